@@ -1,0 +1,124 @@
+# upgate build: `make` builds build/, `make test` runs every test, `make demo` shows it work.
+
+# Debian packages the build, the tests and the demo need; `deps` installs the missing ones.
+DEB_PKGS := pkg-config libsodium-dev libmsgpack-dev libev-dev libcriterion-dev libyaml-dev \
+            liblmdb-dev libcurl4-openssl-dev libjansson-dev busybox clang libclang-rt-14-dev
+SPEC ?= $(abspath ../shared/spec)
+
+ifeq ($(SAN),1)
+BUILD ?= build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD ?= build
+SANFLAGS :=
+endif
+
+CC ?= cc
+OPT ?= -O2
+WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
+CFLAGS += $(WARN) $(OPT) -g -fPIC -fvisibility=hidden -D_GNU_SOURCE -MMD -MP $(SANFLAGS) \
+          -Iproto -Iplugin -Inode -fstack-protector-strong
+LDFLAGS += $(SANFLAGS) -Wl,-z,relro,-z,now
+
+PKG_PROTO := libsodium msgpack
+LIBS_PROTO = $(shell pkg-config --libs $(PKG_PROTO) 2>/dev/null)
+LIBS_PLUGIN = $(shell pkg-config --libs $(PKG_PROTO) yaml-0.1 lmdb 2>/dev/null) -lpthread
+LIBS_CURL = $(shell pkg-config --libs libcurl 2>/dev/null)
+LIBS_TEST = $(shell pkg-config --libs criterion jansson 2>/dev/null)
+
+ifeq ($(V),1)
+Q :=
+say :=
+else
+Q := @
+say = @printf '  %-7s %s\n' $(1) $(2);
+endif
+
+OBJ := $(BUILD)/obj
+PROTO_SRC := $(wildcard proto/*.c)
+PLUGIN_SRC := $(wildcard plugin/*.c)
+NODE_COMMON_SRC := node/common.c
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_HELPER_SRC := $(filter-out $(TEST_SRC) tests/bench.c,$(wildcard tests/*.c))
+
+PROTO_OBJ := $(PROTO_SRC:%.c=$(OBJ)/%.o)
+PLUGIN_OBJ := $(PLUGIN_SRC:%.c=$(OBJ)/%.o)
+NODE_COMMON_OBJ := $(NODE_COMMON_SRC:%.c=$(OBJ)/%.o)
+TEST_HELPER_OBJ := $(TEST_HELPER_SRC:%.c=$(OBJ)/%.o)
+TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+PROTO_LIB := $(BUILD)/libugproto.a
+PLUGIN_SO := $(BUILD)/upgate.so
+PROGRAMS := $(BUILD)/upgate-keys $(BUILD)/upgate-peer $(BUILD)/upgate-node
+
+.PHONY: all deps programs test check-unit check-e2e demo bench fuzz fuzz-smoke clean
+.DEFAULT_GOAL := all
+.SECONDARY:
+
+all: deps
+	@$(MAKE) --no-print-directory programs
+
+programs: $(PROTO_LIB) $(PLUGIN_SO) $(PROGRAMS)
+
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "  DEPS    installing:" $$missing; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	fi
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(PROTO_LIB): $(PROTO_OBJ)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
+# The plugin exports exactly one symbol; everything else is hidden.
+$(PLUGIN_SO): $(PLUGIN_OBJ) $(PROTO_LIB)
+	$(call say,LD,$@)$(CC) -shared $(LDFLAGS) -o $@ $(PLUGIN_OBJ) $(PROTO_LIB) $(LIBS_PLUGIN)
+
+$(BUILD)/upgate-keys: $(OBJ)/node/keys.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO)
+
+$(BUILD)/upgate-peer: $(OBJ)/node/peer.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) $(LIBS_CURL)
+
+$(BUILD)/upgate-node: $(OBJ)/node/node.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) -lev -ldl -lpthread
+
+# Unit tests link the plugin's objects directly; the ABI tests dlopen upgate.so.
+$(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(PLUGIN_OBJ) $(NODE_COMMON_OBJ) $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PLUGIN) $(LIBS_TEST) -ldl
+
+test: deps
+	@$(MAKE) --no-print-directory programs $(TESTS)
+	@$(MAKE) --no-print-directory check-unit
+	@$(MAKE) --no-print-directory fuzz-smoke
+
+# Every test binary runs, even after a failure; the run fails if any did.
+check-unit:
+	@fail=0; for t in $(TESTS); do \
+	  echo "  TEST    $$t"; \
+	  UG_SPEC=$(SPEC) UG_BUILD=$(abspath $(BUILD)) UG_ROOT=$(CURDIR) $$t --jobs=2 || fail=1; \
+	done; exit $$fail
+
+demo: all
+	@UG_BUILD=$(abspath $(BUILD)) sh node/demo.sh
+
+bench: all
+	@$(MAKE) --no-print-directory $(BUILD)/bench
+	@UG_SPEC=$(SPEC) $(BUILD)/bench
+
+$(BUILD)/bench: $(OBJ)/tests/bench.o $(PLUGIN_OBJ) $(PROTO_LIB)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PLUGIN) -ldl
+
+FUZZ_SECONDS ?= 60
+fuzz fuzz-smoke: deps
+	@$(MAKE) --no-print-directory -f fuzz/fuzz.mk $@ FUZZ_SECONDS=$(FUZZ_SECONDS) SPEC=$(SPEC)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,27 @@
+/* Helpers the three programs share: strict number and address parsing, messages. */
+#ifndef UG_COMMON_H
+#define UG_COMMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "ug_proto.h"
+
+/* Exit codes of cli.md. */
+enum { UG_EXIT_OK = 0, UG_EXIT_FAIL = 1, UG_EXIT_USAGE = 2, UG_EXIT_CHECK = 3 };
+
+/* Decimal digits only, no sign, no overflow, within [min, max]. */
+int ug_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) UG_WUR;
+/* "1.2.3.4:80", "[::1]:80", "localhost:80"; port 0..65535. */
+int ug_parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *sslen) UG_WUR;
+/* "1.2.3.4:80" or "[::1]:80" */
+void ug_format_addr(const struct sockaddr *sa, char *out, size_t cap);
+/* Prints "PROG: message" on stderr and exits with code. */
+void ug_die(int code, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+/* The program name for messages, set by main. */
+extern const char *ug_prog;
+/* Unix seconds now. */
+uint64_t ug_now(void);
+
+#endif

@@ -1,0 +1,308 @@
+/* upgate v1 wire codec and signatures: the one API peers, trackers and tools share. */
+#ifndef UG_PROTO_H
+#define UG_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define UG_WUR __attribute__((warn_unused_result))
+
+/* Sizes fixed by protocol.md. */
+#define UG_DGRAM_MAX 1232u /* largest datagram anyone accepts */
+#define UG_HELLO_MIN 512u  /* smallest HELLO a tracker accepts */
+#define UG_SIG_LEN 64u
+#define UG_PK_LEN 32u
+#define UG_SK_LEN 64u   /* libsodium's expanded secret key (seed || pk) */
+#define UG_SEED_LEN 32u /* what a secret key file holds */
+#define UG_KID_LEN 8u
+#define UG_NONCE_LEN 16u
+#define UG_COOKIE_LEN 16u
+#define UG_HASH_LEN 32u
+#define UG_VER_MAX 32u  /* bytes of a version string */
+#define UG_PLAT_MAX 32u
+#define UG_CHAN_MAX 16u
+#define UG_URLS_MAX 8u
+#define UG_URL_MAX 200u
+#define UG_UID_MAX INT64_MAX
+/* Largest signed object or body we ever build or check; a manifest with 8
+ * URLs of 200 bytes fits, a datagram always does. */
+#define UG_OBJ_MAX 2048u
+
+#define UG_CTX_HELLO "UG1-HELLO"
+#define UG_CTX_HINT "UG1-HINT"
+#define UG_CTX_CRED "UG1-CRED"
+#define UG_CTX_RELEASE "UG1-RELEASE"
+
+typedef enum {
+    UG_TYPE_HELLO = 1,
+    UG_TYPE_HINT = 2,
+    UG_TYPE_WAIT = 3,
+    UG_TYPE_COOKIE = 4,
+} ug_type;
+
+typedef enum {
+    UG_WHY_NOT_TARGETED = 0,
+    UG_WHY_NOT_SELECTED = 1,
+    UG_WHY_QUOTA = 2,
+    UG_WHY_CLOCK = 3,
+    UG_WHY_PAUSED = 4,
+    UG_WHY_RATE = 5,
+    UG_WHY_TOO_SMALL = 6,
+    UG_WHY_COUNT_ /* number of reasons, not a reason */
+} ug_why;
+
+/* Why a decode or a check failed. Each one names one rule of the spec, so a
+ * tracker can count drops by reason and a peer can say which check failed. */
+typedef enum {
+    UG_OK = 0,
+    UG_E_SIZE,      /* datagram or object outside its size limits */
+    UG_E_MSGPACK,   /* not one canonical msgpack object, or trailing bytes */
+    UG_E_HEADER,    /* outer array, magic, protocol version or type */
+    UG_E_SCHEMA,    /* duplicate, unknown or missing key, wrong type or length */
+    UG_E_VERSION,   /* malformed version string */
+    UG_E_STRING,    /* invalid UTF-8, NUL, or bad URL in a str */
+    UG_E_KEY,       /* signer's key id is not pinned / trusted */
+    UG_E_SIG,       /* signature does not verify */
+    UG_E_EXPIRED,   /* credential, hint or manifest past its exp */
+    UG_E_BINDING,   /* credential uid/pk differ from the HELLO's */
+    UG_E_UID,       /* HINT for another uid */
+    UG_E_NONCE,     /* HINT for another nonce */
+    UG_E_ROLLBACK,  /* manifest offers a version not newer than ours */
+    UG_E_MIRROR,    /* mirror index outside urls */
+    UG_E_BUFFER,    /* output buffer too small */
+    UG_E_COUNT_     /* number of reasons, not a reason */
+} ug_err;
+
+/* Short stable name of an error ("signature", "expired", ...). */
+const char *ug_err_name(ug_err e);
+
+/* ---- versions ------------------------------------------------------- */
+
+typedef struct {
+    uint32_t part[4];
+    uint8_t nparts; /* 1..4 as written; missing parts compare as 0 */
+} ug_version;
+
+/* Parses 1..4 dot-separated decimal parts, no sign, no leading zero, each
+ * <= 4294967295, at most UG_VER_MAX bytes. */
+int ug_version_parse(ug_version *v, const char *s, size_t len) UG_WUR;
+/* <0, 0, >0 like strcmp; 1.4 == 1.4.0. */
+int ug_version_cmp(const ug_version *a, const ug_version *b);
+/* Writes the canonical text ("1.4.2") into out; 0, or -1 if cap is short. */
+int ug_version_format(const ug_version *v, char *out, size_t cap) UG_WUR;
+
+/* ---- keys and signatures -------------------------------------------- */
+
+/* Key id: first 8 bytes of BLAKE2b-256(pk). */
+void ug_kid(uint8_t kid[UG_KID_LEN], const uint8_t pk[UG_PK_LEN]);
+
+/* Ed25519 over CTX || 0x00 || body. sk is libsodium's 64-byte secret key.
+ * Returns -1 only if body is longer than UG_OBJ_MAX. */
+int ug_sign(uint8_t sig[UG_SIG_LEN], const char *ctx, const uint8_t *body, size_t body_len,
+            const uint8_t sk[UG_SK_LEN]) UG_WUR;
+int ug_verify(const uint8_t sig[UG_SIG_LEN], const char *ctx, const uint8_t *body, size_t body_len,
+              const uint8_t pk[UG_PK_LEN]) UG_WUR;
+
+/* A trusted or pinned public key with its precomputed id. */
+typedef struct {
+    uint8_t pk[UG_PK_LEN];
+    uint8_t kid[UG_KID_LEN];
+} ug_pubkey;
+
+void ug_pubkey_set(ug_pubkey *k, const uint8_t pk[UG_PK_LEN]);
+/* The key in keys[0..n) whose id is kid, or NULL. */
+const ug_pubkey *ug_pubkey_find(const ug_pubkey *keys, size_t n, const uint8_t kid[UG_KID_LEN]);
+
+/* ---- outer datagram ------------------------------------------------- */
+
+/* A decoded datagram; body and sig point into the caller's bytes. */
+typedef struct {
+    ug_type type;
+    const uint8_t *body;
+    size_t body_len;
+    const uint8_t *sig; /* NULL when the datagram carries nil */
+} ug_dgram;
+
+/* Checks the outer array: exactly [ "UG", 1, type, bin, bin(64)|nil ] with
+ * nothing after it, 1..UG_DGRAM_MAX bytes, a known type, sig nil exactly for
+ * the unsigned types. Does not look inside body. */
+int ug_dgram_decode(ug_dgram *d, const uint8_t *buf, size_t len, ug_err *err) UG_WUR;
+
+/* A signed object [body: bin, sig: bin(64)]; pointers into the caller's bytes. */
+typedef struct {
+    const uint8_t *raw; /* the whole msgpack array, as received */
+    size_t raw_len;
+    const uint8_t *body;
+    size_t body_len;
+    const uint8_t *sig;
+} ug_signed;
+
+int ug_signed_decode(ug_signed *s, const uint8_t *buf, size_t len, ug_err *err) UG_WUR;
+
+/* ---- bodies --------------------------------------------------------- */
+
+typedef struct {
+    uint64_t uid;
+    uint8_t pk[UG_PK_LEN];
+    uint64_t exp;
+    uint8_t kid[UG_KID_LEN];
+} ug_cred;
+
+typedef struct {
+    uint64_t uid;
+    ug_version ver;
+    uint64_t ts;
+    uint8_t nonce[UG_NONCE_LEN];
+    uint8_t pk[UG_PK_LEN];
+    ug_signed cred_obj; /* points into the body */
+    ug_cred cred;       /* decoded from cred_obj.body, not yet verified */
+    char plat[UG_PLAT_MAX + 1]; /* "" when absent */
+    char chan[UG_CHAN_MAX + 1]; /* "" when absent */
+    bool has_cookie;
+    uint8_t cookie[UG_COOKIE_LEN];
+    size_t pad_len;
+} ug_hello;
+
+typedef struct {
+    ug_version to;
+    uint8_t nurls;
+    char urls[UG_URLS_MAX][UG_URL_MAX + 1];
+    uint64_t size;
+    uint8_t hash[UG_HASH_LEN];
+    uint64_t exp;
+    uint8_t kid[UG_KID_LEN];
+} ug_manifest;
+
+typedef struct {
+    uint64_t uid;
+    uint8_t nonce[UG_NONCE_LEN];
+    uint64_t ts;
+    uint64_t exp;
+    uint64_t mirror;
+    uint8_t kid[UG_KID_LEN];
+    ug_signed rel_obj; /* points into the body */
+    ug_manifest rel;   /* decoded from rel_obj.body, not yet verified */
+} ug_hint;
+
+typedef struct {
+    uint8_t nonce[UG_NONCE_LEN];
+    uint64_t ts;
+    uint64_t retry;
+    uint64_t why;
+} ug_wait;
+
+typedef struct {
+    uint8_t nonce[UG_NONCE_LEN];
+    uint8_t cookie[UG_COOKIE_LEN];
+    uint64_t ts;
+} ug_cookie;
+
+/* Strict body decoders: exact key set, types and lengths, no duplicates, no
+ * trailing bytes, canonical msgpack only. They check no signature. */
+int ug_cred_decode(ug_cred *c, const uint8_t *body, size_t len, ug_err *err) UG_WUR;
+int ug_hello_decode(ug_hello *h, const uint8_t *body, size_t len, ug_err *err) UG_WUR;
+int ug_manifest_decode(ug_manifest *m, const uint8_t *body, size_t len, ug_err *err) UG_WUR;
+int ug_hint_decode(ug_hint *h, const uint8_t *body, size_t len, ug_err *err) UG_WUR;
+int ug_wait_decode(ug_wait *w, const uint8_t *body, size_t len, ug_err *err) UG_WUR;
+int ug_cookie_decode(ug_cookie *c, const uint8_t *body, size_t len, ug_err *err) UG_WUR;
+
+/* ---- encoders ------------------------------------------------------- */
+/* Each writes into out[0..cap) and sets *len; -1 (UG_E_BUFFER) if it does not
+ * fit. Keys are emitted in the order of the spec's tables. */
+
+int ug_cred_encode_body(uint8_t *out, size_t cap, size_t *len, const ug_cred *c) UG_WUR;
+/* `ver` is the version text to send as is (it must parse). */
+typedef struct {
+    uint64_t uid;
+    const char *ver;
+    uint64_t ts;
+    uint8_t nonce[UG_NONCE_LEN];
+    uint8_t pk[UG_PK_LEN];
+    const uint8_t *cred; /* the credential's signed object, as issued */
+    size_t cred_len;
+    const char *plat; /* NULL: absent */
+    const char *chan; /* NULL: absent */
+    const uint8_t *cookie; /* NULL: absent */
+    bool has_pad;
+    size_t pad_len;
+} ug_hello_fields;
+int ug_hello_encode_body(uint8_t *out, size_t cap, size_t *len, const ug_hello_fields *h) UG_WUR;
+int ug_manifest_encode_body(uint8_t *out, size_t cap, size_t *len, const ug_manifest *m) UG_WUR;
+/* rel is the manifest's signed object, embedded as is. */
+typedef struct {
+    uint64_t uid;
+    uint8_t nonce[UG_NONCE_LEN];
+    uint64_t ts, exp, mirror;
+    uint8_t kid[UG_KID_LEN];
+    const uint8_t *rel;
+    size_t rel_len;
+} ug_hint_fields;
+int ug_hint_encode_body(uint8_t *out, size_t cap, size_t *len, const ug_hint_fields *h) UG_WUR;
+int ug_wait_encode_body(uint8_t *out, size_t cap, size_t *len, const ug_wait *w) UG_WUR;
+int ug_cookie_encode_body(uint8_t *out, size_t cap, size_t *len, const ug_cookie *c) UG_WUR;
+
+/* [body, sig] where sig = ug_sign(ctx, body, sk). */
+int ug_signed_encode(uint8_t *out, size_t cap, size_t *len, const char *ctx, const uint8_t *body,
+                     size_t body_len, const uint8_t sk[UG_SK_LEN]) UG_WUR;
+/* [ "UG", 1, type, body, sig|nil ]; sk NULL for the unsigned types. */
+int ug_dgram_encode(uint8_t *out, size_t cap, size_t *len, ug_type type, const uint8_t *body,
+                    size_t body_len, const uint8_t *sk) UG_WUR;
+
+/* Builds a signed HELLO datagram padded to exactly `target` bytes (at least
+ * UG_HELLO_MIN, at most UG_DGRAM_MAX); h->has_pad/pad_len are chosen here. */
+int ug_hello_build(uint8_t *out, size_t cap, size_t *len, ug_hello_fields *h, size_t target,
+                   const uint8_t sk[UG_SK_LEN]) UG_WUR;
+
+/* Longest HINT datagram that can carry a manifest of rel_len bytes: the
+ * policy refuses a release whose HINT could not fit in UG_DGRAM_MAX. */
+size_t ug_hint_max_len(size_t rel_len);
+
+/* ---- tracker side --------------------------------------------------- */
+
+/* Step 4 of the tracker rules: the credential is signed by a key in issuers,
+ * unexpired at `now` (exp > now), bound to the HELLO's uid and pk, and the
+ * HELLO's signature verifies under pk. d is the datagram h was decoded from. */
+int ug_hello_verify(const ug_hello *h, const ug_dgram *d, const ug_pubkey *issuers, size_t nissuers,
+                    uint64_t now, ug_err *err) UG_WUR;
+
+/* ---- peer side ------------------------------------------------------ */
+
+typedef struct {
+    const ug_pubkey *hint_keys; /* pinned hint keys */
+    size_t nhint_keys;
+    const ug_pubkey *release_keys; /* pinned release keys */
+    size_t nrelease_keys;
+    uint64_t uid;
+    uint8_t nonce[UG_NONCE_LEN];
+    ug_version current;
+    uint64_t now;
+} ug_peer_expect;
+
+/* Every check of protocol section 6 on a whole HINT datagram, in order; on
+ * success *hint holds the offer. err names the first failed check. */
+int ug_hint_verify(ug_hint *hint, const uint8_t *dgram, size_t len, const ug_peer_expect *want,
+                   ug_err *err) UG_WUR;
+
+/* ---- key files (cli.md) --------------------------------------------- */
+
+/* Reads a one-line base64 file of exactly n bytes into out. On failure the
+ * reason ("not base64", "wrong length", strerror) goes to why[0..whycap). */
+int ug_keyfile_read(const char *path, uint8_t *out, size_t n, char *why, size_t whycap) UG_WUR;
+/* Reads a secret key file (32-byte seed) into sodium_malloc'ed memory holding
+ * libsodium's 64-byte secret key; free with ug_secret_free. NULL on failure. */
+uint8_t *ug_seckey_load(const char *path, char *why, size_t whycap) UG_WUR;
+void ug_secret_free(uint8_t *sk);
+/* Writes base64(data) and a newline; mode 0600 when secret; refuses to
+ * overwrite an existing file (O_EXCL). */
+int ug_keyfile_write(const char *path, const uint8_t *data, size_t n, bool secret, char *why,
+                     size_t whycap) UG_WUR;
+/* Reads a whole small file (at most cap bytes) into buf. */
+int ug_file_read(const char *path, uint8_t *buf, size_t cap, size_t *len, char *why,
+                 size_t whycap) UG_WUR;
+
+/* BLAKE2b-256 of a 64-bit little-endian uid salted by a string: the policy's
+ * sticky percent bucket, 0..9999. */
+uint32_t ug_percent_bucket(const char *salt, size_t salt_len, uint64_t uid);
+
+#endif

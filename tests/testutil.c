@@ -1,0 +1,92 @@
+/* Shared helpers for the Criterion suites. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <sodium.h>
+
+#include "testutil.h"
+
+const char *tu_spec_dir(void)
+{
+    const char *s = getenv("UG_SPEC");
+    return s && *s ? s : "../shared/spec";
+}
+
+const char *tu_build_dir(void)
+{
+    const char *s = getenv("UG_BUILD");
+    return s && *s ? s : "build";
+}
+
+json_t *tu_vectors(const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/vectors/%s", tu_spec_dir(), name);
+    json_error_t e;
+    json_t *j = json_load_file(path, 0, &e);
+    cr_assert(j != NULL, "cannot load %s: %s (line %d)", path, e.text, e.line);
+    return j;
+}
+
+size_t tu_unhex(const char *hex, uint8_t *out, size_t cap)
+{
+    size_t len = 0;
+    cr_assert(sodium_hex2bin(out, cap, hex, strlen(hex), NULL, &len, NULL) == 0, "bad hex or too long");
+    return len;
+}
+
+void tu_vector_key(const char *name, uint8_t sk[UG_SK_LEN], uint8_t pk[UG_PK_LEN])
+{
+    json_t *j = tu_vectors("keys.json");
+    json_t *k = json_object_get(json_object_get(j, "keys"), name);
+    cr_assert(k, "no key %s in keys.json", name);
+    uint8_t seed[32];
+    cr_assert_eq(tu_unhex(json_string_value(json_object_get(k, "seed")), seed, sizeof seed), 32);
+    crypto_sign_seed_keypair(pk, sk, seed);
+    json_decref(j);
+}
+
+const char *tu_tmpdir(void)
+{
+    static char paths[64][64];
+    static int next;
+    cr_assert(next < 64);
+    char *p = paths[next++];
+    snprintf(p, 64, "/tmp/ugtest.XXXXXX");
+    cr_assert(mkdtemp(p) != NULL, "mkdtemp: %s", strerror(errno));
+    return p;
+}
+
+int tu_run(const char *cmd, char *out, size_t cap)
+{
+    FILE *f = popen(cmd, "r");
+    if (!f)
+        return -1;
+    size_t got = 0;
+    char sink[256];
+    for (;;) {
+        char *dst = out && got + 1 < cap ? out + got : sink;
+        size_t room = out && got + 1 < cap ? cap - 1 - got : sizeof sink;
+        size_t n = fread(dst, 1, room, f);
+        if (n == 0)
+            break;
+        if (dst != sink)
+            got += n;
+    }
+    if (out && cap)
+        out[got] = 0;
+    int st = pclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void tu_write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert(f, "open %s: %s", path, strerror(errno));
+    cr_assert_eq(fwrite(data, 1, len, f), len);
+    cr_assert_eq(fclose(f), 0);
+}
