@@ -1,0 +1,66 @@
+/* A tracker fixture for tests and fuzzers: keys, manifest, policy, and the
+ * real upgate.so loaded through its ABI, on an injected clock. */
+#ifndef UG_FIXTURE_H
+#define UG_FIXTURE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ug_proto.h"
+#include "upgate_plugin.h"
+
+#define FX_NOW UINT64_C(1790000000)
+
+typedef struct {
+    char dir[64];
+    uint8_t hint_sk[UG_SK_LEN], hint_pk[UG_PK_LEN];
+    uint8_t issuer_sk[UG_SK_LEN], issuer_pk[UG_PK_LEN];
+    uint8_t rel_sk[UG_SK_LEN], rel_pk[UG_PK_LEN];
+    uint8_t client_sk[UG_SK_LEN], client_pk[UG_PK_LEN];
+    void *dl;
+    const ug_plugin *api;
+    void *inst;
+    unsigned nworkers;
+    _Atomic uint64_t now;
+    char last_log[512];
+} fx_t;
+
+typedef struct {
+    const char *plat, *chan;
+    const uint8_t *cookie;
+    size_t target;     /* datagram size, default 1232 */
+    int64_t ts_offset; /* peer clock minus tracker clock */
+    uint64_t cred_exp; /* default now + 1 day */
+    const uint8_t *nonce;
+} fx_opts;
+
+typedef struct {
+    ug_verdict v;
+    int type; /* 0 when no reply */
+    size_t len;
+    uint8_t bytes[UG_DGRAM_MAX];
+    ug_hint hint;  /* HINT: verified with the pinned keys */
+    ug_err hint_err;
+    ug_wait wait;
+    ug_cookie cookie;
+} fx_reply;
+
+/* Temp dir with fresh keys and a manifest for 2.0.0 (2 mirrors, valid 2 years). */
+void fx_init(fx_t *f, unsigned nworkers);
+/* Writes dir/policy.yaml: keys, release and state lines, then `rest`. */
+void fx_policy(fx_t *f, const char *rest);
+/* Path of dir/policy.yaml. */
+const char *fx_policy_path(fx_t *f);
+/* dlopen()s the plugin and creates an instance; 0, or -1 with err set. */
+int fx_start(fx_t *f, char *err, size_t errcap);
+void fx_stop(fx_t *f);
+/* A signed HELLO datagram for uid at version ver. */
+size_t fx_hello(fx_t *f, uint8_t *out, uint64_t uid, const char *ver, const fx_opts *o);
+/* Feeds one datagram from ip:port on worker, flushes, decodes the reply. */
+fx_reply fx_send(fx_t *f, unsigned worker, const char *ip, uint16_t port, const uint8_t *in, size_t len);
+/* fx_hello + fx_send from ip port 4000. */
+fx_reply fx_ask(fx_t *f, unsigned worker, const char *ip, uint64_t uid, const char *ver, const fx_opts *o);
+/* A counter from stats(), by name; aborts if unknown. */
+uint64_t fx_stat(fx_t *f, const char *name);
+
+#endif
