@@ -1,0 +1,4 @@
+# libFuzzer harnesses (placeholder until the harnesses land).
+.PHONY: fuzz fuzz-smoke
+fuzz fuzz-smoke:
+	@echo "  FUZZ    no harnesses yet"
