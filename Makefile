@@ -92,10 +92,13 @@ $(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(PLUGIN_OBJ) $(NODE_COMMO
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PLUGIN) $(LIBS_TEST) -ldl
 
+# The fuzz smoke runs once, in the plain run: the fuzzers carry ASan and UBSan already.
 test: deps
 	@$(MAKE) --no-print-directory programs $(TESTS)
 	@$(MAKE) --no-print-directory check-unit
+ifneq ($(SAN),1)
 	@$(MAKE) --no-print-directory fuzz-smoke
+endif
 
 # Every test binary runs, even after a failure; the run fails if any did.
 check-unit:

@@ -296,10 +296,8 @@ static int plugin_reload(void *inst, const char *policy_path, char *err, size_t 
     ug_inst *I = inst;
     ug_live *old = atomic_load(&I->live);
     ug_live *l = live_build(I, policy_path ? policy_path : old->pol->path, err, errcap);
-    if (!l) {
-        logf_(I, UG_LOG_WARN, "reload refused, previous policy stays: %s", err);
+    if (!l) /* err goes back to the host, which says it once */
         return -1;
-    }
     atomic_store(&I->live, l);
     /* wait out the workers still reading the old policy, then free it */
     for (unsigned i = 0; i < I->nworkers; i++)

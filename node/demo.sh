@@ -1,0 +1,78 @@
+#!/bin/sh
+# make demo: a staged upgrade on loopback, from keys to verified downloads.
+set -eu
+
+B=${UG_BUILD:-build}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+W=$(mktemp -d /tmp/upgate-demo.XXXXXX)
+NODE_PID=
+HTTP_PID=
+
+cleanup() {
+    [ -n "$NODE_PID" ] && kill "$NODE_PID" 2>/dev/null && wait "$NODE_PID" 2>/dev/null
+    [ -n "$HTTP_PID" ] && kill "$HTTP_PID" 2>/dev/null && wait "$HTTP_PID" 2>/dev/null
+    rm -rf "$W"
+}
+trap cleanup EXIT INT TERM
+
+free_port() { # a port nothing listens on right now
+    p=$(( 20000 + $$ % 20000 ))
+    while busybox nc -z 127.0.0.1 "$p" 2>/dev/null; do p=$((p + 1)); done
+    echo "$p"
+}
+
+echo "== keys: release (offline), hint (tracker), issuer (login service), one per peer"
+cd "$W"
+for k in release hint issuer; do "$B/upgate-keys" gen "$k"; done
+"$B/upgate-keys" gen client
+
+echo "== release 2.0.0: a package, served by a local HTTP server, and its signed manifest"
+mkdir www
+head -c 300000 /dev/urandom > www/app-2.0.0.bin
+HTTP_PORT=$(free_port)
+busybox httpd -f -p "127.0.0.1:$HTTP_PORT" -h www &
+HTTP_PID=$!
+"$B/upgate-keys" release --key release.key --version 2.0.0 --file www/app-2.0.0.bin \
+    --url "http://127.0.0.1:$HTTP_PORT/app-2.0.0.bin" --ttl 86400 --out release.manifest
+"$B/upgate-keys" show release.manifest | sed 's/^/   /'
+
+echo "== tracker: upgate-node with the example policy (docs/example-policy.yaml)"
+cp "$ROOT/docs/example-policy.yaml" policy.yaml
+"$B/upgate-node" --listen 127.0.0.1:0 --plugin "$B/upgate.so" --policy policy.yaml --workers 2 \
+    > node.out 2> node.err &
+NODE_PID=$!
+i=0
+until grep -q ready node.out 2>/dev/null; do
+    i=$((i + 1)); [ $i -lt 100 ] || { cat node.err; exit 1; }; sleep 0.05
+done
+PORT=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' node.out | head -n 1)
+sed 's/^/   /' node.out
+
+echo "== 30 peers at version 1.4.0: uids 1-20 from 127.0.1.x (the region), 21-30 from 127.0.2.x"
+printf '   %-4s %-12s %-9s %s\n' uid from result detail
+for uid in $(seq 1 30); do
+    if [ "$uid" -le 20 ]; then from=127.0.1.$uid; else from=127.0.2.$uid; fi
+    "$B/upgate-keys" cred --issuer issuer.key --uid "$uid" --pub client.pub --ttl 3600 --out "c$uid.cred"
+    set +e
+    out=$("$B/upgate-peer" --tracker "127.0.0.1:$PORT" --bind "$from" --uid "$uid" --version 1.4.0 \
+        --key client.key --cred "c$uid.cred" --hint-pub hint.pub --release-pub release.pub \
+        --yes --out "peer$uid.bin" --timeout 10 2>&1)
+    rc=$?
+    set -e
+    if [ $rc -eq 0 ] && [ -f "peer$uid.bin" ] && cmp -s "peer$uid.bin" www/app-2.0.0.bin; then
+        result="upgraded"; detail="downloaded 2.0.0, size and BLAKE2b-256 verified"
+    elif [ $rc -eq 0 ]; then
+        result="waits"; detail=$(printf '%s' "$out" | tail -n 1)
+    else
+        result="FAILED"; detail=$(printf '%s' "$out" | tail -n 1)
+    fi
+    printf '   %-4s %-12s %-9s %s\n' "$uid" "$from" "$result" "$detail"
+done
+
+echo "== what the tracker counted"
+kill -USR1 "$NODE_PID"; sleep 0.3
+grep stats: node.out | tail -n 1 | tr ' ' '\n' | sed -n 's/^\([a-z_]*=\)/   \1/p'
+echo "== expected: uids 1, 4, 7, 10, 13 (1 mod 3, in the region) upgrade; 16 and 19 find the quota spent"
+n=$(ls peer*.bin 2>/dev/null | wc -l)
+echo "   $n peers upgraded"
+[ "$n" -eq 5 ]

@@ -1,0 +1,278 @@
+/* End to end on loopback: the real upgate-node with the real upgate.so, driven by the real upgate-peer. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "testutil.h"
+
+typedef struct {
+    char dir[64];
+    pid_t node, httpd;
+    int node_out; /* read end of the node's stdout */
+    unsigned port, http_port;
+    char pkg[128];
+} e2e;
+
+static e2e E;
+
+static void sleep_ms(long ms)
+{
+    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000}, NULL);
+}
+
+static unsigned free_udp_tcp_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof a;
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &l), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return tu_run(cmd, NULL, 0);
+}
+
+static pid_t spawn(char *const argv[], int out_fd)
+{
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        if (out_fd >= 0)
+            dup2(out_fd, 1);
+        int devnull = open("/dev/null", O_WRONLY);
+        if (out_fd < 0)
+            dup2(devnull, 1);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void write_policy(const char *stages)
+{
+    char path[128], text[4096];
+    snprintf(path, sizeof path, "%s/policy.yaml", E.dir);
+    int n = snprintf(text, sizeof text,
+                     "keys: {hint: hint.key, issuers: [issuer.pub]}\nrelease: release.manifest\nstate: state\n"
+                     "targets: [\"1.4.0\"]\nretry: 120\n%s",
+                     stages);
+    tu_write_file(path, text, (size_t)n);
+}
+
+static void start_node(void)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    char node[512], so[512], policy[128];
+    snprintf(node, sizeof node, "%s/upgate-node", tu_build_dir());
+    snprintf(so, sizeof so, "%s/upgate.so", tu_build_dir());
+    snprintf(policy, sizeof policy, "%s/policy.yaml", E.dir);
+    char *argv[] = {node, "--listen", "127.0.0.1:0", "--plugin", so, "--policy", policy, "--workers", "2", NULL};
+    E.node = spawn(argv, p[1]);
+    close(p[1]);
+    E.node_out = p[0];
+    char line[512];
+    size_t got = 0;
+    while (got < sizeof line - 1) { /* the ready line, then stop reading */
+        ssize_t n = read(E.node_out, line + got, 1);
+        cr_assert_gt(n, 0, "node exited before it was ready");
+        if (line[got++] == '\n')
+            break;
+    }
+    line[got] = 0;
+    const char *colon = strstr(line, "127.0.0.1:");
+    cr_assert(colon, "ready line names the address: %s", line);
+    E.port = (unsigned)strtoul(colon + 10, NULL, 10);
+    cr_assert_gt(E.port, 0);
+}
+
+static int stop_node(int sig)
+{
+    int st;
+    kill(E.node, sig);
+    cr_assert_eq(waitpid(E.node, &st, 0), E.node);
+    close(E.node_out);
+    E.node = 0;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void setup(void)
+{
+    cr_assert(sodium_init() >= 0);
+    memset(&E, 0, sizeof E);
+    snprintf(E.dir, sizeof E.dir, "%s", tu_tmpdir());
+    const char *b = tu_build_dir();
+    cr_assert_eq(sh("cd %s && for k in hint issuer release client; do %s/upgate-keys gen $k || exit 1; done", E.dir, b), 0);
+    cr_assert_eq(sh("mkdir %s/www && head -c 100000 /dev/urandom > %s/www/app.bin", E.dir, E.dir), 0);
+    snprintf(E.pkg, sizeof E.pkg, "%s/www/app.bin", E.dir);
+    E.http_port = free_udp_tcp_port();
+    char port[32], root[128];
+    snprintf(port, sizeof port, "127.0.0.1:%u", E.http_port);
+    snprintf(root, sizeof root, "%s/www", E.dir);
+    char *argv[] = {"/bin/busybox", "httpd", "-f", "-p", port, "-h", root, NULL};
+    E.httpd = spawn(argv, -1);
+    sleep_ms(100);
+    cr_assert_eq(sh("cd %s && %s/upgate-keys release --key release.key --version 2.0.0 --file www/app.bin "
+                    "--url http://127.0.0.1:%u/app.bin --ttl 86400 --out release.manifest",
+                    E.dir, b, E.http_port), 0);
+}
+
+static void teardown(void)
+{
+    if (E.node)
+        stop_node(SIGKILL);
+    if (E.httpd) {
+        kill(E.httpd, SIGTERM);
+        waitpid(E.httpd, NULL, 0);
+    }
+}
+
+TestSuite(e2e, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Runs upgate-peer for uid; returns its exit code, output in out. */
+static int peer(uint64_t uid, const char *version, const char *extra, char *out, size_t cap)
+{
+    const char *b = tu_build_dir();
+    char cmd[4096];
+    if (sh("cd %s && [ -f c%llu.cred ] || %s/upgate-keys cred --issuer issuer.key --uid %llu --pub client.pub "
+           "--ttl 3600 --out c%llu.cred", E.dir, (unsigned long long)uid, b, (unsigned long long)uid,
+           (unsigned long long)uid) != 0)
+        cr_assert_fail("cannot issue a credential");
+    snprintf(cmd, sizeof cmd,
+             "cd %s && %s/upgate-peer --tracker 127.0.0.1:%u --uid %llu --version %s --key client.key "
+             "--cred c%llu.cred --hint-pub hint.pub --release-pub release.pub --timeout 10 %s </dev/null 2>&1",
+             E.dir, b, E.port, (unsigned long long)uid, version, (unsigned long long)uid, extra);
+    return tu_run(cmd, out, cap);
+}
+
+static bool same_file(const char *a, const char *b)
+{
+    return sh("cmp -s %s %s", a, b) == 0;
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+Test(e2e, offered_peer_downloads_and_verifies)
+{
+    write_policy("stages:\n  - {name: all, quota: 10}\n");
+    start_node();
+    char out[4096], dst[128];
+    snprintf(dst, sizeof dst, "%s/got.bin", E.dir);
+    int rc = peer(1, "1.4.0", "--yes --out got.bin", out, sizeof out);
+    cr_assert_eq(rc, 0, "peer failed: %s", out);
+    cr_assert(same_file(dst, E.pkg), "downloaded file differs from the package");
+    cr_assert_eq(stop_node(SIGTERM), 0, "clean stop exits 0");
+}
+
+Test(e2e, declined_offer_downloads_nothing)
+{
+    write_policy("stages:\n  - {name: all}\n");
+    start_node();
+    char out[4096], dst[128];
+    snprintf(dst, sizeof dst, "%s/got.bin", E.dir);
+    cr_assert_eq(peer(1, "1.4.0", "--no --out got.bin", out, sizeof out), 0, "%s", out);
+    cr_assert(!exists(dst), "declined, yet a file exists");
+    cr_assert(strstr(out, "1.4.0"), "says it keeps the current version: %s", out);
+    /* no answer on stdin counts as no */
+    cr_assert_eq(peer(1, "1.4.0", "--out got.bin", out, sizeof out), 0, "%s", out);
+    cr_assert(!exists(dst));
+}
+
+Test(e2e, wait_is_reported)
+{
+    write_policy("stages:\n  - {name: canary, uids: [99]}\n");
+    start_node();
+    char out[4096];
+    cr_assert_eq(peer(1, "1.4.0", "--yes --out got.bin", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "not selected"), "reason in words: %s", out);
+    cr_assert(strstr(out, "120") || strstr(out, "1"), "retry time: %s", out);
+    cr_assert_eq(peer(1, "1.9", "--yes --out got.bin", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "not being upgraded") || strstr(out, "not targeted"), "untargeted: %s", out);
+}
+
+Test(e2e, tampered_package_is_discarded)
+{
+    write_policy("stages:\n  - {name: all}\n");
+    start_node();
+    cr_assert_eq(sh("printf x | dd of=%s bs=1 seek=500 conv=notrunc 2>/dev/null", E.pkg), 0);
+    char out[4096], dst[128];
+    snprintf(dst, sizeof dst, "%s/got.bin", E.dir);
+    int rc = peer(1, "1.4.0", "--yes --out got.bin", out, sizeof out);
+    cr_assert_neq(rc, 0, "a tampered package must fail: %s", out);
+    cr_assert(!exists(dst), "tampered package kept");
+    cr_assert_neq(sh("ls -a %s | grep -q -i tmp", E.dir), 0, "no temporary file left behind");
+}
+
+Test(e2e, restart_keeps_grants)
+{
+    write_policy("stages:\n  - {name: q, quota: 1}\n");
+    start_node();
+    char out[4096];
+    cr_assert_eq(peer(1, "1.4.0", "--no", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "2.0.0"), "offered: %s", out);
+    cr_assert_eq(stop_node(SIGTERM), 0);
+    start_node();
+    cr_assert_eq(peer(2, "1.4.0", "--no", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "quota"), "quota spent before the restart: %s", out);
+    cr_assert_eq(peer(1, "1.4.0", "--no", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "2.0.0"), "still offered after the restart: %s", out);
+}
+
+Test(e2e, sighup_reload_and_bad_policy_survived)
+{
+    write_policy("stages:\n  - {name: canary, uids: [99]}\n");
+    start_node();
+    char out[4096];
+    cr_assert_eq(peer(1, "1.4.0", "--no", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "not selected"), "%s", out);
+    write_policy("stages:\n  - {name: canary, uids: [1, 99]}\n");
+    kill(E.node, SIGHUP);
+    sleep_ms(300);
+    cr_assert_eq(peer(1, "1.4.0", "--no", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "2.0.0"), "new policy in force: %s", out);
+    write_policy("stages:\n  - {name: canary, uids: [1, 99], bogus: 1}\n");
+    kill(E.node, SIGHUP);
+    sleep_ms(300);
+    cr_assert_eq(kill(E.node, 0), 0, "node survived a bad policy");
+    cr_assert_eq(peer(1, "1.4.0", "--no", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "2.0.0"), "the good policy stays: %s", out);
+    cr_assert_eq(stop_node(SIGINT), 0);
+}
+
+Test(e2e, node_refuses_bad_usage_and_bad_policy)
+{
+    char cmd[1024], out[4096];
+    snprintf(cmd, sizeof cmd, "%s/upgate-node --listen 127.0.0.1:0 2>&1", tu_build_dir());
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 2, "%s", out);
+    write_policy("stages:\n  - {name: Bad_Name}\n");
+    snprintf(cmd, sizeof cmd, "%s/upgate-node --listen 127.0.0.1:0 --plugin %s/upgate.so --policy %s/policy.yaml 2>&1",
+             tu_build_dir(), tu_build_dir(), E.dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "policy.yaml:") && strstr(out, "name"), "names file, line and key: %s", out);
+    snprintf(cmd, sizeof cmd, "%s/upgate-node --listen 127.0.0.1:0 --plugin /bin/true --policy x 2>&1", tu_build_dir());
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 1, "%s", out);
+}
