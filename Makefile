@@ -100,12 +100,17 @@ ifneq ($(SAN),1)
 	@$(MAKE) --no-print-directory fuzz-smoke
 endif
 
-# Every test binary runs, even after a failure; the run fails if any did.
+# Every test binary runs, even after a failure; the run fails if any did,
+# and ends with one line adding up Criterion's counts.
 check-unit:
-	@fail=0; for t in $(TESTS); do \
+	@log=$(BUILD)/check-unit.log; : > $$log; \
+	for t in $(TESTS); do \
 	  echo "  TEST    $$t"; \
-	  UG_SPEC=$(SPEC) UG_BUILD=$(abspath $(BUILD)) UG_ROOT=$(CURDIR) $$t --jobs=2 || fail=1; \
-	done; exit $$fail
+	  { UG_SPEC=$(SPEC) UG_BUILD=$(abspath $(BUILD)) $$t --jobs=2 || echo "UGFAIL $$t"; } 2>&1 | tee -a $$log; \
+	done; \
+	awk '/Synthesis:/ { for (i = 1; i <= NF; i++) { if ($$i == "Passing:") p += $$(i+1); \
+	       if ($$i == "Failing:" || $$i == "Crashing:") f += $$(i+1) } } \
+	     /^UGFAIL/ { bad++ } END { printf "%d passed, %d failed\n", p, f; exit (f || bad) ? 1 : 0 }' $$log
 
 demo: all
 	@UG_BUILD=$(abspath $(BUILD)) sh node/demo.sh
