@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "cookiejar.h"
+#include "guard.h"
 #include "policy.h"
 #include "quota.h"
 #include "upgate_plugin.h"
@@ -32,6 +33,9 @@ enum {
     ST_DROP_TYPE = ST_DROP0 + UG_E_COUNT_,
     ST_DROP_WORKER,
     ST_SIG_CHECKS,
+    ST_CRED_CACHE_HITS,
+    ST_RETRANSMITS,
+    ST_DROP_BUDGET,
     ST_FLUSH_FAILED,
     ST_COUNT
 };
@@ -65,6 +69,9 @@ static const char *const stat_names[ST_COUNT] = {
     [ST_DROP_TYPE] = "drop_type",
     [ST_DROP_WORKER] = "drop_bad_worker",
     [ST_SIG_CHECKS] = "signature_checks",
+    [ST_CRED_CACHE_HITS] = "credential_cache_hits",
+    [ST_RETRANSMITS] = "retransmits_answered",
+    [ST_DROP_BUDGET] = "drop_source_budget",
     [ST_FLUSH_FAILED] = "flush_failed",
 };
 
@@ -105,11 +112,13 @@ typedef struct {
     ug_policy *pol;
     ug_qstage **q;  /* per stage; NULL when it has neither quota nor rate */
     ug_rate *rate;  /* per stage; used when has_rate */
+    uint64_t gen;   /* distinct per build: what the credential cache trusted */
 } ug_live;
 
 typedef struct {
     _Alignas(64) _Atomic uint64_t c[ST_COUNT];
     _Atomic(ug_live *) using; /* the policy this worker is inside, or NULL */
+    ug_guard guard;
 } ug_worker;
 
 typedef struct {
@@ -122,6 +131,7 @@ typedef struct {
     ug_cookiejar jar;
     _Atomic bool under_load; /* cookie: auto, and signature checks pass the threshold */
     uint64_t load_last_checks, load_last_time;
+    uint64_t generations; /* live_build is never concurrent with itself */
 } ug_inst;
 
 static void logf_(ug_inst *I, ug_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -192,6 +202,7 @@ static ug_live *live_build(ug_inst *I, const char *path, char *err, size_t errca
         goto fail;
     }
     uint64_t now = I->host.now(I->host.ctx);
+    l->gen = ++I->generations;
     for (size_t i = 0; i < p->nstages; i++) {
         const ug_stage *s = &p->stages[i];
         pthread_mutex_init(&l->rate[i].mu, NULL);
@@ -248,10 +259,17 @@ static void *plugin_create(const ug_host *host, const char *policy_path, char *e
         return NULL;
     }
     memset(I->workers, 0, sizeof *I->workers * I->nworkers);
-    ug_live *l = live_build(I, policy_path, err, errcap);
+    bool guards = true;
+    for (unsigned i = 0; i < I->nworkers; i++)
+        guards = guards && ug_guard_init(&I->workers[i].guard) == 0;
+    ug_live *l = guards ? live_build(I, policy_path, err, errcap) : NULL;
     if (!l) {
+        if (!guards)
+            snprintf(err, errcap, "out of memory");
         if (I->quota)
             ug_quota_close(I->quota);
+        for (unsigned i = 0; i < I->nworkers; i++)
+            ug_guard_free(&I->workers[i].guard);
         ug_cookiejar_free(&I->jar);
         free(I->workers);
         free(I);
@@ -269,6 +287,8 @@ static void plugin_destroy(void *inst)
     live_free(atomic_load(&I->live));
     if (I->quota)
         ug_quota_close(I->quota);
+    for (unsigned i = 0; i < I->nworkers; i++)
+        ug_guard_free(&I->workers[i].guard);
     ug_cookiejar_free(&I->jar);
     free(I->workers);
     free(I);
@@ -500,6 +520,44 @@ static ug_verdict run_policy(ug_ctx *c, const struct sockaddr *src)
     return reply_wait(c, why, jittered(p->retry, h->uid));
 }
 
+/* Rule 4, with each worker remembering the credentials it has verified: a
+ * peer's later HELLOs then cost one Ed25519 check, not two. */
+static int verify_hello(ug_ctx *c, const ug_dgram *d, ug_err *e)
+{
+    const ug_policy *p = c->l->pol;
+    const ug_pubkey *issuer;
+    uint8_t key[UG_KEY_LEN];
+    if (ug_cred_check(c->h, p->issuers, p->nissuers, c->now, &issuer, e) != 0)
+        return -1;
+    if (ug_credcache_has(&c->w->guard, &c->h->cred_obj, c->l->gen, key)) {
+        count(c->w, ST_CRED_CACHE_HITS);
+    } else {
+        count(c->w, ST_SIG_CHECKS);
+        if (ug_cred_sig_verify(c->h, issuer, e) != 0)
+            return -1;
+        ug_credcache_put(&c->w->guard, key, c->l->gen);
+    }
+    count(c->w, ST_SIG_CHECKS);
+    return ug_hello_sig_verify(c->h, d, e);
+}
+
+/* Rules 4 to 6, for a targeted HELLO that is not a retransmit. */
+static ug_verdict verified_path(ug_ctx *c, const ug_dgram *d, const struct sockaddr *src)
+{
+    const ug_policy *p = c->l->pol;
+    ug_err e;
+    if (verify_hello(c, d, &e) != 0) {
+        count(c->w, ST_DROP0 + e);
+        return UG_VERDICT_DROP;
+    }
+    uint64_t ts = c->h->ts;
+    if ((ts > c->now ? ts - c->now : c->now - ts) > p->clock_window)
+        return reply_wait(c, UG_WHY_CLOCK, jittered(p->retry, c->h->uid));
+    if (p->paused || p->rel.exp <= c->now) /* an expired manifest would fail every peer's check */
+        return reply_wait(c, UG_WHY_PAUSED, jittered(p->retry, c->h->uid));
+    return run_policy(c, src);
+}
+
 static bool cookie_required(ug_inst *I, const ug_policy *p)
 {
     return p->cookie == UG_COOKIE_ALWAYS || (p->cookie == UG_COOKIE_AUTO && atomic_load(&I->under_load));
@@ -555,17 +613,22 @@ static ug_verdict plugin_handle(void *inst, unsigned worker, const struct sockad
         if (v == UG_VERDICT_REPLY)
             v = UG_VERDICT_PASS;
     } else {
-        count(w, ST_SIG_CHECKS);
-        if (ug_hello_verify(&h, &d, p->issuers, p->nissuers, c.now, &e) != 0) {
-            count(w, ST_DROP0 + e);
+        /* rule 8: the same bytes from the same peer get the same answer,
+         * with no signature work and nothing spent */
+        uint8_t rkey[UG_KEY_LEN];
+        ug_replay_key(rkey, src, in, in_len);
+        *out_len = ug_replay_find(&w->guard, rkey, c.now, out, c.cap);
+        if (*out_len) {
+            count(w, ST_RETRANSMITS);
+            v = UG_VERDICT_REPLY;
+        } else if (p->source_budget &&
+                   !ug_budget_take(&w->guard, src, c.now, (double)p->source_budget / I->nworkers)) {
+            count(w, ST_DROP_BUDGET); /* one network may not starve the others */
             v = UG_VERDICT_DROP;
-        } else if ((h.ts > c.now ? h.ts - c.now : c.now - h.ts) > p->clock_window) {
-            v = reply_wait(&c, UG_WHY_CLOCK, jittered(p->retry, h.uid));
-        } else if (p->paused || p->rel.exp <= c.now) {
-            /* an expired manifest would fail every peer's check: offer nothing */
-            v = reply_wait(&c, UG_WHY_PAUSED, jittered(p->retry, h.uid));
         } else {
-            v = run_policy(&c, src);
+            v = verified_path(&c, &d, src);
+            if (v == UG_VERDICT_REPLY)
+                ug_replay_store(&w->guard, rkey, c.now, out, *out_len);
         }
     }
     leave(w);

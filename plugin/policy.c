@@ -4,6 +4,9 @@
  *   paused: bool                 default false; every targeted peer gets WAIT why=4
  *   cookie_threshold: uint       default 1000; cookie: auto turns cookies on above
  *                                this many signature checks per second
+ *   source_budget: uint          default 1000; signature checks per second one
+ *                                source network (IPv4 /24, IPv6 /56) may cost this
+ *                                tracker; 0 for no limit
  *   stages[].salt: str           1..64 bytes, default the stage name; the percent
  *                                bucket salt (change it to reshuffle a stage)
  * Rules the spec leaves open, decided here:
@@ -810,7 +813,7 @@ static int load_targets(ldr *L, ug_policy *p, yaml_node_t *v)
 
 enum {
     T_KEYS, T_RELEASE, T_TARGETS, T_STATE, T_CLOCK, T_TTL, T_RETRY, T_COOKIE, T_COOKIE_TH,
-    T_SHARD, T_PAUSED, T_STAGES, T_N
+    T_BUDGET, T_SHARD, T_PAUSED, T_STAGES, T_N
 };
 
 static int load_top(ldr *L, ug_policy *p, yaml_node_t *root)
@@ -825,6 +828,7 @@ static int load_top(ldr *L, ug_policy *p, yaml_node_t *root)
         [T_RETRY] = {"retry", false, NULL, NULL},
         [T_COOKIE] = {"cookie", false, NULL, NULL},
         [T_COOKIE_TH] = {"cookie_threshold", false, NULL, NULL},
+        [T_BUDGET] = {"source_budget", false, NULL, NULL},
         [T_SHARD] = {"shard", false, NULL, NULL},
         [T_PAUSED] = {"paused", false, NULL, NULL},
         [T_STAGES] = {"stages", true, NULL, NULL},
@@ -845,6 +849,7 @@ static int load_top(ldr *L, ug_policy *p, yaml_node_t *root)
         (f[T_RETRY].key && get_uint(L, f[T_RETRY].val, "retry", 0, UINT32_MAX, &p->retry) != 0) ||
         (f[T_COOKIE_TH].key &&
          get_uint(L, f[T_COOKIE_TH].val, "cookie_threshold", 0, UINT32_MAX, &p->cookie_threshold) != 0) ||
+        (f[T_BUDGET].key && get_uint(L, f[T_BUDGET].val, "source_budget", 0, UINT32_MAX, &p->source_budget) != 0) ||
         (f[T_PAUSED].key && get_bool(L, f[T_PAUSED].val, "paused", &p->paused) != 0))
         return -1;
 
@@ -989,6 +994,7 @@ ug_policy *ug_policy_load(const char *path, char *err, size_t errcap)
     p->retry = 3600;
     p->cookie = UG_COOKIE_AUTO;
     p->cookie_threshold = 1000;
+    p->source_budget = 1000;
     p->shard_index = 0;
     p->shard_count = 1;
     policy_dir(path, L.dir);

@@ -94,6 +94,7 @@ typedef struct {
     uint64_t retry;        /* default 3600 */
     ug_cookie_mode cookie; /* default auto */
     uint64_t cookie_threshold; /* auto: signature checks per second that switch cookies on; default 1000 */
+    uint64_t source_budget;    /* signature checks per second per /24 or /56; 0: no limit; default 1000 */
     uint32_t shard_index, shard_count; /* default 0 of 1 */
     bool paused; /* extension: every targeted peer gets WAIT why=4 */
     ug_stage *stages;

@@ -512,21 +512,41 @@ int ug_hello_build(uint8_t *out, size_t cap, size_t *len, ug_hello_fields *h, si
 
 /* ---- checks --------------------------------------------------------- */
 
-int ug_hello_verify(const ug_hello *h, const ug_dgram *d, const ug_pubkey *issuers, size_t nissuers,
-                    uint64_t now, ug_err *err)
+int ug_cred_check(const ug_hello *h, const ug_pubkey *issuers, size_t nissuers, uint64_t now,
+                  const ug_pubkey **issuer, ug_err *err)
 {
-    /* cheap checks first: a flood of bad credentials costs no Ed25519 work */
-    const ug_pubkey *issuer = ug_pubkey_find(issuers, nissuers, h->cred.kid);
-    if (!issuer)
+    *issuer = ug_pubkey_find(issuers, nissuers, h->cred.kid);
+    if (!*issuer)
         return fail(err, UG_E_KEY);
     if (h->cred.exp <= now)
         return fail(err, UG_E_EXPIRED);
     if (h->cred.uid != h->uid || sodium_memcmp(h->cred.pk, h->pk, UG_PK_LEN) != 0)
         return fail(err, UG_E_BINDING);
-    if (d->type != UG_TYPE_HELLO || d->sig == NULL ||
-        ug_verify(h->cred_obj.sig, UG_CTX_CRED, h->cred_obj.body, h->cred_obj.body_len, issuer->pk) != 0 ||
-        ug_verify(d->sig, UG_CTX_HELLO, d->body, d->body_len, h->pk) != 0)
+    return 0;
+}
+
+int ug_cred_sig_verify(const ug_hello *h, const ug_pubkey *issuer, ug_err *err)
+{
+    if (ug_verify(h->cred_obj.sig, UG_CTX_CRED, h->cred_obj.body, h->cred_obj.body_len, issuer->pk) != 0)
         return fail(err, UG_E_SIG);
+    return 0;
+}
+
+int ug_hello_sig_verify(const ug_hello *h, const ug_dgram *d, ug_err *err)
+{
+    if (d->type != UG_TYPE_HELLO || d->sig == NULL || ug_verify(d->sig, UG_CTX_HELLO, d->body, d->body_len, h->pk) != 0)
+        return fail(err, UG_E_SIG);
+    return 0;
+}
+
+int ug_hello_verify(const ug_hello *h, const ug_dgram *d, const ug_pubkey *issuers, size_t nissuers,
+                    uint64_t now, ug_err *err)
+{
+    /* cheap checks first: a flood of bad credentials costs no Ed25519 work */
+    const ug_pubkey *issuer;
+    if (ug_cred_check(h, issuers, nissuers, now, &issuer, err) != 0 || ug_cred_sig_verify(h, issuer, err) != 0 ||
+        ug_hello_sig_verify(h, d, err) != 0)
+        return -1;
     return 0;
 }
 

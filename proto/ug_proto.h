@@ -265,6 +265,13 @@ size_t ug_hint_max_len(size_t rel_len);
  * HELLO's signature verifies under pk. d is the datagram h was decoded from. */
 int ug_hello_verify(const ug_hello *h, const ug_dgram *d, const ug_pubkey *issuers, size_t nissuers,
                     uint64_t now, ug_err *err) UG_WUR;
+/* Its two halves, for a tracker that caches credentials it has verified:
+ * the credential's cheap checks (issuer trusted, exp, binding) ... */
+int ug_cred_check(const ug_hello *h, const ug_pubkey *issuers, size_t nissuers, uint64_t now,
+                  const ug_pubkey **issuer, ug_err *err) UG_WUR;
+/* ... its signature under that issuer, and the HELLO's own signature. */
+int ug_cred_sig_verify(const ug_hello *h, const ug_pubkey *issuer, ug_err *err) UG_WUR;
+int ug_hello_sig_verify(const ug_hello *h, const ug_dgram *d, ug_err *err) UG_WUR;
 
 /* ---- peer side ------------------------------------------------------ */
 

@@ -1,0 +1,153 @@
+/* Per-worker memory of the expensive path: replay cache, credential cache, prefix budgets. */
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "guard.h"
+
+struct ug_replay_entry {
+    uint8_t key[UG_KEY_LEN];
+    uint64_t at;
+    uint16_t len;
+    uint8_t reply[UG_DGRAM_MAX];
+};
+
+struct ug_cred_entry {
+    uint8_t key[UG_KEY_LEN];
+    uint64_t gen;
+};
+
+struct ug_budget_entry {
+    uint64_t tag; /* 0: empty */
+    uint64_t last;
+    double tokens;
+};
+
+int ug_guard_init(ug_guard *g)
+{
+    g->replay = calloc(UG_REPLAY_SLOTS, sizeof *g->replay);
+    g->cred = calloc(UG_CRED_SLOTS, sizeof *g->cred);
+    g->budget = calloc(UG_BUDGET_SLOTS, sizeof *g->budget);
+    if (g->replay && g->cred && g->budget)
+        return 0;
+    ug_guard_free(g);
+    return -1;
+}
+
+void ug_guard_free(ug_guard *g)
+{
+    free(g->replay);
+    free(g->cred);
+    free(g->budget);
+    g->replay = NULL, g->cred = NULL, g->budget = NULL;
+}
+
+static uint32_t slot_of(const uint8_t key[UG_KEY_LEN], uint32_t slots)
+{
+    uint32_t v;
+    memcpy(&v, key, sizeof v);
+    return v % slots;
+}
+
+/* The parts of a source address that say who sent it. */
+static size_t source_bytes(const struct sockaddr *src, uint8_t out[19])
+{
+    if (src->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)src;
+        out[0] = 6;
+        memcpy(out + 1, &s6->sin6_port, 2);
+        memcpy(out + 3, &s6->sin6_addr, 16);
+        return 19;
+    }
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)src;
+    out[0] = 4;
+    memcpy(out + 1, &s4->sin_port, 2);
+    memcpy(out + 3, &s4->sin_addr, 4);
+    return 7;
+}
+
+void ug_replay_key(uint8_t key[UG_KEY_LEN], const struct sockaddr *src, const uint8_t *in, size_t len)
+{
+    uint8_t who[19];
+    size_t n = source_bytes(src, who);
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, UG_KEY_LEN);
+    crypto_generichash_update(&st, who, n);
+    crypto_generichash_update(&st, in, len);
+    crypto_generichash_final(&st, key, UG_KEY_LEN);
+}
+
+size_t ug_replay_find(ug_guard *g, const uint8_t key[UG_KEY_LEN], uint64_t now, uint8_t *out, size_t cap)
+{
+    ug_replay_entry *e = &g->replay[slot_of(key, UG_REPLAY_SLOTS)];
+    if (e->len == 0 || e->len > cap || now - e->at > UG_REPLAY_TTL || now < e->at ||
+        memcmp(e->key, key, UG_KEY_LEN) != 0)
+        return 0;
+    memcpy(out, e->reply, e->len);
+    return e->len;
+}
+
+void ug_replay_store(ug_guard *g, const uint8_t key[UG_KEY_LEN], uint64_t now, const uint8_t *reply, size_t len)
+{
+    if (len == 0 || len > UG_DGRAM_MAX)
+        return;
+    ug_replay_entry *e = &g->replay[slot_of(key, UG_REPLAY_SLOTS)];
+    memcpy(e->key, key, UG_KEY_LEN);
+    e->at = now;
+    e->len = (uint16_t)len;
+    memcpy(e->reply, reply, len);
+}
+
+bool ug_credcache_has(ug_guard *g, const ug_signed *cred, uint64_t gen, uint8_t key_out[UG_KEY_LEN])
+{
+    crypto_generichash(key_out, UG_KEY_LEN, cred->raw, cred->raw_len, NULL, 0);
+    const ug_cred_entry *e = &g->cred[slot_of(key_out, UG_CRED_SLOTS)];
+    return e->gen == gen && gen != 0 && memcmp(e->key, key_out, UG_KEY_LEN) == 0;
+}
+
+void ug_credcache_put(ug_guard *g, const uint8_t key[UG_KEY_LEN], uint64_t gen)
+{
+    ug_cred_entry *e = &g->cred[slot_of(key, UG_CRED_SLOTS)];
+    memcpy(e->key, key, UG_KEY_LEN);
+    e->gen = gen;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x += UINT64_C(0x9e3779b97f4a7c15);
+    x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return x ^ (x >> 31);
+}
+
+bool ug_budget_take(ug_guard *g, const struct sockaddr *src, uint64_t now, double per_second)
+{
+    uint64_t tag;
+    if (src->sa_family == AF_INET6) {
+        const uint8_t *a = ((const struct sockaddr_in6 *)src)->sin6_addr.s6_addr;
+        tag = UINT64_C(6) << 56;
+        for (unsigned i = 0; i < 7; i++) /* the /56 */
+            tag |= (uint64_t)a[i] << (8 * (6 - i));
+    } else {
+        const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)src)->sin_addr;
+        tag = (UINT64_C(4) << 56) | ((uint64_t)a[0] << 16) | ((uint64_t)a[1] << 8) | a[2]; /* the /24 */
+    }
+    double burst = per_second < 1 ? 1 : per_second;
+    ug_budget_entry *e = &g->budget[mix64(tag) % UG_BUDGET_SLOTS];
+    if (e->tag != tag) { /* a network we have not seen lately starts full */
+        e->tag = tag;
+        e->last = now;
+        e->tokens = burst;
+    } else if (now > e->last) {
+        e->tokens += per_second * (double)(now - e->last);
+        if (e->tokens > burst)
+            e->tokens = burst;
+        e->last = now;
+    }
+    if (e->tokens < 1)
+        return false;
+    e->tokens -= 1;
+    return true;
+}

@@ -1,0 +1,187 @@
+/* Hostile input against the real upgate.so: silent counted drops, retransmit and
+ * credential caches, per-network budgets, cookies, no amplification. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "cookiejar.h"
+#include "fixture.h"
+#include "guard.h"
+#include "testutil.h"
+
+static fx_t F;
+
+static void start(const char *policy)
+{
+    char err[512] = "";
+    fx_stop(&F);
+    fx_init(&F, 2);
+    fx_policy(&F, policy);
+    cr_assert_eq(fx_start(&F, err, sizeof err), 0, "create failed: %s", err);
+}
+
+static void teardown(void)
+{
+    fx_stop(&F);
+}
+
+TestSuite(defences, .fini = teardown, .timeout = 60);
+
+Test(defences, retransmit_answered_from_memory)
+{
+    start("targets: [\"1.4.0\"]\nstages:\n  - {name: q, quota: 5}\n");
+    uint8_t hello[UG_DGRAM_MAX];
+    size_t len = fx_hello(&F, hello, 7, "1.4.0", NULL);
+    fx_reply first = fx_send(&F, 0, "10.0.0.1", 5000, hello, len);
+    cr_assert_eq(first.type, UG_TYPE_HINT);
+    uint64_t checks = fx_stat(&F, "signature_checks");
+    F.now += 5; /* the peer heard nothing and sends the same bytes again */
+    fx_reply again = fx_send(&F, 0, "10.0.0.1", 5000, hello, len);
+    cr_assert_eq(again.len, first.len);
+    cr_assert_arr_eq(again.bytes, first.bytes, first.len, "the same answer");
+    cr_assert_eq(fx_stat(&F, "signature_checks"), checks, "no signature work for a retransmit");
+    cr_assert_eq(fx_stat(&F, "retransmits_answered"), 1);
+    cr_assert_eq(fx_stat(&F, "hints_new"), 1);
+    /* another source port is another peer as far as memory goes */
+    cr_assert_eq(fx_send(&F, 0, "10.0.0.1", 5001, hello, len).type, UG_TYPE_HINT);
+    cr_assert_gt(fx_stat(&F, "signature_checks"), checks);
+    /* and memory fades: after the TTL the HELLO is worked out again */
+    checks = fx_stat(&F, "signature_checks");
+    F.now += UG_REPLAY_TTL + 1;
+    cr_assert_eq(fx_send(&F, 0, "10.0.0.1", 5000, hello, len).type, UG_TYPE_HINT);
+    cr_assert_gt(fx_stat(&F, "signature_checks"), checks);
+    cr_assert_eq(fx_stat(&F, "hints_new"), 1, "still nothing spent");
+}
+
+Test(defences, credential_verified_once)
+{
+    start("targets: [\"1.4.0\"]\nstages:\n  - name: all\n");
+    uint8_t nonce[UG_NONCE_LEN] = {1};
+    fx_opts o = {.nonce = nonce};
+    cr_assert_eq(fx_ask(&F, 0, "10.0.0.1", 7, "1.4.0", &o).type, UG_TYPE_HINT);
+    cr_assert_eq(fx_stat(&F, "signature_checks"), 2, "credential and HELLO");
+    nonce[0] = 2; /* a new HELLO with the same credential */
+    cr_assert_eq(fx_ask(&F, 0, "10.0.0.1", 7, "1.4.0", &o).type, UG_TYPE_HINT);
+    cr_assert_eq(fx_stat(&F, "signature_checks"), 3, "only the HELLO's signature");
+    cr_assert_eq(fx_stat(&F, "credential_cache_hits"), 1);
+    /* a reload may trust other issuers: the cache starts over */
+    char err[512];
+    cr_assert_eq(F.api->reload(F.inst, NULL, err, sizeof err), 0, "%s", err);
+    nonce[0] = 3;
+    cr_assert_eq(fx_ask(&F, 0, "10.0.0.1", 7, "1.4.0", &o).type, UG_TYPE_HINT);
+    cr_assert_eq(fx_stat(&F, "signature_checks"), 5);
+}
+
+Test(defences, expired_credential_not_served_from_cache)
+{
+    start("targets: [\"1.4.0\"]\nstages:\n  - name: all\n");
+    fx_opts o = {.cred_exp = FX_NOW + 10};
+    uint8_t buf[UG_DGRAM_MAX];
+    size_t len = fx_hello(&F, buf, 7, "1.4.0", &o);
+    cr_assert_eq(fx_send(&F, 0, "10.0.0.1", 1, buf, len).type, UG_TYPE_HINT);
+    F.now += 10;
+    len = fx_hello(&F, buf, 7, "1.4.0", &o);
+    fx_reply r = fx_send(&F, 0, "10.0.0.1", 1, buf, len);
+    cr_assert_eq(r.v, UG_VERDICT_DROP, "expired, cache or not");
+    cr_assert_eq(fx_stat(&F, "drop_expired"), 1);
+}
+
+Test(defences, per_network_budget)
+{
+    /* 4 checks a second per network for the tracker: 2 per worker */
+    start("targets: [\"1.4.0\"]\nsource_budget: 4\nstages:\n  - name: all\n");
+    cr_assert_eq(fx_ask(&F, 0, "10.0.0.1", 1, "1.4.0", NULL).type, UG_TYPE_HINT);
+    cr_assert_eq(fx_ask(&F, 0, "10.0.0.200", 2, "1.4.0", NULL).type, UG_TYPE_HINT, "same /24");
+    fx_reply r = fx_ask(&F, 0, "10.0.0.77", 3, "1.4.0", NULL);
+    cr_assert_eq(r.v, UG_VERDICT_DROP, "the /24 spent its share");
+    cr_assert_eq(r.len, 0);
+    cr_assert_eq(fx_stat(&F, "drop_source_budget"), 1);
+    cr_assert_eq(fx_ask(&F, 0, "10.0.1.1", 4, "1.4.0", NULL).type, UG_TYPE_HINT, "another /24 is served");
+    cr_assert_eq(fx_ask(&F, 0, "2001:db8:0:100::1", 5, "1.4.0", NULL).type, UG_TYPE_HINT);
+    cr_assert_eq(fx_ask(&F, 0, "2001:db8:0:1ff::1", 6, "1.4.0", NULL).type, UG_TYPE_HINT, "same /56");
+    cr_assert_eq(fx_ask(&F, 0, "2001:db8:0:1aa::1", 7, "1.4.0", NULL).v, UG_VERDICT_DROP, "the /56 spent");
+    cr_assert_eq(fx_ask(&F, 0, "2001:db8:0:200::1", 8, "1.4.0", NULL).type, UG_TYPE_HINT, "another /56");
+    F.now += 1;
+    cr_assert_eq(fx_ask(&F, 0, "10.0.0.77", 3, "1.4.0", NULL).type, UG_TYPE_HINT, "refilled a second later");
+    /* untargeted peers cost no signature check, so no budget either */
+    for (int i = 0; i < 10; i++)
+        cr_assert_eq(fx_ask(&F, 0, "10.0.0.5", 9, "0.1", NULL).type, UG_TYPE_WAIT);
+}
+
+/* Everything malformed is dropped without a reply and counted by reason. */
+Test(defences, malformed_dropped_and_counted)
+{
+    start("targets: [\"1.4.0\"]\nstages:\n  - name: all\n");
+    uint8_t good[UG_DGRAM_MAX], buf[UG_DGRAM_MAX + 8];
+    size_t len = fx_hello(&F, good, 7, "1.4.0", &(fx_opts){.target = 512});
+    struct {
+        const char *what, *counter;
+        size_t len;
+    } cases[] = {
+        {"511 bytes", "drop_msgpack", 511},  /* a cut datagram is broken msgpack */
+        {"1233 bytes", "drop_size", 1233},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memset(buf, 0, sizeof buf);
+        memcpy(buf, good, cases[i].len < len ? cases[i].len : len);
+        uint64_t before = fx_stat(&F, cases[i].counter);
+        fx_reply r = fx_send(&F, 0, "10.0.0.1", 1, buf, cases[i].len);
+        cr_assert(r.v == UG_VERDICT_DROP && r.len == 0, "%s not dropped", cases[i].what);
+        cr_assert_eq(fx_stat(&F, cases[i].counter), before + 1, "%s counted as %s", cases[i].what, cases[i].counter);
+    }
+    /* a HINT sent to the tracker */
+    memcpy(buf, good, len);
+    buf[5] = UG_TYPE_HINT;
+    cr_assert_eq(fx_send(&F, 0, "10.0.0.1", 1, buf, len).v, UG_VERDICT_DROP);
+    cr_assert_eq(fx_stat(&F, "drop_type"), 1);
+    /* huge declared lengths right after the header */
+    static const uint8_t huge[][11] = {
+        {0x95, 0xa2, 0x55, 0x47, 0x01, 0x01, 0xc6, 0xff, 0xff, 0xff, 0xff},
+        {0x95, 0xa2, 0x55, 0x47, 0x01, 0x01, 0xdd, 0x01, 0x00, 0x00, 0x00},
+        {0x95, 0xa2, 0x55, 0x47, 0x01, 0x01, 0xde, 0xff, 0xff, 0xc1, 0xc1},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        memset(buf, 0, 600);
+        memcpy(buf, huge[i], sizeof huge[i]);
+        cr_assert_eq(fx_send(&F, 0, "10.0.0.1", 1, buf, 600).v, UG_VERDICT_DROP);
+    }
+    cr_assert_eq(fx_stat(&F, "hellos"), 0, "none of it reached the HELLO path");
+    cr_assert_eq(fx_stat(&F, "signature_checks"), 0);
+}
+
+/* No reply is ever longer than its request, whatever the request. */
+Test(defences, never_amplifies)
+{
+    start("targets: [\"1.4.0\", \"<1\"]\ncookie: always\nstages:\n  - name: all\n");
+    for (size_t target = 512; target <= UG_DGRAM_MAX; target += 60) {
+        uint8_t buf[UG_DGRAM_MAX];
+        size_t len = fx_hello(&F, buf, 7, "1.4.0", &(fx_opts){.target = target});
+        fx_reply r = fx_send(&F, 0, "10.0.0.1", 1, buf, len); /* fx_send asserts r.len <= len */
+        cr_assert_eq(r.type, UG_TYPE_COOKIE);
+        uint8_t cookie[UG_COOKIE_LEN];
+        memcpy(cookie, r.cookie.cookie, sizeof cookie);
+        len = fx_hello(&F, buf, 7, "1.4.0", &(fx_opts){.target = target, .cookie = cookie});
+        r = fx_send(&F, 0, "10.0.0.1", 1, buf, len);
+        cr_assert(r.type == UG_TYPE_HINT || (r.type == UG_TYPE_WAIT && r.wait.why == UG_WHY_TOO_SMALL));
+        cr_assert_leq(r.len, len);
+    }
+}
+
+Test(defences, cookie_rotation)
+{
+    start("targets: [\"1.4.0\"]\ncookie: always\nstages:\n  - name: all\n");
+    fx_reply r = fx_ask(&F, 0, "10.0.0.1", 1, "1.4.0", NULL);
+    cr_assert_eq(r.type, UG_TYPE_COOKIE);
+    uint8_t c1[UG_COOKIE_LEN];
+    memcpy(c1, r.cookie.cookie, sizeof c1);
+    F.now += UG_COOKIE_SLOT;
+    r = fx_ask(&F, 0, "10.0.0.1", 1, "1.4.0", NULL);
+    cr_assert_eq(r.type, UG_TYPE_COOKIE);
+    cr_assert(memcmp(r.cookie.cookie, c1, sizeof c1) != 0, "the secret rotates with the slot");
+    uint8_t forged[UG_COOKIE_LEN];
+    memcpy(forged, c1, sizeof forged);
+    forged[15] ^= 1;
+    cr_assert_eq(fx_ask(&F, 0, "10.0.0.1", 1, "1.4.0", &(fx_opts){.cookie = forged}).type, UG_TYPE_COOKIE);
+    cr_assert_eq(fx_ask(&F, 0, "10.0.0.1", 1, "1.4.0", &(fx_opts){.cookie = c1}).type, UG_TYPE_HINT,
+                 "previous slot still good");
+    cr_assert_eq(fx_stat(&F, "cookies"), 3);
+}
