@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -307,8 +308,10 @@ int main(int argc, char **argv)
     }
     nworkers = (unsigned)nw;
 
-    /* keys live in the plugin's locked memory; keep them out of core dumps */
+    /* keys live in the plugin's locked memory (sodium_malloc: mlock'ed,
+     * excluded from dumps); also refuse core dumps and ptrace outright */
     (void)setrlimit(RLIMIT_CORE, &(struct rlimit){0, 0});
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
     api = load_plugin(plugin);
     ug_host host = {.size = sizeof host, .log = host_log, .now = host_now, .nworkers = nworkers};

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -800,6 +802,9 @@ int main(int argc, char **argv)
     peer p = {.sock = -1};
     parse_args(argc, argv, &p.o);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    /* the client key is in sodium_malloc memory; keep it out of core dumps */
+    (void)setrlimit(RLIMIT_CORE, &(struct rlimit){0, 0});
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (sodium_init() < 0)
         ug_die(UG_EXIT_FAIL, "libsodium failed to initialise");
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)

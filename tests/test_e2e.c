@@ -276,3 +276,80 @@ Test(e2e, node_refuses_bad_usage_and_bad_policy)
     snprintf(cmd, sizeof cmd, "%s/upgate-node --listen 127.0.0.1:0 --plugin /bin/true --policy x 2>&1", tu_build_dir());
     cr_assert_eq(tu_run(cmd, out, sizeof out), 1, "%s", out);
 }
+
+/* Sends n hostile datagrams to the node: random bytes of every size around
+ * the limits, and truncated or bit-flipped copies of a real HELLO. */
+static void flood(unsigned n, const uint8_t *hello, size_t hello_len)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)E.port)};
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    uint8_t buf[1300];
+    for (unsigned i = 0; i < n; i++) {
+        size_t len;
+        switch (i % 4) {
+        case 0: /* random junk, sizes 0..1299 */
+            len = randombytes_uniform(sizeof buf);
+            randombytes_buf(buf, len);
+            break;
+        case 1: /* the upgate prefix, then junk */
+            len = 5 + randombytes_uniform(sizeof buf - 5);
+            randombytes_buf(buf, len);
+            memcpy(buf, "\x95\xa2UG\x01", 5);
+            break;
+        case 2: /* a real HELLO cut short */
+            len = randombytes_uniform((uint32_t)hello_len);
+            memcpy(buf, hello, len);
+            break;
+        default: /* a real HELLO with one bit flipped */
+            len = hello_len;
+            memcpy(buf, hello, len);
+            buf[randombytes_uniform((uint32_t)len)] ^= (uint8_t)(1u << randombytes_uniform(8));
+            break;
+        }
+        (void)sendto(fd, buf, len, 0, (struct sockaddr *)&to, sizeof to);
+        if (i % 256 == 255)
+            sleep_ms(1); /* bounded rate: about 100k a second at most */
+    }
+    close(fd);
+}
+
+Test(e2e, flood_of_garbage_while_honest_peers_are_served)
+{
+    write_policy("stages:\n  - {name: all, quota: 1000}\n");
+    start_node();
+    char out[4096];
+    /* a genuine HELLO to mutate: capture one from the peer's own code path */
+    uint8_t sk[UG_SK_LEN], pk[UG_PK_LEN], hello[UG_DGRAM_MAX];
+    crypto_sign_keypair(pk, sk);
+    ug_hello_fields h = {.uid = 5, .ver = "1.4.0", .ts = (uint64_t)time(NULL), .cred = (const uint8_t *)"\x92\xc4\x00\xc4\x40",
+                         .cred_len = 5};
+    size_t hello_len;
+    cr_assert_eq(ug_hello_build(hello, sizeof hello, &hello_len, &h, 1232, sk), 0);
+    pid_t flooder = fork();
+    if (flooder == 0) {
+        flood(60000, hello, hello_len);
+        _exit(0);
+    }
+    for (uint64_t uid = 1; uid <= 6; uid++) {
+        int rc = peer(uid, "1.4.0", "--no --tries 8", out, sizeof out);
+        cr_assert_eq(rc, 0, "honest peer %llu not served during the flood: %s", (unsigned long long)uid, out);
+        cr_assert(strstr(out, "2.0.0"), "offered: %s", out);
+    }
+    int st;
+    cr_assert_eq(waitpid(flooder, &st, 0), flooder);
+    cr_assert_eq(kill(E.node, 0), 0, "node still up");
+    cr_assert_eq(peer(7, "1.4.0", "--no", out, sizeof out), 0, "served after the flood: %s", out);
+    /* the node saw the flood and counted it as drops, by reason */
+    kill(E.node, SIGUSR1);
+    char line[4096];
+    size_t got = 0;
+    while (got < sizeof line - 1 && read(E.node_out, line + got, 1) == 1 && line[got] != '\n')
+        got++;
+    line[got] = 0;
+    const char *rx = strstr(line, "node_received=");
+    cr_assert(rx && strtoull(rx + 14, NULL, 10) > 10000, "flood received: %s", line);
+    cr_assert(strstr(line, "drop_msgpack=") && strstr(line, "node_foreign_dropped="), "drops counted: %s", line);
+    cr_assert(strstr(line, "hints_new=7 "), "seven honest first offers: %s", line);
+    cr_assert_eq(stop_node(SIGTERM), 0, "clean exit after the flood");
+}
