@@ -1,0 +1,209 @@
+/* proto/ on its own: versions, strict msgpack, padding, size bounds, round trips. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "testutil.h"
+
+static void init(void)
+{
+    cr_assert(sodium_init() >= 0);
+}
+
+TestSuite(proto, .init = init);
+
+Test(proto, versions)
+{
+    static const char *const good[] = {"0", "1.4", "1.4.2", "2.0.0.17", "4294967295", "10.0.1"};
+    static const char *const bad[] = {"", "1..2", "01.2", "1.2.3.4.5", "v1.2", "1.2-beta", "4294967296",
+                                      " 1.2", "1.", ".1", "1.2 ", "+1", "-1", "1.02",
+                                      "123456789012345678901234567890123"};
+    ug_version v;
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        cr_assert_eq(ug_version_parse(&v, good[i], strlen(good[i])), 0, "%s", good[i]);
+        char text[UG_VER_MAX + 1];
+        cr_assert_eq(ug_version_format(&v, text, sizeof text), 0);
+        cr_assert_str_eq(text, good[i]);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        cr_assert_neq(ug_version_parse(&v, bad[i], strlen(bad[i])), 0, "'%s' accepted", bad[i]);
+    static const struct {
+        const char *a, *b;
+        int cmp;
+    } order[] = {{"1.4", "1.4.0", 0}, {"1.4", "1.4.0.0", 0}, {"1.4.1", "1.4", 1}, {"1.10", "1.9", 1},
+                 {"2", "1.99.99.99", 1}, {"0.9", "1", -1}, {"4294967295", "4294967294.9", 1}};
+    for (size_t i = 0; i < sizeof order / sizeof *order; i++) {
+        ug_version a, b;
+        cr_assert_eq(ug_version_parse(&a, order[i].a, strlen(order[i].a)), 0);
+        cr_assert_eq(ug_version_parse(&b, order[i].b, strlen(order[i].b)), 0);
+        int c = ug_version_cmp(&a, &b);
+        cr_assert_eq((c > 0) - (c < 0), order[i].cmp, "%s vs %s", order[i].a, order[i].b);
+    }
+}
+
+/* A WAIT body written by hand, so each case can bend one encoding rule. */
+static int wait_body(const uint8_t *b, size_t n)
+{
+    ug_wait w;
+    return ug_wait_decode(&w, b, n, NULL);
+}
+
+#define NONCE16 0xc4, 0x10, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+
+Test(proto, canonical_msgpack_only)
+{
+    const uint8_t ok[] = {0x84, 0xa5, 'n', 'o', 'n', 'c', 'e', NONCE16, 0xa2, 't', 's', 0x05,
+                          0xa5, 'r', 'e', 't', 'r', 'y', 0x3c, 0xa3, 'w', 'h', 'y', 0x01};
+    cr_assert_eq(wait_body(ok, sizeof ok), 0, "the canonical form decodes");
+    /* ts 5 as uint8: a non-minimal int */
+    const uint8_t wide_int[] = {0x84, 0xa5, 'n', 'o', 'n', 'c', 'e', NONCE16, 0xa2, 't', 's', 0xcc, 0x05,
+                                0xa5, 'r', 'e', 't', 'r', 'y', 0x3c, 0xa3, 'w', 'h', 'y', 0x01};
+    cr_assert_neq(wait_body(wide_int, sizeof wide_int), 0);
+    /* ts 5 as int8 */
+    const uint8_t signed_int[] = {0x84, 0xa5, 'n', 'o', 'n', 'c', 'e', NONCE16, 0xa2, 't', 's', 0xd0, 0x05,
+                                  0xa5, 'r', 'e', 't', 'r', 'y', 0x3c, 0xa3, 'w', 'h', 'y', 0x01};
+    cr_assert_neq(wait_body(signed_int, sizeof signed_int), 0);
+    /* the key "ts" as str8 */
+    const uint8_t str8_key[] = {0x84, 0xa5, 'n', 'o', 'n', 'c', 'e', NONCE16, 0xd9, 0x02, 't', 's', 0x05,
+                                0xa5, 'r', 'e', 't', 'r', 'y', 0x3c, 0xa3, 'w', 'h', 'y', 0x01};
+    cr_assert_neq(wait_body(str8_key, sizeof str8_key), 0);
+    /* the map as map16 */
+    const uint8_t map16[] = {0xde, 0x00, 0x04, 0xa5, 'n', 'o', 'n', 'c', 'e', NONCE16, 0xa2, 't', 's', 0x05,
+                             0xa5, 'r', 'e', 't', 'r', 'y', 0x3c, 0xa3, 'w', 'h', 'y', 0x01};
+    cr_assert_neq(wait_body(map16, sizeof map16), 0);
+    /* a duplicate key (5 entries, ts twice) */
+    const uint8_t dup[] = {0x85, 0xa5, 'n', 'o', 'n', 'c', 'e', NONCE16, 0xa2, 't', 's', 0x05, 0xa2, 't', 's', 0x06,
+                           0xa5, 'r', 'e', 't', 'r', 'y', 0x3c, 0xa3, 'w', 'h', 'y', 0x01};
+    cr_assert_neq(wait_body(dup, sizeof dup), 0);
+    /* a trailing byte */
+    uint8_t trail[sizeof ok + 1];
+    memcpy(trail, ok, sizeof ok);
+    trail[sizeof ok] = 0xc0;
+    cr_assert_neq(wait_body(trail, sizeof trail), 0);
+    /* float, nil and the reserved byte in place of the ts value */
+    static const uint8_t vals[][9] = {{0xcb, 0x41, 0xda, 0xac, 0x4e, 0, 0, 0, 0}, {0xc0}, {0xc1}, {0xc3}, {0xff}};
+    static const size_t vlen[] = {9, 1, 1, 1, 1};
+    for (size_t i = 0; i < 5; i++) {
+        uint8_t b[64];
+        size_t n = 0;
+        memcpy(b, ok, 28); /* through the ts key: map, nonce entry, a2 't' 's' */
+        n = 28;
+        memcpy(b + n, vals[i], vlen[i]);
+        n += vlen[i];
+        memcpy(b + n, ok + 29, sizeof ok - 29); /* the rest after ts's value 0x05 */
+        n += sizeof ok - 29;
+        if (i == 0)
+            cr_assert_eq(ok[28], 0x05, "offsets match the layout");
+        cr_assert_neq(wait_body(b, n), 0, "value form %zu accepted for ts", i);
+    }
+}
+
+Test(proto, declared_lengths_bounded_by_bytes)
+{
+    /* each claims far more than it has; none may allocate for the claim */
+    static const uint8_t claims[][6] = {
+        {0xdd, 0x01, 0x00, 0x00, 0x00}, {0xc6, 0xff, 0xff, 0xff, 0xff}, {0xde, 0xff, 0xff},
+        {0xdf, 0x7f, 0xff, 0xff, 0xff}, {0xdb, 0x00, 0x10, 0x00, 0x00}, {0xdc, 0xff, 0xff},
+    };
+    static const size_t lens[] = {5, 5, 3, 5, 5, 3};
+    for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
+        ug_wait w;
+        ug_err e;
+        cr_assert_neq(ug_wait_decode(&w, claims[i], lens[i], &e), 0);
+        cr_assert_eq(e, UG_E_MSGPACK);
+    }
+    /* deep nesting is refused before any recursion gets deep */
+    uint8_t deep[1000];
+    memset(deep, 0x91, sizeof deep);
+    deep[sizeof deep - 1] = 0xc0;
+    ug_hello h;
+    cr_assert_neq(ug_hello_decode(&h, deep, sizeof deep, NULL), 0);
+}
+
+Test(proto, strings_are_utf8_without_nul)
+{
+    ug_manifest m = {.size = 1, .exp = 1, .nurls = 1};
+    cr_assert_eq(ug_version_parse(&m.to, "2", 1), 0);
+    uint8_t body[UG_OBJ_MAX];
+    size_t len;
+    static const char *const urls[] = {"http://a/\xc3\x28", "http://a/\xed\xa0\x80", "ftp://a/b", "http://a b/",
+                                       "http://"};
+    for (size_t i = 0; i < sizeof urls / sizeof *urls; i++) {
+        snprintf(m.urls[0], sizeof m.urls[0], "%s", urls[i]);
+        cr_assert_eq(ug_manifest_encode_body(body, sizeof body, &len, &m), 0);
+        ug_manifest back;
+        cr_assert_neq(ug_manifest_decode(&back, body, len, NULL), 0, "url %zu accepted", i);
+    }
+    snprintf(m.urls[0], sizeof m.urls[0], "HTTPS://dl.example.net/a%%20b");
+    cr_assert_eq(ug_manifest_encode_body(body, sizeof body, &len, &m), 0);
+    ug_manifest back;
+    cr_assert_eq(ug_manifest_decode(&back, body, len, NULL), 0);
+    cr_assert_str_eq(back.urls[0], m.urls[0]);
+}
+
+/* The padding builder lands on every size a peer may ask for. */
+Test(proto, hello_padding_every_size)
+{
+    uint8_t sk[UG_SK_LEN], pk[UG_PK_LEN], out[UG_DGRAM_MAX];
+    crypto_sign_keypair(pk, sk);
+    static const uint8_t cred[] = {0x92, 0xc4, 0x00, 0xc4, 0x40, [69] = 0};
+    for (size_t target = UG_HELLO_MIN; target <= UG_DGRAM_MAX; target++) {
+        ug_hello_fields h = {.uid = 1, .ver = "1.0", .ts = 1, .cred = cred, .cred_len = sizeof cred};
+        memcpy(h.pk, pk, UG_PK_LEN);
+        size_t len;
+        cr_assert_eq(ug_hello_build(out, sizeof out, &len, &h, target, sk), 0, "target %zu", target);
+        /* the bin8/bin16 switch of the pad can make one size unreachable */
+        cr_assert(len == target || (len == target - 1 && target > UG_HELLO_MIN), "target %zu gave %zu", target, len);
+        ug_dgram d;
+        cr_assert_eq(ug_dgram_decode(&d, out, len, NULL), 0);
+    }
+}
+
+Test(proto, hint_max_len_bounds_real_hints)
+{
+    uint8_t sk[UG_SK_LEN], pk[UG_PK_LEN];
+    crypto_sign_keypair(pk, sk);
+    for (size_t rel_len = 70; rel_len < 1100; rel_len += 37) {
+        uint8_t rel[UG_OBJ_MAX] = {0}, body[UG_OBJ_MAX], out[UG_DGRAM_MAX];
+        ug_hint_fields h = {.uid = UG_UID_MAX, .ts = UINT64_MAX, .exp = UINT64_MAX, .mirror = 7,
+                            .rel = rel, .rel_len = rel_len};
+        size_t blen, len;
+        cr_assert_eq(ug_hint_encode_body(body, sizeof body, &blen, &h), 0);
+        if (ug_dgram_encode(out, sizeof out, &len, UG_TYPE_HINT, body, blen, sk) == 0)
+            cr_assert_leq(len, ug_hint_max_len(rel_len), "rel %zu", rel_len);
+        else
+            cr_assert_gt(ug_hint_max_len(rel_len), UG_DGRAM_MAX, "rel %zu refused yet under the bound", rel_len);
+    }
+}
+
+Test(proto, encoders_never_overflow)
+{
+    ug_wait w = {.ts = UINT64_MAX, .retry = UINT64_MAX, .why = 6};
+    uint8_t buf[64];
+    size_t full, len;
+    cr_assert_eq(ug_wait_encode_body(buf, sizeof buf, &full, &w), 0);
+    for (size_t cap = 0; cap < full; cap++)
+        cr_assert_neq(ug_wait_encode_body(buf, cap, &len, &w), 0, "cap %zu", cap);
+}
+
+Test(proto, key_files)
+{
+    const char *dir = tu_tmpdir();
+    char path[128], why[128];
+    uint8_t key[32], back[32];
+    randombytes_buf(key, sizeof key);
+    snprintf(path, sizeof path, "%s/k.pub", dir);
+    cr_assert_eq(ug_keyfile_write(path, key, 32, false, why, sizeof why), 0, "%s", why);
+    cr_assert_neq(ug_keyfile_write(path, key, 32, false, why, sizeof why), 0, "overwrote");
+    cr_assert(strstr(why, "exists"), "%s", why);
+    cr_assert_eq(ug_keyfile_read(path, back, 32, why, sizeof why), 0, "%s", why);
+    cr_assert_arr_eq(back, key, 32);
+    cr_assert_neq(ug_keyfile_read(path, back, 31, why, sizeof why), 0, "wrong length accepted");
+    snprintf(path, sizeof path, "%s/bad.pub", dir);
+    tu_write_file(path, "not*base64\n", 11);
+    cr_assert_neq(ug_keyfile_read(path, back, 32, why, sizeof why), 0);
+    snprintf(path, sizeof path, "%s/none.pub", dir);
+    cr_assert_neq(ug_keyfile_read(path, back, 32, why, sizeof why), 0);
+    cr_assert(strstr(why, "No such file"), "%s", why);
+}
