@@ -88,6 +88,17 @@ void ug_die(int code, const char *fmt, ...)
     exit(code);
 }
 
+void ug_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", ug_prog);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs(" (see --help)\n", stderr);
+    exit(UG_EXIT_USAGE);
+}
+
 uint64_t ug_now(void)
 {
     return (uint64_t)time(NULL);

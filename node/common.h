@@ -19,6 +19,8 @@ int ug_parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *ssl
 void ug_format_addr(const struct sockaddr *sa, char *out, size_t cap);
 /* Prints "PROG: message" on stderr and exits with code. */
 void ug_die(int code, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+/* Prints "PROG: message (see --help)" on stderr and exits 2: bad usage. */
+void ug_usage_error(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 /* The program name for messages, set by main. */
 extern const char *ug_prog;
 /* Unix seconds now. */

@@ -25,18 +25,6 @@ static const char usage[] =
     "cred issues a credential binding a client key to a uid, as a login service does.\n"
     "release signs a manifest offering PACKAGE (size and BLAKE2b-256) at the URLs.\n";
 
-static void usage_error(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
-static void usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "%s: ", ug_prog);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, " (see --help)\n");
-    exit(UG_EXIT_USAGE);
-}
-
 static uint8_t *load_secret(const char *path)
 {
     char why[256] = "";
@@ -83,11 +71,11 @@ static void write_atomically(const char *path, const void *data, size_t len)
 static int cmd_gen(int argc, char **argv)
 {
     if (argc != 2)
-        usage_error("gen takes one NAME");
+        ug_usage_error("gen takes one NAME");
     char keypath[4096], pubpath[4096], why[256];
     if ((size_t)snprintf(keypath, sizeof keypath, "%s.key", argv[1]) >= sizeof keypath ||
         (size_t)snprintf(pubpath, sizeof pubpath, "%s.pub", argv[1]) >= sizeof pubpath)
-        usage_error("NAME too long: %s", argv[1]);
+        ug_usage_error("NAME too long: %s", argv[1]);
     /* check both first: never leave a fresh .key beside someone's old .pub */
     if (access(keypath, F_OK) == 0)
         ug_die(UG_EXIT_FAIL, "%s: exists; refusing to overwrite", keypath);
@@ -114,7 +102,7 @@ static int cmd_gen(int argc, char **argv)
 static int cmd_kid(int argc, char **argv)
 {
     if (argc != 2)
-        usage_error("kid takes one FILE.pub");
+        ug_usage_error("kid takes one FILE.pub");
     uint8_t pk[UG_PK_LEN], kid[UG_KID_LEN];
     char hex[2 * UG_KID_LEN + 1];
     load_public(argv[1], pk);
@@ -145,22 +133,22 @@ static void parse_opts(int argc, char **argv, args *a, const char *allowed)
     int c;
     while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
         if (c == '?' || c == ':' || !strchr(allowed, c))
-            usage_error("unexpected or incomplete option %s", argv[optind - 1]);
+            ug_usage_error("unexpected or incomplete option %s", argv[optind - 1]);
         const char **slot = c == OPT_ISSUER ? &a->issuer : c == OPT_UID ? &a->uid : c == OPT_PUB ? &a->pub
                           : c == OPT_TTL ? &a->ttl : c == OPT_OUT ? &a->out : c == OPT_KEY ? &a->key
                           : c == OPT_VERSION ? &a->version : c == OPT_FILE ? &a->file : NULL;
         if (c == OPT_URL) {
             if (a->nurls == UG_URLS_MAX)
-                usage_error("at most 8 --url (got more at %s)", optarg);
+                ug_usage_error("at most 8 --url (got more at %s)", optarg);
             a->urls[a->nurls++] = optarg;
         } else if (*slot) {
-            usage_error("option given twice: %s", argv[optind - 1]);
+            ug_usage_error("option given twice: %s", argv[optind - 1]);
         } else {
             *slot = optarg;
         }
     }
     if (optind != argc)
-        usage_error("unexpected argument %s", argv[optind]);
+        ug_usage_error("unexpected argument %s", argv[optind]);
 }
 
 static int cmd_cred(int argc, char **argv)
@@ -169,12 +157,12 @@ static int cmd_cred(int argc, char **argv)
     static const char allowed[] = {OPT_ISSUER, OPT_UID, OPT_PUB, OPT_TTL, OPT_OUT, 0};
     parse_opts(argc, argv, &a, allowed);
     if (!a.issuer || !a.uid || !a.pub || !a.ttl || !a.out)
-        usage_error("cred needs --issuer, --uid, --pub, --ttl and --out");
+        ug_usage_error("cred needs --issuer, --uid, --pub, --ttl and --out");
     uint64_t uid, ttl;
     if (ug_parse_u64(a.uid, 1, UG_UID_MAX, &uid) != 0)
-        usage_error("--uid: not a user id (1..2^63-1): %s", a.uid);
+        ug_usage_error("--uid: not a user id (1..2^63-1): %s", a.uid);
     if (ug_parse_u64(a.ttl, 1, UINT32_MAX, &ttl) != 0)
-        usage_error("--ttl: not a number of seconds: %s", a.ttl);
+        ug_usage_error("--ttl: not a number of seconds: %s", a.ttl);
     ug_cred c = {.uid = uid, .exp = ug_now() + ttl};
     load_public(a.pub, c.pk);
     uint8_t *sk = load_secret(a.issuer);
@@ -226,17 +214,17 @@ static int cmd_release(int argc, char **argv)
     static const char allowed[] = {OPT_KEY, OPT_VERSION, OPT_FILE, OPT_URL, OPT_TTL, OPT_OUT, 0};
     parse_opts(argc, argv, &a, allowed);
     if (!a.key || !a.version || !a.file || !a.nurls || !a.ttl || !a.out)
-        usage_error("release needs --key, --version, --file, --url, --ttl and --out");
+        ug_usage_error("release needs --key, --version, --file, --url, --ttl and --out");
     ug_manifest m = {0};
     uint64_t ttl;
     if (ug_version_parse(&m.to, a.version, strlen(a.version)) != 0)
-        usage_error("--version: not a version (1 to 4 numbers, e.g. 2.0.1): %s", a.version);
+        ug_usage_error("--version: not a version (1 to 4 numbers, e.g. 2.0.1): %s", a.version);
     if (ug_parse_u64(a.ttl, 1, UINT32_MAX, &ttl) != 0)
-        usage_error("--ttl: not a number of seconds: %s", a.ttl);
+        ug_usage_error("--ttl: not a number of seconds: %s", a.ttl);
     for (unsigned i = 0; i < a.nurls; i++) {
         size_t n = strlen(a.urls[i]);
         if (n == 0 || n > UG_URL_MAX || (strncmp(a.urls[i], "http://", 7) && strncmp(a.urls[i], "https://", 8)))
-            usage_error("--url: not an http(s) URL of at most 200 bytes: %s", a.urls[i]);
+            ug_usage_error("--url: not an http(s) URL of at most 200 bytes: %s", a.urls[i]);
         memcpy(m.urls[i], a.urls[i], n + 1);
     }
     m.nurls = (uint8_t)a.nurls;
@@ -262,7 +250,7 @@ static int cmd_release(int argc, char **argv)
 static int cmd_show(int argc, char **argv)
 {
     if (argc != 2)
-        usage_error("show takes one FILE.manifest");
+        ug_usage_error("show takes one FILE.manifest");
     uint8_t buf[UG_OBJ_MAX];
     size_t len;
     char why[256], ver[UG_VER_MAX + 1], hex[2 * UG_HASH_LEN + 1];
@@ -287,7 +275,7 @@ int main(int argc, char **argv)
 {
     ug_prog = "upgate-keys";
     if (argc < 2)
-        usage_error("missing command");
+        ug_usage_error("missing command");
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h") || (i == 1 && !strcmp(argv[i], "help"))) {
             fputs(usage, stdout);
@@ -308,5 +296,5 @@ int main(int argc, char **argv)
         return cmd_release(argc, argv);
     if (!strcmp(cmd, "show"))
         return cmd_show(argc, argv);
-    usage_error("unknown command %s", cmd);
+    ug_usage_error("unknown command %s", cmd);
 }

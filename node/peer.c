@@ -98,18 +98,6 @@ static void on_fatal_signal(int sig)
     raise(sig); /* SA_RESETHAND: default action, right exit status */
 }
 
-static void usage_error(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
-static void usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "%s: ", ug_prog);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, " (see --help)\n");
-    exit(UG_EXIT_USAGE);
-}
-
 /* Prints "upgate-peer: message" on stderr and returns code, so callers
  * holding secrets can unwind instead of exiting. */
 static int complain(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -164,7 +152,7 @@ static bool printable(const char *s, size_t max)
 static void set_once(const char **slot, const char *flag)
 {
     if (*slot)
-        usage_error("option given twice: --%s", flag);
+        ug_usage_error("option given twice: --%s", flag);
     *slot = optarg;
 }
 
@@ -175,7 +163,7 @@ static void parse_args(int argc, char **argv, opts *o)
     int c, idx = 0;
     while ((c = getopt_long(argc, argv, "", long_opts, &idx)) != -1) {
         if (c == '?' || c == ':')
-            usage_error("unknown option or missing value: %s", argv[optind - 1]);
+            ug_usage_error("unknown option or missing value: %s", argv[optind - 1]);
         const char *flag = long_opts[idx].name;
         switch (c) {
         case OPT_TRACKER: set_once(&o->tracker, flag); break;
@@ -192,62 +180,62 @@ static void parse_args(int argc, char **argv, opts *o)
         case OPT_BIND: set_once(&o->bind, flag); break;
         case OPT_HINT_PUB:
             if (o->nhint == PINS_MAX)
-                usage_error("--hint-pub: at most %d pinned keys (got more at %s)", PINS_MAX, optarg);
+                ug_usage_error("--hint-pub: at most %d pinned keys (got more at %s)", PINS_MAX, optarg);
             o->hint_pub[o->nhint++] = optarg;
             break;
         case OPT_RELEASE_PUB:
             if (o->nrelease == PINS_MAX)
-                usage_error("--release-pub: at most %d pinned keys (got more at %s)", PINS_MAX, optarg);
+                ug_usage_error("--release-pub: at most %d pinned keys (got more at %s)", PINS_MAX, optarg);
             o->release_pub[o->nrelease++] = optarg;
             break;
         case OPT_YES:
         case OPT_NO:
             if (o->answer != 0)
-                usage_error("give at most one of --yes and --no");
+                ug_usage_error("give at most one of --yes and --no");
             o->answer = c == OPT_YES ? 1 : -1;
             break;
         default:
-            usage_error("unexpected option %s", argv[optind - 1]);
+            ug_usage_error("unexpected option %s", argv[optind - 1]);
         }
     }
     if (optind != argc)
-        usage_error("unexpected argument %s", argv[optind]);
+        ug_usage_error("unexpected argument %s", argv[optind]);
     static const char *const need[] = {"--tracker", "--uid", "--version", "--key", "--cred", "--hint-pub",
                                        "--release-pub"};
     const bool have[] = {o->tracker, uid, o->version, o->key, o->cred, o->nhint > 0, o->nrelease > 0};
     for (size_t i = 0; i < sizeof have / sizeof have[0]; i++)
         if (!have[i])
-            usage_error("missing %s", need[i]);
+            ug_usage_error("missing %s", need[i]);
     if (ug_parse_u64(uid, 1, UG_UID_MAX, &o->uid) != 0)
-        usage_error("--uid: not a user id (1..2^63-1): %s", uid);
+        ug_usage_error("--uid: not a user id (1..2^63-1): %s", uid);
     if (ug_version_parse(&o->current, o->version, strlen(o->version)) != 0)
-        usage_error("--version: not a version (1 to 4 numbers, e.g. 1.4.2): %s", o->version);
+        ug_usage_error("--version: not a version (1 to 4 numbers, e.g. 1.4.2): %s", o->version);
     if (o->plat && !printable(o->plat, UG_PLAT_MAX))
-        usage_error("--plat: want 1 to %u printable ASCII bytes: %s", UG_PLAT_MAX, o->plat);
+        ug_usage_error("--plat: want 1 to %u printable ASCII bytes: %s", UG_PLAT_MAX, o->plat);
     if (o->chan && !printable(o->chan, UG_CHAN_MAX))
-        usage_error("--chan: want 1 to %u printable ASCII bytes: %s", UG_CHAN_MAX, o->chan);
+        ug_usage_error("--chan: want 1 to %u printable ASCII bytes: %s", UG_CHAN_MAX, o->chan);
     o->timeout_s = 30;
     if (timeout && ug_parse_u64(timeout, 1, 86400, &o->timeout_s) != 0)
-        usage_error("--timeout: not a number of seconds (1..86400): %s", timeout);
+        ug_usage_error("--timeout: not a number of seconds (1..86400): %s", timeout);
     o->tries = 5;
     if (tries && ug_parse_u64(tries, 1, 20, &o->tries) != 0)
-        usage_error("--tries: not a number of tries (1..20): %s", tries);
+        ug_usage_error("--tries: not a number of tries (1..20): %s", tries);
     if (o->out && (o->out[0] == 0 || strlen(o->out) > PATH_MAX - 64))
-        usage_error("--out: empty or too long a path");
+        ug_usage_error("--out: empty or too long a path");
     if (ug_parse_hostport(o->tracker, &o->addr, &o->addrlen) != 0)
-        usage_error("--tracker: not HOST:PORT, or the host does not resolve: %s", o->tracker);
+        ug_usage_error("--tracker: not HOST:PORT, or the host does not resolve: %s", o->tracker);
     const struct sockaddr *sa = (const struct sockaddr *)&o->addr;
     in_port_t port = sa->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
                                                 : ((const struct sockaddr_in *)sa)->sin_port;
     if (port == 0)
-        usage_error("--tracker: port 0: %s", o->tracker);
+        ug_usage_error("--tracker: port 0: %s", o->tracker);
     if (o->bind) {
         char hostport[300];
         bool v6 = strchr(o->bind, ':') != NULL;
         snprintf(hostport, sizeof hostport, v6 ? "[%s]:0" : "%s:0", o->bind);
         if (ug_parse_hostport(hostport, &o->bind_addr, &o->bind_len) != 0 ||
             o->bind_addr.ss_family != o->addr.ss_family)
-            usage_error("--bind: not a local address of the tracker's family: %s", o->bind);
+            ug_usage_error("--bind: not a local address of the tracker's family: %s", o->bind);
     }
 }
 

@@ -6,6 +6,7 @@
 #include <sodium.h>
 
 #include "guard.h"
+#include "mix.h"
 
 struct ug_replay_entry {
     uint8_t key[UG_KEY_LEN];
@@ -114,14 +115,6 @@ void ug_credcache_put(ug_guard *g, const uint8_t key[UG_KEY_LEN], uint64_t gen)
     e->gen = gen;
 }
 
-static uint64_t mix64(uint64_t x)
-{
-    x += UINT64_C(0x9e3779b97f4a7c15);
-    x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return x ^ (x >> 31);
-}
-
 bool ug_budget_take(ug_guard *g, const struct sockaddr *src, uint64_t now, double per_second)
 {
     uint64_t tag;
@@ -135,7 +128,7 @@ bool ug_budget_take(ug_guard *g, const struct sockaddr *src, uint64_t now, doubl
         tag = (UINT64_C(4) << 56) | ((uint64_t)a[0] << 16) | ((uint64_t)a[1] << 8) | a[2]; /* the /24 */
     }
     double burst = per_second < 1 ? 1 : per_second;
-    ug_budget_entry *e = &g->budget[mix64(tag) % UG_BUDGET_SLOTS];
+    ug_budget_entry *e = &g->budget[ug_mix64(tag) % UG_BUDGET_SLOTS];
     if (e->tag != tag) { /* a network we have not seen lately starts full */
         e->tag = tag;
         e->last = now;

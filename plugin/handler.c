@@ -11,6 +11,7 @@
 
 #include "cookiejar.h"
 #include "guard.h"
+#include "mix.h"
 #include "policy.h"
 #include "quota.h"
 #include "upgate_plugin.h"
@@ -228,6 +229,21 @@ fail:
     return NULL;
 }
 
+static void plugin_destroy(void *inst)
+{
+    ug_inst *I = inst;
+    if (!I)
+        return;
+    live_free(atomic_load(&I->live));
+    if (I->quota)
+        ug_quota_close(I->quota);
+    for (unsigned i = 0; i < I->nworkers; i++)
+        ug_guard_free(&I->workers[i].guard);
+    ug_cookiejar_free(&I->jar);
+    free(I->workers);
+    free(I);
+}
+
 static void *plugin_create(const ug_host *host, const char *policy_path, char *err, size_t errcap)
 {
     if (sodium_init() < 0) {
@@ -252,46 +268,24 @@ static void *plugin_create(const ug_host *host, const char *policy_path, char *e
         I->host.log = NULL;
     I->nworkers = host->nworkers;
     I->workers = aligned_alloc(64, sizeof *I->workers * I->nworkers);
-    if (!I->workers || ug_cookiejar_init(&I->jar) != 0) {
+    if (!I->workers) {
         snprintf(err, errcap, "out of memory");
-        free(I->workers);
         free(I);
         return NULL;
     }
     memset(I->workers, 0, sizeof *I->workers * I->nworkers);
-    bool guards = true;
+    bool ok = ug_cookiejar_init(&I->jar) == 0;
     for (unsigned i = 0; i < I->nworkers; i++)
-        guards = guards && ug_guard_init(&I->workers[i].guard) == 0;
-    ug_live *l = guards ? live_build(I, policy_path, err, errcap) : NULL;
+        ok = ok && ug_guard_init(&I->workers[i].guard) == 0;
+    if (!ok)
+        snprintf(err, errcap, "out of memory");
+    ug_live *l = ok ? live_build(I, policy_path, err, errcap) : NULL;
     if (!l) {
-        if (!guards)
-            snprintf(err, errcap, "out of memory");
-        if (I->quota)
-            ug_quota_close(I->quota);
-        for (unsigned i = 0; i < I->nworkers; i++)
-            ug_guard_free(&I->workers[i].guard);
-        ug_cookiejar_free(&I->jar);
-        free(I->workers);
-        free(I);
+        plugin_destroy(I);
         return NULL;
     }
     atomic_store(&I->live, l);
     return I;
-}
-
-static void plugin_destroy(void *inst)
-{
-    ug_inst *I = inst;
-    if (!I)
-        return;
-    live_free(atomic_load(&I->live));
-    if (I->quota)
-        ug_quota_close(I->quota);
-    for (unsigned i = 0; i < I->nworkers; i++)
-        ug_guard_free(&I->workers[i].guard);
-    ug_cookiejar_free(&I->jar);
-    free(I->workers);
-    free(I);
 }
 
 /* Publishes which policy this worker reads; the re-check closes the race
@@ -398,19 +392,24 @@ typedef struct {
     size_t *out_len;
 } ug_ctx;
 
-static uint64_t mix64(uint64_t x)
-{
-    x += UINT64_C(0x9e3779b97f4a7c15);
-    x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return x ^ (x >> 31);
-}
-
 /* Rule 10: the configured retry plus up to +20%, fixed per uid, so peers
  * told to wait together do not come back together. */
 static uint64_t jittered(uint64_t retry, uint64_t uid)
 {
-    return retry + retry / 5 * (mix64(uid) % 1001) / 1000;
+    return retry + retry / 5 * (ug_mix64(uid) % 1001) / 1000;
+}
+
+/* Sends an unsigned reply whose body encoder returned `encoded`. */
+static ug_verdict reply_unsigned(ug_ctx *c, ug_type type, int encoded, const uint8_t *body, size_t blen,
+                                 unsigned stat)
+{
+    if (encoded != 0 || ug_dgram_encode(c->out, c->cap, c->out_len, type, body, blen, NULL) != 0) {
+        count(c->w, ST_DROP0 + UG_E_BUFFER);
+        *c->out_len = 0;
+        return UG_VERDICT_DROP;
+    }
+    count(c->w, stat);
+    return UG_VERDICT_REPLY;
 }
 
 static ug_verdict reply_wait(ug_ctx *c, ug_why why, uint64_t retry)
@@ -418,15 +417,9 @@ static ug_verdict reply_wait(ug_ctx *c, ug_why why, uint64_t retry)
     ug_wait wt = {.ts = c->now, .retry = retry, .why = why};
     memcpy(wt.nonce, c->h->nonce, UG_NONCE_LEN);
     uint8_t body[128];
-    size_t blen;
-    if (ug_wait_encode_body(body, sizeof body, &blen, &wt) != 0 ||
-        ug_dgram_encode(c->out, c->cap, c->out_len, UG_TYPE_WAIT, body, blen, NULL) != 0) {
-        count(c->w, ST_DROP0 + UG_E_BUFFER);
-        *c->out_len = 0;
-        return UG_VERDICT_DROP;
-    }
-    count(c->w, ST_WAIT0 + why);
-    return UG_VERDICT_REPLY;
+    size_t blen = 0;
+    int rc = ug_wait_encode_body(body, sizeof body, &blen, &wt);
+    return reply_unsigned(c, UG_TYPE_WAIT, rc, body, blen, ST_WAIT0 + why);
 }
 
 static ug_verdict reply_cookie(ug_ctx *c, const struct sockaddr *src)
@@ -435,15 +428,9 @@ static ug_verdict reply_cookie(ug_ctx *c, const struct sockaddr *src)
     memcpy(ck.nonce, c->h->nonce, UG_NONCE_LEN);
     ug_cookiejar_make(&c->I->jar, src, c->now, ck.cookie);
     uint8_t body[128];
-    size_t blen;
-    if (ug_cookie_encode_body(body, sizeof body, &blen, &ck) != 0 ||
-        ug_dgram_encode(c->out, c->cap, c->out_len, UG_TYPE_COOKIE, body, blen, NULL) != 0) {
-        count(c->w, ST_DROP0 + UG_E_BUFFER);
-        *c->out_len = 0;
-        return UG_VERDICT_DROP;
-    }
-    count(c->w, ST_COOKIES);
-    return UG_VERDICT_REPLY;
+    size_t blen = 0;
+    int rc = ug_cookie_encode_body(body, sizeof body, &blen, &ck);
+    return reply_unsigned(c, UG_TYPE_COOKIE, rc, body, blen, ST_COOKIES);
 }
 
 static ug_verdict reply_hint(ug_ctx *c, bool fresh)
@@ -454,7 +441,7 @@ static ug_verdict reply_hint(ug_ctx *c, bool fresh)
         .uid = c->h->uid,
         .ts = c->now,
         .exp = exp < p->rel.exp ? exp : p->rel.exp, /* never outlive the manifest */
-        .mirror = mix64(c->h->uid) % p->rel.nurls,  /* spread peers over the mirrors */
+        .mirror = ug_mix64(c->h->uid) % p->rel.nurls,  /* spread peers over the mirrors */
         .rel = p->manifest,
         .rel_len = p->manifest_len,
     };

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mix.h"
 #include "policy.h"
 
 /* ---- ug_nets ------------------------------------------------------------ */
@@ -207,17 +208,6 @@ struct ug_uidset {
     bool has_zero;
 };
 
-/* splitmix64 finalizer: sequential uids spread over the whole table. */
-static inline uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
 ug_uidset *ug_uidset_new(void)
 {
     return calloc(1, sizeof(ug_uidset));
@@ -233,7 +223,7 @@ void ug_uidset_free(ug_uidset *s)
 
 static void slot_put(uint64_t *slots, size_t cap, uint64_t uid)
 {
-    size_t mask = cap - 1, i = (size_t)mix64(uid) & mask;
+    size_t mask = cap - 1, i = (size_t)ug_mix64(uid) & mask;
     while (slots[i])
         i = (i + 1) & mask;
     slots[i] = uid;
@@ -281,7 +271,7 @@ bool ug_uidset_has(const ug_uidset *s, uint64_t uid)
         return s->has_zero;
     if (!s->cap)
         return false;
-    size_t mask = s->cap - 1, i = (size_t)mix64(uid) & mask;
+    size_t mask = s->cap - 1, i = (size_t)ug_mix64(uid) & mask;
     /* Terminates: the table is never more than half full. */
     while (s->slots[i]) {
         if (s->slots[i] == uid)

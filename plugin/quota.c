@@ -1,4 +1,5 @@
 /* Grants and quota: sticky per-stage uid sets, durable in LMDB, with per-worker slot shards. */
+#include "mix.h"
 #include "quota.h"
 
 #include <errno.h>
@@ -103,18 +104,6 @@ __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t cap,
     va_end(ap);
 }
 
-/* splitmix64's finalizer: a bijection, so distinct uids never collide in
- * full; the top bits pick the stripe, the low bits the table slot. */
-static inline uint64_t mix(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
 static inline stripe *stripe_of(ug_qstage *s, uint64_t h)
 {
     return &s->stripes[h >> (64 - NSTRIPES_BITS)];
@@ -157,7 +146,7 @@ static int stripe_resize(stripe *st, size_t cap_min)
         return -1;
     for (size_t i = 0; i < st->cap; i++)
         if (st->tab[i] != 0)
-            tab_put(tab, cap - 1, st->tab[i], mix(st->tab[i]));
+            tab_put(tab, cap - 1, st->tab[i], ug_mix64(st->tab[i]));
     free(st->tab);
     st->tab = tab;
     st->cap = cap;
@@ -248,7 +237,7 @@ ug_grant ug_qstage_grant(ug_qstage *s, unsigned worker, uint64_t uid)
     if (worker >= q->nworkers)
         return UG_GRANT_SPENT; /* misuse: fail closed */
     wqueue *wq = &q->queues[worker];
-    uint64_t h = mix(uid);
+    uint64_t h = ug_mix64(uid);
     stripe *st = stripe_of(s, h);
     ug_grant g = UG_GRANT_SPENT;
 
@@ -273,7 +262,7 @@ out:
 
 bool ug_qstage_granted(ug_qstage *s, uint64_t uid)
 {
-    uint64_t h = mix(uid);
+    uint64_t h = ug_mix64(uid);
     stripe *st = stripe_of(s, h);
     pthread_mutex_lock(&st->mu);
     bool r = stripe_has(st, uid, h);
@@ -413,7 +402,7 @@ static int stage_load(ug_quota *q, ug_qstage *s, char *err, size_t errcap)
             goto fail;
         }
         memcpy(&uid, k.mv_data, sizeof uid);
-        uint64_t h = mix(uid);
+        uint64_t h = ug_mix64(uid);
         stripe *st = stripe_of(s, h);
         /* Keys are unique in the DB, so no lookup; the stage is not shared yet. */
         if (stripe_reserve(st) != 0) {

@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -45,10 +46,22 @@ void fx_init(fx_t *f, unsigned nworkers)
     keypair(f, "issuer", f->issuer_sk, f->issuer_pk);
     keypair(f, "release", f->rel_sk, f->rel_pk);
     keypair(f, "client", f->client_sk, f->client_pk);
-    ug_manifest m = {.size = 1000, .exp = FX_NOW + 2 * 365 * 86400, .nurls = 2};
+    fx_manifest(f, 2, 0);
+}
+
+void fx_manifest(fx_t *f, unsigned nurls, size_t url_len)
+{
+    ug_manifest m = {.size = 1000, .exp = FX_NOW + 2 * 365 * 86400, .nurls = (uint8_t)nurls};
     cr_assert_eq(ug_version_parse(&m.to, "2.0.0", 5), 0);
-    snprintf(m.urls[0], sizeof m.urls[0], "http://127.0.0.1:1/a.bin");
-    snprintf(m.urls[1], sizeof m.urls[1], "http://127.0.0.1:2/a.bin");
+    for (unsigned i = 0; i < nurls; i++) {
+        int n = url_len ? snprintf(m.urls[i], sizeof m.urls[i], "http://mirror%u.example.net/", i)
+                        : snprintf(m.urls[i], sizeof m.urls[i], "http://127.0.0.1:%u/a.bin", i + 1);
+        if (url_len) {
+            cr_assert(url_len > (size_t)n && url_len <= UG_URL_MAX);
+            memset(m.urls[i] + n, 'x', url_len - (size_t)n);
+            m.urls[i][url_len] = 0;
+        }
+    }
     ug_kid(m.kid, f->rel_pk);
     uint8_t body[UG_OBJ_MAX], obj[UG_OBJ_MAX];
     size_t blen, olen;
@@ -56,6 +69,7 @@ void fx_init(fx_t *f, unsigned nworkers)
     cr_assert_eq(ug_signed_encode(obj, sizeof obj, &olen, UG_CTX_RELEASE, body, blen, f->rel_sk), 0);
     char path[128];
     snprintf(path, sizeof path, "%s/release.manifest", f->dir);
+    unlink(path);
     tu_write_file(path, obj, olen);
 }
 

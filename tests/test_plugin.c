@@ -398,22 +398,7 @@ Test(plugin, jittered_retry_per_uid)
 Test(plugin, hint_too_big_for_small_hello)
 {
     fx_init(&F, 1);
-    /* a manifest with long URLs: its HINT fits 1232 but not 512 */
-    ug_manifest m = {.size = 1, .exp = FX_NOW + 86400, .nurls = 5};
-    cr_assert_eq(ug_version_parse(&m.to, "2.0", 3), 0);
-    for (int i = 0; i < 5; i++) {
-        int n = snprintf(m.urls[i], sizeof m.urls[i], "http://mirror%d.example.net/", i);
-        memset(m.urls[i] + n, 'x', 150 - (size_t)n);
-        m.urls[i][150] = 0;
-    }
-    ug_kid(m.kid, F.rel_pk);
-    uint8_t body[UG_OBJ_MAX], obj[UG_OBJ_MAX];
-    size_t blen, olen;
-    cr_assert_eq(ug_manifest_encode_body(body, sizeof body, &blen, &m), 0);
-    cr_assert_eq(ug_signed_encode(obj, sizeof obj, &olen, UG_CTX_RELEASE, body, blen, F.rel_sk), 0);
-    char path[128];
-    snprintf(path, sizeof path, "%s/release.manifest", F.dir);
-    tu_write_file(path, obj, olen);
+    fx_manifest(&F, 5, 150); /* long URLs: the HINT fits 1232 but not 512 */
     fx_policy(&F, "targets: [\"1.4.0\"]\nstages:\n  - {name: q, quota: 1}\n");
     char err[512];
     cr_assert_eq(fx_start(&F, err, sizeof err), 0, "%s", err);
@@ -427,21 +412,7 @@ Test(plugin, hint_too_big_for_small_hello)
 Test(plugin, manifest_too_big_for_any_hint_is_refused)
 {
     fx_init(&F, 1);
-    ug_manifest m = {.size = 1, .exp = FX_NOW + 86400, .nurls = 8};
-    cr_assert_eq(ug_version_parse(&m.to, "2.0", 3), 0);
-    for (int i = 0; i < 8; i++) {
-        int n = snprintf(m.urls[i], sizeof m.urls[i], "http://mirror%d.example.net/", i);
-        memset(m.urls[i] + n, 'x', 200 - (size_t)n);
-        m.urls[i][200] = 0;
-    }
-    ug_kid(m.kid, F.rel_pk);
-    uint8_t body[UG_OBJ_MAX], obj[UG_OBJ_MAX];
-    size_t blen, olen;
-    cr_assert_eq(ug_manifest_encode_body(body, sizeof body, &blen, &m), 0);
-    cr_assert_eq(ug_signed_encode(obj, sizeof obj, &olen, UG_CTX_RELEASE, body, blen, F.rel_sk), 0);
-    char path[128];
-    snprintf(path, sizeof path, "%s/release.manifest", F.dir);
-    tu_write_file(path, obj, olen);
+    fx_manifest(&F, 8, 200); /* 8 URLs of 200 bytes: no HINT can carry it */
     fx_policy(&F, "targets: [\"1.4.0\"]\nstages:\n  - name: all\n");
     char err[512] = "";
     cr_assert_eq(fx_start(&F, err, sizeof err), -1);
