@@ -2,7 +2,7 @@
 
 # Debian packages the build, the tests and the demo need; `deps` installs the missing ones.
 DEB_PKGS := pkg-config libsodium-dev libmsgpack-dev libev-dev libcriterion-dev libyaml-dev \
-            liblmdb-dev libcurl4-openssl-dev libjansson-dev busybox clang libclang-rt-14-dev
+            liblmdb-dev libcurl4-openssl-dev libjansson-dev busybox clang libclang-rt-14-dev python3
 SPEC ?= $(abspath ../shared/spec)
 
 ifeq ($(SAN),1)
@@ -106,7 +106,7 @@ check-unit:
 	@log=$(BUILD)/check-unit.log; : > $$log; \
 	for t in $(TESTS); do \
 	  echo "  TEST    $$t"; \
-	  { UG_SPEC=$(SPEC) UG_BUILD=$(abspath $(BUILD)) $$t --jobs=2 || echo "UGFAIL $$t"; } 2>&1 | tee -a $$log; \
+	  { UG_SPEC=$(SPEC) UG_BUILD=$(abspath $(BUILD)) UG_ROOT=$(CURDIR) $$t --jobs=2 || echo "UGFAIL $$t"; } 2>&1 | tee -a $$log; \
 	done; \
 	awk '/Synthesis:/ { for (i = 1; i <= NF; i++) { if ($$i == "Passing:") p += $$(i+1); \
 	       if ($$i == "Failing:" || $$i == "Crashing:") f += $$(i+1) } } \
