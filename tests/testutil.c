@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -50,12 +51,34 @@ void tu_vector_key(const char *name, uint8_t sk[UG_SK_LEN], uint8_t pk[UG_PK_LEN
     json_decref(j);
 }
 
+static char tmp_paths[64][64];
+static int tmp_next;
+static pid_t tmp_owner;
+
+/* Removes this process's temp dirs; a forked test inherits the list but
+ * only the process that made a dir removes it. */
+static void tmp_cleanup(void)
+{
+    if (getpid() != tmp_owner)
+        return;
+    for (int i = 0; i < tmp_next; i++) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf '%.63s'", tmp_paths[i]);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", tmp_paths[i]);
+    }
+    tmp_next = 0;
+}
+
 const char *tu_tmpdir(void)
 {
-    static char paths[64][64];
-    static int next;
-    cr_assert(next < 64);
-    char *p = paths[next++];
+    if (tmp_owner != getpid()) { /* first call in this (test) process */
+        tmp_owner = getpid();
+        tmp_next = 0;
+        atexit(tmp_cleanup);
+    }
+    cr_assert(tmp_next < 64);
+    char *p = tmp_paths[tmp_next++];
     snprintf(p, 64, "/tmp/ugtest.XXXXXX");
     cr_assert(mkdtemp(p) != NULL, "mkdtemp: %s", strerror(errno));
     return p;
