@@ -277,6 +277,25 @@ Test(e2e, node_refuses_bad_usage_and_bad_policy)
     cr_assert_eq(tu_run(cmd, out, sizeof out), 1, "%s", out);
 }
 
+/* A plugin built for another ABI major is refused before anything runs. */
+Test(e2e, node_refuses_other_abi_major)
+{
+    char src[128], cmd[2048], out[4096];
+    snprintf(src, sizeof src, "%s/abi2.c", E.dir);
+    static const char text[] = "#include \"upgate_plugin.h\"\n"
+                               "__attribute__((visibility(\"default\"))) const ug_plugin upgate_plugin = "
+                               "{.abi_major = UG_PLUGIN_ABI_MAJOR + 1, .size = sizeof(ug_plugin)};\n";
+    tu_write_file(src, text, sizeof text - 1);
+    snprintf(cmd, sizeof cmd, "cc -shared -fPIC -I%s/plugin -o %s/abi2.so %s", getenv("UG_ROOT") ? getenv("UG_ROOT") : ".",
+             E.dir, src);
+    cr_assert_eq(tu_run(cmd, NULL, 0), 0, "cannot build the fake plugin");
+    write_policy("stages:\n  - {name: all}\n");
+    snprintf(cmd, sizeof cmd, "%s/upgate-node --listen 127.0.0.1:0 --plugin %s/abi2.so --policy %s/policy.yaml 2>&1",
+             tu_build_dir(), E.dir, E.dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "ABI 2.0") && strstr(out, "speaks 1"), "says which ABI: %s", out);
+}
+
 /* Sends n hostile datagrams to the node: random bytes of every size around
  * the limits, and truncated or bit-flipped copies of a real HELLO. */
 static void flood(unsigned n, const uint8_t *hello, size_t hello_len)
