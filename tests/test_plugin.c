@@ -340,6 +340,19 @@ Test(plugin, reload_good_and_bad)
     expect_hint(fx_ask(&F, 1, "10.0.0.1", 1, "1.4.0", NULL), "still sticky");
 }
 
+Test(plugin, reload_cannot_move_state)
+{
+    start("targets: [\"1.4.0\"]\nstages:\n  - {name: q, quota: 1}\n");
+    char text[1024], err[512] = "";
+    snprintf(text, sizeof text,
+             "keys:\n  hint: hint.key\n  issuers: [issuer.pub]\nrelease: release.manifest\nstate: elsewhere\n"
+             "targets: [\"1.4.0\"]\nstages:\n  - {name: q, quota: 1}\n");
+    tu_write_file(fx_policy_path(&F), text, strlen(text));
+    cr_assert_eq(F.api->reload(F.inst, NULL, err, sizeof err), -1);
+    cr_assert(strstr(err, "state") && strstr(err, "restart"), "says why: %s", err);
+    expect_hint(fx_ask(&F, 0, "10.0.0.1", 1, "1.4.0", NULL), "old policy and state still serve");
+}
+
 Test(plugin, rate_limits_new_offers)
 {
     start("targets: [\"1.4.0\"]\nstages:\n  - {name: slow, rate: 2}\n");
