@@ -32,7 +32,6 @@ enum {
     ST_WAIT0, /* ST_WAIT0 + why */
     ST_DROP0 = ST_WAIT0 + UG_WHY_COUNT_, /* ST_DROP0 + ug_err */
     ST_DROP_TYPE = ST_DROP0 + UG_E_COUNT_,
-    ST_DROP_WORKER,
     ST_SIG_CHECKS,
     ST_CRED_CACHE_HITS,
     ST_RETRANSMITS,
@@ -68,7 +67,6 @@ static const char *const stat_names[ST_COUNT] = {
     [ST_DROP0 + UG_E_BINDING] = "drop_binding",
     [ST_DROP0 + UG_E_BUFFER] = "drop_internal",
     [ST_DROP_TYPE] = "drop_type",
-    [ST_DROP_WORKER] = "drop_bad_worker",
     [ST_SIG_CHECKS] = "signature_checks",
     [ST_CRED_CACHE_HITS] = "credential_cache_hits",
     [ST_RETRANSMITS] = "retransmits_answered",
