@@ -458,6 +458,14 @@ static ug_verdict reply_hint(ug_ctx *c, bool fresh)
     return UG_VERDICT_REPLY;
 }
 
+/* Which WAIT reason helps a peer more: "rate limited" (come back soon) over
+ * "quota spent" over "not selected". */
+static ug_why more_useful(ug_why a, ug_why b)
+{
+    static const int rank[UG_WHY_COUNT_] = {[UG_WHY_NOT_SELECTED] = 1, [UG_WHY_QUOTA] = 2, [UG_WHY_RATE] = 3};
+    return rank[b] > rank[a] ? b : a;
+}
+
 /* Rule 6 and 7: stages in order; the first that selects wins. */
 static ug_verdict run_policy(ug_ctx *c, const struct sockaddr *src)
 {
@@ -480,11 +488,11 @@ static ug_verdict run_policy(ug_ctx *c, const struct sockaddr *src)
         if (!q)
             return reply_hint(c, true);
         if (s->has_quota && ug_qstage_remaining(q) == 0) {
-            why = UG_WHY_QUOTA;
+            why = more_useful(why, UG_WHY_QUOTA);
             continue;
         }
         if (s->has_rate && !rate_take(&c->l->rate[i], c->now)) {
-            why = UG_WHY_RATE;
+            why = more_useful(why, UG_WHY_RATE);
             continue;
         }
         switch (ug_qstage_grant(q, c->worker, h->uid)) {
@@ -497,8 +505,7 @@ static ug_verdict run_policy(ug_ctx *c, const struct sockaddr *src)
         case UG_GRANT_SPENT:
             if (s->has_rate)
                 rate_refund(&c->l->rate[i]);
-            if (why != UG_WHY_RATE)
-                why = UG_WHY_QUOTA;
+            why = more_useful(why, UG_WHY_QUOTA);
             continue;
         }
     }

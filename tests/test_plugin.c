@@ -232,6 +232,12 @@ Test(plugin, stages_in_order_and_most_useful_reason)
     start("targets: [\"1.4.0\"]\nstages:\n  - {name: only, uids: [1, 2], quota: 1}\n");
     expect_hint(fx_ask(&F, 0, "10.0.0.1", 1, "1.4.0", NULL), "1");
     expect_wait(fx_ask(&F, 0, "10.0.0.1", 2, "1.4.0", NULL), UG_WHY_QUOTA, "selected but spent");
+    /* rate limited in one stage, quota spent in a later one: "come back soon" wins */
+    start("targets: [\"1.4.0\"]\nstages:\n  - {name: slow, uids: [5, 6], rate: 1}\n"
+          "  - {name: spent, uids: [5, 6, 7], quota: 1}\n");
+    expect_hint(fx_ask(&F, 0, "10.0.0.1", 5, "1.4.0", NULL), "5 takes slow's token");
+    expect_hint(fx_ask(&F, 0, "10.0.0.1", 7, "1.4.0", NULL), "7 takes spent's slot");
+    expect_wait(fx_ask(&F, 0, "10.0.0.1", 6, "1.4.0", NULL), UG_WHY_RATE, "rate before quota");
 }
 
 Test(plugin, sticky_offers_spend_nothing)
