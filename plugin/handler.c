@@ -160,7 +160,7 @@ static void live_free(ug_live *l)
 {
     if (!l)
         return;
-    if (l->rate && l->pol)
+    if (l->rate)
         for (size_t i = 0; i < l->pol->nstages; i++)
             pthread_mutex_destroy(&l->rate[i].mu);
     free(l->rate);
@@ -200,11 +200,12 @@ static ug_live *live_build(ug_inst *I, const char *path, char *err, size_t errca
         snprintf(err, errcap, "%s: out of memory", path);
         goto fail;
     }
+    for (size_t i = 0; i < p->nstages; i++) /* all of them: live_free destroys all */
+        pthread_mutex_init(&l->rate[i].mu, NULL);
     uint64_t now = I->host.now(I->host.ctx);
     l->gen = ++I->generations;
     for (size_t i = 0; i < p->nstages; i++) {
         const ug_stage *s = &p->stages[i];
-        pthread_mutex_init(&l->rate[i].mu, NULL);
         l->rate[i].rate = s->rate;
         l->rate[i].tokens = s->rate < 1 ? 1 : s->rate;
         l->rate[i].last = now;
