@@ -1,66 +1,121 @@
-# libFuzzer harnesses: `make fuzz` runs each for FUZZ_SECONDS; `make test` runs
-# fuzz-smoke: every corpus replayed as a regression, then each harness briefly.
-FZ := build/fuzz
-SPEC ?= ../shared/spec
+# libFuzzer harnesses: `make fuzz-smoke` (part of `make test`) replays every committed corpus and fuzzes each harness briefly; `make fuzz` runs each for FUZZ_SECONDS.
+#
+#   make fuzz FUZZ_SECONDS=600 [FUZZ_TARGETS="dgram hello"] [-j2]
+#       long runs, one process per harness (-j2: two harnesses at a time);
+#       new inputs go to build/fuzz/corpus-new/NAME, never to fuzz/corpus/
+#   make -f fuzz/fuzz.mk fuzz-merge-NAME
+#       folds the worthwhile new inputs of long runs into fuzz/corpus/NAME
+#   make -f fuzz/fuzz.mk fuzz-corpus SPEC=...
+#       regenerates the seed corpora from the spec's vectors (needs python3)
+# A finding leaves build/fuzz/artifacts/NAME/crash-*; minimise it with
+#   build/fuzz/fuzz_NAME -minimize_crash=1 -runs=100000 -exact_artifact_path=OUT CRASH
+# and commit it as fuzz/corpus/NAME/crash-<what>, so every smoke run replays it.
+
+FZ ?= build/fuzz
+SPEC ?= $(abspath ../shared/spec)
 FUZZ_SECONDS ?= 60
 SMOKE_SECONDS ?= 4
-HARNESSES := dgram hello hint policy plugin
-
-# One allocation over 64 MiB is a finding: nothing may be sized by a claim.
-RUNFLAGS := -malloc_limit_mb=64 -rss_limit_mb=1024 -timeout=10 -print_final_stats=1
-FZFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-           -Wall -Wextra -Werror -Iproto -Iplugin -Ifuzz
-FZLIBS = $(shell pkg-config --libs libsodium msgpack yaml-0.1 lmdb) -lpthread -ldl
-PROTO_SRC := $(wildcard proto/*.c)
-PLUGIN_SRC := $(wildcard plugin/*.c)
-SRC_dgram := $(PROTO_SRC)
-SRC_hello := $(PROTO_SRC)
-SRC_hint := $(PROTO_SRC)
-SRC_policy := $(PROTO_SRC) $(PLUGIN_SRC) fuzz/fuzz_env.c
-SRC_plugin := $(PROTO_SRC) $(PLUGIN_SRC) fuzz/fuzz_env.c
-dict = $(if $(filter policy,$(1)),fuzz/policy.dict,fuzz/msgpack.dict)
+FUZZ_TARGETS ?= dgram hello hint policy plugin
+FUZZ_CC ?= clang
 
 ifeq ($(V),1)
 Q :=
+say :=
 else
 Q := @
+say = @printf '  %-7s %s\n' $(1) $(2);
 endif
 
+FZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FZ_WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
+FZ_CFLAGS := $(FZ_WARN) -g -O1 -D_GNU_SOURCE -Iproto -Iplugin -Ifuzz -MMD -MP $(FZ_SAN)
+FZ_LIBS = $(shell pkg-config --libs libsodium msgpack yaml-0.1 lmdb 2>/dev/null) -lpthread -ldl -lm
+
+# The code under test is instrumented for coverage; each harness links only
+# the objects it reaches, out of one archive.
+LIB_SRC := $(wildcard proto/*.c) $(wildcard plugin/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(FZ)/obj/%.o)
+FZ_LIB := $(FZ)/libugfuzz.a
+COMMON_OBJ := $(FZ)/obj/fuzz/fuzz_common.o
+HARNESSES := dgram hello hint policy plugin
 BINS := $(HARNESSES:%=$(FZ)/fuzz_%)
-.PHONY: fuzz fuzz-smoke fuzz-build
 
-fuzz-build: $(BINS) $(FZ)/seeds/.stamp
+# Per harness: the largest input worth trying (a datagram, an object, a policy).
+MAXLEN_dgram := 1300
+MAXLEN_hello := 2100
+MAXLEN_hint := 2100
+MAXLEN_policy := 4096
+MAXLEN_plugin := 1300
+# An allocation over 64 MiB is a finding: nothing may be sized by a claim.
+RUNFLAGS = -max_len=$(MAXLEN_$(1)) -malloc_limit_mb=64 -rss_limit_mb=2048 -timeout=10 \
+           -artifact_prefix=$(FZ)/artifacts/$(1)/
 
-$(FZ)/fuzz_%: fuzz/fuzz_%.c $(PROTO_SRC) $(PLUGIN_SRC) fuzz/fuzz_env.c $(wildcard fuzz/*.h proto/*.h plugin/*.h)
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-corpus fuzz-clean
+.SECONDARY:
+.DELETE_ON_ERROR:
+
+fuzz-build: $(BINS)
+
+$(FZ)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	@$(if $(Q),printf '  %-7s %s\n' CLANG $<;)
-	$(Q)clang $(FZFLAGS) -o $@ $< $(SRC_$*) $(FZLIBS)
+	$(call say,CLANG,$<)$(FUZZ_CC) $(FZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
-# Seeds made from the spec's vectors, and the hostile inputs of the issue.
-$(FZ)/seeds/.stamp: fuzz/seeds.py $(wildcard $(SPEC)/vectors/*.json)
-	$(Q)rm -rf $(FZ)/seeds && python3 fuzz/seeds.py $(SPEC) $(FZ)/seeds && touch $@
+# Our own code must stay warning-free; the code under test is held to
+# -Werror by the main build already.
+$(FZ)/obj/fuzz/%.o: fuzz/%.c
+	@mkdir -p $(@D)
+	$(call say,CLANG,$<)$(FUZZ_CC) $(FZ_CFLAGS) -Werror -fsanitize=fuzzer-no-link -c -o $@ $<
 
-# Replays fuzz/corpus/H (regressions) and the seeds, then fuzzes for a few
-# seconds into a scratch folder, so the committed corpus never changes here.
-fuzz-smoke: fuzz-build
-	$(Q)for h in $(HARNESSES); do \
-	  log=$(FZ)/smoke-$$h.log; rm -rf $(FZ)/scratch/$$h; mkdir -p $(FZ)/scratch/$$h fuzz/corpus/$$h; \
-	  if ! $(FZ)/fuzz_$$h $(RUNFLAGS) -runs=0 fuzz/corpus/$$h $(FZ)/seeds/$$h > $$log 2>&1 || \
-	     ! $(FZ)/fuzz_$$h $(RUNFLAGS) -max_total_time=$(SMOKE_SECONDS) -dict=$(call dict,$$h) \
-	         $(FZ)/scratch/$$h fuzz/corpus/$$h $(FZ)/seeds/$$h >> $$log 2>&1; then \
-	    tail -n 40 $$log; echo "  FUZZ    $$h: FAILED (log: $$log)"; exit 1; \
-	  fi; \
-	  printf '  FUZZ    %-7s %s\n' $$h "$$(grep -E '^#[0-9]+.*(DONE|pulse)' $$log | tail -n 1 | cut -c1-60)"; \
-	done
+$(FZ_LIB): $(LIB_OBJ)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 
-# Long runs: new inputs go to build/fuzz/corpus-new/H; copy the ones worth
-# keeping (and every crash, minimized) into fuzz/corpus/H.
-fuzz: fuzz-build
-	$(Q)for h in $(HARNESSES); do \
-	  mkdir -p $(FZ)/corpus-new/$$h $(FZ)/artifacts; \
-	  echo "  FUZZ    $$h for $(FUZZ_SECONDS) s"; \
-	  $(FZ)/fuzz_$$h $(RUNFLAGS) -max_total_time=$(FUZZ_SECONDS) -dict=$(call dict,$$h) \
-	     -artifact_prefix=$(FZ)/artifacts/$$h- $(FZ)/corpus-new/$$h fuzz/corpus/$$h $(FZ)/seeds/$$h \
-	     > $(FZ)/fuzz-$$h.log 2>&1 || { tail -n 40 $(FZ)/fuzz-$$h.log; exit 1; }; \
-	  grep -E '^#[0-9]+.*DONE|stat::number_of_executed_units' $(FZ)/fuzz-$$h.log | tail -n 2; \
-	done
+$(FZ)/fuzz_%: $(FZ)/obj/fuzz/fuzz_%.o $(COMMON_OBJ) $(FZ_LIB)
+	$(call say,LD,$@)$(FUZZ_CC) $(FZ_SAN) -fsanitize=fuzzer -o $@ $^ $(FZ_LIBS)
+
+# Regression first: every committed input replayed as is (a crash, leak or
+# timeout fails make); then a short random run from that corpus, writing new
+# inputs to a scratch dir (libFuzzer adds units to the first dir it is given),
+# so the committed corpus never changes here. One line per harness.
+fuzz-smoke: $(HARNESSES:%=fuzz-smoke-%)
+
+fuzz-smoke-%: $(FZ)/fuzz_%
+	@log=$(FZ)/logs/smoke-$*.log; scratch=$(FZ)/scratch/$*; \
+	rm -rf $$scratch; mkdir -p $$scratch $(FZ)/logs $(FZ)/artifacts/$* fuzz/corpus/$*; \
+	fail() { tail -n 60 $$log; echo "  FUZZ    $* FAILED ($$1; log $$log, inputs in $(FZ)/artifacts/$*/)"; exit 1; }; \
+	$(if $(Q),,set -x;) $(FZ)/fuzz_$* $(call RUNFLAGS,$*) -runs=0 fuzz/corpus/$* > $$log 2>&1 || fail "corpus replay"; \
+	$(if $(Q),,set -x;) $(FZ)/fuzz_$* $(call RUNFLAGS,$*) -dict=fuzz/$*.dict -max_total_time=$(SMOKE_SECONDS) \
+	  -print_final_stats=1 $$scratch fuzz/corpus/$* >> $$log 2>&1 || fail "random run"; \
+	n=$$(ls fuzz/corpus/$* | wc -l); \
+	runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log | tail -n 1); \
+	cov=$$(grep -E '^#[0-9]+' $$log | tail -n 1 | sed -n 's/.*\(cov: [0-9]* ft: [0-9]*\).*/\1/p'); \
+	printf '  FUZZ    %-7s %4s inputs replayed, %7s runs in %ss, %s\n' $* "$$n" "$$runs" $(SMOKE_SECONDS) "$$cov"
+
+# Long runs; `make fuzz -j2` runs two harnesses at a time.
+fuzz: $(FUZZ_TARGETS:%=fuzz-run-%)
+
+fuzz-run-%: $(FZ)/fuzz_%
+	@log=$(FZ)/logs/fuzz-$*.log; mkdir -p $(FZ)/corpus-new/$* $(FZ)/artifacts/$* $(FZ)/logs fuzz/corpus/$*; \
+	echo "  FUZZ    $* for $(FUZZ_SECONDS) s (log $$log)"; \
+	$(if $(Q),,set -x;) $(FZ)/fuzz_$* $(call RUNFLAGS,$*) -dict=fuzz/$*.dict -max_total_time=$(FUZZ_SECONDS) \
+	  -print_final_stats=1 $(FZ)/corpus-new/$* fuzz/corpus/$* > $$log 2>&1; rc=$$?; \
+	runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log | tail -n 1); \
+	eps=$$(sed -n 's/^stat::average_exec_per_sec: *//p' $$log | tail -n 1); \
+	cov=$$(grep -E '^#[0-9]+' $$log | tail -n 1 | sed -n 's/.*\(cov: [0-9]* ft: [0-9]* corp: [0-9]*\).*/\1/p'); \
+	if [ $$rc -ne 0 ]; then \
+	  grep -E -A40 '^==[0-9]+==ERROR|==FUZZ INVARIANT==|^SUMMARY|runtime error' $$log | head -n 80; \
+	  echo "  FUZZ    $* FOUND SOMETHING (exit $$rc): $$(ls -t $(FZ)/artifacts/$* | head -n 1)"; exit 1; \
+	fi; \
+	printf '  FUZZ    %-7s %s runs (%s/s), %s\n' $* "$$runs" "$$eps" "$$cov"
+
+# Keeps the inputs of long runs that add coverage, minimal, in the corpus.
+fuzz-merge-%: $(FZ)/fuzz_%
+	$(call say,MERGE,fuzz/corpus/$*)$(FZ)/fuzz_$* $(call RUNFLAGS,$*) -merge=1 fuzz/corpus/$* $(FZ)/corpus-new/$* \
+	  > $(FZ)/logs/merge-$*.log 2>&1 || { tail -n 20 $(FZ)/logs/merge-$*.log; exit 1; }
+
+fuzz-corpus:
+	$(call say,GEN,fuzz/corpus)bash fuzz/make-corpus.sh $(SPEC) fuzz/corpus
+
+fuzz-clean:
+	rm -rf $(FZ)
+
+-include $(shell find $(FZ)/obj -name '*.d' 2>/dev/null)

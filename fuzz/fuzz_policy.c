@@ -1,46 +1,165 @@
-/* libFuzzer: the policy loader on arbitrary YAML, beside real key files. */
-#include <assert.h>
+/* libFuzzer harness: ug_policy_load on any file, beside valid keys and manifests, then its evaluators. */
+#include <arpa/inet.h>
+#include <math.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
-#include "fuzz_env.h"
+#include "fuzz_common.h"
 #include "policy.h"
 
-static fz_env env;
-static char path[128];
+static fz_keys K;
+static const char *dir;
+static char policy_path[256];
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
+/* A few peers to run every loaded stage against, so the condition
+ * evaluators see what the loader built. */
+static ug_hello peers[4];
+static struct sockaddr_in src4[2];
+static struct sockaddr_in6 src6[2];
+
+static void manifest_file(const char *name, unsigned nurls, size_t url_len, uint64_t exp)
+{
+    ug_manifest m = {.nurls = (uint8_t)nurls, .size = 1, .exp = exp};
+    FZ_CHECK(ug_version_parse(&m.to, "2.0.0", 5) == 0, "version");
+    for (unsigned i = 0; i < nurls; i++) {
+        int n = snprintf(m.urls[i], sizeof m.urls[i], "https://m%u.example.net/", i);
+        FZ_CHECK(n > 0 && (size_t)n <= url_len && url_len <= UG_URL_MAX, "url");
+        memset(m.urls[i] + n, 'a', url_len - (size_t)n);
+        m.urls[i][url_len] = 0;
+    }
+    memcpy(m.kid, K.release.pub.kid, UG_KID_LEN);
+    uint8_t body[UG_OBJ_MAX], obj[UG_OBJ_MAX];
+    size_t blen, olen;
+    FZ_CHECK(ug_manifest_encode_body(body, sizeof body, &blen, &m) == 0, "manifest body");
+    FZ_CHECK(ug_signed_encode(obj, sizeof obj, &olen, UG_CTX_RELEASE, body, blen, K.release.sk) == 0, "manifest");
+    fz_write(dir, name, obj, olen);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
-    fz_env_init(&env, NULL);
-    snprintf(path, sizeof path, "%s/policy.yaml", env.dir);
+    fz_keys_init(&K);
+    dir = fz_tmpdir("policy");
+    uint8_t rel[UG_OBJ_MAX];
+    (void)fz_write_release(dir, &K, rel, sizeof rel);
+    /* the loader's other outcomes: a release whose HINT cannot fit, an
+     * expired one, and files that are not what their key says */
+    manifest_file("huge.manifest", UG_URLS_MAX, UG_URL_MAX, FZ_NOW + 86400);
+    manifest_file("stale.manifest", 1, 40, FZ_NOW - 1);
+    fz_write(dir, "garbage.manifest", "\x92\xc4\x01", 3);
+    fz_write(dir, "uids.txt", "1001\n# comment\n\n  1002\r\n9223372036854775807\n", 45);
+    fz_write(dir, "bad-uids.txt", "1001\n0\n", 7);
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s/state", dir);
+    FZ_CHECK(mkdir(sub, 0700) == 0, "mkdir state");
+    snprintf(policy_path, sizeof policy_path, "%s/policy.yaml", dir);
+
+    static const uint64_t uids[4] = {1, 1001, 4242, UINT64_C(9223372036854775807)};
+    static const char *const plats[4] = {"", "linux-x86_64", "windows-x86_64", "x"};
+    static const char *const chans[4] = {"", "stable", "beta", "stable"};
+    for (unsigned i = 0; i < 4; i++) {
+        peers[i].uid = uids[i];
+        snprintf(peers[i].plat, sizeof peers[i].plat, "%s", plats[i]);
+        snprintf(peers[i].chan, sizeof peers[i].chan, "%s", chans[i]);
+        FZ_CHECK(ug_version_parse(&peers[i].ver, "1.4.2", 5) == 0, "version");
+    }
+    static const char *const v4[2] = {"1.2.3.4", "10.0.0.1"};
+    static const char *const v6[2] = {"2001:db8::1", "::ffff:1.2.3.4"};
+    for (unsigned i = 0; i < 2; i++) {
+        src4[i].sin_family = AF_INET;
+        FZ_CHECK(inet_pton(AF_INET, v4[i], &src4[i].sin_addr) == 1, "v4");
+        src6[i].sin6_family = AF_INET6;
+        FZ_CHECK(inet_pton(AF_INET6, v6[i], &src6[i].sin6_addr) == 1, "v6");
+    }
     return 0;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+static bool name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > UG_STAGE_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return false;
+    return true;
+}
+
+/* What a loaded policy promises the plugin, which trusts it without checks. */
+static void check_policy(const ug_policy *p)
+{
+    FZ_CHECK(p->hint_sk != NULL && p->nissuers >= 1 && p->issuers != NULL, "keys");
+    FZ_CHECK(p->manifest != NULL && p->manifest_len > 0, "manifest");
+    FZ_CHECK(ug_hint_max_len(p->manifest_len) <= UG_DGRAM_MAX, "a HINT for this release cannot fit (rule 9)");
+    FZ_CHECK(p->rel.nurls >= 1 && p->rel.nurls <= UG_URLS_MAX, "nurls");
+    FZ_CHECK(p->ntargets >= 1 && p->targets != NULL, "targets");
+    FZ_CHECK(p->shard_count >= 1 && p->shard_index < p->shard_count, "shard %u of %u", p->shard_index,
+             p->shard_count);
+    FZ_CHECK(p->hint_ttl >= 1, "hint_ttl");
+    FZ_CHECK(p->cookie == UG_COOKIE_NEVER || p->cookie == UG_COOKIE_ALWAYS || p->cookie == UG_COOKIE_AUTO,
+             "cookie");
+    FZ_CHECK(p->state_dir[0] != 0, "state");
+    FZ_CHECK(p->nstages == 0 || p->stages != NULL, "stages");
+    for (size_t i = 0; i < p->nstages; i++) {
+        const ug_stage *s = &p->stages[i];
+        FZ_CHECK(name_ok(s->name), "stage %zu name", i);
+        for (size_t j = 0; j < i; j++)
+            FZ_CHECK(strcmp(p->stages[j].name, s->name) != 0, "duplicate stage %s", s->name);
+        FZ_CHECK(s->salt_len >= 1 && s->salt_len <= UG_SALT_MAX, "salt");
+        FZ_CHECK(!(s->conds & UG_COND_NETWORKS) || s->nets, "networks");
+        FZ_CHECK(!(s->conds & UG_COND_UIDS) || s->uids, "uids");
+        FZ_CHECK(!(s->conds & UG_COND_DIGITS) || (s->uid_digits_max >= 1 && s->uid_digits_max <= 19), "digits");
+        FZ_CHECK(!(s->conds & UG_COND_MOD) || (s->mod_div >= 1 && s->mod_rem < s->mod_div), "uid_mod");
+        FZ_CHECK(!(s->conds & UG_COND_PERCENT) || s->percent_bp <= 10000, "percent");
+        FZ_CHECK(!(s->conds & UG_COND_PLAT) || (s->nplat >= 1 && s->plat), "plat");
+        FZ_CHECK(!(s->conds & UG_COND_CHAN) || (s->nchan >= 1 && s->chan), "chan");
+        FZ_CHECK((s->conds & (UG_COND_START | UG_COND_END)) != (UG_COND_START | UG_COND_END) || s->start < s->end,
+                 "start/end");
+        FZ_CHECK(!s->has_rate || (isfinite(s->rate) && s->rate > 0), "rate");
+        FZ_CHECK(!s->has_quota || ug_policy_share(p, s->quota) <= s->quota, "share");
+    }
+}
+
+/* Runs what the plugin runs on a loaded policy: targeting and every stage
+ * against a few peers from a few networks, at a few times. */
+static void evaluate(const ug_policy *p)
+{
+    static const char *const vers[] = {"0", "1.3", "1.4.2", "4294967295.4294967295.4294967295.4294967295"};
+    for (unsigned i = 0; i < 4; i++) {
+        ug_version v;
+        FZ_CHECK(ug_version_parse(&v, vers[i], strlen(vers[i])) == 0, "version");
+        (void)ug_policy_targets(p, &v);
+    }
+    const struct sockaddr *srcs[4] = {(const struct sockaddr *)&src4[0], (const struct sockaddr *)&src4[1],
+                                      (const struct sockaddr *)&src6[0], (const struct sockaddr *)&src6[1]};
+    static const int64_t times[3] = {0, (int64_t)FZ_NOW, INT64_MAX};
+    for (size_t i = 0; i < p->nstages; i++)
+        for (unsigned k = 0; k < 4; k++) {
+            (void)ug_stage_active(&p->stages[i], times[k % 3]);
+            (void)ug_stage_matches(&p->stages[i], &peers[k], srcs[k], times[(k + i) % 3]);
+        }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return 0;
-    fwrite(data, 1, size, f);
-    fclose(f);
+    fz_write(dir, "policy.yaml", data, size);
     char err[UG_ERR_MAX];
-    err[0] = 0;
-    ug_policy *p = ug_policy_load(path, err, sizeof err);
-    if (p) {
-        /* what the tracker relies on after a load */
-        assert(p->shard_count >= 1 && p->shard_index < p->shard_count);
-        assert(p->hint_sk != NULL && p->nissuers >= 1 && p->ntargets >= 1);
-        assert(ug_hint_max_len(p->manifest_len) <= UG_DGRAM_MAX);
-        for (size_t i = 0; i < p->nstages; i++)
-            assert(p->stages[i].percent_bp <= 10000);
-        ug_policy_free(p);
-    } else {
-        /* refused: one line that names the file */
-        assert(strncmp(err, path, strlen(path)) == 0 || strstr(err, "uids_file") != NULL);
-        assert(strchr(err, '\n') == NULL);
+    memset(err, 0x55, sizeof err);
+    ug_policy *p = ug_policy_load(policy_path, err, sizeof err);
+    if (!p) {
+        /* one line naming the file and line: "PATH:LINE: KEY: message" */
+        size_t n = strnlen(err, sizeof err);
+        FZ_CHECK(n > 0 && n < sizeof err, "error message of %zu bytes", n);
+        FZ_CHECK(err[0] == '/', "error does not start with a path: %s", err);
+        for (size_t i = 0; i < n; i++)
+            FZ_CHECK((unsigned char)err[i] >= 0x20 && err[i] != 0x7f, "control byte in error: %s", err);
+        FZ_CHECK(strstr(err, ": ") != NULL, "error without a key: %s", err);
+        return 0;
     }
+    check_policy(p);
+    evaluate(p);
+    ug_policy_free(p);
     return 0;
 }

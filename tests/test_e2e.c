@@ -185,6 +185,10 @@ Test(e2e, offered_peer_downloads_and_verifies)
     int rc = peer(1, "1.4.0", "--yes --out got.bin", out, sizeof out);
     cr_assert_eq(rc, 0, "peer failed: %s", out);
     cr_assert(same_file(dst, E.pkg), "downloaded file differs from the package");
+    /* the node holds the hint key: no core dump may carry it */
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "grep -E '^Max core file size +0 +0 ' /proc/%d/limits", (int)E.node);
+    cr_assert_eq(tu_run(cmd, NULL, 0), 0, "core dumps disabled in the running node");
     cr_assert_eq(stop_node(SIGTERM), 0, "clean stop exits 0");
 }
 
