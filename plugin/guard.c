@@ -12,6 +12,7 @@ struct ug_replay_entry {
     uint8_t key[UG_KEY_LEN];
     uint64_t at;
     uint16_t len;
+    uint64_t used; /* replay_clock at the last store or hit */
     uint8_t reply[UG_DGRAM_MAX];
 };
 
@@ -28,7 +29,7 @@ struct ug_budget_entry {
 
 int ug_guard_init(ug_guard *g)
 {
-    g->replay = calloc(UG_REPLAY_SLOTS, sizeof *g->replay);
+    g->replay = calloc(UG_REPLAY_SETS * UG_REPLAY_WAYS, sizeof *g->replay);
     g->cred = calloc(UG_CRED_SLOTS, sizeof *g->cred);
     g->budget = calloc(UG_BUDGET_SLOTS, sizeof *g->budget);
     if (g->replay && g->cred && g->budget)
@@ -80,24 +81,41 @@ void ug_replay_key(uint8_t key[UG_KEY_LEN], const struct sockaddr *src, const ui
     crypto_generichash_final(&st, key, UG_KEY_LEN);
 }
 
+/* A key lives in one of the UG_REPLAY_WAYS entries of set slot_of(key). */
+static ug_replay_entry *replay_set(ug_guard *g, const uint8_t key[UG_KEY_LEN])
+{
+    return &g->replay[UG_REPLAY_WAYS * slot_of(key, UG_REPLAY_SETS)];
+}
+
 size_t ug_replay_find(ug_guard *g, const uint8_t key[UG_KEY_LEN], uint64_t now, uint8_t *out, size_t cap)
 {
-    ug_replay_entry *e = &g->replay[slot_of(key, UG_REPLAY_SLOTS)];
-    if (e->len == 0 || e->len > cap || now - e->at > UG_REPLAY_TTL || now < e->at ||
-        memcmp(e->key, key, UG_KEY_LEN) != 0)
-        return 0;
-    memcpy(out, e->reply, e->len);
-    return e->len;
+    ug_replay_entry *set = replay_set(g, key);
+    for (unsigned way = 0; way < UG_REPLAY_WAYS; way++) {
+        ug_replay_entry *e = &set[way];
+        if (e->len == 0 || e->len > cap || now < e->at || now - e->at > UG_REPLAY_TTL ||
+            memcmp(e->key, key, UG_KEY_LEN) != 0)
+            continue;
+        memcpy(out, e->reply, e->len);
+        e->used = ++g->replay_clock;
+        return e->len;
+    }
+    return 0;
 }
 
 void ug_replay_store(ug_guard *g, const uint8_t key[UG_KEY_LEN], uint64_t now, const uint8_t *reply, size_t len)
 {
     if (len == 0 || len > UG_DGRAM_MAX)
         return;
-    ug_replay_entry *e = &g->replay[slot_of(key, UG_REPLAY_SLOTS)];
+    /* an empty way has used == 0, so it goes first; else the least recently
+     * used (clock seconds tie too often to decide by age) */
+    ug_replay_entry *set = replay_set(g, key), *e = &set[0];
+    for (unsigned way = 1; way < UG_REPLAY_WAYS; way++)
+        if (set[way].used < e->used)
+            e = &set[way];
     memcpy(e->key, key, UG_KEY_LEN);
     e->at = now;
     e->len = (uint16_t)len;
+    e->used = ++g->replay_clock;
     memcpy(e->reply, reply, len);
 }
 

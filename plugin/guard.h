@@ -10,7 +10,8 @@
 
 #include "ug_proto.h"
 
-#define UG_REPLAY_SLOTS 2048u /* answers remembered per worker */
+#define UG_REPLAY_SETS 2048u /* answers remembered per worker: sets of ... */
+#define UG_REPLAY_WAYS 4u    /* ... four, least recently used out first */
 #define UG_REPLAY_TTL 30u     /* seconds a retransmit is answered from memory */
 #define UG_CRED_SLOTS 4096u   /* verified credentials per worker */
 #define UG_BUDGET_SLOTS 4096u /* source prefixes tracked per worker */
@@ -22,6 +23,7 @@ typedef struct ug_budget_entry ug_budget_entry;
 
 typedef struct {
     ug_replay_entry *replay;
+    uint64_t replay_clock; /* counts uses, to tell least recently used */
     ug_cred_entry *cred;
     ug_budget_entry *budget;
 } ug_guard;

@@ -1,4 +1,5 @@
 /* make bench: throughput of the tracker's paths, single worker, in-process. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,15 +78,21 @@ static double seconds(void)
 }
 
 /* Runs n datagrams (cycling through msgs) through handle()+flush() in
- * batches of 64, like the node, and prints datagrams per second. */
-static void run(void *inst, const char *name, uint8_t (*msgs)[UG_DGRAM_MAX], size_t *lens, size_t nmsgs, size_t n)
+ * batches of 64, like the node, and prints datagrams per second. With
+ * fresh_ports every datagram comes from another port, so none of them is a
+ * retransmit the plugin remembers. */
+static void run(void *inst, const char *name, uint8_t (*msgs)[UG_DGRAM_MAX], size_t *lens, size_t nmsgs, size_t n,
+                bool fresh_ports)
 {
+    static uint16_t next_port = 1024;
     struct sockaddr_in src = {.sin_family = AF_INET, .sin_port = htons(4000)};
     inet_pton(AF_INET, "10.1.2.3", &src.sin_addr);
     uint8_t out[UG_DGRAM_MAX];
     double t0 = seconds();
     for (size_t i = 0; i < n; i++) {
         size_t out_len;
+        if (fresh_ports)
+            src.sin_port = htons(next_port++ | 1024);
         upgate_plugin.handle(inst, 0, (struct sockaddr *)&src, sizeof src, msgs[i % nmsgs], lens[i % nmsgs], out,
                              sizeof out, &out_len);
         if (i % 64 == 63 && upgate_plugin.flush(inst, 0) != 0)
@@ -94,7 +101,8 @@ static void run(void *inst, const char *name, uint8_t (*msgs)[UG_DGRAM_MAX], siz
     if (upgate_plugin.flush(inst, 0) != 0)
         die("flush");
     double dt = seconds() - t0;
-    printf("  %-44s %9.0f /s  (%6.2f us each)\n", name, (double)n / dt, dt / (double)n * 1e6);
+    if (name)
+        printf("  %-52s %9.0f /s  (%6.2f us each)\n", name, (double)n / dt, dt / (double)n * 1e6);
 }
 
 int main(void)
@@ -121,7 +129,7 @@ int main(void)
         die("manifest");
     write_file("release.manifest", obj, ol);
     static const char policy[] = "keys: {hint: hint.key, issuers: [issuer.pub]}\nrelease: release.manifest\n"
-                                 "state: state\ntargets: [\"1.4.0\"]\ncookie: never\nstages:\n"
+                                 "state: state\ntargets: [\"1.4.0\"]\ncookie: never\nsource_budget: 0\nstages:\n"
                                  "  - {name: q, networks: [10.0.0.0/8], uid_mod: {div: 3, rem: 1}, quota: 1000000}\n";
     write_file("policy.yaml", policy, sizeof policy - 1);
     char path[128], err[512];
@@ -138,25 +146,35 @@ int main(void)
 
     for (size_t i = 0; i < N; i++)
         lens[i] = hello(msgs[i], 3 * i + 1, "1.9");
-    run(inst, "untargeted -> WAIT (no signature check)", msgs, lens, N, 200000);
+    run(inst, "untargeted -> WAIT (no signature check)", msgs, lens, N, 200000, true);
 
-    uint8_t junk[N][UG_DGRAM_MAX];
-    size_t jlens[N];
+    static uint8_t junk[N][UG_DGRAM_MAX];
+    static size_t jlens[N];
     for (size_t i = 0; i < N; i++) {
         memcpy(junk[i], msgs[i], lens[i]);
         junk[i][7 + i % 100] ^= 0x5a; /* malformed somewhere in the body */
         jlens[i] = lens[i];
     }
-    run(inst, "malformed -> silent drop", junk, jlens, N, 200000);
+    run(inst, "malformed -> silent drop", junk, jlens, N, 200000, true);
 
     for (size_t i = 0; i < N; i++)
         lens[i] = hello(msgs[i], 3 * i + 2, "1.4.0"); /* 2 mod 3: verified, not selected */
-    run(inst, "targeted, verified, not selected -> WAIT", msgs, lens, N, 20000);
+    run(inst, "new peer: 2 Ed25519 checks -> WAIT", msgs, lens, N, N, true);
+    run(inst, "known credential: 1 Ed25519 check -> WAIT", msgs, lens, N, N, true);
+    /* 2000 peers in flight, each resending: answer once, then measure */
+    run(inst, NULL, msgs, lens, N, N, false);
+    run(inst, "retransmit of 2000 peers -> remembered answer", msgs, lens, N, 200000, false);
 
     for (size_t i = 0; i < N; i++)
         lens[i] = hello(msgs[i], 3 * i + 1, "1.4.0");
-    run(inst, "new grant -> HINT (verify + sign + LMDB)", msgs, lens, N, N);
-    run(inst, "sticky re-offer -> HINT (verify + sign)", msgs, lens, N, 20000);
+    run(inst, "new grant -> HINT (2 checks + sign + LMDB commit)", msgs, lens, N, N, true);
+    run(inst, "sticky re-offer -> HINT (1 check + sign)", msgs, lens, N, 4 * N, true);
+
+    ug_stat st[64];
+    size_t k = upgate_plugin.stats(inst, st, 64);
+    for (size_t j = 0; j < k && j < 64; j++)
+        if (!strcmp(st[j].name, "retransmits_answered"))
+            printf("  retransmits answered from memory: %llu of 200000\n", (unsigned long long)st[j].value);
 
     upgate_plugin.destroy(inst);
     char cmd[128];

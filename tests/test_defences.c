@@ -52,6 +52,25 @@ Test(defences, retransmit_answered_from_memory)
     cr_assert_eq(fx_stat(&F, "hints_new"), 1, "still nothing spent");
 }
 
+/* Thousands of peers in flight at once: their resends are still answered
+ * from memory (the cache is set-associative, least recently used out). */
+Test(defences, retransmit_cache_under_load)
+{
+    start("targets: [\"1.4.0\"]\nsource_budget: 0\nstages:\n  - {name: none, uids: [1]}\n");
+    enum { PEERS = 1500 };
+    static uint8_t hello[PEERS][UG_DGRAM_MAX];
+    static size_t len[PEERS];
+    for (unsigned i = 0; i < PEERS; i++) {
+        len[i] = fx_hello(&F, hello[i], 100 + i, "1.4.0", &(fx_opts){.target = 512});
+        cr_assert_eq(fx_send(&F, 0, "10.0.0.1", (uint16_t)(2000 + i), hello[i], len[i]).type, UG_TYPE_WAIT);
+    }
+    for (unsigned i = 0; i < PEERS; i++)
+        cr_assert_eq(fx_send(&F, 0, "10.0.0.1", (uint16_t)(2000 + i), hello[i], len[i]).type, UG_TYPE_WAIT);
+    uint64_t hits = fx_stat(&F, "retransmits_answered");
+    cr_assert_geq(hits, PEERS * 95 / 100, "only %llu of %d resends answered from memory", (unsigned long long)hits,
+                  PEERS);
+}
+
 Test(defences, credential_verified_once)
 {
     start("targets: [\"1.4.0\"]\nstages:\n  - name: all\n");
