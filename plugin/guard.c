@@ -136,13 +136,16 @@ void ug_credcache_put(ug_guard *g, const uint8_t key[UG_KEY_LEN], uint64_t gen)
 bool ug_budget_take(ug_guard *g, const struct sockaddr *src, uint64_t now, double per_second)
 {
     uint64_t tag;
-    if (src->sa_family == AF_INET6) {
-        const uint8_t *a = ((const struct sockaddr_in6 *)src)->sin6_addr.s6_addr;
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)src)->sin6_addr;
+    if (src->sa_family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED(a6)) {
         tag = UINT64_C(6) << 56;
         for (unsigned i = 0; i < 7; i++) /* the /56 */
-            tag |= (uint64_t)a[i] << (8 * (6 - i));
+            tag |= (uint64_t)a6->s6_addr[i] << (8 * (6 - i));
     } else {
-        const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)src)->sin_addr;
+        /* IPv4, also when it reaches a dual-stack socket as ::ffff:a.b.c.d:
+         * its /56 would be all zeros, one budget for every IPv4 peer */
+        const uint8_t *a = src->sa_family == AF_INET6 ? a6->s6_addr + 12
+                                                      : (const uint8_t *)&((const struct sockaddr_in *)src)->sin_addr;
         tag = (UINT64_C(4) << 56) | ((uint64_t)a[0] << 16) | ((uint64_t)a[1] << 8) | a[2]; /* the /24 */
     }
     double burst = per_second < 1 ? 1 : per_second;

@@ -27,6 +27,7 @@
  * root "PATH:LINE: (top): ...", and a bad uids_file line names that file and
  * its own line. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -34,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "policy.h"
@@ -479,9 +481,22 @@ static int uid_line(ldr *L, ug_stage *st, const char *file, size_t lineno, const
 static int load_uids_file(ldr *L, ug_stage *st, const char *file, const yaml_node_t *v, const char *key)
 {
     char eb[128];
-    FILE *f = fopen(file, "rb");
-    if (!f)
+    /* O_NONBLOCK: a FIFO must not block the open; then only a regular file
+     * will do, or /dev/zero would feed the loop forever (and a reload with
+     * it would hang the host) */
+    int fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return FAIL(L, v, key, "cannot read %s: %s", file, errstr(errno, eb, sizeof eb));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return FAIL(L, v, key, "cannot read %s: not a regular file", file);
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return FAIL(L, v, key, "cannot read %s: %s", file, errstr(errno, eb, sizeof eb));
+    }
     static const size_t chunk = 1u << 16;
     char *buf = malloc(chunk);
     if (!buf) {

@@ -119,6 +119,12 @@ Test(defences, per_network_budget)
     cr_assert_eq(fx_ask(&F, 0, "2001:db8:0:1ff::1", 6, "1.4.0", NULL).type, UG_TYPE_HINT, "same /56");
     cr_assert_eq(fx_ask(&F, 0, "2001:db8:0:1aa::1", 7, "1.4.0", NULL).v, UG_VERDICT_DROP, "the /56 spent");
     cr_assert_eq(fx_ask(&F, 0, "2001:db8:0:200::1", 8, "1.4.0", NULL).type, UG_TYPE_HINT, "another /56");
+    /* IPv4 through a dual-stack socket is still budgeted by its /24 */
+    cr_assert_eq(fx_ask(&F, 0, "::ffff:192.0.2.1", 10, "1.4.0", NULL).type, UG_TYPE_HINT);
+    cr_assert_eq(fx_ask(&F, 0, "::ffff:192.0.2.9", 11, "1.4.0", NULL).type, UG_TYPE_HINT);
+    cr_assert_eq(fx_ask(&F, 0, "192.0.2.200", 12, "1.4.0", NULL).v, UG_VERDICT_DROP, "same /24, mapped or not");
+    cr_assert_eq(fx_ask(&F, 0, "::ffff:198.51.100.7", 13, "1.4.0", NULL).type, UG_TYPE_HINT,
+                 "another IPv4 /24 is not starved by the first");
     F.now += 1;
     cr_assert_eq(fx_ask(&F, 0, "10.0.0.77", 3, "1.4.0", NULL).type, UG_TYPE_HINT, "refilled a second later");
     /* untargeted peers cost no signature check, so no budget either */

@@ -627,6 +627,12 @@ Test(policy, refuses_bad_files)
     fail_at_file(HEAD "stages:\n  - name: a\n    uids_file: lists/bad.txt\n", lf, 3, "stages[0].uids_file");
     put("lists/bad.txt", "-5\n", 3);
     fail_at_file(HEAD "stages:\n  - name: a\n    uids_file: lists/bad.txt\n", lf, 1, "stages[0].uids_file");
+    /* not a regular file: refused at once, never read forever (found by fuzz_policy) */
+    fail_at(HEAD "stages:\n  - name: a\n    uids_file: /dev/zero\n", 9, "stages[0].uids_file");
+    char fifo[600];
+    pathf(fifo, sizeof fifo, "lists/fifo");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    fail_at(HEAD "stages:\n  - name: a\n    uids_file: lists/fifo\n", 9, "stages[0].uids_file");
 }
 
 Test(policy, errors_stay_one_line_and_bounded)
