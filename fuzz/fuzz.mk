@@ -75,8 +75,10 @@ $(FZ)/fuzz_%: $(FZ)/obj/fuzz/fuzz_%.o $(COMMON_OBJ) $(FZ_LIB)
 # Regression first: every committed input replayed as is (a crash, leak or
 # timeout fails make); then a short random run from that corpus, writing new
 # inputs to a scratch dir (libFuzzer adds units to the first dir it is given),
-# so the committed corpus never changes here. One line per harness.
-fuzz-smoke: $(HARNESSES:%=fuzz-smoke-%)
+# so the committed corpus never changes here. One line per harness; like
+# check-unit, every harness runs even after one failed (-k), then make fails.
+fuzz-smoke: $(BINS)
+	@$(MAKE) --no-print-directory -k -f $(firstword $(MAKEFILE_LIST)) $(HARNESSES:%=fuzz-smoke-%)
 
 fuzz-smoke-%: $(FZ)/fuzz_%
 	@log=$(FZ)/logs/smoke-$*.log; scratch=$(FZ)/scratch/$*; \
@@ -107,9 +109,10 @@ fuzz-run-%: $(FZ)/fuzz_%
 	fi; \
 	printf '  FUZZ    %-7s %s runs (%s/s), %s\n' $* "$$runs" "$$eps" "$$cov"
 
-# Keeps the inputs of long runs that add coverage, minimal, in the corpus.
+# Adds to the committed corpus the few inputs of long runs that reach new
+# edges (-use_counters=0: edges, not hit counts, keeps it a few hundred KB).
 fuzz-merge-%: $(FZ)/fuzz_%
-	$(call say,MERGE,fuzz/corpus/$*)$(FZ)/fuzz_$* $(call RUNFLAGS,$*) -merge=1 fuzz/corpus/$* $(FZ)/corpus-new/$* \
+	$(call say,MERGE,fuzz/corpus/$*)$(FZ)/fuzz_$* $(call RUNFLAGS,$*) -use_counters=0 -merge=1 fuzz/corpus/$* $(FZ)/corpus-new/$* \
 	  > $(FZ)/logs/merge-$*.log 2>&1 || { tail -n 20 $(FZ)/logs/merge-$*.log; exit 1; }
 
 fuzz-corpus:

@@ -1,5 +1,6 @@
 /* libFuzzer harness: ug_dgram_decode on any bytes, then the body decoder its type names. */
 #include <string.h>
+#include <strings.h>
 
 #include "fuzz_common.h"
 
@@ -51,7 +52,7 @@ static void check_body(const ug_dgram *d)
         FZ_CHECK(h.rel.nurls >= 1 && h.rel.nurls <= UG_URLS_MAX, "nurls %u", h.rel.nurls);
         for (unsigned i = 0; i < h.rel.nurls; i++)
             FZ_CHECK(strnlen(h.rel.urls[i], UG_URL_MAX + 1) <= UG_URL_MAX &&
-                         strncmp(h.rel.urls[i], "http", 4) == 0,
+                         strncasecmp(h.rel.urls[i], "http", 4) == 0, /* schemes are case-blind */
                      "url %u", i);
         FZ_CHECK(fz_inside(h.rel_obj.raw, h.rel_obj.raw_len, d->body, d->body_len), "rel outside body");
         FZ_CHECK(fz_inside(h.rel_obj.body, h.rel_obj.body_len, h.rel_obj.raw, h.rel_obj.raw_len), "rel body");

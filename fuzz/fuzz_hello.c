@@ -120,7 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     /* accepted: only what the reference vectors would accept */
     FZ_CHECK(size >= UG_HELLO_MIN && size <= UG_DGRAM_MAX, "accepted a %zu-byte HELLO", size);
-    FZ_CHECK(h.cred.exp > FZ_NOW && h.cred.uid == h.uid, "credential");
+    FZ_CHECK(h.cred.exp > FZ_NOW && h.cred.uid == h.uid && memcmp(h.cred.pk, h.pk, UG_PK_LEN) == 0, "credential");
     FZ_CHECK(memcmp(h.cred.kid, K.issuer.pub.kid, UG_KID_LEN) == 0, "issuer kid");
     /* only the issuer can bind a key to a uid, and the vectors' issuer only
      * ever bound the client key */

@@ -81,8 +81,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FZ_CHECK(ug_version_cmp(&hint.rel.to, &want.current) > 0, "offers a version not newer than ours");
         FZ_CHECK(hint.exp > PEER_NOW && hint.rel.exp > PEER_NOW, "expired");
         FZ_CHECK(hint.uid == PEER_UID && memcmp(hint.nonce, PEER_NONCE, UG_NONCE_LEN) == 0, "not ours");
-        FZ_CHECK(memcmp(hint.kid, hint_key.kid, UG_KID_LEN) == 0 && memcmp(hint.rel.kid, release_key.kid, UG_KID_LEN) == 0,
-                 "kid");
+        FZ_CHECK(memcmp(hint.kid, hint_key.kid, UG_KID_LEN) == 0, "HINT kid");
+        FZ_CHECK(memcmp(hint.rel.kid, release_key.kid, UG_KID_LEN) == 0, "manifest kid");
         FZ_CHECK(fz_inside(hint.rel_obj.raw, hint.rel_obj.raw_len, data, size), "manifest outside input");
         FZ_CHECK(ug_verify(hint.rel_obj.sig, UG_CTX_RELEASE, hint.rel_obj.body, hint.rel_obj.body_len,
                            PINNED_RELEASE) == 0,

@@ -16,7 +16,7 @@ static const ug_plugin *const api = &upgate_plugin;
 
 /*
  * Input layout: two header bytes, then a payload.
- *   h0 bits 0-2  source address (sources[] below)
+ *   h0 bits 0-2  source address (make_src() below)
  *      bit  3    worker 0 or 1
  *      bits 4-5  mode: 0 payload is a datagram; 1 payload is a HELLO body the
  *                harness signs with the vectors' client key; 2 payload is a
@@ -320,7 +320,7 @@ static void check_reply(const fz_inst *f, const fz_expect *x, size_t in_len, ug_
 /* One datagram through handle() and flush(), checked; the reply stays in
  * out_buf, its length is returned. */
 static size_t deliver(fz_inst *f, unsigned worker, const fz_addr *src, const uint8_t *in, size_t len,
-                   ug_verdict *verdict)
+                       ug_verdict *verdict)
 {
     fz_expect x;
     analyse(f, in, len, &x);

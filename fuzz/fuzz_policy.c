@@ -126,7 +126,7 @@ static void check_policy(const ug_policy *p)
  * against a few peers from a few networks, at a few times. */
 static void evaluate(const ug_policy *p)
 {
-    static const char *const vers[] = {"0", "1.3", "1.4.2", "4294967295.4294967295.4294967295.4294967295"};
+    static const char *const vers[] = {"0", "1.3", "1.4.2", "4294967295.4294967295"};
     for (unsigned i = 0; i < 4; i++) {
         ug_version v;
         FZ_CHECK(ug_version_parse(&v, vers[i], strlen(vers[i])) == 0, "version");
