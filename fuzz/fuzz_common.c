@@ -120,15 +120,7 @@ void fz_write(const char *dir, const char *name, const void *data, size_t len)
     snprintf(path, sizeof path, "%s/%s", dir, name);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     FZ_CHECK(fd >= 0, "open %s: %s", path, strerror(errno));
-    const uint8_t *p = data;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, p + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        FZ_CHECK(w > 0, "write %s: %s", path, strerror(errno));
-        off += (size_t)w;
-    }
+    FZ_CHECK(ug_write_all(fd, data, len) == 0, "write %s: %s", path, strerror(errno));
     FZ_CHECK(close(fd) == 0, "close %s", path);
 }
 

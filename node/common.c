@@ -77,13 +77,28 @@ void ug_format_addr(const struct sockaddr *sa, char *out, size_t cap)
     }
 }
 
+/* "PROG: message" and a tail on stderr: every program's one error line. */
+static void vsay(const char *fmt, va_list ap, const char *tail)
+{
+    fprintf(stderr, "%s: ", ug_prog);
+    vfprintf(stderr, fmt, ap);
+    fputs(tail, stderr);
+}
+
+int ug_complain(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsay(fmt, ap, "\n");
+    va_end(ap);
+    return code;
+}
+
 void ug_die(int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", ug_prog);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsay(fmt, ap, "\n");
     va_end(ap);
     exit(code);
 }
@@ -92,10 +107,8 @@ void ug_usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", ug_prog);
-    vfprintf(stderr, fmt, ap);
+    vsay(fmt, ap, " (see --help)\n");
     va_end(ap);
-    fputs(" (see --help)\n", stderr);
     exit(UG_EXIT_USAGE);
 }
 

@@ -17,6 +17,9 @@ int ug_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) UG_WU
 int ug_parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *sslen) UG_WUR;
 /* "1.2.3.4:80" or "[::1]:80" */
 void ug_format_addr(const struct sockaddr *sa, char *out, size_t cap);
+/* Prints "PROG: message" on stderr and returns code, so a caller holding
+ * secrets can unwind instead of exiting. */
+int ug_complain(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints "PROG: message" on stderr and exits with code. */
 void ug_die(int code, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 /* Prints "PROG: message (see --help)" on stderr and exits 2: bad usage. */

@@ -51,17 +51,7 @@ static void write_atomically(const char *path, const void *data, size_t len)
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         ug_die(UG_EXIT_FAIL, "%s: %s", tmp, strerror(errno));
-    const uint8_t *p = data;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, p + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    if (off != len || fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+    if (ug_write_all(fd, data, len) != 0 || fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
         ug_die(UG_EXIT_FAIL, "%s: %s", path, strerror(e));

@@ -98,20 +98,6 @@ static void on_fatal_signal(int sig)
     raise(sig); /* SA_RESETHAND: default action, right exit status */
 }
 
-/* Prints "upgate-peer: message" on stderr and returns code, so callers
- * holding secrets can unwind instead of exiting. */
-static int complain(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int complain(int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "%s: ", ug_prog);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    return code;
-}
-
 static uint64_t mono_ms(void)
 {
     struct timespec ts;
@@ -249,12 +235,12 @@ static int load_files(peer *p)
     uint8_t pk[UG_PK_LEN];
     for (unsigned i = 0; i < p->o.nhint; i++) {
         if (ug_keyfile_read(p->o.hint_pub[i], pk, sizeof pk, why, sizeof why) != 0)
-            return complain(UG_EXIT_FAIL, "%s: %s", p->o.hint_pub[i], why);
+            return ug_complain(UG_EXIT_FAIL, "%s: %s", p->o.hint_pub[i], why);
         ug_pubkey_set(&p->hint_keys[i], pk);
     }
     for (unsigned i = 0; i < p->o.nrelease; i++) {
         if (ug_keyfile_read(p->o.release_pub[i], pk, sizeof pk, why, sizeof why) != 0)
-            return complain(UG_EXIT_FAIL, "%s: %s", p->o.release_pub[i], why);
+            return ug_complain(UG_EXIT_FAIL, "%s: %s", p->o.release_pub[i], why);
         ug_pubkey_set(&p->release_keys[i], pk);
     }
 
@@ -262,7 +248,7 @@ static int load_files(peer *p)
     size_t len;
     const char *end = NULL;
     if (ug_file_read(p->o.cred, text, sizeof text, &len, why, sizeof why) != 0)
-        return complain(UG_EXIT_FAIL, "%s: %s", p->o.cred, why);
+        return ug_complain(UG_EXIT_FAIL, "%s: %s", p->o.cred, why);
     while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
         len--;
     ug_signed obj;
@@ -272,17 +258,17 @@ static int load_files(peer *p)
                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
         end != (const char *)text + len || ug_signed_decode(&obj, p->cred, p->cred_len, NULL) != 0 ||
         obj.raw_len != p->cred_len || ug_cred_decode(&cred, obj.body, obj.body_len, NULL) != 0)
-        return complain(UG_EXIT_FAIL, "%s: not a credential (one line of base64 of a signed object)", p->o.cred);
+        return ug_complain(UG_EXIT_FAIL, "%s: not a credential (one line of base64 of a signed object)", p->o.cred);
 
     p->sk = ug_seckey_load(p->o.key, why, sizeof why);
     if (!p->sk)
-        return complain(UG_EXIT_FAIL, "%s: %s", p->o.key, why);
+        return ug_complain(UG_EXIT_FAIL, "%s: %s", p->o.key, why);
     /* a tracker drops a HELLO whose credential does not match silently; say it here */
     if (cred.uid != p->o.uid)
-        return complain(UG_EXIT_FAIL, "%s: credential is for uid %llu, not --uid %llu", p->o.cred,
+        return ug_complain(UG_EXIT_FAIL, "%s: credential is for uid %llu, not --uid %llu", p->o.cred,
                         (unsigned long long)cred.uid, (unsigned long long)p->o.uid);
     if (sodium_memcmp(cred.pk, p->sk + UG_SEED_LEN, UG_PK_LEN) != 0)
-        return complain(UG_EXIT_FAIL, "%s: credential is for another client key than %s", p->o.cred, p->o.key);
+        return ug_complain(UG_EXIT_FAIL, "%s: credential is for another client key than %s", p->o.cred, p->o.key);
     uint64_t now = ug_now();
     if (cred.exp <= now)
         fprintf(stderr, "%s: warning: %s expired %llu s ago; trackers will ignore us\n", ug_prog, p->o.cred,
@@ -370,7 +356,7 @@ static int converse(peer *p, const uint8_t *hello, size_t hello_len, const uint8
         struct pollfd pfd = {.fd = p->sock, .events = POLLIN};
         int pr = poll(&pfd, 1, (int)(until - now));
         if (pr < 0 && errno != EINTR)
-            return complain(UG_EXIT_FAIL, "poll: %s", strerror(errno));
+            return ug_complain(UG_EXIT_FAIL, "poll: %s", strerror(errno));
         if (pr <= 0)
             continue;
         ssize_t n = recv(p->sock, r->buf, sizeof r->buf, MSG_DONTWAIT);
@@ -395,9 +381,9 @@ static int converse(peer *p, const uint8_t *hello, size_t hello_len, const uint8
     if (bad_hint)
         return UG_EXIT_CHECK;
     if (send_errno)
-        return complain(UG_EXIT_FAIL, "no answer from %s after %llu tries (last send: %s)", p->o.tracker,
+        return ug_complain(UG_EXIT_FAIL, "no answer from %s after %llu tries (last send: %s)", p->o.tracker,
                         (unsigned long long)sent, strerror(send_errno));
-    return complain(UG_EXIT_FAIL, "no answer from %s after %llu tries", p->o.tracker, (unsigned long long)sent);
+    return ug_complain(UG_EXIT_FAIL, "no answer from %s after %llu tries", p->o.tracker, (unsigned long long)sent);
 }
 
 static int report_wait(const peer *p, const ug_wait *w, uint64_t our_ts)
@@ -445,15 +431,9 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
         s->too_big = true;
         return 0; /* aborts the transfer */
     }
-    for (size_t off = 0; off < n;) {
-        ssize_t w = write(s->fd, data + off, n - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            s->write_errno = w < 0 ? errno : EIO;
-            return 0;
-        }
-        off += (size_t)w;
+    if (ug_write_all(s->fd, data, n) != 0) {
+        s->write_errno = errno;
+        return 0;
     }
     crypto_generichash_update(&s->st, (const unsigned char *)data, n);
     s->got += n;
@@ -595,10 +575,10 @@ static int download(const ug_hint *h, const char *out)
     randombytes_buf(rnd, sizeof rnd);
     sodium_bin2hex(hex, sizeof hex, rnd, sizeof rnd);
     if ((size_t)snprintf(tmp_path, sizeof tmp_path, "%s.part-%s", out, hex) >= sizeof tmp_path)
-        return complain(UG_EXIT_FAIL, "%s: path too long", out);
+        return ug_complain(UG_EXIT_FAIL, "%s: path too long", out);
     sink s = {.fd = open(tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)};
     if (s.fd < 0)
-        return complain(UG_EXIT_FAIL, "cannot create %s: %s", tmp_path, strerror(errno));
+        return ug_complain(UG_EXIT_FAIL, "cannot create %s: %s", tmp_path, strerror(errno));
     tmp_live = 1;
     char why[CURL_ERROR_SIZE + 128] = "";
     const char *url = NULL, *culprit = tmp_path; /* the file a local failure is about */
@@ -632,8 +612,8 @@ static int download(const ug_hint *h, const char *out)
         unlink(tmp_path);
         tmp_live = 0;
         if (rc == FETCH_LOCAL_FAILED)
-            return complain(UG_EXIT_FAIL, "download failed: %s: %s", culprit, why);
-        return complain(UG_EXIT_FAIL, "download failed: %s from %s%s", why, url,
+            return ug_complain(UG_EXIT_FAIL, "download failed: %s: %s", culprit, why);
+        return ug_complain(UG_EXIT_FAIL, "download failed: %s from %s%s", why, url,
                         m->nurls > 1 ? " (no mirror left)" : "");
     }
     sync_dir_of(out);
@@ -694,7 +674,7 @@ static int offer(const peer *p, const ug_hint *h)
     const char *out = p->o.out;
     if (!out && p->o.answer >= 0) { /* fail before the prompt, not after a yes */
         if (default_out(m->urls[h->mirror], out_buf, sizeof out_buf) != 0)
-            return complain(UG_EXIT_FAIL, "no safe file name in %s; give --out PATH", m->urls[h->mirror]);
+            return ug_complain(UG_EXIT_FAIL, "no safe file name in %s; give --out PATH", m->urls[h->mirror]);
         out = out_buf;
     }
     if (!ask(&p->o)) {
@@ -704,7 +684,7 @@ static int offer(const peer *p, const ug_hint *h)
     /* the user may have taken a while: the offer must still be valid */
     uint64_t now = ug_now();
     if (h->exp <= now || m->exp <= now)
-        return complain(UG_EXIT_CHECK, "HINT rejected: %s (the offer expired while we waited)",
+        return ug_complain(UG_EXIT_CHECK, "HINT rejected: %s (the offer expired while we waited)",
                         ug_err_name(UG_E_EXPIRED));
     return download(h, out);
 }
@@ -744,25 +724,25 @@ static int run(peer *p)
         uint8_t hello[UG_DGRAM_MAX];
         size_t hello_len;
         if (ug_hello_build(hello, sizeof hello, &hello_len, &f, target, p->sk) != 0)
-            return complain(UG_EXIT_FAIL, "cannot build a HELLO of %zu bytes (credential too long?)", target);
+            return ug_complain(UG_EXIT_FAIL, "cannot build a HELLO of %zu bytes (credential too long?)", target);
         ug_err err = UG_OK;
         int rc = converse(p, hello, hello_len, f.nonce, deadline, &r, &err);
         if (rc == UG_EXIT_CHECK)
-            return complain(UG_EXIT_CHECK, "HINT rejected: %s (%s); nothing downloaded", ug_err_name(err),
+            return ug_complain(UG_EXIT_CHECK, "HINT rejected: %s (%s); nothing downloaded", ug_err_name(err),
                             check_phrase(err));
         if (rc != 0)
             return rc;
         switch (r.type) {
         case UG_TYPE_COOKIE:
             if (++cookie_rounds > COOKIE_ROUNDS_MAX)
-                return complain(UG_EXIT_FAIL, "%s keeps asking for a cookie; giving up", p->o.tracker);
+                return ug_complain(UG_EXIT_FAIL, "%s keeps asking for a cookie; giving up", p->o.tracker);
             memcpy(cookie, r.cookie.cookie, sizeof cookie);
             have_cookie = true;
             continue;
         case UG_TYPE_WAIT:
             if (r.wait.why == UG_WHY_TOO_SMALL) {
                 if (target == UG_DGRAM_MAX)
-                    return complain(UG_EXIT_FAIL, "%s says even a %u-byte HELLO is too small for its answer",
+                    return ug_complain(UG_EXIT_FAIL, "%s says even a %u-byte HELLO is too small for its answer",
                                     p->o.tracker, UG_DGRAM_MAX);
                 target = UG_DGRAM_MAX;
                 continue;
@@ -771,7 +751,7 @@ static int run(peer *p)
         case UG_TYPE_HINT:
             return offer(p, &r.hint);
         default:
-            return complain(UG_EXIT_FAIL, "unexpected answer type %d", (int)r.type);
+            return ug_complain(UG_EXIT_FAIL, "unexpected answer type %d", (int)r.type);
         }
     }
 }
@@ -807,9 +787,9 @@ int main(int argc, char **argv)
     if (rc == UG_EXIT_OK) {
         p.sock = socket(p.o.addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (p.sock >= 0 && p.o.bind && bind(p.sock, (const struct sockaddr *)&p.o.bind_addr, p.o.bind_len) != 0)
-            rc = complain(UG_EXIT_FAIL, "--bind %s: %s", p.o.bind, strerror(errno));
+            rc = ug_complain(UG_EXIT_FAIL, "--bind %s: %s", p.o.bind, strerror(errno));
         else if (p.sock < 0 || connect(p.sock, (const struct sockaddr *)&p.o.addr, p.o.addrlen) != 0)
-            rc = complain(UG_EXIT_FAIL, "%s: %s", p.o.tracker, strerror(errno));
+            rc = ug_complain(UG_EXIT_FAIL, "%s: %s", p.o.tracker, strerror(errno));
     }
     if (rc == UG_EXIT_OK)
         rc = run(&p);

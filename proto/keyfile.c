@@ -115,6 +115,23 @@ void ug_secret_free(uint8_t *sk)
         sodium_free(sk);
 }
 
+int ug_write_all(int fd, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write(fd, p + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    return 0;
+}
+
 int ug_keyfile_write(const char *path, const uint8_t *data, size_t n, bool secret, char *why, size_t whycap)
 {
     char text[512];
@@ -129,16 +146,7 @@ int ug_keyfile_write(const char *path, const uint8_t *data, size_t n, bool secre
         say(why, whycap, errno == EEXIST ? "exists; refusing to overwrite" : strerror(errno));
         goto out;
     }
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    if (off != len || fsync(fd) != 0) {
+    if (ug_write_all(fd, text, len) != 0 || fsync(fd) != 0) {
         say(why, whycap, strerror(errno));
         close(fd);
         unlink(path);

@@ -304,6 +304,9 @@ void ug_secret_free(uint8_t *sk);
  * overwrite an existing file (O_EXCL). */
 int ug_keyfile_write(const char *path, const uint8_t *data, size_t n, bool secret, char *why,
                      size_t whycap) UG_WUR;
+/* Writes all of data to fd, retrying on EINTR and short writes. 0, or -1
+ * with errno set (EIO when write made no progress). */
+int ug_write_all(int fd, const void *data, size_t len) UG_WUR;
 /* Reads a whole small file (at most cap bytes) into buf. */
 int ug_file_read(const char *path, uint8_t *buf, size_t cap, size_t *len, char *why,
                  size_t whycap) UG_WUR;
