@@ -2,6 +2,7 @@
 #ifndef UPGATE_PLUGIN_H
 #define UPGATE_PLUGIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -20,27 +21,48 @@
  * So an old host runs a newer plugin and a newer host an older plugin, of
  * the same major.
  *
- * Threading. The plugin starts no threads. The host picks a number of
- * workers N when it calls create() and numbers them 0..N-1.
- *  - create() and destroy() are called alone: no other call is in flight.
- *  - handle() and flush() may be called concurrently from many threads, as
- *    long as each worker index is used by one thread at a time. Per-worker
- *    state is indexed by that number, so the hot path shares no lock.
- *  - tick(), reload() and stats() may be called from any one thread (say the
- *    host's main thread) while workers run handle() and flush(); the host
- *    does not call these three concurrently with one another.
+ * Threading. The host picks a number of workers N when it calls create()
+ * and numbers them 0..N-1.
+ *  - create(), finish() and destroy() are called alone: no other call is in
+ *    flight.
+ *  - handle(), handle2(), decide() and flush() may be called concurrently
+ *    from many threads, as long as each worker index is used by one thread
+ *    at a time. Per-worker state is indexed by that number, so the hot path
+ *    shares no lock.
+ *  - tick(), reload(), stats() and control() may be called from any thread
+ *    while workers run, but never two of them at once: the host serializes
+ *    these four (the reference node holds one mutex around them, since its
+ *    control socket and metrics endpoint have threads of their own).
+ *  - check() touches no instance and may be called from any thread at any
+ *    time.
+ *  - The plugin starts no threads, with one exception: a policy with a
+ *    `fleet:` section makes create() start one thread for Redis I/O, which
+ *    destroy() joins. It never calls a host callback other than log() and
+ *    now(), and it never runs on, or blocks, a worker.
  * Reload builds the new policy aside and swaps one pointer; a worker inside
- * handle() finishes with the policy it started with.
+ * handle() finishes with the policy it started with. reload() and the
+ * control commands that change what a HELLO gets (pause, resume, halt)
+ * return only once no worker is still answering with the old state.
  *
- * Durability. A HINT may promise a quota slot that is not yet on disk. The
- * host sends the replies that handle() produced on worker w only after
- * flush(w) returned 0; if it returns -1 the host drops those replies (the
- * peers will ask again). Calling flush() once per receive batch keeps disk
- * commits to one per batch.
+ * Durability. A HINT may promise a quota slot that is not yet on disk.
+ * handle2() marks such a reply with UG_REPLY_AFTER_FLUSH: the host sends
+ * it only after flush(w) returned 0, and drops it (the peer asks again)
+ * when flush(w) returns -1. Replies without the flag (WAIT, COOKIE, a HINT
+ * whose grant is already durable) do not wait for the disk, so a stuck
+ * store silences nobody but the peers it would wrong. A host of ABI 1.0
+ * calls handle() and treats every reply as flagged. Calling flush() once
+ * per receive batch keeps disk commits to one per batch. A grant queued
+ * on another worker is never answered from: handle2() answers DROP (the
+ * peer resends the same bytes and gets its HINT once that grant is
+ * durable), counted as "held_pending".
+ *
+ * Extending. Minor 1 appended handle2, finish, check, decide and control.
+ * Later minors append after `control`; every new entry point takes a
+ * struct whose first member is its `size`, so it can grow the same way.
  */
 
 #define UG_PLUGIN_ABI_MAJOR 1u
-#define UG_PLUGIN_ABI_MINOR 0u
+#define UG_PLUGIN_ABI_MINOR 1u
 #define UG_PLUGIN_SYMBOL "upgate_plugin"
 
 /* Does a struct whose size field says `size` contain member m? */
@@ -78,6 +100,66 @@ typedef struct {
     uint64_t value;
 } ug_stat;
 
+
+/* Bits handle2() sets in *flags. */
+#define UG_REPLY_AFTER_FLUSH 1u /* send only once flush(worker) returned 0 */
+
+/* Receives the text of a reply in pieces (JSON for control and check),
+ * in order; the pieces concatenated are the whole reply. */
+typedef void (*ug_emit)(void *ctx, const char *data, size_t len);
+
+/* What a peer claims, for decide(): the fields of a HELLO (kind
+ * UG_CLAIM_HELLO) or of a REPORT (kind UG_CLAIM_REPORT), taken as true. No
+ * signature is involved: the host vouches for them (a simulator), or only
+ * asks what would happen (explain). */
+enum { UG_CLAIM_HELLO = 1, UG_CLAIM_REPORT = 5 };
+
+/* Bits of ug_claims.flags. */
+#define UG_DECIDE_SPEND 1u      /* act as a tracker would after verifying: grant,
+                                   spend quota and rate, record outcomes. Without
+                                   it, decide() changes nothing (explain). */
+#define UG_DECIDE_ADDR_PROVED 2u /* the source address counts as proved (as if
+                                    the HELLO carried a valid cookie) */
+
+typedef struct {
+    uint32_t size; /* sizeof(ug_claims) as the caller compiled it */
+    unsigned kind; /* UG_CLAIM_HELLO or UG_CLAIM_REPORT */
+    unsigned flags;
+    uint64_t uid;
+    const char *ver;  /* the peer's version text */
+    const char *plat; /* NULL: absent */
+    const char *chan; /* NULL: absent */
+    const struct sockaddr *src;
+    socklen_t srclen;
+    uint64_t ts;      /* the peer's clock; 0: the host's now() */
+    /* REPORT only */
+    const char *to;   /* the release the report is about */
+    unsigned res;     /* 0 installed .. 5 rolled back (protocol.md) */
+    /* Optional: a JSON trace of every rollout, stage and condition tried
+     * (the `explain` of upgate-node --check and upgate-ctl). */
+    ug_emit trace;
+    void *trace_ctx;
+} ug_claims;
+
+/* What decide() answered. Strings point into the plugin's policy and stay
+ * valid until the next reload() or control() call. */
+enum { UG_ANSWER_NONE = 0, UG_ANSWER_HINT = 2, UG_ANSWER_WAIT = 3, UG_ANSWER_COOKIE = 4 };
+
+typedef struct {
+    uint32_t size;       /* sizeof(ug_decision) as the caller compiled it */
+    unsigned answer;     /* UG_ANSWER_* (NONE: a REPORT, never answered) */
+    unsigned why;        /* WAIT: the protocol's why */
+    uint64_t retry;      /* WAIT: seconds, jitter included */
+    bool fresh;          /* HINT: a new grant (quota spent), not a sticky one */
+    bool counted;        /* REPORT: it changed a recorded outcome */
+    const char *rollout; /* NULL when no rollout owns the peer */
+    const char *stage;   /* the stage that selected or held it back; NULL if none */
+    const char *to;      /* the release offered (HINT) or owning the peer */
+    uint64_t package_size; /* bytes, from the manifest */
+    unsigned mirror;     /* HINT: index into the manifest's URLs */
+    unsigned nmirrors;
+} ug_decision;
+
 typedef struct ug_plugin {
     uint32_t abi_major;
     uint32_t abi_minor;
@@ -111,6 +193,45 @@ typedef struct ug_plugin {
 
     /* Commits what is pending, wipes keys, frees everything. */
     void (*destroy)(void *inst);
+
+    /* ---- ABI minor 1 ------------------------------------------------- */
+
+    /* handle() that also says, in *flags, whether the reply depends on a
+     * grant not yet durable (UG_REPLY_AFTER_FLUSH); see Durability. */
+    ug_verdict (*handle2)(void *inst, unsigned worker, const struct sockaddr *src, socklen_t srclen,
+                          const uint8_t *in, size_t in_len, uint8_t *out, size_t out_cap, size_t *out_len,
+                          unsigned *flags);
+
+    /* Commits everything pending (every worker's grants, outcomes) and
+     * stops the fleet thread. 0 when every grant any reply promised is
+     * durable; -1 with the cause in err otherwise. The host calls
+     * destroy() afterwards either way. */
+    int (*finish)(void *inst, char *err, size_t errcap);
+
+    /* Validates the policy at path without serving: opens nothing for
+     * writing, takes no lock, binds nothing. Emits one JSON object: the
+     * summary (rollouts, targets, stages, keys, manifests), "warnings",
+     * and, when explain is not NULL ("uid=N,ver=V,src=ADDR[,plat=P][,chan=C]"),
+     * the trace of decide() for that peer. 0 when the policy is valid;
+     * -1 when not, with the one-line error in err (and nothing emitted).
+     * host may be NULL (then log and now are the plugin's own). */
+    int (*check)(const ug_host *host, const char *policy_path, const char *explain, ug_emit emit,
+                 void *ctx, char *err, size_t errcap);
+
+    /* Decides for claimed fields, without any signature work, exactly as
+     * handle2() would after the signatures checked out (quota, rate,
+     * ramps, stickiness, pause, halt, jitter). With UG_DECIDE_SPEND it
+     * also grants and records as handle2() would (a simulator drives the
+     * plugin this way); grants are queued on worker as with handle2(), so
+     * flush(worker) makes them durable. 0, or -1 on a claim that does not
+     * parse (a bad version text, say). */
+    int (*decide)(void *inst, unsigned worker, const ug_claims *claims, ug_decision *out);
+
+    /* One control request (a JSON object, see docs/control.md), one reply
+     * (a JSON object with "ok"). 0 when the request was carried out, -1
+     * when it was refused or failed (the reply says why). Commands that
+     * change what a HELLO gets return only after they took effect. */
+    int (*control)(void *inst, const char *req, size_t req_len, ug_emit emit, void *ctx);
 } ug_plugin;
 
 #endif

@@ -59,10 +59,10 @@ int ug_dgram_decode(ug_dgram *d, const uint8_t *buf, size_t len, ug_err *err)
                     memcmp(a[0].via.str.ptr, magic, 2) == 0 &&
                     a[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER && a[1].via.u64 == 1 &&
                     a[2].type == MSGPACK_OBJECT_POSITIVE_INTEGER && a[2].via.u64 >= UG_TYPE_HELLO &&
-                    a[2].via.u64 <= UG_TYPE_COOKIE && a[3].type == MSGPACK_OBJECT_BIN;
+                    a[2].via.u64 <= UG_TYPE_REPORT && a[3].type == MSGPACK_OBJECT_BIN;
         if (head) {
             ug_type t = (ug_type)a[2].via.u64;
-            bool is_signed = t == UG_TYPE_HELLO || t == UG_TYPE_HINT;
+            bool is_signed = t == UG_TYPE_HELLO || t == UG_TYPE_HINT || t == UG_TYPE_REPORT;
             bool sig_ok = is_signed ? (a[4].type == MSGPACK_OBJECT_BIN && a[4].via.bin.size == UG_SIG_LEN)
                                     : a[4].type == MSGPACK_OBJECT_NIL;
             if (sig_ok) {
@@ -190,8 +190,51 @@ out:
     return rc == 0 ? 0 : fail(err, e);
 }
 
+int ug_report_decode(ug_report *r, const uint8_t *body, size_t len, ug_err *err)
+{
+    static const ug_field f[] = {
+        {"uid", UG_F_UINT, true, 0, 0},
+        {"ver", UG_F_STR, true, 1, UG_VER_MAX},
+        {"to", UG_F_STR, true, 1, UG_VER_MAX},
+        {"res", UG_F_UINT, true, 0, 0},
+        {"ts", UG_F_UINT, true, 0, 0},
+        {"nonce", UG_F_BIN, true, UG_NONCE_LEN, UG_NONCE_LEN},
+        {"pk", UG_F_BIN, true, UG_PK_LEN, UG_PK_LEN},
+        {"cred", UG_F_SIGNED, true, 0, 0},
+        {"pad", UG_F_BIN, false, 0, UG_DGRAM_MAX},
+    };
+    const msgpack_object *v[9];
+    ug_mp_doc doc;
+    ug_err e;
+    if (ug_mp_parse(&doc, body, len, 2, &e) != 0)
+        return fail(err, e);
+    int rc = -1;
+    if (ug_mp_fields(&doc.root, f, 9, v, &e) != 0)
+        goto out;
+    e = UG_E_SCHEMA;
+    r->uid = v[0]->via.u64;
+    if (r->uid == 0 || r->uid > UG_UID_MAX || v[3]->via.u64 >= UG_RES_COUNT_)
+        goto out;
+    r->res = (ug_res)v[3]->via.u64;
+    e = UG_E_VERSION;
+    if (ug_version_parse(&r->ver, v[1]->via.str.ptr, v[1]->via.str.size) != 0 ||
+        ug_version_parse(&r->to, v[2]->via.str.ptr, v[2]->via.str.size) != 0)
+        goto out;
+    r->ts = v[4]->via.u64;
+    copy_bin(r->nonce, v[5]);
+    copy_bin(r->pk, v[6]);
+    signed_from_obj(&r->cred_obj, v[7]);
+    if (ug_cred_decode(&r->cred, r->cred_obj.body, r->cred_obj.body_len, &e) != 0)
+        goto out;
+    r->pad_len = v[8] ? v[8]->via.bin.size : 0;
+    rc = 0;
+out:
+    ug_mp_doc_free(&doc);
+    return rc == 0 ? 0 : fail(err, e);
+}
+
 /* Upgrade servers are http or https URLs of printable ASCII. */
-static bool url_ok(const char *u, size_t len)
+bool ug_url_valid(const char *u, size_t len)
 {
     size_t scheme = (len > 7 && strncasecmp(u, "http://", 7) == 0)    ? 7
                     : (len > 8 && strncasecmp(u, "https://", 8) == 0) ? 8
@@ -229,7 +272,7 @@ int ug_manifest_decode(ug_manifest *m, const uint8_t *body, size_t len, ug_err *
     m->nurls = (uint8_t)v[1]->via.array.size;
     for (uint8_t i = 0; i < m->nurls; i++) {
         const msgpack_object *u = &v[1]->via.array.ptr[i];
-        if (!url_ok(u->via.str.ptr, u->via.str.size))
+        if (!ug_url_valid(u->via.str.ptr, u->via.str.size))
             goto out;
         copy_str(m->urls[i], u);
     }
@@ -365,6 +408,28 @@ int ug_hello_encode_body(uint8_t *out, size_t cap, size_t *len, const ug_hello_f
     return done(&o, len);
 }
 
+int ug_report_encode_body(uint8_t *out, size_t cap, size_t *len, const ug_report_fields *r)
+{
+    ug_mp_out o;
+    ug_mp_out_init(&o, out, cap);
+    msgpack_pack_map(&o.pk, 8 + !!r->has_pad);
+    ug_mp_out_key(&o, "uid"), ug_mp_out_uint(&o, r->uid);
+    ug_mp_out_key(&o, "ver"), ug_mp_out_str(&o, r->ver, strlen(r->ver));
+    ug_mp_out_key(&o, "to"), ug_mp_out_str(&o, r->to, strlen(r->to));
+    ug_mp_out_key(&o, "res"), ug_mp_out_uint(&o, (uint64_t)r->res);
+    ug_mp_out_key(&o, "ts"), ug_mp_out_uint(&o, r->ts);
+    ug_mp_out_key(&o, "nonce"), ug_mp_out_bin(&o, r->nonce, UG_NONCE_LEN);
+    ug_mp_out_key(&o, "pk"), ug_mp_out_bin(&o, r->pk, UG_PK_LEN);
+    ug_mp_out_key(&o, "cred"), ug_mp_out_raw(&o, r->cred, r->cred_len);
+    if (r->has_pad) {
+        if (r->pad_len > UG_DGRAM_MAX)
+            return -1;
+        static const uint8_t zeros[UG_DGRAM_MAX];
+        ug_mp_out_key(&o, "pad"), ug_mp_out_bin(&o, zeros, r->pad_len);
+    }
+    return done(&o, len);
+}
+
 int ug_manifest_encode_body(uint8_t *out, size_t cap, size_t *len, const ug_manifest *m)
 {
     char to[UG_VER_MAX + 1];
@@ -440,7 +505,10 @@ int ug_signed_encode(uint8_t *out, size_t cap, size_t *len, const char *ctx, con
 int ug_dgram_encode(uint8_t *out, size_t cap, size_t *len, ug_type type, const uint8_t *body,
                     size_t body_len, const uint8_t *sk)
 {
-    const char *ctx = type == UG_TYPE_HELLO ? UG_CTX_HELLO : type == UG_TYPE_HINT ? UG_CTX_HINT : NULL;
+    const char *ctx = type == UG_TYPE_HELLO    ? UG_CTX_HELLO
+                      : type == UG_TYPE_HINT   ? UG_CTX_HINT
+                      : type == UG_TYPE_REPORT ? UG_CTX_REPORT
+                                               : NULL;
     if ((ctx != NULL) != (sk != NULL))
         return -1;
     uint8_t sig[UG_SIG_LEN];
@@ -475,6 +543,47 @@ size_t ug_hint_max_len(size_t rel_len)
     return dgram_len(body, true);
 }
 
+/* The largest pad p whose datagram (body of blen bytes without pad, plus the
+ * "pad" key, a bin header and p bytes) is at most target and at least floor;
+ * SIZE_MAX when none is. The bin8/bin16 switch can make target itself
+ * unreachable by one byte. */
+static size_t pad_for(size_t blen, size_t target, size_t floor)
+{
+    size_t best = SIZE_MAX;
+    for (size_t p = 0; p <= UG_DGRAM_MAX; p++) {
+        size_t total = dgram_len(blen + 4 + (p < 0x100 ? 2 : 3) + p, true);
+        if (total > target)
+            break;
+        if (total >= floor)
+            best = p;
+    }
+    return best;
+}
+
+int ug_report_build(uint8_t *out, size_t cap, size_t *len, ug_report_fields *r, size_t target,
+                    const uint8_t sk[UG_SK_LEN])
+{
+    uint8_t body[UG_DGRAM_MAX];
+    size_t blen;
+    if (target > UG_DGRAM_MAX)
+        return -1;
+    r->has_pad = false;
+    if (ug_report_encode_body(body, sizeof body, &blen, r) != 0)
+        return -1;
+    if (dgram_len(blen, true) < target) {
+        size_t p = pad_for(blen, target, 0);
+        if (p != SIZE_MAX) {
+            r->has_pad = true;
+            r->pad_len = p;
+            if (ug_report_encode_body(body, sizeof body, &blen, r) != 0)
+                return -1;
+        }
+    }
+    if (dgram_len(blen, true) > UG_DGRAM_MAX)
+        return -1;
+    return ug_dgram_encode(out, cap, len, UG_TYPE_REPORT, body, blen, sk);
+}
+
 int ug_hello_build(uint8_t *out, size_t cap, size_t *len, ug_hello_fields *h, size_t target,
                    const uint8_t sk[UG_SK_LEN])
 {
@@ -486,17 +595,7 @@ int ug_hello_build(uint8_t *out, size_t cap, size_t *len, ug_hello_fields *h, si
     if (ug_hello_encode_body(body, sizeof body, &blen, h) != 0)
         return -1;
     if (dgram_len(blen, true) < target) {
-        /* a pad of p adds the key (4 bytes), a bin header and p bytes; pick
-         * the largest p that still fits target (the bin8/bin16 switch can
-         * make target itself unreachable by one byte), at least UG_HELLO_MIN */
-        size_t p = 0, best = SIZE_MAX;
-        for (p = 0; p <= UG_DGRAM_MAX; p++) {
-            size_t total = dgram_len(blen + 4 + (p < 0x100 ? 2 : 3) + p, true);
-            if (total > target)
-                break;
-            if (total >= UG_HELLO_MIN)
-                best = p;
-        }
+        size_t best = pad_for(blen, target, UG_HELLO_MIN);
         if (best != SIZE_MAX) {
             h->has_pad = true;
             h->pad_len = best;
@@ -512,16 +611,37 @@ int ug_hello_build(uint8_t *out, size_t cap, size_t *len, ug_hello_fields *h, si
 
 /* ---- checks --------------------------------------------------------- */
 
+/* The credential's cheap checks, for a HELLO or a REPORT carrying it. */
+static int cred_bound(const ug_cred *c, uint64_t uid, const uint8_t pk[UG_PK_LEN], const ug_pubkey *issuers,
+                      size_t nissuers, uint64_t now, const ug_pubkey **issuer, ug_err *err)
+{
+    *issuer = ug_pubkey_find(issuers, nissuers, c->kid);
+    if (!*issuer)
+        return fail(err, UG_E_KEY);
+    if (c->exp <= now)
+        return fail(err, UG_E_EXPIRED);
+    if (c->uid != uid || sodium_memcmp(c->pk, pk, UG_PK_LEN) != 0)
+        return fail(err, UG_E_BINDING);
+    return 0;
+}
+
 int ug_cred_check(const ug_hello *h, const ug_pubkey *issuers, size_t nissuers, uint64_t now,
                   const ug_pubkey **issuer, ug_err *err)
 {
-    *issuer = ug_pubkey_find(issuers, nissuers, h->cred.kid);
-    if (!*issuer)
-        return fail(err, UG_E_KEY);
-    if (h->cred.exp <= now)
-        return fail(err, UG_E_EXPIRED);
-    if (h->cred.uid != h->uid || sodium_memcmp(h->cred.pk, h->pk, UG_PK_LEN) != 0)
-        return fail(err, UG_E_BINDING);
+    return cred_bound(&h->cred, h->uid, h->pk, issuers, nissuers, now, issuer, err);
+}
+
+int ug_report_verify(const ug_report *r, const ug_dgram *d, const ug_pubkey *issuers, size_t nissuers,
+                     uint64_t now, ug_err *err)
+{
+    const ug_pubkey *issuer;
+    if (cred_bound(&r->cred, r->uid, r->pk, issuers, nissuers, now, &issuer, err) != 0)
+        return -1;
+    if (ug_verify(r->cred_obj.sig, UG_CTX_CRED, r->cred_obj.body, r->cred_obj.body_len, issuer->pk) != 0)
+        return fail(err, UG_E_SIG);
+    if (d->type != UG_TYPE_REPORT || d->sig == NULL ||
+        ug_verify(d->sig, UG_CTX_REPORT, d->body, d->body_len, r->pk) != 0)
+        return fail(err, UG_E_SIG);
     return 0;
 }
 

@@ -19,7 +19,7 @@ static int say(char *why, size_t whycap, const char *msg)
 
 int ug_file_read(const char *path, uint8_t *buf, size_t cap, size_t *len, char *why, size_t whycap)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return say(why, whycap, strerror(errno));
     struct stat st;
@@ -156,4 +156,17 @@ int ug_keyfile_write(const char *path, const uint8_t *data, size_t n, bool secre
 out:
     sodium_memzero(text, sizeof text);
     return rc;
+}
+
+/* Stand-ins until key comments land: no comment support yet. */
+int ug_pubkey_read(const char *path, uint8_t pk[UG_PK_LEN], char *why, size_t whycap)
+{
+    return ug_keyfile_read(path, pk, UG_PK_LEN, why, whycap);
+}
+
+int ug_key_write(const char *path, bool secret, const uint8_t key[UG_SEED_LEN], const uint8_t pk[UG_PK_LEN],
+                 char *why, size_t whycap)
+{
+    (void)pk;
+    return ug_keyfile_write(path, key, secret ? UG_SEED_LEN : UG_PK_LEN, secret, why, whycap);
 }

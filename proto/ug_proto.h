@@ -33,13 +33,26 @@
 #define UG_CTX_HINT "UG1-HINT"
 #define UG_CTX_CRED "UG1-CRED"
 #define UG_CTX_RELEASE "UG1-RELEASE"
+#define UG_CTX_REPORT "UG1-REPORT"
 
 typedef enum {
     UG_TYPE_HELLO = 1,
     UG_TYPE_HINT = 2,
     UG_TYPE_WAIT = 3,
     UG_TYPE_COOKIE = 4,
+    UG_TYPE_REPORT = 5,
 } ug_type;
+
+/* REPORT `res`: what a peer did with an offer (protocol.md, type 5). */
+typedef enum {
+    UG_RES_INSTALLED = 0,
+    UG_RES_DECLINED = 1,
+    UG_RES_DOWNLOAD_FAILED = 2,
+    UG_RES_MISMATCH = 3,
+    UG_RES_INSTALL_FAILED = 4,
+    UG_RES_ROLLED_BACK = 5,
+    UG_RES_COUNT_ /* number of results, not a result */
+} ug_res;
 
 typedef enum {
     UG_WHY_NOT_TARGETED = 0,
@@ -198,6 +211,20 @@ typedef struct {
     uint64_t ts;
 } ug_cookie;
 
+/* A REPORT body; the credential as in a HELLO. */
+typedef struct {
+    uint64_t uid;
+    ug_version ver; /* the version the peer runs now */
+    ug_version to;  /* the offered version the report is about */
+    ug_res res;
+    uint64_t ts;
+    uint8_t nonce[UG_NONCE_LEN];
+    uint8_t pk[UG_PK_LEN];
+    ug_signed cred_obj; /* points into the body */
+    ug_cred cred;       /* decoded from cred_obj.body, not yet verified */
+    size_t pad_len;
+} ug_report;
+
 /* Strict body decoders: exact key set, types and lengths, no duplicates, no
  * trailing bytes, canonical msgpack only. They check no signature. */
 int ug_cred_decode(ug_cred *c, const uint8_t *body, size_t len, ug_err *err) UG_WUR;
@@ -206,6 +233,7 @@ int ug_manifest_decode(ug_manifest *m, const uint8_t *body, size_t len, ug_err *
 int ug_hint_decode(ug_hint *h, const uint8_t *body, size_t len, ug_err *err) UG_WUR;
 int ug_wait_decode(ug_wait *w, const uint8_t *body, size_t len, ug_err *err) UG_WUR;
 int ug_cookie_decode(ug_cookie *c, const uint8_t *body, size_t len, ug_err *err) UG_WUR;
+int ug_report_decode(ug_report *r, const uint8_t *body, size_t len, ug_err *err) UG_WUR;
 
 /* ---- encoders ------------------------------------------------------- */
 /* Each writes into out[0..cap) and sets *len; -1 (UG_E_BUFFER) if it does not
@@ -242,6 +270,25 @@ int ug_hint_encode_body(uint8_t *out, size_t cap, size_t *len, const ug_hint_fie
 int ug_wait_encode_body(uint8_t *out, size_t cap, size_t *len, const ug_wait *w) UG_WUR;
 int ug_cookie_encode_body(uint8_t *out, size_t cap, size_t *len, const ug_cookie *c) UG_WUR;
 
+typedef struct {
+    uint64_t uid;
+    const char *ver; /* sent as is (it must parse) */
+    const char *to;
+    ug_res res;
+    uint64_t ts;
+    uint8_t nonce[UG_NONCE_LEN];
+    uint8_t pk[UG_PK_LEN];
+    const uint8_t *cred; /* the credential's signed object, as issued */
+    size_t cred_len;
+    bool has_pad;
+    size_t pad_len;
+} ug_report_fields;
+int ug_report_encode_body(uint8_t *out, size_t cap, size_t *len, const ug_report_fields *r) UG_WUR;
+/* A signed REPORT datagram padded to at least `target` bytes (0: no pad;
+ * else at most UG_DGRAM_MAX), like ug_hello_build. */
+int ug_report_build(uint8_t *out, size_t cap, size_t *len, ug_report_fields *r, size_t target,
+                    const uint8_t sk[UG_SK_LEN]) UG_WUR;
+
 /* [body, sig] where sig = ug_sign(ctx, body, sk). */
 int ug_signed_encode(uint8_t *out, size_t cap, size_t *len, const char *ctx, const uint8_t *body,
                      size_t body_len, const uint8_t sk[UG_SK_LEN]) UG_WUR;
@@ -273,6 +320,11 @@ int ug_cred_check(const ug_hello *h, const ug_pubkey *issuers, size_t nissuers, 
 int ug_cred_sig_verify(const ug_hello *h, const ug_pubkey *issuer, ug_err *err) UG_WUR;
 int ug_hello_sig_verify(const ug_hello *h, const ug_dgram *d, ug_err *err) UG_WUR;
 
+/* Rule 11: a REPORT gets every check of rule 4 (credential, both
+ * signatures). Clock window and "was it offered" are the tracker's. */
+int ug_report_verify(const ug_report *r, const ug_dgram *d, const ug_pubkey *issuers, size_t nissuers,
+                     uint64_t now, ug_err *err) UG_WUR;
+
 /* ---- peer side ------------------------------------------------------ */
 
 typedef struct {
@@ -296,7 +348,17 @@ int ug_hint_verify(ug_hint *hint, const uint8_t *dgram, size_t len, const ug_pee
 /* Reads a one-line base64 file of exactly n bytes into out. On failure the
  * reason ("not base64", "wrong length", strerror) goes to why[0..whycap). */
 int ug_keyfile_read(const char *path, uint8_t *out, size_t n, char *why, size_t whycap) UG_WUR;
-/* Reads a secret key file (32-byte seed) into sodium_malloc'ed memory holding
+/* Reads a public key file: an optional first line "# upgate public key KID"
+ * (either case), then the base64 line. Refuses, naming why, a file whose
+ * comment names a secret key, another key id, or is any other comment. */
+int ug_pubkey_read(const char *path, uint8_t pk[UG_PK_LEN], char *why, size_t whycap) UG_WUR;
+/* Writes a key file with its kind comment: "# upgate secret key KID" (seed,
+ * mode 0600) or "# upgate public key KID", KID the lower-case hex id of pk.
+ * Refuses to overwrite, like ug_keyfile_write. */
+int ug_key_write(const char *path, bool secret, const uint8_t key[UG_SEED_LEN], const uint8_t pk[UG_PK_LEN],
+                 char *why, size_t whycap) UG_WUR;
+/* Reads a secret key file (32-byte seed; comment rules as ug_pubkey_read,
+ * with "secret") into sodium_malloc'ed memory holding
  * libsodium's 64-byte secret key; free with ug_secret_free. NULL on failure. */
 uint8_t *ug_seckey_load(const char *path, char *why, size_t whycap) UG_WUR;
 void ug_secret_free(uint8_t *sk);
@@ -307,9 +369,15 @@ int ug_keyfile_write(const char *path, const uint8_t *data, size_t n, bool secre
 /* Writes all of data to fd, retrying on EINTR and short writes. 0, or -1
  * with errno set (EIO when write made no progress). */
 int ug_write_all(int fd, const void *data, size_t len) UG_WUR;
-/* Reads a whole small file (at most cap bytes) into buf. */
+/* Reads a whole small file (at most cap bytes) into buf. Opens with
+ * O_NONBLOCK and refuses anything but a regular file, so a FIFO or a
+ * device named by mistake cannot hang the caller. */
 int ug_file_read(const char *path, uint8_t *buf, size_t cap, size_t *len, char *why,
                  size_t whycap) UG_WUR;
+
+/* A manifest URL as every decoder accepts it: http:// or https://, a host,
+ * printable ASCII only, 1..UG_URL_MAX bytes. */
+bool ug_url_valid(const char *url, size_t len);
 
 /* BLAKE2b-256 of a 64-bit little-endian uid salted by a string: the policy's
  * sticky percent bucket, 0..9999. */

@@ -378,3 +378,79 @@ Test(vectors, truncations_are_dropped)
     }
     json_decref(j);
 }
+
+/* Rule 11's accept/drop for a REPORT: outer datagram, body, every check of
+ * rule 4 and the clock window. (Whether the uid was offered is the
+ * tracker's state, not the vectors'.) */
+static int report_accepts(const uint8_t *buf, size_t len, const ug_pubkey *issuers, size_t n, uint64_t now,
+                          uint64_t window, ug_report *r, ug_err *err)
+{
+    ug_dgram d;
+    if (ug_dgram_decode(&d, buf, len, err) != 0)
+        return 0;
+    if (d.type != UG_TYPE_REPORT) {
+        *err = UG_E_HEADER;
+        return 0;
+    }
+    if (ug_report_decode(r, d.body, d.body_len, err) != 0 || ug_report_verify(r, &d, issuers, n, now, err) != 0)
+        return 0;
+    return (r->ts > now ? r->ts - now : now - r->ts) <= window;
+}
+
+Test(vectors, report)
+{
+    json_t *j = tu_vectors("report.json");
+    uint64_t now = jint(j, "now"), window = jint(j, "window_s");
+    ug_pubkey issuers[8];
+    size_t nissuers = 0, accepted = 0, dropped = 0, i;
+    json_t *v;
+    json_array_foreach(json_object_get(j, "trusted_issuers"), i, v) {
+        uint8_t pk[UG_PK_LEN];
+        cr_assert_eq(tu_unhex(json_string_value(v), pk, sizeof pk), UG_PK_LEN);
+        ug_pubkey_set(&issuers[nissuers++], pk);
+    }
+    uint8_t client_sk[UG_SK_LEN], client_pk[UG_PK_LEN], issuer_sk[UG_SK_LEN], issuer_pk[UG_PK_LEN];
+    tu_vector_key("client", client_sk, client_pk);
+    tu_vector_key("issuer", issuer_sk, issuer_pk);
+    json_array_foreach(json_object_get(j, "vectors"), i, v) {
+        uint8_t buf[4096];
+        size_t len = tu_unhex(jstr(v, "hex"), buf, sizeof buf);
+        bool want = strcmp(jstr(v, "expect"), "accept") == 0;
+        ug_report r;
+        ug_err err = UG_OK;
+        int got = report_accepts(buf, len, issuers, nissuers, now, window, &r, &err);
+        cr_expect_eq(got, want, "vector '%s': expected %s, got %s (%s)", jstr(v, "name"),
+                     want ? "accept" : "drop", got ? "accept" : "drop", ug_err_name(err));
+        if (!want) {
+            dropped++;
+            continue;
+        }
+        accepted++;
+        /* accepted ones are rebuilt byte for byte from their fields */
+        json_t *f = json_object_get(v, "fields");
+        cr_assert_eq(r.uid, jint(f, "uid"));
+        cr_assert_eq((uint64_t)r.res, jint(f, "res"));
+        ug_cred c = {.uid = jint(f, "uid"), .exp = jint(f, "cred_exp")};
+        memcpy(c.pk, client_pk, UG_PK_LEN);
+        ug_kid(c.kid, issuer_pk);
+        uint8_t cbody[256], cobj[512], out[UG_DGRAM_MAX];
+        size_t cbody_len, cobj_len, out_len;
+        cr_assert_eq(ug_cred_encode_body(cbody, sizeof cbody, &cbody_len, &c), 0);
+        cr_assert_eq(ug_signed_encode(cobj, sizeof cobj, &cobj_len, UG_CTX_CRED, cbody, cbody_len, issuer_sk), 0);
+        ug_report_fields rf = {
+            .uid = c.uid, .ver = jstr(f, "ver"), .to = jstr(f, "to"), .res = (ug_res)jint(f, "res"),
+            .ts = jint(f, "ts"), .cred = cobj, .cred_len = cobj_len,
+        };
+        tu_unhex(jstr(f, "nonce"), rf.nonce, UG_NONCE_LEN);
+        memcpy(rf.pk, client_pk, UG_PK_LEN);
+        size_t target = json_object_get(f, "pad_len") ? len : 0;
+        cr_assert_eq(ug_report_build(out, sizeof out, &out_len, &rf, target, client_sk), 0);
+        cr_assert_eq(out_len, len, "%s: length %zu, want %zu", jstr(v, "name"), out_len, len);
+        cr_assert_arr_eq(out, buf, len, "%s: bytes differ", jstr(v, "name"));
+        if (target)
+            cr_assert_eq(r.pad_len, jint(f, "pad_len"));
+    }
+    cr_assert_geq(accepted, 7);
+    cr_assert_geq(dropped, 16);
+    json_decref(j);
+}
