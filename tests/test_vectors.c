@@ -4,6 +4,7 @@
 
 #include <sodium.h>
 
+#include "forge.h"
 #include "testutil.h"
 
 static void init(void)
@@ -452,5 +453,225 @@ Test(vectors, report)
     }
     cr_assert_geq(accepted, 7);
     cr_assert_geq(dropped, 16);
+    json_decref(j);
+}
+
+/* ---- signatures libsodium refuses (protocol.md section 1) -------------- */
+
+/* The bytes of the vector called name in j's "vectors"; aborts if absent. */
+static size_t vector_named(json_t *j, const char *name, uint8_t *buf, size_t cap)
+{
+    json_t *v;
+    size_t i;
+    json_array_foreach(json_object_get(j, "vectors"), i, v) {
+        if (strcmp(jstr(v, "name"), name) == 0)
+            return tu_unhex(jstr(v, "hex"), buf, cap);
+    }
+    cr_assert_fail("no vector named '%s'", name);
+    return 0;
+}
+
+static size_t load_issuers(json_t *j, ug_pubkey *issuers, size_t cap)
+{
+    json_t *v;
+    size_t i, n = 0;
+    json_array_foreach(json_object_get(j, "trusted_issuers"), i, v) {
+        uint8_t pk[UG_PK_LEN];
+        cr_assert_lt(n, cap);
+        cr_assert_eq(tu_unhex(json_string_value(v), pk, sizeof pk), UG_PK_LEN);
+        ug_pubkey_set(&issuers[n++], pk);
+    }
+    return n;
+}
+
+/* A HELLO that decodes and passes every cheap check, and whose only fault
+ * is a signature libsodium refuses, is dropped for that signature, both by
+ * ug_hello_verify and by the split path the plugin runs. */
+static void hello_refused_for_signature(const uint8_t *buf, size_t len, const ug_pubkey *issuers, size_t n,
+                                        uint64_t now, const char *what)
+{
+    ug_dgram d;
+    ug_hello h;
+    ug_err e = UG_OK;
+    const ug_pubkey *iss = NULL;
+    cr_assert_eq(ug_dgram_decode(&d, buf, len, &e), 0, "%s: %s", what, ug_err_name(e));
+    cr_assert_eq(ug_hello_decode(&h, d.body, d.body_len, &e), 0, "%s: %s", what, ug_err_name(e));
+    cr_assert_eq(ug_cred_check(&h, issuers, n, now, &iss, &e), 0, "%s: cheap checks: %s", what, ug_err_name(e));
+    bool cred_ok = ug_cred_sig_verify(&h, iss, &e) == 0;
+    bool hello_ok = ug_hello_sig_verify(&h, &d, &e) == 0;
+    cr_assert(!(cred_ok && hello_ok), "%s: both signatures verify", what);
+    cr_assert_neq(ug_hello_verify(&h, &d, issuers, n, now, &e), 0, "%s accepted", what);
+    cr_assert_eq(e, UG_E_SIG, "%s: refused for %s, not the signature", what, ug_err_name(e));
+}
+
+Test(vectors, tracker_refuses_noncanonical_and_small_order_signatures)
+{
+    json_t *j = tu_vectors("tracker.json");
+    ug_pubkey issuers[8];
+    size_t n = load_issuers(j, issuers, 8);
+    uint64_t now = jint(j, "now");
+    static const char *const names[] = {
+        "hello signature with S + L (non-canonical)",
+        "credential signature with S + L (non-canonical)",
+        "client key of small order (identity), signature R = identity, S = 0",
+    };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        uint8_t buf[UG_DGRAM_MAX];
+        size_t len = vector_named(j, names[i], buf, sizeof buf);
+        hello_refused_for_signature(buf, len, issuers, n, now, names[i]);
+    }
+    /* the small-order vector is a real forgery: a plain cofactorless check
+     * passes it for any message */
+    uint8_t buf[UG_DGRAM_MAX];
+    size_t len = vector_named(j, names[2], buf, sizeof buf);
+    ug_dgram d;
+    ug_hello h;
+    cr_assert_eq(ug_dgram_decode(&d, buf, len, NULL), 0);
+    cr_assert_eq(ug_hello_decode(&h, d.body, d.body_len, NULL), 0);
+    cr_assert_arr_eq(h.pk, fg_identity, UG_PK_LEN);
+    cr_assert(fg_cofactorless_ok(d.sig, UG_CTX_HELLO, d.body, d.body_len, h.pk));
+
+    /* R of small order under the real client key: S = h * a passes the
+     * plain equation; libsodium's small-order R check alone refuses it */
+    uint8_t csk[UG_SK_LEN], cpk[UG_PK_LEN], sig[UG_SIG_LEN], forged[UG_DGRAM_MAX];
+    tu_vector_key("client", csk, cpk);
+    len = vector_named(j, "valid hello", buf, sizeof buf);
+    cr_assert_eq(ug_dgram_decode(&d, buf, len, NULL), 0);
+    fg_sig_identity_r(sig, UG_CTX_HELLO, d.body, d.body_len, csk);
+    cr_assert(fg_cofactorless_ok(sig, UG_CTX_HELLO, d.body, d.body_len, cpk), "the forgery is not one");
+    size_t flen = fg_seal(forged, sizeof forged, UG_TYPE_HELLO, d.body, d.body_len, sig);
+    cr_assert_eq(flen, len);
+    hello_refused_for_signature(forged, flen, issuers, n, now, "HELLO with R = identity under the client key");
+    json_decref(j);
+}
+
+static void report_refused_for_signature(const uint8_t *buf, size_t len, const ug_pubkey *issuers, size_t n,
+                                         uint64_t now, const char *what)
+{
+    ug_dgram d;
+    ug_report r;
+    ug_err e = UG_OK;
+    cr_assert_eq(ug_dgram_decode(&d, buf, len, &e), 0, "%s: %s", what, ug_err_name(e));
+    cr_assert_eq(ug_report_decode(&r, d.body, d.body_len, &e), 0, "%s: %s", what, ug_err_name(e));
+    cr_assert_neq(ug_report_verify(&r, &d, issuers, n, now, &e), 0, "%s accepted", what);
+    cr_assert_eq(e, UG_E_SIG, "%s: refused for %s, not the signature", what, ug_err_name(e));
+}
+
+/* report.json has no such vectors: each is made from a named one. */
+Test(vectors, report_refuses_noncanonical_and_small_order_signatures)
+{
+    json_t *j = tu_vectors("report.json"), *t = tu_vectors("tracker.json");
+    ug_pubkey issuers[8];
+    size_t n = load_issuers(j, issuers, 8);
+    uint64_t now = jint(j, "now");
+    uint8_t csk[UG_SK_LEN], cpk[UG_PK_LEN], buf[UG_DGRAM_MAX], out[UG_DGRAM_MAX], sig[UG_SIG_LEN];
+    tu_vector_key("client", csk, cpk);
+    size_t len = vector_named(j, "valid report: installed", buf, sizeof buf), olen;
+    ug_dgram d;
+    ug_report r;
+    cr_assert_eq(ug_dgram_decode(&d, buf, len, NULL), 0);
+    cr_assert_eq(ug_report_decode(&r, d.body, d.body_len, NULL), 0);
+    cr_assert_eq(ug_report_verify(&r, &d, issuers, n, now, NULL), 0, "the base vector verifies");
+
+    /* the REPORT's own signature with S + L */
+    memcpy(sig, d.sig, UG_SIG_LEN);
+    fg_sig_plus_l(sig);
+    cr_assert(fg_cofactorless_ok(sig, UG_CTX_REPORT, d.body, d.body_len, cpk));
+    olen = fg_seal(out, sizeof out, UG_TYPE_REPORT, d.body, d.body_len, sig);
+    report_refused_for_signature(out, olen, issuers, n, now, "report signature with S + L");
+
+    /* the credential's signature with S + L, the REPORT re-signed */
+    uint8_t body[UG_DGRAM_MAX];
+    memcpy(body, d.body, d.body_len);
+    fg_sig_plus_l(body + (r.cred_obj.sig - d.body));
+    cr_assert_eq(ug_sign(sig, UG_CTX_REPORT, body, d.body_len, csk), 0);
+    olen = fg_seal(out, sizeof out, UG_TYPE_REPORT, body, d.body_len, sig);
+    report_refused_for_signature(out, olen, issuers, n, now, "credential signature with S + L");
+
+    /* R of small order under the client key */
+    fg_sig_identity_r(sig, UG_CTX_REPORT, d.body, d.body_len, csk);
+    cr_assert(fg_cofactorless_ok(sig, UG_CTX_REPORT, d.body, d.body_len, cpk));
+    olen = fg_seal(out, sizeof out, UG_TYPE_REPORT, d.body, d.body_len, sig);
+    report_refused_for_signature(out, olen, issuers, n, now, "report with R = identity");
+
+    /* the identity client key, with the issuer's credential for it from
+     * tracker.json's small-order vector, and R = identity, S = 0 */
+    uint8_t tv[UG_DGRAM_MAX];
+    size_t tlen = vector_named(t, "client key of small order (identity), signature R = identity, S = 0", tv, sizeof tv);
+    ug_dgram td;
+    ug_hello th;
+    cr_assert_eq(ug_dgram_decode(&td, tv, tlen, NULL), 0);
+    cr_assert_eq(ug_hello_decode(&th, td.body, td.body_len, NULL), 0);
+    ug_report_fields rf = {.uid = th.uid, .ver = "2.0.0", .to = "2.0.0", .res = UG_RES_INSTALLED, .ts = now,
+                           .cred = th.cred_obj.raw, .cred_len = th.cred_obj.raw_len};
+    memcpy(rf.pk, fg_identity, UG_PK_LEN);
+    size_t blen;
+    cr_assert_eq(ug_report_encode_body(body, sizeof body, &blen, &rf), 0);
+    uint8_t zero_sig[UG_SIG_LEN] = {0};
+    memcpy(zero_sig, fg_identity, 32);
+    cr_assert(fg_cofactorless_ok(zero_sig, UG_CTX_REPORT, body, blen, fg_identity));
+    olen = fg_seal(out, sizeof out, UG_TYPE_REPORT, body, blen, zero_sig);
+    report_refused_for_signature(out, olen, issuers, n, now, "report under the identity key");
+    json_decref(t);
+    json_decref(j);
+}
+
+static void hint_refused_for_signature(const uint8_t *buf, size_t len, const ug_peer_expect *w, const char *what)
+{
+    ug_hint h;
+    ug_err e = UG_OK;
+    cr_assert_neq(ug_hint_verify(&h, buf, len, w, &e), 0, "%s accepted", what);
+    cr_assert_eq(e, UG_E_SIG, "%s: refused for %s, not the signature", what, ug_err_name(e));
+}
+
+Test(vectors, peer_refuses_noncanonical_and_small_order_signatures)
+{
+    json_t *j = tu_vectors("peer.json");
+    ug_pubkey hk[8], rk[8];
+    ug_peer_expect w;
+    peer_expect(j, &w, hk, rk);
+    static const char *const names[] = {
+        "hint signature with S + L (non-canonical)",
+        "manifest signature with S + L (non-canonical)",
+    };
+    uint8_t buf[UG_DGRAM_MAX], out[UG_DGRAM_MAX], sig[UG_SIG_LEN];
+    size_t len, olen;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        len = vector_named(j, names[i], buf, sizeof buf);
+        hint_refused_for_signature(buf, len, &w, names[i]);
+    }
+
+    /* R of small order under the pinned hint key */
+    uint8_t hsk[UG_SK_LEN], hpk[UG_PK_LEN];
+    tu_vector_key("hint", hsk, hpk);
+    len = vector_named(j, "valid hint", buf, sizeof buf);
+    ug_dgram d;
+    ug_hint h;
+    cr_assert_eq(ug_dgram_decode(&d, buf, len, NULL), 0);
+    fg_sig_identity_r(sig, UG_CTX_HINT, d.body, d.body_len, hsk);
+    cr_assert(fg_cofactorless_ok(sig, UG_CTX_HINT, d.body, d.body_len, hpk));
+    olen = fg_seal(out, sizeof out, UG_TYPE_HINT, d.body, d.body_len, sig);
+    hint_refused_for_signature(out, olen, &w, "HINT with R = identity under the hint key");
+
+    /* a peer misconfigured to pin the identity as a hint key still refuses
+     * a HINT "signed" by it (R = identity, S = 0) */
+    cr_assert_eq(ug_hint_decode(&h, d.body, d.body_len, NULL), 0);
+    ug_hint_fields f = {.uid = h.uid, .ts = h.ts, .exp = h.exp, .mirror = h.mirror, .rel = h.rel_obj.raw,
+                        .rel_len = h.rel_obj.raw_len};
+    memcpy(f.nonce, h.nonce, UG_NONCE_LEN);
+    ug_kid(f.kid, fg_identity);
+    uint8_t body[UG_DGRAM_MAX];
+    size_t blen;
+    cr_assert_eq(ug_hint_encode_body(body, sizeof body, &blen, &f), 0);
+    uint8_t zero_sig[UG_SIG_LEN] = {0};
+    memcpy(zero_sig, fg_identity, 32);
+    cr_assert(fg_cofactorless_ok(zero_sig, UG_CTX_HINT, body, blen, fg_identity));
+    olen = fg_seal(out, sizeof out, UG_TYPE_HINT, body, blen, zero_sig);
+    ug_pubkey id_key;
+    ug_pubkey_set(&id_key, fg_identity);
+    ug_peer_expect w2 = w;
+    w2.hint_keys = &id_key;
+    w2.nhint_keys = 1;
+    hint_refused_for_signature(out, olen, &w2, "HINT under a pinned identity key");
     json_decref(j);
 }
