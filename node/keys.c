@@ -21,7 +21,8 @@ static const char usage[] =
     "                           --ttl SECONDS --out FILE.manifest\n"
     "       upgate-keys show FILE.manifest\n"
     "\n"
-    "gen writes NAME.key (secret seed, mode 0600) and NAME.pub and never overwrites.\n"
+    "gen writes NAME.key (secret seed, mode 0600) and NAME.pub, each with a kind comment\n"
+    "(\"# upgate secret key KID\"), and never overwrites.\n"
     "cred issues a credential binding a client key to a uid, as a login service does.\n"
     "release signs a manifest offering PACKAGE (size and BLAKE2b-256) at the URLs.\n";
 
@@ -37,7 +38,7 @@ static uint8_t *load_secret(const char *path)
 static void load_public(const char *path, uint8_t pk[UG_PK_LEN])
 {
     char why[256] = "";
-    if (ug_keyfile_read(path, pk, UG_PK_LEN, why, sizeof why) != 0)
+    if (ug_pubkey_read(path, pk, why, sizeof why) != 0)
         ug_die(UG_EXIT_FAIL, "%s: %s", path, why);
 }
 
@@ -77,12 +78,12 @@ static int cmd_gen(int argc, char **argv)
         ug_die(UG_EXIT_FAIL, "out of locked memory");
     randombytes_buf(seed, UG_SEED_LEN);
     crypto_sign_seed_keypair(pk, sk, seed);
-    int rc = ug_keyfile_write(keypath, seed, UG_SEED_LEN, true, why, sizeof why);
+    int rc = ug_key_write(keypath, true, seed, pk, why, sizeof why);
     sodium_free(seed);
     sodium_free(sk);
     if (rc != 0)
         ug_die(UG_EXIT_FAIL, "%s: %s", keypath, why);
-    if (ug_keyfile_write(pubpath, pk, UG_PK_LEN, false, why, sizeof why) != 0) {
+    if (ug_key_write(pubpath, false, pk, pk, why, sizeof why) != 0) {
         unlink(keypath);
         ug_die(UG_EXIT_FAIL, "%s: %s", pubpath, why);
     }

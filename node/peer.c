@@ -234,12 +234,12 @@ static int load_files(peer *p)
     char why[256] = "";
     uint8_t pk[UG_PK_LEN];
     for (unsigned i = 0; i < p->o.nhint; i++) {
-        if (ug_keyfile_read(p->o.hint_pub[i], pk, sizeof pk, why, sizeof why) != 0)
+        if (ug_pubkey_read(p->o.hint_pub[i], pk, why, sizeof why) != 0)
             return ug_complain(UG_EXIT_FAIL, "%s: %s", p->o.hint_pub[i], why);
         ug_pubkey_set(&p->hint_keys[i], pk);
     }
     for (unsigned i = 0; i < p->o.nrelease; i++) {
-        if (ug_keyfile_read(p->o.release_pub[i], pk, sizeof pk, why, sizeof why) != 0)
+        if (ug_pubkey_read(p->o.release_pub[i], pk, why, sizeof why) != 0)
             return ug_complain(UG_EXIT_FAIL, "%s: %s", p->o.release_pub[i], why);
         ug_pubkey_set(&p->release_keys[i], pk);
     }

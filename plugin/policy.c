@@ -769,7 +769,7 @@ static int load_keys(ldr *L, ug_policy *p, yaml_node_t *node)
         if (get_path(L, v, kp, path) != 0)
             return -1;
         why[0] = '\0';
-        if (ug_keyfile_read(path, pk, sizeof pk, why, sizeof why) != 0)
+        if (ug_pubkey_read(path, pk, why, sizeof why) != 0)
             return FAIL(L, v, kp, "cannot load public key %s: %s", path, why);
         ug_pubkey_set(&p->issuers[i], pk);
         p->nissuers = i + 1;

@@ -349,17 +349,22 @@ int ug_hint_verify(ug_hint *hint, const uint8_t *dgram, size_t len, const ug_pee
  * reason ("not base64", "wrong length", strerror) goes to why[0..whycap). */
 int ug_keyfile_read(const char *path, uint8_t *out, size_t n, char *why, size_t whycap) UG_WUR;
 /* Reads a public key file: an optional first line "# upgate public key KID"
- * (either case), then the base64 line. Refuses, naming why, a file whose
- * comment names a secret key, another key id, or is any other comment. */
+ * (KID: 16 hex digits of pk's key id; the line in either case), then the
+ * base64 line. Refuses, saying which in one line in why, a file whose
+ * comment names a secret key, names another key id, or is any other
+ * comment; accepts a file without a comment. Every reader of a public key
+ * file uses this. */
 int ug_pubkey_read(const char *path, uint8_t pk[UG_PK_LEN], char *why, size_t whycap) UG_WUR;
-/* Writes a key file with its kind comment: "# upgate secret key KID" (seed,
- * mode 0600) or "# upgate public key KID", KID the lower-case hex id of pk.
- * Refuses to overwrite, like ug_keyfile_write. */
+/* Writes a key file with its kind comment: "# upgate secret key KID" (key
+ * is the seed, mode 0600) or "# upgate public key KID" (key is pk itself),
+ * KID the lower-case hex id of pk. Refuses a pk that is not the key's, and
+ * refuses to overwrite, like ug_keyfile_write. */
 int ug_key_write(const char *path, bool secret, const uint8_t key[UG_SEED_LEN], const uint8_t pk[UG_PK_LEN],
                  char *why, size_t whycap) UG_WUR;
 /* Reads a secret key file (32-byte seed; comment rules as ug_pubkey_read,
- * with "secret") into sodium_malloc'ed memory holding
- * libsodium's 64-byte secret key; free with ug_secret_free. NULL on failure. */
+ * with "secret" and the id of the derived public key) into sodium_malloc'ed
+ * memory holding libsodium's 64-byte secret key; free with ug_secret_free.
+ * NULL on failure, the reason in why. */
 uint8_t *ug_seckey_load(const char *path, char *why, size_t whycap) UG_WUR;
 void ug_secret_free(uint8_t *sk);
 /* Writes base64(data) and a newline; mode 0600 when secret; refuses to

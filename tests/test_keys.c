@@ -106,40 +106,58 @@ static bool exists(const char *path)
     return access(path, F_OK) == 0;
 }
 
-/* A key file: one line of standard base64 (with padding) of exactly 32 bytes. */
-static void read_b64_file(const char *path, uint8_t *out, size_t want)
+/* A key file: an optional kind comment line (copied to comment, "" when
+ * there is none), then one line of standard base64 of exactly want bytes. */
+static void read_key_file(const char *path, uint8_t *out, size_t want, char *comment, size_t ccap)
 {
     char text[512];
     read_text(path, text, sizeof text);
-    size_t len = strlen(text);
-    cr_assert(len > 1 && text[len - 1] == '\n', "%s: want one line ending in a newline", path);
-    cr_assert_eq(count_char(text, '\n'), 1, "%s: want exactly one line", path);
+    char *line = text;
+    comment[0] = 0;
+    if (text[0] == '#') {
+        char *nl = strchr(text, '\n');
+        cr_assert_not_null(nl, "%s: a comment and nothing else", path);
+        cr_assert_lt((size_t)(nl - text), ccap);
+        memcpy(comment, text, (size_t)(nl - text));
+        comment[nl - text] = 0;
+        line = nl + 1;
+    }
+    size_t len = strlen(line);
+    cr_assert(len > 1 && line[len - 1] == '\n', "%s: want a base64 line ending in a newline", path);
+    cr_assert_eq(count_char(line, '\n'), 1, "%s: want exactly one base64 line", path);
     size_t bin_len = 0;
     const char *end = NULL;
     uint8_t buf[512];
-    cr_assert_eq(sodium_base642bin(buf, sizeof buf, text, len - 1, NULL, &bin_len, &end,
+    cr_assert_eq(sodium_base642bin(buf, sizeof buf, line, len - 1, NULL, &bin_len, &end,
                                    sodium_base64_VARIANT_ORIGINAL),
                  0, "%s: not base64", path);
-    cr_assert_eq(end, text + len - 1, "%s: trailing garbage", path);
+    cr_assert_eq(end, line + len - 1, "%s: trailing garbage", path);
     cr_assert_eq(bin_len, want, "%s: %zu bytes, want %zu", path, bin_len, want);
     memcpy(out, buf, want);
 }
 
-/* Runs gen NAME in the scratch dir and loads the pair. */
+/* Runs gen NAME in the scratch dir and loads the pair; each file starts
+ * with its kind comment naming the public key's id in lower case. */
 static void gen(const char *name, uint8_t sk[UG_SK_LEN], uint8_t pk[UG_PK_LEN])
 {
     result r;
-    char base[PATH_MAX], kp[PATH_MAX], pp[PATH_MAX];
+    char base[PATH_MAX], kp[PATH_MAX], pp[PATH_MAX], kc[128], pc[128], want[128], hex[2 * UG_KID_LEN + 1];
     path_of(base, sizeof base, name);
     keys(&r, "gen %s", base);
     cr_assert_eq(r.rc, 0, "gen %s: %s", name, r.err);
     cr_assert_lt((size_t)snprintf(kp, sizeof kp, "%s.key", base), sizeof kp);
     cr_assert_lt((size_t)snprintf(pp, sizeof pp, "%s.pub", base), sizeof pp);
-    uint8_t seed[UG_SEED_LEN], derived[UG_PK_LEN];
-    read_b64_file(kp, seed, sizeof seed);
-    read_b64_file(pp, pk, UG_PK_LEN);
+    uint8_t seed[UG_SEED_LEN], derived[UG_PK_LEN], kid[UG_KID_LEN];
+    read_key_file(kp, seed, sizeof seed, kc, sizeof kc);
+    read_key_file(pp, pk, UG_PK_LEN, pc, sizeof pc);
     crypto_sign_seed_keypair(derived, sk, seed);
     cr_assert_arr_eq(derived, pk, UG_PK_LEN, "%s.pub is not the public key of %s.key", name, name);
+    ug_kid(kid, pk);
+    sodium_bin2hex(hex, sizeof hex, kid, sizeof kid);
+    snprintf(want, sizeof want, "# upgate secret key %s", hex);
+    cr_assert_str_eq(kc, want, "%s.key's comment", name);
+    snprintf(want, sizeof want, "# upgate public key %s", hex);
+    cr_assert_str_eq(pc, want, "%s.pub's comment", name);
 }
 
 /* ---- gen ------------------------------------------------------------ */
@@ -584,4 +602,98 @@ Test(keys, show_refuses_what_is_not_a_manifest)
     keys(&r, "show %s/x.pub", g_dir);
     cr_assert_eq(r.rc, 1);
     cr_assert_not_null(strstr(r.err, "x.pub"), "%s", r.err);
+}
+
+/* ---- key file kinds (cli.md "Key files") ---------------------------- */
+
+/* One line on stderr, exit 1, naming the file and saying what it holds. */
+static void assert_refused(const result *r, const char *file, const char *says, const char *what)
+{
+    cr_assert_eq(r->rc, 1, "%s: exit %d, want 1 (stderr: %s)", what, r->rc, r->err);
+    cr_assert_eq(count_char(r->err, '\n'), 1, "%s: want one line: %s", what, r->err);
+    cr_assert_not_null(strstr(r->err, file), "%s: should name %s: %s", what, file, r->err);
+    cr_assert_not_null(strstr(r->err, says), "%s: should say '%s': %s", what, says, r->err);
+}
+
+Test(keys, a_key_file_of_the_other_kind_is_refused_naming_it)
+{
+    uint8_t sk[UG_SK_LEN], pk[UG_PK_LEN], hash[UG_HASH_LEN];
+    gen("kinds", sk, pk);
+    gen("client", sk, pk);
+    make_package("p.bin", 10, hash);
+    result r;
+    /* a secret key where a public one is expected */
+    keys(&r, "kid %s/kinds.key", g_dir);
+    assert_refused(&r, "kinds.key", "secret key file", "kid of a .key");
+    keys(&r, "cred --issuer %s/kinds.key --uid 5 --pub %s/client.key --ttl 60 --out %s/c.cred", g_dir, g_dir, g_dir);
+    assert_refused(&r, "client.key", "secret key file", "cred --pub a .key");
+    /* a public key where a secret one is expected */
+    keys(&r, "cred --issuer %s/kinds.pub --uid 5 --pub %s/client.pub --ttl 60 --out %s/c.cred", g_dir, g_dir, g_dir);
+    assert_refused(&r, "kinds.pub", "public key file", "cred --issuer a .pub");
+    keys(&r, "release --key %s/kinds.pub --version 2 --file %s/p.bin --url https://a.example/p --ttl 60 --out %s/m",
+         g_dir, g_dir, g_dir);
+    assert_refused(&r, "kinds.pub", "public key file", "release --key a .pub");
+    char p1[PATH_MAX], p2[PATH_MAX];
+    path_of(p1, sizeof p1, "c.cred");
+    path_of(p2, sizeof p2, "m");
+    cr_assert(!exists(p1) && !exists(p2), "a refused run wrote its output");
+}
+
+/* Replaces NAME's comment line, if any, by `comment` (NULL: none). */
+static void set_comment(const char *name, const char *comment)
+{
+    char path[PATH_MAX], text[512], out[640];
+    path_of(path, sizeof path, name);
+    read_text(path, text, sizeof text);
+    const char *line = text[0] == '#' ? strchr(text, '\n') + 1 : text;
+    snprintf(out, sizeof out, "%s%s%s", comment ? comment : "", comment ? "\n" : "", line);
+    cr_assert_eq(remove(path), 0);
+    tu_write_file(path, out, strlen(out));
+}
+
+Test(keys, kind_comments_case_kid_and_shape)
+{
+    uint8_t sk[UG_SK_LEN], pk[UG_PK_LEN], sk2[UG_SK_LEN], pk2[UG_PK_LEN], kid[UG_KID_LEN], kid2[UG_KID_LEN];
+    gen("k1", sk, pk);
+    gen("k2", sk2, pk2);
+    ug_kid(kid, pk);
+    ug_kid(kid2, pk2);
+    char hex[2 * UG_KID_LEN + 1], hex2[2 * UG_KID_LEN + 1], line[128], want[32];
+    sodium_bin2hex(hex, sizeof hex, kid, sizeof kid);
+    sodium_bin2hex(hex2, sizeof hex2, kid2, sizeof kid2);
+    snprintf(want, sizeof want, "%s\n", hex);
+    result r;
+
+    /* upper case: accepted */
+    snprintf(line, sizeof line, "# upgate public key %s", hex);
+    for (char *c = line + 20; *c; c++)
+        *c = (char)(*c >= 'a' && *c <= 'f' ? *c - 32 : *c);
+    set_comment("k1.pub", line);
+    keys(&r, "kid %s/k1.pub", g_dir);
+    cr_assert_eq(r.rc, 0, "upper-case kid: %s", r.err);
+    cr_assert_str_eq(r.out, want);
+    /* no comment: accepted, for both kinds */
+    set_comment("k1.pub", NULL);
+    keys(&r, "kid %s/k1.pub", g_dir);
+    cr_assert_eq(r.rc, 0, "no comment: %s", r.err);
+    cr_assert_str_eq(r.out, want);
+    set_comment("k1.key", NULL);
+    keys(&r, "cred --issuer %s/k1.key --uid 5 --pub %s/k1.pub --ttl 60 --out %s/c1.cred", g_dir, g_dir, g_dir);
+    cr_assert_eq(r.rc, 0, "no comment on the secret key: %s", r.err);
+
+    /* another key's id: refused, naming the file */
+    snprintf(line, sizeof line, "# upgate public key %s", hex2);
+    set_comment("k1.pub", line);
+    keys(&r, "kid %s/k1.pub", g_dir);
+    assert_refused(&r, "k1.pub", hex2, "another key id");
+    cr_assert_not_null(strstr(r.err, hex), "%s", r.err);
+    snprintf(line, sizeof line, "# upgate secret key %s", hex);
+    set_comment("k2.key", line);
+    keys(&r, "cred --issuer %s/k2.key --uid 5 --pub %s/k2.pub --ttl 60 --out %s/c2.cred", g_dir, g_dir, g_dir);
+    assert_refused(&r, "k2.key", "key id", "secret key naming another id");
+
+    /* any other comment: refused */
+    set_comment("k1.pub", "# my laptop");
+    keys(&r, "kid %s/k1.pub", g_dir);
+    assert_refused(&r, "k1.pub", "unexpected comment", "another comment");
 }

@@ -1199,6 +1199,18 @@ Test(peer, file_errors_name_the_file)
     cr_assert_eq(rc, 1, "%s", out);
     cr_assert_not_null(strstr(out, "hint.pub"), "%s", out);
 
+    /* a secret key file (its kind comment says so) as a pinned public key */
+    char marked[256], why[128];
+    path_in(marked, sizeof marked, F.dir, "marked.key");
+    cr_assert_eq(ug_key_write(marked, true, F.client.sk, F.client.pk, why, sizeof why), 0, "%s", why);
+    snprintf(args, sizeof args,
+             "--tracker 127.0.0.1:9 --uid %u --version 1 --key %s --cred %s --hint-pub %s --release-pub %s", UID,
+             F.client_key, F.cred, marked, F.release_pub);
+    run_cmd(args, &rc, out, sizeof out);
+    cr_assert_eq(rc, 1, "%s", out);
+    cr_assert_not_null(strstr(out, "marked.key"), "%s", out);
+    cr_assert_not_null(strstr(out, "secret key file"), "%s", out);
+
     /* a credential for someone else */
     path_in(other_cred, sizeof other_cred, F.dir, "other.cred");
     write_cred(other_cred, UID + 1, 3600);

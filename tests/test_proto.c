@@ -1,6 +1,7 @@
 /* proto/ on its own: versions, strict msgpack, padding, size bounds, round trips. */
 #include <criterion/criterion.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sodium.h>
 
@@ -206,4 +207,137 @@ Test(proto, key_files)
     snprintf(path, sizeof path, "%s/none.pub", dir);
     cr_assert_neq(ug_keyfile_read(path, back, 32, why, sizeof why), 0);
     cr_assert(strstr(why, "No such file"), "%s", why);
+}
+
+/* cli.md "Key files": an optional kind comment naming the key id. */
+static void write_text(const char *dir, const char *name, const char *text, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/%s", dir, name);
+    tu_write_file(path, text, strlen(text));
+}
+
+Test(proto, key_file_kind_comments)
+{
+    const char *dir = tu_tmpdir();
+    uint8_t seed[UG_SEED_LEN], sk[UG_SK_LEN], pk[UG_PK_LEN], kid[UG_KID_LEN], back[UG_PK_LEN];
+    randombytes_buf(seed, sizeof seed);
+    crypto_sign_seed_keypair(pk, sk, seed);
+    ug_kid(kid, pk);
+    char hex[2 * UG_KID_LEN + 1], b64s[64], b64p[64], text[512], path[256], pubp[256], keyp[256], why[256];
+    sodium_bin2hex(hex, sizeof hex, kid, sizeof kid);
+    sodium_bin2base64(b64s, sizeof b64s, seed, sizeof seed, sodium_base64_VARIANT_ORIGINAL);
+    sodium_bin2base64(b64p, sizeof b64p, pk, sizeof pk, sodium_base64_VARIANT_ORIGINAL);
+
+    /* the writer: a lower-case comment, then the base64 line */
+    snprintf(pubp, sizeof pubp, "%s/w.pub", dir);
+    snprintf(keyp, sizeof keyp, "%s/w.key", dir);
+    cr_assert_eq(ug_key_write(pubp, false, pk, pk, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(ug_key_write(keyp, true, seed, pk, why, sizeof why), 0, "%s", why);
+    cr_assert_neq(ug_key_write(keyp, true, seed, pk, why, sizeof why), 0, "overwrote");
+    FILE *f = fopen(pubp, "r");
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    char want[256];
+    snprintf(want, sizeof want, "# upgate public key %s\n%s\n", hex, b64p);
+    cr_assert_str_eq(text, want);
+    f = fopen(keyp, "r");
+    n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    snprintf(want, sizeof want, "# upgate secret key %s\n%s\n", hex, b64s);
+    cr_assert_str_eq(text, want);
+    struct stat st;
+    cr_assert_eq(stat(keyp, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600);
+    /* a comment must name the key the file holds */
+    uint8_t other[UG_PK_LEN];
+    memcpy(other, pk, sizeof other);
+    other[0] ^= 1;
+    snprintf(path, sizeof path, "%s/x.pub", dir);
+    cr_assert_neq(ug_key_write(path, false, pk, other, why, sizeof why), 0);
+    cr_assert_neq(ug_key_write(path, true, seed, other, why, sizeof why), 0);
+
+    /* the readers take what the writer wrote */
+    cr_assert_eq(ug_pubkey_read(pubp, back, why, sizeof why), 0, "%s", why);
+    cr_assert_arr_eq(back, pk, UG_PK_LEN);
+    uint8_t *s2 = ug_seckey_load(keyp, why, sizeof why);
+    cr_assert_not_null(s2, "%s", why);
+    cr_assert_arr_eq(s2, sk, UG_SK_LEN);
+    ug_secret_free(s2);
+
+    /* each kind where the other is expected: refused, saying so */
+    cr_assert_neq(ug_pubkey_read(keyp, back, why, sizeof why), 0, "a secret key file read as public");
+    cr_assert(strstr(why, "secret key file"), "%s", why);
+    cr_assert_null(ug_seckey_load(pubp, why, sizeof why), "a public key file loaded as secret");
+    cr_assert(strstr(why, "public key file"), "%s", why);
+
+    /* upper case (and mixed) accepted; no comment accepted */
+    char up[2 * UG_KID_LEN + 1];
+    for (size_t i = 0; i <= 2 * UG_KID_LEN; i++)
+        up[i] = (char)(hex[i] >= 'a' && hex[i] <= 'f' ? hex[i] - 32 : hex[i]);
+    snprintf(text, sizeof text, "# upgate public key %s\n%s\n", up, b64p);
+    write_text(dir, "up.pub", text, path, sizeof path);
+    cr_assert_eq(ug_pubkey_read(path, back, why, sizeof why), 0, "%s", why);
+    snprintf(text, sizeof text, "# UPGATE PUBLIC KEY %s\r\n%s\r\n", up, b64p);
+    write_text(dir, "upper-words.pub", text, path, sizeof path);
+    cr_assert_eq(ug_pubkey_read(path, back, why, sizeof why), 0, "%s", why);
+    snprintf(text, sizeof text, "# upgate secret key %s\n%s\n", up, b64s);
+    write_text(dir, "up.key", text, path, sizeof path);
+    s2 = ug_seckey_load(path, why, sizeof why);
+    cr_assert_not_null(s2, "%s", why);
+    ug_secret_free(s2);
+    snprintf(text, sizeof text, "%s\n", b64p);
+    write_text(dir, "bare.pub", text, path, sizeof path);
+    cr_assert_eq(ug_pubkey_read(path, back, why, sizeof why), 0, "%s", why);
+    cr_assert_arr_eq(back, pk, UG_PK_LEN);
+    snprintf(text, sizeof text, "%s\n", b64s);
+    write_text(dir, "bare.key", text, path, sizeof path);
+    s2 = ug_seckey_load(path, why, sizeof why);
+    cr_assert_not_null(s2, "%s", why);
+    ug_secret_free(s2);
+
+    /* another key id: refused, naming both ids */
+    char wrong[2 * UG_KID_LEN + 1];
+    memcpy(wrong, hex, sizeof wrong);
+    wrong[15] = wrong[15] == '0' ? '1' : '0';
+    snprintf(text, sizeof text, "# upgate public key %s\n%s\n", wrong, b64p);
+    write_text(dir, "wrong.pub", text, path, sizeof path);
+    cr_assert_neq(ug_pubkey_read(path, back, why, sizeof why), 0);
+    cr_assert(strstr(why, wrong) && strstr(why, hex), "%s", why);
+    snprintf(text, sizeof text, "# upgate secret key %s\n%s\n", wrong, b64s);
+    write_text(dir, "wrong.key", text, path, sizeof path);
+    cr_assert_null(ug_seckey_load(path, why, sizeof why));
+    cr_assert(strstr(why, "key id"), "%s", why);
+
+    /* any other comment: refused */
+    /* each is pre + (the right KID when kid) + post */
+    static const struct {
+        const char *pre;
+        bool kid;
+        const char *post;
+    } others[] = {
+        {"# my laptop key", false, ""}, {"#", false, ""}, {"# upgate public key", false, ""},
+        {"# upgate public key 0011", false, ""}, {"# upgate public  key ", true, ""},
+        {"# upgate public key ", true, " "}, {"# upgate publik key ", true, ""}, {"## upgate public key ", true, ""},
+        {"# upgate public key ", true, "ff"}, {"# upgate public key g", true, ""}, {" # upgate public key ", true, ""},
+        {"# upgate key ", true, ""},
+    };
+    for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
+        char line[128];
+        snprintf(line, sizeof line, "%s%s%s", others[i].pre, others[i].kid ? hex : "", others[i].post);
+        snprintf(text, sizeof text, "%s\n%s\n", line, b64p);
+        write_text(dir, "other.pub", text, path, sizeof path);
+        cr_assert_neq(ug_pubkey_read(path, back, why, sizeof why), 0, "'%s' accepted", line);
+        if (line[0] == '#')
+            cr_assert(strstr(why, "unexpected comment"), "'%s': %s", line, why);
+        cr_assert_null(strchr(why, '\n'), "one line: %s", why);
+    }
+    /* two comment lines, or a comment and no key */
+    snprintf(text, sizeof text, "# upgate public key %s\n# upgate public key %s\n%s\n", hex, hex, b64p);
+    write_text(dir, "two.pub", text, path, sizeof path);
+    cr_assert_neq(ug_pubkey_read(path, back, why, sizeof why), 0);
+    snprintf(text, sizeof text, "# upgate public key %s\n", hex);
+    write_text(dir, "none.pub", text, path, sizeof path);
+    cr_assert_neq(ug_pubkey_read(path, back, why, sizeof why), 0);
 }
