@@ -174,6 +174,24 @@ static int cmd_cred(int argc, char **argv)
     return UG_EXIT_OK;
 }
 
+/* s as one line of printable ASCII for a message: other bytes as \xNN, and
+ * "..." after the first 64 bytes. */
+static const char *shown_text(const char *s, char *out, size_t cap)
+{
+    size_t used = 0, i = 0;
+    for (; s[i] && i < 64 && used + 5 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"')
+            out[used++] = (char)c;
+        else
+            used += (size_t)snprintf(out + used, cap - used, "\\x%02x", c);
+    }
+    if (s[i] && used + 4 <= cap)
+        memcpy(out + used, "...", 3), used += 3;
+    out[used] = 0;
+    return out;
+}
+
 /* Streams the package once for its size and BLAKE2b-256. */
 static void hash_file(const char *path, uint64_t *size, uint8_t hash[UG_HASH_LEN])
 {
@@ -213,9 +231,13 @@ static int cmd_release(int argc, char **argv)
     if (ug_parse_u64(a.ttl, 1, UINT32_MAX, &ttl) != 0)
         ug_usage_error("--ttl: not a number of seconds: %s", a.ttl);
     for (unsigned i = 0; i < a.nurls; i++) {
+        /* what every tracker and peer would refuse is never signed */
         size_t n = strlen(a.urls[i]);
-        if (n == 0 || n > UG_URL_MAX || (strncmp(a.urls[i], "http://", 7) && strncmp(a.urls[i], "https://", 8)))
-            ug_usage_error("--url: not an http(s) URL of at most 200 bytes: %s", a.urls[i]);
+        if (!ug_url_valid(a.urls[i], n)) {
+            char shown[4 * 64 + 4];
+            ug_usage_error("--url: not an http(s) URL with a host, of 1 to 200 printable ASCII bytes: \"%s\"",
+                           shown_text(a.urls[i], shown, sizeof shown));
+        }
         memcpy(m.urls[i], a.urls[i], n + 1);
     }
     m.nurls = (uint8_t)a.nurls;

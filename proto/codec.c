@@ -233,18 +233,34 @@ out:
     return rc == 0 ? 0 : fail(err, e);
 }
 
-/* Upgrade servers are http or https URLs of printable ASCII. */
+/* The one rule for a manifest URL, shared by every decoder and by
+ * upgate-keys: http:// or https:// (either case), then a non-empty host
+ * (the authority up to "/", "?" or "#", less any "user@" and ":port"; an
+ * IPv6 literal in brackets), printable ASCII only, 1..UG_URL_MAX bytes. */
 bool ug_url_valid(const char *u, size_t len)
 {
+    if (len < 1 || len > UG_URL_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (u[i] <= 0x20 || u[i] >= 0x7f) /* controls, space, DEL, non-ASCII (char may be signed) */
+            return false;
     size_t scheme = (len > 7 && strncasecmp(u, "http://", 7) == 0)    ? 7
                     : (len > 8 && strncasecmp(u, "https://", 8) == 0) ? 8
                                                                       : 0;
     if (!scheme)
         return false;
-    for (size_t i = 0; i < len; i++)
-        if (u[i] <= 0x20 || u[i] >= 0x7f)
-            return false;
-    return true;
+    size_t end = scheme;
+    while (end < len && u[end] != '/' && u[end] != '?' && u[end] != '#')
+        end++;
+    size_t host = scheme;
+    for (size_t i = scheme; i < end; i++)
+        if (u[i] == '@')
+            host = i + 1;
+    if (host < end && u[host] == '[') { /* "[v6]" needs its "]" and something inside */
+        const char *close = memchr(u + host, ']', end - host);
+        return close != NULL && close > u + host + 1;
+    }
+    return host < end && u[host] != ':';
 }
 
 int ug_manifest_decode(ug_manifest *m, const uint8_t *body, size_t len, ug_err *err)

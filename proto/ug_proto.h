@@ -380,8 +380,11 @@ int ug_write_all(int fd, const void *data, size_t len) UG_WUR;
 int ug_file_read(const char *path, uint8_t *buf, size_t cap, size_t *len, char *why,
                  size_t whycap) UG_WUR;
 
-/* A manifest URL as every decoder accepts it: http:// or https://, a host,
- * printable ASCII only, 1..UG_URL_MAX bytes. */
+/* A manifest URL as every decoder accepts it, and the only rule for one
+ * (upgate-keys signs nothing else): http:// or https:// in either case, a
+ * non-empty host after it (the authority up to "/", "?" or "#", less any
+ * "user@" and ":port"; "[...]" for IPv6), printable ASCII only (no
+ * controls, space or non-ASCII bytes), 1..UG_URL_MAX bytes. */
 bool ug_url_valid(const char *url, size_t len);
 
 /* BLAKE2b-256 of a 64-bit little-endian uid salted by a string: the policy's

@@ -697,3 +697,63 @@ Test(keys, kind_comments_case_kid_and_shape)
     keys(&r, "kid %s/k1.pub", g_dir);
     assert_refused(&r, "k1.pub", "unexpected comment", "another comment");
 }
+
+/* ---- release URLs: the decoders' one rule (ug_url_valid) --------------- */
+
+/* Every shape a tracker or peer would refuse is refused here, exit 2, one
+ * line naming the URL, and nothing is written; the good ones round-trip. */
+Test(keys, release_refuses_every_url_the_decoder_refuses)
+{
+    uint8_t sk[UG_SK_LEN], pk[UG_PK_LEN], hash[UG_HASH_LEN];
+    gen("release", sk, pk);
+    make_package("p.bin", 10, hash);
+    char out[PATH_MAX];
+    path_of(out, sizeof out, "p.manifest");
+    result r;
+    /* shell words; `named` is what the message must show of each */
+    static const struct {
+        const char *arg, *named;
+    } bad[] = {
+        {"http://", "http://"},
+        {"https://", "https://"},
+        {"http:///p", "http:///p"},
+        {"http://?q=1", "http://?q=1"},
+        {"http://#frag", "http://#frag"},
+        {"http://:8080/p", "http://:8080/p"},
+        {"http://user@/p", "http://user@/p"},
+        {"http://[]/p", "http://[]/p"},
+        {"http://[::1/p", "http://[::1/p"},
+        {"'https://a b.example/p'", "https://a b.example/p"},
+        {"'https://a.example/p '", "https://a.example/p "},
+        {"\"$(printf 'https://a.example/\\tp')\"", "https://a.example/\\x09p"},
+        {"\"$(printf 'https://a.example/\\np')\"", "https://a.example/\\x0ap"},
+        {"\"$(printf 'https://a.example/\\177')\"", "https://a.example/\\x7f"},
+        {"'https://caf\xc3\xa9.example/p'", "https://caf\\xc3\\xa9.example/p"},
+        {"'https://a.example/\xff'", "https://a.example/\\xff"},
+        {"ftp://a.example/p", "ftp://a.example/p"},
+        {"a.example/p", "a.example/p"},
+        {"''", "\"\""},
+        {"http:/a.example/p", "http:/a.example/p"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        keys(&r, "release --key %s/release.key --version 2 --file %s/p.bin --url https://ok.example/p --url %s "
+                 "--ttl 60 --out %s",
+             g_dir, g_dir, bad[i].arg, out);
+        assert_usage(&r, bad[i].arg);
+        cr_assert_not_null(strstr(r.err, "--url"), "%s", r.err);
+        cr_assert_not_null(strstr(r.err, bad[i].named), "%s: should name the URL: %s", bad[i].arg, r.err);
+        cr_assert(!exists(out), "%s: a manifest was written", bad[i].arg);
+    }
+    static const char *const good[] = {"HTTPS://A.EXAMPLE/p", "http://[::1]:8080/p", "http://u:pw@h.example/p",
+                                       "https://h", "http://h?x", "https://1.2.3.4:80/a%20b"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        keys(&r, "release --key %s/release.key --version 2 --file %s/p.bin --url '%s' --ttl 60 --out %s", g_dir, g_dir,
+             good[i], out);
+        cr_assert_eq(r.rc, 0, "%s: %s", good[i], r.err);
+        ug_manifest m;
+        size_t len;
+        load_manifest("p.manifest", pk, &m, &len);
+        cr_assert_str_eq(m.urls[0], good[i]);
+        cr_assert_eq(remove(out), 0);
+    }
+}

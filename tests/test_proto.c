@@ -341,3 +341,45 @@ Test(proto, key_file_kind_comments)
     write_text(dir, "none.pub", text, path, sizeof path);
     cr_assert_neq(ug_pubkey_read(path, back, why, sizeof why), 0);
 }
+
+/* ug_url_valid is the one rule: the decoder refuses exactly what it refuses. */
+Test(proto, url_rule)
+{
+    static const char *const good[] = {"http://a", "https://a/", "HTTP://A.EXAMPLE/x", "hTTpS://h:1/p?q#f",
+                                       "http://[::1]/", "http://[::1]:80/p", "http://u@h/", "http://u:p@h:1/",
+                                       "http://h?", "http://h#"};
+    static const char *const bad[] = {"", "http://", "https://", "http:///", "http:///p", "http://?q", "http://#f",
+                                      "http://:80/", "http://u@/", "http://u@:80/", "http://[]/", "http://[/",
+                                      "http://[::1/", "http://a b/", "http://a\t/", "http://a/\x7f", "http://a/\x01",
+                                      "http://caf\xc3\xa9/", "ftp://a/", "http:/a/", "//a/", "a/b", " http://a/",
+                                      "http://a/ "};
+    ug_manifest m = {.size = 1, .exp = 1, .nurls = 1};
+    cr_assert_eq(ug_version_parse(&m.to, "2", 1), 0);
+    uint8_t body[UG_OBJ_MAX];
+    size_t len;
+    ug_manifest back;
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        cr_assert(ug_url_valid(good[i], strlen(good[i])), "'%s' refused", good[i]);
+        snprintf(m.urls[0], sizeof m.urls[0], "%s", good[i]);
+        cr_assert_eq(ug_manifest_encode_body(body, sizeof body, &len, &m), 0);
+        cr_assert_eq(ug_manifest_decode(&back, body, len, NULL), 0, "'%s' not decoded", good[i]);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        cr_assert(!ug_url_valid(bad[i], strlen(bad[i])), "'%s' accepted", bad[i]);
+        if (!bad[i][0])
+            continue; /* the encoder would write an empty str: the schema refuses it too */
+        snprintf(m.urls[0], sizeof m.urls[0], "%s", bad[i]);
+        cr_assert_eq(ug_manifest_encode_body(body, sizeof body, &len, &m), 0);
+        ug_err e;
+        cr_assert_neq(ug_manifest_decode(&back, body, len, &e), 0, "'%s' decoded", bad[i]);
+        cr_assert_eq(e, UG_E_STRING, "'%s': %s", bad[i], ug_err_name(e));
+    }
+    /* length: 200 bytes fine, 201 not, and nothing reads past len */
+    char u[UG_URL_MAX + 2];
+    memset(u, 'a', sizeof u);
+    memcpy(u, "http://", 7);
+    cr_assert(ug_url_valid(u, UG_URL_MAX));
+    cr_assert(!ug_url_valid(u, UG_URL_MAX + 1));
+    cr_assert(ug_url_valid("http://ab", 8), "a prefix of the bytes is judged alone");
+    cr_assert(!ug_url_valid("http://ab", 7));
+}
