@@ -2,7 +2,8 @@
 
 # Debian packages the build, the tests and the demo need; `deps` installs the missing ones.
 DEB_PKGS := pkg-config libsodium-dev libmsgpack-dev libev-dev libcriterion-dev libyaml-dev \
-            liblmdb-dev libcurl4-openssl-dev libjansson-dev busybox clang libclang-rt-14-dev python3
+            liblmdb-dev libcurl4-openssl-dev libjansson-dev busybox clang libclang-rt-14-dev python3 \
+            valgrind
 SPEC ?= $(abspath ../shared/spec)
 
 ifeq ($(SAN),1)
@@ -39,9 +40,11 @@ PROTO_SRC := $(wildcard proto/*.c)
 PLUGIN_SRC := $(wildcard plugin/*.c)
 NODE_COMMON_SRC := node/common.c
 TEST_SRC := $(wildcard tests/test_*.c)
-TEST_HELPER_SRC := $(filter-out $(TEST_SRC) tests/bench.c,$(wildcard tests/*.c))
+TEST_HELPER_SRC := $(filter-out $(TEST_SRC) tests/bench%.c,$(wildcard tests/*.c))
 
 PROTO_OBJ := $(PROTO_SRC:%.c=$(OBJ)/%.o)
+# The oracle (the old msgpack-c decoders) goes only into the fuzzers, its test and bench-decode.
+ORACLE_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(wildcard fuzz/oracle/*.c))
 PLUGIN_OBJ := $(PLUGIN_SRC:%.c=$(OBJ)/%.o)
 NODE_COMMON_OBJ := $(NODE_COMMON_SRC:%.c=$(OBJ)/%.o)
 TEST_HELPER_OBJ := $(TEST_HELPER_SRC:%.c=$(OBJ)/%.o)
@@ -50,7 +53,7 @@ PROTO_LIB := $(BUILD)/libugproto.a
 PLUGIN_SO := $(BUILD)/upgate.so
 PROGRAMS := $(BUILD)/upgate-keys $(BUILD)/upgate-peer $(BUILD)/upgate-node
 
-.PHONY: all deps programs test check-unit check-e2e demo bench fuzz fuzz-smoke clean
+.PHONY: all deps programs test check-unit check-e2e demo bench bench-decode fuzz fuzz-smoke clean
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -92,6 +95,8 @@ $(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(PLUGIN_OBJ) $(NODE_COMMO
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PLUGIN) $(LIBS_TEST) -ldl
 
+$(BUILD)/tests/test_oracle: $(ORACLE_OBJ)
+
 # The fuzz smoke runs once, in the plain run: the fuzzers carry ASan and UBSan already.
 test: deps
 	@$(MAKE) --no-print-directory programs $(TESTS)
@@ -121,6 +126,21 @@ bench: all
 
 $(BUILD)/bench: $(OBJ)/tests/bench.o $(PLUGIN_OBJ) $(PROTO_LIB)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PLUGIN) -ldl
+
+# Instructions per HELLO decode (callgrind): the old path against the single pass.
+$(BUILD)/bench-decode: $(OBJ)/tests/bench_decode.o $(ORACLE_OBJ) $(PROTO_LIB)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO)
+
+BENCH_N := 2000
+bench-decode: deps
+	@$(MAKE) --no-print-directory $(BUILD)/bench-decode
+	@for m in old new new+cred; do \
+	  out=$(BUILD)/callgrind.out.$$m; \
+	  valgrind --tool=callgrind --callgrind-out-file=$$out --toggle-collect=decode_loop \
+	    $(BUILD)/bench-decode $$m $(BENCH_N) >/dev/null 2>&1 || { echo "  bench-decode $$m failed"; exit 1; }; \
+	  ir=$$(sed -n 's/^summary: *//p' $$out); \
+	  printf '  HELLO decode %-9s %7d instructions\n' $$m $$((ir / $(BENCH_N))); \
+	done
 
 FUZZ_SECONDS ?= 60
 fuzz fuzz-smoke: deps

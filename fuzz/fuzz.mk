@@ -36,7 +36,9 @@ FZ_LIBS = $(shell pkg-config --libs libsodium msgpack yaml-0.1 lmdb 2>/dev/null)
 LIB_SRC := $(wildcard proto/*.c) $(wildcard plugin/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(FZ)/obj/%.o)
 FZ_LIB := $(FZ)/libugfuzz.a
-COMMON_OBJ := $(FZ)/obj/fuzz/fuzz_common.o
+# The oracle (the old msgpack-c decoders) is our own code, like the harnesses.
+ORACLE_OBJ := $(patsubst %.c,$(FZ)/obj/%.o,$(wildcard fuzz/oracle/*.c))
+COMMON_OBJ := $(FZ)/obj/fuzz/fuzz_common.o $(ORACLE_OBJ)
 HARNESSES := dgram hello hint policy plugin
 BINS := $(HARNESSES:%=$(FZ)/fuzz_%)
 

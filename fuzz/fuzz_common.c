@@ -14,7 +14,7 @@
 #include <sodium.h>
 
 #include "fuzz_common.h"
-#include "mp.h"
+#include "oracle/oracle_mp.h"
 
 void fz_fail(const char *file, int line, const char *cond, const char *fmt, ...)
 {
@@ -154,9 +154,9 @@ size_t fz_write_release(const char *dir, const fz_keys *k, uint8_t *out, size_t 
 
 int fz_map_keys(const uint8_t *body, size_t len, fz_key_ref *keys, size_t cap)
 {
-    ug_mp_doc doc;
+    or_mp_doc doc; /* the oracle's tree: a second reading, not the decoder under test */
     ug_err e;
-    if (ug_mp_parse(&doc, body, len, 3, &e) != 0)
+    if (or_mp_parse(&doc, body, len, 3, &e) != 0)
         return -1;
     int n = -1;
     if (doc.root.type == MSGPACK_OBJECT_MAP && doc.root.via.map.size <= cap) {
@@ -171,7 +171,7 @@ int fz_map_keys(const uint8_t *body, size_t len, fz_key_ref *keys, size_t cap)
             keys[n++] = (fz_key_ref){key->via.str.ptr, key->via.str.size};
         }
     }
-    ug_mp_doc_free(&doc);
+    or_mp_doc_free(&doc);
     return n;
 }
 

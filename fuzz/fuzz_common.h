@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "oracle/oracle.h"
 #include "ug_proto.h"
 
 /* The vectors' clock (tracker.json and peer.json "now"). */
@@ -21,6 +22,15 @@
 
 void fz_fail(const char *file, int line, const char *cond, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 4, 5)));
+
+/* The new decoder and the oracle (fuzz/oracle: the old msgpack-c path) must
+ * give the same verdict, reason and fields: cmp is one of or_cmp_*. */
+#define FZ_ORACLE(cmp, buf, len)                                                                   \
+    do {                                                                                           \
+        or_msg fz_m_;                                                                              \
+        const char *fz_d_ = cmp((buf), (len), &fz_m_);                                             \
+        FZ_CHECK(fz_d_ == NULL, "oracle disagrees: %s", fz_d_);                                    \
+    } while (0)
 
 /* The five signers of vectors/keys.json, rebuilt from their published seeds
  * (01..01, 02..02, ...) so no harness reads a file at run time. */

@@ -1,4 +1,5 @@
-/* libFuzzer harness: ug_dgram_decode on any bytes, then the body decoder its type names. */
+/* libFuzzer harness: ug_dgram_decode on any bytes, then the body decoder its type names; every
+ * decoder held to the oracle (the old msgpack-c path). */
 #include <string.h>
 #include <strings.h>
 
@@ -32,6 +33,7 @@ static void check_body(const ug_dgram *d)
     ug_err e = UG_OK;
     switch (d->type) {
     case UG_TYPE_HELLO: {
+        FZ_ORACLE(or_cmp_hello, d->body, d->body_len);
         ug_hello h;
         if (ug_hello_decode(&h, d->body, d->body_len, &e) != 0)
             break;
@@ -46,6 +48,7 @@ static void check_body(const ug_dgram *d)
         return;
     }
     case UG_TYPE_HINT: {
+        FZ_ORACLE(or_cmp_hint, d->body, d->body_len);
         ug_hint h;
         if (ug_hint_decode(&h, d->body, d->body_len, &e) != 0)
             break;
@@ -59,15 +62,26 @@ static void check_body(const ug_dgram *d)
         return;
     }
     case UG_TYPE_WAIT: {
+        FZ_ORACLE(or_cmp_wait, d->body, d->body_len);
         ug_wait w;
         if (ug_wait_decode(&w, d->body, d->body_len, &e) != 0)
             break;
         return;
     }
     case UG_TYPE_COOKIE: {
+        FZ_ORACLE(or_cmp_cookie, d->body, d->body_len);
         ug_cookie c;
         if (ug_cookie_decode(&c, d->body, d->body_len, &e) != 0)
             break;
+        return;
+    }
+    case UG_TYPE_REPORT: {
+        FZ_ORACLE(or_cmp_report, d->body, d->body_len);
+        ug_report r;
+        if (ug_report_decode(&r, d->body, d->body_len, &e) != 0)
+            break;
+        FZ_CHECK(r.uid >= 1 && r.uid <= UG_UID_MAX && (unsigned)r.res < UG_RES_COUNT_, "uid/res");
+        FZ_CHECK(fz_inside(r.cred_obj.raw, r.cred_obj.raw_len, d->body, d->body_len), "cred outside body");
         return;
     }
     default:
@@ -78,6 +92,10 @@ static void check_body(const ug_dgram *d)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    /* the outer array and the two whole-datagram parsers, against the oracle */
+    FZ_ORACLE(or_cmp_dgram, data, size);
+    FZ_ORACLE(or_cmp_hello_parse, data, size);
+    FZ_ORACLE(or_cmp_report_parse, data, size);
     ug_dgram d;
     ug_err e = UG_OK;
     if (ug_dgram_decode(&d, data, size, &e) != 0) {
@@ -87,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     FZ_CHECK(size >= 1 && size <= UG_DGRAM_MAX, "accepted %zu bytes", size);
-    FZ_CHECK(d.type >= UG_TYPE_HELLO && d.type <= UG_TYPE_COOKIE, "type %d", (int)d.type);
+    FZ_CHECK(d.type >= UG_TYPE_HELLO && d.type <= UG_TYPE_REPORT, "type %d", (int)d.type);
     FZ_CHECK(d.type != UG_TYPE_HELLO || size >= UG_HELLO_MIN, "HELLO of %zu bytes", size);
     FZ_CHECK(fz_inside(d.body, d.body_len, data, size), "body outside input");
     FZ_CHECK((d.sig == NULL) == (d.type == UG_TYPE_WAIT || d.type == UG_TYPE_COOKIE), "sig vs type %d",

@@ -1,4 +1,5 @@
-/* libFuzzer harness: HELLO, credential and signed-object decoders, and the tracker's whole HELLO check. */
+/* libFuzzer harness: HELLO, credential and signed-object decoders (each held to the oracle, the
+ * old msgpack-c path), the single-pass ug_hello_parse, and the tracker's whole HELLO check. */
 #include <string.h>
 
 #include "fuzz_common.h"
@@ -79,12 +80,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ug_err e = UG_OK;
 
+    /* every decoder agrees with the oracle on these bytes */
+    FZ_ORACLE(or_cmp_hello, data, size);
+    FZ_ORACLE(or_cmp_cred, data, size);
+    FZ_ORACLE(or_cmp_signed, data, size);
+    FZ_ORACLE(or_cmp_hello_parse, data, size);
+
     /* the raw bytes as each of the three inner objects */
     ug_hello h;
-    if (ug_hello_decode(&h, data, size, &e) == 0)
+    if (ug_hello_decode(&h, data, size, &e) == 0) {
+        FZ_CHECK(h.cred_decoded, "ug_hello_decode left the credential undecoded");
         check_hello(&h, data, size);
-    else
+    } else {
         FZ_CHECK(e > UG_OK && e < UG_E_COUNT_, "err %d", (int)e);
+    }
     ug_cred c;
     if (ug_cred_decode(&c, data, size, &e) == 0)
         check_cred(&c, data, size);
@@ -95,12 +104,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                  "signed object parts");
     }
 
-    /* the tracker's pipeline: datagram, body, credential and signatures,
-     * trusting only the vectors' issuer at the vectors' clock */
+    /* the tracker's pipeline: one pass over the datagram, the credential
+     * only when needed, then credential and signatures, trusting only the
+     * vectors' issuer at the vectors' clock */
     ug_dgram d;
-    if (ug_dgram_decode(&d, data, size, &e) != 0 || d.type != UG_TYPE_HELLO ||
-        ug_hello_decode(&h, d.body, d.body_len, &e) != 0)
+    if (ug_hello_parse(&h, &d, data, size, &e) != 0) {
+        FZ_CHECK(e > UG_OK && e < UG_E_COUNT_, "err %d", (int)e);
         return 0;
+    }
+    FZ_CHECK(!h.cred_decoded, "ug_hello_parse decoded the credential");
+    FZ_CHECK(d.type == UG_TYPE_HELLO && fz_inside(d.body, d.body_len, data, size), "datagram");
+    FZ_CHECK(ug_hello_verify(&h, &d, &K.issuer.pub, 1, FZ_NOW, &e) != 0 && e == UG_E_SCHEMA,
+             "verified a HELLO whose credential was never decoded (%s)", ug_err_name(e));
+    if (ug_hello_cred_decode(&h, &e) != 0)
+        return 0;
+    FZ_CHECK(h.cred_decoded, "cred_decoded");
     check_hello(&h, d.body, d.body_len);
     ug_err e1 = UG_OK, e2 = UG_OK;
     int whole = ug_hello_verify(&h, &d, &K.issuer.pub, 1, FZ_NOW, &e1);

@@ -72,6 +72,12 @@ static void check_manifest(const ug_manifest *m, const uint8_t *body, size_t len
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ug_err e = UG_OK;
+    /* the peer's decoders agree with the oracle (the old msgpack-c path) */
+    FZ_ORACLE(or_cmp_dgram, data, size);
+    FZ_ORACLE(or_cmp_manifest, data, size);
+    FZ_ORACLE(or_cmp_hint, data, size);
+    FZ_ORACLE(or_cmp_wait, data, size);
+    FZ_ORACLE(or_cmp_cookie, data, size);
     ug_hint hint;
     if (ug_hint_verify(&hint, data, size, &want, &e) == 0) {
         FZ_CHECK(e == UG_OK, "accepted with err %d", (int)e);

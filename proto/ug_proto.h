@@ -168,8 +168,9 @@ typedef struct {
     uint64_t ts;
     uint8_t nonce[UG_NONCE_LEN];
     uint8_t pk[UG_PK_LEN];
-    ug_signed cred_obj; /* points into the body */
-    ug_cred cred;       /* decoded from cred_obj.body, not yet verified */
+    ug_signed cred_obj; /* points into the body; shaped [bin, bin(64)] */
+    ug_cred cred;       /* decoded from cred_obj.body when cred_decoded, not yet verified; zeros otherwise */
+    bool cred_decoded;  /* ug_hello_parse leaves it false: see ug_hello_cred_decode */
     char plat[UG_PLAT_MAX + 1]; /* "" when absent */
     char chan[UG_CHAN_MAX + 1]; /* "" when absent */
     bool has_cookie;
@@ -234,6 +235,28 @@ int ug_hint_decode(ug_hint *h, const uint8_t *body, size_t len, ug_err *err) UG_
 int ug_wait_decode(ug_wait *w, const uint8_t *body, size_t len, ug_err *err) UG_WUR;
 int ug_cookie_decode(ug_cookie *c, const uint8_t *body, size_t len, ug_err *err) UG_WUR;
 int ug_report_decode(ug_report *r, const uint8_t *body, size_t len, ug_err *err) UG_WUR;
+/* ug_hello_decode decodes the credential too (cred_decoded true). */
+
+/* ---- whole datagrams in one pass (the tracker's hot path) ------------ */
+
+/* A whole HELLO datagram in one strict pass with no heap: the outer array
+ * exactly as ug_dgram_decode (sizes: 512..UG_DGRAM_MAX bytes), then every
+ * HELLO field as ug_hello_decode, with the same verdicts and reasons; a
+ * datagram of another type is UG_E_HEADER. The credential is located and
+ * must be a signed object [bin, bin(64)], but its body is not decoded:
+ * h->cred_decoded is false until ug_hello_cred_decode. *d is the outer
+ * datagram whenever that decoded (d->body is NULL otherwise), so a caller
+ * can tell a wrong type from garbage. Pointers in h and d point into buf. */
+int ug_hello_parse(ug_hello *h, ug_dgram *d, const uint8_t *buf, size_t len, ug_err *err) UG_WUR;
+/* Strictly decodes h's credential body into h->cred (as ug_cred_decode),
+ * once: a second call returns 0 at once. ug_cred_check (and so
+ * ug_hello_verify) fails closed with UG_E_SCHEMA until this succeeded. */
+int ug_hello_cred_decode(ug_hello *h, ug_err *err) UG_WUR;
+/* A whole REPORT datagram in one strict pass: outer array as
+ * ug_dgram_decode (no minimum size), then the body as ug_report_decode,
+ * credential included; another type is UG_E_HEADER. *d as in
+ * ug_hello_parse. */
+int ug_report_parse(ug_report *r, ug_dgram *d, const uint8_t *buf, size_t len, ug_err *err) UG_WUR;
 
 /* ---- encoders ------------------------------------------------------- */
 /* Each writes into out[0..cap) and sets *len; -1 (UG_E_BUFFER) if it does not
@@ -269,6 +292,12 @@ typedef struct {
 int ug_hint_encode_body(uint8_t *out, size_t cap, size_t *len, const ug_hint_fields *h) UG_WUR;
 int ug_wait_encode_body(uint8_t *out, size_t cap, size_t *len, const ug_wait *w) UG_WUR;
 int ug_cookie_encode_body(uint8_t *out, size_t cap, size_t *len, const ug_cookie *c) UG_WUR;
+/* The whole unsigned WAIT / COOKIE datagram written straight into
+ * out[0..cap), no packer and no intermediate body: byte for byte what
+ * ug_*_encode_body then ug_dgram_encode give. -1 (nothing promised about
+ * out) when it does not fit in cap. */
+int ug_wait_write(uint8_t *out, size_t cap, size_t *len, const ug_wait *w) UG_WUR;
+int ug_cookie_write(uint8_t *out, size_t cap, size_t *len, const ug_cookie *c) UG_WUR;
 
 typedef struct {
     uint64_t uid;
@@ -313,7 +342,8 @@ size_t ug_hint_max_len(size_t rel_len);
 int ug_hello_verify(const ug_hello *h, const ug_dgram *d, const ug_pubkey *issuers, size_t nissuers,
                     uint64_t now, ug_err *err) UG_WUR;
 /* Its two halves, for a tracker that caches credentials it has verified:
- * the credential's cheap checks (issuer trusted, exp, binding) ... */
+ * the credential's cheap checks (issuer trusted, exp, binding; UG_E_SCHEMA
+ * if h's credential was never decoded) ... */
 int ug_cred_check(const ug_hello *h, const ug_pubkey *issuers, size_t nissuers, uint64_t now,
                   const ug_pubkey **issuer, ug_err *err) UG_WUR;
 /* ... its signature under that issuer, and the HELLO's own signature. */

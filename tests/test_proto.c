@@ -383,3 +383,154 @@ Test(proto, url_rule)
     cr_assert(ug_url_valid("http://ab", 8), "a prefix of the bytes is judged alone");
     cr_assert(!ug_url_valid("http://ab", 7));
 }
+
+/* ug_wait_write / ug_cookie_write: byte for byte what the body encoder and
+ * ug_dgram_encode give, for every width of every number, and never more
+ * than cap. */
+Test(proto, unsigned_reply_writers_match_the_encoders)
+{
+    static const uint64_t nums[] = {0, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 0xffffffff,
+                                    UINT64_C(0x100000000), UINT64_MAX - 1, UINT64_MAX};
+    const size_t nn = sizeof nums / sizeof *nums;
+    size_t checked = 0;
+    for (size_t a = 0; a < nn; a++)
+        for (size_t b = 0; b < nn; b++)
+            for (size_t c = 0; c < nn; c += 3) {
+                ug_wait w = {.ts = nums[a], .retry = nums[b], .why = nums[c]};
+                ug_cookie k = {.ts = nums[(a + b + c) % nn]};
+                randombytes_buf(w.nonce, sizeof w.nonce);
+                randombytes_buf(k.nonce, sizeof k.nonce);
+                randombytes_buf(k.cookie, sizeof k.cookie);
+                uint8_t body[128], want[256], got[256];
+                size_t blen, wlen, glen;
+                cr_assert_eq(ug_wait_encode_body(body, sizeof body, &blen, &w), 0);
+                cr_assert_eq(ug_dgram_encode(want, sizeof want, &wlen, UG_TYPE_WAIT, body, blen, NULL), 0);
+                cr_assert_eq(ug_wait_write(got, sizeof got, &glen, &w), 0);
+                cr_assert_eq(glen, wlen);
+                cr_assert_arr_eq(got, want, wlen, "WAIT ts %llx retry %llx why %llx", (unsigned long long)w.ts,
+                                 (unsigned long long)w.retry, (unsigned long long)w.why);
+                cr_assert_eq(ug_cookie_encode_body(body, sizeof body, &blen, &k), 0);
+                cr_assert_eq(ug_dgram_encode(want, sizeof want, &wlen, UG_TYPE_COOKIE, body, blen, NULL), 0);
+                cr_assert_eq(ug_cookie_write(got, sizeof got, &glen, &k), 0);
+                cr_assert_eq(glen, wlen);
+                cr_assert_arr_eq(got, want, wlen, "COOKIE ts %llx", (unsigned long long)k.ts);
+                /* and they read back */
+                ug_dgram d;
+                ug_wait wb;
+                cr_assert_eq(ug_dgram_decode(&d, want, wlen, NULL), 0);
+                cr_assert_eq(ug_cookie_decode(&(ug_cookie){0}, d.body, d.body_len, NULL), 0);
+                cr_assert_eq(ug_wait_write(got, sizeof got, &glen, &w), 0);
+                cr_assert_eq(ug_dgram_decode(&d, got, glen, NULL), 0);
+                cr_assert_eq(ug_wait_decode(&wb, d.body, d.body_len, NULL), 0);
+                cr_assert(wb.ts == w.ts && wb.retry == w.retry && wb.why == w.why);
+                checked++;
+            }
+    cr_assert_geq(checked, 500);
+    /* too small a buffer: refused, and nothing written past cap */
+    ug_wait w = {.ts = UINT64_MAX, .retry = UINT64_MAX, .why = UINT64_MAX};
+    ug_cookie k = {.ts = UINT64_MAX};
+    uint8_t buf[256];
+    size_t full, kfull, len;
+    cr_assert_eq(ug_wait_write(buf, sizeof buf, &full, &w), 0);
+    cr_assert_eq(ug_cookie_write(buf, sizeof buf, &kfull, &k), 0);
+    for (size_t cap = 0; cap < full || cap < kfull; cap++) {
+        memset(buf, 0xa5, sizeof buf);
+        if (cap < full)
+            cr_assert_neq(ug_wait_write(buf, cap, &len, &w), 0, "WAIT in %zu bytes", cap);
+        if (cap < kfull)
+            cr_assert_neq(ug_cookie_write(buf, cap, &len, &k), 0, "COOKIE in %zu bytes", cap);
+        for (size_t i = cap; i < sizeof buf; i++)
+            cr_assert_eq(buf[i], 0xa5, "cap %zu: byte %zu written", cap, i);
+    }
+    /* the vectors' WAIT and COOKIE, written directly */
+    json_t *j = tu_vectors("peer.json");
+    json_t *v;
+    size_t i;
+    json_array_foreach(json_object_get(j, "unsigned_replies"), i, v) {
+        uint8_t want[UG_DGRAM_MAX], got[UG_DGRAM_MAX];
+        size_t wlen = tu_unhex(json_string_value(json_object_get(v, "hex")), want, sizeof want), glen;
+        ug_dgram d;
+        cr_assert_eq(ug_dgram_decode(&d, want, wlen, NULL), 0);
+        if (d.type == UG_TYPE_WAIT) {
+            ug_wait ww;
+            cr_assert_eq(ug_wait_decode(&ww, d.body, d.body_len, NULL), 0);
+            cr_assert_eq(ug_wait_write(got, sizeof got, &glen, &ww), 0);
+        } else {
+            ug_cookie kk;
+            cr_assert_eq(ug_cookie_decode(&kk, d.body, d.body_len, NULL), 0);
+            cr_assert_eq(ug_cookie_write(got, sizeof got, &glen, &kk), 0);
+        }
+        cr_assert_eq(glen, wlen);
+        cr_assert_arr_eq(got, want, wlen);
+    }
+    json_decref(j);
+}
+
+/* ug_hello_parse: one pass, the credential left for later, verification
+ * closed until it is decoded; wrong types and garbage told apart. */
+Test(proto, hello_parse_defers_the_credential)
+{
+    json_t *j = tu_vectors("tracker.json");
+    uint8_t buf[UG_DGRAM_MAX], ipk[UG_PK_LEN];
+    size_t len = tu_unhex(json_string_value(json_object_get(json_array_get(json_object_get(j, "vectors"), 0), "hex")),
+                          buf, sizeof buf);
+    tu_unhex(json_string_value(json_array_get(json_object_get(j, "trusted_issuers"), 0)), ipk, sizeof ipk);
+    uint64_t now = (uint64_t)json_integer_value(json_object_get(j, "now"));
+    ug_pubkey issuer;
+    ug_pubkey_set(&issuer, ipk);
+    ug_hello h, whole;
+    ug_dgram d;
+    ug_err e = UG_OK;
+    cr_assert_eq(ug_hello_parse(&h, &d, buf, len, &e), 0, "%s", ug_err_name(e));
+    cr_assert(!h.cred_decoded);
+    const ug_pubkey *iss = NULL;
+    cr_assert_neq(ug_cred_check(&h, &issuer, 1, now, &iss, &e), 0, "checked an undecoded credential");
+    cr_assert_eq(e, UG_E_SCHEMA);
+    cr_assert_neq(ug_hello_verify(&h, &d, &issuer, 1, now, &e), 0);
+    cr_assert_eq(e, UG_E_SCHEMA);
+    cr_assert_eq(ug_hello_cred_decode(&h, &e), 0);
+    cr_assert(h.cred_decoded);
+    cr_assert_eq(ug_hello_cred_decode(&h, &e), 0, "a second decode is a no-op");
+    cr_assert_eq(ug_hello_verify(&h, &d, &issuer, 1, now, &e), 0, "%s", ug_err_name(e));
+    /* the body-only API decodes the credential too, to the same fields */
+    cr_assert_eq(ug_hello_decode(&whole, d.body, d.body_len, NULL), 0);
+    cr_assert(whole.cred_decoded);
+    cr_assert_eq(whole.cred.uid, h.cred.uid);
+    cr_assert_eq(whole.cred.exp, h.cred.exp);
+    cr_assert_arr_eq(whole.cred.kid, h.cred.kid, UG_KID_LEN);
+    /* a credential body that does not decode is found only when asked for */
+    uint8_t bad[UG_DGRAM_MAX];
+    memcpy(bad, buf, len);
+    bad[h.cred_obj.body - buf] ^= 0x0f; /* the credential map's header */
+    cr_assert_eq(ug_hello_parse(&h, &d, bad, len, &e), 0, "%s", ug_err_name(e));
+    cr_assert_neq(ug_hello_cred_decode(&h, &e), 0);
+    cr_assert(!h.cred_decoded);
+    cr_assert_neq(ug_hello_decode(&whole, d.body, d.body_len, NULL), 0);
+    /* another type: HEADER, with d filled; garbage: d->body NULL */
+    memcpy(bad, buf, len);
+    bad[5] = UG_TYPE_HINT;
+    cr_assert_neq(ug_hello_parse(&h, &d, bad, len, &e), 0);
+    cr_assert_eq(e, UG_E_HEADER);
+    cr_assert_not_null(d.body);
+    cr_assert_eq(d.type, UG_TYPE_HINT);
+    bad[0] = 0x94;
+    cr_assert_neq(ug_hello_parse(&h, &d, bad, len, &e), 0);
+    cr_assert_null(d.body);
+    /* a REPORT parser refuses a HELLO the same way */
+    ug_report r;
+    cr_assert_neq(ug_report_parse(&r, &d, buf, len, &e), 0);
+    cr_assert_eq(e, UG_E_HEADER);
+    json_decref(j);
+}
+
+/* A signed object with an empty body spans exactly its bytes. */
+Test(proto, signed_object_with_an_empty_body)
+{
+    uint8_t b[2 + 2 + 1 + UG_SIG_LEN] = {0x92, 0xc4, 0x00, 0xc4, UG_SIG_LEN};
+    ug_signed s;
+    cr_assert_eq(ug_signed_decode(&s, b, 5 + UG_SIG_LEN, NULL), 0);
+    cr_assert_eq(s.raw, b);
+    cr_assert_eq(s.raw_len, 5u + UG_SIG_LEN);
+    cr_assert_eq(s.body_len, 0u);
+    cr_assert_eq(s.sig, b + 5);
+}

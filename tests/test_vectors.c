@@ -67,6 +67,22 @@ static int tracker_accepts(const uint8_t *buf, size_t len, const ug_pubkey *issu
     return skew <= window;
 }
 
+/* The same rules through the tracker's single pass: ug_hello_parse, the
+ * credential decoded only then, the same checks. */
+static int tracker_accepts_parsed(const uint8_t *buf, size_t len, const ug_pubkey *issuers, size_t n,
+                                  uint64_t now, uint64_t window, ug_err *err)
+{
+    ug_dgram d;
+    ug_hello h;
+    if (ug_hello_parse(&h, &d, buf, len, err) != 0)
+        return 0;
+    cr_assert(!h.cred_decoded);
+    if (ug_hello_cred_decode(&h, err) != 0 || ug_hello_verify(&h, &d, issuers, n, now, err) != 0)
+        return 0;
+    uint64_t skew = h.ts > now ? h.ts - now : now - h.ts;
+    return skew <= window;
+}
+
 Test(vectors, tracker)
 {
     json_t *j = tu_vectors("tracker.json");
@@ -90,6 +106,12 @@ Test(vectors, tracker)
         int got = tracker_accepts(buf, len, issuers, nissuers, now, window, &h, &err);
         cr_expect_eq(got, want, "vector '%s': expected %s, got %s (%s)", jstr(v, "name"),
                      want ? "accept" : "drop", got ? "accept" : "drop", ug_err_name(err));
+        ug_err perr = UG_OK;
+        int pgot = tracker_accepts_parsed(buf, len, issuers, nissuers, now, window, &perr);
+        cr_expect_eq(pgot, want, "vector '%s' through ug_hello_parse: got %s (%s)", jstr(v, "name"),
+                     pgot ? "accept" : "drop", ug_err_name(perr));
+        cr_expect_eq(perr, err, "vector '%s': reasons %s and %s", jstr(v, "name"), ug_err_name(perr),
+                     ug_err_name(err));
         want ? accepted++ : dropped++;
     }
     cr_assert_geq(accepted, 2);
@@ -339,6 +361,8 @@ Test(vectors, mutations_of_valid_hello_are_dropped)
             ug_err err;
             int got = tracker_accepts(buf, len, &issuer, 1, jint(j, "now"), jint(j, "window_s"), &h, &err);
             cr_assert_eq(got, 0, "byte %zu ^ %02x accepted", pos, flips[k]);
+            got = tracker_accepts_parsed(buf, len, &issuer, 1, jint(j, "now"), jint(j, "window_s"), &err);
+            cr_assert_eq(got, 0, "byte %zu ^ %02x accepted by ug_hello_parse", pos, flips[k]);
         }
     }
     json_decref(j);
@@ -375,7 +399,10 @@ Test(vectors, truncations_are_dropped)
     size_t len = tu_unhex(jstr(v, "hex"), good, sizeof good);
     for (size_t cut = 0; cut < len; cut++) {
         ug_dgram d;
+        ug_hello h;
         cr_assert_neq(ug_dgram_decode(&d, good, cut, NULL), 0, "prefix of %zu bytes accepted", cut);
+        cr_assert_neq(ug_hello_parse(&h, &d, good, cut, NULL), 0, "prefix of %zu bytes parsed", cut);
+        cr_assert_null(d.body, "prefix of %zu bytes: d->body set", cut);
     }
     json_decref(j);
 }
@@ -422,6 +449,15 @@ Test(vectors, report)
         int got = report_accepts(buf, len, issuers, nissuers, now, window, &r, &err);
         cr_expect_eq(got, want, "vector '%s': expected %s, got %s (%s)", jstr(v, "name"),
                      want ? "accept" : "drop", got ? "accept" : "drop", ug_err_name(err));
+        /* and through the single pass over the whole datagram */
+        ug_report pr;
+        ug_dgram pd;
+        ug_err perr = UG_OK;
+        int pgot = ug_report_parse(&pr, &pd, buf, len, &perr) == 0 &&
+                   ug_report_verify(&pr, &pd, issuers, nissuers, now, &perr) == 0 &&
+                   (pr.ts > now ? pr.ts - now : now - pr.ts) <= window;
+        cr_expect_eq(pgot, want, "vector '%s' through ug_report_parse: got %s (%s)", jstr(v, "name"),
+                     pgot ? "accept" : "drop", ug_err_name(perr));
         if (!want) {
             dropped++;
             continue;
