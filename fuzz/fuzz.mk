@@ -15,7 +15,7 @@ FZ ?= build/fuzz
 SPEC ?= $(abspath ../shared/spec)
 FUZZ_SECONDS ?= 60
 SMOKE_SECONDS ?= 4
-FUZZ_TARGETS ?= dgram hello hint policy plugin
+FUZZ_TARGETS ?= dgram hello hint report policy plugin
 FUZZ_CC ?= clang
 
 ifeq ($(V),1)
@@ -39,13 +39,14 @@ FZ_LIB := $(FZ)/libugfuzz.a
 # The oracle (the old msgpack-c decoders) is our own code, like the harnesses.
 ORACLE_OBJ := $(patsubst %.c,$(FZ)/obj/%.o,$(wildcard fuzz/oracle/*.c))
 COMMON_OBJ := $(FZ)/obj/fuzz/fuzz_common.o $(ORACLE_OBJ)
-HARNESSES := dgram hello hint policy plugin
+HARNESSES := dgram hello hint report policy plugin
 BINS := $(HARNESSES:%=$(FZ)/fuzz_%)
 
 # Per harness: the largest input worth trying (a datagram, an object, a policy).
 MAXLEN_dgram := 1300
 MAXLEN_hello := 2100
 MAXLEN_hint := 2100
+MAXLEN_report := 1300
 MAXLEN_policy := 4096
 MAXLEN_plugin := 1300
 # An allocation over 64 MiB is a finding: nothing may be sized by a claim.

@@ -18,7 +18,7 @@ import json, os, struct, sys
 
 spec, out = sys.argv[1], sys.argv[2]
 vec = lambda n: json.load(open(os.path.join(spec, "vectors", n)))
-tracker, peer = vec("tracker.json"), vec("peer.json")
+tracker, peer, report = vec("tracker.json"), vec("peer.json"), vec("report.json")
 NOW = tracker["now"]
 
 def put(harness, name, data):
@@ -255,6 +255,61 @@ for name, body in hint_hostile.items():
     put("dgram", "hostile-hint-" + name, dgram(2, body, hsig))
 for name in ("size-0", "size-1", "size-5", "huge-top-bin32", "huge-top-map16", "huge-top-array32", "reserved-c1-top", "deep-1000"):
     put("hint", "hostile-" + name, hostile[name])
+
+# ---- REPORT (fuzz_report): the vectors, then hostile shapes ---------------
+R = [bytes.fromhex(v["hex"]) for v in report["vectors"]]
+for i, d in enumerate(R):
+    put("report", "vec-report-%02d" % i, d)
+    put("dgram", "vec-report-%02d" % i, d)
+rt, rbody, rsig = split(R[0])
+rkv = [(k, v) for n, k, v in pairs(rbody)]  # uid ver to res ts nonce pk cred
+def rdgram(kv, sig=rsig): return dgram(5, mp_map(kv), sig)
+report_hostile = {
+    "res-6": rdgram(rkv[:3] + [(s("res"), uint(6))] + rkv[4:]),
+    "res-uint64-max": rdgram(rkv[:3] + [(s("res"), uint(2 ** 64 - 1))] + rkv[4:]),
+    "res-neg": rdgram(rkv[:3] + [(s("res"), b"\xff")] + rkv[4:]),
+    "res-uint8-5": rdgram(rkv[:3] + [(s("res"), b"\xcc\x05")] + rkv[4:]),
+    "uid-0": rdgram([(s("uid"), uint(0))] + rkv[1:]),
+    "uid-2^63": rdgram([(s("uid"), uint(2 ** 63))] + rkv[1:]),
+    "to-lead-zero": rdgram(rkv[:2] + [(s("to"), s("02.0"))] + rkv[3:]),
+    "ver-5-parts": rdgram([rkv[0], (s("ver"), s("1.2.3.4.5"))] + rkv[2:]),
+    "dup-res": rdgram(rkv + [rkv[3]]),
+    "unknown-why": rdgram(rkv + [(s("why"), uint(1))]),
+    "missing-cred": rdgram(rkv[:7]),
+    "cred-3-elements": rdgram(rkv[:7] + [(s("cred"), b"\x93" + rkv[7][1][1:] + b"\xc0")]),
+    "cred-nested": rdgram(rkv[:7] + [(s("cred"), b"\x92\x91\xc4\x00" + b_(bytes(64)))]),
+    "pad-bin16-small": rdgram(rkv + [(s("pad"), b"\xc5\x00\x05" + bytes(5))]),
+    "pad-1232": rdgram(rkv + [(s("pad"), b_(bytes(1232)))]),
+    "pad-nonzero": rdgram(rkv + [(s("pad"), b_(b"\x55" * 40))]),
+    "sig-nil": dgram(5, rbody, None),
+    "sig-63": b"\x95\xa2UG\x01\x05" + b_(rbody) + b_(rsig[:63]),
+    "as-hello-type": dgram(1, rbody, rsig),
+    "map16-small": dgram(5, b"\xde\x00\x08" + mp_map(rkv)[1:], rsig),
+    "str8-key": rdgram([(b"\xd9\x03uid", rkv[0][1])] + rkv[1:]),
+    "trailing": R[0] + b"\xc0",
+    "body-trailing": dgram(5, rbody + b"\xc0", rsig),
+}
+for cut in (5, 6, 9, 40, 120, len(R[0]) - 65, len(R[0]) - 1):
+    report_hostile["trunc-%d" % cut] = R[0][:cut]
+for name, d in report_hostile.items():
+    put("report", "hostile-" + name, d)
+    put("dgram", "hostile-report-" + name, d)
+put("report", "vec-report-body", rbody)
+if sign:
+    def report_signed(kv, pad=None):
+        body = mp_map(kv + ([(s("pad"), b_(bytes(pad)))] if pad is not None else []))
+        return dgram(5, body, sign(CLIENT, b"UG1-REPORT", body))
+    rsigned = {
+        "reversed-keys": report_signed(list(reversed(rkv))),
+        "pad-0": report_signed(rkv, 0),
+        "pad-to-1232": report_signed(rkv, 1232 - len(R[0]) - 8),  # pad key, bin16 header, bin16 body
+        "res-5-ver-2.0.0.1": report_signed(rkv[:1] + [(s("ver"), s("2.0.0.1")), rkv[2], (s("res"), uint(5))] + rkv[4:]),
+        "ts-far": report_signed(rkv[:4] + [(s("ts"), uint(2 ** 40))] + rkv[5:]),
+    }
+    assert len(rsigned["pad-to-1232"]) == 1232
+    for name, d in rsigned.items():
+        put("report", "seed-signed-" + name, d)
+        put("dgram", "seed-signed-report-" + name, d)
 
 # ---- extra valid HELLOs, signed with the published seeds ------------------
 signed = {}
