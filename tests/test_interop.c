@@ -122,50 +122,62 @@ Test(interop, keys_credentials_and_manifests)
     cr_assert_neq(verify(args), 0, "manifest of another package");
 }
 
+/* Fresh issuer and client keys and a credential for uid: what our
+ * encoders' output is checked against. */
+typedef struct {
+    uint8_t isk[UG_SK_LEN], ipk[UG_PK_LEN], csk[UG_SK_LEN], cpk[UG_PK_LEN];
+    uint8_t cred[256];
+    size_t cred_len;
+    char ihex[2 * UG_PK_LEN + 1];
+} issued;
+
+static void issue(issued *k, uint64_t uid)
+{
+    crypto_sign_keypair(k->ipk, k->isk);
+    crypto_sign_keypair(k->cpk, k->csk);
+    ug_cred c = {.uid = uid, .exp = 2000000000};
+    memcpy(c.pk, k->cpk, UG_PK_LEN);
+    ug_kid(c.kid, k->ipk);
+    uint8_t cb[128];
+    size_t cbl;
+    cr_assert_eq(ug_cred_encode_body(cb, sizeof cb, &cbl, &c), 0);
+    cr_assert_eq(ug_signed_encode(k->cred, sizeof k->cred, &k->cred_len, UG_CTX_CRED, cb, cbl, k->isk), 0);
+    sodium_bin2hex(k->ihex, sizeof k->ihex, k->ipk, sizeof k->ipk);
+}
+
+static int verify_datagram(const char *cmd, const uint8_t *out, size_t len, const char *ihex)
+{
+    char hex[2 * UG_DGRAM_MAX + 1], args[4096];
+    sodium_bin2hex(hex, sizeof hex, out, len);
+    snprintf(args, sizeof args, "%s %s %s", cmd, hex, ihex);
+    return verify(args);
+}
+
 Test(interop, our_hello_encoder)
 {
-    uint8_t isk[UG_SK_LEN], ipk[UG_PK_LEN], csk[UG_SK_LEN], cpk[UG_PK_LEN];
-    crypto_sign_keypair(ipk, isk);
-    crypto_sign_keypair(cpk, csk);
-    ug_cred c = {.uid = 77, .exp = 2000000000};
-    memcpy(c.pk, cpk, UG_PK_LEN);
-    ug_kid(c.kid, ipk);
-    uint8_t cb[128], co[256], out[UG_DGRAM_MAX];
-    size_t cbl, col, len;
-    cr_assert_eq(ug_cred_encode_body(cb, sizeof cb, &cbl, &c), 0);
-    cr_assert_eq(ug_signed_encode(co, sizeof co, &col, UG_CTX_CRED, cb, cbl, isk), 0);
-    ug_hello_fields h = {.uid = 77, .ver = "1.4.2", .ts = 1790000000, .cred = co, .cred_len = col, .plat = "linux-x86_64"};
-    memcpy(h.pk, cpk, UG_PK_LEN);
-    cr_assert_eq(ug_hello_build(out, sizeof out, &len, &h, 700, csk), 0);
-    char hex[2 * UG_DGRAM_MAX + 1], ihex[65], args[4096];
-    sodium_bin2hex(hex, sizeof hex, out, len);
-    sodium_bin2hex(ihex, sizeof ihex, ipk, sizeof ipk);
-    snprintf(args, sizeof args, "hello %s %s", hex, ihex);
-    cr_assert_eq(verify(args), 0);
+    issued k;
+    issue(&k, 77);
+    uint8_t out[UG_DGRAM_MAX];
+    size_t len;
+    ug_hello_fields h = {.uid = 77, .ver = "1.4.2", .ts = 1790000000, .cred = k.cred, .cred_len = k.cred_len,
+                         .plat = "linux-x86_64"};
+    memcpy(h.pk, k.cpk, UG_PK_LEN);
+    cr_assert_eq(ug_hello_build(out, sizeof out, &len, &h, 700, k.csk), 0);
+    cr_assert_eq(verify_datagram("hello", out, len, k.ihex), 0);
 }
 
 Test(interop, our_report_encoder)
 {
-    uint8_t isk[UG_SK_LEN], ipk[UG_PK_LEN], csk[UG_SK_LEN], cpk[UG_PK_LEN];
-    crypto_sign_keypair(ipk, isk);
-    crypto_sign_keypair(cpk, csk);
-    ug_cred c = {.uid = 78, .exp = 2000000000};
-    memcpy(c.pk, cpk, UG_PK_LEN);
-    ug_kid(c.kid, ipk);
-    uint8_t cb[128], co[256], out[UG_DGRAM_MAX];
-    size_t cbl, col, len;
-    cr_assert_eq(ug_cred_encode_body(cb, sizeof cb, &cbl, &c), 0);
-    cr_assert_eq(ug_signed_encode(co, sizeof co, &col, UG_CTX_CRED, cb, cbl, isk), 0);
-    char ihex[65], hex[2 * UG_DGRAM_MAX + 1], args[4096];
-    sodium_bin2hex(ihex, sizeof ihex, ipk, sizeof ipk);
+    issued k;
+    issue(&k, 78);
     static const size_t targets[] = {0, 400, 1232};
     for (size_t i = 0; i < 3; i++) {
+        uint8_t out[UG_DGRAM_MAX];
+        size_t len;
         ug_report_fields r = {.uid = 78, .ver = "1.4.2", .to = "2.0.0.1", .res = UG_RES_ROLLED_BACK,
-                              .ts = 1790000000, .cred = co, .cred_len = col};
-        memcpy(r.pk, cpk, UG_PK_LEN);
-        cr_assert_eq(ug_report_build(out, sizeof out, &len, &r, targets[i], csk), 0);
-        sodium_bin2hex(hex, sizeof hex, out, len);
-        snprintf(args, sizeof args, "report %s %s", hex, ihex);
-        cr_assert_eq(verify(args), 0, "REPORT padded to %zu", targets[i]);
+                              .ts = 1790000000, .cred = k.cred, .cred_len = k.cred_len};
+        memcpy(r.pk, k.cpk, UG_PK_LEN);
+        cr_assert_eq(ug_report_build(out, sizeof out, &len, &r, targets[i], k.csk), 0);
+        cr_assert_eq(verify_datagram("report", out, len, k.ihex), 0, "REPORT padded to %zu", targets[i]);
     }
 }
