@@ -12,9 +12,12 @@
 
 #define UG_REPLAY_SETS 2048u /* answers remembered per worker: sets of ... */
 #define UG_REPLAY_WAYS 4u    /* ... four, least recently used out first */
-#define UG_REPLAY_TTL 30u     /* seconds a retransmit is answered from memory */
-#define UG_CRED_SLOTS 4096u   /* verified credentials per worker */
-#define UG_BUDGET_SLOTS 4096u /* source prefixes tracked per worker */
+#define UG_REPLAY_TTL 30u    /* seconds a retransmit is answered from memory */
+#define UG_REPLAY_INLINE 72u /* a WAIT or COOKIE fits inline; a HINT goes to the heap */
+#define UG_CRED_SETS 32768u  /* verified credentials per worker: sets of ... */
+#define UG_CRED_WAYS 8u      /* ... eight: 100,000 peers in flight stay cached */
+#define UG_BUDGET_SETS 1024u /* source prefixes tracked per worker: sets of ... */
+#define UG_BUDGET_WAYS 4u    /* ... four, under a secret hash: no chosen collisions */
 #define UG_KEY_LEN 16u
 
 typedef struct ug_replay_entry ug_replay_entry;
@@ -25,7 +28,10 @@ typedef struct {
     ug_replay_entry *replay;
     uint64_t replay_clock; /* counts uses, to tell least recently used */
     ug_cred_entry *cred;
+    uint32_t cred_clock;
     ug_budget_entry *budget;
+    uint64_t budget_clock;
+    uint8_t budget_key[16]; /* secret: which set a prefix lands in */
 } ug_guard;
 
 int ug_guard_init(ug_guard *g) UG_WUR;
@@ -34,10 +40,14 @@ void ug_guard_free(ug_guard *g);
 /* Key of a datagram from src: a hash of the source and the exact bytes, so
  * only the same peer's retransmit matches. */
 void ug_replay_key(uint8_t key[UG_KEY_LEN], const struct sockaddr *src, const uint8_t *in, size_t len);
-/* The remembered answer to key, if younger than UG_REPLAY_TTL: copies it to
- * out (when it fits cap) and returns its length, else 0. */
-size_t ug_replay_find(ug_guard *g, const uint8_t key[UG_KEY_LEN], uint64_t now, uint8_t *out, size_t cap);
-void ug_replay_store(ug_guard *g, const uint8_t key[UG_KEY_LEN], uint64_t now, const uint8_t *reply, size_t len);
+/* The answer remembered for key under tag (the policy generation and the
+ * pause/halt epoch that produced it), if younger than UG_REPLAY_TTL: copies
+ * it to out (when it fits cap), sets *flags to the reply flags it was sent
+ * with, and returns its length; else 0. */
+size_t ug_replay_find(ug_guard *g, const uint8_t key[UG_KEY_LEN], uint64_t now, uint64_t tag, uint8_t *out,
+                      size_t cap, unsigned *flags);
+void ug_replay_store(ug_guard *g, const uint8_t key[UG_KEY_LEN], uint64_t now, uint64_t tag, const uint8_t *reply,
+                     size_t len, unsigned flags);
 
 /* Was this exact credential (bytes and signature) verified under the policy
  * generation gen? key_out gets its key for ug_credcache_put. */
@@ -46,7 +56,8 @@ void ug_credcache_put(ug_guard *g, const uint8_t key[UG_KEY_LEN], uint64_t gen);
 
 /* Takes one signature check from the budget of src's prefix (IPv4 /24,
  * IPv6 /56), refilled at per_second (burst: one second's worth, at least
- * 1). false: that network has spent its share for now. */
+ * 1). false: that network has spent its share for now. A prefix keeps its
+ * bucket while it is among the last four seen in its set. */
 bool ug_budget_take(ug_guard *g, const struct sockaddr *src, uint64_t now, double per_second);
 
 #endif

@@ -1,0 +1,162 @@
+/* The durable state of a tracker: grants per rollout and release, quota
+ * slots per stage, outcomes, operator flags and history, in one LMDB env. */
+#ifndef UG_STORE_H
+#define UG_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ug_proto.h"
+
+#define UG_QUOTA_UNLIMITED UINT64_MAX
+#define UG_WORKERS_MAX 256u
+#define UG_STORE_LAYOUT 2u /* what this code writes; 1 is upgraded on open */
+#define UG_STORE_PATH_MAX 1024u
+
+typedef struct ug_store ug_store;
+typedef struct ug_scope ug_scope;   /* the grants of one rollout's release */
+typedef struct ug_qstage ug_qstage; /* one stage's quota within a scope */
+
+/* What became of an offer (docs/state.md). NOT_TAKEN is never stored: it is
+ * PENDING older than the rollout's outcome window. */
+typedef enum {
+    UG_OUT_PENDING = 0,
+    UG_OUT_UPGRADED = 1,
+    UG_OUT_ROLLED_BACK = 2,
+    UG_OUT_DECLINED = 3,
+    UG_OUT_DOWNLOAD_FAILED = 4,
+    UG_OUT_MISMATCH = 5,
+    UG_OUT_INSTALL_FAILED = 6,
+    UG_OUT_COUNT_ /* number of stored states, not a state */
+} ug_outcome;
+
+/* The log the store reports through (first commit failure, recovery,
+ * upgrade of an old layout); level as ug_log_level. */
+typedef void (*ug_store_log)(void *ctx, int level, const char *msg);
+
+typedef struct {
+    const char *dir;   /* the state folder; created (0700) if missing */
+    unsigned nworkers; /* 1..UG_WORKERS_MAX */
+    uint64_t now;      /* Unix seconds, stamped on records the upgrade writes */
+    /* A layout-1 folder held grants per stage name, for one release the
+     * folder does not name: they are upgraded into this rollout and
+     * release (the policy's, at the first open by this code). */
+    const char *upgrade_rollout, *upgrade_to;
+    ug_store_log log;
+    void *log_ctx;
+} ug_store_opts;
+
+/* Opens the state folder for this instance alone: takes its lock file
+ * (`upgate.lock`, flock, held until close) and refuses, naming the holder's
+ * pid, a folder another instance holds. Refuses a store that vanished
+ * (`store.id` says one was made here, data.mdb is missing or empty), one
+ * whose data file is shorter than LMDB's last page, and a disk too full to
+ * start; upgrades a layout-1 folder in place. NULL with one line in err. */
+ug_store *ug_store_open(const ug_store_opts *o, char *err, size_t errcap) UG_WUR;
+/* Commits every worker's queue, then frees everything. 0, or -1 with the
+ * cause in err when some grant could not be made durable (its HINT was
+ * never sent, but the caller must not claim every grant is on disk). */
+int ug_store_close(ug_store *s, char *err, size_t errcap);
+const char *ug_store_dir(const ug_store *s);
+
+/* The scope of a rollout's release, created on first use and loaded from
+ * disk; lives until ug_store_release frees it. NULL with err set. */
+ug_scope *ug_store_scope(ug_store *s, const char *rollout, const char *to, char *err, size_t errcap) UG_WUR;
+/* The quota state of stage `name` in scope sc, created on first use with a
+ * share of 0 (every new uid SPENT) until ug_qstage_set_limit. NULL with err
+ * set (out of memory, or more stage names than the store can number). */
+ug_qstage *ug_scope_stage(ug_scope *sc, const char *name, char *err, size_t errcap) UG_WUR;
+
+/* Marks every scope and stage unused, so that the next ug_store_sweep frees
+ * those not marked again (by ug_store_scope / ug_scope_stage) since. The
+ * caller swaps in the policy that marked them and waits out every worker
+ * still using the old one before it sweeps. Memory and handles are freed;
+ * grants on disk stay (an earlier policy may come back). A scope with
+ * grants still queued is kept until they are durable. */
+void ug_store_unmark(ug_store *s);
+void ug_store_sweep(ug_store *s);
+
+/* ---- grants ------------------------------------------------------------ */
+
+typedef struct {
+    bool found;
+    bool durable;      /* on disk; else queued on some worker */
+    bool remote;       /* granted by another tracker of the fleet */
+    uint16_t stage;    /* the granting stage's id (ug_store_stage_name) */
+    uint32_t at;       /* Unix seconds of the grant */
+    ug_outcome outcome;
+} ug_grant_info;
+
+typedef enum {
+    UG_GRANT_NEW,     /* first offer to this uid in the scope: a slot was spent */
+    UG_GRANT_ALREADY, /* offered before (sticky): nothing spent */
+    UG_GRANT_SPENT,   /* no slot left in this tracker's share (or out of memory) */
+} ug_grant;
+
+/* Looks uid up in the scope: granted (by any stage), durable or not. */
+bool ug_scope_lookup(ug_scope *sc, uint64_t uid, ug_grant_info *gi);
+
+/* Atomically: ALREADY if uid holds a grant in the scope; else NEW after
+ * taking a slot from worker's shard (moving slots from other shards when it
+ * is empty) and queueing the grant on worker; else SPENT. gi (may be NULL)
+ * gets the grant as it stands. Workers may call it concurrently, each with
+ * its own index. */
+ug_grant ug_qstage_grant(ug_qstage *q, unsigned worker, uint64_t uid, uint32_t now, ug_grant_info *gi);
+
+/* Makes sure worker's next commit writes uid's grant: a reply built on a
+ * grant still queued on another worker then waits for this worker's flush
+ * alone. No-op for a durable grant. -1 on out of memory. */
+int ug_scope_make_durable(ug_scope *sc, unsigned worker, uint64_t uid) UG_WUR;
+
+/* Sets uid's outcome to o, queued on worker for the next commit. Returns
+ * 1 when it changed, 0 when uid has no grant or already had that outcome,
+ * -1 on out of memory. *before (may be NULL) gets the state it replaced. */
+int ug_scope_set_outcome(ug_scope *sc, unsigned worker, uint64_t uid, ug_outcome o, ug_outcome *before) UG_WUR;
+
+/* Makes every record queued on worker durable, in one transaction per
+ * chunk. 0 (also when nothing is queued), or -1: the records stay queued
+ * and the next commit retries them; the caller must not send the replies
+ * that depend on them. The first failure and the recovery are logged. */
+int ug_store_commit(ug_store *s, unsigned worker) UG_WUR;
+
+/* Sets the stage's share of its quota (UG_QUOTA_UNLIMITED: none). Exact
+ * while workers grant: slots spent stay spent. */
+void ug_qstage_set_limit(ug_qstage *q, uint64_t share);
+/* Distinct uids this stage granted in its scope, durable or queued. */
+uint64_t ug_qstage_count(const ug_qstage *q);
+/* Slots left in the share; UG_QUOTA_UNLIMITED when it has none. */
+uint64_t ug_qstage_remaining(const ug_qstage *q);
+uint16_t ug_qstage_id(const ug_qstage *q);
+ug_scope *ug_qstage_scope(const ug_qstage *q);
+/* Per stored outcome: how many of the scope's grants (its own and, in a
+ * fleet, those it learned) are in that state. Per stage: ug_scope_foreach. */
+uint64_t ug_scope_outcomes(const ug_scope *sc, ug_outcome o);
+/* New grants in the last 60 s and 3600 s before now. */
+void ug_qstage_offers(const ug_qstage *q, uint64_t now, uint64_t *last_minute, uint64_t *last_hour);
+
+/* Calls fn for every grant of the scope, stripe by stripe (each under its
+ * lock, so fn must be quick and must not call back into the store). */
+typedef void (*ug_grant_fn)(void *ctx, uint64_t uid, const ug_grant_info *gi);
+void ug_scope_foreach(ug_scope *sc, ug_grant_fn fn, void *ctx);
+/* The stage name of a stage id, or "?" for one the store never numbered. */
+const char *ug_store_stage_name(const ug_store *s, uint16_t id);
+
+/* ---- operator state and history ----------------------------------------- */
+
+/* Small durable records (pause, halt, holds) under a text key; written in
+ * their own transaction, synchronously. get returns the value length, 0
+ * when absent, -1 on error (or when it does not fit cap). */
+int ug_store_put(ug_store *s, const char *key, const void *val, size_t len) UG_WUR;
+int ug_store_del(ug_store *s, const char *key) UG_WUR;
+long ug_store_get(ug_store *s, const char *key, void *val, size_t cap);
+/* Calls fn(ctx, key, val, len) for every record whose key starts with prefix. */
+void ug_store_scan(ug_store *s, const char *prefix, void (*fn)(void *ctx, const char *key, const void *val, size_t len),
+                   void *ctx);
+
+#define UG_HISTORY_MAX 1000u
+/* Appends one line (at most 512 bytes) stamped at; keeps the last 1,000. */
+int ug_store_history_add(ug_store *s, uint64_t at, const char *line) UG_WUR;
+void ug_store_history(ug_store *s, void (*fn)(void *ctx, uint64_t at, const char *line), void *ctx);
+
+#endif
