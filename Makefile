@@ -3,7 +3,7 @@
 # Debian packages the build, the tests and the demo need; `deps` installs the missing ones.
 DEB_PKGS := pkg-config libsodium-dev libmsgpack-dev libev-dev libcriterion-dev libyaml-dev \
             liblmdb-dev libcurl4-openssl-dev libjansson-dev busybox clang libclang-rt-14-dev python3 \
-            valgrind
+            valgrind libmaxminddb-dev libmaxmind-db-writer-perl
 SPEC ?= $(abspath ../shared/spec)
 
 ifeq ($(SAN),1)
@@ -23,7 +23,7 @@ LDFLAGS += $(SANFLAGS) -Wl,-z,relro,-z,now
 
 PKG_PROTO := libsodium msgpack
 LIBS_PROTO = $(shell pkg-config --libs $(PKG_PROTO) 2>/dev/null)
-LIBS_PLUGIN = $(shell pkg-config --libs $(PKG_PROTO) yaml-0.1 lmdb 2>/dev/null) -lpthread
+LIBS_PLUGIN = $(shell pkg-config --libs $(PKG_PROTO) yaml-0.1 lmdb libmaxminddb jansson 2>/dev/null) -lpthread
 LIBS_CURL = $(shell pkg-config --libs libcurl 2>/dev/null)
 LIBS_TEST = $(shell pkg-config --libs criterion jansson 2>/dev/null)
 

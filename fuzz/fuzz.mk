@@ -29,7 +29,7 @@ endif
 FZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FZ_WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
 FZ_CFLAGS := $(FZ_WARN) -g -O1 -D_GNU_SOURCE -Iproto -Iplugin -Ifuzz -MMD -MP $(FZ_SAN)
-FZ_LIBS = $(shell pkg-config --libs libsodium msgpack yaml-0.1 lmdb 2>/dev/null) -lpthread -ldl -lm
+FZ_LIBS = $(shell pkg-config --libs libsodium msgpack yaml-0.1 lmdb libmaxminddb jansson 2>/dev/null) -lpthread -ldl -lm
 
 # The code under test is instrumented for coverage; each harness links only
 # the objects it reaches, out of one archive.

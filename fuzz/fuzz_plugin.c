@@ -210,7 +210,7 @@ static void analyse(const fz_inst *f, const uint8_t *in, size_t len, fz_expect *
     if (!x->decoded)
         return;
     x->verified = ug_hello_verify(&x->h, &x->d, f->ref->issuers, f->ref->nissuers, clock_now, NULL) == 0;
-    x->targeted = ug_policy_targets(f->ref, &x->h.ver);
+    x->targeted = ug_policy_route(f->ref, &x->h.ver, x->h.plat, x->h.chan) != NULL;
 }
 
 /* A retransmit is answered from memory for UG_REPLAY_TTL seconds, and our
@@ -265,7 +265,7 @@ static void check_wait(const fz_inst *f, const fz_expect *x, ug_verdict v, const
     FZ_CHECK((w->why == UG_WHY_CLOCK) == !in_window, "WAIT why=%llu, clock in window %d",
              (unsigned long long)w->why, in_window);
     if (w->why == UG_WHY_QUOTA)
-        FZ_CHECK(f->ref->nstages > 0, "quota without stages");
+        FZ_CHECK(f->ref->rollouts[0].nstages > 0, "quota without stages");
 }
 
 /* Everything the ABI and the spec promise about one handle() call. */

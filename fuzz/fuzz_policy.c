@@ -76,53 +76,77 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static bool name_ok(const char *s)
+static void check_stage(const ug_policy *p, const ug_rollout *r, size_t i)
 {
-    size_t n = strlen(s);
-    if (n < 1 || n > UG_STAGE_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-            return false;
-    return true;
+    const ug_stage *s = &r->stages[i];
+    FZ_CHECK(ug_name_valid(s->name, strlen(s->name)), "stage %zu name", i);
+    for (size_t j = 0; j < i; j++)
+        FZ_CHECK(strcmp(r->stages[j].name, s->name) != 0, "duplicate stage %s", s->name);
+    FZ_CHECK(s->salt_len >= 1 && s->salt_len <= UG_SALT_MAX && s->salt[s->salt_len] == 0, "salt");
+    FZ_CHECK(s->nconds == 0 || s->conds != NULL, "conds");
+    unsigned flags = 0;
+    for (size_t k = 0; k < s->nconds; k++) {
+        FZ_CHECK(s->conds[k].kind && s->conds[k].kind->match && s->conds[k].kind->describe, "cond kind");
+        flags |= s->conds[k].kind->flags;
+        for (size_t m = 0; m < k; m++)
+            FZ_CHECK(s->conds[m].kind != s->conds[k].kind, "condition %s twice", s->conds[k].kind->key);
+    }
+    FZ_CHECK(flags == s->cond_flags, "cond_flags");
+    FZ_CHECK(!(s->has_start && s->has_end) || s->start < s->end, "start/end");
+    if (s->has_percent) {
+        const ug_percent *pc = &s->percent;
+        FZ_CHECK(pc->kind != UG_PCT_CONST || pc->bp <= 10000, "percent");
+        FZ_CHECK(pc->kind != UG_PCT_LINEAR || (pc->start < pc->end && pc->from_bp <= pc->to_bp && pc->to_bp <= 10000),
+                 "linear percent");
+        FZ_CHECK(pc->kind != UG_PCT_STEPS || (pc->nsteps >= 1 && pc->steps), "steps");
+        for (size_t k = 0; pc->kind == UG_PCT_STEPS && k < pc->nsteps; k++)
+            FZ_CHECK(pc->steps[k].bp <= 10000 && (k == 0 || (pc->steps[k].at > pc->steps[k - 1].at &&
+                                                             pc->steps[k].bp >= pc->steps[k - 1].bp)),
+                     "step %zu", k);
+    }
+    FZ_CHECK(!s->has_rate || (isfinite(s->rate) && s->rate > 0), "rate");
+    FZ_CHECK(!s->has_fleet_rate || (isfinite(s->fleet_rate) && s->fleet_rate > 0), "fleet_rate");
+    FZ_CHECK(!s->has_quota || ug_policy_share(p, s->quota) <= s->quota, "share");
 }
 
 /* What a loaded policy promises the plugin, which trusts it without checks. */
 static void check_policy(const ug_policy *p)
 {
+    FZ_CHECK(p->version == 1 || p->version == 2, "version %u", p->version);
     FZ_CHECK(p->hint_sk != NULL && p->nissuers >= 1 && p->issuers != NULL, "keys");
-    FZ_CHECK(p->manifest != NULL && p->manifest_len > 0, "manifest");
-    FZ_CHECK(ug_hint_max_len(p->manifest_len) <= UG_DGRAM_MAX, "a HINT for this release cannot fit (rule 9)");
-    FZ_CHECK(p->rel.nurls >= 1 && p->rel.nurls <= UG_URLS_MAX, "nurls");
-    FZ_CHECK(p->ntargets >= 1 && p->targets != NULL, "targets");
     FZ_CHECK(p->shard_count >= 1 && p->shard_index < p->shard_count, "shard %u of %u", p->shard_index,
              p->shard_count);
     FZ_CHECK(p->hint_ttl >= 1, "hint_ttl");
     FZ_CHECK(p->cookie == UG_COOKIE_NEVER || p->cookie == UG_COOKIE_ALWAYS || p->cookie == UG_COOKIE_AUTO,
              "cookie");
     FZ_CHECK(p->state_dir[0] != 0, "state");
-    FZ_CHECK(p->nstages == 0 || p->stages != NULL, "stages");
-    for (size_t i = 0; i < p->nstages; i++) {
-        const ug_stage *s = &p->stages[i];
-        FZ_CHECK(name_ok(s->name), "stage %zu name", i);
+    FZ_CHECK(p->nrollouts >= 1 && p->rollouts != NULL, "rollouts");
+    FZ_CHECK(p->version == 2 || (p->nrollouts == 1 && strcmp(p->rollouts[0].name, "default") == 0), "v1 rollout");
+    for (size_t i = 0; i < p->nrollouts; i++) {
+        const ug_rollout *r = &p->rollouts[i];
+        FZ_CHECK(ug_name_valid(r->name, strlen(r->name)), "rollout %zu name", i);
         for (size_t j = 0; j < i; j++)
-            FZ_CHECK(strcmp(p->stages[j].name, s->name) != 0, "duplicate stage %s", s->name);
-        FZ_CHECK(s->salt_len >= 1 && s->salt_len <= UG_SALT_MAX, "salt");
-        FZ_CHECK(!(s->conds & UG_COND_NETWORKS) || s->nets, "networks");
-        FZ_CHECK(!(s->conds & UG_COND_UIDS) || s->uids, "uids");
-        FZ_CHECK(!(s->conds & UG_COND_DIGITS) || (s->uid_digits_max >= 1 && s->uid_digits_max <= 19), "digits");
-        FZ_CHECK(!(s->conds & UG_COND_MOD) || (s->mod_div >= 1 && s->mod_rem < s->mod_div), "uid_mod");
-        FZ_CHECK(!(s->conds & UG_COND_PERCENT) || s->percent_bp <= 10000, "percent");
-        FZ_CHECK(!(s->conds & UG_COND_PLAT) || (s->nplat >= 1 && s->plat), "plat");
-        FZ_CHECK(!(s->conds & UG_COND_CHAN) || (s->nchan >= 1 && s->chan), "chan");
-        FZ_CHECK((s->conds & (UG_COND_START | UG_COND_END)) != (UG_COND_START | UG_COND_END) || s->start < s->end,
-                 "start/end");
-        FZ_CHECK(!s->has_rate || (isfinite(s->rate) && s->rate > 0), "rate");
-        FZ_CHECK(!s->has_quota || ug_policy_share(p, s->quota) <= s->quota, "share");
+            FZ_CHECK(strcmp(p->rollouts[j].name, r->name) != 0, "duplicate rollout %s", r->name);
+        FZ_CHECK(r->salt_len >= 1 && r->salt_len <= UG_SALT_MAX, "rollout salt");
+        FZ_CHECK(r->manifest != NULL && r->manifest_len > 0, "manifest");
+        FZ_CHECK(ug_hint_max_len(r->manifest_len) <= UG_DGRAM_MAX, "a HINT for this release cannot fit (rule 9)");
+        FZ_CHECK(r->rel.nurls >= 1 && r->rel.nurls <= UG_URLS_MAX, "nurls");
+        FZ_CHECK(r->to[0] != 0, "to");
+        FZ_CHECK(r->ntargets >= 1 && r->targets != NULL, "targets");
+        FZ_CHECK(!r->plat || r->nplat >= 1, "plat");
+        FZ_CHECK(!r->chan || r->nchan >= 1, "chan");
+        FZ_CHECK(!r->has_halt_when || ((r->halt_failed_ppm || r->halt_rolled_back_ppm) &&
+                                       r->halt_failed_ppm <= 1000000 && r->halt_rolled_back_ppm <= 1000000 &&
+                                       r->halt_min_outcomes >= 1),
+                 "halt_when");
+        FZ_CHECK(r->outcome_window >= 1, "outcome_window");
+        FZ_CHECK(r->nstages == 0 || r->stages != NULL, "stages");
+        for (size_t j = 0; j < r->nstages; j++)
+            check_stage(p, r, j);
     }
 }
 
-/* Runs what the plugin runs on a loaded policy: targeting and every stage
+/* Runs what the plugin runs on a loaded policy: routing and every stage
  * against a few peers from a few networks, at a few times. */
 static void evaluate(const ug_policy *p)
 {
@@ -130,15 +154,28 @@ static void evaluate(const ug_policy *p)
     for (unsigned i = 0; i < 4; i++) {
         ug_version v;
         FZ_CHECK(ug_version_parse(&v, vers[i], strlen(vers[i])) == 0, "version");
-        (void)ug_policy_targets(p, &v);
+        const ug_rollout *r = ug_policy_route(p, &v, peers[i].plat, peers[i].chan);
+        FZ_CHECK(!r || ug_rollout_targets(r, &v), "routed to a rollout that does not target it");
     }
     const struct sockaddr *srcs[4] = {(const struct sockaddr *)&src4[0], (const struct sockaddr *)&src4[1],
                                       (const struct sockaddr *)&src6[0], (const struct sockaddr *)&src6[1]};
-    static const int64_t times[3] = {0, (int64_t)FZ_NOW, INT64_MAX};
-    for (size_t i = 0; i < p->nstages; i++)
-        for (unsigned k = 0; k < 4; k++) {
-            (void)ug_stage_active(&p->stages[i], times[k % 3]);
-            (void)ug_stage_matches(&p->stages[i], &peers[k], srcs[k], times[(k + i) % 3]);
+    static const int64_t times[3] = {INT64_MIN, (int64_t)FZ_NOW, INT64_MAX};
+    for (size_t r = 0; r < p->nrollouts; r++)
+        for (size_t i = 0; i < p->rollouts[r].nstages; i++) {
+            const ug_stage *s = &p->rollouts[r].stages[i];
+            for (unsigned k = 0; k < 4; k++) {
+                ug_peer peer = {.uid = peers[k].uid, .ver = &peers[k].ver, .plat = peers[k].plat,
+                                .chan = peers[k].chan, .src = srcs[k], .now = times[(k + i) % 3]};
+                (void)ug_stage_active(s, times[k % 3]);
+                (void)ug_stage_matches(s, &peer);
+                if (s->has_percent) {
+                    uint32_t a = ug_percent_at(&s->percent, times[k % 3]), b = ug_percent_at(&s->percent, times[(k % 3) + (k % 3 < 2)]);
+                    FZ_CHECK(a <= 10000 && a <= b, "percent not monotonic: %u then %u", a, b);
+                }
+                char text[256];
+                for (size_t c = 0; c < s->nconds; c++)
+                    s->conds[c].kind->describe(s->conds[c].arg, text, sizeof text);
+            }
         }
 }
 

@@ -1,9 +1,9 @@
 /* Address cookies: a keyed MAC of source address, port and time slot. */
-#include <netinet/in.h>
 #include <string.h>
 
 #include <sodium.h>
 
+#include "addr.h"
 #include "cookiejar.h"
 
 int ug_cookiejar_init(ug_cookiejar *j)
@@ -32,21 +32,8 @@ static void cookie_for_slot(const ug_cookiejar *j, const struct sockaddr *src, u
     crypto_generichash(secret, sizeof secret, slot_le, sizeof slot_le, j->master, crypto_generichash_KEYBYTES);
 
     /* family, port and address: the parts of the source a spoofer must own */
-    uint8_t msg[1 + 2 + 16];
-    size_t len;
-    if (src->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)src;
-        msg[0] = 6;
-        memcpy(msg + 1, &s6->sin6_port, 2);
-        memcpy(msg + 3, &s6->sin6_addr, 16);
-        len = 19;
-    } else {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)src;
-        msg[0] = 4;
-        memcpy(msg + 1, &s4->sin_port, 2);
-        memcpy(msg + 3, &s4->sin_addr, 4);
-        len = 7;
-    }
+    uint8_t msg[UG_ADDR_KEY_MAX];
+    size_t len = ug_addr_key(src, msg);
     crypto_generichash(cookie, UG_COOKIE_LEN, msg, len, secret, sizeof secret);
     sodium_memzero(secret, sizeof secret);
 }

@@ -5,6 +5,7 @@
 
 #include <sodium.h>
 
+#include "addr.h"
 #include "guard.h"
 #include "mix.h"
 
@@ -58,27 +59,10 @@ static uint32_t set_of(const uint8_t key[UG_KEY_LEN], uint32_t sets)
     return v % sets;
 }
 
-/* The parts of a source address that say who sent it. */
-static size_t source_bytes(const struct sockaddr *src, uint8_t out[19])
-{
-    if (src->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)src;
-        out[0] = 6;
-        memcpy(out + 1, &s6->sin6_port, 2);
-        memcpy(out + 3, &s6->sin6_addr, 16);
-        return 19;
-    }
-    const struct sockaddr_in *s4 = (const struct sockaddr_in *)src;
-    out[0] = 4;
-    memcpy(out + 1, &s4->sin_port, 2);
-    memcpy(out + 3, &s4->sin_addr, 4);
-    return 7;
-}
-
 void ug_replay_key(uint8_t key[UG_KEY_LEN], const struct sockaddr *src, const uint8_t *in, size_t len)
 {
-    uint8_t who[19];
-    size_t n = source_bytes(src, who);
+    uint8_t who[UG_ADDR_KEY_MAX];
+    size_t n = ug_addr_key(src, who);
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, UG_KEY_LEN);
     crypto_generichash_update(&st, who, n);

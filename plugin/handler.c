@@ -109,6 +109,8 @@ static void rate_refund(ug_rate *r)
 /* A policy with what it needs at run time; swapped whole on reload. */
 typedef struct {
     ug_policy *pol;
+    size_t *first;  /* per rollout: index of its first stage in q and rate */
+    size_t nstages; /* over all rollouts */
     ug_qstage **q;  /* per stage; NULL when it has neither quota nor rate */
     ug_rate *rate;  /* per stage; used when has_rate */
     uint64_t gen;   /* distinct per build: what the credential cache trusted */
@@ -161,10 +163,11 @@ static void live_free(ug_live *l)
     if (!l)
         return;
     if (l->rate)
-        for (size_t i = 0; i < l->pol->nstages; i++)
+        for (size_t i = 0; i < l->nstages; i++)
             pthread_mutex_destroy(&l->rate[i].mu);
     free(l->rate);
     free(l->q);
+    free(l->first);
     ug_policy_free(l->pol);
     free(l);
 }
@@ -194,34 +197,46 @@ static ug_live *live_build(ug_inst *I, const char *path, char *err, size_t errca
             goto fail;
         snprintf(I->state_dir, sizeof I->state_dir, "%s", p->state_dir);
     }
-    l->q = calloc(p->nstages ? p->nstages : 1, sizeof *l->q);
-    l->rate = calloc(p->nstages ? p->nstages : 1, sizeof *l->rate);
-    if (!l->q || !l->rate) {
+    /* Stages of every rollout in one array; quota state is keyed by stage
+     * name for now (the runtime rewrite keys it by rollout and release). */
+    l->first = calloc(p->nrollouts ? p->nrollouts : 1, sizeof *l->first);
+    for (size_t r = 0; r < p->nrollouts; r++)
+        l->first[r] = l->nstages, l->nstages += p->rollouts[r].nstages;
+    l->q = calloc(l->nstages ? l->nstages : 1, sizeof *l->q);
+    l->rate = calloc(l->nstages ? l->nstages : 1, sizeof *l->rate);
+    if (!l->first || !l->q || !l->rate) {
         snprintf(err, errcap, "%s: out of memory", path);
+        l->nstages = 0;
         goto fail;
     }
-    for (size_t i = 0; i < p->nstages; i++) /* all of them: live_free destroys all */
+    for (size_t i = 0; i < l->nstages; i++) /* all of them: live_free destroys all */
         pthread_mutex_init(&l->rate[i].mu, NULL);
     uint64_t now = I->host.now(I->host.ctx);
     l->gen = ++I->generations;
-    for (size_t i = 0; i < p->nstages; i++) {
-        const ug_stage *s = &p->stages[i];
-        l->rate[i].rate = s->rate;
-        l->rate[i].tokens = s->rate < 1 ? 1 : s->rate;
-        l->rate[i].last = now;
-        if (s->has_quota || s->has_rate) {
-            l->q[i] = ug_quota_stage(I->quota, s->name, err, errcap);
-            if (!l->q[i])
-                goto fail;
+    for (size_t r = 0; r < p->nrollouts; r++) {
+        const ug_rollout *ro = &p->rollouts[r];
+        for (size_t j = 0, i = l->first[r]; j < ro->nstages; j++, i++) {
+            const ug_stage *s = &ro->stages[j];
+            l->rate[i].rate = s->rate;
+            l->rate[i].tokens = s->rate < 1 ? 1 : s->rate;
+            l->rate[i].last = now;
+            if (s->has_quota || s->has_rate) {
+                l->q[i] = ug_quota_stage(I->quota, s->name, err, errcap);
+                if (!l->q[i])
+                    goto fail;
+            }
         }
+        if (ro->rel.exp <= now)
+            logf_(I, UG_LOG_WARN, "%s: rollout %s: release manifest expired; every peer it owns is told to wait (paused)",
+                  path, ro->name);
     }
-    if (p->rel.exp <= now)
-        logf_(I, UG_LOG_WARN, "%s: release manifest expired; every targeted peer is told to wait (paused)", path);
     /* nothing can fail past this point: publish the limits */
-    for (size_t i = 0; i < p->nstages; i++)
-        if (l->q[i])
-            ug_qstage_set_limit(l->q[i], p->stages[i].has_quota ? ug_policy_share(p, p->stages[i].quota)
-                                                                 : UG_QUOTA_UNLIMITED);
+    for (size_t r = 0; r < p->nrollouts; r++)
+        for (size_t j = 0, i = l->first[r]; j < p->rollouts[r].nstages; j++, i++)
+            if (l->q[i])
+                ug_qstage_set_limit(l->q[i], p->rollouts[r].stages[j].has_quota
+                                                 ? ug_policy_share(p, p->rollouts[r].stages[j].quota)
+                                                 : UG_QUOTA_UNLIMITED);
     return l;
 fail:
     live_free(l);
@@ -317,7 +332,8 @@ static int plugin_reload(void *inst, const char *policy_path, char *err, size_t 
         while (atomic_load(&I->workers[i].using) == old)
             nanosleep(&(struct timespec){0, 100000}, NULL);
     live_free(old);
-    logf_(I, UG_LOG_INFO, "policy reloaded from %s (%zu stages)", l->pol->path, l->pol->nstages);
+    logf_(I, UG_LOG_INFO, "policy reloaded from %s (%zu rollouts, %zu stages)", l->pol->path, l->pol->nrollouts,
+          l->nstages);
     return 0;
 }
 
@@ -384,6 +400,7 @@ typedef struct {
     ug_worker *w;
     unsigned worker;
     const ug_live *l;
+    const ug_rollout *r; /* the rollout that owns the HELLO */
     const ug_hello *h;
     uint64_t now;
     uint8_t *out;
@@ -435,14 +452,15 @@ static ug_verdict reply_cookie(ug_ctx *c, const struct sockaddr *src)
 static ug_verdict reply_hint(ug_ctx *c, bool fresh)
 {
     const ug_policy *p = c->l->pol;
+    const ug_rollout *r = c->r;
     uint64_t exp = c->now + p->hint_ttl;
     ug_hint_fields hf = {
         .uid = c->h->uid,
         .ts = c->now,
-        .exp = exp < p->rel.exp ? exp : p->rel.exp, /* never outlive the manifest */
-        .mirror = ug_mix64(c->h->uid) % p->rel.nurls,  /* spread peers over the mirrors */
-        .rel = p->manifest,
-        .rel_len = p->manifest_len,
+        .exp = exp < r->rel.exp ? exp : r->rel.exp, /* never outlive the manifest */
+        .mirror = ug_mix64(c->h->uid) % r->rel.nurls,  /* spread peers over the mirrors */
+        .rel = r->manifest,
+        .rel_len = r->manifest_len,
     };
     memcpy(hf.nonce, c->h->nonce, UG_NONCE_LEN);
     memcpy(hf.kid, p->hint_pub.kid, UG_KID_LEN);
@@ -467,22 +485,30 @@ static ug_why more_useful(ug_why a, ug_why b)
     return rank[b] > rank[a] ? b : a;
 }
 
-/* Rule 6 and 7: stages in order; the first that selects wins. */
+/* Rule 6 and 7: the rollout's stages in order; the first that selects wins. */
 static ug_verdict run_policy(ug_ctx *c, const struct sockaddr *src)
 {
     const ug_policy *p = c->l->pol;
+    const ug_rollout *r = c->r;
     const ug_hello *h = c->h;
-    bool fits = ug_hint_max_len(p->manifest_len) <= c->cap;
+    const ug_peer peer = {.uid = h->uid, .ver = &h->ver, .plat = h->plat, .chan = h->chan, .src = src,
+                          .now = (int64_t)c->now};
+    bool fits = ug_hint_max_len(r->manifest_len) <= c->cap;
     ug_why why = UG_WHY_NOT_SELECTED;
-    for (size_t i = 0; i < p->nstages; i++) {
-        const ug_stage *s = &p->stages[i];
+    size_t base = c->l->first[r - p->rollouts];
+    for (size_t j = 0; j < r->nstages; j++) {
+        const ug_stage *s = &r->stages[j];
+        size_t i = base + j;
         ug_qstage *q = c->l->q[i];
         if (!ug_stage_active(s, (int64_t)c->now))
             continue;
         /* offered once, offered again: no condition, no quota, no rate */
         if (q && ug_qstage_granted(q, h->uid))
             return fits ? reply_hint(c, false) : reply_wait(c, UG_WHY_TOO_SMALL, 0);
-        if (!ug_stage_matches(s, h, src, (int64_t)c->now))
+        if (!ug_stage_matches(s, &peer))
+            continue;
+        if (s->has_percent &&
+            ug_percent_bucket(s->salt, s->salt_len, h->uid) >= ug_percent_at(&s->percent, (int64_t)c->now))
             continue;
         if (!fits) /* spend nothing on an answer that cannot be sent */
             return reply_wait(c, UG_WHY_TOO_SMALL, 0);
@@ -546,7 +572,7 @@ static ug_verdict verified_path(ug_ctx *c, const ug_dgram *d, const struct socka
     uint64_t ts = c->h->ts;
     if ((ts > c->now ? ts - c->now : c->now - ts) > p->clock_window)
         return reply_wait(c, UG_WHY_CLOCK, jittered(p->retry, c->h->uid));
-    if (p->paused || p->rel.exp <= c->now) /* an expired manifest would fail every peer's check */
+    if (c->r->paused || c->r->rel.exp <= c->now) /* an expired manifest would fail every peer's check */
         return reply_wait(c, UG_WHY_PAUSED, jittered(p->retry, c->h->uid));
     return run_policy(c, src);
 }
@@ -598,9 +624,10 @@ static ug_verdict plugin_handle(void *inst, unsigned worker, const struct sockad
         .out = out, .cap = out_cap < in_len ? out_cap : in_len, .out_len = out_len,
     };
     ug_verdict v;
+    c.r = ug_policy_route(p, &h.ver, h.plat, h.chan);
     if (cookie_required(I, p) && !(h.has_cookie && ug_cookiejar_check(&I->jar, src, c.now, h.cookie))) {
         v = reply_cookie(&c, src); /* rule 2: before any signature work */
-    } else if (!ug_policy_targets(p, &h.ver)) {
+    } else if (!c.r) {
         /* rule 3: the host may serve this peer as usual, or send our WAIT */
         v = reply_wait(&c, UG_WHY_NOT_TARGETED, jittered(p->retry, h.uid));
         if (v == UG_VERDICT_REPLY)

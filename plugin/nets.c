@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "mix.h"
 #include "policy.h"
 
@@ -166,35 +167,13 @@ int ug_nets_add(ug_nets *n, const char *cidr)
     return 0;
 }
 
-bool ug_nets_contains(const ug_nets *n, int family, const uint8_t *addr)
-{
-    if (!n || !addr)
-        return false;
-    if (family == AF_INET)
-        return trie_has(n, ROOT4, addr, 32);
-    if (family == AF_INET6) {
-        if (memcmp(addr, mapped_prefix, 12) == 0)
-            return trie_has(n, ROOT4, addr + 12, 32);
-        return trie_has(n, ROOT6, addr, 128);
-    }
-    return false;
-}
-
 bool ug_nets_contains_sa(const ug_nets *n, const struct sockaddr *sa)
 {
-    if (!n || !sa)
+    uint8_t ip[16];
+    size_t len = ug_addr_ip(sa, ip); /* a mapped address comes back as IPv4 */
+    if (!n || !len)
         return false;
-    if (sa->sa_family == AF_INET) {
-        struct sockaddr_in sin;
-        memcpy(&sin, sa, sizeof sin); /* no alignment assumption on sa */
-        return ug_nets_contains(n, AF_INET, (const uint8_t *)&sin.sin_addr);
-    }
-    if (sa->sa_family == AF_INET6) {
-        struct sockaddr_in6 sin6;
-        memcpy(&sin6, sa, sizeof sin6);
-        return ug_nets_contains(n, AF_INET6, sin6.sin6_addr.s6_addr);
-    }
-    return false;
+    return len == 4 ? trie_has(n, ROOT4, ip, 32) : trie_has(n, ROOT6, ip, 128);
 }
 
 /* ---- ug_uidset ---------------------------------------------------------- */
@@ -279,9 +258,4 @@ bool ug_uidset_has(const ug_uidset *s, uint64_t uid)
         i = (i + 1) & mask;
     }
     return false;
-}
-
-size_t ug_uidset_count(const ug_uidset *s)
-{
-    return s ? s->count + (s->has_zero ? 1u : 0u) : 0;
 }

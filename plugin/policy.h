@@ -1,4 +1,4 @@
-/* Policy file (spec/policy.md): loaded whole, validated whole, then read-only. */
+/* Policy file (spec/policy.md, versions 1 and 2): loaded whole, validated whole, then read-only. */
 #ifndef UG_POLICY_H
 #define UG_POLICY_H
 
@@ -9,10 +9,13 @@
 
 #include "ug_proto.h"
 
-#define UG_STAGE_NAME_MAX 32u
+#define UG_NAME_MAX 32u   /* rollout and stage names: [a-z0-9-]{1,32} */
+#define UG_STAGE_NAME_MAX UG_NAME_MAX
 #define UG_SALT_MAX 64u
 #define UG_PATH_MAX 1024u
 #define UG_ERR_MAX 512u /* room for "file:line: key: message" */
+#define UG_TRACKER_MAX 64u /* fleet tracker names */
+#define UG_URL_TEXT_MAX 512u
 
 /* A set of IPv4 and IPv6 prefixes answering "is this address inside any of
  * them" in O(address bits), whatever the number of prefixes. */
@@ -21,9 +24,7 @@ ug_nets *ug_nets_new(void);
 /* Adds "a.b.c.d/len" or "x:y::/len" (a bare address is a /32 or /128).
  * -1 on a malformed prefix or host bits set past len. */
 int ug_nets_add(ug_nets *n, const char *cidr) UG_WUR;
-/* family AF_INET (4 bytes) or AF_INET6 (16 bytes); an IPv4-mapped IPv6
- * address (::ffff:a.b.c.d) is looked up as the IPv4 address. */
-bool ug_nets_contains(const ug_nets *n, int family, const uint8_t *addr);
+/* An IPv4-mapped IPv6 source (::ffff:a.b.c.d) is looked up as IPv4. */
 bool ug_nets_contains_sa(const ug_nets *n, const struct sockaddr *sa);
 void ug_nets_free(ug_nets *n);
 
@@ -32,7 +33,6 @@ typedef struct ug_uidset ug_uidset;
 ug_uidset *ug_uidset_new(void);
 int ug_uidset_add(ug_uidset *s, uint64_t uid) UG_WUR; /* -1 only on out of memory */
 bool ug_uidset_has(const ug_uidset *s, uint64_t uid);
-size_t ug_uidset_count(const ug_uidset *s);
 void ug_uidset_free(ug_uidset *s);
 
 typedef enum { UG_TARGET_EQ, UG_TARGET_LT, UG_TARGET_LE } ug_target_op;
@@ -43,52 +43,134 @@ typedef struct {
 
 typedef enum { UG_COOKIE_NEVER, UG_COOKIE_ALWAYS, UG_COOKIE_AUTO } ug_cookie_mode;
 
-/* Bits of ug_stage.conds: which conditions a stage names. */
-enum {
-    UG_COND_NETWORKS = 1u << 0,
-    UG_COND_UIDS = 1u << 1, /* uids and/or uids_file */
-    UG_COND_DIGITS = 1u << 2,
-    UG_COND_MOD = 1u << 3,
-    UG_COND_PERCENT = 1u << 4,
-    UG_COND_PLAT = 1u << 5,
-    UG_COND_CHAN = 1u << 6,
-    UG_COND_START = 1u << 7,
-    UG_COND_END = 1u << 8,
-};
+/* What a stage condition looks at: a peer's claims and the clock. */
+typedef struct {
+    uint64_t uid;
+    const ug_version *ver;
+    const char *plat; /* "" when absent */
+    const char *chan; /* "" when absent */
+    const struct sockaddr *src;
+    int64_t now;
+} ug_peer;
+
+/* Bits of ug_cond_kind.flags and ug_stage.cond_flags. */
+#define UG_CONDF_ADDRESS 1u /* reads the source address: counts only once a
+                               cookie proved it (policy.md, v2 semantics) */
+
+/* One row of the condition table: a stage key and what it means. Adding a
+ * condition is one row, its functions and its test (docs/conditions.md).
+ * The loader side of a row (its YAML parser) lives beside the table in the
+ * loader; the plugin only ever matches and describes. */
+typedef struct ug_cond_kind {
+    const char *key; /* "networks", "regions", "uids", ... */
+    unsigned flags;  /* UG_CONDF_* */
+    /* Does the condition hold for p? arg is what the row's loader built. */
+    bool (*match)(const void *arg, const ug_peer *p);
+    /* A short text of the condition for summaries and traces, e.g.
+     * "uid % 3 == 1" or "regions CN-BJ, DE"; truncated to cap. */
+    void (*describe)(const void *arg, char *out, size_t cap);
+    void (*free)(void *arg);
+} ug_cond_kind;
 
 typedef struct {
-    char name[UG_STAGE_NAME_MAX + 1];
-    char salt[UG_SALT_MAX + 1]; /* percent salt; default the name */
+    const ug_cond_kind *kind;
+    void *arg;
+    bool owns; /* false when an earlier stage's condition holds the same arg
+                  (one YAML node aliased by both): ug_policy_free frees it once */
+} ug_cond;
+
+/* A percentage in force as a function of the clock (policy.md): constant,
+ * steps (each in force from its `at` until the next; 0 before the first;
+ * never decreasing), or linear from `from` at start to `to` at end (0
+ * before start). Values are hundredths of a percent, 0..10000. */
+typedef enum { UG_PCT_CONST, UG_PCT_STEPS, UG_PCT_LINEAR } ug_pct_kind;
+typedef struct {
+    int64_t at;
+    uint32_t bp;
+} ug_pct_step;
+typedef struct {
+    ug_pct_kind kind;
+    uint32_t bp;        /* CONST */
+    ug_pct_step *steps; /* STEPS, in time order */
+    size_t nsteps;
+    uint32_t from_bp, to_bp; /* LINEAR */
+    int64_t start, end;      /* LINEAR, start < end */
+} ug_percent;
+
+/* The value in force at t, in whole hundredths of a percent rounded down,
+ * computed in integers. Non-decreasing in t. */
+uint32_t ug_percent_at(const ug_percent *pc, int64_t t);
+
+typedef struct {
+    char name[UG_NAME_MAX + 1];
+    size_t line;          /* where the stage starts in the policy file */
+    ug_cond *conds;       /* every condition the stage names, cheapest first */
+    size_t nconds;
+    unsigned cond_flags;  /* OR of the conditions' kind flags */
+    bool has_start, has_end;
+    int64_t start, end;   /* Unix seconds; active when start <= now < end */
+    bool has_percent;
+    ug_percent percent;
+    char salt[UG_SALT_MAX + 1]; /* resolved: the stage's own `salt`, else the
+                                   rollout's salt (v2) or the stage name (v1) */
     size_t salt_len;
-    unsigned conds;
-    ug_nets *nets;
-    ug_uidset *uids;
-    uint32_t uid_digits_max; /* 1..19 */
-    uint64_t mod_div, mod_rem; /* div >= 1, rem < div */
-    uint32_t percent_bp;      /* percent * 100, 0..10000 */
-    char (*plat)[UG_PLAT_MAX + 1];
-    size_t nplat;
-    char (*chan)[UG_CHAN_MAX + 1];
-    size_t nchan;
-    int64_t start, end; /* Unix seconds; active when start <= now < end */
     bool has_quota;
-    uint64_t quota; /* fleet-wide; this tracker holds ug_policy_share() of it */
+    uint64_t quota;       /* fleet-wide; a shard holds ug_policy_share() of it */
     bool has_rate;
-    double rate; /* new offers per second, > 0 */
+    double rate;          /* new offers per second on this tracker, > 0 */
+    bool has_fleet_rate;
+    double fleet_rate;    /* new offers per second over the fleet, > 0 */
 } ug_stage;
 
 typedef struct {
+    char name[UG_NAME_MAX + 1]; /* "default" for a version 1 file */
+    size_t line;
+    char salt[UG_SALT_MAX + 1]; /* default: the name */
+    size_t salt_len;
+    char release_path[UG_PATH_MAX];
+    uint8_t *manifest;          /* the release's signed object, raw, as in the file */
+    size_t manifest_len;
+    ug_manifest rel;
+    char to[UG_VER_MAX + 1];    /* rel.to as canonical text: names its grants */
+    ug_target *targets;
+    size_t ntargets;
+    char (*plat)[UG_PLAT_MAX + 1]; /* NULL: any platform */
+    size_t nplat;
+    char (*chan)[UG_CHAN_MAX + 1]; /* NULL: any channel */
+    size_t nchan;
+    bool paused;                /* the file's `paused: true` */
+    bool has_halt_when;
+    uint32_t halt_failed_ppm;      /* halt_when.failed, parts per million; 0: not set */
+    uint32_t halt_rolled_back_ppm; /* halt_when.rolled_back, parts per million; 0: not set */
+    uint64_t halt_min_outcomes;
+    uint64_t outcome_window;    /* seconds; default 86400 */
+    bool hold_when_unhealthy;
+    ug_stage *stages;
+    size_t nstages;
+} ug_rollout;
+
+/* The fleet section (docs/fleet.md); enabled only when present. */
+typedef struct {
+    bool enabled;
+    char redis[UG_URL_TEXT_MAX];   /* redis://host:port/db, unix:///path, or sentinel://h:p[,h:p]/master[/db] */
+    char tracker[UG_TRACKER_MAX + 1];
+    char password_file[UG_PATH_MAX]; /* "" when none */
+    uint64_t lease;   /* slots leased per block; default 0: the fleet module picks */
+    uint64_t lease_timeout; /* seconds a silent tracker keeps its lease counted; default 30 */
+} ug_fleet_conf;
+
+typedef struct ug_geo ug_geo; /* an open MaxMind DB (geo.c) */
+
+typedef struct ug_policy {
     char path[UG_PATH_MAX];
+    unsigned version; /* 1 or 2 */
     uint8_t *hint_sk; /* sodium_malloc'ed 64-byte secret key */
     ug_pubkey hint_pub;
     ug_pubkey *issuers;
     size_t nissuers;
-    uint8_t *manifest; /* the release's signed object, raw, as in the file */
-    size_t manifest_len;
-    ug_manifest rel;
-    ug_target *targets;
-    size_t ntargets;
     char state_dir[UG_PATH_MAX];
+    char geoip_path[UG_PATH_MAX]; /* "" when none */
+    ug_geo *geo;           /* opened at load, so a reload re-opens it */
     uint64_t clock_window; /* default 300 */
     uint64_t hint_ttl;     /* default 3600 */
     uint64_t retry;        /* default 3600 */
@@ -96,25 +178,44 @@ typedef struct {
     uint64_t cookie_threshold; /* auto: signature checks per second that switch cookies on; default 1000 */
     uint64_t source_budget;    /* signature checks per second per /24 or /56; 0: no limit; default 1000 */
     uint32_t shard_index, shard_count; /* default 0 of 1 */
-    bool paused; /* extension: every targeted peer gets WAIT why=4 */
-    ug_stage *stages;
-    size_t nstages;
+    bool verify_always;    /* `verify: always`: both signatures before any answer */
+    ug_fleet_conf fleet;
+    ug_rollout *rollouts;
+    size_t nrollouts;
 } ug_policy;
+
+/* A rollout or stage name: [a-z0-9-]{1,UG_NAME_MAX}. */
+bool ug_name_valid(const char *s, size_t len);
 
 /* Loads and validates the policy at path. On failure returns NULL and writes
  * one line "path:line: key: what is wrong" into err. */
 ug_policy *ug_policy_load(const char *path, char *err, size_t errcap) UG_WUR;
 void ug_policy_free(ug_policy *p);
 
-/* Is a peer at version v one to upgrade? */
-bool ug_policy_targets(const ug_policy *p, const ug_version *v);
+/* The rollout that owns a peer at version v with plat and chan ("" when
+ * absent): the first whose targets, plat and chan match. NULL: untargeted. */
+const ug_rollout *ug_policy_route(const ug_policy *p, const ug_version *v, const char *plat, const char *chan);
+/* Is v one of the rollout's targets (plat and chan aside)? */
+bool ug_rollout_targets(const ug_rollout *r, const ug_version *v);
 /* This tracker's share of a fleet-wide quota: floor(q / count), plus one when
  * index < q % count. */
 uint64_t ug_policy_share(const ug_policy *p, uint64_t quota);
 /* start <= now < end, for the bounds the stage names. */
 bool ug_stage_active(const ug_stage *s, int64_t now);
-/* Every condition the stage names, except quota and rate, holds for this
- * HELLO from src (time window included). */
-bool ug_stage_matches(const ug_stage *s, const ug_hello *h, const struct sockaddr *src, int64_t now);
+/* Every condition of the table the stage names holds for p. Percent, quota
+ * and rate are the runtime's: they depend on more than the peer. */
+bool ug_stage_matches(const ug_stage *s, const ug_peer *p);
+
+/* Calls warn once per lint finding of `upgate-node --check` (a target that
+ * includes the release's own version or a newer one, a stage no HELLO can
+ * reach, a manifest that expires within 7 days of now, empty stages). */
+void ug_policy_lint(const ug_policy *p, int64_t now, void (*warn)(void *ctx, const char *msg), void *ctx);
+
+/* The summary `upgate-node --check` prints (plugin/policy_json.c): keys,
+ * settings, every rollout with its manifest and stages, and "warnings" (the
+ * lint findings at now). No secret is in it. A new jansson object; NULL
+ * only when out of memory. */
+struct json_t;
+struct json_t *ug_policy_summary(const ug_policy *p, int64_t now);
 
 #endif

@@ -18,7 +18,7 @@ static int say(char *why, size_t whycap, const char *msg)
     return -1;
 }
 
-int ug_file_read(const char *path, uint8_t *buf, size_t cap, size_t *len, char *why, size_t whycap)
+int ug_file_open(const char *path, uint64_t max, uint64_t *size, char *why, size_t whycap)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
@@ -28,10 +28,20 @@ int ug_file_read(const char *path, uint8_t *buf, size_t cap, size_t *len, char *
         close(fd);
         return say(why, whycap, "not a regular file");
     }
-    if ((uint64_t)st.st_size > cap) {
+    if ((uint64_t)st.st_size > max) {
         close(fd);
         return say(why, whycap, "file too large");
     }
+    if (size)
+        *size = (uint64_t)st.st_size;
+    return fd;
+}
+
+int ug_file_read(const char *path, uint8_t *buf, size_t cap, size_t *len, char *why, size_t whycap)
+{
+    int fd = ug_file_open(path, cap, NULL, why, whycap);
+    if (fd < 0)
+        return -1;
     size_t got = 0;
     while (got < cap) {
         ssize_t n = read(fd, buf + got, cap - got);

@@ -404,6 +404,12 @@ int ug_keyfile_write(const char *path, const uint8_t *data, size_t n, bool secre
 /* Writes all of data to fd, retrying on EINTR and short writes. 0, or -1
  * with errno set (EIO when write made no progress). */
 int ug_write_all(int fd, const void *data, size_t len) UG_WUR;
+/* Opens a file to read that must be a regular file of at most max bytes:
+ * O_NONBLOCK, so a FIFO or a device named by mistake cannot hang the
+ * caller, then fstat. The descriptor (close-on-exec; O_NONBLOCK means
+ * nothing to a regular file), or -1 with the reason in why. size, when not
+ * NULL, gets the file's size. */
+int ug_file_open(const char *path, uint64_t max, uint64_t *size, char *why, size_t whycap) UG_WUR;
 /* Reads a whole small file (at most cap bytes) into buf. Opens with
  * O_NONBLOCK and refuses anything but a regular file, so a FIFO or a
  * device named by mistake cannot hang the caller. */
