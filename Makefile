@@ -97,9 +97,15 @@ $(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(PLUGIN_OBJ) $(NODE_COMMO
 
 $(BUILD)/tests/test_oracle: $(ORACLE_OBJ)
 
+# Makes a state folder of layout 1 with the code that wrote it, for the upgrade test.
+LEGACY := $(BUILD)/tests/mkstate-v1
+$(LEGACY): tests/legacy/mkstate_v1.c tests/legacy/quota_v1.c tests/legacy/quota_v1.h
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(WARN) -O2 -D_GNU_SOURCE $(SANFLAGS) -Iplugin -Itests/legacy -o $@ tests/legacy/mkstate_v1.c tests/legacy/quota_v1.c $(shell pkg-config --libs lmdb 2>/dev/null) -lpthread
+
 # The fuzz smoke runs once, in the plain run: the fuzzers carry ASan and UBSan already.
 test: deps
-	@$(MAKE) --no-print-directory programs $(TESTS)
+	@$(MAKE) --no-print-directory programs $(TESTS) $(LEGACY)
 	@$(MAKE) --no-print-directory check-unit
 ifneq ($(SAN),1)
 	@$(MAKE) --no-print-directory fuzz-smoke

@@ -35,6 +35,16 @@ uint64_t ug_inst_now(ug_inst *I)
     return I->host.now(I->host.ctx);
 }
 
+int ug_history(ug_inst *I, uint64_t at, const char *line)
+{
+    if (!I->store)
+        return 0;
+    if (ug_store_history_add(I->store, at, line) == 0)
+        return 0;
+    ug_logf(I, UG_LOG_ERROR, "state folder %s: cannot store in the history: %s", I->state_dir, line);
+    return -1;
+}
+
 static void store_log(void *ctx, int level, const char *msg)
 {
     ug_logf(ctx, (ug_log_level)level, "%s", msg);
@@ -120,7 +130,7 @@ int ug_inst_reload(ug_inst *I, const char *path, char *err, size_t errcap)
             l->pol->nrollouts, (unsigned long long)l->gen);
     char line[UG_PATH_MAX + 64];
     snprintf(line, sizeof line, "reload: %s, generation %llu", l->pol->path, (unsigned long long)l->gen);
-    (void)ug_store_history_add(I->store, ug_inst_now(I), line);
+    ug_history(I, ug_inst_now(I), line);
     return 0;
 }
 

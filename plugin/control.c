@@ -254,7 +254,7 @@ static int targets_of(ug_inst *I, json_t *req, const ug_lrollout **out, size_t *
         return snprintf(err, errcap, "name one rollout (\"rollout\") or \"all\": true"), -1;
     const ug_lrollout *lr = ug_live_rollout(l, json_string_value(name));
     if (!lr)
-        return snprintf(err, errcap, "no rollout named %s in %s", json_string_value(name), l->pol->path), -1;
+        return snprintf(err, errcap, "no rollout named %.64s in %.200s", json_string_value(name), l->pol->path), -1;
     out[(*n)++] = lr;
     return 0;
 }
@@ -262,7 +262,7 @@ static int targets_of(ug_inst *I, json_t *req, const ug_lrollout **out, size_t *
 static int history(ug_inst *I, const char *line)
 {
     ug_logf(I, UG_LOG_INFO, "control: %s", line);
-    return ug_store_history_add(I->store, ug_inst_now(I), line);
+    return ug_history(I, ug_inst_now(I), line);
 }
 
 static int set_pause(ug_inst *I, const ug_lrollout *lr, bool on)
@@ -790,4 +790,14 @@ int ug_check(const ug_host *host, const char *path, const char *explain, ug_emit
     free(w);
     free(I);
     return rc;
+}
+
+/* Until the policy's own summary lands: its rollouts by name. */
+__attribute__((weak)) json_t *ug_policy_summary(const ug_policy *p, int64_t now)
+{
+    (void)now;
+    json_t *a = json_array();
+    for (size_t i = 0; i < p->nrollouts; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s}", "name", p->rollouts[i].name, "release", p->rollouts[i].to));
+    return json_pack("{s:o, s:[]}", "rollouts", a, "warnings");
 }

@@ -30,7 +30,7 @@ static void rrt_load_flags(ug_inst *I, ug_rrt *rt)
         uint64_t at;
         memcpy(&at, val, 8);
         rt->halted_at = at;
-        snprintf(rt->halted_why, sizeof rt->halted_why, "%s", val + 8);
+        snprintf(rt->halted_why, sizeof rt->halted_why, "%.255s", val + 8);
         atomic_store(&rt->halted, true);
     }
     snprintf(key, sizeof key, "hold:%s", rt->name);

@@ -83,7 +83,7 @@ static bool should_halt(const ug_lrollout *lr, char *why, size_t cap)
 /* Raises an automatic halt in memory, from any thread; tick() stores it. */
 static void halt_now(ug_inst *I, const ug_lrollout *lr, uint64_t now)
 {
-    char why[256];
+    char why[200];
     ug_rrt *rt = lr->rt;
     if (atomic_load(&rt->halted) || !should_halt(lr, why, sizeof why))
         return;
@@ -202,7 +202,7 @@ int ug_rollout_halt(ug_inst *I, ug_rrt *rt, const char *why, uint64_t now, bool 
     char line[400];
     snprintf(line, sizeof line, "%s rollout %s: %s", automatic ? "automatic halt of" : "halt", rt->name, why);
     ug_logf(I, automatic ? UG_LOG_ERROR : UG_LOG_WARN, "%s", line);
-    return I->store ? ug_store_history_add(I->store, now, line) : 0;
+    return ug_history(I, now, line);
 }
 
 typedef struct {
@@ -253,8 +253,7 @@ static void hold_tick(ug_inst *I, const ug_lrollout *lr, uint64_t now)
     }
     put_hold(I, rt);
     ug_logf(I, UG_LOG_WARN, "%s", line);
-    if (I->store)
-        (void)ug_store_history_add(I->store, now, line);
+    ug_history(I, now, line);
 }
 
 void ug_outcome_tick(ug_inst *I, uint64_t now)
@@ -277,8 +276,7 @@ void ug_outcome_tick(ug_inst *I, uint64_t now)
             put_halt(I, rt);
             snprintf(line, sizeof line, "halt of rollout %s: %s", rt->name, rt->halted_why);
             ug_logf(I, UG_LOG_ERROR, "%s", line);
-            if (I->store)
-                (void)ug_store_history_add(I->store, now, line);
+            ug_history(I, now, line);
         }
         hold_tick(I, lr, now);
     }

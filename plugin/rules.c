@@ -83,7 +83,7 @@ static json_t *trace_stage(const ug_claim *c, const ug_lstage *ls, bool active)
     return t;
 }
 
-static void trace_conds(const ug_claim *c, json_t *t, const ug_stage *s, const ug_peer *peer)
+static void trace_conds(json_t *t, const ug_stage *s, const ug_peer *peer)
 {
     if (!t)
         return;
@@ -139,7 +139,7 @@ static int try_stage(const ug_claim *c, const ug_lrollout *lr, const ug_lstage *
     if (!active)
         return -1;
     ug_peer peer = {.uid = c->uid, .ver = c->ver, .plat = c->plat, .chan = c->chan, .src = c->src, .now = now};
-    trace_conds(c, t, s, &peer);
+    trace_conds(t, s, &peer);
     bool ok = ug_stage_matches(s, &peer);
     if (ok && s->has_percent) {
         uint32_t bp = ug_live_percent(lr, s, c->now), b = ug_percent_bucket(s->salt, s->salt_len, c->uid);

@@ -139,6 +139,8 @@ typedef struct ug_inst {
 void ug_logf(ug_inst *I, ug_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 uint64_t ug_inst_now(ug_inst *I);
 uint64_t ug_default_now(void *ctx); /* time(NULL) */
+/* Adds a line to the durable history (the log says so if it cannot). */
+int ug_history(ug_inst *I, uint64_t at, const char *line);
 /* Publishes which policy a worker reads; ug_leave ends it. */
 ug_live *ug_enter(ug_inst *I, ug_worker *w);
 void ug_leave(ug_worker *w);

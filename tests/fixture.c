@@ -159,7 +159,8 @@ fx_reply fx_send(fx_t *f, unsigned worker, const char *ip, uint16_t port, const 
     }
     fx_reply r;
     memset(&r, 0, sizeof r);
-    r.v = f->api->handle(f->inst, worker, (struct sockaddr *)&ss, sl, in, len, r.bytes, sizeof r.bytes, &r.len);
+    r.v = f->api->handle2(f->inst, worker, (struct sockaddr *)&ss, sl, in, len, r.bytes, sizeof r.bytes, &r.len,
+                          &r.flags);
     cr_assert_leq(r.len, len, "reply of %zu bytes to a request of %zu", r.len, len);
     cr_assert_eq(f->api->flush(f->inst, worker), 0);
     if (r.len == 0)
@@ -195,6 +196,21 @@ fx_reply fx_ask(fx_t *f, unsigned worker, const char *ip, uint64_t uid, const ch
     if (r.type == UG_TYPE_HINT)
         cr_assert_eq(r.hint.uid, uid);
     return r;
+}
+
+fx_reply fx_ask_proved(fx_t *f, unsigned worker, const char *ip, uint64_t uid, const char *ver, const fx_opts *o,
+                       bool *cookied)
+{
+    fx_reply r = fx_ask(f, worker, ip, uid, ver, o);
+    if (cookied)
+        *cookied = r.type == UG_TYPE_COOKIE;
+    if (r.type != UG_TYPE_COOKIE)
+        return r;
+    fx_opts with = o ? *o : (fx_opts){0};
+    uint8_t cookie[UG_COOKIE_LEN];
+    memcpy(cookie, r.cookie.cookie, sizeof cookie);
+    with.cookie = cookie;
+    return fx_ask(f, worker, ip, uid, ver, &with);
 }
 
 uint64_t fx_stat(fx_t *f, const char *name)

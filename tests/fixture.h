@@ -36,6 +36,7 @@ typedef struct {
 
 typedef struct {
     ug_verdict v;
+    unsigned flags; /* handle2's UG_REPLY_* */
     int type; /* 0 when no reply */
     size_t len;
     uint8_t bytes[UG_DGRAM_MAX];
@@ -63,6 +64,11 @@ size_t fx_hello(fx_t *f, uint8_t *out, uint64_t uid, const char *ver, const fx_o
 fx_reply fx_send(fx_t *f, unsigned worker, const char *ip, uint16_t port, const uint8_t *in, size_t len);
 /* fx_hello + fx_send from ip port 4000. */
 fx_reply fx_ask(fx_t *f, unsigned worker, const char *ip, uint64_t uid, const char *ver, const fx_opts *o);
+/* fx_ask, and when the answer is a COOKIE, once more with it (as a peer
+ * does: an address condition counts only for a proved address). *cookied
+ * (may be NULL) says whether it took the second round. */
+fx_reply fx_ask_proved(fx_t *f, unsigned worker, const char *ip, uint64_t uid, const char *ver, const fx_opts *o,
+                       bool *cookied);
 /* A counter from stats(), by name; aborts if unknown. */
 uint64_t fx_stat(fx_t *f, const char *name);
 

@@ -131,10 +131,14 @@ Test(plugin, embodiment_region_third_quota)
           "  - {name: bj-third, networks: [10.1.0.0/16, \"2001:db8::/32\"], uid_mod: {div: 3, rem: 1}, quota: 5}\n");
     unsigned offered = 0;
     for (uint64_t uid = 1; uid <= 30; uid++) {
-        fx_reply inside = fx_ask(&F, 0, "10.1.2.3", uid, "1.4.0", NULL);
+        bool cookied;
+        fx_reply inside = fx_ask_proved(&F, 0, "10.1.2.3", uid, "1.4.0", NULL, &cookied);
         if (uid % 3 != 1) {
             expect_wait(inside, UG_WHY_NOT_SELECTED, "uid not 1 mod 3");
+            cr_expect_not(cookied, "uid %lu: only a peer the stage would select pays the round trip",
+                          (unsigned long)uid);
         } else if (offered < 5) {
+            cr_expect(cookied, "uid %lu: the region counts only for a proved address", (unsigned long)uid);
             expect_hint(inside, "region, 1 mod 3, quota left");
             offered++;
         } else {
@@ -143,7 +147,7 @@ Test(plugin, embodiment_region_third_quota)
     }
     cr_assert_eq(offered, 5);
     expect_wait(fx_ask(&F, 0, "10.2.0.1", 31, "1.4.0", NULL), UG_WHY_NOT_SELECTED, "outside the region");
-    expect_hint(fx_ask(&F, 1, "2001:db8::5", 1, "1.4.0", NULL), "offered uid, now over IPv6: sticky");
+    expect_hint(fx_ask(&F, 1, "2001:db8::5", 1, "1.4.0", NULL), "offered uid, now over IPv6: sticky, no cookie");
     cr_assert_eq(fx_stat(&F, "hints_new"), 5);
 }
 
@@ -163,13 +167,15 @@ Test(plugin, embodiment_ratio_region_count)
 {
     start("targets: [\"1.4.0\"]\nstages:\n"
           "  - {name: third-bj, uid_mod: {div: 3, rem: 1}, networks: [10.1.0.0/16], quota: 2}\n");
-    expect_wait(fx_ask(&F, 0, "10.1.0.1", 2, "1.4.0", NULL), UG_WHY_NOT_SELECTED, "2 mod 3");
-    expect_wait(fx_ask(&F, 0, "10.9.0.1", 4, "1.4.0", NULL), UG_WHY_NOT_SELECTED, "elsewhere");
-    expect_hint(fx_ask(&F, 0, "10.1.0.1", 4, "1.4.0", NULL), "4");
-    expect_hint(fx_ask(&F, 0, "10.1.0.1", 7, "1.4.0", NULL), "7");
-    expect_wait(fx_ask(&F, 0, "10.1.0.1", 10, "1.4.0", NULL), UG_WHY_QUOTA, "third");
+    expect_wait(fx_ask_proved(&F, 0, "10.1.0.1", 2, "1.4.0", NULL, NULL), UG_WHY_NOT_SELECTED, "2 mod 3");
+    expect_wait(fx_ask_proved(&F, 0, "10.9.0.1", 4, "1.4.0", NULL, NULL), UG_WHY_NOT_SELECTED, "elsewhere");
+    expect_hint(fx_ask_proved(&F, 0, "10.1.0.1", 4, "1.4.0", NULL, NULL), "4");
+    expect_hint(fx_ask_proved(&F, 0, "10.1.0.1", 7, "1.4.0", NULL, NULL), "7");
+    expect_wait(fx_ask_proved(&F, 0, "10.1.0.1", 10, "1.4.0", NULL, NULL), UG_WHY_QUOTA, "third");
 }
 
+/* Every HINT is a grant now (its outcome is tracked), so a uid offered
+ * once is offered again: each check below asks with a uid of its own. */
 Test(plugin, each_condition_alone)
 {
     char uids_file[128];
@@ -189,21 +195,21 @@ Test(plugin, each_condition_alone)
     cr_assert_eq(fx_start(&F, err, sizeof err), 0, "%s", err);
     const char *nobody = "10.0.0.1";
     expect_wait(fx_ask(&F, 0, nobody, 42, "1.4.0", NULL), UG_WHY_NOT_SELECTED, "no stage selects 42");
-    expect_hint(fx_ask(&F, 0, "2001:db8:1:ffff::1", 42, "1.4.0", NULL), "networks v6");
-    expect_wait(fx_ask(&F, 0, "2001:db8:2::1", 42, "1.4.0", NULL), UG_WHY_NOT_SELECTED, "outside v6 net");
+    expect_hint(fx_ask_proved(&F, 0, "2001:db8:1:ffff::1", 43, "1.4.0", NULL, NULL), "networks v6");
+    expect_wait(fx_ask_proved(&F, 0, "2001:db8:2::1", 44, "1.4.0", NULL, NULL), UG_WHY_NOT_SELECTED, "outside v6 net");
     expect_hint(fx_ask(&F, 0, nobody, 1002, "1.4.0", NULL), "uids");
     expect_hint(fx_ask(&F, 0, nobody, 501, "1.4.0", NULL), "uids_file");
-    expect_hint(fx_ask(&F, 0, nobody, 42, "1.4.0", &(fx_opts){.plat = "windows-x86_64"}), "plat");
-    expect_wait(fx_ask(&F, 0, nobody, 42, "1.4.0", &(fx_opts){.plat = "linux-x86_64"}), UG_WHY_NOT_SELECTED,
+    expect_hint(fx_ask(&F, 0, nobody, 45, "1.4.0", &(fx_opts){.plat = "windows-x86_64"}), "plat");
+    expect_wait(fx_ask(&F, 0, nobody, 46, "1.4.0", &(fx_opts){.plat = "linux-x86_64"}), UG_WHY_NOT_SELECTED,
                 "other plat");
-    expect_hint(fx_ask(&F, 0, nobody, 42, "1.4.0", &(fx_opts){.chan = "beta"}), "chan");
+    expect_hint(fx_ask(&F, 0, nobody, 47, "1.4.0", &(fx_opts){.chan = "beta"}), "chan");
     expect_hint(fx_ask(&F, 0, nobody, 1999, "1.4.0", NULL), "uid_mod");
     F.now = 1798761600; /* 2027-01-01T00:00:00Z: the later stage opens */
-    expect_hint(fx_ask(&F, 0, nobody, 42, "1.4.0", NULL), "start reached");
+    expect_hint(fx_ask(&F, 0, nobody, 48, "1.4.0", NULL), "start reached");
     F.now = 1798761599;
-    expect_wait(fx_ask(&F, 0, nobody, 42, "1.4.0", NULL), UG_WHY_NOT_SELECTED, "one second before start");
+    expect_wait(fx_ask(&F, 0, nobody, 49, "1.4.0", NULL), UG_WHY_NOT_SELECTED, "one second before start");
     F.now = 1767225599; /* 2025-12-31T23:59:59Z: the over stage is still open */
-    expect_hint(fx_ask(&F, 0, nobody, 42, "1.4.0", NULL), "before end");
+    expect_hint(fx_ask(&F, 0, nobody, 50, "1.4.0", NULL), "before end");
 }
 
 /* percent against the formula of policy.md, on many uids. */
