@@ -23,8 +23,10 @@ static const ug_plugin *const api = &upgate_plugin;
  *                field recipe the harness turns into a signed HELLO (so the
  *                policy path sees valid signatures); 3 datagram sent twice
  *                (rule 8: a retransmit gets the same answer, spends nothing)
- *      bit  6    instance: 0 "open" (cookie: never, no source budget),
- *                1 "guarded" (cookie: always, source budget, a shard)
+ *      bit  6    instance: 0 "open" (cookie: never, no source budget; WAIT
+ *                may come before the signatures, protocol rule 4), 1
+ *                "guarded" (cookie: always, source budget, a shard,
+ *                verify: always)
  *      bit  7    call tick() and stats() afterwards
  *   h1 bits 0-1  host clock: the vectors' now plus 0..3 s
  *      0xa4..a7  reload() the policy first
@@ -62,6 +64,7 @@ static const char policy_guarded[] =
     "hint_ttl: 3600\n"
     "retry: 600\n"
     "cookie: always\n"
+    "verify: always\n"
     "source_budget: 20\n"
     "shard: {index: 1, count: 3}\n"
     "stages:\n"
@@ -72,7 +75,7 @@ typedef struct {
     const char *dir;
     void *inst;
     ug_policy *ref; /* the same file, loaded apart: what the plugin must obey */
-    bool cookies, budget;
+    bool cookies, budget, verify_always;
     unsigned i_hints_new; /* index of "hints_new" in stats() */
 } fz_inst;
 
@@ -114,6 +117,11 @@ static uint64_t stat_value(void *inst, unsigned idx)
     return st[idx].value;
 }
 
+static uint64_t stat_of(const fz_inst *f, const char *name)
+{
+    return stat_value(f->inst, stat_index(f->inst, name));
+}
+
 static void destroy_all(void)
 {
     for (unsigned i = 0; i < 2; i++) {
@@ -140,6 +148,7 @@ static void start(fz_inst *f, const char *tag, const char *policy)
     f->inst = api->create(&host, path, err, sizeof err);
     FZ_CHECK(f->inst != NULL, "create: %s", err);
     f->cookies = f->ref->cookie == UG_COOKIE_ALWAYS;
+    f->verify_always = f->ref->verify_always;
     f->budget = f->ref->source_budget != 0;
     f->i_hints_new = stat_index(f->inst, "hints_new");
 }
@@ -205,11 +214,14 @@ static void analyse(const fz_inst *f, const uint8_t *in, size_t len, fz_expect *
     memset(x, 0, sizeof *x);
     x->f = f;
     x->ours = len >= 5 && memcmp(in, prefix, 5) == 0;
-    x->decoded = ug_dgram_decode(&x->d, in, len, NULL) == 0 && x->d.type == UG_TYPE_HELLO &&
-                 ug_hello_decode(&x->h, x->d.body, x->d.body_len, NULL) == 0;
+    /* the tracker reads a HELLO in one pass and its credential only when it
+     * needs it (issue 10): a bad credential may still get an unsigned WAIT,
+     * never anything that rule 4 guards */
+    x->decoded = ug_hello_parse(&x->h, &x->d, in, len, NULL) == 0;
     if (!x->decoded)
         return;
-    x->verified = ug_hello_verify(&x->h, &x->d, f->ref->issuers, f->ref->nissuers, clock_now, NULL) == 0;
+    x->verified = ug_hello_cred_decode(&x->h, NULL) == 0 &&
+                  ug_hello_verify(&x->h, &x->d, f->ref->issuers, f->ref->nissuers, clock_now, NULL) == 0;
     x->targeted = ug_policy_route(f->ref, &x->h.ver, x->h.plat, x->h.chan) != NULL;
 }
 
@@ -258,10 +270,12 @@ static void check_wait(const fz_inst *f, const fz_expect *x, ug_verdict v, const
                  (int)v, x->targeted);
         return;
     }
-    /* every other reason comes after the signature checks */
     FZ_CHECK(v == UG_VERDICT_REPLY, "WAIT why=%llu with verdict %d", (unsigned long long)w->why, (int)v);
-    FZ_CHECK(verified && x->targeted, "WAIT why=%llu for an unverified or untargeted HELLO",
-             (unsigned long long)w->why);
+    FZ_CHECK(x->targeted, "WAIT why=%llu for an untargeted HELLO", (unsigned long long)w->why);
+    /* rule 4: WAIT 1..5 may come before the signatures (nothing is given or
+     * spent), unless the policy says verify: always; why=6 never does */
+    if (f->verify_always || w->why == UG_WHY_TOO_SMALL)
+        FZ_CHECK(verified, "WAIT why=%llu for an unverified HELLO", (unsigned long long)w->why);
     FZ_CHECK((w->why == UG_WHY_CLOCK) == !in_window, "WAIT why=%llu, clock in window %d",
              (unsigned long long)w->why, in_window);
     if (w->why == UG_WHY_QUOTA)
@@ -309,7 +323,10 @@ static void check_reply(const fz_inst *f, const fz_expect *x, size_t in_len, ug_
         ug_cookie c;
         FZ_CHECK(ug_cookie_decode(&c, d.body, d.body_len, &e) == 0, "COOKIE body: %s", ug_err_name(e));
         FZ_CHECK(memcmp(c.nonce, x->h.nonce, UG_NONCE_LEN) == 0 && c.ts == clock_now, "COOKIE fields");
-        FZ_CHECK(f->cookies && v == UG_VERDICT_REPLY, "COOKIE from an instance with cookie: never");
+        /* cookie: always asks everyone; otherwise only a stage with an
+         * address condition that would select a targeted HELLO asks */
+        FZ_CHECK(v == UG_VERDICT_REPLY && (f->cookies || x->targeted), "COOKIE for an untargeted HELLO from an "
+                 "instance with cookie: never");
         break;
     }
     default:
@@ -326,9 +343,11 @@ static size_t deliver(fz_inst *f, unsigned worker, const fz_addr *src, const uin
     analyse(f, in, len, &x);
     size_t out_len = (size_t)-1;
     memset(out_buf, 0xee, OUT_CAP);
+    uint64_t granted = stat_of(f, "hints_new");
     ug_verdict v = api->handle(f->inst, worker, (const struct sockaddr *)&src->ss, src->len, in, len, out_buf,
                                OUT_CAP, &out_len);
     check_reply(f, &x, len, v, out_buf, out_len);
+    FZ_CHECK(x.verified || stat_of(f, "hints_new") == granted, "a grant spent on an unverified HELLO");
     FZ_CHECK(api->flush(f->inst, worker) == 0, "flush failed");
     if (verdict)
         *verdict = v;
