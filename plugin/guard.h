@@ -14,8 +14,10 @@
 #define UG_REPLAY_WAYS 4u    /* ... four, least recently used out first */
 #define UG_REPLAY_TTL 30u    /* seconds a retransmit is answered from memory */
 #define UG_REPLAY_INLINE 72u /* a WAIT or COOKIE fits inline; a HINT goes to the heap */
-#define UG_CRED_SETS 32768u  /* verified credentials per worker: sets of ... */
-#define UG_CRED_WAYS 8u      /* ... eight: 100,000 peers in flight stay cached */
+#define UG_CRED_SETS 16384u  /* verified credentials per worker: sets of ... */
+#define UG_CRED_WAYS 16u     /* ... sixteen: of 100,000 peers in flight, all but
+                                ~0.1% stay cached (an LRU set that overflows
+                                misses on every key that cycles through it) */
 #define UG_BUDGET_SETS 1024u /* source prefixes tracked per worker: sets of ... */
 #define UG_BUDGET_WAYS 4u    /* ... four, under a secret hash: no chosen collisions */
 #define UG_KEY_LEN 16u

@@ -80,6 +80,14 @@ const char *fx_policy_path(fx_t *f)
     return path;
 }
 
+void fx_policy_bare(fx_t *f, const char *rest)
+{
+    char text[65536];
+    int n = snprintf(text, sizeof text, "keys:\n  hint: hint.key\n  issuers: [issuer.pub]\nstate: state\n%s", rest);
+    cr_assert(n > 0 && (size_t)n < sizeof text);
+    tu_write_file(fx_policy_path(f), text, (size_t)n);
+}
+
 void fx_policy(fx_t *f, const char *rest)
 {
     char text[65536];
@@ -222,4 +230,73 @@ uint64_t fx_stat(fx_t *f, const char *name)
             return st[i].value;
     cr_assert_fail("no counter %s", name);
     return 0;
+}
+
+size_t fx_report(fx_t *f, uint8_t *out, uint64_t uid, const char *ver, const char *to, ug_res res)
+{
+    ug_cred c = {.uid = uid, .exp = f->now + 86400};
+    memcpy(c.pk, f->client_pk, UG_PK_LEN);
+    ug_kid(c.kid, f->issuer_pk);
+    uint8_t cbody[128], cobj[256];
+    size_t cblen, colen, len;
+    cr_assert_eq(ug_cred_encode_body(cbody, sizeof cbody, &cblen, &c), 0);
+    cr_assert_eq(ug_signed_encode(cobj, sizeof cobj, &colen, UG_CTX_CRED, cbody, cblen, f->issuer_sk), 0);
+    ug_report_fields r = {.uid = uid, .ver = ver, .to = to, .res = res, .ts = f->now, .cred = cobj, .cred_len = colen};
+    randombytes_buf(r.nonce, UG_NONCE_LEN);
+    memcpy(r.pk, f->client_pk, UG_PK_LEN);
+    cr_assert_eq(ug_report_build(out, UG_DGRAM_MAX, &len, &r, 512, f->client_sk), 0);
+    return len;
+}
+
+void fx_manifest_at(fx_t *f, const char *name, const char *to)
+{
+    ug_manifest m = {.size = 1000, .exp = FX_NOW + 2 * 365 * 86400, .nurls = 1};
+    cr_assert_eq(ug_version_parse(&m.to, to, strlen(to)), 0);
+    snprintf(m.urls[0], sizeof m.urls[0], "http://127.0.0.1:1/%s", name);
+    ug_kid(m.kid, f->rel_pk);
+    uint8_t body[UG_OBJ_MAX], obj[UG_OBJ_MAX];
+    size_t blen, olen;
+    cr_assert_eq(ug_manifest_encode_body(body, sizeof body, &blen, &m), 0);
+    cr_assert_eq(ug_signed_encode(obj, sizeof obj, &olen, UG_CTX_RELEASE, body, blen, f->rel_sk), 0);
+    char path[160];
+    snprintf(path, sizeof path, "%s/%s", f->dir, name);
+    unlink(path);
+    tu_write_file(path, obj, olen);
+}
+
+typedef struct {
+    char *buf;
+    size_t n, cap;
+} fx_text;
+
+static void fx_emit(void *ctx, const char *data, size_t len)
+{
+    fx_text *t = ctx;
+    if (t->n + len + 1 > t->cap)
+        len = t->cap - t->n - 1;
+    memcpy(t->buf + t->n, data, len);
+    t->n += len;
+    t->buf[t->n] = 0;
+}
+
+const char *fx_control(fx_t *f, const char *req, int *rc)
+{
+    static char out[1 << 20];
+    fx_text t = {out, 0, sizeof out};
+    out[0] = 0;
+    int r = f->api->control(f->inst, req, strlen(req), fx_emit, &t);
+    if (rc)
+        *rc = r;
+    return out;
+}
+
+ug_decision fx_decide(fx_t *f, uint64_t uid, const char *ver, const char *ip, unsigned flags)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    cr_assert_eq(inet_pton(AF_INET, ip, &sa.sin_addr), 1);
+    ug_claims c = {.size = sizeof c, .kind = UG_CLAIM_HELLO, .flags = flags, .uid = uid, .ver = ver,
+                   .src = (struct sockaddr *)&sa, .srclen = sizeof sa};
+    ug_decision d = {.size = sizeof d};
+    cr_assert_eq(f->api->decide(f->inst, 0, &c, &d), 0);
+    return d;
 }

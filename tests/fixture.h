@@ -53,6 +53,9 @@ void fx_init(fx_t *f, unsigned nworkers);
 void fx_manifest(fx_t *f, unsigned nurls, size_t url_len);
 /* Writes dir/policy.yaml: keys, release and state lines, then `rest`. */
 void fx_policy(fx_t *f, const char *rest);
+/* Writes dir/policy.yaml: keys and state lines, then `rest` (a version 2
+ * policy, or one naming its own release). */
+void fx_policy_bare(fx_t *f, const char *rest);
 /* Path of dir/policy.yaml. */
 const char *fx_policy_path(fx_t *f);
 /* dlopen()s the plugin and creates an instance; 0, or -1 with err set. */
@@ -69,6 +72,15 @@ fx_reply fx_ask(fx_t *f, unsigned worker, const char *ip, uint64_t uid, const ch
  * (may be NULL) says whether it took the second round. */
 fx_reply fx_ask_proved(fx_t *f, unsigned worker, const char *ip, uint64_t uid, const char *ver, const fx_opts *o,
                        bool *cookied);
+/* A signed REPORT datagram from the fixture's client. */
+size_t fx_report(fx_t *f, uint8_t *out, uint64_t uid, const char *ver, const char *to, ug_res res);
+/* Writes a manifest for version `to` at dir/name, signed with the release
+ * key, with one URL naming it. */
+void fx_manifest_at(fx_t *f, const char *name, const char *to);
+/* One control request; returns the reply (static buffer), *rc the return. */
+const char *fx_control(fx_t *f, const char *req, int *rc);
+/* decide() without spending: the answer for claimed fields. */
+ug_decision fx_decide(fx_t *f, uint64_t uid, const char *ver, const char *ip, unsigned flags);
 /* A counter from stats(), by name; aborts if unknown. */
 uint64_t fx_stat(fx_t *f, const char *name);
 

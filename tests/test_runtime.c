@@ -1,0 +1,529 @@
+/* The runtime through the real plugin: rollouts and releases, WAIT before signatures, reloads, control, outcomes. */
+#include <criterion/criterion.h>
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fixture.h"
+#include "guard.h"
+#include "testutil.h"
+
+static fx_t F;
+
+/* A version 1 policy gets the fixture's release line; a version 2 one
+ * (rollouts:) names its own. */
+static void write_policy(const char *policy)
+{
+    if (strncmp(policy, "rollouts:", 9) == 0 || strncmp(policy, "release:", 8) == 0)
+        fx_policy_bare(&F, policy);
+    else
+        fx_policy(&F, policy);
+}
+
+static void start(const char *policy)
+{
+    char err[512];
+    fx_init(&F, 2);
+    write_policy(policy);
+    cr_assert_eq(fx_start(&F, err, sizeof err), 0, "create failed: %s", err);
+}
+
+static void restart(void)
+{
+    char err[512];
+    fx_stop(&F);
+    cr_assert_eq(fx_start(&F, err, sizeof err), 0, "restart failed: %s", err);
+}
+
+static void reload(const char *policy)
+{
+    char err[512];
+    write_policy(policy);
+    cr_assert_eq(F.api->reload(F.inst, NULL, err, sizeof err), 0, "reload: %s", err);
+}
+
+static void teardown(void)
+{
+    fx_stop(&F);
+}
+
+TestSuite(runtime, .fini = teardown, .timeout = 120);
+
+static bool hint(fx_reply r)
+{
+    return r.type == UG_TYPE_HINT;
+}
+
+static uint64_t why(fx_reply r)
+{
+    cr_assert_eq(r.type, UG_TYPE_WAIT, "want a WAIT, got type %d", r.type);
+    return r.wait.why;
+}
+
+static json_t *control(const char *req, bool want_ok)
+{
+    int rc;
+    const char *out = fx_control(&F, req, &rc);
+    json_error_t je;
+    json_t *o = json_loads(out, 0, &je);
+    cr_assert_not_null(o, "%s: reply is not JSON (%s): %.200s", req, je.text, out);
+    cr_assert_eq(json_is_true(json_object_get(o, "ok")), want_ok, "%s: %.300s", req, out);
+    cr_assert_eq(rc, want_ok ? 0 : -1, "%s: rc %d", req, rc);
+    return o;
+}
+
+/* The status of one stage: rollouts[r].stages[s].key */
+static json_t *stage_status(json_t *status, size_t r, size_t s)
+{
+    return json_array_get(json_object_get(json_array_get(json_object_get(status, "rollouts"), r), "stages"), s);
+}
+
+/* ---- rule 4: no signature work for a WAIT ----------------------------------- */
+
+Test(runtime, a_wait_costs_no_signature_check)
+{
+    start("targets: [\"1.4.0\"]\nstages:\n  - {name: canary, uids: [7]}\n");
+    for (uint64_t uid = 100; uid < 150; uid++)
+        cr_assert_eq(why(fx_ask(&F, uid & 1, "10.0.0.1", uid, "1.4.0", NULL)), UG_WHY_NOT_SELECTED);
+    cr_expect_eq(fx_stat(&F, "signature_checks"), 0, "50 returning peers told to wait: no Ed25519");
+    cr_assert(hint(fx_ask(&F, 0, "10.0.0.1", 7, "1.4.0", NULL)));
+    cr_expect_eq(fx_stat(&F, "signature_checks"), 2, "a HINT is verified: credential and HELLO");
+    /* a forged credential on a peer that would be told to wait: the same
+     * WAIT (nothing is given), no signature work; on a selected peer: dropped */
+    fx_opts forged = {.cred_exp = F.now + 1};
+    uint8_t hello[UG_DGRAM_MAX];
+    size_t len = fx_hello(&F, hello, 200, "1.4.0", &forged);
+    hello[len - 1] ^= 1; /* the HELLO's signature */
+    cr_expect_eq(why(fx_send(&F, 0, "10.0.0.1", 4000, hello, len)), UG_WHY_NOT_SELECTED);
+    len = fx_hello(&F, hello, 7, "1.4.0", &forged);
+    hello[len - 1] ^= 1;
+    cr_expect_eq(fx_send(&F, 0, "10.0.0.1", 4001, hello, len).v, UG_VERDICT_DROP, "a HINT needs rule 4");
+}
+
+Test(runtime, verify_always_checks_first)
+{
+    start("targets: [\"1.4.0\"]\nverify: always\nstages:\n  - {name: canary, uids: [7]}\n");
+    cr_assert_eq(why(fx_ask(&F, 0, "10.0.0.1", 100, "1.4.0", NULL)), UG_WHY_NOT_SELECTED);
+    cr_expect_eq(fx_stat(&F, "signature_checks"), 2);
+    uint8_t hello[UG_DGRAM_MAX];
+    size_t len = fx_hello(&F, hello, 200, "1.4.0", NULL);
+    hello[len - 1] ^= 1;
+    cr_expect_eq(fx_send(&F, 0, "10.0.0.1", 4000, hello, len).v, UG_VERDICT_DROP,
+                 "verify: always drops a forged HELLO even where the answer would be WAIT");
+}
+
+/* ---- reloads: rate, retransmits, stage names ---------------------------------- */
+
+Test(runtime, a_reload_does_not_refill_the_rate)
+{
+    const char *p = "targets: [\"1.4.0\"]\nstages:\n  - {name: slow, rate: 2}\n";
+    start(p);
+    unsigned hints = 0;
+    for (uint64_t uid = 1; uid <= 10; uid++)
+        hints += hint(fx_ask(&F, 0, "10.0.0.1", uid, "1.4.0", NULL));
+    cr_assert_eq(hints, 2, "a burst of one second's worth");
+    for (int i = 0; i < 20; i++) {
+        reload(p);
+        hints += hint(fx_ask(&F, 0, "10.0.0.1", 100 + (uint64_t)i, "1.4.0", NULL));
+    }
+    cr_expect_eq(hints, 2, "20 reloads in the same second gave %u offers", hints);
+    F.now += 1;
+    cr_expect(hint(fx_ask(&F, 0, "10.0.0.1", 200, "1.4.0", NULL)), "a second later the bucket refills");
+}
+
+Test(runtime, a_retransmit_does_not_outlive_a_pause)
+{
+    start("targets: [\"1.4.0\"]\nstages:\n  - name: all\n");
+    uint8_t hello[UG_DGRAM_MAX];
+    size_t len = fx_hello(&F, hello, 5, "1.4.0", NULL);
+    cr_assert(hint(fx_send(&F, 0, "10.0.0.1", 4000, hello, len)));
+    cr_assert(hint(fx_send(&F, 0, "10.0.0.1", 4000, hello, len)));
+    cr_assert_eq(fx_stat(&F, "retransmits_answered"), 1);
+    reload("targets: [\"1.4.0\"]\npaused: true\nstages:\n  - name: all\n");
+    cr_expect_eq(why(fx_send(&F, 0, "10.0.0.1", 4000, hello, len)), UG_WHY_PAUSED, "the old HINT is not resent");
+    reload("targets: [\"1.4.0\"]\nstages:\n  - name: all\n");
+    json_decref(control("{\"cmd\":\"halt\",\"rollout\":\"default\",\"why\":\"crash on start\"}", true));
+    cr_expect_eq(why(fx_send(&F, 0, "10.0.0.1", 4000, hello, len)), UG_WHY_PAUSED, "nor after a halt");
+}
+
+Test(runtime, stage_names_beyond_1024_reloads)
+{
+    char p[256];
+    start("targets: [\"1.4.0\"]\nstages:\n  - {name: s-0, quota: 5}\n");
+    cr_assert(hint(fx_ask(&F, 0, "10.0.0.1", 1, "1.4.0", NULL)));
+    for (int i = 1; i <= 1100; i++) {
+        snprintf(p, sizeof p, "targets: [\"1.4.0\"]\nstages:\n  - {name: s-%d, quota: 5}\n", i);
+        reload(p);
+    }
+    reload("targets: [\"1.4.0\"]\nstages:\n  - {name: s-0, quota: 5}\n");
+    json_t *st = control("{\"cmd\":\"status\"}", true);
+    cr_expect_eq(json_integer_value(json_object_get(stage_status(st, 0, 0), "granted")), 1,
+                 "back to the first stage name, after 1,100 others: its grant is still counted");
+    json_decref(st);
+}
+
+/* ---- rollouts and releases ----------------------------------------------------- */
+
+Test(runtime, two_rollouts_two_platforms_two_manifests)
+{
+    fx_init(&F, 2);
+    fx_manifest_at(&F, "win.manifest", "2.0.0");
+    fx_manifest_at(&F, "linux.manifest", "2.1.0");
+    write_policy("rollouts:\n"
+                  "  - {name: win, release: win.manifest, targets: [\"1.4.0\"], plat: [windows-x86_64],\n"
+                  "     stages: [{name: all, quota: 1}]}\n"
+                  "  - {name: linux, release: linux.manifest, targets: [\"1.4.0\"], plat: [linux-x86_64],\n"
+                  "     stages: [{name: all, quota: 1}]}\n");
+    char err[512];
+    cr_assert_eq(fx_start(&F, err, sizeof err), 0, "%s", err);
+    fx_reply w = fx_ask(&F, 0, "10.0.0.1", 1, "1.4.0", &(fx_opts){.plat = "windows-x86_64"});
+    fx_reply l = fx_ask(&F, 0, "10.0.0.1", 2, "1.4.0", &(fx_opts){.plat = "linux-x86_64"});
+    cr_assert(hint(w) && hint(l));
+    cr_expect_eq(w.hint.rel.to.part[1], 0);
+    cr_expect_eq(l.hint.rel.to.part[1], 1, "the linux peer gets the linux release");
+    cr_expect(strstr(l.hint.rel.urls[0], "linux.manifest"));
+    cr_expect_eq(why(fx_ask(&F, 0, "10.0.0.1", 3, "1.4.0", &(fx_opts){.plat = "linux-x86_64"})), UG_WHY_QUOTA,
+                 "each rollout has its own quota");
+    cr_expect_eq(why(fx_ask(&F, 0, "10.0.0.1", 4, "1.4.0", NULL)), UG_WHY_NOT_TARGETED, "no plat: no rollout");
+}
+
+Test(runtime, a_new_release_starts_whole_and_the_old_one_returns)
+{
+    fx_init(&F, 1);
+    fx_manifest_at(&F, "a.manifest", "2.0.0");
+    fx_manifest_at(&F, "b.manifest", "2.0.1");
+    const char *pa = "release: a.manifest\ntargets: [\"1.4.0\"]\nstages:\n  - {name: first, quota: 2}\n";
+    const char *pb = "release: b.manifest\ntargets: [\"1.4.0\"]\nstages:\n  - {name: first, quota: 2}\n";
+    char err[512];
+    write_policy(pa);
+    cr_assert_eq(fx_start(&F, err, sizeof err), 0, "%s", err);
+    cr_assert(hint(fx_ask(&F, 0, "10.0.0.1", 1, "1.4.0", NULL)));
+    cr_assert(hint(fx_ask(&F, 0, "10.0.0.1", 2, "1.4.0", NULL)));
+    cr_assert_eq(why(fx_ask(&F, 0, "10.0.0.1", 3, "1.4.0", NULL)), UG_WHY_QUOTA);
+    reload(pb);
+    cr_expect(hint(fx_ask(&F, 0, "10.0.0.1", 3, "1.4.0", NULL)), "2.0.1: the quota is whole");
+    cr_expect_eq(fx_stat(&F, "hints_new"), 3);
+    cr_expect(hint(fx_ask(&F, 0, "10.0.0.1", 1, "1.4.0", NULL)), "uid 1 is chosen again by the stage");
+    cr_expect_eq(fx_stat(&F, "hints_new"), 4, "not sticky: a new grant for 2.0.1");
+    cr_expect_eq(why(fx_ask(&F, 0, "10.0.0.1", 4, "1.4.0", NULL)), UG_WHY_QUOTA);
+    reload(pa);
+    cr_expect(hint(fx_ask(&F, 0, "10.0.0.1", 2, "1.4.0", NULL)), "back to 2.0.0: its grants are found again");
+    cr_expect_eq(fx_stat(&F, "hints_sticky"), 1);
+    cr_expect_eq(why(fx_ask(&F, 0, "10.0.0.1", 5, "1.4.0", NULL)), UG_WHY_QUOTA, "and its quota is still spent");
+}
+
+/* A ramp is a function of the clock: at four moments the selected uids are
+ * exactly those of the bucket formula, and each set holds the one before. */
+Test(runtime, a_ramp_nests_and_follows_the_formula)
+{
+    start("rollouts:\n  - name: desk\n    release: release.manifest\n    targets: [\"1.4.0\"]\n    stages:\n"
+          "      - {name: ramp, percent: {from: 1, to: 100, start: 2026-09-21T00:00:00Z, end: 2026-09-28T00:00:00Z}}\n");
+    static bool prev[10001];
+    int64_t start_t = 1789948800; /* 2026-09-21T00:00:00Z */
+    int64_t at[4] = {start_t - 1, start_t, start_t + 2 * 86400 + 1234, start_t + 7 * 86400};
+    for (int k = 0; k < 4; k++) {
+        F.now = (uint64_t)at[k];
+        uint32_t bp = at[k] < start_t ? 0 : at[k] >= start_t + 7 * 86400 ? 10000
+                      : (uint32_t)(100 + (int64_t)9900 * (at[k] - start_t) / (7 * 86400));
+        unsigned n = 0;
+        for (uint64_t uid = 1; uid <= 10000; uid++) {
+            ug_decision d = fx_decide(&F, uid, "1.4.0", "10.0.0.1", 0);
+            bool sel = d.answer == UG_ANSWER_HINT;
+            cr_assert_eq(sel, ug_percent_bucket("desk", 4, uid) < bp, "uid %lu at moment %d", (unsigned long)uid, k);
+            cr_assert(!prev[uid] || sel, "uid %lu left the ramp at moment %d", (unsigned long)uid, k);
+            prev[uid] = sel;
+            n += sel;
+        }
+        cr_log_info("moment %d: %u.%02u%% in force, %u of 10000 selected", k, bp / 100, bp % 100, n);
+    }
+}
+
+Test(runtime, a_layout_1_folder_is_upgraded_by_the_plugin)
+{
+    fx_init(&F, 1);
+    char cmd[512], out[512];
+    snprintf(cmd, sizeof cmd, "%s/tests/mkstate-v1 %s/state canary:11,12", tu_build_dir(), F.dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 0, "%s", out);
+    fx_policy(&F, "targets: [\"1.4.0\"]\nstages:\n  - {name: canary, quota: 2}\n");
+    char err[512];
+    cr_assert_eq(fx_start(&F, err, sizeof err), 0, "%s", err);
+    cr_expect(hint(fx_ask(&F, 0, "10.0.0.1", 11, "1.4.0", NULL)), "a grant of layout 1 is sticky");
+    cr_expect_eq(fx_stat(&F, "hints_sticky"), 1);
+    cr_expect_eq(why(fx_ask(&F, 0, "10.0.0.1", 13, "1.4.0", NULL)), UG_WHY_QUOTA, "and counts against the quota");
+}
+
+/* ---- control -------------------------------------------------------------------- */
+
+Test(runtime, pause_halt_resume_are_durable_and_immediate)
+{
+    start("targets: [\"1.4.0\"]\nstages:\n  - {name: all, quota: 10}\n");
+    cr_assert(hint(fx_ask(&F, 0, "10.0.0.1", 1, "1.4.0", NULL)));
+    json_decref(control("{\"cmd\":\"pause\",\"rollout\":\"default\"}", true));
+    cr_expect_eq(why(fx_ask(&F, 1, "10.0.0.1", 2, "1.4.0", NULL)), UG_WHY_PAUSED);
+    cr_expect_eq(why(fx_ask(&F, 1, "10.0.0.1", 1, "1.4.0", NULL)), UG_WHY_PAUSED, "granted peers too");
+    restart();
+    cr_expect_eq(why(fx_ask(&F, 0, "10.0.0.1", 2, "1.4.0", NULL)), UG_WHY_PAUSED, "a pause survives restart");
+    json_decref(control("{\"cmd\":\"resume\",\"all\":true}", true));
+    cr_expect(hint(fx_ask(&F, 0, "10.0.0.1", 2, "1.4.0", NULL)));
+    json_decref(control("{\"cmd\":\"halt\",\"all\":true,\"why\":\"2.0.0 crashes on start\"}", true));
+    restart();
+    json_t *st = control("{\"cmd\":\"status\"}", true);
+    json_t *r0 = json_array_get(json_object_get(st, "rollouts"), 0);
+    cr_expect(json_is_true(json_object_get(r0, "halted")));
+    cr_expect_str_eq(json_string_value(json_object_get(r0, "halted_why")), "2.0.0 crashes on start");
+    json_decref(st);
+    json_t *h = control("{\"cmd\":\"history\"}", true);
+    char *text = json_dumps(h, 0);
+    cr_expect(strstr(text, "pause rollout default") && strstr(text, "halt rollout default: 2.0.0 crashes on start"),
+              "%s", text);
+    free(text);
+    json_decref(h);
+    /* what the file says stays until the file changes */
+    reload("targets: [\"1.4.0\"]\npaused: true\nstages:\n  - {name: all, quota: 10}\n");
+    json_decref(control("{\"cmd\":\"resume\",\"rollout\":\"default\"}", true));
+    cr_expect_eq(why(fx_ask(&F, 0, "10.0.0.1", 3, "1.4.0", NULL)), UG_WHY_PAUSED, "the policy's paused: true stays");
+}
+
+Test(runtime, control_refuses_what_it_cannot_do)
+{
+    start("targets: [\"1.4.0\"]\nstages:\n  - {name: all}\n");
+    static const char *const bad[] = {
+        "", "[]", "{\"cmd\":\"dance\"}", "{\"cmd\":\"pause\"}", "{\"cmd\":\"pause\",\"rollout\":\"nope\"}",
+        "{\"cmd\":\"halt\",\"rollout\":\"default\"}", "{\"cmd\":\"status\",\"extra\":1}",
+        "{\"cmd\":\"explain\",\"uid\":0,\"ver\":\"1.4.0\",\"src\":\"10.0.0.1\"}",
+        "{\"cmd\":\"explain\",\"uid\":1,\"ver\":\"x\",\"src\":\"10.0.0.1\"}", "{\"cmd\":\"grants\",\"rollout\":\"nope\"}",
+        "{\"cmd\":\"status\",\"cmd\":\"status\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc;
+        const char *out = fx_control(&F, bad[i], &rc);
+        cr_expect_eq(rc, -1, "%s was carried out: %s", bad[i], out);
+        cr_expect(strstr(out, "\"ok\":false") && strstr(out, "\"error\""), "%s: %s", bad[i], out);
+    }
+    char err[512];
+    fx_policy(&F, "targets: [\"1.4.0\"]\nstages:\n  - {name: all, bogus: 1}\n");
+    json_t *o = control("{\"cmd\":\"reload\"}", false);
+    cr_expect(strstr(json_string_value(json_object_get(o, "error")), "bogus"));
+    json_decref(o);
+    (void)err;
+    cr_expect(hint(fx_ask(&F, 0, "10.0.0.1", 1, "1.4.0", NULL)), "the old policy stays");
+}
+
+Test(runtime, status_grants_explain_and_metrics)
+{
+    start("targets: [\"1.4.0\"]\nstages:\n  - {name: canary, uids: [1, 2, 3], quota: 2}\n"
+          "  - {name: pct, percent: 12.5}\n");
+    cr_assert(hint(fx_ask(&F, 0, "10.0.0.1", 1, "1.4.0", NULL)));
+    cr_assert(hint(fx_ask(&F, 1, "10.0.0.1", 2, "1.4.0", NULL)));
+    cr_assert_eq(why(fx_ask(&F, 0, "10.0.0.1", 3, "1.4.0", NULL)), UG_WHY_QUOTA);
+    json_t *st = control("{\"cmd\":\"status\"}", true);
+    json_t *s0 = stage_status(st, 0, 0), *s1 = stage_status(st, 0, 1);
+    cr_expect_eq(json_integer_value(json_object_get(s0, "granted")), 2);
+    cr_expect_eq(json_integer_value(json_object_get(s0, "quota")), 2);
+    cr_expect(json_is_null(json_object_get(s0, "percent")));
+    cr_expect_eq(json_integer_value(json_object_get(s1, "percent")), 1250);
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(s0, "offers"), "last_minute")), 2);
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(s0, "waits"), "quota")), 1);
+    json_t *rw = json_object_get(json_array_get(json_object_get(st, "rollouts"), 0), "waits");
+    static const char *const keys[] = {"not_targeted", "not_selected", "quota", "clock", "paused", "rate", "too_small"};
+    for (size_t i = 0; i < 7; i++)
+        cr_expect(json_is_integer(json_object_get(rw, keys[i])), "waits.%s", keys[i]);
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(s0, "outcomes"), "pending")), 2);
+    json_decref(st);
+
+    json_t *g = control("{\"cmd\":\"grants\",\"rollout\":\"default\",\"stage\":\"canary\"}", true);
+    json_t *ga = json_object_get(g, "grants");
+    cr_assert_eq(json_array_size(ga), 2);
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(ga, 0), "uid")), 1);
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(ga, 1), "at")), (json_int_t)F.now);
+    json_decref(g);
+
+    json_t *e = control("{\"cmd\":\"explain\",\"uid\":77,\"ver\":\"1.4.0\",\"src\":\"10.0.0.1\"}", true);
+    json_t *pct = json_object_get(json_array_get(json_object_get(e, "trace"), 1), "percent");
+    cr_expect_eq(json_integer_value(json_object_get(pct, "bucket")), (json_int_t)ug_percent_bucket("pct", 3, 77));
+    cr_expect_eq(json_integer_value(json_object_get(pct, "in_force")), 1250);
+    json_decref(e);
+
+    const char *m = fx_control(&F, "{\"cmd\":\"metrics\"}", NULL);
+    cr_expect(strstr(m, "# TYPE upgate_hints_total counter"), "%.300s", m);
+    cr_expect(strstr(m, "upgate_stage_grants{rollout=\"default\",stage=\"canary\"} 2"), "%.2000s", m);
+    cr_expect(strstr(m, "upgate_manifest_expiry_timestamp_seconds{rollout=\"default\",release=\"2.0.0\"}"));
+}
+
+/* ---- outcomes ------------------------------------------------------------------------ */
+
+static json_t *outcomes(size_t stage)
+{
+    json_t *st = control("{\"cmd\":\"status\"}", true);
+    json_t *o = json_incref(json_object_get(stage_status(st, 0, stage), "outcomes"));
+    json_decref(st);
+    return o;
+}
+
+static json_int_t outcome(json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+Test(runtime, outcomes_seen_at_login_and_reported)
+{
+    start("targets: [\"1.4.0\"]\nstages:\n  - {name: all}\n");
+    for (uint64_t uid = 1; uid <= 6; uid++)
+        cr_assert(hint(fx_ask(&F, 0, "10.0.0.1", uid, "1.4.0", NULL)));
+    uint64_t checks = fx_stat(&F, "signature_checks");
+    /* 1 upgrades, and says so at its next login (an untargeted version) */
+    fx_reply r = fx_ask(&F, 0, "10.0.0.1", 1, "2.0.0", NULL);
+    cr_expect_eq(r.v, UG_VERDICT_PASS);
+    cr_expect_eq(fx_stat(&F, "signature_checks"), checks + 1, "verified once: its credential is cached");
+    fx_ask(&F, 0, "10.0.0.1", 1, "2.0.0", NULL);
+    cr_expect_eq(fx_stat(&F, "signature_checks"), checks + 1, "not again: nothing would change");
+    fx_ask(&F, 0, "10.0.0.1", 99, "2.0.0", NULL);
+    cr_expect_eq(fx_stat(&F, "signature_checks"), checks + 1, "a stranger at 2.0.0 costs nothing");
+    /* 2 upgrades and then comes back at 1.4.0: rolled back */
+    fx_ask(&F, 0, "10.0.0.1", 2, "2.0.1", NULL);
+    cr_expect(hint(fx_ask(&F, 0, "10.0.0.1", 2, "1.4.0", NULL)));
+    /* 3 declines, 4 fails to download, 5 gets a bad file then installs */
+    uint8_t rep[UG_DGRAM_MAX];
+    size_t n = fx_report(&F, rep, 3, "1.4.0", "2.0.0", UG_RES_DECLINED);
+    cr_expect_eq(fx_send(&F, 0, "10.0.0.1", 4000, rep, n).len, 0, "a REPORT is never answered");
+    n = fx_report(&F, rep, 4, "1.4.0", "2.0.0", UG_RES_DOWNLOAD_FAILED);
+    fx_send(&F, 0, "10.0.0.1", 4000, rep, n);
+    fx_send(&F, 0, "10.0.0.1", 4000, rep, n);
+    n = fx_report(&F, rep, 5, "1.4.0", "2.0.0", UG_RES_MISMATCH);
+    fx_send(&F, 1, "10.0.0.1", 4000, rep, n);
+    n = fx_report(&F, rep, 5, "2.0.0", "2.0.0", UG_RES_INSTALLED);
+    fx_send(&F, 1, "10.0.0.1", 4000, rep, n);
+    n = fx_report(&F, rep, 77, "1.4.0", "2.0.0", UG_RES_DECLINED);
+    fx_send(&F, 1, "10.0.0.1", 4000, rep, n);
+    cr_expect_eq(fx_stat(&F, "reports_not_offered"), 1, "a REPORT for a uid never offered changes nothing");
+    cr_expect_eq(fx_stat(&F, "reports_counted"), 4);
+    cr_expect_eq(fx_stat(&F, "reports_unchanged"), 1, "the repeated REPORT");
+    json_t *o = outcomes(0);
+    cr_expect_eq(outcome(o, "upgraded"), 2, "1 and 5");
+    cr_expect_eq(outcome(o, "rolled_back"), 1);
+    cr_expect_eq(outcome(o, "declined"), 1);
+    cr_expect_eq(outcome(o, "failed"), 2, "download failed and rolled back");
+    cr_expect_eq(outcome(o, "pending"), 1, "uid 6");
+    cr_expect_eq(outcome(o, "not_taken"), 0);
+    json_decref(o);
+    F.now += 86401;
+    o = outcomes(0);
+    cr_expect_eq(outcome(o, "not_taken"), 1, "uid 6, a day later");
+    cr_expect_eq(outcome(o, "pending"), 0);
+    json_decref(o);
+    restart();
+    o = outcomes(0);
+    cr_expect_eq(outcome(o, "upgraded"), 2, "outcomes are stored");
+    cr_expect_eq(outcome(o, "rolled_back"), 1);
+    json_decref(o);
+}
+
+Test(runtime, a_bad_release_halts_itself)
+{
+    start("rollouts:\n  - name: desk\n    release: release.manifest\n    targets: [\"1.4.0\"]\n"
+          "    halt_when: {failed: 0.5, min_outcomes: 4}\n    stages:\n      - {name: all}\n");
+    for (uint64_t uid = 1; uid <= 10; uid++)
+        cr_assert(hint(fx_ask(&F, 0, "10.0.0.1", uid, "1.4.0", NULL)));
+    uint8_t rep[UG_DGRAM_MAX];
+    for (uint64_t uid = 1; uid <= 3; uid++) {
+        size_t n = fx_report(&F, rep, uid, "1.4.0", "2.0.0", UG_RES_INSTALL_FAILED);
+        fx_send(&F, 0, "10.0.0.1", 4000, rep, n);
+    }
+    cr_expect(hint(fx_ask(&F, 0, "10.0.0.1", 20, "1.4.0", NULL)), "3 failures: below min_outcomes");
+    size_t n = fx_report(&F, rep, 4, "2.0.0", "2.0.0", UG_RES_INSTALLED);
+    fx_send(&F, 0, "10.0.0.1", 4000, rep, n);
+    cr_expect_eq(why(fx_ask(&F, 0, "10.0.0.1", 21, "1.4.0", NULL)), UG_WHY_PAUSED,
+                 "3 of 4 known outcomes failed: halted at once");
+    F.api->tick(F.inst); /* stores the halt */
+    restart();
+    cr_expect_eq(why(fx_ask(&F, 0, "10.0.0.1", 22, "1.4.0", NULL)), UG_WHY_PAUSED, "and stays halted");
+    json_t *st = control("{\"cmd\":\"status\"}", true);
+    const char *w = json_string_value(json_object_get(json_array_get(json_object_get(st, "rollouts"), 0), "halted_why"));
+    cr_expect(w && strstr(w, "automatic") && strstr(w, "failed share"), "%s", w ? w : "(none)");
+    json_decref(st);
+    json_decref(control("{\"cmd\":\"resume\",\"rollout\":\"desk\"}", true));
+    cr_expect(hint(fx_ask(&F, 0, "10.0.0.1", 22, "1.4.0", NULL)), "only an operator lifts it");
+}
+
+Test(runtime, an_unhealthy_rollout_holds_its_ramp)
+{
+    start("rollouts:\n  - name: desk\n    release: release.manifest\n    targets: [\"1.4.0\"]\n"
+          "    halt_when: {failed: 0.8, min_outcomes: 1000}\n    hold_when_unhealthy: true\n    stages:\n"
+          "      - {name: ramp, percent: {from: 10, to: 100, start: 2026-09-21T00:00:00Z, end: 2026-09-22T00:00:00Z}}\n");
+    F.now = 1789948800 + 3600; /* one hour into a one-day ramp */
+    json_t *st = control("{\"cmd\":\"status\"}", true);
+    json_int_t before = json_integer_value(json_object_get(stage_status(st, 0, 0), "percent"));
+    json_decref(st);
+    unsigned granted = 0;
+    uint8_t rep[UG_DGRAM_MAX];
+    for (uint64_t uid = 1; granted < 4 && uid < 1000; uid++) {
+        if (!hint(fx_ask(&F, 0, "10.0.0.1", uid, "1.4.0", NULL)))
+            continue;
+        granted++;
+        size_t n = fx_report(&F, rep, uid, "1.4.0", "2.0.0", UG_RES_DOWNLOAD_FAILED);
+        fx_send(&F, 0, "10.0.0.1", 4000, rep, n);
+    }
+    F.api->tick(F.inst); /* 4 of 4 failed in the last hour > 0.8 / 2: hold */
+    F.now += 3600;
+    st = control("{\"cmd\":\"status\"}", true);
+    json_t *r0 = json_array_get(json_object_get(st, "rollouts"), 0);
+    cr_expect_eq(json_integer_value(json_object_get(stage_status(st, 0, 0), "percent")), before, "held");
+    cr_expect(json_is_integer(json_object_get(r0, "ramp_held_since")));
+    json_decref(st);
+    F.now += 3600; /* the failures are now over an hour old: healthy again */
+    F.api->tick(F.inst);
+    st = control("{\"cmd\":\"status\"}", true);
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(json_object_get(st, "rollouts"), 0), "ramp_shift_s")),
+                 7200, "the rest of the schedule moves by the time held");
+    cr_expect_eq(json_integer_value(json_object_get(stage_status(st, 0, 0), "percent")), before,
+                 "and goes on from where it was, never down");
+    json_decref(st);
+    restart();
+    st = control("{\"cmd\":\"status\"}", true);
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(json_object_get(st, "rollouts"), 0), "ramp_shift_s")),
+                 7200, "the shift is stored");
+    json_decref(st);
+}
+
+/* ---- the guard's caches ------------------------------------------------------------------ */
+
+Test(runtime, credential_cache_keeps_100k_peers)
+{
+    ug_guard g;
+    cr_assert_eq(ug_guard_init(&g), 0);
+    uint8_t key[UG_KEY_LEN];
+    for (int round = 0; round < 2; round++) {
+        unsigned hits = 0;
+        for (uint32_t i = 0; i < 100000; i++) {
+            uint8_t raw[8];
+            memcpy(raw, &i, 4);
+            memcpy(raw + 4, &round, 4);
+            ug_signed s = {.raw = raw, .raw_len = 4};
+            if (ug_credcache_has(&g, &s, 7, key))
+                hits++;
+            else
+                ug_credcache_put(&g, key, 7);
+        }
+        if (round == 0)
+            cr_expect_eq(hits, 0);
+        else
+            cr_expect_geq(hits, 99000, "%u of 100000 credentials still cached", hits);
+    }
+    ug_guard_free(&g);
+}
+
+Test(runtime, two_networks_sharing_a_slot_keep_their_budgets)
+{
+    ug_guard g;
+    cr_assert_eq(ug_guard_init(&g), 0);
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6}, b = a;
+    inet_pton(AF_INET6, "2001:db8:0:100::1", &a.sin6_addr);
+    inet_pton(AF_INET6, "2001:db8:0:200::1", &b.sin6_addr);
+    unsigned ok = 0;
+    for (int i = 0; i < 1000; i++)
+        ok += ug_budget_take(&g, (struct sockaddr *)(i % 2 ? &a : &b), 1000, 1.0);
+    cr_expect_eq(ok, 2, "alternating two /56s of one /48 got %u checks, not one each", ok);
+    ug_guard_free(&g);
+}
