@@ -101,7 +101,7 @@ $(BUILD)/tests/test_oracle: $(ORACLE_OBJ)
 LEGACY := $(BUILD)/tests/mkstate-v1
 $(LEGACY): tests/legacy/mkstate_v1.c tests/legacy/quota_v1.c tests/legacy/quota_v1.h
 	@mkdir -p $(@D)
-	$(call say,LD,$@)$(CC) $(WARN) -O2 -D_GNU_SOURCE $(SANFLAGS) -Iplugin -Itests/legacy -o $@ tests/legacy/mkstate_v1.c tests/legacy/quota_v1.c $(shell pkg-config --libs lmdb 2>/dev/null) -lpthread
+	$(call say,LD,$@)$(CC) $(WARN) -O2 -D_GNU_SOURCE $(SANFLAGS) -Iproto -Iplugin -Itests/legacy -o $@ tests/legacy/mkstate_v1.c tests/legacy/quota_v1.c $(shell pkg-config --libs lmdb 2>/dev/null) -lpthread
 
 # The fuzz smoke runs once, in the plain run: the fuzzers carry ASan and UBSan already.
 test: deps

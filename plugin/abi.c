@@ -88,10 +88,21 @@ void ug_wait_workers(ug_inst *I, const ug_live *old)
 
 /* ---- create, reload, destroy ------------------------------------------------- */
 
-static int open_store(ug_inst *I, const ug_policy *p, char *err, size_t errcap)
+/* The state folder this instance keeps: the policy's, unless the host gave
+ * its own (then fleet mode is off too). */
+static const char *state_of(ug_inst *I, ug_policy *p)
+{
+    if (!UG_HAS_FIELD(ug_host, I->host.size, state_override) || !I->host.state_override)
+        return p->state_dir;
+    snprintf(p->state_dir, sizeof p->state_dir, "%s", I->host.state_override);
+    p->fleet.enabled = false;
+    return p->state_dir;
+}
+
+static int open_store(ug_inst *I, ug_policy *p, char *err, size_t errcap)
 {
     ug_store_opts o = {
-        .dir = p->state_dir, .nworkers = I->nworkers, .now = ug_inst_now(I),
+        .dir = state_of(I, p), .nworkers = I->nworkers, .now = ug_inst_now(I),
         /* a layout-1 folder held the grants of a version 1 policy's release */
         .upgrade_rollout = p->nrollouts ? p->rollouts[0].name : NULL,
         .upgrade_to = p->nrollouts ? p->rollouts[0].to : NULL,
@@ -110,7 +121,7 @@ int ug_inst_reload(ug_inst *I, const char *path, char *err, size_t errcap)
     ug_policy *p = ug_policy_load(path ? path : old->pol->path, err, errcap);
     if (!p)
         return -1;
-    if (strcmp(p->state_dir, I->state_dir) != 0) {
+    if (strcmp(state_of(I, p), I->state_dir) != 0) {
         snprintf(err, errcap, "%s: state: cannot change from %s while running; restart to move it", p->path,
                  I->state_dir);
         ug_policy_free(p);

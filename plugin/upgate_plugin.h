@@ -84,6 +84,11 @@ typedef struct ug_host {
     /* Unix seconds. Hosts return time(NULL); tests return what they like. */
     uint64_t (*now)(void *ctx);
     unsigned nworkers; /* 1..256 */
+    /* ---- ABI minor 1 ---- */
+    /* When not NULL: the state folder to use instead of the policy's
+     * `state`, and the policy's `fleet` section is ignored (a simulator
+     * runs a tracker's policy on state of its own). */
+    const char *state_override;
 } ug_host;
 
 typedef enum {

@@ -23,6 +23,7 @@ typedef struct {
     unsigned nworkers;
     _Atomic uint64_t now;
     char last_log[512];
+    const char *state_override; /* passed to create() in ug_host */
 } fx_t;
 
 typedef struct {

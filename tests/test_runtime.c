@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "fixture.h"
 #include "guard.h"
@@ -526,4 +527,24 @@ Test(runtime, two_networks_sharing_a_slot_keep_their_budgets)
         ok += ug_budget_take(&g, (struct sockaddr *)(i % 2 ? &a : &b), 1000, 1.0);
     cr_expect_eq(ok, 2, "alternating two /56s of one /48 got %u checks, not one each", ok);
     ug_guard_free(&g);
+}
+
+Test(runtime, a_host_can_keep_its_own_state)
+{
+    fx_init(&F, 1);
+    fx_policy(&F, "targets: [\"1.4.0\"]\nstages:\n  - {name: all, quota: 1}\n");
+    char own[160], err[512], path[200];
+    snprintf(own, sizeof own, "%s/sim-state", F.dir);
+    F.state_override = own;
+    cr_assert_eq(fx_start(&F, err, sizeof err), 0, "%s", err);
+    cr_assert(hint(fx_ask(&F, 0, "10.0.0.1", 1, "1.4.0", NULL)));
+    struct stat st;
+    snprintf(path, sizeof path, "%s/data.mdb", own);
+    cr_expect_eq(stat(path, &st), 0, "the host's folder holds the store");
+    snprintf(path, sizeof path, "%s/state", F.dir);
+    cr_expect_neq(stat(path, &st), 0, "the policy's state folder is untouched");
+    json_t *i = control("{\"cmd\":\"info\"}", true);
+    cr_expect_str_eq(json_string_value(json_object_get(i, "state")), own);
+    json_decref(i);
+    reload("targets: [\"1.4.0\"]\nstages:\n  - {name: all, quota: 1}\n");
 }
