@@ -136,11 +136,11 @@ void nu_start(nu_node *n, const char *const *extra, const char *const *env)
     cr_assert_gt(n->port, 0);
 }
 
-int nu_start_fails(nu_node *n, const char *const *extra, char *err, size_t cap)
+int nu_start_fails(nu_node *n, const char *const *extra, const char *const *env, char *err, size_t cap)
 {
     int devnull = open("/dev/null", O_WRONLY);
     unlink(n->err_path);
-    pid_t pid = spawn(n, extra, NULL, devnull);
+    pid_t pid = spawn(n, extra, env, devnull);
     close(devnull);
     int st = 0;
     for (int i = 0; i < 200; i++) { /* at most 10 s */
@@ -274,4 +274,11 @@ size_t nu_hello(uint8_t *out, size_t cap, uint64_t uid, const char *ver, const c
 void nu_write(const char *path, const char *text)
 {
     tu_write_file(path, text, strlen(text));
+}
+
+void nu_plug_policy(nu_node *n, const char *lines)
+{
+    char text[1024];
+    snprintf(text, sizeof text, "state=%s\n%s", n->dir, lines);
+    nu_write(nu_path(n, "policy.yaml"), text);
 }

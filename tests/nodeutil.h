@@ -32,7 +32,7 @@ const char *nu_path(nu_node *n, const char *name);
 void nu_start(nu_node *n, const char *const *extra, const char *const *env);
 /* As nu_start but expects the node to exit before it is ready: returns
  * the exit code, its stderr in err. */
-int nu_start_fails(nu_node *n, const char *const *extra, char *err, size_t cap);
+int nu_start_fails(nu_node *n, const char *const *extra, const char *const *env, char *err, size_t cap);
 /* Sends sig and waits; returns the exit code (128 + signal when killed). */
 int nu_stop(nu_node *n, int sig);
 /* The node's stderr so far. */
@@ -49,6 +49,8 @@ const char *nu_hostplug(nu_node *n, const char *name, const char *cflags);
 const ug_plugin *nu_real_plugin(void);
 /* Does the real plugin have entry m (ABI minor 1), not NULL? */
 #define NU_REAL_HAS(m) (UG_HAS_FIELD(ug_plugin, nu_real_plugin()->size, m) && nu_real_plugin()->m)
+/* policy.yaml for the stand-in plugin: "state=DIR" (the node's dir) and lines. */
+void nu_plug_policy(nu_node *n, const char *lines);
 /* Writes text to path (replacing it). */
 void nu_write(const char *path, const char *text);
 /* Connects to the Unix socket at path, writes req (len bytes), shuts down

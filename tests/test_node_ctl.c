@@ -117,7 +117,7 @@ Test(node_ctl, hostile_clients_leave_the_node_serving)
 {
     nu_init(&N, "");
     const char *so = nu_hostplug(&N, "plug", "");
-    nu_write(nu_path(&N, "policy.yaml"), "state=/x\n");
+    nu_plug_policy(&N, "");
     start_with_control(so);
     const char *sock = nu_path(&N, "ctl.sock");
     char out[8192], err[256];
@@ -169,7 +169,7 @@ Test(node_ctl, big_replies_stream_and_a_stuck_reader_cannot_wedge_the_socket)
 {
     nu_init(&N, "");
     const char *so = nu_hostplug(&N, "plug", "");
-    nu_write(nu_path(&N, "policy.yaml"), "state=/x\n");
+    nu_plug_policy(&N, "");
     start_with_control(so);
     const char *sock = nu_path(&N, "ctl.sock");
     static char out[9 << 20];
@@ -210,13 +210,13 @@ Test(node_ctl, stale_socket_replaced_live_one_refused)
     second.pid = 0;
     const char *extra[] = {"--control", sock, NULL};
     char err[4096];
-    cr_assert_eq(nu_start_fails(&second, extra, err, sizeof err), 1, "%s", err);
+    cr_assert_eq(nu_start_fails(&second, extra, NULL, err, sizeof err), 1, "%s", err);
     cr_assert(strstr(err, sock) && strstr(err, "another node"), "names the path: %s", err);
     cr_assert_gt(nu_ctl(sock, "{\"cmd\":\"status\"}\n", 17, false, out, sizeof out), 0, "first node undisturbed");
 
     cr_assert_eq(nu_stop(&N, SIGTERM), 0);
     nu_write(sock, "not a socket\n");
-    cr_assert_eq(nu_start_fails(&second, extra, err, sizeof err), 1, "%s", err);
+    cr_assert_eq(nu_start_fails(&second, extra, NULL, err, sizeof err), 1, "%s", err);
     cr_assert(strstr(err, "not a socket"), "%s", err);
     struct stat st;
     cr_assert(stat(sock, &st) == 0 && S_ISREG(st.st_mode), "a file that is not a socket is left alone");
