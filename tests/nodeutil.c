@@ -260,13 +260,20 @@ long nu_ctl(const char *path, const void *req, size_t len, bool half_close, char
 
 size_t nu_hello(uint8_t *out, size_t cap, uint64_t uid, const char *ver, const char *plat, const char *chan)
 {
-    uint8_t sk[UG_SK_LEN], pk[UG_PK_LEN], cred[70] = {0x92, 0xc4, 0x01, 0x00, 0xc4, 0x40};
+    /* a well-formed credential from an issuer nobody trusts */
+    uint8_t sk[UG_SK_LEN], pk[UG_PK_LEN], isk[UG_SK_LEN], ipk[UG_PK_LEN], body[256], cred[512];
     crypto_sign_keypair(pk, sk);
+    crypto_sign_keypair(ipk, isk);
+    ug_cred c = {.uid = uid, .exp = (uint64_t)time(NULL) + 3600};
+    memcpy(c.pk, pk, sizeof c.pk);
+    ug_kid(c.kid, ipk);
+    size_t blen, clen, len;
+    cr_assert_eq(ug_cred_encode_body(body, sizeof body, &blen, &c), 0);
+    cr_assert_eq(ug_signed_encode(cred, sizeof cred, &clen, UG_CTX_CRED, body, blen, isk), 0);
     ug_hello_fields h = {.uid = uid, .ver = ver, .ts = (uint64_t)time(NULL), .plat = plat, .chan = chan,
-                         .cred = cred, .cred_len = sizeof cred};
+                         .cred = cred, .cred_len = clen};
     memcpy(h.pk, pk, sizeof h.pk);
     randombytes_buf(h.nonce, sizeof h.nonce);
-    size_t len;
     cr_assert_eq(ug_hello_build(out, cap, &len, &h, 600, sk), 0);
     return len;
 }
@@ -281,4 +288,23 @@ void nu_plug_policy(nu_node *n, const char *lines)
     char text[1024];
     snprintf(text, sizeof text, "state=%s\n%s", n->dir, lines);
     nu_write(nu_path(n, "policy.yaml"), text);
+}
+
+void nu_pause(nu_node *n)
+{
+    cr_assert_eq(kill(n->pid, SIGSTOP), 0);
+    char path[64], st[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)n->pid);
+    for (int i = 0; i < 200; i++) { /* until the kernel says stopped: at most 2 s */
+        FILE *f = fopen(path, "r");
+        size_t k = f ? fread(st, 1, sizeof st - 1, f) : 0;
+        if (f)
+            fclose(f);
+        st[k] = 0;
+        const char *paren = strrchr(st, ')');
+        if (paren && paren[1] == ' ' && paren[2] == 'T')
+            return;
+        nu_sleep_ms(10);
+    }
+    cr_assert_fail("the node did not stop");
 }

@@ -37,6 +37,9 @@ int nu_start_fails(nu_node *n, const char *const *extra, const char *const *env,
 int nu_stop(nu_node *n, int sig);
 /* The node's stderr so far. */
 void nu_stderr(nu_node *n, char *out, size_t cap);
+/* SIGSTOP, and waits until the node is stopped (datagrams sent now queue
+ * up for one batch after SIGCONT). */
+void nu_pause(nu_node *n);
 /* SIGUSR1, then the stats line. */
 void nu_stats(nu_node *n, char *line, size_t cap);
 /* The value of name=V in a stats line (0 when absent). */
