@@ -3,7 +3,8 @@
 # Debian packages the build, the tests and the demo need; `deps` installs the missing ones.
 DEB_PKGS := pkg-config libsodium-dev libmsgpack-dev libev-dev libcriterion-dev libyaml-dev \
             liblmdb-dev libcurl4-openssl-dev libjansson-dev busybox clang libclang-rt-14-dev python3 \
-            valgrind libmaxminddb-dev libmaxmind-db-writer-perl
+            valgrind libmaxminddb-dev libmaxmind-db-writer-perl libsystemd-dev libmicrohttpd-dev \
+            python3-prometheus-client iproute2 curl
 SPEC ?= $(abspath ../shared/spec)
 
 ifeq ($(SAN),1)
@@ -14,11 +15,15 @@ BUILD ?= build
 SANFLAGS :=
 endif
 
+# The one version number: the programs' --version and the plugin's `version`.
+UG_VERSION ?= 1.1.0
+
 CC ?= cc
 OPT ?= -O2
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
 CFLAGS += $(WARN) $(OPT) -g -fPIC -fvisibility=hidden -D_GNU_SOURCE -MMD -MP $(SANFLAGS) \
-          -Iproto -Iplugin -Inode -fstack-protector-strong
+          -Iproto -Iplugin -Inode -fstack-protector-strong \
+          -DUG_VERSION='"$(UG_VERSION)"' $(SYSTEMD_DEF)
 LDFLAGS += $(SANFLAGS) -Wl,-z,relro,-z,now
 
 PKG_PROTO := libsodium msgpack
@@ -26,6 +31,10 @@ LIBS_PROTO = $(shell pkg-config --libs $(PKG_PROTO) 2>/dev/null)
 LIBS_PLUGIN = $(shell pkg-config --libs $(PKG_PROTO) yaml-0.1 lmdb libmaxminddb jansson 2>/dev/null) -lpthread
 LIBS_CURL = $(shell pkg-config --libs libcurl 2>/dev/null)
 LIBS_TEST = $(shell pkg-config --libs criterion jansson 2>/dev/null)
+# sd_notify when libsystemd is there at build time; a no-op otherwise.
+SYSTEMD_DEF := $(shell pkg-config --exists libsystemd 2>/dev/null && echo -DHAVE_SYSTEMD)
+LIBS_SYSTEMD := $(if $(SYSTEMD_DEF),$(shell pkg-config --libs libsystemd 2>/dev/null))
+LIBS_NODE = $(LIBS_PROTO) $(shell pkg-config --libs jansson libmicrohttpd 2>/dev/null) $(LIBS_SYSTEMD) -lev -ldl -lpthread
 
 ifeq ($(V),1)
 Q :=
@@ -39,6 +48,10 @@ OBJ := $(BUILD)/obj
 PROTO_SRC := $(wildcard proto/*.c)
 PLUGIN_SRC := $(wildcard plugin/*.c)
 NODE_COMMON_SRC := node/common.c
+# upgate-node's parts; render and capture (its file format) are also linked into the tests.
+NODE_HOST_SRC := node/node.c node/host.c node/serve.c node/log.c node/ctlsock.c node/metrics.c node/notify.c \
+                 node/capwrite.c node/check.c
+NODE_SHARED_SRC := node/render.c node/capture.c
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_HELPER_SRC := $(filter-out $(TEST_SRC) tests/bench%.c,$(wildcard tests/*.c))
 
@@ -47,6 +60,8 @@ PROTO_OBJ := $(PROTO_SRC:%.c=$(OBJ)/%.o)
 ORACLE_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(wildcard fuzz/oracle/*.c))
 PLUGIN_OBJ := $(PLUGIN_SRC:%.c=$(OBJ)/%.o)
 NODE_COMMON_OBJ := $(NODE_COMMON_SRC:%.c=$(OBJ)/%.o)
+NODE_HOST_OBJ := $(NODE_HOST_SRC:%.c=$(OBJ)/%.o)
+NODE_SHARED_OBJ := $(NODE_SHARED_SRC:%.c=$(OBJ)/%.o)
 TEST_HELPER_OBJ := $(TEST_HELPER_SRC:%.c=$(OBJ)/%.o)
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 PROTO_LIB := $(BUILD)/libugproto.a
@@ -87,11 +102,11 @@ $(BUILD)/upgate-keys: $(OBJ)/node/keys.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
 $(BUILD)/upgate-peer: $(OBJ)/node/peer.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) $(LIBS_CURL)
 
-$(BUILD)/upgate-node: $(OBJ)/node/node.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
-	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) -lev -ldl -lpthread
+$(BUILD)/upgate-node: $(NODE_HOST_OBJ) $(NODE_SHARED_OBJ) $(NODE_COMMON_OBJ) $(PROTO_LIB)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_NODE)
 
 # Unit tests link the plugin's objects directly; the ABI tests dlopen upgate.so.
-$(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(PLUGIN_OBJ) $(NODE_COMMON_OBJ) $(PROTO_LIB)
+$(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(PLUGIN_OBJ) $(NODE_COMMON_OBJ) $(NODE_SHARED_OBJ) $(PROTO_LIB)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PLUGIN) $(LIBS_TEST) -ldl
 

@@ -9,8 +9,14 @@
 #include <time.h>
 
 #include "common.h"
+#include "upgate_plugin.h"
+
+#ifndef UG_VERSION
+#define UG_VERSION "0.0.0-unversioned"
+#endif
 
 const char *ug_prog = "upgate";
+void (*ug_msg_hook)(const char *msg);
 
 int ug_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -77,9 +83,18 @@ void ug_format_addr(const struct sockaddr *sa, char *out, size_t cap)
     }
 }
 
-/* "PROG: message" and a tail on stderr: every program's one error line. */
+/* "PROG: message" and a tail on stderr: every program's one error line;
+ * through ug_msg_hook when a program logs in a format of its own. */
 static void vsay(const char *fmt, va_list ap, const char *tail)
 {
+    if (ug_msg_hook) {
+        char msg[1024];
+        int n = vsnprintf(msg, sizeof msg, fmt, ap);
+        if (n >= 0 && (size_t)n < sizeof msg && tail[0] != '\n')
+            snprintf(msg + n, sizeof msg - (size_t)n, "%.*s", (int)strcspn(tail, "\n"), tail);
+        ug_msg_hook(msg);
+        return;
+    }
     fprintf(stderr, "%s: ", ug_prog);
     vfprintf(stderr, fmt, ap);
     fputs(tail, stderr);
@@ -115,4 +130,15 @@ void ug_usage_error(const char *fmt, ...)
 uint64_t ug_now(void)
 {
     return (uint64_t)time(NULL);
+}
+
+const char *ug_build_version(void)
+{
+    return UG_VERSION;
+}
+
+int ug_print_version(void)
+{
+    printf("%s %s (plugin ABI %u.%u)\n", ug_prog, UG_VERSION, UG_PLUGIN_ABI_MAJOR, UG_PLUGIN_ABI_MINOR);
+    return fflush(stdout) == 0 ? UG_EXIT_OK : UG_EXIT_FAIL;
 }

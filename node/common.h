@@ -26,6 +26,13 @@ void ug_die(int code, const char *fmt, ...) __attribute__((noreturn, format(prin
 void ug_usage_error(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 /* The program name for messages, set by main. */
 extern const char *ug_prog;
+/* When set, the one-line messages above go here instead (without the
+ * "PROG: " prefix and newline): upgate-node stamps them with time and level. */
+extern void (*ug_msg_hook)(const char *msg);
+/* The build's version (UG_VERSION), e.g. "1.1.0". */
+const char *ug_build_version(void);
+/* Prints "PROG VERSION (plugin ABI MAJOR.MINOR)" on stdout; returns the exit code. */
+int ug_print_version(void);
 /* Unix seconds now. */
 uint64_t ug_now(void);
 

@@ -20,6 +20,7 @@ static const char usage[] =
     "       upgate-keys release --key RELEASE.key --version V --file PACKAGE --url URL [--url URL ...]\n"
     "                           --ttl SECONDS --out FILE.manifest\n"
     "       upgate-keys show FILE.manifest\n"
+    "       upgate-keys --version\n"
     "\n"
     "gen writes NAME.key (secret seed, mode 0600) and NAME.pub, each with a kind comment\n"
     "(\"# upgate secret key KID\"), and never overwrites.\n"
@@ -287,6 +288,8 @@ static int cmd_show(int argc, char **argv)
 int main(int argc, char **argv)
 {
     ug_prog = "upgate-keys";
+    if (argc == 2 && !strcmp(argv[1], "--version"))
+        return ug_print_version();
     if (argc < 2)
         ug_usage_error("missing command");
     for (int i = 1; i < argc; i++) {

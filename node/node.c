@@ -1,80 +1,140 @@
-/* upgate-node: the reference tracker host; loads upgate.so and serves UDP. */
-#include <dlfcn.h>
+/* upgate-node: the reference tracker host; loads upgate.so and serves UDP (or checks a policy). */
 #include <errno.h>
 #include <getopt.h>
-#include <netinet/in.h>
-#include <pthread.h>
+#include <libgen.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
+#include <jansson.h>
 
+#include "capwrite.h"
+#include "check.h"
 #include "common.h"
-#include "upgate_plugin.h"
+#include "ctlsock.h"
+#include "log.h"
+#include "metrics.h"
+#include "node.h"
+#include "notify.h"
+#include "serve.h"
 
 #define LISTEN_MAX 16
-#define BATCH 64          /* datagrams per recvmmsg */
-#define BATCHES_PER_WAKE 8 /* then let the other sockets have a turn */
 
 static const char usage[] =
-    "usage: upgate-node --listen HOST:PORT [--listen ...] --plugin PATH/upgate.so --policy FILE\n"
-    "                   [--workers N] [--stats SECONDS]\n"
+    "usage: upgate-node --listen HOST:PORT [--listen ...] [--plugin PATH/upgate.so] --policy FILE\n"
+    "                   [--workers N] [--stats SECONDS] [--control PATH] [--metrics HOST:PORT]\n"
+    "                   [--capture FILE [--capture-max BYTES]]\n"
+    "       upgate-node --check --policy FILE [--plugin PATH] [--explain uid=N,ver=V,src=ADDR[,plat=P][,chan=C]]\n"
+    "                   [--json]\n"
+    "       upgate-node --version\n"
     "\n"
     "Serves upgate HELLOs over UDP on every --listen address (IPv4 or IPv6, port 0 picks one),\n"
     "with N worker threads (default: one per core), each with its own SO_REUSEPORT socket.\n"
-    "SIGHUP reloads the policy, SIGUSR1 prints counters, SIGTERM/SIGINT stop cleanly.\n";
-
-/* Host-side counters, per worker. */
-enum { NC_RECEIVED, NC_SENT, NC_SEND_ERRORS, NC_NORMAL_SERVICE, NC_FOREIGN, NC_PLUGIN_DROPS, NC_HELD_BACK, NC_COUNT };
-static const char *const nc_names[NC_COUNT] = {
-    "node_received", "node_sent", "node_send_errors", "node_normal_service",
-    "node_foreign_dropped", "node_plugin_drops", "node_replies_held_back",
-};
+    "SIGHUP reloads the policy, SIGUSR1 prints counters, SIGTERM/SIGINT stop cleanly.\n"
+    "\n"
+    "  --plugin PATH          the plugin (default: upgate.so beside this program)\n"
+    "  --stats SECONDS        print the counters on stdout this often\n"
+    "  --control PATH         the control socket for upgate-ctl (Unix stream, mode 0600; default:\n"
+    "                         upgate.ctl in the policy's state folder, when the plugin has control)\n"
+    "  --metrics HOST:PORT    serve Prometheus text at GET /metrics (port 0 picks one)\n"
+    "  --capture FILE         append a record per targeted HELLO (time, uid, version, source,\n"
+    "                         platform, channel; nothing secret) for upgate-sim --replay\n"
+    "  --capture-max BYTES    rotate FILE to FILE.1 at this size (default 64 MiB)\n"
+    "  --check                validate the policy and print its summary; serve nothing (exit 0 valid,\n"
+    "                         1 invalid); --explain adds the decision for one peer, --json prints JSON\n"
+    "\n"
+    "Log lines go to stderr with an RFC 3339 UTC time and a level, or a <N> syslog prefix when\n"
+    "JOURNAL_STREAM is set; with NOTIFY_SOCKET it tells systemd READY, RELOADING and STOPPING.\n";
 
 typedef struct {
-    unsigned index;
-    int fds[LISTEN_MAX];
-    unsigned nfds;
-    struct ev_loop *loop;
-    ev_io io[LISTEN_MAX];
-    ev_async stop;
-    pthread_t thread;
-    _Alignas(64) _Atomic uint64_t c[NC_COUNT];
-} worker;
+    const char *listen[LISTEN_MAX], *plugin, *policy, *control, *metrics, *capture, *explain;
+    unsigned nlisten;
+    uint64_t workers, stats_every, capture_max;
+    bool check, json;
+} args;
 
-static const ug_plugin *api;
-static void *inst;
-static worker *workers;
-static unsigned nworkers;
-static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static void say(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const char *level, const char *fmt, ...)
+static void parse_args(int argc, char **argv, args *a)
 {
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    pthread_mutex_lock(&log_mu);
-    fprintf(stderr, "upgate-node: %s%s\n", level, msg);
-    pthread_mutex_unlock(&log_mu);
+    enum { O_LISTEN = 1, O_PLUGIN, O_POLICY, O_WORKERS, O_STATS, O_HELP, O_VERSION, O_CONTROL, O_METRICS,
+           O_CAPTURE, O_CAPTURE_MAX, O_CHECK, O_EXPLAIN, O_JSON };
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, O_LISTEN},   {"plugin", required_argument, NULL, O_PLUGIN},
+        {"policy", required_argument, NULL, O_POLICY},   {"workers", required_argument, NULL, O_WORKERS},
+        {"stats", required_argument, NULL, O_STATS},     {"help", no_argument, NULL, O_HELP},
+        {"version", no_argument, NULL, O_VERSION},       {"control", required_argument, NULL, O_CONTROL},
+        {"metrics", required_argument, NULL, O_METRICS}, {"capture", required_argument, NULL, O_CAPTURE},
+        {"capture-max", required_argument, NULL, O_CAPTURE_MAX}, {"check", no_argument, NULL, O_CHECK},
+        {"explain", required_argument, NULL, O_EXPLAIN}, {"json", no_argument, NULL, O_JSON},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case O_LISTEN:
+            if (a->nlisten == LISTEN_MAX)
+                ug_die(UG_EXIT_USAGE, "at most %d --listen", LISTEN_MAX);
+            a->listen[a->nlisten++] = optarg;
+            break;
+        case O_PLUGIN: a->plugin = optarg; break;
+        case O_POLICY: a->policy = optarg; break;
+        case O_CONTROL: a->control = optarg; break;
+        case O_METRICS: a->metrics = optarg; break;
+        case O_CAPTURE: a->capture = optarg; break;
+        case O_EXPLAIN: a->explain = optarg; break;
+        case O_CHECK: a->check = true; break;
+        case O_JSON: a->json = true; break;
+        case O_WORKERS:
+            if (ug_parse_u64(optarg, 1, 256, &a->workers) != 0)
+                ug_die(UG_EXIT_USAGE, "--workers: not a number from 1 to 256: %s", optarg);
+            break;
+        case O_STATS:
+            if (ug_parse_u64(optarg, 1, 86400, &a->stats_every) != 0)
+                ug_die(UG_EXIT_USAGE, "--stats: not a number of seconds: %s", optarg);
+            break;
+        case O_CAPTURE_MAX:
+            if (ug_parse_u64(optarg, UG_CAPTURE_MAX_MIN, UINT64_C(1) << 50, &a->capture_max) != 0)
+                ug_die(UG_EXIT_USAGE, "--capture-max: not a number of bytes from %llu: %s",
+                       (unsigned long long)UG_CAPTURE_MAX_MIN, optarg);
+            break;
+        case O_HELP: fputs(usage, stdout); exit(UG_EXIT_OK);
+        case O_VERSION: exit(ug_print_version());
+        default: ug_die(UG_EXIT_USAGE, "unexpected or incomplete option %s (see --help)", argv[optind - 1]);
+        }
+    }
+    if (optind != argc)
+        ug_die(UG_EXIT_USAGE, "unexpected argument %s (see --help)", argv[optind]);
+    if ((a->explain || a->json) && !a->check)
+        ug_die(UG_EXIT_USAGE, "--explain and --json go with --check (see --help)");
+    if (a->capture_max && !a->capture)
+        ug_die(UG_EXIT_USAGE, "--capture-max goes with --capture (see --help)");
+    if (a->check) {
+        if (!a->policy)
+            ug_die(UG_EXIT_USAGE, "--check needs --policy (see --help)");
+        if (a->explain)
+            ug_check_explain_syntax(a->explain);
+    } else if (!a->nlisten || !a->policy) {
+        ug_die(UG_EXIT_USAGE, "--listen and --policy are required (see --help)");
+    }
 }
 
-static void host_log(void *ctx, ug_log_level level, const char *msg)
+/* upgate.so beside this program, for a missing --plugin. */
+static const char *default_plugin(void)
 {
-    (void)ctx;
-    static const char *const names[] = {"error: ", "warning: ", "", "debug: "};
-    say(names[level <= UG_LOG_DEBUG ? level : UG_LOG_DEBUG], "%s", msg);
+    static char path[4096 + 16];
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        ug_die(UG_EXIT_FAIL, "cannot find this program's folder; give --plugin");
+    exe[n] = 0;
+    snprintf(path, sizeof path, "%s/upgate.so", dirname(exe));
+    return path;
 }
 
 static uint64_t host_now(void *ctx)
@@ -83,153 +143,68 @@ static uint64_t host_now(void *ctx)
     return ug_now();
 }
 
-/* Drains one socket in batches: receive, let the plugin answer, make the
- * grants durable (flush), and only then send. */
-static void on_readable(struct ev_loop *loop, ev_io *io, int revents)
-{
-    (void)loop, (void)revents;
-    worker *w = io->data;
-    static _Thread_local uint8_t in[BATCH][UG_DGRAM_MAX + 1], out[BATCH][UG_DGRAM_MAX];
-    static _Thread_local struct sockaddr_storage from[BATCH];
-    struct mmsghdr rx[BATCH], tx[BATCH];
-    struct iovec rxv[BATCH], txv[BATCH];
-    for (int round = 0; round < BATCHES_PER_WAKE; round++) {
-        for (unsigned i = 0; i < BATCH; i++) {
-            /* one spare byte: a datagram over 1232 is seen as oversized, not cut */
-            rxv[i] = (struct iovec){in[i], sizeof in[i]};
-            rx[i].msg_hdr = (struct msghdr){.msg_name = &from[i], .msg_namelen = sizeof from[i],
-                                            .msg_iov = &rxv[i], .msg_iovlen = 1};
-        }
-        int n = recvmmsg(io->fd, rx, BATCH, MSG_DONTWAIT, NULL);
-        if (n <= 0)
-            return;
-        atomic_fetch_add_explicit(&w->c[NC_RECEIVED], (uint64_t)n, memory_order_relaxed);
-        unsigned nout = 0;
-        for (int i = 0; i < n; i++) {
-            size_t len = rx[i].msg_len, out_len = 0;
-            if (rx[i].msg_hdr.msg_flags & MSG_TRUNC)
-                len = sizeof in[i]; /* longer still: the plugin drops it as oversized */
-            ug_verdict v = api->handle(inst, w->index, (struct sockaddr *)&from[i], rx[i].msg_hdr.msg_namelen,
-                                       in[i], len, out[nout], sizeof out[nout], &out_len);
-            if (v == UG_VERDICT_DROP) {
-                atomic_fetch_add_explicit(&w->c[NC_PLUGIN_DROPS], 1, memory_order_relaxed);
-                continue;
-            }
-            if (v == UG_VERDICT_PASS) {
-                /* the reference node's "normal service": the plugin's WAIT
-                 * for an untargeted HELLO, and nothing for other protocols */
-                atomic_fetch_add_explicit(&w->c[out_len ? NC_NORMAL_SERVICE : NC_FOREIGN], 1, memory_order_relaxed);
-                if (!out_len)
-                    continue;
-            }
-            if (out_len > len) /* never amplify, whatever the plugin says */
-                continue;
-            txv[nout] = (struct iovec){out[nout], out_len};
-            tx[nout].msg_hdr = (struct msghdr){.msg_name = &from[i], .msg_namelen = rx[i].msg_hdr.msg_namelen,
-                                               .msg_iov = &txv[nout], .msg_iovlen = 1};
-            nout++;
-        }
-        if (api->flush(inst, w->index) != 0) {
-            atomic_fetch_add_explicit(&w->c[NC_HELD_BACK], nout, memory_order_relaxed);
-            continue;
-        }
-        for (unsigned sent = 0; sent < nout;) {
-            int k = sendmmsg(io->fd, tx + sent, nout - sent, MSG_DONTWAIT);
-            if (k <= 0) {
-                atomic_fetch_add_explicit(&w->c[NC_SEND_ERRORS], nout - sent, memory_order_relaxed);
-                break;
-            }
-            sent += (unsigned)k;
-            atomic_fetch_add_explicit(&w->c[NC_SENT], (uint64_t)k, memory_order_relaxed);
-        }
-        if (n < BATCH)
-            return;
-    }
-}
-
-static void on_stop(struct ev_loop *loop, ev_async *a, int revents)
-{
-    (void)a, (void)revents;
-    ev_break(loop, EVBREAK_ALL);
-}
-
-static void *worker_main(void *p)
-{
-    worker *w = p;
-    ev_run(w->loop, 0);
-    return NULL;
-}
-
-/* Binds one SO_REUSEPORT socket per worker on addr; with port 0 the first
- * bind picks the port and the others share it. */
-static void bind_all(struct sockaddr_storage *ss, socklen_t sl, char *shown, size_t shown_cap)
-{
-    for (unsigned k = 0; k < nworkers; k++) {
-        worker *w = &workers[k];
-        int fd = socket(ss->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        int one = 1, bufsz = 4 << 20;
-        if (fd < 0)
-            ug_die(UG_EXIT_FAIL, "socket: %s", strerror(errno));
-        if (ss->ss_family == AF_INET6)
-            (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-        if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
-            ug_die(UG_EXIT_FAIL, "SO_REUSEPORT: %s", strerror(errno));
-        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof bufsz);
-        char name[128];
-        ug_format_addr((struct sockaddr *)ss, name, sizeof name);
-        if (bind(fd, (struct sockaddr *)ss, sl) != 0)
-            ug_die(UG_EXIT_FAIL, "--listen %s: %s", name, strerror(errno));
-        if (k == 0) {
-            socklen_t got = sl;
-            if (getsockname(fd, (struct sockaddr *)ss, &got) != 0)
-                ug_die(UG_EXIT_FAIL, "getsockname: %s", strerror(errno));
-            ug_format_addr((struct sockaddr *)ss, shown, shown_cap);
-        }
-        w->fds[w->nfds++] = fd;
-    }
-}
+static unsigned nworkers;
 
 static void print_stats(void)
 {
     char line[4096];
     size_t used = (size_t)snprintf(line, sizeof line, "stats:");
     ug_stat st[128];
-    size_t n = api->stats(inst, st, 128);
+    pthread_mutex_lock(&ug_plugin_mu);
+    size_t n = ug_api->stats(ug_inst, st, 128);
+    pthread_mutex_unlock(&ug_plugin_mu);
     for (size_t i = 0; i < n && i < 128; i++)
         if (st[i].value && used < sizeof line)
             used += (size_t)snprintf(line + used, sizeof line - used, " %s=%llu", st[i].name,
                                      (unsigned long long)st[i].value);
     for (unsigned c = 0; c < NC_COUNT; c++) {
-        uint64_t v = 0;
-        for (unsigned k = 0; k < nworkers; k++)
-            v += atomic_load_explicit(&workers[k].c[c], memory_order_relaxed);
+        uint64_t v = ug_node_counter_sum(c);
         if (v && used < sizeof line)
-            used += (size_t)snprintf(line + used, sizeof line - used, " %s=%llu", nc_names[c], (unsigned long long)v);
+            used += (size_t)snprintf(line + used, sizeof line - used, " %s=%llu", ug_node_counters[c].stat,
+                                     (unsigned long long)v);
     }
     printf("%s\n", line);
     fflush(stdout);
 }
 
+static unsigned long long monotonic_usec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000u;
+}
+
+static void reload(void)
+{
+    char err[1024];
+    ug_notify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the policy", monotonic_usec());
+    pthread_mutex_lock(&ug_plugin_mu);
+    int rc = ug_api->reload(ug_inst, NULL, err, sizeof err);
+    pthread_mutex_unlock(&ug_plugin_mu);
+    if (rc == 0)
+        ug_log(UG_LOG_INFO, "SIGHUP: policy reloaded");
+    else
+        ug_log(UG_LOG_ERROR, "SIGHUP: reload refused, the running policy stays: %s", err);
+    ug_notify("READY=1\nSTATUS=%s", rc == 0 ? "serving; policy reloaded" : "serving; reload refused");
+}
+
 static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
 {
     (void)revents;
-    if (s->signum == SIGHUP) {
-        char err[1024];
-        if (api->reload(inst, NULL, err, sizeof err) == 0)
-            say("", "SIGHUP: policy reloaded");
-        else
-            say("error: ", "SIGHUP: reload refused, the running policy stays: %s", err);
-    } else if (s->signum == SIGUSR1) {
+    if (s->signum == SIGHUP)
+        reload();
+    else if (s->signum == SIGUSR1)
         print_stats();
-    } else {
+    else
         ev_break(loop, EVBREAK_ALL);
-    }
 }
 
 static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 {
     (void)loop, (void)t, (void)revents;
-    api->tick(inst);
+    pthread_mutex_lock(&ug_plugin_mu);
+    ug_api->tick(ug_inst);
+    pthread_mutex_unlock(&ug_plugin_mu);
 }
 
 static void on_stats_timer(struct ev_loop *loop, ev_timer *t, int revents)
@@ -238,122 +213,124 @@ static void on_stats_timer(struct ev_loop *loop, ev_timer *t, int revents)
     print_stats();
 }
 
-static const ug_plugin *load_plugin(const char *path)
+/* The default control socket: upgate.ctl in the state folder the plugin
+ * names in its reply to {"cmd":"info"}; NULL (no socket) when the plugin
+ * has no control or does not say. */
+static const char *default_control(void)
 {
-    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!dl)
-        ug_die(UG_EXIT_FAIL, "--plugin %s: %s", path, dlerror());
-    const ug_plugin *p = dlsym(dl, UG_PLUGIN_SYMBOL);
-    if (!p)
-        ug_die(UG_EXIT_FAIL, "--plugin %s: no symbol %s; not an upgate plugin", path, UG_PLUGIN_SYMBOL);
-    if (p->abi_major != UG_PLUGIN_ABI_MAJOR)
-        ug_die(UG_EXIT_FAIL, "--plugin %s: plugin ABI %u.%u, this node speaks %u.x; rebuild one of them", path,
-               p->abi_major, p->abi_minor, UG_PLUGIN_ABI_MAJOR);
-    if (!UG_HAS_FIELD(ug_plugin, p->size, destroy))
-        ug_die(UG_EXIT_FAIL, "--plugin %s: plugin table of %u bytes is too short", path, p->size);
-    return p;
+    static char path[4096];
+    static const char req[] = "{\"cmd\":\"info\"}";
+    ug_buf b = {.max = 1u << 20};
+    int rc = ug_node_control(req, sizeof req - 1, ug_buf_emit, &b);
+    if (rc == -2)
+        return NULL;
+    json_t *j = rc == 0 && ug_buf_finish(&b) == 0 ? json_loadb(b.data, b.len, 0, NULL) : NULL;
+    const char *state = json_string_value(json_object_get(j, "state"));
+    const char *out = NULL;
+    if (state && state[0] == '/' && (size_t)snprintf(path, sizeof path, "%s/upgate.ctl", state) < sizeof path)
+        out = path;
+    else
+        ug_log(UG_LOG_WARN, "no control socket: the plugin did not name its state folder in reply to "
+                            "{\"cmd\":\"info\"}; give --control PATH");
+    json_decref(j);
+    ug_buf_free(&b);
+    return out;
 }
 
-int main(int argc, char **argv)
+/* Everything that must be up before the ready line: control socket,
+ * metrics, capture; appends what it started to the ready line. */
+static void start_services(const args *a, char *ready, size_t cap, size_t *used)
 {
-    ug_prog = "upgate-node";
-    const char *listen[LISTEN_MAX], *plugin = NULL, *policy = NULL;
-    unsigned nlisten = 0;
-    uint64_t nw = 0, stats_every = 0;
-    enum { O_LISTEN = 1, O_PLUGIN, O_POLICY, O_WORKERS, O_STATS, O_HELP };
-    static const struct option opts[] = {
-        {"listen", required_argument, NULL, O_LISTEN}, {"plugin", required_argument, NULL, O_PLUGIN},
-        {"policy", required_argument, NULL, O_POLICY}, {"workers", required_argument, NULL, O_WORKERS},
-        {"stats", required_argument, NULL, O_STATS},   {"help", no_argument, NULL, O_HELP},
-        {NULL, 0, NULL, 0},
-    };
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case O_LISTEN:
-            if (nlisten == LISTEN_MAX)
-                ug_die(UG_EXIT_USAGE, "at most %d --listen", LISTEN_MAX);
-            listen[nlisten++] = optarg;
-            break;
-        case O_PLUGIN: plugin = optarg; break;
-        case O_POLICY: policy = optarg; break;
-        case O_WORKERS:
-            if (ug_parse_u64(optarg, 1, 256, &nw) != 0)
-                ug_die(UG_EXIT_USAGE, "--workers: not a number from 1 to 256: %s", optarg);
-            break;
-        case O_STATS:
-            if (ug_parse_u64(optarg, 1, 86400, &stats_every) != 0)
-                ug_die(UG_EXIT_USAGE, "--stats: not a number of seconds: %s", optarg);
-            break;
-        case O_HELP:
-            fputs(usage, stdout);
-            return UG_EXIT_OK;
-        default:
-            ug_die(UG_EXIT_USAGE, "unexpected or incomplete option %s (see --help)", argv[optind - 1]);
-        }
+    char err[1024];
+    const char *ctl = a->control ? a->control : default_control();
+    if (ctl) {
+        if (ug_ctl_start(ctl, err, sizeof err) != 0)
+            ug_die(UG_EXIT_FAIL, "%s", err);
+        *used += (size_t)snprintf(ready + *used, cap - *used, ", control %s", ctl);
     }
-    if (optind != argc)
-        ug_die(UG_EXIT_USAGE, "unexpected argument %s (see --help)", argv[optind]);
-    if (!nlisten || !plugin || !policy)
-        ug_die(UG_EXIT_USAGE, "--listen, --plugin and --policy are required (see --help)");
+    if (a->metrics) {
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        char shown[128];
+        if (ug_parse_hostport(a->metrics, &ss, &sl) != 0)
+            ug_die(UG_EXIT_USAGE, "--metrics: not HOST:PORT: %s", a->metrics);
+        if (ug_metrics_start(&ss, sl, err, sizeof err) != 0)
+            ug_die(UG_EXIT_FAIL, "%s", err);
+        ug_format_addr((struct sockaddr *)&ss, shown, sizeof shown);
+        *used += (size_t)snprintf(ready + *used, cap - *used, ", metrics on %s", shown);
+    }
+    if (a->capture) {
+        if (ug_capw_start(a->capture, a->capture_max ? a->capture_max : UG_CAPTURE_MAX_DEFAULT, nworkers, err,
+                          sizeof err) != 0)
+            ug_die(UG_EXIT_FAIL, "--capture %s", err);
+        *used += (size_t)snprintf(ready + *used, cap - *used, ", capture %s", a->capture);
+    }
+}
+
+/* Commits what is pending (finish, when the plugin has it), then destroy.
+ * The exit code: 1 when finish said a promised grant is not on disk. */
+static int shut_down(void)
+{
+    int (*finish)(void *, char *, size_t) = UG_ENTRY(ug_api, finish);
+    char err[1024] = "";
+    int rc = finish ? finish(ug_inst, err, sizeof err) : 0;
+    ug_api->destroy(ug_inst); /* commits every pending grant */
+    if (rc != 0) {
+        ug_log(UG_LOG_ERROR, "stopped, but not every grant is on disk: %s", err[0] ? err : "finish failed");
+        return UG_EXIT_FAIL;
+    }
+    ug_log(UG_LOG_INFO, "stopped; every grant is on disk");
+    return UG_EXIT_OK;
+}
+
+static int serve(const args *a)
+{
     struct sockaddr_storage addrs[LISTEN_MAX];
     socklen_t lens[LISTEN_MAX];
-    for (unsigned i = 0; i < nlisten; i++)
-        if (ug_parse_hostport(listen[i], &addrs[i], &lens[i]) != 0)
-            ug_die(UG_EXIT_USAGE, "--listen: not HOST:PORT: %s", listen[i]);
+    for (unsigned i = 0; i < a->nlisten; i++)
+        if (ug_parse_hostport(a->listen[i], &addrs[i], &lens[i]) != 0)
+            ug_die(UG_EXIT_USAGE, "--listen: not HOST:PORT: %s", a->listen[i]);
+    uint64_t nw = a->workers;
     if (!nw) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         nw = cores > 0 ? (uint64_t)(cores < 256 ? cores : 256) : 1;
     }
     nworkers = (unsigned)nw;
+    ug_log_init();
+    ug_log_take_errors();
 
     /* keys live in the plugin's locked memory (sodium_malloc: mlock'ed,
      * excluded from dumps); also refuse core dumps and ptrace outright */
     (void)setrlimit(RLIMIT_CORE, &(struct rlimit){0, 0});
     (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-
-    api = load_plugin(plugin);
-    ug_host host = {.size = sizeof host, .log = host_log, .now = host_now, .nworkers = nworkers};
-    char err[1024];
-    inst = api->create(&host, policy, err, sizeof err);
-    if (!inst)
-        ug_die(UG_EXIT_FAIL, "%s", err);
-
-    workers = calloc(nworkers, sizeof *workers);
-    if (!workers)
-        ug_die(UG_EXIT_FAIL, "out of memory");
-    char ready[2048];
-    size_t used = (size_t)snprintf(ready, sizeof ready, "upgate-node ready on");
-    for (unsigned i = 0; i < nworkers; i++)
-        workers[i].index = i;
-    for (unsigned i = 0; i < nlisten; i++) {
-        char shown[128];
-        bind_all(&addrs[i], lens[i], shown, sizeof shown);
-        if (used < sizeof ready)
-            used += (size_t)snprintf(ready + used, sizeof ready - used, " %s", shown);
-    }
-
-    /* workers never see signals: the main loop handles them */
+    /* every thread, the plugin's included, starts with these blocked: only
+     * the main loop sees them */
     sigset_t block, old;
     sigemptyset(&block);
     sigaddset(&block, SIGHUP), sigaddset(&block, SIGTERM), sigaddset(&block, SIGINT), sigaddset(&block, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &block, &old);
-    for (unsigned i = 0; i < nworkers; i++) {
-        worker *w = &workers[i];
-        w->loop = ev_loop_new(EVFLAG_AUTO);
-        if (!w->loop)
-            ug_die(UG_EXIT_FAIL, "cannot create an event loop");
-        for (unsigned k = 0; k < w->nfds; k++) {
-            ev_io_init(&w->io[k], on_readable, w->fds[k], EV_READ);
-            w->io[k].data = w;
-            ev_io_start(w->loop, &w->io[k]);
-        }
-        ev_async_init(&w->stop, on_stop);
-        ev_async_start(w->loop, &w->stop);
-        if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
-            ug_die(UG_EXIT_FAIL, "cannot start worker %u", i);
+    signal(SIGPIPE, SIG_IGN);
+
+    ug_api = ug_node_load(a->plugin ? a->plugin : default_plugin());
+    ug_host host = {.size = sizeof host, .log = ug_log_host, .now = host_now, .nworkers = nworkers};
+    char err[1024];
+    ug_inst = ug_api->create(&host, a->policy, err, sizeof err);
+    if (!ug_inst)
+        ug_die(UG_EXIT_FAIL, "%s", err);
+
+    ug_serve_init(nworkers);
+    char ready[2048];
+    size_t used = (size_t)snprintf(ready, sizeof ready, "upgate-node ready on");
+    for (unsigned i = 0; i < a->nlisten; i++) {
+        char shown[128];
+        ug_serve_bind(&addrs[i], lens[i], shown, sizeof shown);
+        used += (size_t)snprintf(ready + used, sizeof ready - used, " %s", shown);
     }
+    used += (size_t)snprintf(ready + used, sizeof ready - used, " (%u workers, plugin %s %s", nworkers,
+                             ug_api->name, ug_api->version);
+    start_services(a, ready, sizeof ready - 1, &used);
+    ug_serve_start();
+
     struct ev_loop *main_loop = EV_DEFAULT;
     ev_signal sigs[4];
     int signums[4] = {SIGHUP, SIGTERM, SIGINT, SIGUSR1};
@@ -362,31 +339,35 @@ int main(int argc, char **argv)
         ev_signal_start(main_loop, &sigs[i]);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    signal(SIGPIPE, SIG_IGN);
     ev_timer tick, stats_timer;
     ev_timer_init(&tick, on_tick, 1., 1.);
     ev_timer_start(main_loop, &tick);
-    if (stats_every) {
-        ev_timer_init(&stats_timer, on_stats_timer, (double)stats_every, (double)stats_every);
+    if (a->stats_every) {
+        ev_timer_init(&stats_timer, on_stats_timer, (double)a->stats_every, (double)a->stats_every);
         ev_timer_start(main_loop, &stats_timer);
     }
 
-    printf("%s (%u workers, plugin %s %s)\n", ready, nworkers, api->name, api->version);
+    printf("%s)\n", ready);
     fflush(stdout);
+    ug_notify("READY=1\nSTATUS=serving (%u workers)", nworkers);
     ev_run(main_loop, 0);
 
-    say("", "stopping");
-    for (unsigned i = 0; i < nworkers; i++)
-        ev_async_send(workers[i].loop, &workers[i].stop);
-    for (unsigned i = 0; i < nworkers; i++) {
-        pthread_join(workers[i].thread, NULL);
-        for (unsigned k = 0; k < workers[i].nfds; k++)
-            close(workers[i].fds[k]);
-        ev_loop_destroy(workers[i].loop);
-    }
+    ug_notify("STOPPING=1\nSTATUS=stopping");
+    ug_log(UG_LOG_INFO, "stopping");
+    ug_ctl_stop();
+    ug_metrics_stop();
+    ug_serve_stop();
+    ug_capw_stop();
     print_stats();
-    api->destroy(inst); /* commits every pending grant */
-    free(workers);
-    say("", "stopped; every grant is on disk");
-    return UG_EXIT_OK;
+    return shut_down();
+}
+
+int main(int argc, char **argv)
+{
+    ug_prog = "upgate-node";
+    args a = {0};
+    parse_args(argc, argv, &a);
+    if (a.check)
+        return ug_check_run(a.plugin ? a.plugin : default_plugin(), a.policy, a.explain, a.json);
+    return serve(&a);
 }

@@ -54,7 +54,8 @@ static const char usage[] =
     "  --pad                       pad every HELLO to 1232 bytes (saves a round trip)\n"
     "  --bind ADDR                 send from this local address (e.g. 127.0.1.5)\n"
     "\n"
-    "Exit: 0 upgraded, declined or told to wait; 1 failure; 2 bad usage; 3 HINT rejected.\n";
+    "Exit: 0 upgraded, declined or told to wait; 1 failure; 2 bad usage; 3 HINT rejected.\n"
+    "`upgate-peer --version` alone prints the program's version.\n";
 
 typedef struct {
     const char *tracker, *version, *key, *cred, *plat, *chan, *out, *bind;
@@ -759,6 +760,8 @@ static int run(peer *p)
 int main(int argc, char **argv)
 {
     ug_prog = "upgate-peer";
+    if (argc == 2 && !strcmp(argv[1], "--version")) /* alone: --version V is the peer's version */
+        return ug_print_version();
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(usage, stdout);

@@ -13,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "nodeutil.h"
 #include "testutil.h"
 
 typedef struct {
@@ -25,11 +26,6 @@ typedef struct {
 
 static e2e E;
 
-static void sleep_ms(long ms)
-{
-    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000}, NULL);
-}
-
 static unsigned free_udp_tcp_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -39,17 +35,6 @@ static unsigned free_udp_tcp_port(void)
     cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &l), 0);
     close(fd);
     return ntohs(a.sin_port);
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    return tu_run(cmd, NULL, 0);
 }
 
 static pid_t spawn(char *const argv[], int out_fd)
@@ -122,8 +107,8 @@ static void setup(void)
     memset(&E, 0, sizeof E);
     snprintf(E.dir, sizeof E.dir, "%s", tu_tmpdir());
     const char *b = tu_build_dir();
-    cr_assert_eq(sh("cd %s && for k in hint issuer release client; do %s/upgate-keys gen $k || exit 1; done", E.dir, b), 0);
-    cr_assert_eq(sh("mkdir %s/www && head -c 100000 /dev/urandom > %s/www/app.bin", E.dir, E.dir), 0);
+    cr_assert_eq(nu_sh("cd %s && for k in hint issuer release client; do %s/upgate-keys gen $k || exit 1; done", E.dir, b), 0);
+    cr_assert_eq(nu_sh("mkdir %s/www && head -c 100000 /dev/urandom > %s/www/app.bin", E.dir, E.dir), 0);
     snprintf(E.pkg, sizeof E.pkg, "%s/www/app.bin", E.dir);
     E.http_port = free_udp_tcp_port();
     char port[32], root[128];
@@ -131,8 +116,8 @@ static void setup(void)
     snprintf(root, sizeof root, "%s/www", E.dir);
     char *argv[] = {"/bin/busybox", "httpd", "-f", "-p", port, "-h", root, NULL};
     E.httpd = spawn(argv, -1);
-    sleep_ms(100);
-    cr_assert_eq(sh("cd %s && %s/upgate-keys release --key release.key --version 2.0.0 --file www/app.bin "
+    nu_sleep_ms(100);
+    cr_assert_eq(nu_sh("cd %s && %s/upgate-keys release --key release.key --version 2.0.0 --file www/app.bin "
                     "--url http://127.0.0.1:%u/app.bin --ttl 86400 --out release.manifest",
                     E.dir, b, E.http_port), 0);
 }
@@ -154,7 +139,7 @@ static int peer(uint64_t uid, const char *version, const char *extra, char *out,
 {
     const char *b = tu_build_dir();
     char cmd[4096];
-    if (sh("cd %s && [ -f c%llu.cred ] || %s/upgate-keys cred --issuer issuer.key --uid %llu --pub client.pub "
+    if (nu_sh("cd %s && [ -f c%llu.cred ] || %s/upgate-keys cred --issuer issuer.key --uid %llu --pub client.pub "
            "--ttl 3600 --out c%llu.cred", E.dir, (unsigned long long)uid, b, (unsigned long long)uid,
            (unsigned long long)uid) != 0)
         cr_assert_fail("cannot issue a credential");
@@ -167,7 +152,7 @@ static int peer(uint64_t uid, const char *version, const char *extra, char *out,
 
 static bool same_file(const char *a, const char *b)
 {
-    return sh("cmp -s %s %s", a, b) == 0;
+    return nu_sh("cmp -s %s %s", a, b) == 0;
 }
 
 static bool exists(const char *path)
@@ -222,13 +207,13 @@ Test(e2e, tampered_package_is_discarded)
 {
     write_policy("stages:\n  - {name: all}\n");
     start_node();
-    cr_assert_eq(sh("printf x | dd of=%s bs=1 seek=500 conv=notrunc 2>/dev/null", E.pkg), 0);
+    cr_assert_eq(nu_sh("printf x | dd of=%s bs=1 seek=500 conv=notrunc 2>/dev/null", E.pkg), 0);
     char out[4096], dst[128];
     snprintf(dst, sizeof dst, "%s/got.bin", E.dir);
     int rc = peer(1, "1.4.0", "--yes --out got.bin", out, sizeof out);
     cr_assert_neq(rc, 0, "a tampered package must fail: %s", out);
     cr_assert(!exists(dst), "tampered package kept");
-    cr_assert_neq(sh("ls -a %s | grep -q -i tmp", E.dir), 0, "no temporary file left behind");
+    cr_assert_neq(nu_sh("ls -a %s | grep -q -i tmp", E.dir), 0, "no temporary file left behind");
 }
 
 Test(e2e, restart_keeps_grants)
@@ -255,12 +240,12 @@ Test(e2e, sighup_reload_and_bad_policy_survived)
     cr_assert(strstr(out, "not selected"), "%s", out);
     write_policy("stages:\n  - {name: canary, uids: [1, 99]}\n");
     kill(E.node, SIGHUP);
-    sleep_ms(300);
+    nu_sleep_ms(300);
     cr_assert_eq(peer(1, "1.4.0", "--no", out, sizeof out), 0, "%s", out);
     cr_assert(strstr(out, "2.0.0"), "new policy in force: %s", out);
     write_policy("stages:\n  - {name: canary, uids: [1, 99], bogus: 1}\n");
     kill(E.node, SIGHUP);
-    sleep_ms(300);
+    nu_sleep_ms(300);
     cr_assert_eq(kill(E.node, 0), 0, "node survived a bad policy");
     cr_assert_eq(peer(1, "1.4.0", "--no", out, sizeof out), 0, "%s", out);
     cr_assert(strstr(out, "2.0.0"), "the good policy stays: %s", out);
@@ -332,7 +317,7 @@ static void flood(unsigned n, const uint8_t *hello, size_t hello_len)
         }
         (void)sendto(fd, buf, len, 0, (struct sockaddr *)&to, sizeof to);
         if (i % 256 == 255)
-            sleep_ms(1); /* bounded rate: about 100k a second at most */
+            nu_sleep_ms(1); /* bounded rate: about 100k a second at most */
     }
     close(fd);
 }

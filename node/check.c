@@ -1,0 +1,117 @@
+/* upgate-node --check: validate a policy through the plugin's check(), without serving. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "check.h"
+#include "common.h"
+#include "node.h"
+#include "render.h"
+
+#define SUMMARY_MAX (16u << 20)
+
+void ug_check_explain_syntax(const char *explain)
+{
+    static const char *const keys[] = {"uid", "ver", "src", "plat", "chan"};
+    bool seen[5] = {false};
+    const char *p = explain;
+    for (;;) {
+        const char *end = p + strcspn(p, ","), *eq = memchr(p, '=', (size_t)(end - p));
+        if (!eq || eq == p || eq + 1 == end)
+            ug_usage_error("--explain: not KEY=VALUE: %.*s", (int)(end - p), p);
+        size_t klen = (size_t)(eq - p), vlen = (size_t)(end - eq - 1);
+        unsigned k = 0;
+        while (k < 5 && (strlen(keys[k]) != klen || memcmp(keys[k], p, klen) != 0))
+            k++;
+        if (k == 5)
+            ug_usage_error("--explain: unknown key %.*s (uid, ver, src, plat, chan)", (int)klen, p);
+        if (seen[k])
+            ug_usage_error("--explain: %s given twice", keys[k]);
+        seen[k] = true;
+        char val[128];
+        if (vlen >= sizeof val)
+            ug_usage_error("--explain: %s too long", keys[k]);
+        memcpy(val, eq + 1, vlen), val[vlen] = 0;
+        uint64_t u;
+        ug_version ver;
+        uint8_t addr[16];
+        if (k == 0 && ug_parse_u64(val, 0, UG_UID_MAX, &u) != 0)
+            ug_usage_error("--explain: uid is not a number: %s", val);
+        if (k == 1 && ug_version_parse(&ver, val, vlen) != 0)
+            ug_usage_error("--explain: ver is not a version: %s", val);
+        if (k == 2 && inet_pton(AF_INET, val, addr) != 1 && inet_pton(AF_INET6, val, addr) != 1)
+            ug_usage_error("--explain: src is not an IPv4 or IPv6 address: %s", val);
+        if (!*end)
+            break;
+        p = end + 1;
+    }
+    if (!seen[0] || !seen[1] || !seen[2])
+        ug_usage_error("--explain needs uid, ver and src");
+}
+
+static void check_log(void *ctx, ug_log_level level, const char *msg)
+{
+    (void)ctx;
+    static const char *const names[] = {"error: ", "warning: ", "", "debug: "};
+    fprintf(stderr, "%s: %s%s\n", ug_prog, names[level <= UG_LOG_DEBUG ? level : UG_LOG_DEBUG], msg);
+}
+
+static uint64_t check_now(void *ctx)
+{
+    (void)ctx;
+    return ug_now();
+}
+
+/* The warnings of the summary on stderr, for --json (the text rendering prints its own). */
+static void warnings_to_stderr(const char *json, size_t len)
+{
+    json_t *j = json_loadb(json, len, 0, NULL);
+    size_t i;
+    json_t *w;
+    json_array_foreach(json_object_get(j, "warnings"), i, w)
+    {
+        fprintf(stderr, "%s: warning: ", ug_prog);
+        ug_render_value(w, stderr);
+        fputc('\n', stderr);
+    }
+    json_decref(j);
+}
+
+int ug_check_run(const char *plugin_path, const char *policy, const char *explain, bool json)
+{
+    const ug_plugin *api = ug_node_load(plugin_path);
+    int (*check)(const ug_host *, const char *, const char *, ug_emit, void *, char *, size_t) =
+        UG_ENTRY(api, check);
+    if (!check)
+        return ug_complain(UG_EXIT_FAIL, "--check: the plugin %s (%s %s, ABI %u.%u) has no check(); it cannot "
+                                         "validate a policy without serving", plugin_path, api->name,
+                           api->version, api->abi_major, api->abi_minor);
+    ug_host host = {.size = sizeof host, .log = check_log, .now = check_now, .nworkers = 1};
+    ug_buf out = {.max = SUMMARY_MAX};
+    char err[1024] = "";
+    int rc = check(&host, policy, explain, ug_buf_emit, &out, err, sizeof err);
+    if (rc != 0) {
+        ug_buf_free(&out);
+        return ug_complain(UG_EXIT_FAIL, "%s", err[0] ? err : "the policy is not valid (the plugin said no more)");
+    }
+    if (ug_buf_finish(&out) != 0) {
+        ug_buf_free(&out);
+        return ug_complain(UG_EXIT_FAIL, "--check: the plugin's summary is over %u bytes", SUMMARY_MAX);
+    }
+    int code = UG_EXIT_OK;
+    if (json) {
+        fwrite(out.data, 1, out.len, stdout);
+        if (!out.len || out.data[out.len - 1] != '\n')
+            fputc('\n', stdout);
+        warnings_to_stderr(out.data, out.len);
+    } else if (ug_render_check(out.data, out.len, stdout, stderr, err, sizeof err) != 0) {
+        code = ug_complain(UG_EXIT_FAIL, "--check: %s", err);
+    }
+    ug_buf_free(&out);
+    if (fflush(stdout) != 0)
+        code = ug_complain(UG_EXIT_FAIL, "cannot write the summary");
+    return code;
+}

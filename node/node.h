@@ -1,0 +1,75 @@
+/* upgate-node's parts share this: the loaded plugin, its lock, the workers and their counters. */
+#ifndef UG_NODE_H
+#define UG_NODE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "upgate_plugin.h"
+
+/* Host-side counters, one set per worker, summed when shown. */
+enum {
+    NC_RECEIVED,
+    NC_SENT,
+    NC_SEND_ERRORS,     /* every reply the kernel refused, all classes */
+    NC_SEND_UNREACH,    /* EHOSTUNREACH, ENETUNREACH, EHOSTDOWN, ENETDOWN, EADDRNOTAVAIL */
+    NC_SEND_DENIED,     /* EACCES, EPERM: a prohibit route or a firewall */
+    NC_SEND_BUSY,       /* EAGAIN, ENOBUFS, ENOMEM: the socket or the kernel was full */
+    NC_SEND_OTHER,
+    NC_NORMAL_SERVICE,
+    NC_FOREIGN,
+    NC_PLUGIN_DROPS,
+    NC_HELD_BACK,       /* after-flush replies dropped because flush() failed */
+    NC_FLUSH_FAILS,
+    NC_OVERSIZED,       /* replies longer than their request, never sent */
+    NC_CAPTURED,
+    NC_CAPTURE_DROPPED, /* capture buffer full: the writer was behind */
+    NC_COUNT
+};
+
+typedef struct {
+    const char *stat;   /* name in the stats line */
+    const char *metric; /* Prometheus family (without labels) */
+    const char *label;  /* label set, or NULL */
+    const char *help;
+} ug_node_counter;
+
+extern const ug_node_counter ug_node_counters[NC_COUNT];
+
+/* The plugin and its instance, set once before any thread starts. */
+extern const ug_plugin *ug_api;
+extern void *ug_inst;
+/* Serializes control(), tick(), reload() and stats() (the ABI's rule). */
+extern pthread_mutex_t ug_plugin_mu;
+
+/* Optional entries of ABI minor 1, NULL when the plugin's table is too short
+ * or leaves them out. */
+#define UG_ENTRY(p, m) (UG_HAS_FIELD(ug_plugin, (p)->size, m) ? (p)->m : NULL)
+
+/* dlopen()s path and checks the table's ABI; exits with a line naming path on failure. */
+const ug_plugin *ug_node_load(const char *path);
+
+/* Sum of counter c over every worker (serve.c). */
+uint64_t ug_node_counter_sum(unsigned c);
+
+/* A growable byte buffer for plugin replies, with a hard maximum. */
+typedef struct {
+    char *data;
+    size_t len, cap, max;
+    bool overflow;
+} ug_buf;
+
+/* ug_emit into a ug_buf (ctx): appends, or sets overflow past max. */
+void ug_buf_emit(void *ctx, const char *data, size_t len);
+void ug_buf_printf(ug_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* NUL-terminates (the terminator is not counted in len); -1 when out of memory or past max. */
+int ug_buf_finish(ug_buf *b);
+void ug_buf_free(ug_buf *b);
+
+/* One control request, under the lock; 0 or -1 as control() returned, -2
+ * when the plugin has no control(). */
+int ug_node_control(const char *req, size_t len, ug_emit emit, void *ctx);
+
+#endif
