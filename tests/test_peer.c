@@ -289,6 +289,14 @@ typedef struct {
 
 typedef void (*answer_fn)(unsigned idx, const heard *s);
 
+/* A REPORT the tracker received: kept apart from the HELLOs (never answered). */
+typedef struct {
+    uint8_t raw[UG_DGRAM_MAX + 1];
+    size_t len;
+    bool valid; /* parses, and its credential and signature verify */
+    ug_report r;
+} heard_report;
+
 static struct {
     int fd, port;
     pthread_t th;
@@ -297,6 +305,8 @@ static struct {
     answer_fn answer;
     heard seen[MAX_HEARD];
     unsigned nseen; /* read only after tracker_stop() */
+    heard_report reports[MAX_HEARD];
+    unsigned nreports; /* likewise */
     struct sockaddr_storage from;
     socklen_t fromlen;
 } T;
@@ -309,15 +319,28 @@ static void *tracker_main(void *arg)
         if (poll(&p, 1, 50) <= 0)
             continue;
         heard *s = &T.seen[T.nseen < MAX_HEARD ? T.nseen : MAX_HEARD - 1];
-        memset(s, 0, sizeof *s);
+        uint8_t raw[UG_DGRAM_MAX + 1];
         T.fromlen = sizeof T.from;
-        ssize_t n = recvfrom(T.fd, s->raw, sizeof s->raw, 0, (struct sockaddr *)&T.from, &T.fromlen);
+        ssize_t n = recvfrom(T.fd, raw, sizeof raw, 0, (struct sockaddr *)&T.from, &T.fromlen);
         if (n <= 0)
             continue;
-        s->len = (size_t)n;
         ug_dgram d;
         ug_pubkey issuer;
         ug_pubkey_set(&issuer, F.issuer.pk);
+        if (ug_dgram_decode(&d, raw, (size_t)n, NULL) == 0 && d.type == UG_TYPE_REPORT) {
+            heard_report *hr = &T.reports[T.nreports < MAX_HEARD ? T.nreports : MAX_HEARD - 1];
+            memset(hr, 0, sizeof *hr);
+            memcpy(hr->raw, raw, (size_t)n);
+            hr->len = (size_t)n;
+            hr->valid = ug_report_parse(&hr->r, &d, hr->raw, hr->len, NULL) == 0 &&
+                        ug_report_verify(&hr->r, &d, &issuer, 1, (uint64_t)time(NULL), NULL) == 0;
+            if (T.nreports < MAX_HEARD)
+                T.nreports++;
+            continue;
+        }
+        memset(s, 0, sizeof *s);
+        memcpy(s->raw, raw, (size_t)n);
+        s->len = (size_t)n;
         s->valid = ug_dgram_decode(&d, s->raw, s->len, NULL) == 0 && d.type == UG_TYPE_HELLO &&
                    ug_hello_decode(&s->h, d.body, d.body_len, NULL) == 0 &&
                    ug_hello_verify(&s->h, &d, &issuer, 1, (uint64_t)time(NULL), NULL) == 0;
@@ -334,6 +357,8 @@ static void tracker_start(answer_fn fn)
 {
     memset(T.seen, 0, sizeof T.seen);
     T.nseen = 0;
+    memset(T.reports, 0, sizeof T.reports);
+    T.nreports = 0;
     T.answer = fn;
     T.fd = bound_socket(SOCK_DGRAM, &T.port);
     atomic_store(&T.stop, false);
