@@ -15,7 +15,7 @@ FZ ?= build/fuzz
 SPEC ?= $(abspath ../shared/spec)
 FUZZ_SECONDS ?= 60
 SMOKE_SECONDS ?= 4
-FUZZ_TARGETS ?= dgram hello hint report policy plugin
+FUZZ_TARGETS ?= dgram hello hint report policy plugin client
 FUZZ_CC ?= clang
 
 ifeq ($(V),1)
@@ -28,18 +28,18 @@ endif
 
 FZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FZ_WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
-FZ_CFLAGS := $(FZ_WARN) -g -O1 -D_GNU_SOURCE -Iproto -Iplugin -Ifuzz -MMD -MP $(FZ_SAN)
+FZ_CFLAGS := $(FZ_WARN) -g -O1 -D_GNU_SOURCE -Iproto -Iplugin -Iinclude -Ifuzz -MMD -MP $(FZ_SAN)
 FZ_LIBS = $(shell pkg-config --libs libsodium msgpack yaml-0.1 lmdb 2>/dev/null) -lpthread -ldl -lm
 
 # The code under test is instrumented for coverage; each harness links only
 # the objects it reaches, out of one archive.
-LIB_SRC := $(wildcard proto/*.c) $(wildcard plugin/*.c)
+LIB_SRC := $(wildcard proto/*.c) $(wildcard plugin/*.c) $(filter-out client/example.c,$(wildcard client/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(FZ)/obj/%.o)
 FZ_LIB := $(FZ)/libugfuzz.a
 # The oracle (the old msgpack-c decoders) is our own code, like the harnesses.
 ORACLE_OBJ := $(patsubst %.c,$(FZ)/obj/%.o,$(wildcard fuzz/oracle/*.c))
 COMMON_OBJ := $(FZ)/obj/fuzz/fuzz_common.o $(ORACLE_OBJ)
-HARNESSES := dgram hello hint report policy plugin
+HARNESSES := dgram hello hint report policy plugin client
 BINS := $(HARNESSES:%=$(FZ)/fuzz_%)
 
 # Per harness: the largest input worth trying (a datagram, an object, a policy).
@@ -49,6 +49,7 @@ MAXLEN_hint := 2100
 MAXLEN_report := 1300
 MAXLEN_policy := 4096
 MAXLEN_plugin := 1300
+MAXLEN_client := 1300
 # An allocation over 64 MiB is a finding: nothing may be sized by a claim.
 RUNFLAGS = -max_len=$(MAXLEN_$(1)) -malloc_limit_mb=64 -rss_limit_mb=2048 -timeout=10 \
            -artifact_prefix=$(FZ)/artifacts/$(1)/
