@@ -52,36 +52,6 @@ static void finish_with(ug_client_transfer *d, ug_client_err e)
 
 /* ---- one attempt ---------------------------------------------------- */
 
-/* "Content-Range: bytes N-M/T": where a 206 starts, and the whole size. */
-static void on_content_range(ug_client_transfer *d, const char *v, size_t n)
-{
-    uint64_t start = 0, total = 0;
-    size_t i = 0;
-    while (i < n && (v[i] == ' ' || v[i] == '\t'))
-        i++;
-    if (n - i < 6 || strncasecmp(v + i, "bytes ", 6) != 0)
-        return;
-    i += 6;
-    size_t digits = 0;
-    for (; i < n && v[i] >= '0' && v[i] <= '9' && digits < 19; i++, digits++)
-        start = start * 10 + (uint64_t)(v[i] - '0');
-    if (digits == 0 || i >= n || v[i] != '-')
-        return;
-    while (i < n && v[i] != '/')
-        i++;
-    if (i < n && v[i] == '/') {
-        i++;
-        digits = 0;
-        for (; i < n && v[i] >= '0' && v[i] <= '9' && digits < 19; i++, digits++)
-            total = total * 10 + (uint64_t)(v[i] - '0');
-        if (digits == 0 && (i >= n || v[i] != '*'))
-            return;
-    }
-    d->range_seen = true;
-    d->range_start = start;
-    d->range_total = total; /* 0 when "*" */
-}
-
 static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 {
     ug_client_transfer *d = arg;
@@ -90,7 +60,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
     if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) /* a new response (a redirect's next one) */
         d->range_seen = false;
     else if (n > sizeof cr - 1 && strncasecmp(line, cr, sizeof cr - 1) == 0)
-        on_content_range(d, line + sizeof cr - 1, n - (sizeof cr - 1));
+        d->range_seen = ug_client_content_range_(line + sizeof cr - 1, n - (sizeof cr - 1), &d->range_start,
+                                                 &d->range_total) == 0;
     return n;
 }
 
@@ -241,10 +212,10 @@ static ug_client_err after_transfer(ug_client_transfer *d, CURLcode cc)
                  (unsigned long long)d->offer.size);
         return mirror_lied(d);
     }
-    if (d->bad_range) {
+    if (d->bad_range) { /* the server is broken, not our bytes: keep them for the next mirror */
         snprintf(d->why, sizeof d->why, "the server answered another range than bytes=%llu-",
                  (unsigned long long)d->from);
-        return mirror_lied(d);
+        return next_mirror(d);
     }
     if (cc == CURLE_OK) {
         if (d->have < d->offer.size) {

@@ -48,6 +48,10 @@ uint64_t ug_client_mono_ms_(void);
 /* Sets d->msg, one line. */
 void ug_client_dl_say_(ug_client_transfer *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The value of a Content-Range header, "bytes N-M/T" (T may be a star): where a
+ * 206 starts and the whole size (0 for a star). 0, or -1 if it is not one. */
+int ug_client_content_range_(const char *v, size_t n, uint64_t *start, uint64_t *total) UG_WUR;
+
 /* Opens (creating, 0600) and locks DEST.part for d->offer: resumes it
  * (hashing what it holds) when DEST.part.id names this package's size and
  * hash and it is no longer than the package, else empties it and writes the

@@ -1,9 +1,9 @@
-/* libFuzzer harness: libupgate's reply reader (ug_client_receive) and its state-file parser, against their contracts. */
+/* libFuzzer harness: libupgate's reply reader (ug_client_receive), state-file and Content-Range parsers, against their contracts. */
 #include <string.h>
 
 #include <sodium.h>
 
-#include "../client/internal.h"
+#include "../client/download.h"
 #include "fuzz_common.h"
 
 /* The peer of vectors/peer.json: every HELLO carries its nonce, so the
@@ -163,9 +163,28 @@ static void check_state(const uint8_t *data, size_t size)
              "state file accepted in another shape");
 }
 
+/* A Content-Range value: accepted only as "bytes N-..." with N its digits. */
+static void check_content_range(const uint8_t *data, size_t size)
+{
+    uint64_t start = 1, total = 1;
+    if (ug_client_content_range_((const char *)data, size, &start, &total) != 0)
+        return;
+    size_t i = 0;
+    while (i < size && (data[i] == ' ' || data[i] == '\t'))
+        i++;
+    FZ_CHECK(size - i > 6 && strncasecmp((const char *)data + i, "bytes ", 6) == 0, "no unit");
+    char digits[24];
+    int n = snprintf(digits, sizeof digits, "%llu-", (unsigned long long)start);
+    /* leading zeros are the only other way to write N */
+    for (i += 6; i < size && data[i] == '0' && data[i + 1 < size ? i + 1 : i] != '-'; i++)
+        ;
+    FZ_CHECK(size - i >= (size_t)n && memcmp(data + i, digits, (size_t)n) == 0, "start %s", digits);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     check_state(data, size);
+    check_content_range(data, size);
     check_receive(clients[size & 1], data, size);
     return 0;
 }

@@ -478,4 +478,6 @@ for v in peer["unsigned_replies"]:
 for name, text in (("ok", b"version=2.0.0\n"), ("4parts", b"version=1.2.3.4\n"), ("no-newline", b"version=2.0.0"),
                    ("leading-zero", b"version=02.0\n"), ("crlf", b"version=1\r\n"), ("two-lines", b"version=1\nversion=2\n")):
     put("client", "seed-state-" + name, text)
+for name, text in (("whole", b"bytes 0-9/10"), ("star", b" bytes 2500-4999/*"), ("zeros", b"bytes 007-9/10")):
+    put("client", "seed-range-" + name, text)
 PY

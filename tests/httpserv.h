@@ -12,7 +12,7 @@ typedef struct {
 } hs_server;
 
 /* Starts it on 127.0.0.1 serving the files in root, with extra flags
- * (--drop-first N, --rate BPS, --ignore-range); its log goes to
+ * (--drop-first N, --rate BPS, --ignore-range, --wrong-range); its log goes to
  * root/../NAME.log. Aborts the test if it is not listening within 10 s. */
 void hs_start(hs_server *s, const char *root, const char *name, const char *flags);
 /* Kills it by PID and reaps it; harmless when not running. */

@@ -7,6 +7,7 @@ misbehave on purpose:
                    then the connection is closed (a mirror that breaks off)
   --rate BPS       every body is sent at about BPS bytes per second (a drip)
   --ignore-range   answers a range request with 200 and the whole file
+  --wrong-range    answers a range request with 206 and the whole file
   --log FILE       appends one line per request: "GET /path range=<value|none>"
 
 Prints "port N" on stdout once it listens, then serves until killed.
@@ -60,6 +61,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_header("Content-Range", "bytes */%d" % len(data))
                 self.end_headers()
                 return
+            if ARGS.wrong_range:
+                start = 0
             self.send_response(206)
             self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
         else:
@@ -93,6 +96,7 @@ def main():
     p.add_argument("--drop-first", type=int)
     p.add_argument("--rate", type=int, default=0)
     p.add_argument("--ignore-range", action="store_true")
+    p.add_argument("--wrong-range", action="store_true")
     p.add_argument("--log")
     ARGS = p.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

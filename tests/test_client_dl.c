@@ -100,6 +100,19 @@ static bool exists(const char *path)
     return stat(path, &st) == 0;
 }
 
+static struct {
+    char url[256], why[256];
+    unsigned calls;
+} FB;
+
+static void on_fallback(void *ctx, const char *url, const char *why)
+{
+    (void)ctx;
+    snprintf(FB.url, sizeof FB.url, "%s", url);
+    snprintf(FB.why, sizeof FB.why, "%s", why);
+    FB.calls++;
+}
+
 static off_t size_of(const char *path)
 {
     struct stat st;
@@ -173,50 +186,70 @@ Test(client_dl, a_mirror_that_breaks_off_is_resumed_with_range)
     cr_assert_not_null(strstr(log, want), "want a request for %s:\n%s", want, log);
 }
 
-Test(client_dl, a_restart_resumes_the_partial_file)
+/* After an interrupted download of `first`, downloads pkg.bin from a server
+ * started with flags; it must verify and leave nothing behind. The
+ * server's log goes to log. */
+static void download_after(const char *first, const uint8_t *first_data, const char *flags, off_t *have,
+                           char *log, size_t cap)
 {
-    off_t have = interrupted_download("pkg.bin", D.pkg, PKG_LEN);
-    hs_start(&D.srv, D.www, "srv", "");
-    char url[128], log[4096], want[64];
+    *have = interrupted_download(first, first_data, PKG_LEN);
+    hs_start(&D.srv, D.www, "srv", flags);
+    char url[128];
     url_of(url, sizeof url, &D.srv, "pkg.bin");
     ug_client_offer o = offer_of(D.pkg, PKG_LEN, url, NULL);
     ug_client_download_config dc = config();
     cr_assert_eq(ug_client_download(D.c, &o, &dc), UG_CLIENT_OK, "%s", ug_client_errmsg(D.c));
     assert_file(D.dest, D.pkg, PKG_LEN);
-    cr_assert(!exists(D.part) && !exists(D.id));
-    hs_log(&D.srv, log, sizeof log);
-    snprintf(want, sizeof want, "range=bytes=%lld-\n", (long long)have);
+    cr_assert(!exists(D.part) && !exists(D.id), "partial file left behind");
+    hs_log(&D.srv, log, cap);
     cr_assert_eq(count(log, "GET"), 1, "%s", log);
+}
+
+Test(client_dl, a_restart_resumes_the_partial_file)
+{
+    char log[4096], want[64];
+    off_t have;
+    download_after("pkg.bin", D.pkg, "", &have, log, sizeof log);
+    snprintf(want, sizeof want, "range=bytes=%lld-\n", (long long)have);
     cr_assert_not_null(strstr(log, want), "want %s:\n%s", want, log);
 }
 
 Test(client_dl, a_partial_file_of_another_release_is_discarded)
 {
-    interrupted_download("other.bin", D.other, PKG_LEN);
-    hs_start(&D.srv, D.www, "srv", "");
-    char url[128], log[4096];
-    url_of(url, sizeof url, &D.srv, "pkg.bin");
-    ug_client_offer o = offer_of(D.pkg, PKG_LEN, url, NULL);
-    ug_client_download_config dc = config();
-    cr_assert_eq(ug_client_download(D.c, &o, &dc), UG_CLIENT_OK, "%s", ug_client_errmsg(D.c));
-    assert_file(D.dest, D.pkg, PKG_LEN);
-    hs_log(&D.srv, log, sizeof log);
+    char log[4096];
+    off_t have;
+    download_after("other.bin", D.other, "", &have, log, sizeof log);
     cr_assert_str_eq(log, "GET /pkg.bin range=none\n", "the other release's bytes were resumed:\n%s", log);
 }
 
 Test(client_dl, a_server_ignoring_range_sends_it_all_again)
 {
-    interrupted_download("pkg.bin", D.pkg, PKG_LEN);
-    hs_start(&D.srv, D.www, "srv", "--ignore-range");
-    char url[128], log[4096];
+    char log[4096];
+    off_t have;
+    download_after("pkg.bin", D.pkg, "--ignore-range", &have, log, sizeof log);
+    cr_assert_not_null(strstr(log, "range=bytes="), "it asked for a range:\n%s", log);
+}
+
+Test(client_dl, a_wrong_range_moves_on_and_keeps_the_bytes)
+{
+    off_t have = interrupted_download("pkg.bin", D.pkg, PKG_LEN);
+    hs_start(&D.srv, D.www, "srv", "--wrong-range");
+    hs_start(&D.srv2, D.www, "srv2", "");
+    char url[128], url2[128], log[4096], want[64];
     url_of(url, sizeof url, &D.srv, "pkg.bin");
-    ug_client_offer o = offer_of(D.pkg, PKG_LEN, url, NULL);
+    url_of(url2, sizeof url2, &D.srv2, "pkg.bin");
+    ug_client_offer o = offer_of(D.pkg, PKG_LEN, url, url2);
     ug_client_download_config dc = config();
+    memset(&FB, 0, sizeof FB);
+    dc.fallback = on_fallback;
     cr_assert_eq(ug_client_download(D.c, &o, &dc), UG_CLIENT_OK, "%s", ug_client_errmsg(D.c));
     assert_file(D.dest, D.pkg, PKG_LEN);
-    hs_log(&D.srv, log, sizeof log);
-    cr_assert_eq(count(log, "GET"), 1, "%s", log);
-    cr_assert_not_null(strstr(log, "range=bytes="), "it asked for a range:\n%s", log);
+    cr_assert_eq(FB.calls, 1);
+    cr_assert_not_null(strstr(FB.why, "another range"), "%s", FB.why);
+    /* the second mirror resumed where the first run stopped */
+    hs_log(&D.srv2, log, sizeof log);
+    snprintf(want, sizeof want, "GET /pkg.bin range=bytes=%lld-\n", (long long)have);
+    cr_assert_str_eq(log, want);
 }
 
 Test(client_dl, a_complete_partial_file_is_installed_without_a_request)
@@ -289,19 +322,6 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total, const char *ur
     P.last = done;
     P.total = total;
     P.calls++;
-}
-
-static struct {
-    char url[256], why[256];
-    unsigned calls;
-} FB;
-
-static void on_fallback(void *ctx, const char *url, const char *why)
-{
-    (void)ctx;
-    snprintf(FB.url, sizeof FB.url, "%s", url);
-    snprintf(FB.why, sizeof FB.why, "%s", why);
-    FB.calls++;
 }
 
 Test(client_dl, the_multi_interface_from_the_applications_loop)
