@@ -22,7 +22,7 @@ CC ?= cc
 OPT ?= -O2
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
 CFLAGS += $(WARN) $(OPT) -g -fPIC -fvisibility=hidden -D_GNU_SOURCE -MMD -MP $(SANFLAGS) \
-          -Iproto -Iplugin -Inode -fstack-protector-strong \
+          -Iproto -Iplugin -Inode -Iinclude -fstack-protector-strong \
           -DUG_VERSION='"$(UG_VERSION)"' $(SYSTEMD_DEF)
 LDFLAGS += $(SANFLAGS) -Wl,-z,relro,-z,now
 
@@ -68,14 +68,25 @@ PROTO_LIB := $(BUILD)/libugproto.a
 PLUGIN_SO := $(BUILD)/upgate.so
 PROGRAMS := $(BUILD)/upgate-keys $(BUILD)/upgate-peer $(BUILD)/upgate-node
 
-.PHONY: all deps programs test check-unit check-e2e demo bench bench-decode fuzz fuzz-smoke clean
+# libupgate, the client library: client/*.c with proto/ linked in, hidden.
+CLIENT_SRC := $(filter-out client/example.c,$(wildcard client/*.c))
+CLIENT_OBJ := $(CLIENT_SRC:%.c=$(OBJ)/%.o)
+CLIENT_VERSION := 1.0.0
+CLIENT_SONAME := libupgate.so.1
+CLIENT_A := $(BUILD)/libupgate.a
+CLIENT_SO := $(BUILD)/libupgate.so.$(CLIENT_VERSION)
+CLIENT_LIBS := $(CLIENT_A) $(CLIENT_SO) $(BUILD)/libupgate.so $(BUILD)/upgate.pc $(BUILD)/client-example
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+
+.PHONY: all deps programs install test check-unit check-e2e demo bench bench-decode fuzz fuzz-smoke clean
 .DEFAULT_GOAL := all
 .SECONDARY:
 
 all: deps
 	@$(MAKE) --no-print-directory programs
 
-programs: $(PROTO_LIB) $(PLUGIN_SO) $(PROGRAMS)
+programs: $(PROTO_LIB) $(PLUGIN_SO) $(PROGRAMS) $(CLIENT_LIBS)
 
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -99,8 +110,34 @@ $(PLUGIN_SO): $(PLUGIN_OBJ) $(PROTO_LIB)
 $(BUILD)/upgate-keys: $(OBJ)/node/keys.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO)
 
-$(BUILD)/upgate-peer: $(OBJ)/node/peer.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
+# upgate-peer is a thin program on libupgate (static: it runs from build/ as is).
+$(BUILD)/upgate-peer: $(OBJ)/node/peer.o $(NODE_COMMON_OBJ) $(CLIENT_A)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) $(LIBS_CURL)
+
+# The static archive is one relocatable object whose hidden symbols (all of
+# proto/ and the library's internals) are made local: an application may
+# have its own ug_hint_verify. The shared one exports what libupgate.map says.
+$(BUILD)/libupgate.o: $(CLIENT_OBJ) $(PROTO_OBJ)
+	$(call say,LD,$@)$(LD) -r -o $@ $^ && objcopy --localize-hidden $@
+
+$(CLIENT_A): $(BUILD)/libupgate.o
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $<
+
+$(CLIENT_SO): $(CLIENT_OBJ) $(PROTO_OBJ) client/libupgate.map
+	$(call say,LD,$@)$(CC) -shared $(LDFLAGS) -Wl,-soname,$(CLIENT_SONAME) -Wl,--version-script=client/libupgate.map \
+	  -Wl,--no-undefined -o $@ $(CLIENT_OBJ) $(PROTO_OBJ) $(LIBS_PROTO) $(LIBS_CURL)
+
+$(BUILD)/libupgate.so: $(CLIENT_SO)
+	$(Q)ln -sf $(notdir $(CLIENT_SO)) $(BUILD)/$(CLIENT_SONAME) && ln -sf $(CLIENT_SONAME) $@
+
+$(BUILD)/upgate.pc: client/upgate.pc.in Makefile
+	$(call say,GEN,$@)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(CLIENT_VERSION)|' $< > $@
+
+# The header's example, built as an application would: the public header
+# only, the shared library only (tests/test_client_example.c runs it).
+$(BUILD)/client-example: client/example.c include/upgate/client.h $(BUILD)/libupgate.so
+	$(call say,CC,$@)$(CC) $(WARN) $(OPT) $(SANFLAGS) -Iinclude $(shell pkg-config --cflags libcurl) -o $@ $< \
+	  $(LDFLAGS) -L$(BUILD) -Wl,-rpath,'$$ORIGIN' -lupgate $(LIBS_CURL)
 
 $(BUILD)/upgate-node: $(NODE_HOST_OBJ) $(NODE_SHARED_OBJ) $(NODE_COMMON_OBJ) $(PROTO_LIB)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_NODE)
@@ -117,6 +154,11 @@ LEGACY := $(BUILD)/tests/mkstate-v1
 $(LEGACY): tests/legacy/mkstate_v1.c tests/legacy/quota_v1.c tests/legacy/quota_v1.h
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(WARN) -O2 -D_GNU_SOURCE $(SANFLAGS) -Iproto -Iplugin -Itests/legacy -o $@ tests/legacy/mkstate_v1.c tests/legacy/quota_v1.c $(shell pkg-config --libs lmdb 2>/dev/null) -lpthread
+
+# The client library's suites link libupgate as an application would.
+CLIENT_TESTS := $(filter $(BUILD)/tests/test_client%,$(TESTS))
+$(CLIENT_TESTS): $(CLIENT_A)
+$(CLIENT_TESTS): LIBS_TEST += $(LIBS_CURL)
 
 # The fuzz smoke runs once, in the plain run: the fuzzers carry ASan and UBSan already.
 test: deps

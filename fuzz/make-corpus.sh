@@ -469,4 +469,15 @@ for name, text in policies.items():
 for name, text in hostile_pol.items():
     put("policy", "hostile-" + name + ".yaml", text.encode("utf-8", "surrogatepass"))
 put("policy", "hostile-invalid-utf8.yaml", HEAD.encode() + b'targets: ["\xc3\x28"]\nstages: []\n')
+
+# ---- client (fuzz_client): the replies a peer reads, and state-file lines ---
+for i, v in enumerate(peer["vectors"]):
+    put("client", "vec-peer-%02d" % i, bytes.fromhex(v["hex"]))
+for v in peer["unsigned_replies"]:
+    put("client", "vec-reply-" + v["name"], bytes.fromhex(v["hex"]))
+for name, text in (("ok", b"version=2.0.0\n"), ("4parts", b"version=1.2.3.4\n"), ("no-newline", b"version=2.0.0"),
+                   ("leading-zero", b"version=02.0\n"), ("crlf", b"version=1\r\n"), ("two-lines", b"version=1\nversion=2\n")):
+    put("client", "seed-state-" + name, text)
+for name, text in (("whole", b"bytes 0-9/10"), ("star", b" bytes 2500-4999/*"), ("zeros", b"bytes 007-9/10")):
+    put("client", "seed-range-" + name, text)
 PY

@@ -25,6 +25,7 @@
 
 #include <sodium.h>
 
+#include "httpserv.h"
 #include "testutil.h"
 
 #define PKG_LEN 5000
@@ -289,6 +290,14 @@ typedef struct {
 
 typedef void (*answer_fn)(unsigned idx, const heard *s);
 
+/* A REPORT the tracker received: kept apart from the HELLOs (never answered). */
+typedef struct {
+    uint8_t raw[UG_DGRAM_MAX + 1];
+    size_t len;
+    bool valid; /* parses, and its credential and signature verify */
+    ug_report r;
+} heard_report;
+
 static struct {
     int fd, port;
     pthread_t th;
@@ -297,6 +306,8 @@ static struct {
     answer_fn answer;
     heard seen[MAX_HEARD];
     unsigned nseen; /* read only after tracker_stop() */
+    heard_report reports[MAX_HEARD];
+    unsigned nreports; /* likewise */
     struct sockaddr_storage from;
     socklen_t fromlen;
 } T;
@@ -309,15 +320,28 @@ static void *tracker_main(void *arg)
         if (poll(&p, 1, 50) <= 0)
             continue;
         heard *s = &T.seen[T.nseen < MAX_HEARD ? T.nseen : MAX_HEARD - 1];
-        memset(s, 0, sizeof *s);
+        uint8_t raw[UG_DGRAM_MAX + 1];
         T.fromlen = sizeof T.from;
-        ssize_t n = recvfrom(T.fd, s->raw, sizeof s->raw, 0, (struct sockaddr *)&T.from, &T.fromlen);
+        ssize_t n = recvfrom(T.fd, raw, sizeof raw, 0, (struct sockaddr *)&T.from, &T.fromlen);
         if (n <= 0)
             continue;
-        s->len = (size_t)n;
         ug_dgram d;
         ug_pubkey issuer;
         ug_pubkey_set(&issuer, F.issuer.pk);
+        if (ug_dgram_decode(&d, raw, (size_t)n, NULL) == 0 && d.type == UG_TYPE_REPORT) {
+            heard_report *hr = &T.reports[T.nreports < MAX_HEARD ? T.nreports : MAX_HEARD - 1];
+            memset(hr, 0, sizeof *hr);
+            memcpy(hr->raw, raw, (size_t)n);
+            hr->len = (size_t)n;
+            hr->valid = ug_report_parse(&hr->r, &d, hr->raw, hr->len, NULL) == 0 &&
+                        ug_report_verify(&hr->r, &d, &issuer, 1, (uint64_t)time(NULL), NULL) == 0;
+            if (T.nreports < MAX_HEARD)
+                T.nreports++;
+            continue;
+        }
+        memset(s, 0, sizeof *s);
+        memcpy(s->raw, raw, (size_t)n);
+        s->len = (size_t)n;
         s->valid = ug_dgram_decode(&d, s->raw, s->len, NULL) == 0 && d.type == UG_TYPE_HELLO &&
                    ug_hello_decode(&s->h, d.body, d.body_len, NULL) == 0 &&
                    ug_hello_verify(&s->h, &d, &issuer, 1, (uint64_t)time(NULL), NULL) == 0;
@@ -334,6 +358,8 @@ static void tracker_start(answer_fn fn)
 {
     memset(T.seen, 0, sizeof T.seen);
     T.nseen = 0;
+    memset(T.reports, 0, sizeof T.reports);
+    T.nreports = 0;
     T.answer = fn;
     T.fd = bound_socket(SOCK_DGRAM, &T.port);
     atomic_store(&T.stop, false);
@@ -1234,4 +1260,241 @@ Test(peer, unwritable_out_fails_cleanly)
     tracker_stop();
     cr_assert_eq(r.rc, 1, "exit %d:\n%s", r.rc, r.out);
     cr_assert_eq(dl_entries(), 0);
+}
+
+/* ---- REPORTs -------------------------------------------------------- */
+
+/* REPORT i verifies under the issuer and says res about `to`, from CURRENT. */
+static void assert_report(unsigned i, ug_res res, const char *ver, const char *to)
+{
+    cr_assert_lt(i, T.nreports, "REPORT %u was not sent (%u heard)", i, T.nreports);
+    const heard_report *hr = &T.reports[i];
+    cr_assert(hr->valid, "REPORT %u does not parse or verify", i);
+    cr_assert_eq(hr->r.res, res, "REPORT %u: res %d, want %d", i, (int)hr->r.res, (int)res);
+    cr_assert_eq(hr->r.uid, UID);
+    cr_assert_arr_eq(hr->r.pk, F.client.pk, UG_PK_LEN);
+    ug_version v;
+    cr_assert_eq(ug_version_parse(&v, ver, strlen(ver)), 0);
+    cr_assert_eq(ug_version_cmp(&hr->r.ver, &v), 0, "REPORT %u: ver", i);
+    cr_assert_eq(ug_version_parse(&v, to, strlen(to)), 0);
+    cr_assert_eq(ug_version_cmp(&hr->r.to, &v), 0, "REPORT %u: to", i);
+    uint64_t now = (uint64_t)time(NULL);
+    cr_assert(hr->r.ts + 15 >= now && hr->r.ts <= now, "REPORT %u: ts is not now", i);
+    cr_assert_geq(hr->len, 512, "a REPORT is padded like a HELLO");
+}
+
+Test(peer, installed_is_reported_once)
+{
+    start_httpd();
+    manifest_spec ms = manifest_defaults();
+    run_result r;
+    download_with(&ms, &r);
+    cr_assert_eq(r.rc, 0, "exit %d:\n%s", r.rc, r.out);
+    cr_assert_eq(T.nreports, 1);
+    assert_report(0, UG_RES_INSTALLED, CURRENT, "2.0.0");
+    cr_assert_eq(T.nseen, 1, "one HELLO");
+}
+
+Test(peer, declined_is_reported)
+{
+    manifest_spec ms = manifest_defaults();
+    make_manifest(&ms);
+    H = hint_defaults();
+    tracker_start(answer_hint);
+    run_result r;
+    run_peer(&r, "n\n", 2, "--out x.bin");
+    tracker_stop();
+    cr_assert_eq(r.rc, 0, "exit %d:\n%s", r.rc, r.out);
+    cr_assert_eq(T.nreports, 1);
+    assert_report(0, UG_RES_DECLINED, CURRENT, "2.0.0");
+}
+
+Test(peer, failures_are_reported_by_kind)
+{
+    start_httpd();
+    manifest_spec ms = manifest_defaults();
+    snprintf(g_url[1], sizeof g_url[1], "http://127.0.0.1:%d/nope.bin", F.http_port);
+    ms.urls[0] = g_url[1];
+    run_result r;
+    download_with(&ms, &r);
+    cr_assert_eq(r.rc, 1, "%s", r.out);
+    assert_report(0, UG_RES_DOWNLOAD_FAILED, CURRENT, "2.0.0");
+
+    ms = manifest_defaults();
+    uint8_t other[UG_HASH_LEN];
+    memcpy(other, F.pkg_hash, sizeof other);
+    other[0] ^= 1;
+    ms.hash = other;
+    download_with(&ms, &r);
+    cr_assert_eq(r.rc, 1, "%s", r.out);
+    assert_contains(&r, "hash mismatch");
+    cr_assert_eq(T.nreports, 1);
+    assert_report(0, UG_RES_MISMATCH, CURRENT, "2.0.0");
+
+    /* nowhere to put it: the package could not be installed here */
+    ms = manifest_defaults();
+    make_manifest(&ms);
+    H = hint_defaults();
+    tracker_start(answer_hint);
+    run_peer(&r, NULL, 2, "--yes --out %s/no/such/dir/x.bin", F.dl);
+    tracker_stop();
+    cr_assert_eq(r.rc, 1, "%s", r.out);
+    assert_report(0, UG_RES_INSTALL_FAILED, CURRENT, "2.0.0");
+}
+
+Test(peer, rejected_hints_and_waits_are_not_reported)
+{
+    manifest_spec ms = manifest_defaults();
+    H = hint_defaults();
+    H.signer = H.kid_of = &F.stranger;
+    expect_rejected(&ms, "unknown key id");
+    cr_assert_eq(T.nreports, 0);
+    W.why = UG_WHY_NOT_SELECTED, W.retry = 600, W.ts_delta = 0;
+    tracker_start(answer_wait);
+    run_result r;
+    run_peer(&r, NULL, 2, "--yes");
+    tracker_stop();
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    cr_assert_eq(T.nreports, 0);
+}
+
+/* ---- --state: the installed version, and rollbacks -------------------- */
+
+Test(peer, state_remembers_the_install_and_reports_a_rollback)
+{
+    char state[256];
+    path_in(state, sizeof state, F.dir, "peer.state");
+    start_httpd();
+    manifest_spec ms = manifest_defaults();
+    make_manifest(&ms);
+    H = hint_defaults();
+    tracker_start(answer_hint);
+    run_result r;
+    run_peer(&r, NULL, 2, "--yes --out new.bin --state %s", state);
+    tracker_stop();
+    cr_assert_eq(r.rc, 0, "exit %d:\n%s", r.rc, r.out);
+    uint8_t text[64];
+    size_t len;
+    char why[128];
+    cr_assert_eq(ug_file_read(state, text, sizeof text, &len, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(len, 14);
+    cr_assert_arr_eq(text, "version=2.0.0\n", 14);
+
+    /* still at CURRENT at the next start: the install was rolled back */
+    W.why = UG_WHY_NOT_SELECTED, W.retry = 600, W.ts_delta = 0;
+    tracker_start(answer_wait);
+    run_peer(&r, NULL, 2, "--state %s", state);
+    tracker_stop();
+    cr_assert_eq(r.rc, 0, "exit %d:\n%s", r.rc, r.out);
+    assert_contains(&r, "rollback reported");
+    cr_assert_eq(T.nreports, 1);
+    assert_report(0, UG_RES_ROLLED_BACK, CURRENT, "2.0.0");
+    cr_assert_eq(T.nseen, 1, "and the HELLO still went out");
+
+    /* at or above the installed version: nothing to report */
+    tu_write_file(state, "version=1.4.2\n", 14);
+    tracker_start(answer_wait);
+    run_peer(&r, NULL, 2, "--state %s", state);
+    tracker_stop();
+    cr_assert_eq(r.rc, 0, "exit %d:\n%s", r.rc, r.out);
+    cr_assert_eq(T.nreports, 0);
+
+    /* a malformed state file is an error naming it */
+    tu_write_file(state, "version=2.0.0", 13);
+    tracker_start(answer_wait);
+    run_peer(&r, NULL, 2, "--state %s", state);
+    tracker_stop();
+    cr_assert_eq(r.rc, 1, "exit %d:\n%s", r.rc, r.out);
+    assert_contains(&r, "peer.state");
+    cr_assert_eq(T.nseen, 0);
+}
+
+/* ---- resume and deadline -------------------------------------------- */
+
+Test(peer, a_broken_off_download_is_resumed)
+{
+    hs_server hs;
+    hs_start(&hs, F.www, "halfway", "--drop-first 2500");
+    manifest_spec ms = manifest_defaults();
+    snprintf(g_url[1], sizeof g_url[1], "http://127.0.0.1:%d/pkg.bin", hs.port);
+    ms.urls[0] = g_url[1];
+    run_result r;
+    download_with(&ms, &r);
+    char log[2048];
+    hs_log(&hs, log, sizeof log);
+    hs_stop(&hs);
+    cr_assert_eq(r.rc, 0, "exit %d:\n%s", r.rc, r.out);
+    char out[256];
+    path_in(out, sizeof out, F.dl, "out.bin");
+    assert_is_package(out);
+    cr_assert_eq(dl_entries(), 1, "the partial file is gone");
+    cr_assert_not_null(strstr(log, "range=none"), "%s", log);
+    cr_assert_not_null(strstr(log, "range=bytes=2500-"), "no Range request:\n%s", log);
+}
+
+#define BIG_LEN (64 * 1024)
+
+Test(peer, a_dripping_mirror_gives_way_at_the_deadline)
+{
+    static uint8_t big[BIG_LEN], got[BIG_LEN + 1];
+    uint8_t big_hash[UG_HASH_LEN];
+    randombytes_buf(big, sizeof big);
+    crypto_generichash(big_hash, sizeof big_hash, big, sizeof big, NULL, 0);
+    char p[256];
+    path_in(p, sizeof p, F.www, "big.bin");
+    tu_write_file(p, big, sizeof big);
+    hs_server drip;
+    hs_start(&drip, F.www, "drip", "--rate 2048"); /* 32 s for the whole package */
+    start_httpd();
+    manifest_spec ms = manifest_defaults();
+    snprintf(g_url[1], sizeof g_url[1], "http://127.0.0.1:%d/big.bin", drip.port);
+    snprintf(g_url[2], sizeof g_url[2], "http://127.0.0.1:%d/big.bin", F.http_port);
+    ms.urls[0] = g_url[1];
+    ms.urls[1] = g_url[2];
+    ms.nurls = 2;
+    ms.size = BIG_LEN;
+    ms.hash = big_hash;
+    make_manifest(&ms);
+    H = hint_defaults(); /* mirror 0: the drip */
+    tracker_start(answer_hint);
+    run_result r;
+    run_peer(&r, NULL, 2, "--yes --out big.bin --deadline 3");
+    tracker_stop();
+    char log[2048];
+    hs_log(&drip, log, sizeof log);
+    hs_stop(&drip);
+    cr_assert_eq(r.rc, 0, "exit %d:\n%s", r.rc, r.out);
+    cr_assert(r.secs < 10.0, "took %.1f s with --deadline 3", r.secs);
+    assert_contains(&r, "trying the next mirror");
+    assert_contains(&r, "deadline");
+    cr_assert_not_null(strstr(log, "GET /big.bin"), "the drip was tried first:\n%s", log);
+    char out[256], why[128];
+    size_t len;
+    path_in(out, sizeof out, F.dl, "big.bin");
+    cr_assert_eq(ug_file_read(out, got, sizeof got, &len, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(len, BIG_LEN);
+    cr_assert_arr_eq(got, big, BIG_LEN);
+    assert_report(0, UG_RES_INSTALLED, CURRENT, "2.0.0");
+}
+
+Test(peer, deadline_and_state_usage)
+{
+    char base[2048], args[4096], out[2048];
+    int rc;
+    snprintf(base, sizeof base,
+             "--tracker 127.0.0.1:9 --uid 1 --version 1 --key %s --cred %s --hint-pub %s --release-pub %s",
+             F.client_key, F.cred, F.hint_pub, F.release_pub);
+    static const char *const cases[] = {"--deadline 0", "--deadline 1x", "--deadline 99999999", "--state ''"};
+    static const char *const names[] = {"--deadline", "--deadline", "--deadline", "--state"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(args, sizeof args, "%s %s", base, cases[i]);
+        run_cmd(args, &rc, out, sizeof out);
+        cr_assert_eq(rc, 2, "%s: exit %d: %s", cases[i], rc, out);
+        cr_assert_eq(lines(out), 1, "%s: %s", cases[i], out);
+        cr_assert_not_null(strstr(out, names[i]), "%s: %s", cases[i], out);
+    }
+    run_cmd("--help", &rc, out, sizeof out);
+    cr_assert_eq(rc, 0);
+    cr_assert_not_null(strstr(out, "--deadline"), "%s", out);
+    cr_assert_not_null(strstr(out, "--state"), "%s", out);
 }
