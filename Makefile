@@ -3,7 +3,9 @@
 # Debian packages the build, the tests and the demo need; `deps` installs the missing ones.
 DEB_PKGS := pkg-config libsodium-dev libmsgpack-dev libev-dev libcriterion-dev libyaml-dev \
             liblmdb-dev libcurl4-openssl-dev libjansson-dev busybox clang libclang-rt-14-dev python3 \
-            valgrind
+            valgrind mandoc systemd strace
+# Only `make deb` needs these (install.mk): packaging tools, and libsystemd for sd_notify.
+DEB_PKGS_DEB := debhelper dpkg-dev lintian libsystemd-dev
 SPEC ?= $(abspath ../shared/spec)
 
 ifeq ($(SAN),1)
@@ -148,5 +150,8 @@ fuzz fuzz-smoke: deps
 
 clean:
 	rm -rf build
+
+# make install, uninstall, deb
+include install.mk
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
