@@ -32,7 +32,7 @@ built=$(date +%s)
 
 changes=$(ls "$out"/upgate_*.changes)
 echo "  LINTIAN $changes"
-lintian --fail-on error --no-tag-display-limit "$changes"
+lintian --fail-on error --tag-display-limit 0 "$changes"
 end=$(date +%s)
 ls "$out"/*.deb | sed 's/^/  built   /'
 echo "  TIME    $((built - start)) s to build, $((end - built)) s for lintian"

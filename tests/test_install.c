@@ -636,3 +636,36 @@ Test(install, exec_start_serves_the_example_policy)
         cr_expect_eq(rc, 0, "upgate-node does what its unit forbids:\n%s", out);
     }
 }
+
+/* ---- debian/ -------------------------------------------------------- */
+
+/* `make deb` on a fresh machine installs DEB_PKGS and DEB_PKGS_DEB, then
+ * dpkg-buildpackage checks Build-Depends: every one must be in those lists. */
+Test(install, make_deb_installs_every_build_dependency)
+{
+    char pkgs[8192], deps[8192];
+    int rc = run(pkgs, sizeof pkgs,
+                 "cd '%s' && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make --no-print-directory -s "
+                 "--eval 'ug-print-pkgs: ; @echo $(DEB_PKGS) $(DEB_PKGS_DEB)' ug-print-pkgs 2>&1",
+                 root_dir());
+    cr_assert_eq(rc, 0, "%s", pkgs);
+    /* Build-Depends, one name a line; debhelper-compat is debhelper's */
+    rc = run(deps, sizeof deps,
+             "sed -n '/^Build-Depends:/,/^[A-Z]/p' '%s/debian/control' | sed '$d; s/^Build-Depends://' | "
+             "tr ',' '\\n' | sed 's/[[:space:]]*([^)]*)//; s/^[[:space:]]*//; s/[[:space:]]*$//' | "
+             "sed 's/^debhelper-compat$/debhelper/' | grep -v '^$'",
+             root_dir());
+    cr_assert_eq(rc, 0, "cannot read Build-Depends");
+    char padded[8200];
+    pathf(padded, sizeof padded, " %s ", pkgs);
+    for (char *c = padded; *c; c++)
+        if (*c == '\n')
+            *c = ' ';
+    int n = 0;
+    for (char *save = NULL, *dep = strtok_r(deps, "\n", &save); dep; dep = strtok_r(NULL, "\n", &save), n++) {
+        char word[128];
+        pathf(word, sizeof word, " %s ", dep);
+        cr_expect(strstr(padded, word), "Build-Depends names %s, which make deb does not install", dep);
+    }
+    cr_expect_gt(n, 5, "too few Build-Depends read: %d", n);
+}

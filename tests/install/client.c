@@ -1,4 +1,5 @@
 /* An out-of-tree libupgate client, built only from what `make install` put down (pkg-config upgate). */
+#define _POSIX_C_SOURCE 200809L /* getaddrinfo under -std=c11 */
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
