@@ -4,8 +4,9 @@
 DEB_PKGS := pkg-config libsodium-dev libmsgpack-dev libev-dev libcriterion-dev libyaml-dev \
             liblmdb-dev libcurl4-openssl-dev libjansson-dev busybox clang libclang-rt-14-dev python3 \
             valgrind mandoc systemd strace
-# Only `make deb` needs these (install.mk): packaging tools, and libsystemd for sd_notify.
-DEB_PKGS_DEB := debhelper dpkg-dev lintian libsystemd-dev
+# Only `make deb` needs these (install.mk): packaging tools, and what the packaged
+# node links (libsystemd for sd_notify, libmicrohttpd for --metrics).
+DEB_PKGS_DEB := debhelper dpkg-dev lintian libsystemd-dev libmicrohttpd-dev
 SPEC ?= $(abspath ../shared/spec)
 
 ifeq ($(SAN),1)

@@ -23,16 +23,22 @@ LOCALSTATEDIR ?= /var
 STATEDIR ?= $(LOCALSTATEDIR)/lib/upgate
 INSTALL ?= install
 
-# The one version number: the top entry of debian/changelog.
-VERSION ?= $(shell awk 'NR == 1 { v = $$2; gsub(/[()]/, "", v); sub(/-[^-]*$$/, "", v); print v }' debian/changelog)
+# The project's version: UG_VERSION when the Makefile sets it (the programs'
+# --version), else the top entry of debian/changelog; tests/test_install.c
+# checks that the two agree.
+DEB_VERSION := $(shell awk 'NR == 1 { v = $$2; gsub(/[()]/, "", v); sub(/-[^-]*$$/, "", v); print v }' debian/changelog)
+VERSION ?= $(or $(UG_VERSION),$(DEB_VERSION))
 UG_ABI_MAJOR := $(shell sed -n 's/^.define UG_PLUGIN_ABI_MAJOR \([0-9]*\)u.*/\1/p' plugin/upgate_plugin.h)
 UG_ABI_MINOR := $(shell sed -n 's/^.define UG_PLUGIN_ABI_MINOR \([0-9]*\)u.*/\1/p' plugin/upgate_plugin.h)
 
-# Operators' programs go to sbin (their pages are in section 8), the rest to bin.
-# Whatever $(PROGRAMS) holds is installed: upgate-ctl and upgate-sim join it when built.
+# Operators' programs go to sbin (their pages are in section 8), the rest to
+# bin; each is installed once $(PROGRAMS) builds it (upgate-ctl and upgate-sim
+# join later). Programs not named here (upgate-load, a loopback load
+# generator) stay in build/.
 SBIN_NAMES := upgate-node upgate-ctl
+BIN_NAMES := upgate-keys upgate-peer upgate-sim
 INST_SBIN = $(filter $(addprefix $(BUILD)/,$(SBIN_NAMES)),$(PROGRAMS))
-INST_BIN = $(filter-out $(INST_SBIN),$(PROGRAMS))
+INST_BIN = $(filter $(addprefix $(BUILD)/,$(BIN_NAMES)),$(PROGRAMS))
 
 # The client library is installed when its header is in the tree; then every
 # one of its files is required (no half-installed library). Its shared object
@@ -44,12 +50,13 @@ ifneq ($(wildcard include/upgate/client.h),)
 UG_CLIENT_SO := $(or $(CLIENT_SO),$(BUILD)/libupgate.so.1)
 UG_CLIENT_FILES := $(BUILD)/libupgate.a $(UG_CLIENT_SO)
 UG_CLIENT_PC_IN := $(firstword $(wildcard upgate.pc.in client/upgate.pc.in) upgate.pc.in)
+UG_CLIENT_VERSION := $(or $(CLIENT_VERSION),$(VERSION))
 UG_CLIENT_INSTALL = $(INSTALL) -m 644 $(BUILD)/libupgate.a $(DESTDIR)$(LIBDIR); \
                     $(INSTALL) -m 644 $(UG_CLIENT_SO) $(DESTDIR)$(LIBDIR); \
                     [ $(notdir $(UG_CLIENT_SO)) = libupgate.so.1 ] || \
                       ln -sf $(notdir $(UG_CLIENT_SO)) $(DESTDIR)$(LIBDIR)/libupgate.so.1; \
                     ln -sf libupgate.so.1 $(DESTDIR)$(LIBDIR)/libupgate.so; \
-                    $(call gen,$(UG_CLIENT_PC_IN),$(PKG_OUT)/upgate.pc); \
+                    $(call gen,$(UG_CLIENT_PC_IN),$(PKG_OUT)/upgate.pc,-e 's|@VERSION@|$(UG_CLIENT_VERSION)|g'); \
                     $(INSTALL) -m 644 $(PKG_OUT)/upgate.pc $(DESTDIR)$(PKGCONFIGDIR);
 endif
 
@@ -67,8 +74,9 @@ PKG_SUBST = -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SBIND
             -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@STATEDIR@|$(STATEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
             -e 's|@ABI_MAJOR@|$(UG_ABI_MAJOR)|g' -e 's|@ABI_MINOR@|$(UG_ABI_MINOR)|g' -e 's|@UNIT_TYPE@|$(UNIT_TYPE)|g'
 
-# gen(template, output): substitute the paths; refuse a token left unknown.
-gen = sed $(PKG_SUBST) $(1) > $(2).tmp && \
+# gen(template, output[, sed expressions first]): substitute the paths;
+# refuse a token left unknown.
+gen = sed $(3) $(PKG_SUBST) $(1) > $(2).tmp && \
       if grep -n '@[A-Z_]*@' $(2).tmp; then echo "$(1): unknown @TOKEN@ above" >&2; rm -f $(2).tmp; exit 1; fi && \
       mv $(2).tmp $(2)
 

@@ -676,3 +676,23 @@ Test(install, make_deb_installs_every_build_dependency)
     }
     cr_expect_gt(n, 5, "too few Build-Depends read: %d", n);
 }
+
+/* The packages carry the version the programs print. */
+Test(install, debian_version_is_the_programs_version)
+{
+    char ver[64] = "", out[4096];
+    cr_assert_eq(run(ver, sizeof ver, "dpkg-parsechangelog -l '%s/debian/changelog' -S Version 2>/dev/null || "
+                     "sed -n '1s/^[^(]*(\\([^)]*\\).*/\\1/p' '%s/debian/changelog'", root_dir(), root_dir()), 0);
+    ver[strcspn(ver, "-\n")] = 0; /* upstream part */
+    cr_assert(ver[0], "no version in debian/changelog");
+    static const char *const progs[] = {"upgate-node", "upgate-ctl", "upgate-keys", "upgate-peer", "upgate-sim"};
+    int checked = 0;
+    for (size_t i = 0; i < sizeof progs / sizeof progs[0]; i++) {
+        if (!built(progs[i]) || run(out, sizeof out, "'%s/%s' --version 2>&1", tu_build_dir(), progs[i]) != 0)
+            continue;
+        checked++;
+        cr_expect(strstr(out, ver), "%s --version says %s; debian/changelog says %s", progs[i], out, ver);
+    }
+    if (!checked)
+        note("no program has --version in this tree: the package version is not checked against them");
+}
