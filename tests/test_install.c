@@ -476,6 +476,11 @@ static char **exec_start(const char *unit_path, char *buf, size_t cap)
             w = w[0] == '[' ? "[::1]:0" : "127.0.0.1:0";
         argv[argc++] = w;
     }
+    /* the sandbox must also hold with the optional metrics endpoint on */
+    if (run(NULL, 0, "'%s' --help 2>&1 | grep -q -- --metrics", argv[0]) == 0) {
+        argv[argc++] = "--metrics";
+        argv[argc++] = "127.0.0.1:0";
+    }
     argv[argc] = NULL;
     return argv;
 }
@@ -594,9 +599,18 @@ Test(install, exec_start_serves_the_example_policy)
     }
     if (notify)
         cr_expect(notified("READY=1"), "no READY=1 on NOTIFY_SOCKET");
+    int rc;
+
+    const char *metrics = strstr(ready, "metrics on 127.0.0.1:");
+    if (metrics) {
+        rc = run(out, sizeof out, "python3 -c 'import urllib.request as u; "
+                 "print(u.urlopen(\"http://127.0.0.1:%u/metrics\", timeout=10).read().decode())' 2>&1",
+                 (unsigned)strtoul(metrics + 21, NULL, 10));
+        cr_expect(rc == 0 && strstr(out, "# TYPE"), "GET /metrics: %s", out);
+    }
 
     /* the canary stage offers the release; other versions are not targeted */
-    int rc = peer(dir, port, "1001", "1.4.0", out, sizeof out);
+    rc = peer(dir, port, "1001", "1.4.0", out, sizeof out);
     cr_expect(rc == 0 && strstr(out, "upgrade offered: version 1.4.0 -> 2.0.0"), "peer 1001: %s", out);
     rc = peer(dir, port, "1001", "2.1.0", out, sizeof out);
     cr_expect(rc == 0 && strstr(out, "no upgrade now"), "peer at 2.1.0: %s", out);

@@ -72,6 +72,23 @@ def allowed_syscalls(groups, filters):
     return allow
 
 
+def calls(trace):
+    """The trace's lines, a call interrupted by another thread's
+    ("<unfinished ...>" then "<... NAME resumed>") joined into one line."""
+    pending = {}
+    for line in open(trace, encoding="utf-8", errors="replace"):
+        line = line.rstrip("\n")
+        pid = line.split(" ", 1)[0]
+        if line.endswith("<unfinished ...>"):
+            pending[pid] = line[: -len("<unfinished ...>")]
+            continue
+        m = re.match(r"^(\d+)\s+<\.\.\. [a-z0-9_]+ resumed>(.*)$", line)
+        if m and m.group(1) in pending:
+            yield pending.pop(m.group(1)) + m.group(2)
+        else:
+            yield line
+
+
 CALL = re.compile(r"^\d+\s+(?:<\.\.\. )?([a-z0-9_]+)[( ]")
 STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
@@ -92,7 +109,7 @@ def main():
     def inside_state(path):
         return path == statedir or path.startswith(statedir + "/")
 
-    for line in open(trace, encoding="utf-8", errors="replace"):
+    for line in calls(trace):
         m = CALL.match(line)
         if not m:
             continue
@@ -100,7 +117,7 @@ def main():
         failed = re.search(r"= -1 E[A-Z]+", line) is not None
         if allow is not None and name not in allow:
             problems.append("system call %s is outside SystemCallFilter=" % name)
-        if name == "socket" and not line.rstrip().endswith("<unfinished ...>"):
+        if name == "socket":
             fam = line.split("(", 1)[1].split(",", 1)[0]
             if families and fam not in families:
                 problems.append("socket family %s is outside RestrictAddressFamilies=" % fam)
