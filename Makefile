@@ -5,8 +5,9 @@ DEB_PKGS := pkg-config libsodium-dev libmsgpack-dev libev-dev libcriterion-dev l
             liblmdb-dev libcurl4-openssl-dev libjansson-dev busybox clang libclang-rt-14-dev python3 \
             valgrind mandoc systemd strace
 # Only `make deb` needs these (install.mk): packaging tools, and what the packaged
-# node links (libsystemd for sd_notify, libmicrohttpd for --metrics).
-DEB_PKGS_DEB := debhelper dpkg-dev lintian libsystemd-dev libmicrohttpd-dev
+# programs link (libsystemd for sd_notify, libmicrohttpd for --metrics, libmaxminddb
+# for the policy's regions).
+DEB_PKGS_DEB := debhelper dpkg-dev lintian libsystemd-dev libmicrohttpd-dev libmaxminddb-dev
 SPEC ?= $(abspath ../shared/spec)
 
 ifeq ($(SAN),1)
