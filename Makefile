@@ -4,7 +4,9 @@
 DEB_PKGS := pkg-config libsodium-dev libmsgpack-dev libev-dev libcriterion-dev libyaml-dev \
             liblmdb-dev libcurl4-openssl-dev libjansson-dev busybox clang libclang-rt-14-dev python3 \
             valgrind libmaxminddb-dev libmaxmind-db-writer-perl libsystemd-dev libmicrohttpd-dev \
-            python3-prometheus-client iproute2 curl
+            python3-prometheus-client iproute2 curl mandoc systemd strace
+# Only `make deb` needs these (install.mk): packaging tools.
+DEB_PKGS_DEB := debhelper dpkg-dev lintian
 SPEC ?= $(abspath ../shared/spec)
 
 ifeq ($(SAN),1)
@@ -211,5 +213,8 @@ fuzz fuzz-smoke: deps
 
 clean:
 	rm -rf build
+
+# make install, uninstall, deb
+include install.mk
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,712 @@
+/* make install and uninstall, pkg-config, man pages and systemd units, checked from the installed files only. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define OUT_MAX 65536
+
+/* What a test started, stopped by PID in teardown even when it failed. */
+static struct {
+    pid_t node;   /* the node, or strace wrapping it */
+    pid_t traced; /* the node under strace (0: not traced) */
+    int out;      /* read end of its stdout */
+    int notify;   /* our NOTIFY_SOCKET end, or -1 */
+} R = {0, 0, -1, -1};
+
+static void teardown(void)
+{
+    if (R.traced)
+        kill(R.traced, SIGKILL);
+    if (R.node) {
+        kill(R.node, SIGKILL);
+        waitpid(R.node, NULL, 0);
+    }
+    if (R.out >= 0)
+        close(R.out);
+    if (R.notify >= 0)
+        close(R.notify);
+}
+
+TestSuite(install, .fini = teardown, .timeout = 180);
+
+/* The source tree, absolute (UG_ROOT, else the current folder). */
+static const char *root_dir(void)
+{
+    static char abs[4096];
+    if (!abs[0]) {
+        const char *r = getenv("UG_ROOT");
+        cr_assert(realpath(r && *r ? r : ".", abs), "no source tree");
+    }
+    return abs;
+}
+
+/* The build folder as the Makefile names it (relative to the root when inside it). */
+static const char *build_arg(void)
+{
+    const char *b = tu_build_dir(), *r = root_dir();
+    size_t n = strlen(r);
+    if (!strncmp(b, r, n) && b[n] == '/')
+        return b + n + 1;
+    return b;
+}
+
+/* A line on stderr about a check left out (cr_log_warn would fail the run). */
+#define note(...) (fprintf(stderr, "  note: " __VA_ARGS__), fputc('\n', stderr))
+
+/* snprintf that refuses to truncate. */
+static void pathf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void pathf(char *buf, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, cap, fmt, ap);
+    va_end(ap);
+    cr_assert(n >= 0 && (size_t)n < cap, "path too long: %s", buf);
+}
+
+static bool san_build(void)
+{
+    const char *b = tu_build_dir();
+    size_t n = strlen(b);
+    return n >= 4 && !strcmp(b + n - 4, "/san");
+}
+
+static int run(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int run(char *out, size_t cap, const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    cr_assert(n > 0 && (size_t)n < sizeof cmd, "command too long");
+    return tu_run(cmd, out, cap);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "open %s: %s", path, strerror(errno));
+    char *buf = malloc(OUT_MAX);
+    cr_assert(buf);
+    size_t n = fread(buf, 1, OUT_MAX - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+static bool have_client_lib(void)
+{
+    char p[1024];
+    pathf(p, sizeof p, "%s/include/upgate/client.h", root_dir());
+    return exists(p);
+}
+
+static bool built(const char *prog)
+{
+    char p[1024];
+    pathf(p, sizeof p, "%s/%s", tu_build_dir(), prog);
+    return access(p, X_OK) == 0;
+}
+
+/* `make install` (or uninstall) from the tree with these variables; the
+ * generated files go to dir/pkg so that parallel tests do not share them. */
+static void make_target(const char *target, const char *dir, const char *vars)
+{
+    static char out[OUT_MAX];
+    int rc = run(out, sizeof out,
+                 "cd '%s' && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make --no-print-directory %s "
+                 "BUILD='%s' %s PKG_OUT='%s/pkg' %s 2>&1",
+                 root_dir(), target, build_arg(), san_build() ? "SAN=1" : "", dir, vars);
+    cr_assert_eq(rc, 0, "make %s %s failed:\n%s", target, vars, out);
+}
+
+/* Installs under dir/root as a package would be staged: DESTDIR, default PREFIX. */
+static const char *destdir_install(const char *dir)
+{
+    static char d[256];
+    pathf(d, sizeof d, "%s/root", dir);
+    char vars[512];
+    pathf(vars, sizeof vars, "DESTDIR='%s'", d);
+    make_target("install", dir, vars);
+    return d;
+}
+
+/* Installs for real under dir/usr, dir/etc, dir/var (no DESTDIR): the unit's
+ * paths then exist, so its ExecStart line can be run as it stands. */
+static void prefix_install(const char *dir)
+{
+    char vars[1024];
+    pathf(vars, sizeof vars, "PREFIX='%s/usr' SYSCONFDIR='%s/etc' LOCALSTATEDIR='%s/var'", dir, dir, dir);
+    make_target("install", dir, vars);
+}
+
+/* The operator's first run (upgate-node(8), FIRST RUN) with the installed
+ * upgate-keys: a hint key and an issuer key in etc/keys, a release signed
+ * with a key kept in dir/pub, and a client of uid 1001 in dir/pub. */
+static void first_run(const char *dir, const char *bindir, const char *etc)
+{
+    char out[4096];
+    int rc = run(out, sizeof out,
+                 "set -e; K='%s/upgate-keys'; mkdir -p '%s/keys' '%s/releases' '%s/pub'; cd '%s/keys';"
+                 "$K gen hint; $K gen issuer; cd '%s/pub'; $K gen release; $K gen client;"
+                 "head -c 4000 /dev/urandom > app.tgz;"
+                 "$K release --key release.key --version 2.0.0 --file app.tgz --url http://127.0.0.1:9/app.tgz "
+                 "--ttl 86400 --out '%s/releases/current.manifest';"
+                 "$K cred --issuer '%s/keys/issuer.key' --uid 1001 --pub client.pub --ttl 86400 --out client.cred"
+                 " 2>&1",
+                 bindir, etc, etc, dir, etc, dir, etc, etc);
+    cr_assert_eq(rc, 0, "first run failed:\n%s", out);
+}
+
+/* ---- the staged tree ------------------------------------------------ */
+
+/* Every file install puts under DESTDIR; NULL-terminated. */
+static const char *const always[] = {
+    "usr/local/sbin/upgate-node",
+    "usr/local/bin/upgate-keys",
+    "usr/local/bin/upgate-peer",
+    "usr/local/lib/upgate/upgate.so",
+    "usr/local/include/upgate/upgate_plugin.h",
+    "usr/local/lib/pkgconfig/upgate-plugin.pc",
+    "usr/local/share/man/man1/upgate-keys.1",
+    "usr/local/share/man/man1/upgate-peer.1",
+    "usr/local/share/man/man1/upgate-sim.1",
+    "usr/local/share/man/man3/libupgate.3",
+    "usr/local/share/man/man3/upgate-plugin.3",
+    "usr/local/share/man/man5/upgate.policy.5",
+    "usr/local/share/man/man8/upgate-ctl.8",
+    "usr/local/share/man/man8/upgate-node.8",
+    "usr/local/lib/systemd/system/upgate-node.service",
+    "usr/local/lib/systemd/system/upgate-node@.service",
+    "usr/local/lib/sysusers.d/upgate.conf",
+    "etc/upgate/policy.yaml.example",
+    NULL,
+};
+static const char *const client_files[] = {
+    "usr/local/include/upgate/client.h", "usr/local/lib/libupgate.a", "usr/local/lib/libupgate.so.1",
+    "usr/local/lib/libupgate.so", "usr/local/lib/pkgconfig/upgate.pc", NULL,
+};
+
+static bool expected(const char *rel)
+{
+    for (int i = 0; always[i]; i++)
+        if (!strcmp(rel, always[i]))
+            return true;
+    if (have_client_lib()) {
+        for (int i = 0; client_files[i]; i++)
+            if (!strcmp(rel, client_files[i]))
+                return true;
+        if (!strncmp(rel, "usr/local/lib/libupgate.so.1.", 29)) /* the real file behind the SONAME link */
+            return true;
+    }
+    return (!strcmp(rel, "usr/local/sbin/upgate-ctl") && built("upgate-ctl")) ||
+           (!strcmp(rel, "usr/local/bin/upgate-sim") && built("upgate-sim"));
+}
+
+Test(install, destdir_layout_modes_and_paths)
+{
+    const char *dir = tu_tmpdir();
+    const char *d = destdir_install(dir);
+    char path[1024];
+    for (int i = 0; always[i]; i++) {
+        pathf(path, sizeof path, "%s/%s", d, always[i]);
+        cr_expect(exists(path), "not installed: %s", always[i]);
+    }
+    if (have_client_lib())
+        for (int i = 0; client_files[i]; i++) {
+            pathf(path, sizeof path, "%s/%s", d, client_files[i]);
+            cr_expect(exists(path), "not installed: %s", client_files[i]);
+        }
+    else
+        note("include/upgate/client.h is not in this tree: libupgate's files are not checked");
+
+    /* nothing else, and each file with the mode it needs */
+    static char list[OUT_MAX];
+    cr_assert_eq(run(list, sizeof list, "cd '%s' && find . ! -type d | sed 's|^\\./||' | sort", d), 0);
+    for (char *save = NULL, *rel = strtok_r(list, "\n", &save); rel; rel = strtok_r(NULL, "\n", &save)) {
+        cr_expect(expected(rel), "installed but not expected: %s", rel);
+        pathf(path, sizeof path, "%s/%s", d, rel);
+        struct stat st;
+        cr_assert_eq(lstat(path, &st), 0);
+        if (S_ISLNK(st.st_mode))
+            continue;
+        bool exe = strstr(rel, "/bin/") || strstr(rel, "/sbin/");
+        cr_expect_eq(st.st_mode & 07777, exe ? 0755u : 0644u, "%s has mode %o", rel, st.st_mode & 07777);
+    }
+
+    /* text files: every @TOKEN@ substituted, no path into the build tree */
+    char out[4096];
+    int rc = run(out, sizeof out, "cd '%s' && grep -rIlE '@[A-Z_]+@|%s' etc usr/local/lib/pkgconfig "
+                 "usr/local/lib/systemd usr/local/share/man 2>&1", d, root_dir());
+    cr_expect_neq(rc, 0, "unsubstituted tokens or build paths in: %s", out);
+
+    /* the plugin ABI in upgate-plugin.pc is the installed header's */
+    rc = run(out, sizeof out,
+             "export PKG_CONFIG_PATH='%s/usr/local/lib/pkgconfig' PKG_CONFIG_SYSROOT_DIR='%s';"
+             "M=$(pkg-config --variable=abi_major upgate-plugin) && N=$(pkg-config --variable=abi_minor upgate-plugin) &&"
+             "grep -q \"^#define UG_PLUGIN_ABI_MAJOR ${M}u\" '%s/usr/local/include/upgate/upgate_plugin.h' &&"
+             "grep -q \"^#define UG_PLUGIN_ABI_MINOR ${N}u\" '%s/usr/local/include/upgate/upgate_plugin.h' &&"
+             "[ \"$(pkg-config --variable=plugin upgate-plugin)\" = '%s/usr/local/lib/upgate/upgate.so' ] 2>&1",
+             d, d, d, d, d);
+    cr_expect_eq(rc, 0, "upgate-plugin.pc disagrees with the installed header or plugin: %s", out);
+
+    /* Type=notify exactly when the node can notify (libsystemd linked) */
+    pathf(path, sizeof path, "%s/usr/local/lib/systemd/system/upgate-node.service", d);
+    char *unit = slurp(path);
+    bool notify = run(NULL, 0, "readelf -d '%s/usr/local/sbin/upgate-node' | grep -q 'NEEDED.*libsystemd'", d) == 0;
+    cr_expect(strstr(unit, notify ? "\nType=notify\n" : "\nType=exec\n"), "unit type does not match the node");
+    free(unit);
+}
+
+Test(install, uninstall_removes_ours_and_keeps_the_operators)
+{
+    const char *dir = tu_tmpdir();
+    const char *d = destdir_install(dir);
+    char out[4096];
+    cr_assert_eq(run(NULL, 0, "cd '%s/etc/upgate' && mkdir keys && echo 'state: /x' > policy.yaml && "
+                 "echo secret > keys/hint.key", d), 0);
+    char vars[512];
+    pathf(vars, sizeof vars, "DESTDIR='%s'", d);
+    make_target("uninstall", dir, vars);
+    cr_assert_eq(run(out, sizeof out, "cd '%s' && find . ! -type d | sort", d), 0);
+    cr_expect_str_eq(out, "./etc/upgate/keys/hint.key\n./etc/upgate/policy.yaml\n",
+                     "uninstall left or removed the wrong files:\n%s", out);
+    char path[512];
+    pathf(path, sizeof path, "%s/usr/local/lib/upgate", d);
+    cr_expect(!exists(path), "the plugin folder stays");
+    pathf(path, sizeof path, "%s/usr/local/include/upgate", d);
+    cr_expect(!exists(path), "the header folder stays");
+    make_target("uninstall", dir, vars); /* twice is harmless */
+}
+
+/* ---- pkg-config, out of tree ---------------------------------------- */
+
+/* Compiler flags of this build flavour (a sanitized plugin needs a sanitized host). */
+static const char *cc_flags(void)
+{
+    return san_build() ? "-std=c11 -pedantic -Wall -Wextra -Werror -fsanitize=address,undefined"
+                       : "-std=c11 -pedantic -Wall -Wextra -Werror";
+}
+
+Test(install, out_of_tree_host_loads_the_installed_plugin)
+{
+    const char *dir = tu_tmpdir();
+    const char *d = destdir_install(dir);
+    char bin[512], etc[512], out[OUT_MAX];
+    pathf(bin, sizeof bin, "%s/usr/local/bin", d);
+    pathf(etc, sizeof etc, "%s/hostetc", dir);
+    first_run(dir, bin, etc);
+    char policy[600];
+    pathf(policy, sizeof policy, "%s/policy.yaml", etc);
+    char text[1024];
+    int n = snprintf(text, sizeof text,
+                     "keys: {hint: keys/hint.key, issuers: [keys/issuer.pub]}\nrelease: releases/current.manifest\n"
+                     "targets: [\"<2.0\"]\nstate: %s/state\nstages:\n  - {name: all}\n", dir);
+    tu_write_file(policy, text, (size_t)n);
+    int rc = run(out, sizeof out,
+                 "set -e; export PKG_CONFIG_PATH='%s/usr/local/lib/pkgconfig' PKG_CONFIG_SYSROOT_DIR='%s';"
+                 "cc %s $(pkg-config --cflags upgate-plugin) "
+                 "-DUG_PLUGIN_PATH=\"\\\"$(pkg-config --variable=plugin upgate-plugin)\\\"\" "
+                 "-o '%s/host' '%s/tests/install/host.c' $(pkg-config --libs upgate-plugin) 2>&1;"
+                 "'%s/host' '%s' 2>&1",
+                 d, d, cc_flags(), dir, root_dir(), dir, policy);
+    cr_assert_eq(rc, 0, "the out-of-tree host failed:\n%s", out);
+    cr_expect(strstr(out, "host ok"), "%s", out);
+}
+
+Test(install, out_of_tree_client_links_libupgate)
+{
+    if (!have_client_lib()) {
+        note("include/upgate/client.h is not in this tree: the out-of-tree client is skipped");
+        cr_skip_test("include/upgate/client.h is not in this tree: libupgate is merged later");
+    }
+    const char *dir = tu_tmpdir();
+    const char *d = destdir_install(dir);
+    char out[OUT_MAX];
+    int rc = run(out, sizeof out,
+                 "set -e; export PKG_CONFIG_PATH='%s/usr/local/lib/pkgconfig' PKG_CONFIG_SYSROOT_DIR='%s';"
+                 "cc %s $(pkg-config --cflags upgate) -o '%s/client' '%s/tests/install/client.c' "
+                 "$(pkg-config --libs upgate) 2>&1;"
+                 "readelf -d '%s/client' | grep -q 'NEEDED.*\\[libupgate.so.1\\]';"
+                 "echo \"pc $(pkg-config --modversion upgate)\";"
+                 "LD_LIBRARY_PATH='%s/usr/local/lib' '%s/client' 2>&1",
+                 d, d, cc_flags(), dir, root_dir(), dir, d, dir);
+    cr_assert_eq(rc, 0, "the out-of-tree client failed:\n%s", out);
+    char pc[64] = "", lib[64] = "";
+    const char *a = strstr(out, "pc "), *b = strstr(out, "libupgate ");
+    cr_assert(a && b, "%s", out);
+    sscanf(a, "pc %63s", pc);
+    sscanf(b, "libupgate %63s", lib);
+    cr_expect_str_eq(pc, lib, "upgate.pc says %s, the library %s", pc, lib);
+}
+
+/* ---- man pages ------------------------------------------------------ */
+
+/* The text of one section (.Sh NAME up to the next .Sh) of an mdoc page. */
+static char *section(const char *page, const char *name)
+{
+    char head[64];
+    pathf(head, sizeof head, "\n.Sh %s\n", name);
+    const char *s = strstr(page, head);
+    if (!s)
+        return NULL;
+    s += strlen(head);
+    const char *e = strstr(s, "\n.Sh ");
+    size_t n = e ? (size_t)(e - s) : strlen(s);
+    char *out = malloc(n + 1);
+    cr_assert(out);
+    memcpy(out, s, n);
+    out[n] = 0;
+    return out;
+}
+
+Test(install, man_pages_lint_clean_and_cover_every_flag)
+{
+    const char *dir = tu_tmpdir();
+    const char *d = destdir_install(dir);
+    static const char *const pages[] = {"man1/upgate-keys.1", "man1/upgate-peer.1",   "man1/upgate-sim.1",
+                                        "man3/libupgate.3",   "man3/upgate-plugin.3", "man5/upgate.policy.5",
+                                        "man8/upgate-ctl.8",  "man8/upgate-node.8",   NULL};
+    char out[OUT_MAX], path[1024];
+    for (int i = 0; pages[i]; i++) {
+        pathf(path, sizeof path, "%s/usr/local/share/man/%s", d, pages[i]);
+        int rc = run(out, sizeof out, "mandoc -T lint -W warning '%s' 2>&1", path);
+        cr_expect(rc == 0 && !out[0], "mandoc -T lint: %s:\n%s", pages[i], out);
+    }
+    /* every flag a program's --help names is in its page's OPTIONS section */
+    static const struct {
+        const char *prog, *page;
+    } progs[] = {{"upgate-node", "man8/upgate-node.8"}, {"upgate-ctl", "man8/upgate-ctl.8"},
+                 {"upgate-keys", "man1/upgate-keys.1"}, {"upgate-peer", "man1/upgate-peer.1"},
+                 {"upgate-sim", "man1/upgate-sim.1"}};
+    for (size_t i = 0; i < sizeof progs / sizeof progs[0]; i++) {
+        if (!built(progs[i].prog)) {
+            note("%s is not built in this tree: its page is not checked against --help", progs[i].prog);
+            continue;
+        }
+        pathf(path, sizeof path, "%s/usr/local/share/man/%s", d, progs[i].page);
+        char *page = slurp(path), *opts = section(page, "OPTIONS");
+        cr_assert(opts, "%s has no OPTIONS section", progs[i].page);
+        cr_assert_eq(run(out, sizeof out, "'%s/%s' --help | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u",
+                         tu_build_dir(), progs[i].prog), 0);
+        for (char *save = NULL, *flag = strtok_r(out, "\n", &save); flag; flag = strtok_r(NULL, "\n", &save)) {
+            char mdoc[96];
+            pathf(mdoc, sizeof mdoc, "Fl \\-%s", flag + 2);
+            const char *hit = strstr(opts, mdoc);
+            size_t len = strlen(mdoc);
+            while (hit && (hit[len] == '-' || (hit[len] >= 'a' && hit[len] <= 'z')))
+                hit = strstr(hit + 1, mdoc); /* --no is not --no-foo */
+            cr_expect(hit, "%s --help names %s, which its OPTIONS section does not", progs[i].prog, flag);
+        }
+        free(opts);
+        free(page);
+    }
+}
+
+/* ---- systemd units -------------------------------------------------- */
+
+Test(install, units_verify_and_score_ok_offline)
+{
+    const char *dir = tu_tmpdir();
+    prefix_install(dir);
+    char out[OUT_MAX];
+    static const char *const units[] = {"upgate-node.service", "upgate-node@.service"};
+    for (int i = 0; i < 2; i++) {
+        /* verify also runs man(1) on every Documentation= page: the installed ones */
+        int rc = run(out, sizeof out, "MANPATH='%s/usr/share/man' systemd-analyze verify '%s/usr/lib/systemd/system/%s' 2>&1",
+                     dir, dir, units[i]);
+        cr_expect(rc == 0 && !out[0], "systemd-analyze verify %s:\n%s", units[i], out);
+        rc = run(out, sizeof out,
+                 "systemd-analyze security --offline=true --threshold=20 '%s/usr/lib/systemd/system/%s' 2>&1",
+                 dir, units[i]);
+        const char *lvl = strstr(out, "Overall exposure level");
+        cr_assert(lvl, "no exposure level in:\n%s", out);
+        const char *colon = strchr(lvl, ':');
+        double exposure = colon ? strtod(colon + 1, NULL) : 99;
+        cr_expect(rc == 0 && exposure <= 2.0, "%s: exposure %.1f, want at most 2.0:\n%s", units[i], exposure, out);
+    }
+}
+
+/* ---- the unit's ExecStart line, run by hand ------------------------- */
+
+static void sleep_ms(long ms)
+{
+    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000}, NULL);
+}
+
+/* The unit's ExecStart with its --listen ports moved to loopback port 0, as argv. */
+static char **exec_start(const char *unit_path, char *buf, size_t cap)
+{
+    char *unit = slurp(unit_path);
+    const char *s = strstr(unit, "\nExecStart=");
+    cr_assert(s, "no ExecStart in %s", unit_path);
+    s += strlen("\nExecStart=");
+    size_t n = strcspn(s, "\n");
+    cr_assert_lt(n, cap);
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    free(unit);
+    static char *argv[64];
+    int argc = 0;
+    for (char *save = NULL, *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+        cr_assert_lt(argc, 62);
+        if (argc > 0 && !strcmp(argv[argc - 1], "--listen"))
+            w = w[0] == '[' ? "[::1]:0" : "127.0.0.1:0";
+        argv[argc++] = w;
+    }
+    /* the sandbox must also hold with the optional metrics endpoint on */
+    if (run(NULL, 0, "'%s' --help 2>&1 | grep -q -- --metrics", argv[0]) == 0) {
+        argv[argc++] = "--metrics";
+        argv[argc++] = "127.0.0.1:0";
+    }
+    argv[argc] = NULL;
+    return argv;
+}
+
+/* Reads one line from the node's stdout (at most 10 s). */
+static void read_line(char *line, size_t cap)
+{
+    size_t got = 0;
+    struct pollfd p = {.fd = R.out, .events = POLLIN};
+    while (got + 1 < cap && poll(&p, 1, 10000) > 0) {
+        ssize_t n = read(R.out, line + got, 1);
+        cr_assert_gt(n, 0, "node exited before its ready line");
+        if (line[got++] == '\n')
+            break;
+    }
+    line[got] = 0;
+}
+
+/* Waits (at most 10 s) for a datagram on the notify socket holding want. */
+static bool notified(const char *want)
+{
+    for (int i = 0; i < 50; i++) {
+        struct pollfd p = {.fd = R.notify, .events = POLLIN};
+        if (poll(&p, 1, 200) <= 0)
+            continue;
+        char msg[4096];
+        ssize_t n = recv(R.notify, msg, sizeof msg - 1, 0);
+        if (n <= 0)
+            continue;
+        msg[n] = 0;
+        if (strstr(msg, want))
+            return true;
+    }
+    return false;
+}
+
+static int peer(const char *dir, unsigned port, const char *uid, const char *ver, char *out, size_t cap)
+{
+    return run(out, cap,
+               "cd '%s/pub' && '%s/usr/bin/upgate-peer' --tracker 127.0.0.1:%u --uid %s --version %s "
+               "--key client.key --cred client.cred --hint-pub '%s/etc/upgate/keys/hint.pub' "
+               "--release-pub release.pub --no --timeout 10 </dev/null 2>&1",
+               dir, dir, port, uid, ver, dir);
+}
+
+Test(install, exec_start_serves_the_example_policy)
+{
+    const char *dir = tu_tmpdir();
+    prefix_install(dir);
+    char etc[512], bin[512], unit[512], path[600], out[OUT_MAX];
+    pathf(etc, sizeof etc, "%s/etc/upgate", dir);
+    pathf(bin, sizeof bin, "%s/usr/bin", dir);
+    pathf(unit, sizeof unit, "%s/usr/lib/systemd/system/upgate-node.service", dir);
+    first_run(dir, bin, etc);
+    /* as systemd would: the policy from the example, the StateDirectory made */
+    cr_assert_eq(run(NULL, 0, "cp '%s/policy.yaml.example' '%s/policy.yaml' && install -d -m 0750 '%s/var/lib/upgate'",
+                     etc, etc, dir), 0);
+
+    char line[2048];
+    char **argv = exec_start(unit, line, sizeof line);
+    bool notify = run(NULL, 0, "grep -q '^Type=notify$' '%s'", unit) == 0;
+    bool trace = !san_build(); /* ASan's runtime makes system calls of its own */
+    if (!trace)
+        note("sanitizer build: the node's sandbox trace is checked in the plain build only");
+    char notify_path[600], trace_path[600], err_path[600];
+    pathf(err_path, sizeof err_path, "%s/node.err", dir);
+    pathf(notify_path, sizeof notify_path, "%s/notify", dir);
+    pathf(trace_path, sizeof trace_path, "%s/node.trace", dir);
+    if (notify) {
+        R.notify = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un a = {.sun_family = AF_UNIX};
+        pathf(a.sun_path, sizeof a.sun_path, "%s", notify_path);
+        cr_assert_eq(bind(R.notify, (struct sockaddr *)&a, sizeof a), 0, "bind %s", notify_path);
+    } else {
+        note("upgate-node does not link libsystemd: the unit is Type=exec and sd_notify is not checked");
+    }
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    R.node = fork();
+    cr_assert_neq(R.node, -1);
+    if (R.node == 0) {
+        dup2(p[1], 1);
+        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (err >= 0)
+            dup2(err, 2);
+        if (notify)
+            setenv("NOTIFY_SOCKET", notify_path, 1);
+        if (trace) {
+            char *sargv[80] = {"/usr/bin/strace", "-f", "-qq", "-o", trace_path};
+            int k = 5;
+            for (int i = 0; argv[i] && k < 78; i++)
+                sargv[k++] = argv[i];
+            sargv[k] = NULL;
+            execv(sargv[0], sargv);
+        } else {
+            execv(argv[0], argv);
+        }
+        _exit(127);
+    }
+    close(p[1]);
+    R.out = p[0];
+    char ready[1024];
+    read_line(ready, sizeof ready);
+    const char *at = strstr(ready, "127.0.0.1:");
+    cr_assert(strstr(ready, "ready") && at, "no ready line: %s", ready);
+    unsigned port = (unsigned)strtoul(at + 10, NULL, 10);
+    pid_t node = R.node;
+    if (trace) { /* signals go to the node, not to strace */
+        char children[128], kids[64] = "";
+        pathf(children, sizeof children, "/proc/%d/task/%d/children", (int)R.node, (int)R.node);
+        FILE *f = fopen(children, "r");
+        cr_assert(f && fgets(kids, sizeof kids, f), "cannot find the traced node");
+        fclose(f);
+        node = R.traced = (pid_t)strtol(kids, NULL, 10);
+        cr_assert_gt(node, 0);
+    }
+    if (notify)
+        cr_expect(notified("READY=1"), "no READY=1 on NOTIFY_SOCKET");
+    int rc;
+
+    const char *metrics = strstr(ready, "metrics on 127.0.0.1:");
+    if (metrics) {
+        rc = run(out, sizeof out, "python3 -c 'import urllib.request as u; "
+                 "print(u.urlopen(\"http://127.0.0.1:%u/metrics\", timeout=10).read().decode())' 2>&1",
+                 (unsigned)strtoul(metrics + 21, NULL, 10));
+        cr_expect(rc == 0 && strstr(out, "# TYPE"), "GET /metrics: %s", out);
+    }
+
+    /* the canary stage offers the release; other versions are not targeted */
+    rc = peer(dir, port, "1001", "1.4.0", out, sizeof out);
+    cr_expect(rc == 0 && strstr(out, "upgrade offered: version 1.4.0 -> 2.0.0"), "peer 1001: %s", out);
+    rc = peer(dir, port, "1001", "2.1.0", out, sizeof out);
+    cr_expect(rc == 0 && strstr(out, "no upgrade now"), "peer at 2.1.0: %s", out);
+
+    if (have_client_lib()) { /* libupgate(3)'s steps, from the installed library to an offer */
+        rc = run(out, sizeof out,
+                 "set -e; export PKG_CONFIG_PATH='%s/usr/lib/pkgconfig'; cd '%s/pub';"
+                 "cc %s $(pkg-config --cflags upgate) -o client '%s/tests/install/client.c' "
+                 "$(pkg-config --libs upgate) -Wl,-rpath,'%s/usr/lib' 2>&1;"
+                 "./client 127.0.0.1 %u 1001 1.4.0 client.key client.cred '%s/keys/hint.pub' release.pub 2>&1",
+                 dir, dir, cc_flags(), root_dir(), dir, port, etc);
+        cr_expect(rc == 0 && strstr(out, "offer 2.0.0 4000"), "libupgate client: %s", out);
+    }
+    if (built("upgate-ctl")) { /* the control socket is where the man page says */
+        rc = run(out, sizeof out, "'%s/usr/sbin/upgate-ctl' --policy '%s/policy.yaml' status 2>&1", dir, etc);
+        cr_expect_eq(rc, 0, "upgate-ctl --policy status: %s", out);
+        pathf(path, sizeof path, "%s/var/lib/upgate/upgate.ctl", dir);
+        cr_expect(exists(path), "no control socket at %s", path);
+    }
+
+    /* systemctl reload: SIGHUP */
+    kill(node, SIGHUP);
+    if (notify)
+        cr_expect(notified("RELOADING=1"), "no RELOADING=1 after SIGHUP");
+    sleep_ms(300);
+    rc = peer(dir, port, "1001", "1.4.0", out, sizeof out);
+    cr_expect(rc == 0 && strstr(out, "upgrade offered"), "after reload: %s", out);
+
+    kill(node, SIGTERM);
+    if (notify)
+        cr_expect(notified("STOPPING=1"), "no STOPPING=1 after SIGTERM");
+    int st;
+    cr_assert_eq(waitpid(R.node, &st, 0), R.node);
+    R.node = R.traced = 0;
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the node did not stop cleanly (status %d)", st);
+    pathf(path, sizeof path, "%s/var/lib/upgate/data.mdb", dir);
+    cr_expect(exists(path), "no grants in the StateDirectory");
+
+    if (trace) { /* everything it did fits the unit's sandbox */
+        rc = run(out, sizeof out,
+                 "systemd-analyze syscall-filter > '%s/groups' 2>/dev/null;"
+                 "python3 '%s/tests/install/trace_check.py' '%s' '%s' '%s/var/lib/upgate' '%s/groups' 2>&1",
+                 dir, root_dir(), trace_path, unit, dir, dir);
+        cr_expect_eq(rc, 0, "upgate-node does what its unit forbids:\n%s", out);
+    }
+}
+
+/* ---- debian/ -------------------------------------------------------- */
+
+/* `make deb` on a fresh machine installs DEB_PKGS and DEB_PKGS_DEB, then
+ * dpkg-buildpackage checks Build-Depends: every one must be in those lists. */
+Test(install, make_deb_installs_every_build_dependency)
+{
+    char pkgs[8192], deps[8192];
+    int rc = run(pkgs, sizeof pkgs,
+                 "cd '%s' && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make --no-print-directory -s "
+                 "--eval 'ug-print-pkgs: ; @echo $(DEB_PKGS) $(DEB_PKGS_DEB)' ug-print-pkgs 2>&1",
+                 root_dir());
+    cr_assert_eq(rc, 0, "%s", pkgs);
+    /* Build-Depends, one name a line; debhelper-compat is debhelper's */
+    rc = run(deps, sizeof deps,
+             "sed -n '/^Build-Depends:/,/^[A-Z]/p' '%s/debian/control' | sed '$d; s/^Build-Depends://' | "
+             "tr ',' '\\n' | sed 's/[[:space:]]*([^)]*)//; s/^[[:space:]]*//; s/[[:space:]]*$//' | "
+             "sed 's/^debhelper-compat$/debhelper/' | grep -v '^$'",
+             root_dir());
+    cr_assert_eq(rc, 0, "cannot read Build-Depends");
+    char padded[8200];
+    pathf(padded, sizeof padded, " %s ", pkgs);
+    for (char *c = padded; *c; c++)
+        if (*c == '\n')
+            *c = ' ';
+    int n = 0;
+    for (char *save = NULL, *dep = strtok_r(deps, "\n", &save); dep; dep = strtok_r(NULL, "\n", &save), n++) {
+        char word[128];
+        pathf(word, sizeof word, " %s ", dep);
+        cr_expect(strstr(padded, word), "Build-Depends names %s, which make deb does not install", dep);
+    }
+    cr_expect_gt(n, 5, "too few Build-Depends read: %d", n);
+}
+
+/* The packages carry the version the programs print. */
+Test(install, debian_version_is_the_programs_version)
+{
+    char ver[64] = "", out[4096];
+    cr_assert_eq(run(ver, sizeof ver, "dpkg-parsechangelog -l '%s/debian/changelog' -S Version 2>/dev/null || "
+                     "sed -n '1s/^[^(]*(\\([^)]*\\).*/\\1/p' '%s/debian/changelog'", root_dir(), root_dir()), 0);
+    ver[strcspn(ver, "-\n")] = 0; /* upstream part */
+    cr_assert(ver[0], "no version in debian/changelog");
+    static const char *const progs[] = {"upgate-node", "upgate-ctl", "upgate-keys", "upgate-peer", "upgate-sim"};
+    int checked = 0;
+    for (size_t i = 0; i < sizeof progs / sizeof progs[0]; i++) {
+        if (!built(progs[i]) || run(out, sizeof out, "'%s/%s' --version 2>&1", tu_build_dir(), progs[i]) != 0)
+            continue;
+        checked++;
+        cr_expect(strstr(out, ver), "%s --version says %s; debian/changelog says %s", progs[i], out, ver);
+    }
+    if (!checked)
+        note("no program has --version in this tree: the package version is not checked against them");
+}
