@@ -4,7 +4,8 @@
 DEB_PKGS := pkg-config libsodium-dev libmsgpack-dev libev-dev libcriterion-dev libyaml-dev \
             liblmdb-dev libcurl4-openssl-dev libjansson-dev busybox clang libclang-rt-14-dev python3 \
             valgrind libmaxminddb-dev libmaxmind-db-writer-perl libsystemd-dev libmicrohttpd-dev \
-            python3-prometheus-client iproute2 curl mandoc systemd strace
+            python3-prometheus-client iproute2 curl mandoc systemd strace \
+            libhiredis-dev redis-server redis-sentinel
 # Only `make deb` needs these (install.mk): packaging tools.
 DEB_PKGS_DEB := debhelper dpkg-dev lintian
 SPEC ?= $(abspath ../shared/spec)
@@ -30,7 +31,7 @@ LDFLAGS += $(SANFLAGS) -Wl,-z,relro,-z,now
 
 PKG_PROTO := libsodium msgpack
 LIBS_PROTO = $(shell pkg-config --libs $(PKG_PROTO) 2>/dev/null)
-LIBS_PLUGIN = $(shell pkg-config --libs $(PKG_PROTO) yaml-0.1 lmdb libmaxminddb jansson 2>/dev/null) -lpthread
+LIBS_PLUGIN = $(shell pkg-config --libs $(PKG_PROTO) yaml-0.1 lmdb libmaxminddb jansson hiredis 2>/dev/null) -lpthread -lm
 LIBS_CURL = $(shell pkg-config --libs libcurl 2>/dev/null)
 LIBS_TEST = $(shell pkg-config --libs criterion jansson 2>/dev/null)
 # sd_notify when libsystemd is there at build time; a no-op otherwise.

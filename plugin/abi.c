@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 
+#include "fleet.h"
 #include "runtime.h"
 
 #ifndef UG_VERSION
@@ -127,16 +128,27 @@ int ug_inst_reload(ug_inst *I, const char *path, char *err, size_t errcap)
         ug_policy_free(p);
         return -1;
     }
+    if (I->fleet ? !ug_fleet_same_conf(I->fleet, &p->fleet) : p->fleet.enabled) {
+        snprintf(err, errcap, "%s: fleet: cannot change while running; restart to change it", p->path);
+        ug_policy_free(p);
+        return -1;
+    }
+    if (I->fleet) /* the fleet thread never sees a policy, scope or stage being freed */
+        ug_fleet_lock(I->fleet);
     ug_store_unmark(I->store);
     ug_rrt_mark_all_unused(I);
     ug_live *l = ug_live_build(I, p, err, errcap);
+    if (l) {
+        atomic_store(&I->live, l);
+        ug_wait_workers(I, old);
+        ug_live_free(old);
+        ug_store_sweep(I->store);
+        ug_rrt_sweep(I);
+    }
+    if (I->fleet)
+        ug_fleet_unlock(I->fleet);
     if (!l)
         return -1; /* err goes back to the host, which says it once */
-    atomic_store(&I->live, l);
-    ug_wait_workers(I, old);
-    ug_live_free(old);
-    ug_store_sweep(I->store);
-    ug_rrt_sweep(I);
     ug_logf(I, UG_LOG_INFO, "policy reloaded from %s (%zu rollouts, generation %llu)", l->pol->path,
             l->pol->nrollouts, (unsigned long long)l->gen);
     char line[UG_PATH_MAX + 64];
@@ -145,14 +157,29 @@ int ug_inst_reload(ug_inst *I, const char *path, char *err, size_t errcap)
     return 0;
 }
 
+/* Every worker's queue committed (finish() and destroy() run alone). */
+static int commit_all(ug_inst *I)
+{
+    int rc = 0;
+    for (unsigned w = 0; I->store && w < I->nworkers; w++)
+        if (ug_store_commit(I->store, w) != 0)
+            rc = -1;
+    return rc;
+}
+
 static void plugin_destroy(void *inst)
 {
     ug_inst *I = inst;
     if (!I)
         return;
+    if (I->fleet) { /* a host without finish(): leave the fleet cleanly here */
+        (void)commit_all(I);
+        ug_fleet_stop(I->fleet);
+    }
     ug_live_free(atomic_load(&I->live));
     if (I->store)
         (void)ug_store_close(I->store, NULL, 0);
+    ug_fleet_free(I->fleet); /* after the store: its stages point at the fleet's fence */
     ug_runtime_free(I);
     for (unsigned i = 0; i < I->nworkers; i++)
         ug_guard_free(&I->workers[i].guard);
@@ -208,7 +235,8 @@ static void *plugin_create(const ug_host *host, const char *policy_path, char *e
         return NULL;
     ug_policy *p = ug_policy_load(policy_path, err, errcap);
     ug_live *l = NULL;
-    if (p && open_store(I, p, err, errcap) == 0)
+    if (p && open_store(I, p, err, errcap) == 0 &&
+        (!p->fleet.enabled || (I->fleet = ug_fleet_new(I, &p->fleet, err, errcap)) != NULL))
         l = ug_live_build(I, p, err, errcap);
     else
         ug_policy_free(p);
@@ -217,6 +245,10 @@ static void *plugin_create(const ug_host *host, const char *policy_path, char *e
         return NULL;
     }
     atomic_store(&I->live, l);
+    if (I->fleet && ug_fleet_start(I->fleet, err, errcap) != 0) {
+        plugin_destroy(I);
+        return NULL;
+    }
     I->started = ug_inst_now(I);
     for (size_t i = 0; i < l->pol->nrollouts; i++)
         if (l->pol->rollouts[i].rel.exp <= I->started)
@@ -245,10 +277,9 @@ static int plugin_flush(void *inst, unsigned worker)
 static int plugin_finish(void *inst, char *err, size_t errcap)
 {
     ug_inst *I = inst;
-    int rc = 0;
-    for (unsigned w = 0; w < I->nworkers; w++)
-        if (ug_store_commit(I->store, w) != 0)
-            rc = -1;
+    int rc = commit_all(I);
+    if (I->fleet) /* tells the fleet every grant now durable, returns the unused lease */
+        ug_fleet_stop(I->fleet);
     if (rc != 0)
         snprintf(err, errcap, "state folder %s: some grants could not be stored (see the log for the cause); their "
                               "HINTs were never sent", I->state_dir);

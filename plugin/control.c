@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "fleet.h"
 #include "runtime.h"
 
 json_t *ug_policy_summary(const ug_policy *p, int64_t now);
@@ -166,13 +167,28 @@ static json_t *stage_json(ug_inst *I, const ug_lrollout *lr, size_t j, const uin
     uint64_t m = 0, h = 0;
     if (ls->q)
         ug_qstage_offers(ls->q, now, &m, &h);
-    return json_pack("{s:s, s:I, s:o, s:o, s:o, s:{s:I, s:I}, s:o, s:o}", "name", s->name, "granted",
+    json_t *o = json_pack("{s:s, s:I, s:o, s:o, s:o, s:{s:I, s:I}, s:o, s:o}", "name", s->name, "granted",
                      (json_int_t)(ls->q ? ug_qstage_count(ls->q) : 0), "quota",
                      s->has_quota ? json_integer((json_int_t)s->quota) : json_null(), "percent",
                      s->has_percent ? json_integer(ug_live_percent(lr, s, now)) : json_null(), "rate",
                      s->has_rate ? json_real(s->rate) : json_null(), "offers", "last_minute", (json_int_t)m,
                      "last_hour", (json_int_t)h, "waits", waits_json(ls->rt->waits, I->nworkers), "outcomes",
                      outcomes_json(outc, true));
+    if (I->fleet && o) { /* granted: every uid the fleet offered under it, as known here */
+        uint64_t all = 0;
+        for (unsigned k = 0; k <= UG_OUT_COUNT_; k++)
+            all += outc[k];
+        json_object_set_new(o, "granted", json_integer((json_int_t)all));
+        json_object_set_new(o, "granted_here", json_integer((json_int_t)(ls->q ? ug_qstage_count(ls->q) : 0)));
+        json_object_set_new(o, "lease_unused_here",
+                            json_integer((json_int_t)(ls->q && ug_qstage_is_leased(ls->q) ? ug_qstage_remaining(ls->q)
+                                                                                             : 0)));
+        if (s->has_fleet_rate)
+            json_object_set_new(o, "fleet_rate", json_real(s->fleet_rate));
+        json_t *f = ug_fleet_stage_status(I->fleet, lr->r->name, lr->r->to, s->name);
+        json_object_set_new(o, "fleet", f ? f : json_null());
+    }
+    return o;
 }
 
 static json_t *rollout_json(ug_inst *I, const ug_lrollout *lr, uint64_t now)
@@ -212,11 +228,11 @@ static json_t *tracker_json(ug_inst *I, const ug_live *l, uint64_t now)
     json_t *waits = json_object();
     for (unsigned why = 0; why < UG_WHY_COUNT_; why++)
         json_object_set_new(waits, why_key[why], json_integer((json_int_t)sum_stat(I, ST_WAIT0 + why)));
-    return json_pack("{s:I, s:s, s:I, s:s, s:b, s:s, s:s, s:o, s:o}", "uptime_s", (json_int_t)(now - I->started),
+    return json_pack("{s:I, s:s, s:I, s:s, s:b, s:s, s:s, s:o, s:o, s:o}", "uptime_s", (json_int_t)(now - I->started),
                      "policy", l->pol->path, "generation", (json_int_t)l->gen, "cookie", modes[l->pol->cookie],
                      "cookie_under_load", atomic_load(&I->under_load), "verify",
                      l->pol->verify_always ? "always" : "claims-first", "state", I->state_dir, "drops", drops,
-                     "waits", waits);
+                     "waits", waits, "fleet", I->fleet ? ug_fleet_status(I->fleet) : json_null());
 }
 
 static int cmd_status(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
@@ -265,25 +281,6 @@ static int history(ug_inst *I, const char *line)
     return ug_history(I, ug_inst_now(I), line);
 }
 
-static int set_pause(ug_inst *I, const ug_lrollout *lr, bool on)
-{
-    char key[64];
-    snprintf(key, sizeof key, "pause:%s", lr->r->name);
-    int rc = on ? ug_store_put(I->store, key, "1", 1) : ug_store_del(I->store, key);
-    atomic_store(&lr->rt->ctl_paused, on);
-    return rc;
-}
-
-static int lift_halt(ug_inst *I, const ug_lrollout *lr)
-{
-    char key[64];
-    snprintf(key, sizeof key, "halt:%s", lr->r->name);
-    int rc = ug_store_del(I->store, key);
-    atomic_store(&lr->rt->halted, false);
-    lr->rt->halted_why[0] = 0;
-    return rc;
-}
-
 static int cmd_flag(ug_inst *I, json_t *req, ug_emit emit, void *ctx, const char *cmd)
 {
     const ug_lrollout *rs[256];
@@ -305,12 +302,12 @@ static int cmd_flag(ug_inst *I, json_t *req, ug_emit emit, void *ctx, const char
         if (halt) {
             rc |= ug_rollout_halt(I, lr->rt, why, now, false);
         } else if (pause) {
-            rc |= set_pause(I, lr, true);
+            rc |= ug_rollout_pause(I, lr->rt, true);
             snprintf(line, sizeof line, "pause rollout %s", lr->r->name);
             rc |= history(I, line);
         } else {
             bool was = atomic_load(&lr->rt->halted);
-            rc |= set_pause(I, lr, false) | lift_halt(I, lr);
+            rc |= ug_rollout_pause(I, lr->rt, false) | ug_rollout_lift_halt(I, lr->rt);
             snprintf(line, sizeof line, "resume rollout %s%s%s", lr->r->name, was ? " (lifts its halt)" : "",
                      lr->r->paused ? "; the policy file still says paused: true" : "");
             rc |= history(I, line);
@@ -319,10 +316,20 @@ static int cmd_flag(ug_inst *I, json_t *req, ug_emit emit, void *ctx, const char
     }
     atomic_fetch_add(&I->epoch, 1); /* remembered replies no longer hold */
     ug_wait_workers(I, NULL);      /* the next HELLO sees it: now it has taken effect */
-    if (rc != 0)
+    json_t *fleet = json_null();
+    if (I->fleet) { /* the others obey once Redis holds it (docs/fleet.md) */
+        ug_flag_op op = halt ? UG_FLAG_HALT : pause ? UG_FLAG_PAUSE : UG_FLAG_RESUME;
+        int written = 0;
+        for (size_t i = 0; i < n; i++)
+            written = ug_fleet_flag(I->fleet, rs[i]->r->name, op, why, now, i + 1 == n ? 1500 : 0);
+        fleet = json_string(written ? "written" : "queued: Redis is unreachable; the fleet hears it when it returns");
+    }
+    if (rc != 0) {
+        json_decref(fleet);
         return refuse(emit, ctx, "%s: in force now, but the state folder %s did not store it (see the log)", cmd,
                       I->state_dir);
-    return reply(emit, ctx, json_pack("{s:s, s:o}", "did", cmd, "rollouts", done), true);
+    }
+    return reply(emit, ctx, json_pack("{s:s, s:o, s:o}", "did", cmd, "rollouts", done, "fleet", fleet), true);
 }
 
 static int cmd_pause(ug_inst *I, json_t *req, ug_emit e, void *c) { return cmd_flag(I, req, e, c, "pause"); }
@@ -337,6 +344,34 @@ static int cmd_reload(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
         return refuse(emit, ctx, "%s", err);
     ug_live *l = atomic_load(&I->live);
     return reply(emit, ctx, json_pack("{s:s, s:I}", "policy", l->pol->path, "generation", (json_int_t)l->gen), true);
+}
+
+/* ---- fleet ------------------------------------------------------------------------- */
+
+static int cmd_fleet(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
+{
+    const char *sub = json_string_value(json_object_get(req, "sub"));
+    json_t *tracker = json_object_get(req, "tracker"), *force = json_object_get(req, "force");
+    if (!sub || (strcmp(sub, "status") != 0 && strcmp(sub, "forget") != 0))
+        return refuse(emit, ctx, "fleet: \"sub\" must be \"status\" or \"forget\"");
+    bool forget = strcmp(sub, "forget") == 0;
+    if (forget && (!json_is_string(tracker) || !json_string_length(tracker)))
+        return refuse(emit, ctx, "fleet forget: name the tracker (\"tracker\")");
+    if ((!forget && (tracker || force)) || (force && !json_is_boolean(force)))
+        return refuse(emit, ctx, "fleet %s: %s", sub, forget ? "\"force\" is true or false" : "takes no members");
+    if (!I->fleet)
+        return refuse(emit, ctx, "fleet: this tracker runs alone (its policy has no fleet: section)");
+    char err[400];
+    json_t *o = ug_fleet_control(I->fleet, req, err, sizeof err);
+    if (!o)
+        return refuse(emit, ctx, "%s", err);
+    if (forget) {
+        char line[300];
+        snprintf(line, sizeof line, "fleet forget %s%s: %lld slots released", json_string_value(tracker),
+                 json_is_true(force) ? " (forced)" : "", (long long)json_integer_value(json_object_get(o, "slots")));
+        history(I, line);
+    }
+    return reply(emit, ctx, o, true);
 }
 
 /* ---- explain ---------------------------------------------------------------------- */
@@ -416,6 +451,7 @@ typedef struct {
     uint64_t uid;
     uint32_t at;
     uint16_t stage;
+    bool remote; /* fleet mode: granted by another tracker */
 } grow;
 
 typedef struct {
@@ -439,7 +475,7 @@ static void grant_row(void *ctx, uint64_t uid, const ug_grant_info *gi)
         }
         g->v = v, g->cap = cap;
     }
-    g->v[g->n++] = (grow){uid, gi->at, gi->stage};
+    g->v[g->n++] = (grow){uid, gi->at, gi->stage, gi->remote};
 }
 
 static int by_uid(const void *a, const void *b)
@@ -484,8 +520,8 @@ static int cmd_grants(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
     for (size_t i = 0; i < g.n; i++) {
         json_t *st = json_string(ug_store_stage_name(I->store, g.v[i].stage));
         char *sn = json_dumps(st, JSON_ENCODE_ANY);
-        int k = snprintf(buf, sizeof buf, "%s{\"uid\":%" PRIu64 ",\"stage\":%s,\"at\":%" PRIu32 "}", i ? "," : "",
-                         g.v[i].uid, sn ? sn : "null", g.v[i].at);
+        int k = snprintf(buf, sizeof buf, "%s{\"uid\":%" PRIu64 ",\"stage\":%s,\"at\":%" PRIu32 "%s}", i ? "," : "",
+                         g.v[i].uid, sn ? sn : "null", g.v[i].at, g.v[i].remote ? ",\"remote\":true" : "");
         free(sn);
         json_decref(st);
         emit(ctx, buf, (size_t)k);
@@ -658,6 +694,7 @@ static const ug_command commands[] = {
     {"grants", "rollout stage", cmd_grants},
     {"history", "", cmd_history},
     {"metrics", "", cmd_metrics},
+    {"fleet", "sub tracker force", cmd_fleet},
 };
 
 static bool member_ok(const char *members, const char *key)
@@ -689,7 +726,7 @@ int ug_control(ug_inst *I, const char *req, size_t len, ug_emit emit, void *ctx)
     json_t *val;
     if (!c) {
         rc = refuse(emit, ctx, "unknown command %s (want status, pause, resume, halt, reload, explain, grants, history, "
-                               "metrics)", cmd ? cmd : "(no \"cmd\" string)");
+                               "metrics, fleet)", cmd ? cmd : "(no \"cmd\" string)");
         goto out;
     }
     json_object_foreach(o, key, val)

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mix.h"
 #include "store_impl.h"
@@ -25,6 +26,10 @@
  * sticky answer on a PENDING grant first queues the record on the
  * answering worker too (ug_scope_make_durable), so its own commit makes it
  * durable whoever granted it.
+ * Fleet mode (docs/fleet.md): a leased stage's slots are what the fleet
+ * lent this tracker. They only arrive (add_slots), move between shards or
+ * become grants, and leave only through ug_qstage_tally(take), under every
+ * stripe lock; a worker takes one only while the fence lies ahead.
  */
 
 #define LOAD_NUM 3 /* a stripe grows past 3/4 full, live or loaded */
@@ -152,7 +157,7 @@ int ug_scope_insert_loaded(ug_scope *sc, uint64_t uid, const grec *r)
     if (stripe_reserve(st) != 0)
         return -1;
     uint8_t o = r->outcome < UG_OUT_COUNT_ ? r->outcome : UG_OUT_PENDING;
-    gent e = {.uid = uid, .at = r->at, .stage = r->stage, .state = o};
+    gent e = {.uid = uid, .at = r->at, .stage = r->stage, .state = o | (r->flags & GR_PUBLISHED ? GF_PUBLISHED : 0)};
     stripe_insert(st, &e, h);
     atomic_fetch_add_explicit(&sc->out[o], 1, memory_order_relaxed);
     return 0;
@@ -166,6 +171,7 @@ static void info_of(const gent *e, ug_grant_info *gi)
         .found = e != NULL,
         .durable = e && !(e->state & GF_PENDING),
         .remote = e && (e->state & GF_REMOTE),
+        .published = e && (e->state & GF_PUBLISHED),
         .stage = e ? e->stage : 0,
         .at = e ? e->at : 0,
         .outcome = e ? (ug_outcome)(e->state & GF_OUTCOME) : UG_OUT_PENDING,
@@ -215,8 +221,24 @@ static bool steal(ug_qstage *q, unsigned w)
     return got;
 }
 
+int64_t ug_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A leased stage past its fence spends nothing: the fleet may have
+ * written its lease off (docs/fleet.md, "forget"). */
+static inline bool fenced(const ug_qstage *q)
+{
+    return q->fence && ug_mono_ms() >= atomic_load_explicit(q->fence, memory_order_acquire);
+}
+
 static bool take_slot(ug_qstage *q, unsigned w)
 {
+    if (q->fence && fenced(q))
+        return false;
     _Atomic int64_t *mine = &q->slots[w].v;
     int64_t v = atomic_load_explicit(mine, memory_order_relaxed);
     while (v > 0)
@@ -359,7 +381,8 @@ bool ug_scope_record(ug_scope *sc, uint64_t uid, grec *r)
     const gent *e = stripe_find(st, uid, h);
     bool ok = e && !(e->state & GF_REMOTE);
     if (ok)
-        *r = (grec){.at = e->at, .stage = e->stage, .outcome = (uint8_t)(e->state & GF_OUTCOME)};
+        *r = (grec){.at = e->at, .stage = e->stage, .outcome = (uint8_t)(e->state & GF_OUTCOME),
+                    .flags = e->state & GF_PUBLISHED ? GR_PUBLISHED : 0};
     pthread_mutex_unlock(&st->mu);
     return ok;
 }
@@ -413,8 +436,11 @@ uint64_t ug_qstage_count(const ug_qstage *q)
  * missed for an instant. */
 uint64_t ug_qstage_remaining(const ug_qstage *q)
 {
-    if (atomic_load_explicit(&q->limit, memory_order_relaxed) == UG_QUOTA_UNLIMITED)
+    uint64_t lim = atomic_load_explicit(&q->limit, memory_order_relaxed);
+    if (lim == UG_QUOTA_UNLIMITED)
         return UG_QUOTA_UNLIMITED;
+    if (lim == QUOTA_LEASED && fenced(q))
+        return 0;
     uint64_t r = 0;
     for (unsigned j = 0; j < q->sc->st->nworkers; j++) {
         int64_t v = atomic_load_explicit(&q->slots[j].v, memory_order_relaxed);
@@ -459,8 +485,10 @@ static void count_stage(void *ctx, uint64_t uid, const ug_grant_info *gi)
 {
     (void)uid;
     ug_qstage *q = ctx;
-    if (gi->stage == q->id)
+    if (gi->stage == q->id && !gi->remote) {
         q->n++;
+        q->npub += gi->published;
+    }
 }
 
 static ug_qstage *qstage_new(ug_scope *sc, uint16_t id)
@@ -541,4 +569,174 @@ void ug_scope_unmark_stages(ug_scope *sc)
     for (size_t i = 0; i < sc->nstages; i++)
         sc->stages[i]->marked = false;
     pthread_mutex_unlock(&sc->stages_mu);
+}
+
+/* ---- fleet mode ------------------------------------------------------------ */
+
+void ug_qstage_set_leased(ug_qstage *q, const _Atomic int64_t *fence)
+{
+    if (q->fence != fence) /* set once, before any worker reads q */
+        q->fence = fence;
+    /* a stage that had no quota holds no slots: it starts empty */
+    atomic_store(&q->limit, QUOTA_LEASED);
+}
+
+bool ug_qstage_is_leased(const ug_qstage *q)
+{
+    return atomic_load(&q->limit) == QUOTA_LEASED;
+}
+
+bool ug_qstage_add_slots(ug_qstage *q, uint64_t n)
+{
+    if (!ug_qstage_is_leased(q))
+        return false;
+    unsigned nw = q->sc->st->nworkers;
+    uint64_t per = n / nw, extra = n % nw;
+    for (unsigned j = 0; j < nw; j++)
+        atomic_fetch_add(&q->slots[j].v, (int64_t)(per + (j < extra ? 1 : 0)));
+    return true;
+}
+
+void ug_qstage_set_more(ug_qstage *q, bool more)
+{
+    atomic_store_explicit(&q->more, more, memory_order_relaxed);
+}
+
+bool ug_qstage_refilling(const ug_qstage *q)
+{
+    return q->fence && atomic_load_explicit(&q->limit, memory_order_relaxed) == QUOTA_LEASED &&
+           (fenced(q) || atomic_load_explicit(&q->more, memory_order_relaxed));
+}
+
+static void lock_all(ug_scope *sc)
+{
+    for (unsigned i = 0; i < NSTRIPES; i++)
+        pthread_mutex_lock(&sc->stripes[i].mu);
+}
+
+static void unlock_all(ug_scope *sc)
+{
+    for (unsigned i = NSTRIPES; i-- > 0;)
+        pthread_mutex_unlock(&sc->stripes[i].mu);
+}
+
+/* Every stripe held (as in set_limit): no grant is between its slot and
+ * its count, and no slot is between two shards. */
+void ug_qstage_tally(ug_qstage *q, bool take, ug_fleet_tally *t)
+{
+    ug_scope *sc = q->sc;
+    lock_all(sc);
+    uint64_t unused = 0;
+    for (unsigned j = 0; j < sc->st->nworkers; j++) {
+        int64_t v = take ? atomic_exchange(&q->slots[j].v, 0) : atomic_load(&q->slots[j].v);
+        unused += v > 0 ? (uint64_t)v : 0;
+    }
+    uint64_t n = atomic_load(&q->n), p = atomic_load(&q->npub);
+    unlock_all(sc);
+    *t = (ug_fleet_tally){.unused = unused, .unpublished = n > p ? n - p : 0, .published = p};
+}
+
+int ug_scope_add_remote(ug_scope *sc, uint64_t uid, uint16_t stage, uint32_t at, ug_outcome o)
+{
+    if (uid == 0 || (unsigned)o >= UG_OUT_COUNT_)
+        return 0;
+    uint64_t h = ug_mix64(uid);
+    stripe *st = stripe_of(sc, h);
+    int rc = 1;
+    pthread_mutex_lock(&st->mu);
+    gent *e = stripe_find(st, uid, h);
+    if (e) {
+        ug_outcome old = (ug_outcome)(e->state & GF_OUTCOME);
+        if (o != UG_OUT_PENDING && o != old) {
+            e->state = (uint8_t)((e->state & ~GF_OUTCOME) | (unsigned)o);
+            atomic_fetch_sub_explicit(&sc->out[old], 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&sc->out[o], 1, memory_order_relaxed);
+        }
+        rc = 0;
+    } else if (stripe_reserve(st) != 0) {
+        rc = -1;
+    } else {
+        gent ne = {.uid = uid, .at = at, .stage = stage, .state = (uint8_t)((unsigned)o | GF_REMOTE)};
+        stripe_insert(st, &ne, h);
+        atomic_fetch_add_explicit(&sc->out[o], 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+int ug_scope_learn_outcome(ug_scope *sc, uint64_t uid, ug_outcome o)
+{
+    if (o == UG_OUT_PENDING || (unsigned)o >= UG_OUT_COUNT_)
+        return 0;
+    uint64_t h = ug_mix64(uid);
+    stripe *st = stripe_of(sc, h);
+    int rc = 0;
+    pthread_mutex_lock(&st->mu);
+    gent *e = stripe_find(st, uid, h);
+    ug_outcome old = e ? (ug_outcome)(e->state & GF_OUTCOME) : o;
+    if (old != o) {
+        e->state = (uint8_t)((e->state & ~GF_OUTCOME) | (unsigned)o);
+        atomic_fetch_sub_explicit(&sc->out[old], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&sc->out[o], 1, memory_order_relaxed);
+        rc = 1;
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+/* The stage of sc numbered id, or NULL (stages_mu held by the caller). */
+static ug_qstage *stage_by_id(ug_scope *sc, uint16_t id)
+{
+    for (size_t i = 0; i < sc->nstages; i++)
+        if (sc->stages[i]->id == id)
+            return sc->stages[i];
+    return NULL;
+}
+
+size_t ug_scope_mark_published_mem(ug_scope *sc, const uint64_t *uids, size_t n, bool *write)
+{
+    size_t marked = 0;
+    pthread_mutex_lock(&sc->stages_mu);
+    ug_qstage *q = NULL;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = ug_mix64(uids[i]);
+        stripe *st = stripe_of(sc, h);
+        write[i] = false;
+        pthread_mutex_lock(&st->mu);
+        gent *e = stripe_find(st, uids[i], h);
+        if (e && !(e->state & (GF_REMOTE | GF_PUBLISHED))) {
+            e->state |= GF_PUBLISHED;
+            if (!q || q->id != e->stage)
+                q = stage_by_id(sc, e->stage);
+            if (q)
+                atomic_fetch_add(&q->npub, 1);
+            write[i] = true;
+            marked++;
+        }
+        pthread_mutex_unlock(&st->mu);
+    }
+    pthread_mutex_unlock(&sc->stages_mu);
+    return marked;
+}
+
+void ug_scope_unpublish_stage(ug_scope *sc, uint16_t stage)
+{
+    pthread_mutex_lock(&sc->stages_mu);
+    lock_all(sc);
+    for (unsigned i = 0; i < NSTRIPES; i++) {
+        stripe *st = &sc->stripes[i];
+        for (size_t k = 0; k < st->cap; k++)
+            if (st->tab[k].uid && st->tab[k].stage == stage && !(st->tab[k].state & GF_REMOTE))
+                st->tab[k].state &= (uint8_t)~GF_PUBLISHED;
+    }
+    ug_qstage *q = stage_by_id(sc, stage);
+    if (q)
+        atomic_store(&q->npub, 0);
+    unlock_all(sc);
+    pthread_mutex_unlock(&sc->stages_mu);
+}
+
+uint32_t ug_scope_id(const ug_scope *sc)
+{
+    return sc->id;
 }

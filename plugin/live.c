@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fleet.h"
 #include "runtime.h"
 
 /* ---- per-rollout and per-stage state, by name, across reloads ------------- */
@@ -176,19 +177,33 @@ static int bind_rollout(ug_inst *I, ug_live *l, ug_lrollout *lr, char *err, size
     return 0;
 }
 
+double ug_rate_in_force(const ug_inst *I, const ug_stage *s, double share)
+{
+    double r = s->has_rate ? s->rate : 0;
+    if (s->has_fleet_rate) {
+        double f = I->fleet ? share : s->fleet_rate;
+        r = s->has_rate && r < f ? r : f;
+    }
+    return r;
+}
+
 /* Nothing can fail past binding: the new limits and rates go out. A rate
- * bucket keeps its tokens across reloads (a reload must not refill it). */
-static void publish(ug_live *l)
+ * bucket keeps its tokens across reloads (a reload must not refill it). In
+ * a fleet, a stage with a quota spends what the fleet lent it (its slots
+ * stay across reloads), not a share. */
+static void publish(ug_inst *I, ug_live *l)
 {
     for (size_t i = 0; i < l->pol->nrollouts; i++) {
         const ug_lrollout *lr = &l->ro[i];
         for (size_t j = 0; j < lr->r->nstages; j++) {
             const ug_lstage *ls = &lr->stages[j];
             const ug_stage *s = ls->s;
-            if (ls->q)
+            if (ls->q && I->fleet && s->has_quota)
+                ug_qstage_set_leased(ls->q, ug_fleet_fence(I->fleet));
+            else if (ls->q)
                 ug_qstage_set_limit(ls->q, s->has_quota ? ug_policy_share(l->pol, s->quota) : UG_QUOTA_UNLIMITED);
             pthread_mutex_lock(&ls->rt->rate.mu);
-            ls->rt->rate.rate = s->has_rate ? s->rate : 0;
+            ls->rt->rate.rate = ug_stage_rated(s) ? ug_rate_in_force(I, s, ls->rt->rate.share) : 0;
             pthread_mutex_unlock(&ls->rt->rate.mu);
         }
     }
@@ -216,7 +231,7 @@ ug_live *ug_live_build(ug_inst *I, ug_policy *pol, char *err, size_t errcap)
     pthread_mutex_unlock(&I->reg_mu);
     if (rc != 0)
         goto fail;
-    publish(l);
+    publish(I, l);
     l->gen = ++I->generations;
     return l;
 fail:

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fleet.h"
 #include "runtime.h"
 
 /*
@@ -12,6 +13,10 @@
  * then stores it, logs it and writes the history (a worker must not wait on
  * disk or on the other workers). A crash in between loses nothing: counts
  * are durable, and tick() re-checks every rollout.
+ * Fleet mode: every change is also told to the fleet, and the fleet's are
+ * learned (ug_outcome_learned), so each tracker's counts and health are
+ * the fleet's; a halt goes to the fleet from tick(), and one tracker, the
+ * leader, decides ramp holds for all (docs/fleet.md).
  */
 
 #define NOT_TAKEN_SCAN_EVERY 10 /* seconds between scans of pending offers */
@@ -98,7 +103,15 @@ static void halt_now(ug_inst *I, const ug_lrollout *lr, uint64_t now)
     pthread_mutex_unlock(&rt->health.mu);
 }
 
-static void changed(ug_inst *I, const ug_lrollout *lr, ug_outcome o, uint64_t now)
+static void changed(ug_inst *I, const ug_lrollout *lr, uint64_t uid, ug_outcome o, uint64_t now)
+{
+    health_add(&lr->rt->health, now, is_failure(o));
+    halt_now(I, lr, now);
+    if (I->fleet)
+        ug_fleet_outcome(I->fleet, lr->sc, uid, o);
+}
+
+void ug_outcome_learned(ug_inst *I, const ug_lrollout *lr, ug_outcome o, uint64_t now)
 {
     health_add(&lr->rt->health, now, is_failure(o));
     halt_now(I, lr, now);
@@ -122,7 +135,7 @@ bool ug_outcome_observe(ug_inst *I, unsigned worker, const ug_lrollout *lr, uint
         return true;
     if (ug_scope_set_outcome(lr->sc, worker, uid, want, NULL) != 1)
         return false;
-    changed(I, lr, want, ug_inst_now(I));
+    changed(I, lr, uid, want, ug_inst_now(I));
     return true;
 }
 
@@ -169,7 +182,7 @@ int ug_outcome_report(ug_inst *I, unsigned worker, const ug_live *l, uint64_t ui
         if (dry)
             return 1;
         if (ug_scope_set_outcome(lr->sc, worker, uid, want, NULL) == 1) {
-            changed(I, lr, want, ug_inst_now(I));
+            changed(I, lr, uid, want, ug_inst_now(I));
             rc = 1;
         }
     }
@@ -205,6 +218,27 @@ int ug_rollout_halt(ug_inst *I, ug_rrt *rt, const char *why, uint64_t now, bool 
     return ug_history(I, now, line);
 }
 
+int ug_rollout_pause(ug_inst *I, ug_rrt *rt, bool on)
+{
+    char key[64];
+    snprintf(key, sizeof key, "pause:%s", rt->name);
+    int rc = !I->store ? 0 : on ? ug_store_put(I->store, key, "1", 1) : ug_store_del(I->store, key);
+    atomic_store(&rt->ctl_paused, on);
+    return rc;
+}
+
+int ug_rollout_lift_halt(ug_inst *I, ug_rrt *rt)
+{
+    char key[64];
+    snprintf(key, sizeof key, "halt:%s", rt->name);
+    int rc = I->store ? ug_store_del(I->store, key) : 0;
+    pthread_mutex_lock(&rt->health.mu);
+    atomic_store(&rt->halted, false);
+    rt->halted_why[0] = 0;
+    pthread_mutex_unlock(&rt->health.mu);
+    return rc;
+}
+
 typedef struct {
     uint64_t before; /* granted before this instant: past the window */
     uint64_t n;
@@ -226,13 +260,21 @@ static void put_hold(ug_inst *I, ug_rrt *rt)
         ug_logf(I, UG_LOG_ERROR, "rollout %s: cannot store its ramp hold in %s", rt->name, I->state_dir);
 }
 
+void ug_rollout_set_hold(ug_inst *I, ug_rrt *rt, uint64_t held_since, uint64_t shift)
+{
+    atomic_store(&rt->held_since, held_since);
+    atomic_store(&rt->shift, shift);
+    put_hold(I, rt);
+}
+
 /* hold_when_unhealthy: freeze the schedule while the last hour's failed
- * share is above half of halt_when.failed; shift it by the time held. */
+ * share is above half of halt_when.failed; shift it by the time held. In a
+ * fleet only the leader decides, so every tracker runs the same percent. */
 static void hold_tick(ug_inst *I, const ug_lrollout *lr, uint64_t now)
 {
     const ug_rollout *r = lr->r;
     ug_rrt *rt = lr->rt;
-    if (!r->hold_when_unhealthy || !r->halt_failed_ppm)
+    if (!r->hold_when_unhealthy || !r->halt_failed_ppm || (I->fleet && !ug_fleet_leads(I->fleet)))
         return;
     uint64_t f, k;
     health_hour(&rt->health, now, &f, &k);
@@ -252,6 +294,8 @@ static void hold_tick(ug_inst *I, const ug_lrollout *lr, uint64_t now)
         return;
     }
     put_hold(I, rt);
+    if (I->fleet)
+        ug_fleet_hold(I->fleet, rt->name, held, atomic_load(&rt->held_since), atomic_load(&rt->shift));
     ug_logf(I, UG_LOG_WARN, "%s", line);
     ug_history(I, now, line);
 }
@@ -277,6 +321,8 @@ void ug_outcome_tick(ug_inst *I, uint64_t now)
             snprintf(line, sizeof line, "halt of rollout %s: %s", rt->name, rt->halted_why);
             ug_logf(I, UG_LOG_ERROR, "%s", line);
             ug_history(I, now, line);
+            if (I->fleet) /* the whole fleet stops */
+                ug_fleet_flag(I->fleet, rt->name, UG_FLAG_HALT, rt->halted_why, rt->halted_at, 0);
         }
         hold_tick(I, lr, now);
     }

@@ -636,7 +636,7 @@ static int load_fleet(ldr *L, ug_policy *p, const ug_ynode *v)
         return FAIL(L, f[5].key, "fleet.password", "never inline: name a file holding it with password_file");
     if (ug_yget_str(&L->y, f[0].val, "fleet.redis", 1, sizeof fc->redis - 1, &s, &n) != 0)
         return -1;
-    if (ug_parse_redis_url(s, n, &why) != 0)
+    if (ug_parse_redis_url(s, n, NULL, &why) != 0)
         return FAIL(L, f[0].val, "fleet.redis", "\"%s\": %s", ug_yshow(buf, sizeof buf, s, n), why);
     memcpy(fc->redis, s, n);
     if (ug_yget_str(&L->y, f[1].val, "fleet.tracker", 1, UG_TRACKER_MAX, &s, &n) != 0)

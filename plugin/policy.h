@@ -119,7 +119,8 @@ typedef struct {
     bool has_rate;
     double rate;          /* new offers per second on this tracker, > 0 */
     bool has_fleet_rate;
-    double fleet_rate;    /* new offers per second over the fleet, > 0 */
+    double fleet_rate;    /* new offers per second over the fleet, > 0; a tracker
+                             without a fleet is the whole fleet */
 } ug_stage;
 
 typedef struct {
@@ -200,6 +201,11 @@ bool ug_rollout_targets(const ug_rollout *r, const ug_version *v);
 /* This tracker's share of a fleet-wide quota: floor(q / count), plus one when
  * index < q % count. */
 uint64_t ug_policy_share(const ug_policy *p, uint64_t quota);
+/* Does the stage limit new offers per second (rate, fleet_rate or both)? */
+static inline bool ug_stage_rated(const ug_stage *s)
+{
+    return s->has_rate || s->has_fleet_rate;
+}
 /* start <= now < end, for the bounds the stage names. */
 bool ug_stage_active(const ug_stage *s, int64_t now);
 /* Every condition of the table the stage names holds for p. Percent, quota

@@ -226,36 +226,44 @@ static bool host_char(char c)
     return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_';
 }
 
-/* HOST[:PORT] at s[*i], up to one of the stop bytes or the end. */
-static int host_port(const char *s, size_t n, size_t *i, bool need_port, const char **why)
+/* HOST[:PORT] at s[*i], up to one of the stop bytes or the end; into ep
+ * (may be NULL; port 6379 when absent). */
+static int host_port(const char *s, size_t n, size_t *i, bool need_port, ug_redis_endpoint *ep, const char **why)
 {
-    size_t start = *i;
+    size_t start = *i, hs, he;
     if (*i < n && s[*i] == '[') {
         size_t j = *i + 1; /* the address inside is the resolver's to judge */
         while (j < n && (is_digit(s[j]) || strchr(":.abcdefABCDEF", s[j])))
             j++;
         if (j == n || s[j] != ']' || j - start < 3)
             return *why = "bad [IPv6] host", -1;
+        hs = start + 1, he = j;
         *i = j + 1;
     } else {
         while (*i < n && host_char(s[*i]))
             (*i)++;
         if (*i == start || *i - start > 253)
             return *why = "no host", -1;
+        hs = start, he = *i;
     }
+    uint64_t port = 6379;
     if (*i < n && s[*i] == ':') {
-        uint64_t port;
         size_t p = ++*i;
         if (digits(s, n, i, 5, &port) != 0 || port < 1 || port > 65535 || (s[p] == '0'))
             return *why = "port must be 1..65535", -1;
     } else if (need_port) {
         return *why = "every sentinel needs a :PORT", -1;
     }
+    if (ep) {
+        memcpy(ep->host, s + hs, he - hs);
+        ep->host[he - hs] = '\0';
+        ep->port = (unsigned)port;
+    }
     return 0;
 }
 
 /* An optional "/DB" at s[*i]. */
-static int db_number(const char *s, size_t n, size_t *i, const char **why)
+static int db_number(const char *s, size_t n, size_t *i, unsigned *out, const char **why)
 {
     uint64_t db;
     if (*i == n)
@@ -263,12 +271,17 @@ static int db_number(const char *s, size_t n, size_t *i, const char **why)
     size_t p = ++*i;
     if (s[p - 1] != '/' || digits(s, n, i, 5, &db) != 0 || db > 65535 || (*i - p > 1 && s[p] == '0') || *i != n)
         return *why = "a database must be /0../65535 at the end", -1;
+    *out = (unsigned)db;
     return 0;
 }
 
-int ug_parse_redis_url(const char *s, size_t n, const char **why)
+int ug_parse_redis_url(const char *s, size_t n, ug_redis_url *out, const char **why)
 {
+    ug_redis_url u;
+    memset(&u, 0, sizeof u);
     *why = "expected redis://HOST[:PORT][/DB], unix:///PATH or sentinel://HOST:PORT[,HOST:PORT]/MASTER[/DB]";
+    if (n >= UG_URL_TEXT_MAX)
+        return *why = "longer than 511 bytes", -1;
     if (memchr(s, '@', n))
         return *why = "credentials in the address: put the password in password_file", -1;
     for (size_t i = 0; i < n; i++)
@@ -277,14 +290,21 @@ int ug_parse_redis_url(const char *s, size_t n, const char **why)
     size_t i;
     if (n > 8 && memcmp(s, "redis://", 8) == 0) {
         i = 8;
-        return host_port(s, n, &i, false, why) == 0 && db_number(s, n, &i, why) == 0 ? 0 : -1;
-    }
-    if (n > 7 && memcmp(s, "unix://", 7) == 0)
-        return s[7] == '/' && n > 8 && s[n - 1] != '/' ? 0 : (*why = "unix:///PATH needs an absolute socket path", -1);
-    if (n > 11 && memcmp(s, "sentinel://", 11) == 0) {
+        u.kind = UG_REDIS_TCP;
+        if (host_port(s, n, &i, false, &u.sentinels[0], why) != 0 || db_number(s, n, &i, &u.db, why) != 0)
+            return -1;
+    } else if (n > 7 && memcmp(s, "unix://", 7) == 0) {
+        if (s[7] != '/' || n <= 8 || s[n - 1] == '/')
+            return *why = "unix:///PATH needs an absolute socket path", -1;
+        u.kind = UG_REDIS_UNIX;
+        memcpy(u.path, s + 7, n - 7);
+    } else if (n > 11 && memcmp(s, "sentinel://", 11) == 0) {
         i = 11;
+        u.kind = UG_REDIS_SENTINEL;
         for (;;) {
-            if (host_port(s, n, &i, true, why) != 0)
+            if (u.nsentinels == UG_SENTINELS_MAX)
+                return *why = "at most 16 sentinels", -1;
+            if (host_port(s, n, &i, true, &u.sentinels[u.nsentinels++], why) != 0)
                 return -1;
             if (i < n && s[i] == ',') {
                 i++;
@@ -299,7 +319,13 @@ int ug_parse_redis_url(const char *s, size_t n, const char **why)
             i++;
         if (i == m || i - m > 64)
             return *why = "sentinel:// needs /MASTER ([A-Za-z0-9._-]{1,64})", -1;
-        return db_number(s, n, &i, why);
+        memcpy(u.master, s + m, i - m);
+        if (db_number(s, n, &i, &u.db, why) != 0)
+            return -1;
+    } else {
+        return -1;
     }
-    return -1;
+    if (out)
+        *out = u;
+    return 0;
 }

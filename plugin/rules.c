@@ -154,11 +154,12 @@ static int try_stage(const ug_claim *c, const ug_lrollout *lr, const ug_lstage *
     if (!ok)
         return -1;
     if (s->has_quota && left == 0) {
-        wait_for(p, UG_WHY_QUOTA, ls);
+        /* in a fleet, an empty lease that may be refilled says "come back soon" */
+        wait_for(p, ls->q && ug_qstage_refilling(ls->q) ? UG_WHY_RATE : UG_WHY_QUOTA, ls);
         trace_set(t, "selects", json_false());
         return -1;
     }
-    if (s->has_rate && ls->rt && !rate_take(&ls->rt->rate, c->now, false)) {
+    if (ug_stage_rated(s) && ls->rt && !rate_take(&ls->rt->rate, c->now, false)) {
         wait_for(p, UG_WHY_RATE, ls);
         trace_set(t, "selects", json_false());
         return -1;
@@ -173,7 +174,7 @@ static int try_stage(const ug_claim *c, const ug_lrollout *lr, const ug_lstage *
     p->fresh = true;
     if (!spend || !ls->q)
         return 0;
-    if (s->has_rate && !rate_take(&ls->rt->rate, c->now, true)) {
+    if (ug_stage_rated(s) && !rate_take(&ls->rt->rate, c->now, true)) {
         wait_for(p, UG_WHY_RATE, ls);
         return -1;
     }
@@ -183,7 +184,7 @@ static int try_stage(const ug_claim *c, const ug_lrollout *lr, const ug_lstage *
         p->needs_flush = true;
         return 0;
     case UG_GRANT_ALREADY: /* another worker granted it a moment ago */
-        if (s->has_rate)
+        if (ug_stage_rated(s))
             rate_refund(&ls->rt->rate);
         p->fresh = false;
         p->needs_flush = !gi.durable && !gi.remote;
@@ -195,10 +196,10 @@ static int try_stage(const ug_claim *c, const ug_lrollout *lr, const ug_lstage *
         return 0;
     case UG_GRANT_SPENT:
     default:
-        if (s->has_rate)
+        if (ug_stage_rated(s))
             rate_refund(&ls->rt->rate);
         p->fresh = false;
-        wait_for(p, UG_WHY_QUOTA, ls);
+        wait_for(p, ug_qstage_refilling(ls->q) ? UG_WHY_RATE : UG_WHY_QUOTA, ls);
         return -1;
     }
 }

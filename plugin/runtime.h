@@ -50,6 +50,7 @@ typedef struct {
     double tokens, rate;
     uint64_t last;
     bool primed;
+    double share; /* fleet_rate: this tracker's part of it, set by the fleet thread */
 } ug_rate;
 
 /* Per (rollout name, stage name): what outlives a reload. */
@@ -133,6 +134,7 @@ typedef struct ug_inst {
     size_t nrrts;
     ug_srt **srts;
     size_t nsrts;
+    struct ug_fleet *fleet; /* fleet mode (fleet.h); NULL for a tracker alone */
 } ug_inst;
 
 /* ---- abi.c ---- */
@@ -166,6 +168,9 @@ const ug_lrollout *ug_live_rollout(const ug_live *l, const char *name);
 const ug_lstage *ug_live_stage_by_id(const ug_lrollout *lr, uint16_t id);
 /* The percentage in force now for s, hold_when_unhealthy included. */
 uint32_t ug_live_percent(const ug_lrollout *lr, const ug_stage *s, uint64_t now);
+/* The new offers per second a rated stage allows here: its rate, and its
+ * fleet_rate (this tracker's share of it in a fleet, all of it alone). */
+double ug_rate_in_force(const ug_inst *I, const ug_stage *s, double share);
 /* Is the rollout paused or halted (any source), or its manifest expired? */
 bool ug_live_stopped(const ug_lrollout *lr, uint64_t now);
 void ug_rrt_mark_all_unused(ug_inst *I);
@@ -227,6 +232,15 @@ const ug_lrollout *ug_outcome_untargeted(ug_inst *I, const ug_live *l, uint64_t 
 void ug_outcome_tick(ug_inst *I, uint64_t now);
 /* Halts a rollout durably (control or automatic); 0 or -1. */
 int ug_rollout_halt(ug_inst *I, ug_rrt *rt, const char *why, uint64_t now, bool automatic);
+/* The operator's pause, on or off, durably; 0 or -1 (it holds in memory either way). */
+int ug_rollout_pause(ug_inst *I, ug_rrt *rt, bool on);
+/* Lifts a halt, durably; 0 or -1. */
+int ug_rollout_lift_halt(ug_inst *I, ug_rrt *rt);
+/* A ramp hold as the fleet decided it, durably (held_since 0: running). */
+void ug_rollout_set_hold(ug_inst *I, ug_rrt *rt, uint64_t held_since, uint64_t shift);
+/* An outcome another tracker of the fleet recorded: it feeds lr's health
+ * (ramp holds) and automatic halt as one recorded here would. */
+void ug_outcome_learned(ug_inst *I, const ug_lrollout *lr, ug_outcome o, uint64_t now);
 
 /* ---- control.c ---- */
 int ug_control(ug_inst *I, const char *req, size_t len, ug_emit emit, void *ctx);

@@ -611,10 +611,12 @@ int ug_store_commit(ug_store *s, unsigned worker)
             q->failing = true;
             return -1;
         }
-        for (size_t i = 0; i < k; i++) {
+        for (size_t i = 0; i < k; i++)
             ug_scope_committed(batch[i].sc, batch[i].uid, worker);
+        if (s->on_commit) /* fleet mode: while the batch still pins its scopes */
+            s->on_commit(s->on_commit_ctx, &(ug_commit_batch){batch, k});
+        for (size_t i = 0; i < k; i++)
             atomic_fetch_sub_explicit(&batch[i].sc->queued, 1, memory_order_relaxed);
-        }
         q->n -= k;
     }
     if (q->failing) {
@@ -622,6 +624,67 @@ int ug_store_commit(ug_store *s, unsigned worker)
         q->failing = false;
     }
     return 0;
+}
+
+/* ---- fleet mode ------------------------------------------------------------ */
+
+void ug_store_on_commit(ug_store *s, ug_store_committed_fn fn, void *ctx)
+{
+    s->on_commit_ctx = ctx;
+    s->on_commit = fn;
+}
+
+size_t ug_commit_batch_len(const ug_commit_batch *b)
+{
+    return b->n;
+}
+
+void ug_commit_batch_at(const ug_commit_batch *b, size_t i, uint32_t *scope, uint64_t *uid)
+{
+    *scope = b->v[i].sc->id;
+    *uid = b->v[i].uid;
+}
+
+ug_scope *ug_store_scope_by_id(ug_store *s, uint32_t id)
+{
+    ug_scope *sc = NULL;
+    pthread_mutex_lock(&s->reg_mu);
+    for (size_t i = 0; i < s->nscopes && !sc; i++)
+        if (s->scopes[i]->id == id)
+            sc = s->scopes[i];
+    pthread_mutex_unlock(&s->reg_mu);
+    return sc;
+}
+
+/* The mark goes to memory first, then each record is written as memory
+ * holds it inside the write transaction, like a commit: whichever of this
+ * and a worker's commit writes last, the mark is in it. */
+int ug_store_mark_published(ug_store *s, ug_scope *sc, const uint64_t *uids, size_t n)
+{
+    bool *write = malloc(n ? n : 1);
+    if (!write)
+        return -1;
+    size_t todo = ug_scope_mark_published_mem(sc, uids, n, write);
+    int rc = 0;
+    MDB_txn *txn;
+    if (todo && (rc = mdb_txn_begin(s->env, NULL, 0, &txn)) == 0) {
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            grec r;
+            if (!write[i] || !ug_scope_record(sc, uids[i], &r))
+                continue;
+            uint8_t key[12];
+            be32(key, sc->id);
+            be64(key + 4, uids[i]);
+            MDB_val kv = {sizeof key, key}, vv = {sizeof r, &r};
+            rc = mdb_put(txn, s->db_grants, &kv, &vv, 0);
+        }
+        rc = rc == 0 ? mdb_txn_commit(txn) : (mdb_txn_abort(txn), rc);
+    }
+    free(write);
+    if (rc != 0)
+        slog(s, UG_LOG_WARN, "state folder %s: cannot mark %zu grants as told to the fleet (%s); a restart tells them again",
+             s->dir, todo, mdb_strerror(rc));
+    return rc == 0 ? 0 : -1;
 }
 
 /* ---- flags and history ----------------------------------------------------- */

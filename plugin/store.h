@@ -4,6 +4,7 @@
 #define UG_STORE_H
 
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -83,6 +84,7 @@ typedef struct {
     bool found;
     bool durable;      /* on disk; else queued on some worker */
     bool remote;       /* granted by another tracker of the fleet */
+    bool published;    /* fleet mode: this tracker's grant, told to the fleet */
     uint16_t stage;    /* the granting stage's id (ug_store_stage_name) */
     uint32_t at;       /* Unix seconds of the grant */
     ug_outcome outcome;
@@ -139,8 +141,65 @@ void ug_qstage_offers(const ug_qstage *q, uint64_t now, uint64_t *last_minute, u
  * lock, so fn must be quick and must not call back into the store). */
 typedef void (*ug_grant_fn)(void *ctx, uint64_t uid, const ug_grant_info *gi);
 void ug_scope_foreach(ug_scope *sc, ug_grant_fn fn, void *ctx);
+/* The id of stage name (numbered once, durably); 0 with err set. */
+uint16_t ug_store_stage_id(ug_store *s, const char *name, char *err, size_t errcap);
 /* The stage name of a stage id, or "?" for one the store never numbered. */
 const char *ug_store_stage_name(const ug_store *s, uint16_t id);
+
+/* ---- fleet mode (plugin/fleet.c) ------------------------------------------ */
+
+/* A stage whose slots come from fleet leases instead of a share: slots
+ * arrive through ug_qstage_add_slots and are spent only while *fence (a
+ * CLOCK_MONOTONIC instant in ms, kept by the fleet thread) lies ahead. The
+ * slots it holds stay across reloads. fence is the same for every stage of
+ * an instance and outlives the store. */
+void ug_qstage_set_leased(ug_qstage *q, const _Atomic int64_t *fence);
+/* The clock of fences: CLOCK_MONOTONIC_COARSE in ms. */
+int64_t ug_mono_ms(void);
+bool ug_qstage_is_leased(const ug_qstage *q);
+/* A lease of n slots arrived; false (nothing added) when q is not leased. */
+bool ug_qstage_add_slots(ug_qstage *q, uint64_t n);
+/* Whether an empty leased stage may get more (the fleet has quota left, or
+ * this tracker waits to reach it): its WAIT then says "rate limited". */
+void ug_qstage_set_more(ug_qstage *q, bool more);
+bool ug_qstage_refilling(const ug_qstage *q);
+
+/* What a tracker owes the fleet for one stage, exact: taken with every
+ * stripe of the scope locked, so no grant is in flight. */
+typedef struct {
+    uint64_t unused;      /* slots in the shards (taken out when take) */
+    uint64_t unpublished; /* this tracker's grants of the stage not yet told to the fleet */
+    uint64_t published;   /* and those told */
+} ug_fleet_tally;
+void ug_qstage_tally(ug_qstage *q, bool take, ug_fleet_tally *t);
+
+/* A grant another tracker made (GF_REMOTE): sticky here, never stored here,
+ * not in the stage's count. An entry already held keeps its grant; a
+ * remote outcome other than PENDING replaces the held one (in memory).
+ * 1 added, 0 held already, -1 out of memory. */
+int ug_scope_add_remote(ug_scope *sc, uint64_t uid, uint16_t stage, uint32_t at, ug_outcome o) UG_WUR;
+/* The fleet learned uid's outcome o: set in memory, whoever granted it.
+ * 1 changed, 0 not (no grant, same outcome, or PENDING). */
+int ug_scope_learn_outcome(ug_scope *sc, uint64_t uid, ug_outcome o);
+/* Marks uids (this tracker's grants) as told to the fleet, in memory and
+ * in their records (one transaction); 0, or -1 when the records could not
+ * be written (memory holds the mark: a restart tells them again). */
+int ug_store_mark_published(ug_store *s, ug_scope *sc, const uint64_t *uids, size_t n) UG_WUR;
+/* Forgets every published mark of stage `stage` in sc (the fleet lost
+ * them): they are told again. Memory only. */
+void ug_scope_unpublish_stage(ug_scope *sc, uint16_t stage);
+uint32_t ug_scope_id(const ug_scope *sc);
+/* A scope the store holds by id, or NULL. Valid until the next sweep. */
+ug_scope *ug_store_scope_by_id(ug_store *s, uint32_t id);
+
+/* Called after every successful commit, on the committing thread, with
+ * what it made durable (grant records and outcome changes alike). Must be
+ * quick. Set once, before any commit. */
+typedef struct ug_commit_batch ug_commit_batch;
+typedef void (*ug_store_committed_fn)(void *ctx, const ug_commit_batch *b);
+size_t ug_commit_batch_len(const ug_commit_batch *b);
+void ug_commit_batch_at(const ug_commit_batch *b, size_t i, uint32_t *scope, uint64_t *uid);
+void ug_store_on_commit(ug_store *s, ug_store_committed_fn fn, void *ctx);
 
 /* ---- operator state and history ----------------------------------------- */
 

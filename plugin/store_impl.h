@@ -28,6 +28,7 @@ typedef struct {
 #define GF_PENDING 0x10u /* the grant itself is not durable yet */
 #define GF_QUEUED 0x20u  /* a record of it waits in `worker`'s queue */
 #define GF_REMOTE 0x40u  /* granted by another tracker: never written here */
+#define GF_PUBLISHED 0x80u /* fleet mode: this tracker's grant, told to the fleet */
 
 /* A grant record on disk: the value under key scope id (4, big endian) ||
  * uid (8, big endian) in the "grants" database. */
@@ -36,8 +37,9 @@ typedef struct {
     uint32_t outcome_at;
     uint16_t stage;
     uint8_t outcome;
-    uint8_t flags; /* reserved, 0 */
+    uint8_t flags; /* GR_*; other bits reserved, 0 */
 } grec;
+#define GR_PUBLISHED 0x01u /* fleet mode: told to the fleet (GF_PUBLISHED) */
 _Static_assert(sizeof(grec) == 12, "grant record layout");
 
 typedef struct {
@@ -61,8 +63,13 @@ struct ug_qstage {
     ug_scope *sc;
     uint16_t id;
     bool marked;
-    _Atomic uint64_t limit;   /* the share; UG_QUOTA_UNLIMITED: grants skip slots */
-    _Atomic uint64_t n;       /* grants of this stage in the scope */
+    _Atomic uint64_t limit;   /* the share; UG_QUOTA_UNLIMITED: grants skip slots;
+                                 QUOTA_LEASED: slots come from fleet leases */
+    _Atomic uint64_t n;       /* this tracker's grants of this stage in the scope */
+    _Atomic uint64_t npub;    /* fleet mode: those of them told to the fleet */
+    const _Atomic int64_t *fence; /* fleet mode: slots are spent only before this
+                                     CLOCK_MONOTONIC ms; NULL otherwise. Set once. */
+    _Atomic bool more;        /* fleet mode: an empty lease may be refilled */
     pthread_mutex_t steal_mu; /* serializes moves between shards */
     shard *slots;             /* [nworkers] */
     pthread_mutex_t ring_mu;  /* new offers only: rare next to HELLOs */
@@ -111,14 +118,21 @@ struct ug_store {
     uint32_t next_scope_id;
     _Atomic uint64_t commit_failures;
     uint64_t history_seq;
+    ug_store_committed_fn on_commit; /* fleet mode */
+    void *on_commit_ctx;
+};
+
+#define QUOTA_LEASED (UG_QUOTA_UNLIMITED - 1u)
+
+struct ug_commit_batch {
+    const pend *v;
+    size_t n;
 };
 
 /* store.c */
 __attribute__((format(printf, 3, 4))) int ug_store_fail(char *err, size_t cap, const char *fmt, ...);
 /* Reads the scope's grants from disk into sc (not yet shared). */
 int ug_store_load_scope(ug_store *s, ug_scope *sc, char *err, size_t errcap);
-/* The id of stage name (numbered once, durably); 0 with err set. */
-uint16_t ug_store_stage_id(ug_store *s, const char *name, char *err, size_t errcap);
 /* The id of a scope's (rollout, to); numbered once, durably. */
 int ug_store_scope_id(ug_store *s, const char *rollout, const char *to, uint32_t *id, char *err, size_t errcap);
 
@@ -135,6 +149,9 @@ bool ug_scope_record(ug_scope *sc, uint64_t uid, grec *r);
 void ug_scope_committed(ug_scope *sc, uint64_t uid, unsigned worker);
 void ug_scope_unmark_stages(ug_scope *sc);
 void ug_scope_sweep_stages(ug_scope *sc);
+/* Sets GF_PUBLISHED on those of uids that are this tracker's grants
+ * (write[i] says which: their records must be written); how many. */
+size_t ug_scope_mark_published_mem(ug_scope *sc, const uint64_t *uids, size_t n, bool *write);
 /* Queues (sc, uid) on worker's queue; -1 on out of memory. */
 int ug_queue_push(ug_store *s, unsigned worker, ug_scope *sc, uint64_t uid);
 int ug_queue_reserve(ug_store *s, unsigned worker);

@@ -1,0 +1,77 @@
+/* A fleet for tests: real upgate-nodes sharing keys, a release and one real Redis; HELLOs sent over UDP, answers checked. */
+#ifndef UG_FLEETUTIL_H
+#define UG_FLEETUTIL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fixture.h"
+#include "nodeutil.h"
+#include "redisutil.h"
+
+#define FU_MAX 4
+
+typedef struct {
+    fx_t fx;         /* keys, manifest and signed HELLOs */
+    ru_redis redis;  /* started by fu_init unless a URL was given */
+    char url[200];   /* fleet.redis */
+    nu_node node[FU_MAX];
+    char name[FU_MAX][8];
+    unsigned n;
+    char fleet_extra[256], stages[2048];
+    unsigned workers[FU_MAX];
+    int sock;        /* the peers' UDP socket */
+} fu_fleet;
+
+/* n trackers named a, b, c...; a Redis of its own on a Unix socket when url
+ * is NULL. Policies name the fleet section's extra members (", lease_timeout:
+ * 3") and the stages given; nothing runs yet. */
+void fu_init(fu_fleet *f, unsigned n, const char *url, const char *fleet_extra, const char *stages);
+/* (Re)writes tracker i's policy and starts it (its control socket at
+ * dir/ctl.sock); waits for its ready line. */
+void fu_start(fu_fleet *f, unsigned i);
+void fu_start_all(fu_fleet *f);
+/* Sends sig to tracker i and reaps it; its exit code. */
+int fu_stop(fu_fleet *f, unsigned i, int sig);
+/* Kills every tracker still running (SIGKILL) and the Redis it started. */
+void fu_teardown(fu_fleet *f);
+
+typedef struct {
+    int type;     /* UG_TYPE_HINT, _WAIT, _COOKIE; 0: no answer */
+    unsigned why; /* WAIT */
+} fu_answer;
+
+/* Each uid asks tracker i once (a fresh HELLO at 1.4.0), in batches; a
+ * HINT is checked against the pinned keys as a peer would (the test fails
+ * on one that does not verify). Unanswered HELLOs are sent again, at most
+ * 3 times. out[k] is uids[k]'s answer. */
+void fu_ask(fu_fleet *f, unsigned i, const uint64_t *uids, size_t n, fu_answer *out);
+fu_answer fu_ask1(fu_fleet *f, unsigned i, uint64_t uid);
+/* Peers in flight: fired at their trackers, answers collected later (a
+ * tracker may be killed in between). */
+typedef struct {
+    uint64_t uid;
+    unsigned tracker;
+    uint8_t nonce[UG_NONCE_LEN];
+    uint8_t dgram[UG_DGRAM_MAX];
+    size_t len;
+    bool done;
+    fu_answer a;
+} fu_req;
+void fu_fire(fu_fleet *f, fu_req *r, size_t n);
+/* Reads answers until every request has one or ms passed. */
+void fu_collect(fu_fleet *f, fu_req *r, size_t n, long ms);
+
+/* One control request to tracker i; the reply parsed (the caller owns it). */
+json_t *fu_ctl(fu_fleet *f, unsigned i, const char *req);
+/* The first stage's "granted" in tracker i's status (fleet-wide in fleet mode). */
+long long fu_granted(fu_fleet *f, unsigned i);
+/* Polls until tracker i's status shows `granted` == want (at most ms); the last value. */
+long long fu_wait_granted(fu_fleet *f, unsigned i, long long want, long ms);
+long long fu_mono_ms(void);
+/* Polls every tracker's status until its fleet connection is up (10 s at most). */
+void fu_wait_joined(fu_fleet *f);
+
+#endif

@@ -1,0 +1,388 @@
+/* Fleet mode end to end: real upgate-nodes on one real Redis (and Sentinel): exact shared quota, stickiness, halt, rate, Redis away, forget. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fleetutil.h"
+
+static fu_fleet F;
+
+static void setup(void)
+{
+    if (!ru_available())
+        cr_skip_test("redis-server and redis-sentinel are not installed (make deps installs them)");
+}
+
+static void teardown(void)
+{
+    fu_teardown(&F);
+}
+
+TestSuite(fleet, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Redis's own count of a stage: distinct uids the fleet counted, plus slots still lent. */
+static long long redis_field(const char *stage, const char *field)
+{
+    return ru_int(&F.redis, "HGET ug:{default}:2.0.0:q:%s %s", stage, field);
+}
+
+/* One quota of 500 over three trackers, peers skewed 80/15/5: exactly 500
+ * offers, most by the busy tracker; a uid granted on a is offered again by
+ * b and c without spending; a halt on c stops a and b. */
+Test(fleet, skewed_quota_is_exact_sticky_and_halted_fleet_wide)
+{
+    fu_init(&F, 3, NULL, ", lease_timeout: 5", "  - {name: all, quota: 500}\n");
+    fu_start_all(&F);
+    fu_wait_joined(&F);
+    /* peers as a real one behaves: asked to come back soon (rate), it does */
+    static uint64_t uid_of[4000];
+    static fu_answer ans[4000];
+    static int where[4000];
+    static unsigned again[3][4000];
+    size_t nagain[3] = {0};
+    unsigned hints[3] = {0}, next = 0;
+    long long end = fu_mono_ms() + 60000;
+    while (hints[0] + hints[1] + hints[2] < 500 && fu_mono_ms() < end) {
+        unsigned idx[3][4100];
+        size_t nb[3] = {0};
+        for (int t = 0; t < 3; t++) { /* those told "rate limited" ask again */
+            memcpy(idx[t], again[t], nagain[t] * sizeof **again);
+            nb[t] = nagain[t];
+            nagain[t] = 0;
+        }
+        /* 50 new peers a round, skewed: of every 20, 16 ask a, 3 ask b, 1 asks c */
+        for (unsigned k = 0; k < 50 && next < 4000; k++, next++) {
+            uid_of[next] = 1000 + next;
+            int t = next % 20 < 16 ? 0 : next % 20 < 19 ? 1 : 2;
+            where[next] = t;
+            idx[t][nb[t]++] = next;
+        }
+        for (int t = 0; t < 3; t++) {
+            static uint64_t u[4100];
+            static fu_answer a[4100];
+            for (size_t k = 0; k < nb[t]; k++)
+                u[k] = uid_of[idx[t][k]];
+            fu_ask(&F, (unsigned)t, u, nb[t], a);
+            for (size_t k = 0; k < nb[t]; k++) {
+                ans[idx[t][k]] = a[k];
+                hints[t] += a[k].type == UG_TYPE_HINT;
+                if (a[k].type == UG_TYPE_WAIT && a[k].why == UG_WHY_RATE)
+                    again[t][nagain[t]++] = idx[t][k];
+            }
+        }
+        nu_sleep_ms(100);
+    }
+    unsigned total = hints[0] + hints[1] + hints[2];
+    fprintf(stderr, "note: fleet.skewed: %u peers asked; offers a=%u b=%u c=%u (total %u)\n", next, hints[0], hints[1],
+            hints[2], total);
+    cr_assert_eq(total, 500, "exactly the quota is offered over the fleet: %u", total);
+    cr_assert_gt(hints[0], 250, "the busy tracker makes most offers: a=%u of 500", hints[0]);
+    /* Redis agrees once every tracker told it: 500 counted, nothing lent */
+    long long n = 0;
+    for (int i = 0; i < 50 && (n = redis_field("all", "n")) != 500; i++)
+        nu_sleep_ms(100);
+    cr_assert_eq(n, 500, "Redis counts %lld", n);
+    cr_assert_eq(ru_int(&F.redis, "HLEN ug:{default}:2.0.0:g"), 500);
+    /* every tracker shows the fleet's count */
+    for (unsigned t = 0; t < 3; t++)
+        cr_assert_eq(fu_wait_granted(&F, t, 500, 5000), 500, "tracker %s shows the fleet's 500", F.name[t]);
+    /* a new peer finds the quota spent everywhere */
+    for (unsigned t = 0; t < 3; t++) {
+        fu_answer a = fu_ask1(&F, t, 999999);
+        cr_assert(a.type == UG_TYPE_WAIT && a.why == UG_WHY_QUOTA, "tracker %s: type %d why %u", F.name[t], a.type, a.why);
+    }
+
+    /* sticky: a uid granted on a is offered again by b and c, nothing spent */
+    uint64_t granted_on_a = 0;
+    for (unsigned k = 0; k < next && !granted_on_a; k++)
+        if (where[k] == 0 && ans[k].type == UG_TYPE_HINT)
+            granted_on_a = uid_of[k];
+    cr_assert(granted_on_a);
+    for (unsigned t = 1; t < 3; t++) {
+        fu_answer a = fu_ask1(&F, t, granted_on_a);
+        cr_assert_eq(a.type, UG_TYPE_HINT, "uid %llu granted on a: tracker %s answers %d (why %u)",
+                     (unsigned long long)granted_on_a, F.name[t], a.type, a.why);
+    }
+    cr_assert_eq(redis_field("all", "n"), 500, "nothing spent");
+    cr_assert_eq(ru_int(&F.redis, "HLEN ug:{default}:2.0.0:g"), 500);
+
+    /* halt on c: a and b stop offering, even the sticky ones */
+    json_t *r = fu_ctl(&F, 2, "{\"cmd\":\"halt\",\"rollout\":\"default\",\"why\":\"fleet test\"}");
+    cr_assert(json_is_true(json_object_get(r, "ok")));
+    cr_assert_str_eq(json_string_value(json_object_get(r, "fleet")), "written");
+    json_decref(r);
+    long long t0 = fu_mono_ms(), seen[2] = {-1, -1};
+    while ((seen[0] < 0 || seen[1] < 0) && fu_mono_ms() - t0 < 10000) {
+        for (unsigned t = 0; t < 2; t++)
+            if (seen[t] < 0) {
+                fu_answer a = fu_ask1(&F, t, granted_on_a);
+                if (a.type == UG_TYPE_WAIT && a.why == UG_WHY_PAUSED)
+                    seen[t] = fu_mono_ms() - t0;
+            }
+        nu_sleep_ms(20);
+    }
+    fprintf(stderr, "note: fleet.halt: a obeyed the halt issued on c after %lld ms, b after %lld ms (goal 2000)\n",
+            seen[0], seen[1]);
+    cr_assert(seen[0] >= 0 && seen[1] >= 0, "the halt reaches a and b within 10 s");
+    r = fu_ctl(&F, 0, "{\"cmd\":\"status\"}");
+    json_t *ro = json_array_get(json_object_get(r, "rollouts"), 0);
+    cr_assert(json_is_true(json_object_get(ro, "halted")));
+    cr_assert_str_eq(json_string_value(json_object_get(ro, "halted_why")), "fleet test");
+    json_decref(r);
+    /* resume on a lifts it on c */
+    json_decref(fu_ctl(&F, 0, "{\"cmd\":\"resume\",\"rollout\":\"default\"}"));
+    long long t1 = fu_mono_ms();
+    fu_answer a;
+    do
+        a = fu_ask1(&F, 2, granted_on_a);
+    while (a.type != UG_TYPE_HINT && fu_mono_ms() - t1 < 10000);
+    cr_assert_eq(a.type, UG_TYPE_HINT, "resume reaches c");
+}
+
+/* Asks tracker t with fresh uids from *next until `hints` HINTs came back
+ * (or the time is up); peers told "rate limited" ask again. The HINTs. */
+static unsigned offer(unsigned t, uint64_t *next, unsigned hints, long ms)
+{
+    unsigned got = 0;
+    long long end = fu_mono_ms() + ms;
+    uint64_t again[64];
+    size_t nagain = 0;
+    while (got < hints && fu_mono_ms() < end) {
+        uint64_t u[16];
+        size_t n = 0;
+        while (n < nagain && n < 16)
+            u[n] = again[n], n++;
+        memmove(again, again + n, (nagain - n) * sizeof *again);
+        nagain -= n;
+        while (n < 16 && n < hints - got + nagain)
+            u[n++] = (*next)++;
+        fu_answer a[16];
+        fu_ask(&F, t, u, n, a);
+        for (size_t k = 0; k < n; k++) {
+            got += a[k].type == UG_TYPE_HINT;
+            if (a[k].type == UG_TYPE_WAIT && a[k].why == UG_WHY_RATE && nagain < 64)
+                again[nagain++] = u[k];
+        }
+        nu_sleep_ms(20);
+    }
+    return got;
+}
+
+static json_t *stage0(json_t *status)
+{
+    return json_array_get(json_object_get(json_array_get(json_object_get(status, "rollouts"), 0), "stages"), 0);
+}
+
+static long long stage_int(unsigned t, const char *key)
+{
+    json_t *j = fu_ctl(&F, t, "{\"cmd\":\"status\"}");
+    long long v = (long long)json_integer_value(json_object_get(stage0(j), key));
+    json_decref(j);
+    return v;
+}
+
+/* A tracker that dies keeps its lease counted until an operator forgets
+ * it, which is refused while its heartbeat is fresh and says what it frees. */
+Test(fleet, forget_writes_off_a_dead_trackers_lease)
+{
+    fu_init(&F, 2, NULL, ", lease_timeout: 2, lease: 40", "  - {name: all, quota: 100}\n");
+    fu_start_all(&F);
+    fu_wait_joined(&F);
+    uint64_t next = 1;
+    cr_assert_eq(offer(0, &next, 10, 10000), 10);
+    for (int i = 0; i < 50 && ru_int(&F.redis, "HGET ug:{default}:2.0.0:q:all n") != 10; i++)
+        nu_sleep_ms(100); /* a told its grants: what it holds now is unused */
+    fu_stop(&F, 0, SIGKILL);
+    long long held = ru_int(&F.redis, "HGET ug:{default}:2.0.0:q:all l:a");
+    cr_assert_gt(held, 0, "a held a lease when it died");
+    json_t *r = fu_ctl(&F, 1, "{\"cmd\":\"fleet\",\"sub\":\"forget\",\"tracker\":\"a\"}");
+    cr_assert(json_is_false(json_object_get(r, "ok")), "refused while a's heartbeat is fresh: %s", json_dumps(r, 0));
+    cr_assert(strstr(json_string_value(json_object_get(r, "error")), "lease_timeout"));
+    json_decref(r);
+    r = fu_ctl(&F, 1, "{\"cmd\":\"fleet\",\"sub\":\"forget\",\"tracker\":\"nobody\"}");
+    cr_assert(json_is_false(json_object_get(r, "ok")));
+    json_decref(r);
+    /* b cannot use what a holds: 100 - 10 told - a's lease */
+    unsigned b_got = offer(1, &next, 100, 3000);
+    cr_assert_eq(b_got, (unsigned)(90 - held), "b offers what a does not hold: %u, a holds %lld", b_got, held);
+    nu_sleep_ms(2200);
+    r = fu_ctl(&F, 1, "{\"cmd\":\"fleet\",\"sub\":\"forget\",\"tracker\":\"a\"}");
+    cr_assert(json_is_true(json_object_get(r, "ok")), "%s", json_dumps(r, 0));
+    cr_assert_eq(json_integer_value(json_object_get(r, "slots")), held, "it says what it releases");
+    json_t *rel = json_array_get(json_object_get(r, "released"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(rel, "stage")), "all");
+    cr_assert_str_eq(json_string_value(json_object_get(rel, "release")), "2.0.0");
+    json_decref(r);
+    cr_assert_eq(offer(1, &next, 100, 5000), (unsigned)held, "b offers what a held");
+    cr_assert_eq(ru_int(&F.redis, "HGET ug:{default}:2.0.0:q:all n"), 100);
+    /* a comes back: forgotten, it holds nothing and spends nothing */
+    fu_start(&F, 0);
+    fu_wait_joined(&F);
+    fu_answer a = fu_ask1(&F, 0, next++);
+    cr_assert(a.type == UG_TYPE_WAIT, "the quota is spent");
+    cr_assert_eq(ru_int(&F.redis, "HGET ug:{default}:2.0.0:q:all leased"), 0);
+}
+
+/* Redis away: the tracker serves from its lease and no further, shows and
+ * logs the loss once, stops spending once its lease may be written off,
+ * and tells the fleet on return. */
+Test(fleet, redis_away_serves_the_lease_only)
+{
+    fu_init(&F, 1, NULL, ", lease_timeout: 4, lease: 15", "  - {name: all, quota: 200}\n");
+    fu_start_all(&F);
+    fu_wait_joined(&F);
+    uint64_t next = 1;
+    cr_assert_eq(offer(0, &next, 20, 10000), 20);
+    nu_sleep_ms(300); /* the lease refilled */
+    long long unused = stage_int(0, "lease_unused_here");
+    cr_assert_gt(unused, 0);
+    ru_stop(&F.redis, SIGKILL);
+    nu_sleep_ms(300);
+    json_t *j = fu_ctl(&F, 0, "{\"cmd\":\"status\"}");
+    json_t *fl = json_object_get(json_object_get(j, "tracker"), "fleet");
+    cr_assert(json_is_false(json_object_get(fl, "connected")), "status shows the loss");
+    cr_assert(json_is_string(json_object_get(fl, "error")));
+    json_decref(j);
+    unsigned during = offer(0, &next, 100, 1500);
+    cr_assert_eq(during, (unsigned)unused, "served exactly its lease while Redis was away: %u of %lld", during, unused);
+    /* past the fence (lease_timeout 4 s less a quarter), nothing new even with slots */
+    nu_sleep_ms(2500);
+    cr_assert_eq(stage_int(0, "lease_unused_here"), 0, "no slot is spendable past the fence");
+    ru_restart(&F.redis);
+    fu_wait_joined(&F);
+    long long n = 0;
+    for (int i = 0; i < 50 && (n = ru_int(&F.redis, "HGET ug:{default}:2.0.0:q:all n")) != 20 + during; i++)
+        nu_sleep_ms(100);
+    cr_assert_eq(n, 20 + during, "what it granted meanwhile is told on return");
+    char err[1 << 14];
+    nu_stderr(&F.node[0], err, sizeof err);
+    const char *p = strstr(err, "lost Redis");
+    cr_assert(p && !strstr(p + 1, "lost Redis"), "the loss is logged once: %s", err);
+    p = strstr(err, "reachable again");
+    cr_assert(p && !strstr(p + 1, "reachable again"), "and the return once: %s", err);
+}
+
+/* A clean stop tells every grant and returns every unused slot. */
+Test(fleet, clean_stop_returns_the_unused_lease)
+{
+    fu_init(&F, 1, NULL, ", lease: 30", "  - {name: all, quota: 200}\n");
+    fu_start_all(&F);
+    fu_wait_joined(&F);
+    uint64_t next = 1;
+    cr_assert_eq(offer(0, &next, 25, 10000), 25);
+    nu_sleep_ms(300);
+    cr_assert_gt(ru_int(&F.redis, "HGET ug:{default}:2.0.0:q:all leased"), 0);
+    cr_assert_eq(fu_stop(&F, 0, SIGTERM), 0);
+    cr_assert_eq(ru_int(&F.redis, "HGET ug:{default}:2.0.0:q:all leased"), 0);
+    cr_assert_eq(ru_int(&F.redis, "HGET ug:{default}:2.0.0:q:all l:a"), 0);
+    cr_assert_eq(ru_int(&F.redis, "HGET ug:{default}:2.0.0:q:all n"), 25);
+    redisContext *c = ru_connect(&F.redis);
+    redisReply *rep = redisCommand(c, "HGET ug:{_fleet}:trackers a");
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "|stopped|"), "marked stopped");
+    freeReplyObject(rep);
+    redisFree(c);
+}
+
+/* A Redis that lost what a tracker told it (no persistence, a replica
+ * promoted before it synced) is told again. */
+Test(fleet, a_redis_that_lost_writes_is_told_again)
+{
+    fu_init(&F, 1, NULL, "", "  - {name: all, quota: 200}\n");
+    fu_start_all(&F);
+    fu_wait_joined(&F);
+    uint64_t next = 1;
+    cr_assert_eq(offer(0, &next, 30, 10000), 30);
+    cr_assert_eq(fu_stop(&F, 0, SIGTERM), 0);
+    cr_assert_eq(ru_int(&F.redis, "FLUSHALL"), -1 + 0 * 0); /* a status reply */
+    fu_start(&F, 0);
+    fu_wait_joined(&F);
+    long long n = 0;
+    for (int i = 0; i < 50 && (n = ru_int(&F.redis, "HGET ug:{default}:2.0.0:q:all n")) != 30; i++)
+        nu_sleep_ms(100);
+    cr_assert_eq(n, 30, "every grant told again");
+    cr_assert_eq(ru_int(&F.redis, "HLEN ug:{default}:2.0.0:g"), 30);
+    cr_assert_eq(fu_ask1(&F, 0, 1).type, UG_TYPE_HINT, "and still offered");
+}
+
+/* Sentinel: the tracker asks the sentinels for the master, and after a
+ * failover follows them to the promoted replica, which holds every grant
+ * told before (a lease or a grant counts once a replica holds it). */
+Test(fleet, sentinel_failover_keeps_every_grant)
+{
+    static ru_redis replica;
+    static ru_sentinel sen;
+    unsigned pm = ru_free_port();
+    fu_init(&F, 1, "placeholder", ", lease_timeout: 10", "  - {name: all, quota: 1000}\n");
+    ru_start(&F.redis, pm, NULL);
+    char of[64];
+    snprintf(of, sizeof of, "127.0.0.1 %u", pm);
+    ru_start(&replica, ru_free_port(), of);
+    for (int i = 0; i < 100 && ru_int(&F.redis, "WAIT 1 100") < 1; i++)
+        nu_sleep_ms(50); /* the replica in sync */
+    ru_sentinel_start(&sen, pm);
+    snprintf(F.url, sizeof F.url, "sentinel://127.0.0.1:%u/mymaster", sen.port);
+    fu_start_all(&F);
+    fu_wait_joined(&F);
+    uint64_t next = 1;
+    cr_assert_eq(offer(0, &next, 20, 10000), 20);
+    long long n = 0;
+    for (int i = 0; i < 50 && (n = ru_int(&replica, "HGET ug:{default}:2.0.0:q:all n")) != 20; i++)
+        nu_sleep_ms(100);
+    cr_assert_eq(n, 20, "the replica holds what was told");
+    long long t0 = fu_mono_ms();
+    ru_stop(&F.redis, SIGKILL);
+    while (ru_sentinel_master(&sen) != replica.port && fu_mono_ms() - t0 < 20000)
+        nu_sleep_ms(100);
+    cr_assert_eq(ru_sentinel_master(&sen), replica.port, "the sentinel promoted the replica");
+    unsigned after = offer(0, &next, 20, 15000);
+    fprintf(stderr, "note: fleet.sentinel: failover and the tracker back to offering in %lld ms\n",
+            fu_mono_ms() - t0);
+    cr_assert_eq(after, 20, "the tracker offers again through the new master");
+    for (int i = 0; i < 50 && (n = ru_int(&replica, "HGET ug:{default}:2.0.0:q:all n")) != 40; i++)
+        nu_sleep_ms(100);
+    cr_assert_eq(n, 40, "the new master counts all 40");
+    cr_assert_eq(ru_int(&replica, "HLEN ug:{default}:2.0.0:g"), 40);
+    json_t *j = fu_ctl(&F, 0, "{\"cmd\":\"status\"}");
+    char want[64];
+    snprintf(want, sizeof want, "127.0.0.1:%u", replica.port);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(json_object_get(j, "tracker"), "fleet"), "server")),
+                     want);
+    json_decref(j);
+    fu_stop(&F, 0, SIGKILL);
+    ru_sentinel_stop(&sen);
+    ru_stop(&replica, SIGKILL);
+}
+
+/* fleet_rate splits new offers per second over the trackers by demand:
+ * the busy one gets most of it, and the fleet keeps to the total. */
+Test(fleet, fleet_rate_follows_demand)
+{
+    fu_init(&F, 2, NULL, "", "  - {name: all, fleet_rate: 40}\n");
+    fu_start_all(&F);
+    fu_wait_joined(&F);
+    uint64_t next = 1;
+    unsigned hints[2] = {0};
+    long long t0 = fu_mono_ms(), counted_from = t0 + 2500;
+    while (fu_mono_ms() - t0 < 6000) { /* a: 200 peers a second, b: 20 */
+        for (unsigned t = 0; t < 2; t++) {
+            uint64_t u[20];
+            fu_answer a[20];
+            size_t n = t == 0 ? 20 : 2;
+            for (size_t k = 0; k < n; k++)
+                u[k] = next++;
+            fu_ask(&F, t, u, n, a);
+            for (size_t k = 0; k < n && fu_mono_ms() >= counted_from; k++)
+                hints[t] += a[k].type == UG_TYPE_HINT;
+        }
+        nu_sleep_ms(100);
+    }
+    double secs = (double)(fu_mono_ms() - counted_from) / 1000.0;
+    fprintf(stderr, "note: fleet.rate: fleet_rate 40/s over %.1f s: a offered %.1f/s, b %.1f/s\n", secs,
+            hints[0] / secs, hints[1] / secs);
+    cr_assert_gt(hints[0], 3 * hints[1], "the busy tracker gets most of the rate: a %u, b %u", hints[0], hints[1]);
+    cr_assert_gt(hints[1], 0, "the light one keeps some");
+    cr_assert_leq((hints[0] + hints[1]) / secs, 40 * 1.3, "the fleet keeps to its rate (bursts aside)");
+    cr_assert_geq((hints[0] + hints[1]) / secs, 40 * 0.5, "and uses most of it");
+}
