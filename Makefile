@@ -82,7 +82,7 @@ CLIENT_LIBS := $(CLIENT_A) $(CLIENT_SO) $(BUILD)/libupgate.so $(BUILD)/upgate.pc
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 
-.PHONY: all deps programs install test check-unit check-e2e demo bench bench-decode fuzz fuzz-smoke clean
+.PHONY: all deps programs install test check-unit check-e2e demo demo-fleet bench bench-decode fuzz fuzz-smoke clean
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -185,6 +185,10 @@ check-unit:
 
 demo: all
 	@UG_BUILD=$(abspath $(BUILD)) sh node/demo.sh
+
+# Three trackers sharing one quota through one Redis (docs/fleet.md).
+demo-fleet: all
+	@UG_BUILD=$(abspath $(BUILD)) sh node/demo-fleet.sh
 
 bench: all
 	@$(MAKE) --no-print-directory $(BUILD)/bench

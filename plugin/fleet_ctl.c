@@ -133,6 +133,11 @@ static json_t *stage_row(ug_fleet *F, const fscope *s, const fstage *t, json_t *
     return o;
 }
 
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 json_t *fl_status_json(ug_fleet *F, const ug_live *l, char *err, size_t errcap)
 {
     (void)l;
@@ -154,12 +159,20 @@ json_t *fl_status_json(ug_fleet *F, const ug_live *l, char *err, size_t errcap)
             json_array_append_new(stages, row);
         }
     json_t *list = json_array();
+    size_t n = json_object_size(trk), k = 0;
+    const char **names = calloc(n ? n : 1, sizeof *names);
     const char *name;
     json_t *row;
     json_object_foreach(trk, name, row)
     {
-        json_array_append(list, row);
+        if (names)
+            names[k++] = name;
     }
+    if (k)
+        qsort(names, k, sizeof *names, by_name);
+    for (size_t i = 0; i < k; i++)
+        json_array_append(list, json_object_get(trk, names[i]));
+    free(names);
     json_decref(trk);
     pthread_mutex_lock(&F->qmu);
     bool leads = F->leads;

@@ -341,7 +341,8 @@ static int publish_batch(ug_fleet *F, fscope *s, ug_scope *sc, const fitem *v, s
 
 static int publish_items(ug_fleet *F, fscope *s, ug_scope *sc, fitem *v, size_t n)
 {
-    qsort(v, n, sizeof *v, by_stage);
+    if (n)
+        qsort(v, n, sizeof *v, by_stage);
     for (size_t i = 0; i < n;) {
         size_t k = 1;
         while (i + k < n && k < BATCH && v[i + k].stage == v[i].stage)
@@ -580,7 +581,8 @@ void fl_drain_pub(ug_fleet *F, const ug_live *l)
     pthread_mutex_unlock(&F->qmu);
     if (lost) /* the queue overflowed: the next pass looks every grant over */
         all_unready(F);
-    qsort(v, n, sizeof *v, by_scope_uid);
+    if (n)
+        qsort(v, n, sizeof *v, by_scope_uid);
     fitems it = {0};
     for (size_t i = 0; i < n && fl_up(F);) {
         size_t k = i;

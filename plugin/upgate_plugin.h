@@ -37,8 +37,10 @@
  *    time.
  *  - The plugin starts no threads, with one exception: a policy with a
  *    `fleet:` section makes create() start one thread for Redis I/O, which
- *    destroy() joins. It never calls a host callback other than log() and
- *    now(), and it never runs on, or blocks, a worker.
+ *    finish() stops and joins (destroy() does, for a host that does not
+ *    call finish()); it lives no longer than the instance. It never calls a
+ *    host callback other than log() and now(), and it never runs on, or
+ *    blocks, a worker: workers only hand it what they made durable.
  * Reload builds the new policy aside and swaps one pointer; a worker inside
  * handle() finishes with the policy it started with. reload() and the
  * control commands that change what a HELLO gets (pause, resume, halt)

@@ -93,15 +93,24 @@ void fu_teardown(fu_fleet *f)
     for (unsigned i = 0; i < f->n; i++)
         if (f->node[i].pid)
             nu_stop(&f->node[i], SIGKILL);
-    for (unsigned i = 0; i < f->n && getenv("UG_FLEET_LOGS"); i++) { /* what each tracker logged, to debug */
+    bool sanitizer = false;
+    for (unsigned i = 0; i < f->n; i++) {
         static char log[1 << 16];
+        if (!f->node[i].dir[0])
+            continue;
         nu_stderr(&f->node[i], log, sizeof log);
-        fprintf(stderr, "---- tracker %s (%s)\n%s", f->name[i], f->node[i].dir, log);
+        if (getenv("UG_FLEET_LOGS")) /* what each tracker logged, to debug */
+            fprintf(stderr, "---- tracker %s (%s)\n%s", f->name[i], f->node[i].dir, log);
+        if (strstr(log, "runtime error:") || strstr(log, "Sanitizer")) {
+            fprintf(stderr, "---- tracker %s: a sanitizer spoke\n%s", f->name[i], log);
+            sanitizer = true;
+        }
     }
     ru_stop(&f->redis, SIGKILL);
     if (f->sock >= 0)
         close(f->sock);
     f->sock = -1;
+    cr_assert(!sanitizer, "a tracker's sanitizer found something (above)");
 }
 
 /* ---- peers ------------------------------------------------------------------- */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fleetutil.h"
+#include "testutil.h"
 
 static fu_fleet F;
 

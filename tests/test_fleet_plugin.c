@@ -1,0 +1,210 @@
+/* Fleet mode in-process (the plugin through its ABI): what it changes and what it does not, without Redis; the texts it reads from Redis. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "fixture.h"
+#include "fleet_codec.h"
+#include "fleetutil.h"
+#include "testutil.h"
+
+static json_t *stage0(json_t *status)
+{
+    return json_array_get(json_object_get(json_array_get(json_object_get(status, "rollouts"), 0), "stages"), 0);
+}
+
+/* ---- the plugin in-process: what fleet mode changes, and what it does not ---- */
+
+static fx_t X;
+
+static void xteardown(void)
+{
+    fx_stop(&X);
+}
+
+TestSuite(fleet_plugin, .fini = xteardown, .timeout = 60);
+
+static json_t *xctl(const char *req, int *rc)
+{
+    const char *out = fx_control(&X, req, rc);
+    json_t *j = json_loads(out, 0, NULL);
+    cr_assert(j, "reply is JSON: %s", out);
+    return j;
+}
+
+static const char *unreachable = "fleet: {redis: \"unix:///nonexistent/redis.sock\", tracker: t1, lease_timeout: 5}\n";
+
+Test(fleet_plugin, a_tracker_alone_has_no_fleet)
+{
+    fx_init(&X, 2);
+    fx_policy(&X, "targets: [\"1.4.0\"]\nstages:\n  - {name: all, quota: 3}\n");
+    char err[512];
+    cr_assert_eq(fx_start(&X, err, sizeof err), 0, "%s", err);
+    for (uint64_t uid = 1; uid <= 3; uid++)
+        cr_assert_eq(fx_ask(&X, 0, "10.0.0.1", uid, "1.4.0", NULL).type, UG_TYPE_HINT);
+    fx_reply r = fx_ask(&X, 1, "10.0.0.1", 4, "1.4.0", NULL);
+    cr_assert(r.type == UG_TYPE_WAIT && r.wait.why == UG_WHY_QUOTA, "spent is spent alone: why %u", r.wait.why);
+    int rc;
+    json_t *j = xctl("{\"cmd\":\"status\"}", &rc);
+    cr_assert(json_is_null(json_object_get(json_object_get(j, "tracker"), "fleet")));
+    json_t *st = stage0(j);
+    cr_assert_eq(json_integer_value(json_object_get(st, "granted")), 3);
+    cr_assert_null(json_object_get(st, "granted_here"), "no fleet members in a lone tracker's status");
+    json_decref(j);
+    j = xctl("{\"cmd\":\"fleet\",\"sub\":\"status\"}", &rc);
+    cr_assert_eq(rc, -1);
+    cr_assert(strstr(json_string_value(json_object_get(j, "error")), "alone"));
+    json_decref(j);
+    j = xctl("{\"cmd\":\"fleet\",\"sub\":\"bogus\"}", &rc);
+    cr_assert_eq(rc, -1);
+    json_decref(j);
+    const char *g = fx_control(&X, "{\"cmd\":\"grants\",\"rollout\":\"default\"}", &rc);
+    cr_assert_null(strstr(g, "remote"), "%s", g);
+}
+
+/* fleet_rate on a tracker alone: it is the whole fleet. */
+Test(fleet_plugin, fleet_rate_alone_is_the_whole_rate)
+{
+    fx_init(&X, 1);
+    fx_policy(&X, "targets: [\"1.4.0\"]\nstages:\n  - {name: all, fleet_rate: 2}\n");
+    char err[512];
+    cr_assert_eq(fx_start(&X, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(fx_ask(&X, 0, "10.0.0.1", 1, "1.4.0", NULL).type, UG_TYPE_HINT);
+    cr_assert_eq(fx_ask(&X, 0, "10.0.0.1", 2, "1.4.0", NULL).type, UG_TYPE_HINT);
+    fx_reply r = fx_ask(&X, 0, "10.0.0.1", 3, "1.4.0", NULL);
+    cr_assert(r.type == UG_TYPE_WAIT && r.wait.why == UG_WHY_RATE, "the third in one second waits: %u", r.wait.why);
+    X.now++;
+    cr_assert_eq(fx_ask(&X, 0, "10.0.0.1", 3, "1.4.0", NULL).type, UG_TYPE_HINT);
+}
+
+/* Redis unreachable from the start: the tracker runs, offers what it was
+ * already granted... and nothing new; control still works, and says the
+ * fleet hears it later; the fleet section cannot change on reload. */
+Test(fleet_plugin, unreachable_redis_from_the_start)
+{
+    char pol[1024];
+    fx_init(&X, 1);
+    snprintf(pol, sizeof pol, "targets: [\"1.4.0\"]\n%sstages:\n  - {name: all, quota: 100}\n", unreachable);
+    fx_policy(&X, pol);
+    char err[512];
+    cr_assert_eq(fx_start(&X, err, sizeof err), 0, "%s", err);
+    fx_reply r = fx_ask(&X, 0, "10.0.0.1", 1, "1.4.0", NULL);
+    cr_assert(r.type == UG_TYPE_WAIT && r.wait.why == UG_WHY_RATE, "no lease yet: come back soon (why %u)", r.wait.why);
+    int rc;
+    json_t *j = xctl("{\"cmd\":\"status\"}", &rc);
+    json_t *fl = json_object_get(json_object_get(j, "tracker"), "fleet");
+    cr_assert(json_is_object(fl));
+    cr_assert(json_is_false(json_object_get(fl, "connected")));
+    cr_assert_str_eq(json_string_value(json_object_get(fl, "tracker")), "t1");
+    cr_assert_eq(json_integer_value(json_object_get(stage0(j), "lease_unused_here")), 0);
+    json_decref(j);
+    j = xctl("{\"cmd\":\"halt\",\"rollout\":\"default\",\"why\":\"x\"}", &rc);
+    cr_assert_eq(rc, 0, "halted here at once");
+    cr_assert(strstr(json_string_value(json_object_get(j, "fleet")), "queued"));
+    json_decref(j);
+    r = fx_ask(&X, 0, "10.0.0.1", 1, "1.4.0", NULL);
+    cr_assert(r.type == UG_TYPE_WAIT && r.wait.why == UG_WHY_PAUSED);
+    j = xctl("{\"cmd\":\"fleet\",\"sub\":\"status\"}", &rc);
+    cr_assert_eq(rc, -1);
+    cr_assert(strstr(json_string_value(json_object_get(j, "error")), "unreachable"), "%s",
+              json_string_value(json_object_get(j, "error")));
+    json_decref(j);
+    /* the fleet section is fixed while running */
+    snprintf(pol, sizeof pol, "targets: [\"1.4.0\"]\n%sstages:\n  - {name: all, quota: 200}\n", unreachable);
+    fx_policy(&X, pol);
+    cr_assert_eq(X.api->reload(X.inst, NULL, err, sizeof err), 0, "%s", err);
+    fx_policy(&X, "targets: [\"1.4.0\"]\nfleet: {redis: \"unix:///nonexistent/redis.sock\", tracker: t2}\n"
+                  "stages:\n  - {name: all, quota: 200}\n");
+    cr_assert_eq(X.api->reload(X.inst, NULL, err, sizeof err), -1);
+    cr_assert(strstr(err, "fleet: cannot change while running"), "%s", err);
+    fx_policy(&X, "targets: [\"1.4.0\"]\nstages:\n  - {name: all, quota: 200}\n");
+    cr_assert_eq(X.api->reload(X.inst, NULL, err, sizeof err), -1, "nor go");
+    long long t0 = fu_mono_ms();
+    cr_assert_eq(X.api->finish(X.inst, err, sizeof err), 0, "%s", err);
+    cr_assert_lt(fu_mono_ms() - t0, 5000, "a stop without Redis is bounded");
+}
+
+/* A host that gives its own state folder (a simulator) runs alone. */
+Test(fleet_plugin, a_state_override_turns_the_fleet_off)
+{
+    char pol[1024];
+    fx_init(&X, 1);
+    snprintf(pol, sizeof pol, "targets: [\"1.4.0\"]\n%sstages:\n  - {name: all, quota: 1}\n", unreachable);
+    fx_policy(&X, pol);
+    X.state_override = tu_tmpdir();
+    char err[512];
+    cr_assert_eq(fx_start(&X, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(fx_ask(&X, 0, "10.0.0.1", 1, "1.4.0", NULL).type, UG_TYPE_HINT, "its own quota, at once");
+    int rc;
+    json_t *j = xctl("{\"cmd\":\"status\"}", &rc);
+    cr_assert(json_is_null(json_object_get(json_object_get(j, "tracker"), "fleet")));
+    json_decref(j);
+}
+
+/* ---- the texts in Redis ---------------------------------------------------- */
+
+TestSuite(fleet_codec, .timeout = 30);
+
+Test(fleet_codec, grants_events_rows_and_keys)
+{
+    ug_fleet_grant g;
+    cr_assert_eq(ug_fleet_grant_parse("canary|trk.1_A|1790000000|3", 27, &g), 0);
+    cr_assert_str_eq(g.stage, "canary");
+    cr_assert_str_eq(g.tracker, "trk.1_A");
+    cr_assert_eq(g.at, 1790000000u);
+    cr_assert_eq(g.outcome, UG_OUT_DECLINED);
+    const char *bad[] = {"", "a|b|1", "a|b|1|0|x", "A|b|1|0", "a||1|0", "a|b|01|0", "a|b|4294967296|0", "a|b|1|7",
+                         "a|b|1|", "a|b c|1|0", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa|b|1|0"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        cr_assert_eq(ug_fleet_grant_parse(bad[i], strlen(bad[i]), &g), -1, "%s", bad[i]);
+
+    uint64_t uid;
+    cr_assert_eq(ug_fleet_uid_parse("9223372036854775807", 19, &uid), 0);
+    cr_assert_eq(ug_fleet_uid_parse("9223372036854775808", 19, &uid), -1);
+    cr_assert_eq(ug_fleet_uid_parse("0", 1, &uid), -1);
+    cr_assert_eq(ug_fleet_uid_parse("012", 3, &uid), -1);
+
+    ug_fleet_event e;
+    const char *f1[] = {"k", "g", "u", "42", "s", "all", "a", "7", "o", "0", "t", "b"};
+    size_t l1[12];
+    for (int i = 0; i < 12; i++)
+        l1[i] = strlen(f1[i]);
+    cr_assert_eq(ug_fleet_event_parse(f1, l1, 12, &e), 0);
+    cr_assert(e.kind == UG_FEV_GRANT && e.uid == 42 && e.g.at == 7 && !strcmp(e.g.stage, "all"));
+    const char *f2[] = {"k", "o", "u", "42", "o", "1", "t", "b"};
+    size_t l2[8];
+    for (int i = 0; i < 8; i++)
+        l2[i] = strlen(f2[i]);
+    cr_assert_eq(ug_fleet_event_parse(f2, l2, 8, &e), 0);
+    cr_assert(e.kind == UG_FEV_OUTCOME && e.g.outcome == UG_OUT_UPGRADED);
+    cr_assert_eq(ug_fleet_event_parse(f2, l2, 7, &e), -1, "odd field count");
+    cr_assert_eq(ug_fleet_event_parse(f1, l1, 10, &e), -1, "no tracker");
+    const char *f3[] = {"k", "o", "k", "o", "u", "1", "o", "1", "t", "b"};
+    size_t l3[10];
+    for (int i = 0; i < 10; i++)
+        l3[i] = strlen(f3[i]);
+    cr_assert_eq(ug_fleet_event_parse(f3, l3, 10, &e), -1, "a repeated field");
+
+    uint64_t ts;
+    bool up;
+    cr_assert_eq(ug_fleet_row_parse("1790000000|up|host pid 1", 24, &ts, &up), 0);
+    cr_assert(up && ts == 1790000000u);
+    cr_assert_eq(ug_fleet_row_parse("5|stopped|forgotten", 19, &ts, &up), 0);
+    cr_assert(!up);
+    cr_assert_eq(ug_fleet_row_parse("5|down|x", 8, &ts, &up), -1);
+    cr_assert_eq(ug_fleet_row_parse("x|up|x", 6, &ts, &up), -1);
+
+    char key[UG_FLEET_KEY_MAX], r[UG_NAME_MAX + 1], t[UG_VER_MAX + 1], s[UG_NAME_MAX + 1];
+    cr_assert_eq(ug_fleet_key_stage(key, "desk-2", "2.0.0", "ramp"), 0);
+    cr_assert_str_eq(key, "ug:{desk-2}:2.0.0:q:ramp");
+    cr_assert_eq(ug_fleet_qkey_parse(key, strlen(key), r, t, s), 0);
+    cr_assert(!strcmp(r, "desk-2") && !strcmp(t, "2.0.0") && !strcmp(s, "ramp"));
+    const char *badk[] = {"ug:{x}:1:g", "ug:{}:1:q:s", "ug:{x}:1.a:q:s", "ug:{x}:1:q:", "ug:{_fleet}:leases:a",
+                          "xx:{x}:1:q:s"};
+    for (size_t i = 0; i < sizeof badk / sizeof *badk; i++)
+        cr_assert_eq(ug_fleet_qkey_parse(badk[i], strlen(badk[i]), r, t, s), -1, "%s", badk[i]);
+    cr_assert_eq(ug_fleet_key_fleet(key, "leases", "a"), 0);
+    cr_assert_str_eq(key, "ug:{_fleet}:leases:a");
+}
