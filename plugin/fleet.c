@@ -6,6 +6,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "fleet_impl.h"
 
 /*
@@ -150,7 +152,8 @@ json_t *ug_fleet_status(ug_fleet *F)
                           F->conf.tracker, "redis", F->conf.redis, "server", F->addr, "connected", F->up, "leads",
                           F->leads, "since", F->up ? json_integer((json_int_t)F->up_since) : json_null(), "lost_since",
                           F->up ? json_null() : json_integer((json_int_t)F->lost_since), "error",
-                          F->up || !F->last_err[0] ? json_null() : json_string(F->last_err), "lease_timeout_s",
+                          (F->up && !F->taken) || !F->last_err[0] ? json_null() : json_string(F->last_err),
+                          "lease_timeout_s",
                           (json_int_t)F->conf.lease_timeout, "lease_valid_ms", (json_int_t)(left > 0 ? left : 0),
                           "queued", (json_int_t)F->npub, "trackers_up", (json_int_t)F->trackers_up, "queue_overflow",
                           json_boolean(F->pub_lost || F->out_lost));
@@ -342,9 +345,11 @@ static void beat(ug_fleet *F, const ug_live *l, const char *state)
     fr_arg(a, F->conf.tracker);
     fr_arg(a, state);
     fr_arg(a, F->self_addr);
+    fr_arg(a, F->self_id);
+    fr_argu(a, F->conf.lease_timeout);
     redisReply *rep = fr_script(&F->r, FR_BEAT, 2, a);
-    long long was = 0, now = 0;
-    bool ok = rep && fr_int_at(rep, 0, &was) && fr_int_at(rep, 1, &now);
+    long long was = 0, now = 0, taken = 0;
+    bool ok = rep && fr_int_at(rep, 0, &was) && fr_int_at(rep, 1, &now) && fr_int_at(rep, 2, &taken);
     if (rep)
         freeReplyObject(rep);
     if (!ok)
@@ -352,6 +357,28 @@ static void beat(ug_fleet *F, const ug_live *l, const char *state)
     F->last_beat_ms = sent;
     F->redis_now = (uint64_t)now;
     F->redis_now_at = sent;
+    if (taken) { /* the fence is not renewed: nothing is spent, nothing of the other's touched */
+        if (!F->name_taken)
+            fl_log(F, UG_LOG_ERROR,
+                   "another tracker named %s is alive in the fleet (its heartbeat is younger than lease_timeout): "
+                   "each tracker needs its own fleet.tracker; this one leases and tells nothing until that name "
+                   "is free",
+                   F->conf.tracker);
+        F->name_taken = true;
+        snprintf(F->r.err, sizeof F->r.err, "the name %.64s is in use by another live tracker", F->conf.tracker);
+        pthread_mutex_lock(&F->qmu);
+        snprintf(F->last_err, sizeof F->last_err, "%s", F->r.err);
+        F->taken = true;
+        pthread_mutex_unlock(&F->qmu);
+        return;
+    }
+    if (F->name_taken) {
+        fl_log(F, UG_LOG_INFO, "the name %s is free again: joining", F->conf.tracker);
+        pthread_mutex_lock(&F->qmu);
+        F->taken = false;
+        pthread_mutex_unlock(&F->qmu);
+    }
+    F->name_taken = false;
     if (was && strcmp(state, "up") == 0)
         fl_forgotten(F, l);
     if (!fl_up(F))
@@ -369,6 +396,12 @@ static void pass(ug_fleet *F)
     fl_sync_policy(F, l);
     if (now - F->last_beat_ms >= BEAT_MS)
         beat(F, l, "up");
+    if (F->name_taken) { /* the other's lease is not ours to settle or spend */
+        serve_request(F, l);
+        if (!fl_up(F))
+            fl_lost(F);
+        return;
+    }
     if (fl_up(F))
         fl_prepare(F, l);
     if (fl_up(F))
@@ -428,15 +461,19 @@ static void stop_cleanly(ug_fleet *F)
     if (fl_up(F)) {
         fl_sync_policy(F, l);
         beat(F, l, "up");
-        if (fl_up(F))
-            fl_prepare(F, l);
-        if (fl_up(F))
-            fl_drain_pub(F, l);
-        if (fl_up(F))
-            fl_drain_out(F, l);
-        if (fl_up(F))
-            fl_flags(F, l);
     }
+    if (F->name_taken) {
+        fl_log(F, UG_LOG_WARN, "stopped while another tracker holds the name %s: nothing told", F->conf.tracker);
+        return;
+    }
+    if (fl_up(F))
+        fl_prepare(F, l);
+    if (fl_up(F))
+        fl_drain_pub(F, l);
+    if (fl_up(F))
+        fl_drain_out(F, l);
+    if (fl_up(F))
+        fl_flags(F, l);
     uint64_t back = fl_up(F) ? fl_return_all(F, l) : 0;
     if (fl_up(F))
         beat(F, l, "stopped");
@@ -477,6 +514,29 @@ static void *run(void *arg)
 
 /* ---- lifecycle -------------------------------------------------------------------- */
 
+/* This state folder's id in the fleet, made once and kept in the store: a
+ * tracker restarted on its folder is itself; another folder under the same
+ * name is a namesake, kept out until the name is free. */
+static int self_id(ug_fleet *F, char *err, size_t errcap)
+{
+    char v[17];
+    long n = ug_store_get(F->I->store, "fleet:id", v, sizeof v - 1);
+    if (n == 16) {
+        v[16] = '\0';
+        memcpy(F->self_id, v, sizeof v);
+        return 0;
+    }
+    uint8_t r[8];
+    randombytes_buf(r, sizeof r);
+    for (int i = 0; i < 8; i++)
+        snprintf(F->self_id + 2 * i, 3, "%02x", r[i]);
+    if (ug_store_put(F->I->store, "fleet:id", F->self_id, 16) != 0) {
+        snprintf(err, errcap, "fleet: cannot store this tracker's id in %s", F->I->state_dir);
+        return -1;
+    }
+    return 0;
+}
+
 ug_fleet *ug_fleet_new(ug_inst *I, const ug_fleet_conf *conf, char *err, size_t errcap)
 {
     ug_fleet *F = aligned_alloc(64, sizeof *F);
@@ -507,6 +567,10 @@ ug_fleet *ug_fleet_new(ug_inst *I, const ug_fleet_conf *conf, char *err, size_t 
     (void)pthread_cond_init(&F->wake, NULL);
     (void)pthread_cond_init(&F->done, NULL);
     atomic_init(&F->fence, 0); /* nothing is spent before the first heartbeat */
+    if (self_id(F, err, errcap) != 0) {
+        ug_fleet_free(F);
+        return NULL;
+    }
     ug_store_on_commit(I->store, on_commit, F);
     return F;
 }

@@ -89,6 +89,7 @@ struct ug_fleet {
     ug_inst *I;
     ug_fleet_conf conf;
     char self_addr[128];
+    char self_id[17];    /* this state folder's id in the fleet (hex): tells a restart from a namesake */
     _Alignas(64) _Atomic int64_t fence;
     pthread_mutex_t mu;  /* the live policy: reload and the fleet thread's passes */
     pthread_mutex_t qmu; /* queues, requests, what status shows */
@@ -109,7 +110,7 @@ struct ug_fleet {
     char req_err[400];
     bool req_done;
     /* shown by status (qmu) */
-    bool up, leads;
+    bool up, leads, taken; /* taken: our name beats elsewhere (status says so) */
     uint64_t up_since, lost_since;
     char addr[300], last_err[300];
     long long trackers_up;
@@ -117,6 +118,7 @@ struct ug_fleet {
     fr_conn r;
     fr_args a;
     bool lost_logged, ever_up, forgotten_logged;
+    bool name_taken;     /* another live tracker beats under our name */
     int backoff_ms;
     int64_t next_try_ms, last_beat_ms, last_second_ms;
     uint64_t redis_now; /* Redis's clock at the last heartbeat */
@@ -136,21 +138,37 @@ void fl_lost(ug_fleet *F);
 /* Redis's clock now, from the last heartbeat. */
 uint64_t fl_redis_now(ug_fleet *F);
 
-/* fleet_sync.c: one pass, the parts of it, and the clean stop */
+/* fleet_sync.c: the policy as followed, Redis helpers, making a release
+ * ready, telling and learning grants and outcomes */
 void fl_sync_policy(ug_fleet *F, const ug_live *l);
 const ug_lrollout *fl_rollout_of(const ug_live *l, const fscope *s);
 ug_qstage *fl_stage_q(const ug_lrollout *lr, const fstage *t);
+fstage *fl_stage_find(fscope *s, const char *name);
+/* Past the fence: this tracker may spend nothing it holds. */
+bool fl_fenced(ug_fleet *F);
+/* F->a as a script or a command; NULL when it failed (an error reply is
+ * logged and closes the connection: the next one looks everything over). */
+redisReply *fl_script(ug_fleet *F, int which, int nkeys);
+redisReply *fl_command(ug_fleet *F);
+/* SETTLE: this tracker's lease of t becomes exactly keep; 0 or -1. */
+int fl_settle(ug_fleet *F, const fstage *t, uint64_t keep);
 void fl_prepare(ug_fleet *F, const ug_live *l);
 void fl_drain_pub(ug_fleet *F, const ug_live *l);
 void fl_drain_out(ug_fleet *F, const ug_live *l);
 void fl_follow(ug_fleet *F, const ug_live *l);
+/* A tracker behind the stream's trim reads the whole hash again. */
+int fl_check_gap(ug_fleet *F, fscope *s);
+
+/* fleet_lease.c */
 void fl_leases(ug_fleet *F, const ug_live *l, int64_t now_ms);
 void fl_each_second(ug_fleet *F, const ug_live *l, int64_t now_ms);
-void fl_flags(ug_fleet *F, const ug_live *l);
 /* A forget reached this tracker: drops every unused slot, owes the rest. */
 void fl_forgotten(ug_fleet *F, const ug_live *l);
 /* Returns every unused slot of every stage; the slots returned. */
 uint64_t fl_return_all(ug_fleet *F, const ug_live *l);
+
+/* fleet_flags.c */
+void fl_flags(ug_fleet *F, const ug_live *l);
 
 /* fleet_ctl.c: the control command's two subcommands, on the fleet thread */
 json_t *fl_status_json(ug_fleet *F, const ug_live *l, char *err, size_t errcap);

@@ -111,13 +111,23 @@ static const char *const scripts[FR_NSCRIPTS] = {
                   "end\n"
                   "redis.call('HDEL', q, lf)\n"
                   "return old\n",
-    /* BEAT trackers forgot; tracker, state, address -> {was forgotten, now} */
+    /* BEAT trackers forgot; tracker, state, address, instance id, lease
+     * timeout -> {was forgotten, now, name taken}: a name beating from
+     * another state folder within the lease timeout is another tracker
+     * alive under the same name, and this one may not touch its lease. */
     [FR_BEAT] = "redis.replicate_commands()\n"
-                "local now = redis.call('TIME')[1]\n"
+                "local now = tonumber(redis.call('TIME')[1])\n"
+                "local old = redis.call('HGET', KEYS[1], ARGV[1])\n"
+                "if old then\n"
+                "  local ts, st, id = string.match(old, '^(%d+)|(%a+)|[^|]*|(%x+)$')\n"
+                "  if st == 'up' and id and id ~= ARGV[4] and now - tonumber(ts) <= tonumber(ARGV[5]) then\n"
+                "    return {0, now, 1}\n"
+                "  end\n"
+                "end\n"
                 "local was = 0\n"
                 "if ARGV[2] == 'up' then was = redis.call('SREM', KEYS[2], ARGV[1]) end\n"
-                "redis.call('HSET', KEYS[1], ARGV[1], now .. '|' .. ARGV[2] .. '|' .. ARGV[3])\n"
-                "return {was, tonumber(now)}\n",
+                "redis.call('HSET', KEYS[1], ARGV[1], now .. '|' .. ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[4])\n"
+                "return {was, now, 0}\n",
     /* FLAGS flags; op, args -> {version, changed} */
     [FR_FLAGS] = "local f, op = KEYS[1], ARGV[1]\n"
                  "local function ver() return tonumber(redis.call('HGET', f, 'ver') or '0') end\n"

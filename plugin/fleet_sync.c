@@ -1,4 +1,4 @@
-/* Fleet mode's passes: follow the policy, make each release ready (snapshot, backlog, settle), tell grants and outcomes, learn the fleet's, lease, flags, rates. */
+/* Fleet mode's passes: follow the policy, make each release ready (snapshot, backlog, settle), tell grants and outcomes, learn the fleet's from its stream. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +31,7 @@ static fscope *scope_find(ug_fleet *F, const char *rollout, const char *to)
     return NULL;
 }
 
-static fstage *stage_find(fscope *s, const char *name)
+fstage *fl_stage_find(fscope *s, const char *name)
 {
     for (size_t j = 0; j < s->nst; j++)
         if (strcmp(s->st[j].name, name) == 0)
@@ -85,7 +85,7 @@ static void bind_rollout(ug_fleet *F, const ug_lrollout *lr)
     s->id = ug_scope_id(lr->sc);
     for (size_t j = 0; j < lr->r->nstages; j++) {
         const ug_lstage *ls = &lr->stages[j];
-        fstage *t = stage_find(s, ls->s->name);
+        fstage *t = fl_stage_find(s, ls->s->name);
         if (!t && !(t = stage_add(s, ls->s->name)))
             continue;
         bool was = t->present;
@@ -175,14 +175,14 @@ static fscope *scope_by_id(ug_fleet *F, uint32_t id)
     return NULL;
 }
 
-static bool fenced(ug_fleet *F)
+bool fl_fenced(ug_fleet *F)
 {
     return ug_mono_ms() >= atomic_load(&F->fence);
 }
 
 /* ---- small Redis helpers --------------------------------------------------- */
 
-static redisReply *script(ug_fleet *F, int which, int nkeys)
+redisReply *fl_script(ug_fleet *F, int which, int nkeys)
 {
     redisReply *rep = fr_script(&F->r, which, nkeys, &F->a);
     char err[300];
@@ -196,7 +196,7 @@ static redisReply *script(ug_fleet *F, int which, int nkeys)
     return rep;
 }
 
-static redisReply *command(ug_fleet *F)
+redisReply *fl_command(ug_fleet *F)
 {
     redisReply *rep = fr_command(&F->r, &F->a);
     char err[300];
@@ -211,13 +211,13 @@ static redisReply *command(ug_fleet *F)
 }
 
 /* SETTLE: this tracker's lease of t becomes exactly keep. */
-static int settle(ug_fleet *F, const fstage *t, uint64_t keep)
+int fl_settle(ug_fleet *F, const fstage *t, uint64_t keep)
 {
     fr_args_reset(&F->a);
     fr_arg(&F->a, t->qkey);
     fr_arg(&F->a, F->conf.tracker);
     fr_argu(&F->a, keep);
-    redisReply *rep = script(F, FR_SETTLE, 1);
+    redisReply *rep = fl_script(F, FR_SETTLE, 1);
     if (!rep)
         return -1;
     freeReplyObject(rep);
@@ -313,7 +313,7 @@ static int publish_batch(ug_fleet *F, fscope *s, ug_scope *sc, const fitem *v, s
         fr_argu(a, v[i].at);
         fr_argu(a, v[i].o);
     }
-    redisReply *rep = script(F, FR_PUBLISH, 4);
+    redisReply *rep = fl_script(F, FR_PUBLISH, 4);
     long long fresh = 0, used = 0, over = 0;
     bool ok = rep && fr_int_at(rep, 0, &fresh) && fr_int_at(rep, 1, &used) && fr_int_at(rep, 2, &over);
     if (rep)
@@ -324,7 +324,7 @@ static int publish_batch(ug_fleet *F, fscope *s, ug_scope *sc, const fitem *v, s
         requeue(F, s->id, v, n); /* told again once a replica holds it: telling twice is harmless */
         return fl_up(F) ? 0 : -1;
     }
-    const fstage *t = stage_find(s, stage);
+    const fstage *t = fl_stage_find(s, stage);
     if (over > 0 && t && t->has_quota)
         fl_log(F, UG_LOG_WARN,
                "rollout %s stage %s: told %lld grants beyond this tracker's lease (an operator forgot it, or Redis "
@@ -368,7 +368,7 @@ static int outcome_batch(ug_fleet *F, const fscope *s, const fitem *v, size_t n)
         fr_argu(a, v[i].uid);
         fr_argu(a, v[i].o);
     }
-    redisReply *rep = script(F, FR_OUTCOME, 2);
+    redisReply *rep = fl_script(F, FR_OUTCOME, 2);
     if (!rep)
         return -1;
     freeReplyObject(rep);
@@ -421,7 +421,7 @@ static int snapshot(ug_fleet *F, fscope *s, const ug_lrollout *lr)
     fr_arg(a, "-");
     fr_arg(a, "COUNT");
     fr_arg(a, "1");
-    redisReply *rep = command(F);
+    redisReply *rep = fl_command(F);
     if (!rep)
         return -1;
     char last[48] = "0-0";
@@ -439,7 +439,7 @@ static int snapshot(ug_fleet *F, fscope *s, const ug_lrollout *lr)
         fr_arg(a, cursor);
         fr_arg(a, "COUNT");
         fr_arg(a, "1000");
-        if (!(rep = command(F)))
+        if (!(rep = fl_command(F)))
             return -1;
         bool ok = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[0]->type == REDIS_REPLY_STRING &&
                   rep->element[0]->len < sizeof cursor && rep->element[1]->type == REDIS_REPLY_ARRAY;
@@ -486,7 +486,7 @@ static int check_told(ug_fleet *F, fscope *s, const ug_lrollout *lr)
         char f[UG_TRACKER_MAX + 3];
         snprintf(f, sizeof f, "p:%s", F->conf.tracker);
         fr_arg(&F->a, f);
-        redisReply *rep = command(F);
+        redisReply *rep = fl_command(F);
         if (!rep)
             return -1;
         long long told = 0;
@@ -532,7 +532,7 @@ static int prepare_scope(ug_fleet *F, fscope *s, const ug_lrollout *lr)
         bool leased = ug_qstage_is_leased(q);
         if (leased)
             ug_qstage_tally(q, false, &ta);
-        if (settle(F, t, leased ? ta.unused + ta.unpublished : 0) != 0)
+        if (fl_settle(F, t, leased ? ta.unused + ta.unpublished : 0) != 0)
             return -1;
         if (leased)
             ug_qstage_set_more(q, true);
@@ -692,7 +692,7 @@ static int follow_scope(ug_fleet *F, fscope *s, const ug_lrollout *lr)
         fr_arg(a, "STREAMS");
         fr_arg(a, s->evkey);
         fr_arg(a, s->last_id);
-        redisReply *rep = command(F);
+        redisReply *rep = fl_command(F);
         if (!rep)
             return -1;
         size_t got = 0;
@@ -736,7 +736,7 @@ static bool id_before(const char *a, const char *b)
 }
 
 /* A tracker that fell behind the stream's trimming reads the hash again. */
-static int check_gap(ug_fleet *F, fscope *s)
+int fl_check_gap(ug_fleet *F, fscope *s)
 {
     fr_args *a = &F->a;
     fr_args_reset(a);
@@ -746,7 +746,7 @@ static int check_gap(ug_fleet *F, fscope *s)
     fr_arg(a, "+");
     fr_arg(a, "COUNT");
     fr_arg(a, "1");
-    redisReply *rep = command(F);
+    redisReply *rep = fl_command(F);
     if (!rep)
         return -1;
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 && rep->element[0]->type == REDIS_REPLY_ARRAY &&
@@ -758,479 +758,4 @@ static int check_gap(ug_fleet *F, fscope *s)
     }
     freeReplyObject(rep);
     return 0;
-}
-
-/* ---- leases ---------------------------------------------------------------------------- */
-
-/* The largest block: fleet.lease, else an eighth of the quota. A bigger
- * block follows a busy tracker's demand closer; a tracker that dies holds
- * up to two blocks until it returns or is forgotten. */
-static uint64_t lease_cap(const ug_fleet *F, const fstage *t)
-{
-    if (F->conf.lease)
-        return F->conf.lease;
-    return t->quota / 8 ? t->quota / 8 : 1;
-}
-
-static int index_stage(ug_fleet *F, fstage *t)
-{
-    if (t->indexed)
-        return 0;
-    char key[UG_FLEET_KEY_MAX];
-    ug_fleet_key_fleet(key, "leases", F->conf.tracker);
-    fr_args_reset(&F->a);
-    fr_arg(&F->a, "SADD");
-    fr_arg(&F->a, key);
-    fr_arg(&F->a, t->qkey);
-    redisReply *rep = command(F);
-    if (!rep)
-        return -1;
-    freeReplyObject(rep);
-    t->indexed = true;
-    return 0;
-}
-
-static void cache_counts(ug_fleet *F, fstage *t, long long n, long long leased)
-{
-    pthread_mutex_lock(&F->qmu);
-    t->r_n = (uint64_t)n;
-    t->r_leased = (uint64_t)leased;
-    pthread_mutex_unlock(&F->qmu);
-}
-
-static int lease_stage(ug_fleet *F, fstage *t, ug_qstage *q, int64_t now)
-{
-    uint64_t rem = ug_qstage_remaining(q);
-    if (rem == 0 && t->want < lease_cap(F, t))
-        t->want = t->want * 2 < lease_cap(F, t) ? t->want * 2 : lease_cap(F, t); /* it ran dry: bigger blocks */
-    if (rem > t->want / 2 || now < t->next_lease_ms)
-        return 0;
-    if (index_stage(F, t) != 0)
-        return -1;
-    fr_args_reset(&F->a);
-    fr_arg(&F->a, t->qkey);
-    fr_arg(&F->a, F->conf.tracker);
-    fr_argu(&F->a, t->want);
-    fr_argu(&F->a, t->quota);
-    redisReply *rep = script(F, FR_LEASE, 1);
-    long long give = 0, n = 0, leased = 0;
-    bool ok = rep && fr_int_at(rep, 0, &give) && fr_int_at(rep, 1, &n) && fr_int_at(rep, 2, &leased);
-    if (rep)
-        freeReplyObject(rep);
-    if (!ok)
-        return -1;
-    if (give > 0 && fr_replicated(&F->r) != 0)
-        return -2; /* counted there, not held here: the next settle takes it back */
-    if (give > 0)
-        ug_qstage_add_slots(q, (uint64_t)give);
-    bool more = (uint64_t)give == t->want;
-    ug_qstage_set_more(q, more);
-    t->next_lease_ms = more ? 0 : now + 1000; /* the fleet is spent: ask once a second */
-    cache_counts(F, t, n, leased);
-    return 0;
-}
-
-void fl_leases(ug_fleet *F, const ug_live *l, int64_t now)
-{
-    if (fenced(F))
-        return;
-    for (size_t i = 0; i < F->nsc && fl_up(F); i++) {
-        fscope *s = &F->sc[i];
-        const ug_lrollout *lr = s->ready ? fl_rollout_of(l, s) : NULL;
-        for (size_t j = 0; lr && j < s->nst && fl_up(F); j++) {
-            fstage *t = &s->st[j];
-            ug_qstage *q = t->has_quota ? fl_stage_q(lr, t) : NULL;
-            if (q && ug_qstage_is_leased(q) && lease_stage(F, t, q, now) == -2)
-                s->ready = false;
-        }
-    }
-}
-
-/* Takes every unused slot of t and owes the fleet only its untold grants
- * (plus keep slots put back). The slots taken. */
-static uint64_t give_back(ug_fleet *F, fstage *t, ug_qstage *q, uint64_t keep)
-{
-    ug_fleet_tally ta;
-    ug_qstage_tally(q, true, &ta);
-    keep = keep < ta.unused ? keep : ta.unused;
-    if (settle(F, t, ta.unpublished + keep) != 0)
-        return ta.unused; /* in doubt: nothing held here, the next settle is exact */
-    if (keep)
-        ug_qstage_add_slots(q, keep);
-    t->want = 1;
-    return ta.unused - keep;
-}
-
-static uint64_t give_all_back(ug_fleet *F, const ug_live *l)
-{
-    uint64_t total = 0;
-    for (size_t i = 0; i < F->nsc; i++) {
-        fscope *s = &F->sc[i];
-        const ug_lrollout *lr = fl_rollout_of(l, s);
-        for (size_t j = 0; lr && j < s->nst; j++) {
-            ug_qstage *q = fl_stage_q(lr, &s->st[j]);
-            if (q && ug_qstage_is_leased(q))
-                total += give_back(F, &s->st[j], q, 0);
-        }
-    }
-    return total;
-}
-
-uint64_t fl_return_all(ug_fleet *F, const ug_live *l)
-{
-    return give_all_back(F, l);
-}
-
-void fl_forgotten(ug_fleet *F, const ug_live *l)
-{
-    uint64_t dropped = give_all_back(F, l);
-    fl_log(F, UG_LOG_WARN,
-           "an operator forgot this tracker (upgate-ctl fleet forget %s): dropped its %llu unused slots; grants it "
-           "made and had not told are told now and count, even past a quota",
-           F->conf.tracker, (unsigned long long)dropped);
-}
-
-/* ---- once a second: counts, demand, idle leases, rates, the stream's trim, leader ---- */
-
-static int stage_counts(ug_fleet *F, fstage *t)
-{
-    char lf[UG_TRACKER_MAX + 3], pf[UG_TRACKER_MAX + 3];
-    snprintf(lf, sizeof lf, "l:%s", F->conf.tracker);
-    snprintf(pf, sizeof pf, "p:%s", F->conf.tracker);
-    fr_args_reset(&F->a);
-    fr_arg(&F->a, "HMGET");
-    fr_arg(&F->a, t->qkey);
-    fr_arg(&F->a, "n");
-    fr_arg(&F->a, "leased");
-    fr_arg(&F->a, lf);
-    fr_arg(&F->a, pf);
-    redisReply *rep = command(F);
-    if (!rep)
-        return -1;
-    long long v[4] = {0};
-    for (size_t i = 0; i < 4; i++)
-        if (!fr_int_at(rep, i, &v[i]))
-            v[i] = 0;
-    freeReplyObject(rep);
-    pthread_mutex_lock(&F->qmu);
-    t->r_n = (uint64_t)v[0], t->r_leased = (uint64_t)v[1], t->r_mine = (uint64_t)v[2], t->r_told = (uint64_t)v[3];
-    t->known = true;
-    pthread_mutex_unlock(&F->qmu);
-    return 0;
-}
-
-static uint64_t rate_waits(const ug_inst *I, const ug_lstage *ls)
-{
-    uint64_t v = 0;
-    for (unsigned w = 0; w < I->nworkers; w++)
-        v += atomic_load_explicit(&ls->rt->waits[w].why[UG_WHY_RATE], memory_order_relaxed);
-    return v;
-}
-
-static const ug_lstage *lstage_of(const ug_lrollout *lr, const fstage *t)
-{
-    for (size_t j = 0; j < lr->r->nstages; j++)
-        if (strcmp(lr->stages[j].s->name, t->name) == 0)
-            return &lr->stages[j];
-    return NULL;
-}
-
-/* Doorman's proportional share of fleet_rate, by the demand of the last
- * seconds: new offers made plus offers the rate turned away. */
-static int rate_share(ug_fleet *F, fstage *t, const ug_lstage *ls)
-{
-    fr_args_reset(&F->a);
-    fr_arg(&F->a, t->rkey);
-    fr_arg(&F->a, F->conf.tracker);
-    fr_argf(&F->a, t->demand);
-    fr_argu(&F->a, RATE_TTL_S);
-    fr_argf(&F->a, t->fleet_rate);
-    redisReply *rep = script(F, FR_RATE, 1);
-    if (!rep)
-        return -1;
-    double share = -1;
-    long long active = 0;
-    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 && rep->element[0]->type == REDIS_REPLY_STRING) {
-        char *end;
-        share = strtod(rep->element[0]->str, &end);
-        if (*end || !(share >= 0) || share > t->fleet_rate)
-            share = -1;
-        fr_int_at(rep, 1, &active);
-    }
-    freeReplyObject(rep);
-    if (share < 0)
-        return 0;
-    pthread_mutex_lock(&ls->rt->rate.mu);
-    ls->rt->rate.share = share;
-    ls->rt->rate.rate = ug_rate_in_force(F->I, ls->s, share);
-    pthread_mutex_unlock(&ls->rt->rate.mu);
-    pthread_mutex_lock(&F->qmu);
-    t->share = share;
-    t->rate_trackers = active;
-    pthread_mutex_unlock(&F->qmu);
-    return 0;
-}
-
-static void second_stage(ug_fleet *F, fstage *t, const ug_lrollout *lr, int64_t now)
-{
-    const ug_lstage *ls = lstage_of(lr, t);
-    if (!ls || !ls->q)
-        return;
-    uint64_t n = ug_qstage_count(ls->q), w = rate_waits(F->I, ls);
-    if (!t->primed)
-        t->last_n = n, t->last_waits = w, t->primed = true;
-    uint64_t d = (n - t->last_n) + (w - t->last_waits);
-    if (n != t->last_n)
-        t->last_grant_ms = now;
-    t->last_n = n, t->last_waits = w;
-    t->demand = t->demand / 2 + (double)d / 2;
-    if (t->has_quota && ug_qstage_is_leased(ls->q)) {
-        /* half a second of demand (five passes): refilled at half of it */
-        uint64_t cap = lease_cap(F, t), want = (uint64_t)ceil(t->demand / 2) + 1;
-        t->want = want < cap ? want : cap;
-        if (now - t->last_grant_ms >= IDLE_MS && ug_qstage_remaining(ls->q) > 1 && !fenced(F))
-            give_back(F, t, ls->q, 1); /* idle: another tracker may need them */
-    }
-    if (fl_up(F))
-        stage_counts(F, t);
-    if (fl_up(F) && t->has_fleet_rate)
-        rate_share(F, t, ls);
-}
-
-/* The registry: who is alive, and who leads ramp holds. */
-static int registry(ug_fleet *F)
-{
-    char key[UG_FLEET_KEY_MAX];
-    ug_fleet_key_fleet(key, "trackers", NULL);
-    fr_args_reset(&F->a);
-    fr_arg(&F->a, "HGETALL");
-    fr_arg(&F->a, key);
-    redisReply *rep = command(F);
-    if (!rep)
-        return -1;
-    uint64_t now = fl_redis_now(F);
-    const char *leader = NULL;
-    long long up = 0;
-    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i + 1 < rep->elements; i += 2) {
-        const redisReply *k = rep->element[i], *v = rep->element[i + 1];
-        uint64_t ts;
-        bool alive;
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
-            ug_fleet_row_parse(v->str, v->len, &ts, &alive) != 0 || !alive || now > ts + LEADER_AGE_S)
-            continue;
-        up++;
-        if (!leader || strcmp(k->str, leader) < 0)
-            leader = k->str;
-    }
-    bool leads = leader && strcmp(leader, F->conf.tracker) == 0;
-    freeReplyObject(rep);
-    pthread_mutex_lock(&F->qmu);
-    F->leads = leads;
-    F->trackers_up = up;
-    pthread_mutex_unlock(&F->qmu);
-    return 0;
-}
-
-void fl_each_second(ug_fleet *F, const ug_live *l, int64_t now)
-{
-    for (size_t i = 0; i < F->nsc && fl_up(F); i++) {
-        fscope *s = &F->sc[i];
-        const ug_lrollout *lr = s->ready ? fl_rollout_of(l, s) : NULL;
-        for (size_t j = 0; lr && j < s->nst && fl_up(F); j++)
-            second_stage(F, &s->st[j], lr, now);
-        if (lr && fl_up(F))
-            check_gap(F, s);
-    }
-    if (fl_up(F))
-        registry(F);
-}
-
-/* ---- flags: pause, halt, resume and ramp holds, fleet-wide --------------------------------- */
-
-static froll *roll_find(ug_fleet *F, const char *name)
-{
-    for (size_t i = 0; i < F->nro; i++)
-        if (strcmp(F->ro[i].name, name) == 0)
-            return &F->ro[i];
-    return NULL;
-}
-
-static const ug_lrollout *lr_named(const ug_live *l, const char *name)
-{
-    return ug_live_rollout(l, name);
-}
-
-/* The version the FLAGS script left, or -1. */
-static long long flags_script(ug_fleet *F, const char *fkey, const fflag *f)
-{
-    static const char *const ops[] = {[FOP_PAUSE] = "pause", [FOP_RESUME] = "resume", [FOP_HALT] = "halt",
-                                      [FOP_HOLD] = "hold"};
-    fr_args *a = &F->a;
-    fr_args_reset(a);
-    fr_arg(a, fkey);
-    fr_arg(a, ops[f->op]);
-    if (f->op == FOP_HALT) {
-        fr_arg(a, f->why);
-        fr_argu(a, f->at);
-    } else if (f->op == FOP_HOLD) {
-        fr_argu(a, f->was);
-        fr_argu(a, f->held);
-        fr_argu(a, f->shift);
-    }
-    redisReply *rep = script(F, FR_FLAGS, 1);
-    long long ver = -1;
-    if (rep && !fr_int_at(rep, 0, &ver))
-        ver = -1;
-    if (rep)
-        freeReplyObject(rep);
-    return rep ? ver : -1;
-}
-
-static void write_flags(ug_fleet *F)
-{
-    fflag f;
-    for (;;) {
-        pthread_mutex_lock(&F->qmu);
-        bool have = F->nflags > 0;
-        if (have)
-            f = F->flags[0];
-        pthread_mutex_unlock(&F->qmu);
-        if (!have)
-            return;
-        char fkey[UG_FLEET_KEY_MAX];
-        ug_fleet_key_rollout(fkey, f.rollout, "flags");
-        if (flags_script(F, fkey, &f) < 0 && !fl_up(F))
-            return; /* stays queued until Redis returns */
-        if (fr_replicated(&F->r) != 0 && !fl_up(F))
-            return;
-        pthread_mutex_lock(&F->qmu);
-        if (F->nflags && F->flags[0].seq == f.seq) {
-            memmove(F->flags, F->flags + 1, (F->nflags - 1) * sizeof *F->flags);
-            F->nflags--;
-        }
-        F->flag_done = f.seq > F->flag_done ? f.seq : F->flag_done;
-        pthread_cond_broadcast(&F->done);
-        pthread_mutex_unlock(&F->qmu);
-    }
-}
-
-typedef struct {
-    bool paused, halted;
-    char why[256];
-    uint64_t at, held, shift, ver;
-} fstate;
-
-static void field(const redisReply *k, const redisReply *v, fstate *st)
-{
-    if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
-        return;
-    char *end;
-    unsigned long long n = strtoull(v->str, &end, 10);
-    bool num = *end == '\0' && v->len > 0;
-    if (strcmp(k->str, "paused") == 0)
-        st->paused = num && n == 1;
-    else if (strcmp(k->str, "halted") == 0)
-        st->halted = num && n == 1;
-    else if (strcmp(k->str, "why") == 0)
-        snprintf(st->why, sizeof st->why, "%.200s", v->str);
-    else if (strcmp(k->str, "at") == 0 && num)
-        st->at = n;
-    else if (strcmp(k->str, "held") == 0 && num)
-        st->held = n;
-    else if (strcmp(k->str, "shift") == 0 && num)
-        st->shift = n;
-    else if (strcmp(k->str, "ver") == 0 && num)
-        st->ver = n;
-}
-
-/* The fleet's word on a rollout, applied here: what differs changes, is
- * stored, and stops remembered answers (the epoch). */
-static void apply_flags(ug_fleet *F, const ug_lrollout *lr, const fstate *st)
-{
-    ug_inst *I = F->I;
-    ug_rrt *rt = lr->rt;
-    bool changed = false;
-    uint64_t now = ug_inst_now(I);
-    char line[400];
-    if (st->paused != atomic_load(&rt->ctl_paused)) {
-        ug_rollout_pause(I, rt, st->paused);
-        snprintf(line, sizeof line, "%s rollout %s (the fleet's word)", st->paused ? "pause" : "resume", rt->name);
-        ug_history(I, now, line);
-        changed = true;
-    }
-    if (st->halted && !atomic_load(&rt->halted)) {
-        ug_rollout_halt(I, rt, st->why[0] ? st->why : "(the fleet's word)", st->at ? st->at : now, false);
-        changed = true;
-    } else if (!st->halted && atomic_load(&rt->halted)) {
-        ug_rollout_lift_halt(I, rt);
-        snprintf(line, sizeof line, "resume rollout %s: lifts its halt (the fleet's word)", rt->name);
-        ug_history(I, now, line);
-        changed = true;
-    }
-    if (st->held != atomic_load(&rt->held_since) || st->shift != atomic_load(&rt->shift)) {
-        ug_rollout_set_hold(I, rt, st->held, st->shift);
-        snprintf(line, sizeof line, "%s ramp of rollout %s, shifted %llu s (the fleet's word)",
-                 st->held ? "hold" : "run", rt->name, (unsigned long long)st->shift);
-        ug_history(I, now, line);
-        changed = true;
-    }
-    if (changed) {
-        atomic_fetch_add(&I->epoch, 1); /* remembered answers no longer hold */
-        fl_log(F, UG_LOG_INFO, "rollout %s: now %s%s, as the fleet says", rt->name,
-               st->halted ? "halted" : st->paused ? "paused" : "running", st->held ? ", ramp held" : "");
-    }
-}
-
-/* A fleet without flags for the rollout yet starts from this tracker's. */
-static void init_flags(ug_fleet *F, froll *f, const ug_lrollout *lr)
-{
-    ug_rrt *rt = lr->rt;
-    fr_args *a = &F->a;
-    fr_args_reset(a);
-    fr_arg(a, f->fkey);
-    fr_arg(a, "init");
-    fr_arg(a, atomic_load(&rt->ctl_paused) ? "1" : "0");
-    fr_arg(a, atomic_load(&rt->halted) ? "1" : "0");
-    fr_arg(a, atomic_load(&rt->halted) ? rt->halted_why : "");
-    fr_argu(a, rt->halted_at);
-    fr_argu(a, atomic_load(&rt->held_since));
-    fr_argu(a, atomic_load(&rt->shift));
-    redisReply *rep = script(F, FR_FLAGS, 1);
-    if (rep)
-        freeReplyObject(rep);
-}
-
-static int poll_flags(ug_fleet *F, froll *f, const ug_lrollout *lr)
-{
-    fr_args_reset(&F->a);
-    fr_arg(&F->a, "HGETALL");
-    fr_arg(&F->a, f->fkey);
-    redisReply *rep = command(F);
-    if (!rep)
-        return -1;
-    fstate st = {0};
-    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i + 1 < rep->elements; i += 2)
-        field(rep->element[i], rep->element[i + 1], &st);
-    freeReplyObject(rep);
-    if (st.ver == 0) {
-        init_flags(F, f, lr);
-        f->synced = true;
-        return 0; /* applied from the next poll, which reads what init wrote */
-    }
-    if (st.ver != f->ver || !f->synced)
-        apply_flags(F, lr, &st);
-    f->ver = st.ver;
-    f->synced = true;
-    return 0;
-}
-
-void fl_flags(ug_fleet *F, const ug_live *l)
-{
-    write_flags(F);
-    for (size_t i = 0; i < F->nro && fl_up(F); i++) {
-        froll *f = &F->ro[i];
-        const ug_lrollout *lr = lr_named(l, f->name);
-        if (lr && roll_find(F, f->name))
-            poll_flags(F, f, lr);
-    }
 }

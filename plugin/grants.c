@@ -577,8 +577,9 @@ void ug_qstage_set_leased(ug_qstage *q, const _Atomic int64_t *fence)
 {
     if (q->fence != fence) /* set once, before any worker reads q */
         q->fence = fence;
-    /* a stage that had no quota holds no slots: it starts empty */
-    atomic_store(&q->limit, QUOTA_LEASED);
+    /* a stage that had no quota holds no slots: it starts empty, and asks */
+    if (atomic_exchange(&q->limit, QUOTA_LEASED) != QUOTA_LEASED)
+        atomic_store(&q->more, true);
 }
 
 bool ug_qstage_is_leased(const ug_qstage *q)

@@ -304,6 +304,8 @@ void fu_wait_joined(fu_fleet *f)
     for (unsigned i = 0; i < f->n; i++) {
         long long end = fu_mono_ms() + 10000;
         bool up = false;
+        if (!f->node[i].pid)
+            continue; /* not started */
         while (!up && fu_mono_ms() < end) {
             json_t *j = fu_ctl(f, i, "{\"cmd\":\"status\"}");
             up = json_is_true(json_object_get(json_object_get(json_object_get(j, "tracker"), "fleet"), "connected"));

@@ -71,7 +71,7 @@ long long fu_granted(fu_fleet *f, unsigned i);
 /* Polls until tracker i's status shows `granted` == want (at most ms); the last value. */
 long long fu_wait_granted(fu_fleet *f, unsigned i, long long want, long ms);
 long long fu_mono_ms(void);
-/* Polls every tracker's status until its fleet connection is up (10 s at most). */
+/* Polls every running tracker's status until its fleet connection is up (10 s at most). */
 void fu_wait_joined(fu_fleet *f);
 
 #endif

@@ -387,3 +387,34 @@ Test(fleet, fleet_rate_follows_demand)
     cr_assert_leq((hints[0] + hints[1]) / secs, 40 * 1.3, "the fleet keeps to its rate (bursts aside)");
     cr_assert_geq((hints[0] + hints[1]) / secs, 40 * 0.5, "and uses most of it");
 }
+
+/* The issue's own trap: one policy copied to every tracker, tracker name
+ * and all. The second to beat under a live name leases and tells nothing
+ * (it would spend the first one's lease), and says why. */
+Test(fleet, a_name_used_twice_keeps_the_quota)
+{
+    fu_init(&F, 2, NULL, ", lease: 5", "  - {name: all, quota: 20}\n");
+    snprintf(F.name[1], sizeof F.name[1], "a");
+    fu_start(&F, 0);
+    fu_wait_joined(&F);
+    uint64_t next = 1;
+    cr_assert_eq(offer(0, &next, 5, 5000), 5);
+    fu_start(&F, 1);
+    nu_sleep_ms(800);
+    fu_answer a = fu_ask1(&F, 1, next++);
+    cr_assert(a.type == UG_TYPE_WAIT && a.why == UG_WHY_RATE, "the namesake offers nothing new (%d, why %u)", a.type,
+              a.why);
+    char err[1 << 14];
+    nu_stderr(&F.node[1], err, sizeof err);
+    cr_assert(strstr(err, "another tracker named a is alive"), "%s", err);
+    json_t *j = fu_ctl(&F, 1, "{\"cmd\":\"status\"}");
+    cr_assert(strstr(json_string_value(json_object_get(json_object_get(json_object_get(j, "tracker"), "fleet"),
+                                                       "error")),
+                     "in use"));
+    json_decref(j);
+    cr_assert_eq(offer(0, &next, 15, 5000), 15, "the first keeps the whole quota");
+    long long n = 0;
+    for (int i = 0; i < 50 && (n = ru_int(&F.redis, "HGET ug:{default}:2.0.0:q:all n")) != 20; i++)
+        nu_sleep_ms(100);
+    cr_assert_eq(n, 20);
+}
