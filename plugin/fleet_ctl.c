@@ -64,11 +64,14 @@ static json_t *trackers(ug_fleet *F, uint64_t now, char *err, size_t errcap)
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || k->len > UG_TRACKER_MAX ||
             ug_fleet_row_parse(v->str, v->len, &ts, &up) != 0)
             continue;
+        /* SECONDS|STATE|ADDRESS|ID: the address and the state folder's id */
         const char *addr = strchr(strchr(v->str, '|') + 1, '|');
+        const char *id = addr ? strchr(addr + 1, '|') : NULL;
+        json_t *a = addr ? json_stringn(addr + 1, id ? (size_t)(id - addr - 1) : strlen(addr + 1)) : NULL;
         json_object_set_new(o, k->str,
-                            json_pack("{s:s, s:b, s:I, s:o, s:[]}", "name", k->str, "up", up, "heartbeat_age_s",
-                                      (json_int_t)(now > ts ? now - ts : 0), "address",
-                                      addr ? json_string(addr + 1) : json_null(), "leases"));
+                            json_pack("{s:s, s:b, s:I, s:o, s:o, s:[]}", "name", k->str, "up", up, "heartbeat_age_s",
+                                      (json_int_t)(now > ts ? now - ts : 0), "address", a ? a : json_null(), "id",
+                                      id ? json_string(id + 1) : json_null(), "leases"));
     }
     freeReplyObject(rep);
     return o;

@@ -86,16 +86,16 @@ static void bind_rollout(ug_fleet *F, const ug_lrollout *lr)
     for (size_t j = 0; j < lr->r->nstages; j++) {
         const ug_lstage *ls = &lr->stages[j];
         fstage *t = fl_stage_find(s, ls->s->name);
+        bool fresh = !t;
         if (!t && !(t = stage_add(s, ls->s->name)))
             continue;
-        bool was = t->present;
         t->present = true;
         t->id = ug_qstage_id(ls->q);
         t->has_quota = ls->s->has_quota;
         t->quota = ls->s->quota;
         t->has_fleet_rate = ls->s->has_fleet_rate;
         t->fleet_rate = ls->s->fleet_rate;
-        if (!was)
+        if (fresh)
             s->ready = false; /* a new stage is settled before it leases */
     }
     bool found = false;
@@ -401,6 +401,7 @@ static void learn_grant(ug_fleet *F, const ug_lrollout *lr, uint64_t uid, const 
 
 static void learn_event(ug_fleet *F, const ug_lrollout *lr, const ug_fleet_event *e)
 {
+
     if (strcmp(e->g.tracker, F->conf.tracker) == 0)
         return; /* ours, held already */
     if (e->kind == UG_FEV_GRANT)
@@ -413,6 +414,7 @@ static void learn_event(ug_fleet *F, const ug_lrollout *lr, const ug_fleet_event
  * of truth); the stream is followed from where it stood before. */
 static int snapshot(ug_fleet *F, fscope *s, const ug_lrollout *lr)
 {
+
     fr_args *a = &F->a;
     fr_args_reset(a);
     fr_arg(a, "XREVRANGE");

@@ -55,15 +55,29 @@ void fu_init(fu_fleet *f, unsigned n, const char *url, const char *fleet_extra, 
     cr_assert_eq(bind(f->sock, (struct sockaddr *)&a, sizeof a), 0);
 }
 
+/* Version 1 (stages: one rollout "default") unless the stages text is a
+ * version 2 "rollouts:" list, where @FX@ names the keys' folder. */
 static void write_policy(fu_fleet *f, unsigned i)
 {
-    char text[4096];
+    char text[4096], body[2048];
     const char *d = f->fx.dir;
-    int k = snprintf(text, sizeof text,
-                     "keys: {hint: %s/hint.key, issuers: [%s/issuer.pub]}\nrelease: %s/release.manifest\n"
-                     "targets: [\"1.4.0\"]\nstate: state\nretry: 60\ncookie: never\n"
-                     "fleet: {redis: \"%s\", tracker: %s%s}\nstages:\n%s",
-                     d, d, d, f->url, f->name[i], f->fleet_extra, f->stages);
+    bool v2 = strncmp(f->stages, "rollouts:", 9) == 0;
+    size_t b = 0;
+    for (const char *p = f->stages; *p && b < sizeof body - 64; p++)
+        if (strncmp(p, "@FX@", 4) == 0)
+            b += (size_t)snprintf(body + b, sizeof body - b, "%s", d), p += 3;
+        else
+            body[b++] = *p;
+    body[b] = 0;
+    int k = v2 ? snprintf(text, sizeof text,
+                          "keys: {hint: %s/hint.key, issuers: [%s/issuer.pub]}\nstate: state\nretry: 60\n"
+                          "cookie: never\nfleet: {redis: \"%s\", tracker: %s%s}\n%s",
+                          d, d, f->url, f->name[i], f->fleet_extra, body)
+               : snprintf(text, sizeof text,
+                          "keys: {hint: %s/hint.key, issuers: [%s/issuer.pub]}\nrelease: %s/release.manifest\n"
+                          "targets: [\"1.4.0\"]\nstate: state\nretry: 60\ncookie: never\n"
+                          "fleet: {redis: \"%s\", tracker: %s%s}\nstages:\n%s",
+                          d, d, d, f->url, f->name[i], f->fleet_extra, body);
     cr_assert(k > 0 && (size_t)k < sizeof text);
     nu_write(nu_path(&f->node[i], "policy.yaml"), text);
 }
@@ -265,6 +279,16 @@ void fu_collect(fu_fleet *f, fu_req *r, size_t n, long ms)
                 break;
             }
     }
+}
+
+void fu_report(fu_fleet *f, unsigned i, uint64_t uid, ug_res res)
+{
+    uint8_t b[UG_DGRAM_MAX];
+    f->fx.now = (uint64_t)time(NULL);
+    size_t len = fx_report(&f->fx, b, uid, "1.4.0", "2.0.0", res);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->node[i].port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    sendto(f->sock, b, len, 0, (struct sockaddr *)&to, sizeof to);
 }
 
 /* ---- control ----------------------------------------------------------------- */

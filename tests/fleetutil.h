@@ -27,7 +27,8 @@ typedef struct {
 
 /* n trackers named a, b, c...; a Redis of its own on a Unix socket when url
  * is NULL. Policies name the fleet section's extra members (", lease_timeout:
- * 3") and the stages given; nothing runs yet. */
+ * 3") and the stages given (or, for version 2, a "rollouts:" list where
+ * @FX@ is the folder of the keys and release.manifest); nothing runs yet. */
 void fu_init(fu_fleet *f, unsigned n, const char *url, const char *fleet_extra, const char *stages);
 /* (Re)writes tracker i's policy and starts it (its control socket at
  * dir/ctl.sock); waits for its ready line. */
@@ -64,6 +65,8 @@ void fu_fire(fu_fleet *f, fu_req *r, size_t n);
 /* Reads answers until every request has one or ms passed. */
 void fu_collect(fu_fleet *f, fu_req *r, size_t n, long ms);
 
+/* A signed REPORT of uid (at 1.4.0, about 2.0.0) to tracker i; no answer comes. */
+void fu_report(fu_fleet *f, unsigned i, uint64_t uid, ug_res res);
 /* One control request to tracker i; the reply parsed (the caller owns it). */
 json_t *fu_ctl(fu_fleet *f, unsigned i, const char *req);
 /* The first stage's "granted" in tracker i's status (fleet-wide in fleet mode). */

@@ -418,3 +418,85 @@ Test(fleet, a_name_used_twice_keeps_the_quota)
         nu_sleep_ms(100);
     cr_assert_eq(n, 20);
 }
+
+/* Outcomes are fleet-wide: failures reported to b about grants a made
+ * reach a, an automatic halt stops both, and (another fleet) a ramp held
+ * by the leader is held on every tracker. */
+#define HEALTH_POLICY(failed, min)                                                                           \
+    "rollouts:\n  - name: r\n    release: @FX@/release.manifest\n    targets: [\"1.4.0\"]\n"                     \
+    "    halt_when: {failed: " failed ", min_outcomes: " min "}\n    hold_when_unhealthy: true\n"                 \
+    "    stages:\n      - {name: all, quota: 100}\n"
+
+static json_t *rollout_of(unsigned t)
+{
+    json_t *j = fu_ctl(&F, t, "{\"cmd\":\"status\"}");
+    json_t *ro = json_incref(json_array_get(json_object_get(j, "rollouts"), 0));
+    json_decref(j);
+    return ro;
+}
+
+/* Grants uids 1..4 on a, waits until b knows them, reports failures to b. */
+static void fail_four_on_b(void)
+{
+    uint64_t next = 1;
+    cr_assert_eq(offer(0, &next, 4, 5000), 4);
+    cr_assert_geq(fu_wait_granted(&F, 1, 4, 5000), 4, "b learned a's grants");
+    for (uint64_t uid = 1; uid <= 4; uid++)
+        fu_report(&F, 1, uid, UG_RES_INSTALL_FAILED);
+}
+
+Test(fleet, outcomes_halt_the_fleet)
+{
+    fu_init(&F, 2, NULL, "", HEALTH_POLICY("0.5", "4"));
+    fu_start_all(&F);
+    fu_wait_joined(&F);
+    fail_four_on_b();
+    long long t0 = fu_mono_ms();
+    bool both = false;
+    while (!both && fu_mono_ms() - t0 < 10000) {
+        json_t *a = rollout_of(0), *b = rollout_of(1);
+        both = json_is_true(json_object_get(a, "halted")) && json_is_true(json_object_get(b, "halted"));
+        if (both) {
+            cr_assert(strstr(json_string_value(json_object_get(a, "halted_why")), "automatic"), "%s",
+                      json_string_value(json_object_get(a, "halted_why")));
+            json_t *out = json_object_get(a, "outcomes");
+            cr_assert_eq(json_integer_value(json_object_get(out, "failed")), 4, "a counts the fleet's failures");
+        }
+        json_decref(a);
+        json_decref(b);
+        if (!both)
+            nu_sleep_ms(100);
+    }
+    cr_assert(both, "an automatic halt on the fleet's outcomes stops every tracker");
+    cr_assert_eq(fu_ask1(&F, 0, 1).why, UG_WHY_PAUSED);
+}
+
+Test(fleet, a_held_ramp_is_held_everywhere)
+{
+    fu_init(&F, 2, NULL, "", HEALTH_POLICY("0.9", "1000"));
+    fu_start_all(&F);
+    fu_wait_joined(&F);
+    fail_four_on_b();
+    long long t0 = fu_mono_ms();
+    json_int_t held[2] = {0, 0};
+    while ((!held[0] || held[0] != held[1]) && fu_mono_ms() - t0 < 10000) {
+        for (unsigned t = 0; t < 2; t++) {
+            json_t *ro = rollout_of(t);
+            held[t] = json_integer_value(json_object_get(ro, "ramp_held_since"));
+            json_decref(ro);
+        }
+        nu_sleep_ms(100);
+    }
+    if (!held[0]) {
+        json_t *j = fu_ctl(&F, 0, "{\"cmd\":\"status\"}");
+        char *t = json_dumps(j, JSON_COMPACT);
+        fprintf(stderr, "a's status: %s\n", t);
+        free(t);
+        json_decref(j);
+    }
+    cr_assert(held[0] && held[0] == held[1], "the leader's hold is every tracker's: a %lld, b %lld", (long long)held[0],
+              (long long)held[1]);
+    json_t *ro = rollout_of(0);
+    cr_assert(json_is_false(json_object_get(ro, "halted")), "held, not halted");
+    json_decref(ro);
+}
