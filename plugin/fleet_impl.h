@@ -55,6 +55,7 @@ typedef struct {
     uint64_t quota;
     double fleet_rate;
     bool indexed;          /* its key is in this tracker's lease index (this connection) */
+    bool requota;          /* a reload changed the quota: give back, then lease anew */
     uint64_t want;         /* the next lease's size */
     bool primed;           /* last_n and last_waits hold a first reading */
     uint64_t last_n, last_waits;

@@ -76,22 +76,6 @@ static int lease_stage(ug_fleet *F, fstage *t, ug_qstage *q, int64_t now)
     return 0;
 }
 
-void fl_leases(ug_fleet *F, const ug_live *l, int64_t now)
-{
-    if (fl_fenced(F))
-        return;
-    for (size_t i = 0; i < F->nsc && fl_up(F); i++) {
-        fscope *s = &F->sc[i];
-        const ug_lrollout *lr = s->ready ? fl_rollout_of(l, s) : NULL;
-        for (size_t j = 0; lr && j < s->nst && fl_up(F); j++) {
-            fstage *t = &s->st[j];
-            ug_qstage *q = t->has_quota ? fl_stage_q(lr, t) : NULL;
-            if (q && ug_qstage_is_leased(q) && lease_stage(F, t, q, now) == -2)
-                s->ready = false;
-        }
-    }
-}
-
 /* Takes every unused slot of t and owes the fleet only its untold grants
  * (plus keep slots put back). The slots taken. */
 static uint64_t give_back(ug_fleet *F, fstage *t, ug_qstage *q, uint64_t keep)
@@ -105,6 +89,26 @@ static uint64_t give_back(ug_fleet *F, fstage *t, ug_qstage *q, uint64_t keep)
         ug_qstage_add_slots(q, keep);
     t->want = 1;
     return ta.unused - keep;
+}
+
+void fl_leases(ug_fleet *F, const ug_live *l, int64_t now)
+{
+    if (fl_fenced(F))
+        return;
+    for (size_t i = 0; i < F->nsc && fl_up(F); i++) {
+        fscope *s = &F->sc[i];
+        const ug_lrollout *lr = s->ready ? fl_rollout_of(l, s) : NULL;
+        for (size_t j = 0; lr && j < s->nst && fl_up(F); j++) {
+            fstage *t = &s->st[j];
+            ug_qstage *q = t->has_quota ? fl_stage_q(lr, t) : NULL;
+            if (q && t->requota && ug_qstage_is_leased(q)) {
+                give_back(F, t, q, 0); /* a lowered quota is not spent from older leases */
+                t->requota = false;
+            }
+            if (q && ug_qstage_is_leased(q) && fl_up(F) && lease_stage(F, t, q, now) == -2)
+                s->ready = false;
+        }
+    }
 }
 
 static uint64_t give_all_back(ug_fleet *F, const ug_live *l)

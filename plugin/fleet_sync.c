@@ -91,6 +91,8 @@ static void bind_rollout(ug_fleet *F, const ug_lrollout *lr)
             continue;
         t->present = true;
         t->id = ug_qstage_id(ls->q);
+        if (!fresh && (t->has_quota != ls->s->has_quota || t->quota != ls->s->quota))
+            t->requota = true; /* a reload changed it: lease again within the new one */
         t->has_quota = ls->s->has_quota;
         t->quota = ls->s->quota;
         t->has_fleet_rate = ls->s->has_fleet_rate;
@@ -385,12 +387,15 @@ static int outcome_items(ug_fleet *F, const fscope *s, const fitem *v, size_t n)
 
 /* ---- learning the fleet's grants ------------------------------------------------ */
 
+/* Nothing read from Redis is numbered in the store: a stage this policy
+ * does not name gets id 0, which no stage has (the grant then belongs to
+ * the release, as one of a stage gone from the policy does). */
 static void learn_grant(ug_fleet *F, const ug_lrollout *lr, uint64_t uid, const ug_fleet_grant *g, bool live)
 {
-    char why[200];
-    uint16_t sid = ug_store_stage_id(F->I->store, g->stage, why, sizeof why);
-    if (!sid)
-        return;
+    uint16_t sid = 0;
+    for (size_t j = 0; j < lr->r->nstages && !sid; j++)
+        if (lr->stages[j].q && strcmp(lr->stages[j].s->name, g->stage) == 0)
+            sid = ug_qstage_id(lr->stages[j].q);
     int rc = ug_scope_add_remote(lr->sc, uid, sid, g->at, g->outcome);
     if (rc < 0)
         fl_log(F, UG_LOG_ERROR, "rollout %s: out of memory for the fleet's grant of uid %llu", lr->r->name,
@@ -401,7 +406,6 @@ static void learn_grant(ug_fleet *F, const ug_lrollout *lr, uint64_t uid, const 
 
 static void learn_event(ug_fleet *F, const ug_lrollout *lr, const ug_fleet_event *e)
 {
-
     if (strcmp(e->g.tracker, F->conf.tracker) == 0)
         return; /* ours, held already */
     if (e->kind == UG_FEV_GRANT)

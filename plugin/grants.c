@@ -573,13 +573,20 @@ void ug_scope_unmark_stages(ug_scope *sc)
 
 /* ---- fleet mode ------------------------------------------------------------ */
 
-void ug_qstage_set_leased(ug_qstage *q, const _Atomic int64_t *fence)
+void ug_qstage_set_leased(ug_qstage *q, const _Atomic int64_t *fence, uint64_t quota)
 {
     if (q->fence != fence) /* set once, before any worker reads q */
         q->fence = fence;
     /* a stage that had no quota holds no slots: it starts empty, and asks */
-    if (atomic_exchange(&q->limit, QUOTA_LEASED) != QUOTA_LEASED)
+    if (atomic_exchange(&q->limit, QUOTA_LEASED) != QUOTA_LEASED) {
         atomic_store(&q->more, true);
+    } else if (q->lease_quota != quota) {
+        /* leased under another quota: none of it is spent from now on (the
+         * fleet thread owes the fleet what is left, and leases anew) */
+        ug_fleet_tally t;
+        ug_qstage_tally(q, true, &t);
+    }
+    q->lease_quota = quota;
 }
 
 bool ug_qstage_is_leased(const ug_qstage *q)

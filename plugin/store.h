@@ -151,9 +151,10 @@ const char *ug_store_stage_name(const ug_store *s, uint16_t id);
 /* A stage whose slots come from fleet leases instead of a share: slots
  * arrive through ug_qstage_add_slots and are spent only while *fence (a
  * CLOCK_MONOTONIC instant in ms, kept by the fleet thread) lies ahead. The
- * slots it holds stay across reloads. fence is the same for every stage of
- * an instance and outlives the store. */
-void ug_qstage_set_leased(ug_qstage *q, const _Atomic int64_t *fence);
+ * slots it holds stay across reloads, unless the quota changed: then they
+ * are dropped at once (the fleet thread settles with the fleet). fence is
+ * the same for every stage of an instance and outlives the store. */
+void ug_qstage_set_leased(ug_qstage *q, const _Atomic int64_t *fence, uint64_t quota);
 /* The clock of fences: CLOCK_MONOTONIC_COARSE in ms. */
 int64_t ug_mono_ms(void);
 bool ug_qstage_is_leased(const ug_qstage *q);

@@ -70,6 +70,7 @@ struct ug_qstage {
     const _Atomic int64_t *fence; /* fleet mode: slots are spent only before this
                                      CLOCK_MONOTONIC ms; NULL otherwise. Set once. */
     _Atomic bool more;        /* fleet mode: an empty lease may be refilled */
+    uint64_t lease_quota;     /* fleet mode: the quota its slots were leased under (reload only) */
     pthread_mutex_t steal_mu; /* serializes moves between shards */
     shard *slots;             /* [nworkers] */
     pthread_mutex_t ring_mu;  /* new offers only: rare next to HELLOs */

@@ -91,6 +91,15 @@ void fu_start(fu_fleet *f, unsigned i)
     nu_start(&f->node[i], extra, NULL);
 }
 
+void fu_reload(fu_fleet *f, unsigned i)
+{
+    write_policy(f, i);
+    json_t *j = fu_ctl(f, i, "{\"cmd\":\"reload\"}");
+    cr_assert(json_is_true(json_object_get(j, "ok")), "tracker %s reloads: %s", f->name[i],
+              json_string_value(json_object_get(j, "error")));
+    json_decref(j);
+}
+
 void fu_start_all(fu_fleet *f)
 {
     for (unsigned i = 0; i < f->n; i++)

@@ -34,6 +34,8 @@ void fu_init(fu_fleet *f, unsigned n, const char *url, const char *fleet_extra, 
  * dir/ctl.sock); waits for its ready line. */
 void fu_start(fu_fleet *f, unsigned i);
 void fu_start_all(fu_fleet *f);
+/* Rewrites tracker i's policy (f->stages may have changed) and reloads it. */
+void fu_reload(fu_fleet *f, unsigned i);
 /* Sends sig to tracker i and reaps it; its exit code. */
 int fu_stop(fu_fleet *f, unsigned i, int sig);
 /* Kills every tracker still running (SIGKILL) and the Redis it started. */

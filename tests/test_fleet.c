@@ -500,3 +500,26 @@ Test(fleet, a_held_ramp_is_held_everywhere)
     cr_assert(json_is_false(json_object_get(ro, "halted")), "held, not halted");
     json_decref(ro);
 }
+
+/* A quota lowered by a reload is not spent from leases taken under the old
+ * one: each tracker gives its unused slots back and leases anew. */
+Test(fleet, a_lowered_quota_holds_after_reload)
+{
+    fu_init(&F, 2, NULL, ", lease: 30", "  - {name: all, quota: 100}\n");
+    fu_start_all(&F);
+    fu_wait_joined(&F);
+    uint64_t next = 1;
+    cr_assert_eq(offer(0, &next, 10, 5000), 10);
+    cr_assert_eq(offer(1, &next, 5, 5000), 5);
+    nu_sleep_ms(300); /* both hold leases of the old quota now */
+    cr_assert_gt(ru_int(&F.redis, "HGET ug:{default}:2.0.0:q:all leased"), 5);
+    snprintf(F.stages, sizeof F.stages, "  - {name: all, quota: 20}\n");
+    fu_reload(&F, 0);
+    fu_reload(&F, 1);
+    unsigned more = offer(0, &next, 100, 1500) + offer(1, &next, 100, 1500);
+    cr_assert_eq(more, 5, "15 offered before, 5 more under the new quota of 20: %u", more);
+    long long n = 0;
+    for (int i = 0; i < 50 && (n = ru_int(&F.redis, "HGET ug:{default}:2.0.0:q:all n")) != 20; i++)
+        nu_sleep_ms(100);
+    cr_assert_eq(n, 20);
+}
