@@ -15,7 +15,7 @@ FZ ?= build/fuzz
 SPEC ?= $(abspath ../shared/spec)
 FUZZ_SECONDS ?= 60
 SMOKE_SECONDS ?= 4
-FUZZ_TARGETS ?= dgram hello hint report policy plugin capture client
+FUZZ_TARGETS ?= dgram hello hint report policy plugin capture client control
 FUZZ_CC ?= clang
 
 ifeq ($(V),1)
@@ -40,7 +40,7 @@ FZ_LIB := $(FZ)/libugfuzz.a
 # The oracle (the old msgpack-c decoders) is our own code, like the harnesses.
 ORACLE_OBJ := $(patsubst %.c,$(FZ)/obj/%.o,$(wildcard fuzz/oracle/*.c))
 COMMON_OBJ := $(FZ)/obj/fuzz/fuzz_common.o $(ORACLE_OBJ)
-HARNESSES := dgram hello hint report policy plugin capture client
+HARNESSES := dgram hello hint report policy plugin capture client control
 BINS := $(HARNESSES:%=$(FZ)/fuzz_%)
 
 # Per harness: the largest input worth trying (a datagram, an object, a policy).
@@ -51,6 +51,7 @@ MAXLEN_report := 1300
 MAXLEN_policy := 4096
 MAXLEN_plugin := 1300
 MAXLEN_capture := 4096
+MAXLEN_control := 2048
 MAXLEN_client := 1300
 # An allocation over 64 MiB is a finding: nothing may be sized by a claim.
 RUNFLAGS = -max_len=$(MAXLEN_$(1)) -malloc_limit_mb=64 -rss_limit_mb=2048 -timeout=10 \

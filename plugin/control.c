@@ -471,7 +471,8 @@ static int cmd_grants(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
         free(g.v);
         return refuse(emit, ctx, "grants: out of memory");
     }
-    qsort(g.v, g.n, sizeof *g.v, by_uid);
+    if (g.n) /* qsort may not be handed NULL, even for nothing */
+        qsort(g.v, g.n, sizeof *g.v, by_uid);
     char buf[256];
     json_t *head = json_pack("{s:s, s:s, s:o}", "rollout", lr->r->name, "release", lr->r->to, "stage",
                              stage ? json_string(stage) : json_null());
