@@ -9,11 +9,15 @@
 #include "policy_values.h"
 
 #define WEEK (7 * 86400)
+/* Comparisons the overlap check of rollouts may spend: pairs of rollouts
+ * times their targets grow fast, and a lint must not hang a --check. */
+#define OVERLAP_BUDGET 20000000u
 
 typedef struct {
     const ug_policy *p;
     void (*warn)(void *ctx, const char *msg);
     void *ctx;
+    size_t spent; /* of OVERLAP_BUDGET; past it, no more overlap checks */
 } linter;
 
 __attribute__((format(printf, 4, 5))) static void say(const linter *l, size_t line, const char *key, const char *fmt,
@@ -130,14 +134,21 @@ static void lint_stages(const linter *l, size_t i)
     }
 }
 
-static void lint_rollout(const linter *l, size_t i, int64_t now)
+static void lint_rollout(linter *l, size_t i, int64_t now)
 {
     const ug_policy *p = l->p;
     const ug_rollout *r = &p->rollouts[i];
     char key[96];
     lint_targets(l, i);
-    for (size_t a = 0; a < i; a++) {
-        if (rollout_covers(&p->rollouts[a], r)) {
+    for (size_t a = 0; a < i && l->spent <= OVERLAP_BUDGET; a++) {
+        const ug_rollout *o = &p->rollouts[a];
+        l->spent += r->ntargets * o->ntargets + r->nplat * o->nplat + r->nchan * o->nchan;
+        if (l->spent > OVERLAP_BUDGET) {
+            rkey(l, i, "", key, sizeof key);
+            say(l, r->line, key, "too many rollouts and targets: overlaps from here on are not checked");
+            break;
+        }
+        if (rollout_covers(o, r)) {
             rkey(l, i, "", key, sizeof key);
             say(l, r->line, key, "unreachable: every peer it targets is owned first by rollouts[%zu] (%s)", a,
                 p->rollouts[a].name);
@@ -162,7 +173,7 @@ void ug_policy_lint(const ug_policy *p, int64_t now, void (*warn)(void *ctx, con
 {
     if (!p || !warn)
         return;
-    linter l = {p, warn, ctx};
+    linter l = {p, warn, ctx, 0};
     for (size_t i = 0; i < p->nrollouts; i++)
         lint_rollout(&l, i, now);
 }
