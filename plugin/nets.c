@@ -188,11 +188,15 @@ void ug_nets_seal(ug_nets *n)
 {
     if (!n)
         return;
-    qsort(n->v4, n->n4, sizeof *n->v4, cmp4);
-    MERGE(n->v4, n->n4);
+    if (n->n4) { /* qsort's base may not be NULL, even for none */
+        qsort(n->v4, n->n4, sizeof *n->v4, cmp4);
+        MERGE(n->v4, n->n4);
+    }
     n->sealed4 = n->n4;
-    qsort(n->v6, n->n6, sizeof *n->v6, cmp6);
-    MERGE(n->v6, n->n6);
+    if (n->n6) {
+        qsort(n->v6, n->n6, sizeof *n->v6, cmp6);
+        MERGE(n->v6, n->n6);
+    }
     n->sealed6 = n->n6;
 }
 

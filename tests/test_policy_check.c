@@ -1,6 +1,7 @@
 /* What `upgate-node --check` shows of a policy: the lint findings
  * (plugin/policy_lint.c) and the JSON summary (plugin/policy_json.c). */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -271,4 +272,61 @@ Test(summary, carries_the_lint_warnings)
     json_decref(j);
     ug_policy_free(p);
     cr_assert_null(ug_policy_summary(NULL, 0));
+}
+
+/* docs/example-policy.yaml as the demo runs it (version 1), and its
+ * commented version 2 part uncommented in place of release, targets and
+ * stages: both load, with the files they name beside them. */
+Test(summary, the_example_policy_loads_in_both_versions)
+{
+    const char *root = getenv("UG_ROOT") ? getenv("UG_ROOT") : ".";
+    char path[600], cmd[1400], out[512];
+    snprintf(path, sizeof path, "%s/docs/example-policy.yaml", root);
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "%s", path);
+    uint8_t m[UG_OBJ_MAX];
+    size_t len = pf_make_manifest(m, sizeof m, "2.0.0", 1, 40, (uint64_t)time(NULL) + 30 * 86400);
+    pf_put("keys/release.manifest", m, len);
+    pf_pathf(path, sizeof path, "keys/geo.mmdb");
+    snprintf(cmd, sizeof cmd, "perl %s/tests/mkgeo.pl %s 2>&1", root, path);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 0, "%s", out);
+
+    static char v1[1 << 16], v2[1 << 16];
+    size_t n1 = 0, n2 = 0;
+    bool in_stages = false, in_v2 = false;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        size_t l = strlen(line);
+        cr_assert(n1 + l < sizeof v1 && n2 + l < sizeof v2);
+        memcpy(v1 + n1, line, l), n1 += l;
+        if (strncmp(line, "# ---- Version 2", 16) == 0)
+            in_stages = false;
+        if (strncmp(line, "# rollouts:", 11) == 0)
+            in_v2 = true;
+        if (strncmp(line, "stages:", 7) == 0)
+            in_stages = true;
+        if (in_stages || strncmp(line, "release:", 8) == 0 || strncmp(line, "targets:", 8) == 0)
+            continue;
+        const char *keep = line;
+        if (in_v2 || strncmp(line, "# geoip:", 8) == 0)
+            keep = line[1] == ' ' ? line + 2 : line + 1;
+        l = strlen(keep);
+        memcpy(v2 + n2, keep, l), n2 += l;
+    }
+    fclose(f);
+    v1[n1] = v2[n2] = '\0';
+    cr_assert(in_v2, "no version 2 part in the example");
+    char err[UG_ERR_MAX];
+    pf_pathf(path, sizeof path, "keys/example.yaml");
+    ug_policy *p = pf_load_text(path, v1, err, sizeof err);
+    cr_assert(p, "version 1: %s", err);
+    cr_assert(p->version == 1 && R0(p)->nstages == 1);
+    ug_policy_free(p);
+    p = pf_load_text(path, v2, err, sizeof err);
+    cr_assert(p, "version 2: %s\n%s", err, v2);
+    cr_assert(p->version == 2 && p->nrollouts == 2 && p->geo);
+    cr_assert_str_eq(pf_describe(ST(p, 0), "regions"), "regions CN-BJ");
+    cr_assert_eq(ST(p, 1)->percent.kind, UG_PCT_STEPS);
+    cr_assert_eq(p->rollouts[1].stages[0].percent.kind, UG_PCT_LINEAR);
+    ug_policy_free(p);
 }

@@ -465,10 +465,11 @@ Test(files, policy_key_manifest_and_lists_must_be_regular_files)
 Test(files, policy_size_is_capped_at_16_mib)
 {
     size_t n = (16u << 20) + 1;
-    char *big = malloc(n);
+    char *big = malloc(n + 1);
     cr_assert(big);
     memset(big, '#', n);
     big[n - 1] = '\n';
+    big[n] = '\0';
     char err[UG_ERR_MAX];
     ug_policy *p = pf_load_text(pf_yaml, big, err, sizeof err);
     free(big);
