@@ -208,7 +208,16 @@ static void summarise(const ug_policy *p, const uint8_t *data, size_t size)
 {
     json_t *j = ug_policy_summary(p, (int64_t)FZ_NOW);
     FZ_CHECK(j && json_is_object(j), "no summary");
-    FZ_CHECK(json_array_size(json_object_get(j, "rollouts")) == p->nrollouts, "rollouts in the summary");
+    json_t *rs = json_object_get(j, "rollouts");
+    FZ_CHECK(json_array_size(rs) == p->nrollouts, "rollouts in the summary");
+    for (size_t i = 0; i < p->nrollouts; i++) {
+        json_t *st = json_object_get(json_array_get(rs, i), "stages");
+        FZ_CHECK(json_array_size(st) == p->rollouts[i].nstages, "stages of rollout %zu in the summary", i);
+        for (size_t k = 0; k < p->rollouts[i].nstages; k++)
+            FZ_CHECK(json_array_size(json_object_get(json_array_get(st, k), "conditions")) ==
+                         p->rollouts[i].stages[k].nconds,
+                     "conditions of stage %zu in the summary", k);
+    }
     char *text = json_dumps(j, JSON_COMPACT);
     FZ_CHECK(text != NULL, "summary does not dump");
     FZ_CHECK(!strstr(text, "s3cret") || memmem(data, size, "s3cret", 6), "the fleet password in the summary");

@@ -12,7 +12,11 @@
  *                                source network (IPv4 /24, IPv6 /56) may cost this
  *                                tracker; 0 for no limit
  *   stages[].salt: str           1..64 bytes: the percent bucket salt
- *   fleet: {redis, tracker, password_file, lease, lease_timeout}  (docs/fleet.md)
+ *   fleet: {redis, tracker, password_file, lease, lease_timeout}  (docs/fleet.md):
+ *                                redis and tracker ([A-Za-z0-9._-]{1,64}) required;
+ *                                the address is checked for syntax only and may
+ *                                hold no credentials; password_file must be a
+ *                                readable regular file of one non-empty line
  * Rules the spec leaves open, decided here:
  *   - Integers, percent, fractions, rates and booleans must be unquoted;
  *     strings (names, paths, versions, CIDRs, regions, times) may be quoted

@@ -212,7 +212,9 @@ bool ug_stage_matches(const ug_stage *s, const ug_peer *p);
 
 /* Calls warn once per lint finding of `upgate-node --check` (a target that
  * includes the release's own version or a newer one, a stage no HELLO can
- * reach, a manifest that expires within 7 days of now, empty stages). */
+ * reach, a manifest that expires within 7 days of now, empty stages,
+ * hold_when_unhealthy without halt_when.failed, fleet_rate without a fleet),
+ * each one line "path:line: key: message". */
 void ug_policy_lint(const ug_policy *p, int64_t now, void (*warn)(void *ctx, const char *msg), void *ctx);
 
 /* The summary `upgate-node --check` prints (plugin/policy_json.c): keys,

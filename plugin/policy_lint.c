@@ -7,6 +7,7 @@
 
 #include "policy.h"
 #include "policy_values.h"
+#include "yaml_doc.h"
 
 #define WEEK (7 * 86400)
 /* Comparisons the overlap check of rollouts may spend: pairs of rollouts
@@ -29,6 +30,7 @@ __attribute__((format(printf, 4, 5))) static void say(const linter *l, size_t li
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     snprintf(out, sizeof out, "%s:%zu: %s: %s", l->p->path, line, key, msg);
+    ug_yone_line(out); /* paths may hold any byte */
     l->warn(l->ctx, out);
 }
 

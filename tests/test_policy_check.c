@@ -2,6 +2,7 @@
  * (plugin/policy_lint.c) and the JSON summary (plugin/policy_json.c). */
 #include <criterion/criterion.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -250,6 +251,26 @@ Test(summary, every_setting_rollout_and_stage_without_secrets)
     cr_assert_eq(json_integer_value(json_object_get(s, "end")), 1798675200);
     cr_assert_eq(json_array_size(json_object_get(s, "conditions")), 0);
     cr_assert(json_is_array(json_object_get(j, "warnings")));
+    json_decref(j);
+    ug_policy_free(p);
+}
+
+Test(summary, paths_that_are_not_utf8_still_show)
+{
+    char dir[600], path[700], err[UG_ERR_MAX];
+    pf_pathf(dir, sizeof dir, "odd-\xff-dir");
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/p.yaml", dir);
+    ug_policy *p = pf_load_text(path, "keys: {hint: ../keys/hint.key, issuers: [../keys/issuer.pub]}\n"
+                                      "release: ../releases/2.0.0.manifest\ntargets: [1.0]\nstate: s\nstages: [{name: a}]\n",
+                                err, sizeof err);
+    cr_assert(p, "%s", err);
+    json_t *j = ug_policy_summary(p, 0);
+    cr_assert(j);
+    json_t *r = json_array_get(json_object_get(j, "rollouts"), 0);
+    cr_assert(strstr(json_string_value(json_object_get(json_object_get(r, "manifest"), "file")), "odd-?-dir/../releases"));
+    cr_assert(strstr(json_string_value(json_object_get(j, "state")), "odd-?-dir/s"));
+    cr_assert_eq(json_array_size(json_object_get(r, "stages")), 1);
     json_decref(j);
     ug_policy_free(p);
 }
