@@ -13,11 +13,11 @@
 
 /* ---- shared pieces ------------------------------------------------------ */
 
-/* Appends "item" (", item" after the first) to out[0..cap); false once it
- * no longer fits (out then ends in "..."). */
-static bool add_item(char *out, size_t cap, size_t *off, const char *item)
+/* Appends "item", or ", item" when not the first, to out[0..cap); false
+ * once it no longer fits (out then ends in "..."). */
+static bool add_item(char *out, size_t cap, size_t *off, const char *item, bool first)
 {
-    int w = snprintf(out + *off, cap - *off, "%s%s", *off && out[*off - 1] != ' ' ? ", " : "", item);
+    int w = snprintf(out + *off, cap - *off, "%s%s", first ? "" : ", ", item);
     if (w < 0 || (size_t)w >= cap - *off) {
         if (cap >= 4)
             memcpy(out + cap - 4, "...", 4);
@@ -97,7 +97,7 @@ static void strlist_describe(const strlist *l, const char *what, char *out, size
     if (w < 0 || (size_t)w >= cap)
         return;
     off = (size_t)w;
-    for (size_t i = 0; i < l->n && add_item(out, cap, &off, item_at(l, i)); i++)
+    for (size_t i = 0; i < l->n && add_item(out, cap, &off, item_at(l, i), i == 0); i++)
         ;
 }
 
@@ -444,7 +444,7 @@ static int nets_load(const ug_cload *c, const ug_ynode *const v[2], const char *
             return -1;
         }
         if (room)
-            room = add_item(a->text, sizeof a->text, &off, s);
+            room = add_item(a->text, sizeof a->text, &off, s, i == 0);
     }
     ug_nets_seal(a->nets);
     a->count = n;

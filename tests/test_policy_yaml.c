@@ -201,6 +201,15 @@ Test(yaml, a_billion_laughs_costs_nothing_to_read)
     refused(&o, ":6: rollouts[0].plat[0]: ", "expected a string, got a list");
 }
 
+/* A first stage s0 whose uids are 100,001 under the anchor &big. */
+static void big_list_stage(buf *b)
+{
+    add(b, HEAD "stages:\n  - name: s0\n    uids: &big [");
+    for (size_t i = 0; i < 100000; i++)
+        add(b, "%zu, ", 1000000 + i * 7);
+    add(b, "1]\n");
+}
+
 static void probe_shared(const ug_policy *p, char *info, size_t cap)
 {
     const ug_rollout *r = R0(p);
@@ -217,10 +226,7 @@ Test(yaml, three_hundred_stages_share_one_aliased_uid_list)
     /* libyaml's document loader copied the list for every alias: 1 MB of
      * text took 620 MB. Here one set is built and 299 stages share it. */
     buf b = {0};
-    add(&b, HEAD "stages:\n  - name: s0\n    uids: &big [");
-    for (size_t i = 0; i < 100000; i++)
-        add(&b, "%zu, ", 1000000 + i * 7);
-    add(&b, "1]\n");
+    big_list_stage(&b);
     for (size_t i = 1; i < 300; i++)
         add(&b, "  - {name: s%zu, uids: *big, quota: %zu}\n", i, i);
     outcome o = load_in_child("300 stages alias a 100k list", &b, probe_shared);
@@ -246,10 +252,7 @@ Test(yaml, an_aliased_list_beside_a_uids_file_hits_the_work_budget)
 {
     /* with both keys the set is built per stage: 300 x 100k uids walked */
     buf b = {0};
-    add(&b, HEAD "stages:\n  - name: s0\n    uids: &big [");
-    for (size_t i = 0; i < 100000; i++)
-        add(&b, "%zu, ", 1000000 + i * 7);
-    add(&b, "1]\n");
+    big_list_stage(&b);
     for (size_t i = 1; i < 300; i++)
         add(&b, "  - {name: s%zu, uids: *big, uids_file: lists/canary.txt}\n", i);
     outcome o = load_in_child("300 stages: alias + uids_file", &b, NULL);
