@@ -11,8 +11,6 @@
 
 #include "runtime.h"
 
-json_t *ug_policy_summary(const ug_policy *p, int64_t now);
-
 #define REQ_MAX (64u << 10)
 
 const char *const ug_stat_names[ST_COUNT] = {
@@ -791,14 +789,4 @@ int ug_check(const ug_host *host, const char *path, const char *explain, ug_emit
     free(w);
     free(I);
     return rc;
-}
-
-/* Until the policy's own summary lands: its rollouts by name. */
-__attribute__((weak)) json_t *ug_policy_summary(const ug_policy *p, int64_t now)
-{
-    (void)now;
-    json_t *a = json_array();
-    for (size_t i = 0; i < p->nrollouts; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s}", "name", p->rollouts[i].name, "release", p->rollouts[i].to));
-    return json_pack("{s:o, s:[]}", "rollouts", a, "warnings");
 }

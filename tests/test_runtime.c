@@ -619,3 +619,31 @@ Test(runtime, a_report_flood_stays_in_the_budget)
     cr_expect_eq(fx_stat(&F, "reports_counted"), 5);
     cr_expect_eq(fx_stat(&F, "drop_source_budget"), 195);
 }
+
+/* A manifest about to expire is warned about at load and once a day; its
+ * expiry is logged once. */
+Test(runtime, manifest_expiry_is_logged)
+{
+    fx_init(&F, 1);
+    fx_policy(&F, "targets: [\"1.4.0\"]\nstages:\n  - {name: all}\n");
+    uint64_t exp = FX_NOW + 2 * 365 * 86400; /* the fixture's manifest */
+    F.now = exp - 3 * 86400;
+    char err[512];
+    cr_assert_eq(fx_start(&F, err, sizeof err), 0, "%s", err);
+    cr_expect(strstr(F.last_log, "expires in 72 h"), "at load: %s", F.last_log);
+    F.last_log[0] = 0;
+    F.now += 3600;
+    F.api->tick(F.inst);
+    cr_expect_str_eq(F.last_log, "", "not again within the day");
+    F.now += 86400;
+    F.api->tick(F.inst);
+    cr_expect(strstr(F.last_log, "expires in 47 h"), "a day later: %s", F.last_log);
+    F.now = exp;
+    F.api->tick(F.inst);
+    cr_expect(strstr(F.last_log, "expired"), "%s", F.last_log);
+    F.last_log[0] = 0;
+    F.now += 5;
+    F.api->tick(F.inst);
+    cr_expect_str_eq(F.last_log, "", "the expiry is logged once");
+    cr_expect_eq(why(fx_ask(&F, 0, "10.0.0.1", 1, "1.4.0", NULL)), UG_WHY_PAUSED);
+}
