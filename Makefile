@@ -51,7 +51,7 @@ TEST_HELPER_OBJ := $(TEST_HELPER_SRC:%.c=$(OBJ)/%.o)
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 PROTO_LIB := $(BUILD)/libugproto.a
 PLUGIN_SO := $(BUILD)/upgate.so
-PROGRAMS := $(BUILD)/upgate-keys $(BUILD)/upgate-peer $(BUILD)/upgate-node
+PROGRAMS := $(BUILD)/upgate-keys $(BUILD)/upgate-peer $(BUILD)/upgate-node $(BUILD)/upgate-load
 
 .PHONY: all deps programs test check-unit check-e2e demo bench bench-decode fuzz fuzz-smoke clean
 .DEFAULT_GOAL := all
@@ -89,6 +89,9 @@ $(BUILD)/upgate-peer: $(OBJ)/node/peer.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
 
 $(BUILD)/upgate-node: $(OBJ)/node/node.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) -lev -ldl -lpthread
+
+$(BUILD)/upgate-load: $(OBJ)/node/load.o $(OBJ)/node/loadgen.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) -lm
 
 # Unit tests link the plugin's objects directly; the ABI tests dlopen upgate.so.
 $(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(PLUGIN_OBJ) $(NODE_COMMON_OBJ) $(PROTO_LIB)
