@@ -143,7 +143,7 @@ bench-base:
 	@stamp="$(BENCH_BASE_REV) $(CC) $(OPT)"; \
 	if [ -f $(BENCH_BASE)/upgate.so ] && [ "$$(cat $(BENCH_BASE)/stamp 2>/dev/null)" = "$$stamp" ]; then exit 0; fi; \
 	rm -rf $(BENCH_BASE) && mkdir -p $(BENCH_BASE)/src; \
-	if git archive $(BENCH_BASE_REV) proto plugin node Makefile 2>$(BENCH_BASE)/build.log | tar -x -C $(BENCH_BASE)/src && \
+	if git archive $(BENCH_BASE_REV) proto plugin node Makefile 2>$(BENCH_BASE)/build.log | tar -x -C $(BENCH_BASE)/src 2>>$(BENCH_BASE)/build.log && \
 	   $(MAKE) --no-print-directory -C $(BENCH_BASE)/src BUILD=build SAN= CC="$(CC)" OPT="$(OPT)" \
 	     build/upgate.so build/upgate-node >>$(BENCH_BASE)/build.log 2>&1 && \
 	   cp $(BENCH_BASE)/src/build/upgate.so $(BENCH_BASE)/src/build/upgate-node $(BENCH_BASE)/; then \

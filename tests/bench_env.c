@@ -216,8 +216,23 @@ void proc_node(bench_proc *p, bench_env *e, const char *label, const char *node,
     p->pid = pid;
     p->out = out[0];
     char line[1024];
-    if (read_line(p->out, line, sizeof line, 20000) != 0)
-        bench_die("%s (%s) did not say it was ready; see %s", label, node, log);
+    if (read_line(p->out, line, sizeof line, 20000) != 0) {
+        /* the log dies with the temp dir: say what it says */
+        char tail[512] = "";
+        size_t n = 0;
+        int fd = open(log, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            off_t end = lseek(fd, 0, SEEK_END);
+            (void)lseek(fd, end > (off_t)sizeof tail - 1 ? end - (off_t)sizeof tail + 1 : 0, SEEK_SET);
+            ssize_t got = read(fd, tail, sizeof tail - 1);
+            n = got > 0 ? (size_t)got : 0;
+            close(fd);
+        }
+        tail[n] = 0;
+        for (char *c = tail; *c; c++)
+            *c = *c == '\n' ? ' ' : *c;
+        bench_die("%s (%s) did not say it was ready: %s", label, node, n ? tail : "(nothing on stderr)");
+    }
     const char *at = strstr(line, "127.0.0.1:");
     unsigned long port = at ? strtoul(at + 10, NULL, 10) : 0;
     if (!port || port > 65535)
