@@ -219,6 +219,8 @@ static int warm(const opts_t *o, const lg_keys *k, const lg_creds *cr, lg_conn *
             return -1;
         }
         sum->sent += r.sent, sum->replies += r.replies, sum->lost += r.lost, sum->seconds += r.seconds;
+        if (!r.replies) /* nothing answers: say so now, not after every chunk */
+            break;
     }
     lg_pool_free(&pool);
     return 0;
@@ -311,9 +313,11 @@ int main(int argc, char **argv)
     }
     lg_result w = {0}, r;
     bool warmable = o.mix == M_ROLLOUT || o.mix == M_RETURNING || o.mix == M_STICKY;
-    if (o.warm && warmable && warm(&o, &k, &cr, &c, &w, now) != 0) {
+    if (o.warm && warmable && (warm(&o, &k, &cr, &c, &w, now) != 0 || !w.replies)) {
         lg_keys_free(&k);
-        ug_die(UG_EXIT_FAIL, "%s: the warm-up could not be sent", o.target);
+        ug_die(UG_EXIT_FAIL, "%s: %s", o.target,
+               w.sent ? "nothing answered the warm-up (is a tracker listening, with these keys?)"
+                      : "the warm-up could not be sent");
     }
     lg_pool pool;
     int rc = o.mix == M_BURST ? build_burst(&o, &k, &pool, now) : build(&o, &k, &cr, &pool, now);
