@@ -68,7 +68,7 @@ TEST_HELPER_OBJ := $(TEST_HELPER_SRC:%.c=$(OBJ)/%.o)
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 PROTO_LIB := $(BUILD)/libugproto.a
 PLUGIN_SO := $(BUILD)/upgate.so
-PROGRAMS := $(BUILD)/upgate-keys $(BUILD)/upgate-peer $(BUILD)/upgate-node
+PROGRAMS := $(BUILD)/upgate-keys $(BUILD)/upgate-peer $(BUILD)/upgate-node $(BUILD)/upgate-load
 
 # libupgate, the client library: client/*.c with proto/ linked in, hidden.
 CLIENT_SRC := $(filter-out client/example.c,$(wildcard client/*.c))
@@ -81,7 +81,7 @@ CLIENT_LIBS := $(CLIENT_A) $(CLIENT_SO) $(BUILD)/libupgate.so $(BUILD)/upgate.pc
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 
-.PHONY: all deps programs install test check-unit check-e2e demo bench bench-decode fuzz fuzz-smoke clean
+.PHONY: all deps programs install test check-unit check-e2e demo bench bench-base bench-decode fuzz fuzz-smoke clean
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -144,6 +144,9 @@ $(BUILD)/client-example: client/example.c include/upgate/client.h $(BUILD)/libup
 $(BUILD)/upgate-node: $(NODE_HOST_OBJ) $(NODE_SHARED_OBJ) $(NODE_COMMON_OBJ) $(PROTO_LIB)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_NODE)
 
+$(BUILD)/upgate-load: $(OBJ)/node/load.o $(OBJ)/node/loadgen.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) -lm
+
 # Unit tests link the plugin's objects directly; the ABI tests dlopen upgate.so.
 $(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(PLUGIN_OBJ) $(NODE_COMMON_OBJ) $(NODE_SHARED_OBJ) $(PROTO_LIB)
 	@mkdir -p $(@D)
@@ -185,12 +188,32 @@ check-unit:
 demo: all
 	@UG_BUILD=$(abspath $(BUILD)) sh node/demo.sh
 
-bench: all
-	@$(MAKE) --no-print-directory $(BUILD)/bench
-	@UG_SPEC=$(SPEC) $(BUILD)/bench
+# Side by side in one run (tests/bench*.c, README "Benchmarks"): this tree
+# against bare libsodium, a bare UDP echo and drain, libev alone, and
+# today's main (BENCH_BASE_REV, built from git history into bench-base/).
+BENCH_BASE_REV := 19404ac
+BENCH_BASE := $(BUILD)/bench-base
+BENCH_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(filter-out tests/bench_decode.c,$(wildcard tests/bench*.c)))
 
-$(BUILD)/bench: $(OBJ)/tests/bench.o $(PLUGIN_OBJ) $(PROTO_LIB)
-	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PLUGIN) -ldl
+bench: all
+	@$(MAKE) --no-print-directory $(BUILD)/bench bench-base
+	@UG_BUILD=$(abspath $(BUILD)) UG_BENCH_BASE=$(abspath $(BENCH_BASE)) $(BUILD)/bench
+
+$(BUILD)/bench: $(BENCH_OBJ) $(OBJ)/node/loadgen.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) -lev -ldl -lm -lpthread
+
+# Built once per revision and compiler; without git history the bench says
+# "baseline unavailable" instead of failing.
+bench-base:
+	@stamp="$(BENCH_BASE_REV) $(CC) $(OPT)"; \
+	if [ -f $(BENCH_BASE)/upgate.so ] && [ "$$(cat $(BENCH_BASE)/stamp 2>/dev/null)" = "$$stamp" ]; then exit 0; fi; \
+	rm -rf $(BENCH_BASE) && mkdir -p $(BENCH_BASE)/src; \
+	if git archive $(BENCH_BASE_REV) proto plugin node Makefile 2>$(BENCH_BASE)/build.log | tar -x -C $(BENCH_BASE)/src 2>>$(BENCH_BASE)/build.log && \
+	   $(MAKE) --no-print-directory -C $(BENCH_BASE)/src BUILD=build SAN= CC="$(CC)" OPT="$(OPT)" \
+	     build/upgate.so build/upgate-node >>$(BENCH_BASE)/build.log 2>&1 && \
+	   cp $(BENCH_BASE)/src/build/upgate.so $(BENCH_BASE)/src/build/upgate-node $(BENCH_BASE)/; then \
+	  echo "$$stamp" > $(BENCH_BASE)/stamp; echo "  BASE    $(BENCH_BASE_REV) -> $(BENCH_BASE)"; \
+	else echo "  BASE    $(BENCH_BASE_REV) unavailable (see $(BENCH_BASE)/build.log)"; fi
 
 # Instructions per HELLO decode (callgrind): the old path against the single pass.
 $(BUILD)/bench-decode: $(OBJ)/tests/bench_decode.o $(ORACLE_OBJ) $(PROTO_LIB)
