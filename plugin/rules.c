@@ -96,13 +96,13 @@ static void trace_conds(json_t *t, const ug_stage *s, const ug_peer *peer)
     }
 }
 
-static void trace_set(json_t *t, const char *key, json_t *v)
-{
-    if (t)
-        json_object_set_new(t, key, v);
-    else
-        json_decref(v);
-}
+/* Sets key of the trace object t; a macro so that the value is not even
+ * built (jansson allocates) on the hot path, where t is NULL. */
+#define trace_set(t, key, v)                                                                                  \
+    do {                                                                                                      \
+        if (t)                                                                                                \
+            json_object_set_new((t), (key), (v));                                                             \
+    } while (0)
 
 /* ---- rules 5 to 7 -------------------------------------------------------- */
 
@@ -397,7 +397,7 @@ static const ug_lrollout *route(const ug_live *l, const ug_version *v, const cha
     return r ? &l->ro[r - l->pol->rollouts] : NULL;
 }
 
-static ug_verdict hello_path(ug_dg *x, ug_hello *h, const uint8_t *in, size_t in_len)
+static ug_verdict hello_path(ug_dg *x, ug_hello *h, size_t in_len)
 {
     ug_inst *I = x->I;
     const ug_policy *p = x->l->pol;
@@ -421,7 +421,7 @@ static ug_verdict hello_path(ug_dg *x, ug_hello *h, const uint8_t *in, size_t in
      * the policy, pause and halt that produced it hold */
     uint8_t rkey[UG_KEY_LEN];
     uint64_t tag = x->l->gen << 24 ^ atomic_load_explicit(&I->epoch, memory_order_acquire);
-    ug_replay_key(rkey, x->src, in, in_len);
+    ug_replay_key(rkey, x->src, x->d->sig, in_len);
     *x->out_len = ug_replay_find(&x->w->guard, rkey, x->now, tag, x->out, x->cap, x->flags);
     if (*x->out_len) {
         ug_count(x->w, ST_RETRANSMITS);
@@ -498,7 +498,7 @@ ug_verdict ug_rules_handle(ug_inst *I, unsigned worker, const struct sockaddr *s
     ug_live *l = ug_enter(I, w);
     ug_dg x = {.I = I, .w = w, .worker = worker, .l = l, .h = &h, .d = &d, .src = src, .now = ug_inst_now(I),
                .out = out, .cap = out_cap < in_len ? out_cap : in_len, .out_len = out_len, .flags = flags};
-    ug_verdict v = hello_path(&x, &h, in, in_len);
+    ug_verdict v = hello_path(&x, &h, in_len);
     ug_leave(w);
     return v;
 }

@@ -28,7 +28,7 @@
  * a fresh folder from one whose data.mdb vanished).
  */
 
-#define MAP_SIZE ((size_t)64 << 30) /* sparse: only used pages take disk */
+#define MAP_SIZE ((size_t)8 << 30) /* sparse: only used pages take disk; ~200M grants */
 #define MAX_DBS 1100u               /* ours, plus every layout-1 stage db to upgrade */
 #define COMMIT_CHUNK 16384u         /* keeps a txn far from LMDB's dirty page limit */
 #define LOCKFILE_RESERVE (256u << 10) /* lock.mdb blocks reserved before LMDB maps it */
