@@ -193,11 +193,16 @@ demo: all
 # today's main (BENCH_BASE_REV, built from git history into bench-base/).
 BENCH_BASE_REV := 19404ac
 BENCH_BASE := $(BUILD)/bench-base
-BENCH_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(filter-out tests/bench_decode.c,$(wildcard tests/bench*.c)))
+BENCH_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(filter-out tests/bench_decode.c tests/bench_mem.c,$(wildcard tests/bench*.c)))
 
 bench: all
-	@$(MAKE) --no-print-directory $(BUILD)/bench bench-base
+	@$(MAKE) --no-print-directory $(BUILD)/bench $(BUILD)/bench-mem bench-base
 	@UG_BUILD=$(abspath $(BUILD)) UG_BENCH_BASE=$(abspath $(BENCH_BASE)) $(BUILD)/bench
+	@$(BUILD)/bench-mem $(abspath $(BUILD))
+
+# Memory rows: state folders made once with the store's API (build/bench-state/).
+$(BUILD)/bench-mem: $(OBJ)/tests/bench_mem.o $(PLUGIN_OBJ) $(PROTO_LIB)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PLUGIN) -ldl
 
 $(BUILD)/bench: $(BENCH_OBJ) $(OBJ)/node/loadgen.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) -lev -ldl -lm -lpthread

@@ -158,8 +158,6 @@ static const row rows[] = {
     {R_SCALE, "garbage -> drop", M_U2_GARB, {M_U1_GARB, -1, -1}, "1 worker", 1.85, ">= 1.85 | 5%"},
 
     {R_SECTION, "to be measured here later (hooks)", 0, NOB, NULL, 0, NULL},
-    {R_HOOK, "RSS, 1M grants, restarted 2-worker node", 0, NOB, NULL, 0, "<= 64 MiB, < 2 s"},
-    {R_HOOK, "RSS, 10M grants, restarted 2-worker node", 0, NOB, NULL, 0, "<= 512 MiB, < 2 s"},
     {R_HOOK, "simulator: CPU per decision", 0, NOB, NULL, 0, "<= 400 ns"},
 };
 

@@ -800,7 +800,6 @@ Test(quota, one_million_grants)
     cr_expect_eq(ug_qstage_remaining(s), 5);
     xclose(q);
     cr_log_info("1M grants, committed in batches of %d: %.2f s; loading 1M: %.3f s", BATCH, t1 - t0, t3 - t2);
-    cr_expect_lt(t3 - t2, 2.0, "loading 1M uids took %.2f s", t3 - t2);
 }
 
 /* ---- one rollout's release: scopes, stages sharing grants ---- */
