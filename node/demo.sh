@@ -67,7 +67,7 @@ for uid in $(seq 1 30); do
     set -e
     if [ $rc -eq 0 ] && [ -f "peer$uid.bin" ] && cmp -s "peer$uid.bin" www/app-2.0.0.bin; then
         result="upgraded"; detail="downloaded 2.0.0, size and BLAKE2b-256 verified"
-    elif [ $rc -eq 0 ] && printf '%s' "$out" | grep -q "keeps\|declin"; then
+    elif [ $rc -eq 0 ] && printf '%s' "$out" | grep -q "keeping"; then
         result="declined"; detail=$(printf '%s' "$out" | tail -n 1)
     elif [ $rc -eq 0 ]; then
         result="waits"; detail=$(printf '%s' "$out" | tail -n 1)
