@@ -486,3 +486,21 @@ Test(e2e, a_rollout_whose_peers_roll_back_halts_itself)
     cr_assert_eq(peer(9, "1.4.0", "--yes", out, sizeof out), 0, "%s", out);
     cr_expect(strstr(out, "paused") || strstr(out, "halt"), "a new peer is told to wait: %s", out);
 }
+
+/* Two nodes on one state folder would each grant the whole quota: the
+ * second is refused at start, naming the first. */
+Test(e2e, a_second_node_on_the_same_state_is_refused)
+{
+    write_policy("stages:\n  - {name: q, quota: 100}\n");
+    start_node();
+    char node[512], so[512], policy[128], cmd[2048], out[4096], want[64];
+    snprintf(node, sizeof node, "%s/upgate-node", tu_build_dir());
+    snprintf(so, sizeof so, "%s/upgate.so", tu_build_dir());
+    snprintf(policy, sizeof policy, "%s/policy.yaml", E.dir);
+    snprintf(cmd, sizeof cmd, "%s --listen 127.0.0.1:0 --plugin %s --policy %s --control %s/other.ctl 2>&1", node,
+             so, policy, E.dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 1, "the second node ran: %s", out);
+    snprintf(want, sizeof want, "in use by pid %d", (int)E.node);
+    cr_expect(strstr(out, want) && strstr(out, "upgate.lock"), "%s", out);
+    cr_assert_eq(stop_node(SIGTERM), 0, "the first node is undisturbed");
+}
