@@ -148,11 +148,10 @@ $(BUILD)/upgate-load: $(OBJ)/node/load.o $(OBJ)/node/loadgen.o $(NODE_COMMON_OBJ
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) -lm
 
 # Unit tests link the plugin's objects directly; the ABI tests dlopen upgate.so.
-$(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(PLUGIN_OBJ) $(NODE_COMMON_OBJ) $(NODE_SHARED_OBJ) $(PROTO_LIB)
+$(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(ORACLE_OBJ) $(PLUGIN_OBJ) $(NODE_COMMON_OBJ) $(NODE_SHARED_OBJ) $(PROTO_LIB)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PLUGIN) $(LIBS_TEST) -ldl
 
-$(BUILD)/tests/test_oracle: $(ORACLE_OBJ)
 
 # Makes a state folder of layout 1 with the code that wrote it, for the upgrade test.
 LEGACY := $(BUILD)/tests/mkstate-v1

@@ -59,16 +59,14 @@ static uint32_t set_of(const uint8_t key[UG_KEY_LEN], uint32_t sets)
     return v % sets;
 }
 
-void ug_replay_key(uint8_t key[UG_KEY_LEN], const struct sockaddr *src, const uint8_t sig[UG_SIG_LEN], size_t len)
+void ug_replay_key(uint8_t key[UG_KEY_LEN], const struct sockaddr *src, const uint8_t *in, size_t len)
 {
-    uint8_t who[UG_ADDR_KEY_MAX + 2];
+    uint8_t who[UG_ADDR_KEY_MAX];
     size_t n = ug_addr_key(src, who);
-    who[n++] = (uint8_t)(len >> 8);
-    who[n++] = (uint8_t)len;
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, UG_KEY_LEN);
     crypto_generichash_update(&st, who, n);
-    crypto_generichash_update(&st, sig, UG_SIG_LEN);
+    crypto_generichash_update(&st, in, len);
     crypto_generichash_final(&st, key, UG_KEY_LEN);
 }
 

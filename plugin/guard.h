@@ -39,13 +39,10 @@ typedef struct {
 int ug_guard_init(ug_guard *g) UG_WUR;
 void ug_guard_free(ug_guard *g);
 
-/* Key of a signed datagram of len bytes from src: a hash of the source, the
- * length and the signature. A valid signature pins the exact bytes it
- * signs, so only the same peer's retransmit matches; hashing 64 bytes
- * instead of up to 1232 is what makes the lookup cheap on every HELLO. A
- * datagram forging someone's signature from their own address gets the
- * answer they got, nothing more. */
-void ug_replay_key(uint8_t key[UG_KEY_LEN], const struct sockaddr *src, const uint8_t sig[UG_SIG_LEN], size_t len);
+/* Key of a datagram from src: a hash of the source and the exact bytes, so
+ * only the same peer's retransmit matches (a forgery that copies a peer's
+ * signature onto other bytes does not). */
+void ug_replay_key(uint8_t key[UG_KEY_LEN], const struct sockaddr *src, const uint8_t *in, size_t len);
 /* The answer remembered for key under tag (the policy generation and the
  * pause/halt epoch that produced it), if younger than UG_REPLAY_TTL: copies
  * it to out (when it fits cap), sets *flags to the reply flags it was sent
