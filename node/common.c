@@ -132,6 +132,13 @@ uint64_t ug_now(void)
     return (uint64_t)time(NULL);
 }
 
+int64_t ug_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 const char *ug_build_version(void)
 {
     return UG_VERSION;
