@@ -21,7 +21,8 @@
 #ifndef UG_CTL_DEFAULT_POLICY
 #define UG_CTL_DEFAULT_POLICY "/etc/upgate/policy.yaml"
 #endif
-#define SHOWN_MAX 200 /* bytes of a malformed reply shown in the error */
+#define SHOWN_MAX 200  /* bytes of a malformed reply shown in the error */
+#define ERROR_MAX 2000 /* bytes of the tracker's error shown */
 
 static const char usage_text[] =
     "usage: upgate-ctl [--socket PATH | --policy FILE] [--json] [--timeout SECONDS] COMMAND [ARGS]\n"
@@ -74,9 +75,9 @@ typedef struct {
 
 /* The first bytes of a reply that is not what it should be, control bytes
  * escaped: enough to recognise it, never a flood. */
-static const char *shown(const char *data, size_t len, char *buf, size_t cap)
+static const char *shown(const char *data, size_t len, size_t max, char *buf, size_t cap)
 {
-    size_t at = 0, n = len < SHOWN_MAX ? len : SHOWN_MAX;
+    size_t at = 0, n = len < max ? len : max;
     for (size_t i = 0; i < n && at + 5 < cap; i++) {
         unsigned char c = (unsigned char)data[i];
         at += (size_t)snprintf(buf + at, cap - at, c < 0x20 || c >= 0x7f ? "\\x%02x" : "%c", c);
@@ -110,8 +111,9 @@ static int validate_only(void *ctx, size_t i, const json_t *elem)
 static int ask(const opts *o, const char *sock, json_t *req, const char *split, ug_jwalk_elem on_elem, void *ctx,
                reply *r)
 {
-    char err[1024], buf[SHOWN_MAX * 4 + 8];
+    char err[1024], buf[ERROR_MAX * 4 + 8];
     char *line = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    bool reload = req && !strcmp(json_string_value(json_object_get(req, "cmd")) ?: "", "reload");
     json_decref(req);
     *r = (reply){.raw = {.max = UG_CTLC_REPLY_MAX}};
     if (!line)
@@ -125,11 +127,11 @@ static int ask(const opts *o, const char *sock, json_t *req, const char *split, 
     rc = ug_jwalk(r->raw.data, r->raw.len, split, on_elem, ctx, &r->members, err, sizeof err);
     if (rc != 0)
         return ug_complain(UG_EXIT_FAIL, "the reply from %s is not one JSON object (%s): %s", sock, err,
-                           shown(r->raw.data, r->raw.len, buf, sizeof buf));
+                           shown(r->raw.data, r->raw.len, SHOWN_MAX, buf, sizeof buf));
     const json_t *ok = json_object_get(r->members, "ok");
     if (!json_is_boolean(ok))
         return ug_complain(UG_EXIT_FAIL, "the reply from %s has no \"ok\": %s", sock,
-                           shown(r->raw.data, r->raw.len, buf, sizeof buf));
+                           shown(r->raw.data, r->raw.len, SHOWN_MAX, buf, sizeof buf));
     if (o->json) {
         fwrite(r->raw.data, 1, r->raw.len, stdout);
         if (r->raw.data[r->raw.len - 1] != '\n')
@@ -138,8 +140,10 @@ static int ask(const opts *o, const char *sock, json_t *req, const char *split, 
     if (json_is_true(ok))
         return UG_EXIT_OK;
     const char *why = json_string_value(json_object_get(r->members, "error"));
-    return ug_complain(UG_EXIT_FAIL, "the tracker refused: %s",
-                       why ? shown(why, strlen(why), buf, sizeof buf) : "(it gave no reason)");
+    if (!why)
+        return ug_complain(UG_EXIT_FAIL, "the tracker refused without a reason");
+    return ug_complain(UG_EXIT_FAIL, "%s%s", shown(why, strlen(why), ERROR_MAX, buf, sizeof buf),
+                       reload ? " (not reloaded: the running policy stays)" : "");
 }
 
 /* ---- commands -------------------------------------------------------------- */

@@ -78,4 +78,6 @@ grep stats: node.out | tail -n 1 | tr ' ' '\n' | sed -n 's/^\([a-z_]*=\)/   \1/p
 echo "== expected: uids 1, 4, 7, 10, 13 (1 mod 3, in the region) upgrade; 16 and 19 find the quota spent"
 n=$(ls peer*.bin 2>/dev/null | wc -l)
 echo "   $n peers upgraded"
+echo "== upgate-ctl --policy policy.yaml status: the same through the control socket"
+"$B/upgate-ctl" --policy policy.yaml status | sed 's/^./   &/'
 [ "$n" -eq 5 ]

@@ -327,7 +327,9 @@ Test(ctl, reload_error_is_one_line_and_the_old_policy_stays)
     write_two("    colour: blue\n", "1.5");
     cr_assert_eq(ctl(SOCK " reload"), 1);
     one_line("reload");
-    cr_assert(strstr(ERR, "policy.yaml:") && strstr(ERR, "colour"), "file:line: key: %s", ERR);
+    cr_assert(strstr(ERR, "upgate-ctl: ") && strstr(ERR, "/policy.yaml:8: rollouts[0].colour: unknown key"),
+              "file:line: key: %s", ERR);
+    cr_assert(strstr(ERR, " (not reloaded: the running policy stays)\n"), "%s", ERR);
     cr_assert_eq(hello(1, "1.4.0", NULL), UG_TYPE_HINT, "the old policy still answers");
     cr_assert_eq(ctl(SOCK " --json status"), 0);
     json_t *st = out_json();

@@ -198,8 +198,8 @@ Test(ctl_ops, unreachable_and_broken_trackers_give_one_clear_line)
         const char *reply, *says;
     } odd[] = {
         {"{\"foo\": 1}", "has no \"ok\""},
-        {"{\"ok\": false}", "the tracker refused: (it gave no reason)"},
-        {"{\"ok\": false, \"error\": \"two\\nlines \\u001b[31mred\"}", "the tracker refused: two\\x0alines \\x1b[31mred"},
+        {"{\"ok\": false}", "upgate-ctl: the tracker refused without a reason\n"},
+        {"{\"ok\": false, \"error\": \"two\\nlines \\u001b[31mred\"}", "upgate-ctl: two\\x0alines \\x1b[31mred\n"},
         {"{\"ok\": true} {\"ok\": true}", "not one JSON object (at byte 13: more after the object)"},
         {"[1, 2]", "not one JSON object (at byte 0: not a JSON object)"},
         {"{\"ok\": true, \"a\": [1,]}", "not one JSON object"},
