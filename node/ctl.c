@@ -1,6 +1,7 @@
 /* upgate-ctl: steers a running tracker through its control socket (docs/control.md; cli.md "Operating a running tracker"). */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,8 @@ typedef struct {
     bool has_timeout, has_interval, has_count;
     const char *pos[4]; /* the command and its arguments */
     int npos;
+    char *why_failed; /* when set, ask() puts its one line here, not on stderr (a watch frame shows it) */
+    size_t why_cap;
 } opts;
 
 /* ---- the request and its reply -------------------------------------------- */
@@ -104,6 +107,21 @@ static int validate_only(void *ctx, size_t i, const json_t *elem)
     return 0;
 }
 
+/* ask()'s one line: on stderr, or into o->why_failed. Returns 1. */
+__attribute__((format(printf, 2, 3))) static int failed(const opts *o, const char *fmt, ...)
+{
+    char line[ERROR_MAX * 4 + 1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (o->why_failed)
+        snprintf(o->why_failed, o->why_cap, "%s", line);
+    else
+        ug_complain(UG_EXIT_FAIL, "%s", line);
+    return UG_EXIT_FAIL;
+}
+
 /* Sends req (stolen) and reads the reply. split names an array member to
  * hand to on_elem row by row (grants). With --json the reply goes to
  * stdout as it came. 0 when the tracker said ok; else 1, the reason on
@@ -117,21 +135,21 @@ static int ask(const opts *o, const char *sock, json_t *req, const char *split, 
     json_decref(req);
     *r = (reply){.raw = {.max = UG_CTLC_REPLY_MAX}};
     if (!line)
-        return ug_complain(UG_EXIT_FAIL, "out of memory");
+        return failed(o, "out of memory");
     int rc = ug_ctlc_call(sock, line, strlen(line), o->timeout_ms, &r->raw, err, sizeof err);
     free(line);
     if (rc != 0)
-        return ug_complain(UG_EXIT_FAIL, "%s", err);
+        return failed(o, "%s", err);
     if (o->json && split)
         on_elem = validate_only;
     rc = ug_jwalk(r->raw.data, r->raw.len, split, on_elem, ctx, &r->members, err, sizeof err);
     if (rc != 0)
-        return ug_complain(UG_EXIT_FAIL, "the reply from %s is not one JSON object (%s): %s", sock, err,
-                           shown(r->raw.data, r->raw.len, SHOWN_MAX, buf, sizeof buf));
+        return failed(o, "the reply from %s is not one JSON object (%s): %s", sock, err,
+                      shown(r->raw.data, r->raw.len, SHOWN_MAX, buf, sizeof buf));
     const json_t *ok = json_object_get(r->members, "ok");
     if (!json_is_boolean(ok))
-        return ug_complain(UG_EXIT_FAIL, "the reply from %s has no \"ok\": %s", sock,
-                           shown(r->raw.data, r->raw.len, SHOWN_MAX, buf, sizeof buf));
+        return failed(o, "the reply from %s has no \"ok\": %s", sock,
+                      shown(r->raw.data, r->raw.len, SHOWN_MAX, buf, sizeof buf));
     if (o->json) {
         fwrite(r->raw.data, 1, r->raw.len, stdout);
         if (r->raw.data[r->raw.len - 1] != '\n')
@@ -141,9 +159,9 @@ static int ask(const opts *o, const char *sock, json_t *req, const char *split, 
         return UG_EXIT_OK;
     const char *why = json_string_value(json_object_get(r->members, "error"));
     if (!why)
-        return ug_complain(UG_EXIT_FAIL, "the tracker refused without a reason");
-    return ug_complain(UG_EXIT_FAIL, "%s%s", shown(why, strlen(why), ERROR_MAX, buf, sizeof buf),
-                       reload ? " (not reloaded: the running policy stays)" : "");
+        return failed(o, "the tracker refused without a reason");
+    return failed(o, "%s%s", shown(why, strlen(why), ERROR_MAX, buf, sizeof buf),
+                  reload ? " (not reloaded: the running policy stays)" : "");
 }
 
 /* ---- commands -------------------------------------------------------------- */
@@ -379,13 +397,13 @@ static void paint(const char *frame, size_t len)
     for (size_t i = 0; i < len; i++)
         lines += frame[i] == '\n';
     fputs("\033[H", stdout);
+    char more[96];
     const char *p = frame, *end = frame + len;
     for (size_t row = 0; p < end && row + 1 < rows; row++) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *stop = nl ? nl : end;
-        if (row + 2 == rows && lines > rows - 1) {
-            printf("... %zu more lines (a taller terminal shows them)\033[K\n", lines - row);
-            break;
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *stop = nl ? nl : end, *next = nl ? nl + 1 : end;
+        if (row + 2 == rows && lines > rows - 1) { /* the last row says what is left out */
+            int n = snprintf(more, sizeof more, "... %zu more lines (a taller terminal shows them)", lines - row);
+            p = more, stop = more + (n > 0 ? (size_t)n : 0), next = end;
         }
         size_t w = 0;
         for (const char *c = p; c < stop; c++) { /* cut at the width: UTF-8 continuations take no column */
@@ -394,7 +412,7 @@ static void paint(const char *frame, size_t len)
             fputc(*c, stdout);
         }
         fputs("\033[K\n", stdout);
-        p = nl ? nl + 1 : end;
+        p = next;
     }
     fputs("\033[J", stdout);
 }
@@ -417,14 +435,19 @@ static int watch_once(const opts *o, const char *sock, bool tty)
         return ug_complain(UG_EXIT_FAIL, "out of memory");
     reply r;
     opts q = *o;
+    char why[ERROR_MAX + 1200] = "";
     q.json = false; /* printed below, between the signals' guards */
+    if (tty) /* the reason goes into the frame: stderr would be painted over */
+        q.why_failed = why, q.why_cap = sizeof why;
     int rc = ask(&q, sock, json_pack("{s:s}", "cmd", "status"), NULL, NULL, NULL, &r);
+    char t[64];
     if (rc == 0 && o->json)
         fwrite(r.raw.data, 1, r.raw.len, f);
     else if (rc == 0)
         ug_render_watch(r.members, f, (int64_t)ug_now());
     else if (tty)
-        fprintf(f, "no status from %s (the reason above); trying again every %ld s\n", sock, o->interval_ms / 1000);
+        fprintf(f, "%s  no status: %s\ntrying again every %ld s (Ctrl-C ends)\n",
+                ug_render_time((int64_t)ug_now(), t, sizeof t), why, o->interval_ms / 1000);
     reply_free(&r);
     fclose(f);
     w_writing = 1;

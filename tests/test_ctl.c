@@ -443,6 +443,24 @@ Test(ctl, watch_without_a_terminal_prints_one_block_per_interval)
     cr_assert(json_is_array(json_object_get(j, "rollouts")), "each line a status object: %s", OUT);
     json_decref(j);
 
+    /* on a terminal (script(1) gives it one): redrawn in place, cut to the
+     * screen, the cursor hidden and given back, also on Ctrl-C */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cd %s && script -qec \"stty cols 40 rows 4; '%s/upgate-ctl' " SOCK
+             " watch --count 2\" /dev/null", N.dir, tu_build_dir());
+    cr_assert_eq(tu_run(cmd, OUT, sizeof OUT), 0, "%s", OUT);
+    cr_assert(strncmp(OUT, "\033[?25l\033[2J\033[H", 13) == 0, "cursor hidden, screen cleared: %s", OUT);
+    cr_assert(strstr(OUT, "\033[J\033[H") && strstr(strstr(OUT, "\033[J\033[H"), "\033[J\033[?25h"),
+              "a second frame from the top, then the cursor back: %s", OUT);
+    cr_assert(strstr(OUT, "rollout desktop  release 2.0.0\033[K\r\n... 4 more lines (a taller terminal show\033[K"),
+              "cut to 4 rows and 40 columns: %s", OUT);
+    cr_assert(strstr(OUT, "Z  tracker up ") && !strstr(OUT, "rollout mobile"), "%s", OUT);
+    snprintf(cmd, sizeof cmd, "cd %s && script -qec \"timeout --preserve-status -s INT 1.5 '%s/upgate-ctl' " SOCK
+             " watch\" /dev/null", N.dir, tu_build_dir());
+    cr_assert_eq(tu_run(cmd, OUT, sizeof OUT), 0, "Ctrl-C ends it with 0: %s", OUT);
+    size_t n = strlen(OUT);
+    cr_assert(n > 8 && strcmp(OUT + n - 8, "\033[?25h\r\n") == 0, "the cursor given back: [%s]", OUT + (n > 20 ? n - 20 : 0));
+
     /* the tracker gone: the look fails, said on stderr, exit 1 */
     cr_assert_eq(nu_stop(&N, SIGTERM), 0);
     cr_assert_eq(ctl(SOCK " watch --count 1"), 1);
