@@ -205,6 +205,33 @@ static void names(const json_t *list, FILE *out)
     }
 }
 
+/* After resume: the rollouts of done that a policy's paused: true still
+ * holds (control cannot lift it), said in a note; silent if status fails. */
+static void still_paused(const opts *o, const char *sock, const json_t *done)
+{
+    char why[64];
+    opts quiet = *o;
+    quiet.json = false, quiet.why_failed = why, quiet.why_cap = sizeof why;
+    reply r;
+    if (ask(&quiet, sock, json_pack("{s:s}", "cmd", "status"), NULL, NULL, NULL, &r) == 0) {
+        size_t i, j;
+        const json_t *ro, *d;
+        json_array_foreach(json_object_get(r.members, "rollouts"), i, ro)
+        {
+            const char *by = json_string_value(json_object_get(ro, "paused_by"));
+            json_array_foreach(done, j, d)
+            {
+                if (by && !strcmp(by, "policy") && json_equal(d, json_object_get(ro, "name"))) {
+                    printf("note: rollout ");
+                    ug_render_value(d, stdout);
+                    printf(" stays paused: its policy says paused: true (edit the file, then reload)\n");
+                }
+            }
+        }
+    }
+    reply_free(&r);
+}
+
 /* pause, resume, halt */
 static int run_flag(const opts *o, const char *sock, const char *cmd)
 {
@@ -235,25 +262,11 @@ static int run_flag(const opts *o, const char *sock, const char *cmd)
         else
             printf(" (%s peers get the policy's answers from now)\n", n == 1 ? "its" : "their");
     }
+    json_t *done = json_incref((json_t *)list);
     reply_free(&r);
-    if (!strcmp(cmd, "resume") && n) { /* what control cannot lift: say so */
-        opts quiet = *o;
-        quiet.json = false;
-        if (ask(&quiet, sock, json_pack("{s:s}", "cmd", "status"), NULL, NULL, NULL, &r) == 0) {
-            size_t i;
-            const json_t *ro;
-            json_array_foreach(json_object_get(r.members, "rollouts"), i, ro)
-            {
-                const char *by = json_string_value(json_object_get(ro, "paused_by"));
-                if (by && !strcmp(by, "policy")) {
-                    printf("note: rollout ");
-                    ug_render_value(json_object_get(ro, "name"), stdout);
-                    printf(" stays paused: its policy says paused: true (edit the file, then reload)\n");
-                }
-            }
-        }
-        reply_free(&r);
-    }
+    if (!strcmp(cmd, "resume") && n)
+        still_paused(o, sock, done);
+    json_decref(done);
     return finish(rc);
 }
 

@@ -305,6 +305,8 @@ Test(ctl, pause_resume_one_and_all_and_a_policys_pause_stays)
     cr_assert_eq(ctl(SOCK " reload"), 0, "%s", ERR);
     cr_assert_eq(ctl(SOCK " resume desktop"), 0, "%s", ERR);
     cr_assert(strstr(OUT, "note: rollout desktop stays paused: its policy says paused: true"), "%s", OUT);
+    cr_assert_eq(ctl(SOCK " resume mobile"), 0, "%s", ERR);
+    cr_assert_null(strstr(OUT, "note:"), "only about the rollouts resumed: %s", OUT);
     cr_assert_eq(hello(1, "1.4.0", &why), UG_TYPE_WAIT);
     cr_assert_eq(why, UG_WHY_PAUSED);
 
