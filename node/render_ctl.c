@@ -61,15 +61,15 @@ static const char *duration(int64_t s, char *buf, size_t cap)
     return buf;
 }
 
-/* "in 6 days", "in 3 hours", "in 12 minutes", "2 days ago". */
+/* "in 6 days", "in 3 hours", "in 12 minutes", "in 5 seconds", "2 days ago". */
 static const char *relative(int64_t t, int64_t now, char *buf, size_t cap)
 {
     bool past = t < now;
     int64_t d;
     if (past ? __builtin_sub_overflow(now, t, &d) : __builtin_sub_overflow(t, now, &d))
         d = INT64_MAX;
-    int64_t n = d >= 86400 ? d / 86400 : d >= 3600 ? d / 3600 : d / 60;
-    const char *unit = d >= 86400 ? "day" : d >= 3600 ? "hour" : "minute";
+    int64_t n = d >= 86400 ? d / 86400 : d >= 3600 ? d / 3600 : d >= 60 ? d / 60 : d;
+    const char *unit = d >= 86400 ? "day" : d >= 3600 ? "hour" : d >= 60 ? "minute" : "second";
     snprintf(buf, cap, "%s%" PRId64 " %s%s%s", past ? "" : "in ", n, unit, n == 1 ? "" : "s", past ? " ago" : "");
     return buf;
 }

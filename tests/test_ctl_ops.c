@@ -226,6 +226,26 @@ Test(ctl_ops, unreachable_and_broken_trackers_give_one_clear_line)
         fake_done();
     }
 
+    /* every part of the tracker block and a rollout's header, and members not known yet */
+    static const char full[] =
+        "{\"ok\":true,\"tracker\":{\"uptime_s\":90061,\"policy\":\"/etc/upgate/policy.yaml\",\"generation\":7,"
+        "\"cookie\":\"auto\",\"cookie_under_load\":true,\"verify\":\"always\",\"drops\":{\"signature\":3,\"size\":0},"
+        "\"waits\":{\"paused\":2},\"fleet\":{\"trackers\":2}},\"rollouts\":[{\"name\":\"r\",\"release\":\"2.0.0\","
+        "\"manifest_expires\":1000,\"paused\":true,\"paused_by\":\"policy\",\"halted\":true,\"halted_why\":\"x\","
+        "\"ramp_held_since\":1000,\"ramp_shift_s\":3600,\"stages\":[],\"extra\":5}],\"future\":\"yes\"}";
+    fake_server(sock, full, strlen(full), 1);
+    cr_assert_eq(ctl("--socket fake.sock status"), 0, "%s", ERR);
+    fake_done();
+    static const char *const parts[] = {
+        "tracker up 1d 1h, policy /etc/upgate/policy.yaml (generation 7)\n",
+        "  cookies auto (ON: load turned them on), verify always\n", "  waits: paused 2\n", "  drops: signature 3\n",
+        "  fleet:\n    trackers: 2\n", "rollout r: release 2.0.0, manifest EXPIRED 1970-01-01T00:16:40Z (", " days ago)\n",
+        "  PAUSED by policy: every peer of it gets WAIT why=4\n", "  HALTED: x\n",
+        "  ramp held since 1970-01-01T00:16:40Z (", "  ramp delayed 1h 0m by holds so far\n", "  no stages\n",
+        "  extra: 5\n", "\nfuture: yes\n"};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        cr_assert(strstr(OUT, parts[i]), "shows [%s]: %s", parts[i], OUT);
+
     /* more than 256 MiB: refused, not read forever */
     static char mib[1 << 20];
     memset(mib, ' ', sizeof mib);
