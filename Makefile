@@ -50,10 +50,13 @@ OBJ := $(BUILD)/obj
 PROTO_SRC := $(wildcard proto/*.c)
 PLUGIN_SRC := $(wildcard plugin/*.c)
 NODE_COMMON_SRC := node/common.c
-# upgate-node's parts; render and capture (its file format) are also linked into the tests.
+# upgate-node's parts; render, capture (its file format), the reply buffer and the explain
+# argument are also linked into upgate-ctl and the tests.
 NODE_HOST_SRC := node/node.c node/host.c node/serve.c node/log.c node/ctlsock.c node/metrics.c node/notify.c \
                  node/capwrite.c node/check.c
-NODE_SHARED_SRC := node/render.c node/capture.c
+NODE_SHARED_SRC := node/render.c node/render_ctl.c node/capture.c node/buf.c node/explain_arg.c node/jwalk.c
+# upgate-ctl's own parts: the program, the socket client, the policy's state key.
+NODE_CTL_SRC := node/ctl.c node/ctlclient.c node/ctlpolicy.c
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_HELPER_SRC := $(filter-out $(TEST_SRC) tests/bench%.c,$(wildcard tests/*.c))
 
@@ -64,11 +67,13 @@ PLUGIN_OBJ := $(PLUGIN_SRC:%.c=$(OBJ)/%.o)
 NODE_COMMON_OBJ := $(NODE_COMMON_SRC:%.c=$(OBJ)/%.o)
 NODE_HOST_OBJ := $(NODE_HOST_SRC:%.c=$(OBJ)/%.o)
 NODE_SHARED_OBJ := $(NODE_SHARED_SRC:%.c=$(OBJ)/%.o)
+NODE_CTL_OBJ := $(NODE_CTL_SRC:%.c=$(OBJ)/%.o)
 TEST_HELPER_OBJ := $(TEST_HELPER_SRC:%.c=$(OBJ)/%.o)
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 PROTO_LIB := $(BUILD)/libugproto.a
 PLUGIN_SO := $(BUILD)/upgate.so
-PROGRAMS := $(BUILD)/upgate-keys $(BUILD)/upgate-peer $(BUILD)/upgate-node $(BUILD)/upgate-load
+PROGRAMS := $(BUILD)/upgate-keys $(BUILD)/upgate-peer $(BUILD)/upgate-node $(BUILD)/upgate-load \
+            $(BUILD)/upgate-ctl
 
 # libupgate, the client library: client/*.c with proto/ linked in, hidden.
 CLIENT_SRC := $(filter-out client/example.c,$(wildcard client/*.c))
@@ -146,6 +151,9 @@ $(BUILD)/upgate-node: $(NODE_HOST_OBJ) $(NODE_SHARED_OBJ) $(NODE_COMMON_OBJ) $(P
 
 $(BUILD)/upgate-load: $(OBJ)/node/load.o $(OBJ)/node/loadgen.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) -lm
+
+$(BUILD)/upgate-ctl: $(NODE_CTL_OBJ) $(NODE_SHARED_OBJ) $(NODE_COMMON_OBJ) $(PROTO_LIB)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) $(shell pkg-config --libs jansson yaml-0.1 2>/dev/null)
 
 # Unit tests link the plugin's objects directly; the ABI tests dlopen upgate.so.
 $(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(ORACLE_OBJ) $(PLUGIN_OBJ) $(NODE_COMMON_OBJ) $(NODE_SHARED_OBJ) $(PROTO_LIB)

@@ -84,4 +84,6 @@ echo "== expected: uids 1, 4, 7, 10 (1 mod 3, in CN-BJ) upgrade and 13 declines 
 echo "   16 and 19 find the quota spent; everyone else waits"
 n=$(ls peer*.bin 2>/dev/null | wc -l)
 echo "   $n peers upgraded"
+echo "== upgate-ctl --policy policy.yaml status: the same through the control socket"
+"$B/upgate-ctl" --policy policy.yaml status | sed 's/^./   &/'
 [ "$n" -eq 4 ]
