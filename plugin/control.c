@@ -105,6 +105,11 @@ __attribute__((format(printf, 3, 4))) static int refuse(ug_emit emit, void *ctx,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* one line of ASCII, whatever a request echoed into it (and a cut
+     * multi-byte character would make jansson refuse the string) */
+    for (char *c = msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+            *c = '?';
     return reply(emit, ctx, json_pack("{s:s}", "error", msg), false);
 }
 
@@ -679,6 +684,8 @@ static const ug_command commands[] = {
 static bool member_ok(const char *members, const char *key)
 {
     size_t n = strlen(key);
+    if (n == 0) /* strstr finds "" everywhere: it would never move on */
+        return false;
     for (const char *p = members; (p = strstr(p, key)); p += n)
         if ((p == members || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0))
             return true;
