@@ -51,10 +51,13 @@ OBJ := $(BUILD)/obj
 PROTO_SRC := $(wildcard proto/*.c)
 PLUGIN_SRC := $(wildcard plugin/*.c)
 NODE_COMMON_SRC := node/common.c
-# upgate-node's parts; render and capture (its file format) are also linked into the tests.
+# upgate-node's parts; render, capture (its file format), the reply buffer and the explain
+# argument are also linked into upgate-ctl and the tests.
 NODE_HOST_SRC := node/node.c node/host.c node/serve.c node/log.c node/ctlsock.c node/metrics.c node/notify.c \
                  node/capwrite.c node/check.c
-NODE_SHARED_SRC := node/render.c node/capture.c
+NODE_SHARED_SRC := node/render.c node/render_ctl.c node/capture.c node/buf.c node/explain_arg.c node/jwalk.c
+# upgate-ctl's own parts: the program, the socket client, the policy's state key.
+NODE_CTL_SRC := node/ctl.c node/ctlclient.c node/ctlpolicy.c
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_HELPER_SRC := $(filter-out $(TEST_SRC) tests/bench%.c,$(wildcard tests/*.c))
 
@@ -65,11 +68,13 @@ PLUGIN_OBJ := $(PLUGIN_SRC:%.c=$(OBJ)/%.o)
 NODE_COMMON_OBJ := $(NODE_COMMON_SRC:%.c=$(OBJ)/%.o)
 NODE_HOST_OBJ := $(NODE_HOST_SRC:%.c=$(OBJ)/%.o)
 NODE_SHARED_OBJ := $(NODE_SHARED_SRC:%.c=$(OBJ)/%.o)
+NODE_CTL_OBJ := $(NODE_CTL_SRC:%.c=$(OBJ)/%.o)
 TEST_HELPER_OBJ := $(TEST_HELPER_SRC:%.c=$(OBJ)/%.o)
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 PROTO_LIB := $(BUILD)/libugproto.a
 PLUGIN_SO := $(BUILD)/upgate.so
-PROGRAMS := $(BUILD)/upgate-keys $(BUILD)/upgate-peer $(BUILD)/upgate-node
+PROGRAMS := $(BUILD)/upgate-keys $(BUILD)/upgate-peer $(BUILD)/upgate-node $(BUILD)/upgate-load \
+            $(BUILD)/upgate-ctl
 
 # libupgate, the client library: client/*.c with proto/ linked in, hidden.
 CLIENT_SRC := $(filter-out client/example.c,$(wildcard client/*.c))
@@ -82,7 +87,7 @@ CLIENT_LIBS := $(CLIENT_A) $(CLIENT_SO) $(BUILD)/libupgate.so $(BUILD)/upgate.pc
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 
-.PHONY: all deps programs install test check-unit check-e2e demo demo-fleet bench bench-decode fuzz fuzz-smoke clean
+.PHONY: all deps programs install test check-unit check-e2e demo demo-fleet bench bench-base bench-decode fuzz fuzz-smoke clean
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -145,12 +150,17 @@ $(BUILD)/client-example: client/example.c include/upgate/client.h $(BUILD)/libup
 $(BUILD)/upgate-node: $(NODE_HOST_OBJ) $(NODE_SHARED_OBJ) $(NODE_COMMON_OBJ) $(PROTO_LIB)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_NODE)
 
+$(BUILD)/upgate-load: $(OBJ)/node/load.o $(OBJ)/node/loadgen.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) -lm
+
+$(BUILD)/upgate-ctl: $(NODE_CTL_OBJ) $(NODE_SHARED_OBJ) $(NODE_COMMON_OBJ) $(PROTO_LIB)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) $(shell pkg-config --libs jansson yaml-0.1 2>/dev/null)
+
 # Unit tests link the plugin's objects directly; the ABI tests dlopen upgate.so.
-$(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(PLUGIN_OBJ) $(NODE_COMMON_OBJ) $(NODE_SHARED_OBJ) $(PROTO_LIB)
+$(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(ORACLE_OBJ) $(PLUGIN_OBJ) $(NODE_COMMON_OBJ) $(NODE_SHARED_OBJ) $(PROTO_LIB)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PLUGIN) $(LIBS_TEST) -ldl
 
-$(BUILD)/tests/test_oracle: $(ORACLE_OBJ)
 
 # Makes a state folder of layout 1 with the code that wrote it, for the upgrade test.
 LEGACY := $(BUILD)/tests/mkstate-v1
@@ -190,12 +200,37 @@ demo: all
 demo-fleet: all
 	@UG_BUILD=$(abspath $(BUILD)) sh node/demo-fleet.sh
 
-bench: all
-	@$(MAKE) --no-print-directory $(BUILD)/bench
-	@UG_SPEC=$(SPEC) $(BUILD)/bench
+# Side by side in one run (tests/bench*.c, README "Benchmarks"): this tree
+# against bare libsodium, a bare UDP echo and drain, libev alone, and
+# today's main (BENCH_BASE_REV, built from git history into bench-base/).
+BENCH_BASE_REV := 19404ac
+BENCH_BASE := $(BUILD)/bench-base
+BENCH_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(filter-out tests/bench_decode.c tests/bench_mem.c,$(wildcard tests/bench*.c)))
 
-$(BUILD)/bench: $(OBJ)/tests/bench.o $(PLUGIN_OBJ) $(PROTO_LIB)
+bench: all
+	@$(MAKE) --no-print-directory $(BUILD)/bench $(BUILD)/bench-mem bench-base
+	@UG_BUILD=$(abspath $(BUILD)) UG_BENCH_BASE=$(abspath $(BENCH_BASE)) $(BUILD)/bench
+	@$(BUILD)/bench-mem $(abspath $(BUILD))
+
+# Memory rows: state folders made once with the store's API (build/bench-state/).
+$(BUILD)/bench-mem: $(OBJ)/tests/bench_mem.o $(PLUGIN_OBJ) $(PROTO_LIB)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PLUGIN) -ldl
+
+$(BUILD)/bench: $(BENCH_OBJ) $(OBJ)/node/loadgen.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) -lev -ldl -lm -lpthread
+
+# Built once per revision and compiler; without git history the bench says
+# "baseline unavailable" instead of failing.
+bench-base:
+	@stamp="$(BENCH_BASE_REV) $(CC) $(OPT)"; \
+	if [ -f $(BENCH_BASE)/upgate.so ] && [ "$$(cat $(BENCH_BASE)/stamp 2>/dev/null)" = "$$stamp" ]; then exit 0; fi; \
+	rm -rf $(BENCH_BASE) && mkdir -p $(BENCH_BASE)/src; \
+	if git archive $(BENCH_BASE_REV) proto plugin node Makefile 2>$(BENCH_BASE)/build.log | tar -x -C $(BENCH_BASE)/src 2>>$(BENCH_BASE)/build.log && \
+	   $(MAKE) --no-print-directory -C $(BENCH_BASE)/src BUILD=build SAN= CC="$(CC)" OPT="$(OPT)" \
+	     build/upgate.so build/upgate-node >>$(BENCH_BASE)/build.log 2>&1 && \
+	   cp $(BENCH_BASE)/src/build/upgate.so $(BENCH_BASE)/src/build/upgate-node $(BENCH_BASE)/; then \
+	  echo "$$stamp" > $(BENCH_BASE)/stamp; echo "  BASE    $(BENCH_BASE_REV) -> $(BENCH_BASE)"; \
+	else echo "  BASE    $(BENCH_BASE_REV) unavailable (see $(BENCH_BASE)/build.log)"; fi
 
 # Instructions per HELLO decode (callgrind): the old path against the single pass.
 $(BUILD)/bench-decode: $(OBJ)/tests/bench_decode.o $(ORACLE_OBJ) $(PROTO_LIB)

@@ -98,7 +98,7 @@ static void check_cookie_echo(ug_client *c, const uint8_t *data, size_t size)
     FZ_CHECK(ug_dgram_decode(&d, hello, len, NULL) == 0 && ug_hello_decode(&h, d.body, d.body_len, NULL) == 0 &&
                  h.has_cookie && memcmp(h.cookie, k.cookie, UG_COOKIE_LEN) == 0,
              "the next HELLO does not echo the cookie");
-    FZ_CHECK(ug_hello_verify(&h, &d, &K.issuer.pub, 1, FZ_NOW, NULL) == 0, "the next HELLO does not verify");
+    FZ_CHECK(or_hello_verify(&h, &d, &K.issuer.pub, 1, FZ_NOW, NULL) == 0, "the next HELLO does not verify");
 }
 
 static void check_wait(const ug_client_event *ev, const uint8_t *data, size_t size)

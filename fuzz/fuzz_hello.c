@@ -114,14 +114,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     FZ_CHECK(!h.cred_decoded, "ug_hello_parse decoded the credential");
     FZ_CHECK(d.type == UG_TYPE_HELLO && fz_inside(d.body, d.body_len, data, size), "datagram");
-    FZ_CHECK(ug_hello_verify(&h, &d, &K.issuer.pub, 1, FZ_NOW, &e) != 0 && e == UG_E_SCHEMA,
+    FZ_CHECK(or_hello_verify(&h, &d, &K.issuer.pub, 1, FZ_NOW, &e) != 0 && e == UG_E_SCHEMA,
              "verified a HELLO whose credential was never decoded (%s)", ug_err_name(e));
     if (ug_hello_cred_decode(&h, &e) != 0)
         return 0;
     FZ_CHECK(h.cred_decoded, "cred_decoded");
     check_hello(&h, d.body, d.body_len);
     ug_err e1 = UG_OK, e2 = UG_OK;
-    int whole = ug_hello_verify(&h, &d, &K.issuer.pub, 1, FZ_NOW, &e1);
+    int whole = or_hello_verify(&h, &d, &K.issuer.pub, 1, FZ_NOW, &e1);
     /* the plugin runs the two halves separately (it caches credentials):
      * they must agree with the whole, reason included */
     const ug_pubkey *iss = NULL;

@@ -221,7 +221,7 @@ static void analyse(const fz_inst *f, const uint8_t *in, size_t len, fz_expect *
     if (!x->decoded)
         return;
     x->verified = ug_hello_cred_decode(&x->h, NULL) == 0 &&
-                  ug_hello_verify(&x->h, &x->d, f->ref->issuers, f->ref->nissuers, clock_now, NULL) == 0;
+                  or_hello_verify(&x->h, &x->d, f->ref->issuers, f->ref->nissuers, clock_now, NULL) == 0;
     x->targeted = ug_policy_route(f->ref, &x->h.ver, x->h.plat, x->h.chan) != NULL;
 }
 
@@ -235,7 +235,7 @@ static bool made_at(const fz_expect *x, uint64_t t, bool *in_window)
     uint64_t ts = x->h.ts;
     *in_window = (ts > t ? ts - t : t - ts) <= WINDOW;
     return t == clock_now ? x->verified
-                          : ug_hello_verify(&x->h, &x->d, x->f->ref->issuers, x->f->ref->nissuers, t, NULL) == 0;
+                          : or_hello_verify(&x->h, &x->d, x->f->ref->issuers, x->f->ref->nissuers, t, NULL) == 0;
 }
 
 static void check_hint(const fz_expect *x, const uint8_t *out, size_t out_len)

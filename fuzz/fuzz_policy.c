@@ -1,6 +1,9 @@
-/* libFuzzer harness: ug_policy_load on any file, beside valid keys and manifests, then its evaluators. */
+/* libFuzzer harness: ug_policy_load on any file (versions 1 and 2), beside valid keys, manifests, lists, a
+ * geoip DB and a FIFO, then its evaluators, its lint and its --check summary. */
 #include <arpa/inet.h>
+#include <jansson.h>
 #include <math.h>
+#include <stdlib.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,9 +54,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     fz_write(dir, "garbage.manifest", "\x92\xc4\x01", 3);
     fz_write(dir, "uids.txt", "1001\n# comment\n\n  1002\r\n9223372036854775807\n", 45);
     fz_write(dir, "bad-uids.txt", "1001\n0\n", 7);
-    char sub[300];
+    fz_write(dir, "pw.txt", "s3cret\n", 7);
+    char sub[600];
     snprintf(sub, sizeof sub, "%s/state", dir);
     FZ_CHECK(mkdir(sub, 0700) == 0, "mkdir state");
+    /* a FIFO: any file the policy names may be one, and must not hang it */
+    snprintf(sub, sizeof sub, "%s/fifo", dir);
+    FZ_CHECK(mkfifo(sub, 0600) == 0, "mkfifo");
+    /* regions need a DB: tests/mkgeo.pl writes one (from the repo's root, as
+     * make runs us; without perl the geoip key just fails to load) */
+    snprintf(sub, sizeof sub, "perl tests/mkgeo.pl %s/geo.mmdb >/dev/null 2>&1", dir);
+    if (system(sub) != 0)
+        fprintf(stderr, "fuzz_policy: no geo.mmdb (%s failed)\n", sub);
     snprintf(policy_path, sizeof policy_path, "%s/policy.yaml", dir);
 
     static const uint64_t uids[4] = {1, 1001, 4242, UINT64_C(9223372036854775807)};
@@ -169,14 +181,48 @@ static void evaluate(const ug_policy *p)
                 (void)ug_stage_active(s, times[k % 3]);
                 (void)ug_stage_matches(s, &peer);
                 if (s->has_percent) {
-                    uint32_t a = ug_percent_at(&s->percent, times[k % 3]), b = ug_percent_at(&s->percent, times[(k % 3) + (k % 3 < 2)]);
-                    FZ_CHECK(a <= 10000 && a <= b, "percent not monotonic: %u then %u", a, b);
+                    int64_t t0 = times[k % 3], t1 = times[k % 3 < 2 ? k % 3 + 1 : 2];
+                    uint32_t a = ug_percent_at(&s->percent, t0), b = ug_percent_at(&s->percent, t1);
+                    FZ_CHECK(a <= 10000 && b <= 10000 && a <= b, "percent not monotonic: %u then %u", a, b);
                 }
                 char text[256];
                 for (size_t c = 0; c < s->nconds; c++)
                     s->conds[c].kind->describe(s->conds[c].arg, text, sizeof text);
             }
         }
+}
+
+/* Every lint finding is one line "PATH:LINE: KEY: message". */
+static void lint_line(void *ctx, const char *msg)
+{
+    (void)ctx;
+    size_t n = strlen(msg);
+    FZ_CHECK(strncmp(msg, policy_path, strlen(policy_path)) == 0 && msg[strlen(policy_path)] == ':', "lint: %s", msg);
+    for (size_t i = 0; i < n; i++)
+        FZ_CHECK((unsigned char)msg[i] >= 0x20 && msg[i] != 0x7f, "control byte in a lint finding: %s", msg);
+}
+
+/* The summary: one JSON object with a rollout for every rollout, and not
+ * the fleet password pw.txt holds (unless the policy text says it too). */
+static void summarise(const ug_policy *p, const uint8_t *data, size_t size)
+{
+    json_t *j = ug_policy_summary(p, (int64_t)FZ_NOW);
+    FZ_CHECK(j && json_is_object(j), "no summary");
+    json_t *rs = json_object_get(j, "rollouts");
+    FZ_CHECK(json_array_size(rs) == p->nrollouts, "rollouts in the summary");
+    for (size_t i = 0; i < p->nrollouts; i++) {
+        json_t *st = json_object_get(json_array_get(rs, i), "stages");
+        FZ_CHECK(json_array_size(st) == p->rollouts[i].nstages, "stages of rollout %zu in the summary", i);
+        for (size_t k = 0; k < p->rollouts[i].nstages; k++)
+            FZ_CHECK(json_array_size(json_object_get(json_array_get(st, k), "conditions")) ==
+                         p->rollouts[i].stages[k].nconds,
+                     "conditions of stage %zu in the summary", k);
+    }
+    char *text = json_dumps(j, JSON_COMPACT);
+    FZ_CHECK(text != NULL, "summary does not dump");
+    FZ_CHECK(!strstr(text, "s3cret") || memmem(data, size, "s3cret", 6), "the fleet password in the summary");
+    free(text);
+    json_decref(j);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -197,6 +243,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     check_policy(p);
     evaluate(p);
+    ug_policy_lint(p, (int64_t)FZ_NOW, lint_line, NULL);
+    summarise(p, data, size);
     ug_policy_free(p);
     return 0;
 }

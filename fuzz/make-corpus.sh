@@ -464,6 +464,51 @@ hostile_pol = {
     "bom": "\ufeff" + HEAD + 'targets: ["1"]\nstages: []\n',
     "tags": HEAD + 'targets: !!str ["1"]\nstages: !!map {}\n',
 }
+# version 2: rollouts, and what version 1 files may use of it
+HEAD2 = "keys: {hint: hint.key, issuers: [issuer.pub]}\nstate: state\n"
+R = "release: release.manifest"
+policies.update({
+    "v2-full": HEAD2 + "geoip: geo.mmdb\nverify: always\n"
+               "fleet: {redis: \"sentinel://10.0.0.1:26379,[::1]:26379/m/1\", tracker: eu-1, password_file: pw.txt, lease: 64, lease_timeout: 10}\n"
+               "rollouts:\n"
+               "  - name: desktop\n    " + R + "\n    targets: [\"1.4.0\", \"<1.3\"]\n    plat: [windows-x86_64, linux-x86_64]\n"
+               "    chan: [stable]\n    salt: desk\n    paused: false\n    halt_when: {failed: 0.05, rolled_back: 0.01, min_outcomes: 200}\n"
+               "    outcome_window: 3600\n    hold_when_unhealthy: true\n    stages:\n"
+               "      - {name: bj, regions: [CN-BJ, de, US-CA], uid_mod: {div: 3, rem: 1}, quota: 1000}\n"
+               "      - name: ramp\n        percent:\n          - {at: 2026-12-01T00:00:00Z, percent: 1}\n"
+               "          - {at: 2026-12-02T00:00:00Z, percent: 5}\n        rate: 20\n        fleet_rate: 100\n"
+               "  - name: rest\n    release: stale.manifest\n    targets: [\"<2\"]\n    stages:\n"
+               "      - {name: linear, percent: {from: 1, to: 100, start: 2026-12-01T00:00:00Z, end: 2026-12-08T00:00:00Z}}\n",
+    "v2-min": HEAD2 + "rollouts: [{name: a, " + R + ", targets: [\"1\"], stages: []}]\n",
+    "v1-v2-keys": HEAD + 'targets: ["1"]\ngeoip: geo.mmdb\nverify: always\nfleet: {redis: "redis://h", tracker: t}\nstages:\n'
+                  '  - {name: r, regions: [DE, GB-LND], fleet_rate: 1.5}\n  - {name: s, percent: [{at: 2026-01-01T00:00:00Z, percent: 50}]}\n',
+    "v2-shared": HEAD2 + "rollouts:\n  - name: a\n    " + R + "\n    targets: &t [\"1\", \"<0.9\"]\n    stages: &s\n"
+                 "      - {name: x, uids: &u [1, 2, 3, 4242], networks: &n [10.0.0.0/8]}\n      - {name: y, uids: *u, networks: *n, chan: [beta]}\n"
+                 "  - {name: b, " + R + ", targets: *t, plat: [x], stages: *s}\n",
+    "v2-overlap": HEAD2 + "rollouts:\n  - {name: a, " + R + ", targets: [\"<3\"], stages: [{name: all}, {name: never}]}\n"
+                  "  - {name: b, " + R + ", targets: [\"1.0\", \"<=2\"], chan: [x], stages: []}\n",
+})
+hostile_pol.update({
+    "v1-and-v2": HEAD + 'targets: ["1"]\nstages: []\nrollouts: [{name: a, ' + R + ', targets: ["1"], stages: []}]\n',
+    "fleet-password": HEAD + 'targets: ["1"]\nfleet: {redis: "redis://h", tracker: t, password: hunter2}\nstages: []\n',
+    "fleet-cred-url": HEAD + 'targets: ["1"]\nfleet: {redis: "redis://u:hunter2@h:1/0", tracker: t}\nstages: []\n',
+    "fleet-fifo": HEAD + 'targets: ["1"]\nfleet: {redis: "redis://h", tracker: t, password_file: fifo}\nstages: []\n',
+    "geoip-fifo": HEAD + 'targets: ["1"]\ngeoip: fifo\nstages: []\n',
+    "geoip-not-a-db": HEAD + 'targets: ["1"]\ngeoip: uids.txt\nstages: []\n',
+    "regions-no-geoip": HEAD + 'targets: ["1"]\nstages: [{name: a, regions: [DE]}]\n',
+    "uids-fifo": HEAD + 'targets: ["1"]\nstages: [{name: a, uids_file: fifo}]\n',
+    "manifest-fifo": HEAD.replace("release.manifest", "fifo") + 'targets: ["1"]\nstages: []\n',
+    "key-dev-zero": HEAD.replace("hint: hint.key", "hint: /dev/zero") + 'targets: ["1"]\nstages: []\n',
+    "steps-down": HEAD + 'targets: ["1"]\nstages: [{name: a, percent: [{at: 2026-01-01T00:00:00Z, percent: 5}, {at: 2026-01-02T00:00:00Z, percent: 4}]}]\n',
+    "steps-back": HEAD + 'targets: ["1"]\nstages: [{name: a, percent: [{at: 2026-01-02T00:00:00Z, percent: 1}, {at: 2026-01-01T00:00:00Z, percent: 4}]}]\n',
+    "linear-back": HEAD + 'targets: ["1"]\nstages: [{name: a, percent: {from: 9, to: 1, start: 2026-01-01T00:00:00Z, end: 2025-01-01T00:00:00Z}}]\n',
+    "halt-fractions": HEAD2 + "rollouts: [{name: a, " + R + ", targets: [\"1\"], stages: [], halt_when: {failed: 1.0000001, rolled_back: 0, min_outcomes: 0}}]\n",
+    "dup-rollout": HEAD2 + "rollouts: [{name: a, " + R + ", targets: [\"1\"], stages: []}, {name: a, " + R + ", targets: [\"1\"], stages: []}]\n",
+    "deep-40": HEAD + "targets: " + "[" * 40 + "]" * 40 + "\nstages: []\n",
+    "aliases-1001": HEAD + 'targets: ["1"]\nstages: [{name: a, uids: [&a 1,' + "*a," * 1001 + '2]}]\n',
+    "alias-loop": HEAD + 'targets: ["1"]\nstages: &s [{name: a, x: *s}]\n',
+    "alias-unknown": HEAD + 'targets: *nope\nstages: []\n',
+})
 for name, text in policies.items():
     put("policy", "seed-" + name + ".yaml", text.encode())
 for name, text in hostile_pol.items():

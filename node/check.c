@@ -1,5 +1,4 @@
 /* upgate-node --check: validate a policy through the plugin's check(), without serving. */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +7,7 @@
 
 #include "check.h"
 #include "common.h"
+#include "explain_arg.h"
 #include "node.h"
 #include "render.h"
 
@@ -15,41 +15,9 @@
 
 void ug_check_explain_syntax(const char *explain)
 {
-    static const char *const keys[] = {"uid", "ver", "src", "plat", "chan"};
-    bool seen[5] = {false};
-    const char *p = explain;
-    for (;;) {
-        const char *end = p + strcspn(p, ","), *eq = memchr(p, '=', (size_t)(end - p));
-        if (!eq || eq == p || eq + 1 == end)
-            ug_usage_error("--explain: not KEY=VALUE: %.*s", (int)(end - p), p);
-        size_t klen = (size_t)(eq - p), vlen = (size_t)(end - eq - 1);
-        unsigned k = 0;
-        while (k < 5 && (strlen(keys[k]) != klen || memcmp(keys[k], p, klen) != 0))
-            k++;
-        if (k == 5)
-            ug_usage_error("--explain: unknown key %.*s (uid, ver, src, plat, chan)", (int)klen, p);
-        if (seen[k])
-            ug_usage_error("--explain: %s given twice", keys[k]);
-        seen[k] = true;
-        char val[128];
-        if (vlen >= sizeof val)
-            ug_usage_error("--explain: %s too long", keys[k]);
-        memcpy(val, eq + 1, vlen), val[vlen] = 0;
-        uint64_t u;
-        ug_version ver;
-        uint8_t addr[16];
-        if (k == 0 && ug_parse_u64(val, 0, UG_UID_MAX, &u) != 0)
-            ug_usage_error("--explain: uid is not a number: %s", val);
-        if (k == 1 && ug_version_parse(&ver, val, vlen) != 0)
-            ug_usage_error("--explain: ver is not a version: %s", val);
-        if (k == 2 && inet_pton(AF_INET, val, addr) != 1 && inet_pton(AF_INET6, val, addr) != 1)
-            ug_usage_error("--explain: src is not an IPv4 or IPv6 address: %s", val);
-        if (!*end)
-            break;
-        p = end + 1;
-    }
-    if (!seen[0] || !seen[1] || !seen[2])
-        ug_usage_error("--explain needs uid, ver and src");
+    char err[300];
+    if (ug_explain_arg(explain, NULL, err, sizeof err) != 0)
+        ug_usage_error("--explain: %s", err);
 }
 
 static void check_log(void *ctx, ug_log_level level, const char *msg)

@@ -85,7 +85,7 @@ void ug_format_addr(const struct sockaddr *sa, char *out, size_t cap)
 
 /* "PROG: message" and a tail on stderr: every program's one error line;
  * through ug_msg_hook when a program logs in a format of its own. */
-static void vsay(const char *fmt, va_list ap, const char *tail)
+__attribute__((format(printf, 1, 0))) static void vsay(const char *fmt, va_list ap, const char *tail)
 {
     if (ug_msg_hook) {
         char msg[1024];
@@ -130,6 +130,13 @@ void ug_usage_error(const char *fmt, ...)
 uint64_t ug_now(void)
 {
     return (uint64_t)time(NULL);
+}
+
+int64_t ug_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 const char *ug_build_version(void)

@@ -35,5 +35,7 @@ const char *ug_build_version(void);
 int ug_print_version(void);
 /* Unix seconds now. */
 uint64_t ug_now(void);
+/* Milliseconds of CLOCK_MONOTONIC: for deadlines. */
+int64_t ug_mono_ms(void);
 
 #endif

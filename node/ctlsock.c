@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "common.h"
 #include "ctlsock.h"
 #include "log.h"
 #include "node.h"
@@ -37,18 +38,11 @@ unsigned long long ug_ctl_served(void)
     return atomic_load(&S.served);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits for fd (events) or the stop pipe until deadline; 1 ready, 0 timed out or stopping. */
 static int wait_fd(int fd, short events, int64_t deadline)
 {
     for (;;) {
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - ug_mono_ms();
         if (left <= 0)
             return 0;
         struct pollfd p[2] = {{.fd = fd, .events = events}, {.fd = S.stop[0], .events = POLLIN}};
@@ -153,8 +147,8 @@ static void serve_one(int fd)
     static reply r;
     r = (reply){.fd = fd};
     size_t len = 0;
-    const char *why = read_request(fd, req, &len, mono_ms() + UG_CTL_READ_MS);
-    r.deadline = mono_ms() + UG_CTL_WRITE_MS;
+    const char *why = read_request(fd, req, &len, ug_mono_ms() + UG_CTL_READ_MS);
+    r.deadline = ug_mono_ms() + UG_CTL_WRITE_MS;
     json_error_t je;
     json_t *j = why ? NULL : json_loadb(req, len, JSON_REJECT_DUPLICATES, &je);
     char msg[300];

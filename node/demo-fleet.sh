@@ -27,22 +27,9 @@ free_port() {
     echo "$p"
 }
 
-# upgate-ctl is not in this tree yet: one request to a control socket, in Python.
-ctl() { # SOCKET JSON
-    python3 - "$1" "$2" <<'EOF'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(10)
-s.connect(sys.argv[1])
-s.sendall(sys.argv[2].encode() + b"\n")
-data = b""
-while True:
-    b = s.recv(65536)
-    if not b:
-        break
-    data += b
-print(json.dumps(json.loads(data), indent=1))
-EOF
+ctl() { # TRACKER ARGS...
+    t=$1; shift
+    "$B/upgate-ctl" --socket "$W/$t.ctl" "$@"
 }
 
 echo "== keys, a 300 kB package served over HTTP, its signed manifest"
@@ -116,10 +103,10 @@ echo "== uid $first, granted already, asks tracker c: offered again, nothing spe
 printf '   %s\n' "$(peer "$first" "$PORT_c")"
 
 echo "== upgate-ctl halt on c; a stops offering too"
-ctl "$W/c.ctl" '{"cmd":"halt","rollout":"default","why":"demo: crash reports"}' | grep -E '"(did|fleet)"'
+ctl c halt default --why "demo: crash reports" | sed 's/^/   /'
 sleep 1
-ctl "$W/a.ctl" '{"cmd":"status"}' | grep -E '"halted(_why)?"' | head -n 2
+ctl a status | sed 's/^/   /'
 
 echo "== upgate-ctl fleet status (asked of a)"
-ctl "$W/a.ctl" '{"cmd":"fleet","sub":"status"}'
+ctl a fleet status | sed 's/^/   /'
 [ "$n" -eq 10 ]

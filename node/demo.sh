@@ -39,6 +39,9 @@ HTTP_PID=$!
     --url "http://127.0.0.1:$HTTP_PORT/app-2.0.0.bin" --ttl 86400 --out release.manifest
 "$B/upgate-keys" show release.manifest | sed 's/^/   /'
 
+echo "== regions: a small GeoIP database placing 127.0.1.0/24 in CN-BJ (Beijing)"
+perl "$ROOT/tests/mkgeo.pl" geo.mmdb
+
 echo "== tracker: upgate-node with the example policy (docs/example-policy.yaml)"
 cp "$ROOT/docs/example-policy.yaml" policy.yaml
 "$B/upgate-node" --listen 127.0.0.1:0 --plugin "$B/upgate.so" --policy policy.yaml --workers 2 \
@@ -51,7 +54,7 @@ done
 PORT=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' node.out | head -n 1)
 sed 's/^/   /' node.out
 
-echo "== 30 peers at version 1.4.0: uids 1-20 from 127.0.1.x (the region), 21-30 from 127.0.2.x"
+echo "== 30 peers at version 1.4.0: uids 1-20 from 127.0.1.x (CN-BJ), 21-30 from 127.0.2.x (DE); uid 13 says no"
 printf '   %-4s %-12s %-9s %s\n' uid from result detail
 for uid in $(seq 1 30); do
     if [ "$uid" -le 20 ]; then from=127.0.1.$uid; else from=127.0.2.$uid; fi
@@ -59,11 +62,13 @@ for uid in $(seq 1 30); do
     set +e
     out=$("$B/upgate-peer" --tracker "127.0.0.1:$PORT" --bind "$from" --uid "$uid" --version 1.4.0 \
         --key client.key --cred "c$uid.cred" --hint-pub hint.pub --release-pub release.pub \
-        --yes --out "peer$uid.bin" --timeout 10 2>&1)
+        $([ "$uid" -eq 13 ] && echo --no || echo --yes) --out "peer$uid.bin" --timeout 10 2>&1)
     rc=$?
     set -e
     if [ $rc -eq 0 ] && [ -f "peer$uid.bin" ] && cmp -s "peer$uid.bin" www/app-2.0.0.bin; then
         result="upgraded"; detail="downloaded 2.0.0, size and BLAKE2b-256 verified"
+    elif [ $rc -eq 0 ] && printf '%s' "$out" | grep -q "keeping"; then
+        result="declined"; detail=$(printf '%s' "$out" | tail -n 1)
     elif [ $rc -eq 0 ]; then
         result="waits"; detail=$(printf '%s' "$out" | tail -n 1)
     else
@@ -75,7 +80,10 @@ done
 echo "== what the tracker counted"
 kill -USR1 "$NODE_PID"; sleep 0.3
 grep stats: node.out | tail -n 1 | tr ' ' '\n' | sed -n 's/^\([a-z_]*=\)/   \1/p'
-echo "== expected: uids 1, 4, 7, 10, 13 (1 mod 3, in the region) upgrade; 16 and 19 find the quota spent"
+echo "== expected: uids 1, 4, 7, 10 (1 mod 3, in CN-BJ) upgrade and 13 declines (each REPORTs it);"
+echo "   16 and 19 find the quota spent; everyone else waits"
 n=$(ls peer*.bin 2>/dev/null | wc -l)
 echo "   $n peers upgraded"
-[ "$n" -eq 5 ]
+echo "== upgate-ctl --policy policy.yaml status: the same through the control socket"
+"$B/upgate-ctl" --policy policy.yaml status | sed 's/^./   &/'
+[ "$n" -eq 4 ]

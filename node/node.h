@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "upgate_plugin.h"
 
 /* Host-side counters, one set per worker, summed when shown. */
@@ -53,20 +54,6 @@ const ug_plugin *ug_node_load(const char *path);
 
 /* Sum of counter c over every worker (serve.c). */
 uint64_t ug_node_counter_sum(unsigned c);
-
-/* A growable byte buffer for plugin replies, with a hard maximum. */
-typedef struct {
-    char *data;
-    size_t len, cap, max;
-    bool overflow;
-} ug_buf;
-
-/* ug_emit into a ug_buf (ctx): appends, or sets overflow past max. */
-void ug_buf_emit(void *ctx, const char *data, size_t len);
-void ug_buf_printf(ug_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* NUL-terminates (the terminator is not counted in len); -1 when out of memory or past max. */
-int ug_buf_finish(ug_buf *b);
-void ug_buf_free(ug_buf *b);
 
 /* One control request, under the lock; 0 or -1 as control() returned, -2
  * when the plugin has no control(). */

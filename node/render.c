@@ -1,6 +1,7 @@
 /* Policy summaries and decision traces (JSON from the plugin's check() and control()) as text for people. */
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -16,15 +17,41 @@ static bool is_time_key(const char *k)
     return false;
 }
 
-static void put_time(json_int_t t, FILE *out)
+const char *ug_render_time(int64_t t, char *buf, size_t cap)
 {
     time_t tt = (time_t)t;
     struct tm tm;
+    /* years past 9999 are not RFC 3339: shown as the number */
+    if (t < 0 || t > 253402300799 || !gmtime_r(&tt, &tm) || !strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(buf, cap, "%" PRId64, t);
+    return buf;
+}
+
+static void put_time(json_int_t t, FILE *out)
+{
     char s[64];
-    if (t < 0 || !gmtime_r(&tt, &tm) || !strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%SZ", &tm))
-        fprintf(out, "%" JSON_INTEGER_FORMAT, t);
+    fputs(ug_render_time((int64_t)t, s, sizeof s), out);
+}
+
+const char *ug_render_percent(const json_t *v, char *buf, size_t cap)
+{
+    json_int_t h = json_integer_value(v);
+    if (json_is_integer(v) && h >= 0)
+        snprintf(buf, cap, "%" JSON_INTEGER_FORMAT ".%02" JSON_INTEGER_FORMAT "%%", h / 100, h % 100);
     else
-        fputs(s, out);
+        snprintf(buf, cap, "-");
+    return buf;
+}
+
+void ug_render_text(const char *s, size_t len, FILE *out)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 0x20 || ch == 0x7f)
+            fprintf(out, "\\x%02x", ch);
+        else
+            fputc(ch, out);
+    }
 }
 
 void ug_render_value_key(const char *key, const json_t *v, FILE *out)
@@ -33,7 +60,7 @@ void ug_render_value_key(const char *key, const json_t *v, FILE *out)
     const char *k;
     const json_t *x;
     switch (json_typeof(v)) {
-    case JSON_STRING: fwrite(json_string_value(v), 1, json_string_length(v), out); break;
+    case JSON_STRING: ug_render_text(json_string_value(v), json_string_length(v), out); break;
     case JSON_INTEGER:
         if (is_time_key(key))
             put_time(json_integer_value(v), out);
@@ -62,7 +89,9 @@ void ug_render_value_key(const char *key, const json_t *v, FILE *out)
         fputc('{', out);
         json_object_foreach((json_t *)v, k, x)
         {
-            fprintf(out, "%s%s: ", first ? "" : ", ", k);
+            fputs(first ? "" : ", ", out);
+            ug_render_text(k, strlen(k), out);
+            fputs(": ", out);
             ug_render_value_key(k, x, out);
             first = false;
         }
@@ -91,7 +120,9 @@ static void line(const json_t *obj, const char *k, const char *label, FILE *out,
     const json_t *v = json_object_get(obj, k);
     if (!v)
         return;
-    fprintf(out, "%*s%s: ", indent, "", label);
+    fprintf(out, "%*s", indent, "");
+    ug_render_text(label, strlen(label), out);
+    fputs(": ", out);
     ug_render_value_key(k, v, out);
     fputc('\n', out);
 }
@@ -188,7 +219,8 @@ void ug_render_explain(const json_t *ex, FILE *out, int indent)
                                         "stage", "granted", "trace", NULL};
     fprintf(out, "%*sanswer: ", indent, "");
     ug_render_value(json_object_get(ex, "answer") ? json_object_get(ex, "answer") : json_null(), out);
-    if (json_object_get(ex, "why_name") && !json_is_null(json_object_get(ex, "why_name"))) {
+    const json_t *wn = json_object_get(ex, "why_name");
+    if (wn && !json_is_null(wn) && !(json_is_string(wn) && !json_string_length(wn))) {
         fputs(" (", out);
         ug_render_value(json_object_get(ex, "why_name"), out);
         fputc(')', out);
@@ -197,7 +229,7 @@ void ug_render_explain(const json_t *ex, FILE *out, int indent)
     line(ex, "rollout", "rollout", out, indent + 2);
     line(ex, "release", "release", out, indent + 2);
     line(ex, "stage", "stage", out, indent + 2);
-    line(ex, "granted", "granted", out, indent + 2);
+    line(ex, "granted", "already granted", out, indent + 2);
     size_t i, j;
     const json_t *t, *c;
     json_array_foreach(json_object_get(ex, "trace"), i, t)
@@ -214,7 +246,20 @@ void ug_render_explain(const json_t *ex, FILE *out, int indent)
                 fprintf(out, ": %s", json_is_true(json_object_get(c, "holds")) ? "holds" : "does not hold");
             fputc('\n', out);
         }
-        static const char *const tnames[] = {"stage", "active", "selects", "conds", NULL};
+        const json_t *pc = json_object_get(t, "percent");
+        if (json_is_object(pc)) {
+            char b[64], f[64];
+            fprintf(out, "%*spercent: bucket %s vs %s in force", indent + 4, "",
+                    ug_render_percent(json_object_get(pc, "bucket"), b, sizeof b),
+                    ug_render_percent(json_object_get(pc, "in_force"), f, sizeof f));
+            if (json_object_get(pc, "holds"))
+                fprintf(out, ": %s", json_is_true(json_object_get(pc, "holds")) ? "holds" : "does not hold");
+            fputc('\n', out);
+        } else {
+            line(t, "percent", "percent", out, indent + 4);
+        }
+        line(t, "quota_left", "quota left", out, indent + 4);
+        static const char *const tnames[] = {"stage", "active", "selects", "conds", "percent", "quota_left", NULL};
         rest(t, tnames, out, indent + 4);
     }
     rest(ex, names, out, indent + 2);

@@ -3,6 +3,7 @@
 #define UG_RENDER_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -21,5 +22,31 @@ void ug_render_explain(const json_t *ex, FILE *out, int indent);
 void ug_render_value(const json_t *v, FILE *out);
 /* ug_render_value, knowing the member's name (times by name). */
 void ug_render_value_key(const char *key, const json_t *v, FILE *out);
+
+/* t (Unix seconds) as RFC 3339 UTC ("2026-12-01T10:00:00Z") in buf, or
+ * the number when it is no such time; returns buf. */
+const char *ug_render_time(int64_t t, char *buf, size_t cap);
+/* Hundredths of a percent (150) as "1.50%" in buf, "-" when v is not a
+ * non-negative integer; returns buf. */
+const char *ug_render_percent(const json_t *v, char *buf, size_t cap);
+/* len bytes of s, each control byte as \xNN: text from the tracker cannot
+ * move the cursor or colour the terminal. */
+void ug_render_text(const char *s, size_t len, FILE *out);
+
+/* ---- upgate-ctl (render_ctl.c): replies of docs/control.md for people ---- */
+
+/* status as tables: the tracker, then per rollout its header and one row
+ * per stage; now (Unix seconds) for "expires in N days". */
+void ug_render_status(const json_t *st, FILE *out, int64_t now);
+/* One frame of upgate-ctl watch: status with a progress bar per stage
+ * (granted/quota, else the percentage in force). */
+void ug_render_watch(const json_t *st, FILE *out, int64_t now);
+/* history: one line per change, "TIME  WHAT". */
+void ug_render_history(const json_t *reply, FILE *out);
+/* One row of grants: uid, stage and grant time. */
+void ug_render_grant(const json_t *row, FILE *out);
+/* Any reply: every member but ok as "name: value", objects and lists of
+ * objects nested by indent. */
+void ug_render_members(const json_t *o, FILE *out, int indent);
 
 #endif

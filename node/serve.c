@@ -217,9 +217,12 @@ static void *worker_main(void *p)
 void ug_serve_init(unsigned n)
 {
     nworkers = n;
-    workers = calloc(n, sizeof *workers);
+    /* aligned_alloc, not calloc: a worker's counters are declared on their
+     * own cache line, and calloc only promises max_align_t */
+    workers = aligned_alloc(64, n * sizeof *workers);
     if (!workers)
         ug_die(UG_EXIT_FAIL, "out of memory");
+    memset(workers, 0, n * sizeof *workers);
     for (unsigned i = 0; i < n; i++)
         workers[i].index = i;
     handle2 = UG_ENTRY(ug_api, handle2);

@@ -151,6 +151,7 @@ int ug_inst_reload(ug_inst *I, const char *path, char *err, size_t errcap)
         return -1; /* err goes back to the host, which says it once */
     ug_logf(I, UG_LOG_INFO, "policy reloaded from %s (%zu rollouts, generation %llu)", l->pol->path,
             l->pol->nrollouts, (unsigned long long)l->gen);
+    ug_live_expiry(I, l, ug_inst_now(I), true);
     char line[UG_PATH_MAX + 64];
     snprintf(line, sizeof line, "reload: %s, generation %llu", l->pol->path, (unsigned long long)l->gen);
     ug_history(I, ug_inst_now(I), line);
@@ -250,10 +251,7 @@ static void *plugin_create(const ug_host *host, const char *policy_path, char *e
         return NULL;
     }
     I->started = ug_inst_now(I);
-    for (size_t i = 0; i < l->pol->nrollouts; i++)
-        if (l->pol->rollouts[i].rel.exp <= I->started)
-            ug_logf(I, UG_LOG_WARN, "%s: rollout %s: release manifest expired; its peers are told to wait (paused)",
-                    l->pol->path, l->pol->rollouts[i].name);
+    ug_live_expiry(I, l, I->started, true);
     return I;
 }
 
@@ -313,6 +311,7 @@ static void plugin_tick(void *inst)
         I->load_last_checks = checks;
     }
     ug_outcome_tick(I, now);
+    ug_live_expiry(I, atomic_load(&I->live), now, false);
 }
 
 static size_t plugin_stats(void *inst, ug_stat *out, size_t cap)

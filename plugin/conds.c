@@ -13,11 +13,11 @@
 
 /* ---- shared pieces ------------------------------------------------------ */
 
-/* Appends "item" (", item" after the first) to out[0..cap); false once it
- * no longer fits (out then ends in "..."). */
-static bool add_item(char *out, size_t cap, size_t *off, const char *item)
+/* Appends "item", or ", item" when not the first, to out[0..cap); false
+ * once it no longer fits (out then ends in "..."). */
+static bool add_item(char *out, size_t cap, size_t *off, const char *item, bool first)
 {
-    int w = snprintf(out + *off, cap - *off, "%s%s", *off && out[*off - 1] != ' ' ? ", " : "", item);
+    int w = snprintf(out + *off, cap - *off, "%s%s", first ? "" : ", ", item);
     if (w < 0 || (size_t)w >= cap - *off) {
         if (cap >= 4)
             memcpy(out + cap - 4, "...", 4);
@@ -97,7 +97,7 @@ static void strlist_describe(const strlist *l, const char *what, char *out, size
     if (w < 0 || (size_t)w >= cap)
         return;
     off = (size_t)w;
-    for (size_t i = 0; i < l->n && add_item(out, cap, &off, item_at(l, i)); i++)
+    for (size_t i = 0; i < l->n && add_item(out, cap, &off, item_at(l, i), i == 0); i++)
         ;
 }
 
@@ -348,6 +348,14 @@ static int uids_list(const ug_cload *c, uidsarg *a, const ug_ynode *v, const cha
     for (size_t i = 0; i < n; i++) {
         char kp[UG_YAML_KEY_MAX];
         uint64_t uid;
+        /* the list may hold two million: the key is only written for a message */
+        if (ug_yis_plain(it[i]) && ug_parse_uid(it[i]->u.text, it[i]->n, &uid) == 0 &&
+            !ug_uidset_has(a->set, uid)) {
+            if (ug_uidset_add(a->set, uid) != 0)
+                return UG_YFAIL(c->y, it[i], key, "out of memory");
+            a->count++;
+            continue;
+        }
         ug_ykey(kp, sizeof kp, key, NULL, 0, i);
         if (ug_yget_uint(c->y, it[i], kp, 1, (uint64_t)UG_UID_MAX, &uid) != 0 ||
             uid_add(c, a, uid, c->y->path, ug_yline(it[i]), kp) != 0)
@@ -422,21 +430,23 @@ static int nets_load(const ug_cload *c, const ug_ynode *const v[2], const char *
     bool room = true;
     for (size_t i = 0; i < n; i++) {
         char kp[UG_YAML_KEY_MAX], buf[UG_YAML_SHOW_MAX];
-        const char *s;
-        size_t len;
-        ug_ykey(kp, sizeof kp, key[0], NULL, 0, i);
-        if (ug_yget_str(c->y, it[i], kp, 1, 64, &s, &len) != 0) {
+        const char *s = it[i]->u.text;
+        size_t len = it[i]->n;
+        if (it[i]->kind == UG_Y_SCALAR && !ug_yis_null(it[i]) && len >= 1 && len <= 64 && !memchr(s, 0, len) &&
+            ug_nets_add(a->nets, s) == 0) {
+            /* the usual case: no key to write */
+        } else {
+            ug_ykey(kp, sizeof kp, key[0], NULL, 0, i);
+            if (ug_yget_str(c->y, it[i], kp, 1, 64, &s, &len) == 0)
+                UG_YFAIL(c->y, it[i], kp, "\"%s\" is not a network (a.b.c.d/len or x:y::/len, no bits set past len)",
+                         ug_yshow(buf, sizeof buf, s, len));
             nets_free(a);
             return -1;
         }
-        if (ug_nets_add(a->nets, s) != 0) {
-            nets_free(a);
-            return UG_YFAIL(c->y, it[i], kp, "\"%s\" is not a network (a.b.c.d/len or x:y::/len, no bits set past len)",
-                            ug_yshow(buf, sizeof buf, s, len));
-        }
         if (room)
-            room = add_item(a->text, sizeof a->text, &off, s);
+            room = add_item(a->text, sizeof a->text, &off, s, i == 0);
     }
+    ug_nets_seal(a->nets);
     a->count = n;
     *arg = a;
     return 0;

@@ -12,8 +12,6 @@
 #include "fleet.h"
 #include "runtime.h"
 
-json_t *ug_policy_summary(const ug_policy *p, int64_t now);
-
 #define REQ_MAX (64u << 10)
 
 const char *const ug_stat_names[ST_COUNT] = {
@@ -108,6 +106,11 @@ __attribute__((format(printf, 3, 4))) static int refuse(ug_emit emit, void *ctx,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* one line of ASCII, whatever a request echoed into it (and a cut
+     * multi-byte character would make jansson refuse the string) */
+    for (char *c = msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+            *c = '?';
     return reply(emit, ctx, json_pack("{s:s}", "error", msg), false);
 }
 
@@ -507,7 +510,8 @@ static int cmd_grants(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
         free(g.v);
         return refuse(emit, ctx, "grants: out of memory");
     }
-    qsort(g.v, g.n, sizeof *g.v, by_uid);
+    if (g.n) /* qsort may not be handed NULL, even for nothing */
+        qsort(g.v, g.n, sizeof *g.v, by_uid);
     char buf[256];
     json_t *head = json_pack("{s:s, s:s, s:o}", "rollout", lr->r->name, "release", lr->r->to, "stage",
                              stage ? json_string(stage) : json_null());
@@ -609,59 +613,76 @@ static void metrics_tracker(ug_inst *I, mout *m, const ug_live *l, uint64_t now)
     mf(m, "upgate_uptime_seconds %" PRIu64 "\n", now - I->started);
 }
 
+/* One pass over a rollout's grants gives the outcome counts of its stages. */
+static uint64_t (*outcome_scan(const ug_lrollout *lr, uint64_t now))[UG_OUT_COUNT_ + 1]
+{
+    const ug_rollout *r = lr->r;
+    out_scan sc = {.lr = lr, .before = now > r->outcome_window ? now - r->outcome_window : 0,
+                   .per = calloc(r->nstages ? r->nstages : 1, sizeof *sc.per)};
+    if (sc.per && lr->sc)
+        ug_scope_foreach(lr->sc, scan_one, &sc);
+    return sc.per;
+}
+
+/* The exposition format wants a family's samples together, after its HELP
+ * and TYPE: so family by family, each over every rollout and stage. */
 static void metrics_rollouts(ug_inst *I, mout *m, const ug_live *l, uint64_t now)
 {
     static const char *const outk[] = {"pending", "upgraded", "rolled_back", "declined", "download_failed",
                                        "mismatch", "install_failed", "not_taken"};
+    size_t n = l->pol->nrollouts;
+    uint64_t(**per)[UG_OUT_COUNT_ + 1] = calloc(n ? n : 1, sizeof *per);
+    if (!per)
+        return;
+    for (size_t i = 0; i < n; i++)
+        per[i] = outcome_scan(&l->ro[i], now);
+#define EACH_ROLLOUT for (size_t i = 0; i < n; i++) for (const ug_lrollout *lr = &l->ro[i]; lr; lr = NULL)
+#define EACH_STAGE                                                                                                     \
+    EACH_ROLLOUT for (size_t j = 0; j < lr->r->nstages; j++) for (const ug_lstage *ls = &lr->stages[j]; ls; ls = NULL)
     family(m, "upgate_rollout_paused", "gauge", "1 while the rollout is paused.");
+    EACH_ROLLOUT mf(m, "upgate_rollout_paused{rollout=\"%s\"} %d\n", lr->r->name,
+                    lr->r->paused || atomic_load(&lr->rt->ctl_paused));
     family(m, "upgate_rollout_halted", "gauge", "1 while the rollout is halted.");
+    EACH_ROLLOUT mf(m, "upgate_rollout_halted{rollout=\"%s\"} %d\n", lr->r->name, (int)atomic_load(&lr->rt->halted));
     family(m, "upgate_manifest_expiry_timestamp_seconds", "gauge", "When the rollout's release manifest expires.");
+    EACH_ROLLOUT mf(m, "upgate_manifest_expiry_timestamp_seconds{rollout=\"%s\",release=\"%s\"} %" PRIu64 "\n",
+                    lr->r->name, lr->r->to, lr->r->rel.exp);
     family(m, "upgate_stage_grants", "gauge", "Distinct uids offered the release by the stage.");
+    EACH_STAGE mf(m, "upgate_stage_grants{rollout=\"%s\",stage=\"%s\"} %" PRIu64 "\n", lr->r->name, ls->s->name,
+                  ls->q ? ug_qstage_count(ls->q) : 0);
     family(m, "upgate_stage_quota", "gauge", "The stage's quota.");
+    EACH_STAGE if (ls->s->has_quota) mf(m, "upgate_stage_quota{rollout=\"%s\",stage=\"%s\"} %" PRIu64 "\n",
+                                        lr->r->name, ls->s->name, ls->s->quota);
     family(m, "upgate_stage_percent_ratio", "gauge", "The stage's percentage in force, as a ratio.");
+    EACH_STAGE if (ls->s->has_percent) mf(m, "upgate_stage_percent_ratio{rollout=\"%s\",stage=\"%s\"} %.4f\n",
+                                          lr->r->name, ls->s->name, ug_live_percent(lr, ls->s, now) / 10000.0);
     family(m, "upgate_stage_offers_last_hour", "gauge", "New offers in the last hour.");
-    family(m, "upgate_stage_waits_total", "counter", "WAITs the stage caused, by reason.");
-    family(m, "upgate_stage_outcomes", "gauge", "The stage's offers, by outcome.");
-    for (size_t i = 0; i < l->pol->nrollouts; i++) {
-        const ug_lrollout *lr = &l->ro[i];
-        const ug_rollout *r = lr->r;
-        mf(m, "upgate_rollout_paused{rollout=\"%s\"} %d\n", r->name, r->paused || atomic_load(&lr->rt->ctl_paused));
-        mf(m, "upgate_rollout_halted{rollout=\"%s\"} %d\n", r->name, (int)atomic_load(&lr->rt->halted));
-        mf(m, "upgate_manifest_expiry_timestamp_seconds{rollout=\"%s\",release=\"%s\"} %" PRIu64 "\n", r->name, r->to,
-           r->rel.exp);
-        out_scan sc = {.lr = lr, .before = now > r->outcome_window ? now - r->outcome_window : 0,
-                       .per = calloc(r->nstages ? r->nstages : 1, sizeof *sc.per)};
-        if (!sc.per)
-            continue;
-        if (lr->sc)
-            ug_scope_foreach(lr->sc, scan_one, &sc);
-        for (size_t j = 0; j < r->nstages; j++) {
-            const ug_lstage *ls = &lr->stages[j];
-            const ug_stage *s = ls->s;
-            uint64_t mn = 0, hr = 0;
-            if (ls->q)
-                ug_qstage_offers(ls->q, now, &mn, &hr);
-            mf(m, "upgate_stage_grants{rollout=\"%s\",stage=\"%s\"} %" PRIu64 "\n", r->name, s->name,
-               ls->q ? ug_qstage_count(ls->q) : 0);
-            if (s->has_quota)
-                mf(m, "upgate_stage_quota{rollout=\"%s\",stage=\"%s\"} %" PRIu64 "\n", r->name, s->name, s->quota);
-            if (s->has_percent)
-                mf(m, "upgate_stage_percent_ratio{rollout=\"%s\",stage=\"%s\"} %.4f\n", r->name, s->name,
-                   ug_live_percent(lr, s, now) / 10000.0);
-            mf(m, "upgate_stage_offers_last_hour{rollout=\"%s\",stage=\"%s\"} %" PRIu64 "\n", r->name, s->name, hr);
-            for (unsigned why = 0; why < UG_WHY_COUNT_; why++) {
-                uint64_t v = 0;
-                for (unsigned w = 0; w < I->nworkers; w++)
-                    v += atomic_load_explicit(&ls->rt->waits[w].why[why], memory_order_relaxed);
-                mf(m, "upgate_stage_waits_total{rollout=\"%s\",stage=\"%s\",why=\"%s\"} %" PRIu64 "\n", r->name,
-                   s->name, why_key[why], v);
-            }
-            for (unsigned o = 0; o <= UG_OUT_COUNT_; o++)
-                mf(m, "upgate_stage_outcomes{rollout=\"%s\",stage=\"%s\",outcome=\"%s\"} %" PRIu64 "\n", r->name,
-                   s->name, outk[o], sc.per[j][o]);
-        }
-        free(sc.per);
+    EACH_STAGE
+    {
+        uint64_t mn = 0, hr = 0;
+        if (ls->q)
+            ug_qstage_offers(ls->q, now, &mn, &hr);
+        mf(m, "upgate_stage_offers_last_hour{rollout=\"%s\",stage=\"%s\"} %" PRIu64 "\n", lr->r->name, ls->s->name,
+           hr);
     }
+    family(m, "upgate_stage_waits_total", "counter", "WAITs the stage caused, by reason.");
+    EACH_STAGE for (unsigned why = 0; why < UG_WHY_COUNT_; why++)
+    {
+        uint64_t v = 0;
+        for (unsigned w = 0; w < I->nworkers; w++)
+            v += atomic_load_explicit(&ls->rt->waits[w].why[why], memory_order_relaxed);
+        mf(m, "upgate_stage_waits_total{rollout=\"%s\",stage=\"%s\",why=\"%s\"} %" PRIu64 "\n", lr->r->name,
+           ls->s->name, why_key[why], v);
+    }
+    family(m, "upgate_stage_outcomes", "gauge", "The stage's offers, by outcome.");
+    EACH_STAGE for (unsigned o = 0; per[i] && o <= UG_OUT_COUNT_; o++)
+        mf(m, "upgate_stage_outcomes{rollout=\"%s\",stage=\"%s\",outcome=\"%s\"} %" PRIu64 "\n", lr->r->name,
+           ls->s->name, outk[o], per[i][j][o]);
+#undef EACH_STAGE
+#undef EACH_ROLLOUT
+    for (size_t i = 0; i < n; i++)
+        free(per[i]);
+    free(per);
 }
 
 static int cmd_metrics(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
@@ -700,6 +721,8 @@ static const ug_command commands[] = {
 static bool member_ok(const char *members, const char *key)
 {
     size_t n = strlen(key);
+    if (n == 0) /* strstr finds "" everywhere: it would never move on */
+        return false;
     for (const char *p = members; (p = strstr(p, key)); p += n)
         if ((p == members || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0))
             return true;
@@ -827,14 +850,4 @@ int ug_check(const ug_host *host, const char *path, const char *explain, ug_emit
     free(w);
     free(I);
     return rc;
-}
-
-/* Until the policy's own summary lands: its rollouts by name. */
-__attribute__((weak)) json_t *ug_policy_summary(const ug_policy *p, int64_t now)
-{
-    (void)now;
-    json_t *a = json_array();
-    for (size_t i = 0; i < p->nrollouts; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s}", "name", p->rollouts[i].name, "release", p->rollouts[i].to));
-    return json_pack("{s:o, s:[]}", "rollouts", a, "warnings");
 }

@@ -40,7 +40,8 @@ int ug_guard_init(ug_guard *g) UG_WUR;
 void ug_guard_free(ug_guard *g);
 
 /* Key of a datagram from src: a hash of the source and the exact bytes, so
- * only the same peer's retransmit matches. */
+ * only the same peer's retransmit matches (a forgery that copies a peer's
+ * signature onto other bytes does not). */
 void ug_replay_key(uint8_t key[UG_KEY_LEN], const struct sockaddr *src, const uint8_t *in, size_t len);
 /* The answer remembered for key under tag (the policy generation and the
  * pause/halt epoch that produced it), if younger than UG_REPLAY_TTL: copies

@@ -273,3 +273,24 @@ bool ug_live_stopped(const ug_lrollout *lr, uint64_t now)
     return lr->rt && (atomic_load_explicit(&lr->rt->ctl_paused, memory_order_acquire) ||
                       atomic_load_explicit(&lr->rt->halted, memory_order_acquire));
 }
+
+#define EXPIRY_NOTICE (7 * 86400u)
+
+void ug_live_expiry(ug_inst *I, const ug_live *l, uint64_t now, bool force)
+{
+    for (size_t i = 0; i < l->pol->nrollouts; i++) {
+        const ug_rollout *r = l->ro[i].r;
+        ug_rrt *rt = l->ro[i].rt;
+        uint64_t exp = r->rel.exp;
+        if (exp <= now) {
+            if (rt->expiry_logged != exp)
+                ug_logf(I, UG_LOG_ERROR, "rollout %s: release %s manifest %s expired; its peers are told to wait",
+                        r->name, r->to, r->release_path);
+            rt->expiry_logged = exp;
+        } else if (exp - now <= EXPIRY_NOTICE && (force || now - rt->expiry_warned >= 86400)) {
+            ug_logf(I, UG_LOG_WARN, "rollout %s: release %s manifest %s expires in %llu h; sign a new one",
+                    r->name, r->to, r->release_path, (unsigned long long)((exp - now) / 3600));
+            rt->expiry_warned = now;
+        }
+    }
+}

@@ -1,4 +1,5 @@
-/* Policy lookup sets: CIDR prefixes as binary tries (one per family) and uids as an open-addressing hash. */
+/* Policy lookup sets: CIDR prefixes as sorted, merged address ranges (one
+ * array per family) and uids as an open-addressing hash. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -10,112 +11,109 @@
 
 /* ---- ug_nets ------------------------------------------------------------ */
 
-/* One trie node per address bit walked. Children are indices into the node
- * array (0 means none: node 0 is the v4 root, never anyone's child), so the
- * array can grow by realloc without fixing pointers. */
+/* Each prefix is the range of addresses it holds. Ranges go in as added;
+ * ug_nets_seal sorts and merges them, so that a lookup is one binary search
+ * over disjoint ranges. Memory is linear in the prefixes (a trie of bits
+ * cost up to 128 nodes for each IPv6 one). */
+typedef unsigned __int128 u128;
 typedef struct {
-    uint32_t child[2];
-    uint8_t term; /* a prefix ends here: everything below is inside */
-} nnode;
+    uint32_t lo, hi;
+} range4;
+typedef struct {
+    u128 lo, hi;
+} range6;
 
 struct ug_nets {
-    nnode *nodes;
-    size_t n, cap;
+    range4 *v4;
+    size_t n4, cap4, sealed4; /* v4[0..sealed4) sorted and disjoint */
+    range6 *v6;
+    size_t n6, cap6, sealed6;
 };
 
-enum { ROOT4 = 0, ROOT6 = 1 };
-
 /* ::ffff:0:0/96, the IPv4-mapped IPv6 range. */
-static const uint8_t mapped_prefix[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0};
+static const uint8_t mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 ug_nets *ug_nets_new(void)
 {
-    ug_nets *n = calloc(1, sizeof *n);
-    if (!n)
-        return NULL;
-    n->cap = 64;
-    n->nodes = calloc(n->cap, sizeof *n->nodes);
-    if (!n->nodes) {
-        free(n);
-        return NULL;
-    }
-    n->n = 2; /* the two roots */
-    return n;
+    return calloc(1, sizeof(ug_nets));
 }
 
 void ug_nets_free(ug_nets *n)
 {
     if (!n)
         return;
-    free(n->nodes);
+    free(n->v4);
+    free(n->v6);
     free(n);
 }
 
-static int node_alloc(ug_nets *n, uint32_t *idx)
+/* Room for one more item in *arr (of size elem), doubling. */
+static int grow(void **arr, size_t n, size_t *cap, size_t elem)
 {
-    if (n->n >= UINT32_MAX)
+    if (n < *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : 16;
+    if (c > SIZE_MAX / elem)
         return -1;
-    if (n->n == n->cap) {
-        if (n->cap > SIZE_MAX / 2 / sizeof *n->nodes)
-            return -1;
-        size_t cap = n->cap * 2;
-        nnode *nodes = realloc(n->nodes, cap * sizeof *nodes);
-        if (!nodes)
-            return -1;
-        memset(nodes + n->cap, 0, (cap - n->cap) * sizeof *nodes);
-        n->nodes = nodes;
-        n->cap = cap;
-    }
-    *idx = (uint32_t)n->n++;
+    void *a = realloc(*arr, c * elem);
+    if (!a)
+        return -1;
+    *arr = a;
+    *cap = c;
     return 0;
 }
 
-static inline unsigned bit_at(const uint8_t *a, unsigned i)
+static u128 load128(const uint8_t a[16])
+{
+    u128 x = 0;
+    for (unsigned i = 0; i < 16; i++)
+        x = x << 8 | a[i];
+    return x;
+}
+
+static uint32_t load32(const uint8_t a[4])
+{
+    return (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+}
+
+/* The range of the first len bits of a (IPv4). */
+static int add4(ug_nets *n, uint32_t a, unsigned len)
+{
+    uint32_t host = len == 0 ? UINT32_MAX : len >= 32 ? 0 : UINT32_MAX >> len;
+    if (grow((void **)&n->v4, n->n4, &n->cap4, sizeof *n->v4) != 0)
+        return -1;
+    n->v4[n->n4++] = (range4){a & ~host, a | host};
+    return 0;
+}
+
+static int add6(ug_nets *n, u128 a, unsigned len)
+{
+    u128 host = len == 0 ? ~(u128)0 : len >= 128 ? 0 : ~(u128)0 >> len;
+    if (grow((void **)&n->v6, n->n6, &n->cap6, sizeof *n->v6) != 0)
+        return -1;
+    n->v6[n->n6++] = (range6){a & ~host, a | host};
+    return 0;
+}
+
+static bool bit_at(const uint8_t *a, unsigned i)
 {
     return (a[i >> 3] >> (7u - (i & 7u))) & 1u;
 }
 
-/* Inserts the first len bits of a under root. */
-static int trie_add(ug_nets *n, uint32_t root, const uint8_t *a, unsigned len)
+/* "/len": 1..3 digits, no leading zero ("/08" is more likely a typo than
+ * 8), at most maxlen. */
+static int prefix_len(const char *d, unsigned maxlen, unsigned *len)
 {
-    uint32_t cur = root;
-    for (unsigned i = 0; i < len; i++) {
-        if (n->nodes[cur].term)
-            return 0; /* a shorter prefix already covers this one */
-        unsigned b = bit_at(a, i);
-        if (!n->nodes[cur].child[b]) {
-            uint32_t idx;
-            if (node_alloc(n, &idx) != 0)
-                return -1;
-            n->nodes[cur].child[b] = idx; /* after node_alloc: it may move nodes */
-        }
-        cur = n->nodes[cur].child[b];
+    size_t dl = strlen(d);
+    if (dl == 0 || dl > 3 || (dl > 1 && d[0] == '0'))
+        return -1;
+    *len = 0;
+    for (size_t i = 0; i < dl; i++) {
+        if (d[i] < '0' || d[i] > '9')
+            return -1;
+        *len = *len * 10 + (unsigned)(d[i] - '0');
     }
-    n->nodes[cur].term = 1;
-    return 0;
-}
-
-/* True when any prefix stored under root contains a: at most bits steps. */
-static bool trie_has(const ug_nets *n, uint32_t root, const uint8_t *a, unsigned bits)
-{
-    uint32_t cur = root;
-    for (unsigned i = 0; i < bits; i++) {
-        if (n->nodes[cur].term)
-            return true;
-        uint32_t next = n->nodes[cur].child[bit_at(a, i)];
-        if (!next)
-            return false;
-        cur = next;
-    }
-    return n->nodes[cur].term != 0;
-}
-
-static bool prefix_eq(const uint8_t *a, const uint8_t *b, unsigned len)
-{
-    for (unsigned i = 0; i < len; i++)
-        if (bit_at(a, i) != bit_at(b, i))
-            return false;
-    return true;
+    return *len <= maxlen ? 0 : -1;
 }
 
 int ug_nets_add(ug_nets *n, const char *cidr)
@@ -135,36 +133,101 @@ int ug_nets_add(ug_nets *n, const char *cidr)
     if (inet_pton(v6 ? AF_INET6 : AF_INET, a, addr) != 1)
         return -1;
     unsigned maxlen = v6 ? 128u : 32u, len = maxlen;
-    if (slash) {
-        const char *d = slash + 1;
-        size_t dl = strlen(d);
-        /* 1..3 digits, no leading zero: "/08" is more likely a typo than 8 */
-        if (dl == 0 || dl > 3 || (dl > 1 && d[0] == '0'))
-            return -1;
-        len = 0;
-        for (size_t i = 0; i < dl; i++) {
-            if (d[i] < '0' || d[i] > '9')
-                return -1;
-            len = len * 10 + (unsigned)(d[i] - '0');
-        }
-        if (len > maxlen)
-            return -1;
-    }
+    if (slash && prefix_len(slash + 1, maxlen, &len) != 0)
+        return -1;
     /* Host bits past len must be zero: "10.0.0.1/8" is a mistake, not 10/8. */
     for (unsigned i = len; i < maxlen; i++)
         if (bit_at(addr, i))
             return -1;
 
     if (!v6)
-        return trie_add(n, ROOT4, addr, len);
+        return add4(n, load32(addr), len);
     /* Mapped addresses are looked up as IPv4, so mapped prefixes live there. */
-    if (len >= 96 && prefix_eq(addr, mapped_prefix, 96))
-        return trie_add(n, ROOT4, addr + 12, len - 96);
-    if (trie_add(n, ROOT6, addr, len) != 0)
+    bool in_mapped = memcmp(addr, mapped_prefix, 12) == 0;
+    if (len >= 96 && in_mapped)
+        return add4(n, load32(addr + 12), len - 96);
+    if (add6(n, load128(addr), len) != 0)
         return -1;
-    if (len < 96 && prefix_eq(addr, mapped_prefix, len)) /* e.g. ::/0 covers them all */
-        return trie_add(n, ROOT4, addr + 12, 0);
-    return 0;
+    /* a prefix holding all of ::ffff:0:0/96 (::/0, say) holds every IPv4 peer */
+    bool covers_mapped = len < 96;
+    for (unsigned i = 0; covers_mapped && i < len; i++)
+        covers_mapped = bit_at(addr, i) == bit_at(mapped_prefix, i);
+    return covers_mapped ? add4(n, 0, 0) : 0;
+}
+
+static int cmp4(const void *a, const void *b)
+{
+    uint32_t x = ((const range4 *)a)->lo, y = ((const range4 *)b)->lo;
+    return (x > y) - (x < y);
+}
+
+static int cmp6(const void *a, const void *b)
+{
+    u128 x = ((const range6 *)a)->lo, y = ((const range6 *)b)->lo;
+    return (x > y) - (x < y);
+}
+
+/* Sorted by lo, each range that overlaps or touches the one kept before it
+ * joins that one: what is left is disjoint and in order. (hi + 1 wraps to
+ * 0 at the top of the family: nothing comes after.) */
+#define MERGE(arr, n)                                                                                   \
+    do {                                                                                                \
+        size_t out_ = 0;                                                                                \
+        for (size_t i_ = 0; i_ < (n); i_++) {                                                          \
+            if (out_ && ((arr)[out_ - 1].hi + 1 == 0 || (arr)[i_].lo <= (arr)[out_ - 1].hi + 1)) {      \
+                if ((arr)[i_].hi > (arr)[out_ - 1].hi)                                                  \
+                    (arr)[out_ - 1].hi = (arr)[i_].hi;                                                  \
+            } else {                                                                                    \
+                (arr)[out_++] = (arr)[i_];                                                              \
+            }                                                                                           \
+        }                                                                                               \
+        (n) = out_;                                                                                     \
+    } while (0)
+
+void ug_nets_seal(ug_nets *n)
+{
+    if (!n)
+        return;
+    if (n->n4) { /* qsort's base may not be NULL, even for none */
+        qsort(n->v4, n->n4, sizeof *n->v4, cmp4);
+        MERGE(n->v4, n->n4);
+    }
+    n->sealed4 = n->n4;
+    if (n->n6) {
+        qsort(n->v6, n->n6, sizeof *n->v6, cmp6);
+        MERGE(n->v6, n->n6);
+    }
+    n->sealed6 = n->n6;
+}
+
+/* The last sealed range starting at or before x holds it, or none does;
+ * ranges added since the seal are scanned. */
+#define FIND(arr, sealed, n, x)                                                                         \
+    do {                                                                                                \
+        size_t lo_ = 0, hi_ = (sealed);                                                                 \
+        while (lo_ < hi_) {                                                                             \
+            size_t mid_ = lo_ + (hi_ - lo_) / 2;                                                        \
+            if ((arr)[mid_].lo <= (x))                                                                  \
+                lo_ = mid_ + 1;                                                                         \
+            else                                                                                        \
+                hi_ = mid_;                                                                             \
+        }                                                                                               \
+        if (lo_ && (x) <= (arr)[lo_ - 1].hi)                                                            \
+            return true;                                                                                \
+        for (size_t i_ = (sealed); i_ < (n); i_++)                                                      \
+            if ((arr)[i_].lo <= (x) && (x) <= (arr)[i_].hi)                                             \
+                return true;                                                                            \
+        return false;                                                                                   \
+    } while (0)
+
+static bool has4(const ug_nets *n, uint32_t x)
+{
+    FIND(n->v4, n->sealed4, n->n4, x);
+}
+
+static bool has6(const ug_nets *n, u128 x)
+{
+    FIND(n->v6, n->sealed6, n->n6, x);
 }
 
 bool ug_nets_contains_sa(const ug_nets *n, const struct sockaddr *sa)
@@ -173,7 +236,7 @@ bool ug_nets_contains_sa(const ug_nets *n, const struct sockaddr *sa)
     size_t len = ug_addr_ip(sa, ip); /* a mapped address comes back as IPv4 */
     if (!n || !len)
         return false;
-    return len == 4 ? trie_has(n, ROOT4, ip, 32) : trie_has(n, ROOT6, ip, 128);
+    return len == 4 ? has4(n, load32(ip)) : has6(n, load128(ip));
 }
 
 /* ---- ug_uidset ---------------------------------------------------------- */

@@ -12,7 +12,11 @@
  *                                source network (IPv4 /24, IPv6 /56) may cost this
  *                                tracker; 0 for no limit
  *   stages[].salt: str           1..64 bytes: the percent bucket salt
- *   fleet: {redis, tracker, password_file, lease, lease_timeout}  (docs/fleet.md)
+ *   fleet: {redis, tracker, password_file, lease, lease_timeout}  (docs/fleet.md):
+ *                                redis and tracker ([A-Za-z0-9._-]{1,64}) required;
+ *                                the address is checked for syntax only and may
+ *                                hold no credentials; password_file must be a
+ *                                readable regular file of one non-empty line
  * Rules the spec leaves open, decided here:
  *   - Integers, percent, fractions, rates and booleans must be unquoted;
  *     strings (names, paths, versions, CIDRs, regions, times) may be quoted
@@ -35,6 +39,7 @@
  * root "PATH:LINE: (top): ...", and a bad uids_file line names that file and
  * its own line. */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +58,8 @@
 #define TARGETS_MAX 256u
 #define NAMES_MAX 256u        /* a rollout's plat or chan list */
 #define STEPS_MAX 1000u       /* a percent schedule */
+#define ROLLOUTS_MAX 1000u
+#define STAGES_MAX 100000u    /* in all rollouts together */
 #define PASSWORD_MAX 1024u
 
 typedef struct {
@@ -60,9 +67,30 @@ typedef struct {
     char dir[UG_PATH_MAX]; /* where relative paths resolve */
     ug_ydoc *doc;
     ug_policy *p;
+    size_t work;    /* list items walked so far: see charge() */
+    size_t nstages; /* in all rollouts so far */
 } ldr;
 
 #define FAIL(L, node, key, ...) UG_YFAIL(&(L)->y, (node), (key), __VA_ARGS__)
+
+/* Counts the items of a list the loader is about to walk. An alias shares
+ * a node, so a list can be walked once per alias (stages: *s in a thousand
+ * rollouts); without aliases every item is a node walked once, so a budget
+ * of the node cap refuses only what aliases blew up, and bounds the work
+ * any document under the size cap can cost. */
+static int charge(ldr *L, const ug_ynode *v, const char *key, size_t items)
+{
+    L->work += items;
+    if (L->work > UG_YAML_NODES_MAX)
+        return FAIL(L, v, key, "aliases make the loader walk more than %u items: share less, or use a uids_file",
+                    UG_YAML_NODES_MAX);
+    return 0;
+}
+
+static size_t items_of(const ug_ynode *v)
+{
+    return !v ? 0 : v->kind != UG_Y_SCALAR ? v->n : 1;
+}
 
 /* base.name */
 static const char *sub(char out[UG_YAML_KEY_MAX], const char *base, const char *name)
@@ -136,13 +164,54 @@ static int get_name(ldr *L, const ug_ynode *v, const char *key, const char *what
     return 0;
 }
 
+/* ---- unique names ------------------------------------------------------- */
+
+/* The names of one list (a rollout's stages, the rollouts) as an
+ * open-addressing table of item indices: a duplicate is found at once, not
+ * by comparing with every name before it (100,000 stages). */
+typedef struct {
+    uint32_t *slot; /* index + 1; 0 is empty */
+    size_t mask;
+    const char *base; /* item i's name is at base + i * stride */
+    size_t stride;
+} names;
+
+static int names_init(names *t, size_t n, const char *base, size_t stride)
+{
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    t->slot = calloc(cap, sizeof *t->slot);
+    t->mask = cap - 1;
+    t->base = base;
+    t->stride = stride;
+    return t->slot ? 0 : -1;
+}
+
+/* Records item i's name; the index of an earlier item of that name, or -1. */
+static ptrdiff_t names_put(names *t, size_t i)
+{
+    const char *name = t->base + i * t->stride;
+    uint64_t h = UINT64_C(14695981039346656037); /* FNV-1a */
+    for (const char *c = name; *c; c++)
+        h = (h ^ (uint8_t)*c) * UINT64_C(1099511628211);
+    for (size_t k = (size_t)h & t->mask;; k = (k + 1) & t->mask) {
+        if (!t->slot[k]) {
+            t->slot[k] = (uint32_t)i + 1;
+            return -1;
+        }
+        if (strcmp(t->base + (t->slot[k] - 1) * t->stride, name) == 0)
+            return (ptrdiff_t)t->slot[k] - 1;
+    }
+}
+
 /* ---- percent -------------------------------------------------------------- */
 
 static int percent_steps(ldr *L, const ug_ynode *v, const char *key, ug_percent *pc)
 {
     ug_ynode *const *it;
     size_t n;
-    if (ug_yget_list(&L->y, v, key, STEPS_MAX, &it, &n) != 0)
+    if (ug_yget_list(&L->y, v, key, STEPS_MAX, &it, &n) != 0 || charge(L, v, key, n) != 0)
         return -1;
     for (size_t i = 0; i < n; i++)
         if (it[i]->kind != UG_Y_MAP)
@@ -206,13 +275,15 @@ enum { S_NAME, S_SALT, S_START, S_END, S_PERCENT, S_QUOTA, S_RATE, S_FLEET_RATE,
 
 /* The stage's conditions, in table order (cheapest first). An arg built
  * from an aliased node is built once and shared (memo on the node). */
-static int load_conds(ldr *L, ug_stage *st, const ug_yfield *f, const char *sp)
+static int load_conds(ldr *L, ug_stage *st, const ug_yfield *f, size_t nf, const char *sp)
 {
     const ug_ylog *y = &L->y;
     ug_cload c = {.y = y, .dir = L->dir, .p = L->p};
-    if (!(st->conds = calloc(ug_cond_nrows, sizeof *st->conds)))
+    size_t named = 0, fi = S_FIXED;
+    for (size_t k = S_FIXED; k < nf; k++)
+        named += f[k].key != NULL; /* uids and uids_file make one: room to spare */
+    if (named && !(st->conds = calloc(named, sizeof *st->conds)))
         return FAIL(L, f[S_NAME].val, sp, "out of memory");
-    size_t fi = S_FIXED;
     for (size_t r = 0; r < ug_cond_nrows; r++) {
         const ug_cond_row *row = &ug_cond_rows[r];
         const ug_ynode *v[2] = {f[fi].val, row->also ? f[fi + 1].val : NULL};
@@ -228,7 +299,8 @@ static int load_conds(ldr *L, ug_stage *st, const ug_yfield *f, const char *sp)
         if (one && (cd->arg = ug_ydoc_memo_get(L->doc, one, tag))) {
             cd->owns = false;
         } else {
-            if (row->load(&c, v, key, &cd->arg) != 0)
+            if (charge(L, v[0] ? v[0] : v[1], key[v[0] ? 0 : 1], items_of(v[0]) + items_of(v[1])) != 0 ||
+                row->load(&c, v, key, &cd->arg) != 0)
                 return -1;
             cd->owns = true;
             if (one)
@@ -288,7 +360,7 @@ static int load_salt(ldr *L, const ug_rollout *r, ug_stage *st, const ug_yfield 
     return 0;
 }
 
-static int load_stage(ldr *L, ug_rollout *r, size_t i, const ug_ynode *node, const char *sp)
+static int load_stage(ldr *L, ug_rollout *r, names *seen, size_t i, const ug_ynode *node, const char *sp)
 {
     ug_stage *st = &r->stages[i];
     ug_yfield f[STAGE_FIELDS_MAX] = {
@@ -307,11 +379,11 @@ static int load_stage(ldr *L, ug_rollout *r, size_t i, const ug_ynode *node, con
     st->line = ug_yline(node);
     if (ug_ycollect(&L->y, node, sp, f, nf) != 0 || get_name(L, f[S_NAME].val, sub(kp, sp, "name"), "stage", st->name) != 0)
         return -1;
-    for (size_t j = 0; j < i; j++)
-        if (strcmp(r->stages[j].name, st->name) == 0)
-            return FAIL(L, f[S_NAME].val, kp, "duplicate stage name \"%s\" (also stage %zu, line %zu)", st->name, j,
-                        r->stages[j].line);
-    if (load_salt(L, r, st, f, sp) != 0 || load_conds(L, st, f, sp) != 0)
+    ptrdiff_t j = names_put(seen, i);
+    if (j >= 0)
+        return FAIL(L, f[S_NAME].val, kp, "duplicate stage name \"%s\" (also stage %td, line %zu)", st->name, j,
+                    r->stages[j].line);
+    if (load_salt(L, r, st, f, sp) != 0 || load_conds(L, st, f, nf, sp) != 0)
         return -1;
     return load_limits(L, st, f, sp);
 }
@@ -321,15 +393,22 @@ static int load_stages(ldr *L, ug_rollout *r, const ug_ynode *v, const char *key
 {
     if (!v || v->kind != UG_Y_SEQ)
         return FAIL(L, v, key, "expected a list, got %s", ug_ykind_name(v));
-    if (!(r->stages = calloc(v->n ? v->n : 1, sizeof *r->stages)))
+    if (charge(L, v, key, v->n) != 0)
+        return -1;
+    if ((L->nstages += v->n) > STAGES_MAX)
+        return FAIL(L, v, key, "more than %u stages in all", STAGES_MAX);
+    names seen;
+    if (!(r->stages = calloc(v->n ? v->n : 1, sizeof *r->stages)) ||
+        names_init(&seen, v->n, r->stages[0].name, sizeof *r->stages) != 0)
         return FAIL(L, v, key, "out of memory");
-    for (size_t i = 0; i < v->n; i++) {
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < v->n; i++) {
         char sp[UG_YAML_KEY_MAX];
         r->nstages = i + 1; /* so ug_policy_free releases a half-built stage */
-        if (load_stage(L, r, i, v->u.items[i], idx(sp, key, i)) != 0)
-            return -1;
+        rc = load_stage(L, r, &seen, i, v->u.items[i], idx(sp, key, i));
     }
-    return 0;
+    free(seen.slot);
+    return rc;
 }
 
 /* ---- rollouts ------------------------------------------------------------------ */
@@ -365,7 +444,7 @@ static int load_targets(ldr *L, ug_rollout *r, const ug_ynode *v, const char *ke
     ug_ynode *const *it;
     size_t n;
     char kp[UG_YAML_KEY_MAX], buf[UG_YAML_SHOW_MAX];
-    if (ug_yget_list(&L->y, v, key, TARGETS_MAX, &it, &n) != 0)
+    if (ug_yget_list(&L->y, v, key, TARGETS_MAX, &it, &n) != 0 || charge(L, v, key, n) != 0)
         return -1;
     if (!(r->targets = calloc(n, sizeof *r->targets)))
         return FAIL(L, v, key, "out of memory");
@@ -387,7 +466,7 @@ static int load_names(ldr *L, const ug_ynode *v, const char *key, size_t width, 
 {
     ug_ynode *const *it;
     size_t n;
-    if (ug_yget_list(&L->y, v, key, NAMES_MAX, &it, &n) != 0)
+    if (ug_yget_list(&L->y, v, key, NAMES_MAX, &it, &n) != 0 || charge(L, v, key, n) != 0)
         return -1;
     if (!(*out = calloc(n, width)))
         return FAIL(L, v, key, "out of memory");
@@ -435,7 +514,7 @@ static int load_halt(ldr *L, ug_rollout *r, const ug_ynode *v, const char *key)
 
 enum { R_NAME, R_RELEASE, R_TARGETS, R_PLAT, R_CHAN, R_SALT, R_PAUSED, R_HALT, R_WINDOW, R_HOLD, R_STAGES, R_N };
 
-static int load_rollout(ldr *L, size_t i, const ug_ynode *node, const char *rp)
+static int load_rollout(ldr *L, names *seen, size_t i, const ug_ynode *node, const char *rp)
 {
     ug_policy *p = L->p;
     ug_rollout *r = &p->rollouts[i];
@@ -452,10 +531,10 @@ static int load_rollout(ldr *L, size_t i, const ug_ynode *node, const char *rp)
     r->outcome_window = 86400;
     if (ug_ycollect(&L->y, node, rp, f, R_N) != 0 || get_name(L, f[R_NAME].val, sub(kp, rp, "name"), "rollout", r->name) != 0)
         return -1;
-    for (size_t j = 0; j < i; j++)
-        if (strcmp(p->rollouts[j].name, r->name) == 0)
-            return FAIL(L, f[R_NAME].val, kp, "duplicate rollout name \"%s\" (also rollouts[%zu], line %zu)", r->name, j,
-                        p->rollouts[j].line);
+    ptrdiff_t j = names_put(seen, i);
+    if (j >= 0)
+        return FAIL(L, f[R_NAME].val, kp, "duplicate rollout name \"%s\" (also rollouts[%td], line %zu)", r->name, j,
+                    p->rollouts[j].line);
     const char *s = r->name;
     size_t n = strlen(r->name);
     if (f[R_SALT].key && ug_yget_str(&L->y, f[R_SALT].val, sub(kp, rp, "salt"), 1, UG_SALT_MAX, &s, &n) != 0)
@@ -492,15 +571,20 @@ static int load_rollouts(ldr *L, const ug_ynode *v)
         return FAIL(L, v, "rollouts", "expected a list, got %s", ug_ykind_name(v));
     if (v->n == 0)
         return FAIL(L, v, "rollouts", "empty list: a version 2 policy needs at least one rollout");
-    if (!(p->rollouts = calloc(v->n, sizeof *p->rollouts)))
+    if (v->n > ROLLOUTS_MAX)
+        return FAIL(L, v, "rollouts", "%u rollouts, at most %u allowed", (unsigned)v->n, ROLLOUTS_MAX);
+    names seen;
+    if (!(p->rollouts = calloc(v->n, sizeof *p->rollouts)) ||
+        names_init(&seen, v->n, p->rollouts[0].name, sizeof *p->rollouts) != 0)
         return FAIL(L, v, "rollouts", "out of memory");
-    for (size_t i = 0; i < v->n; i++) {
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < v->n; i++) {
         char rp[UG_YAML_KEY_MAX];
         p->nrollouts = i + 1;
-        if (load_rollout(L, i, v->u.items[i], idx(rp, "rollouts", i)) != 0)
-            return -1;
+        rc = load_rollout(L, &seen, i, v->u.items[i], idx(rp, "rollouts", i));
     }
-    return 0;
+    free(seen.slot);
+    return rc;
 }
 
 /* ---- top level -------------------------------------------------------------------- */

@@ -18,12 +18,16 @@
 #define UG_URL_TEXT_MAX 512u
 
 /* A set of IPv4 and IPv6 prefixes answering "is this address inside any of
- * them" in O(address bits), whatever the number of prefixes. */
+ * them" in O(log prefixes), in memory linear in the prefixes. */
 typedef struct ug_nets ug_nets;
 ug_nets *ug_nets_new(void);
 /* Adds "a.b.c.d/len" or "x:y::/len" (a bare address is a /32 or /128).
  * -1 on a malformed prefix or host bits set past len. */
 int ug_nets_add(ug_nets *n, const char *cidr) UG_WUR;
+/* Sorts and merges the prefixes added so far: a lookup is then one binary
+ * search. Prefixes added since the last seal are still found, one by one.
+ * The loader seals every set it builds. */
+void ug_nets_seal(ug_nets *n);
 /* An IPv4-mapped IPv6 source (::ffff:a.b.c.d) is looked up as IPv4. */
 bool ug_nets_contains_sa(const ug_nets *n, const struct sockaddr *sa);
 void ug_nets_free(ug_nets *n);
@@ -214,7 +218,9 @@ bool ug_stage_matches(const ug_stage *s, const ug_peer *p);
 
 /* Calls warn once per lint finding of `upgate-node --check` (a target that
  * includes the release's own version or a newer one, a stage no HELLO can
- * reach, a manifest that expires within 7 days of now, empty stages). */
+ * reach, a manifest that expires within 7 days of now, empty stages,
+ * hold_when_unhealthy without halt_when.failed, fleet_rate without a fleet),
+ * each one line "path:line: key: message". */
 void ug_policy_lint(const ug_policy *p, int64_t now, void (*warn)(void *ctx, const char *msg), void *ctx);
 
 /* The summary `upgate-node --check` prints (plugin/policy_json.c): keys,

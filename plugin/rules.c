@@ -11,11 +11,12 @@
  * Order of work, cheapest first (docs/design.md):
  *  prefix → one strict parse → cookie when required (rule 2) → the owning
  *  rollout (rule 3; an untargeted HELLO is verified only when it would
- *  change a recorded outcome) → a remembered reply (rule 8) → the clock
- *  (rule 5) → the policy on the claimed fields, dry (rules 6, 7) → only
- *  when that would give a HINT, spend, or record an outcome: the source
+ *  change a recorded outcome) → the clock (rule 5) → the policy on the
+ *  claimed fields, dry (rules 6, 7): a WAIT or COOKIE goes out here, with
+ *  no signature work → only when the answer would be a HINT or record an
+ *  outcome: a remembered answer to the same bytes (rule 8), the source
  *  network's budget and the signatures (rule 4) → the policy again, for
- *  real. `verify: always` moves the signatures before the dry run.
+ *  real. `verify: always` moves the memory and the signatures first.
  */
 
 uint64_t ug_jittered(uint64_t retry, uint64_t uid)
@@ -96,13 +97,13 @@ static void trace_conds(json_t *t, const ug_stage *s, const ug_peer *peer)
     }
 }
 
-static void trace_set(json_t *t, const char *key, json_t *v)
-{
-    if (t)
-        json_object_set_new(t, key, v);
-    else
-        json_decref(v);
-}
+/* Sets key of the trace object t; a macro so that the value is not even
+ * built (jansson allocates) on the hot path, where t is NULL. */
+#define trace_set(t, key, v)                                                                                  \
+    do {                                                                                                      \
+        if (t)                                                                                                \
+            json_object_set_new((t), (key), (v));                                                             \
+    } while (0)
 
 /* ---- rules 5 to 7 -------------------------------------------------------- */
 
@@ -233,6 +234,8 @@ typedef struct {
     const ug_hello *h;
     const ug_dgram *d;
     const struct sockaddr *src;
+    const uint8_t *in;
+    size_t in_len;
     uint64_t now;
     uint8_t *out;
     size_t cap; /* min(out_cap, in_len): no reply outgrows its request */
@@ -358,12 +361,41 @@ static bool clock_ok(uint64_t ts, uint64_t now, uint64_t window)
     return (ts > now ? ts - now : now - ts) <= window;
 }
 
-/* Rules 4 to 7 for a HELLO its rollout owns, not a retransmit. */
+/* Rule 8: the same bytes from the same peer get the same answer, with no
+ * signature work, while the policy, pause and halt that produced it hold.
+ * Only answers that cost signature work are remembered: a WAIT or COOKIE
+ * is cheaper to give again than to look up. */
+typedef struct {
+    uint8_t key[UG_KEY_LEN];
+    uint64_t tag;
+} ug_memo;
+
+static bool remembered(ug_dg *x, ug_memo *m)
+{
+    m->tag = x->l->gen << 24 ^ atomic_load_explicit(&x->I->epoch, memory_order_acquire);
+    ug_replay_key(m->key, x->src, x->in, x->in_len);
+    *x->out_len = ug_replay_find(&x->w->guard, m->key, x->now, m->tag, x->out, x->cap, x->flags);
+    if (*x->out_len)
+        ug_count(x->w, ST_RETRANSMITS);
+    return *x->out_len != 0;
+}
+
+static ug_verdict remember(ug_dg *x, const ug_memo *m, ug_verdict v)
+{
+    if (v == UG_VERDICT_REPLY)
+        ug_replay_store(&x->w->guard, m->key, x->now, m->tag, x->out, *x->out_len, *x->flags);
+    return v;
+}
+
+/* Rules 4 to 8 for a HELLO its rollout owns. */
 static ug_verdict targeted(ug_dg *x, ug_hello *h, const ug_claim *c, const ug_lrollout *lr)
 {
     const ug_policy *p = x->l->pol;
+    ug_memo m;
     bool checked = false;
     if (p->verify_always) {
+        if (remembered(x, &m))
+            return UG_VERDICT_REPLY;
         if (!verified(x, h))
             return UG_VERDICT_DROP;
         checked = true;
@@ -375,16 +407,20 @@ static ug_verdict targeted(ug_dg *x, ug_hello *h, const ug_claim *c, const ug_lr
     ug_plan plan = ug_rules_run(c, lr, false);
     if (plan.answer != UG_ANSWER_HINT && !observe)
         return reply_plan(x, &plan); /* nothing given or spent: no signature work */
-    if (!checked && !verified(x, h))
-        return UG_VERDICT_DROP;
+    if (!checked) {
+        if (remembered(x, &m))
+            return UG_VERDICT_REPLY;
+        if (!verified(x, h))
+            return UG_VERDICT_DROP;
+    }
     if (observe && ug_outcome_observe(x->I, x->worker, lr, h->uid, &h->ver, false))
         ug_count(x->w, ST_OUTCOMES_SEEN);
     if (plan.answer != UG_ANSWER_HINT)
-        return reply_plan(x, &plan);
+        return remember(x, &m, reply_plan(x, &plan));
     if (ug_hint_max_len(lr->r->manifest_len) > x->cap) /* rule 9, spending nothing */
-        return reply_wait(x, lr, NULL, UG_WHY_TOO_SMALL);
+        return remember(x, &m, reply_wait(x, lr, NULL, UG_WHY_TOO_SMALL));
     plan = ug_rules_run(c, lr, true);
-    return reply_plan(x, &plan);
+    return remember(x, &m, reply_plan(x, &plan));
 }
 
 static bool cookie_required(ug_inst *I, const ug_policy *p)
@@ -398,7 +434,7 @@ static const ug_lrollout *route(const ug_live *l, const ug_version *v, const cha
     return r ? &l->ro[r - l->pol->rollouts] : NULL;
 }
 
-static ug_verdict hello_path(ug_dg *x, ug_hello *h, const uint8_t *in, size_t in_len)
+static ug_verdict hello_path(ug_dg *x, ug_hello *h)
 {
     ug_inst *I = x->I;
     const ug_policy *p = x->l->pol;
@@ -418,20 +454,7 @@ static ug_verdict hello_path(ug_dg *x, ug_hello *h, const uint8_t *in, size_t in
         ug_verdict v = reply_wait(x, NULL, NULL, UG_WHY_NOT_TARGETED);
         return v == UG_VERDICT_REPLY ? UG_VERDICT_PASS : v;
     }
-    /* rule 8: the same bytes from the same peer get the same answer while
-     * the policy, pause and halt that produced it hold */
-    uint8_t rkey[UG_KEY_LEN];
-    uint64_t tag = x->l->gen << 24 ^ atomic_load_explicit(&I->epoch, memory_order_acquire);
-    ug_replay_key(rkey, x->src, in, in_len);
-    *x->out_len = ug_replay_find(&x->w->guard, rkey, x->now, tag, x->out, x->cap, x->flags);
-    if (*x->out_len) {
-        ug_count(x->w, ST_RETRANSMITS);
-        return UG_VERDICT_REPLY;
-    }
-    ug_verdict v = targeted(x, h, &c, lr);
-    if (v == UG_VERDICT_REPLY)
-        ug_replay_store(&x->w->guard, rkey, x->now, tag, x->out, *x->out_len, *x->flags);
-    return v;
+    return targeted(x, h, &c, lr);
 }
 
 /* Rule 11: counted once, never answered. Verified only when it would
@@ -497,9 +520,10 @@ ug_verdict ug_rules_handle(ug_inst *I, unsigned worker, const struct sockaddr *s
     }
     ug_count(w, ST_HELLOS);
     ug_live *l = ug_enter(I, w);
-    ug_dg x = {.I = I, .w = w, .worker = worker, .l = l, .h = &h, .d = &d, .src = src, .now = ug_inst_now(I),
+    ug_dg x = {.I = I, .w = w, .worker = worker, .l = l, .h = &h, .d = &d, .src = src, .in = in, .in_len = in_len,
+               .now = ug_inst_now(I),
                .out = out, .cap = out_cap < in_len ? out_cap : in_len, .out_len = out_len, .flags = flags};
-    ug_verdict v = hello_path(&x, &h, in, in_len);
+    ug_verdict v = hello_path(&x, &h);
     ug_leave(w);
     return v;
 }

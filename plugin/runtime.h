@@ -81,6 +81,8 @@ typedef struct ug_rrt {
      * held_since - shift while held (durable: "hold:NAME") */
     _Atomic uint64_t held_since, shift;
     _Atomic uint64_t not_taken;   /* last count, from tick's scan */
+    uint64_t expiry_warned;       /* when tick last warned that its manifest expires soon */
+    uint64_t expiry_logged;       /* the manifest expiry already logged as passed */
     ug_health health;
     ug_waits *waits; /* [nworkers] */
 } ug_rrt;
@@ -173,6 +175,9 @@ uint32_t ug_live_percent(const ug_lrollout *lr, const ug_stage *s, uint64_t now)
 double ug_rate_in_force(const ug_inst *I, const ug_stage *s, double share);
 /* Is the rollout paused or halted (any source), or its manifest expired? */
 bool ug_live_stopped(const ug_lrollout *lr, uint64_t now);
+/* Warns of manifests that expire within 7 days (force: now, at load; else
+ * once a day per rollout) and logs each expiry once. */
+void ug_live_expiry(ug_inst *I, const ug_live *l, uint64_t now, bool force);
 void ug_rrt_mark_all_unused(ug_inst *I);
 void ug_rrt_sweep(ug_inst *I);
 void ug_runtime_free(ug_inst *I);

@@ -28,7 +28,7 @@
  * a fresh folder from one whose data.mdb vanished).
  */
 
-#define MAP_SIZE ((size_t)64 << 30) /* sparse: only used pages take disk */
+#define MAP_SIZE ((size_t)8 << 30) /* sparse: only used pages take disk; ~200M grants */
 #define MAX_DBS 1100u               /* ours, plus every layout-1 stage db to upgrade */
 #define COMMIT_CHUNK 16384u         /* keeps a txn far from LMDB's dirty page limit */
 #define LOCKFILE_RESERVE (256u << 10) /* lock.mdb blocks reserved before LMDB maps it */
@@ -417,6 +417,9 @@ int ug_store_load_scope(ug_store *s, ug_scope *sc, char *err, size_t errcap)
     uint8_t first[12] = {0};
     be32(first, sc->id);
     const uint8_t *lo = NULL, *hi = NULL;
+    uint64_t uids[UG_LOAD_BATCH];
+    grec recs[UG_LOAD_BATCH];
+    size_t nb = 0;
     for (int pass = 0; pass < 2; pass++) {
         size_t n = 0;
         MDB_val k = {sizeof first, first}, v;
@@ -432,16 +435,22 @@ int ug_store_load_scope(ug_store *s, ug_scope *sc, char *err, size_t errcap)
                 n++;
                 continue;
             }
-            grec r;
-            memcpy(&r, v.mv_data, sizeof r);
-            uint64_t uid = rd_be((const uint8_t *)k.mv_data + 4, 8);
-            if (uid == 0 || ug_scope_insert_loaded(sc, uid, &r) != 0) {
-                rc = uid == 0 ? MDB_CORRUPTED : ENOMEM;
-                goto fail;
-            }
+            memcpy(&recs[nb], v.mv_data, sizeof recs[nb]);
+            uids[nb] = rd_be((const uint8_t *)k.mv_data + 4, 8);
             const uint8_t *p = v.mv_data;
             lo = !lo || p < lo ? p : lo;
-            hi = p + sizeof r > hi ? p + sizeof r : hi;
+            hi = p + sizeof(grec) > hi ? p + sizeof(grec) : hi;
+            if (uids[nb++] == 0) {
+                rc = MDB_CORRUPTED;
+                goto fail;
+            }
+            if (nb == UG_LOAD_BATCH) {
+                if (ug_scope_insert_loaded(sc, uids, recs, nb) != 0) {
+                    rc = ENOMEM;
+                    goto fail;
+                }
+                nb = 0;
+            }
         }
         if (rc != 0 && rc != MDB_NOTFOUND)
             goto fail;
@@ -450,6 +459,10 @@ int ug_store_load_scope(ug_store *s, ug_scope *sc, char *err, size_t errcap)
             rc = ENOMEM;
             goto fail;
         }
+    }
+    if (nb && ug_scope_insert_loaded(sc, uids, recs, nb) != 0) {
+        rc = ENOMEM;
+        goto fail;
     }
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);

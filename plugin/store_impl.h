@@ -140,8 +140,10 @@ int ug_store_scope_id(ug_store *s, const char *rollout, const char *to, uint32_t
 /* grants.c */
 ug_scope *ug_scope_new(ug_store *s, const char *rollout, const char *to);
 void ug_scope_free(ug_scope *sc);
-/* Inserts a loaded record (the scope is not shared yet); -1 on out of memory. */
-int ug_scope_insert_loaded(ug_scope *sc, uint64_t uid, const grec *r);
+/* Inserts n <= UG_LOAD_BATCH loaded records (the scope is not shared yet);
+ * -1 on out of memory. */
+#define UG_LOAD_BATCH 32
+int ug_scope_insert_loaded(ug_scope *sc, const uint64_t *uids, const grec *recs, size_t n);
 /* Presizes the scope's stripes for n grants. */
 int ug_scope_presize(ug_scope *sc, size_t n);
 /* Fills r from uid's entry and clears its QUEUED/PENDING bits when the

@@ -191,7 +191,9 @@ typedef struct ug_plugin {
     void (*tick)(void *inst);
 
     /* Re-reads the policy (policy_path NULL: the same file). On failure the
-     * running policy stays and err says why; returns 0 or -1. */
+     * running policy stays and err says why (the host logs it); on success
+     * the plugin logs the reload itself, once, whatever asked for it (a
+     * signal, the control socket). Returns 0 or -1. */
     int (*reload)(void *inst, const char *policy_path, char *err, size_t errcap);
 
     /* Fills up to cap counters, returns how many exist (call with cap 0 to

@@ -9,8 +9,7 @@
 
 #include "yaml_doc.h"
 
-/* Replaces control bytes so the message stays one line whatever the input. */
-static void one_line(char *s)
+void ug_yone_line(char *s)
 {
     for (; *s; s++)
         if ((unsigned char)*s < 0x20 || *s == 0x7f)
@@ -26,7 +25,7 @@ int ug_yfail(const ug_ylog *y, const char *file, size_t line, const char *key, c
     va_end(ap);
     if (y && y->err && y->errcap) {
         snprintf(y->err, y->errcap, "%s:%zu: %s: %s", file, line, key, msg);
-        one_line(y->err);
+        ug_yone_line(y->err);
     }
     return -1;
 }

@@ -45,6 +45,8 @@ typedef struct {
  * truncated to errcap) and returns -1, so callers can `return ug_yfail(...)`. */
 int ug_yfail(const ug_ylog *y, const char *file, size_t line, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* Replaces control bytes, so a message stays one line whatever the input. */
+void ug_yone_line(char *s);
 #define UG_YFAIL(y, node, key, ...) ug_yfail((y), (y)->path, ug_yline(node), (key), __VA_ARGS__)
 
 typedef struct ug_ydoc ug_ydoc;

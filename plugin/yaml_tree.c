@@ -263,9 +263,9 @@ static int on_scalar(builder *b, const yaml_event_t *ev)
     n->u.text = text;
     n->n = (uint32_t)len;
     n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-    if (place(b, n, line) != 0)
+    if (ev->data.scalar.anchor && name_anchor(b, (const char *)ev->data.scalar.anchor, n, line) != 0)
         return -1;
-    return ev->data.scalar.anchor ? name_anchor(b, (const char *)ev->data.scalar.anchor, n, line) : 0;
+    return place(b, n, line);
 }
 
 static int on_start(builder *b, const yaml_event_t *ev, ug_ykind kind)
@@ -310,11 +310,9 @@ static int on_end(builder *b, const yaml_event_t *ev)
     char *name = f->anchor;
     f->anchor = NULL;
     b->depth--;
-    int rc = place(b, n, line);
-    if (rc == 0 && name)
-        rc = name_anchor(b, name, n, line);
+    int rc = name ? name_anchor(b, name, n, line) : 0;
     free(name);
-    return rc;
+    return rc == 0 ? place(b, n, line) : -1;
 }
 
 static int on_alias(builder *b, const yaml_event_t *ev)

@@ -249,8 +249,8 @@ int ug_report_decode(ug_report *r, const uint8_t *body, size_t len, ug_err *err)
  * can tell a wrong type from garbage. Pointers in h and d point into buf. */
 int ug_hello_parse(ug_hello *h, ug_dgram *d, const uint8_t *buf, size_t len, ug_err *err) UG_WUR;
 /* Strictly decodes h's credential body into h->cred (as ug_cred_decode),
- * once: a second call returns 0 at once. ug_cred_check (and so
- * ug_hello_verify) fails closed with UG_E_SCHEMA until this succeeded. */
+ * once: a second call returns 0 at once. ug_cred_check fails closed with
+ * UG_E_SCHEMA until this succeeded. */
 int ug_hello_cred_decode(ug_hello *h, ug_err *err) UG_WUR;
 /* A whole REPORT datagram in one strict pass: outer array as
  * ug_dgram_decode (no minimum size), then the body as ug_report_decode,
@@ -336,12 +336,8 @@ size_t ug_hint_max_len(size_t rel_len);
 
 /* ---- tracker side --------------------------------------------------- */
 
-/* Step 4 of the tracker rules: the credential is signed by a key in issuers,
- * unexpired at `now` (exp > now), bound to the HELLO's uid and pk, and the
- * HELLO's signature verifies under pk. d is the datagram h was decoded from. */
-int ug_hello_verify(const ug_hello *h, const ug_dgram *d, const ug_pubkey *issuers, size_t nissuers,
-                    uint64_t now, ug_err *err) UG_WUR;
-/* Its two halves, for a tracker that caches credentials it has verified:
+/* Step 4 of the tracker rules in two halves, for a tracker that caches
+ * credentials it has verified:
  * the credential's cheap checks (issuer trusted, exp, binding; UG_E_SCHEMA
  * if h's credential was never decoded) ... */
 int ug_cred_check(const ug_hello *h, const ug_pubkey *issuers, size_t nissuers, uint64_t now,

@@ -1,185 +1,765 @@
-/* make bench: throughput of the tracker's paths, single worker, in-process. */
-#include <stdbool.h>
+/* make bench: every goal of the tracker's hot path as a ratio to a baseline
+ * measured in the same process, interleaved round by round (the machine is
+ * shared, so absolute numbers drift and ratios do not): bare libsodium at the
+ * exact signed sizes, a bare UDP echo and drain on the same loopback, libev
+ * alone, and today's main (19404ac) built from git history. */
+#include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
 #include <sodium.h>
 
-#include "upgate_plugin.h"
-#include "ug_proto.h"
+#include "bench.h"
 
-extern const ug_plugin upgate_plugin;
+#define ROUNDS_MAX 15
+#define TARGETED "1.4.0"
+#define UNTARGETED "0.9"
+#define PERCENT_SALT "one-percent" /* the rollout stage's name, so its salt */
+#define PERCENT_BP 100u            /* 1% */
+#define UDP_SECONDS 0.4            /* per UDP phase, at most */
+#define CPU_BUDGET 0.25            /* per in-process phase, at most */
+#define BARE_BUDGET 0.08           /* per bare primitive */
+#define SOCKETS 32
+#define WINDOW 8
 
-static char dir[64];
-static uint8_t client_sk[UG_SK_LEN], client_pk[UG_PK_LEN], issuer_sk[UG_SK_LEN], issuer_pk[UG_PK_LEN];
-static uint64_t clock_now = 1790000000;
+/* ---- what is measured ------------------------------------------------- */
 
-static void die(const char *what)
+enum {
+    M_V_HELLO, M_V_CRED, M_SIGN,                                          /* bare libsodium */
+    M_IP_RET, M_IP_RET_OLD, M_IP_ROLL, M_IP_ROLL_OLD, M_IP_STICKY, M_IP_BURST, M_IP_UNT, M_IP_GARB,
+    M_ECHO_W, M_LIBEV_W, M_ECHO_O, M_DRAIN_O,                             /* UDP yardsticks */
+    M_U1_RET, M_U1_ROLL, M_U1_STICKY, M_U1_BURST, M_U1_UNT, M_U1_GARB,    /* node, 1 worker */
+    M_U2_RET, M_U2_ROLL, M_U2_STICKY, M_U2_BURST, M_U2_UNT, M_U2_GARB,    /* node, 2 workers */
+    M_OLD_RET, M_OLD_ROLL,                                                /* today's node, 1 worker */
+    M_COUNT
+};
+
+typedef struct {
+    bool ok;
+    double per_s; /* in-process: per CPU-second; UDP: replies (open loop: datagrams) per second */
+    double ns;    /* CPU per item: per HELLO, per reply, per datagram received (open loop) */
+    double sigs;  /* signature checks per item, where counted */
+} meas;
+
+/* Totals over all rounds, to show what each path really answered. */
+typedef struct {
+    uint64_t n, by_type[LG_TYPES], lost, drops;
+} tally;
+
+static meas M[ROUNDS_MAX][M_COUNT];
+static tally T[M_COUNT];
+
+/* ---- where: targets, instances, pools --------------------------------- */
+
+enum { T_ECHO, T_DRAIN, T_LIBEV, T_A1, T_A2, T_B1, T_B2, T_OLD, T_COUNT };
+enum { I_A, I_B, I_OLD, I_COUNT };
+enum { P_RET, P_ROLL, P_BURST, P_UNT, P_GARB, P_COUNT };
+enum { K_BARE_VH, K_BARE_VC, K_BARE_SIGN, K_PLUGIN, K_UDP };
+
+typedef struct {
+    int m, kind, where, pool;
+} phase;
+
+/* One round runs these in order, the next one in reverse: every baseline
+ * sits next to its subjects in time. A pool of fresh HELLOs is never sent
+ * twice to the same instance or node (that would be a retransmit). */
+static const phase phases[] = {
+    {M_V_HELLO, K_BARE_VH, 0, 0},       {M_V_CRED, K_BARE_VC, 0, 0},         {M_SIGN, K_BARE_SIGN, 0, 0},
+    {M_IP_RET, K_PLUGIN, I_A, P_RET},   {M_IP_RET_OLD, K_PLUGIN, I_OLD, P_RET},
+    {M_IP_ROLL, K_PLUGIN, I_A, P_ROLL}, {M_IP_ROLL_OLD, K_PLUGIN, I_OLD, P_ROLL},
+    {M_IP_STICKY, K_PLUGIN, I_B, P_ROLL}, {M_IP_BURST, K_PLUGIN, I_B, P_BURST},
+    {M_IP_UNT, K_PLUGIN, I_A, P_UNT},   {M_IP_GARB, K_PLUGIN, I_A, P_GARB},
+    {M_ECHO_W, K_UDP, T_ECHO, P_ROLL},  {M_LIBEV_W, K_UDP, T_LIBEV, P_ROLL},
+    {M_ECHO_O, K_UDP, T_ECHO, P_GARB},  {M_DRAIN_O, K_UDP, T_DRAIN, P_GARB},
+    {M_U1_RET, K_UDP, T_A1, P_RET},     {M_U1_ROLL, K_UDP, T_A1, P_ROLL},    {M_U1_UNT, K_UDP, T_A1, P_UNT},
+    {M_U1_GARB, K_UDP, T_A1, P_GARB},   {M_U1_STICKY, K_UDP, T_B1, P_ROLL},  {M_U1_BURST, K_UDP, T_B1, P_BURST},
+    {M_OLD_RET, K_UDP, T_OLD, P_RET},   {M_OLD_ROLL, K_UDP, T_OLD, P_ROLL},
+    {M_U2_RET, K_UDP, T_A2, P_RET},     {M_U2_ROLL, K_UDP, T_A2, P_ROLL},    {M_U2_UNT, K_UDP, T_A2, P_UNT},
+    {M_U2_GARB, K_UDP, T_A2, P_GARB},   {M_U2_STICKY, K_UDP, T_B2, P_ROLL},  {M_U2_BURST, K_UDP, T_B2, P_BURST},
+};
+
+/* ---- the table -------------------------------------------------------- */
+
+typedef enum { R_SECTION, R_ABS, R_RATIO, R_SIGS, R_SCALE, R_HOOK } row_kind;
+
+typedef struct {
+    row_kind kind;
+    const char *path;
+    int subj;
+    int base[3];        /* baseline: these measurements' CPU summed; -1 ends */
+    const char *versus; /* what the ratio is to */
+    double goal;        /* R_RATIO: ratio >= goal (0: no goal); R_SCALE: replies/s ratio >= goal */
+    const char *goal_text;
+} row;
+
+static char name_vh[64], name_vc[64], name_sign[64];
+
+#define NOB {-1, -1, -1}
+#define ECHO {M_ECHO_W, -1, -1}
+
+/* Every printed row. Rows still to come are R_HOOK: give them a
+ * measurement (an M_ entry and a phase) and turn them into R_ABS/R_RATIO. */
+static const row rows[] = {
+    {R_SECTION, "yardsticks, absolute (median over the rounds)", 0, NOB, NULL, 0, NULL},
+    {R_ABS, name_vh, M_V_HELLO, NOB, NULL, 0, NULL},
+    {R_ABS, name_vc, M_V_CRED, NOB, NULL, 0, NULL},
+    {R_ABS, name_sign, M_SIGN, NOB, NULL, 0, NULL},
+    {R_ABS, "UDP echo, windowed (recvmmsg/sendmmsg)", M_ECHO_W, NOB, NULL, 0, NULL},
+    {R_RATIO, "libev alone (the node's loop, no plugin)", M_LIBEV_W, ECHO, "echo", 0, "~0.94 (yardstick)"},
+    {R_ABS, "UDP echo, open loop", M_ECHO_O, NOB, NULL, 0, NULL},
+    {R_ABS, "drain-only receiver, open loop", M_DRAIN_O, NOB, NULL, 0, NULL},
+
+    {R_SECTION, "in-process, 1 worker: HELLOs per CPU-second; ratio = baseline CPU / this CPU", 0, NOB, NULL, 0, NULL},
+    {R_SIGS, "returning -> WAIT: signature checks", M_IP_RET, NOB, "per HELLO", 0, "0"},
+    {R_RATIO, "returning -> WAIT (targeted, not selected)", M_IP_RET, {M_IP_RET_OLD, -1, -1}, "today", 0, NULL},
+    {R_RATIO, "sticky re-offer -> HINT, 100k peers", M_IP_STICKY, {M_V_HELLO, M_SIGN, -1}, "bare verify+sign",
+     0.95, ">= 0.95"},
+    {R_RATIO, "new grant -> HINT (new-user burst)", M_IP_BURST, {M_V_CRED, M_V_HELLO, M_SIGN}, "bare 2 verify+sign",
+     0.95, ">= 0.95"},
+    {R_RATIO, "rollout mix, 100k peers, credentials cached", M_IP_ROLL, {M_IP_ROLL_OLD, -1, -1}, "today", 20,
+     ">= 20"},
+    {R_ABS, "untargeted -> WAIT", M_IP_UNT, NOB, NULL, 0, NULL},
+    {R_ABS, "garbage -> drop", M_IP_GARB, NOB, NULL, 0, NULL},
+
+    {R_SECTION, "upgate-node over UDP, 1 worker: replies per second; ratio = echo CPU per datagram / node CPU per reply",
+     0, NOB, NULL, 0, NULL},
+    {R_SIGS, "returning -> WAIT: signature checks", M_U1_RET, NOB, "per reply", 0, "0"},
+    {R_RATIO, "returning -> WAIT (targeted, not selected)", M_U1_RET, ECHO, "echo", 0.5, ">= 0.5"},
+    {R_RATIO, "untargeted -> WAIT", M_U1_UNT, ECHO, "echo", 0.8, ">= 0.8"},
+    {R_RATIO, "garbage -> drop (per datagram, open loop)", M_U1_GARB, {M_ECHO_O, -1, -1}, "echo, open loop", 0.8,
+     ">= 0.8"},
+    {R_RATIO, "garbage -> drop (per datagram, open loop)", M_U1_GARB, {M_DRAIN_O, -1, -1}, "drain", 0, NULL},
+    {R_RATIO, "rollout mix, 100k peers", M_U1_ROLL, ECHO, "echo", 0, NULL},
+    {R_RATIO, "rollout mix, 100k peers", M_U1_ROLL, {M_OLD_ROLL, -1, -1}, "today's node", 8, ">= 8"},
+    {R_RATIO, "returning -> WAIT", M_U1_RET, {M_OLD_RET, -1, -1}, "today's node", 0, NULL},
+    {R_RATIO, "sticky re-offer -> HINT, 100k peers", M_U1_STICKY, ECHO, "echo", 0, NULL},
+    {R_RATIO, "new grant -> HINT (new-user burst)", M_U1_BURST, ECHO, "echo", 0, NULL},
+
+    {R_SECTION, "upgate-node over UDP, 2 workers (same units)", 0, NOB, NULL, 0, NULL},
+    {R_SIGS, "returning -> WAIT: signature checks", M_U2_RET, NOB, "per reply", 0, "0"},
+    {R_RATIO, "returning -> WAIT (targeted, not selected)", M_U2_RET, ECHO, "echo", 0, NULL},
+    {R_RATIO, "untargeted -> WAIT", M_U2_UNT, ECHO, "echo", 0, NULL},
+    {R_RATIO, "garbage -> drop (per datagram, open loop)", M_U2_GARB, {M_ECHO_O, -1, -1}, "echo, open loop", 0, NULL},
+    {R_RATIO, "rollout mix, 100k peers", M_U2_ROLL, ECHO, "echo", 0, NULL},
+    {R_RATIO, "sticky re-offer -> HINT, 100k peers", M_U2_STICKY, ECHO, "echo", 0, NULL},
+    {R_RATIO, "new grant -> HINT (new-user burst)", M_U2_BURST, ECHO, "echo", 0, NULL},
+
+    {R_SECTION, "2 workers vs 1: replies/s ratio, and CPU per reply 2w/1w; ok: >= 1.85x, or CPU within 5%", 0, NOB,
+     NULL, 0, NULL},
+    {R_SCALE, "rollout mix", M_U2_ROLL, {M_U1_ROLL, -1, -1}, "1 worker", 1.85, ">= 1.85 | 5%"},
+    {R_SCALE, "returning -> WAIT", M_U2_RET, {M_U1_RET, -1, -1}, "1 worker", 1.85, ">= 1.85 | 5%"},
+    {R_SCALE, "sticky re-offer", M_U2_STICKY, {M_U1_STICKY, -1, -1}, "1 worker", 1.85, ">= 1.85 | 5%"},
+    {R_SCALE, "new grant (burst)", M_U2_BURST, {M_U1_BURST, -1, -1}, "1 worker", 1.85, ">= 1.85 | 5%"},
+    {R_SCALE, "untargeted -> WAIT", M_U2_UNT, {M_U1_UNT, -1, -1}, "1 worker", 1.85, ">= 1.85 | 5%"},
+    {R_SCALE, "garbage -> drop", M_U2_GARB, {M_U1_GARB, -1, -1}, "1 worker", 1.85, ">= 1.85 | 5%"},
+
+    {R_SECTION, "to be measured here later (hooks)", 0, NOB, NULL, 0, NULL},
+    {R_HOOK, "simulator: CPU per decision", 0, NOB, NULL, 0, "<= 400 ns"},
+};
+
+/* ---- the run's state --------------------------------------------------- */
+
+typedef struct {
+    bench_env env;
+    lg_keys keys;
+    lg_creds creds;
+    unsigned rounds, peers, pool;
+    bool have_old, sig_counter;
+    bp_lib lib_new, lib_old;
+    void *inst[I_COUNT];
+    bp_lib *inst_lib[I_COUNT];
+    bench_proc proc[T_COUNT];
+    lg_conn conn[T_COUNT];
+    bool is_node[T_COUNT];
+    lg_pool pools[P_COUNT];
+    bare_item vh, vc, sign;
+    uint8_t hint_sk[UG_SK_LEN];
+} bench;
+
+static unsigned env_uint(const char *name, unsigned def, unsigned min, unsigned max)
 {
-    fprintf(stderr, "bench: %s\n", what);
-    exit(1);
+    const char *s = getenv(name);
+    uint64_t v;
+    if (!s || !*s)
+        return def;
+    char *end;
+    v = strtoull(s, &end, 10);
+    if (*end || v < min || v > max)
+        bench_die("%s: not a number from %u to %u: %s", name, min, max, s);
+    return (unsigned)v;
 }
 
-static void keypair(const char *name, uint8_t *sk, uint8_t *pk)
+static double median(double *v, unsigned n)
 {
-    uint8_t seed[32];
-    char path[128], why[128];
-    randombytes_buf(seed, sizeof seed);
-    crypto_sign_seed_keypair(pk, sk, seed);
-    snprintf(path, sizeof path, "%s/%s.key", dir, name);
-    if (ug_keyfile_write(path, seed, 32, true, why, sizeof why))
-        die(why);
-    snprintf(path, sizeof path, "%s/%s.pub", dir, name);
-    if (ug_keyfile_write(path, pk, 32, false, why, sizeof why))
-        die(why);
+    for (unsigned i = 1; i < n; i++) /* insertion sort: n <= ROUNDS_MAX */
+        for (unsigned j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static void write_file(const char *name, const void *data, size_t len)
+/* ---- building datagrams ---------------------------------------------- */
+
+static void add_hello(bench *b, lg_pool *p, uint64_t uid, const char *ver)
 {
-    char path[128];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(data, 1, len, f) != len || fclose(f))
-        die(path);
+    size_t clen;
+    const uint8_t *cred = lg_cred(&b->creds, uid, &clen);
+    if (!cred || lg_pool_add_hello(p, &b->keys, uid, cred, clen, ver, UG_DGRAM_MAX, (uint64_t)time(NULL)) != 0)
+        bench_die("cannot build a HELLO for uid %llu", (unsigned long long)uid);
 }
 
-static size_t hello(uint8_t *out, uint64_t uid, const char *ver)
+static bool selected(uint64_t uid)
 {
-    ug_cred c = {.uid = uid, .exp = clock_now + 86400};
-    memcpy(c.pk, client_pk, 32);
-    ug_kid(c.kid, issuer_pk);
-    uint8_t cb[128], co[256];
-    size_t cbl, col, len;
-    if (ug_cred_encode_body(cb, sizeof cb, &cbl, &c) || ug_signed_encode(co, sizeof co, &col, UG_CTX_CRED, cb, cbl, issuer_sk))
-        die("cred");
-    ug_hello_fields h = {.uid = uid, .ver = ver, .ts = clock_now, .cred = co, .cred_len = col};
-    randombytes_buf(h.nonce, 16);
-    memcpy(h.pk, client_pk, 32);
-    if (ug_hello_build(out, UG_DGRAM_MAX, &len, &h, 1232, client_sk))
-        die("hello");
-    return len;
+    return lg_percent_selects(PERCENT_SALT, uid, PERCENT_BP);
 }
 
-static uint64_t host_now(void *ctx)
+/* Fresh HELLOs of known peers, in a scrambled order; returning: only those
+ * the 1% stage does not select. */
+static void build_known(bench *b, lg_pool *p, size_t n, uint64_t salt, bool returning)
 {
-    (void)ctx;
-    return clock_now;
-}
-
-static double seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-/* Runs n datagrams (cycling through msgs) through handle()+flush() in
- * batches of 64, like the node, and prints datagrams per second. With
- * fresh_ports every datagram comes from another port, so none of them is a
- * retransmit the plugin remembers. */
-static void run(void *inst, const char *name, uint8_t (*msgs)[UG_DGRAM_MAX], size_t *lens, size_t nmsgs, size_t n,
-                bool fresh_ports)
-{
-    static uint16_t next_port = 1024;
-    struct sockaddr_in src = {.sin_family = AF_INET, .sin_port = htons(4000)};
-    inet_pton(AF_INET, "10.1.2.3", &src.sin_addr);
-    uint8_t out[UG_DGRAM_MAX];
-    double t0 = seconds();
-    for (size_t i = 0; i < n; i++) {
-        size_t out_len;
-        if (fresh_ports)
-            src.sin_port = htons(next_port++ | 1024);
-        upgate_plugin.handle(inst, 0, (struct sockaddr *)&src, sizeof src, msgs[i % nmsgs], lens[i % nmsgs], out,
-                             sizeof out, &out_len);
-        if (i % 64 == 63 && upgate_plugin.flush(inst, 0) != 0)
-            die("flush");
+    p->n = 0;
+    for (uint64_t i = 0; p->n < n && i < 4 * (uint64_t)b->peers + n; i++) {
+        uint64_t uid = lg_walk(1, b->peers, salt, i);
+        if (!returning || !selected(uid))
+            add_hello(b, p, uid, TARGETED);
     }
-    if (upgate_plugin.flush(inst, 0) != 0)
-        die("flush");
-    double dt = seconds() - t0;
-    if (name)
-        printf("  %-52s %9.0f /s  (%6.2f us each)\n", name, (double)n / dt, dt / (double)n * 1e6);
+}
+
+/* New users: uids nobody has seen, each with its own new credential. */
+static void build_burst(bench *b, lg_pool *p, size_t n, uint64_t base)
+{
+    p->n = 0;
+    uint64_t now = (uint64_t)time(NULL);
+    for (size_t i = 0; i < n; i++) {
+        lg_creds one;
+        size_t clen;
+        if (lg_creds_issue(&one, &b->keys, base + i, 1, now + 86400) != 0)
+            bench_die("cannot issue a credential");
+        const uint8_t *cred = lg_cred(&one, base + i, &clen);
+        if (lg_pool_add_hello(p, &b->keys, base + i, cred, clen, TARGETED, UG_DGRAM_MAX, now) != 0)
+            bench_die("cannot build a HELLO");
+        lg_creds_free(&one);
+    }
+}
+
+static void build_static(bench *b)
+{
+    lg_pool *u = &b->pools[P_UNT], *g = &b->pools[P_GARB];
+    for (uint64_t uid = 1; uid <= 4096 && uid <= b->peers; uid++) {
+        add_hello(b, u, uid, UNTARGETED);
+        add_hello(b, g, uid, TARGETED); /* then damaged in place */
+        uint8_t h[UG_DGRAM_MAX];
+        size_t len = g->len[--g->n];
+        memcpy(h, g->buf + g->n * UG_DGRAM_MAX, len);
+        if (lg_pool_add_garbage(g, h, len, (uint32_t)uid) != 0)
+            bench_die("cannot build garbage");
+    }
+}
+
+/* The bytes the tracker hashes for each signature, from a real HELLO and
+ * the HINT it would sign for it. */
+static void build_bare(bench *b, const lg_pool *p)
+{
+    ug_hello h;
+    ug_dgram d;
+    ug_err e;
+    if (ug_hello_parse(&h, &d, p->buf, p->len[0], &e) != 0)
+        bench_die("a pool HELLO does not parse: %s", ug_err_name(e));
+    bare_item *vh = &b->vh, *vc = &b->vc, *sg = &b->sign;
+    vh->len = sizeof UG_CTX_HELLO + d.body_len; /* ctx, 0x00, body */
+    memcpy(vh->msg, UG_CTX_HELLO, sizeof UG_CTX_HELLO);
+    memcpy(vh->msg + sizeof UG_CTX_HELLO, d.body, d.body_len);
+    memcpy(vh->sig, d.sig, UG_SIG_LEN);
+    memcpy(vh->pk, b->keys.client_pk, UG_PK_LEN);
+    vc->len = sizeof UG_CTX_CRED + h.cred_obj.body_len;
+    memcpy(vc->msg, UG_CTX_CRED, sizeof UG_CTX_CRED);
+    memcpy(vc->msg + sizeof UG_CTX_CRED, h.cred_obj.body, h.cred_obj.body_len);
+    memcpy(vc->sig, h.cred_obj.sig, UG_SIG_LEN);
+    memcpy(vc->pk, b->keys.issuer_pk, UG_PK_LEN);
+    uint64_t now = (uint64_t)time(NULL);
+    ug_hint_fields hf = {.uid = h.uid, .ts = now, .exp = now + 3600, .mirror = 1, .rel = b->env.manifest,
+                         .rel_len = b->env.manifest_len};
+    memcpy(hf.nonce, h.nonce, UG_NONCE_LEN);
+    ug_kid(hf.kid, b->env.hint_pk);
+    size_t blen;
+    if (ug_hint_encode_body(sg->msg + sizeof UG_CTX_HINT, sizeof sg->msg - sizeof UG_CTX_HINT, &blen, &hf) != 0)
+        bench_die("HINT body");
+    memcpy(sg->msg, UG_CTX_HINT, sizeof UG_CTX_HINT);
+    sg->len = sizeof UG_CTX_HINT + blen;
+    snprintf(name_vh, sizeof name_vh, "bare verify, HELLO (%zu bytes signed)", vh->len);
+    snprintf(name_vc, sizeof name_vc, "bare verify, credential (%zu bytes)", vc->len);
+    snprintf(name_sign, sizeof name_sign, "bare sign, HINT (%zu bytes)", sg->len);
+}
+
+/* ---- running phases --------------------------------------------------- */
+
+static void count_types(tally *t, const uint64_t *by_type, uint64_t n, uint64_t lost, uint64_t drops)
+{
+    t->n += n, t->lost += lost, t->drops += drops;
+    for (unsigned i = 0; i < LG_TYPES; i++)
+        t->by_type[i] += by_type[i];
+}
+
+static void run_plugin(bench *b, const phase *ph, meas *out)
+{
+    void *inst = b->inst[ph->where];
+    if (!inst)
+        return;
+    const lg_pool *p = &b->pools[ph->pool];
+    bool cycle = ph->pool == P_UNT || ph->pool == P_GARB;
+    bp_result r;
+    bp_run(b->inst_lib[ph->where], inst, p, cycle ? UINT64_MAX : p->n, CPU_BUDGET, &r);
+    if (!r.n || !r.cpu_ns)
+        return;
+    *out = (meas){.ok = true, .per_s = (double)r.n * 1e9 / (double)r.cpu_ns, .ns = (double)r.cpu_ns / (double)r.n,
+                  .sigs = r.sigs_known ? (double)r.sigs / (double)r.n : NAN};
+    count_types(&T[ph->m], r.by_type, r.n, 0, 0);
+}
+
+static void run_udp(bench *b, const phase *ph, meas *out)
+{
+    if (!b->proc[ph->where].pid)
+        return;
+    const lg_pool *p = &b->pools[ph->pool];
+    bool open = ph->pool == P_GARB, node = b->is_node[ph->where];
+    bool cycle = open || ph->pool == P_UNT || !node; /* a yardstick does not mind old bytes */
+    lg_opts o = {.window = open ? 0 : WINDOW, .seconds = UDP_SECONDS, .count = cycle ? 0 : p->n,
+                 .pid = b->proc[ph->where].pid};
+    if (cycle)
+        o.count = UINT64_C(1) << 40;
+    uint64_t sig0 = 0, sig1 = 0;
+    /* the node prints only counters that are not 0: trust a missing one
+     * only when the same plugin build has it in-process */
+    bool sigs = node && b->sig_counter && proc_stat(&b->proc[ph->where], "signature_checks", &sig0) == 0;
+    lg_result r;
+    char why[256];
+    if (lg_run(&b->conn[ph->where], p, &o, &r, why, sizeof why) != 0)
+        bench_die("%s: %s", b->proc[ph->where].label, why);
+    sigs = sigs && proc_stat(&b->proc[ph->where], "signature_checks", &sig1) == 0;
+    if (!node) { /* an echo repeats our bytes: never a reply of any type */
+        for (unsigned i = 1; i < LG_TYPES; i++)
+            r.by_type[LG_OTHER] += r.by_type[i], r.by_type[i] = 0;
+    }
+    count_types(&T[ph->m], r.by_type, r.sent, r.lost, r.kernel_drops);
+    uint64_t items = open ? (r.sent > r.kernel_drops ? r.sent - r.kernel_drops : 0) : r.replies;
+    if (!items || !r.cpu_ok || r.seconds <= 0)
+        return;
+    *out = (meas){.ok = true, .per_s = (double)items / r.seconds, .ns = (double)r.cpu_ns / (double)items,
+                  .sigs = sigs ? (double)(sig1 - sig0) / (double)items : NAN};
+}
+
+static void run_phase(bench *b, const phase *ph, meas *out)
+{
+    memset(out, 0, sizeof *out);
+    switch (ph->kind) {
+    case K_BARE_VH: *out = (meas){true, 0, bare_verify(&b->vh, BARE_BUDGET), 0}; break;
+    case K_BARE_VC: *out = (meas){true, 0, bare_verify(&b->vc, BARE_BUDGET), 0}; break;
+    case K_BARE_SIGN: *out = (meas){true, 0, bare_sign(&b->sign, b->hint_sk, BARE_BUDGET), 0}; break;
+    case K_PLUGIN: run_plugin(b, ph, out); break;
+    default: run_udp(b, ph, out); break;
+    }
+    if (ph->kind <= K_BARE_SIGN)
+        out->per_s = 1e9 / out->ns;
+}
+
+/* ---- setting up -------------------------------------------------------- */
+
+static void open_instance(bench *b, int i, bp_lib *lib, const char *name, const char *stages)
+{
+    char why[1024];
+    b->inst_lib[i] = lib;
+    b->inst[i] = bp_create(lib, env_policy(&b->env, name, stages), why, sizeof why);
+    if (!b->inst[i])
+        bench_die("%s: %s", name, why);
+}
+
+static void open_target(bench *b, int t)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    char addr[64], why[256];
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", b->proc[t].port);
+    if (lg_parse_target(addr, &ss, &sl, why, sizeof why) != 0 || lg_conn_open(&b->conn[t], &ss, sl, SOCKETS, why, sizeof why) != 0)
+        bench_die("%s: %s", b->proc[t].label, why);
+}
+
+static const char *const ROLLOUT = "  - {name: " PERCENT_SALT ", percent: 1, quota: 10000000}\n";
+static const char *const EVERYONE = "  - {name: everyone, quota: 10000000}\n";
+
+static void start(bench *b)
+{
+    const char *build = getenv("UG_BUILD") ? getenv("UG_BUILD") : "build";
+    const char *base = getenv("UG_BENCH_BASE") ? getenv("UG_BENCH_BASE") : "build/bench-base";
+    char so_new[1024], so_old[1024], node_new[1024], node_old[1024], why[1024];
+    snprintf(so_new, sizeof so_new, "%s/upgate.so", build);
+    snprintf(node_new, sizeof node_new, "%s/upgate-node", build);
+    snprintf(so_old, sizeof so_old, "%s/upgate.so", base);
+    snprintf(node_old, sizeof node_old, "%s/upgate-node", base);
+    b->have_old = access(so_old, R_OK) == 0 && access(node_old, X_OK) == 0;
+
+    /* the yardstick servers first, while this process is still small */
+    proc_server(&b->proc[T_ECHO], "echo", BS_ECHO);
+    proc_server(&b->proc[T_DRAIN], "drain", BS_DRAIN);
+    proc_server(&b->proc[T_LIBEV], "libev", BS_LIBEV);
+
+    if (bp_open(&b->lib_new, so_new, why, sizeof why) != 0)
+        bench_die("%s", why);
+    open_instance(b, I_A, &b->lib_new, "a-inproc", ROLLOUT);
+    uint64_t v;
+    b->sig_counter = bp_stat(&b->lib_new, b->inst[I_A], "signature_checks", &v) == 0;
+    open_instance(b, I_B, &b->lib_new, "b-inproc", EVERYONE);
+    if (b->have_old && bp_open(&b->lib_old, so_old, why, sizeof why) != 0) {
+        fprintf(stderr, "bench: baseline unavailable: %s\n", why);
+        b->have_old = false;
+    }
+    if (b->have_old)
+        open_instance(b, I_OLD, &b->lib_old, "old-inproc", ROLLOUT);
+
+    proc_node(&b->proc[T_A1], &b->env, "node-a-1w", node_new, so_new, env_policy(&b->env, "a1", ROLLOUT), 1);
+    proc_node(&b->proc[T_A2], &b->env, "node-a-2w", node_new, so_new, env_policy(&b->env, "a2", ROLLOUT), 2);
+    proc_node(&b->proc[T_B1], &b->env, "node-b-1w", node_new, so_new, env_policy(&b->env, "b1", EVERYONE), 1);
+    proc_node(&b->proc[T_B2], &b->env, "node-b-2w", node_new, so_new, env_policy(&b->env, "b2", EVERYONE), 2);
+    if (b->have_old)
+        proc_node(&b->proc[T_OLD], &b->env, "node-old-1w", node_old, so_old, env_policy(&b->env, "old", ROLLOUT), 1);
+    for (int t = 0; t < T_COUNT; t++) {
+        b->is_node[t] = t >= T_A1;
+        if (b->proc[t].pid)
+            open_target(b, t);
+    }
+}
+
+/* One target's share of a warm-up chunk: a node (t < T_COUNT) over UDP,
+ * or an in-process instance (t - T_COUNT). */
+typedef struct {
+    bench *b;
+    int t;
+    const lg_pool *p;
+    tally got;
+    char why[256];
+    int rc;
+} warm_job;
+
+static void *warm_one(void *arg)
+{
+    warm_job *j = arg;
+    if (j->t >= T_COUNT) {
+        int i = j->t - T_COUNT;
+        bp_result r;
+        bp_run(j->b->inst_lib[i], j->b->inst[i], j->p, j->p->n, 0, &r);
+        count_types(&j->got, r.by_type, r.n, 0, 0);
+        return NULL;
+    }
+    lg_opts o = {.window = WINDOW, .lost_after = 10}; /* five busy nodes share two cores */
+    lg_result r;
+    j->rc = lg_run(&j->b->conn[j->t], j->p, &o, &r, j->why, sizeof j->why);
+    count_types(&j->got, r.by_type, r.sent, r.lost, r.kernel_drops);
+    return NULL;
+}
+
+/* Every peer's first HELLO, unmeasured: the credential caches fill and the
+ * rollout grants its 1% (the sticky policy grants all). Each node and
+ * instance takes it from its own thread (they share nothing), so the
+ * warm-up costs the sum of their CPU over the cores. Today's main gets only
+ * the 1%: its cache holds 4096 credentials, so 100k peers would leave it
+ * as cold as no warm-up does. */
+static void warm(bench *b)
+{
+    enum { CHUNK = 8192, JOBS = T_COUNT + I_COUNT };
+    lg_pool chunk, sel;
+    if (lg_pool_init(&chunk, CHUNK) != 0 || lg_pool_init(&sel, CHUNK) != 0)
+        bench_die("out of memory");
+    tally w[JOBS];
+    memset(w, 0, sizeof w);
+    double t0 = lg_now();
+    for (uint64_t first = 1; first <= b->peers; first += CHUNK) {
+        chunk.n = sel.n = 0;
+        for (uint64_t uid = first; uid < first + CHUNK && uid <= b->peers; uid++) {
+            add_hello(b, &chunk, uid, TARGETED);
+            if (selected(uid))
+                add_hello(b, &sel, uid, TARGETED);
+        }
+        warm_job jobs[JOBS];
+        pthread_t th[JOBS];
+        bool run[JOBS], started[JOBS];
+        for (int j = T_A1; j < JOBS; j++) {
+            bool old = j == T_OLD || j == T_COUNT + I_OLD;
+            jobs[j] = (warm_job){.b = b, .t = j, .p = old ? &sel : &chunk};
+            run[j] = jobs[j].p->n && (j < T_COUNT ? b->proc[j].pid != 0 : b->inst[j - T_COUNT] != NULL);
+            started[j] = run[j] && pthread_create(&th[j], NULL, warm_one, &jobs[j]) == 0;
+            if (run[j] && !started[j])
+                warm_one(&jobs[j]);
+        }
+        for (int j = T_A1; j < JOBS; j++) {
+            if (started[j])
+                pthread_join(th[j], NULL);
+            if (run[j] && j < T_COUNT && jobs[j].rc != 0)
+                bench_die("warm-up %s: %s", b->proc[j].label, jobs[j].why);
+            if (run[j])
+                count_types(&w[j], jobs[j].got.by_type, jobs[j].got.n, jobs[j].got.lost, jobs[j].got.drops);
+        }
+    }
+    printf("warm-up: %u peers (today's main: the %llu its 1%% stage selects) in %.1f s\n", b->peers,
+           (unsigned long long)w[T_COUNT + I_OLD].n, lg_now() - t0);
+    static const char *const names[JOBS] = {
+        [T_A1] = "node a 1w", [T_A2] = "node a 2w", [T_B1] = "node b 1w", [T_B2] = "node b 2w",
+        [T_OLD] = "today's node", [T_COUNT + I_A] = "in-process a", [T_COUNT + I_B] = "in-process b",
+        [T_COUNT + I_OLD] = "in-process today"};
+    for (int i = T_A1; i < JOBS; i++)
+        if (w[i].n)
+            printf("  %-17s %7llu sent: %7llu HINT, %7llu WAIT, %llu other, %llu lost\n", names[i],
+                   (unsigned long long)w[i].n, (unsigned long long)w[i].by_type[UG_TYPE_HINT],
+                   (unsigned long long)w[i].by_type[UG_TYPE_WAIT],
+                   (unsigned long long)(w[i].by_type[LG_OTHER] + w[i].by_type[UG_TYPE_COOKIE]),
+                   (unsigned long long)w[i].lost);
+    lg_pool_free(&chunk);
+    lg_pool_free(&sel);
+}
+
+static void run_round(bench *b, unsigned r)
+{
+    double t0 = lg_now();
+    build_known(b, &b->pools[P_RET], b->pool, 1000 + 2 * r, true);
+    build_known(b, &b->pools[P_ROLL], b->pool, 1001 + 2 * r, false);
+    build_burst(b, &b->pools[P_BURST], b->pool / 4, (UINT64_C(1) << 40) + (uint64_t)r * LG_POOL_MAX);
+    if (r == 0)
+        build_bare(b, &b->pools[P_ROLL]);
+    size_t n = sizeof phases / sizeof phases[0];
+    for (size_t i = 0; i < n; i++) {
+        const phase *ph = &phases[r % 2 ? n - 1 - i : i];
+        run_phase(b, ph, &M[r][ph->m]);
+    }
+    printf("round %u/%u: %.1f s\n", r + 1, b->rounds, lg_now() - t0);
+    fflush(stdout);
+}
+
+/* ---- printing ---------------------------------------------------------- */
+
+static void fmt_rate(char *out, size_t cap, double v)
+{
+    if (v >= 1e6)
+        snprintf(out, cap, "%.2fM/s", v / 1e6);
+    else if (v >= 1e4)
+        snprintf(out, cap, "%.1fk/s", v / 1e3);
+    else
+        snprintf(out, cap, "%.0f/s", v);
+}
+
+static void fmt_ns(char *out, size_t cap, double ns)
+{
+    if (ns >= 1e4)
+        snprintf(out, cap, "%.1f us", ns / 1e3);
+    else if (ns >= 1e3)
+        snprintf(out, cap, "%.2f us", ns / 1e3);
+    else
+        snprintf(out, cap, "%.0f ns", ns);
+}
+
+/* Median over the rounds of f(round); false when no round had both sides. */
+typedef bool (*per_round)(const row *w, unsigned r, double *v);
+
+static bool med(const row *w, unsigned rounds, per_round f, double *out)
+{
+    double v[ROUNDS_MAX];
+    unsigned n = 0;
+    for (unsigned r = 0; r < rounds; r++)
+        if (f(w, r, &v[n]))
+            n++;
+    if (!n)
+        return false;
+    *out = median(v, n);
+    return true;
+}
+
+static bool subj_rate(const row *w, unsigned r, double *v)
+{
+    *v = M[r][w->subj].per_s;
+    return M[r][w->subj].ok;
+}
+
+static bool subj_ns(const row *w, unsigned r, double *v)
+{
+    *v = M[r][w->subj].ns;
+    return M[r][w->subj].ok;
+}
+
+static bool subj_sigs(const row *w, unsigned r, double *v)
+{
+    *v = M[r][w->subj].sigs;
+    return M[r][w->subj].ok && !isnan(*v);
+}
+
+static bool cpu_ratio(const row *w, unsigned r, double *v)
+{
+    double base = 0;
+    for (int i = 0; i < 3 && w->base[i] >= 0; i++) {
+        if (!M[r][w->base[i]].ok)
+            return false;
+        base += M[r][w->base[i]].ns;
+    }
+    *v = base / M[r][w->subj].ns;
+    return M[r][w->subj].ok;
+}
+
+static bool rate_ratio(const row *w, unsigned r, double *v)
+{
+    *v = M[r][w->subj].per_s / M[r][w->base[0]].per_s;
+    return M[r][w->subj].ok && M[r][w->base[0]].ok;
+}
+
+static bool ns_ratio(const row *w, unsigned r, double *v)
+{
+    *v = M[r][w->subj].ns / M[r][w->base[0]].ns;
+    return M[r][w->subj].ok && M[r][w->base[0]].ok;
+}
+
+static void print_row(const row *w, const bench *b)
+{
+    char rate[32] = "", each[32] = "", ratio[32] = "", verdict[32] = "";
+    double x, y;
+    const char *versus = w->versus ? w->versus : "";
+    if (w->kind == R_SECTION) {
+        printf("\n%s\n", w->path);
+        return;
+    }
+    if (w->kind == R_HOOK) {
+        printf("  %-44s | %10s | %9s | %8s | %-18s | %-17s | %s\n", w->path, "", "", "", "", w->goal_text,
+               "not measured yet");
+        return;
+    }
+    if (med(w, b->rounds, subj_rate, &x))
+        fmt_rate(rate, sizeof rate, x);
+    if (med(w, b->rounds, subj_ns, &x))
+        fmt_ns(each, sizeof each, x);
+    switch (w->kind) {
+    case R_SIGS:
+        if (med(w, b->rounds, subj_sigs, &x)) {
+            double most = 0; /* "0 signature checks" holds only if no round made one */
+            for (unsigned r = 0; r < b->rounds; r++)
+                if (subj_sigs(w, r, &y) && y > most)
+                    most = y;
+            snprintf(ratio, sizeof ratio, "%.2f", x);
+            snprintf(verdict, sizeof verdict, "%s", most == 0 ? "ok" : "MISS");
+        } else {
+            snprintf(verdict, sizeof verdict, "signature_checks unavailable");
+        }
+        rate[0] = each[0] = 0;
+        break;
+    case R_RATIO:
+        if (med(w, b->rounds, cpu_ratio, &x)) {
+            snprintf(ratio, sizeof ratio, "%.2fx", x);
+            if (w->goal > 0)
+                snprintf(verdict, sizeof verdict, "%s", x >= w->goal ? "ok" : "MISS");
+        } else {
+            snprintf(ratio, sizeof ratio, "-");
+            snprintf(verdict, sizeof verdict, "%s", "baseline unavailable");
+        }
+        break;
+    case R_SCALE:
+        if (med(w, b->rounds, rate_ratio, &x) && med(w, b->rounds, ns_ratio, &y)) {
+            snprintf(ratio, sizeof ratio, "%.2fx", x);
+            snprintf(verdict, sizeof verdict, "%s (CPU %.2fx)", x >= w->goal || y <= 1.05 ? "ok" : "MISS", y);
+        }
+        break;
+    default:
+        break;
+    }
+    printf("  %-44s | %10s | %9s | %8s | %-18s | %-17s | %s\n", w->path, rate, each, ratio, versus,
+           w->goal_text ? w->goal_text : "", verdict);
+}
+
+/* What each measured path answered, over every round: proof that the
+ * row measured the path it names. */
+static void print_tally(void)
+{
+    static const char *const names[M_COUNT] = {
+        [M_IP_RET] = "in-process returning", [M_IP_RET_OLD] = "in-process returning, today",
+        [M_IP_ROLL] = "in-process rollout", [M_IP_ROLL_OLD] = "in-process rollout, today",
+        [M_IP_STICKY] = "in-process sticky", [M_IP_BURST] = "in-process burst",
+        [M_IP_UNT] = "in-process untargeted", [M_IP_GARB] = "in-process garbage",
+        [M_ECHO_W] = "echo, windowed", [M_LIBEV_W] = "libev, windowed", [M_ECHO_O] = "echo, open loop",
+        [M_DRAIN_O] = "drain, open loop", [M_U1_RET] = "1w returning", [M_U1_ROLL] = "1w rollout",
+        [M_U1_STICKY] = "1w sticky", [M_U1_BURST] = "1w burst", [M_U1_UNT] = "1w untargeted",
+        [M_U1_GARB] = "1w garbage", [M_U2_RET] = "2w returning", [M_U2_ROLL] = "2w rollout",
+        [M_U2_STICKY] = "2w sticky", [M_U2_BURST] = "2w burst", [M_U2_UNT] = "2w untargeted",
+        [M_U2_GARB] = "2w garbage", [M_OLD_RET] = "today's node returning", [M_OLD_ROLL] = "today's node rollout",
+    };
+    printf("\nwhat each path answered, all rounds (sent: HINT / WAIT / COOKIE / echoed or other; lost; kernel drops)\n");
+    for (int m = 0; m < M_COUNT; m++) {
+        const tally *t = &T[m];
+        if (!names[m] || !t->n)
+            continue;
+        printf("  %-28s %9llu: %8llu / %8llu / %llu / %llu; %llu; %llu\n", names[m], (unsigned long long)t->n,
+               (unsigned long long)t->by_type[UG_TYPE_HINT], (unsigned long long)t->by_type[UG_TYPE_WAIT],
+               (unsigned long long)t->by_type[UG_TYPE_COOKIE],
+               (unsigned long long)(t->by_type[LG_OTHER] + t->by_type[UG_TYPE_HELLO] + t->by_type[UG_TYPE_REPORT]),
+               (unsigned long long)t->lost, (unsigned long long)t->drops);
+    }
+}
+
+static void loadavg(char *out, size_t cap)
+{
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f || !fgets(out, (int)cap, f))
+        snprintf(out, cap, "?\n");
+    if (f)
+        fclose(f);
+    out[strcspn(out, "\n")] = 0;
 }
 
 int main(void)
 {
+    static bench b;
     if (sodium_init() < 0)
-        die("sodium");
-    snprintf(dir, sizeof dir, "/tmp/ugbench.XXXXXX");
-    if (!mkdtemp(dir))
-        die("mkdtemp");
-    uint8_t hint_sk[64], hint_pk[32], rel_sk[64], rel_pk[32];
-    keypair("hint", hint_sk, hint_pk);
-    keypair("issuer", issuer_sk, issuer_pk);
-    keypair("release", rel_sk, rel_pk);
-    keypair("client", client_sk, client_pk);
-    ug_manifest m = {.size = 1, .exp = clock_now + 86400 * 365, .nurls = 1};
-    if (ug_version_parse(&m.to, "2.0", 3))
-        die("version");
-    snprintf(m.urls[0], sizeof m.urls[0], "https://dl.example.net/app-2.0.bin");
-    ug_kid(m.kid, rel_pk);
-    uint8_t body[UG_OBJ_MAX], obj[UG_OBJ_MAX];
-    size_t bl, ol;
-    if (ug_manifest_encode_body(body, sizeof body, &bl, &m) ||
-        ug_signed_encode(obj, sizeof obj, &ol, UG_CTX_RELEASE, body, bl, rel_sk))
-        die("manifest");
-    write_file("release.manifest", obj, ol);
-    static const char policy[] = "keys: {hint: hint.key, issuers: [issuer.pub]}\nrelease: release.manifest\n"
-                                 "state: state\ntargets: [\"1.4.0\"]\ncookie: never\nsource_budget: 0\nstages:\n"
-                                 "  - {name: q, networks: [10.0.0.0/8], uid_mod: {div: 3, rem: 1}, quota: 1000000}\n";
-    write_file("policy.yaml", policy, sizeof policy - 1);
-    char path[128], err[512];
-    snprintf(path, sizeof path, "%s/policy.yaml", dir);
-    ug_host host = {.size = sizeof host, .now = host_now, .nworkers = 1};
-    void *inst = upgate_plugin.create(&host, path, err, sizeof err);
-    if (!inst)
-        die(err);
-
-    enum { N = 2000 };
-    static uint8_t msgs[N][UG_DGRAM_MAX];
-    static size_t lens[N];
-    printf("upgate bench (1 worker, 1232-byte HELLOs, batches of 64)\n");
-
-    for (size_t i = 0; i < N; i++)
-        lens[i] = hello(msgs[i], 3 * i + 1, "1.9");
-    run(inst, "untargeted -> WAIT (no signature check)", msgs, lens, N, 200000, true);
-
-    static uint8_t junk[N][UG_DGRAM_MAX];
-    static size_t jlens[N];
-    for (size_t i = 0; i < N; i++) {
-        memcpy(junk[i], msgs[i], lens[i]);
-        junk[i][7 + i % 100] ^= 0x5a; /* malformed somewhere in the body */
-        jlens[i] = lens[i];
+        bench_die("libsodium failed to initialise");
+    b.rounds = env_uint("UG_BENCH_ROUNDS", 5, 1, ROUNDS_MAX);
+    b.peers = env_uint("UG_BENCH_PEERS", 100000, 5000, LG_PEERS_MAX);
+    b.pool = env_uint("UG_BENCH_POOL", 40000, 1000, LG_POOL_MAX);
+    char load0[128], load1[128], why[512];
+    loadavg(load0, sizeof load0);
+    double t0 = lg_now();
+    env_init(&b.env);
+    memcpy(b.hint_sk, b.env.hint_sk, UG_SK_LEN);
+    if (lg_keys_load(&b.keys, b.env.dir, why, sizeof why) != 0)
+        bench_die("%s", why);
+    if (lg_creds_issue(&b.creds, &b.keys, 1, b.peers, (uint64_t)time(NULL) + 86400) != 0)
+        bench_die("cannot issue %u credentials", b.peers);
+    for (int p = 0; p < P_COUNT; p++)
+        if (lg_pool_init(&b.pools[p], p == P_UNT || p == P_GARB ? 4096 : b.pool) != 0)
+            bench_die("out of memory");
+    start(&b);
+    printf("upgate bench: %u rounds, %u peers, %u fresh 1232-byte HELLOs per pool and round, %d sockets x %d in "
+           "flight, %ld cores, load %s\n",
+           b.rounds, b.peers, b.pool, SOCKETS, WINDOW, sysconf(_SC_NPROCESSORS_ONLN), load0);
+    printf("today's main: %s\n", b.have_old ? "19404ac, built in bench-base/ (plugin in-process, node and plugin over UDP)"
+                                            : "baseline unavailable (no git history, or it did not build)");
+    fflush(stdout);
+    build_static(&b);
+    warm(&b);
+    fflush(stdout);
+    for (unsigned r = 0; r < b.rounds; r++)
+        run_round(&b, r);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        print_row(&rows[i], &b);
+    print_tally();
+    for (int t = 0; t < T_COUNT; t++) {
+        lg_conn_close(&b.conn[t]);
+        proc_stop(&b.proc[t]);
     }
-    run(inst, "malformed -> silent drop", junk, jlens, N, 200000, true);
-
-    for (size_t i = 0; i < N; i++)
-        lens[i] = hello(msgs[i], 3 * i + 2, "1.4.0"); /* 2 mod 3: verified, not selected */
-    run(inst, "new peer: 2 Ed25519 checks -> WAIT", msgs, lens, N, N, true);
-    run(inst, "known credential: 1 Ed25519 check -> WAIT", msgs, lens, N, N, true);
-    /* 2000 peers in flight, each resending: answer once, then measure */
-    run(inst, NULL, msgs, lens, N, N, false);
-    run(inst, "retransmit of 2000 peers -> remembered answer", msgs, lens, N, 200000, false);
-
-    for (size_t i = 0; i < N; i++)
-        lens[i] = hello(msgs[i], 3 * i + 1, "1.4.0");
-    run(inst, "new grant -> HINT (2 checks + sign + LMDB commit)", msgs, lens, N, N, true);
-    run(inst, "sticky re-offer -> HINT (1 check + sign)", msgs, lens, N, 4 * N, true);
-
-    ug_stat st[64];
-    size_t k = upgate_plugin.stats(inst, st, 64);
-    for (size_t j = 0; j < k && j < 64; j++)
-        if (!strcmp(st[j].name, "retransmits_answered"))
-            printf("  retransmits answered from memory: %llu of 200000\n", (unsigned long long)st[j].value);
-
-    upgate_plugin.destroy(inst);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        die("cleanup");
+    for (int i = 0; i < I_COUNT; i++)
+        if (b.inst[i])
+            b.inst_lib[i]->api->destroy(b.inst[i]);
+    loadavg(load1, sizeof load1);
+    printf("\n%.0f s in all; load %s at the start, %s at the end\n", lg_now() - t0, load0, load1);
+    for (int p = 0; p < P_COUNT; p++)
+        lg_pool_free(&b.pools[p]);
+    lg_creds_free(&b.creds);
+    lg_keys_free(&b.keys);
+    sodium_memzero(b.hint_sk, sizeof b.hint_sk);
     return 0;
 }

@@ -11,12 +11,17 @@
 #include "fixture.h"
 #include "testutil.h"
 
-static void keypair(fx_t *f, const char *name, uint8_t sk[UG_SK_LEN], uint8_t pk[UG_PK_LEN])
+/* name.key and name.pub in f's folder; from the vectors' seed of that name
+ * when vec, else fresh. */
+static void keypair_of(fx_t *f, const char *name, bool vec, uint8_t sk[UG_SK_LEN], uint8_t pk[UG_PK_LEN])
 {
     uint8_t seed[UG_SEED_LEN];
     char path[128], why[128];
-    randombytes_buf(seed, sizeof seed);
-    crypto_sign_seed_keypair(pk, sk, seed);
+    if (vec)
+        tu_vector_key(name, sk, pk);
+    else
+        randombytes_buf(seed, sizeof seed), crypto_sign_seed_keypair(pk, sk, seed);
+    memcpy(seed, sk, UG_SEED_LEN); /* libsodium's secret key starts with its seed */
     snprintf(path, sizeof path, "%s/%s.key", f->dir, name);
     cr_assert_eq(ug_keyfile_write(path, seed, sizeof seed, true, why, sizeof why), 0, "%s", why);
     snprintf(path, sizeof path, "%s/%s.pub", f->dir, name);
@@ -35,18 +40,28 @@ static void host_log(void *ctx, ug_log_level lvl, const char *msg)
     snprintf(f->last_log, sizeof f->last_log, "%s", msg);
 }
 
-void fx_init(fx_t *f, unsigned nworkers)
+static void init_keys(fx_t *f, unsigned nworkers, bool vec)
 {
     cr_assert(sodium_init() >= 0);
     memset(f, 0, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "%s", tu_tmpdir());
     f->nworkers = nworkers;
     f->now = FX_NOW;
-    keypair(f, "hint", f->hint_sk, f->hint_pk);
-    keypair(f, "issuer", f->issuer_sk, f->issuer_pk);
-    keypair(f, "release", f->rel_sk, f->rel_pk);
-    keypair(f, "client", f->client_sk, f->client_pk);
+    keypair_of(f, "hint", vec, f->hint_sk, f->hint_pk);
+    keypair_of(f, "issuer", vec, f->issuer_sk, f->issuer_pk);
+    keypair_of(f, "release", vec, f->rel_sk, f->rel_pk);
+    keypair_of(f, "client", vec, f->client_sk, f->client_pk);
     fx_manifest(f, 2, 0);
+}
+
+void fx_init(fx_t *f, unsigned nworkers)
+{
+    init_keys(f, nworkers, false);
+}
+
+void fx_init_vectors(fx_t *f, unsigned nworkers)
+{
+    init_keys(f, nworkers, true);
 }
 
 void fx_manifest(fx_t *f, unsigned nurls, size_t url_len)

@@ -49,6 +49,9 @@ typedef struct {
 
 /* Temp dir with fresh keys and a manifest for 2.0.0 (2 mirrors, valid 2 years). */
 void fx_init(fx_t *f, unsigned nworkers);
+/* As fx_init, with the keys of the spec's keys.json (so the vectors' HELLOs
+ * and REPORTs verify against this tracker). */
+void fx_init_vectors(fx_t *f, unsigned nworkers);
 /* Rewrites dir/release.manifest for 2.0.0 with nurls URLs, each url_len
  * bytes long (0: short loopback URLs). */
 void fx_manifest(fx_t *f, unsigned nurls, size_t url_len);

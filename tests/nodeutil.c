@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -258,12 +260,13 @@ long nu_ctl(const char *path, const void *req, size_t len, bool half_close, char
     return (long)got;
 }
 
-size_t nu_hello(uint8_t *out, size_t cap, uint64_t uid, const char *ver, const char *plat, const char *chan)
+/* A HELLO for uid from a fresh client key, with a credential the issuer
+ * (isk, ipk) signed. */
+static size_t hello_by(const uint8_t *isk, const uint8_t *ipk, uint8_t *out, size_t cap, uint64_t uid, const char *ver,
+                       const char *plat, const char *chan)
 {
-    /* a well-formed credential from an issuer nobody trusts */
-    uint8_t sk[UG_SK_LEN], pk[UG_PK_LEN], isk[UG_SK_LEN], ipk[UG_PK_LEN], body[256], cred[512];
+    uint8_t sk[UG_SK_LEN], pk[UG_PK_LEN], body[256], cred[512];
     crypto_sign_keypair(pk, sk);
-    crypto_sign_keypair(ipk, isk);
     ug_cred c = {.uid = uid, .exp = (uint64_t)time(NULL) + 3600};
     memcpy(c.pk, pk, sizeof c.pk);
     ug_kid(c.kid, ipk);
@@ -276,6 +279,65 @@ size_t nu_hello(uint8_t *out, size_t cap, uint64_t uid, const char *ver, const c
     randombytes_buf(h.nonce, sizeof h.nonce);
     cr_assert_eq(ug_hello_build(out, cap, &len, &h, 600, sk), 0);
     return len;
+}
+
+size_t nu_hello(uint8_t *out, size_t cap, uint64_t uid, const char *ver, const char *plat, const char *chan)
+{
+    /* a well-formed credential from an issuer nobody trusts */
+    uint8_t isk[UG_SK_LEN], ipk[UG_PK_LEN];
+    crypto_sign_keypair(ipk, isk);
+    return hello_by(isk, ipk, out, cap, uid, ver, plat, chan);
+}
+
+size_t nu_hello_issued(nu_node *n, uint8_t *out, size_t cap, uint64_t uid, const char *ver, const char *plat,
+                       const char *chan)
+{
+    char why[256];
+    uint8_t *isk = ug_seckey_load(nu_path(n, "issuer.key"), why, sizeof why);
+    cr_assert(isk, "issuer.key: %s", why);
+    size_t len = hello_by(isk, isk + 32, out, cap, uid, ver, plat, chan); /* libsodium's sk is seed || pk */
+    ug_secret_free(isk);
+    return len;
+}
+
+int nu_ask(nu_node *n, const void *dgram, size_t len, uint64_t *why)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)n->port),
+                             .sin_addr.s_addr = htonl(0x7f000001)};
+    cr_assert_eq(sendto(fd, dgram, len, 0, (struct sockaddr *)&to, sizeof to), (ssize_t)len);
+    uint8_t reply[UG_DGRAM_MAX + 1];
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    ssize_t k = poll(&p, 1, 3000) == 1 ? recv(fd, reply, sizeof reply, 0) : -1;
+    close(fd);
+    ug_dgram d;
+    ug_err e;
+    if (k <= 0 || ug_dgram_decode(&d, reply, (size_t)k, &e) != 0)
+        return -1;
+    ug_wait w;
+    if (d.type == UG_TYPE_WAIT && why)
+        *why = ug_wait_decode(&w, d.body, d.body_len, &e) == 0 ? w.why : UINT64_MAX;
+    return (int)d.type;
+}
+
+int nu_upgate_ctl(nu_node *n, const char *dir, char *out, size_t outcap, char *err, size_t errcap, const char *fmt,
+                  ...)
+{
+    char args[8192], cmd[12288], errf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(errf, sizeof errf, "%s/ctl.err", n->dir);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s/upgate-ctl' %s 2>'%s'", dir, tu_build_dir(), args, errf);
+    int rc = tu_run(cmd, out, outcap);
+    FILE *f = fopen(errf, "r");
+    size_t k = f ? fread(err, 1, errcap - 1, f) : 0;
+    err[k] = 0;
+    if (f)
+        fclose(f);
+    return rc;
 }
 
 void nu_write(const char *path, const char *text)

@@ -63,6 +63,18 @@ long nu_ctl(const char *path, const void *req, size_t len, bool half_close, char
 /* A signed HELLO from a fresh key with a credential that does not verify:
  * every tracker check up to the signatures passes. */
 size_t nu_hello(uint8_t *out, size_t cap, uint64_t uid, const char *ver, const char *plat, const char *chan);
+/* A HELLO that passes every check of n's node: a fresh client key with a
+ * credential from n's issuer.key. */
+size_t nu_hello_issued(nu_node *n, uint8_t *out, size_t cap, uint64_t uid, const char *ver, const char *plat,
+                       const char *chan);
+/* Sends dgram to n's node from a fresh 127.0.0.1 socket and waits up to
+ * 3 s for the reply: its type (UG_TYPE_HINT, _WAIT, _COOKIE) and, for a
+ * WAIT, its why; -1 when no reply came. */
+int nu_ask(nu_node *n, const void *dgram, size_t len, uint64_t *why);
+/* Runs build/upgate-ctl ARGS (formatted; sh syntax) in folder dir:
+ * stdout in out, stderr in err (each cut at its cap); its exit code. */
+int nu_upgate_ctl(nu_node *n, const char *dir, char *out, size_t outcap, char *err, size_t errcap, const char *fmt,
+                  ...) __attribute__((format(printf, 7, 8)));
 /* Runs a shell command, formatted; its exit code. */
 int nu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void nu_sleep_ms(long ms);

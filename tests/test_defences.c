@@ -53,19 +53,23 @@ Test(defences, retransmit_answered_from_memory)
 }
 
 /* Thousands of peers in flight at once: their resends are still answered
- * from memory (the cache is set-associative, least recently used out). */
+ * from memory (the cache is set-associative, least recently used out).
+ * Only answers that cost signature work are remembered (a WAIT is cheaper
+ * to give again), so every peer here is offered. */
 Test(defences, retransmit_cache_under_load)
 {
-    start("targets: [\"1.4.0\"]\nsource_budget: 0\nstages:\n  - {name: none, uids: [1]}\n");
+    start("targets: [\"1.4.0\"]\nsource_budget: 0\nstages:\n  - {name: all}\n");
     enum { PEERS = 1500 };
     static uint8_t hello[PEERS][UG_DGRAM_MAX];
     static size_t len[PEERS];
     for (unsigned i = 0; i < PEERS; i++) {
-        len[i] = fx_hello(&F, hello[i], 100 + i, "1.4.0", &(fx_opts){.target = 512});
-        cr_assert_eq(fx_send(&F, 0, "10.0.0.1", (uint16_t)(2000 + i), hello[i], len[i]).type, UG_TYPE_WAIT);
+        len[i] = fx_hello(&F, hello[i], 100 + i, "1.4.0", NULL);
+        cr_assert_eq(fx_send(&F, 0, "10.0.0.1", (uint16_t)(2000 + i), hello[i], len[i]).type, UG_TYPE_HINT);
     }
+    uint64_t checks = fx_stat(&F, "signature_checks");
     for (unsigned i = 0; i < PEERS; i++)
-        cr_assert_eq(fx_send(&F, 0, "10.0.0.1", (uint16_t)(2000 + i), hello[i], len[i]).type, UG_TYPE_WAIT);
+        cr_assert_eq(fx_send(&F, 0, "10.0.0.1", (uint16_t)(2000 + i), hello[i], len[i]).type, UG_TYPE_HINT);
+    cr_expect_leq(fx_stat(&F, "signature_checks") - checks, PEERS / 10, "resends cost signature work");
     uint64_t hits = fx_stat(&F, "retransmits_answered");
     cr_assert_geq(hits, PEERS * 95 / 100, "only %llu of %d resends answered from memory", (unsigned long long)hits,
                   PEERS);
@@ -209,4 +213,19 @@ Test(defences, cookie_rotation)
     cr_assert_eq(fx_ask(&F, 0, "10.0.0.1", 1, "1.4.0", &(fx_opts){.cookie = c1}).type, UG_TYPE_HINT,
                  "previous slot still good");
     cr_assert_eq(fx_stat(&F, "cookies"), 3);
+}
+
+/* Found by fuzz_plugin when the memory was keyed by the signature alone: a
+ * datagram that copies a peer's signature onto other bytes, from that
+ * peer's address, must not get the peer's remembered HINT. */
+Test(defences, a_copied_signature_gets_no_remembered_hint)
+{
+    start("targets: [\"1.4.0\"]\nsource_budget: 0\nstages:\n  - {name: all}\n");
+    uint8_t hello[UG_DGRAM_MAX];
+    size_t len = fx_hello(&F, hello, 7, "1.4.0", NULL);
+    cr_assert_eq(fx_send(&F, 0, "10.0.0.1", 5000, hello, len).type, UG_TYPE_HINT);
+    hello[len - UG_SIG_LEN - 10] ^= 1; /* a pad byte: the same length, the same signature */
+    fx_reply r = fx_send(&F, 0, "10.0.0.1", 5000, hello, len);
+    cr_expect_eq(r.v, UG_VERDICT_DROP, "got type %d", r.type);
+    cr_expect_eq(fx_stat(&F, "retransmits_answered"), 0);
 }

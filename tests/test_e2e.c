@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <sodium.h>
 
 #include "nodeutil.h"
@@ -360,4 +361,146 @@ Test(e2e, flood_of_garbage_while_honest_peers_are_served)
     cr_assert(strstr(line, "drop_msgpack=") && strstr(line, "node_foreign_dropped="), "drops counted: %s", line);
     cr_assert(strstr(line, "hints_new=7 "), "seven honest first offers: %s", line);
     cr_assert_eq(stop_node(SIGTERM), 0, "clean exit after the flood");
+}
+
+/* ---- outcomes: what the peers did, as the tracker learns it -------------- */
+
+/* The running node's status over its control socket (default path). */
+static json_t *status(void)
+{
+    char sock[160], *out = malloc(1 << 20);
+    cr_assert_not_null(out);
+    snprintf(sock, sizeof sock, "%s/state/upgate.ctl", E.dir);
+    long n = nu_ctl(sock, "{\"cmd\":\"status\"}\n", 17, false, out, 1 << 20);
+    cr_assert_gt(n, 0, "no status from %s", sock);
+    json_t *j = json_loads(out, 0, NULL);
+    cr_assert(j && json_is_true(json_object_get(j, "ok")), "%.300s", out);
+    free(out);
+    return j;
+}
+
+static json_t *rollout0(json_t *st)
+{
+    return json_array_get(json_object_get(st, "rollouts"), 0);
+}
+
+static json_int_t stage_outcome(json_t *st, const char *key)
+{
+    json_t *s = json_array_get(json_object_get(rollout0(st), "stages"), 0);
+    return json_integer_value(json_object_get(json_object_get(s, "outcomes"), key));
+}
+
+/* Polls the node (REPORTs are handled as they arrive) until key reaches want,
+ * for at most 5 s. */
+static void await_outcome(const char *key, json_int_t want)
+{
+    json_int_t got = -1;
+    for (int i = 0; i < 100 && got != want; i++) {
+        json_t *st = status();
+        got = stage_outcome(st, key);
+        json_decref(st);
+        if (got != want)
+            nu_sleep_ms(50);
+    }
+    cr_assert_eq(got, want, "outcome %s: %lld, want %lld", key, (long long)got, (long long)want);
+}
+
+Test(e2e, outcomes_of_real_peers)
+{
+    write_policy("stages:\n  - {name: all}\n");
+    start_node();
+    char out[4096];
+    /* 1 installs, then logs in at 2.0.0 */
+    cr_assert_eq(peer(1, "1.4.0", "--yes --out got1.bin --state s1", out, sizeof out), 0, "%s", out);
+    await_outcome("upgraded", 1);
+    cr_assert_eq(peer(1, "2.0.0", "--yes --state s1", out, sizeof out), 0, "%s", out);
+    /* 2 declines */
+    cr_assert_eq(peer(2, "1.4.0", "--no", out, sizeof out), 0, "%s", out);
+    await_outcome("declined", 1);
+    /* 3 installs, then finds itself back at 1.4.0: it reports the rollback,
+     * and its next HELLO at 1.4.0 says the same. The operator paused the
+     * rollout meanwhile, so nothing is offered again: were it offered and
+     * declined, that later word would replace the rollback (rule 11). */
+    cr_assert_eq(peer(3, "1.4.0", "--yes --out got3.bin --state s3", out, sizeof out), 0, "%s", out);
+    await_outcome("upgraded", 2);
+    char sock[160];
+    snprintf(sock, sizeof sock, "%s/state/upgate.ctl", E.dir);
+    cr_assert_gt(nu_ctl(sock, "{\"cmd\":\"pause\",\"all\":true}\n", 28, false, out, sizeof out), 0);
+    cr_assert_eq(peer(3, "1.4.0", "--no --state s3", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "rollback reported"), "%s", out);
+    await_outcome("rolled_back", 1);
+    cr_assert_gt(nu_ctl(sock, "{\"cmd\":\"resume\",\"all\":true}\n", 29, false, out, sizeof out), 0);
+    /* 4 receives a tampered package */
+    cr_assert_eq(nu_sh("cp %s %s.good && printf x | dd of=%s bs=1 seek=500 conv=notrunc 2>/dev/null", E.pkg, E.pkg,
+                       E.pkg), 0);
+    cr_assert_neq(peer(4, "1.4.0", "--yes --out got4.bin", out, sizeof out), 0, "%s", out);
+    await_outcome("failed", 2);
+    json_t *st = status();
+    json_t *by = json_object_get(json_object_get(json_array_get(json_object_get(rollout0(st), "stages"), 0),
+                                                 "outcomes"), "failed_by");
+    cr_expect_eq(json_integer_value(json_object_get(by, "mismatch")), 1);
+    cr_expect_eq(json_integer_value(json_object_get(by, "rolled_back")), 1);
+    cr_expect_eq(stage_outcome(st, "upgraded"), 1);
+    cr_expect_eq(stage_outcome(st, "pending"), 0);
+    json_decref(st);
+    cr_assert_eq(stop_node(SIGTERM), 0);
+    start_node();
+    st = status();
+    cr_expect_eq(stage_outcome(st, "rolled_back"), 1, "outcomes survive a restart");
+    cr_expect_eq(stage_outcome(st, "declined"), 1);
+    json_decref(st);
+}
+
+/* A release whose peers roll back stops itself, and status says why. */
+Test(e2e, a_rollout_whose_peers_roll_back_halts_itself)
+{
+    char path[128], text[1024];
+    snprintf(path, sizeof path, "%s/policy.yaml", E.dir);
+    int n = snprintf(text, sizeof text,
+                     "keys: {hint: hint.key, issuers: [issuer.pub]}\nstate: state\nretry: 120\n"
+                     "rollouts:\n  - name: desk\n    release: release.manifest\n    targets: [\"1.4.0\"]\n"
+                     "    halt_when: {rolled_back: 0.3, min_outcomes: 3}\n    stages:\n      - {name: all}\n");
+    tu_write_file(path, text, (size_t)n);
+    start_node();
+    char out[4096], opt[64];
+    for (int uid = 1; uid <= 3; uid++) {
+        snprintf(opt, sizeof opt, "--yes --out got%d.bin --state s%d", uid, uid);
+        cr_assert_eq(peer((uint64_t)uid, "1.4.0", opt, out, sizeof out), 0, "%s", out);
+    }
+    await_outcome("upgraded", 3);
+    /* one of three rolls back: 33% >= 30% of 3 known outcomes */
+    cr_assert_eq(peer(2, "1.4.0", "--no --state s2", out, sizeof out), 0, "%s", out);
+    json_t *st = NULL;
+    bool halted = false;
+    for (int i = 0; i < 100 && !halted; i++) {
+        json_decref(st);
+        st = status();
+        halted = json_is_true(json_object_get(rollout0(st), "halted"));
+        if (!halted)
+            nu_sleep_ms(50);
+    }
+    cr_assert(halted, "the rollout did not halt itself");
+    const char *why = json_string_value(json_object_get(rollout0(st), "halted_why"));
+    cr_expect(why && strstr(why, "automatic") && strstr(why, "rolled-back share"), "%s", why ? why : "(none)");
+    json_decref(st);
+    cr_assert_eq(peer(9, "1.4.0", "--yes", out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "paused") || strstr(out, "halt"), "a new peer is told to wait: %s", out);
+}
+
+/* Two nodes on one state folder would each grant the whole quota: the
+ * second is refused at start, naming the first. */
+Test(e2e, a_second_node_on_the_same_state_is_refused)
+{
+    write_policy("stages:\n  - {name: q, quota: 100}\n");
+    start_node();
+    char node[512], so[512], policy[128], cmd[2048], out[4096], want[64];
+    snprintf(node, sizeof node, "%s/upgate-node", tu_build_dir());
+    snprintf(so, sizeof so, "%s/upgate.so", tu_build_dir());
+    snprintf(policy, sizeof policy, "%s/policy.yaml", E.dir);
+    snprintf(cmd, sizeof cmd, "%s --listen 127.0.0.1:0 --plugin %s --policy %s --control %s/other.ctl 2>&1", node,
+             so, policy, E.dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 1, "the second node ran: %s", out);
+    snprintf(want, sizeof want, "in use by pid %d", (int)E.node);
+    cr_expect(strstr(out, want) && strstr(out, "upgate.lock"), "%s", out);
+    cr_assert_eq(stop_node(SIGTERM), 0, "the first node is undisturbed");
 }

@@ -206,8 +206,10 @@ Test(node_ctl, stale_socket_replaced_live_one_refused)
     char out[4096];
     cr_assert_gt(nu_ctl(sock, "{\"cmd\":\"status\"}\n", 17, false, out, sizeof out), 0, "the new node answers");
 
-    nu_node second = N; /* same folder, same socket, other state: a second node */
-    second.pid = 0;
+    /* a second node, with a state folder of its own (one tracker per state
+     * folder is the store's rule), pointed at the same socket */
+    static nu_node second;
+    nu_init(&second, "stages:\n  - {name: all}\n");
     const char *extra[] = {"--control", sock, NULL};
     char err[4096];
     cr_assert_eq(nu_start_fails(&second, extra, NULL, err, sizeof err), 1, "%s", err);

@@ -26,6 +26,7 @@
 #include <sodium.h>
 
 #include "httpserv.h"
+#include "../fuzz/oracle/oracle.h"
 #include "testutil.h"
 
 #define PKG_LEN 5000
@@ -344,7 +345,7 @@ static void *tracker_main(void *arg)
         s->len = (size_t)n;
         s->valid = ug_dgram_decode(&d, s->raw, s->len, NULL) == 0 && d.type == UG_TYPE_HELLO &&
                    ug_hello_decode(&s->h, d.body, d.body_len, NULL) == 0 &&
-                   ug_hello_verify(&s->h, &d, &issuer, 1, (uint64_t)time(NULL), NULL) == 0;
+                   or_hello_verify(&s->h, &d, &issuer, 1, (uint64_t)time(NULL), NULL) == 0;
         unsigned idx = T.nseen;
         if (T.nseen < MAX_HEARD)
             T.nseen++;

@@ -548,3 +548,102 @@ Test(runtime, a_host_can_keep_its_own_state)
     json_decref(i);
     reload("targets: [\"1.4.0\"]\nstages:\n  - {name: all, quota: 1}\n");
 }
+
+/* report.json through the real plugin: uid 4242 was offered 2.0.0 (by the
+ * tracker vectors' valid HELLO); every accepted REPORT sets its outcome,
+ * every other one is dropped silently and changes nothing. */
+Test(runtime, report_vectors_through_the_plugin)
+{
+    fx_init_vectors(&F, 1);
+    fx_policy(&F, "targets: [\"1.4.2\"]\nstages:\n  - {name: all}\n");
+    char err[512];
+    cr_assert_eq(fx_start(&F, err, sizeof err), 0, "%s", err);
+    json_t *tv = tu_vectors("tracker.json");
+    uint8_t buf[4096];
+    size_t len = tu_unhex(json_string_value(json_object_get(json_array_get(json_object_get(tv, "vectors"), 0), "hex")),
+                          buf, sizeof buf);
+    json_decref(tv);
+    cr_assert(hint(fx_send(&F, 0, "10.0.0.1", 4000, buf, len)), "the valid HELLO of uid 4242 is offered 2.0.0");
+    json_t *rv = tu_vectors("report.json");
+    cr_assert_eq(json_integer_value(json_object_get(rv, "now")), (json_int_t)FX_NOW);
+    static const char *const expect_of_res[] = {"upgraded", "declined", "failed", "failed", "failed", "rolled_back"};
+    size_t i, accepted = 0;
+    json_t *v;
+    json_array_foreach(json_object_get(rv, "vectors"), i, v) {
+        const char *name = json_string_value(json_object_get(v, "name"));
+        bool want = strcmp(json_string_value(json_object_get(v, "expect")), "accept") == 0;
+        json_t *before = outcomes(0);
+        uint64_t counted = fx_stat(&F, "reports_counted");
+        len = tu_unhex(json_string_value(json_object_get(v, "hex")), buf, sizeof buf);
+        fx_reply r = fx_send(&F, 0, "10.0.0.1", 4000, buf, len);
+        cr_expect_eq(r.len, 0, "%s: a REPORT is never answered", name);
+        json_t *after = outcomes(0);
+        if (want) {
+            accepted++;
+            json_int_t res = json_integer_value(json_object_get(json_object_get(v, "fields"), "res"));
+            cr_expect_eq(fx_stat(&F, "reports_counted"), counted + 1, "%s: not counted", name);
+            cr_expect_eq(outcome(after, expect_of_res[res]), 1, "%s: outcome %s", name, expect_of_res[res]);
+        } else {
+            cr_expect_eq(fx_stat(&F, "reports_counted"), counted, "%s: counted", name);
+            cr_expect(json_equal(before, after), "%s: changed an outcome", name);
+        }
+        json_decref(before);
+        json_decref(after);
+    }
+    cr_expect_eq(accepted, 7);
+    json_decref(rv);
+}
+
+/* A REPORT flood from one network costs no more signature checks than the
+ * network's budget allows. */
+Test(runtime, a_report_flood_stays_in_the_budget)
+{
+    start("targets: [\"1.4.0\"]\nsource_budget: 10\nstages:\n  - {name: all}\n");
+    /* every uid is offered first, within the budget: 5 a second per worker
+     * and network */
+    for (uint64_t uid = 1; uid <= 200; uid++) {
+        if (uid % 5 == 0)
+            F.now += 1;
+        cr_assert(hint(fx_ask(&F, 0, "10.0.0.1", uid, "1.4.0", NULL)), "uid %llu", (unsigned long long)uid);
+    }
+    F.now += 5; /* the budgets refill */
+    uint64_t checks = fx_stat(&F, "signature_checks");
+    uint8_t rep[UG_DGRAM_MAX];
+    for (uint64_t uid = 1; uid <= 200; uid++) {
+        size_t n = fx_report(&F, rep, uid, "1.4.0", "2.0.0", uid % 2 ? UG_RES_DECLINED : UG_RES_MISMATCH);
+        fx_send(&F, 0, "10.0.0.77", 4000, rep, n);
+    }
+    /* one second's worth of one /24's budget (10 checks = 5 REPORTs) */
+    cr_expect_leq(fx_stat(&F, "signature_checks") - checks, 10, "%llu checks for one network",
+                  (unsigned long long)(fx_stat(&F, "signature_checks") - checks));
+    cr_expect_eq(fx_stat(&F, "reports_counted"), 5);
+    cr_expect_eq(fx_stat(&F, "drop_source_budget"), 195);
+}
+
+/* A manifest about to expire is warned about at load and once a day; its
+ * expiry is logged once. */
+Test(runtime, manifest_expiry_is_logged)
+{
+    fx_init(&F, 1);
+    fx_policy(&F, "targets: [\"1.4.0\"]\nstages:\n  - {name: all}\n");
+    uint64_t exp = FX_NOW + 2 * 365 * 86400; /* the fixture's manifest */
+    F.now = exp - 3 * 86400;
+    char err[512];
+    cr_assert_eq(fx_start(&F, err, sizeof err), 0, "%s", err);
+    cr_expect(strstr(F.last_log, "expires in 72 h"), "at load: %s", F.last_log);
+    F.last_log[0] = 0;
+    F.now += 3600;
+    F.api->tick(F.inst);
+    cr_expect_str_eq(F.last_log, "", "not again within the day");
+    F.now += 86400;
+    F.api->tick(F.inst);
+    cr_expect(strstr(F.last_log, "expires in 47 h"), "a day later: %s", F.last_log);
+    F.now = exp;
+    F.api->tick(F.inst);
+    cr_expect(strstr(F.last_log, "expired"), "%s", F.last_log);
+    F.last_log[0] = 0;
+    F.now += 5;
+    F.api->tick(F.inst);
+    cr_expect_str_eq(F.last_log, "", "the expiry is logged once");
+    cr_expect_eq(why(fx_ask(&F, 0, "10.0.0.1", 1, "1.4.0", NULL)), UG_WHY_PAUSED);
+}

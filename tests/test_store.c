@@ -800,7 +800,6 @@ Test(quota, one_million_grants)
     cr_expect_eq(ug_qstage_remaining(s), 5);
     xclose(q);
     cr_log_info("1M grants, committed in batches of %d: %.2f s; loading 1M: %.3f s", BATCH, t1 - t0, t3 - t2);
-    cr_expect_lt(t3 - t2, 2.0, "loading 1M uids took %.2f s", t3 - t2);
 }
 
 /* ---- one rollout's release: scopes, stages sharing grants ---- */
@@ -1198,4 +1197,60 @@ Test(store, flags_are_durable)
     ug_store_scan(q, "halt:", collect_key, all);
     cr_expect_str_eq(all, "halt:a=crash;");
     xclose(q);
+}
+
+/* A commit that fails is logged once with its cause, not at every retry,
+ * and the recovery is logged once too. In a child: the file size limit
+ * must not leak. */
+typedef struct {
+    unsigned n;
+    char first[512], last[512];
+} logbook;
+
+static void book(void *ctx, int level, const char *msg)
+{
+    (void)level;
+    logbook *b = ctx;
+    if (b->n++ == 0)
+        snprintf(b->first, sizeof b->first, "%s", msg);
+    snprintf(b->last, sizeof b->last, "%s", msg);
+}
+
+Test(store, a_failed_commit_is_logged_with_its_cause_and_its_recovery)
+{
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        char err[512];
+        logbook b = {0};
+        ug_store_opts o = {.dir = g_dir, .nworkers = 1, .now = NOW, .log = book, .log_ctx = &b};
+        ug_store *s = ug_store_open(&o, err, sizeof err);
+        ug_scope *sc = s ? ug_store_scope(s, "r", "1.0", err, sizeof err) : NULL;
+        ug_qstage *q = sc ? ug_scope_stage(sc, "a", err, sizeof err) : NULL;
+        if (!q)
+            _exit(2);
+        ug_qstage_set_limit(q, UG_QUOTA_UNLIMITED);
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = {4096, RLIM_INFINITY};
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+            _exit(3);
+        for (uint64_t u = 1; u <= 100; u++)
+            ug_qstage_grant(q, 0, u, NOW, NULL);
+        for (int i = 0; i < 5; i++)
+            if (ug_store_commit(s, 0) != -1)
+                _exit(4);
+        if (b.n != 1 || !strstr(b.first, "cannot store 100 grant records") || !strstr(b.first, "File too large"))
+            _exit(5);
+        rl.rlim_cur = RLIM_INFINITY;
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0 || ug_store_commit(s, 0) != 0)
+            _exit(6);
+        if (b.n != 2 || !strstr(b.last, "stores grants again"))
+            _exit(7);
+        if (ug_store_commit(s, 0) != 0 || b.n != 2)
+            _exit(8);
+        _exit(ug_store_close(s, err, sizeof err) == 0 ? 0 : 9);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
 }

@@ -1,7 +1,7 @@
 /* The oracle: proto/'s decoders as they were before the single-pass reader
  * (msgpack-c behind a strict pre-scan, then schema matching), and the
  * comparisons that hold the new decoders to its verdicts. Linked only into
- * the fuzzers and tests/test_oracle, never into a program or the plugin. */
+ * the fuzzers and the tests, never into a program or the plugin. */
 #ifndef UG_ORACLE_H
 #define UG_ORACLE_H
 
@@ -10,6 +10,13 @@
 #include <stdint.h>
 
 #include "ug_proto.h"
+
+/* Rule 4 whole, the way a test states it: the credential's cheap checks,
+ * its signature, the HELLO's signature (h's credential decoded). The plugin
+ * runs the same three checks apart (it caches credentials); tests and
+ * fuzzers hold it to this. */
+int or_hello_verify(const ug_hello *h, const ug_dgram *d, const ug_pubkey *issuers, size_t nissuers, uint64_t now,
+                    ug_err *err);
 
 /* The old decoders, unchanged but for their names (or_ for ug_). */
 int or_dgram_decode(ug_dgram *d, const uint8_t *buf, size_t len, ug_err *err);

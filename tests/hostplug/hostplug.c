@@ -16,6 +16,7 @@
 #include "upgate_plugin.h"
 
 typedef struct {
+    ug_host host; /* for its log: a plugin says once that it reloaded */
     int fail_flush, fail_finish, invalid;
     char state[512];
     _Atomic uint64_t handled, controls;
@@ -55,6 +56,7 @@ static void *create(const ug_host *host, const char *path, char *err, size_t err
         free(I);
         return NULL;
     }
+    I->host = *host;
     host->log(host->ctx, UG_LOG_INFO, "hostplug: loaded\nwith a newline");
     return I;
 }
@@ -97,7 +99,9 @@ static void tick(void *inst)
 
 static int reload(void *inst, const char *path, char *err, size_t errcap)
 {
-    (void)inst, (void)path, (void)err, (void)errcap;
+    (void)path, (void)err, (void)errcap;
+    inst_t *I = inst;
+    I->host.log(I->host.ctx, UG_LOG_INFO, "hostplug: reloaded");
     return 0;
 }
 

@@ -1,0 +1,496 @@
+/* upgate-ctl's renderings of control replies (docs/control.md) for people: status tables, watch frames, history, grants. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "render.h"
+
+/* Every accessor takes any JSON value: a reply of the wrong shape renders
+ * as "-" or is left out, never a crash. */
+
+static const json_t *get(const json_t *o, const char *k)
+{
+    return json_is_object(o) ? json_object_get(o, k) : NULL;
+}
+
+static bool int_at(const json_t *o, const char *k, json_int_t *v)
+{
+    const json_t *x = get(o, k);
+    if (!json_is_integer(x))
+        return false;
+    *v = json_integer_value(x);
+    return true;
+}
+
+/* The string member k, its control bytes as \xNN, into buf ("-" if none). */
+static const char *text_at(const json_t *o, const char *k, char *buf, size_t cap)
+{
+    const json_t *x = get(o, k);
+    if (!json_is_string(x)) {
+        snprintf(buf, cap, "-");
+        return buf;
+    }
+    FILE *f = fmemopen(buf, cap, "w");
+    if (!f) {
+        snprintf(buf, cap, "?");
+        return buf;
+    }
+    setvbuf(f, NULL, _IONBF, 0);
+    ug_render_text(json_string_value(x), json_string_length(x), f);
+    fclose(f);
+    buf[cap - 1] = 0;
+    return buf;
+}
+
+/* "3d 4h", "2h 5m", "7m 3s", "12s". */
+static const char *duration(int64_t s, char *buf, size_t cap)
+{
+    if (s < 0)
+        s = 0;
+    if (s >= 86400)
+        snprintf(buf, cap, "%" PRId64 "d %" PRId64 "h", s / 86400, s % 86400 / 3600);
+    else if (s >= 3600)
+        snprintf(buf, cap, "%" PRId64 "h %" PRId64 "m", s / 3600, s % 3600 / 60);
+    else if (s >= 60)
+        snprintf(buf, cap, "%" PRId64 "m %" PRId64 "s", s / 60, s % 60);
+    else
+        snprintf(buf, cap, "%" PRId64 "s", s);
+    return buf;
+}
+
+/* "in 6 days", "in 3 hours", "in 12 minutes", "in 5 seconds", "2 days ago". */
+static const char *relative(int64_t t, int64_t now, char *buf, size_t cap)
+{
+    bool past = t < now;
+    int64_t d;
+    if (past ? __builtin_sub_overflow(now, t, &d) : __builtin_sub_overflow(t, now, &d))
+        d = INT64_MAX;
+    int64_t n = d >= 86400 ? d / 86400 : d >= 3600 ? d / 3600 : d >= 60 ? d / 60 : d;
+    const char *unit = d >= 86400 ? "day" : d >= 3600 ? "hour" : d >= 60 ? "minute" : "second";
+    snprintf(buf, cap, "%s%" PRId64 " %s%s%s", past ? "" : "in ", n, unit, n == 1 ? "" : "s", past ? " ago" : "");
+    return buf;
+}
+
+/* The non-zero integer members of o as "name N, name N", or "none". */
+static const char *counts(const json_t *o, char *buf, size_t cap)
+{
+    size_t at = 0;
+    const char *k;
+    const json_t *v;
+    buf[0] = 0;
+    json_object_foreach((json_t *)o, k, v)
+    {
+        if (!json_is_integer(v) || json_integer_value(v) == 0 || at >= cap)
+            continue;
+        char name[80];
+        FILE *f = fmemopen(name, sizeof name, "w");
+        if (!f)
+            continue;
+        setvbuf(f, NULL, _IONBF, 0);
+        ug_render_text(k, strlen(k), f);
+        fclose(f);
+        name[sizeof name - 1] = 0;
+        int n = snprintf(buf + at, cap - at, "%s%s %" JSON_INTEGER_FORMAT, at ? ", " : "", name, json_integer_value(v));
+        at = n < 0 ? cap : at + (size_t)n;
+    }
+    if (!buf[0])
+        snprintf(buf, cap, "none");
+    return buf;
+}
+
+/* ---- tables ------------------------------------------------------------- */
+
+#define CELL_MAX 512
+#define COLS_MAX 16
+
+typedef struct {
+    size_t ncols, n, cap;
+    char **cells; /* row-major; NULL when memory ran out */
+    bool right[COLS_MAX];
+} table;
+
+__attribute__((format(printf, 2, 3))) static void cell(table *t, const char *fmt, ...)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        char **c = realloc(t->cells, cap * sizeof *c);
+        if (!c)
+            return; /* the row comes out short: better than no status */
+        t->cells = c, t->cap = cap;
+    }
+    char s[CELL_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s, sizeof s, fmt, ap);
+    va_end(ap);
+    t->cells[t->n++] = strdup(s);
+}
+
+/* Columns on screen: UTF-8 continuation bytes take none. */
+static size_t width(const char *s)
+{
+    size_t w = 0;
+    for (; s && *s; s++)
+        w += ((unsigned char)*s & 0xc0) != 0x80;
+    return w;
+}
+
+static void table_free(table *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->cells[i]);
+    free(t->cells);
+    *t = (table){0};
+}
+
+/* Prints the table, each column as wide as its widest cell (no spaces at
+ * the ends of lines), and frees it. */
+static void table_print(table *t, FILE *out, int indent)
+{
+    size_t w[COLS_MAX] = {0};
+    for (size_t i = 0; i < t->n; i++)
+        if (width(t->cells[i]) > w[i % t->ncols])
+            w[i % t->ncols] = width(t->cells[i]);
+    static char line[COLS_MAX * (CELL_MAX + 2) + 256];
+    size_t at = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        size_t c = i % t->ncols, pad = w[c] - width(t->cells[i]);
+        const char *s = t->cells[i] ? t->cells[i] : "?";
+        int n = t->right[c] ? snprintf(line + at, sizeof line - at, "%*s%s  ", (int)pad, "", s)
+                            : snprintf(line + at, sizeof line - at, "%s%*s  ", s, (int)pad, "");
+        at = n < 0 || (size_t)n >= sizeof line - at ? sizeof line - 1 : at + (size_t)n;
+        if (c + 1 == t->ncols || i + 1 == t->n) {
+            while (at && line[at - 1] == ' ')
+                at--;
+            fprintf(out, "%*s%.*s\n", indent, "", (int)at, line);
+            at = 0;
+        }
+    }
+    table_free(t);
+}
+
+/* ---- status ------------------------------------------------------------- */
+
+static bool known(const char *k, const char *const *names)
+{
+    for (; *names; names++)
+        if (!strcmp(k, *names))
+            return true;
+    return false;
+}
+
+/* Members of o not in names, as "name: value" lines: nothing the plugin
+ * adds is hidden. */
+static void others(const json_t *o, const char *const *names, FILE *out, int indent, const char *prefix)
+{
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)o, k, v)
+    {
+        if (known(k, names))
+            continue;
+        fprintf(out, "%*s%s", indent, "", prefix);
+        ug_render_text(k, strlen(k), out);
+        fputs(": ", out);
+        ug_render_value_key(k, v, out);
+        fputc('\n', out);
+    }
+}
+
+static void render_tracker(const json_t *tr, FILE *out)
+{
+    static const char *const names[] = {"uptime_s", "policy", "generation", "cookie", "cookie_under_load", "verify",
+                                        "state", "fleet", "drops", "waits", NULL};
+    char a[64], b[CELL_MAX], c[CELL_MAX], d[CELL_MAX];
+    json_int_t up = 0, gen = 0;
+    fputs("tracker", out);
+    if (int_at(tr, "uptime_s", &up))
+        fprintf(out, " up %s", duration(up, a, sizeof a));
+    fprintf(out, ", policy %s", text_at(tr, "policy", b, sizeof b));
+    if (int_at(tr, "generation", &gen))
+        fprintf(out, " (generation %" JSON_INTEGER_FORMAT ")", gen);
+    if (json_is_string(get(tr, "state")))
+        fprintf(out, ", state %s", text_at(tr, "state", c, sizeof c));
+    fputc('\n', out);
+    const char *mode = text_at(tr, "cookie", b, sizeof b);
+    bool on = json_is_true(get(tr, "cookie_under_load"));
+    fprintf(out, "  cookies %s", mode);
+    if (!strcmp(mode, "auto"))
+        fprintf(out, " (%s)", on ? "ON: load turned them on" : "off: load has not turned them on");
+    fprintf(out, ", verify %s\n", text_at(tr, "verify", d, sizeof d));
+    if (json_is_object(get(tr, "waits")))
+        fprintf(out, "  waits: %s\n", counts(get(tr, "waits"), c, sizeof c));
+    if (json_is_object(get(tr, "drops")))
+        fprintf(out, "  drops: %s\n", counts(get(tr, "drops"), c, sizeof c));
+    const json_t *fleet = get(tr, "fleet");
+    if (fleet && !json_is_null(fleet)) {
+        fputs("  fleet:\n", out);
+        ug_render_members(fleet, out, 4);
+    }
+    others(tr, names, out, 2, "");
+}
+
+static void render_rollout_head(const json_t *r, FILE *out, int64_t now)
+{
+    char a[CELL_MAX], b[64], c[64];
+    json_int_t exp = 0, held = 0, shift = 0;
+    fprintf(out, "\nrollout %s: release %s", text_at(r, "name", a, sizeof a), text_at(r, "release", b, sizeof b));
+    if (int_at(r, "manifest_expires", &exp))
+        fprintf(out, ", manifest %s %s (%s)", exp < now ? "EXPIRED" : "expires", ug_render_time(exp, b, sizeof b),
+                relative(exp, now, c, sizeof c));
+    fputc('\n', out);
+    if (json_is_true(get(r, "paused")))
+        fprintf(out, "  PAUSED by %s: every peer of it gets WAIT why=4\n", text_at(r, "paused_by", a, sizeof a));
+    if (json_is_true(get(r, "halted")))
+        fprintf(out, "  HALTED: %s\n", text_at(r, "halted_why", a, sizeof a));
+    if (int_at(r, "ramp_held_since", &held))
+        fprintf(out, "  ramp held since %s (%s): the percentages stop growing while outcomes look unhealthy\n",
+                ug_render_time(held, b, sizeof b), relative(held, now, c, sizeof c));
+    if (int_at(r, "ramp_shift_s", &shift) && shift > 0)
+        fprintf(out, "  ramp delayed %s by holds so far\n", duration(shift, b, sizeof b));
+    if (json_is_object(get(r, "waits")))
+        fprintf(out, "  waits: %s\n", counts(get(r, "waits"), a, sizeof a));
+    const json_t *o = get(r, "outcomes");
+    if (json_is_object(o)) {
+        fprintf(out, "  outcomes: %s", counts(o, a, sizeof a));
+        if (json_is_object(get(o, "failed_by")) && strcmp(counts(get(o, "failed_by"), a, sizeof a), "none"))
+            fprintf(out, " (failed or rolled back: %s)", a);
+        fputc('\n', out);
+    }
+}
+
+static const char *const outcome_keys[] = {"upgraded", "rolled_back", "failed", "declined", "pending", "not_taken"};
+
+static void stage_row(table *t, const json_t *s)
+{
+    char a[CELL_MAX], p[64];
+    json_int_t g = 0, q = 0, m = 0, h = 0, v = 0;
+    cell(t, "%s", text_at(s, "name", a, sizeof a));
+    char gs[32] = "-";
+    if (int_at(s, "granted", &g))
+        snprintf(gs, sizeof gs, "%" JSON_INTEGER_FORMAT, g);
+    if (int_at(s, "quota", &q))
+        cell(t, "%s/%" JSON_INTEGER_FORMAT, gs, q);
+    else
+        cell(t, "%s", gs);
+    cell(t, "%s", ug_render_percent(get(s, "percent"), p, sizeof p));
+    const json_t *off = get(s, "offers");
+    if (int_at(off, "last_minute", &m) && int_at(off, "last_hour", &h))
+        cell(t, "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT, m, h);
+    else
+        cell(t, "-");
+    const json_t *rate = get(s, "rate");
+    if (json_is_number(rate))
+        cell(t, "%g/s", json_number_value(rate));
+    else
+        cell(t, "-");
+    const json_t *o = get(s, "outcomes");
+    for (size_t i = 0; i < sizeof outcome_keys / sizeof outcome_keys[0]; i++) {
+        if (int_at(o, outcome_keys[i], &v))
+            cell(t, "%" JSON_INTEGER_FORMAT, v);
+        else
+            cell(t, "-");
+    }
+    const json_t *w = get(s, "waits");
+    cell(t, "%s", json_is_object(w) && strcmp(counts(w, a, sizeof a), "none") ? a : "-");
+}
+
+static void render_stages(const json_t *stages, FILE *out)
+{
+    static const char *const head[] = {"STAGE",  "GRANTED", "PERCENT",  "OFFERS 1M/1H", "RATE",      "UPGRADED",
+                                       "ROLLED BACK", "FAILED", "DECLINED", "PENDING", "NOT TAKEN", "WAITS"};
+    table t = {.ncols = sizeof head / sizeof head[0]};
+    for (size_t c = 1; c + 1 < t.ncols; c++)
+        t.right[c] = true;
+    for (size_t c = 0; c < t.ncols; c++)
+        cell(&t, "%s", head[c]);
+    size_t i;
+    const json_t *s;
+    json_array_foreach(stages, i, s)
+        stage_row(&t, s);
+    if (json_array_size(stages)) {
+        table_print(&t, out, 2);
+    } else {
+        fputs("  no stages\n", out);
+        table_free(&t);
+    }
+    static const char *const names[] = {"name", "granted", "quota", "percent", "rate", "offers", "waits",
+                                        "outcomes", NULL};
+    json_array_foreach(stages, i, s)
+    {
+        char a[CELL_MAX], prefix[CELL_MAX + 16];
+        snprintf(prefix, sizeof prefix, "stage %s: ", text_at(s, "name", a, sizeof a));
+        if (json_is_object(s))
+            others(s, names, out, 2, prefix);
+    }
+}
+
+void ug_render_status(const json_t *st, FILE *out, int64_t now)
+{
+    render_tracker(get(st, "tracker"), out);
+    size_t i;
+    const json_t *r;
+    json_array_foreach(get(st, "rollouts"), i, r)
+    {
+        render_rollout_head(r, out, now);
+        render_stages(get(r, "stages"), out);
+        static const char *const names[] = {"name", "release", "manifest_expires", "paused", "paused_by", "halted",
+                                            "halted_why", "waits", "outcomes", "stages", "ramp_held_since",
+                                            "ramp_shift_s", NULL};
+        if (json_is_object(r))
+            others(r, names, out, 2, "");
+    }
+    if (!json_array_size(get(st, "rollouts")))
+        fputs("\nno rollouts\n", out);
+    static const char *const names[] = {"ok", "tracker", "rollouts", NULL};
+    if (json_is_object(st))
+        others(st, names, out, 0, "");
+}
+
+/* ---- watch ---------------------------------------------------------------- */
+
+#define BAR 24
+
+/* "[#######.................]" for part of whole (clamped). */
+static const char *bar(double part, double whole, char *buf)
+{
+    double f = whole > 0 ? part / whole : 0;
+    f = f < 0 ? 0 : f > 1 ? 1 : f;
+    size_t n = (size_t)(f * BAR + 0.5);
+    if (n == 0 && part > 0)
+        n = 1; /* something happened: show it */
+    buf[0] = '[';
+    for (size_t i = 0; i < BAR; i++)
+        buf[1 + i] = i < n ? '#' : '.';
+    buf[BAR + 1] = ']';
+    buf[BAR + 2] = 0;
+    return buf;
+}
+
+static void watch_row(table *t, const json_t *s)
+{
+    char a[CELL_MAX], b[BAR + 3], p[64];
+    json_int_t g = 0, q = 0, pc = 0, m = 0;
+    int_at(s, "granted", &g);
+    cell(t, "%s", text_at(s, "name", a, sizeof a));
+    if (int_at(s, "quota", &q)) {
+        cell(t, "%s", bar((double)g, (double)q, b));
+        cell(t, "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT " granted", g, q);
+    } else if (int_at(s, "percent", &pc)) {
+        cell(t, "%s", bar((double)pc, 10000.0, b));
+        cell(t, "%s in force, %" JSON_INTEGER_FORMAT " granted", ug_render_percent(get(s, "percent"), p, sizeof p), g);
+    } else {
+        cell(t, "%s", "(no quota or percentage)");
+        cell(t, "%" JSON_INTEGER_FORMAT " granted", g);
+    }
+    if (int_at(get(s, "offers"), "last_minute", &m))
+        cell(t, "+%" JSON_INTEGER_FORMAT "/min", m);
+    else
+        cell(t, "-");
+    const json_t *w = get(s, "waits");
+    cell(t, "%s", json_is_object(w) && strcmp(counts(w, a, sizeof a), "none") ? a : "");
+}
+
+void ug_render_watch(const json_t *st, FILE *out, int64_t now)
+{
+    char a[CELL_MAX], b[64], c[64];
+    const json_t *tr = get(st, "tracker");
+    json_int_t up = 0, gen = 0;
+    fprintf(out, "%s  tracker", ug_render_time(now, b, sizeof b));
+    if (int_at(tr, "uptime_s", &up))
+        fprintf(out, " up %s", duration(up, c, sizeof c));
+    if (int_at(tr, "generation", &gen))
+        fprintf(out, ", policy generation %" JSON_INTEGER_FORMAT, gen);
+    if (json_is_true(get(tr, "cookie_under_load")))
+        fputs(", COOKIES ON under load", out);
+    fputc('\n', out);
+    size_t i, j;
+    const json_t *r, *s;
+    json_array_foreach(get(st, "rollouts"), i, r)
+    {
+        fprintf(out, "rollout %s  release %s", text_at(r, "name", a, sizeof a), text_at(r, "release", b, sizeof b));
+        if (json_is_true(get(r, "halted")))
+            fprintf(out, "  HALTED: %s", text_at(r, "halted_why", a, sizeof a));
+        else if (json_is_true(get(r, "paused")))
+            fprintf(out, "  PAUSED by %s", text_at(r, "paused_by", a, sizeof a));
+        if (json_is_integer(get(r, "ramp_held_since")))
+            fputs("  ramp held", out);
+        fputc('\n', out);
+        table t = {.ncols = 5};
+        json_array_foreach(get(r, "stages"), j, s)
+            watch_row(&t, s);
+        table_print(&t, out, 2);
+    }
+}
+
+/* ---- history, grants, anything ------------------------------------------- */
+
+void ug_render_history(const json_t *reply, FILE *out)
+{
+    size_t i;
+    const json_t *h;
+    char a[CELL_MAX], b[64];
+    json_int_t at = 0;
+    const json_t *list = get(reply, "history");
+    json_array_foreach(list, i, h)
+    {
+        fprintf(out, "%s  %s\n", int_at(h, "at", &at) ? ug_render_time(at, b, sizeof b) : "-",
+                text_at(h, "what", a, sizeof a));
+    }
+    if (!json_array_size(list))
+        fputs("no changes yet\n", out);
+}
+
+void ug_render_grant(const json_t *row, FILE *out)
+{
+    char a[CELL_MAX], b[64];
+    json_int_t uid = 0, at = 0;
+    if (int_at(row, "uid", &uid))
+        fprintf(out, "%-10" JSON_INTEGER_FORMAT, uid);
+    else
+        fprintf(out, "%-10s", "-");
+    fprintf(out, "  %-16s  %s\n", text_at(row, "stage", a, sizeof a),
+            int_at(row, "at", &at) ? ug_render_time(at, b, sizeof b) : "-");
+}
+
+void ug_render_members(const json_t *o, FILE *out, int indent)
+{
+    if (!json_is_object(o)) {
+        fprintf(out, "%*s", indent, "");
+        ug_render_value(o, out);
+        fputc('\n', out);
+        return;
+    }
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)o, k, v)
+    {
+        if (!strcmp(k, "ok") && indent == 0)
+            continue;
+        fprintf(out, "%*s", indent, "");
+        ug_render_text(k, strlen(k), out);
+        bool nest = json_is_object(v) && json_object_size(v);
+        bool rows = json_is_array(v) && json_array_size(v) && json_is_object(json_array_get(v, 0));
+        if (nest) {
+            fputs(":\n", out);
+            ug_render_members(v, out, indent + 2);
+        } else if (rows) {
+            fputs(":\n", out);
+            size_t i;
+            const json_t *e;
+            json_array_foreach(v, i, e)
+            {
+                fprintf(out, "%*s- ", indent + 2, "");
+                ug_render_value(e, out);
+                fputc('\n', out);
+            }
+        } else {
+            fputs(": ", out);
+            ug_render_value_key(k, v, out);
+            fputc('\n', out);
+        }
+    }
+}

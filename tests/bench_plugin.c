@@ -1,0 +1,128 @@
+/* make bench: a plugin build loaded through its ABI and driven in-process,
+ * and bare libsodium at the sizes the tracker signs, on this thread's CPU clock. */
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "bench.h"
+
+#define SOURCES 32 /* source ports, one per peer, as upgate-load's sockets */
+#define FLUSH_EVERY 64 /* the node's receive batch */
+
+double thread_cpu(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+int bp_open(bp_lib *l, const char *so, char *why, size_t whycap)
+{
+    memset(l, 0, sizeof *l);
+    l->dl = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+    if (!l->dl) {
+        snprintf(why, whycap, "%s", dlerror());
+        return -1;
+    }
+    l->api = dlsym(l->dl, UG_PLUGIN_SYMBOL);
+    if (!l->api || l->api->abi_major != UG_PLUGIN_ABI_MAJOR || !UG_HAS_FIELD(ug_plugin, l->api->size, destroy)) {
+        snprintf(why, whycap, "%s: not an upgate plugin of ABI %u", so, UG_PLUGIN_ABI_MAJOR);
+        return -1;
+    }
+    /* minor 0 (today's main) has no handle2: it gets handle(), as a 1.0 host does */
+    l->v2 = UG_HAS_FIELD(ug_plugin, l->api->size, handle2) && l->api->handle2;
+    return 0;
+}
+
+static void host_log(void *ctx, ug_log_level level, const char *msg)
+{
+    (void)ctx;
+    if (level <= UG_LOG_WARN)
+        fprintf(stderr, "bench: plugin: %s\n", msg);
+}
+
+void *bp_create(bp_lib *l, const char *policy, char *why, size_t whycap)
+{
+    ug_host host = {.size = sizeof host, .log = host_log, .nworkers = 1};
+    return l->api->create(&host, policy, why, whycap);
+}
+
+void bp_run(bp_lib *l, void *inst, const lg_pool *p, uint64_t count, double cpu_budget, bp_result *r)
+{
+    memset(r, 0, sizeof *r);
+    struct sockaddr_in src[SOURCES];
+    for (unsigned i = 0; i < SOURCES; i++)
+        src[i] = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)(20000 + i)),
+                                      .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    uint64_t sigs0 = 0, sigs1 = 0;
+    bool known = bp_stat(l, inst, "signature_checks", &sigs0) == 0;
+    uint8_t out[UG_DGRAM_MAX];
+    double t0 = thread_cpu(), stop = cpu_budget > 0 ? t0 + cpu_budget : 1e300;
+    uint64_t i = 0;
+    while (i < count) {
+        uint64_t end = i + FLUSH_EVERY < count ? i + FLUSH_EVERY : count;
+        for (; i < end; i++) {
+            size_t k = (size_t)(i % p->n), out_len = 0;
+            const struct sockaddr *sa = (const struct sockaddr *)&src[lg_socket_of(p->uid[k], k, SOURCES)];
+            unsigned flags = 0;
+            if (l->v2)
+                (void)l->api->handle2(inst, 0, sa, sizeof src[0], p->buf + k * UG_DGRAM_MAX, p->len[k], out,
+                                      sizeof out, &out_len, &flags);
+            else
+                (void)l->api->handle(inst, 0, sa, sizeof src[0], p->buf + k * UG_DGRAM_MAX, p->len[k], out,
+                                     sizeof out, &out_len);
+            r->by_type[out_len >= 6 && out[5] < LG_TYPES ? out[5] : LG_OTHER] += out_len > 0;
+        }
+        if (l->api->flush(inst, 0) != 0)
+            bench_die("flush() failed");
+        if (thread_cpu() > stop)
+            break;
+    }
+    r->cpu_ns = (uint64_t)((thread_cpu() - t0) * 1e9);
+    r->n = i;
+    r->sigs_known = known && bp_stat(l, inst, "signature_checks", &sigs1) == 0;
+    r->sigs = sigs1 - sigs0;
+}
+
+int bp_stat(bp_lib *l, void *inst, const char *name, uint64_t *v)
+{
+    ug_stat st[256];
+    size_t n = l->api->stats(inst, st, 256);
+    for (size_t i = 0; i < n && i < 256; i++)
+        if (strcmp(st[i].name, name) == 0) {
+            *v = st[i].value;
+            return 0;
+        }
+    return -1;
+}
+
+double bare_verify(const bare_item *b, double budget)
+{
+    double t0 = thread_cpu(), t;
+    uint64_t n = 0;
+    do {
+        for (int i = 0; i < 32; i++, n++)
+            if (crypto_sign_verify_detached(b->sig, b->msg, b->len, b->pk) != 0)
+                bench_die("the bare signature does not verify");
+        t = thread_cpu();
+    } while (t - t0 < budget);
+    return (t - t0) * 1e9 / (double)n;
+}
+
+double bare_sign(const bare_item *b, const uint8_t sk[UG_SK_LEN], double budget)
+{
+    uint8_t sig[UG_SIG_LEN];
+    double t0 = thread_cpu(), t;
+    uint64_t n = 0;
+    do {
+        for (int i = 0; i < 32; i++, n++)
+            crypto_sign_detached(sig, NULL, b->msg, b->len, sk);
+        t = thread_cpu();
+    } while (t - t0 < budget);
+    return (t - t0) * 1e9 / (double)n;
+}
