@@ -146,7 +146,7 @@ bool ug_fleet_same_conf(const ug_fleet *F, const ug_fleet_conf *c)
 
 json_t *ug_fleet_status(ug_fleet *F)
 {
-    int64_t left = atomic_load(&F->fence) - ug_mono_ms();
+    int64_t left = atomic_load(&F->fence) - ug_fence_ms();
     pthread_mutex_lock(&F->qmu);
     json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:o}", "tracker",
                           F->conf.tracker, "redis", F->conf.redis, "server", F->addr, "connected", F->up, "leads",
@@ -263,7 +263,7 @@ bool fl_up(ug_fleet *F)
 
 uint64_t fl_redis_now(ug_fleet *F)
 {
-    return F->redis_now + (uint64_t)((ug_mono_ms() - F->redis_now_at) / 1000);
+    return F->redis_now + (uint64_t)((ug_fence_ms() - F->redis_now_at) / 1000);
 }
 
 void fl_lost(ug_fleet *F)
@@ -285,12 +285,12 @@ void fl_lost(ug_fleet *F)
         F->lost_logged = true;
     }
     F->backoff_ms = F->backoff_ms ? F->backoff_ms : BACKOFF_MIN_MS;
-    F->next_try_ms = ug_mono_ms() + F->backoff_ms;
+    F->next_try_ms = ug_fence_ms() + F->backoff_ms;
 }
 
 static void try_connect(ug_fleet *F)
 {
-    int64_t now = ug_mono_ms();
+    int64_t now = ug_fence_ms();
     if (now < F->next_try_ms)
         return;
     if (fr_connect(&F->r) != 0) {
@@ -337,7 +337,7 @@ static void beat(ug_fleet *F, const ug_live *l, const char *state)
     char trackers[UG_FLEET_KEY_MAX], forgot[UG_FLEET_KEY_MAX];
     ug_fleet_key_fleet(trackers, "trackers", NULL);
     ug_fleet_key_fleet(forgot, "forgot", NULL);
-    int64_t sent = ug_mono_ms();
+    int64_t sent = ug_fence_ms();
     fr_args *a = &F->a;
     fr_args_reset(a);
     fr_arg(a, trackers);
@@ -392,7 +392,7 @@ static void beat(ug_fleet *F, const ug_live *l, const char *state)
 static void pass(ug_fleet *F)
 {
     const ug_live *l = atomic_load(&F->I->live);
-    int64_t now = ug_mono_ms();
+    int64_t now = ug_fence_ms();
     fl_sync_policy(F, l);
     if (now - F->last_beat_ms >= BEAT_MS)
         beat(F, l, "up");
@@ -503,7 +503,7 @@ static void *run(void *arg)
         if (fl_up(F))
             sleep_until(F, TICK_MS, true);
         else
-            sleep_until(F, F->next_try_ms - ug_mono_ms(), false);
+            sleep_until(F, F->next_try_ms - ug_fence_ms(), false);
     }
     pthread_mutex_lock(&F->mu);
     stop_cleanly(F);

@@ -71,7 +71,7 @@ static fstage *stage_add(fscope *s, const char *name)
     size_t k = strlen(t->rkey);
     snprintf(t->rkey + k, sizeof t->rkey - k, ":%s", name);
     t->want = 1;
-    t->last_grant_ms = ug_mono_ms();
+    t->last_grant_ms = ug_fence_ms();
     s->nst++;
     return t;
 }
@@ -179,7 +179,7 @@ static fscope *scope_by_id(ug_fleet *F, uint32_t id)
 
 bool fl_fenced(ug_fleet *F)
 {
-    return ug_mono_ms() >= atomic_load(&F->fence);
+    return ug_fence_ms() >= atomic_load(&F->fence);
 }
 
 /* ---- small Redis helpers --------------------------------------------------- */

@@ -259,7 +259,7 @@ static bool steal(ug_qstage *q, unsigned w)
     return got;
 }
 
-int64_t ug_mono_ms(void)
+int64_t ug_fence_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
@@ -270,7 +270,7 @@ int64_t ug_mono_ms(void)
  * written its lease off (docs/fleet.md, "forget"). */
 static inline bool fenced(const ug_qstage *q)
 {
-    return q->fence && ug_mono_ms() >= atomic_load_explicit(q->fence, memory_order_acquire);
+    return q->fence && ug_fence_ms() >= atomic_load_explicit(q->fence, memory_order_acquire);
 }
 
 static bool take_slot(ug_qstage *q, unsigned w)

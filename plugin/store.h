@@ -156,7 +156,7 @@ const char *ug_store_stage_name(const ug_store *s, uint16_t id);
  * the same for every stage of an instance and outlives the store. */
 void ug_qstage_set_leased(ug_qstage *q, const _Atomic int64_t *fence, uint64_t quota);
 /* The clock of fences: CLOCK_MONOTONIC_COARSE in ms. */
-int64_t ug_mono_ms(void);
+int64_t ug_fence_ms(void);
 bool ug_qstage_is_leased(const ug_qstage *q);
 /* A lease of n slots arrived; false (nothing added) when q is not leased. */
 bool ug_qstage_add_slots(ug_qstage *q, uint64_t n);
