@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -99,9 +100,12 @@ static pid_t spawn(nu_node *n, const char *const *extra, const char *const *env,
     for (int i = 0; env && env[i] && ne < 254; i++)
         envp[ne++] = env[i];
     envp[ne] = NULL;
-    pid_t pid = fork();
+    pid_t parent = getpid(), pid = fork();
     cr_assert_neq(pid, -1);
     if (pid == 0) {
+        /* a test that crashes takes its node with it */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+            _exit(127);
         int err = open(n->err_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
         dup2(out_fd, 1);
         dup2(err, 2);

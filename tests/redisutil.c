@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,10 +34,12 @@ bool ru_available(void)
 
 static pid_t spawn(const char *dir, const char *const *argv)
 {
-    pid_t pid = fork();
+    pid_t parent = getpid(), pid = fork();
     cr_assert_neq(pid, -1);
     if (pid == 0) {
         char log[128];
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+            _exit(127); /* a test that crashes takes its servers with it */
         snprintf(log, sizeof log, "%s/stdout.log", dir);
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
         dup2(fd, 1);

@@ -9,6 +9,8 @@
 #include "testutil.h"
 
 static fu_fleet F;
+static ru_redis replica; /* the Sentinel test's */
+static ru_sentinel sen;
 
 static void setup(void)
 {
@@ -19,6 +21,8 @@ static void setup(void)
 static void teardown(void)
 {
     fu_teardown(&F);
+    ru_sentinel_stop(&sen);
+    ru_stop(&replica, SIGKILL);
 }
 
 TestSuite(fleet, .init = setup, .fini = teardown, .timeout = 120);
@@ -312,8 +316,6 @@ Test(fleet, a_redis_that_lost_writes_is_told_again)
  * told before (a lease or a grant counts once a replica holds it). */
 Test(fleet, sentinel_failover_keeps_every_grant)
 {
-    static ru_redis replica;
-    static ru_sentinel sen;
     unsigned pm = ru_free_port();
     fu_init(&F, 1, "placeholder", ", lease_timeout: 10", "  - {name: all, quota: 1000}\n");
     ru_start(&F.redis, pm, NULL);
@@ -351,9 +353,6 @@ Test(fleet, sentinel_failover_keeps_every_grant)
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(json_object_get(j, "tracker"), "fleet"), "server")),
                      want);
     json_decref(j);
-    fu_stop(&F, 0, SIGKILL);
-    ru_sentinel_stop(&sen);
-    ru_stop(&replica, SIGKILL);
 }
 
 /* fleet_rate splits new offers per second over the trackers by demand:
