@@ -309,7 +309,7 @@ void ug_outcome_tick(ug_inst *I, uint64_t now)
     for (size_t i = 0; i < l->pol->nrollouts; i++) {
         const ug_lrollout *lr = &l->ro[i];
         ug_rrt *rt = lr->rt;
-        if (scan && lr->sc) {
+        if (scan && lr->sc && lr->r->has_halt_when) { /* only halt_when reads the count */
             nt_count c = {.before = now > lr->r->outcome_window ? now - lr->r->outcome_window : 0};
             ug_scope_foreach(lr->sc, count_not_taken, &c);
             atomic_store(&rt->not_taken, c.n);
