@@ -79,3 +79,12 @@ echo "== expected: uids 1, 4, 7, 10, 13 (1 mod 3, in the region) upgrade; 16 and
 n=$(ls peer*.bin 2>/dev/null | wc -l)
 echo "   $n peers upgraded"
 [ "$n" -eq 5 ]
+
+# upgate-sim, when this tree builds it: the same policy, forecast for 100,000 peers.
+if [ -x "$B/upgate-sim" ]; then
+    echo "== forecast: upgate-sim runs this policy on 100,000 simulated peers (2 logins a day, 5 minutes online,"
+    echo "   two thirds from the region); the real plugin decides, on a simulated clock"
+    "$B/upgate-sim" --policy policy.yaml --peers 100000 --versions 1.4.0 \
+        --networks 127.0.1.0/24=2,127.0.2.0/24=1 --logins 2 --session 5m --quiet \
+        --plot "$B/demo-forecast.svg" | sed 's/^/   /'
+fi
