@@ -111,9 +111,14 @@ static void scratch_all(void)
             sim_scratch_remove(scratch[i]);
 }
 
+/* The first SIGINT or SIGTERM stops the run at its next simulated second
+ * (and the scratch folders go at exit); a second one kills at once. */
 static void on_signal(int sig)
 {
-    (void)sig;
+    if (sim_interrupted) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
     sim_interrupted = 1;
 }
 
@@ -475,7 +480,7 @@ int main(int argc, char **argv)
     sim_pop pop;
     int rc = o.nreplay ? sim_pop_replay(&pop, &o, err, sizeof err) : sim_pop_synth(&pop, &o, retry[0], err, sizeof err);
     if (rc != 0)
-        ug_die(UG_EXIT_FAIL, "%s", err);
+        ug_die(sim_interrupted ? 130 : UG_EXIT_FAIL, "%s", err);
     settle(&o, &sum, &pop);
 
     sim_result res[SIM_POLICIES_MAX];

@@ -171,6 +171,7 @@ typedef struct {
     double loop_seconds;
     char stopped[256];         /* why a rollout stopped offering, once seen; "" when it did not */
     int64_t stopped_at;
+    char halted[320];          /* a rollout halted at the end, and why (the plugin's word) */
     char outcomes[512];        /* the tracker's own count at the end, as text */
     char logs[8][256];         /* the plugin's first warnings and errors */
     unsigned nlogs, logs_dropped;

@@ -23,3 +23,6 @@ $(BUILD)/tests/test_sim_units: $(SIM_CORE_OBJ)
 bench: bench-sim
 bench-sim: all
 	@UG_BUILD=$(abspath $(BUILD)) sh tests/bench_sim.sh
+
+# --plot FILE.png converts the SVG with rsvg-convert; the tests draw one too.
+DEB_PKGS += librsvg2-bin

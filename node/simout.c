@@ -299,6 +299,8 @@ void sim_print_headline(const sim_opts *o, const sim_result *r, unsigned n)
             when(o, x->stopped_at, true, at, sizeof at);
             printf("  stopped: %s%s%s\n", x->stopped, x->stopped_at ? " at " : "", x->stopped_at ? at : "");
         }
+        if (x->halted[0])
+            printf("  halted at the end: %s\n", x->halted);
         if (x->outcomes[0])
             printf("  outcomes (the tracker's count): %s\n", x->outcomes);
         if (x->cookies || x->errors)

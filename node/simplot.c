@@ -223,12 +223,16 @@ static void mark_peak(plot *P, const panel *pn, const sim_result *r, unsigned p)
     sim_fmt_bitrate(peak, bw, sizeof bw);
     sim_fmt_offset((uint64_t)minute * 60, false, at, sizeof at);
     fprintf(P->f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"6\" fill=\"none\" stroke=\"#d62728\" stroke-width=\"2\"/>\n", x, y);
-    bool right = x < LEFT + PW * 0.7;
-    fprintf(P->f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" fill=\"#d62728\" text-anchor=\"%s\">", right ? x + 10 : x - 10,
-            y - 8 + 14.0 * p, right ? "start" : "end");
     char text[160];
-    snprintf(text, sizeof text, "%s%speak %s at %s on %s", P->n > 1 ? (p ? "B " : "A ") : "", "", bw, at,
-             r->mirror[mirror]);
+    snprintf(text, sizeof text, "%speak %s at %s on %s", P->n > 1 ? (p ? "B: " : "A: ") : "", bw, at, r->mirror[mirror]);
+    /* the label on a white ground, right of the circle (left of it near the right edge), one line per policy */
+    double w = 6.6 * (double)strlen(text), tx = x + 10 + w < LEFT + PW ? x + 10 : x - 10 - w;
+    double ty = pn->top + 18 + 16.0 * p;
+    fprintf(P->f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"15\" fill=\"white\" fill-opacity=\"0.85\"/>\n",
+            tx - 2, ty - 12, w + 4);
+    fprintf(P->f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#d62728\" stroke-width=\"0.8\"/>\n", x,
+            y - 6, tx < x ? tx + w : tx, ty - 4);
+    fprintf(P->f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" fill=\"#d62728\">", tx, ty);
     xml_text(P->f, text);
     fputs("</text>\n", P->f);
 }

@@ -155,6 +155,10 @@ int sim_pop_synth(sim_pop *p, const sim_opts *o, uint64_t retry, char *err, size
     p->npeers = o->peers;
     uint64_t s = o->seed;
     for (size_t i = 0; i < o->peers; i++) {
+        if (!(i & 0xffff) && sim_interrupted) {
+            snprintf(err, errcap, "interrupted");
+            goto out;
+        }
         sim_peer *q = &p->peers[i];
         uint64_t uid = i + 1;
         q->uid = uid;
@@ -244,7 +248,7 @@ typedef struct {
     sim_pop *p;
     const sim_opts *o;
     imap uids, addrs;
-    size_t cap_peers, cap_nets, cap_recs;
+    size_t cap_peers, cap_nets, cap_recs, cap_ms;
     uint64_t *ms;    /* each record's time in ms, until scaled */
     uint64_t *order; /* tie-break: the order read */
     char *err;
@@ -350,13 +354,17 @@ static int read_file(loader *L, const char *path)
         return -1;
     ug_capture_rec c;
     int rc;
-    size_t cap_ms = L->cap_recs;
     while ((rc = ug_capture_next(r, &c, L->err, L->errcap)) == 1) {
+        if (!(L->p->nrecs & 0xffff) && sim_interrupted) {
+            snprintf(L->err, L->errcap, "interrupted");
+            rc = -1;
+            break;
+        }
         if (add_record(L, &c, path) != 0) {
             rc = -1;
             break;
         }
-        if (grow((void **)&L->ms, &cap_ms, L->p->nrecs, sizeof *L->ms) != 0) {
+        if (grow((void **)&L->ms, &L->cap_ms, L->p->nrecs, sizeof *L->ms) != 0) {
             snprintf(L->err, L->errcap, "out of memory");
             rc = -1;
             break;

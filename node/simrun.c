@@ -40,9 +40,10 @@ volatile int sim_interrupted;
 #define NIL UINT32_MAX
 #define STATUS_MAX (64u << 20)
 
-enum { F_TARGETED = 0x80 }; /* in sim_peer.state's high bit: seen targeted */
-#define STATE(q) ((q)->state & 0x7f)
-#define SET_STATE(q, s) ((q)->state = (uint8_t)(((q)->state & F_TARGETED) | (s)))
+/* sim_peer.state: SIM_P_* in the low bits, and flags */
+enum { F_TARGETED = 0x80, F_QUEUED = 0x40 }; /* seen targeted; in a bucket now */
+#define STATE(q) ((q)->state & 0x3f)
+#define SET_STATE(q, s) ((q)->state = (uint8_t)(((q)->state & (F_TARGETED | F_QUEUED)) | (s)))
 
 typedef struct {
     const char *rollout, *stage; /* the plugin's pointers */
@@ -250,9 +251,10 @@ static void read_outcomes(run *R, json_t *st)
             c[k] += json_is_integer(v) ? (uint64_t)json_integer_value(v) : 0;
         }
         json_t *h = json_object_get(ro, "halted_why");
-        if (json_is_string(h) && !R->r->stopped[0])
-            snprintf(R->r->stopped, sizeof R->r->stopped, "rollout %s halted: %s",
-                     json_string_value(json_object_get(ro, "name")), json_string_value(h));
+        const char *name = json_string_value(json_object_get(ro, "name"));
+        if (json_is_string(h) && !R->r->halted[0])
+            snprintf(R->r->halted, sizeof R->r->halted, "rollout %.40s: %.256s", name ? name : "?",
+                     json_string_value(h));
     }
     if (!any)
         return;
@@ -287,16 +289,21 @@ static unsigned stage_of(run *R, const char *rollout, const char *stage)
  * other peer (a FIFO's tail would be one more cache miss per event). */
 static void at(run *R, uint32_t i, uint64_t t)
 {
-    if (t >= R->horizon)
-        return; /* past the end: this peer does nothing more that we see */
-    R->pop.peers[i].next = R->head[t];
+    sim_peer *q = &R->pop.peers[i];
+    if (t >= R->horizon || (q->state & F_QUEUED))
+        return; /* past the end: this peer does nothing more that we see; or already due (one link each) */
+    q->state |= F_QUEUED;
+    q->next = R->head[t];
     R->head[t] = i;
 }
 
-/* The peer's next HELLO after a WAIT (or a failed install) at t. */
+/* The peer's next HELLO after a WAIT (or a failed install) at t; none in
+ * a replay, whose recording says when each peer came back. */
 static void again(run *R, uint32_t i, uint32_t t, uint64_t retry)
 {
     sim_peer *q = &R->pop.peers[i];
+    if (R->pop.recs)
+        return;
     uint64_t next = t + (retry ? retry : 1);
     if (R->o->logins > 0 && next >= q->until) {
         uint32_t until;
@@ -571,6 +578,7 @@ static int loop(run *R, char *err, size_t errcap)
         for (uint32_t i; (i = R->head[t]) != NIL;) {
             uint32_t n = R->pop.peers[i].next;
             R->head[t] = n;
+            R->pop.peers[i].state &= (uint8_t)~F_QUEUED;
             if (n != NIL) { /* the next peer is a cache miss: start it while this one decides */
                 __builtin_prefetch(&R->pop.peers[n]);
                 __builtin_prefetch((const char *)&R->pop.peers[n] + sizeof(sim_peer) - 1);
