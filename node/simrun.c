@@ -78,6 +78,11 @@ typedef struct {
 
 int sim_plugin_load(sim_plugin *pl, const char *path, char *err, size_t errcap)
 {
+    char local[4096];
+    if (!strchr(path, '/')) { /* a file here, not a name for the loader's search path */
+        snprintf(local, sizeof local, "./%s", path);
+        path = local;
+    }
     void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!dl)
         return snprintf(err, errcap, "--plugin %s: %s", path, dlerror()), -1;
@@ -434,7 +439,7 @@ static void hello(run *R, uint32_t i, uint32_t t, uint16_t ver, uint32_t net, ui
         sim_stageinfo *si = &r->stages[s];
         if (d.fresh) {
             st->offers_new++;
-            R->r->offers[(size_t)(t / r->step) * (SIM_STAGES_MAX + 1) + s]++;
+            r->offers[(size_t)R->cur_step * (SIM_STAGES_MAX + 1) + s]++;
             si->offered++;
             si->last_offer_at = t;
             if (si->has_quota && si->offered == si->quota && si->spent_at < 0)
