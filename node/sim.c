@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <ftw.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -392,16 +391,20 @@ static void url_host(const char *url, char *out, size_t cap)
 
 /* ---- the program ------------------------------------------------------------------------ */
 
-static const char *default_plugin(void)
+/* A capture rotated at its size limit left its older part in FILE.1: say
+ * so when only FILE is replayed. */
+static void note_rotated(const sim_opts *o)
 {
-    static char path[4096 + 16];
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        ug_die(UG_EXIT_FAIL, "cannot find this program's folder; give --plugin");
-    exe[n] = 0;
-    snprintf(path, sizeof path, "%s/upgate.so", dirname(exe));
-    return path;
+    for (unsigned i = 0; i < o->nreplay; i++) {
+        char older[4096 + 4];
+        snprintf(older, sizeof older, "%s.1", o->replay[i]);
+        bool named = false;
+        for (unsigned k = 0; k < o->nreplay; k++)
+            named |= strcmp(o->replay[k], older) == 0;
+        if (!named && access(older, F_OK) == 0)
+            fprintf(stderr, "upgate-sim: note: %s holds the older part of this capture and is not replayed; "
+                            "name both: --replay %s,%s\n", older, older, o->replay[i]);
+    }
 }
 
 /* Defaults that need the policy or the population. */
@@ -458,7 +461,7 @@ int main(int argc, char **argv)
 
     char err[2048];
     sim_plugin pl;
-    if (sim_plugin_load(&pl, o.plugin ? o.plugin : default_plugin(), err, sizeof err) != 0)
+    if (sim_plugin_load(&pl, o.plugin ? o.plugin : ug_default_plugin(), err, sizeof err) != 0)
         ug_die(UG_EXIT_FAIL, "%s", err);
     uint64_t retry[SIM_POLICIES_MAX];
     for (unsigned i = 0; i < o.npolicies; i++)
@@ -478,6 +481,8 @@ int main(int argc, char **argv)
     }
 
     sim_pop pop;
+    if (o.nreplay)
+        note_rotated(&o);
     int rc = o.nreplay ? sim_pop_replay(&pop, &o, err, sizeof err) : sim_pop_synth(&pop, &o, retry[0], err, sizeof err);
     if (rc != 0)
         ug_die(sim_interrupted ? 130 : UG_EXIT_FAIL, "%s", err);

@@ -96,47 +96,6 @@ bool sim_geo_in(const sim_geo *g, const struct sockaddr *sa, const char *region)
 
 /* ---- the walk ------------------------------------------------------------------ */
 
-/* Which regions a data record matches, cached by the record's value. */
-typedef struct {
-    uint64_t *key;
-    uint64_t *mask;
-    size_t cap, used;
-} rcache;
-
-static int rcache_find(rcache *c, uint64_t key, uint64_t **mask)
-{
-    if (c->used * 2 >= c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 1024;
-        uint64_t *k = calloc(cap, sizeof *k), *m = calloc(cap, sizeof *m);
-        if (!k || !m) {
-            free(k);
-            free(m);
-            return -1;
-        }
-        for (size_t i = 0; i < c->cap; i++)
-            if (c->key[i]) {
-                size_t j = sim_mix(c->key[i]) & (cap - 1);
-                while (k[j])
-                    j = (j + 1) & (cap - 1);
-                k[j] = c->key[i], m[j] = c->mask[i];
-            }
-        free(c->key);
-        free(c->mask);
-        c->key = k, c->mask = m, c->cap = cap;
-    }
-    key += 1; /* 0 marks an empty slot */
-    size_t j = sim_mix(key) & (c->cap - 1);
-    while (c->key[j] && c->key[j] != key)
-        j = (j + 1) & (c->cap - 1);
-    if (!c->key[j]) {
-        c->key[j] = key;
-        c->mask[j] = UINT64_MAX; /* not looked up yet */
-        c->used++;
-    }
-    *mask = &c->mask[j];
-    return 0;
-}
-
 typedef struct {
     uint32_t node;
     uint8_t depth;
@@ -150,7 +109,7 @@ typedef struct {
     sim_netlist *out;     /* [nregions], IPv4 */
     sim_netlist *out6;    /* [nregions], IPv6 */
     size_t *cap, *cap6;
-    rcache cache;
+    sim_map cache;       /* data record -> the regions it matches (bit i: regions[i]) */
     unsigned ip_bits;     /* 32 or 128 */
 } walk;
 
@@ -189,11 +148,12 @@ static sim_net net_of(const walk *w, const frame *f)
 
 static int data_record(walk *w, const frame *f, uint64_t record)
 {
-    uint64_t *mask;
-    if (rcache_find(&w->cache, record, &mask) != 0)
+    bool fresh;
+    uint64_t *mask = sim_map_get(&w->cache, record, 0, &fresh);
+    if (!mask)
         return -1;
     sim_net n = net_of(w, f);
-    if (*mask == UINT64_MAX) {
+    if (fresh) {
         struct sockaddr_storage ss;
         to_sockaddr(&n, &ss);
         ug_place at;
@@ -309,8 +269,7 @@ int sim_geo_networks(sim_geo *g, const char (*regions)[SIM_KEY_MAX + 1], unsigne
     free(out6);
     free(cap);
     free(cap6);
-    free(w.cache.key);
-    free(w.cache.mask);
+    sim_map_free(&w.cache);
     return rc;
 }
 

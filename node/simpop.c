@@ -194,60 +194,10 @@ out:
 
 /* ---- replay ----------------------------------------------------------------------- */
 
-/* Open-addressing map of 64-bit keys to 32-bit values (uids to peers,
- * addresses to nets). */
-typedef struct {
-    uint64_t *key;
-    uint32_t *val;
-    size_t cap, used;
-} imap;
-
-static int imap_get(imap *m, uint64_t key, uint32_t fresh, uint32_t *val, bool *added)
-{
-    if ((m->used + 1) * 2 > m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 4096;
-        uint64_t *k = calloc(cap, sizeof *k);
-        uint32_t *v = calloc(cap, sizeof *v);
-        if (!k || !v) {
-            free(k);
-            free(v);
-            return -1;
-        }
-        for (size_t i = 0; i < m->cap; i++)
-            if (m->key[i]) {
-                size_t j = sim_mix(m->key[i]) & (cap - 1);
-                while (k[j])
-                    j = (j + 1) & (cap - 1);
-                k[j] = m->key[i], v[j] = m->val[i];
-            }
-        free(m->key);
-        free(m->val);
-        m->key = k, m->val = v, m->cap = cap;
-    }
-    key = key ? key : UINT64_MAX; /* 0 marks an empty slot */
-    size_t j = sim_mix(key) & (m->cap - 1);
-    while (m->key[j] && m->key[j] != key)
-        j = (j + 1) & (m->cap - 1);
-    *added = !m->key[j];
-    if (*added) {
-        m->key[j] = key;
-        m->val[j] = fresh;
-        m->used++;
-    }
-    *val = m->val[j];
-    return 0;
-}
-
-static void imap_free(imap *m)
-{
-    free(m->key);
-    free(m->val);
-}
-
 typedef struct {
     sim_pop *p;
     const sim_opts *o;
-    imap uids, addrs;
+    sim_map uids, addrs; /* uid -> peer, address -> net */
     size_t cap_peers, cap_nets, cap_recs, cap_ms;
     uint64_t *ms;    /* each record's time in ms, until scaled */
     uint64_t *order; /* tie-break: the order read */
@@ -311,17 +261,19 @@ static int add_record(loader *L, const ug_capture_rec *c, const char *file)
                                    : sim_mix(a0) ^ sim_mix(a1 + 1) ^ UINT64_C(6) << 56;
     uint32_t net, peer;
     bool added;
-    if (imap_get(&L->addrs, akey, (uint32_t)p->nnets, &net, &added) != 0 ||
-        (added && grow((void **)&p->nets, &L->cap_nets, p->nnets + 1, sizeof *p->nets) != 0))
+    uint64_t *slot = sim_map_get(&L->addrs, akey, p->nnets, &added);
+    if (!slot || (added && grow((void **)&p->nets, &L->cap_nets, p->nnets + 1, sizeof *p->nets) != 0))
         return snprintf(L->err, L->errcap, "out of memory"), -1;
+    net = (uint32_t)*slot;
     if (added) {
         sim_net *n = &p->nets[p->nnets++];
         *n = (sim_net){.family = c->family, .len = c->family == 4 ? 32 : 128};
         memcpy(n->addr, c->addr, c->family == 4 ? 4 : 16);
     }
-    if (imap_get(&L->uids, c->uid, (uint32_t)p->npeers, &peer, &added) != 0 ||
-        (added && grow((void **)&p->peers, &L->cap_peers, p->npeers + 1, sizeof *p->peers) != 0))
+    slot = sim_map_get(&L->uids, c->uid, p->npeers, &added);
+    if (!slot || (added && grow((void **)&p->peers, &L->cap_peers, p->npeers + 1, sizeof *p->peers) != 0))
         return snprintf(L->err, L->errcap, "out of memory"), -1;
+    peer = (uint32_t)*slot;
     if (added) {
         if (p->npeers == SIM_PEERS_MAX)
             return snprintf(L->err, L->errcap, "%s: more than %u distinct uids", file, SIM_PEERS_MAX), -1;
@@ -398,8 +350,8 @@ int sim_pop_replay(sim_pop *p, const sim_opts *o, char *err, size_t errcap)
         p->span = p->recs[p->nrecs - 1].at;
     }
     free(L.ms);
-    imap_free(&L.uids);
-    imap_free(&L.addrs);
+    sim_map_free(&L.uids);
+    sim_map_free(&L.addrs);
     if (rc != 0)
         sim_pop_free(p);
     return rc;

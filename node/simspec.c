@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -237,6 +238,59 @@ unsigned sim_weights_pick(const sim_weights *w, double u)
             return i;
     }
     return w->n ? w->n - 1 : 0;
+}
+
+/* ---- a map ------------------------------------------------------------------ */
+
+static int map_grow(sim_map *m)
+{
+    size_t cap = m->cap ? m->cap * 2 : 1024;
+    uint64_t *k = calloc(cap, sizeof *k), *v = calloc(cap, sizeof *v);
+    if (!k || !v) {
+        free(k);
+        free(v);
+        return -1;
+    }
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->key[i]) {
+            size_t j = sim_mix(m->key[i]) & (cap - 1);
+            while (k[j])
+                j = (j + 1) & (cap - 1);
+            k[j] = m->key[i], v[j] = m->val[i];
+        }
+    free(m->key);
+    free(m->val);
+    m->key = k, m->val = v, m->cap = cap;
+    return 0;
+}
+
+uint64_t *sim_map_get(sim_map *m, uint64_t key, uint64_t fresh, bool *added)
+{
+    if (key == 0) {
+        *added = !m->has_zero;
+        if (*added)
+            m->has_zero = true, m->zero = fresh;
+        return &m->zero;
+    }
+    if ((m->used + 1) * 2 > m->cap && map_grow(m) != 0)
+        return NULL;
+    size_t j = sim_mix(key) & (m->cap - 1);
+    while (m->key[j] && m->key[j] != key)
+        j = (j + 1) & (m->cap - 1);
+    *added = !m->key[j];
+    if (*added) {
+        m->key[j] = key;
+        m->val[j] = fresh;
+        m->used++;
+    }
+    return &m->val[j];
+}
+
+void sim_map_free(sim_map *m)
+{
+    free(m->key);
+    free(m->val);
+    *m = (sim_map){0};
 }
 
 /* ---- formats ---------------------------------------------------------------- */

@@ -64,6 +64,20 @@ void sim_fmt_time(int64_t t, char *out, size_t cap);
 /* 1234567 -> "1,234,567". */
 void sim_fmt_count(uint64_t n, char *out, size_t cap);
 
+/* A map of 64-bit keys to 64-bit values, open addressing (uids to peers,
+ * addresses to networks, GeoIP records to regions). */
+typedef struct {
+    uint64_t *key, *val;
+    size_t cap, used;
+    bool has_zero; /* key 0, kept aside: 0 marks an empty slot */
+    uint64_t zero;
+} sim_map;
+
+/* The value slot of key; when new (*added set) it holds fresh. NULL when
+ * out of memory. A slot stays valid until the next sim_map_get. */
+uint64_t *sim_map_get(sim_map *m, uint64_t key, uint64_t fresh, bool *added);
+void sim_map_free(sim_map *m);
+
 /* Counter-based random numbers: the same (seed, a, b) always give the same
  * value, so two policies see the same peers make the same choices. */
 static inline uint64_t sim_mix(uint64_t x)

@@ -429,6 +429,7 @@ Test(sim, replays_a_capture_a_real_node_made)
     /* a fresh state: the simulation grants the quota again, to the first four */
     cr_assert_eq(sim(out, err, "--policy policy.yaml --replay hellos.cap " EXACT " --csv out.csv"), 0, "%s", err);
     cr_expect(strstr(out, "6 recorded HELLOs of 6 peers"), "%s", out);
+    cr_expect(strstr(err, "hellos.cap.1 holds the older part"), "the rotated part is pointed out: %s", err);
     cr_expect(strstr(out, "quota of stage all (4): spent at +0d 00:00:"), "%s", out);
     csv c;
     csv_load(&c, "out.csv");
