@@ -87,6 +87,9 @@ CLIENT_LIBS := $(CLIENT_A) $(CLIENT_SO) $(BUILD)/libupgate.so $(BUILD)/upgate.pc
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 
+# upgate-sim: its program, objects and bench row (before `programs` reads PROGRAMS)
+include node/sim.mk
+
 .PHONY: all deps programs install test check-unit check-e2e demo demo-fleet bench bench-base bench-decode fuzz fuzz-smoke clean
 .DEFAULT_GOAL := all
 .SECONDARY:

@@ -15,7 +15,7 @@ FZ ?= build/fuzz
 SPEC ?= $(abspath ../shared/spec)
 FUZZ_SECONDS ?= 60
 SMOKE_SECONDS ?= 4
-FUZZ_TARGETS ?= dgram hello hint report policy plugin capture client control ctl fleet
+FUZZ_TARGETS ?= dgram hello hint report policy plugin capture client control ctl fleet sim
 FUZZ_CC ?= clang
 
 ifeq ($(V),1)
@@ -35,14 +35,15 @@ FZ_LIBS = $(shell pkg-config --libs libsodium msgpack yaml-0.1 lmdb libmaxminddb
 # the objects it reaches, out of one archive.
 # node/capture.c: the capture file reader (upgate-node --capture, upgate-sim --replay);
 # node/jwalk.c, render*.c, ctlpolicy.c: what upgate-ctl reads (replies, a policy's state key)
+# node/simspec.c, node/simedit.c: upgate-sim's flag values and its policy rewriter
 LIB_SRC := $(wildcard proto/*.c) $(wildcard plugin/*.c) node/capture.c $(filter-out client/example.c,$(wildcard client/*.c)) \
-           node/jwalk.c node/render.c node/render_ctl.c node/ctlpolicy.c node/common.c
+           node/jwalk.c node/render.c node/render_ctl.c node/ctlpolicy.c node/common.c node/simspec.c node/simedit.c
 LIB_OBJ := $(LIB_SRC:%.c=$(FZ)/obj/%.o)
 FZ_LIB := $(FZ)/libugfuzz.a
 # The oracle (the old msgpack-c decoders) is our own code, like the harnesses.
 ORACLE_OBJ := $(patsubst %.c,$(FZ)/obj/%.o,$(wildcard fuzz/oracle/*.c))
 COMMON_OBJ := $(FZ)/obj/fuzz/fuzz_common.o $(ORACLE_OBJ)
-HARNESSES := dgram hello hint report policy plugin capture client control ctl fleet
+HARNESSES := dgram hello hint report policy plugin capture client control ctl fleet sim
 BINS := $(HARNESSES:%=$(FZ)/fuzz_%)
 
 # Per harness: the largest input worth trying (a datagram, an object, a policy).
@@ -57,6 +58,7 @@ MAXLEN_control := 2048
 MAXLEN_client := 1300
 MAXLEN_ctl := 8192
 MAXLEN_fleet := 512
+MAXLEN_sim := 4096
 # An allocation over 64 MiB is a finding: nothing may be sized by a claim.
 RUNFLAGS = -max_len=$(MAXLEN_$(1)) -malloc_limit_mb=64 -rss_limit_mb=2048 -timeout=10 \
            -artifact_prefix=$(FZ)/artifacts/$(1)/

@@ -1,12 +1,14 @@
 /* Helpers the three programs share: strict number and address parsing, messages. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <libgen.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "upgate_plugin.h"
@@ -125,6 +127,18 @@ void ug_usage_error(const char *fmt, ...)
     vsay(fmt, ap, " (see --help)\n");
     va_end(ap);
     exit(UG_EXIT_USAGE);
+}
+
+const char *ug_default_plugin(void)
+{
+    static char path[4096 + 16];
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        ug_die(UG_EXIT_FAIL, "cannot find this program's folder; give --plugin");
+    exe[n] = 0;
+    snprintf(path, sizeof path, "%s/upgate.so", dirname(exe));
+    return path;
 }
 
 uint64_t ug_now(void)

@@ -33,6 +33,9 @@ extern void (*ug_msg_hook)(const char *msg);
 const char *ug_build_version(void);
 /* Prints "PROG VERSION (plugin ABI MAJOR.MINOR)" on stdout; returns the exit code. */
 int ug_print_version(void);
+/* upgate.so beside this program, for a missing --plugin (upgate-node,
+ * upgate-sim); exits 1 when the program's folder cannot be found. */
+const char *ug_default_plugin(void);
 /* Unix seconds now. */
 uint64_t ug_now(void);
 /* Milliseconds of CLOCK_MONOTONIC: for deadlines. */

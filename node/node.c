@@ -1,7 +1,6 @@
 /* upgate-node: the reference tracker host; loads upgate.so and serves UDP (or checks a policy). */
 #include <errno.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,19 +121,6 @@ static void parse_args(int argc, char **argv, args *a)
     } else if (!a->nlisten || !a->policy) {
         ug_die(UG_EXIT_USAGE, "--listen and --policy are required (see --help)");
     }
-}
-
-/* upgate.so beside this program, for a missing --plugin. */
-static const char *default_plugin(void)
-{
-    static char path[4096 + 16];
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        ug_die(UG_EXIT_FAIL, "cannot find this program's folder; give --plugin");
-    exe[n] = 0;
-    snprintf(path, sizeof path, "%s/upgate.so", dirname(exe));
-    return path;
 }
 
 static uint64_t host_now(void *ctx)
@@ -309,7 +295,7 @@ static int serve(const args *a)
     pthread_sigmask(SIG_BLOCK, &block, &old);
     signal(SIGPIPE, SIG_IGN);
 
-    ug_api = ug_node_load(a->plugin ? a->plugin : default_plugin());
+    ug_api = ug_node_load(a->plugin ? a->plugin : ug_default_plugin());
     ug_host host = {.size = sizeof host, .log = ug_log_host, .now = host_now, .nworkers = nworkers};
     char err[1024];
     ug_inst = ug_api->create(&host, a->policy, err, sizeof err);
@@ -366,6 +352,6 @@ int main(int argc, char **argv)
     args a = {0};
     parse_args(argc, argv, &a);
     if (a.check)
-        return ug_check_run(a.plugin ? a.plugin : default_plugin(), a.policy, a.explain, a.json);
+        return ug_check_run(a.plugin ? a.plugin : ug_default_plugin(), a.policy, a.explain, a.json);
     return serve(&a);
 }
