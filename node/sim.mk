@@ -12,7 +12,7 @@ LIBS_SIM = $(LIBS_PROTO) $(shell pkg-config --libs yaml-0.1 libmaxminddb jansson
 
 PROGRAMS += $(BUILD)/upgate-sim
 
-$(BUILD)/upgate-sim: $(SIM_OBJ) $(SIM_PLUGIN_OBJ) $(OBJ)/node/host.o $(OBJ)/node/capture.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
+$(BUILD)/upgate-sim: $(SIM_OBJ) $(SIM_PLUGIN_OBJ) $(OBJ)/node/host.o $(OBJ)/node/capture.o $(OBJ)/node/buf.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_SIM)
 
 # The unit suite links the pure parts (the plugin's objects are in every test already).
