@@ -1,5 +1,4 @@
 /* Real redis-server and redis-sentinel for tests: temp dir, Unix socket or loopback port, ready on PING, stopped by PID. */
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -15,17 +14,6 @@
 #include "nodeutil.h"
 #include "redisutil.h"
 #include "testutil.h"
-
-unsigned ru_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof a;
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 bool ru_available(void)
 {
@@ -174,7 +162,7 @@ void ru_sentinel_start(ru_sentinel *s, unsigned master_port)
 {
     memset(s, 0, sizeof *s);
     snprintf(s->dir, sizeof s->dir, "%s", tu_tmpdir());
-    s->port = ru_free_port();
+    s->port = tu_free_port(SOCK_STREAM);
     char conf[1024], path[128];
     snprintf(conf, sizeof conf,
              "port %u\nbind 127.0.0.1\ndir %s\nlogfile sentinel.log\n"

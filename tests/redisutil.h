@@ -16,8 +16,6 @@ typedef struct {
     pid_t pid;
 } ru_redis;
 
-/* A free loopback TCP port (bound once and released). */
-unsigned ru_free_port(void);
 /* Is redis-server installed? (Tests skip without it.) */
 bool ru_available(void);
 /* Starts redis-server in a fresh temp dir (AOF, appendfsync always): on a

@@ -1,15 +1,12 @@
 /* The example in include/upgate/client.h: the same text as client/example.c, and it works against the real node. */
 #include <criterion/criterion.h>
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -111,37 +108,6 @@ static void start_node(void)
     X.port = (unsigned)strtoul(at + 10, NULL, 10);
 }
 
-/* Can we connect to 127.0.0.1:port? */
-static bool listening(unsigned port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
-}
-
-/* busybox httpd on a port the kernel just freed, ready when it accepts. */
-static void start_httpd(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t alen = sizeof a;
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
-    close(fd);
-    X.http_port = ntohs(a.sin_port);
-    char port[32], www[128], bb[] = "/bin/busybox";
-    snprintf(port, sizeof port, "127.0.0.1:%u", X.http_port);
-    snprintf(www, sizeof www, "%s/www", X.dir);
-    char *argv[] = {bb, "httpd", "-f", "-p", port, "-h", www, NULL};
-    X.httpd = spawn(argv, -1);
-    for (int i = 0; i < 200 && !listening(X.http_port); i++)
-        usleep(10000);
-    cr_assert(listening(X.http_port), "busybox httpd did not start");
-}
-
 static void setup(void)
 {
     cr_assert(sodium_init() >= 0);
@@ -150,7 +116,9 @@ static void setup(void)
     const char *b = tu_build_dir();
     cr_assert_eq(sh("cd %s && for k in hint issuer release client; do %s/upgate-keys gen $k || exit 1; done", X.dir, b), 0);
     cr_assert_eq(sh("mkdir %s/www && head -c 150000 /dev/urandom > %s/www/app.bin", X.dir, X.dir), 0);
-    start_httpd();
+    char www[128];
+    snprintf(www, sizeof www, "%s/www", X.dir);
+    X.httpd = tu_httpd(www, &X.http_port);
     cr_assert_eq(sh("cd %s && %s/upgate-keys release --key release.key --version 2.0.0 --file www/app.bin "
                     "--url http://127.0.0.1:%u/app.bin --ttl 86400 --out release.manifest && "
                     "%s/upgate-keys cred --issuer issuer.key --uid 11 --pub client.pub --ttl 3600 --out c.cred",

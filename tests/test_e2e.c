@@ -27,17 +27,6 @@ typedef struct {
 
 static e2e E;
 
-static unsigned free_udp_tcp_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof a;
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static pid_t spawn(char *const argv[], int out_fd)
 {
     pid_t pid = fork();
@@ -111,13 +100,9 @@ static void setup(void)
     cr_assert_eq(nu_sh("cd %s && for k in hint issuer release client; do %s/upgate-keys gen $k || exit 1; done", E.dir, b), 0);
     cr_assert_eq(nu_sh("mkdir %s/www && head -c 100000 /dev/urandom > %s/www/app.bin", E.dir, E.dir), 0);
     snprintf(E.pkg, sizeof E.pkg, "%s/www/app.bin", E.dir);
-    E.http_port = free_udp_tcp_port();
-    char port[32], root[128];
-    snprintf(port, sizeof port, "127.0.0.1:%u", E.http_port);
-    snprintf(root, sizeof root, "%s/www", E.dir);
-    char *argv[] = {"/bin/busybox", "httpd", "-f", "-p", port, "-h", root, NULL};
-    E.httpd = spawn(argv, -1);
-    nu_sleep_ms(100);
+    char www[128];
+    snprintf(www, sizeof www, "%s/www", E.dir);
+    E.httpd = tu_httpd(www, &E.http_port);
     cr_assert_eq(nu_sh("cd %s && %s/upgate-keys release --key release.key --version 2.0.0 --file www/app.bin "
                     "--url http://127.0.0.1:%u/app.bin --ttl 86400 --out release.manifest",
                     E.dir, b, E.http_port), 0);

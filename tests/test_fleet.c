@@ -316,12 +316,12 @@ Test(fleet, a_redis_that_lost_writes_is_told_again)
  * told before (a lease or a grant counts once a replica holds it). */
 Test(fleet, sentinel_failover_keeps_every_grant)
 {
-    unsigned pm = ru_free_port();
+    unsigned pm = tu_free_port(SOCK_STREAM);
     fu_init(&F, 1, "placeholder", ", lease_timeout: 10", "  - {name: all, quota: 1000}\n");
     ru_start(&F.redis, pm, NULL);
     char of[64];
     snprintf(of, sizeof of, "127.0.0.1 %u", pm);
-    ru_start(&replica, ru_free_port(), of);
+    ru_start(&replica, tu_free_port(SOCK_STREAM), of);
     for (int i = 0; i < 100 && ru_int(&F.redis, "WAIT 1 100") < 1; i++)
         nu_sleep_ms(50); /* the replica in sync */
     ru_sentinel_start(&sen, pm);

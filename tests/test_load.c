@@ -1,5 +1,4 @@
 /* upgate-load against a real upgate-node for a second, so the bench's load generator does not rot. */
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -151,14 +150,9 @@ Test(load, sends_nowhere_but_loopback)
 
 Test(load, says_when_nothing_answers)
 {
-    int fd = socket(AF_INET, SOCK_DGRAM, 0); /* a port nobody listens on */
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof a;
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-    close(fd);
-    char args[256], out[1024];
-    snprintf(args, sizeof args, "--target 127.0.0.1:%u --mix untargeted --peers 100 --seconds 1", ntohs(a.sin_port));
+    char args[256], out[1024]; /* a port nobody listens on */
+    snprintf(args, sizeof args, "--target 127.0.0.1:%u --mix untargeted --peers 100 --seconds 1",
+             tu_free_port(SOCK_DGRAM));
     cr_assert_eq(load(args, out, sizeof out), 1, "%s", out);
     cr_assert(strstr(out, "nothing answered"), "%s", out);
 }

@@ -4,7 +4,6 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -16,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -142,53 +140,13 @@ static int bound_socket(int type, int *port)
     return fd;
 }
 
-/* A TCP port nothing listens on (just freed by the kernel). */
-static int dead_port(void)
-{
-    int port;
-    close(bound_socket(SOCK_STREAM, &port));
-    return port;
-}
-
 /* ---- busybox httpd -------------------------------------------------- */
 
 static void start_httpd(void)
 {
-    for (int attempt = 0; attempt < 5 && !F.httpd; attempt++) {
-        int port = dead_port();
-        char addr[64];
-        snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
-        pid_t pid = fork();
-        cr_assert_geq(pid, 0);
-        if (pid == 0) {
-            prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
-            int null = open("/dev/null", O_RDWR);
-            dup2(null, STDIN_FILENO), dup2(null, STDOUT_FILENO), dup2(null, STDERR_FILENO);
-            execlp("busybox", "busybox", "httpd", "-f", "-p", addr, "-h", F.www, (char *)NULL);
-            _exit(127);
-        }
-        /* ready when it accepts a connection; gone if the port was taken */
-        for (int i = 0; i < 200; i++) {
-            int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                                    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-            int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-            close(fd);
-            if (ok) {
-                F.httpd = pid;
-                F.http_port = port;
-                break;
-            }
-            if (waitpid(pid, NULL, WNOHANG) == pid)
-                break;
-            usleep(10000);
-        }
-        if (!F.httpd) {
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-        }
-    }
-    cr_assert(F.httpd, "busybox httpd did not start");
+    unsigned port;
+    F.httpd = tu_httpd(F.www, &port);
+    F.http_port = (int)port;
 }
 
 static void stop_httpd(void)
@@ -856,9 +814,9 @@ Test(peer, timeout_bounds_the_wait)
     /* the runner gives --timeout 10; a short one needs its own command */
     char cmd[8192];
     cr_assert_lt((size_t)snprintf(cmd, sizeof cmd,
-                                  "%s --tracker 127.0.0.1:%d --uid %u --version 1 --key %s --cred %s --hint-pub %s "
+                                  "%s --tracker 127.0.0.1:%u --uid %u --version 1 --key %s --cred %s --hint-pub %s "
                                   "--release-pub %s --timeout 1 --tries 20 --yes </dev/null 2>&1",
-                                  F.bin, dead_port(), UID, F.client_key, F.cred, F.hint_pub, F.release_pub),
+                                  F.bin, tu_free_port(SOCK_STREAM), UID, F.client_key, F.cred, F.hint_pub, F.release_pub),
                  sizeof cmd);
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
@@ -1102,7 +1060,7 @@ Test(peer, first_mirror_down_falls_back_to_the_second)
 {
     start_httpd();
     manifest_spec ms = manifest_defaults();
-    snprintf(g_url[1], sizeof g_url[1], "http://127.0.0.1:%d/pkg.bin", dead_port());
+    snprintf(g_url[1], sizeof g_url[1], "http://127.0.0.1:%u/pkg.bin", tu_free_port(SOCK_STREAM));
     ms.urls[0] = g_url[1];
     snprintf(g_url[2], sizeof g_url[2], "http://127.0.0.1:%d/pkg.bin", F.http_port);
     ms.urls[1] = g_url[2];

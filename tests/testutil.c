@@ -1,9 +1,15 @@
 /* Shared helpers for the Criterion suites. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -112,4 +118,58 @@ void tu_write_file(const char *path, const void *data, size_t len)
     cr_assert(f, "open %s: %s", path, strerror(errno));
     cr_assert_eq(fwrite(data, 1, len, f), len);
     cr_assert_eq(fclose(f), 0);
+}
+
+unsigned tu_free_port(int type)
+{
+    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof a;
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0, "bind: %s", strerror(errno));
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &l), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* Does something accept on 127.0.0.1:port? */
+static bool accepts(unsigned port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+pid_t tu_httpd(const char *www, unsigned *port)
+{
+    for (int attempt = 0; attempt < 5; attempt++) {
+        unsigned p = tu_free_port(SOCK_STREAM);
+        char addr[64];
+        snprintf(addr, sizeof addr, "127.0.0.1:%u", p);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
+            int null = open("/dev/null", O_RDWR);
+            dup2(null, STDIN_FILENO), dup2(null, STDOUT_FILENO), dup2(null, STDERR_FILENO);
+            execlp("busybox", "busybox", "httpd", "-f", "-p", addr, "-h", www, (char *)NULL);
+            _exit(127);
+        }
+        /* ready when it accepts a connection; gone if the port was taken */
+        for (int i = 0; i < 200; i++) {
+            if (accepts(p)) {
+                *port = p;
+                return pid;
+            }
+            if (waitpid(pid, NULL, WNOHANG) == pid)
+                break;
+            usleep(10000);
+        }
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    cr_assert_fail("busybox httpd did not start");
+    return 0;
 }

@@ -5,6 +5,8 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #include "ug_proto.h"
 
@@ -25,5 +27,14 @@ const char *tu_tmpdir(void);
 int tu_run(const char *cmd, char *out, size_t cap);
 /* Writes a whole file; aborts on failure. */
 void tu_write_file(const char *path, const void *data, size_t len);
+/* A loopback port of type (SOCK_STREAM or SOCK_DGRAM) the kernel just
+ * freed: bound once and released, so nothing listens there until the test
+ * starts something on it. */
+unsigned tu_free_port(int type);
+/* busybox httpd serving the folder www on such a port (another one if
+ * someone took it first), ready when it accepts, killed with the test
+ * (PR_SET_PDEATHSIG). Its PID, the port in *port; aborts the test if it
+ * does not start. The caller stops it by PID. */
+pid_t tu_httpd(const char *www, unsigned *port);
 
 #endif
