@@ -24,9 +24,10 @@
 static struct {
     pid_t node;   /* the node, or strace wrapping it */
     pid_t traced; /* the node under strace (0: not traced) */
+    pid_t httpd;  /* the release's mirror, or 0 */
     int out;      /* read end of its stdout */
     int notify;   /* our NOTIFY_SOCKET end, or -1 */
-} R = {0, 0, -1, -1};
+} R = {0, 0, 0, -1, -1};
 
 static void teardown(void)
 {
@@ -40,6 +41,10 @@ static void teardown(void)
         close(R.out);
     if (R.notify >= 0)
         close(R.notify);
+    if (R.httpd) {
+        kill(R.httpd, SIGKILL);
+        waitpid(R.httpd, NULL, 0);
+    }
 }
 
 TestSuite(install, .fini = teardown, .timeout = 180);
@@ -164,19 +169,20 @@ static void prefix_install(const char *dir)
 
 /* The operator's first run (upgate-node(8), FIRST RUN) with the installed
  * upgate-keys: a hint key and an issuer key in etc/keys, a release signed
- * with a key kept in dir/pub, and a client of uid 1001 in dir/pub. */
-static void first_run(const char *dir, const char *bindir, const char *etc)
+ * with a key kept in dir/pub, and a client of uid 1001 in dir/pub. The
+ * release's package is dir/pub/app.tgz, at 127.0.0.1:mirror/app.tgz. */
+static void first_run(const char *dir, const char *bindir, const char *etc, unsigned mirror)
 {
     char out[4096];
     int rc = run(out, sizeof out,
                  "set -e; K='%s/upgate-keys'; mkdir -p '%s/keys' '%s/releases' '%s/pub'; cd '%s/keys';"
                  "$K gen hint; $K gen issuer; cd '%s/pub'; $K gen release; $K gen client;"
                  "head -c 4000 /dev/urandom > app.tgz;"
-                 "$K release --key release.key --version 2.0.0 --file app.tgz --url http://127.0.0.1:9/app.tgz "
+                 "$K release --key release.key --version 2.0.0 --file app.tgz --url http://127.0.0.1:%u/app.tgz "
                  "--ttl 86400 --out '%s/releases/current.manifest';"
                  "$K cred --issuer '%s/keys/issuer.key' --uid 1001 --pub client.pub --ttl 86400 --out client.cred"
                  " 2>&1",
-                 bindir, etc, etc, dir, etc, dir, etc, etc);
+                 bindir, etc, etc, dir, etc, dir, mirror, etc, etc);
     cr_assert_eq(rc, 0, "first run failed:\n%s", out);
 }
 
@@ -317,7 +323,7 @@ Test(install, out_of_tree_host_loads_the_installed_plugin)
     char bin[512], etc[512], out[OUT_MAX];
     pathf(bin, sizeof bin, "%s/usr/local/bin", d);
     pathf(etc, sizeof etc, "%s/hostetc", dir);
-    first_run(dir, bin, etc);
+    first_run(dir, bin, etc, 9); /* no download: nothing serves the package */
     char policy[600];
     pathf(policy, sizeof policy, "%s/policy.yaml", etc);
     char text[1024];
@@ -347,11 +353,12 @@ Test(install, out_of_tree_client_links_libupgate)
     char out[OUT_MAX];
     int rc = run(out, sizeof out,
                  "set -e; export PKG_CONFIG_PATH='%s/usr/local/lib/pkgconfig' PKG_CONFIG_SYSROOT_DIR='%s';"
-                 "cc %s $(pkg-config --cflags upgate) -o '%s/client' '%s/tests/install/client.c' "
-                 "$(pkg-config --libs upgate) 2>&1;"
-                 "readelf -d '%s/client' | grep -q 'NEEDED.*\\[libupgate.so.1\\]';"
+                 "for c in client/example.c tests/install/version.c; do"
+                 "  cc %s $(pkg-config --cflags upgate) -o \"%s/$(basename $c .c)\" \"%s/$c\" $(pkg-config --libs upgate) 2>&1;"
+                 "done;"
+                 "readelf -d '%s/example' | grep -q 'NEEDED.*\\[libupgate.so.1\\]';"
                  "echo \"pc $(pkg-config --modversion upgate)\";"
-                 "LD_LIBRARY_PATH='%s/usr/local/lib' '%s/client' 2>&1",
+                 "LD_LIBRARY_PATH='%s/usr/local/lib' '%s/version' 2>&1",
                  d, d, cc_flags(), dir, root_dir(), dir, d, dir);
     cr_assert_eq(rc, 0, "the out-of-tree client failed:\n%s", out);
     char pc[64] = "", lib[64] = "";
@@ -534,7 +541,11 @@ Test(install, exec_start_serves_the_example_policy)
     pathf(etc, sizeof etc, "%s/etc/upgate", dir);
     pathf(bin, sizeof bin, "%s/usr/bin", dir);
     pathf(unit, sizeof unit, "%s/usr/lib/systemd/system/upgate-node.service", dir);
-    first_run(dir, bin, etc);
+    unsigned mirror;
+    pathf(path, sizeof path, "%s/pub", dir);
+    cr_assert_eq(mkdir(path, 0700), 0);
+    R.httpd = tu_httpd(path, &mirror);
+    first_run(dir, bin, etc, mirror);
     /* as systemd would: the policy from the example, the StateDirectory made */
     cr_assert_eq(run(NULL, 0, "cp '%s/policy.yaml.example' '%s/policy.yaml' && install -d -m 0750 '%s/var/lib/upgate'",
                      etc, etc, dir), 0);
@@ -615,14 +626,16 @@ Test(install, exec_start_serves_the_example_policy)
     rc = peer(dir, port, "1001", "2.1.0", out, sizeof out);
     cr_expect(rc == 0 && strstr(out, "no upgrade now"), "peer at 2.1.0: %s", out);
 
-    if (have_client_lib()) { /* libupgate(3)'s steps, from the installed library to an offer */
+    if (have_client_lib()) { /* libupgate(3)'s example, on the installed library: an offer, the package verified */
         rc = run(out, sizeof out,
                  "set -e; export PKG_CONFIG_PATH='%s/usr/lib/pkgconfig'; cd '%s/pub';"
-                 "cc %s $(pkg-config --cflags upgate) -o client '%s/tests/install/client.c' "
+                 "cc %s $(pkg-config --cflags upgate) -o example '%s/client/example.c' "
                  "$(pkg-config --libs upgate) -Wl,-rpath,'%s/usr/lib' 2>&1;"
-                 "./client 127.0.0.1 %u 1001 1.4.0 client.key client.cred '%s/keys/hint.pub' release.pub 2>&1",
+                 "./example 127.0.0.1 %u 1001 1.4.0 client.key client.cred '%s/keys/hint.pub' release.pub got.tgz 2>&1;"
+                 "cmp app.tgz got.tgz",
                  dir, dir, cc_flags(), root_dir(), dir, port, etc);
-        cr_expect(rc == 0 && strstr(out, "offer 2.0.0 4000"), "libupgate client: %s", out);
+        cr_expect(rc == 0 && strstr(out, "offered 2.0.0: 4000 bytes") && strstr(out, "verified and saved to got.tgz"),
+                  "libupgate example: %s", out);
     }
     if (built("upgate-ctl")) { /* the control socket is where the man page says */
         rc = run(out, sizeof out, "'%s/usr/sbin/upgate-ctl' --policy '%s/policy.yaml' status 2>&1", dir, etc);
