@@ -56,8 +56,10 @@ NODE_COMMON_SRC := node/common.c
 NODE_HOST_SRC := node/node.c node/host.c node/serve.c node/log.c node/ctlsock.c node/metrics.c node/notify.c \
                  node/capwrite.c node/check.c
 NODE_SHARED_SRC := node/render.c node/render_ctl.c node/capture.c node/buf.c node/explain_arg.c node/jwalk.c
-# upgate-ctl's own parts: the program, the socket client, the policy's state key.
+# upgate-ctl's own parts: the program, the socket client, the policy's state key;
+# and the plugin's bounded YAML input and policy path rule, linked in.
 NODE_CTL_SRC := node/ctl.c node/ctlclient.c node/ctlpolicy.c
+CTL_PLUGIN_OBJ := $(OBJ)/plugin/yaml_tree.o $(OBJ)/plugin/yaml_access.o $(OBJ)/plugin/policy_path.o
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_HELPER_SRC := $(filter-out $(TEST_SRC) tests/bench%.c,$(wildcard tests/*.c))
 
@@ -156,7 +158,7 @@ $(BUILD)/upgate-node: $(NODE_HOST_OBJ) $(NODE_SHARED_OBJ) $(NODE_COMMON_OBJ) $(P
 $(BUILD)/upgate-load: $(OBJ)/node/load.o $(OBJ)/node/loadgen.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) -lm
 
-$(BUILD)/upgate-ctl: $(NODE_CTL_OBJ) $(NODE_SHARED_OBJ) $(NODE_COMMON_OBJ) $(PROTO_LIB)
+$(BUILD)/upgate-ctl: $(NODE_CTL_OBJ) $(CTL_PLUGIN_OBJ) $(NODE_SHARED_OBJ) $(NODE_COMMON_OBJ) $(PROTO_LIB)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) $(shell pkg-config --libs jansson yaml-0.1 2>/dev/null)
 
 # Unit tests link the plugin's objects directly; the ABI tests dlopen upgate.so.

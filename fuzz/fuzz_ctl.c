@@ -81,7 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     if (data[0] == 'Y') { /* a policy */
         mem m = {data + 1, size - 1, 0};
-        char out[UG_CTLP_PATH_MAX], err[512];
+        char out[UG_PATH_MAX], err[512];
         if (ug_ctlp_state(mem_read, &m, "fuzz.yaml", out, sizeof out, err, sizeof err) == 0)
             FZ_CHECK(out[0] && strlen(out) < sizeof out, "a state path");
         else

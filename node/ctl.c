@@ -668,6 +668,6 @@ int main(int argc, char **argv)
     if (o.socket && o.policy)
         ug_usage_error("--socket and --policy: give one");
     const command *c = check_usage(&o);
-    char path[UG_CTLP_PATH_MAX + 16];
+    char path[UG_PATH_MAX + 16];
     return c->run(&o, socket_path(&o, path, sizeof path));
 }

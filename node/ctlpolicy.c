@@ -1,42 +1,15 @@
-/* upgate-ctl --policy: the control socket a policy's node serves by default, from the policy's top-level state key alone. */
-#include <errno.h>
+/* upgate-ctl --policy: the control socket a policy's node serves by default, from the policy's top-level state key alone.
+ * It walks libyaml's events rather than building the plugin's tree
+ * (ug_ydoc_read): it stops at that key, so a large policy, or one being
+ * edited past the key, still names its socket; the input reader (bounded)
+ * and the path rule are the plugin's own. */
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "ctlpolicy.h"
-
-typedef struct {
-    int fd;
-    uint64_t max, total;
-    bool too_big;
-    int err;
-} input;
-
-/* libyaml's reader over fd, refusing more than max bytes in all. */
-static int read_input(void *data, unsigned char *buf, size_t size, size_t *got)
-{
-    input *in = data;
-    for (;;) {
-        ssize_t n = read(in->fd, buf, size);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            in->err = errno;
-            return 0;
-        }
-        in->total += (uint64_t)n;
-        if (in->total > in->max) {
-            in->too_big = true;
-            return 0;
-        }
-        *got = (size_t)n;
-        return 1;
-    }
-}
+#include "yaml_doc.h"
 
 typedef struct {
     yaml_parser_t ps;
@@ -162,43 +135,24 @@ int ug_ctlp_state(yaml_read_handler_t *read, void *data, const char *name, char 
     return rc;
 }
 
-/* The policy's folder as the plugin resolves it: absolute when realpath()
- * can make it so, "" for the root (joined as "" + "/" + rel). */
-static void policy_dir(const char *path, char *out, size_t cap)
-{
-    char d[UG_CTLP_PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(d, sizeof d, ".");
-    else if (slash == path)
-        snprintf(d, sizeof d, "/");
-    else
-        snprintf(d, sizeof d, "%.*s", (int)(slash - path), path);
-    char *real = realpath(d, NULL);
-    snprintf(out, cap, "%s", real && strlen(real) < cap ? real : d);
-    free(real);
-    if (strcmp(out, "/") == 0)
-        out[0] = '\0';
-}
-
 int ug_ctlp_socket(const char *policy, char *out, size_t cap, char *err, size_t errcap)
 {
-    char why[128], state[UG_CTLP_PATH_MAX], dir[UG_CTLP_PATH_MAX];
-    int fd = ug_file_open(policy, UG_CTLP_FILE_MAX, NULL, why, sizeof why);
+    char why[128], state[UG_PATH_MAX], dir[UG_PATH_MAX];
+    int fd = ug_file_open(policy, UG_POLICY_FILE_MAX, NULL, why, sizeof why);
     if (fd < 0)
         return snprintf(err, errcap, "--policy %s: cannot read: %s (at most %u bytes)", policy, why,
-                        UG_CTLP_FILE_MAX), -1;
-    input in = {.fd = fd, .max = UG_CTLP_FILE_MAX};
-    int rc = ug_ctlp_state(read_input, &in, policy, state, sizeof state, err, errcap);
+                        UG_POLICY_FILE_MAX), -1;
+    ug_yinput in = {.fd = fd, .max = UG_POLICY_FILE_MAX};
+    int rc = ug_ctlp_state(ug_yinput_read, &in, policy, state, sizeof state, err, errcap);
     close(fd);
     if (rc != 0 && in.too_big)
-        return snprintf(err, errcap, "--policy %s: cannot read: larger than %u bytes", policy, UG_CTLP_FILE_MAX), -1;
+        return snprintf(err, errcap, "--policy %s: cannot read: larger than %u bytes", policy, UG_POLICY_FILE_MAX), -1;
     if (rc != 0 && in.err)
         return snprintf(err, errcap, "--policy %s: cannot read: %s", policy, strerror(in.err)), -1;
     if (rc != 0)
         return -1;
     int w = state[0] == '/' ? snprintf(out, cap, "%s/upgate.ctl", state)
-                            : (policy_dir(policy, dir, sizeof dir), snprintf(out, cap, "%s/%s/upgate.ctl", dir, state));
+                            : (ug_policy_dir(policy, dir), snprintf(out, cap, "%s/%s/upgate.ctl", dir, state));
     if (w < 0 || (size_t)w >= cap)
         return snprintf(err, errcap, "--policy %s: the control socket's path is too long", policy), -1;
     return 0;

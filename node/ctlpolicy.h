@@ -6,15 +6,12 @@
 
 #include <yaml.h>
 
-#include "ug_proto.h"
-
-#define UG_CTLP_FILE_MAX (16u << 20) /* the plugin's own limit on a policy file */
-#define UG_CTLP_PATH_MAX 1024u       /* the plugin's limit on a resolved path */
+#include "policy.h" /* the plugin's limits and path rule, linked in: UG_POLICY_FILE_MAX, UG_PATH_MAX */
 
 /* upgate.ctl in the folder the policy's top-level `state` names, a
  * relative one resolved against the policy file's folder as the plugin
- * resolves it. Reads the file (a regular file of at most
- * UG_CTLP_FILE_MAX bytes, opened O_NONBLOCK) only up to that key. 0 with
+ * resolves it (ug_policy_dir). Reads the file (a regular file of at most
+ * UG_POLICY_FILE_MAX bytes, opened O_NONBLOCK) only up to that key. 0 with
  * the path in out, or -1 with one line in err naming the file (and line). */
 int ug_ctlp_socket(const char *policy, char *out, size_t cap, char *err, size_t errcap) UG_WUR;
 

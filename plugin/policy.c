@@ -53,7 +53,6 @@
 #include "policy_values.h"
 #include "yaml_doc.h"
 
-#define POLICY_FILE_MAX (16u << 20) /* big uid lists belong in a uids_file */
 #define ISSUERS_MAX 64u
 #define TARGETS_MAX 256u
 #define NAMES_MAX 256u        /* a rollout's plat or chan list */
@@ -824,32 +823,13 @@ static int load_top(ldr *L, const ug_ynode *root)
 
 /* ---- load / free -------------------------------------------------------------------- */
 
-/* The policy's folder, absolute when it can be made so: resolved paths must
- * not change meaning if the host later changes its working directory. */
-static void policy_dir(const char *path, char out[UG_PATH_MAX])
-{
-    char d[UG_PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(d, sizeof d, ".");
-    else if (slash == path)
-        snprintf(d, sizeof d, "/");
-    else
-        snprintf(d, sizeof d, "%.*s", (int)(slash - path), path);
-    char *real = realpath(d, NULL);
-    snprintf(out, UG_PATH_MAX, "%s", real && strlen(real) < UG_PATH_MAX ? real : d);
-    free(real);
-    if (strcmp(out, "/") == 0)
-        out[0] = '\0'; /* joined as "" + "/" + rel */
-}
-
 static int parse_file(ldr *L)
 {
     char why[128];
-    int fd = ug_file_open(L->y.path, POLICY_FILE_MAX, NULL, why, sizeof why);
+    int fd = ug_file_open(L->y.path, UG_POLICY_FILE_MAX, NULL, why, sizeof why);
     if (fd < 0)
-        return ug_yfail(&L->y, L->y.path, 0, "(file)", "cannot read: %s (at most %u bytes)", why, POLICY_FILE_MAX);
-    L->doc = ug_ydoc_read(&L->y, fd, POLICY_FILE_MAX);
+        return ug_yfail(&L->y, L->y.path, 0, "(file)", "cannot read: %s (at most %u bytes)", why, UG_POLICY_FILE_MAX);
+    L->doc = ug_ydoc_read(&L->y, fd, UG_POLICY_FILE_MAX);
     close(fd);
     if (!L->doc)
         return -1;
@@ -884,7 +864,7 @@ ug_policy *ug_policy_load(const char *path, char *err, size_t errcap)
     p->cookie_threshold = 1000;
     p->source_budget = 1000;
     p->shard_count = 1;
-    policy_dir(path, L.dir);
+    ug_policy_dir(path, L.dir);
     L.p = p;
     if (parse_file(&L) != 0) {
         ug_policy_free(p);

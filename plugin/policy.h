@@ -16,6 +16,7 @@
 #define UG_ERR_MAX 512u /* room for "file:line: key: message" */
 #define UG_TRACKER_MAX 64u /* fleet tracker names */
 #define UG_URL_TEXT_MAX 512u
+#define UG_POLICY_FILE_MAX (16u << 20) /* big uid lists belong in a uids_file */
 
 /* A set of IPv4 and IPv6 prefixes answering "is this address inside any of
  * them" in O(log prefixes), in memory linear in the prefixes. */
@@ -196,6 +197,12 @@ bool ug_name_valid(const char *s, size_t len);
  * one line "path:line: key: what is wrong" into err. */
 ug_policy *ug_policy_load(const char *path, char *err, size_t errcap) UG_WUR;
 void ug_policy_free(ug_policy *p);
+
+/* The folder a policy file's relative paths resolve against (policy_path.c;
+ * upgate-ctl --policy shares it): absolute when realpath() can make it so,
+ * so that a path keeps its meaning if the host later changes its working
+ * directory; "" for the root, joined as "" + "/" + rel. */
+void ug_policy_dir(const char *path, char out[UG_PATH_MAX]);
 
 /* The rollout that owns a peer at version v with plat and chan ("" when
  * absent): the first whose targets, plat and chan match. NULL: untargeted. */

@@ -51,6 +51,18 @@ void ug_yone_line(char *s);
 
 typedef struct ug_ydoc ug_ydoc;
 
+/* libyaml's reader (a yaml_read_handler_t) over fd, refusing more than max
+ * bytes in all. When the parser then fails, too_big or err (an errno) says
+ * whether the input was why. ug_ydoc_read reads through it, and so does
+ * upgate-ctl --policy, which stops at the state key. */
+typedef struct {
+    int fd;
+    uint64_t max, total;
+    bool too_big;
+    int err;
+} ug_yinput;
+int ug_yinput_read(void *data, unsigned char *buf, size_t size, size_t *got);
+
 /* Reads one YAML document from fd (at most max bytes; fd is not closed)
  * into a tree. Refuses, as "(yaml)" or with the key path where it
  * happened, a syntax error, a second document, a tag, an alias to an

@@ -105,16 +105,9 @@ void ug_ydoc_memo_set(ug_ydoc *d, const ug_ynode *n, const void *tag, void *val)
 
 /* ---- input: the file descriptor, at most max bytes --------------------- */
 
-typedef struct {
-    int fd;
-    uint64_t max, total;
-    bool too_big;
-    int err;
-} input;
-
-static int read_input(void *data, unsigned char *buf, size_t size, size_t *got)
+int ug_yinput_read(void *data, unsigned char *buf, size_t size, size_t *got)
 {
-    input *in = data;
+    ug_yinput *in = data;
     for (;;) {
         ssize_t n = read(in->fd, buf, size);
         if (n < 0 && errno == EINTR)
@@ -360,7 +353,7 @@ static int on_event(builder *b, const yaml_event_t *ev, bool *done)
     }
 }
 
-static int parse_error(const builder *b, const yaml_parser_t *ps, const input *in)
+static int parse_error(const builder *b, const yaml_parser_t *ps, const ug_yinput *in)
 {
     if (in->too_big)
         return ug_yfail(b->y, b->y->path, 0, "(file)", "larger than %llu bytes (long uid lists belong in a uids_file)",
@@ -375,14 +368,14 @@ static int parse_error(const builder *b, const yaml_parser_t *ps, const input *i
 ug_ydoc *ug_ydoc_read(const ug_ylog *y, int fd, uint64_t max)
 {
     builder b = {.y = y};
-    input in = {.fd = fd, .max = max};
+    ug_yinput in = {.fd = fd, .max = max};
     yaml_parser_t ps;
     if (!(b.d = calloc(1, sizeof *b.d)) || !yaml_parser_initialize(&ps)) {
         free(b.d);
         ug_yfail(y, y->path, 0, "(file)", "out of memory");
         return NULL;
     }
-    yaml_parser_set_input(&ps, read_input, &in);
+    yaml_parser_set_input(&ps, ug_yinput_read, &in);
     int rc = 0;
     bool done = false, second = false;
     while (rc == 0 && !done) {
