@@ -54,7 +54,7 @@ static void reply(const uint8_t *p, size_t len, bool split)
     json_t *members = NULL;
     size_t rows = 0;
     int rc = ug_jwalk((const char *)p, len, split ? "grants" : NULL, row, &rows, &members, err, sizeof err);
-    json_t *whole = json_loadb((const char *)p, len, 0, NULL);
+    json_t *whole = json_loadb((const char *)p, len, JSON_REJECT_DUPLICATES, NULL);
     if (depth_marks(p, len) < 1000) { /* jansson's depth limit counts the whole text, the walk each member */
         FZ_CHECK((rc == 0) == json_is_object(whole), "walk %d (%s), jansson %s", rc, rc ? err : "",
                  whole ? "an object" : "no object");

@@ -75,7 +75,7 @@ static json_t *take(walk *w, const char **p)
     if (!e)
         return fail(w, *p, "a value that does not end"), NULL;
     json_error_t je;
-    json_t *v = json_loadb(*p, (size_t)(e - *p), JSON_DECODE_ANY, &je);
+    json_t *v = json_loadb(*p, (size_t)(e - *p), JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
     if (!v) {
         char msg[200];
         snprintf(msg, sizeof msg, "%s", je.text);
@@ -118,7 +118,7 @@ static int walk_members(walk *w, const char *p, const char *split, ug_jwalk_elem
     if (p >= w->end || *p != '{')
         return fail(w, p, "not a JSON object");
     p = skip_ws(p + 1, w->end);
-    bool first = true;
+    bool first = true, split_seen = false;
     while (p < w->end && *p != '}') {
         if (!first) {
             if (*p != ',')
@@ -138,7 +138,13 @@ static int walk_members(walk *w, const char *p, const char *split, ug_jwalk_elem
         }
         p = skip_ws(p + 1, w->end);
         int rc = 0;
-        if (split && p < w->end && *p == '[' && strcmp(json_string_value(key), split) == 0) {
+        bool is_split = split && strcmp(json_string_value(key), split) == 0;
+        /* a member named twice is refused (a second split array would hand
+         * its rows over again, from 0) */
+        if ((is_split && split_seen) || json_object_get(members, json_string_value(key))) {
+            rc = fail(w, p, "a member named twice");
+        } else if (is_split && p < w->end && *p == '[') {
+            split_seen = true;
             rc = walk_array(w, &p, on_elem, ctx);
         } else {
             json_t *v = take(w, &p);
