@@ -35,7 +35,11 @@ static void put_time(json_int_t t, FILE *out)
 
 const char *ug_render_percent(const json_t *v, char *buf, size_t cap)
 {
-    json_int_t h = json_integer_value(v);
+    if (json_is_real(v) && json_real_value(v) >= 0) { /* status: the percentage itself */
+        snprintf(buf, cap, "%.2f%%", json_real_value(v));
+        return buf;
+    }
+    json_int_t h = json_integer_value(v); /* traces and summaries: hundredths of a percent */
     if (json_is_integer(v) && h >= 0)
         snprintf(buf, cap, "%" JSON_INTEGER_FORMAT ".%02" JSON_INTEGER_FORMAT "%%", h / 100, h % 100);
     else

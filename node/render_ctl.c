@@ -373,14 +373,15 @@ static const char *bar(double part, double whole, char *buf)
 static void watch_row(table *t, const json_t *s)
 {
     char a[CELL_MAX], b[BAR + 3], p[64];
-    json_int_t g = 0, q = 0, pc = 0, m = 0;
+    json_int_t g = 0, q = 0, m = 0;
     int_at(s, "granted", &g);
     cell(t, "%s", text_at(s, "name", a, sizeof a));
+    const json_t *pc = get(s, "percent");
     if (int_at(s, "quota", &q)) {
         cell(t, "%s", bar((double)g, (double)q, b));
         cell(t, "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT " granted", g, q);
-    } else if (int_at(s, "percent", &pc)) {
-        cell(t, "%s", bar((double)pc, 10000.0, b));
+    } else if (json_is_number(pc)) { /* the percentage in force */
+        cell(t, "%s", bar(json_number_value(pc), 100.0, b));
         cell(t, "%s in force, %" JSON_INTEGER_FORMAT " granted", ug_render_percent(get(s, "percent"), p, sizeof p), g);
     } else {
         cell(t, "%s", "(no quota or percentage)");

@@ -93,7 +93,9 @@ static int reply(ug_emit emit, void *ctx, json_t *o, bool ok)
         o = json_object();
     json_object_set_new(o, "ok", json_boolean(ok));
     void *e[2] = {(void *)emit, ctx};
-    json_dump_callback(o, dump_cb, e, JSON_COMPACT);
+    /* reals are percentages of two decimals: 10 digits print them exactly
+     * as written (12.34, not 12.339999999999999) */
+    json_dump_callback(o, dump_cb, e, JSON_COMPACT | JSON_REAL_PRECISION(10));
     emit(ctx, "\n", 1);
     json_decref(o);
     return ok ? 0 : -1;
@@ -173,7 +175,7 @@ static json_t *stage_json(ug_inst *I, const ug_lrollout *lr, size_t j, const uin
     json_t *o = json_pack("{s:s, s:I, s:o, s:o, s:o, s:{s:I, s:I}, s:o, s:o}", "name", s->name, "granted",
                      (json_int_t)(ls->q ? ug_qstage_count(ls->q) : 0), "quota",
                      s->has_quota ? json_integer((json_int_t)s->quota) : json_null(), "percent",
-                     s->has_percent ? json_integer(ug_live_percent(lr, s, now)) : json_null(), "rate",
+                     s->has_percent ? json_real(ug_live_percent(lr, s, now) / 100.0) : json_null(), "rate",
                      s->has_rate ? json_real(s->rate) : json_null(), "offers", "last_minute", (json_int_t)m,
                      "last_hour", (json_int_t)h, "waits", waits_json(ls->rt->waits, I->nworkers), "outcomes",
                      outcomes_json(outc, true));

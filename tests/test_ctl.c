@@ -161,7 +161,7 @@ static void cli_shape(const json_t *st)
             cr_assert(json_is_integer(json_object_get(s, "granted")));
             const json_t *q = json_object_get(s, "quota"), *p = json_object_get(s, "percent");
             cr_assert(json_is_null(q) || json_is_integer(q));
-            cr_assert(json_is_null(p) || json_is_integer(p));
+            cr_assert(json_is_null(p) || json_is_number(p));
             const json_t *off = json_object_get(s, "offers");
             cr_assert(json_is_integer(json_object_get(off, "last_minute")) &&
                       json_is_integer(json_object_get(off, "last_hour")));
@@ -199,7 +199,9 @@ Test(ctl, status_as_tables_and_as_the_contracts_json)
     cli_shape(st);
     cr_assert_eq(json_integer_value(json_object_get(stage(st, 0, 0), "granted")), 2);
     cr_assert_eq(json_integer_value(json_object_get(stage(st, 0, 0), "quota")), 2);
-    cr_assert_eq(json_integer_value(json_object_get(stage(st, 0, 1), "percent")), 150, "hundredths of a percent");
+    cr_assert(json_is_real(json_object_get(stage(st, 0, 1), "percent")) &&
+                  json_real_value(json_object_get(stage(st, 0, 1), "percent")) == 1.5,
+              "the percentage in force, as the policy writes it");
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(stage(st, 0, 0), "waits"), "quota")), 1);
     json_decref(st);
 

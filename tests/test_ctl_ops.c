@@ -350,7 +350,7 @@ Test(ctl_ops, metrics_agree_with_status)
              "        assert one(\"upgate_stage_grants\", **lab) == s[\"granted\"], (lab, s)\n"
              "        assert one(\"upgate_stage_quota\", **lab) == s[\"quota\"], (lab, s)\n"
              "        p = one(\"upgate_stage_percent_ratio\", **lab)\n"
-             "        assert (p is None and s[\"percent\"] is None) or abs(p - s[\"percent\"] / 10000) < 1e-9, (lab, p)\n"
+             "        assert (p is None and s[\"percent\"] is None) or abs(p - s[\"percent\"] / 100) < 1e-9, (lab, p)\n"
              "        for why, v in s[\"waits\"].items():\n"
              "            assert one(\"upgate_stage_waits_total\", why=why, **lab) == v, (lab, why, v)\n"
              "        n += (s[\"granted\"] > 0) + sum(v > 0 for v in s[\"waits\"].values())\n"
