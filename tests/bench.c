@@ -84,7 +84,7 @@ static const phase phases[] = {
 
 /* ---- the table -------------------------------------------------------- */
 
-typedef enum { R_SECTION, R_ABS, R_RATIO, R_SIGS, R_SCALE, R_HOOK } row_kind;
+typedef enum { R_SECTION, R_ABS, R_RATIO, R_SIGS, R_SCALE } row_kind;
 
 typedef struct {
     row_kind kind;
@@ -101,8 +101,8 @@ static char name_vh[64], name_vc[64], name_sign[64];
 #define NOB {-1, -1, -1}
 #define ECHO {M_ECHO_W, -1, -1}
 
-/* Every printed row. Rows still to come are R_HOOK: give them a
- * measurement (an M_ entry and a phase) and turn them into R_ABS/R_RATIO. */
+/* Every printed row. Memory and simulator rows live in bench_mem.c and
+ * bench_sim.sh: they measure other programs and need no UDP harness. */
 static const row rows[] = {
     {R_SECTION, "yardsticks, absolute (median over the rounds)", 0, NOB, NULL, 0, NULL},
     {R_ABS, name_vh, M_V_HELLO, NOB, NULL, 0, NULL},
@@ -156,9 +156,6 @@ static const row rows[] = {
     {R_SCALE, "new grant (burst)", M_U2_BURST, {M_U1_BURST, -1, -1}, "1 worker", 1.85, ">= 1.85 | 5%"},
     {R_SCALE, "untargeted -> WAIT", M_U2_UNT, {M_U1_UNT, -1, -1}, "1 worker", 1.85, ">= 1.85 | 5%"},
     {R_SCALE, "garbage -> drop", M_U2_GARB, {M_U1_GARB, -1, -1}, "1 worker", 1.85, ">= 1.85 | 5%"},
-
-    {R_SECTION, "to be measured here later (hooks)", 0, NOB, NULL, 0, NULL},
-    {R_HOOK, "simulator: CPU per decision", 0, NOB, NULL, 0, "<= 400 ns"},
 };
 
 /* ---- the run's state --------------------------------------------------- */
@@ -625,11 +622,6 @@ static void print_row(const row *w, const bench *b)
     const char *versus = w->versus ? w->versus : "";
     if (w->kind == R_SECTION) {
         printf("\n%s\n", w->path);
-        return;
-    }
-    if (w->kind == R_HOOK) {
-        printf("  %-44s | %10s | %9s | %8s | %-18s | %-17s | %s\n", w->path, "", "", "", "", w->goal_text,
-               "not measured yet");
         return;
     }
     if (med(w, b->rounds, subj_rate, &x))
