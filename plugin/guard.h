@@ -34,15 +34,17 @@ typedef struct {
     ug_budget_entry *budget;
     uint64_t budget_clock;
     uint8_t budget_key[16]; /* secret: which set a prefix lands in */
+    uint8_t replay_secret[16]; /* secret: keys ug_replay_key */
 } ug_guard;
 
 int ug_guard_init(ug_guard *g) UG_WUR;
 void ug_guard_free(ug_guard *g);
 
-/* Key of a datagram from src: a hash of the source and the exact bytes, so
- * only the same peer's retransmit matches (a forgery that copies a peer's
- * signature onto other bytes does not). */
-void ug_replay_key(uint8_t key[UG_KEY_LEN], const struct sockaddr *src, const uint8_t *in, size_t len);
+/* Key of a datagram from src in g's cache: a keyed hash of the source and
+ * the exact bytes, so only the same peer's retransmit matches (a forgery
+ * that copies a peer's signature onto other bytes does not). */
+void ug_replay_key(const ug_guard *g, uint8_t key[UG_KEY_LEN], const struct sockaddr *src, const uint8_t *in,
+                   size_t len);
 /* The answer remembered for key under tag (the policy generation and the
  * pause/halt epoch that produced it), if younger than UG_REPLAY_TTL: copies
  * it to out (when it fits cap), sets *flags to the reply flags it was sent

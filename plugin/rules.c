@@ -373,7 +373,7 @@ typedef struct {
 static bool remembered(ug_dg *x, ug_memo *m)
 {
     m->tag = x->l->gen << 24 ^ atomic_load_explicit(&x->I->epoch, memory_order_acquire);
-    ug_replay_key(m->key, x->src, x->in, x->in_len);
+    ug_replay_key(&x->w->guard, m->key, x->src, x->in, x->in_len);
     *x->out_len = ug_replay_find(&x->w->guard, m->key, x->now, m->tag, x->out, x->cap, x->flags);
     if (*x->out_len)
         ug_count(x->w, ST_RETRANSMITS);

@@ -95,6 +95,25 @@ typedef struct {
  * per crypto_sign_detached with sk), over about budget seconds. */
 double bare_verify(const bare_item *b, double budget);
 double bare_sign(const bare_item *b, const uint8_t sk[UG_SK_LEN], double budget);
+
+/* The signatures of many datagrams, copied out of a pool into memory of
+ * their own (as cold as the pool's): what the plugin verifies, minus the
+ * plugin. Item i of a HELLO set and of a credential set is pool item i. */
+typedef struct {
+    uint8_t *msg; /* n slots of UG_DGRAM_MAX + 16 bytes: ctx, 0x00, body */
+    uint16_t *len;
+    uint8_t *sig; /* n * UG_SIG_LEN */
+    size_t n;
+    uint8_t pk[UG_PK_LEN];
+} bare_set;
+
+void bare_set_free(bare_set *s);
+/* ns of this thread's CPU per request: for items 0, 1, ... in order, one
+ * crypto_sign_verify_detached per set (a, and b when not NULL), then one
+ * crypto_sign_detached of hint with sk, as a tracker answering a HINT does;
+ * until about budget seconds or the end of the sets. */
+double bare_request_set(const bare_set *a, const bare_set *b, const bare_item *hint, const uint8_t sk[UG_SK_LEN],
+                        double budget);
 double thread_cpu(void);
 
 #endif

@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -125,4 +126,35 @@ double bare_sign(const bare_item *b, const uint8_t sk[UG_SK_LEN], double budget)
         t = thread_cpu();
     } while (t - t0 < budget);
     return (t - t0) * 1e9 / (double)n;
+}
+
+void bare_set_free(bare_set *s)
+{
+    free(s->msg);
+    free(s->len);
+    free(s->sig);
+    memset(s, 0, sizeof *s);
+}
+
+static bool set_verifies(const bare_set *s, size_t i)
+{
+    return crypto_sign_verify_detached(s->sig + i * UG_SIG_LEN, s->msg + i * (UG_DGRAM_MAX + 16), s->len[i],
+                                       s->pk) == 0;
+}
+
+double bare_request_set(const bare_set *a, const bare_set *b, const bare_item *hint, const uint8_t sk[UG_SK_LEN],
+                        double budget)
+{
+    uint8_t sig[UG_SIG_LEN];
+    double t0 = thread_cpu(), t = t0;
+    size_t i = 0;
+    while (i < a->n && t - t0 < budget) {
+        for (size_t end = i + 32 < a->n ? i + 32 : a->n; i < end; i++) {
+            if (!set_verifies(a, i) || (b && !set_verifies(b, i)))
+                bench_die("a pool signature does not verify");
+            crypto_sign_detached(sig, NULL, hint->msg, hint->len, sk);
+        }
+        t = thread_cpu();
+    }
+    return (t - t0) * 1e9 / (double)i;
 }
