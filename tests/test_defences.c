@@ -1,6 +1,8 @@
 /* Hostile input against the real upgate.so: silent counted drops, retransmit and
  * credential caches, per-network budgets, cookies, no amplification. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
 #include <string.h>
 
 #include "cookiejar.h"
@@ -228,4 +230,33 @@ Test(defences, a_copied_signature_gets_no_remembered_hint)
     fx_reply r = fx_send(&F, 0, "10.0.0.1", 5000, hello, len);
     cr_expect_eq(r.v, UG_VERDICT_DROP, "got type %d", r.type);
     cr_expect_eq(fx_stat(&F, "retransmits_answered"), 0);
+}
+
+/* The retransmit key is a keyed hash under each worker's own secret: the
+ * same bytes from the same source meet again, anything else does not, and
+ * nobody without the secret can predict (so collide) a key. */
+Test(defences, replay_key_is_keyed_per_worker)
+{
+    ug_guard a, b;
+    cr_assert_eq(ug_guard_init(&a), 0);
+    cr_assert_eq(ug_guard_init(&b), 0);
+    struct sockaddr_in src = {.sin_family = AF_INET, .sin_port = htons(5000), .sin_addr.s_addr = htonl(0x0a000001)};
+    uint8_t dg[UG_DGRAM_MAX];
+    for (size_t i = 0; i < sizeof dg; i++)
+        dg[i] = (uint8_t)(i * 7);
+    uint8_t k1[UG_KEY_LEN], k2[UG_KEY_LEN];
+    ug_replay_key(&a, k1, (struct sockaddr *)&src, dg, sizeof dg);
+    ug_replay_key(&a, k2, (struct sockaddr *)&src, dg, sizeof dg);
+    cr_assert_arr_eq(k1, k2, UG_KEY_LEN, "the same bytes, the same key");
+    ug_replay_key(&b, k2, (struct sockaddr *)&src, dg, sizeof dg);
+    cr_assert(memcmp(k1, k2, UG_KEY_LEN) != 0, "another worker's secret, another key");
+    src.sin_port = htons(5001);
+    ug_replay_key(&a, k2, (struct sockaddr *)&src, dg, sizeof dg);
+    cr_assert(memcmp(k1, k2, UG_KEY_LEN) != 0, "another source port, another key");
+    src.sin_port = htons(5000);
+    dg[sizeof dg - 1] ^= 1;
+    ug_replay_key(&a, k2, (struct sockaddr *)&src, dg, sizeof dg);
+    cr_assert(memcmp(k1, k2, UG_KEY_LEN) != 0, "one byte more or less, another key");
+    ug_guard_free(&a);
+    ug_guard_free(&b);
 }
