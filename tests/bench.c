@@ -267,6 +267,15 @@ static void build_static(bench *b)
     }
 }
 
+/* Writes ctx, 0x00, body to m: the bytes a signature covers. */
+static size_t signed_bytes(uint8_t *m, const char *ctx, const uint8_t *body, size_t len)
+{
+    size_t c = strlen(ctx) + 1;
+    memcpy(m, ctx, c);
+    memcpy(m + c, body, len);
+    return c + len;
+}
+
 /* The bytes the tracker hashes for each signature, from a real HELLO and
  * the HINT it would sign for it. */
 static void build_bare(bench *b, const lg_pool *p)
@@ -277,14 +286,10 @@ static void build_bare(bench *b, const lg_pool *p)
     if (ug_hello_parse(&h, &d, p->buf, p->len[0], &e) != 0)
         bench_die("a pool HELLO does not parse: %s", ug_err_name(e));
     bare_item *vh = &b->vh, *vc = &b->vc, *sg = &b->sign;
-    vh->len = sizeof UG_CTX_HELLO + d.body_len; /* ctx, 0x00, body */
-    memcpy(vh->msg, UG_CTX_HELLO, sizeof UG_CTX_HELLO);
-    memcpy(vh->msg + sizeof UG_CTX_HELLO, d.body, d.body_len);
+    vh->len = signed_bytes(vh->msg, UG_CTX_HELLO, d.body, d.body_len);
     memcpy(vh->sig, d.sig, UG_SIG_LEN);
     memcpy(vh->pk, b->keys.client_pk, UG_PK_LEN);
-    vc->len = sizeof UG_CTX_CRED + h.cred_obj.body_len;
-    memcpy(vc->msg, UG_CTX_CRED, sizeof UG_CTX_CRED);
-    memcpy(vc->msg + sizeof UG_CTX_CRED, h.cred_obj.body, h.cred_obj.body_len);
+    vc->len = signed_bytes(vc->msg, UG_CTX_CRED, h.cred_obj.body, h.cred_obj.body_len);
     memcpy(vc->sig, h.cred_obj.sig, UG_SIG_LEN);
     memcpy(vc->pk, b->keys.issuer_pk, UG_PK_LEN);
     uint64_t now = (uint64_t)time(NULL);
@@ -311,7 +316,7 @@ static void build_set(bench *b, const lg_pool *p, bare_set *hello, bare_set *cre
     for (int k = 0; k < 2 && sets[k]; k++) {
         bare_set *s = sets[k];
         if (!s->msg) {
-            s->msg = malloc(p->cap * (UG_DGRAM_MAX + 16));
+            s->msg = malloc(p->cap * BARE_MSG_MAX);
             s->len = malloc(p->cap * sizeof *s->len);
             s->sig = malloc(p->cap * UG_SIG_LEN);
             if (!s->msg || !s->len || !s->sig)
@@ -330,11 +335,8 @@ static void build_set(bench *b, const lg_pool *p, bare_set *hello, bare_set *cre
         const uint8_t *body[2] = {d.body, h.cred_obj.body}, *sig[2] = {d.sig, h.cred_obj.sig};
         size_t blen[2] = {d.body_len, h.cred_obj.body_len};
         for (int k = 0; k < 2 && sets[k]; k++) {
-            uint8_t *m = sets[k]->msg + i * (UG_DGRAM_MAX + 16);
-            size_t clen = strlen(ctx[k]) + 1;
-            memcpy(m, ctx[k], clen);
-            memcpy(m + clen, body[k], blen[k]);
-            sets[k]->len[i] = (uint16_t)(clen + blen[k]);
+            uint8_t *m = sets[k]->msg + i * BARE_MSG_MAX;
+            sets[k]->len[i] = (uint16_t)signed_bytes(m, ctx[k], body[k], blen[k]);
             memcpy(sets[k]->sig + i * UG_SIG_LEN, sig[k], UG_SIG_LEN);
             sets[k]->n = i + 1;
         }

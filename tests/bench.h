@@ -85,9 +85,12 @@ void bp_run(bp_lib *l, void *inst, const lg_pool *p, uint64_t count, double cpu_
 /* A counter from stats(); -1 when the plugin has none by that name. */
 int bp_stat(bp_lib *l, void *inst, const char *name, uint64_t *v) __attribute__((warn_unused_result));
 
+/* Room for ctx, 0x00, body: a body fits a datagram, a context 15 bytes. */
+#define BARE_MSG_MAX (UG_DGRAM_MAX + 16)
+
 /* A signature to check: the exact bytes the tracker would hash. */
 typedef struct {
-    uint8_t msg[UG_DGRAM_MAX + 16];
+    uint8_t msg[BARE_MSG_MAX];
     size_t len;
     uint8_t sig[UG_SIG_LEN], pk[UG_PK_LEN];
 } bare_item;
@@ -100,7 +103,7 @@ double bare_sign(const bare_item *b, const uint8_t sk[UG_SK_LEN], double budget)
  * their own (as cold as the pool's): what the plugin verifies, minus the
  * plugin. Item i of a HELLO set and of a credential set is pool item i. */
 typedef struct {
-    uint8_t *msg; /* n slots of UG_DGRAM_MAX + 16 bytes: ctx, 0x00, body */
+    uint8_t *msg; /* n slots of BARE_MSG_MAX bytes: ctx, 0x00, body */
     uint16_t *len;
     uint8_t *sig; /* n * UG_SIG_LEN */
     size_t n;

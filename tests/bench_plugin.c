@@ -138,7 +138,7 @@ void bare_set_free(bare_set *s)
 
 static bool set_verifies(const bare_set *s, size_t i)
 {
-    return crypto_sign_verify_detached(s->sig + i * UG_SIG_LEN, s->msg + i * (UG_DGRAM_MAX + 16), s->len[i],
+    return crypto_sign_verify_detached(s->sig + i * UG_SIG_LEN, s->msg + i * BARE_MSG_MAX, s->len[i],
                                        s->pk) == 0;
 }
 
