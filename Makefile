@@ -25,7 +25,7 @@ CC ?= cc
 OPT ?= -O2
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
 CFLAGS += $(WARN) $(OPT) -g -fPIC -fvisibility=hidden -D_GNU_SOURCE -MMD -MP $(SANFLAGS) \
-          -Iproto -Iplugin -Inode -Iinclude -fstack-protector-strong \
+          -Iproto -Iplugin -Inode -Icommon -Ictl -Isim -Itools/load -Iinclude -fstack-protector-strong \
           -DUG_VERSION='"$(UG_VERSION)"' $(SYSTEMD_DEF)
 LDFLAGS += $(SANFLAGS) -Wl,-z,relro,-z,now
 
@@ -50,15 +50,15 @@ endif
 OBJ := $(BUILD)/obj
 PROTO_SRC := $(wildcard proto/*.c)
 PLUGIN_SRC := $(wildcard plugin/*.c)
-NODE_COMMON_SRC := node/common.c
+NODE_COMMON_SRC := common/common.c
 # upgate-node's parts; render, capture (its file format), the reply buffer and the explain
 # argument are also linked into upgate-ctl and the tests.
 NODE_HOST_SRC := node/node.c node/host.c node/serve.c node/log.c node/ctlsock.c node/metrics.c node/notify.c \
                  node/capwrite.c node/check.c
-NODE_SHARED_SRC := node/render.c node/render_ctl.c node/capture.c node/buf.c node/explain_arg.c node/jwalk.c
+NODE_SHARED_SRC := common/render.c common/render_ctl.c common/capture.c common/buf.c common/explain_arg.c common/jwalk.c
 # upgate-ctl's own parts: the program, the socket client, the policy's state key;
 # and the plugin's bounded YAML input and policy path rule, linked in.
-NODE_CTL_SRC := node/ctl.c node/ctlclient.c node/ctlpolicy.c
+NODE_CTL_SRC := ctl/ctl.c ctl/ctlclient.c ctl/ctlpolicy.c
 CTL_PLUGIN_OBJ := $(OBJ)/plugin/yaml_tree.o $(OBJ)/plugin/yaml_access.o $(OBJ)/plugin/policy_path.o
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_HELPER_SRC := $(filter-out $(TEST_SRC) tests/bench%.c,$(wildcard tests/*.c))
@@ -89,8 +89,33 @@ CLIENT_LIBS := $(CLIENT_A) $(CLIENT_SO) $(BUILD)/libupgate.so $(BUILD)/upgate.pc
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 
-# upgate-sim: its program, objects and bench row (before `programs` reads PROGRAMS)
-include node/sim.mk
+# upgate-sim (sim/): the program, its unit test's objects, and its row of `make bench`.
+
+SIM_CORE_SRC := sim/simspec.c sim/simgeo.c sim/simedit.c
+SIM_SRC := sim/sim.c sim/simpop.c sim/simrun.c sim/simout.c sim/simplot.c sim/simsuggest.c $(SIM_CORE_SRC)
+SIM_OBJ := $(SIM_SRC:%.c=$(OBJ)/%.o)
+SIM_CORE_OBJ := $(SIM_CORE_SRC:%.c=$(OBJ)/%.o)
+# The plugin's value parsers and GeoIP reader, linked in: the simulator reads
+# flags and regions exactly as the policy does. The plugin itself is dlopen()ed.
+SIM_PLUGIN_OBJ := $(OBJ)/plugin/policy_values.o $(OBJ)/plugin/geo.o $(OBJ)/plugin/addr.o
+LIBS_SIM = $(LIBS_PROTO) $(shell pkg-config --libs yaml-0.1 libmaxminddb jansson 2>/dev/null) -ldl -lm
+
+PROGRAMS += $(BUILD)/upgate-sim
+
+$(BUILD)/upgate-sim: $(SIM_OBJ) $(SIM_PLUGIN_OBJ) $(OBJ)/node/host.o $(OBJ)/common/capture.o $(OBJ)/common/buf.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_SIM)
+
+# The unit suite links the pure parts (the plugin's objects are in every test already).
+$(BUILD)/tests/test_sim_units: $(SIM_CORE_OBJ)
+
+# One row: CPU per simulated decision, 1M peers over one day (goal 400 ns).
+.PHONY: bench-sim
+bench: bench-sim
+bench-sim: all
+	@UG_BUILD=$(abspath $(BUILD)) sh tests/bench_sim.sh
+
+# --plot FILE.png converts the SVG with rsvg-convert; the tests draw one too.
+DEB_PKGS += librsvg2-bin
 
 .PHONY: all deps programs install test check-unit check-e2e demo demo-fleet bench bench-base bench-decode fuzz fuzz-smoke clean
 .DEFAULT_GOAL := all
@@ -120,11 +145,11 @@ $(PROTO_LIB): $(PROTO_OBJ)
 $(PLUGIN_SO): $(PLUGIN_OBJ) $(PROTO_LIB)
 	$(call say,LD,$@)$(CC) -shared $(LDFLAGS) -o $@ $(PLUGIN_OBJ) $(PROTO_LIB) $(LIBS_PLUGIN)
 
-$(BUILD)/upgate-keys: $(OBJ)/node/keys.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
+$(BUILD)/upgate-keys: $(OBJ)/tools/keys/keys.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO)
 
 # upgate-peer is a thin program on libupgate (static: it runs from build/ as is).
-$(BUILD)/upgate-peer: $(OBJ)/node/peer.o $(NODE_COMMON_OBJ) $(CLIENT_A)
+$(BUILD)/upgate-peer: $(OBJ)/client/peer/peer.o $(NODE_COMMON_OBJ) $(CLIENT_A)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) $(LIBS_CURL)
 
 # The static archive is one relocatable object whose hidden symbols (all of
@@ -155,7 +180,7 @@ $(BUILD)/client-example: client/example.c include/upgate/client.h $(BUILD)/libup
 $(BUILD)/upgate-node: $(NODE_HOST_OBJ) $(NODE_SHARED_OBJ) $(NODE_COMMON_OBJ) $(PROTO_LIB)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_NODE)
 
-$(BUILD)/upgate-load: $(OBJ)/node/load.o $(OBJ)/node/loadgen.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
+$(BUILD)/upgate-load: $(OBJ)/tools/load/load.o $(OBJ)/tools/load/loadgen.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) -lm
 
 $(BUILD)/upgate-ctl: $(NODE_CTL_OBJ) $(CTL_PLUGIN_OBJ) $(NODE_SHARED_OBJ) $(NODE_COMMON_OBJ) $(PROTO_LIB)
@@ -199,11 +224,11 @@ check-unit:
 	     /^UGFAIL/ { bad++ } END { printf "%d passed, %d failed\n", p, f; exit (f || bad) ? 1 : 0 }' $$log
 
 demo: all
-	@UG_BUILD=$(abspath $(BUILD)) sh node/demo.sh
+	@UG_BUILD=$(abspath $(BUILD)) sh demo/demo.sh
 
 # Three trackers sharing one quota through one Redis (docs/fleet.md).
 demo-fleet: all
-	@UG_BUILD=$(abspath $(BUILD)) sh node/demo-fleet.sh
+	@UG_BUILD=$(abspath $(BUILD)) sh demo/demo-fleet.sh
 
 # Side by side in one run (tests/bench*.c, README "Benchmarks"): this tree
 # against bare libsodium, a bare UDP echo and drain, libev alone, and
@@ -221,7 +246,7 @@ bench: all
 $(BUILD)/bench-mem: $(OBJ)/tests/bench_mem.o $(PLUGIN_OBJ) $(PROTO_LIB)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PLUGIN) -ldl
 
-$(BUILD)/bench: $(BENCH_OBJ) $(OBJ)/node/loadgen.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
+$(BUILD)/bench: $(BENCH_OBJ) $(OBJ)/tools/load/loadgen.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) -lev -ldl -lm -lpthread
 
 # Built once per revision and compiler; without git history the bench says

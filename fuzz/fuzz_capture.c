@@ -1,4 +1,4 @@
-/* libFuzzer: the capture file reader (node/capture.c) on any bytes; every record it accepts re-encodes to the same bytes. */
+/* libFuzzer: the capture file reader (common/capture.c) on any bytes; every record it accepts re-encodes to the same bytes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

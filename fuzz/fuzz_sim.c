@@ -1,4 +1,4 @@
-/* libFuzzer: upgate-sim's parsers of outside text (node/simspec.c: rates, durations, times, networks, weighted lists; node/simedit.c: a policy's stage found and rewritten) on any bytes. */
+/* libFuzzer: upgate-sim's parsers of outside text (sim/simspec.c: rates, durations, times, networks, weighted lists; sim/simedit.c: a policy's stage found and rewritten) on any bytes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
