@@ -25,9 +25,18 @@ CC ?= cc
 OPT ?= -O2
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
 CFLAGS += $(WARN) $(OPT) -g -fPIC -fvisibility=hidden -D_GNU_SOURCE -MMD -MP $(SANFLAGS) \
-          -Iproto -Iplugin -Inode -Icommon -Ictl -Isim -Itools/load -Iinclude -fstack-protector-strong \
-          -DUG_VERSION='"$(UG_VERSION)"' $(SYSTEMD_DEF)
+          -fstack-protector-strong -DUG_VERSION='"$(UG_VERSION)"' $(SYSTEMD_DEF)
 LDFLAGS += $(SANFLAGS) -Wl,-z,relro,-z,now
+# Include paths are per target (INC, set by folder below): a file sees the
+# layers under it. This default is proto's, the plugin's and the client's.
+INC := -Iproto -Iplugin -Iinclude
+
+# The libraries the build links, as pkg-config module:Debian package
+# (`check-deps` names what is missing), and those without a .pc as header:package.
+PKG_DEPS := libsodium:libsodium-dev msgpack:libmsgpack-dev yaml-0.1:libyaml-dev lmdb:liblmdb-dev \
+            libmaxminddb:libmaxminddb-dev jansson:libjansson-dev hiredis:libhiredis-dev \
+            libcurl:libcurl4-openssl-dev libmicrohttpd:libmicrohttpd-dev
+HDR_DEPS := ev.h:libev-dev
 
 PKG_PROTO := libsodium msgpack
 LIBS_PROTO = $(shell pkg-config --libs $(PKG_PROTO) 2>/dev/null)
@@ -37,7 +46,6 @@ LIBS_TEST = $(shell pkg-config --libs criterion jansson 2>/dev/null)
 # sd_notify when libsystemd is there at build time; a no-op otherwise.
 SYSTEMD_DEF := $(shell pkg-config --exists libsystemd 2>/dev/null && echo -DHAVE_SYSTEMD)
 LIBS_SYSTEMD := $(if $(SYSTEMD_DEF),$(shell pkg-config --libs libsystemd 2>/dev/null))
-LIBS_NODE = $(LIBS_PROTO) $(shell pkg-config --libs jansson libmicrohttpd 2>/dev/null) $(LIBS_SYSTEMD) -lev -ldl -lpthread
 
 ifeq ($(V),1)
 Q :=
@@ -50,16 +58,6 @@ endif
 OBJ := $(BUILD)/obj
 PROTO_SRC := $(wildcard proto/*.c)
 PLUGIN_SRC := $(wildcard plugin/*.c)
-NODE_COMMON_SRC := common/common.c
-# upgate-node's parts; render, capture (its file format), the reply buffer and the explain
-# argument are also linked into upgate-ctl and the tests.
-NODE_HOST_SRC := node/node.c node/host.c node/serve.c node/log.c node/ctlsock.c node/metrics.c node/notify.c \
-                 node/capwrite.c node/check.c
-NODE_SHARED_SRC := common/render.c common/render_ctl.c common/capture.c common/buf.c common/explain_arg.c common/jwalk.c
-# upgate-ctl's own parts: the program, the socket client, the policy's state key;
-# and the plugin's bounded YAML input and policy path rule, linked in.
-NODE_CTL_SRC := ctl/ctl.c ctl/ctlclient.c ctl/ctlpolicy.c
-CTL_PLUGIN_OBJ := $(OBJ)/plugin/yaml_tree.o $(OBJ)/plugin/yaml_access.o $(OBJ)/plugin/policy_path.o
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_HELPER_SRC := $(filter-out $(TEST_SRC) tests/bench%.c,$(wildcard tests/*.c))
 
@@ -67,16 +65,10 @@ PROTO_OBJ := $(PROTO_SRC:%.c=$(OBJ)/%.o)
 # The oracle (the old msgpack-c decoders) goes only into the fuzzers, its test and bench-decode.
 ORACLE_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(wildcard fuzz/oracle/*.c))
 PLUGIN_OBJ := $(PLUGIN_SRC:%.c=$(OBJ)/%.o)
-NODE_COMMON_OBJ := $(NODE_COMMON_SRC:%.c=$(OBJ)/%.o)
-NODE_HOST_OBJ := $(NODE_HOST_SRC:%.c=$(OBJ)/%.o)
-NODE_SHARED_OBJ := $(NODE_SHARED_SRC:%.c=$(OBJ)/%.o)
-NODE_CTL_OBJ := $(NODE_CTL_SRC:%.c=$(OBJ)/%.o)
 TEST_HELPER_OBJ := $(TEST_HELPER_SRC:%.c=$(OBJ)/%.o)
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 PROTO_LIB := $(BUILD)/libugproto.a
 PLUGIN_SO := $(BUILD)/upgate.so
-PROGRAMS := $(BUILD)/upgate-keys $(BUILD)/upgate-peer $(BUILD)/upgate-node $(BUILD)/upgate-load \
-            $(BUILD)/upgate-ctl
 
 # libupgate, the client library: client/*.c with proto/ linked in, hidden.
 CLIENT_SRC := $(filter-out client/example.c,$(wildcard client/*.c))
@@ -89,39 +81,69 @@ CLIENT_LIBS := $(CLIENT_A) $(CLIENT_SO) $(BUILD)/libupgate.so $(BUILD)/upgate.pc
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 
-# upgate-sim (sim/): the program, its unit test's objects, and its row of `make bench`.
+# ---- the programs: one folder each ---------------------------------------------
+# A program sees proto/, include/, common/, its own folder and, of plugin/,
+# the ABI header upgate_plugin.h; it links its folder's objects, the plugin
+# parts it names in VAR_PLUGIN_OBJ (their headers in VAR_PLUGIN_INC),
+# libugcommon.a (common/: what several programs share) and libugproto.a.
+PROG_INC := -Iproto -Iinclude -Icommon -Iplugin
+COMMON_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(wildcard common/*.c))
+COMMON_LIB := $(BUILD)/libugcommon.a
+$(OBJ)/common/%.o: INC = $(PROG_INC)
 
-SIM_CORE_SRC := sim/simspec.c sim/simgeo.c sim/simedit.c
-SIM_SRC := sim/sim.c sim/simpop.c sim/simrun.c sim/simout.c sim/simplot.c sim/simsuggest.c $(SIM_CORE_SRC)
-SIM_OBJ := $(SIM_SRC:%.c=$(OBJ)/%.o)
-SIM_CORE_OBJ := $(SIM_CORE_SRC:%.c=$(OBJ)/%.o)
-# The plugin's value parsers and GeoIP reader, linked in: the simulator reads
-# flags and regions exactly as the policy does. The plugin itself is dlopen()ed.
+# program(NAME, VAR, FOLDER[, ARCHIVES]): build/NAME from FOLDER/*.c (VAR_OBJ),
+# VAR_PLUGIN_OBJ, ARCHIVES, libugcommon.a and libugproto.a, with LIBS_VAR.
+define program
+$(2)_OBJ := $$(patsubst %.c,$$(OBJ)/%.o,$$(wildcard $(3)/*.c))
+PROGRAMS += $$(BUILD)/$(1)
+$$(OBJ)/$(3)/%.o: INC = $$(PROG_INC) -I$(3) $$($(2)_PLUGIN_INC)
+$$(BUILD)/$(1): $$($(2)_OBJ) $$($(2)_PLUGIN_OBJ) $(4) $$(COMMON_LIB) $$(PROTO_LIB)
+	$$(call say,LD,$$@)$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $$(filter %.a,$$^) $$(LIBS_$(2))
+endef
+
+# upgate-node, the reference host (node/).
+LIBS_NODE = $(LIBS_PROTO) $(shell pkg-config --libs jansson libmicrohttpd 2>/dev/null) $(LIBS_SYSTEMD) -lev -ldl -lpthread
+$(eval $(call program,upgate-node,NODE,node))
+
+# upgate-ctl (ctl/): the plugin's bounded YAML input and policy path rule
+# read the policy's state key.
+CTL_PLUGIN_OBJ := $(OBJ)/plugin/yaml_tree.o $(OBJ)/plugin/yaml_access.o $(OBJ)/plugin/policy_path.o
+CTL_PLUGIN_INC := -Iplugin
+LIBS_CTL = $(LIBS_PROTO) $(shell pkg-config --libs jansson yaml-0.1 2>/dev/null)
+$(eval $(call program,upgate-ctl,CTL,ctl))
+
+# upgate-sim (sim/): the plugin's value parsers and GeoIP reader, linked in,
+# so the simulator reads flags and regions exactly as the policy does; the
+# plugin itself is dlopen()ed.
 SIM_PLUGIN_OBJ := $(OBJ)/plugin/policy_values.o $(OBJ)/plugin/geo.o $(OBJ)/plugin/addr.o
+SIM_PLUGIN_INC := -Iplugin
 LIBS_SIM = $(LIBS_PROTO) $(shell pkg-config --libs yaml-0.1 libmaxminddb jansson 2>/dev/null) -ldl -lm
-
-PROGRAMS += $(BUILD)/upgate-sim
-
-$(BUILD)/upgate-sim: $(SIM_OBJ) $(SIM_PLUGIN_OBJ) $(OBJ)/node/host.o $(OBJ)/common/capture.o $(OBJ)/common/buf.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
-	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_SIM)
-
-# The unit suite links the pure parts (the plugin's objects are in every test already).
-$(BUILD)/tests/test_sim_units: $(SIM_CORE_OBJ)
-
-# One row: CPU per simulated decision, 1M peers over one day (goal 400 ns).
-.PHONY: bench-sim
-bench: bench-sim
-bench-sim: all
-	@UG_BUILD=$(abspath $(BUILD)) sh tests/bench_sim.sh
-
+$(eval $(call program,upgate-sim,SIM,sim))
+# The sim's unit suite links its pure parts (the plugin's objects are in every test already).
+SIM_CORE_OBJ := $(OBJ)/sim/simspec.o $(OBJ)/sim/simgeo.o $(OBJ)/sim/simedit.o
 # --plot FILE.png converts the SVG with rsvg-convert; the tests draw one too.
 DEB_PKGS += librsvg2-bin
 
-.PHONY: all deps programs install test check-unit check-e2e demo demo-fleet bench bench-base bench-decode fuzz fuzz-smoke clean
+# upgate-keys and upgate-load (tools/).
+LIBS_KEYS = $(LIBS_PROTO)
+$(eval $(call program,upgate-keys,KEYS,tools/keys))
+LIBS_LOAD = $(LIBS_PROTO) -lm
+$(eval $(call program,upgate-load,LOAD,tools/load))
+
+# upgate-peer, a thin program on libupgate (client/peer/; static: it runs from build/ as is).
+LIBS_PEER = $(LIBS_PROTO) $(LIBS_CURL)
+$(eval $(call program,upgate-peer,PEER,client/peer,$$(CLIENT_A)))
+
+# Tests see every folder's headers.
+$(OBJ)/tests/%.o: INC = -Iproto -Iplugin -Iinclude -Icommon -Isim -Itools/load
+
+.PHONY: all deps check-deps programs install test check-unit check-e2e demo demo-fleet bench bench-sim bench-base \
+        bench-decode fuzz fuzz-smoke clean
 .DEFAULT_GOAL := all
 .SECONDARY:
 
-all: deps
+# `make` only builds: check-deps names what is missing; `make deps` installs it.
+all: check-deps
 	@$(MAKE) --no-print-directory programs
 
 programs: $(PROTO_LIB) $(PLUGIN_SO) $(PROGRAMS) $(CLIENT_LIBS)
@@ -134,23 +156,34 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null || exit 1; \
 	fi
 
+# One line per missing library (pkg-config's own words, then the Debian
+# package to install), instead of a link error later.
+check-deps:
+	@command -v pkg-config >/dev/null || { echo "make: pkg-config is missing (Debian: pkg-config); make deps installs it" >&2; exit 1; }; \
+	missing=; \
+	for d in $(PKG_DEPS); do \
+	  why=$$(pkg-config --print-errors --exists "$${d%%:*}" 2>&1) && continue; \
+	  printf '%s\n' "$$why" | sed '/^$$/d; s/^/  /' >&2; missing="$$missing $${d%%:*} (Debian: $${d#*:})"; \
+	done; \
+	for d in $(HDR_DEPS); do \
+	  printf '#include <%s>\n' "$${d%%:*}" | $(CC) -E -x c - >/dev/null 2>&1 && continue; \
+	  echo "  no header <$${d%%:*}>" >&2; missing="$$missing $${d%%:*} (Debian: $${d#*:})"; \
+	done; \
+	if [ -n "$$missing" ]; then echo "make: missing libraries:$$missing; make deps installs them" >&2; exit 1; fi
+
 $(OBJ)/%.o: %.c
 	@mkdir -p $(@D)
-	$(call say,CC,$<)$(CC) $(CFLAGS) -c -o $@ $<
+	$(call say,CC,$<)$(CC) $(CFLAGS) $(INC) -c -o $@ $<
 
 $(PROTO_LIB): $(PROTO_OBJ)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(COMMON_LIB): $(COMMON_OBJ)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 
 # The plugin exports exactly one symbol; everything else is hidden.
 $(PLUGIN_SO): $(PLUGIN_OBJ) $(PROTO_LIB)
 	$(call say,LD,$@)$(CC) -shared $(LDFLAGS) -o $@ $(PLUGIN_OBJ) $(PROTO_LIB) $(LIBS_PLUGIN)
-
-$(BUILD)/upgate-keys: $(OBJ)/tools/keys/keys.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
-	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO)
-
-# upgate-peer is a thin program on libupgate (static: it runs from build/ as is).
-$(BUILD)/upgate-peer: $(OBJ)/client/peer/peer.o $(NODE_COMMON_OBJ) $(CLIENT_A)
-	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) $(LIBS_CURL)
 
 # The static archive is one relocatable object whose hidden symbols (all of
 # proto/ and the library's internals) are made local: an application may
@@ -177,20 +210,11 @@ $(BUILD)/client-example: client/example.c include/upgate/client.h $(BUILD)/libup
 	$(call say,CC,$@)$(CC) $(WARN) $(OPT) $(SANFLAGS) -Iinclude $(shell pkg-config --cflags libcurl) -o $@ $< \
 	  $(LDFLAGS) -L$(BUILD) -Wl,-rpath,'$$ORIGIN' -lupgate $(LIBS_CURL)
 
-$(BUILD)/upgate-node: $(NODE_HOST_OBJ) $(NODE_SHARED_OBJ) $(NODE_COMMON_OBJ) $(PROTO_LIB)
-	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_NODE)
-
-$(BUILD)/upgate-load: $(OBJ)/tools/load/load.o $(OBJ)/tools/load/loadgen.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
-	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) -lm
-
-$(BUILD)/upgate-ctl: $(NODE_CTL_OBJ) $(CTL_PLUGIN_OBJ) $(NODE_SHARED_OBJ) $(NODE_COMMON_OBJ) $(PROTO_LIB)
-	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) $(shell pkg-config --libs jansson yaml-0.1 2>/dev/null)
-
 # Unit tests link the plugin's objects directly; the ABI tests dlopen upgate.so.
-$(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(ORACLE_OBJ) $(PLUGIN_OBJ) $(NODE_COMMON_OBJ) $(NODE_SHARED_OBJ) $(PROTO_LIB)
+$(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(ORACLE_OBJ) $(PLUGIN_OBJ) $(COMMON_LIB) $(PROTO_LIB)
 	@mkdir -p $(@D)
-	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PLUGIN) $(LIBS_TEST) -ldl
-
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LIBS_PLUGIN) $(LIBS_TEST) -ldl
+$(BUILD)/tests/test_sim_units: $(SIM_CORE_OBJ)
 
 # Makes a state folder of layout 1 with the code that wrote it, for the upgrade test.
 LEGACY := $(BUILD)/tests/mkstate-v1
@@ -223,11 +247,13 @@ check-unit:
 	       if ($$i == "Failing:" || $$i == "Crashing:") f += $$(i+1) } } \
 	     /^UGFAIL/ { bad++ } END { printf "%d passed, %d failed\n", p, f; exit (f || bad) ? 1 : 0 }' $$log
 
-demo: all
+demo: deps
+	@$(MAKE) --no-print-directory programs
 	@UG_BUILD=$(abspath $(BUILD)) sh demo/demo.sh
 
 # Three trackers sharing one quota through one Redis (docs/fleet.md).
-demo-fleet: all
+demo-fleet: deps
+	@$(MAKE) --no-print-directory programs
 	@UG_BUILD=$(abspath $(BUILD)) sh demo/demo-fleet.sh
 
 # Side by side in one run (tests/bench*.c, README "Benchmarks"): this tree
@@ -237,8 +263,9 @@ BENCH_BASE_REV := 19404ac
 BENCH_BASE := $(BUILD)/bench-base
 BENCH_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(filter-out tests/bench_decode.c tests/bench_mem.c,$(wildcard tests/bench*.c)))
 
-bench: all
-	@$(MAKE) --no-print-directory $(BUILD)/bench $(BUILD)/bench-mem bench-base
+bench: deps
+	@$(MAKE) --no-print-directory bench-sim
+	@$(MAKE) --no-print-directory programs $(BUILD)/bench $(BUILD)/bench-mem bench-base
 	@UG_BUILD=$(abspath $(BUILD)) UG_BENCH_BASE=$(abspath $(BENCH_BASE)) $(BUILD)/bench
 	@$(BUILD)/bench-mem $(abspath $(BUILD))
 
@@ -246,8 +273,12 @@ bench: all
 $(BUILD)/bench-mem: $(OBJ)/tests/bench_mem.o $(PLUGIN_OBJ) $(PROTO_LIB)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PLUGIN) -ldl
 
-$(BUILD)/bench: $(BENCH_OBJ) $(OBJ)/tools/load/loadgen.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
+$(BUILD)/bench: $(BENCH_OBJ) $(OBJ)/tools/load/loadgen.o $(COMMON_LIB) $(PROTO_LIB)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) -lev -ldl -lm -lpthread
+
+# One row: CPU per simulated decision, 1M peers over one day (goal 400 ns).
+bench-sim: all
+	@UG_BUILD=$(abspath $(BUILD)) sh tests/bench_sim.sh
 
 # Built once per revision and compiler; without git history the bench says
 # "baseline unavailable" instead of failing.

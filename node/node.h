@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "plugin_entry.h"
 #include "upgate_plugin.h"
 
 /* Host-side counters, one set per worker, summed when shown. */
@@ -44,10 +45,6 @@ extern const ug_plugin *ug_api;
 extern void *ug_inst;
 /* Serializes control(), tick(), reload() and stats() (the ABI's rule). */
 extern pthread_mutex_t ug_plugin_mu;
-
-/* Optional entries of ABI minor 1, NULL when the plugin's table is too short
- * or leaves them out. */
-#define UG_ENTRY(p, m) (UG_HAS_FIELD(ug_plugin, (p)->size, m) ? (p)->m : NULL)
 
 /* dlopen()s path and checks the table's ABI; exits with a line naming path on failure. */
 const ug_plugin *ug_node_load(const char *path);

@@ -12,8 +12,8 @@
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "common.h"
-#include "node.h"
 #include "sim.h"
 #include "simsuggest.h"
 

@@ -13,7 +13,8 @@
 
 #include <jansson.h>
 
-#include "node.h"
+#include "buf.h"
+#include "plugin_entry.h"
 #include "sim.h"
 
 /*
