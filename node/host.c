@@ -8,7 +8,7 @@
 #include "node.h"
 
 const ug_plugin *ug_api;
-void *ug_inst;
+void *ug_node_plugin_inst;
 pthread_mutex_t ug_plugin_mu = PTHREAD_MUTEX_INITIALIZER;
 
 const ug_plugin *ug_node_load(const char *path)
@@ -33,7 +33,7 @@ int ug_node_control(const char *req, size_t len, ug_emit emit, void *ctx)
     if (!control)
         return -2;
     pthread_mutex_lock(&ug_plugin_mu);
-    int rc = control(ug_inst, req, len, emit, ctx);
+    int rc = control(ug_node_plugin_inst, req, len, emit, ctx);
     pthread_mutex_unlock(&ug_plugin_mu);
     return rc;
 }

@@ -137,7 +137,7 @@ static void print_stats(void)
     size_t used = (size_t)snprintf(line, sizeof line, "stats:");
     ug_stat st[128];
     pthread_mutex_lock(&ug_plugin_mu);
-    size_t n = ug_api->stats(ug_inst, st, 128);
+    size_t n = ug_api->stats(ug_node_plugin_inst, st, 128);
     pthread_mutex_unlock(&ug_plugin_mu);
     for (size_t i = 0; i < n && i < 128; i++)
         if (st[i].value && used < sizeof line)
@@ -165,7 +165,7 @@ static void reload(void)
     char err[1024];
     ug_notify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the policy", monotonic_usec());
     pthread_mutex_lock(&ug_plugin_mu);
-    int rc = ug_api->reload(ug_inst, NULL, err, sizeof err);
+    int rc = ug_api->reload(ug_node_plugin_inst, NULL, err, sizeof err);
     pthread_mutex_unlock(&ug_plugin_mu);
     if (rc != 0) /* a reload that worked, the plugin logs itself, once (ABI) */
         ug_log(UG_LOG_ERROR, "SIGHUP: reload refused, the running policy stays: %s", err);
@@ -187,7 +187,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 {
     (void)loop, (void)t, (void)revents;
     pthread_mutex_lock(&ug_plugin_mu);
-    ug_api->tick(ug_inst);
+    ug_api->tick(ug_node_plugin_inst);
     pthread_mutex_unlock(&ug_plugin_mu);
 }
 
@@ -257,8 +257,8 @@ static int shut_down(void)
 {
     int (*finish)(void *, char *, size_t) = UG_ENTRY(ug_api, finish);
     char err[1024] = "";
-    int rc = finish ? finish(ug_inst, err, sizeof err) : 0;
-    ug_api->destroy(ug_inst); /* commits every pending grant */
+    int rc = finish ? finish(ug_node_plugin_inst, err, sizeof err) : 0;
+    ug_api->destroy(ug_node_plugin_inst); /* commits every pending grant */
     if (rc != 0) {
         ug_log(UG_LOG_ERROR, "stopped, but not every grant is on disk: %s", err[0] ? err : "finish failed");
         return UG_EXIT_FAIL;
@@ -298,8 +298,8 @@ static int serve(const args *a)
     ug_api = ug_node_load(a->plugin ? a->plugin : ug_default_plugin());
     ug_host host = {.size = sizeof host, .log = ug_log_host, .now = host_now, .nworkers = nworkers};
     char err[1024];
-    ug_inst = ug_api->create(&host, a->policy, err, sizeof err);
-    if (!ug_inst)
+    ug_node_plugin_inst = ug_api->create(&host, a->policy, err, sizeof err);
+    if (!ug_node_plugin_inst)
         ug_die(UG_EXIT_FAIL, "%s", err);
 
     ug_serve_init(nworkers);

@@ -42,7 +42,7 @@ extern const ug_node_counter ug_node_counters[NC_COUNT];
 
 /* The plugin and its instance, set once before any thread starts. */
 extern const ug_plugin *ug_api;
-extern void *ug_inst;
+extern void *ug_node_plugin_inst;
 /* Serializes control(), tick(), reload() and stats() (the ABI's rule). */
 extern pthread_mutex_t ug_plugin_mu;
 

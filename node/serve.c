@@ -117,12 +117,12 @@ static ug_verdict ask(worker *w, const struct sockaddr *src, socklen_t sl, const
 {
     if (handle2) {
         unsigned flags = 0;
-        ug_verdict v = handle2(ug_inst, w->index, src, sl, in, len, out, cap, out_len, &flags);
+        ug_verdict v = handle2(ug_node_plugin_inst, w->index, src, sl, in, len, out, cap, out_len, &flags);
         *after_flush = flags & UG_REPLY_AFTER_FLUSH;
         return v;
     }
     *after_flush = true;
-    return ug_api->handle(ug_inst, w->index, src, sl, in, len, out, cap, out_len);
+    return ug_api->handle(ug_node_plugin_inst, w->index, src, sl, in, len, out, cap, out_len);
 }
 
 static uint64_t now_ms(void)
@@ -190,7 +190,7 @@ static void on_readable(struct ev_loop *loop, ev_io *io, int revents)
             m->msg_hdr = (struct msghdr){.msg_name = &from[i], .msg_namelen = sl, .msg_iov = &txv[i], .msg_iovlen = 1};
         }
         send_batch(w, io->fd, now, nnow);
-        if (ug_api->flush(ug_inst, w->index) != 0) {
+        if (ug_api->flush(ug_node_plugin_inst, w->index) != 0) {
             add(w, NC_FLUSH_FAILS, 1);
             add(w, NC_HELD_BACK, nlate);
         } else {
