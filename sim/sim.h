@@ -53,6 +53,10 @@ typedef struct {
     bool quiet, bench;
 } sim_opts;
 
+/* The command line into o (its defaults set by the caller); --help and
+ * --version print and exit 0, bad usage exits 2 with one line (simargs.c). */
+void sim_parse_args(int argc, char **argv, sim_opts *o);
+
 /* ---- the population (simpop.c) ---------------------------------------------- */
 
 /* One peer: what it is (fixed) and where it stands (per run). */

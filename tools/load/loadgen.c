@@ -495,103 +495,147 @@ static uint32_t *by_socket(const lg_pool *p, unsigned k, size_t *first)
     return q;
 }
 
+/* One run's sending side: each socket's queue of pool indexes (by_socket),
+ * where it stands in it, and its window of replies awaited. */
+typedef struct {
+    lg_conn *c;
+    const lg_pool *p;
+    lg_result *r;
+    uint32_t *q;
+    size_t first[LG_SOCKETS_MAX + 1], pos[LG_SOCKETS_MAX];
+    unsigned inflight[LG_SOCKETS_MAX];
+    double quiet[LG_SOCKETS_MAX]; /* since when socket k has waited for a reply */
+    uint64_t total, next;         /* datagrams to send, sent */
+    bool cycle;                   /* more than the pool: queues wrap around */
+    unsigned window;              /* replies awaited per socket; 0: open loop */
+    double last;                  /* when the last datagram went or came */
+} lg_send;
+
+/* Sends each socket's next batch (what its window and queue allow) at time
+ * t; false when no socket had anything left to send. */
+static bool send_batches(lg_send *st, double t)
+{
+    struct mmsghdr tx[LG_BATCH];
+    struct iovec txv[LG_BATCH];
+    bool more = false;
+    for (unsigned k = 0; k < st->c->n && st->next < st->total; k++) {
+        size_t qlen = st->first[k + 1] - st->first[k];
+        size_t left = st->cycle ? SIZE_MAX : qlen - st->pos[k];
+        unsigned want = st->window ? st->window - st->inflight[k] : LG_BATCH;
+        want = want > LG_BATCH ? LG_BATCH : want;
+        want = want > st->total - st->next ? (unsigned)(st->total - st->next) : want;
+        want = want > left ? (unsigned)left : want;
+        more = more || left > 0;
+        if (!want || !qlen)
+            continue;
+        for (unsigned j = 0; j < want; j++) {
+            size_t idx = st->q[st->first[k] + (st->pos[k] + j) % qlen];
+            txv[j] = (struct iovec){st->p->buf + idx * UG_DGRAM_MAX, st->p->len[idx]};
+            tx[j].msg_hdr = (struct msghdr){.msg_iov = &txv[j], .msg_iovlen = 1};
+        }
+        int s = sendmmsg(st->c->fd[k], tx, want, MSG_DONTWAIT);
+        if (s > 0) {
+            if (st->window && !st->inflight[k])
+                st->quiet[k] = t;
+            st->inflight[k] += st->window ? (unsigned)s : 0;
+            st->pos[k] = st->cycle ? (st->pos[k] + (size_t)s) % qlen : st->pos[k] + (size_t)s;
+            st->next += (uint64_t)s;
+            st->r->sent += (uint64_t)s;
+            st->last = t;
+        } else if (s < 0 && errno == ECONNREFUSED) {
+            st->r->refused++;
+        }
+    }
+    return more;
+}
+
+/* Replies awaited over every socket; *room: some socket may send more. */
+static unsigned outstanding(const lg_send *st, bool *room)
+{
+    unsigned n = 0;
+    *room = false;
+    for (unsigned k = 0; k < st->c->n; k++) {
+        n += st->inflight[k];
+        *room = *room || !st->window || st->inflight[k] < st->window;
+    }
+    return n;
+}
+
+/* Reads what has come (waiting up to 5 ms when no socket may send), each
+ * reply opening its socket's window; returns the time now if anything came,
+ * else t. */
+static double receive(lg_send *st, bool room, double t)
+{
+    struct pollfd pf[LG_SOCKETS_MAX];
+    for (unsigned k = 0; k < st->c->n; k++)
+        pf[k] = (struct pollfd){.fd = st->c->fd[k], .events = POLLIN};
+    if (poll(pf, st->c->n, room ? 0 : 5) <= 0)
+        return t;
+    t = lg_now();
+    for (unsigned k = 0; k < st->c->n; k++) {
+        if (!pf[k].revents)
+            continue;
+        unsigned got = drain_socket(st->c, k, st->r);
+        if (st->window && got) {
+            st->inflight[k] -= got < st->inflight[k] ? got : st->inflight[k];
+            st->quiet[k] = t;
+            st->last = t;
+        }
+    }
+    return t;
+}
+
+/* Counts as lost what a socket has awaited longer than lost_after; stops
+ * sending when a whole window was lost on every socket and nothing ever
+ * answered: nobody is answering, and waiting for each window would be long. */
+static void expire(lg_send *st, double t, double lost_after)
+{
+    for (unsigned k = 0; st->window && k < st->c->n; k++) {
+        if (st->inflight[k] && t - st->quiet[k] > lost_after) {
+            st->r->lost += st->inflight[k];
+            st->inflight[k] = 0;
+        }
+    }
+    if (st->window && !st->r->replies && st->r->lost >= (uint64_t)st->window * st->c->n)
+        st->total = st->next;
+}
+
 int lg_run(lg_conn *c, const lg_pool *p, const lg_opts *o, lg_result *r, char *why, size_t whycap)
 {
     memset(r, 0, sizeof *r);
-    size_t first[LG_SOCKETS_MAX + 1], pos[LG_SOCKETS_MAX] = {0};
-    uint32_t *q = p->n && c->n ? by_socket(p, c->n, first) : NULL;
-    if (!q) {
+    lg_send st = {.c = c, .p = p, .r = r};
+    st.q = p->n && c->n ? by_socket(p, c->n, st.first) : NULL;
+    if (!st.q) {
         snprintf(why, whycap, p->n && c->n ? "out of memory" : "nothing to send");
         return -1;
     }
-    uint64_t total = o->count ? o->count : p->n;
-    bool cycle = total > p->n; /* else each socket sends its queue once */
-    unsigned window = o->window > LG_WINDOW_MAX ? LG_WINDOW_MAX : o->window;
+    st.total = o->count ? o->count : p->n;
+    st.cycle = st.total > p->n; /* else each socket sends its queue once */
+    st.window = o->window > LG_WINDOW_MAX ? LG_WINDOW_MAX : o->window;
     double lost_after = o->lost_after > 0 ? o->lost_after : LG_LOST_AFTER;
     uint64_t cpu0 = 0, rxq, drops0 = 0, drops1 = 0;
     bool qok = lg_udp_queue(&c->to, &rxq, &drops0) == 0;
     for (unsigned k = 0; k < c->n; k++) /* stale replies of an earlier run */
         drain_socket(c, k, &(lg_result){0});
     r->cpu_ok = o->pid && lg_cpu_ns(o->pid, &cpu0) == 0;
-    struct mmsghdr tx[LG_BATCH];
-    struct iovec txv[LG_BATCH];
-    struct pollfd pf[LG_SOCKETS_MAX];
-    unsigned inflight[LG_SOCKETS_MAX] = {0};
-    double quiet[LG_SOCKETS_MAX]; /* since when socket k has waited for a reply */
-    double t0 = lg_now(), stop_at = o->seconds > 0 ? t0 + o->seconds : HUGE_VAL, last = t0;
-    uint64_t next = 0;
+    double t0 = lg_now(), stop_at = o->seconds > 0 ? t0 + o->seconds : HUGE_VAL;
+    st.last = t0;
     for (;;) {
         double t = lg_now();
-        bool sending = next < total && t < stop_at, more = false;
-        for (unsigned k = 0; sending && k < c->n && next < total; k++) {
-            size_t qlen = first[k + 1] - first[k];
-            size_t left = cycle ? SIZE_MAX : qlen - pos[k];
-            unsigned want = window ? window - inflight[k] : LG_BATCH;
-            want = want > LG_BATCH ? LG_BATCH : want;
-            want = want > total - next ? (unsigned)(total - next) : want;
-            want = want > left ? (unsigned)left : want;
-            more = more || left > 0;
-            if (!want || !qlen)
-                continue;
-            for (unsigned j = 0; j < want; j++) {
-                size_t idx = q[first[k] + (pos[k] + j) % qlen];
-                txv[j] = (struct iovec){p->buf + idx * UG_DGRAM_MAX, p->len[idx]};
-                tx[j].msg_hdr = (struct msghdr){.msg_iov = &txv[j], .msg_iovlen = 1};
-            }
-            int s = sendmmsg(c->fd[k], tx, want, MSG_DONTWAIT);
-            if (s > 0) {
-                if (window && !inflight[k])
-                    quiet[k] = t;
-                inflight[k] += window ? (unsigned)s : 0;
-                pos[k] = cycle ? (pos[k] + (size_t)s) % qlen : pos[k] + (size_t)s;
-                next += (uint64_t)s;
-                r->sent += (uint64_t)s;
-                last = t;
-            } else if (s < 0 && errno == ECONNREFUSED) {
-                r->refused++;
-            }
-        }
-        if (sending && !more)
-            total = next; /* every queue sent once */
-        unsigned outstanding = 0;
-        bool room = false;
-        for (unsigned k = 0; k < c->n; k++) {
-            outstanding += inflight[k];
-            room = room || !window || inflight[k] < window;
-            pf[k] = (struct pollfd){.fd = c->fd[k], .events = POLLIN};
-        }
-        if (next >= total || t >= stop_at) {
-            if (!outstanding)
+        if (st.next < st.total && t < stop_at && !send_batches(&st, t))
+            st.total = st.next; /* every queue sent once */
+        bool room;
+        unsigned awaited = outstanding(&st, &room);
+        if (st.next >= st.total || t >= stop_at) {
+            if (!awaited)
                 break;
             room = false;
         }
-        if (poll(pf, c->n, room ? 0 : 5) > 0) {
-            t = lg_now();
-            for (unsigned k = 0; k < c->n; k++) {
-                if (!pf[k].revents)
-                    continue;
-                unsigned got = drain_socket(c, k, r);
-                if (window && got) {
-                    inflight[k] -= got < inflight[k] ? got : inflight[k];
-                    quiet[k] = t;
-                    last = t;
-                }
-            }
-        }
-        for (unsigned k = 0; window && k < c->n; k++) {
-            if (inflight[k] && t - quiet[k] > lost_after) {
-                r->lost += inflight[k];
-                inflight[k] = 0;
-            }
-        }
-        /* a whole window lost on every socket and nothing ever answered:
-         * nobody is answering, and waiting for each window would be long */
-        if (window && !r->replies && r->lost >= (uint64_t)window * c->n)
-            total = next;
+        expire(&st, receive(&st, room, t), lost_after);
     }
-    free(q);
+    free(st.q);
     double emptied = settle(c, r, 2.0);
-    r->seconds = (window ? last : emptied) - t0;
+    r->seconds = (st.window ? st.last : emptied) - t0;
     uint64_t cpu1 = 0;
     if (r->cpu_ok && lg_cpu_ns(o->pid, &cpu1) == 0 && cpu1 >= cpu0)
         r->cpu_ns = cpu1 - cpu0;
