@@ -105,11 +105,9 @@ endef
 LIBS_NODE = $(LIBS_PROTO) $(shell pkg-config --libs jansson libmicrohttpd 2>/dev/null) $(LIBS_SYSTEMD) -lev -ldl -lpthread
 $(eval $(call program,upgate-node,NODE,node))
 
-# upgate-ctl (ctl/): the plugin's bounded YAML input and policy path rule
-# read the policy's state key.
-CTL_PLUGIN_OBJ := $(OBJ)/plugin/yaml_tree.o $(OBJ)/plugin/yaml_access.o $(OBJ)/plugin/policy_path.o
-CTL_PLUGIN_INC := -Iplugin
-LIBS_CTL = $(LIBS_PROTO) $(shell pkg-config --libs jansson yaml-0.1 2>/dev/null)
+# upgate-ctl (ctl/): no plugin part; --policy finds the node's socket by
+# the record the node keeps (common/runrec.c), not by reading the policy.
+LIBS_CTL = $(LIBS_PROTO) $(shell pkg-config --libs jansson 2>/dev/null)
 $(eval $(call program,upgate-ctl,CTL,ctl))
 
 # upgate-sim (sim/): the plugin's value parsers and GeoIP reader, linked in,

@@ -1,5 +1,6 @@
 /* upgate-ctl: steers a running tracker through its control socket (docs/control.md; cli.md "Operating a running tracker"). */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -14,7 +15,7 @@
 
 #include "common.h"
 #include "ctlclient.h"
-#include "ctlpolicy.h"
+#include "ctlfind.h"
 #include "explain_arg.h"
 #include "jwalk.h"
 #include "render.h"
@@ -47,7 +48,9 @@ static const char usage_text[] =
     "\n"
     "options:\n"
     "  --socket PATH       the tracker's control socket\n"
-    "  --policy FILE       the default socket of that policy: upgate.ctl in its state folder\n"
+    "  --policy FILE       the socket of the node serving that policy, from the record it keeps\n"
+    "                      in a runtime folder (by default the socket is upgate.ctl in the\n"
+    "                      policy's state folder)\n"
     "                      (when neither is given: --policy " UG_CTL_DEFAULT_POLICY ", if it exists)\n"
     "  --json              print the tracker's JSON reply as it is, on one line\n"
     "                      (watch: one line per interval)\n"
@@ -653,8 +656,8 @@ static const char *socket_path(const opts *o, char *buf, size_t cap)
             ug_usage_error("no --socket or --policy given, and %s does not exist: give one", UG_CTL_DEFAULT_POLICY);
         policy = UG_CTL_DEFAULT_POLICY;
     }
-    char err[1200];
-    if (ug_ctlp_socket(policy, buf, cap, err, sizeof err) != 0)
+    char err[4 * PATH_MAX + 512];
+    if (ug_ctlf_socket(policy, buf, cap, err, sizeof err) != 0)
         ug_die(UG_EXIT_FAIL, "%s", err);
     return buf;
 }
@@ -668,6 +671,6 @@ int main(int argc, char **argv)
     if (o.socket && o.policy)
         ug_usage_error("--socket and --policy: give one");
     const command *c = check_usage(&o);
-    char path[UG_PATH_MAX + 16];
+    char path[PATH_MAX];
     return c->run(&o, socket_path(&o, path, sizeof path));
 }

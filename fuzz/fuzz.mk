@@ -28,17 +28,17 @@ endif
 
 FZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FZ_WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
-FZ_CFLAGS := $(FZ_WARN) -g -O1 -D_GNU_SOURCE -Iproto -Iplugin -Iinclude -Icommon -Ictl -Isim -Ifuzz -MMD -MP $(FZ_SAN)
+FZ_CFLAGS := $(FZ_WARN) -g -O1 -D_GNU_SOURCE -Iproto -Iplugin -Iinclude -Icommon -Isim -Ifuzz -MMD -MP $(FZ_SAN)
 FZ_LIBS = $(shell pkg-config --libs libsodium msgpack yaml-0.1 lmdb libmaxminddb jansson hiredis 2>/dev/null) -lpthread -ldl -lm
 
 # The code under test is instrumented for coverage; each harness links only
 # the objects it reaches, out of one archive.
 # common/*.c: what the programs share, the capture file reader (upgate-node --capture,
-# upgate-sim --replay) and what upgate-ctl reads (jwalk.c, render*.c) among it;
-# ctl/ctlpolicy.c: a policy's state key; sim/simspec.c, sim/simedit.c: upgate-sim's
-# flag values and its policy rewriter
+# upgate-sim --replay) and what upgate-ctl reads (jwalk.c, render*.c, the node's
+# record in runrec.c) among it; sim/simspec.c, sim/simedit.c: upgate-sim's flag
+# values and its policy rewriter
 LIB_SRC := $(wildcard proto/*.c) $(wildcard plugin/*.c) $(wildcard common/*.c) \
-           $(filter-out client/example.c,$(wildcard client/*.c)) ctl/ctlpolicy.c sim/simspec.c sim/simedit.c
+           $(filter-out client/example.c,$(wildcard client/*.c)) sim/simspec.c sim/simedit.c
 LIB_OBJ := $(LIB_SRC:%.c=$(FZ)/obj/%.o)
 FZ_LIB := $(FZ)/libugfuzz.a
 # The oracle (the old msgpack-c decoders) is our own code, like the harnesses.

@@ -1,33 +1,16 @@
-/* libFuzzer: what upgate-ctl reads from outside: a control reply (walked member by member, then rendered) and a policy up to its state key. */
+/* libFuzzer: what upgate-ctl reads from outside: a control reply (walked member by member, then rendered) and a node's record of its control socket. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
-#include "ctlpolicy.h"
 #include "fuzz_common.h"
 #include "jwalk.h"
 #include "render.h"
+#include "runrec.h"
 
 static FILE *sink;
-
-typedef struct {
-    const uint8_t *p;
-    size_t len, at;
-} mem;
-
-/* libyaml's reader over bytes, in small pieces so the parser's refills run. */
-static int mem_read(void *data, unsigned char *buf, size_t size, size_t *got)
-{
-    mem *m = data;
-    size_t n = m->len - m->at < size ? m->len - m->at : size;
-    n = n > 7 ? 7 : n;
-    memcpy(buf, m->p + m->at, n);
-    m->at += n;
-    *got = n;
-    return 1;
-}
 
 static int row(void *ctx, size_t i, const json_t *elem)
 {
@@ -79,13 +62,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sink = fopen("/dev/null", "w");
     if (size < 1)
         return 0;
-    if (data[0] == 'Y') { /* a policy */
-        mem m = {data + 1, size - 1, 0};
-        char out[UG_PATH_MAX], err[512];
-        if (ug_ctlp_state(mem_read, &m, "fuzz.yaml", out, sizeof out, err, sizeof err) == 0)
-            FZ_CHECK(out[0] && strlen(out) < sizeof out, "a state path");
-        else
-            FZ_CHECK(err[0] && !strchr(err, '\n'), "one line: %s", err);
+    if (data[0] == 'P') { /* a node's record: what parses prints back to the same bytes */
+        static ug_runrec r, again;
+        static char text[UG_RUNREC_MAX + 1], why[256];
+        if (ug_runrec_parse((const char *)data + 1, size - 1, &r, why, sizeof why) != 0) {
+            FZ_CHECK(why[0] && !strchr(why, '\n'), "one line: %s", why);
+            return 0;
+        }
+        int n = ug_runrec_format(&r, text, sizeof text);
+        FZ_CHECK(n > 0 && (size_t)n == size - 1 && !memcmp(text, data + 1, size - 1), "the record prints back");
+        FZ_CHECK(ug_runrec_parse(text, (size_t)n, &again, why, sizeof why) == 0 && again.pid == r.pid &&
+                     !strcmp(again.policy, r.policy) && !strcmp(again.socket, r.socket),
+                 "the printed record parses the same");
         return 0;
     }
     reply(data + 1, size - 1, data[0] == 'G');

@@ -16,6 +16,7 @@
 #include "capwrite.h"
 #include "check.h"
 #include "common.h"
+#include "ctlrec.h"
 #include "ctlsock.h"
 #include "log.h"
 #include "metrics.h"
@@ -197,36 +198,47 @@ static void on_stats_timer(struct ev_loop *loop, ev_timer *t, int revents)
     print_stats();
 }
 
-/* The default control socket: upgate.ctl in the state folder the plugin
- * names in its reply to {"cmd":"info"}; NULL (no socket) when the plugin
- * has no control or does not say. */
-static const char *default_control(void)
+/* The state folder the plugin names in its reply to {"cmd":"info"}, into
+ * out ("" when it does not say); false when the plugin has no control. */
+static bool plugin_state(char *out, size_t cap)
 {
-    static char path[4096];
     static const char req[] = "{\"cmd\":\"info\"}";
     ug_buf b = {.max = 1u << 20};
+    out[0] = 0;
     int rc = ug_node_control(req, sizeof req - 1, ug_buf_emit, &b);
     if (rc == -2)
-        return NULL;
+        return false;
     json_t *j = rc == 0 && ug_buf_finish(&b) == 0 ? json_loadb(b.data, b.len, 0, NULL) : NULL;
     const char *state = json_string_value(json_object_get(j, "state"));
-    const char *out = NULL;
-    if (state && state[0] == '/' && (size_t)snprintf(path, sizeof path, "%s/upgate.ctl", state) < sizeof path)
-        out = path;
-    else
-        ug_log(UG_LOG_WARN, "no control socket: the plugin did not name its state folder in reply to "
-                            "{\"cmd\":\"info\"}; give --control PATH");
+    if (state && state[0] == '/' && (size_t)snprintf(out, cap, "%s", state) >= cap)
+        out[0] = 0;
     json_decref(j);
     ug_buf_free(&b);
-    return out;
+    return true;
+}
+
+/* The default control socket: upgate.ctl in the plugin's state folder;
+ * NULL (no socket) when the plugin has no control or does not say. */
+static const char *default_control(bool control, const char *state)
+{
+    static char path[4096];
+    if (!control)
+        return NULL;
+    if (state[0] && (size_t)snprintf(path, sizeof path, "%s/upgate.ctl", state) < sizeof path)
+        return path;
+    ug_log(UG_LOG_WARN, "no control socket: the plugin did not name its state folder in reply to "
+                        "{\"cmd\":\"info\"}; give --control PATH");
+    return NULL;
 }
 
 /* Everything that must be up before the ready line: control socket,
- * metrics, capture; appends what it started to the ready line. */
+ * metrics, capture; appends what it started to the ready line. Then the
+ * record of the control socket (ctlrec.c), once nothing can stop the start. */
 static void start_services(const args *a, char *ready, size_t cap, size_t *used)
 {
-    char err[1024];
-    const char *ctl = a->control ? a->control : default_control();
+    char err[1024], state[4096];
+    bool control = plugin_state(state, sizeof state);
+    const char *ctl = a->control ? a->control : default_control(control, state);
     if (ctl) {
         if (ug_ctl_start(ctl, err, sizeof err) != 0)
             ug_die(UG_EXIT_FAIL, "%s", err);
@@ -249,6 +261,8 @@ static void start_services(const args *a, char *ready, size_t cap, size_t *used)
             ug_die(UG_EXIT_FAIL, "--capture %s", err);
         *used += (size_t)snprintf(ready + *used, cap - *used, ", capture %s", a->capture);
     }
+    if (ctl)
+        ug_ctlrec_publish(a->policy, ctl, state[0] ? state : NULL);
 }
 
 /* Commits what is pending (finish, when the plugin has it), then destroy.
@@ -339,6 +353,7 @@ static int serve(const args *a)
     ug_notify("STOPPING=1\nSTATUS=stopping");
     ug_log(UG_LOG_INFO, "stopping");
     ug_ctl_stop();
+    ug_ctlrec_withdraw();
     ug_metrics_stop();
     ug_serve_stop();
     ug_capw_stop();

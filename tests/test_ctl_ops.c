@@ -1,5 +1,6 @@
-/* upgate-ctl for operators: --policy finding the socket, trackers that are down or broken, big replies, metrics against status, the README's journey. */
+/* upgate-ctl for operators: --policy finding the socket by the node's record, trackers that are down or broken, big replies, metrics against status, the README's journey. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -46,61 +47,116 @@ static void one_line(const char *what)
 
 /* ---- --policy ----------------------------------------------------------------- */
 
-Test(ctl_ops, policy_finds_the_default_socket_reading_only_up_to_state)
+/* The node's records in folder run: how many, and the path of the last one. */
+static int records(const char *run, char *last, size_t cap)
 {
-    nu_init(&N, "stages:\n  - {name: all}\n");
+    int n = 0;
+    DIR *d = opendir(run);
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (!strncmp(e->d_name, "node-", 5) && ++n)
+            snprintf(last, cap, "%s/%s", run, e->d_name);
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* A pid that no process has: a child's, once reaped. */
+static pid_t dead_pid(void)
+{
+    pid_t p = fork();
+    cr_assert_neq(p, -1);
+    if (p == 0)
+        _exit(0);
+    waitpid(p, NULL, 0);
+    return p;
+}
+
+Test(ctl_ops, policy_finds_its_node_by_the_record_the_node_keeps)
+{
+    static const char stages[] = "stages:\n  - {name: all}\n";
+    char run[128], rec[512], text[4096], link[512], target[512];
+    nu_init(&N, stages);
+    snprintf(run, sizeof run, "%s/run", N.dir); /* as systemd's RuntimeDirectory=: the node and upgate-ctl look here */
+    cr_assert_eq(mkdir(run, 0755), 0);
+    cr_assert_eq(setenv("RUNTIME_DIRECTORY", run, 1), 0);
+    snprintf(rec, sizeof rec, "%s/node-0123456789abcdef0123456789abcdef", run); /* a dead node's, swept at start */
+    snprintf(text, sizeof text, "upgate-node control record 1\npid %d\npolicy /nowhere.yaml\nsocket /nowhere.sock\n",
+             (int)dead_pid());
+    nu_write(rec, text);
     nu_start(&N, NULL, NULL);
+    cr_assert_eq(access(rec, F_OK), -1, "a dead node's record is swept when a node starts");
+
     cr_assert_eq(ctl_in("/", "--policy '%s/policy.yaml' status", N.dir), 0, "from another folder: %s", ERR);
     cr_assert(strstr(OUT, "rollout default: release 2.0.0"), "%s", OUT);
     const char *base = strrchr(N.dir, '/') + 1;
     cr_assert_eq(ctl_in("/tmp", "--policy %s/policy.yaml status", base), 0, "a relative --policy: %s", ERR);
     cr_assert_eq(ctl_in(N.dir, "--policy=policy.yaml --json history"), 0, "%s", ERR);
+    cr_assert_eq(symlink(nu_path(&N, "policy.yaml"), nu_path(&N, "link.yaml")), 0);
+    cr_assert_eq(ctl("--policy link.yaml status"), 0, "a link to the policy is the policy: %s", ERR);
 
-    /* the key after nested collections, an absolute state, then a file that is not YAML past the key */
-    char text[4096];
-    snprintf(text, sizeof text, "keys: {hint: a, issuers: [b, {c: [d, e]}]}\nstages:\n  - {name: x, uids: [1, 2]}\n"
-                                "'state': %s/state\n",
-             N.dir);
-    nu_write(nu_path(&N, "other.yaml"), text);
-    cr_assert_eq(ctl_in("/", "--policy %s/other.yaml status", N.dir), 0, "%s", ERR);
-    snprintf(text, sizeof text, "state: %s/state\nbroken: [\"never read\n", N.dir);
-    nu_write(nu_path(&N, "tail.yaml"), text);
-    FILE *f = fopen(nu_path(&N, "tail.yaml"), "a");
-    for (int i = 0; i < 10000; i++) /* 10 MB of an unterminated string: never read */
-        fprintf(f, "%01000d\n", i);
-    fclose(f);
-    cr_assert_eq(ctl("--policy tail.yaml status"), 0, "stops at the key: %s", ERR);
+    /* one record, naming the node and its socket; state/control.sock links to the socket */
+    cr_assert_eq(records(run, rec, sizeof rec), 1);
+    FILE *f = fopen(rec, "r");
+    size_t got = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[got] = 0;
+    if (f)
+        fclose(f);
+    char want[1024];
+    snprintf(want, sizeof want, "upgate-node control record 1\npid %d\npolicy %s/policy.yaml\nsocket %s/state/upgate.ctl\n",
+             (int)N.pid, N.dir, N.dir);
+    cr_assert_str_eq(text, want);
+    snprintf(link, sizeof link, "%s/state/control.sock", N.dir);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    cr_assert_gt(n, 0, "no %s", link);
+    target[n] = 0;
+    char sock[512];
+    snprintf(sock, sizeof sock, "%s/state/upgate.ctl", N.dir);
+    cr_assert_str_eq(target, sock);
+    cr_assert_eq(ctl("--socket state/control.sock status"), 0, "%s", ERR);
+
+    /* the policy is never read: broken YAML, then the operator's mistake, state: moved while the node
+     * runs; reload reaches the running node, which refuses it */
+    nu_write(nu_path(&N, "policy.yaml"), "state: [never closed\n");
+    cr_assert_eq(ctl("--policy policy.yaml status"), 0, "a policy being edited still finds its node: %s", ERR);
+    nu_write(nu_path(&N, "policy.yaml"), "keys: {hint: hint.key, issuers: [issuer.pub]}\nrelease: release.manifest\n"
+                                         "state: moved\ntargets: [\"1.4.0\"]\nretry: 120\nstages:\n  - {name: all}\n");
+    cr_assert_eq(ctl("--policy policy.yaml reload"), 1, "the node refuses the move: %s", ERR);
+    one_line("reload");
+    cr_assert(strstr(ERR, "state: cannot change from ") && strstr(ERR, "/state while running"), "%s", ERR);
+    cr_assert_eq(ctl("--policy policy.yaml status"), 0, "%s", ERR);
+    cr_assert(strstr(OUT, "rollout default: release 2.0.0"), "the old policy still runs: %s", OUT);
+
+    /* a clean stop takes the record and the link away */
+    nu_policy(&N, stages);
+    cr_assert_eq(nu_stop(&N, SIGTERM), 0);
+    cr_assert_eq(records(run, rec, sizeof rec), 0, "the record outlived its node");
+    cr_assert_eq(access(link, F_OK), -1, "%s outlived its node", link);
+    cr_assert_eq(ctl("--policy policy.yaml status"), 1);
+    one_line("no node");
+    cr_assert(strstr(ERR, "no running upgate-node has recorded its control socket for ") && strstr(ERR, run), "%s",
+              ERR);
+
+    /* a killed node's record is ignored, with a note; the next node replaces it */
+    nu_start(&N, NULL, NULL);
+    pid_t killed = N.pid;
+    nu_stop(&N, SIGKILL);
+    cr_assert_eq(records(run, rec, sizeof rec), 1);
+    cr_assert_eq(ctl("--policy policy.yaml status"), 1);
+    snprintf(want, sizeof want, "upgate-ctl: note: ignoring a stale record %s: pid %d is not running", rec, (int)killed);
+    cr_assert(strstr(ERR, want) && strstr(ERR, "no running upgate-node has recorded"), "%s", ERR);
+    char control[256];
+    snprintf(control, sizeof control, "%s/elsewhere.sock", N.dir);
+    nu_start(&N, (const char *const[]){"--control", control, NULL}, NULL);
+    cr_assert_eq(ctl("--policy policy.yaml status"), 0, "the record names --control's socket: %s", ERR);
+    cr_assert(!strstr(ERR, "note"), "%s", ERR);
+    n = readlink(link, target, sizeof target - 1);
+    cr_assert_gt(n, 0);
+    target[n] = 0;
+    cr_assert_str_eq(target, control);
     cr_assert_eq(nu_stop(&N, SIGTERM), 0);
 
-    static const struct {
-        const char *text, *says;
-    } bad[] = {
-        {"keys: {hint: a}\nstages: []\n", "policy.yaml: no top-level state key"},
-        {"state: [a, b]\n", "policy.yaml:1: state: expected a folder path, got a list"},
-        {"state:\n  dir: x\n", "policy.yaml:2: state: expected a folder path, got a mapping"},
-        {"- state: x\n", "policy.yaml:1: expected a mapping of policy keys, got a list"},
-        {"keys: {hint: [a}\nstate: x\n", "policy.yaml:1: (yaml) "},
-        {"", "policy.yaml:1: expected a mapping of policy keys, got nothing"},
-        {"state: ''\n", "state: expected a folder path of 1.."},
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        nu_write(nu_path(&N, "policy.yaml"), bad[i].text);
-        cr_assert_eq(ctl("--policy policy.yaml status"), 1, "%s: %s", bad[i].text, ERR);
-        one_line(bad[i].text);
-        cr_assert(strstr(ERR, bad[i].says), "%s: says %s: %s", bad[i].text, bad[i].says, ERR);
-    }
     cr_assert_eq(ctl("--policy nowhere.yaml status"), 1);
-    cr_assert(strstr(ERR, "--policy nowhere.yaml: cannot read: No such file"), "%s", ERR);
-    cr_assert_eq(mkfifo(nu_path(&N, "fifo.yaml"), 0600), 0);
-    cr_assert_eq(ctl("--policy fifo.yaml status"), 1, "a FIFO does not hang it");
-    cr_assert(strstr(ERR, "not a regular file"), "%s", ERR);
-    cr_assert_eq(truncate(nu_path(&N, "tail.yaml"), (17 << 20)), 0);
-    cr_assert_eq(ctl("--policy tail.yaml status"), 1);
-    cr_assert(strstr(ERR, "file too large (at most 16777216 bytes)"), "%s", ERR);
-    /* a policy whose socket is not served: the socket's own error */
-    nu_write(nu_path(&N, "policy.yaml"), "state: gone\n");
-    cr_assert_eq(ctl("--policy policy.yaml status"), 1);
-    cr_assert(strstr(ERR, "/gone/upgate.ctl: no such socket"), "%s", ERR);
+    cr_assert(strstr(ERR, "--policy nowhere.yaml: No such file or directory"), "%s", ERR);
 }
 
 /* ---- trackers that are down or broken ---------------------------------------------- */

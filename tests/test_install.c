@@ -546,9 +546,12 @@ Test(install, exec_start_serves_the_example_policy)
     cr_assert_eq(mkdir(path, 0700), 0);
     R.httpd = tu_httpd(path, &mirror);
     first_run(dir, bin, etc, mirror);
-    /* as systemd would: the policy from the example, the StateDirectory made */
+    /* as systemd would: the policy from the example, the StateDirectory and RuntimeDirectory made */
     cr_assert_eq(run(NULL, 0, "cp '%s/policy.yaml.example' '%s/policy.yaml' && install -d -m 0750 '%s/var/lib/upgate'",
                      etc, etc, dir), 0);
+    char rundir[600];
+    pathf(rundir, sizeof rundir, "%s/run/upgate", dir);
+    cr_assert_eq(run(NULL, 0, "install -d -m 0755 '%s'", rundir), 0);
 
     char line[2048];
     char **argv = exec_start(unit, line, sizeof line);
@@ -579,6 +582,7 @@ Test(install, exec_start_serves_the_example_policy)
             dup2(err, 2);
         if (notify)
             setenv("NOTIFY_SOCKET", notify_path, 1);
+        setenv("RUNTIME_DIRECTORY", rundir, 1);
         if (trace) {
             char *sargv[80] = {"/usr/bin/strace", "-f", "-qq", "-o", trace_path};
             int k = 5;
@@ -638,7 +642,8 @@ Test(install, exec_start_serves_the_example_policy)
                   "libupgate example: %s", out);
     }
     if (built("upgate-ctl")) { /* the control socket is where the man page says */
-        rc = run(out, sizeof out, "'%s/usr/sbin/upgate-ctl' --policy '%s/policy.yaml' status 2>&1", dir, etc);
+        rc = run(out, sizeof out, "RUNTIME_DIRECTORY='%s' '%s/usr/sbin/upgate-ctl' --policy '%s/policy.yaml' status 2>&1",
+                 rundir, dir, etc);
         cr_expect_eq(rc, 0, "upgate-ctl --policy status: %s", out);
         pathf(path, sizeof path, "%s/var/lib/upgate/upgate.ctl", dir);
         cr_expect(exists(path), "no control socket at %s", path);
@@ -665,8 +670,8 @@ Test(install, exec_start_serves_the_example_policy)
     if (trace) { /* everything it did fits the unit's sandbox */
         rc = run(out, sizeof out,
                  "systemd-analyze syscall-filter > '%s/groups' 2>/dev/null;"
-                 "python3 '%s/tests/install/trace_check.py' '%s' '%s' '%s/var/lib/upgate' '%s/groups' 2>&1",
-                 dir, root_dir(), trace_path, unit, dir, dir);
+                 "python3 '%s/tests/install/trace_check.py' '%s' '%s' '%s/var/lib/upgate' '%s/groups' '%s' 2>&1",
+                 dir, root_dir(), trace_path, unit, dir, dir, rundir);
         cr_expect_eq(rc, 0, "upgate-node does what its unit forbids:\n%s", out);
     }
 }

@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """Holds an strace of upgate-node to the sandbox its systemd unit sets up.
 
-usage: trace_check.py TRACE UNIT STATEDIR GROUPS
+usage: trace_check.py TRACE UNIT STATEDIR GROUPS [RUNTIMEDIR]
 
 TRACE is `strace -f -qq -o TRACE` of the node serving, reloading and stopping;
 UNIT the installed upgate-node.service; STATEDIR the policy's state folder;
 GROUPS the output of `systemd-analyze syscall-filter` (the syscall sets of the
-systemd on this machine). Prints one line per thing the unit would forbid
-(a system call outside SystemCallFilter=, a socket family outside
-RestrictAddressFamilies=, a file created or opened for writing outside the
-StateDirectory under ProtectSystem=strict, a device PrivateDevices= hides,
-a /proc file ProcSubset=pid hides) and exits 1 if there was any, else 0.
+systemd on this machine); RUNTIMEDIR the folder the run had as its
+RuntimeDirectory= (writable only when the unit names one). Prints one line per
+thing the unit would forbid (a system call outside SystemCallFilter=, a socket
+family outside RestrictAddressFamilies=, a file created or opened for writing
+outside the StateDirectory and RuntimeDirectory under ProtectSystem=strict, a
+device PrivateDevices= hides, a /proc file ProcSubset=pid hides) and exits 1 if
+there was any, else 0.
 """
 import re
 import sys
@@ -94,12 +96,13 @@ STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
 
 def main():
-    if len(sys.argv) != 5:
+    if len(sys.argv) not in (5, 6):
         raise SystemExit(__doc__)
-    trace, unit, statedir, groups_path = sys.argv[1:]
+    trace, unit, statedir, groups_path = sys.argv[1:5]
     statedir = statedir.rstrip("/")
     groups = syscall_groups(groups_path)
     settings = unit_settings(unit)
+    runtimedir = sys.argv[5].rstrip("/") if len(sys.argv) == 6 and settings.get("RuntimeDirectory") else None
     allow = allowed_syscalls(groups, settings.get("SystemCallFilter", []))
     families = set()
     for f in settings.get("RestrictAddressFamilies", []):
@@ -107,7 +110,10 @@ def main():
     problems = []
 
     def inside_state(path):
-        return path == statedir or path.startswith(statedir + "/")
+        for d in (statedir, runtimedir):
+            if d and (path == d or path.startswith(d + "/")):
+                return True
+        return False
 
     for line in calls(trace):
         m = CALL.match(line)
