@@ -254,7 +254,7 @@ demo-fleet: deps
 	@$(MAKE) --no-print-directory programs
 	@UG_BUILD=$(abspath $(BUILD)) sh demo/demo-fleet.sh
 
-# Side by side in one run (tests/bench*.c, README "Benchmarks"): this tree
+# Side by side in one run (tests/bench*.c, docs/bench.md): this tree
 # against bare libsodium, a bare UDP echo and drain, libev alone, and
 # today's main (BENCH_BASE_REV, built from git history into bench-base/).
 BENCH_BASE_REV := 19404ac

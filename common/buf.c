@@ -1,4 +1,4 @@
-/* A growable byte buffer with a hard maximum: plugin replies in the node, control replies in upgate-ctl. */
+/* A growable byte buffer with a hard maximum: plugin replies in upgate-node and upgate-sim, control replies in upgate-ctl. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* A growable byte buffer with a hard maximum: plugin replies in the node, control replies in upgate-ctl. */
+/* A growable byte buffer with a hard maximum: plugin replies in upgate-node and upgate-sim, control replies in upgate-ctl. */
 #ifndef UG_BUF_H
 #define UG_BUF_H
 

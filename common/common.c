@@ -1,4 +1,4 @@
-/* Helpers the three programs share: strict number and address parsing, messages. */
+/* Helpers every program shares: strict number and address parsing, one-line messages and exit codes, the version, the clock. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libgen.h>

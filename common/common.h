@@ -1,4 +1,4 @@
-/* Helpers the three programs share: strict number and address parsing, messages. */
+/* Helpers every program shares: strict number and address parsing, one-line messages and exit codes, the version, the clock. */
 #ifndef UG_COMMON_H
 #define UG_COMMON_H
 
