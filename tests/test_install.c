@@ -676,6 +676,33 @@ Test(install, exec_start_serves_the_example_policy)
     }
 }
 
+/* ---- make check-deps ---------------------------------------------------- */
+
+/* `make` names a library that is missing, with its Debian package, instead
+ * of failing at the link: here libsodium, made missing by a libsodium.pc
+ * earlier on PKG_CONFIG_PATH that requires a module nobody has. */
+Test(install, check_deps_names_a_missing_library_and_its_package)
+{
+    static char out[OUT_MAX];
+    const char *dir = tu_tmpdir();
+    int rc = run(out, sizeof out, "cd '%s' && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make --no-print-directory -s "
+                 "check-deps 2>&1", root_dir());
+    cr_assert_eq(rc, 0, "make check-deps on this machine: %s", out);
+    cr_expect_str_empty(out, "check-deps is quiet when nothing is missing");
+    char pc[600];
+    pathf(pc, sizeof pc, "%s/libsodium.pc", dir);
+    static const char fake[] = "Name: libsodium\nDescription: stand-in\nVersion: 1.0.18\n"
+                               "Requires: ug-no-such-module\n";
+    tu_write_file(pc, fake, sizeof fake - 1);
+    rc = run(out, sizeof out, "cd '%s' && PKG_CONFIG_PATH='%s' env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS "
+             "make --no-print-directory -s check-deps 2>&1", root_dir(), dir);
+    cr_assert_neq(rc, 0, "check-deps passed with libsodium missing: %s", out);
+    cr_expect(strstr(out, "ug-no-such-module"), "pkg-config's own words: %s", out);
+    cr_expect(strstr(out, "make: missing libraries: libsodium (Debian: libsodium-dev); make deps installs them"),
+              "names the library and its package: %s", out);
+    cr_expect(!strstr(out, "jansson"), "names only what is missing: %s", out);
+}
+
 /* ---- debian/ -------------------------------------------------------- */
 
 /* `make deb` on a fresh machine installs DEB_PKGS and DEB_PKGS_DEB, then
