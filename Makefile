@@ -25,8 +25,12 @@ CC ?= cc
 OPT ?= -O2
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
 CFLAGS += $(WARN) $(OPT) -g -fPIC -fvisibility=hidden -D_GNU_SOURCE -MMD -MP $(SANFLAGS) \
-          -Iproto -Iplugin -Inode -Iinclude -fstack-protector-strong \
-          -DUG_VERSION='"$(UG_VERSION)"' $(SYSTEMD_DEF)
+          -fstack-protector-strong -DUG_VERSION='"$(UG_VERSION)"' $(SYSTEMD_DEF)
+# Include paths per target: proto/ sees itself; the plugin sees proto/ and
+# itself, and names a header by its folder ("store/store.h"), so
+# tests/layers.py can hold each folder to the ones below it; programs and
+# tests see everything.
+INC := -Iproto -Iplugin -Inode -Iinclude
 LDFLAGS += $(SANFLAGS) -Wl,-z,relro,-z,now
 
 PKG_PROTO := libsodium msgpack
@@ -48,8 +52,10 @@ say = @printf '  %-7s %s\n' $(1) $(2);
 endif
 
 OBJ := $(BUILD)/obj
+$(OBJ)/proto/%.o: INC := -Iproto
+$(OBJ)/plugin/%.o: INC := -Iproto -Iplugin
 PROTO_SRC := $(wildcard proto/*.c)
-PLUGIN_SRC := $(wildcard plugin/*.c)
+PLUGIN_SRC := $(wildcard plugin/*.c plugin/*/*.c)
 NODE_COMMON_SRC := node/common.c
 # upgate-node's parts; render, capture (its file format), the reply buffer and the explain
 # argument are also linked into upgate-ctl and the tests.
@@ -59,7 +65,7 @@ NODE_SHARED_SRC := node/render.c node/render_ctl.c node/capture.c node/buf.c nod
 # upgate-ctl's own parts: the program, the socket client, the policy's state key;
 # and the plugin's bounded YAML input and policy path rule, linked in.
 NODE_CTL_SRC := node/ctl.c node/ctlclient.c node/ctlpolicy.c
-CTL_PLUGIN_OBJ := $(OBJ)/plugin/yaml_tree.o $(OBJ)/plugin/yaml_access.o $(OBJ)/plugin/policy_path.o
+CTL_PLUGIN_OBJ := $(OBJ)/plugin/policy/yaml_tree.o $(OBJ)/plugin/policy/yaml_access.o $(OBJ)/plugin/policy/policy_path.o
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_HELPER_SRC := $(filter-out $(TEST_SRC) tests/bench%.c,$(wildcard tests/*.c))
 
@@ -111,7 +117,7 @@ deps:
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(@D)
-	$(call say,CC,$<)$(CC) $(CFLAGS) -c -o $@ $<
+	$(call say,CC,$<)$(CC) $(CFLAGS) $(INC) -c -o $@ $<
 
 $(PROTO_LIB): $(PROTO_OBJ)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^

@@ -36,7 +36,7 @@ FZ_LIBS = $(shell pkg-config --libs libsodium msgpack yaml-0.1 lmdb libmaxminddb
 # node/capture.c: the capture file reader (upgate-node --capture, upgate-sim --replay);
 # node/jwalk.c, render*.c, ctlpolicy.c: what upgate-ctl reads (replies, a policy's state key)
 # node/simspec.c, node/simedit.c: upgate-sim's flag values and its policy rewriter
-LIB_SRC := $(wildcard proto/*.c) $(wildcard plugin/*.c) node/capture.c $(filter-out client/example.c,$(wildcard client/*.c)) \
+LIB_SRC := $(wildcard proto/*.c) $(wildcard plugin/*.c plugin/*/*.c) node/capture.c $(filter-out client/example.c,$(wildcard client/*.c)) \
            node/jwalk.c node/render.c node/render_ctl.c node/ctlpolicy.c node/common.c node/simspec.c node/simedit.c
 LIB_OBJ := $(LIB_SRC:%.c=$(FZ)/obj/%.o)
 FZ_LIB := $(FZ)/libugfuzz.a

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "ctlpolicy.h"
-#include "yaml_doc.h"
+#include "policy/yaml_doc.h"
 
 typedef struct {
     yaml_parser_t ps;

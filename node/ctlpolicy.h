@@ -6,7 +6,7 @@
 
 #include <yaml.h>
 
-#include "policy.h" /* the plugin's limits and path rule, linked in: UG_POLICY_FILE_MAX, UG_PATH_MAX */
+#include "policy/policy.h" /* the plugin's limits and path rule, linked in: UG_POLICY_FILE_MAX, UG_PATH_MAX */
 
 /* upgate.ctl in the folder the policy's top-level `state` names, a
  * relative one resolved against the policy file's folder as the plugin

@@ -7,7 +7,7 @@ SIM_OBJ := $(SIM_SRC:%.c=$(OBJ)/%.o)
 SIM_CORE_OBJ := $(SIM_CORE_SRC:%.c=$(OBJ)/%.o)
 # The plugin's value parsers and GeoIP reader, linked in: the simulator reads
 # flags and regions exactly as the policy does. The plugin itself is dlopen()ed.
-SIM_PLUGIN_OBJ := $(OBJ)/plugin/policy_values.o $(OBJ)/plugin/geo.o $(OBJ)/plugin/addr.o
+SIM_PLUGIN_OBJ := $(OBJ)/plugin/policy/policy_values.o $(OBJ)/plugin/policy/geo.o $(OBJ)/plugin/policy/addr.o
 LIBS_SIM = $(LIBS_PROTO) $(shell pkg-config --libs yaml-0.1 libmaxminddb jansson 2>/dev/null) -ldl -lm
 
 PROGRAMS += $(BUILD)/upgate-sim

@@ -7,8 +7,8 @@
 
 #include <sodium.h>
 
-#include "fleet.h"
-#include "runtime.h"
+#include "fleet/fleet.h"
+#include "core/runtime.h"
 
 #ifndef UG_VERSION
 #define UG_VERSION "1.1.0"

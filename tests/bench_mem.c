@@ -17,8 +17,8 @@
 
 #include <sodium.h>
 
-#include "mix.h"
-#include "store.h"
+#include "util/mix.h"
+#include "store/store.h"
 
 static double mono(void)
 {

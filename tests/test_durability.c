@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
-#include "store.h"
+#include "store/store.h"
 #include "testutil.h"
 
 #define MAXEV 64

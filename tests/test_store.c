@@ -1,4 +1,4 @@
-/* Tests of the store (plugin/store.c, grants.c): sticky grants, exact quota under concurrency, durability,
+/* Tests of the store (plugin/store/): sticky grants, exact quota under concurrency, durability,
  * the state folder's lock, marker and checks, scopes per release, outcomes, flags, history, layout upgrade. */
 #include <criterion/criterion.h>
 
@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "store.h"
+#include "store/store.h"
 #include "testutil.h"
 
 static char g_dir[64];

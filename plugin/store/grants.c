@@ -1,0 +1,788 @@
+/* Grants in memory: a striped hash table per scope, quota slots per stage, outcomes, queues. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "util/mix.h"
+#include "store/store_impl.h"
+
+/*
+ * Why the quota is exact:
+ * - A scope's grants live in NSTRIPES independently locked tables; a uid's
+ *   stripe is fixed by its hash. A grant holds that stripe's lock from the
+ *   lookup to the insert, taking a slot in between, so one uid is charged
+ *   once however workers interleave.
+ * - A stage's share is split into one slot counter per worker. A worker
+ *   takes from its own; an empty one moves half of the largest other shard
+ *   under the stage's steal mutex. Slots only move, except in set_limit,
+ *   which holds every stripe lock of the scope and so sees no grant in
+ *   flight: the stage's count of grants is then exact, and its slots become
+ *   share - count.
+ * - A new stage has share 0 until set_limit: failing closed.
+ * Why a HINT never leaves before its grant is durable: a new grant is
+ * PENDING and QUEUED on its worker; the host sends that worker's replies
+ * only after its commit, which writes the record and clears PENDING. A
+ * sticky answer on a PENDING grant first queues the record on the
+ * answering worker too (ug_scope_make_durable), so its own commit makes it
+ * durable whoever granted it.
+ * Fleet mode (docs/fleet.md): a leased stage's slots are what the fleet
+ * lent this tracker. They only arrive (add_slots), move between shards or
+ * become grants, and leave only through ug_qstage_tally(take), under every
+ * stripe lock; a worker takes one only while the fence lies ahead.
+ */
+
+#define LOAD_NUM 3 /* a stripe grows past 3/4 full, live or loaded */
+#define LOAD_DEN 4
+
+static inline stripe *stripe_of(ug_scope *sc, uint64_t h)
+{
+    return &sc->stripes[h >> (64 - STRIPE_BITS)];
+}
+
+static gent *stripe_find(stripe *st, uint64_t uid, uint64_t h)
+{
+    if (st->cap == 0 || uid == 0) /* 0 marks an empty slot, never a uid */
+        return NULL;
+    size_t mask = st->cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        if (st->tab[i].uid == uid)
+            return &st->tab[i];
+        if (st->tab[i].uid == 0)
+            return NULL;
+    }
+}
+
+static gent *tab_put(gent *tab, size_t mask, const gent *e, uint64_t h)
+{
+    size_t i = h & mask;
+    while (tab[i].uid != 0)
+        i = (i + 1) & mask;
+    tab[i] = *e;
+    return &tab[i];
+}
+
+/* The smallest power of two holding n entries at most 3/4 full. */
+static size_t cap_for(size_t n)
+{
+    size_t cap = 16;
+    while (cap / LOAD_DEN * LOAD_NUM < n)
+        cap <<= 1;
+    return cap;
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/* A zeroed table of cap entries. A big one (millions of grants) is probed
+ * at random: on 2 MiB pages (where the kernel offers them) it costs a few
+ * hundred TLB misses and page faults instead of tens of thousands. */
+static gent *tab_alloc(size_t cap)
+{
+    size_t bytes = cap * sizeof(gent);
+    if (bytes < HUGE_PAGE)
+        return calloc(cap, sizeof(gent));
+    gent *tab = aligned_alloc(HUGE_PAGE, bytes); /* bytes: a power of two above 2 MiB */
+    if (tab) {
+        (void)madvise(tab, bytes, MADV_HUGEPAGE);
+        memset(tab, 0, bytes);
+    }
+    return tab;
+}
+
+static int stripe_resize(stripe *st, size_t cap)
+{
+    if (cap <= st->cap)
+        return 0;
+    gent *tab = tab_alloc(cap);
+    if (!tab)
+        return -1;
+    for (size_t i = 0; i < st->cap; i++)
+        if (st->tab[i].uid)
+            tab_put(tab, cap - 1, &st->tab[i], ug_mix64(st->tab[i].uid));
+    free(st->tab);
+    st->tab = tab;
+    st->cap = cap;
+    return 0;
+}
+
+/* Room for one more entry, so the insert after it cannot fail. */
+static int stripe_reserve(stripe *st)
+{
+    if (st->used + 1 <= st->cap / LOAD_DEN * LOAD_NUM)
+        return 0;
+    return stripe_resize(st, cap_for(st->used + 1));
+}
+
+static gent *stripe_insert(stripe *st, const gent *e, uint64_t h)
+{
+    st->used++;
+    return tab_put(st->tab, st->cap - 1, e, h);
+}
+
+ug_scope *ug_scope_new(ug_store *s, const char *rollout, const char *to)
+{
+    ug_scope *sc = aligned_alloc(UG_CACHELINE, sizeof *sc);
+    if (!sc)
+        return NULL;
+    memset(sc, 0, sizeof *sc);
+    for (unsigned i = 0; i < NSTRIPES; i++)
+        (void)pthread_mutex_init(&sc->stripes[i].mu, NULL);
+    (void)pthread_mutex_init(&sc->stages_mu, NULL);
+    sc->st = s;
+    snprintf(sc->rollout, sizeof sc->rollout, "%s", rollout);
+    snprintf(sc->to, sizeof sc->to, "%s", to);
+    return sc;
+}
+
+static void qstage_free(ug_qstage *q)
+{
+    if (!q)
+        return;
+    pthread_mutex_destroy(&q->steal_mu);
+    pthread_mutex_destroy(&q->ring_mu);
+    free(q->slots);
+    free(q);
+}
+
+void ug_scope_free(ug_scope *sc)
+{
+    if (!sc)
+        return;
+    for (unsigned i = 0; i < NSTRIPES; i++) {
+        pthread_mutex_destroy(&sc->stripes[i].mu);
+        free(sc->stripes[i].tab);
+    }
+    for (size_t i = 0; i < sc->nstages; i++)
+        qstage_free(sc->stages[i]);
+    free(sc->stages);
+    pthread_mutex_destroy(&sc->stages_mu);
+    free(sc);
+}
+
+int ug_scope_presize(ug_scope *sc, size_t n)
+{
+    /* stripes fill unevenly: leave each room for 1/8 more than its share */
+    size_t per = n / NSTRIPES;
+    per += per / 8 + 1;
+    for (unsigned i = 0; i < NSTRIPES; i++)
+        if (stripe_resize(&sc->stripes[i], cap_for(per)) != 0)
+            return -1;
+    return 0;
+}
+
+/* The scope is not shared yet. Entries come in batches so that the table
+ * slots of a batch are fetched from memory while the earlier ones are
+ * inserted: at ten million grants, loading is bound by cache misses. */
+int ug_scope_insert_loaded(ug_scope *sc, const uint64_t *uids, const grec *recs, size_t n)
+{
+    uint64_t h[UG_LOAD_BATCH], out[UG_OUT_COUNT_] = {0};
+    if (n > UG_LOAD_BATCH)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        h[i] = ug_mix64(uids[i]);
+        stripe *st = stripe_of(sc, h[i]);
+        if (st->cap)
+            __builtin_prefetch(&st->tab[h[i] & (st->cap - 1)], 1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        stripe *st = stripe_of(sc, h[i]);
+        if (stripe_reserve(st) != 0)
+            return -1;
+        uint8_t o = recs[i].outcome < UG_OUT_COUNT_ ? recs[i].outcome : UG_OUT_PENDING;
+        gent e = {.uid = uids[i], .at = recs[i].at, .stage = recs[i].stage,
+                  .state = (uint8_t)(o | (recs[i].flags & GR_PUBLISHED ? GF_PUBLISHED : 0))};
+        stripe_insert(st, &e, h[i]);
+        out[o]++;
+    }
+    for (unsigned o = 0; o < UG_OUT_COUNT_; o++)
+        if (out[o])
+            atomic_fetch_add_explicit(&sc->out[o], out[o], memory_order_relaxed);
+    return 0;
+}
+
+static void info_of(const gent *e, ug_grant_info *gi)
+{
+    if (!gi)
+        return;
+    *gi = (ug_grant_info){
+        .found = e != NULL,
+        .durable = e && !(e->state & GF_PENDING),
+        .remote = e && (e->state & GF_REMOTE),
+        .published = e && (e->state & GF_PUBLISHED),
+        .stage = e ? e->stage : 0,
+        .at = e ? e->at : 0,
+        .outcome = e ? (ug_outcome)(e->state & GF_OUTCOME) : UG_OUT_PENDING,
+    };
+}
+
+bool ug_scope_lookup(ug_scope *sc, uint64_t uid, ug_grant_info *gi)
+{
+    uint64_t h = ug_mix64(uid);
+    stripe *st = stripe_of(sc, h);
+    pthread_mutex_lock(&st->mu);
+    const gent *e = stripe_find(st, uid, h);
+    info_of(e, gi);
+    pthread_mutex_unlock(&st->mu);
+    return e != NULL;
+}
+
+/* Moves half (rounded up) of the largest other shard to worker w, keeping
+ * one for the caller. Under the steal mutex other shards only shrink (their
+ * owners spend), so "every shard empty" is final, not slots in transit. */
+static bool steal(ug_qstage *q, unsigned w)
+{
+    unsigned n = q->sc->st->nworkers;
+    bool got = false;
+    pthread_mutex_lock(&q->steal_mu);
+    for (;;) {
+        unsigned best = n;
+        int64_t bv = 0;
+        for (unsigned j = 0; j < n; j++) {
+            int64_t v = atomic_load_explicit(&q->slots[j].v, memory_order_relaxed);
+            if (j != w && v > bv) {
+                bv = v;
+                best = j;
+            }
+        }
+        if (best == n)
+            break;
+        int64_t take = bv - bv / 2;
+        if (atomic_compare_exchange_strong(&q->slots[best].v, &bv, bv - take)) {
+            if (take > 1)
+                atomic_fetch_add(&q->slots[w].v, take - 1);
+            got = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&q->steal_mu);
+    return got;
+}
+
+int64_t ug_fence_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A leased stage past its fence spends nothing: the fleet may have
+ * written its lease off (docs/fleet.md, "forget"). */
+static inline bool fenced(const ug_qstage *q)
+{
+    return q->fence && ug_fence_ms() >= atomic_load_explicit(q->fence, memory_order_acquire);
+}
+
+static bool take_slot(ug_qstage *q, unsigned w)
+{
+    if (q->fence && fenced(q))
+        return false;
+    _Atomic int64_t *mine = &q->slots[w].v;
+    int64_t v = atomic_load_explicit(mine, memory_order_relaxed);
+    while (v > 0)
+        if (atomic_compare_exchange_weak(mine, &v, v - 1))
+            return true;
+    return steal(q, w);
+}
+
+static void offers_add(ug_qstage *q, uint64_t now)
+{
+    offer_ring *r = &q->offers;
+    uint64_t m = now / 60;
+    pthread_mutex_lock(&q->ring_mu);
+    unsigned i = (unsigned)(now % 60), j = (unsigned)(m % 60);
+    if (r->sec_at[i] != now)
+        r->sec_at[i] = now, r->sec[i] = 0;
+    if (r->min_at[j] != m)
+        r->min_at[j] = m, r->min[j] = 0;
+    r->sec[i]++;
+    r->min[j]++;
+    pthread_mutex_unlock(&q->ring_mu);
+}
+
+void ug_qstage_offers(const ug_qstage *q, uint64_t now, uint64_t *last_minute, uint64_t *last_hour)
+{
+    ug_qstage *mq = (ug_qstage *)q; /* the ring's lock, not its value, changes */
+    const offer_ring *r = &q->offers;
+    uint64_t a = 0, b = 0, m = now / 60;
+    pthread_mutex_lock(&mq->ring_mu);
+    for (unsigned i = 0; i < 60; i++) {
+        if (r->sec_at[i] <= now && now - r->sec_at[i] < 60)
+            a += r->sec[i];
+        if (r->min_at[i] <= m && m - r->min_at[i] < 60)
+            b += r->min[i];
+    }
+    pthread_mutex_unlock(&mq->ring_mu);
+    *last_minute = a;
+    *last_hour = b;
+}
+
+/* Marks e as having a record waiting in worker's queue. */
+static void mark_queued(ug_scope *sc, gent *e, unsigned worker)
+{
+    if (!(e->state & GF_QUEUED))
+        atomic_fetch_add_explicit(&sc->queued, 1, memory_order_relaxed);
+    e->state |= GF_QUEUED;
+    e->worker = (uint8_t)worker;
+}
+
+ug_grant ug_qstage_grant(ug_qstage *q, unsigned worker, uint64_t uid, uint32_t now, ug_grant_info *gi)
+{
+    ug_scope *sc = q->sc;
+    ug_store *s = sc->st;
+    if (worker >= s->nworkers || uid == 0) {
+        info_of(NULL, gi);
+        return UG_GRANT_SPENT; /* misuse: fail closed */
+    }
+    uint64_t h = ug_mix64(uid);
+    stripe *st = stripe_of(sc, h);
+    ug_grant g = UG_GRANT_SPENT;
+    pthread_mutex_lock(&st->mu);
+    gent *e = stripe_find(st, uid, h);
+    if (e) {
+        g = UG_GRANT_ALREADY;
+        goto out;
+    }
+    /* room first, so nothing can fail once a slot is taken: out of memory
+     * answers SPENT (nothing offered) rather than losing a slot */
+    if (stripe_reserve(st) != 0 || ug_queue_reserve(s, worker) != 0)
+        goto out;
+    if (atomic_load_explicit(&q->limit, memory_order_relaxed) != UG_QUOTA_UNLIMITED && !take_slot(q, worker))
+        goto out;
+    gent ne = {.uid = uid, .at = now, .stage = q->id, .state = UG_OUT_PENDING | GF_PENDING};
+    e = stripe_insert(st, &ne, h);
+    mark_queued(sc, e, worker);
+    (void)ug_queue_push(s, worker, sc, uid); /* reserved above */
+    atomic_fetch_add_explicit(&q->n, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sc->out[UG_OUT_PENDING], 1, memory_order_relaxed);
+    offers_add(q, now);
+    g = UG_GRANT_NEW;
+out:
+    info_of(e, gi);
+    pthread_mutex_unlock(&st->mu);
+    return g;
+}
+
+int ug_scope_make_durable(ug_scope *sc, unsigned worker, uint64_t uid)
+{
+    ug_store *s = sc->st;
+    uint64_t h = ug_mix64(uid);
+    stripe *st = stripe_of(sc, h);
+    int rc = 0;
+    pthread_mutex_lock(&st->mu);
+    gent *e = stripe_find(st, uid, h);
+    if (e && (e->state & GF_PENDING) && !((e->state & GF_QUEUED) && e->worker == worker)) {
+        rc = ug_queue_reserve(s, worker);
+        if (rc == 0) {
+            mark_queued(sc, e, worker);
+            (void)ug_queue_push(s, worker, sc, uid);
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+int ug_scope_set_outcome(ug_scope *sc, unsigned worker, uint64_t uid, ug_outcome o, ug_outcome *before)
+{
+    ug_store *s = sc->st;
+    uint64_t h = ug_mix64(uid);
+    stripe *st = stripe_of(sc, h);
+    int rc = 0;
+    pthread_mutex_lock(&st->mu);
+    gent *e = stripe_find(st, uid, h);
+    ug_outcome old = e ? (ug_outcome)(e->state & GF_OUTCOME) : UG_OUT_PENDING;
+    if (before)
+        *before = old;
+    if (e && old != o && (unsigned)o < UG_OUT_COUNT_) {
+        if (!(e->state & GF_REMOTE) && ug_queue_reserve(s, worker) != 0) {
+            rc = -1;
+        } else {
+            e->state = (uint8_t)((e->state & ~GF_OUTCOME) | (unsigned)o);
+            atomic_fetch_sub_explicit(&sc->out[old], 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&sc->out[o], 1, memory_order_relaxed);
+            if (!(e->state & GF_REMOTE)) {
+                mark_queued(sc, e, worker);
+                (void)ug_queue_push(s, worker, sc, uid);
+            }
+            rc = 1;
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+bool ug_scope_record(ug_scope *sc, uint64_t uid, grec *r)
+{
+    uint64_t h = ug_mix64(uid);
+    stripe *st = stripe_of(sc, h);
+    pthread_mutex_lock(&st->mu);
+    const gent *e = stripe_find(st, uid, h);
+    bool ok = e && !(e->state & GF_REMOTE);
+    if (ok)
+        *r = (grec){.at = e->at, .stage = e->stage, .outcome = (uint8_t)(e->state & GF_OUTCOME),
+                    .flags = e->state & GF_PUBLISHED ? GR_PUBLISHED : 0};
+    pthread_mutex_unlock(&st->mu);
+    return ok;
+}
+
+/* The record written by worker's commit held the grant: it is durable. The
+ * QUEUED mark goes only if no later record of it waits in another queue. */
+void ug_scope_committed(ug_scope *sc, uint64_t uid, unsigned worker)
+{
+    uint64_t h = ug_mix64(uid);
+    stripe *st = stripe_of(sc, h);
+    pthread_mutex_lock(&st->mu);
+    gent *e = stripe_find(st, uid, h);
+    if (e) {
+        e->state &= (uint8_t)~GF_PENDING;
+        if ((e->state & GF_QUEUED) && e->worker == worker) {
+            e->state &= (uint8_t)~GF_QUEUED;
+            atomic_fetch_sub_explicit(&sc->queued, 1, memory_order_relaxed);
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+}
+
+/* Holds every stripe lock of the scope (in order; a grant holds one stripe
+ * then maybe the steal mutex, so no cycle): no grant is in flight, so the
+ * stage's count is exact and its new slots are share - count. */
+void ug_qstage_set_limit(ug_qstage *q, uint64_t share)
+{
+    ug_scope *sc = q->sc;
+    unsigned n = sc->st->nworkers;
+    for (unsigned i = 0; i < NSTRIPES; i++)
+        pthread_mutex_lock(&sc->stripes[i].mu);
+    uint64_t consumed = atomic_load(&q->n), rem = 0;
+    atomic_store(&q->limit, share);
+    if (share != UG_QUOTA_UNLIMITED && share > consumed)
+        rem = share - consumed;
+    if (rem > (uint64_t)INT64_MAX)
+        rem = (uint64_t)INT64_MAX;
+    uint64_t per = rem / n, extra = rem % n;
+    for (unsigned j = 0; j < n; j++)
+        atomic_store(&q->slots[j].v, (int64_t)(per + (j < extra ? 1 : 0)));
+    for (unsigned i = NSTRIPES; i-- > 0;)
+        pthread_mutex_unlock(&sc->stripes[i].mu);
+}
+
+uint64_t ug_qstage_count(const ug_qstage *q)
+{
+    return atomic_load_explicit(&q->n, memory_order_relaxed);
+}
+
+/* Exact when no grant runs; while grants run a slot in transit may be
+ * missed for an instant. */
+uint64_t ug_qstage_remaining(const ug_qstage *q)
+{
+    uint64_t lim = atomic_load_explicit(&q->limit, memory_order_relaxed);
+    if (lim == UG_QUOTA_UNLIMITED)
+        return UG_QUOTA_UNLIMITED;
+    if (lim == QUOTA_LEASED && fenced(q))
+        return 0;
+    uint64_t r = 0;
+    for (unsigned j = 0; j < q->sc->st->nworkers; j++) {
+        int64_t v = atomic_load_explicit(&q->slots[j].v, memory_order_relaxed);
+        if (v > 0)
+            r += (uint64_t)v;
+    }
+    return r;
+}
+
+uint16_t ug_qstage_id(const ug_qstage *q)
+{
+    return q->id;
+}
+
+ug_scope *ug_qstage_scope(const ug_qstage *q)
+{
+    return q->sc;
+}
+
+uint64_t ug_scope_outcomes(const ug_scope *sc, ug_outcome o)
+{
+    return (unsigned)o < UG_OUT_COUNT_ ? atomic_load_explicit(&sc->out[o], memory_order_relaxed) : 0;
+}
+
+void ug_scope_foreach(ug_scope *sc, ug_grant_fn fn, void *ctx)
+{
+    for (unsigned i = 0; i < NSTRIPES; i++) {
+        stripe *st = &sc->stripes[i];
+        pthread_mutex_lock(&st->mu);
+        for (size_t k = 0; k < st->cap; k++) {
+            if (!st->tab[k].uid)
+                continue;
+            ug_grant_info gi;
+            info_of(&st->tab[k], &gi);
+            fn(ctx, st->tab[k].uid, &gi);
+        }
+        pthread_mutex_unlock(&st->mu);
+    }
+}
+
+static void count_stage(void *ctx, uint64_t uid, const ug_grant_info *gi)
+{
+    (void)uid;
+    ug_qstage *q = ctx;
+    if (gi->stage == q->id && !gi->remote) {
+        q->n++;
+        q->npub += gi->published;
+    }
+}
+
+static ug_qstage *qstage_new(ug_scope *sc, uint16_t id)
+{
+    unsigned n = sc->st->nworkers;
+    ug_qstage *q = calloc(1, sizeof *q);
+    if (!q)
+        return NULL;
+    q->slots = aligned_alloc(UG_CACHELINE, n * sizeof(shard));
+    if (!q->slots) {
+        free(q);
+        return NULL;
+    }
+    memset(q->slots, 0, n * sizeof(shard));
+    (void)pthread_mutex_init(&q->steal_mu, NULL);
+    (void)pthread_mutex_init(&q->ring_mu, NULL);
+    q->sc = sc;
+    q->id = id;
+    atomic_init(&q->limit, 0);
+    /* its grants are those the scope holds under its id: no grant of this
+     * stage can run before the stage exists, so the count is exact */
+    ug_scope_foreach(sc, count_stage, q);
+    return q;
+}
+
+ug_qstage *ug_scope_stage(ug_scope *sc, const char *name, char *err, size_t errcap)
+{
+    uint16_t id = ug_store_stage_id(sc->st, name, err, errcap);
+    if (!id)
+        return NULL;
+    ug_qstage *q = NULL;
+    pthread_mutex_lock(&sc->stages_mu);
+    for (size_t i = 0; i < sc->nstages; i++)
+        if (sc->stages[i]->id == id) {
+            q = sc->stages[i];
+            goto out;
+        }
+    if (sc->nstages == sc->capstages) {
+        size_t cap = sc->capstages ? sc->capstages * 2 : 8;
+        ug_qstage **v = realloc(sc->stages, cap * sizeof *v);
+        if (!v)
+            goto oom;
+        sc->stages = v;
+        sc->capstages = cap;
+    }
+    if (!(q = qstage_new(sc, id)))
+        goto oom;
+    sc->stages[sc->nstages++] = q;
+out:
+    q->marked = true;
+    pthread_mutex_unlock(&sc->stages_mu);
+    return q;
+oom:
+    pthread_mutex_unlock(&sc->stages_mu);
+    ug_store_fail(err, errcap, "state folder %s: stage %s: out of memory", sc->st->dir, name);
+    return NULL;
+}
+
+/* Frees the stages the last marking did not reach; the caller holds no
+ * worker inside them (see ug_store_sweep). */
+void ug_scope_sweep_stages(ug_scope *sc)
+{
+    pthread_mutex_lock(&sc->stages_mu);
+    size_t k = 0;
+    for (size_t i = 0; i < sc->nstages; i++) {
+        if (sc->stages[i]->marked)
+            sc->stages[k++] = sc->stages[i];
+        else
+            qstage_free(sc->stages[i]);
+    }
+    sc->nstages = k;
+    pthread_mutex_unlock(&sc->stages_mu);
+}
+
+void ug_scope_unmark_stages(ug_scope *sc)
+{
+    pthread_mutex_lock(&sc->stages_mu);
+    for (size_t i = 0; i < sc->nstages; i++)
+        sc->stages[i]->marked = false;
+    pthread_mutex_unlock(&sc->stages_mu);
+}
+
+/* ---- fleet mode ------------------------------------------------------------ */
+
+void ug_qstage_set_leased(ug_qstage *q, const _Atomic int64_t *fence, uint64_t quota)
+{
+    if (q->fence != fence) /* set once, before any worker reads q */
+        q->fence = fence;
+    /* a stage that had no quota holds no slots: it starts empty, and asks */
+    if (atomic_exchange(&q->limit, QUOTA_LEASED) != QUOTA_LEASED) {
+        atomic_store(&q->more, true);
+    } else if (q->lease_quota != quota) {
+        /* leased under another quota: none of it is spent from now on (the
+         * fleet thread owes the fleet what is left, and leases anew) */
+        ug_fleet_tally t;
+        ug_qstage_tally(q, true, &t);
+    }
+    q->lease_quota = quota;
+}
+
+bool ug_qstage_is_leased(const ug_qstage *q)
+{
+    return atomic_load(&q->limit) == QUOTA_LEASED;
+}
+
+bool ug_qstage_add_slots(ug_qstage *q, uint64_t n)
+{
+    if (!ug_qstage_is_leased(q))
+        return false;
+    unsigned nw = q->sc->st->nworkers;
+    uint64_t per = n / nw, extra = n % nw;
+    for (unsigned j = 0; j < nw; j++)
+        atomic_fetch_add(&q->slots[j].v, (int64_t)(per + (j < extra ? 1 : 0)));
+    return true;
+}
+
+void ug_qstage_set_more(ug_qstage *q, bool more)
+{
+    atomic_store_explicit(&q->more, more, memory_order_relaxed);
+}
+
+bool ug_qstage_refilling(const ug_qstage *q)
+{
+    return q->fence && atomic_load_explicit(&q->limit, memory_order_relaxed) == QUOTA_LEASED &&
+           (fenced(q) || atomic_load_explicit(&q->more, memory_order_relaxed));
+}
+
+static void lock_all(ug_scope *sc)
+{
+    for (unsigned i = 0; i < NSTRIPES; i++)
+        pthread_mutex_lock(&sc->stripes[i].mu);
+}
+
+static void unlock_all(ug_scope *sc)
+{
+    for (unsigned i = NSTRIPES; i-- > 0;)
+        pthread_mutex_unlock(&sc->stripes[i].mu);
+}
+
+/* Every stripe held (as in set_limit): no grant is between its slot and
+ * its count, and no slot is between two shards. */
+void ug_qstage_tally(ug_qstage *q, bool take, ug_fleet_tally *t)
+{
+    ug_scope *sc = q->sc;
+    lock_all(sc);
+    uint64_t unused = 0;
+    for (unsigned j = 0; j < sc->st->nworkers; j++) {
+        int64_t v = take ? atomic_exchange(&q->slots[j].v, 0) : atomic_load(&q->slots[j].v);
+        unused += v > 0 ? (uint64_t)v : 0;
+    }
+    uint64_t n = atomic_load(&q->n), p = atomic_load(&q->npub);
+    unlock_all(sc);
+    *t = (ug_fleet_tally){.unused = unused, .unpublished = n > p ? n - p : 0, .published = p};
+}
+
+int ug_scope_add_remote(ug_scope *sc, uint64_t uid, uint16_t stage, uint32_t at, ug_outcome o)
+{
+    if (uid == 0 || (unsigned)o >= UG_OUT_COUNT_)
+        return 0;
+    uint64_t h = ug_mix64(uid);
+    stripe *st = stripe_of(sc, h);
+    int rc = 1;
+    pthread_mutex_lock(&st->mu);
+    gent *e = stripe_find(st, uid, h);
+    if (e) {
+        ug_outcome old = (ug_outcome)(e->state & GF_OUTCOME);
+        if (o != UG_OUT_PENDING && o != old) {
+            e->state = (uint8_t)((e->state & ~GF_OUTCOME) | (unsigned)o);
+            atomic_fetch_sub_explicit(&sc->out[old], 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&sc->out[o], 1, memory_order_relaxed);
+        }
+        rc = 0;
+    } else if (stripe_reserve(st) != 0) {
+        rc = -1;
+    } else {
+        gent ne = {.uid = uid, .at = at, .stage = stage, .state = (uint8_t)((unsigned)o | GF_REMOTE)};
+        stripe_insert(st, &ne, h);
+        atomic_fetch_add_explicit(&sc->out[o], 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+int ug_scope_learn_outcome(ug_scope *sc, uint64_t uid, ug_outcome o)
+{
+    if (o == UG_OUT_PENDING || (unsigned)o >= UG_OUT_COUNT_)
+        return 0;
+    uint64_t h = ug_mix64(uid);
+    stripe *st = stripe_of(sc, h);
+    int rc = 0;
+    pthread_mutex_lock(&st->mu);
+    gent *e = stripe_find(st, uid, h);
+    ug_outcome old = e ? (ug_outcome)(e->state & GF_OUTCOME) : o;
+    if (old != o) {
+        e->state = (uint8_t)((e->state & ~GF_OUTCOME) | (unsigned)o);
+        atomic_fetch_sub_explicit(&sc->out[old], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&sc->out[o], 1, memory_order_relaxed);
+        rc = 1;
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+/* The stage of sc numbered id, or NULL (stages_mu held by the caller). */
+static ug_qstage *stage_by_id(ug_scope *sc, uint16_t id)
+{
+    for (size_t i = 0; i < sc->nstages; i++)
+        if (sc->stages[i]->id == id)
+            return sc->stages[i];
+    return NULL;
+}
+
+size_t ug_scope_mark_published_mem(ug_scope *sc, const uint64_t *uids, size_t n, bool *write)
+{
+    size_t marked = 0;
+    pthread_mutex_lock(&sc->stages_mu);
+    ug_qstage *q = NULL;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = ug_mix64(uids[i]);
+        stripe *st = stripe_of(sc, h);
+        write[i] = false;
+        pthread_mutex_lock(&st->mu);
+        gent *e = stripe_find(st, uids[i], h);
+        if (e && !(e->state & (GF_REMOTE | GF_PUBLISHED))) {
+            e->state |= GF_PUBLISHED;
+            if (!q || q->id != e->stage)
+                q = stage_by_id(sc, e->stage);
+            if (q)
+                atomic_fetch_add(&q->npub, 1);
+            write[i] = true;
+            marked++;
+        }
+        pthread_mutex_unlock(&st->mu);
+    }
+    pthread_mutex_unlock(&sc->stages_mu);
+    return marked;
+}
+
+void ug_scope_unpublish_stage(ug_scope *sc, uint16_t stage)
+{
+    pthread_mutex_lock(&sc->stages_mu);
+    lock_all(sc);
+    for (unsigned i = 0; i < NSTRIPES; i++) {
+        stripe *st = &sc->stripes[i];
+        for (size_t k = 0; k < st->cap; k++)
+            if (st->tab[k].uid && st->tab[k].stage == stage && !(st->tab[k].state & GF_REMOTE))
+                st->tab[k].state &= (uint8_t)~GF_PUBLISHED;
+    }
+    ug_qstage *q = stage_by_id(sc, stage);
+    if (q)
+        atomic_store(&q->npub, 0);
+    unlock_all(sc);
+    pthread_mutex_unlock(&sc->stages_mu);
+}
+
+uint32_t ug_scope_id(const ug_scope *sc)
+{
+    return sc->id;
+}

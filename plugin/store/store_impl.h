@@ -1,0 +1,162 @@
+/* The store's insides, shared by store.c (LMDB, files, commits) and grants.c (memory). */
+#ifndef UG_STORE_IMPL_H
+#define UG_STORE_IMPL_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+
+#include "store/store.h"
+
+#define UG_CACHELINE 64
+#define STRIPE_BITS 6
+#define NSTRIPES (1u << STRIPE_BITS)
+#define STAGE_IDS_MAX 65535u /* stage ids are 16 bits in a grant record */
+
+/* One grant in memory: 16 bytes, so a million cost 16 MB at full load.
+ * uid 0 is never a uid (1..2^63-1), so it marks an empty slot. */
+typedef struct {
+    uint64_t uid;
+    uint32_t at;
+    uint16_t stage;
+    uint8_t state; /* low 4 bits: ug_outcome; high: GF_* */
+    uint8_t worker; /* GF_QUEUED: the worker whose queue holds it */
+} gent;
+
+#define GF_OUTCOME 0x0fu
+#define GF_PENDING 0x10u /* the grant itself is not durable yet */
+#define GF_QUEUED 0x20u  /* a record of it waits in `worker`'s queue */
+#define GF_REMOTE 0x40u  /* granted by another tracker: never written here */
+#define GF_PUBLISHED 0x80u /* fleet mode: this tracker's grant, told to the fleet */
+
+/* A grant record on disk: the value under key scope id (4, big endian) ||
+ * uid (8, big endian) in the "grants" database. */
+typedef struct {
+    uint32_t at;
+    uint32_t outcome_at;
+    uint16_t stage;
+    uint8_t outcome;
+    uint8_t flags; /* GR_*; other bits reserved, 0 */
+} grec;
+#define GR_PUBLISHED 0x01u /* fleet mode: told to the fleet (GF_PUBLISHED) */
+_Static_assert(sizeof(grec) == 12, "grant record layout");
+
+typedef struct {
+    alignas(UG_CACHELINE) pthread_mutex_t mu;
+    gent *tab; /* open addressing, linear probing */
+    size_t cap; /* power of two, or 0 */
+    size_t used;
+} stripe;
+
+typedef struct {
+    alignas(UG_CACHELINE) _Atomic int64_t v; /* slots left; only its worker takes lock-free */
+} shard;
+
+/* Offers per second over the last minute and per minute over the last hour. */
+typedef struct {
+    uint32_t sec[60], min[60];
+    uint64_t sec_at[60], min_at[60]; /* which second / minute a cell counts */
+} offer_ring;
+
+struct ug_qstage {
+    ug_scope *sc;
+    uint16_t id;
+    bool marked;
+    _Atomic uint64_t limit;   /* the share; UG_QUOTA_UNLIMITED: grants skip slots;
+                                 QUOTA_LEASED: slots come from fleet leases */
+    _Atomic uint64_t n;       /* this tracker's grants of this stage in the scope */
+    _Atomic uint64_t npub;    /* fleet mode: those of them told to the fleet */
+    const _Atomic int64_t *fence; /* fleet mode: slots are spent only before this
+                                     CLOCK_MONOTONIC ms; NULL otherwise. Set once. */
+    _Atomic bool more;        /* fleet mode: an empty lease may be refilled */
+    uint64_t lease_quota;     /* fleet mode: the quota its slots were leased under (reload only) */
+    pthread_mutex_t steal_mu; /* serializes moves between shards */
+    shard *slots;             /* [nworkers] */
+    pthread_mutex_t ring_mu;  /* new offers only: rare next to HELLOs */
+    offer_ring offers;
+};
+
+struct ug_scope {
+    stripe stripes[NSTRIPES];
+    ug_store *st;
+    uint32_t id;
+    bool marked;
+    char rollout[UG_VER_MAX + 40];
+    char to[UG_VER_MAX + 1];
+    _Atomic uint64_t queued; /* records of this scope waiting in some queue */
+    _Atomic uint64_t out[UG_OUT_COUNT_]; /* grants per outcome */
+    pthread_mutex_t stages_mu;
+    ug_qstage **stages;
+    size_t nstages, capstages;
+};
+
+typedef struct {
+    ug_scope *sc;
+    uint64_t uid;
+} pend;
+
+typedef struct {
+    alignas(UG_CACHELINE) pend *v;
+    size_t n, cap;
+    bool failing; /* the last commit failed: log the recovery */
+} wqueue;
+
+struct ug_store {
+    MDB_env *env;
+    MDB_dbi db_meta, db_names, db_grants, db_flags, db_history;
+    char dir[UG_STORE_PATH_MAX];
+    int lock_fd;
+    unsigned nworkers;
+    wqueue *queues; /* [nworkers] */
+    ug_store_log log;
+    void *log_ctx;
+    pthread_mutex_t reg_mu; /* scopes, stage names, first opens of LMDB dbs */
+    ug_scope **scopes;
+    size_t nscopes, capscopes;
+    char **stage_names; /* by id; [0] unused */
+    size_t nstage_names, capstage_names;
+    uint32_t next_scope_id;
+    _Atomic uint64_t commit_failures;
+    uint64_t history_seq;
+    ug_store_committed_fn on_commit; /* fleet mode */
+    void *on_commit_ctx;
+};
+
+#define QUOTA_LEASED (UG_QUOTA_UNLIMITED - 1u)
+
+struct ug_commit_batch {
+    const pend *v;
+    size_t n;
+};
+
+/* store.c */
+__attribute__((format(printf, 3, 4))) int ug_store_fail(char *err, size_t cap, const char *fmt, ...);
+/* Reads the scope's grants from disk into sc (not yet shared). */
+int ug_store_load_scope(ug_store *s, ug_scope *sc, char *err, size_t errcap);
+/* The id of a scope's (rollout, to); numbered once, durably. */
+int ug_store_scope_id(ug_store *s, const char *rollout, const char *to, uint32_t *id, char *err, size_t errcap);
+
+/* grants.c */
+ug_scope *ug_scope_new(ug_store *s, const char *rollout, const char *to);
+void ug_scope_free(ug_scope *sc);
+/* Inserts n <= UG_LOAD_BATCH loaded records (the scope is not shared yet);
+ * -1 on out of memory. */
+#define UG_LOAD_BATCH 32
+int ug_scope_insert_loaded(ug_scope *sc, const uint64_t *uids, const grec *recs, size_t n);
+/* Presizes the scope's stripes for n grants. */
+int ug_scope_presize(ug_scope *sc, size_t n);
+/* Fills r from uid's entry and clears its QUEUED/PENDING bits when the
+ * record is written by worker w's commit; false if uid has no entry. */
+bool ug_scope_record(ug_scope *sc, uint64_t uid, grec *r);
+void ug_scope_committed(ug_scope *sc, uint64_t uid, unsigned worker);
+void ug_scope_unmark_stages(ug_scope *sc);
+void ug_scope_sweep_stages(ug_scope *sc);
+/* Sets GF_PUBLISHED on those of uids that are this tracker's grants
+ * (write[i] says which: their records must be written); how many. */
+size_t ug_scope_mark_published_mem(ug_scope *sc, const uint64_t *uids, size_t n, bool *write);
+/* Queues (sc, uid) on worker's queue; -1 on out of memory. */
+int ug_queue_push(ug_store *s, unsigned worker, ug_scope *sc, uint64_t uid);
+int ug_queue_reserve(ug_store *s, unsigned worker);
+
+#endif
