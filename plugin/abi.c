@@ -136,14 +136,14 @@ int ug_inst_reload(ug_inst *I, const char *path, char *err, size_t errcap)
     if (I->fleet) /* the fleet thread never sees a policy, scope or stage being freed */
         ug_fleet_lock(I->fleet);
     ug_store_unmark(I->store);
-    ug_rrt_mark_all_unused(I);
+    ug_state_unmark_all(I);
     ug_live *l = ug_live_build(I, p, err, errcap);
     if (l) {
         atomic_store(&I->live, l);
         ug_wait_workers(I, old);
         ug_live_free(old);
         ug_store_sweep(I->store);
-        ug_rrt_sweep(I);
+        ug_state_sweep(I);
     }
     if (I->fleet)
         ug_fleet_unlock(I->fleet);

@@ -132,7 +132,7 @@ static json_t *waits_json(const ug_waits *w, unsigned n)
 
 /* Outcome counts per stage of a rollout, from one pass over its grants. */
 typedef struct {
-    const ug_lrollout *lr;
+    const ug_live_rollout *lr;
     uint64_t before; /* pending granted before this: not taken */
     uint64_t (*per)[UG_OUT_COUNT_ + 1]; /* [stage index][outcome, +1: not taken] */
     uint64_t all[UG_OUT_COUNT_ + 1];
@@ -144,7 +144,7 @@ static void scan_one(void *ctx, uint64_t uid, const ug_grant_info *gi)
     out_scan *s = ctx;
     unsigned k = gi->outcome == UG_OUT_PENDING && gi->at < s->before ? UG_OUT_COUNT_ : gi->outcome;
     s->all[k]++;
-    const ug_lstage *ls = ug_live_stage_by_id(s->lr, gi->stage);
+    const ug_live_stage *ls = ug_live_stage_by_id(s->lr, gi->stage);
     if (ls)
         s->per[ls - s->lr->stages][k]++;
 }
@@ -165,15 +165,15 @@ static json_t *outcomes_json(const uint64_t *c, bool detail)
     return o;
 }
 
-static json_t *stage_json(ug_inst *I, const ug_lrollout *lr, size_t j, const uint64_t *outc, uint64_t now)
+static json_t *stage_json(ug_inst *I, const ug_live_rollout *lr, size_t j, const uint64_t *outc, uint64_t now)
 {
-    const ug_lstage *ls = &lr->stages[j];
+    const ug_live_stage *ls = &lr->stages[j];
     const ug_stage *s = ls->s;
     uint64_t m = 0, h = 0;
     if (ls->q)
-        ug_qstage_offers(ls->q, now, &m, &h);
+        ug_stage_quota_offers(ls->q, now, &m, &h);
     json_t *o = json_pack("{s:s, s:I, s:o, s:o, s:o, s:{s:I, s:I}, s:o, s:o}", "name", s->name, "granted",
-                     (json_int_t)(ls->q ? ug_qstage_count(ls->q) : 0), "quota",
+                     (json_int_t)(ls->q ? ug_stage_quota_count(ls->q) : 0), "quota",
                      s->has_quota ? json_integer((json_int_t)s->quota) : json_null(), "percent",
                      s->has_percent ? json_real(ug_live_percent(lr, s, now) / 100.0) : json_null(), "rate",
                      s->has_rate ? json_real(s->rate) : json_null(), "offers", "last_minute", (json_int_t)m,
@@ -184,9 +184,9 @@ static json_t *stage_json(ug_inst *I, const ug_lrollout *lr, size_t j, const uin
         for (unsigned k = 0; k <= UG_OUT_COUNT_; k++)
             all += outc[k];
         json_object_set_new(o, "granted", json_integer((json_int_t)all));
-        json_object_set_new(o, "granted_here", json_integer((json_int_t)(ls->q ? ug_qstage_count(ls->q) : 0)));
+        json_object_set_new(o, "granted_here", json_integer((json_int_t)(ls->q ? ug_stage_quota_count(ls->q) : 0)));
         json_object_set_new(o, "lease_unused_here",
-                            json_integer((json_int_t)(ls->q && ug_qstage_is_leased(ls->q) ? ug_qstage_remaining(ls->q)
+                            json_integer((json_int_t)(ls->q && ug_stage_quota_is_leased(ls->q) ? ug_stage_quota_remaining(ls->q)
                                                                                              : 0)));
         if (s->has_fleet_rate)
             json_object_set_new(o, "fleet_rate", json_real(s->fleet_rate));
@@ -196,10 +196,10 @@ static json_t *stage_json(ug_inst *I, const ug_lrollout *lr, size_t j, const uin
     return o;
 }
 
-static json_t *rollout_json(ug_inst *I, const ug_lrollout *lr, uint64_t now)
+static json_t *rollout_json(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
 {
     const ug_rollout *r = lr->r;
-    ug_rrt *rt = lr->rt;
+    ug_rollout_state *rt = lr->rt;
     out_scan sc = {.lr = lr, .before = now > r->outcome_window ? now - r->outcome_window : 0,
                    .per = calloc(r->nstages ? r->nstages : 1, sizeof *sc.per)};
     if (!sc.per)
@@ -261,7 +261,7 @@ static int cmd_info(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
 /* ---- pause, resume, halt ------------------------------------------------------ */
 
 /* The rollouts a request names: "rollout": NAME or "all": true. */
-static int targets_of(ug_inst *I, json_t *req, const ug_lrollout **out, size_t *n, char *err, size_t errcap)
+static int targets_of(ug_inst *I, json_t *req, const ug_live_rollout **out, size_t *n, char *err, size_t errcap)
 {
     ug_live *l = atomic_load(&I->live);
     json_t *all = json_object_get(req, "all"), *name = json_object_get(req, "rollout");
@@ -273,7 +273,7 @@ static int targets_of(ug_inst *I, json_t *req, const ug_lrollout **out, size_t *
     }
     if (all || !json_is_string(name))
         return snprintf(err, errcap, "name one rollout (\"rollout\") or \"all\": true"), -1;
-    const ug_lrollout *lr = ug_live_rollout(l, json_string_value(name));
+    const ug_live_rollout *lr = ug_live_find(l, json_string_value(name));
     if (!lr)
         return snprintf(err, errcap, "no rollout named %.64s in %.200s", json_string_value(name), l->pol->path), -1;
     out[(*n)++] = lr;
@@ -288,7 +288,7 @@ static int history(ug_inst *I, const char *line)
 
 static int cmd_flag(ug_inst *I, json_t *req, ug_emit emit, void *ctx, const char *cmd)
 {
-    const ug_lrollout *rs[256];
+    const ug_live_rollout *rs[256];
     size_t n;
     char err[300], line[600];
     const char *why = json_string_value(json_object_get(req, "why"));
@@ -303,7 +303,7 @@ static int cmd_flag(ug_inst *I, json_t *req, ug_emit emit, void *ctx, const char
     json_t *done = json_array();
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
-        const ug_lrollout *lr = rs[i];
+        const ug_live_rollout *lr = rs[i];
         if (halt) {
             rc |= ug_rollout_halt(I, lr->rt, why, now, false);
         } else if (pause) {
@@ -457,10 +457,10 @@ typedef struct {
     uint32_t at;
     uint16_t stage;
     bool remote; /* fleet mode: granted by another tracker */
-} grow;
+} listed_grant;
 
 typedef struct {
-    grow *v;
+    listed_grant *v;
     size_t n, cap;
     int want; /* stage id to keep, or -1 for all */
     bool oom;
@@ -473,19 +473,19 @@ static void grant_row(void *ctx, uint64_t uid, const ug_grant_info *gi)
         return;
     if (g->n == g->cap) {
         size_t cap = g->cap ? g->cap * 2 : 1024;
-        grow *v = realloc(g->v, cap * sizeof *v);
+        listed_grant *v = realloc(g->v, cap * sizeof *v);
         if (!v) {
             g->oom = true;
             return;
         }
         g->v = v, g->cap = cap;
     }
-    g->v[g->n++] = (grow){uid, gi->at, gi->stage, gi->remote};
+    g->v[g->n++] = (listed_grant){uid, gi->at, gi->stage, gi->remote};
 }
 
 static int by_uid(const void *a, const void *b)
 {
-    const grow *x = a, *y = b;
+    const listed_grant *x = a, *y = b;
     return (x->uid > y->uid) - (x->uid < y->uid);
 }
 
@@ -495,17 +495,17 @@ static int cmd_grants(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
     ug_live *l = atomic_load(&I->live);
     const char *name = json_string_value(json_object_get(req, "rollout"));
     const char *stage = json_string_value(json_object_get(req, "stage"));
-    const ug_lrollout *lr = name ? ug_live_rollout(l, name) : NULL;
+    const ug_live_rollout *lr = name ? ug_live_find(l, name) : NULL;
     if (!lr)
         return refuse(emit, ctx, "grants: no rollout named %s in %s", name ? name : "(none given)", l->pol->path);
     glist g = {.want = -1};
     if (stage) {
-        const ug_lstage *ls = NULL;
+        const ug_live_stage *ls = NULL;
         for (size_t j = 0; j < lr->r->nstages && !ls; j++)
             ls = strcmp(lr->stages[j].s->name, stage) == 0 ? &lr->stages[j] : NULL;
         if (!ls)
             return refuse(emit, ctx, "grants: rollout %s has no stage named %s", name, stage);
-        g.want = ug_qstage_id(ls->q);
+        g.want = ug_stage_quota_id(ls->q);
     }
     ug_scope_foreach(lr->sc, grant_row, &g);
     if (g.oom) {
@@ -616,7 +616,7 @@ static void metrics_tracker(ug_inst *I, mout *m, const ug_live *l, uint64_t now)
 }
 
 /* One pass over a rollout's grants gives the outcome counts of its stages. */
-static uint64_t (*outcome_scan(const ug_lrollout *lr, uint64_t now))[UG_OUT_COUNT_ + 1]
+static uint64_t (*outcome_scan(const ug_live_rollout *lr, uint64_t now))[UG_OUT_COUNT_ + 1]
 {
     const ug_rollout *r = lr->r;
     out_scan sc = {.lr = lr, .before = now > r->outcome_window ? now - r->outcome_window : 0,
@@ -638,9 +638,9 @@ static void metrics_rollouts(ug_inst *I, mout *m, const ug_live *l, uint64_t now
         return;
     for (size_t i = 0; i < n; i++)
         per[i] = outcome_scan(&l->ro[i], now);
-#define EACH_ROLLOUT for (size_t i = 0; i < n; i++) for (const ug_lrollout *lr = &l->ro[i]; lr; lr = NULL)
+#define EACH_ROLLOUT for (size_t i = 0; i < n; i++) for (const ug_live_rollout *lr = &l->ro[i]; lr; lr = NULL)
 #define EACH_STAGE                                                                                                     \
-    EACH_ROLLOUT for (size_t j = 0; j < lr->r->nstages; j++) for (const ug_lstage *ls = &lr->stages[j]; ls; ls = NULL)
+    EACH_ROLLOUT for (size_t j = 0; j < lr->r->nstages; j++) for (const ug_live_stage *ls = &lr->stages[j]; ls; ls = NULL)
     family(m, "upgate_rollout_paused", "gauge", "1 while the rollout is paused.");
     EACH_ROLLOUT mf(m, "upgate_rollout_paused{rollout=\"%s\"} %d\n", lr->r->name,
                     lr->r->paused || atomic_load(&lr->rt->ctl_paused));
@@ -651,7 +651,7 @@ static void metrics_rollouts(ug_inst *I, mout *m, const ug_live *l, uint64_t now
                     lr->r->name, lr->r->to, lr->r->rel.exp);
     family(m, "upgate_stage_grants", "gauge", "Distinct uids offered the release by the stage.");
     EACH_STAGE mf(m, "upgate_stage_grants{rollout=\"%s\",stage=\"%s\"} %" PRIu64 "\n", lr->r->name, ls->s->name,
-                  ls->q ? ug_qstage_count(ls->q) : 0);
+                  ls->q ? ug_stage_quota_count(ls->q) : 0);
     family(m, "upgate_stage_quota", "gauge", "The stage's quota.");
     EACH_STAGE if (ls->s->has_quota) mf(m, "upgate_stage_quota{rollout=\"%s\",stage=\"%s\"} %" PRIu64 "\n",
                                         lr->r->name, ls->s->name, ls->s->quota);
@@ -663,7 +663,7 @@ static void metrics_rollouts(ug_inst *I, mout *m, const ug_live *l, uint64_t now
     {
         uint64_t mn = 0, hr = 0;
         if (ls->q)
-            ug_qstage_offers(ls->q, now, &mn, &hr);
+            ug_stage_quota_offers(ls->q, now, &mn, &hr);
         mf(m, "upgate_stage_offers_last_hour{rollout=\"%s\",stage=\"%s\"} %" PRIu64 "\n", lr->r->name, ls->s->name,
            hr);
     }

@@ -17,7 +17,7 @@ static ug_waits *waits_new(unsigned n)
 }
 
 /* The operator's durable word on a rollout: pause, halt (with why), hold. */
-static void rrt_load_flags(ug_inst *I, ug_rrt *rt)
+static void load_flags(ug_inst *I, ug_rollout_state *rt)
 {
     char key[64], val[300];
     if (!I->store)
@@ -42,38 +42,38 @@ static void rrt_load_flags(ug_inst *I, ug_rrt *rt)
     }
 }
 
-static ug_rrt *rrt_get(ug_inst *I, const char *name)
+static ug_rollout_state *rollout_state_get(ug_inst *I, const char *name)
 {
-    for (size_t i = 0; i < I->nrrts; i++)
-        if (strcmp(I->rrts[i]->name, name) == 0)
-            return I->rrts[i]->marked = true, I->rrts[i];
-    ug_rrt **v = realloc(I->rrts, (I->nrrts + 1) * sizeof *v);
+    for (size_t i = 0; i < I->nrollout_states; i++)
+        if (strcmp(I->rollout_states[i]->name, name) == 0)
+            return I->rollout_states[i]->marked = true, I->rollout_states[i];
+    ug_rollout_state **v = realloc(I->rollout_states, (I->nrollout_states + 1) * sizeof *v);
     if (!v)
         return NULL;
-    I->rrts = v;
-    ug_rrt *rt = calloc(1, sizeof *rt);
+    I->rollout_states = v;
+    ug_rollout_state *rt = calloc(1, sizeof *rt);
     if (!rt || !(rt->waits = waits_new(I->nworkers))) {
         free(rt);
         return NULL;
     }
     snprintf(rt->name, sizeof rt->name, "%s", name);
     (void)pthread_mutex_init(&rt->health.mu, NULL);
-    rrt_load_flags(I, rt);
+    load_flags(I, rt);
     rt->marked = true;
-    I->rrts[I->nrrts++] = rt;
+    I->rollout_states[I->nrollout_states++] = rt;
     return rt;
 }
 
-static ug_srt *srt_get(ug_inst *I, const char *rollout, const char *stage)
+static ug_stage_state *stage_state_get(ug_inst *I, const char *rollout, const char *stage)
 {
-    for (size_t i = 0; i < I->nsrts; i++)
-        if (strcmp(I->srts[i]->rollout, rollout) == 0 && strcmp(I->srts[i]->stage, stage) == 0)
-            return I->srts[i]->marked = true, I->srts[i];
-    ug_srt **v = realloc(I->srts, (I->nsrts + 1) * sizeof *v);
+    for (size_t i = 0; i < I->nstage_states; i++)
+        if (strcmp(I->stage_states[i]->rollout, rollout) == 0 && strcmp(I->stage_states[i]->stage, stage) == 0)
+            return I->stage_states[i]->marked = true, I->stage_states[i];
+    ug_stage_state **v = realloc(I->stage_states, (I->nstage_states + 1) * sizeof *v);
     if (!v)
         return NULL;
-    I->srts = v;
-    ug_srt *st = calloc(1, sizeof *st);
+    I->stage_states = v;
+    ug_stage_state *st = calloc(1, sizeof *st);
     if (!st || !(st->waits = waits_new(I->nworkers))) {
         free(st);
         return NULL;
@@ -82,59 +82,59 @@ static ug_srt *srt_get(ug_inst *I, const char *rollout, const char *stage)
     snprintf(st->stage, sizeof st->stage, "%s", stage);
     (void)pthread_mutex_init(&st->rate.mu, NULL);
     st->marked = true;
-    I->srts[I->nsrts++] = st;
+    I->stage_states[I->nstage_states++] = st;
     return st;
 }
 
-static void rrt_free(ug_rrt *rt)
+static void rollout_state_free(ug_rollout_state *rt)
 {
     pthread_mutex_destroy(&rt->health.mu);
     free(rt->waits);
     free(rt);
 }
 
-static void srt_free(ug_srt *st)
+static void stage_state_free(ug_stage_state *st)
 {
     pthread_mutex_destroy(&st->rate.mu);
     free(st->waits);
     free(st);
 }
 
-void ug_rrt_mark_all_unused(ug_inst *I)
+void ug_state_unmark_all(ug_inst *I)
 {
     pthread_mutex_lock(&I->reg_mu);
-    for (size_t i = 0; i < I->nrrts; i++)
-        I->rrts[i]->marked = false;
-    for (size_t i = 0; i < I->nsrts; i++)
-        I->srts[i]->marked = false;
+    for (size_t i = 0; i < I->nrollout_states; i++)
+        I->rollout_states[i]->marked = false;
+    for (size_t i = 0; i < I->nstage_states; i++)
+        I->stage_states[i]->marked = false;
     pthread_mutex_unlock(&I->reg_mu);
 }
 
 /* After a swap, once no worker reads the old policy: what the new one does
  * not name goes (its durable flags stay in the store). */
-void ug_rrt_sweep(ug_inst *I)
+void ug_state_sweep(ug_inst *I)
 {
     pthread_mutex_lock(&I->reg_mu);
     size_t k = 0;
-    for (size_t i = 0; i < I->nrrts; i++)
-        I->rrts[i]->marked ? (void)(I->rrts[k++] = I->rrts[i]) : rrt_free(I->rrts[i]);
-    I->nrrts = k;
+    for (size_t i = 0; i < I->nrollout_states; i++)
+        I->rollout_states[i]->marked ? (void)(I->rollout_states[k++] = I->rollout_states[i]) : rollout_state_free(I->rollout_states[i]);
+    I->nrollout_states = k;
     k = 0;
-    for (size_t i = 0; i < I->nsrts; i++)
-        I->srts[i]->marked ? (void)(I->srts[k++] = I->srts[i]) : srt_free(I->srts[i]);
-    I->nsrts = k;
+    for (size_t i = 0; i < I->nstage_states; i++)
+        I->stage_states[i]->marked ? (void)(I->stage_states[k++] = I->stage_states[i]) : stage_state_free(I->stage_states[i]);
+    I->nstage_states = k;
     pthread_mutex_unlock(&I->reg_mu);
 }
 
 void ug_runtime_free(ug_inst *I)
 {
-    for (size_t i = 0; i < I->nrrts; i++)
-        rrt_free(I->rrts[i]);
-    for (size_t i = 0; i < I->nsrts; i++)
-        srt_free(I->srts[i]);
-    free(I->rrts);
-    free(I->srts);
-    I->rrts = NULL, I->srts = NULL, I->nrrts = I->nsrts = 0;
+    for (size_t i = 0; i < I->nrollout_states; i++)
+        rollout_state_free(I->rollout_states[i]);
+    for (size_t i = 0; i < I->nstage_states; i++)
+        stage_state_free(I->stage_states[i]);
+    free(I->rollout_states);
+    free(I->stage_states);
+    I->rollout_states = NULL, I->stage_states = NULL, I->nrollout_states = I->nstage_states = 0;
 }
 
 /* ---- the live policy -------------------------------------------------------- */
@@ -158,20 +158,20 @@ static ug_live *fail_at(ug_live *l, const char *what, size_t line, const char *n
     return NULL;
 }
 
-static int bind_rollout(ug_inst *I, ug_live *l, ug_lrollout *lr, char *err, size_t errcap)
+static int bind_rollout(ug_inst *I, ug_live *l, ug_live_rollout *lr, char *err, size_t errcap)
 {
     const ug_rollout *r = lr->r;
     char why[UG_ERR_MAX];
-    if (!(lr->rt = rrt_get(I, r->name)) || !(lr->stages = calloc(r->nstages ? r->nstages : 1, sizeof *lr->stages)))
+    if (!(lr->rt = rollout_state_get(I, r->name)) || !(lr->stages = calloc(r->nstages ? r->nstages : 1, sizeof *lr->stages)))
         return fail_at(l, "rollout", r->line, r->name, "out of memory", err, errcap), -1;
     if (I->store && !(lr->sc = ug_store_scope(I->store, r->name, r->to, why, sizeof why)))
         return fail_at(l, "rollout", r->line, r->name, why, err, errcap), -1;
     for (size_t j = 0; j < r->nstages; j++) {
-        ug_lstage *ls = &lr->stages[j];
+        ug_live_stage *ls = &lr->stages[j];
         ls->s = &r->stages[j];
-        if (!(ls->rt = srt_get(I, r->name, ls->s->name)))
+        if (!(ls->rt = stage_state_get(I, r->name, ls->s->name)))
             return fail_at(l, "stage", ls->s->line, ls->s->name, "out of memory", err, errcap), -1;
-        if (lr->sc && !(ls->q = ug_scope_stage(lr->sc, ls->s->name, why, sizeof why)))
+        if (lr->sc && !(ls->q = ug_scope_quota(lr->sc, ls->s->name, why, sizeof why)))
             return fail_at(l, "stage", ls->s->line, ls->s->name, why, err, errcap), -1;
     }
     return 0;
@@ -194,14 +194,14 @@ double ug_rate_in_force(const ug_inst *I, const ug_stage *s, double share)
 static void publish(ug_inst *I, ug_live *l)
 {
     for (size_t i = 0; i < l->pol->nrollouts; i++) {
-        const ug_lrollout *lr = &l->ro[i];
+        const ug_live_rollout *lr = &l->ro[i];
         for (size_t j = 0; j < lr->r->nstages; j++) {
-            const ug_lstage *ls = &lr->stages[j];
+            const ug_live_stage *ls = &lr->stages[j];
             const ug_stage *s = ls->s;
             if (ls->q && I->fleet && s->has_quota)
-                ug_qstage_set_leased(ls->q, ug_fleet_fence(I->fleet), s->quota);
+                ug_stage_quota_set_leased(ls->q, ug_fleet_fence(I->fleet), s->quota);
             else if (ls->q)
-                ug_qstage_set_limit(ls->q, s->has_quota ? ug_policy_share(l->pol, s->quota) : UG_QUOTA_UNLIMITED);
+                ug_stage_quota_set_limit(ls->q, s->has_quota ? ug_policy_share(l->pol, s->quota) : UG_QUOTA_UNLIMITED);
             pthread_mutex_lock(&ls->rt->rate.mu);
             ls->rt->rate.rate = ug_stage_rated(s) ? ug_rate_in_force(I, s, ls->rt->rate.share) : 0;
             pthread_mutex_unlock(&ls->rt->rate.mu);
@@ -239,7 +239,7 @@ fail:
     return NULL;
 }
 
-const ug_lrollout *ug_live_rollout(const ug_live *l, const char *name)
+const ug_live_rollout *ug_live_find(const ug_live *l, const char *name)
 {
     for (size_t i = 0; i < l->pol->nrollouts; i++)
         if (strcmp(l->ro[i].r->name, name) == 0)
@@ -247,15 +247,15 @@ const ug_lrollout *ug_live_rollout(const ug_live *l, const char *name)
     return NULL;
 }
 
-const ug_lstage *ug_live_stage_by_id(const ug_lrollout *lr, uint16_t id)
+const ug_live_stage *ug_live_stage_by_id(const ug_live_rollout *lr, uint16_t id)
 {
     for (size_t j = 0; j < lr->r->nstages; j++)
-        if (lr->stages[j].q && ug_qstage_id(lr->stages[j].q) == id)
+        if (lr->stages[j].q && ug_stage_quota_id(lr->stages[j].q) == id)
             return &lr->stages[j];
     return NULL;
 }
 
-uint32_t ug_live_percent(const ug_lrollout *lr, const ug_stage *s, uint64_t now)
+uint32_t ug_live_percent(const ug_live_rollout *lr, const ug_stage *s, uint64_t now)
 {
     if (!s->has_percent)
         return 10000;
@@ -265,7 +265,7 @@ uint32_t ug_live_percent(const ug_lrollout *lr, const ug_stage *s, uint64_t now)
     return ug_percent_at(&s->percent, (int64_t)t - (int64_t)shift);
 }
 
-bool ug_live_stopped(const ug_lrollout *lr, uint64_t now)
+bool ug_live_stopped(const ug_live_rollout *lr, uint64_t now)
 {
     /* an expired manifest would fail every peer's check: offer nothing */
     if (lr->r->paused || lr->r->rel.exp <= now)
@@ -280,7 +280,7 @@ void ug_live_expiry(ug_inst *I, const ug_live *l, uint64_t now, bool force)
 {
     for (size_t i = 0; i < l->pol->nrollouts; i++) {
         const ug_rollout *r = l->ro[i].r;
-        ug_rrt *rt = l->ro[i].rt;
+        ug_rollout_state *rt = l->ro[i].rt;
         uint64_t exp = r->rel.exp;
         if (exp <= now) {
             if (rt->expiry_logged != exp)

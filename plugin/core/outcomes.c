@@ -53,7 +53,7 @@ static void health_hour(ug_health *h, uint64_t now, uint64_t *failed, uint64_t *
 
 /* halt_when on the scope's counts: the known outcomes are all but the
  * pending ones still inside the outcome window. */
-static bool should_halt(const ug_lrollout *lr, char *why, size_t cap)
+static bool should_halt(const ug_live_rollout *lr, char *why, size_t cap)
 {
     const ug_rollout *r = lr->r;
     if (!r->has_halt_when || !lr->sc)
@@ -86,10 +86,10 @@ static bool should_halt(const ug_lrollout *lr, char *why, size_t cap)
 }
 
 /* Raises an automatic halt in memory, from any thread; tick() stores it. */
-static void halt_now(ug_inst *I, const ug_lrollout *lr, uint64_t now)
+static void halt_now(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
 {
     char why[200];
-    ug_rrt *rt = lr->rt;
+    ug_rollout_state *rt = lr->rt;
     if (atomic_load(&rt->halted) || !should_halt(lr, why, sizeof why))
         return;
     pthread_mutex_lock(&rt->health.mu); /* one writer of halted_why */
@@ -103,7 +103,7 @@ static void halt_now(ug_inst *I, const ug_lrollout *lr, uint64_t now)
     pthread_mutex_unlock(&rt->health.mu);
 }
 
-static void changed(ug_inst *I, const ug_lrollout *lr, uint64_t uid, ug_outcome o, uint64_t now)
+static void changed(ug_inst *I, const ug_live_rollout *lr, uint64_t uid, ug_outcome o, uint64_t now)
 {
     health_add(&lr->rt->health, now, is_failure(o));
     halt_now(I, lr, now);
@@ -111,13 +111,13 @@ static void changed(ug_inst *I, const ug_lrollout *lr, uint64_t uid, ug_outcome 
         ug_fleet_outcome(I->fleet, lr->sc, uid, o);
 }
 
-void ug_outcome_learned(ug_inst *I, const ug_lrollout *lr, ug_outcome o, uint64_t now)
+void ug_outcome_learned(ug_inst *I, const ug_live_rollout *lr, ug_outcome o, uint64_t now)
 {
     health_add(&lr->rt->health, now, is_failure(o));
     halt_now(I, lr, now);
 }
 
-bool ug_outcome_observe(ug_inst *I, unsigned worker, const ug_lrollout *lr, uint64_t uid, const ug_version *v, bool dry)
+bool ug_outcome_observe(ug_inst *I, unsigned worker, const ug_live_rollout *lr, uint64_t uid, const ug_version *v, bool dry)
 {
     ug_grant_info gi;
     if (!lr->sc || !ug_scope_lookup(lr->sc, uid, &gi))
@@ -139,11 +139,11 @@ bool ug_outcome_observe(ug_inst *I, unsigned worker, const ug_lrollout *lr, uint
     return true;
 }
 
-const ug_lrollout *ug_outcome_untargeted(ug_inst *I, const ug_live *l, uint64_t uid, const ug_version *v)
+const ug_live_rollout *ug_outcome_untargeted(ug_inst *I, const ug_live *l, uint64_t uid, const ug_version *v)
 {
     (void)I;
     for (size_t i = 0; i < l->pol->nrollouts; i++) {
-        const ug_lrollout *lr = &l->ro[i];
+        const ug_live_rollout *lr = &l->ro[i];
         ug_grant_info gi;
         if (lr->sc && ug_version_cmp(v, &lr->r->rel.to) >= 0 && ug_scope_lookup(lr->sc, uid, &gi) &&
             gi.outcome != UG_OUT_UPGRADED)
@@ -171,7 +171,7 @@ int ug_outcome_report(ug_inst *I, unsigned worker, const ug_live *l, uint64_t ui
     ug_outcome want = of_res(res);
     int rc = -1;
     for (size_t i = 0; i < l->pol->nrollouts; i++) {
-        const ug_lrollout *lr = &l->ro[i];
+        const ug_live_rollout *lr = &l->ro[i];
         ug_grant_info gi;
         if (!lr->sc || ug_version_cmp(to, &lr->r->rel.to) != 0 || !ug_scope_lookup(lr->sc, uid, &gi))
             continue;
@@ -191,7 +191,7 @@ int ug_outcome_report(ug_inst *I, unsigned worker, const ug_live *l, uint64_t ui
 
 /* ---- tick: store halts, count the not-taken, hold or release ramps --------- */
 
-static void put_halt(ug_inst *I, ug_rrt *rt)
+static void put_halt(ug_inst *I, ug_rollout_state *rt)
 {
     char key[64], val[8 + sizeof rt->halted_why];
     size_t n = strnlen(rt->halted_why, sizeof rt->halted_why - 1);
@@ -203,7 +203,7 @@ static void put_halt(ug_inst *I, ug_rrt *rt)
                 I->state_dir);
 }
 
-int ug_rollout_halt(ug_inst *I, ug_rrt *rt, const char *why, uint64_t now, bool automatic)
+int ug_rollout_halt(ug_inst *I, ug_rollout_state *rt, const char *why, uint64_t now, bool automatic)
 {
     pthread_mutex_lock(&rt->health.mu);
     snprintf(rt->halted_why, sizeof rt->halted_why, "%s", why);
@@ -218,7 +218,7 @@ int ug_rollout_halt(ug_inst *I, ug_rrt *rt, const char *why, uint64_t now, bool 
     return ug_history(I, now, line);
 }
 
-int ug_rollout_pause(ug_inst *I, ug_rrt *rt, bool on)
+int ug_rollout_pause(ug_inst *I, ug_rollout_state *rt, bool on)
 {
     char key[64];
     snprintf(key, sizeof key, "pause:%s", rt->name);
@@ -227,7 +227,7 @@ int ug_rollout_pause(ug_inst *I, ug_rrt *rt, bool on)
     return rc;
 }
 
-int ug_rollout_lift_halt(ug_inst *I, ug_rrt *rt)
+int ug_rollout_lift_halt(ug_inst *I, ug_rollout_state *rt)
 {
     char key[64];
     snprintf(key, sizeof key, "halt:%s", rt->name);
@@ -251,7 +251,7 @@ static void count_not_taken(void *ctx, uint64_t uid, const ug_grant_info *gi)
     c->n += gi->outcome == UG_OUT_PENDING && gi->at < c->before;
 }
 
-static void put_hold(ug_inst *I, ug_rrt *rt)
+static void put_hold(ug_inst *I, ug_rollout_state *rt)
 {
     char key[64];
     uint64_t v[2] = {atomic_load(&rt->held_since), atomic_load(&rt->shift)};
@@ -260,7 +260,7 @@ static void put_hold(ug_inst *I, ug_rrt *rt)
         ug_logf(I, UG_LOG_ERROR, "rollout %s: cannot store its ramp hold in %s", rt->name, I->state_dir);
 }
 
-void ug_rollout_set_hold(ug_inst *I, ug_rrt *rt, uint64_t held_since, uint64_t shift)
+void ug_rollout_set_hold(ug_inst *I, ug_rollout_state *rt, uint64_t held_since, uint64_t shift)
 {
     atomic_store(&rt->held_since, held_since);
     atomic_store(&rt->shift, shift);
@@ -270,10 +270,10 @@ void ug_rollout_set_hold(ug_inst *I, ug_rrt *rt, uint64_t held_since, uint64_t s
 /* hold_when_unhealthy: freeze the schedule while the last hour's failed
  * share is above half of halt_when.failed; shift it by the time held. In a
  * fleet only the leader decides, so every tracker runs the same percent. */
-static void hold_tick(ug_inst *I, const ug_lrollout *lr, uint64_t now)
+static void hold_tick(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
 {
     const ug_rollout *r = lr->r;
-    ug_rrt *rt = lr->rt;
+    ug_rollout_state *rt = lr->rt;
     if (!r->hold_when_unhealthy || !r->halt_failed_ppm || (I->fleet && !ug_fleet_leads(I->fleet)))
         return;
     uint64_t f, k;
@@ -307,8 +307,8 @@ void ug_outcome_tick(ug_inst *I, uint64_t now)
     if (scan)
         I->last_scan = now;
     for (size_t i = 0; i < l->pol->nrollouts; i++) {
-        const ug_lrollout *lr = &l->ro[i];
-        ug_rrt *rt = lr->rt;
+        const ug_live_rollout *lr = &l->ro[i];
+        ug_rollout_state *rt = lr->rt;
         if (scan && lr->sc && lr->r->has_halt_when) { /* only halt_when reads the count */
             nt_count c = {.before = now > lr->r->outcome_window ? now - lr->r->outcome_window : 0};
             ug_scope_foreach(lr->sc, count_not_taken, &c);

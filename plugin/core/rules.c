@@ -34,7 +34,7 @@ static ug_why more_useful(ug_why a, ug_why b)
 
 /* The plan becomes a WAIT; a stage that improves its reason is the one
  * that caused it (counted in its status). */
-static void wait_for(ug_plan *p, ug_why why, const ug_lstage *ls)
+static void wait_for(ug_plan *p, ug_why why, const ug_live_stage *ls)
 {
     ug_why best = more_useful(p->why, why);
     if (best != p->why || (best == why && !p->ls))
@@ -75,7 +75,7 @@ static void rate_refund(ug_rate *r)
 
 /* ---- the explain trace ------------------------------------------------- */
 
-static json_t *trace_stage(const ug_claim *c, const ug_lstage *ls, bool active)
+static json_t *trace_stage(const ug_rule_input *c, const ug_live_stage *ls, bool active)
 {
     if (!c->trace)
         return NULL;
@@ -110,12 +110,12 @@ static void trace_conds(json_t *t, const ug_stage *s, const ug_peer *peer)
 /* A grant already held: offered again, with nothing spent, while its
  * rollout owns the peer and the stage that granted it is active (or gone
  * from the policy: the grant belongs to the rollout's release). */
-static bool sticky(const ug_claim *c, const ug_lrollout *lr, bool spend, ug_plan *p)
+static bool sticky(const ug_rule_input *c, const ug_live_rollout *lr, bool spend, ug_plan *p)
 {
     ug_grant_info gi;
     if (!lr->sc || !ug_scope_lookup(lr->sc, c->uid, &gi))
         return false;
-    const ug_lstage *g = ug_live_stage_by_id(lr, gi.stage);
+    const ug_live_stage *g = ug_live_stage_by_id(lr, gi.stage);
     if (g && !ug_stage_active(g->s, (int64_t)c->now))
         return false;
     p->answer = UG_ANSWER_HINT;
@@ -131,7 +131,7 @@ static bool sticky(const ug_claim *c, const ug_lrollout *lr, bool spend, ug_plan
 
 /* One stage's verdict on c: 0 the plan is set (HINT or COOKIE), -1 the
  * stage does not select (the WAIT reason may improve). */
-static int try_stage(const ug_claim *c, const ug_lrollout *lr, const ug_lstage *ls, bool spend, ug_plan *p)
+static int try_stage(const ug_rule_input *c, const ug_live_rollout *lr, const ug_live_stage *ls, bool spend, ug_plan *p)
 {
     const ug_stage *s = ls->s;
     int64_t now = (int64_t)c->now;
@@ -149,14 +149,14 @@ static int try_stage(const ug_claim *c, const ug_lrollout *lr, const ug_lstage *
                                           "holds", ok));
     }
     /* without a store (check), the whole quota is left */
-    uint64_t left = ls->q ? ug_qstage_remaining(ls->q) : UG_QUOTA_UNLIMITED;
+    uint64_t left = ls->q ? ug_stage_quota_remaining(ls->q) : UG_QUOTA_UNLIMITED;
     if (s->has_quota)
         trace_set(t, "quota_left", json_integer((json_int_t)(ls->q ? left : s->quota)));
     if (!ok)
         return -1;
     if (s->has_quota && left == 0) {
         /* in a fleet, an empty lease that may be refilled says "come back soon" */
-        wait_for(p, ls->q && ug_qstage_refilling(ls->q) ? UG_WHY_RATE : UG_WHY_QUOTA, ls);
+        wait_for(p, ls->q && ug_stage_quota_refilling(ls->q) ? UG_WHY_RATE : UG_WHY_QUOTA, ls);
         trace_set(t, "selects", json_false());
         return -1;
     }
@@ -180,7 +180,7 @@ static int try_stage(const ug_claim *c, const ug_lrollout *lr, const ug_lstage *
         return -1;
     }
     ug_grant_info gi;
-    switch (ug_qstage_grant(ls->q, c->worker, c->uid, (uint32_t)c->now, &gi)) {
+    switch (ug_stage_quota_grant(ls->q, c->worker, c->uid, (uint32_t)c->now, &gi)) {
     case UG_GRANT_NEW:
         p->needs_flush = true;
         return 0;
@@ -200,12 +200,12 @@ static int try_stage(const ug_claim *c, const ug_lrollout *lr, const ug_lstage *
         if (ug_stage_rated(s))
             rate_refund(&ls->rt->rate);
         p->fresh = false;
-        wait_for(p, ug_qstage_refilling(ls->q) ? UG_WHY_RATE : UG_WHY_QUOTA, ls);
+        wait_for(p, ug_stage_quota_refilling(ls->q) ? UG_WHY_RATE : UG_WHY_QUOTA, ls);
         return -1;
     }
 }
 
-ug_plan ug_rules_run(const ug_claim *c, const ug_lrollout *lr, bool spend)
+ug_plan ug_rules_run(const ug_rule_input *c, const ug_live_rollout *lr, bool spend)
 {
     ug_plan p = {.answer = UG_ANSWER_WAIT, .why = UG_WHY_NOT_SELECTED, .lr = lr};
     if (ug_live_stopped(lr, c->now)) {
@@ -241,9 +241,9 @@ typedef struct {
     size_t cap; /* min(out_cap, in_len): no reply outgrows its request */
     size_t *out_len;
     unsigned *flags;
-} ug_dg;
+} ug_hello_reply;
 
-static void count_wait(ug_worker *w, unsigned worker, const ug_lrollout *lr, const ug_lstage *ls, ug_why why)
+static void count_wait(ug_worker *w, unsigned worker, const ug_live_rollout *lr, const ug_live_stage *ls, ug_why why)
 {
     ug_count(w, ST_WAIT0 + why);
     if (lr && lr->rt)
@@ -252,7 +252,7 @@ static void count_wait(ug_worker *w, unsigned worker, const ug_lrollout *lr, con
         atomic_fetch_add_explicit(&ls->rt->waits[worker].why[why], 1, memory_order_relaxed);
 }
 
-static ug_verdict failed_reply(ug_dg *x)
+static ug_verdict failed_reply(ug_hello_reply *x)
 {
     ug_count(x->w, ST_DROP0 + UG_E_BUFFER);
     *x->out_len = 0;
@@ -260,7 +260,7 @@ static ug_verdict failed_reply(ug_dg *x)
     return UG_VERDICT_DROP;
 }
 
-static ug_verdict reply_wait(ug_dg *x, const ug_lrollout *lr, const ug_lstage *ls, ug_why why)
+static ug_verdict reply_wait(ug_hello_reply *x, const ug_live_rollout *lr, const ug_live_stage *ls, ug_why why)
 {
     ug_wait wt = {.ts = x->now, .why = why,
                   .retry = why == UG_WHY_TOO_SMALL ? 0 : ug_jittered(x->l->pol->retry, x->h->uid)};
@@ -271,7 +271,7 @@ static ug_verdict reply_wait(ug_dg *x, const ug_lrollout *lr, const ug_lstage *l
     return UG_VERDICT_REPLY;
 }
 
-static ug_verdict reply_cookie(ug_dg *x)
+static ug_verdict reply_cookie(ug_hello_reply *x)
 {
     ug_cookie ck = {.ts = x->now};
     memcpy(ck.nonce, x->h->nonce, UG_NONCE_LEN);
@@ -282,7 +282,7 @@ static ug_verdict reply_cookie(ug_dg *x)
     return UG_VERDICT_REPLY;
 }
 
-static ug_verdict reply_hint(ug_dg *x, const ug_lrollout *lr, bool fresh)
+static ug_verdict reply_hint(ug_hello_reply *x, const ug_live_rollout *lr, bool fresh)
 {
     const ug_rollout *r = lr->r;
     const ug_policy *p = x->l->pol;
@@ -307,7 +307,7 @@ static ug_verdict reply_hint(ug_dg *x, const ug_lrollout *lr, bool fresh)
     return UG_VERDICT_REPLY;
 }
 
-static ug_verdict reply_plan(ug_dg *x, const ug_plan *p)
+static ug_verdict reply_plan(ug_hello_reply *x, const ug_plan *p)
 {
     switch (p->answer) {
     case UG_ANSWER_HINT:
@@ -328,7 +328,7 @@ static ug_verdict reply_plan(ug_dg *x, const ug_plan *p)
 /* The source network's budget of signature work, then the credential (its
  * cheap checks, then its signature unless this worker verified the same
  * bytes under this policy) and the HELLO's signature. */
-static bool verified(ug_dg *x, ug_hello *h)
+static bool verified(ug_hello_reply *x, ug_hello *h)
 {
     const ug_policy *p = x->l->pol;
     ug_err e;
@@ -370,7 +370,7 @@ typedef struct {
     uint64_t tag;
 } ug_memo;
 
-static bool remembered(ug_dg *x, ug_memo *m)
+static bool remembered(ug_hello_reply *x, ug_memo *m)
 {
     m->tag = x->l->gen << 24 ^ atomic_load_explicit(&x->I->epoch, memory_order_acquire);
     ug_replay_key(&x->w->guard, m->key, x->src, x->in, x->in_len);
@@ -380,7 +380,7 @@ static bool remembered(ug_dg *x, ug_memo *m)
     return *x->out_len != 0;
 }
 
-static ug_verdict remember(ug_dg *x, const ug_memo *m, ug_verdict v)
+static ug_verdict remember(ug_hello_reply *x, const ug_memo *m, ug_verdict v)
 {
     if (v == UG_VERDICT_REPLY)
         ug_replay_store(&x->w->guard, m->key, x->now, m->tag, x->out, *x->out_len, *x->flags);
@@ -388,7 +388,7 @@ static ug_verdict remember(ug_dg *x, const ug_memo *m, ug_verdict v)
 }
 
 /* Rules 4 to 8 for a HELLO its rollout owns. */
-static ug_verdict targeted(ug_dg *x, ug_hello *h, const ug_claim *c, const ug_lrollout *lr)
+static ug_verdict targeted(ug_hello_reply *x, ug_hello *h, const ug_rule_input *c, const ug_live_rollout *lr)
 {
     const ug_policy *p = x->l->pol;
     ug_memo m;
@@ -428,26 +428,26 @@ static bool cookie_required(ug_inst *I, const ug_policy *p)
     return p->cookie == UG_COOKIE_ALWAYS || (p->cookie == UG_COOKIE_AUTO && atomic_load(&I->under_load));
 }
 
-static const ug_lrollout *route(const ug_live *l, const ug_version *v, const char *plat, const char *chan)
+static const ug_live_rollout *route(const ug_live *l, const ug_version *v, const char *plat, const char *chan)
 {
     const ug_rollout *r = ug_policy_route(l->pol, v, plat, chan);
     return r ? &l->ro[r - l->pol->rollouts] : NULL;
 }
 
-static ug_verdict hello_path(ug_dg *x, ug_hello *h)
+static ug_verdict hello_path(ug_hello_reply *x, ug_hello *h)
 {
     ug_inst *I = x->I;
     const ug_policy *p = x->l->pol;
-    ug_claim c = {.I = I, .w = x->w, .worker = x->worker, .l = x->l, .now = x->now, .uid = h->uid, .ver = &h->ver,
+    ug_rule_input c = {.I = I, .w = x->w, .worker = x->worker, .l = x->l, .now = x->now, .uid = h->uid, .ver = &h->ver,
                   .plat = h->plat, .chan = h->chan, .ts = h->ts, .src = x->src,
                   .addr_proved = h->has_cookie && ug_cookiejar_check(&I->jar, x->src, x->now, h->cookie)};
     if (cookie_required(I, p) && !c.addr_proved)
         return reply_cookie(x); /* rule 2: before any signature work */
-    const ug_lrollout *lr = route(x->l, &h->ver, h->plat, h->chan);
+    const ug_live_rollout *lr = route(x->l, &h->ver, h->plat, h->chan);
     if (!lr) {
         /* rule 3: the host may serve this peer as usual, or send our WAIT;
          * verified only when it tells an offer's fate we do not know yet */
-        const ug_lrollout *olr = ug_outcome_untargeted(I, x->l, h->uid, &h->ver);
+        const ug_live_rollout *olr = ug_outcome_untargeted(I, x->l, h->uid, &h->ver);
         if (olr && clock_ok(h->ts, x->now, p->clock_window) && verified(x, h) &&
             ug_outcome_observe(I, x->worker, olr, h->uid, &h->ver, false))
             ug_count(x->w, ST_OUTCOMES_SEEN);
@@ -520,7 +520,7 @@ ug_verdict ug_rules_handle(ug_inst *I, unsigned worker, const struct sockaddr *s
     }
     ug_count(w, ST_HELLOS);
     ug_live *l = ug_enter(I, w);
-    ug_dg x = {.I = I, .w = w, .worker = worker, .l = l, .h = &h, .d = &d, .src = src, .in = in, .in_len = in_len,
+    ug_hello_reply x = {.I = I, .w = w, .worker = worker, .l = l, .h = &h, .d = &d, .src = src, .in = in, .in_len = in_len,
                .now = ug_inst_now(I),
                .out = out, .cap = out_cap < in_len ? out_cap : in_len, .out_len = out_len, .flags = flags};
     ug_verdict v = hello_path(&x, &h);
@@ -586,15 +586,15 @@ int ug_decide_in(ug_inst *I, const ug_live *l, unsigned worker, const ug_claims 
         memcpy(d, &out, d->size < sizeof out ? d->size : sizeof out);
         return 0;
     }
-    ug_claim c = {.I = I, .w = w, .worker = worker, .l = l, .now = now, .uid = cl->uid, .ver = &ver,
+    ug_rule_input c = {.I = I, .w = w, .worker = worker, .l = l, .now = now, .uid = cl->uid, .ver = &ver,
                   .plat = cl->plat ? cl->plat : "", .chan = cl->chan ? cl->chan : "", .ts = cl->ts ? cl->ts : now,
                   .src = cl->src, .addr_proved = cl->flags & UG_DECIDE_ADDR_PROVED,
                   .trace = cl->trace || trace_out ? json_array() : NULL};
     ug_plan p = {.answer = UG_ANSWER_WAIT, .why = UG_WHY_NOT_TARGETED};
-    const ug_lrollout *lr = route(l, &ver, c.plat, c.chan);
+    const ug_live_rollout *lr = route(l, &ver, c.plat, c.chan);
     bool granted = false;
     if (!lr) {
-        const ug_lrollout *olr = ug_outcome_untargeted(I, l, cl->uid, &ver);
+        const ug_live_rollout *olr = ug_outcome_untargeted(I, l, cl->uid, &ver);
         if (olr && spend)
             ug_outcome_observe(I, worker, olr, cl->uid, &ver, false);
     } else if (!clock_ok(c.ts, now, l->pol->clock_window)) {

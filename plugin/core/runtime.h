@@ -54,12 +54,12 @@ typedef struct {
 } ug_rate;
 
 /* Per (rollout name, stage name): what outlives a reload. */
-typedef struct ug_srt {
+typedef struct ug_stage_state {
     char rollout[UG_NAME_MAX + 1], stage[UG_NAME_MAX + 1];
     bool marked;
     ug_rate rate;
     ug_waits *waits; /* [nworkers] */
-} ug_srt;
+} ug_stage_state;
 
 /* Outcome events per minute over the last hour, for hold_when_unhealthy. */
 typedef struct {
@@ -69,7 +69,7 @@ typedef struct {
 } ug_health;
 
 /* Per rollout name: operator flags (durable), counters, health. */
-typedef struct ug_rrt {
+typedef struct ug_rollout_state {
     char name[UG_NAME_MAX + 1];
     bool marked;
     _Atomic bool ctl_paused;      /* upgate-ctl pause (durable: "pause:NAME") */
@@ -85,25 +85,25 @@ typedef struct ug_rrt {
     uint64_t expiry_logged;       /* the manifest expiry already logged as passed */
     ug_health health;
     ug_waits *waits; /* [nworkers] */
-} ug_rrt;
+} ug_rollout_state;
 
 typedef struct {
     const ug_stage *s;
-    ug_qstage *q;  /* NULL only without a store (check, explain) */
-    ug_srt *rt;
-} ug_lstage;
+    ug_stage_quota *q;  /* NULL only without a store (check, explain) */
+    ug_stage_state *rt;
+} ug_live_stage;
 
 typedef struct {
     const ug_rollout *r;
     ug_scope *sc; /* NULL only without a store */
-    ug_rrt *rt;
-    ug_lstage *stages;
-} ug_lrollout;
+    ug_rollout_state *rt;
+    ug_live_stage *stages;
+} ug_live_rollout;
 
 /* A policy with what it needs at run time; swapped whole on reload. */
 typedef struct {
     ug_policy *pol;
-    ug_lrollout *ro;
+    ug_live_rollout *ro;
     uint64_t gen; /* distinct per build */
 } ug_live;
 
@@ -131,11 +131,11 @@ typedef struct ug_inst {
     _Atomic uint64_t epoch;
     uint64_t started;
     uint64_t last_scan;
-    pthread_mutex_t reg_mu; /* rrts and srts */
-    ug_rrt **rrts;
-    size_t nrrts;
-    ug_srt **srts;
-    size_t nsrts;
+    pthread_mutex_t reg_mu; /* rollout_states and stage_states */
+    ug_rollout_state **rollout_states;
+    size_t nrollout_states;
+    ug_stage_state **stage_states;
+    size_t nstage_states;
     struct ug_fleet *fleet; /* fleet mode (fleet.h); NULL for a tracker alone */
 } ug_inst;
 
@@ -165,21 +165,21 @@ static inline void ug_count(ug_worker *w, unsigned st)
  * (check and explain without a running tracker). */
 ug_live *ug_live_build(ug_inst *I, ug_policy *pol, char *err, size_t errcap);
 void ug_live_free(ug_live *l);
-const ug_lrollout *ug_live_rollout(const ug_live *l, const char *name);
+const ug_live_rollout *ug_live_find(const ug_live *l, const char *name);
 /* The stage of lr that granted under store id `id`, or NULL. */
-const ug_lstage *ug_live_stage_by_id(const ug_lrollout *lr, uint16_t id);
+const ug_live_stage *ug_live_stage_by_id(const ug_live_rollout *lr, uint16_t id);
 /* The percentage in force now for s, hold_when_unhealthy included. */
-uint32_t ug_live_percent(const ug_lrollout *lr, const ug_stage *s, uint64_t now);
+uint32_t ug_live_percent(const ug_live_rollout *lr, const ug_stage *s, uint64_t now);
 /* The new offers per second a rated stage allows here: its rate, and its
  * fleet_rate (this tracker's share of it in a fleet, all of it alone). */
 double ug_rate_in_force(const ug_inst *I, const ug_stage *s, double share);
 /* Is the rollout paused or halted (any source), or its manifest expired? */
-bool ug_live_stopped(const ug_lrollout *lr, uint64_t now);
+bool ug_live_stopped(const ug_live_rollout *lr, uint64_t now);
 /* Warns of manifests that expire within 7 days (force: now, at load; else
  * once a day per rollout) and logs each expiry once. */
 void ug_live_expiry(ug_inst *I, const ug_live *l, uint64_t now, bool force);
-void ug_rrt_mark_all_unused(ug_inst *I);
-void ug_rrt_sweep(ug_inst *I);
+void ug_state_unmark_all(ug_inst *I);
+void ug_state_sweep(ug_inst *I);
 void ug_runtime_free(ug_inst *I);
 
 /* ---- rules.c ---- */
@@ -187,8 +187,8 @@ void ug_runtime_free(ug_inst *I);
 typedef struct {
     unsigned answer;      /* UG_ANSWER_HINT, _WAIT, _COOKIE */
     ug_why why;
-    const ug_lrollout *lr;
-    const ug_lstage *ls;  /* the stage that selected (HINT) or decided the WAIT; NULL if none */
+    const ug_live_rollout *lr;
+    const ug_live_stage *ls;  /* the stage that selected (HINT) or decided the WAIT; NULL if none */
     bool fresh;           /* a new grant */
     bool needs_flush;     /* the HINT rests on a grant not yet durable */
 } ug_plan;
@@ -206,11 +206,11 @@ typedef struct {
     const struct sockaddr *src;
     bool addr_proved;
     void *trace; /* json_t array of the explain trace, or NULL */
-} ug_claim;
+} ug_rule_input;
 
 /* Runs rules 5 to 7 for c: dry (spend false: changes nothing, looks at the
  * rate without taking it) or for real. */
-ug_plan ug_rules_run(const ug_claim *c, const ug_lrollout *lr, bool spend);
+ug_plan ug_rules_run(const ug_rule_input *c, const ug_live_rollout *lr, bool spend);
 uint64_t ug_jittered(uint64_t retry, uint64_t uid);
 /* The datagram path (handle2). */
 ug_verdict ug_rules_handle(ug_inst *I, unsigned worker, const struct sockaddr *src, const uint8_t *in, size_t in_len,
@@ -225,27 +225,27 @@ int ug_rules_decide(ug_inst *I, unsigned worker, const ug_claims *cl, ug_decisio
 /* Records that a granted uid returned at version v (HELLO) under its
  * rollout lr's release: upgraded, rolled back. Returns whether it changed
  * an outcome. Dry: only says whether it would. */
-bool ug_outcome_observe(ug_inst *I, unsigned worker, const ug_lrollout *lr, uint64_t uid, const ug_version *v,
+bool ug_outcome_observe(ug_inst *I, unsigned worker, const ug_live_rollout *lr, uint64_t uid, const ug_version *v,
                         bool dry);
 /* A REPORT's effect: 1 changed, 0 changed nothing, -1 never offered. dry as above. */
 int ug_outcome_report(ug_inst *I, unsigned worker, const ug_live *l, uint64_t uid, const ug_version *to, ug_res res,
                       bool dry);
 /* The untargeted HELLO whose uid some rollout offered a release at or
  * below its version: the rollout whose outcome it would change, or NULL. */
-const ug_lrollout *ug_outcome_untargeted(ug_inst *I, const ug_live *l, uint64_t uid, const ug_version *v);
+const ug_live_rollout *ug_outcome_untargeted(ug_inst *I, const ug_live *l, uint64_t uid, const ug_version *v);
 /* tick(): stores automatic halts, scans not-taken offers, holds ramps. */
 void ug_outcome_tick(ug_inst *I, uint64_t now);
 /* Halts a rollout durably (control or automatic); 0 or -1. */
-int ug_rollout_halt(ug_inst *I, ug_rrt *rt, const char *why, uint64_t now, bool automatic);
+int ug_rollout_halt(ug_inst *I, ug_rollout_state *rt, const char *why, uint64_t now, bool automatic);
 /* The operator's pause, on or off, durably; 0 or -1 (it holds in memory either way). */
-int ug_rollout_pause(ug_inst *I, ug_rrt *rt, bool on);
+int ug_rollout_pause(ug_inst *I, ug_rollout_state *rt, bool on);
 /* Lifts a halt, durably; 0 or -1. */
-int ug_rollout_lift_halt(ug_inst *I, ug_rrt *rt);
+int ug_rollout_lift_halt(ug_inst *I, ug_rollout_state *rt);
 /* A ramp hold as the fleet decided it, durably (held_since 0: running). */
-void ug_rollout_set_hold(ug_inst *I, ug_rrt *rt, uint64_t held_since, uint64_t shift);
+void ug_rollout_set_hold(ug_inst *I, ug_rollout_state *rt, uint64_t held_since, uint64_t shift);
 /* An outcome another tracker of the fleet recorded: it feeds lr's health
  * (ramp holds) and automatic halt as one recorded here would. */
-void ug_outcome_learned(ug_inst *I, const ug_lrollout *lr, ug_outcome o, uint64_t now);
+void ug_outcome_learned(ug_inst *I, const ug_live_rollout *lr, ug_outcome o, uint64_t now);
 
 /* ---- control.c ---- */
 int ug_control(ug_inst *I, const char *req, size_t len, ug_emit emit, void *ctx);

@@ -44,7 +44,7 @@ static void on_commit(void *ctx, const ug_commit_batch *b)
         size_t cap = F->cappub ? F->cappub : 1024;
         while (cap < F->npub + n && cap < QUEUE_MAX)
             cap *= 2;
-        fpub *v = cap >= F->npub + n ? realloc(F->pub, cap * sizeof *v) : NULL;
+        queued_grant *v = cap >= F->npub + n ? realloc(F->pub, cap * sizeof *v) : NULL;
         if (v)
             F->pub = v, F->cappub = cap;
         else
@@ -60,14 +60,14 @@ void ug_fleet_outcome(ug_fleet *F, const ug_scope *sc, uint64_t uid, ug_outcome 
     pthread_mutex_lock(&F->qmu);
     if (F->nout == F->capout && !F->out_lost) {
         size_t cap = F->capout ? F->capout * 2 : 256;
-        fout *v = cap <= QUEUE_MAX ? realloc(F->out, cap * sizeof *v) : NULL;
+        queued_outcome *v = cap <= QUEUE_MAX ? realloc(F->out, cap * sizeof *v) : NULL;
         if (v)
             F->out = v, F->capout = cap;
         else
             F->out_lost = true;
     }
     if (!F->out_lost)
-        F->out[F->nout++] = (fout){.scope = ug_scope_id(sc), .o = (uint8_t)o, .uid = uid};
+        F->out[F->nout++] = (queued_outcome){.scope = ug_scope_id(sc), .o = (uint8_t)o, .uid = uid};
     pthread_mutex_unlock(&F->qmu);
 }
 

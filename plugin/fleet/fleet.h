@@ -27,7 +27,7 @@ void ug_fleet_stop(ug_fleet *F);
 /* Frees F once stopped (after the store is closed: stages point at its fence). */
 void ug_fleet_free(ug_fleet *F);
 
-/* The fence every leased stage of the instance obeys (ug_qstage_set_leased). */
+/* The fence every leased stage of the instance obeys (ug_stage_quota_set_leased). */
 const _Atomic int64_t *ug_fleet_fence(ug_fleet *F);
 /* Whether a reloaded policy's fleet section is the one running (it cannot
  * change without a restart). */

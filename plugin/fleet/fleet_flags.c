@@ -92,10 +92,10 @@ static void field(const redisReply *k, const redisReply *v, fstate *st)
 
 /* The fleet's word on a rollout, applied here: what differs changes, is
  * stored, and stops remembered answers (the epoch). */
-static void apply_flags(ug_fleet *F, const ug_lrollout *lr, const fstate *st)
+static void apply_flags(ug_fleet *F, const ug_live_rollout *lr, const fstate *st)
 {
     ug_inst *I = F->I;
-    ug_rrt *rt = lr->rt;
+    ug_rollout_state *rt = lr->rt;
     bool changed = false;
     uint64_t now = ug_inst_now(I);
     char line[400];
@@ -129,9 +129,9 @@ static void apply_flags(ug_fleet *F, const ug_lrollout *lr, const fstate *st)
 }
 
 /* A fleet without flags for the rollout yet starts from this tracker's. */
-static void init_flags(ug_fleet *F, froll *f, const ug_lrollout *lr)
+static void init_flags(ug_fleet *F, flagged_rollout *f, const ug_live_rollout *lr)
 {
-    ug_rrt *rt = lr->rt;
+    ug_rollout_state *rt = lr->rt;
     fr_args *a = &F->a;
     fr_args_reset(a);
     fr_arg(a, f->fkey);
@@ -147,7 +147,7 @@ static void init_flags(ug_fleet *F, froll *f, const ug_lrollout *lr)
         freeReplyObject(rep);
 }
 
-static int poll_flags(ug_fleet *F, froll *f, const ug_lrollout *lr)
+static int poll_flags(ug_fleet *F, flagged_rollout *f, const ug_live_rollout *lr)
 {
     fr_args_reset(&F->a);
     fr_arg(&F->a, "HGETALL");
@@ -175,8 +175,8 @@ void fl_flags(ug_fleet *F, const ug_live *l)
 {
     write_flags(F);
     for (size_t i = 0; i < F->nro && fl_up(F); i++) {
-        froll *f = &F->ro[i];
-        const ug_lrollout *lr = ug_live_rollout(l, f->name);
+        flagged_rollout *f = &F->ro[i];
+        const ug_live_rollout *lr = ug_live_find(l, f->name);
         if (lr)
             poll_flags(F, f, lr);
     }

@@ -28,13 +28,13 @@
 typedef struct {
     uint32_t scope;
     uint64_t uid;
-} fpub;
+} queued_grant;
 
 typedef struct {
     uint32_t scope;
     uint8_t o;
     uint64_t uid;
-} fout;
+} queued_outcome;
 
 enum { FOP_PAUSE = UG_FLAG_PAUSE, FOP_RESUME = UG_FLAG_RESUME, FOP_HALT = UG_FLAG_HALT, FOP_HOLD };
 
@@ -84,7 +84,7 @@ typedef struct {
     char fkey[UG_FLEET_KEY_MAX];
     uint64_t ver;          /* the flags' version last applied here */
     bool present, synced;
-} froll;
+} flagged_rollout;
 
 struct ug_fleet {
     ug_inst *I;
@@ -98,10 +98,10 @@ struct ug_fleet {
     pthread_t thread;
     bool running, stop;
     /* fed by other threads (qmu) */
-    fpub *pub;
+    queued_grant *pub;
     size_t npub, cappub;
     bool pub_lost;
-    fout *out;
+    queued_outcome *out;
     size_t nout, capout;
     bool out_lost;
     fflag flags[FLAGS_MAX];
@@ -127,7 +127,7 @@ struct ug_fleet {
     char last_run_id[48];
     fscope *sc;
     size_t nsc;
-    froll *ro;
+    flagged_rollout *ro;
     size_t nro;
 };
 
@@ -142,8 +142,8 @@ uint64_t fl_redis_now(ug_fleet *F);
 /* fleet_sync.c: the policy as followed, Redis helpers, making a release
  * ready, telling and learning grants and outcomes */
 void fl_sync_policy(ug_fleet *F, const ug_live *l);
-const ug_lrollout *fl_rollout_of(const ug_live *l, const fscope *s);
-ug_qstage *fl_stage_q(const ug_lrollout *lr, const fstage *t);
+const ug_live_rollout *fl_rollout_of(const ug_live *l, const fscope *s);
+ug_stage_quota *fl_stage_q(const ug_live_rollout *lr, const fstage *t);
 fstage *fl_stage_find(fscope *s, const char *name);
 /* Past the fence: this tracker may spend nothing it holds. */
 bool fl_fenced(ug_fleet *F);

@@ -44,9 +44,9 @@ static void cache_counts(ug_fleet *F, fstage *t, long long n, long long leased)
     pthread_mutex_unlock(&F->qmu);
 }
 
-static int lease_stage(ug_fleet *F, fstage *t, ug_qstage *q, int64_t now)
+static int lease_stage(ug_fleet *F, fstage *t, ug_stage_quota *q, int64_t now)
 {
-    uint64_t rem = ug_qstage_remaining(q);
+    uint64_t rem = ug_stage_quota_remaining(q);
     if (rem == 0 && t->want < lease_cap(F, t))
         t->want = t->want * 2 < lease_cap(F, t) ? t->want * 2 : lease_cap(F, t); /* it ran dry: bigger blocks */
     if (rem > t->want / 2 || now < t->next_lease_ms)
@@ -68,9 +68,9 @@ static int lease_stage(ug_fleet *F, fstage *t, ug_qstage *q, int64_t now)
     if (give > 0 && fr_replicated(&F->r) != 0)
         return -2; /* counted there, not held here: the next settle takes it back */
     if (give > 0)
-        ug_qstage_add_slots(q, (uint64_t)give);
+        ug_stage_quota_add_slots(q, (uint64_t)give);
     bool more = (uint64_t)give == t->want;
-    ug_qstage_set_more(q, more);
+    ug_stage_quota_set_more(q, more);
     t->next_lease_ms = more ? 0 : now + 1000; /* the fleet is spent: ask once a second */
     cache_counts(F, t, n, leased);
     return 0;
@@ -78,15 +78,15 @@ static int lease_stage(ug_fleet *F, fstage *t, ug_qstage *q, int64_t now)
 
 /* Takes every unused slot of t and owes the fleet only its untold grants
  * (plus keep slots put back). The slots taken. */
-static uint64_t give_back(ug_fleet *F, fstage *t, ug_qstage *q, uint64_t keep)
+static uint64_t give_back(ug_fleet *F, fstage *t, ug_stage_quota *q, uint64_t keep)
 {
     ug_fleet_tally ta;
-    ug_qstage_tally(q, true, &ta);
+    ug_stage_quota_tally(q, true, &ta);
     keep = keep < ta.unused ? keep : ta.unused;
     if (fl_settle(F, t, ta.unpublished + keep) != 0)
         return ta.unused; /* in doubt: nothing held here, the next settle is exact */
     if (keep)
-        ug_qstage_add_slots(q, keep);
+        ug_stage_quota_add_slots(q, keep);
     t->want = 1;
     return ta.unused - keep;
 }
@@ -97,15 +97,15 @@ void fl_leases(ug_fleet *F, const ug_live *l, int64_t now)
         return;
     for (size_t i = 0; i < F->nsc && fl_up(F); i++) {
         fscope *s = &F->sc[i];
-        const ug_lrollout *lr = s->ready ? fl_rollout_of(l, s) : NULL;
+        const ug_live_rollout *lr = s->ready ? fl_rollout_of(l, s) : NULL;
         for (size_t j = 0; lr && j < s->nst && fl_up(F); j++) {
             fstage *t = &s->st[j];
-            ug_qstage *q = t->has_quota ? fl_stage_q(lr, t) : NULL;
-            if (q && t->requota && ug_qstage_is_leased(q)) {
+            ug_stage_quota *q = t->has_quota ? fl_stage_q(lr, t) : NULL;
+            if (q && t->requota && ug_stage_quota_is_leased(q)) {
                 give_back(F, t, q, 0); /* a lowered quota is not spent from older leases */
                 t->requota = false;
             }
-            if (q && ug_qstage_is_leased(q) && fl_up(F) && lease_stage(F, t, q, now) == -2)
+            if (q && ug_stage_quota_is_leased(q) && fl_up(F) && lease_stage(F, t, q, now) == -2)
                 s->ready = false;
         }
     }
@@ -116,10 +116,10 @@ static uint64_t give_all_back(ug_fleet *F, const ug_live *l)
     uint64_t total = 0;
     for (size_t i = 0; i < F->nsc; i++) {
         fscope *s = &F->sc[i];
-        const ug_lrollout *lr = fl_rollout_of(l, s);
+        const ug_live_rollout *lr = fl_rollout_of(l, s);
         for (size_t j = 0; lr && j < s->nst; j++) {
-            ug_qstage *q = fl_stage_q(lr, &s->st[j]);
-            if (q && ug_qstage_is_leased(q))
+            ug_stage_quota *q = fl_stage_q(lr, &s->st[j]);
+            if (q && ug_stage_quota_is_leased(q))
                 total += give_back(F, &s->st[j], q, 0);
         }
     }
@@ -169,7 +169,7 @@ static int stage_counts(ug_fleet *F, fstage *t)
     return 0;
 }
 
-static uint64_t rate_waits(const ug_inst *I, const ug_lstage *ls)
+static uint64_t rate_waits(const ug_inst *I, const ug_live_stage *ls)
 {
     uint64_t v = 0;
     for (unsigned w = 0; w < I->nworkers; w++)
@@ -177,7 +177,7 @@ static uint64_t rate_waits(const ug_inst *I, const ug_lstage *ls)
     return v;
 }
 
-static const ug_lstage *lstage_of(const ug_lrollout *lr, const fstage *t)
+static const ug_live_stage *lstage_of(const ug_live_rollout *lr, const fstage *t)
 {
     for (size_t j = 0; j < lr->r->nstages; j++)
         if (strcmp(lr->stages[j].s->name, t->name) == 0)
@@ -187,7 +187,7 @@ static const ug_lstage *lstage_of(const ug_lrollout *lr, const fstage *t)
 
 /* Doorman's proportional share of fleet_rate, by the demand of the last
  * seconds: new offers made plus offers the rate turned away. */
-static int rate_share(ug_fleet *F, fstage *t, const ug_lstage *ls)
+static int rate_share(ug_fleet *F, fstage *t, const ug_live_stage *ls)
 {
     fr_args_reset(&F->a);
     fr_arg(&F->a, t->rkey);
@@ -221,12 +221,12 @@ static int rate_share(ug_fleet *F, fstage *t, const ug_lstage *ls)
     return 0;
 }
 
-static void second_stage(ug_fleet *F, fstage *t, const ug_lrollout *lr, int64_t now)
+static void second_stage(ug_fleet *F, fstage *t, const ug_live_rollout *lr, int64_t now)
 {
-    const ug_lstage *ls = lstage_of(lr, t);
+    const ug_live_stage *ls = lstage_of(lr, t);
     if (!ls || !ls->q)
         return;
-    uint64_t n = ug_qstage_count(ls->q), w = rate_waits(F->I, ls);
+    uint64_t n = ug_stage_quota_count(ls->q), w = rate_waits(F->I, ls);
     if (!t->primed)
         t->last_n = n, t->last_waits = w, t->primed = true;
     uint64_t d = (n - t->last_n) + (w - t->last_waits);
@@ -234,11 +234,11 @@ static void second_stage(ug_fleet *F, fstage *t, const ug_lrollout *lr, int64_t 
         t->last_grant_ms = now;
     t->last_n = n, t->last_waits = w;
     t->demand = t->demand / 2 + (double)d / 2;
-    if (t->has_quota && ug_qstage_is_leased(ls->q)) {
+    if (t->has_quota && ug_stage_quota_is_leased(ls->q)) {
         /* half a second of demand (five passes): refilled at half of it */
         uint64_t cap = lease_cap(F, t), want = (uint64_t)ceil(t->demand / 2) + 1;
         t->want = want < cap ? want : cap;
-        if (now - t->last_grant_ms >= IDLE_MS && ug_qstage_remaining(ls->q) > 1 && !fl_fenced(F))
+        if (now - t->last_grant_ms >= IDLE_MS && ug_stage_quota_remaining(ls->q) > 1 && !fl_fenced(F))
             give_back(F, t, ls->q, 1); /* idle: another tracker may need them */
     }
     if (fl_up(F))
@@ -285,7 +285,7 @@ void fl_each_second(ug_fleet *F, const ug_live *l, int64_t now)
 {
     for (size_t i = 0; i < F->nsc && fl_up(F); i++) {
         fscope *s = &F->sc[i];
-        const ug_lrollout *lr = s->ready ? fl_rollout_of(l, s) : NULL;
+        const ug_live_rollout *lr = s->ready ? fl_rollout_of(l, s) : NULL;
         for (size_t j = 0; lr && j < s->nst && fl_up(F); j++)
             second_stage(F, &s->st[j], lr, now);
         if (lr && fl_up(F))

@@ -76,7 +76,7 @@ static fstage *stage_add(fscope *s, const char *name)
     return t;
 }
 
-static void bind_rollout(ug_fleet *F, const ug_lrollout *lr)
+static void bind_rollout(ug_fleet *F, const ug_live_rollout *lr)
 {
     fscope *s = scope_find(F, lr->r->name, lr->r->to);
     if (!s && !(s = scope_add(F, lr->r->name, lr->r->to)))
@@ -84,13 +84,13 @@ static void bind_rollout(ug_fleet *F, const ug_lrollout *lr)
     s->present = true;
     s->id = ug_scope_id(lr->sc);
     for (size_t j = 0; j < lr->r->nstages; j++) {
-        const ug_lstage *ls = &lr->stages[j];
+        const ug_live_stage *ls = &lr->stages[j];
         fstage *t = fl_stage_find(s, ls->s->name);
         bool fresh = !t;
         if (!t && !(t = stage_add(s, ls->s->name)))
             continue;
         t->present = true;
-        t->id = ug_qstage_id(ls->q);
+        t->id = ug_stage_quota_id(ls->q);
         if (!fresh && (t->has_quota != ls->s->has_quota || t->quota != ls->s->quota))
             t->requota = true; /* a reload changed it: lease again within the new one */
         t->has_quota = ls->s->has_quota;
@@ -103,7 +103,7 @@ static void bind_rollout(ug_fleet *F, const ug_lrollout *lr)
     bool found = false;
     for (size_t i = 0; i < F->nro && !found; i++)
         found = strcmp(F->ro[i].name, lr->r->name) == 0 && (F->ro[i].present = true);
-    froll *v = found ? NULL : realloc(F->ro, (F->nro + 1) * sizeof *v);
+    flagged_rollout *v = found ? NULL : realloc(F->ro, (F->nro + 1) * sizeof *v);
     if (v) {
         F->ro = v;
         memset(&F->ro[F->nro], 0, sizeof *v);
@@ -151,17 +151,17 @@ void fl_sync_policy(ug_fleet *F, const ug_live *l)
     pthread_mutex_unlock(&F->qmu);
 }
 
-const ug_lrollout *fl_rollout_of(const ug_live *l, const fscope *s)
+const ug_live_rollout *fl_rollout_of(const ug_live *l, const fscope *s)
 {
     for (size_t i = 0; i < l->pol->nrollouts; i++) {
-        const ug_lrollout *lr = &l->ro[i];
+        const ug_live_rollout *lr = &l->ro[i];
         if (lr->sc && ug_scope_id(lr->sc) == s->id && strcmp(lr->r->name, s->rollout) == 0)
             return lr;
     }
     return NULL;
 }
 
-ug_qstage *fl_stage_q(const ug_lrollout *lr, const fstage *t)
+ug_stage_quota *fl_stage_q(const ug_live_rollout *lr, const fstage *t)
 {
     for (size_t j = 0; lr && j < lr->r->nstages; j++)
         if (strcmp(lr->stages[j].s->name, t->name) == 0)
@@ -280,7 +280,7 @@ static void requeue(ug_fleet *F, uint32_t scope, const fitem *v, size_t n)
     pthread_mutex_lock(&F->qmu);
     if (F->npub + n > F->cappub) {
         size_t cap = F->npub + n + 256;
-        fpub *p = cap <= QUEUE_MAX ? realloc(F->pub, cap * sizeof *p) : NULL;
+        queued_grant *p = cap <= QUEUE_MAX ? realloc(F->pub, cap * sizeof *p) : NULL;
         if (!p) {
             F->pub_lost = true;
             pthread_mutex_unlock(&F->qmu);
@@ -289,7 +289,7 @@ static void requeue(ug_fleet *F, uint32_t scope, const fitem *v, size_t n)
         F->pub = p, F->cappub = cap;
     }
     for (size_t i = 0; i < n; i++)
-        F->pub[F->npub++] = (fpub){.scope = scope, .uid = v[i].uid};
+        F->pub[F->npub++] = (queued_grant){.scope = scope, .uid = v[i].uid};
     pthread_mutex_unlock(&F->qmu);
 }
 
@@ -390,12 +390,12 @@ static int outcome_items(ug_fleet *F, const fscope *s, const fitem *v, size_t n)
 /* Nothing read from Redis is numbered in the store: a stage this policy
  * does not name gets id 0, which no stage has (the grant then belongs to
  * the release, as one of a stage gone from the policy does). */
-static void learn_grant(ug_fleet *F, const ug_lrollout *lr, uint64_t uid, const ug_fleet_grant *g, bool live)
+static void learn_grant(ug_fleet *F, const ug_live_rollout *lr, uint64_t uid, const ug_fleet_grant *g, bool live)
 {
     uint16_t sid = 0;
     for (size_t j = 0; j < lr->r->nstages && !sid; j++)
         if (lr->stages[j].q && strcmp(lr->stages[j].s->name, g->stage) == 0)
-            sid = ug_qstage_id(lr->stages[j].q);
+            sid = ug_stage_quota_id(lr->stages[j].q);
     int rc = ug_scope_add_remote(lr->sc, uid, sid, g->at, g->outcome);
     if (rc < 0)
         fl_log(F, UG_LOG_ERROR, "rollout %s: out of memory for the fleet's grant of uid %llu", lr->r->name,
@@ -404,7 +404,7 @@ static void learn_grant(ug_fleet *F, const ug_lrollout *lr, uint64_t uid, const 
         ug_outcome_learned(F->I, lr, g->outcome, ug_inst_now(F->I));
 }
 
-static void learn_event(ug_fleet *F, const ug_lrollout *lr, const ug_fleet_event *e)
+static void learn_event(ug_fleet *F, const ug_live_rollout *lr, const ug_fleet_event *e)
 {
     if (strcmp(e->g.tracker, F->conf.tracker) == 0)
         return; /* ours, held already */
@@ -416,7 +416,7 @@ static void learn_event(ug_fleet *F, const ug_lrollout *lr, const ug_fleet_event
 
 /* Every grant the fleet holds for the release, from its hash (the source
  * of truth); the stream is followed from where it stood before. */
-static int snapshot(ug_fleet *F, fscope *s, const ug_lrollout *lr)
+static int snapshot(ug_fleet *F, fscope *s, const ug_live_rollout *lr)
 {
 
     fr_args *a = &F->a;
@@ -479,11 +479,11 @@ static int snapshot(ug_fleet *F, fscope *s, const ug_lrollout *lr)
 
 /* Redis must still hold every grant this tracker marked told: a Redis that
  * lost writes (no AOF, an unsynced replica promoted) is told them again. */
-static int check_told(ug_fleet *F, fscope *s, const ug_lrollout *lr)
+static int check_told(ug_fleet *F, fscope *s, const ug_live_rollout *lr)
 {
     for (size_t j = 0; j < s->nst; j++) {
         fstage *t = &s->st[j];
-        ug_qstage *q = fl_stage_q(lr, t);
+        ug_stage_quota *q = fl_stage_q(lr, t);
         if (!q)
             continue;
         fr_args_reset(&F->a);
@@ -500,7 +500,7 @@ static int check_told(ug_fleet *F, fscope *s, const ug_lrollout *lr)
             told = 0;
         freeReplyObject(rep);
         ug_fleet_tally ta;
-        ug_qstage_tally(q, false, &ta);
+        ug_stage_quota_tally(q, false, &ta);
         if ((uint64_t)told < ta.published) {
             fl_log(F, UG_LOG_WARN,
                    "rollout %s stage %s: Redis holds %lld of the %llu grants this tracker told it (it lost "
@@ -512,7 +512,7 @@ static int check_told(ug_fleet *F, fscope *s, const ug_lrollout *lr)
     return 0;
 }
 
-static int prepare_scope(ug_fleet *F, fscope *s, const ug_lrollout *lr)
+static int prepare_scope(ug_fleet *F, fscope *s, const ug_live_rollout *lr)
 {
     ug_scope *sc = lr->sc;
     if (check_told(F, s, lr) != 0 || snapshot(F, s, lr) != 0)
@@ -531,17 +531,17 @@ static int prepare_scope(ug_fleet *F, fscope *s, const ug_lrollout *lr)
         return -1;
     for (size_t j = 0; j < s->nst; j++) {
         fstage *t = &s->st[j];
-        ug_qstage *q = fl_stage_q(lr, t);
+        ug_stage_quota *q = fl_stage_q(lr, t);
         if (!q)
             continue;
         ug_fleet_tally ta = {0};
-        bool leased = ug_qstage_is_leased(q);
+        bool leased = ug_stage_quota_is_leased(q);
         if (leased)
-            ug_qstage_tally(q, false, &ta);
+            ug_stage_quota_tally(q, false, &ta);
         if (fl_settle(F, t, leased ? ta.unused + ta.unpublished : 0) != 0)
             return -1;
         if (leased)
-            ug_qstage_set_more(q, true);
+            ug_stage_quota_set_more(q, true);
         t->next_lease_ms = 0;
     }
     s->ready = true;
@@ -552,7 +552,7 @@ void fl_prepare(ug_fleet *F, const ug_live *l)
 {
     for (size_t i = 0; i < F->nsc && fl_up(F); i++) {
         fscope *s = &F->sc[i];
-        const ug_lrollout *lr = s->ready ? NULL : fl_rollout_of(l, s);
+        const ug_live_rollout *lr = s->ready ? NULL : fl_rollout_of(l, s);
         if (lr && prepare_scope(F, s, lr) != 0 && fl_up(F)) {
             fl_log(F, UG_LOG_ERROR, "rollout %s release %s: cannot join the fleet yet: %s", s->rollout, s->to,
                    F->r.err[0] ? F->r.err : "out of memory");
@@ -565,7 +565,7 @@ void fl_prepare(ug_fleet *F, const ug_live *l)
 
 static int by_scope_uid(const void *a, const void *b)
 {
-    const fpub *x = a, *y = b;
+    const queued_grant *x = a, *y = b;
     if (x->scope != y->scope)
         return x->scope < y->scope ? -1 : 1;
     return (x->uid > y->uid) - (x->uid < y->uid);
@@ -580,7 +580,7 @@ static void all_unready(ug_fleet *F)
 void fl_drain_pub(ug_fleet *F, const ug_live *l)
 {
     pthread_mutex_lock(&F->qmu);
-    fpub *v = F->pub;
+    queued_grant *v = F->pub;
     size_t n = F->npub;
     bool lost = F->pub_lost;
     F->pub = NULL, F->npub = F->cappub = 0, F->pub_lost = false;
@@ -595,7 +595,7 @@ void fl_drain_pub(ug_fleet *F, const ug_live *l)
         while (k < n && v[k].scope == v[i].scope)
             k++;
         fscope *s = scope_by_id(F, v[i].scope);
-        const ug_lrollout *lr = s && s->ready ? fl_rollout_of(l, s) : NULL;
+        const ug_live_rollout *lr = s && s->ready ? fl_rollout_of(l, s) : NULL;
         it.n = 0;
         for (size_t j = i; lr && j < k; j++) {
             ug_grant_info gi;
@@ -616,13 +616,13 @@ void fl_drain_pub(ug_fleet *F, const ug_live *l)
     free(v);
 }
 
-static void requeue_out(ug_fleet *F, const fout *v, size_t n)
+static void requeue_out(ug_fleet *F, const queued_outcome *v, size_t n)
 {
     pthread_mutex_lock(&F->qmu);
     for (size_t i = 0; i < n && !F->out_lost; i++) {
         if (F->nout == F->capout) {
             size_t cap = F->capout ? F->capout * 2 : 256;
-            fout *p = cap <= QUEUE_MAX ? realloc(F->out, cap * sizeof *p) : NULL;
+            queued_outcome *p = cap <= QUEUE_MAX ? realloc(F->out, cap * sizeof *p) : NULL;
             if (!p) {
                 F->out_lost = true;
                 break;
@@ -637,7 +637,7 @@ static void requeue_out(ug_fleet *F, const fout *v, size_t n)
 void fl_drain_out(ug_fleet *F, const ug_live *l)
 {
     pthread_mutex_lock(&F->qmu);
-    fout *v = F->out;
+    queued_outcome *v = F->out;
     size_t n = F->nout;
     bool lost = F->out_lost;
     F->out = NULL, F->nout = F->capout = 0, F->out_lost = false;
@@ -665,7 +665,7 @@ void fl_drain_out(ug_fleet *F, const ug_live *l)
 /* ---- following the fleet's stream ------------------------------------------------- */
 
 /* One entry [id, [field, value, ...]]; the id it read, or NULL. */
-static const char *apply_entry(ug_fleet *F, const ug_lrollout *lr, const redisReply *e, size_t *bad)
+static const char *apply_entry(ug_fleet *F, const ug_live_rollout *lr, const redisReply *e, size_t *bad)
 {
     if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
         return NULL;
@@ -686,7 +686,7 @@ static const char *apply_entry(ug_fleet *F, const ug_lrollout *lr, const redisRe
     return e->element[0]->str;
 }
 
-static int follow_scope(ug_fleet *F, fscope *s, const ug_lrollout *lr)
+static int follow_scope(ug_fleet *F, fscope *s, const ug_live_rollout *lr)
 {
     size_t bad = 0;
     for (unsigned round = 0; round < 8; round++) {
@@ -726,7 +726,7 @@ void fl_follow(ug_fleet *F, const ug_live *l)
 {
     for (size_t i = 0; i < F->nsc && fl_up(F); i++) {
         fscope *s = &F->sc[i];
-        const ug_lrollout *lr = s->ready ? fl_rollout_of(l, s) : NULL;
+        const ug_live_rollout *lr = s->ready ? fl_rollout_of(l, s) : NULL;
         if (lr)
             follow_scope(F, s, lr);
     }

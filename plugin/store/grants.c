@@ -29,7 +29,7 @@
  * durable whoever granted it.
  * Fleet mode (docs/fleet.md): a leased stage's slots are what the fleet
  * lent this tracker. They only arrive (add_slots), move between shards or
- * become grants, and leave only through ug_qstage_tally(take), under every
+ * become grants, and leave only through ug_stage_quota_tally(take), under every
  * stripe lock; a worker takes one only while the fence lies ahead.
  */
 
@@ -41,7 +41,7 @@ static inline stripe *stripe_of(ug_scope *sc, uint64_t h)
     return &sc->stripes[h >> (64 - STRIPE_BITS)];
 }
 
-static gent *stripe_find(stripe *st, uint64_t uid, uint64_t h)
+static grant_entry *stripe_find(stripe *st, uint64_t uid, uint64_t h)
 {
     if (st->cap == 0 || uid == 0) /* 0 marks an empty slot, never a uid */
         return NULL;
@@ -54,7 +54,7 @@ static gent *stripe_find(stripe *st, uint64_t uid, uint64_t h)
     }
 }
 
-static gent *tab_put(gent *tab, size_t mask, const gent *e, uint64_t h)
+static grant_entry *tab_put(grant_entry *tab, size_t mask, const grant_entry *e, uint64_t h)
 {
     size_t i = h & mask;
     while (tab[i].uid != 0)
@@ -77,12 +77,12 @@ static size_t cap_for(size_t n)
 /* A zeroed table of cap entries. A big one (millions of grants) is probed
  * at random: on 2 MiB pages (where the kernel offers them) it costs a few
  * hundred TLB misses and page faults instead of tens of thousands. */
-static gent *tab_alloc(size_t cap)
+static grant_entry *tab_alloc(size_t cap)
 {
-    size_t bytes = cap * sizeof(gent);
+    size_t bytes = cap * sizeof(grant_entry);
     if (bytes < HUGE_PAGE)
-        return calloc(cap, sizeof(gent));
-    gent *tab = aligned_alloc(HUGE_PAGE, bytes); /* bytes: a power of two above 2 MiB */
+        return calloc(cap, sizeof(grant_entry));
+    grant_entry *tab = aligned_alloc(HUGE_PAGE, bytes); /* bytes: a power of two above 2 MiB */
     if (tab) {
         (void)madvise(tab, bytes, MADV_HUGEPAGE);
         memset(tab, 0, bytes);
@@ -94,7 +94,7 @@ static int stripe_resize(stripe *st, size_t cap)
 {
     if (cap <= st->cap)
         return 0;
-    gent *tab = tab_alloc(cap);
+    grant_entry *tab = tab_alloc(cap);
     if (!tab)
         return -1;
     for (size_t i = 0; i < st->cap; i++)
@@ -114,7 +114,7 @@ static int stripe_reserve(stripe *st)
     return stripe_resize(st, cap_for(st->used + 1));
 }
 
-static gent *stripe_insert(stripe *st, const gent *e, uint64_t h)
+static grant_entry *stripe_insert(stripe *st, const grant_entry *e, uint64_t h)
 {
     st->used++;
     return tab_put(st->tab, st->cap - 1, e, h);
@@ -135,7 +135,7 @@ ug_scope *ug_scope_new(ug_store *s, const char *rollout, const char *to)
     return sc;
 }
 
-static void qstage_free(ug_qstage *q)
+static void stage_quota_free(ug_stage_quota *q)
 {
     if (!q)
         return;
@@ -154,7 +154,7 @@ void ug_scope_free(ug_scope *sc)
         free(sc->stripes[i].tab);
     }
     for (size_t i = 0; i < sc->nstages; i++)
-        qstage_free(sc->stages[i]);
+        stage_quota_free(sc->stages[i]);
     free(sc->stages);
     pthread_mutex_destroy(&sc->stages_mu);
     free(sc);
@@ -174,7 +174,7 @@ int ug_scope_presize(ug_scope *sc, size_t n)
 /* The scope is not shared yet. Entries come in batches so that the table
  * slots of a batch are fetched from memory while the earlier ones are
  * inserted: at ten million grants, loading is bound by cache misses. */
-int ug_scope_insert_loaded(ug_scope *sc, const uint64_t *uids, const grec *recs, size_t n)
+int ug_scope_insert_loaded(ug_scope *sc, const uint64_t *uids, const grant_record *recs, size_t n)
 {
     uint64_t h[UG_LOAD_BATCH], out[UG_OUT_COUNT_] = {0};
     if (n > UG_LOAD_BATCH)
@@ -190,7 +190,7 @@ int ug_scope_insert_loaded(ug_scope *sc, const uint64_t *uids, const grec *recs,
         if (stripe_reserve(st) != 0)
             return -1;
         uint8_t o = recs[i].outcome < UG_OUT_COUNT_ ? recs[i].outcome : UG_OUT_PENDING;
-        gent e = {.uid = uids[i], .at = recs[i].at, .stage = recs[i].stage,
+        grant_entry e = {.uid = uids[i], .at = recs[i].at, .stage = recs[i].stage,
                   .state = (uint8_t)(o | (recs[i].flags & GR_PUBLISHED ? GF_PUBLISHED : 0))};
         stripe_insert(st, &e, h[i]);
         out[o]++;
@@ -201,7 +201,7 @@ int ug_scope_insert_loaded(ug_scope *sc, const uint64_t *uids, const grec *recs,
     return 0;
 }
 
-static void info_of(const gent *e, ug_grant_info *gi)
+static void info_of(const grant_entry *e, ug_grant_info *gi)
 {
     if (!gi)
         return;
@@ -221,7 +221,7 @@ bool ug_scope_lookup(ug_scope *sc, uint64_t uid, ug_grant_info *gi)
     uint64_t h = ug_mix64(uid);
     stripe *st = stripe_of(sc, h);
     pthread_mutex_lock(&st->mu);
-    const gent *e = stripe_find(st, uid, h);
+    const grant_entry *e = stripe_find(st, uid, h);
     info_of(e, gi);
     pthread_mutex_unlock(&st->mu);
     return e != NULL;
@@ -230,7 +230,7 @@ bool ug_scope_lookup(ug_scope *sc, uint64_t uid, ug_grant_info *gi)
 /* Moves half (rounded up) of the largest other shard to worker w, keeping
  * one for the caller. Under the steal mutex other shards only shrink (their
  * owners spend), so "every shard empty" is final, not slots in transit. */
-static bool steal(ug_qstage *q, unsigned w)
+static bool steal(ug_stage_quota *q, unsigned w)
 {
     unsigned n = q->sc->st->nworkers;
     bool got = false;
@@ -268,12 +268,12 @@ int64_t ug_fence_ms(void)
 
 /* A leased stage past its fence spends nothing: the fleet may have
  * written its lease off (docs/fleet.md, "forget"). */
-static inline bool fenced(const ug_qstage *q)
+static inline bool fenced(const ug_stage_quota *q)
 {
     return q->fence && ug_fence_ms() >= atomic_load_explicit(q->fence, memory_order_acquire);
 }
 
-static bool take_slot(ug_qstage *q, unsigned w)
+static bool take_slot(ug_stage_quota *q, unsigned w)
 {
     if (q->fence && fenced(q))
         return false;
@@ -285,7 +285,7 @@ static bool take_slot(ug_qstage *q, unsigned w)
     return steal(q, w);
 }
 
-static void offers_add(ug_qstage *q, uint64_t now)
+static void offers_add(ug_stage_quota *q, uint64_t now)
 {
     offer_ring *r = &q->offers;
     uint64_t m = now / 60;
@@ -300,9 +300,9 @@ static void offers_add(ug_qstage *q, uint64_t now)
     pthread_mutex_unlock(&q->ring_mu);
 }
 
-void ug_qstage_offers(const ug_qstage *q, uint64_t now, uint64_t *last_minute, uint64_t *last_hour)
+void ug_stage_quota_offers(const ug_stage_quota *q, uint64_t now, uint64_t *last_minute, uint64_t *last_hour)
 {
-    ug_qstage *mq = (ug_qstage *)q; /* the ring's lock, not its value, changes */
+    ug_stage_quota *mq = (ug_stage_quota *)q; /* the ring's lock, not its value, changes */
     const offer_ring *r = &q->offers;
     uint64_t a = 0, b = 0, m = now / 60;
     pthread_mutex_lock(&mq->ring_mu);
@@ -318,7 +318,7 @@ void ug_qstage_offers(const ug_qstage *q, uint64_t now, uint64_t *last_minute, u
 }
 
 /* Marks e as having a record waiting in worker's queue. */
-static void mark_queued(ug_scope *sc, gent *e, unsigned worker)
+static void mark_queued(ug_scope *sc, grant_entry *e, unsigned worker)
 {
     if (!(e->state & GF_QUEUED))
         atomic_fetch_add_explicit(&sc->queued, 1, memory_order_relaxed);
@@ -326,7 +326,7 @@ static void mark_queued(ug_scope *sc, gent *e, unsigned worker)
     e->worker = (uint8_t)worker;
 }
 
-ug_grant ug_qstage_grant(ug_qstage *q, unsigned worker, uint64_t uid, uint32_t now, ug_grant_info *gi)
+ug_grant ug_stage_quota_grant(ug_stage_quota *q, unsigned worker, uint64_t uid, uint32_t now, ug_grant_info *gi)
 {
     ug_scope *sc = q->sc;
     ug_store *s = sc->st;
@@ -338,7 +338,7 @@ ug_grant ug_qstage_grant(ug_qstage *q, unsigned worker, uint64_t uid, uint32_t n
     stripe *st = stripe_of(sc, h);
     ug_grant g = UG_GRANT_SPENT;
     pthread_mutex_lock(&st->mu);
-    gent *e = stripe_find(st, uid, h);
+    grant_entry *e = stripe_find(st, uid, h);
     if (e) {
         g = UG_GRANT_ALREADY;
         goto out;
@@ -349,7 +349,7 @@ ug_grant ug_qstage_grant(ug_qstage *q, unsigned worker, uint64_t uid, uint32_t n
         goto out;
     if (atomic_load_explicit(&q->limit, memory_order_relaxed) != UG_QUOTA_UNLIMITED && !take_slot(q, worker))
         goto out;
-    gent ne = {.uid = uid, .at = now, .stage = q->id, .state = UG_OUT_PENDING | GF_PENDING};
+    grant_entry ne = {.uid = uid, .at = now, .stage = q->id, .state = UG_OUT_PENDING | GF_PENDING};
     e = stripe_insert(st, &ne, h);
     mark_queued(sc, e, worker);
     (void)ug_queue_push(s, worker, sc, uid); /* reserved above */
@@ -370,7 +370,7 @@ int ug_scope_make_durable(ug_scope *sc, unsigned worker, uint64_t uid)
     stripe *st = stripe_of(sc, h);
     int rc = 0;
     pthread_mutex_lock(&st->mu);
-    gent *e = stripe_find(st, uid, h);
+    grant_entry *e = stripe_find(st, uid, h);
     if (e && (e->state & GF_PENDING) && !((e->state & GF_QUEUED) && e->worker == worker)) {
         rc = ug_queue_reserve(s, worker);
         if (rc == 0) {
@@ -389,7 +389,7 @@ int ug_scope_set_outcome(ug_scope *sc, unsigned worker, uint64_t uid, ug_outcome
     stripe *st = stripe_of(sc, h);
     int rc = 0;
     pthread_mutex_lock(&st->mu);
-    gent *e = stripe_find(st, uid, h);
+    grant_entry *e = stripe_find(st, uid, h);
     ug_outcome old = e ? (ug_outcome)(e->state & GF_OUTCOME) : UG_OUT_PENDING;
     if (before)
         *before = old;
@@ -411,15 +411,15 @@ int ug_scope_set_outcome(ug_scope *sc, unsigned worker, uint64_t uid, ug_outcome
     return rc;
 }
 
-bool ug_scope_record(ug_scope *sc, uint64_t uid, grec *r)
+bool ug_scope_record(ug_scope *sc, uint64_t uid, grant_record *r)
 {
     uint64_t h = ug_mix64(uid);
     stripe *st = stripe_of(sc, h);
     pthread_mutex_lock(&st->mu);
-    const gent *e = stripe_find(st, uid, h);
+    const grant_entry *e = stripe_find(st, uid, h);
     bool ok = e && !(e->state & GF_REMOTE);
     if (ok)
-        *r = (grec){.at = e->at, .stage = e->stage, .outcome = (uint8_t)(e->state & GF_OUTCOME),
+        *r = (grant_record){.at = e->at, .stage = e->stage, .outcome = (uint8_t)(e->state & GF_OUTCOME),
                     .flags = e->state & GF_PUBLISHED ? GR_PUBLISHED : 0};
     pthread_mutex_unlock(&st->mu);
     return ok;
@@ -432,7 +432,7 @@ void ug_scope_committed(ug_scope *sc, uint64_t uid, unsigned worker)
     uint64_t h = ug_mix64(uid);
     stripe *st = stripe_of(sc, h);
     pthread_mutex_lock(&st->mu);
-    gent *e = stripe_find(st, uid, h);
+    grant_entry *e = stripe_find(st, uid, h);
     if (e) {
         e->state &= (uint8_t)~GF_PENDING;
         if ((e->state & GF_QUEUED) && e->worker == worker) {
@@ -446,7 +446,7 @@ void ug_scope_committed(ug_scope *sc, uint64_t uid, unsigned worker)
 /* Holds every stripe lock of the scope (in order; a grant holds one stripe
  * then maybe the steal mutex, so no cycle): no grant is in flight, so the
  * stage's count is exact and its new slots are share - count. */
-void ug_qstage_set_limit(ug_qstage *q, uint64_t share)
+void ug_stage_quota_set_limit(ug_stage_quota *q, uint64_t share)
 {
     ug_scope *sc = q->sc;
     unsigned n = sc->st->nworkers;
@@ -465,14 +465,14 @@ void ug_qstage_set_limit(ug_qstage *q, uint64_t share)
         pthread_mutex_unlock(&sc->stripes[i].mu);
 }
 
-uint64_t ug_qstage_count(const ug_qstage *q)
+uint64_t ug_stage_quota_count(const ug_stage_quota *q)
 {
     return atomic_load_explicit(&q->n, memory_order_relaxed);
 }
 
 /* Exact when no grant runs; while grants run a slot in transit may be
  * missed for an instant. */
-uint64_t ug_qstage_remaining(const ug_qstage *q)
+uint64_t ug_stage_quota_remaining(const ug_stage_quota *q)
 {
     uint64_t lim = atomic_load_explicit(&q->limit, memory_order_relaxed);
     if (lim == UG_QUOTA_UNLIMITED)
@@ -488,12 +488,12 @@ uint64_t ug_qstage_remaining(const ug_qstage *q)
     return r;
 }
 
-uint16_t ug_qstage_id(const ug_qstage *q)
+uint16_t ug_stage_quota_id(const ug_stage_quota *q)
 {
     return q->id;
 }
 
-ug_scope *ug_qstage_scope(const ug_qstage *q)
+ug_scope *ug_stage_quota_scope(const ug_stage_quota *q)
 {
     return q->sc;
 }
@@ -522,17 +522,17 @@ void ug_scope_foreach(ug_scope *sc, ug_grant_fn fn, void *ctx)
 static void count_stage(void *ctx, uint64_t uid, const ug_grant_info *gi)
 {
     (void)uid;
-    ug_qstage *q = ctx;
+    ug_stage_quota *q = ctx;
     if (gi->stage == q->id && !gi->remote) {
         q->n++;
         q->npub += gi->published;
     }
 }
 
-static ug_qstage *qstage_new(ug_scope *sc, uint16_t id)
+static ug_stage_quota *stage_quota_new(ug_scope *sc, uint16_t id)
 {
     unsigned n = sc->st->nworkers;
-    ug_qstage *q = calloc(1, sizeof *q);
+    ug_stage_quota *q = calloc(1, sizeof *q);
     if (!q)
         return NULL;
     q->slots = aligned_alloc(UG_CACHELINE, n * sizeof(shard));
@@ -552,12 +552,12 @@ static ug_qstage *qstage_new(ug_scope *sc, uint16_t id)
     return q;
 }
 
-ug_qstage *ug_scope_stage(ug_scope *sc, const char *name, char *err, size_t errcap)
+ug_stage_quota *ug_scope_quota(ug_scope *sc, const char *name, char *err, size_t errcap)
 {
     uint16_t id = ug_store_stage_id(sc->st, name, err, errcap);
     if (!id)
         return NULL;
-    ug_qstage *q = NULL;
+    ug_stage_quota *q = NULL;
     pthread_mutex_lock(&sc->stages_mu);
     for (size_t i = 0; i < sc->nstages; i++)
         if (sc->stages[i]->id == id) {
@@ -566,13 +566,13 @@ ug_qstage *ug_scope_stage(ug_scope *sc, const char *name, char *err, size_t errc
         }
     if (sc->nstages == sc->capstages) {
         size_t cap = sc->capstages ? sc->capstages * 2 : 8;
-        ug_qstage **v = realloc(sc->stages, cap * sizeof *v);
+        ug_stage_quota **v = realloc(sc->stages, cap * sizeof *v);
         if (!v)
             goto oom;
         sc->stages = v;
         sc->capstages = cap;
     }
-    if (!(q = qstage_new(sc, id)))
+    if (!(q = stage_quota_new(sc, id)))
         goto oom;
     sc->stages[sc->nstages++] = q;
 out:
@@ -595,7 +595,7 @@ void ug_scope_sweep_stages(ug_scope *sc)
         if (sc->stages[i]->marked)
             sc->stages[k++] = sc->stages[i];
         else
-            qstage_free(sc->stages[i]);
+            stage_quota_free(sc->stages[i]);
     }
     sc->nstages = k;
     pthread_mutex_unlock(&sc->stages_mu);
@@ -611,7 +611,7 @@ void ug_scope_unmark_stages(ug_scope *sc)
 
 /* ---- fleet mode ------------------------------------------------------------ */
 
-void ug_qstage_set_leased(ug_qstage *q, const _Atomic int64_t *fence, uint64_t quota)
+void ug_stage_quota_set_leased(ug_stage_quota *q, const _Atomic int64_t *fence, uint64_t quota)
 {
     if (q->fence != fence) /* set once, before any worker reads q */
         q->fence = fence;
@@ -622,19 +622,19 @@ void ug_qstage_set_leased(ug_qstage *q, const _Atomic int64_t *fence, uint64_t q
         /* leased under another quota: none of it is spent from now on (the
          * fleet thread owes the fleet what is left, and leases anew) */
         ug_fleet_tally t;
-        ug_qstage_tally(q, true, &t);
+        ug_stage_quota_tally(q, true, &t);
     }
     q->lease_quota = quota;
 }
 
-bool ug_qstage_is_leased(const ug_qstage *q)
+bool ug_stage_quota_is_leased(const ug_stage_quota *q)
 {
     return atomic_load(&q->limit) == QUOTA_LEASED;
 }
 
-bool ug_qstage_add_slots(ug_qstage *q, uint64_t n)
+bool ug_stage_quota_add_slots(ug_stage_quota *q, uint64_t n)
 {
-    if (!ug_qstage_is_leased(q))
+    if (!ug_stage_quota_is_leased(q))
         return false;
     unsigned nw = q->sc->st->nworkers;
     uint64_t per = n / nw, extra = n % nw;
@@ -643,12 +643,12 @@ bool ug_qstage_add_slots(ug_qstage *q, uint64_t n)
     return true;
 }
 
-void ug_qstage_set_more(ug_qstage *q, bool more)
+void ug_stage_quota_set_more(ug_stage_quota *q, bool more)
 {
     atomic_store_explicit(&q->more, more, memory_order_relaxed);
 }
 
-bool ug_qstage_refilling(const ug_qstage *q)
+bool ug_stage_quota_refilling(const ug_stage_quota *q)
 {
     return q->fence && atomic_load_explicit(&q->limit, memory_order_relaxed) == QUOTA_LEASED &&
            (fenced(q) || atomic_load_explicit(&q->more, memory_order_relaxed));
@@ -668,7 +668,7 @@ static void unlock_all(ug_scope *sc)
 
 /* Every stripe held (as in set_limit): no grant is between its slot and
  * its count, and no slot is between two shards. */
-void ug_qstage_tally(ug_qstage *q, bool take, ug_fleet_tally *t)
+void ug_stage_quota_tally(ug_stage_quota *q, bool take, ug_fleet_tally *t)
 {
     ug_scope *sc = q->sc;
     lock_all(sc);
@@ -690,7 +690,7 @@ int ug_scope_add_remote(ug_scope *sc, uint64_t uid, uint16_t stage, uint32_t at,
     stripe *st = stripe_of(sc, h);
     int rc = 1;
     pthread_mutex_lock(&st->mu);
-    gent *e = stripe_find(st, uid, h);
+    grant_entry *e = stripe_find(st, uid, h);
     if (e) {
         ug_outcome old = (ug_outcome)(e->state & GF_OUTCOME);
         if (o != UG_OUT_PENDING && o != old) {
@@ -702,7 +702,7 @@ int ug_scope_add_remote(ug_scope *sc, uint64_t uid, uint16_t stage, uint32_t at,
     } else if (stripe_reserve(st) != 0) {
         rc = -1;
     } else {
-        gent ne = {.uid = uid, .at = at, .stage = stage, .state = (uint8_t)((unsigned)o | GF_REMOTE)};
+        grant_entry ne = {.uid = uid, .at = at, .stage = stage, .state = (uint8_t)((unsigned)o | GF_REMOTE)};
         stripe_insert(st, &ne, h);
         atomic_fetch_add_explicit(&sc->out[o], 1, memory_order_relaxed);
     }
@@ -718,7 +718,7 @@ int ug_scope_learn_outcome(ug_scope *sc, uint64_t uid, ug_outcome o)
     stripe *st = stripe_of(sc, h);
     int rc = 0;
     pthread_mutex_lock(&st->mu);
-    gent *e = stripe_find(st, uid, h);
+    grant_entry *e = stripe_find(st, uid, h);
     ug_outcome old = e ? (ug_outcome)(e->state & GF_OUTCOME) : o;
     if (old != o) {
         e->state = (uint8_t)((e->state & ~GF_OUTCOME) | (unsigned)o);
@@ -731,7 +731,7 @@ int ug_scope_learn_outcome(ug_scope *sc, uint64_t uid, ug_outcome o)
 }
 
 /* The stage of sc numbered id, or NULL (stages_mu held by the caller). */
-static ug_qstage *stage_by_id(ug_scope *sc, uint16_t id)
+static ug_stage_quota *stage_by_id(ug_scope *sc, uint16_t id)
 {
     for (size_t i = 0; i < sc->nstages; i++)
         if (sc->stages[i]->id == id)
@@ -743,13 +743,13 @@ size_t ug_scope_mark_published_mem(ug_scope *sc, const uint64_t *uids, size_t n,
 {
     size_t marked = 0;
     pthread_mutex_lock(&sc->stages_mu);
-    ug_qstage *q = NULL;
+    ug_stage_quota *q = NULL;
     for (size_t i = 0; i < n; i++) {
         uint64_t h = ug_mix64(uids[i]);
         stripe *st = stripe_of(sc, h);
         write[i] = false;
         pthread_mutex_lock(&st->mu);
-        gent *e = stripe_find(st, uids[i], h);
+        grant_entry *e = stripe_find(st, uids[i], h);
         if (e && !(e->state & (GF_REMOTE | GF_PUBLISHED))) {
             e->state |= GF_PUBLISHED;
             if (!q || q->id != e->stage)
@@ -775,7 +775,7 @@ void ug_scope_unpublish_stage(ug_scope *sc, uint16_t stage)
             if (st->tab[k].uid && st->tab[k].stage == stage && !(st->tab[k].state & GF_REMOTE))
                 st->tab[k].state &= (uint8_t)~GF_PUBLISHED;
     }
-    ug_qstage *q = stage_by_id(sc, stage);
+    ug_stage_quota *q = stage_by_id(sc, stage);
     if (q)
         atomic_store(&q->npub, 0);
     unlock_all(sc);

@@ -18,7 +18,7 @@
  * Layout 2 (docs/state.md): one LMDB env, five named databases.
  *   meta     "layout" -> u32 2; "next_scope", "next_stage" -> u32
  *   names    "s:" NAME -> u32 stage id; "r:" ROLLOUT "\0" TO -> u32 scope id
- *   grants   scope id (u32 BE) || uid (u64 BE) -> grec (12 bytes)
+ *   grants   scope id (u32 BE) || uid (u64 BE) -> grant_record (12 bytes)
  *   flags    text key -> bytes (pause, halt, holds)
  *   history  seq (u64 BE) -> u64 at || text
  * Layout 1 had one database "g:STAGE" per stage name (uid keys, native
@@ -418,14 +418,14 @@ int ug_store_load_scope(ug_store *s, ug_scope *sc, char *err, size_t errcap)
     be32(first, sc->id);
     const uint8_t *lo = NULL, *hi = NULL;
     uint64_t uids[UG_LOAD_BATCH];
-    grec recs[UG_LOAD_BATCH];
+    grant_record recs[UG_LOAD_BATCH];
     size_t nb = 0;
     for (int pass = 0; pass < 2; pass++) {
         size_t n = 0;
         MDB_val k = {sizeof first, first}, v;
         what = "mdb_cursor_get";
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            if (k.mv_size != 12 || v.mv_size != sizeof(grec)) {
+            if (k.mv_size != 12 || v.mv_size != sizeof(grant_record)) {
                 rc = MDB_CORRUPTED;
                 goto fail;
             }
@@ -439,7 +439,7 @@ int ug_store_load_scope(ug_store *s, ug_scope *sc, char *err, size_t errcap)
             uids[nb] = rd_be((const uint8_t *)k.mv_data + 4, 8);
             const uint8_t *p = v.mv_data;
             lo = !lo || p < lo ? p : lo;
-            hi = p + sizeof(grec) > hi ? p + sizeof(grec) : hi;
+            hi = p + sizeof(grant_record) > hi ? p + sizeof(grant_record) : hi;
             if (uids[nb++] == 0) {
                 rc = MDB_CORRUPTED;
                 goto fail;
@@ -586,7 +586,7 @@ static int commit_chunk(ug_store *s, pend *batch, size_t k, const char **what)
         return rc;
     *what = "mdb_put";
     for (size_t i = 0; i < k && rc == 0; i++) {
-        grec r;
+        grant_record r;
         if (!ug_scope_record(batch[i].sc, batch[i].uid, &r))
             continue;
         uint8_t key[12];
@@ -682,7 +682,7 @@ int ug_store_mark_published(ug_store *s, ug_scope *sc, const uint64_t *uids, siz
     MDB_txn *txn;
     if (todo && (rc = mdb_txn_begin(s->env, NULL, 0, &txn)) == 0) {
         for (size_t i = 0; i < n && rc == 0; i++) {
-            grec r;
+            grant_record r;
             if (!write[i] || !ug_scope_record(sc, uids[i], &r))
                 continue;
             uint8_t key[12];
@@ -865,7 +865,7 @@ static int upgrade_stage(ug_store *s, MDB_txn *txn, const char *dbname, uint32_t
     if ((rc = mdb_cursor_open(txn, old, &cur)) != 0)
         return rc;
     MDB_val k, v;
-    grec r = {.at = now, .stage = (uint16_t)sid, .outcome = UG_OUT_PENDING};
+    grant_record r = {.at = now, .stage = (uint16_t)sid, .outcome = UG_OUT_PENDING};
     while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
         uint64_t uid;
         if (k.mv_size != sizeof uid) {

@@ -17,7 +17,7 @@
 
 typedef struct ug_store ug_store;
 typedef struct ug_scope ug_scope;   /* the grants of one rollout's release */
-typedef struct ug_qstage ug_qstage; /* one stage's quota within a scope */
+typedef struct ug_stage_quota ug_stage_quota; /* one stage's quota within a scope */
 
 /* What became of an offer (docs/state.md). NOT_TAKEN is never stored: it is
  * PENDING older than the rollout's outcome window. */
@@ -65,12 +65,12 @@ const char *ug_store_dir(const ug_store *s);
  * disk; lives until ug_store_release frees it. NULL with err set. */
 ug_scope *ug_store_scope(ug_store *s, const char *rollout, const char *to, char *err, size_t errcap) UG_WUR;
 /* The quota state of stage `name` in scope sc, created on first use with a
- * share of 0 (every new uid SPENT) until ug_qstage_set_limit. NULL with err
+ * share of 0 (every new uid SPENT) until ug_stage_quota_set_limit. NULL with err
  * set (out of memory, or more stage names than the store can number). */
-ug_qstage *ug_scope_stage(ug_scope *sc, const char *name, char *err, size_t errcap) UG_WUR;
+ug_stage_quota *ug_scope_quota(ug_scope *sc, const char *name, char *err, size_t errcap) UG_WUR;
 
 /* Marks every scope and stage unused, so that the next ug_store_sweep frees
- * those not marked again (by ug_store_scope / ug_scope_stage) since. The
+ * those not marked again (by ug_store_scope / ug_scope_quota) since. The
  * caller swaps in the policy that marked them and waits out every worker
  * still using the old one before it sweeps. Memory and handles are freed;
  * grants on disk stay (an earlier policy may come back). A scope with
@@ -104,7 +104,7 @@ bool ug_scope_lookup(ug_scope *sc, uint64_t uid, ug_grant_info *gi);
  * is empty) and queueing the grant on worker; else SPENT. gi (may be NULL)
  * gets the grant as it stands. Workers may call it concurrently, each with
  * its own index. */
-ug_grant ug_qstage_grant(ug_qstage *q, unsigned worker, uint64_t uid, uint32_t now, ug_grant_info *gi);
+ug_grant ug_stage_quota_grant(ug_stage_quota *q, unsigned worker, uint64_t uid, uint32_t now, ug_grant_info *gi);
 
 /* Makes sure worker's next commit writes uid's grant: a reply built on a
  * grant still queued on another worker then waits for this worker's flush
@@ -124,18 +124,18 @@ int ug_store_commit(ug_store *s, unsigned worker) UG_WUR;
 
 /* Sets the stage's share of its quota (UG_QUOTA_UNLIMITED: none). Exact
  * while workers grant: slots spent stay spent. */
-void ug_qstage_set_limit(ug_qstage *q, uint64_t share);
+void ug_stage_quota_set_limit(ug_stage_quota *q, uint64_t share);
 /* Distinct uids this stage granted in its scope, durable or queued. */
-uint64_t ug_qstage_count(const ug_qstage *q);
+uint64_t ug_stage_quota_count(const ug_stage_quota *q);
 /* Slots left in the share; UG_QUOTA_UNLIMITED when it has none. */
-uint64_t ug_qstage_remaining(const ug_qstage *q);
-uint16_t ug_qstage_id(const ug_qstage *q);
-ug_scope *ug_qstage_scope(const ug_qstage *q);
+uint64_t ug_stage_quota_remaining(const ug_stage_quota *q);
+uint16_t ug_stage_quota_id(const ug_stage_quota *q);
+ug_scope *ug_stage_quota_scope(const ug_stage_quota *q);
 /* Per stored outcome: how many of the scope's grants (its own and, in a
  * fleet, those it learned) are in that state. Per stage: ug_scope_foreach. */
 uint64_t ug_scope_outcomes(const ug_scope *sc, ug_outcome o);
 /* New grants in the last 60 s and 3600 s before now. */
-void ug_qstage_offers(const ug_qstage *q, uint64_t now, uint64_t *last_minute, uint64_t *last_hour);
+void ug_stage_quota_offers(const ug_stage_quota *q, uint64_t now, uint64_t *last_minute, uint64_t *last_hour);
 
 /* Calls fn for every grant of the scope, stripe by stripe (each under its
  * lock, so fn must be quick and must not call back into the store). */
@@ -149,21 +149,21 @@ const char *ug_store_stage_name(const ug_store *s, uint16_t id);
 /* ---- fleet mode (plugin/fleet.c) ------------------------------------------ */
 
 /* A stage whose slots come from fleet leases instead of a share: slots
- * arrive through ug_qstage_add_slots and are spent only while *fence (a
+ * arrive through ug_stage_quota_add_slots and are spent only while *fence (a
  * CLOCK_MONOTONIC instant in ms, kept by the fleet thread) lies ahead. The
  * slots it holds stay across reloads, unless the quota changed: then they
  * are dropped at once (the fleet thread settles with the fleet). fence is
  * the same for every stage of an instance and outlives the store. */
-void ug_qstage_set_leased(ug_qstage *q, const _Atomic int64_t *fence, uint64_t quota);
+void ug_stage_quota_set_leased(ug_stage_quota *q, const _Atomic int64_t *fence, uint64_t quota);
 /* The clock of fences: CLOCK_MONOTONIC_COARSE in ms. */
 int64_t ug_fence_ms(void);
-bool ug_qstage_is_leased(const ug_qstage *q);
+bool ug_stage_quota_is_leased(const ug_stage_quota *q);
 /* A lease of n slots arrived; false (nothing added) when q is not leased. */
-bool ug_qstage_add_slots(ug_qstage *q, uint64_t n);
+bool ug_stage_quota_add_slots(ug_stage_quota *q, uint64_t n);
 /* Whether an empty leased stage may get more (the fleet has quota left, or
  * this tracker waits to reach it): its WAIT then says "rate limited". */
-void ug_qstage_set_more(ug_qstage *q, bool more);
-bool ug_qstage_refilling(const ug_qstage *q);
+void ug_stage_quota_set_more(ug_stage_quota *q, bool more);
+bool ug_stage_quota_refilling(const ug_stage_quota *q);
 
 /* What a tracker owes the fleet for one stage, exact: taken with every
  * stripe of the scope locked, so no grant is in flight. */
@@ -172,7 +172,7 @@ typedef struct {
     uint64_t unpublished; /* this tracker's grants of the stage not yet told to the fleet */
     uint64_t published;   /* and those told */
 } ug_fleet_tally;
-void ug_qstage_tally(ug_qstage *q, bool take, ug_fleet_tally *t);
+void ug_stage_quota_tally(ug_stage_quota *q, bool take, ug_fleet_tally *t);
 
 /* A grant another tracker made (GF_REMOTE): sticky here, never stored here,
  * not in the stage's count. An entry already held keeps its grant; a

@@ -22,7 +22,7 @@ typedef struct {
     uint16_t stage;
     uint8_t state; /* low 4 bits: ug_outcome; high: GF_* */
     uint8_t worker; /* GF_QUEUED: the worker whose queue holds it */
-} gent;
+} grant_entry;
 
 #define GF_OUTCOME 0x0fu
 #define GF_PENDING 0x10u /* the grant itself is not durable yet */
@@ -38,13 +38,13 @@ typedef struct {
     uint16_t stage;
     uint8_t outcome;
     uint8_t flags; /* GR_*; other bits reserved, 0 */
-} grec;
+} grant_record;
 #define GR_PUBLISHED 0x01u /* fleet mode: told to the fleet (GF_PUBLISHED) */
-_Static_assert(sizeof(grec) == 12, "grant record layout");
+_Static_assert(sizeof(grant_record) == 12, "grant record layout");
 
 typedef struct {
     alignas(UG_CACHELINE) pthread_mutex_t mu;
-    gent *tab; /* open addressing, linear probing */
+    grant_entry *tab; /* open addressing, linear probing */
     size_t cap; /* power of two, or 0 */
     size_t used;
 } stripe;
@@ -59,7 +59,7 @@ typedef struct {
     uint64_t sec_at[60], min_at[60]; /* which second / minute a cell counts */
 } offer_ring;
 
-struct ug_qstage {
+struct ug_stage_quota {
     ug_scope *sc;
     uint16_t id;
     bool marked;
@@ -87,7 +87,7 @@ struct ug_scope {
     _Atomic uint64_t queued; /* records of this scope waiting in some queue */
     _Atomic uint64_t out[UG_OUT_COUNT_]; /* grants per outcome */
     pthread_mutex_t stages_mu;
-    ug_qstage **stages;
+    ug_stage_quota **stages;
     size_t nstages, capstages;
 };
 
@@ -143,12 +143,12 @@ void ug_scope_free(ug_scope *sc);
 /* Inserts n <= UG_LOAD_BATCH loaded records (the scope is not shared yet);
  * -1 on out of memory. */
 #define UG_LOAD_BATCH 32
-int ug_scope_insert_loaded(ug_scope *sc, const uint64_t *uids, const grec *recs, size_t n);
+int ug_scope_insert_loaded(ug_scope *sc, const uint64_t *uids, const grant_record *recs, size_t n);
 /* Presizes the scope's stripes for n grants. */
 int ug_scope_presize(ug_scope *sc, size_t n);
 /* Fills r from uid's entry and clears its QUEUED/PENDING bits when the
  * record is written by worker w's commit; false if uid has no entry. */
-bool ug_scope_record(ug_scope *sc, uint64_t uid, grec *r);
+bool ug_scope_record(ug_scope *sc, uint64_t uid, grant_record *r);
 void ug_scope_committed(ug_scope *sc, uint64_t uid, unsigned worker);
 void ug_scope_unmark_stages(ug_scope *sc);
 void ug_scope_sweep_stages(ug_scope *sc);
