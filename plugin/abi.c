@@ -180,7 +180,7 @@ static void plugin_destroy(void *inst)
     ug_live_free(atomic_load(&I->live));
     if (I->store)
         (void)ug_store_close(I->store, NULL, 0);
-    ug_fleet_free(I->fleet); /* after the store: its stages point at the fleet's fence */
+    ug_fleet_free(I->fleet); /* after the store: its stages point at the fleet's slot source */
     ug_runtime_free(I);
     for (unsigned i = 0; i < I->nworkers; i++)
         ug_guard_free(&I->workers[i].guard);

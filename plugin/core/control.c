@@ -186,7 +186,7 @@ static json_t *stage_json(ug_inst *I, const ug_live_rollout *lr, size_t j, const
         json_object_set_new(o, "granted", json_integer((json_int_t)all));
         json_object_set_new(o, "granted_here", json_integer((json_int_t)(ls->q ? ug_stage_quota_count(ls->q) : 0)));
         json_object_set_new(o, "lease_unused_here",
-                            json_integer((json_int_t)(ls->q && ug_stage_quota_is_leased(ls->q) ? ug_stage_quota_remaining(ls->q)
+                            json_integer((json_int_t)(ls->q && ug_stage_quota_is_sourced(ls->q) ? ug_stage_quota_remaining(ls->q)
                                                                                              : 0)));
         if (s->has_fleet_rate)
             json_object_set_new(o, "fleet_rate", json_real(s->fleet_rate));
@@ -480,7 +480,7 @@ static void grant_row(void *ctx, uint64_t uid, const ug_grant_info *gi)
         }
         g->v = v, g->cap = cap;
     }
-    g->v[g->n++] = (listed_grant){uid, gi->at, gi->stage, gi->remote};
+    g->v[g->n++] = (listed_grant){uid, gi->at, gi->stage, gi->learned};
 }
 
 static int by_uid(const void *a, const void *b)

@@ -199,7 +199,7 @@ static void publish(ug_inst *I, ug_live *l)
             const ug_live_stage *ls = &lr->stages[j];
             const ug_stage *s = ls->s;
             if (ls->q && I->fleet && s->has_quota)
-                ug_stage_quota_set_leased(ls->q, ug_fleet_fence(I->fleet), s->quota);
+                ug_stage_quota_set_sourced(ls->q, ug_fleet_slots(I->fleet), s->quota);
             else if (ls->q)
                 ug_stage_quota_set_limit(ls->q, s->has_quota ? ug_policy_share(l->pol, s->quota) : UG_QUOTA_UNLIMITED);
             pthread_mutex_lock(&ls->rt->rate.mu);

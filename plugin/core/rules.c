@@ -120,7 +120,7 @@ static bool sticky(const ug_rule_input *c, const ug_live_rollout *lr, bool spend
         return false;
     p->answer = UG_ANSWER_HINT;
     p->ls = g;
-    p->needs_flush = !gi.durable && !gi.remote;
+    p->needs_flush = !gi.durable && !gi.learned;
     if (p->needs_flush && spend && ug_scope_make_durable(lr->sc, c->worker, c->uid) != 0) {
         p->answer = UG_ANSWER_WAIT; /* out of memory: promise nothing */
         p->why = UG_WHY_NOT_SELECTED;
@@ -188,7 +188,7 @@ static int try_stage(const ug_rule_input *c, const ug_live_rollout *lr, const ug
         if (ug_stage_rated(s))
             rate_refund(&ls->rt->rate);
         p->fresh = false;
-        p->needs_flush = !gi.durable && !gi.remote;
+        p->needs_flush = !gi.durable && !gi.learned;
         if (p->needs_flush && ug_scope_make_durable(lr->sc, c->worker, c->uid) != 0) {
             p->needs_flush = false;
             wait_for(p, UG_WHY_NOT_SELECTED, NULL); /* out of memory: promise nothing */

@@ -1,5 +1,6 @@
 /* Fleet mode's thread and the plugin's doors into it: queues fed by commits and outcomes, flags, status, the clean stop. */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,9 +120,24 @@ bool ug_fleet_leads(ug_fleet *F)
     return v;
 }
 
-const _Atomic int64_t *ug_fleet_fence(ug_fleet *F)
+int64_t ug_fence_ms(void)
 {
-    return &F->fence;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A leased slot is spent only before the fence: past it, the fleet may
+ * have written this tracker's lease off (docs/fleet.md, "forget"). */
+static bool spendable(const ug_slot_source *src)
+{
+    const ug_fleet *F = (const ug_fleet *)((const char *)src - offsetof(ug_fleet, slots));
+    return ug_fence_ms() < atomic_load_explicit(&F->fence, memory_order_acquire);
+}
+
+const ug_slot_source *ug_fleet_slots(ug_fleet *F)
+{
+    return &F->slots;
 }
 
 void ug_fleet_lock(ug_fleet *F)
@@ -567,6 +583,7 @@ ug_fleet *ug_fleet_new(ug_inst *I, const ug_fleet_conf *conf, char *err, size_t 
     (void)pthread_cond_init(&F->wake, NULL);
     (void)pthread_cond_init(&F->done, NULL);
     atomic_init(&F->fence, 0); /* nothing is spent before the first heartbeat */
+    F->slots.spendable = spendable;
     if (self_id(F, err, errcap) != 0) {
         ug_fleet_free(F);
         return NULL;

@@ -15,7 +15,7 @@ typedef struct ug_fleet ug_fleet;
 
 /* The fleet state of instance I for conf: queues and the fence, no thread
  * and no I/O yet (create() builds the live policy in between, which binds
- * leased stages to the fence). NULL with err set. */
+ * stages with a quota to the fleet's slot source). NULL with err set. */
 ug_fleet *ug_fleet_new(struct ug_inst *I, const ug_fleet_conf *conf, char *err, size_t errcap);
 /* Starts the fleet thread (the one the ABI header names). 0 or -1 with err. */
 int ug_fleet_start(ug_fleet *F, char *err, size_t errcap);
@@ -24,11 +24,12 @@ int ug_fleet_start(ug_fleet *F, char *err, size_t errcap);
  * joins the thread. The caller has committed every worker and no worker
  * runs. Idempotent. */
 void ug_fleet_stop(ug_fleet *F);
-/* Frees F once stopped (after the store is closed: stages point at its fence). */
+/* Frees F once stopped (after the store is closed: stages point at its slot source). */
 void ug_fleet_free(ug_fleet *F);
 
-/* The fence every leased stage of the instance obeys (ug_stage_quota_set_leased). */
-const _Atomic int64_t *ug_fleet_fence(ug_fleet *F);
+/* Where every stage with a quota gets its slots: leases, spent only before
+ * the fence (ug_stage_quota_set_sourced). */
+const ug_slot_source *ug_fleet_slots(ug_fleet *F);
 /* Whether a reloaded policy's fleet section is the one running (it cannot
  * change without a restart). */
 bool ug_fleet_same_conf(const ug_fleet *F, const ug_fleet_conf *c);

@@ -91,7 +91,8 @@ struct ug_fleet {
     ug_fleet_conf conf;
     char self_addr[128];
     char self_id[17];    /* this state folder's id in the fleet (hex): tells a restart from a namesake */
-    _Alignas(64) _Atomic int64_t fence;
+    _Alignas(64) _Atomic int64_t fence; /* leased slots are spent only before it (ug_fence_ms) */
+    ug_slot_source slots;                /* leases, as the store asks for them */
     pthread_mutex_t mu;  /* the live policy: reload and the fleet thread's passes */
     pthread_mutex_t qmu; /* queues, requests, what status shows */
     pthread_cond_t wake, done;
@@ -132,6 +133,8 @@ struct ug_fleet {
 };
 
 /* fleet.c */
+/* The clock of fences: CLOCK_MONOTONIC_COARSE in ms. */
+int64_t ug_fence_ms(void);
 __attribute__((format(printf, 3, 4))) void fl_log(ug_fleet *F, ug_log_level lvl, const char *fmt, ...);
 /* The connection broke during the pass: note it once. */
 bool fl_up(ug_fleet *F);

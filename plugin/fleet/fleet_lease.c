@@ -80,7 +80,7 @@ static int lease_stage(ug_fleet *F, fstage *t, ug_stage_quota *q, int64_t now)
  * (plus keep slots put back). The slots taken. */
 static uint64_t give_back(ug_fleet *F, fstage *t, ug_stage_quota *q, uint64_t keep)
 {
-    ug_fleet_tally ta;
+    ug_slot_tally ta;
     ug_stage_quota_tally(q, true, &ta);
     keep = keep < ta.unused ? keep : ta.unused;
     if (fl_settle(F, t, ta.unpublished + keep) != 0)
@@ -101,11 +101,11 @@ void fl_leases(ug_fleet *F, const ug_live *l, int64_t now)
         for (size_t j = 0; lr && j < s->nst && fl_up(F); j++) {
             fstage *t = &s->st[j];
             ug_stage_quota *q = t->has_quota ? fl_stage_q(lr, t) : NULL;
-            if (q && t->requota && ug_stage_quota_is_leased(q)) {
+            if (q && t->requota && ug_stage_quota_is_sourced(q)) {
                 give_back(F, t, q, 0); /* a lowered quota is not spent from older leases */
                 t->requota = false;
             }
-            if (q && ug_stage_quota_is_leased(q) && fl_up(F) && lease_stage(F, t, q, now) == -2)
+            if (q && ug_stage_quota_is_sourced(q) && fl_up(F) && lease_stage(F, t, q, now) == -2)
                 s->ready = false;
         }
     }
@@ -119,7 +119,7 @@ static uint64_t give_all_back(ug_fleet *F, const ug_live *l)
         const ug_live_rollout *lr = fl_rollout_of(l, s);
         for (size_t j = 0; lr && j < s->nst; j++) {
             ug_stage_quota *q = fl_stage_q(lr, &s->st[j]);
-            if (q && ug_stage_quota_is_leased(q))
+            if (q && ug_stage_quota_is_sourced(q))
                 total += give_back(F, &s->st[j], q, 0);
         }
     }
@@ -234,7 +234,7 @@ static void second_stage(ug_fleet *F, fstage *t, const ug_live_rollout *lr, int6
         t->last_grant_ms = now;
     t->last_n = n, t->last_waits = w;
     t->demand = t->demand / 2 + (double)d / 2;
-    if (t->has_quota && ug_stage_quota_is_leased(ls->q)) {
+    if (t->has_quota && ug_stage_quota_is_sourced(ls->q)) {
         /* half a second of demand (five passes): refilled at half of it */
         uint64_t cap = lease_cap(F, t), want = (uint64_t)ceil(t->demand / 2) + 1;
         t->want = want < cap ? want : cap;

@@ -259,7 +259,7 @@ static void items_add(fitems *it, const fitem *x)
 static void collect(void *ctx, uint64_t uid, const ug_grant_info *gi)
 {
     fitems *it = ctx;
-    if (gi->remote || !gi->durable || gi->published != it->published)
+    if (gi->learned || !gi->durable || gi->published != it->published)
         return;
     if (it->published && gi->outcome == UG_OUT_PENDING)
         return;
@@ -335,9 +335,12 @@ static int publish_batch(ug_fleet *F, fscope *s, ug_scope *sc, const fitem *v, s
     uint64_t uids[BATCH];
     for (size_t i = 0; i < n; i++)
         uids[i] = v[i].uid;
-    if (ug_store_mark_published(st, sc, uids, n) != 0) {
-        /* logged by the store; memory holds the marks, a restart tells them again */
-    }
+    size_t marked;
+    const char *why;
+    if (ug_store_mark_published(st, sc, uids, n, &marked, &why) != 0 && why) /* memory holds the marks */
+        ug_logf(F->I, UG_LOG_WARN,
+                "state folder %s: cannot mark %zu grants as told to the fleet (%s); a restart tells them again",
+                ug_store_dir(st), marked, why);
     return 0;
 }
 
@@ -396,7 +399,7 @@ static void learn_grant(ug_fleet *F, const ug_live_rollout *lr, uint64_t uid, co
     for (size_t j = 0; j < lr->r->nstages && !sid; j++)
         if (lr->stages[j].q && strcmp(lr->stages[j].s->name, g->stage) == 0)
             sid = ug_stage_quota_id(lr->stages[j].q);
-    int rc = ug_scope_add_remote(lr->sc, uid, sid, g->at, g->outcome);
+    int rc = ug_scope_add_learned(lr->sc, uid, sid, g->at, g->outcome);
     if (rc < 0)
         fl_log(F, UG_LOG_ERROR, "rollout %s: out of memory for the fleet's grant of uid %llu", lr->r->name,
                (unsigned long long)uid);
@@ -499,7 +502,7 @@ static int check_told(ug_fleet *F, fscope *s, const ug_live_rollout *lr)
         if (rep->type != REDIS_REPLY_NIL && !fr_int_at(rep, 0, &told))
             told = 0;
         freeReplyObject(rep);
-        ug_fleet_tally ta;
+        ug_slot_tally ta;
         ug_stage_quota_tally(q, false, &ta);
         if ((uint64_t)told < ta.published) {
             fl_log(F, UG_LOG_WARN,
@@ -534,8 +537,8 @@ static int prepare_scope(ug_fleet *F, fscope *s, const ug_live_rollout *lr)
         ug_stage_quota *q = fl_stage_q(lr, t);
         if (!q)
             continue;
-        ug_fleet_tally ta = {0};
-        bool leased = ug_stage_quota_is_leased(q);
+        ug_slot_tally ta = {0};
+        bool leased = ug_stage_quota_is_sourced(q);
         if (leased)
             ug_stage_quota_tally(q, false, &ta);
         if (fl_settle(F, t, leased ? ta.unused + ta.unpublished : 0) != 0)
@@ -599,7 +602,7 @@ void fl_drain_pub(ug_fleet *F, const ug_live *l)
         it.n = 0;
         for (size_t j = i; lr && j < k; j++) {
             ug_grant_info gi;
-            if ((j > i && v[j].uid == v[j - 1].uid) || !ug_scope_lookup(lr->sc, v[j].uid, &gi) || gi.remote ||
+            if ((j > i && v[j].uid == v[j - 1].uid) || !ug_scope_lookup(lr->sc, v[j].uid, &gi) || gi.learned ||
                 !gi.durable || gi.published)
                 continue;
             items_add(&it, &(fitem){.uid = v[j].uid, .at = gi.at, .stage = gi.stage, .o = (uint8_t)gi.outcome});

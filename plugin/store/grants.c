@@ -1,9 +1,8 @@
-/* Grants in memory: a striped hash table per scope, quota slots per stage, outcomes, queues. */
+/* Grants in memory: a striped hash table per scope, its stages, grants and their outcomes, learned and published grants. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #include "util/mix.h"
 #include "store/store_impl.h"
@@ -14,23 +13,16 @@
  *   stripe is fixed by its hash. A grant holds that stripe's lock from the
  *   lookup to the insert, taking a slot in between, so one uid is charged
  *   once however workers interleave.
- * - A stage's share is split into one slot counter per worker. A worker
- *   takes from its own; an empty one moves half of the largest other shard
- *   under the stage's steal mutex. Slots only move, except in set_limit,
- *   which holds every stripe lock of the scope and so sees no grant in
- *   flight: the stage's count of grants is then exact, and its slots become
- *   share - count.
- * - A new stage has share 0 until set_limit: failing closed.
+ * - A stage's slots (quota.c) are taken under that lock too.
  * Why a HINT never leaves before its grant is durable: a new grant is
  * PENDING and QUEUED on its worker; the host sends that worker's replies
  * only after its commit, which writes the record and clears PENDING. A
  * sticky answer on a PENDING grant first queues the record on the
  * answering worker too (ug_scope_make_durable), so its own commit makes it
  * durable whoever granted it.
- * Fleet mode (docs/fleet.md): a leased stage's slots are what the fleet
- * lent this tracker. They only arrive (add_slots), move between shards or
- * become grants, and leave only through ug_stage_quota_tally(take), under every
- * stripe lock; a worker takes one only while the fence lies ahead.
+ * A learned grant (made elsewhere) is sticky here but never written here;
+ * a published mark says one of this store's grants was told to whoever
+ * publishes them, and is written in its record.
  */
 
 #define LOAD_NUM 3 /* a stripe grows past 3/4 full, live or loaded */
@@ -208,7 +200,7 @@ static void info_of(const grant_entry *e, ug_grant_info *gi)
     *gi = (ug_grant_info){
         .found = e != NULL,
         .durable = e && !(e->state & GF_PENDING),
-        .remote = e && (e->state & GF_REMOTE),
+        .learned = e && (e->state & GF_LEARNED),
         .published = e && (e->state & GF_PUBLISHED),
         .stage = e ? e->stage : 0,
         .at = e ? e->at : 0,
@@ -225,96 +217,6 @@ bool ug_scope_lookup(ug_scope *sc, uint64_t uid, ug_grant_info *gi)
     info_of(e, gi);
     pthread_mutex_unlock(&st->mu);
     return e != NULL;
-}
-
-/* Moves half (rounded up) of the largest other shard to worker w, keeping
- * one for the caller. Under the steal mutex other shards only shrink (their
- * owners spend), so "every shard empty" is final, not slots in transit. */
-static bool steal(ug_stage_quota *q, unsigned w)
-{
-    unsigned n = q->sc->st->nworkers;
-    bool got = false;
-    pthread_mutex_lock(&q->steal_mu);
-    for (;;) {
-        unsigned best = n;
-        int64_t bv = 0;
-        for (unsigned j = 0; j < n; j++) {
-            int64_t v = atomic_load_explicit(&q->slots[j].v, memory_order_relaxed);
-            if (j != w && v > bv) {
-                bv = v;
-                best = j;
-            }
-        }
-        if (best == n)
-            break;
-        int64_t take = bv - bv / 2;
-        if (atomic_compare_exchange_strong(&q->slots[best].v, &bv, bv - take)) {
-            if (take > 1)
-                atomic_fetch_add(&q->slots[w].v, take - 1);
-            got = true;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&q->steal_mu);
-    return got;
-}
-
-int64_t ug_fence_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* A leased stage past its fence spends nothing: the fleet may have
- * written its lease off (docs/fleet.md, "forget"). */
-static inline bool fenced(const ug_stage_quota *q)
-{
-    return q->fence && ug_fence_ms() >= atomic_load_explicit(q->fence, memory_order_acquire);
-}
-
-static bool take_slot(ug_stage_quota *q, unsigned w)
-{
-    if (q->fence && fenced(q))
-        return false;
-    _Atomic int64_t *mine = &q->slots[w].v;
-    int64_t v = atomic_load_explicit(mine, memory_order_relaxed);
-    while (v > 0)
-        if (atomic_compare_exchange_weak(mine, &v, v - 1))
-            return true;
-    return steal(q, w);
-}
-
-static void offers_add(ug_stage_quota *q, uint64_t now)
-{
-    offer_ring *r = &q->offers;
-    uint64_t m = now / 60;
-    pthread_mutex_lock(&q->ring_mu);
-    unsigned i = (unsigned)(now % 60), j = (unsigned)(m % 60);
-    if (r->sec_at[i] != now)
-        r->sec_at[i] = now, r->sec[i] = 0;
-    if (r->min_at[j] != m)
-        r->min_at[j] = m, r->min[j] = 0;
-    r->sec[i]++;
-    r->min[j]++;
-    pthread_mutex_unlock(&q->ring_mu);
-}
-
-void ug_stage_quota_offers(const ug_stage_quota *q, uint64_t now, uint64_t *last_minute, uint64_t *last_hour)
-{
-    ug_stage_quota *mq = (ug_stage_quota *)q; /* the ring's lock, not its value, changes */
-    const offer_ring *r = &q->offers;
-    uint64_t a = 0, b = 0, m = now / 60;
-    pthread_mutex_lock(&mq->ring_mu);
-    for (unsigned i = 0; i < 60; i++) {
-        if (r->sec_at[i] <= now && now - r->sec_at[i] < 60)
-            a += r->sec[i];
-        if (r->min_at[i] <= m && m - r->min_at[i] < 60)
-            b += r->min[i];
-    }
-    pthread_mutex_unlock(&mq->ring_mu);
-    *last_minute = a;
-    *last_hour = b;
 }
 
 /* Marks e as having a record waiting in worker's queue. */
@@ -347,7 +249,7 @@ ug_grant ug_stage_quota_grant(ug_stage_quota *q, unsigned worker, uint64_t uid, 
      * answers SPENT (nothing offered) rather than losing a slot */
     if (stripe_reserve(st) != 0 || ug_queue_reserve(s, worker) != 0)
         goto out;
-    if (atomic_load_explicit(&q->limit, memory_order_relaxed) != UG_QUOTA_UNLIMITED && !take_slot(q, worker))
+    if (atomic_load_explicit(&q->limit, memory_order_relaxed) != UG_QUOTA_UNLIMITED && !ug_stage_quota_take(q, worker))
         goto out;
     grant_entry ne = {.uid = uid, .at = now, .stage = q->id, .state = UG_OUT_PENDING | GF_PENDING};
     e = stripe_insert(st, &ne, h);
@@ -355,7 +257,7 @@ ug_grant ug_stage_quota_grant(ug_stage_quota *q, unsigned worker, uint64_t uid, 
     (void)ug_queue_push(s, worker, sc, uid); /* reserved above */
     atomic_fetch_add_explicit(&q->n, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&sc->out[UG_OUT_PENDING], 1, memory_order_relaxed);
-    offers_add(q, now);
+    ug_stage_quota_offered(q, now);
     g = UG_GRANT_NEW;
 out:
     info_of(e, gi);
@@ -394,13 +296,13 @@ int ug_scope_set_outcome(ug_scope *sc, unsigned worker, uint64_t uid, ug_outcome
     if (before)
         *before = old;
     if (e && old != o && (unsigned)o < UG_OUT_COUNT_) {
-        if (!(e->state & GF_REMOTE) && ug_queue_reserve(s, worker) != 0) {
+        if (!(e->state & GF_LEARNED) && ug_queue_reserve(s, worker) != 0) {
             rc = -1;
         } else {
             e->state = (uint8_t)((e->state & ~GF_OUTCOME) | (unsigned)o);
             atomic_fetch_sub_explicit(&sc->out[old], 1, memory_order_relaxed);
             atomic_fetch_add_explicit(&sc->out[o], 1, memory_order_relaxed);
-            if (!(e->state & GF_REMOTE)) {
+            if (!(e->state & GF_LEARNED)) {
                 mark_queued(sc, e, worker);
                 (void)ug_queue_push(s, worker, sc, uid);
             }
@@ -417,7 +319,7 @@ bool ug_scope_record(ug_scope *sc, uint64_t uid, grant_record *r)
     stripe *st = stripe_of(sc, h);
     pthread_mutex_lock(&st->mu);
     const grant_entry *e = stripe_find(st, uid, h);
-    bool ok = e && !(e->state & GF_REMOTE);
+    bool ok = e && !(e->state & GF_LEARNED);
     if (ok)
         *r = (grant_record){.at = e->at, .stage = e->stage, .outcome = (uint8_t)(e->state & GF_OUTCOME),
                     .flags = e->state & GF_PUBLISHED ? GR_PUBLISHED : 0};
@@ -441,61 +343,6 @@ void ug_scope_committed(ug_scope *sc, uint64_t uid, unsigned worker)
         }
     }
     pthread_mutex_unlock(&st->mu);
-}
-
-/* Holds every stripe lock of the scope (in order; a grant holds one stripe
- * then maybe the steal mutex, so no cycle): no grant is in flight, so the
- * stage's count is exact and its new slots are share - count. */
-void ug_stage_quota_set_limit(ug_stage_quota *q, uint64_t share)
-{
-    ug_scope *sc = q->sc;
-    unsigned n = sc->st->nworkers;
-    for (unsigned i = 0; i < NSTRIPES; i++)
-        pthread_mutex_lock(&sc->stripes[i].mu);
-    uint64_t consumed = atomic_load(&q->n), rem = 0;
-    atomic_store(&q->limit, share);
-    if (share != UG_QUOTA_UNLIMITED && share > consumed)
-        rem = share - consumed;
-    if (rem > (uint64_t)INT64_MAX)
-        rem = (uint64_t)INT64_MAX;
-    uint64_t per = rem / n, extra = rem % n;
-    for (unsigned j = 0; j < n; j++)
-        atomic_store(&q->slots[j].v, (int64_t)(per + (j < extra ? 1 : 0)));
-    for (unsigned i = NSTRIPES; i-- > 0;)
-        pthread_mutex_unlock(&sc->stripes[i].mu);
-}
-
-uint64_t ug_stage_quota_count(const ug_stage_quota *q)
-{
-    return atomic_load_explicit(&q->n, memory_order_relaxed);
-}
-
-/* Exact when no grant runs; while grants run a slot in transit may be
- * missed for an instant. */
-uint64_t ug_stage_quota_remaining(const ug_stage_quota *q)
-{
-    uint64_t lim = atomic_load_explicit(&q->limit, memory_order_relaxed);
-    if (lim == UG_QUOTA_UNLIMITED)
-        return UG_QUOTA_UNLIMITED;
-    if (lim == QUOTA_LEASED && fenced(q))
-        return 0;
-    uint64_t r = 0;
-    for (unsigned j = 0; j < q->sc->st->nworkers; j++) {
-        int64_t v = atomic_load_explicit(&q->slots[j].v, memory_order_relaxed);
-        if (v > 0)
-            r += (uint64_t)v;
-    }
-    return r;
-}
-
-uint16_t ug_stage_quota_id(const ug_stage_quota *q)
-{
-    return q->id;
-}
-
-ug_scope *ug_stage_quota_scope(const ug_stage_quota *q)
-{
-    return q->sc;
 }
 
 uint64_t ug_scope_outcomes(const ug_scope *sc, ug_outcome o)
@@ -523,7 +370,7 @@ static void count_stage(void *ctx, uint64_t uid, const ug_grant_info *gi)
 {
     (void)uid;
     ug_stage_quota *q = ctx;
-    if (gi->stage == q->id && !gi->remote) {
+    if (gi->stage == q->id && !gi->learned) {
         q->n++;
         q->npub += gi->published;
     }
@@ -609,80 +456,9 @@ void ug_scope_unmark_stages(ug_scope *sc)
     pthread_mutex_unlock(&sc->stages_mu);
 }
 
-/* ---- fleet mode ------------------------------------------------------------ */
+/* ---- learned grants, published marks ---------------------------------------- */
 
-void ug_stage_quota_set_leased(ug_stage_quota *q, const _Atomic int64_t *fence, uint64_t quota)
-{
-    if (q->fence != fence) /* set once, before any worker reads q */
-        q->fence = fence;
-    /* a stage that had no quota holds no slots: it starts empty, and asks */
-    if (atomic_exchange(&q->limit, QUOTA_LEASED) != QUOTA_LEASED) {
-        atomic_store(&q->more, true);
-    } else if (q->lease_quota != quota) {
-        /* leased under another quota: none of it is spent from now on (the
-         * fleet thread owes the fleet what is left, and leases anew) */
-        ug_fleet_tally t;
-        ug_stage_quota_tally(q, true, &t);
-    }
-    q->lease_quota = quota;
-}
-
-bool ug_stage_quota_is_leased(const ug_stage_quota *q)
-{
-    return atomic_load(&q->limit) == QUOTA_LEASED;
-}
-
-bool ug_stage_quota_add_slots(ug_stage_quota *q, uint64_t n)
-{
-    if (!ug_stage_quota_is_leased(q))
-        return false;
-    unsigned nw = q->sc->st->nworkers;
-    uint64_t per = n / nw, extra = n % nw;
-    for (unsigned j = 0; j < nw; j++)
-        atomic_fetch_add(&q->slots[j].v, (int64_t)(per + (j < extra ? 1 : 0)));
-    return true;
-}
-
-void ug_stage_quota_set_more(ug_stage_quota *q, bool more)
-{
-    atomic_store_explicit(&q->more, more, memory_order_relaxed);
-}
-
-bool ug_stage_quota_refilling(const ug_stage_quota *q)
-{
-    return q->fence && atomic_load_explicit(&q->limit, memory_order_relaxed) == QUOTA_LEASED &&
-           (fenced(q) || atomic_load_explicit(&q->more, memory_order_relaxed));
-}
-
-static void lock_all(ug_scope *sc)
-{
-    for (unsigned i = 0; i < NSTRIPES; i++)
-        pthread_mutex_lock(&sc->stripes[i].mu);
-}
-
-static void unlock_all(ug_scope *sc)
-{
-    for (unsigned i = NSTRIPES; i-- > 0;)
-        pthread_mutex_unlock(&sc->stripes[i].mu);
-}
-
-/* Every stripe held (as in set_limit): no grant is between its slot and
- * its count, and no slot is between two shards. */
-void ug_stage_quota_tally(ug_stage_quota *q, bool take, ug_fleet_tally *t)
-{
-    ug_scope *sc = q->sc;
-    lock_all(sc);
-    uint64_t unused = 0;
-    for (unsigned j = 0; j < sc->st->nworkers; j++) {
-        int64_t v = take ? atomic_exchange(&q->slots[j].v, 0) : atomic_load(&q->slots[j].v);
-        unused += v > 0 ? (uint64_t)v : 0;
-    }
-    uint64_t n = atomic_load(&q->n), p = atomic_load(&q->npub);
-    unlock_all(sc);
-    *t = (ug_fleet_tally){.unused = unused, .unpublished = n > p ? n - p : 0, .published = p};
-}
-
-int ug_scope_add_remote(ug_scope *sc, uint64_t uid, uint16_t stage, uint32_t at, ug_outcome o)
+int ug_scope_add_learned(ug_scope *sc, uint64_t uid, uint16_t stage, uint32_t at, ug_outcome o)
 {
     if (uid == 0 || (unsigned)o >= UG_OUT_COUNT_)
         return 0;
@@ -702,7 +478,7 @@ int ug_scope_add_remote(ug_scope *sc, uint64_t uid, uint16_t stage, uint32_t at,
     } else if (stripe_reserve(st) != 0) {
         rc = -1;
     } else {
-        grant_entry ne = {.uid = uid, .at = at, .stage = stage, .state = (uint8_t)((unsigned)o | GF_REMOTE)};
+        grant_entry ne = {.uid = uid, .at = at, .stage = stage, .state = (uint8_t)((unsigned)o | GF_LEARNED)};
         stripe_insert(st, &ne, h);
         atomic_fetch_add_explicit(&sc->out[o], 1, memory_order_relaxed);
     }
@@ -750,7 +526,7 @@ size_t ug_scope_mark_published_mem(ug_scope *sc, const uint64_t *uids, size_t n,
         write[i] = false;
         pthread_mutex_lock(&st->mu);
         grant_entry *e = stripe_find(st, uids[i], h);
-        if (e && !(e->state & (GF_REMOTE | GF_PUBLISHED))) {
+        if (e && !(e->state & (GF_LEARNED | GF_PUBLISHED))) {
             e->state |= GF_PUBLISHED;
             if (!q || q->id != e->stage)
                 q = stage_by_id(sc, e->stage);
@@ -768,17 +544,17 @@ size_t ug_scope_mark_published_mem(ug_scope *sc, const uint64_t *uids, size_t n,
 void ug_scope_unpublish_stage(ug_scope *sc, uint16_t stage)
 {
     pthread_mutex_lock(&sc->stages_mu);
-    lock_all(sc);
+    ug_scope_lock_all(sc);
     for (unsigned i = 0; i < NSTRIPES; i++) {
         stripe *st = &sc->stripes[i];
         for (size_t k = 0; k < st->cap; k++)
-            if (st->tab[k].uid && st->tab[k].stage == stage && !(st->tab[k].state & GF_REMOTE))
+            if (st->tab[k].uid && st->tab[k].stage == stage && !(st->tab[k].state & GF_LEARNED))
                 st->tab[k].state &= (uint8_t)~GF_PUBLISHED;
     }
     ug_stage_quota *q = stage_by_id(sc, stage);
     if (q)
         atomic_store(&q->npub, 0);
-    unlock_all(sc);
+    ug_scope_unlock_all(sc);
     pthread_mutex_unlock(&sc->stages_mu);
 }
 

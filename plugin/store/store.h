@@ -83,8 +83,8 @@ void ug_store_sweep(ug_store *s);
 typedef struct {
     bool found;
     bool durable;      /* on disk; else queued on some worker */
-    bool remote;       /* granted by another tracker of the fleet */
-    bool published;    /* fleet mode: this tracker's grant, told to the fleet */
+    bool learned;      /* granted elsewhere, learned here (ug_scope_add_learned) */
+    bool published;    /* this store's grant, marked published (ug_store_mark_published) */
     uint16_t stage;    /* the granting stage's id (ug_store_stage_name) */
     uint32_t at;       /* Unix seconds of the grant */
     ug_outcome outcome;
@@ -93,7 +93,7 @@ typedef struct {
 typedef enum {
     UG_GRANT_NEW,     /* first offer to this uid in the scope: a slot was spent */
     UG_GRANT_ALREADY, /* offered before (sticky): nothing spent */
-    UG_GRANT_SPENT,   /* no slot left in this tracker's share (or out of memory) */
+    UG_GRANT_SPENT,   /* no slot left in this store's share (or out of memory) */
 } ug_grant;
 
 /* Looks uid up in the scope: granted (by any stage), durable or not. */
@@ -131,8 +131,8 @@ uint64_t ug_stage_quota_count(const ug_stage_quota *q);
 uint64_t ug_stage_quota_remaining(const ug_stage_quota *q);
 uint16_t ug_stage_quota_id(const ug_stage_quota *q);
 ug_scope *ug_stage_quota_scope(const ug_stage_quota *q);
-/* Per stored outcome: how many of the scope's grants (its own and, in a
- * fleet, those it learned) are in that state. Per stage: ug_scope_foreach. */
+/* Per stored outcome: how many of the scope's grants (its own and those it
+ * learned) are in that state. Per stage: ug_scope_foreach. */
 uint64_t ug_scope_outcomes(const ug_scope *sc, ug_outcome o);
 /* New grants in the last 60 s and 3600 s before now. */
 void ug_stage_quota_offers(const ug_stage_quota *q, uint64_t now, uint64_t *last_minute, uint64_t *last_hour);
@@ -146,48 +146,59 @@ uint16_t ug_store_stage_id(ug_store *s, const char *name, char *err, size_t errc
 /* The stage name of a stage id, or "?" for one the store never numbered. */
 const char *ug_store_stage_name(const ug_store *s, uint16_t id);
 
-/* ---- fleet mode (plugin/fleet.c) ------------------------------------------ */
+/* ---- slots from a source, grants learned elsewhere, published marks -------- */
 
-/* A stage whose slots come from fleet leases instead of a share: slots
- * arrive through ug_stage_quota_add_slots and are spent only while *fence (a
- * CLOCK_MONOTONIC instant in ms, kept by the fleet thread) lies ahead. The
+/* Where the slots of a stage come from when they are not a share of its
+ * quota: a source lends them (ug_stage_quota_add_slots) and may call them
+ * back at any time, so the store asks it before each one is spent. */
+typedef struct ug_slot_source ug_slot_source;
+struct ug_slot_source {
+    /* Whether slots held may be spent now: asked before one is taken and
+     * by ug_stage_quota_remaining. Quick, from any thread. */
+    bool (*spendable)(const ug_slot_source *src);
+};
+
+/* A stage whose slots come from src instead of a share: it starts empty
+ * (and may get more, ug_stage_quota_refilling), slots arrive through
+ * ug_stage_quota_add_slots and are spent only while src says so. The
  * slots it holds stay across reloads, unless the quota changed: then they
- * are dropped at once (the fleet thread settles with the fleet). fence is
- * the same for every stage of an instance and outlives the store. */
-void ug_stage_quota_set_leased(ug_stage_quota *q, const _Atomic int64_t *fence, uint64_t quota);
-/* The clock of fences: CLOCK_MONOTONIC_COARSE in ms. */
-int64_t ug_fence_ms(void);
-bool ug_stage_quota_is_leased(const ug_stage_quota *q);
-/* A lease of n slots arrived; false (nothing added) when q is not leased. */
+ * are dropped at once (the source settles what it lent). src is the same
+ * for every sourced stage of a store and outlives it; set before workers
+ * read q. */
+void ug_stage_quota_set_sourced(ug_stage_quota *q, const ug_slot_source *src, uint64_t quota);
+bool ug_stage_quota_is_sourced(const ug_stage_quota *q);
+/* n slots arrived; false (nothing added) when q is not sourced. */
 bool ug_stage_quota_add_slots(ug_stage_quota *q, uint64_t n);
-/* Whether an empty leased stage may get more (the fleet has quota left, or
- * this tracker waits to reach it): its WAIT then says "rate limited". */
+/* Whether an empty sourced stage may get more (the source has some left,
+ * or is still asking): its WAIT then says "rate limited". */
 void ug_stage_quota_set_more(ug_stage_quota *q, bool more);
 bool ug_stage_quota_refilling(const ug_stage_quota *q);
 
-/* What a tracker owes the fleet for one stage, exact: taken with every
- * stripe of the scope locked, so no grant is in flight. */
+/* What a stage owes its source, exact: taken with every stripe of the
+ * scope locked, so no grant is in flight. */
 typedef struct {
     uint64_t unused;      /* slots in the shards (taken out when take) */
-    uint64_t unpublished; /* this tracker's grants of the stage not yet told to the fleet */
-    uint64_t published;   /* and those told */
-} ug_fleet_tally;
-void ug_stage_quota_tally(ug_stage_quota *q, bool take, ug_fleet_tally *t);
+    uint64_t unpublished; /* this store's grants of the stage not yet marked published */
+    uint64_t published;   /* and those marked */
+} ug_slot_tally;
+void ug_stage_quota_tally(ug_stage_quota *q, bool take, ug_slot_tally *t);
 
-/* A grant another tracker made (GF_REMOTE): sticky here, never stored here,
- * not in the stage's count. An entry already held keeps its grant; a
- * remote outcome other than PENDING replaces the held one (in memory).
- * 1 added, 0 held already, -1 out of memory. */
-int ug_scope_add_remote(ug_scope *sc, uint64_t uid, uint16_t stage, uint32_t at, ug_outcome o) UG_WUR;
-/* The fleet learned uid's outcome o: set in memory, whoever granted it.
+/* A grant made elsewhere and learned here (ug_grant_info.learned): sticky
+ * here, never stored here, not in the stage's count. An entry already
+ * held keeps its grant; a learned outcome other than PENDING replaces the
+ * held one (in memory). 1 added, 0 held already, -1 out of memory. */
+int ug_scope_add_learned(ug_scope *sc, uint64_t uid, uint16_t stage, uint32_t at, ug_outcome o) UG_WUR;
+/* uid's outcome o was learned: set in memory, whoever granted it.
  * 1 changed, 0 not (no grant, same outcome, or PENDING). */
 int ug_scope_learn_outcome(ug_scope *sc, uint64_t uid, ug_outcome o);
-/* Marks uids (this tracker's grants) as told to the fleet, in memory and
- * in their records (one transaction); 0, or -1 when the records could not
- * be written (memory holds the mark: a restart tells them again). */
-int ug_store_mark_published(ug_store *s, ug_scope *sc, const uint64_t *uids, size_t n) UG_WUR;
-/* Forgets every published mark of stage `stage` in sc (the fleet lost
- * them): they are told again. Memory only. */
+/* Marks uids (this store's grants) as published, in memory and in their
+ * records (one transaction); 0, or -1 when the records could not be
+ * written (memory holds the mark): then *marked says how many were to be
+ * written and *why (when not NULL) names the cause. */
+int ug_store_mark_published(ug_store *s, ug_scope *sc, const uint64_t *uids, size_t n, size_t *marked,
+                            const char **why) UG_WUR;
+/* Forgets every published mark of stage `stage` in sc (those who had them
+ * lost them): they are published again. Memory only. */
 void ug_scope_unpublish_stage(ug_scope *sc, uint16_t stage);
 uint32_t ug_scope_id(const ug_scope *sc);
 /* A scope the store holds by id, or NULL. Valid until the next sweep. */
