@@ -3,141 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fleet/fleet.h"
-#include "core/runtime.h"
-
-/* ---- per-rollout and per-stage state, by name, across reloads ------------- */
-
-static ug_waits *waits_new(unsigned n)
-{
-    ug_waits *w = aligned_alloc(64, n * sizeof *w);
-    if (w)
-        memset(w, 0, n * sizeof *w);
-    return w;
-}
-
-/* The operator's durable word on a rollout: pause, halt (with why), hold. */
-static void load_flags(ug_inst *I, ug_rollout_state *rt)
-{
-    char key[64], val[300];
-    if (!I->store)
-        return;
-    snprintf(key, sizeof key, "pause:%s", rt->name);
-    atomic_store(&rt->ctl_paused, ug_store_get(I->store, key, val, sizeof val) > 0);
-    snprintf(key, sizeof key, "halt:%s", rt->name);
-    long n = ug_store_get(I->store, key, val, sizeof val - 1);
-    if (n > 8) {
-        val[n] = 0;
-        uint64_t at;
-        memcpy(&at, val, 8);
-        rt->halted_at = at;
-        snprintf(rt->halted_why, sizeof rt->halted_why, "%.255s", val + 8);
-        atomic_store(&rt->halted, true);
-    }
-    snprintf(key, sizeof key, "hold:%s", rt->name);
-    uint64_t hold[2];
-    if (ug_store_get(I->store, key, hold, sizeof hold) == (long)sizeof hold) {
-        atomic_store(&rt->held_since, hold[0]);
-        atomic_store(&rt->shift, hold[1]);
-    }
-}
-
-static ug_rollout_state *rollout_state_get(ug_inst *I, const char *name)
-{
-    for (size_t i = 0; i < I->nrollout_states; i++)
-        if (strcmp(I->rollout_states[i]->name, name) == 0)
-            return I->rollout_states[i]->marked = true, I->rollout_states[i];
-    ug_rollout_state **v = realloc(I->rollout_states, (I->nrollout_states + 1) * sizeof *v);
-    if (!v)
-        return NULL;
-    I->rollout_states = v;
-    ug_rollout_state *rt = calloc(1, sizeof *rt);
-    if (!rt || !(rt->waits = waits_new(I->nworkers))) {
-        free(rt);
-        return NULL;
-    }
-    snprintf(rt->name, sizeof rt->name, "%s", name);
-    (void)pthread_mutex_init(&rt->health.mu, NULL);
-    load_flags(I, rt);
-    rt->marked = true;
-    I->rollout_states[I->nrollout_states++] = rt;
-    return rt;
-}
-
-static ug_stage_state *stage_state_get(ug_inst *I, const char *rollout, const char *stage)
-{
-    for (size_t i = 0; i < I->nstage_states; i++)
-        if (strcmp(I->stage_states[i]->rollout, rollout) == 0 && strcmp(I->stage_states[i]->stage, stage) == 0)
-            return I->stage_states[i]->marked = true, I->stage_states[i];
-    ug_stage_state **v = realloc(I->stage_states, (I->nstage_states + 1) * sizeof *v);
-    if (!v)
-        return NULL;
-    I->stage_states = v;
-    ug_stage_state *st = calloc(1, sizeof *st);
-    if (!st || !(st->waits = waits_new(I->nworkers))) {
-        free(st);
-        return NULL;
-    }
-    snprintf(st->rollout, sizeof st->rollout, "%s", rollout);
-    snprintf(st->stage, sizeof st->stage, "%s", stage);
-    (void)pthread_mutex_init(&st->rate.mu, NULL);
-    st->marked = true;
-    I->stage_states[I->nstage_states++] = st;
-    return st;
-}
-
-static void rollout_state_free(ug_rollout_state *rt)
-{
-    pthread_mutex_destroy(&rt->health.mu);
-    free(rt->waits);
-    free(rt);
-}
-
-static void stage_state_free(ug_stage_state *st)
-{
-    pthread_mutex_destroy(&st->rate.mu);
-    free(st->waits);
-    free(st);
-}
-
-void ug_state_unmark_all(ug_inst *I)
-{
-    pthread_mutex_lock(&I->reg_mu);
-    for (size_t i = 0; i < I->nrollout_states; i++)
-        I->rollout_states[i]->marked = false;
-    for (size_t i = 0; i < I->nstage_states; i++)
-        I->stage_states[i]->marked = false;
-    pthread_mutex_unlock(&I->reg_mu);
-}
-
-/* After a swap, once no worker reads the old policy: what the new one does
- * not name goes (its durable flags stay in the store). */
-void ug_state_sweep(ug_inst *I)
-{
-    pthread_mutex_lock(&I->reg_mu);
-    size_t k = 0;
-    for (size_t i = 0; i < I->nrollout_states; i++)
-        I->rollout_states[i]->marked ? (void)(I->rollout_states[k++] = I->rollout_states[i]) : rollout_state_free(I->rollout_states[i]);
-    I->nrollout_states = k;
-    k = 0;
-    for (size_t i = 0; i < I->nstage_states; i++)
-        I->stage_states[i]->marked ? (void)(I->stage_states[k++] = I->stage_states[i]) : stage_state_free(I->stage_states[i]);
-    I->nstage_states = k;
-    pthread_mutex_unlock(&I->reg_mu);
-}
-
-void ug_runtime_free(ug_inst *I)
-{
-    for (size_t i = 0; i < I->nrollout_states; i++)
-        rollout_state_free(I->rollout_states[i]);
-    for (size_t i = 0; i < I->nstage_states; i++)
-        stage_state_free(I->stage_states[i]);
-    free(I->rollout_states);
-    free(I->stage_states);
-    I->rollout_states = NULL, I->stage_states = NULL, I->nrollout_states = I->nstage_states = 0;
-}
-
-/* ---- the live policy -------------------------------------------------------- */
+#include "base/log.h"
+#include "core/live.h"
 
 void ug_live_free(ug_live *l)
 {
@@ -162,14 +29,15 @@ static int bind_rollout(ug_inst *I, ug_live *l, ug_live_rollout *lr, char *err, 
 {
     const ug_rollout *r = lr->r;
     char why[UG_ERR_MAX];
-    if (!(lr->rt = rollout_state_get(I, r->name)) || !(lr->stages = calloc(r->nstages ? r->nstages : 1, sizeof *lr->stages)))
+    if (!(lr->rt = ug_state_rollout(I, r->name)) ||
+        !(lr->stages = calloc(r->nstages ? r->nstages : 1, sizeof *lr->stages)))
         return fail_at(l, "rollout", r->line, r->name, "out of memory", err, errcap), -1;
     if (I->store && !(lr->sc = ug_store_scope(I->store, r->name, r->to, why, sizeof why)))
         return fail_at(l, "rollout", r->line, r->name, why, err, errcap), -1;
     for (size_t j = 0; j < r->nstages; j++) {
         ug_live_stage *ls = &lr->stages[j];
         ls->s = &r->stages[j];
-        if (!(ls->rt = stage_state_get(I, r->name, ls->s->name)))
+        if (!(ls->rt = ug_state_stage(I, r->name, ls->s->name)))
             return fail_at(l, "stage", ls->s->line, ls->s->name, "out of memory", err, errcap), -1;
         if (lr->sc && !(ls->q = ug_scope_quota(lr->sc, ls->s->name, why, sizeof why)))
             return fail_at(l, "stage", ls->s->line, ls->s->name, why, err, errcap), -1;
@@ -181,16 +49,16 @@ double ug_rate_in_force(const ug_inst *I, const ug_stage *s, double share)
 {
     double r = s->has_rate ? s->rate : 0;
     if (s->has_fleet_rate) {
-        double f = I->fleet ? share : s->fleet_rate;
+        double f = I->slots ? share : s->fleet_rate; /* without a slot source, all of it is ours */
         r = s->has_rate && r < f ? r : f;
     }
     return r;
 }
 
 /* Nothing can fail past binding: the new limits and rates go out. A rate
- * bucket keeps its tokens across reloads (a reload must not refill it). In
- * a fleet, a stage with a quota spends what the fleet lent it (its slots
- * stay across reloads), not a share. */
+ * bucket keeps its tokens across reloads (a reload must not refill it).
+ * With a slot source (I->slots), a stage with a quota spends what it lent
+ * (its slots stay across reloads), not a share. */
 static void publish(ug_inst *I, ug_live *l)
 {
     for (size_t i = 0; i < l->pol->nrollouts; i++) {
@@ -198,8 +66,8 @@ static void publish(ug_inst *I, ug_live *l)
         for (size_t j = 0; j < lr->r->nstages; j++) {
             const ug_live_stage *ls = &lr->stages[j];
             const ug_stage *s = ls->s;
-            if (ls->q && I->fleet && s->has_quota)
-                ug_stage_quota_set_sourced(ls->q, ug_fleet_slots(I->fleet), s->quota);
+            if (ls->q && I->slots && s->has_quota)
+                ug_stage_quota_set_sourced(ls->q, I->slots, s->quota);
             else if (ls->q)
                 ug_stage_quota_set_limit(ls->q, s->has_quota ? ug_policy_share(l->pol, s->quota) : UG_QUOTA_UNLIMITED);
             pthread_mutex_lock(&ls->rt->rate.mu);
@@ -237,6 +105,16 @@ ug_live *ug_live_build(ug_inst *I, ug_policy *pol, char *err, size_t errcap)
 fail:
     ug_live_free(l);
     return NULL;
+}
+
+void ug_live_lock(ug_inst *I)
+{
+    pthread_mutex_lock(&I->live_mu);
+}
+
+void ug_live_unlock(ug_inst *I)
+{
+    pthread_mutex_unlock(&I->live_mu);
 }
 
 const ug_live_rollout *ug_live_find(const ug_live *l, const char *name)

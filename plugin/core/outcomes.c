@@ -2,8 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "fleet/fleet.h"
-#include "core/runtime.h"
+#include "base/log.h"
+#include "core/flags.h"
+#include "core/outcomes.h"
+#include "core/sink.h"
 
 /*
  * A grant's outcome is set by the latest observation or REPORT (protocol
@@ -13,10 +15,11 @@
  * then stores it, logs it and writes the history (a worker must not wait on
  * disk or on the other workers). A crash in between loses nothing: counts
  * are durable, and tick() re-checks every rollout.
- * Fleet mode: every change is also told to the fleet, and the fleet's are
- * learned (ug_outcome_learned), so each tracker's counts and health are
- * the fleet's; a halt goes to the fleet from tick(), and one tracker, the
- * leader, decides ramp holds for all (docs/fleet.md).
+ * With a sink subscribed (core/sink.h), every change is also told to it,
+ * and what it learns comes back (ug_outcome_learned), so the counts and
+ * health are those of every tracker it joins; an automatic halt is told
+ * from tick(), and the sink may keep ramp holds to the one tracker that
+ * decides them for all.
  */
 
 #define NOT_TAKEN_SCAN_EVERY 10 /* seconds between scans of pending offers */
@@ -92,23 +95,15 @@ static void halt_now(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
     ug_rollout_state *rt = lr->rt;
     if (atomic_load(&rt->halted) || !should_halt(lr, why, sizeof why))
         return;
-    pthread_mutex_lock(&rt->health.mu); /* one writer of halted_why */
-    if (!atomic_load(&rt->halted)) {
-        snprintf(rt->halted_why, sizeof rt->halted_why, "automatic: %s", why);
-        rt->halted_at = now;
-        atomic_store(&rt->halt_unsaved, true);
-        atomic_store_explicit(&rt->halted, true, memory_order_release);
-        atomic_fetch_add(&I->epoch, 1);
-    }
-    pthread_mutex_unlock(&rt->health.mu);
+    ug_flags_raise_halt(I, rt, why, now);
 }
 
 static void changed(ug_inst *I, const ug_live_rollout *lr, uint64_t uid, ug_outcome o, uint64_t now)
 {
     health_add(&lr->rt->health, now, is_failure(o));
     halt_now(I, lr, now);
-    if (I->fleet)
-        ug_fleet_outcome(I->fleet, lr->sc, uid, o);
+    if (I->sink && I->sink->outcome)
+        I->sink->outcome(I->sink->ctx, lr->sc, uid, o);
 }
 
 void ug_outcome_learned(ug_inst *I, const ug_live_rollout *lr, ug_outcome o, uint64_t now)
@@ -117,7 +112,8 @@ void ug_outcome_learned(ug_inst *I, const ug_live_rollout *lr, ug_outcome o, uin
     halt_now(I, lr, now);
 }
 
-bool ug_outcome_observe(ug_inst *I, unsigned worker, const ug_live_rollout *lr, uint64_t uid, const ug_version *v, bool dry)
+bool ug_outcome_observe(ug_inst *I, unsigned worker, const ug_live_rollout *lr, uint64_t uid, const ug_version *v,
+                        bool dry)
 {
     ug_grant_info gi;
     if (!lr->sc || !ug_scope_lookup(lr->sc, uid, &gi))
@@ -191,54 +187,6 @@ int ug_outcome_report(ug_inst *I, unsigned worker, const ug_live *l, uint64_t ui
 
 /* ---- tick: store halts, count the not-taken, hold or release ramps --------- */
 
-static void put_halt(ug_inst *I, ug_rollout_state *rt)
-{
-    char key[64], val[8 + sizeof rt->halted_why];
-    size_t n = strnlen(rt->halted_why, sizeof rt->halted_why - 1);
-    snprintf(key, sizeof key, "halt:%s", rt->name);
-    memcpy(val, &rt->halted_at, 8);
-    memcpy(val + 8, rt->halted_why, n);
-    if (I->store && ug_store_put(I->store, key, val, 8 + n) != 0)
-        ug_logf(I, UG_LOG_ERROR, "rollout %s: cannot store its halt in %s; it holds until restart", rt->name,
-                I->state_dir);
-}
-
-int ug_rollout_halt(ug_inst *I, ug_rollout_state *rt, const char *why, uint64_t now, bool automatic)
-{
-    pthread_mutex_lock(&rt->health.mu);
-    snprintf(rt->halted_why, sizeof rt->halted_why, "%s", why);
-    rt->halted_at = now;
-    atomic_store_explicit(&rt->halted, true, memory_order_release);
-    pthread_mutex_unlock(&rt->health.mu);
-    atomic_fetch_add(&I->epoch, 1);
-    put_halt(I, rt);
-    char line[400];
-    snprintf(line, sizeof line, "%s rollout %s: %s", automatic ? "automatic halt of" : "halt", rt->name, why);
-    ug_logf(I, automatic ? UG_LOG_ERROR : UG_LOG_WARN, "%s", line);
-    return ug_history(I, now, line);
-}
-
-int ug_rollout_pause(ug_inst *I, ug_rollout_state *rt, bool on)
-{
-    char key[64];
-    snprintf(key, sizeof key, "pause:%s", rt->name);
-    int rc = !I->store ? 0 : on ? ug_store_put(I->store, key, "1", 1) : ug_store_del(I->store, key);
-    atomic_store(&rt->ctl_paused, on);
-    return rc;
-}
-
-int ug_rollout_lift_halt(ug_inst *I, ug_rollout_state *rt)
-{
-    char key[64];
-    snprintf(key, sizeof key, "halt:%s", rt->name);
-    int rc = I->store ? ug_store_del(I->store, key) : 0;
-    pthread_mutex_lock(&rt->health.mu);
-    atomic_store(&rt->halted, false);
-    rt->halted_why[0] = 0;
-    pthread_mutex_unlock(&rt->health.mu);
-    return rc;
-}
-
 typedef struct {
     uint64_t before; /* granted before this instant: past the window */
     uint64_t n;
@@ -251,30 +199,16 @@ static void count_not_taken(void *ctx, uint64_t uid, const ug_grant_info *gi)
     c->n += gi->outcome == UG_OUT_PENDING && gi->at < c->before;
 }
 
-static void put_hold(ug_inst *I, ug_rollout_state *rt)
-{
-    char key[64];
-    uint64_t v[2] = {atomic_load(&rt->held_since), atomic_load(&rt->shift)};
-    snprintf(key, sizeof key, "hold:%s", rt->name);
-    if (I->store && ug_store_put(I->store, key, v, sizeof v) != 0)
-        ug_logf(I, UG_LOG_ERROR, "rollout %s: cannot store its ramp hold in %s", rt->name, I->state_dir);
-}
-
-void ug_rollout_set_hold(ug_inst *I, ug_rollout_state *rt, uint64_t held_since, uint64_t shift)
-{
-    atomic_store(&rt->held_since, held_since);
-    atomic_store(&rt->shift, shift);
-    put_hold(I, rt);
-}
-
 /* hold_when_unhealthy: freeze the schedule while the last hour's failed
- * share is above half of halt_when.failed; shift it by the time held. In a
- * fleet only the leader decides, so every tracker runs the same percent. */
+ * share is above half of halt_when.failed; shift it by the time held. An
+ * sink may keep the decision to one tracker of those it joins, so that
+ * every tracker runs the same percent. */
 static void hold_tick(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
 {
     const ug_rollout *r = lr->r;
     ug_rollout_state *rt = lr->rt;
-    if (!r->hold_when_unhealthy || !r->halt_failed_ppm || (I->fleet && !ug_fleet_leads(I->fleet)))
+    if (!r->hold_when_unhealthy || !r->halt_failed_ppm ||
+        (I->sink && I->sink->decides_holds && !I->sink->decides_holds(I->sink->ctx)))
         return;
     uint64_t f, k;
     health_hour(&rt->health, now, &f, &k);
@@ -293,9 +227,9 @@ static void hold_tick(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
     } else {
         return;
     }
-    put_hold(I, rt);
-    if (I->fleet)
-        ug_fleet_hold(I->fleet, rt->name, held, atomic_load(&rt->held_since), atomic_load(&rt->shift));
+    ug_flags_store_hold(I, rt);
+    if (I->sink && I->sink->hold)
+        I->sink->hold(I->sink->ctx, rt->name, held, atomic_load(&rt->held_since), atomic_load(&rt->shift));
     ug_logf(I, UG_LOG_WARN, "%s", line);
     ug_history(I, now, line);
 }
@@ -315,15 +249,8 @@ void ug_outcome_tick(ug_inst *I, uint64_t now)
             atomic_store(&rt->not_taken, c.n);
         }
         halt_now(I, lr, now);
-        if (atomic_exchange(&rt->halt_unsaved, false)) {
-            char line[400];
-            put_halt(I, rt);
-            snprintf(line, sizeof line, "halt of rollout %s: %s", rt->name, rt->halted_why);
-            ug_logf(I, UG_LOG_ERROR, "%s", line);
-            ug_history(I, now, line);
-            if (I->fleet) /* the whole fleet stops */
-                ug_fleet_flag(I->fleet, rt->name, UG_FLAG_HALT, rt->halted_why, rt->halted_at, 0);
-        }
+        if (ug_flags_store_raised(I, rt, now) && I->sink && I->sink->flag) /* everyone stops */
+            I->sink->flag(I->sink->ctx, rt->name, UG_FLAG_HALT, rt->halted_why, rt->halted_at, 0);
         hold_tick(I, lr, now);
     }
 }

@@ -4,8 +4,11 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "base/log.h"
+#include "base/workers.h"
+#include "core/outcomes.h"
+#include "core/rules.h"
 #include "util/mix.h"
-#include "core/runtime.h"
 
 /*
  * Order of work, cheapest first (docs/design.md):
@@ -155,7 +158,7 @@ static int try_stage(const ug_rule_input *c, const ug_live_rollout *lr, const ug
     if (!ok)
         return -1;
     if (s->has_quota && left == 0) {
-        /* in a fleet, an empty lease that may be refilled says "come back soon" */
+        /* an empty stage its slot source may refill says "come back soon" */
         wait_for(p, ls->q && ug_stage_quota_refilling(ls->q) ? UG_WHY_RATE : UG_WHY_QUOTA, ls);
         trace_set(t, "selects", json_false());
         return -1;
@@ -520,9 +523,9 @@ ug_verdict ug_rules_handle(ug_inst *I, unsigned worker, const struct sockaddr *s
     }
     ug_count(w, ST_HELLOS);
     ug_live *l = ug_enter(I, w);
-    ug_hello_reply x = {.I = I, .w = w, .worker = worker, .l = l, .h = &h, .d = &d, .src = src, .in = in, .in_len = in_len,
-               .now = ug_inst_now(I),
-               .out = out, .cap = out_cap < in_len ? out_cap : in_len, .out_len = out_len, .flags = flags};
+    ug_hello_reply x = {.I = I, .w = w, .worker = worker, .l = l, .h = &h, .d = &d, .src = src, .in = in,
+                        .in_len = in_len, .now = ug_inst_now(I), .out = out,
+                        .cap = out_cap < in_len ? out_cap : in_len, .out_len = out_len, .flags = flags};
     ug_verdict v = hello_path(&x, &h);
     ug_leave(w);
     return v;

@@ -16,27 +16,18 @@
  * queues under qmu (grants made durable, outcomes changed) and never wait
  * for the fleet; control() and tick() push flag changes and may wait a
  * bounded time for Redis. The fleet thread owns the connection and does
- * all Redis I/O; it holds mu for a whole pass (never while it sleeps), and
- * reload takes mu around swapping and freeing policies, scopes and stages,
- * so a pass sees one live policy throughout.
+ * all Redis I/O; it holds the live policy's lock (ug_live_lock) for a
+ * whole pass (never while it sleeps), and reload takes it around swapping
+ * and freeing policies, scopes and stages, so a pass sees one live policy
+ * throughout.
  */
-
-void fl_log(ug_fleet *F, ug_log_level lvl, const char *fmt, ...)
-{
-    char msg[700];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    ug_logf(F->I, lvl, "fleet %s: %s", F->conf.tracker, msg);
-}
 
 /* ---- doors for the other threads --------------------------------------------- */
 
 /* Grants and outcomes a worker just made durable: told on the next pass.
  * Past QUEUE_MAX (Redis away long), the queue stops growing and the next
  * connection looks the whole store over instead. */
-static void on_commit(void *ctx, const ug_commit_batch *b)
+void fl_on_commit(void *ctx, const ug_commit_batch *b)
 {
     ug_fleet *F = ctx;
     size_t n = ug_commit_batch_len(b);
@@ -120,34 +111,12 @@ bool ug_fleet_leads(ug_fleet *F)
     return v;
 }
 
-int64_t ug_fence_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A leased slot is spent only before the fence: past it, the fleet may
  * have written this tracker's lease off (docs/fleet.md, "forget"). */
 static bool spendable(const ug_slot_source *src)
 {
     const ug_fleet *F = (const ug_fleet *)((const char *)src - offsetof(ug_fleet, slots));
     return ug_fence_ms() < atomic_load_explicit(&F->fence, memory_order_acquire);
-}
-
-const ug_slot_source *ug_fleet_slots(ug_fleet *F)
-{
-    return &F->slots;
-}
-
-void ug_fleet_lock(ug_fleet *F)
-{
-    pthread_mutex_lock(&F->mu);
-}
-
-void ug_fleet_unlock(ug_fleet *F)
-{
-    pthread_mutex_unlock(&F->mu);
 }
 
 bool ug_fleet_same_conf(const ug_fleet *F, const ug_fleet_conf *c)
@@ -271,38 +240,6 @@ static void serve_request(ug_fleet *F, const ug_live *l)
 }
 
 /* ---- the connection ------------------------------------------------------------ */
-
-bool fl_up(ug_fleet *F)
-{
-    return F->r.c != NULL;
-}
-
-uint64_t fl_redis_now(ug_fleet *F)
-{
-    return F->redis_now + (uint64_t)((ug_fence_ms() - F->redis_now_at) / 1000);
-}
-
-void fl_lost(ug_fleet *F)
-{
-    pthread_mutex_lock(&F->qmu);
-    bool was = F->up;
-    F->up = false;
-    F->leads = false;
-    snprintf(F->last_err, sizeof F->last_err, "%s", F->r.err);
-    if (was)
-        F->lost_since = ug_inst_now(F->I);
-    pthread_cond_broadcast(&F->done); /* flag changes stay queued: nobody waits for them now */
-    pthread_mutex_unlock(&F->qmu);
-    if (!F->lost_logged) {
-        fl_log(F, UG_LOG_WARN,
-               "lost Redis at %s (%s): serving from this tracker's lease for up to %llu s, sticky offers for as "
-               "long as it takes; retrying",
-               F->conf.redis, F->r.err, (unsigned long long)F->conf.lease_timeout);
-        F->lost_logged = true;
-    }
-    F->backoff_ms = F->backoff_ms ? F->backoff_ms : BACKOFF_MIN_MS;
-    F->next_try_ms = ug_fence_ms() + F->backoff_ms;
-}
 
 static void try_connect(ug_fleet *F)
 {
@@ -508,23 +445,23 @@ static void *run(void *arg)
 {
     ug_fleet *F = arg;
     while (!stopping(F)) {
-        pthread_mutex_lock(&F->mu);
+        ug_live_lock(F->I);
         if (!fl_up(F))
             try_connect(F);
         if (fl_up(F))
             pass(F);
         else
             serve_request(F, atomic_load(&F->I->live));
-        pthread_mutex_unlock(&F->mu);
+        ug_live_unlock(F->I);
         if (fl_up(F))
             sleep_until(F, TICK_MS, true);
         else
             sleep_until(F, F->next_try_ms - ug_fence_ms(), false);
     }
-    pthread_mutex_lock(&F->mu);
+    ug_live_lock(F->I);
     stop_cleanly(F);
     fr_close(&F->r);
-    pthread_mutex_unlock(&F->mu);
+    ug_live_unlock(F->I);
     return NULL;
 }
 
@@ -578,7 +515,6 @@ ug_fleet *ug_fleet_new(ug_inst *I, const ug_fleet_conf *conf, char *err, size_t 
     host[sizeof host - 1] = '\0';
     host[strcspn(host, "|")] = '\0';
     snprintf(F->self_addr, sizeof F->self_addr, "%s pid %ld", host, (long)getpid());
-    (void)pthread_mutex_init(&F->mu, NULL);
     (void)pthread_mutex_init(&F->qmu, NULL);
     (void)pthread_cond_init(&F->wake, NULL);
     (void)pthread_cond_init(&F->done, NULL);
@@ -588,7 +524,6 @@ ug_fleet *ug_fleet_new(ug_inst *I, const ug_fleet_conf *conf, char *err, size_t 
         ug_fleet_free(F);
         return NULL;
     }
-    ug_store_on_commit(I->store, on_commit, F);
     return F;
 }
 
@@ -631,7 +566,6 @@ void ug_fleet_free(ug_fleet *F)
     free(F->ro);
     free(F->pub);
     free(F->out);
-    pthread_mutex_destroy(&F->mu);
     pthread_mutex_destroy(&F->qmu);
     pthread_cond_destroy(&F->wake);
     pthread_cond_destroy(&F->done);

@@ -100,22 +100,22 @@ static void apply_flags(ug_fleet *F, const ug_live_rollout *lr, const fstate *st
     uint64_t now = ug_inst_now(I);
     char line[400];
     if (st->paused != atomic_load(&rt->ctl_paused)) {
-        ug_rollout_pause(I, rt, st->paused);
+        ug_flags_pause(I, rt, st->paused);
         snprintf(line, sizeof line, "%s rollout %s (the fleet's word)", st->paused ? "pause" : "resume", rt->name);
         ug_history(I, now, line);
         changed = true;
     }
     if (st->halted && !atomic_load(&rt->halted)) {
-        ug_rollout_halt(I, rt, st->why[0] ? st->why : "(the fleet's word)", st->at ? st->at : now, false);
+        ug_flags_halt(I, rt, st->why[0] ? st->why : "(the fleet's word)", st->at ? st->at : now, false);
         changed = true;
     } else if (!st->halted && atomic_load(&rt->halted)) {
-        ug_rollout_lift_halt(I, rt);
+        ug_flags_lift_halt(I, rt);
         snprintf(line, sizeof line, "resume rollout %s: lifts its halt (the fleet's word)", rt->name);
         ug_history(I, now, line);
         changed = true;
     }
     if (st->held != atomic_load(&rt->held_since) || st->shift != atomic_load(&rt->shift)) {
-        ug_rollout_set_hold(I, rt, st->held, st->shift);
+        ug_flags_set_hold(I, rt, st->held, st->shift);
         snprintf(line, sizeof line, "%s ramp of rollout %s, shifted %llu s (the fleet's word)",
                  st->held ? "hold" : "run", rt->name, (unsigned long long)st->shift);
         ug_history(I, now, line);

@@ -6,10 +6,16 @@
 
 #include <jansson.h>
 
+#include "base/log.h"
+#include "core/control.h"
+#include "core/flags.h"
+#include "core/instance.h"
+#include "core/live.h"
+#include "core/outcomes.h"
+#include "core/sink.h"
 #include "fleet/fleet.h"
 #include "fleet/fleet_codec.h"
 #include "fleet/fleet_redis.h"
-#include "core/runtime.h"
 
 #define TICK_MS 100            /* one pass of the fleet thread */
 #define BEAT_MS 500            /* heartbeat, and the fence it renews */
@@ -86,6 +92,8 @@ typedef struct {
     bool present, synced;
 } flagged_rollout;
 
+typedef struct ug_fleet ug_fleet;
+
 struct ug_fleet {
     ug_inst *I;
     ug_fleet_conf conf;
@@ -93,7 +101,8 @@ struct ug_fleet {
     char self_id[17];    /* this state folder's id in the fleet (hex): tells a restart from a namesake */
     _Alignas(64) _Atomic int64_t fence; /* leased slots are spent only before it (ug_fence_ms) */
     ug_slot_source slots;                /* leases, as the store asks for them */
-    pthread_mutex_t mu;  /* the live policy: reload and the fleet thread's passes */
+    ug_sink sink;                        /* what the core tells the fleet (fleet_hooks.c) */
+    ug_ctl_ext ext;                      /* what the fleet adds to control */
     pthread_mutex_t qmu; /* queues, requests, what status shows */
     pthread_cond_t wake, done;
     pthread_t thread;
@@ -132,11 +141,55 @@ struct ug_fleet {
     size_t nro;
 };
 
-/* fleet.c */
+/* fleet.c: the thread and the doors into it */
+/* The fleet state of instance I for conf: queues and the fence, no thread
+ * and no I/O yet (create() builds the live policy in between, which binds
+ * stages with a quota to the fleet's slot source). NULL with err set. */
+ug_fleet *ug_fleet_new(ug_inst *I, const ug_fleet_conf *conf, char *err, size_t errcap);
+/* Starts the fleet thread (the one the ABI header names). 0 or -1 with err. */
+int ug_fleet_start(ug_fleet *F, char *err, size_t errcap);
+/* Stops it cleanly, at most a few seconds: tells the fleet the grants it
+ * has not told, returns every unused slot, marks the tracker stopped, and
+ * joins the thread. The caller has committed every worker and no worker
+ * runs. Idempotent. */
+void ug_fleet_stop(ug_fleet *F);
+/* Frees F once stopped (after the store is closed: stages point at its slot source). */
+void ug_fleet_free(ug_fleet *F);
+
+/* Whether a reloaded policy's fleet section is the one running (it cannot
+ * change without a restart). */
+bool ug_fleet_same_conf(const ug_fleet *F, const ug_fleet_conf *c);
+
+/* A worker changed uid's outcome in scope sc (any grant, its own or the
+ * fleet's): told to the fleet. Quick; may run on a worker. */
+void ug_fleet_outcome(ug_fleet *F, const ug_scope *sc, uint64_t uid, ug_outcome o);
+
+/* An operator flag of a rollout (ug_flag_op: core/flags.h) changed here:
+ * written to the fleet; waits up to wait_ms for Redis to hold it. 1
+ * written, 0 queued (written when Redis returns). */
+int ug_fleet_flag(ug_fleet *F, const char *rollout, ug_flag_op op, const char *why, uint64_t at, int wait_ms);
+/* Whether this tracker decides ramp holds for the fleet (the first name
+ * among live trackers); the others follow Redis. */
+bool ug_fleet_leads(ug_fleet *F);
+/* A ramp hold decided here (held_since 0: released), from `was`. */
+void ug_fleet_hold(ug_fleet *F, const char *rollout, uint64_t was, uint64_t held_since, uint64_t shift);
+
+/* Status: the tracker's fleet object, and a stage's fleet counts (NULL
+ * when none are known yet). New jansson references. */
+json_t *ug_fleet_status(ug_fleet *F);
+json_t *ug_fleet_stage_status(ug_fleet *F, const char *rollout, const char *to, const char *stage);
+/* The control command `fleet` (sub: status, forget): a reply object
+ * (ok set by the caller) or NULL with err set. */
+json_t *ug_fleet_control(ug_fleet *F, json_t *req, char *err, size_t errcap);
+
+/* The store's commit observer (ug_sink.granted): grants made durable, told on the next pass. */
+void fl_on_commit(void *ctx, const ug_commit_batch *b);
+
+/* fleet_conn.c: the connection as the passes see it */
 /* The clock of fences: CLOCK_MONOTONIC_COARSE in ms. */
 int64_t ug_fence_ms(void);
 __attribute__((format(printf, 3, 4))) void fl_log(ug_fleet *F, ug_log_level lvl, const char *fmt, ...);
-/* The connection broke during the pass: note it once. */
+/* Whether the connection is up; fl_lost: it broke during the pass (said once). */
 bool fl_up(ug_fleet *F);
 void fl_lost(ug_fleet *F);
 /* Redis's clock now, from the last heartbeat. */
