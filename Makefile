@@ -98,7 +98,7 @@ LIBDIR ?= $(PREFIX)/lib
 # upgate-sim: its program, objects and bench row (before `programs` reads PROGRAMS)
 include node/sim.mk
 
-.PHONY: all deps programs install test check-unit check-e2e demo demo-fleet bench bench-base bench-decode fuzz fuzz-smoke clean
+.PHONY: all deps programs install test check-layers check-unit check-e2e demo demo-fleet bench bench-base bench-decode fuzz fuzz-smoke clean
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -187,10 +187,16 @@ $(CLIENT_TESTS): LIBS_TEST += $(LIBS_CURL)
 # The fuzz smoke runs once, in the plain run: the fuzzers carry ASan and UBSan already.
 test: deps
 	@$(MAKE) --no-print-directory programs $(TESTS) $(LEGACY)
+	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory check-unit
 ifneq ($(SAN),1)
 	@$(MAKE) --no-print-directory fuzz-smoke
 endif
+
+# Includes and calls point down (tests/layers.py): no cycle across plugin
+# folders, no file calling a layer above its own, no function over 80 lines.
+check-layers:
+	@python3 tests/layers.py --quiet --obj $(OBJ)
 
 # Every test binary runs, even after a failure; the run fails if any did,
 # and ends with one line adding up Criterion's counts.
