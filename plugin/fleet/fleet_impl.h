@@ -1,4 +1,4 @@
-/* Fleet mode's insides, shared by fleet.c (the thread, queues, control) and fleet_sync.c (what each pass tells and learns). */
+/* Fleet mode's insides, shared by its files: the fleet's state, its thread's doors, and what each file offers the others. */
 #ifndef UG_FLEET_IMPL_H
 #define UG_FLEET_IMPL_H
 
