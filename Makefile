@@ -56,8 +56,10 @@ say = @printf '  %-7s %s\n' $(1) $(2);
 endif
 
 OBJ := $(BUILD)/obj
+$(OBJ)/proto/%.o: INC := -Iproto
+$(OBJ)/plugin/%.o: INC := -Iproto -Iplugin
 PROTO_SRC := $(wildcard proto/*.c)
-PLUGIN_SRC := $(wildcard plugin/*.c)
+PLUGIN_SRC := $(wildcard plugin/*.c plugin/*/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_HELPER_SRC := $(filter-out $(TEST_SRC) tests/bench%.c,$(wildcard tests/*.c))
 
@@ -113,7 +115,7 @@ $(eval $(call program,upgate-ctl,CTL,ctl))
 # upgate-sim (sim/): the plugin's value parsers and GeoIP reader, linked in,
 # so the simulator reads flags and regions exactly as the policy does; the
 # plugin itself is dlopen()ed.
-SIM_PLUGIN_OBJ := $(OBJ)/plugin/policy_values.o $(OBJ)/plugin/geo.o $(OBJ)/plugin/addr.o
+SIM_PLUGIN_OBJ := $(OBJ)/plugin/policy/policy_values.o $(OBJ)/plugin/policy/geo.o $(OBJ)/plugin/policy/addr.o
 SIM_PLUGIN_INC := -Iplugin
 LIBS_SIM = $(LIBS_PROTO) $(shell pkg-config --libs yaml-0.1 libmaxminddb jansson 2>/dev/null) -ldl -lm
 $(eval $(call program,upgate-sim,SIM,sim))
@@ -136,7 +138,7 @@ $(eval $(call program,upgate-peer,PEER,client/peer,$$(CLIENT_A)))
 $(OBJ)/tests/%.o: INC = -Iproto -Iplugin -Iinclude -Icommon -Isim -Itools/load
 
 .PHONY: all deps check-deps programs install test check-unit check-e2e demo demo-fleet bench bench-sim bench-base \
-        bench-decode fuzz fuzz-smoke clean
+        bench-decode fuzz fuzz-smoke clean check-layers
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -228,10 +230,16 @@ $(CLIENT_TESTS): LIBS_TEST += $(LIBS_CURL)
 # The fuzz smoke runs once, in the plain run: the fuzzers carry ASan and UBSan already.
 test: deps
 	@$(MAKE) --no-print-directory programs $(TESTS) $(LEGACY)
+	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory check-unit
 ifneq ($(SAN),1)
 	@$(MAKE) --no-print-directory fuzz-smoke
 endif
+
+# Includes and calls point down (tests/layers.py): no cycle across plugin
+# folders, no file calling a layer above its own, no function over 80 lines.
+check-layers:
+	@python3 tests/layers.py --quiet --obj $(OBJ)
 
 # Every test binary runs, even after a failure; the run fails if any did,
 # and ends with one line adding up Criterion's counts.

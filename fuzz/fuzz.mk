@@ -37,7 +37,7 @@ FZ_LIBS = $(shell pkg-config --libs libsodium msgpack yaml-0.1 lmdb libmaxminddb
 # upgate-sim --replay) and what upgate-ctl reads (jwalk.c, render*.c, the node's
 # record in runrec.c) among it; sim/simspec.c, sim/simedit.c: upgate-sim's flag
 # values and its policy rewriter
-LIB_SRC := $(wildcard proto/*.c) $(wildcard plugin/*.c) $(wildcard common/*.c) \
+LIB_SRC := $(wildcard proto/*.c) $(wildcard plugin/*.c plugin/*/*.c) $(wildcard common/*.c) \
            $(filter-out client/example.c,$(wildcard client/*.c)) sim/simspec.c sim/simedit.c
 LIB_OBJ := $(LIB_SRC:%.c=$(FZ)/obj/%.o)
 FZ_LIB := $(FZ)/libugfuzz.a

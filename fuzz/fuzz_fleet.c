@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "fleet_codec.h"
+#include "fleet/fleet_codec.h"
 #include "fuzz_common.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fuzz_common.h"
-#include "policy.h"
+#include "policy/policy.h"
 #include "upgate_plugin.h"
 
 /* Linked in statically (the plugin sources are compiled into this binary), so the

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 
 #include "fuzz_common.h"
-#include "policy.h"
+#include "policy/policy.h"
 
 static fz_keys K;
 static const char *dir;

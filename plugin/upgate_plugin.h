@@ -7,6 +7,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /*
  * Loading. The host dlopen()s upgate.so and looks up one symbol,
  * UG_PLUGIN_SYMBOL, a `const ug_plugin`. It is the only symbol the library
@@ -242,5 +246,9 @@ typedef struct ug_plugin {
      * change what a HELLO gets return only after they took effect. */
     int (*control)(void *inst, const char *req, size_t req_len, ug_emit emit, void *ctx);
 } ug_plugin;
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -5,7 +5,7 @@
 
 #include <yaml.h>
 
-#include "policy_values.h"
+#include "policy/policy_values.h"
 #include "simedit.h"
 
 /*

@@ -6,7 +6,7 @@
 
 #include <maxminddb.h>
 
-#include "geo.h"
+#include "policy/geo.h"
 #include "simgeo.h"
 
 /*

@@ -17,8 +17,8 @@
 
 #include <sodium.h>
 
-#include "mix.h"
-#include "store.h"
+#include "util/mix.h"
+#include "store/store.h"
 
 static double mono(void)
 {
@@ -83,15 +83,15 @@ static void fill(const char *dir, uint64_t n)
     ug_store_opts o = {.dir = state, .nworkers = 1, .now = (uint64_t)time(NULL)};
     ug_store *s = ug_store_open(&o, err, sizeof err);
     ug_scope *sc = s ? ug_store_scope(s, "default", "2.0.0", err, sizeof err) : NULL;
-    ug_qstage *q = sc ? ug_scope_stage(sc, "r", err, sizeof err) : NULL;
+    ug_stage_quota *q = sc ? ug_scope_quota(sc, "r", err, sizeof err) : NULL;
     if (!q) {
         fprintf(stderr, "bench-mem: %s\n", err);
         exit(1);
     }
-    ug_qstage_set_limit(q, UG_QUOTA_UNLIMITED);
+    ug_stage_quota_set_limit(q, UG_QUOTA_UNLIMITED);
     for (uint64_t i = 1; i <= n; i++) {
         uint64_t uid = (ug_mix64(i) & (uint64_t)UG_UID_MAX) | 1;
-        (void)ug_qstage_grant(q, 0, uid, (uint32_t)o.now, NULL);
+        (void)ug_stage_quota_grant(q, 0, uid, (uint32_t)o.now, NULL);
         if (i % 65536 == 0 && ug_store_commit(s, 0) != 0)
             die("commit");
     }

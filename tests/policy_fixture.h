@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
-#include "policy.h"
+#include "policy/policy.h"
 
 /* Lines 1..6 of most test policies; extra text starts at line 7. */
 #define HEAD                                                                                            \

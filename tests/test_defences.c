@@ -5,9 +5,9 @@
 #include <netinet/in.h>
 #include <string.h>
 
-#include "cookiejar.h"
+#include "guard/cookiejar.h"
 #include "fixture.h"
-#include "guard.h"
+#include "guard/guard.h"
 #include "testutil.h"
 
 static fx_t F;

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
-#include "store.h"
+#include "store/store.h"
 #include "testutil.h"
 
 #define MAXEV 64
@@ -145,10 +145,10 @@ static void check_store(fx_t *f, const uint64_t *sent, size_t nsent, const char 
         cr_assert(ug_scope_lookup(sc, sent[i], &gi) && gi.durable,
                   "%s: uid %llu was sent a HINT but holds no durable grant", what, (unsigned long long)sent[i]);
     }
-    ug_qstage *q = ug_scope_stage(sc, "q", err, sizeof err);
+    ug_stage_quota *q = ug_scope_quota(sc, "q", err, sizeof err);
     cr_assert_not_null(q);
-    cr_assert_leq(ug_qstage_count(q), QUOTA, "%s: %llu grants, quota %d", what,
-                  (unsigned long long)ug_qstage_count(q), QUOTA);
+    cr_assert_leq(ug_stage_quota_count(q), QUOTA, "%s: %llu grants, quota %d", what,
+                  (unsigned long long)ug_stage_quota_count(q), QUOTA);
     cr_assert_eq(ug_store_close(st, err, sizeof err), 0, "%s", err);
 }
 

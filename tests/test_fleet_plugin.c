@@ -6,7 +6,7 @@
 #include <jansson.h>
 
 #include "fixture.h"
-#include "fleet_codec.h"
+#include "fleet/fleet_codec.h"
 #include "fleetutil.h"
 #include "testutil.h"
 

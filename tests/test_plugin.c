@@ -6,7 +6,7 @@
 
 #include <sodium.h>
 
-#include "cookiejar.h"
+#include "guard/cookiejar.h"
 #include "fixture.h"
 #include "testutil.h"
 

@@ -1,4 +1,4 @@
-/* Policy loader, stage evaluation, CIDR sets and uid sets (plugin/policy*.c, plugin/conds.c, plugin/nets.c). */
+/* Policy loader, stage evaluation, CIDR sets and uid sets (plugin/policy/: policy*.c, conds.c, nets.c). */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,7 +14,7 @@
 
 #include <sodium.h>
 
-#include "policy.h"
+#include "policy/policy.h"
 #include "policy_fixture.h"
 #include "testutil.h"
 

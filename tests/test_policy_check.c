@@ -1,5 +1,5 @@
 /* What `upgate-node --check` shows of a policy: the lint findings
- * (plugin/policy_lint.c) and the JSON summary (plugin/policy_json.c). */
+ * (plugin/policy/policy_lint.c) and the JSON summary (plugin/policy/policy_json.c). */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -10,7 +10,7 @@
 
 #include <sodium.h>
 
-#include "policy.h"
+#include "policy/policy.h"
 #include "policy_fixture.h"
 #include "testutil.h"
 

@@ -1,4 +1,4 @@
-/* `regions` and `geoip` (plugin/geo.c and the regions row of conds.c),
+/* `regions` and `geoip` (plugin/policy/geo.c and the regions row of conds.c),
  * against a small MaxMind DB that tests/mkgeo.pl writes. */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "policy.h"
+#include "policy/policy.h"
 #include "policy_fixture.h"
 #include "testutil.h"
 

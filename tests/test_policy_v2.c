@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "policy.h"
+#include "policy/policy.h"
 #include "policy_fixture.h"
 #include "testutil.h"
 

@@ -1,4 +1,4 @@
-/* The YAML layer under hostile input (plugin/yaml_tree.c and the loader's
+/* The YAML layer under hostile input (plugin/policy/yaml_tree.c and the loader's
  * work budget): every generated file is loaded or refused, in a forked
  * child whose peak memory (getrusage maxrss) must grow by less than
  * 256 MB. Times are printed, never asserted: `make test` is no benchmark. */
@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "policy.h"
+#include "policy/policy.h"
 #include "policy_fixture.h"
 #include "testutil.h"
 

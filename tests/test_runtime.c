@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 
 #include "fixture.h"
-#include "guard.h"
+#include "guard/guard.h"
 #include "testutil.h"
 
 static fx_t F;

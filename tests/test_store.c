@@ -1,4 +1,4 @@
-/* Tests of the store (plugin/store.c, grants.c): sticky grants, exact quota under concurrency, durability,
+/* Tests of the store (plugin/store/): sticky grants, exact quota under concurrency, durability,
  * the state folder's lock, marker and checks, scopes per release, outcomes, flags, history, layout upgrade. */
 #include <criterion/criterion.h>
 
@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "store.h"
+#include "store/store.h"
 #include "testutil.h"
 
 static char g_dir[64];
@@ -73,28 +73,28 @@ static ug_scope *xscope(ug_quota *q, const char *rollout, const char *to)
     return sc;
 }
 
-static ug_qstage *xstage_in(ug_scope *sc, const char *name)
+static ug_stage_quota *xstage_in(ug_scope *sc, const char *name)
 {
     char err[512] = "";
-    ug_qstage *s = ug_scope_stage(sc, name, err, sizeof err);
+    ug_stage_quota *s = ug_scope_quota(sc, name, err, sizeof err);
     cr_assert_not_null(s, "stage %s: %s", name, err);
     return s;
 }
 
 /* The old suite's stages had a grant set each: one scope per stage name. */
-static ug_qstage *xstage(ug_quota *q, const char *name)
+static ug_stage_quota *xstage(ug_quota *q, const char *name)
 {
     return xstage_in(xscope(q, name, "1.0.0"), name);
 }
 
-static ug_grant grant(ug_qstage *s, unsigned w, uint64_t uid)
+static ug_grant grant(ug_stage_quota *s, unsigned w, uint64_t uid)
 {
-    return ug_qstage_grant(s, w, uid, NOW, NULL);
+    return ug_stage_quota_grant(s, w, uid, NOW, NULL);
 }
 
-static bool granted(ug_qstage *s, uint64_t uid)
+static bool granted(ug_stage_quota *s, uint64_t uid)
 {
-    return ug_scope_lookup(ug_qstage_scope(s), uid, NULL);
+    return ug_scope_lookup(ug_stage_quota_scope(s), uid, NULL);
 }
 
 static void xclose(ug_quota *q)
@@ -138,11 +138,11 @@ static void sleep_ms(long ms)
 Test(quota, basics_limit_three)
 {
     ug_quota *q = xopen(2);
-    ug_qstage *s = xstage(q, "canary");
+    ug_stage_quota *s = xstage(q, "canary");
     cr_expect_eq(grant(s, 0, 1), UG_GRANT_SPENT, "a new stage has share 0 until set_limit");
-    cr_expect_eq(ug_qstage_remaining(s), 0);
-    ug_qstage_set_limit(s, 3);
-    cr_expect_eq(ug_qstage_remaining(s), 3);
+    cr_expect_eq(ug_stage_quota_remaining(s), 0);
+    ug_stage_quota_set_limit(s, 3);
+    cr_expect_eq(ug_stage_quota_remaining(s), 3);
     /* Worker 1 holds 1 slot of the 3; the other two come from worker 0. */
     cr_expect_eq(grant(s, 1, 10), UG_GRANT_NEW);
     cr_expect_eq(grant(s, 1, 10), UG_GRANT_ALREADY);
@@ -150,13 +150,13 @@ Test(quota, basics_limit_three)
     cr_expect_eq(grant(s, 1, 0), UG_GRANT_SPENT, "uid 0 is no uid (protocol: 1..2^63-1): fails closed");
     cr_expect_eq(grant(s, 1, 9), UG_GRANT_NEW);
     cr_expect_eq(grant(s, 1, 9), UG_GRANT_ALREADY);
-    cr_expect_eq(ug_qstage_remaining(s), 1);
+    cr_expect_eq(ug_stage_quota_remaining(s), 1);
     cr_expect_eq(grant(s, 1, UINT64_MAX), UG_GRANT_NEW);
     cr_expect_eq(grant(s, 0, 11), UG_GRANT_SPENT);
     cr_expect_eq(grant(s, 1, 11), UG_GRANT_SPENT);
     cr_expect_eq(grant(s, 0, UINT64_MAX), UG_GRANT_ALREADY);
-    cr_expect_eq(ug_qstage_count(s), 3);
-    cr_expect_eq(ug_qstage_remaining(s), 0);
+    cr_expect_eq(ug_stage_quota_count(s), 3);
+    cr_expect_eq(ug_stage_quota_remaining(s), 0);
     cr_expect(granted(s, 10));
     cr_expect(granted(s, 9));
     cr_expect_not(granted(s, 0));
@@ -164,10 +164,10 @@ Test(quota, basics_limit_three)
     cr_expect_eq(grant(s, 2, 12), UG_GRANT_SPENT, "a worker index out of range fails closed");
     cr_expect_eq(ug_store_commit(q, 2), -1);
 
-    ug_qstage *t = xstage(q, "other");
+    ug_stage_quota *t = xstage(q, "other");
     cr_expect_neq(s, t);
     cr_expect_eq(xstage(q, "canary"), s, "one stage per name and scope");
-    ug_qstage_set_limit(t, 1);
+    ug_stage_quota_set_limit(t, 1);
     cr_expect_eq(grant(t, 0, 11), UG_GRANT_NEW, "stages are independent");
     cr_expect_not(granted(s, 11));
     xclose(q);
@@ -176,28 +176,28 @@ Test(quota, basics_limit_three)
 Test(quota, unlimited_is_sticky_and_back)
 {
     ug_quota *q = xopen(4);
-    ug_qstage *s = xstage(q, "all");
-    ug_qstage_set_limit(s, UG_QUOTA_UNLIMITED);
-    cr_expect_eq(ug_qstage_remaining(s), UG_QUOTA_UNLIMITED);
+    ug_stage_quota *s = xstage(q, "all");
+    ug_stage_quota_set_limit(s, UG_QUOTA_UNLIMITED);
+    cr_expect_eq(ug_stage_quota_remaining(s), UG_QUOTA_UNLIMITED);
     for (uint64_t u = 1; u <= 5000; u++)
         cr_assert_eq(grant(s, (unsigned)(u % 4), u), UG_GRANT_NEW);
     for (uint64_t u = 1; u <= 5000; u++)
         cr_assert_eq(grant(s, (unsigned)(u % 3), u), UG_GRANT_ALREADY);
-    cr_expect_eq(ug_qstage_count(s), 5000);
-    cr_expect_eq(ug_qstage_remaining(s), UG_QUOTA_UNLIMITED);
+    cr_expect_eq(ug_stage_quota_count(s), 5000);
+    cr_expect_eq(ug_stage_quota_remaining(s), UG_QUOTA_UNLIMITED);
     /* From unlimited to a finite share: what was granted counts. */
-    ug_qstage_set_limit(s, 5002);
-    cr_expect_eq(ug_qstage_remaining(s), 2);
+    ug_stage_quota_set_limit(s, 5002);
+    cr_expect_eq(ug_stage_quota_remaining(s), 2);
     cr_expect_eq(grant(s, 3, 9001), UG_GRANT_NEW);
     cr_expect_eq(grant(s, 3, 9002), UG_GRANT_NEW);
     cr_expect_eq(grant(s, 3, 9003), UG_GRANT_SPENT);
-    ug_qstage_set_limit(s, 100);
-    cr_expect_eq(ug_qstage_remaining(s), 0);
+    ug_stage_quota_set_limit(s, 100);
+    cr_expect_eq(ug_stage_quota_remaining(s), 0);
     cr_expect_eq(grant(s, 0, 9004), UG_GRANT_SPENT);
     cr_expect_eq(grant(s, 0, 4999), UG_GRANT_ALREADY);
-    ug_qstage_set_limit(s, UG_QUOTA_UNLIMITED);
+    ug_stage_quota_set_limit(s, UG_QUOTA_UNLIMITED);
     cr_expect_eq(grant(s, 0, 9004), UG_GRANT_NEW);
-    cr_expect_eq(ug_qstage_count(s), 5003);
+    cr_expect_eq(ug_stage_quota_count(s), 5003);
     xclose(q);
 }
 
@@ -229,9 +229,9 @@ Test(quota, bad_arguments)
     cr_expect_eq(st.st_mode & 0777, 0700);
     ug_scope *sc = xscope(q, "r", "1.0");
     err[0] = '\0';
-    cr_expect_null(ug_scope_stage(sc, "", err, sizeof err));
+    cr_expect_null(ug_scope_quota(sc, "", err, sizeof err));
     cr_expect(err[0] != '\0');
-    cr_expect_not_null(ug_scope_stage(sc, "x2345678901234567890123456789012", err, sizeof err), "32 bytes is fine");
+    cr_expect_not_null(ug_scope_quota(sc, "x2345678901234567890123456789012", err, sizeof err), "32 bytes is fine");
     xclose(q);
     cr_expect_eq(ug_store_close(NULL, err, sizeof err), 0);
 }
@@ -240,7 +240,7 @@ Test(quota, bad_arguments)
 
 typedef struct {
     ug_quota *q;
-    ug_qstage *s;
+    ug_stage_quota *s;
     unsigned worker;
     uint64_t seed;
     unsigned attempts;
@@ -273,8 +273,8 @@ static void *grind(void *arg)
 static void exactness(unsigned nthreads, unsigned attempts_total, uint64_t range, uint64_t quota)
 {
     ug_quota *q = xopen(nthreads);
-    ug_qstage *s = xstage(q, "bj-third");
-    ug_qstage_set_limit(s, quota);
+    ug_stage_quota *s = xstage(q, "bj-third");
+    ug_stage_quota_set_limit(s, quota);
     grinder g[UG_WORKERS_MAX];
     pthread_t th[UG_WORKERS_MAX];
     for (unsigned i = 0; i < nthreads; i++) {
@@ -309,19 +309,19 @@ static void exactness(unsigned nthreads, unsigned attempts_total, uint64_t range
     uint64_t want = quota < distinct ? quota : distinct;
     cr_expect_eq(total, want, "NEW %lu, want min(%lu, %lu)", (unsigned long)total, (unsigned long)quota,
                  (unsigned long)distinct);
-    cr_expect_eq(ug_qstage_count(s), total);
-    cr_expect_eq(ug_qstage_remaining(s), quota - total);
+    cr_expect_eq(ug_stage_quota_count(s), total);
+    cr_expect_eq(ug_stage_quota_remaining(s), quota - total);
     for (uint64_t u = 0; u <= range; u++)
         cr_assert_eq(granted(s, u), newby[u] == 1, "uid %lu", (unsigned long)u);
     xclose(q);
 
     q = xopen(nthreads);
     s = xstage(q, "bj-third");
-    cr_expect_eq(ug_qstage_count(s), total);
+    cr_expect_eq(ug_stage_quota_count(s), total);
     for (uint64_t u = 0; u <= range; u++)
         cr_assert_eq(granted(s, u), newby[u] == 1, "uid %lu after reopen", (unsigned long)u);
-    ug_qstage_set_limit(s, quota);
-    cr_expect_eq(ug_qstage_remaining(s), quota - total);
+    ug_stage_quota_set_limit(s, quota);
+    cr_expect_eq(ug_stage_quota_remaining(s), quota - total);
     xclose(q);
 
     for (unsigned i = 0; i < nthreads; i++) {
@@ -349,23 +349,23 @@ Test(quota, exact_when_quota_equals_uids_tried)
 Test(quota, one_busy_worker_steals_everything)
 {
     ug_quota *q = xopen(8);
-    ug_qstage *s = xstage(q, "short-ids");
-    ug_qstage_set_limit(s, 1000); /* 125 per worker */
+    ug_stage_quota *s = xstage(q, "short-ids");
+    ug_stage_quota_set_limit(s, 1000); /* 125 per worker */
     unsigned news = 0;
     for (uint64_t u = 1; u <= 2000; u++) {
         ug_grant r = grant(s, 0, u);
         news += r == UG_GRANT_NEW;
         if (u == 500)
-            cr_expect_eq(ug_qstage_remaining(s), 500);
+            cr_expect_eq(ug_stage_quota_remaining(s), 500);
         if (u > 1000)
             cr_assert_eq(r, UG_GRANT_SPENT, "uid %lu", (unsigned long)u);
     }
     cr_expect_eq(news, 1000);
-    cr_expect_eq(ug_qstage_count(s), 1000);
-    cr_expect_eq(ug_qstage_remaining(s), 0);
+    cr_expect_eq(ug_stage_quota_count(s), 1000);
+    cr_expect_eq(ug_stage_quota_remaining(s), 0);
     /* Uneven spread: 10 over 8 workers is 2,2,1,1,1,1,1,1, all reachable from the last. */
-    ug_qstage *t = xstage(q, "ten");
-    ug_qstage_set_limit(t, 10);
+    ug_stage_quota *t = xstage(q, "ten");
+    ug_stage_quota_set_limit(t, 10);
     news = 0;
     for (uint64_t u = 1; u <= 20; u++)
         news += grant(t, 7, u) == UG_GRANT_NEW;
@@ -374,7 +374,7 @@ Test(quota, one_busy_worker_steals_everything)
 }
 
 typedef struct {
-    ug_qstage *s;
+    ug_stage_quota *s;
     unsigned worker;
     atomic_bool *spent_seen;
     uint64_t nnew, nspent, late_new;
@@ -404,9 +404,9 @@ Test(quota, steal_storm_is_exact)
 {
     enum { NW = 8, NT = 4, Q = 200000 };
     ug_quota *q = xopen(NW);
-    ug_qstage *s = xstage(q, "storm");
+    ug_stage_quota *s = xstage(q, "storm");
     for (int round = 0; round < 3; round++) {
-        ug_qstage_set_limit(s, ug_qstage_count(s) + Q);
+        ug_stage_quota_set_limit(s, ug_stage_quota_count(s) + Q);
         racer r[NT];
         pthread_t th[NT];
         atomic_bool spent_seen = false;
@@ -421,7 +421,7 @@ Test(quota, steal_storm_is_exact)
             cr_assert_eq(r[i].late_new, 0, "round %d: SPENT while slots were left", round);
         }
         cr_assert_eq(news, Q, "round %d: %lu NEW", round, (unsigned long)news);
-        cr_assert_eq(ug_qstage_remaining(s), 0);
+        cr_assert_eq(ug_stage_quota_remaining(s), 0);
         for (unsigned i = 0; i < NW; i++)
             cr_assert_eq(ug_store_commit(q, i), 0);
         /* Each racer's uid space restarts at 1: clear the set for the next round. */
@@ -437,7 +437,7 @@ Test(quota, steal_storm_is_exact)
 /* ---- set_limit while workers grant ---- */
 
 typedef struct {
-    ug_qstage *s;
+    ug_stage_quota *s;
     unsigned worker;
     atomic_bool *stop;
     uint64_t nnew;
@@ -459,28 +459,28 @@ static void *spin(void *arg)
 }
 
 /* Waits until count reaches want (then checks it stays there). */
-static void reach(ug_qstage *s, uint64_t want)
+static void reach(ug_stage_quota *s, uint64_t want)
 {
     double t0 = now_s();
-    while (ug_qstage_count(s) < want) {
-        cr_assert(now_s() - t0 < 30, "count %lu never reached %lu", (unsigned long)ug_qstage_count(s),
+    while (ug_stage_quota_count(s) < want) {
+        cr_assert(now_s() - t0 < 30, "count %lu never reached %lu", (unsigned long)ug_stage_quota_count(s),
                   (unsigned long)want);
         sleep_ms(1);
     }
     sleep_ms(20);
-    cr_assert_eq(ug_qstage_count(s), want);
-    cr_assert_eq(ug_qstage_remaining(s), 0);
+    cr_assert_eq(ug_stage_quota_count(s), want);
+    cr_assert_eq(ug_stage_quota_remaining(s), 0);
 }
 
 /* After lowering below the count nothing new is granted. */
-static void hold(ug_qstage *s, uint64_t share)
+static void hold(ug_stage_quota *s, uint64_t share)
 {
-    ug_qstage_set_limit(s, share);
-    uint64_t c = ug_qstage_count(s);
-    cr_assert_eq(ug_qstage_remaining(s), share > c ? share - c : 0);
+    ug_stage_quota_set_limit(s, share);
+    uint64_t c = ug_stage_quota_count(s);
+    cr_assert_eq(ug_stage_quota_remaining(s), share > c ? share - c : 0);
     if (share <= c) {
         sleep_ms(20);
-        cr_assert_eq(ug_qstage_count(s), c, "granted past a lowered share");
+        cr_assert_eq(ug_stage_quota_count(s), c, "granted past a lowered share");
     }
 }
 
@@ -488,7 +488,7 @@ Test(quota, set_limit_while_granting)
 {
     enum { NT = 4 };
     ug_quota *q = xopen(NT);
-    ug_qstage *s = xstage(q, "one-percent");
+    ug_stage_quota *s = xstage(q, "one-percent");
     atomic_bool stop = false;
     spinner p[NT];
     pthread_t th[NT];
@@ -496,26 +496,26 @@ Test(quota, set_limit_while_granting)
         p[i] = (spinner){.s = s, .worker = i, .stop = &stop};
         cr_assert_eq(pthread_create(&th[i], NULL, spin, &p[i]), 0);
     }
-    ug_qstage_set_limit(s, 100);
+    ug_stage_quota_set_limit(s, 100);
     reach(s, 100);
-    ug_qstage_set_limit(s, 300);
+    ug_stage_quota_set_limit(s, 300);
     reach(s, 300);
     hold(s, 50);
     hold(s, 0);
-    ug_qstage_set_limit(s, 700);
+    ug_stage_quota_set_limit(s, 700);
     reach(s, 700);
     hold(s, 200);
-    ug_qstage_set_limit(s, UG_QUOTA_UNLIMITED);
+    ug_stage_quota_set_limit(s, UG_QUOTA_UNLIMITED);
     sleep_ms(20);
     hold(s, 0); /* unlimited grants in flight when it returned are counted */
-    uint64_t c = ug_qstage_count(s);
+    uint64_t c = ug_stage_quota_count(s);
     cr_assert_gt(c, 700);
-    ug_qstage_set_limit(s, c + 1000);
+    ug_stage_quota_set_limit(s, c + 1000);
     reach(s, c + 1000);
     /* Raise and lower quickly, while grants race with the changes. */
     for (int i = 0; i < 200; i++)
-        ug_qstage_set_limit(s, c + 1000 + (uint64_t)(i % 2 ? 500 : 10));
-    ug_qstage_set_limit(s, c + 2000);
+        ug_stage_quota_set_limit(s, c + 1000 + (uint64_t)(i % 2 ? 500 : 10));
+    ug_stage_quota_set_limit(s, c + 2000);
     reach(s, c + 2000);
     atomic_store(&stop, true);
     uint64_t total = 0, old = 0;
@@ -526,8 +526,8 @@ Test(quota, set_limit_while_granting)
             old = p[i].last_new;
     }
     cr_expect_eq(total, c + 2000);
-    cr_expect_eq(ug_qstage_count(s), total);
-    ug_qstage_set_limit(s, 10);
+    cr_expect_eq(ug_stage_quota_count(s), total);
+    ug_stage_quota_set_limit(s, 10);
     cr_expect_eq(grant(s, 0, old), UG_GRANT_ALREADY);
     cr_expect_eq(grant(s, 1, 1000000001ULL), UG_GRANT_SPENT);
     xclose(q);
@@ -540,7 +540,7 @@ Test(quota, tiny_rounds_are_exact)
 {
     enum { NW = 8, NT = 4, ROUNDS = 300, STEP = 64 };
     ug_quota *q = xopen(NW);
-    ug_qstage *s = xstage(q, "rounds");
+    ug_stage_quota *s = xstage(q, "rounds");
     atomic_bool stop = false;
     spinner p[NT];
     pthread_t th[NT];
@@ -551,15 +551,15 @@ Test(quota, tiny_rounds_are_exact)
     uint64_t share = 0;
     for (int r = 0; r < ROUNDS; r++) {
         share += STEP;
-        ug_qstage_set_limit(s, share);
+        ug_stage_quota_set_limit(s, share);
         double t0 = now_s();
         for (;;) {
-            uint64_t c = ug_qstage_count(s);
+            uint64_t c = ug_stage_quota_count(s);
             cr_assert_leq(c, share, "round %d: count %lu > share %lu", r, (unsigned long)c, (unsigned long)share);
-            if (c == share && ug_qstage_remaining(s) == 0)
+            if (c == share && ug_stage_quota_remaining(s) == 0)
                 break;
             cr_assert(now_s() - t0 < 10, "round %d stuck at %lu of %lu, %lu left", r, (unsigned long)c,
-                      (unsigned long)share, (unsigned long)ug_qstage_remaining(s));
+                      (unsigned long)share, (unsigned long)ug_stage_quota_remaining(s));
             sched_yield();
         }
     }
@@ -570,7 +570,7 @@ Test(quota, tiny_rounds_are_exact)
         total += p[i].nnew;
     }
     cr_expect_eq(total, share);
-    cr_expect_eq(ug_qstage_count(s), share);
+    cr_expect_eq(ug_stage_quota_count(s), share);
     xclose(q);
 }
 
@@ -578,7 +578,7 @@ Test(quota, tiny_rounds_are_exact)
 
 typedef struct {
     ug_quota *q;
-    ug_qstage *s;
+    ug_stage_quota *s;
     atomic_bool *stop;
     uint64_t nnew;
     int fails;
@@ -599,8 +599,8 @@ static void *grant_and_commit(void *arg)
 Test(quota, stages_created_while_granting)
 {
     ug_quota *q = xopen(2);
-    ug_qstage *a = xstage(q, "a");
-    ug_qstage_set_limit(a, UG_QUOTA_UNLIMITED);
+    ug_stage_quota *a = xstage(q, "a");
+    ug_stage_quota_set_limit(a, UG_QUOTA_UNLIMITED);
     atomic_bool stop = false;
     committer c = {.q = q, .s = a, .stop = &stop};
     pthread_t th;
@@ -608,8 +608,8 @@ Test(quota, stages_created_while_granting)
     for (int i = 0; i < 50; i++) {
         char name[16];
         snprintf(name, sizeof name, "s-%d", i);
-        ug_qstage *s = xstage(q, name); /* a scope of its own, loaded while "a" grants */
-        ug_qstage_set_limit(s, 5);
+        ug_stage_quota *s = xstage(q, name); /* a scope of its own, loaded while "a" grants */
+        ug_stage_quota_set_limit(s, 5);
         unsigned news = 0;
         for (uint64_t u = 1; u <= 10; u++)
             news += grant(s, 1, u + (uint64_t)i) == UG_GRANT_NEW;
@@ -619,17 +619,17 @@ Test(quota, stages_created_while_granting)
     atomic_store(&stop, true);
     pthread_join(th, NULL);
     cr_expect_eq(c.fails, 0);
-    cr_expect_eq(ug_qstage_count(a), c.nnew);
+    cr_expect_eq(ug_stage_quota_count(a), c.nnew);
     uint64_t na = c.nnew;
     xclose(q);
 
     q = xopen(1);
-    cr_expect_eq(ug_qstage_count(xstage(q, "a")), na);
+    cr_expect_eq(ug_stage_quota_count(xstage(q, "a")), na);
     for (int i = 0; i < 50; i++) {
         char name[16];
         snprintf(name, sizeof name, "s-%d", i);
-        ug_qstage *s = xstage(q, name);
-        cr_expect_eq(ug_qstage_count(s), 5);
+        ug_stage_quota *s = xstage(q, name);
+        cr_expect_eq(ug_stage_quota_count(s), 5);
         cr_expect(granted(s, 1 + (uint64_t)i));
         cr_expect_not(granted(s, 6 + (uint64_t)i));
     }
@@ -641,8 +641,8 @@ Test(quota, stages_created_while_granting)
 Test(quota, survives_reopen)
 {
     ug_quota *q = xopen(2);
-    ug_qstage *s = xstage(q, "bj-third");
-    ug_qstage_set_limit(s, 10);
+    ug_stage_quota *s = xstage(q, "bj-third");
+    ug_stage_quota_set_limit(s, 10);
     for (uint64_t u = 100; u < 103; u++)
         cr_assert_eq(grant(s, (unsigned)(u % 2), u), UG_GRANT_NEW);
     cr_assert_eq(ug_store_commit(q, 0), 0);
@@ -653,20 +653,20 @@ Test(quota, survives_reopen)
 
     q = xopen(3); /* another worker count is fine */
     s = xstage(q, "bj-third");
-    cr_expect_eq(ug_qstage_count(s), 4);
+    cr_expect_eq(ug_stage_quota_count(s), 4);
     for (uint64_t u = 100; u < 104; u++)
         cr_expect(granted(s, u));
     cr_expect_not(granted(s, 104));
     cr_expect_eq(grant(s, 2, 101), UG_GRANT_ALREADY);
-    cr_expect_eq(ug_qstage_remaining(s), 0, "share 0 until set_limit");
-    ug_qstage_set_limit(s, 10);
-    cr_expect_eq(ug_qstage_remaining(s), 6);
+    cr_expect_eq(ug_stage_quota_remaining(s), 0, "share 0 until set_limit");
+    ug_stage_quota_set_limit(s, 10);
+    cr_expect_eq(ug_stage_quota_remaining(s), 6);
     unsigned news = 0;
     for (uint64_t u = 200; u < 220; u++)
         news += grant(s, (unsigned)(u % 3), u) == UG_GRANT_NEW;
     cr_expect_eq(news, 6);
-    ug_qstage_set_limit(s, 3);
-    cr_expect_eq(ug_qstage_remaining(s), 0);
+    ug_stage_quota_set_limit(s, 3);
+    cr_expect_eq(ug_stage_quota_remaining(s), 0);
     cr_expect_eq(grant(s, 0, 100), UG_GRANT_ALREADY);
     cr_expect_eq(grant(s, 0, 300), UG_GRANT_SPENT);
     xclose(q);
@@ -683,10 +683,10 @@ Test(quota, crash_keeps_only_committed)
         if (q == NULL)
             _exit(2);
         ug_scope *sc = ug_store_scope(q, "canary", "1.0.0", err, sizeof err);
-        ug_qstage *s = sc ? ug_scope_stage(sc, "canary", err, sizeof err) : NULL;
+        ug_stage_quota *s = sc ? ug_scope_quota(sc, "canary", err, sizeof err) : NULL;
         if (s == NULL)
             _exit(3);
-        ug_qstage_set_limit(s, UG_QUOTA_UNLIMITED);
+        ug_stage_quota_set_limit(s, UG_QUOTA_UNLIMITED);
         for (uint64_t u = 1; u <= 100; u++)
             if (grant(s, (unsigned)(u % 2), u) != UG_GRANT_NEW)
                 _exit(4);
@@ -701,14 +701,14 @@ Test(quota, crash_keeps_only_committed)
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
     ug_quota *q = xopen(2);
-    ug_qstage *s = xstage(q, "canary");
-    cr_expect_eq(ug_qstage_count(s), 100);
+    ug_stage_quota *s = xstage(q, "canary");
+    cr_expect_eq(ug_stage_quota_count(s), 100);
     cr_expect(granted(s, 1));
     cr_expect(granted(s, 100));
     cr_expect_not(granted(s, 101));
     cr_expect_not(granted(s, 200));
-    ug_qstage_set_limit(s, 150);
-    cr_expect_eq(ug_qstage_remaining(s), 50);
+    ug_stage_quota_set_limit(s, 150);
+    cr_expect_eq(ug_stage_quota_remaining(s), 50);
     xclose(q);
 }
 
@@ -725,10 +725,10 @@ Test(quota, failed_commit_keeps_grants_queued)
         if (q == NULL)
             _exit(2);
         ug_scope *sc = ug_store_scope(q, "canary", "1.0.0", err, sizeof err);
-        ug_qstage *s = sc ? ug_scope_stage(sc, "canary", err, sizeof err) : NULL;
+        ug_stage_quota *s = sc ? ug_scope_quota(sc, "canary", err, sizeof err) : NULL;
         if (s == NULL)
             _exit(3);
-        ug_qstage_set_limit(s, UG_QUOTA_UNLIMITED);
+        ug_stage_quota_set_limit(s, UG_QUOTA_UNLIMITED);
         if (grant(s, 0, 1) != UG_GRANT_NEW || ug_store_commit(q, 0) != 0)
             _exit(4);
         snprintf(path, sizeof path, "%s/data.mdb", g_dir);
@@ -748,7 +748,7 @@ Test(quota, failed_commit_keeps_grants_queued)
             _exit(8);
         if (ug_store_commit(q, 0) != -1)
             _exit(9);
-        if (ug_qstage_count(s) != 20000 || !granted(s, scatter(777)))
+        if (ug_stage_quota_count(s) != 20000 || !granted(s, scatter(777)))
             _exit(10);
         rl.rlim_cur = old;
         if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
@@ -763,8 +763,8 @@ Test(quota, failed_commit_keeps_grants_queued)
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
     ug_quota *q = xopen(1);
-    ug_qstage *s = xstage(q, "canary");
-    cr_expect_eq(ug_qstage_count(s), 20000);
+    ug_stage_quota *s = xstage(q, "canary");
+    cr_expect_eq(ug_stage_quota_count(s), 20000);
     cr_expect(granted(s, scatter(20000)));
     xclose(q);
 }
@@ -775,8 +775,8 @@ Test(quota, one_million_grants)
 {
     enum { N = 1000000, BATCH = 10000 };
     ug_quota *q = xopen(1);
-    ug_qstage *s = xstage(q, "bj-third");
-    ug_qstage_set_limit(s, N);
+    ug_stage_quota *s = xstage(q, "bj-third");
+    ug_stage_quota_set_limit(s, N);
     double t0 = now_s();
     for (uint64_t i = 1; i <= N; i++) {
         cr_assert_eq(grant(s, 0, scatter(i)), UG_GRANT_NEW);
@@ -792,12 +792,12 @@ Test(quota, one_million_grants)
     double t2 = now_s();
     s = xstage(q, "bj-third");
     double t3 = now_s();
-    cr_expect_eq(ug_qstage_count(s), N);
+    cr_expect_eq(ug_stage_quota_count(s), N);
     for (uint64_t i = 1; i <= N; i += 997)
         cr_assert(granted(s, scatter(i)));
     cr_expect_not(granted(s, scatter(N + 1)));
-    ug_qstage_set_limit(s, N + 5);
-    cr_expect_eq(ug_qstage_remaining(s), 5);
+    ug_stage_quota_set_limit(s, N + 5);
+    cr_expect_eq(ug_stage_quota_remaining(s), 5);
     xclose(q);
     cr_log_info("1M grants, committed in batches of %d: %.2f s; loading 1M: %.3f s", BATCH, t1 - t0, t3 - t2);
 }
@@ -808,17 +808,17 @@ Test(store, stages_of_a_scope_share_its_grants)
 {
     ug_quota *q = xopen(2);
     ug_scope *sc = xscope(q, "desktop", "2.0.0");
-    ug_qstage *a = xstage_in(sc, "canary"), *b = xstage_in(sc, "ramp");
-    ug_qstage_set_limit(a, 2);
-    ug_qstage_set_limit(b, 10);
+    ug_stage_quota *a = xstage_in(sc, "canary"), *b = xstage_in(sc, "ramp");
+    ug_stage_quota_set_limit(a, 2);
+    ug_stage_quota_set_limit(b, 10);
     ug_grant_info gi;
-    cr_assert_eq(ug_qstage_grant(a, 0, 7, NOW + 5, &gi), UG_GRANT_NEW);
-    cr_expect(gi.found && !gi.durable && gi.at == NOW + 5 && gi.stage == ug_qstage_id(a));
-    cr_expect_eq(ug_qstage_grant(b, 1, 7, NOW, &gi), UG_GRANT_ALREADY, "one grant per uid and release");
-    cr_expect_eq(gi.stage, ug_qstage_id(a), "it stays the first stage's");
-    cr_expect_eq(ug_qstage_count(a), 1);
-    cr_expect_eq(ug_qstage_count(b), 0);
-    cr_expect_eq(ug_qstage_remaining(b), 10, "nothing spent in the other stage");
+    cr_assert_eq(ug_stage_quota_grant(a, 0, 7, NOW + 5, &gi), UG_GRANT_NEW);
+    cr_expect(gi.found && !gi.durable && gi.at == NOW + 5 && gi.stage == ug_stage_quota_id(a));
+    cr_expect_eq(ug_stage_quota_grant(b, 1, 7, NOW, &gi), UG_GRANT_ALREADY, "one grant per uid and release");
+    cr_expect_eq(gi.stage, ug_stage_quota_id(a), "it stays the first stage's");
+    cr_expect_eq(ug_stage_quota_count(a), 1);
+    cr_expect_eq(ug_stage_quota_count(b), 0);
+    cr_expect_eq(ug_stage_quota_remaining(b), 10, "nothing spent in the other stage");
     cr_expect_str_eq(ug_store_stage_name(q, gi.stage), "canary");
     cr_assert_eq(ug_store_commit(q, 0), 0);
     cr_expect(ug_scope_lookup(sc, 7, &gi) && gi.durable);
@@ -828,30 +828,30 @@ Test(store, stages_of_a_scope_share_its_grants)
 Test(store, a_new_release_starts_whole_and_the_old_one_comes_back)
 {
     ug_quota *q = xopen(1);
-    ug_qstage *s = xstage_in(xscope(q, "desktop", "2.0.0"), "ramp");
-    ug_qstage_set_limit(s, 3);
+    ug_stage_quota *s = xstage_in(xscope(q, "desktop", "2.0.0"), "ramp");
+    ug_stage_quota_set_limit(s, 3);
     for (uint64_t u = 1; u <= 5; u++)
         grant(s, 0, u);
-    cr_expect_eq(ug_qstage_count(s), 3);
+    cr_expect_eq(ug_stage_quota_count(s), 3);
     cr_assert_eq(ug_store_commit(q, 0), 0);
     ug_scope *next = xscope(q, "desktop", "2.0.1");
-    ug_qstage *t = xstage_in(next, "ramp");
-    ug_qstage_set_limit(t, 3);
-    cr_expect_eq(ug_qstage_count(t), 0, "nobody is sticky for 2.0.1");
+    ug_stage_quota *t = xstage_in(next, "ramp");
+    ug_stage_quota_set_limit(t, 3);
+    cr_expect_eq(ug_stage_quota_count(t), 0, "nobody is sticky for 2.0.1");
     cr_expect_not(ug_scope_lookup(next, 1, NULL));
-    cr_expect_eq(ug_qstage_remaining(t), 3, "the quota is whole");
+    cr_expect_eq(ug_stage_quota_remaining(t), 3, "the quota is whole");
     cr_expect_eq(grant(t, 0, 1), UG_GRANT_NEW);
     cr_expect_not_null(xscope(q, "laptop", "2.0.0"));
     cr_expect_not(ug_scope_lookup(xscope(q, "laptop", "2.0.0"), 1, NULL), "another rollout, another scope");
     xclose(q);
 
     q = xopen(1);
-    ug_qstage *back = xstage_in(xscope(q, "desktop", "2.0.0"), "ramp");
-    cr_expect_eq(ug_qstage_count(back), 3, "going back finds 2.0.0's grants");
-    ug_qstage_set_limit(back, 3);
+    ug_stage_quota *back = xstage_in(xscope(q, "desktop", "2.0.0"), "ramp");
+    cr_expect_eq(ug_stage_quota_count(back), 3, "going back finds 2.0.0's grants");
+    ug_stage_quota_set_limit(back, 3);
     cr_expect_eq(grant(back, 0, 2), UG_GRANT_ALREADY);
     cr_expect_eq(grant(back, 0, 9), UG_GRANT_SPENT);
-    cr_expect_eq(ug_qstage_count(xstage_in(xscope(q, "desktop", "2.0.1"), "ramp")), 1,
+    cr_expect_eq(ug_stage_quota_count(xstage_in(xscope(q, "desktop", "2.0.1"), "ramp")), 1,
                  "close committed 2.0.1's grant");
     xclose(q);
 }
@@ -883,8 +883,8 @@ Test(store, a_second_instance_is_refused_naming_the_holder)
 static void grant_some(unsigned n)
 {
     ug_quota *q = xopen(1);
-    ug_qstage *s = xstage(q, "canary");
-    ug_qstage_set_limit(s, UG_QUOTA_UNLIMITED);
+    ug_stage_quota *s = xstage(q, "canary");
+    ug_stage_quota_set_limit(s, UG_QUOTA_UNLIMITED);
     for (uint64_t u = 1; u <= n; u++)
         grant(s, 0, scatter(u));
     cr_assert_eq(ug_store_commit(q, 0), 0);
@@ -1002,9 +1002,9 @@ Test(store, a_layout_1_folder_is_upgraded_in_place)
     cr_assert_not_null(s, "%s", err);
     cr_expect(strstr(logged, "upgraded from layout 1: 6 grants of 2 stages"), "log: %s", logged);
     ug_scope *sc = xscope(s, "default", "2.0.0");
-    ug_qstage *a = xstage_in(sc, "canary"), *b = xstage_in(sc, "one-percent");
-    cr_expect_eq(ug_qstage_count(a), 3);
-    cr_expect_eq(ug_qstage_count(b), 3, "uid 3 keeps its first stage: one grant per uid");
+    ug_stage_quota *a = xstage_in(sc, "canary"), *b = xstage_in(sc, "one-percent");
+    cr_expect_eq(ug_stage_quota_count(a), 3);
+    cr_expect_eq(ug_stage_quota_count(b), 3, "uid 3 keeps its first stage: one grant per uid");
     ug_grant_info gi;
     for (uint64_t u = 1; u <= 6; u++) {
         cr_expect(ug_scope_lookup(sc, u, &gi) && gi.durable, "uid %lu", (unsigned long)u);
@@ -1012,12 +1012,12 @@ Test(store, a_layout_1_folder_is_upgraded_in_place)
         cr_expect_eq(gi.outcome, UG_OUT_PENDING);
     }
     cr_expect_not(ug_scope_lookup(sc, 7, NULL));
-    ug_qstage_set_limit(a, 4);
-    cr_expect_eq(ug_qstage_remaining(a), 1);
+    ug_stage_quota_set_limit(a, 4);
+    cr_expect_eq(ug_stage_quota_remaining(a), 1);
     xclose(s);
     /* once upgraded, it opens as layout 2 without a hint */
     s = xopen(1);
-    cr_expect_eq(ug_qstage_count(xstage_in(xscope(s, "default", "2.0.0"), "canary")), 3);
+    cr_expect_eq(ug_stage_quota_count(xstage_in(xscope(s, "default", "2.0.0"), "canary")), 3);
     xclose(s);
 }
 
@@ -1042,12 +1042,12 @@ Test(store, a_grant_queued_elsewhere_is_made_durable_by_the_answering_worker)
         ug_store_opts o = {.dir = g_dir, .nworkers = 2, .now = NOW};
         ug_store *s = ug_store_open(&o, err, sizeof err);
         ug_scope *sc = s ? ug_store_scope(s, "r", "2.0.0", err, sizeof err) : NULL;
-        ug_qstage *q = sc ? ug_scope_stage(sc, "canary", err, sizeof err) : NULL;
+        ug_stage_quota *q = sc ? ug_scope_quota(sc, "canary", err, sizeof err) : NULL;
         if (!q)
             _exit(2);
-        ug_qstage_set_limit(q, 10);
+        ug_stage_quota_set_limit(q, 10);
         ug_grant_info gi;
-        if (ug_qstage_grant(q, 0, 42, NOW, &gi) != UG_GRANT_NEW || gi.durable)
+        if (ug_stage_quota_grant(q, 0, 42, NOW, &gi) != UG_GRANT_NEW || gi.durable)
             _exit(3);
         /* worker 1 answers uid 42 again: it must not rely on worker 0 */
         if (!ug_scope_lookup(sc, 42, &gi) || gi.durable || ug_scope_make_durable(sc, 1, 42) != 0)
@@ -1062,9 +1062,9 @@ Test(store, a_grant_queued_elsewhere_is_made_durable_by_the_answering_worker)
     ug_quota *q = xopen(1);
     ug_scope *sc = xscope(q, "r", "2.0.0");
     cr_expect(ug_scope_lookup(sc, 42, NULL), "the grant behind the second worker's HINT survived");
-    ug_qstage *s = xstage_in(sc, "canary");
-    ug_qstage_set_limit(s, 10);
-    cr_expect_eq(ug_qstage_remaining(s), 9);
+    ug_stage_quota *s = xstage_in(sc, "canary");
+    ug_stage_quota_set_limit(s, 10);
+    cr_expect_eq(ug_stage_quota_remaining(s), 9);
     xclose(q);
 }
 
@@ -1074,8 +1074,8 @@ Test(store, outcomes_change_count_and_persist)
 {
     ug_quota *q = xopen(2);
     ug_scope *sc = xscope(q, "r", "2.0.0");
-    ug_qstage *s = xstage_in(sc, "all");
-    ug_qstage_set_limit(s, UG_QUOTA_UNLIMITED);
+    ug_stage_quota *s = xstage_in(sc, "all");
+    ug_stage_quota_set_limit(s, UG_QUOTA_UNLIMITED);
     for (uint64_t u = 1; u <= 10; u++)
         grant(s, 0, u);
     cr_expect_eq(ug_scope_outcomes(sc, UG_OUT_PENDING), 10);
@@ -1105,17 +1105,17 @@ Test(store, outcomes_change_count_and_persist)
 Test(store, offers_are_counted_per_minute_and_hour)
 {
     ug_quota *q = xopen(1);
-    ug_qstage *s = xstage(q, "r");
-    ug_qstage_set_limit(s, UG_QUOTA_UNLIMITED);
+    ug_stage_quota *s = xstage(q, "r");
+    ug_stage_quota_set_limit(s, UG_QUOTA_UNLIMITED);
     uint64_t m, h;
     for (uint64_t u = 1; u <= 5; u++)
-        ug_qstage_grant(s, 0, u, NOW, NULL);
+        ug_stage_quota_grant(s, 0, u, NOW, NULL);
     for (uint64_t u = 6; u <= 8; u++)
-        ug_qstage_grant(s, 0, u, NOW + 120, NULL);
-    ug_qstage_offers(s, NOW + 130, &m, &h);
+        ug_stage_quota_grant(s, 0, u, NOW + 120, NULL);
+    ug_stage_quota_offers(s, NOW + 130, &m, &h);
     cr_expect_eq(m, 3);
     cr_expect_eq(h, 8);
-    ug_qstage_offers(s, NOW + 4000, &m, &h);
+    ug_stage_quota_offers(s, NOW + 4000, &m, &h);
     cr_expect_eq(m, 0);
     cr_expect_eq(h, 0);
     xclose(q);
@@ -1126,19 +1126,19 @@ Test(store, offers_are_counted_per_minute_and_hour)
 Test(store, sweep_frees_what_is_not_named_but_keeps_queued_and_stored)
 {
     ug_quota *q = xopen(1);
-    ug_qstage *a = xstage(q, "a");
-    ug_qstage_set_limit(a, 5);
+    ug_stage_quota *a = xstage(q, "a");
+    ug_stage_quota_set_limit(a, 5);
     cr_assert_eq(grant(a, 0, 1), UG_GRANT_NEW);
     ug_store_unmark(q);
-    ug_qstage *b = xstage(q, "b");
+    ug_stage_quota *b = xstage(q, "b");
     ug_store_sweep(q); /* "a" has a grant queued: kept */
     cr_expect_eq(xstage(q, "a"), a);
     cr_assert_eq(ug_store_commit(q, 0), 0);
     ug_store_unmark(q);
     cr_expect_eq(xstage(q, "b"), b);
     ug_store_sweep(q); /* now "a" goes */
-    ug_qstage *a2 = xstage(q, "a");
-    cr_expect_eq(ug_qstage_count(a2), 1, "its grant is loaded again from disk");
+    ug_stage_quota *a2 = xstage(q, "a");
+    cr_expect_eq(ug_stage_quota_count(a2), 1, "its grant is loaded again from disk");
     xclose(q);
 }
 
@@ -1226,16 +1226,16 @@ Test(store, a_failed_commit_is_logged_with_its_cause_and_its_recovery)
         ug_store_opts o = {.dir = g_dir, .nworkers = 1, .now = NOW, .log = book, .log_ctx = &b};
         ug_store *s = ug_store_open(&o, err, sizeof err);
         ug_scope *sc = s ? ug_store_scope(s, "r", "1.0", err, sizeof err) : NULL;
-        ug_qstage *q = sc ? ug_scope_stage(sc, "a", err, sizeof err) : NULL;
+        ug_stage_quota *q = sc ? ug_scope_quota(sc, "a", err, sizeof err) : NULL;
         if (!q)
             _exit(2);
-        ug_qstage_set_limit(q, UG_QUOTA_UNLIMITED);
+        ug_stage_quota_set_limit(q, UG_QUOTA_UNLIMITED);
         signal(SIGXFSZ, SIG_IGN);
         struct rlimit rl = {4096, RLIM_INFINITY};
         if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
             _exit(3);
         for (uint64_t u = 1; u <= 100; u++)
-            ug_qstage_grant(q, 0, u, NOW, NULL);
+            ug_stage_quota_grant(q, 0, u, NOW, NULL);
         for (int i = 0; i < 5; i++)
             if (ug_store_commit(s, 0) != -1)
                 _exit(4);

@@ -1,5 +1,5 @@
 /* Layout 1 of the state folder, as main wrote it before layout 2 (kept verbatim to make test folders): sticky per-stage uid sets in LMDB. */
-#include "mix.h"
+#include "util/mix.h"
 #include "quota_v1.h"
 
 #include <errno.h>

@@ -1,0 +1,97 @@
+/* An instance of the plugin and its workers: what every service and every layer above reads. */
+#ifndef UG_INST_H
+#define UG_INST_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+
+#include "guard/cookiejar.h"
+#include "guard/guard.h"
+#include "policy/policy.h"
+#include "store/store.h"
+#include "upgate_plugin.h"
+
+/* Defined above this folder: the live policy and the run-time state of
+ * rollouts and stages (core/live.h, core/state.h), the hooks of an add-on
+ * (core/sink.h) and what it adds to control (core/control.h). */
+typedef struct ug_live ug_live;
+typedef struct ug_rollout_state ug_rollout_state;
+typedef struct ug_stage_state ug_stage_state;
+typedef struct ug_sink ug_sink;
+typedef struct ug_ctl_ext ug_ctl_ext;
+
+/* Counters, one array per worker so the hot path writes its own cache lines. */
+enum {
+    ST_DATAGRAMS,
+    ST_FOREIGN,
+    ST_HELLOS,
+    ST_HINTS,
+    ST_HINTS_NEW,
+    ST_HINTS_STICKY,
+    ST_COOKIES,
+    ST_WAIT0,                            /* ST_WAIT0 + why */
+    ST_DROP0 = ST_WAIT0 + UG_WHY_COUNT_, /* ST_DROP0 + ug_err */
+    ST_DROP_TYPE = ST_DROP0 + UG_E_COUNT_,
+    ST_SIG_CHECKS,
+    ST_CRED_CACHE_HITS,
+    ST_RETRANSMITS,
+    ST_DROP_BUDGET,
+    ST_FLUSH_FAILED,
+    ST_HELD_FOR_DISK,   /* replies flagged to wait for flush() */
+    ST_REPORTS,         /* REPORTs that changed a recorded outcome */
+    ST_REPORTS_SAME,    /* verified-worthy REPORTs that changed nothing */
+    ST_REPORTS_UNKNOWN, /* REPORTs for a uid and release never offered */
+    ST_OUTCOMES_SEEN,   /* outcomes learned from HELLOs */
+    ST_COUNT
+};
+
+typedef struct {
+    _Alignas(64) _Atomic uint64_t c[ST_COUNT];
+    _Atomic(ug_live *) using; /* the policy this worker is inside, or NULL */
+    _Atomic uint64_t left;    /* times it left the plugin: a quiescent point */
+    ug_guard guard;
+} ug_worker;
+
+typedef struct ug_inst {
+    ug_host host;
+    unsigned nworkers;
+    ug_worker *workers;
+    ug_store *store;
+    char state_dir[UG_PATH_MAX];
+    _Atomic(ug_live *) live;
+    /* Held by reload around swapping and freeing policies, scopes and
+     * stages; a thread that reads them outside a worker holds it too. */
+    pthread_mutex_t live_mu;
+    ug_cookiejar jar;
+    _Atomic bool under_load;
+    uint64_t load_last_checks, load_last_time;
+    uint64_t generations; /* bumped only by the serialized calls */
+    /* Bumped by anything that changes what a HELLO gets without a new
+     * policy (pause, halt, resume, automatic halt): remembered replies of
+     * an older epoch are never resent (rule 8). */
+    _Atomic uint64_t epoch;
+    uint64_t started;
+    uint64_t last_scan;
+    pthread_mutex_t reg_mu; /* rollout_states and stage_states */
+    ug_rollout_state **rollout_states;
+    size_t nrollout_states;
+    ug_stage_state **stage_states;
+    size_t nstage_states;
+    const ug_sink *sink;          /* an add-on's hooks, or NULL (set once, at create) */
+    const ug_ctl_ext *ctl_ext;    /* what it adds to control, or NULL */
+    const ug_slot_source *slots;  /* lends the slots of stages with a quota; NULL: a share of it, here */
+} ug_inst;
+
+static inline void ug_count(ug_worker *w, unsigned st)
+{
+    atomic_fetch_add_explicit(&w->c[st], 1, memory_order_relaxed);
+}
+
+/* The state folder the host imposes (then no policy's is used), or NULL. */
+static inline const char *ug_inst_state_override(const ug_inst *I)
+{
+    return UG_HAS_FIELD(ug_host, I->host.size, state_override) ? I->host.state_override : NULL;
+}
+
+#endif

@@ -1,0 +1,14 @@
+/* Workers and the policy they read: entering, leaving, and waiting until none reads an old one. */
+#ifndef UG_WORKERS_H
+#define UG_WORKERS_H
+
+#include "base/inst.h"
+
+/* Publishes which policy a worker reads; ug_leave ends it. */
+ug_live *ug_enter(ug_inst *I, ug_worker *w);
+void ug_leave(ug_worker *w);
+/* Returns once no worker still reads `old`; old NULL: once every worker
+ * has left the datagram it was in (so it sees any change made before). */
+void ug_wait_workers(ug_inst *I, const ug_live *old);
+
+#endif

@@ -1,0 +1,152 @@
+/* Control's metrics: the Prometheus text exposition of the tracker's counters and of every rollout and stage. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "core/ctl_impl.h"
+
+typedef struct {
+    ug_emit emit;
+    void *ctx;
+} mout;
+
+__attribute__((format(printf, 2, 3))) static void mf(mout *m, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        m->emit(m->ctx, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+static void family(mout *m, const char *name, const char *type, const char *help)
+{
+    mf(m, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void metrics_tracker(ug_inst *I, mout *m, const ug_live *l, uint64_t now)
+{
+    static const struct {
+        const char *name, *help;
+        unsigned st;
+    } counters[] = {
+        {"upgate_datagrams_total", "Datagrams the plugin was handed.", ST_DATAGRAMS},
+        {"upgate_hellos_total", "Well-formed HELLOs.", ST_HELLOS},
+        {"upgate_cookies_total", "COOKIE replies.", ST_COOKIES},
+        {"upgate_signature_checks_total", "Ed25519 verifications.", ST_SIG_CHECKS},
+        {"upgate_credential_cache_hits_total", "Credential checks answered from the cache.", ST_CRED_CACHE_HITS},
+        {"upgate_retransmits_answered_total", "Retransmits answered from memory.", ST_RETRANSMITS},
+        {"upgate_flush_failures_total", "Commits of grants that failed.", ST_FLUSH_FAILED},
+        {"upgate_outcomes_seen_total", "Outcomes learned from HELLOs.", ST_OUTCOMES_SEEN},
+    };
+    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
+        family(m, counters[i].name, "counter", counters[i].help);
+        mf(m, "%s %" PRIu64 "\n", counters[i].name, ug_ctl_sum(I, counters[i].st));
+    }
+    family(m, "upgate_hints_total", "counter", "HINT replies, by kind.");
+    mf(m, "upgate_hints_total{kind=\"new\"} %" PRIu64 "\nupgate_hints_total{kind=\"sticky\"} %" PRIu64 "\n",
+       ug_ctl_sum(I, ST_HINTS_NEW), ug_ctl_sum(I, ST_HINTS_STICKY));
+    family(m, "upgate_waits_total", "counter", "WAIT replies, by reason.");
+    for (unsigned why = 0; why < UG_WHY_COUNT_; why++)
+        mf(m, "upgate_waits_total{why=\"%s\"} %" PRIu64 "\n", ug_ctl_why_key[why], ug_ctl_sum(I, ST_WAIT0 + why));
+    family(m, "upgate_drops_total", "counter", "Datagrams dropped without a reply, by reason.");
+    for (unsigned st = ST_DROP0; st <= ST_DROP_BUDGET; st++)
+        if (ug_stat_names[st] && strncmp(ug_stat_names[st], "drop_", 5) == 0)
+            mf(m, "upgate_drops_total{reason=\"%s\"} %" PRIu64 "\n", ug_stat_names[st] + 5, ug_ctl_sum(I, st));
+    family(m, "upgate_reports_total", "counter", "REPORTs, by effect.");
+    mf(m, "upgate_reports_total{effect=\"counted\"} %" PRIu64 "\nupgate_reports_total{effect=\"unchanged\"} %" PRIu64
+          "\nupgate_reports_total{effect=\"not_offered\"} %" PRIu64 "\n",
+       ug_ctl_sum(I, ST_REPORTS), ug_ctl_sum(I, ST_REPORTS_SAME), ug_ctl_sum(I, ST_REPORTS_UNKNOWN));
+    family(m, "upgate_cookies_required", "gauge", "1 while every HELLO must carry a cookie.");
+    mf(m, "upgate_cookies_required %d\n",
+       l->pol->cookie == UG_COOKIE_ALWAYS || (l->pol->cookie == UG_COOKIE_AUTO && atomic_load(&I->under_load)));
+    family(m, "upgate_policy_generation", "gauge", "Policies loaded since start.");
+    mf(m, "upgate_policy_generation %" PRIu64 "\n", l->gen);
+    family(m, "upgate_uptime_seconds", "gauge", "Seconds since the plugin started.");
+    mf(m, "upgate_uptime_seconds %" PRIu64 "\n", now - I->started);
+}
+
+/* One pass over a rollout's grants gives the outcome counts of its stages. */
+static uint64_t (*outcome_scan(const ug_live_rollout *lr, uint64_t now))[UG_OUT_COUNT_ + 1]
+{
+    ug_ctl_outcomes sc;
+    ug_ctl_count_outcomes(lr, now, &sc);
+    return sc.per;
+}
+
+/* The exposition format wants a family's samples together, after its HELP
+ * and TYPE: so family by family, each over every rollout and stage. */
+static void metrics_rollouts(ug_inst *I, mout *m, const ug_live *l, uint64_t now)
+{
+    static const char *const outk[] = {"pending", "upgraded", "rolled_back", "declined", "download_failed",
+                                       "mismatch", "install_failed", "not_taken"};
+    size_t n = l->pol->nrollouts;
+    uint64_t(**per)[UG_OUT_COUNT_ + 1] = calloc(n ? n : 1, sizeof *per);
+    if (!per)
+        return;
+    for (size_t i = 0; i < n; i++)
+        per[i] = outcome_scan(&l->ro[i], now);
+#define EACH_ROLLOUT for (size_t i = 0; i < n; i++) for (const ug_live_rollout *lr = &l->ro[i]; lr; lr = NULL)
+#define EACH_STAGE                                                                                                     \
+    EACH_ROLLOUT for (size_t j = 0; j < lr->r->nstages; j++) for (const ug_live_stage *ls = &lr->stages[j]; ls; ls = NULL)
+    family(m, "upgate_rollout_paused", "gauge", "1 while the rollout is paused.");
+    EACH_ROLLOUT mf(m, "upgate_rollout_paused{rollout=\"%s\"} %d\n", lr->r->name,
+                    lr->r->paused || atomic_load(&lr->rt->ctl_paused));
+    family(m, "upgate_rollout_halted", "gauge", "1 while the rollout is halted.");
+    EACH_ROLLOUT mf(m, "upgate_rollout_halted{rollout=\"%s\"} %d\n", lr->r->name, (int)atomic_load(&lr->rt->halted));
+    family(m, "upgate_manifest_expiry_timestamp_seconds", "gauge", "When the rollout's release manifest expires.");
+    EACH_ROLLOUT mf(m, "upgate_manifest_expiry_timestamp_seconds{rollout=\"%s\",release=\"%s\"} %" PRIu64 "\n",
+                    lr->r->name, lr->r->to, lr->r->rel.exp);
+    family(m, "upgate_stage_grants", "gauge", "Distinct uids offered the release by the stage.");
+    EACH_STAGE mf(m, "upgate_stage_grants{rollout=\"%s\",stage=\"%s\"} %" PRIu64 "\n", lr->r->name, ls->s->name,
+                  ls->q ? ug_stage_quota_count(ls->q) : 0);
+    family(m, "upgate_stage_quota", "gauge", "The stage's quota.");
+    EACH_STAGE if (ls->s->has_quota) mf(m, "upgate_stage_quota{rollout=\"%s\",stage=\"%s\"} %" PRIu64 "\n",
+                                        lr->r->name, ls->s->name, ls->s->quota);
+    family(m, "upgate_stage_percent_ratio", "gauge", "The stage's percentage in force, as a ratio.");
+    EACH_STAGE if (ls->s->has_percent) mf(m, "upgate_stage_percent_ratio{rollout=\"%s\",stage=\"%s\"} %.4f\n",
+                                          lr->r->name, ls->s->name, ug_live_percent(lr, ls->s, now) / 10000.0);
+    family(m, "upgate_stage_offers_last_hour", "gauge", "New offers in the last hour.");
+    EACH_STAGE
+    {
+        uint64_t mn = 0, hr = 0;
+        if (ls->q)
+            ug_stage_quota_offers(ls->q, now, &mn, &hr);
+        mf(m, "upgate_stage_offers_last_hour{rollout=\"%s\",stage=\"%s\"} %" PRIu64 "\n", lr->r->name, ls->s->name,
+           hr);
+    }
+    family(m, "upgate_stage_waits_total", "counter", "WAITs the stage caused, by reason.");
+    EACH_STAGE for (unsigned why = 0; why < UG_WHY_COUNT_; why++)
+    {
+        uint64_t v = 0;
+        for (unsigned w = 0; w < I->nworkers; w++)
+            v += atomic_load_explicit(&ls->rt->waits[w].why[why], memory_order_relaxed);
+        mf(m, "upgate_stage_waits_total{rollout=\"%s\",stage=\"%s\",why=\"%s\"} %" PRIu64 "\n", lr->r->name,
+           ls->s->name, ug_ctl_why_key[why], v);
+    }
+    family(m, "upgate_stage_outcomes", "gauge", "The stage's offers, by outcome.");
+    EACH_STAGE for (unsigned o = 0; per[i] && o <= UG_OUT_COUNT_; o++)
+        mf(m, "upgate_stage_outcomes{rollout=\"%s\",stage=\"%s\",outcome=\"%s\"} %" PRIu64 "\n", lr->r->name,
+           ls->s->name, outk[o], per[i][j][o]);
+#undef EACH_STAGE
+#undef EACH_ROLLOUT
+    for (size_t i = 0; i < n; i++)
+        free(per[i]);
+    free(per);
+}
+
+int ug_ctl_metrics(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
+{
+    (void)req;
+    mout m = {emit, ctx};
+    ug_live *l = atomic_load(&I->live);
+    uint64_t now = ug_inst_now(I);
+    metrics_tracker(I, &m, l, now);
+    metrics_rollouts(I, &m, l, now);
+    return 0;
+}

@@ -1,0 +1,201 @@
+/* Control's status and info: the tracker, its rollouts and stages, counts by outcome and WAIT reason; and the ABI's stats(). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "core/ctl_impl.h"
+
+const char *const ug_stat_names[ST_COUNT] = {
+    [ST_DATAGRAMS] = "datagrams",
+    [ST_FOREIGN] = "not_upgate",
+    [ST_HELLOS] = "hellos",
+    [ST_HINTS] = "hints",
+    [ST_HINTS_NEW] = "hints_new",
+    [ST_HINTS_STICKY] = "hints_sticky",
+    [ST_COOKIES] = "cookies",
+    [ST_WAIT0 + UG_WHY_NOT_TARGETED] = "wait_not_targeted",
+    [ST_WAIT0 + UG_WHY_NOT_SELECTED] = "wait_not_selected",
+    [ST_WAIT0 + UG_WHY_QUOTA] = "wait_quota",
+    [ST_WAIT0 + UG_WHY_CLOCK] = "wait_clock_skew",
+    [ST_WAIT0 + UG_WHY_PAUSED] = "wait_paused",
+    [ST_WAIT0 + UG_WHY_RATE] = "wait_rate",
+    [ST_WAIT0 + UG_WHY_TOO_SMALL] = "wait_too_small",
+    [ST_DROP0 + UG_E_SIZE] = "drop_size",
+    [ST_DROP0 + UG_E_MSGPACK] = "drop_msgpack",
+    [ST_DROP0 + UG_E_HEADER] = "drop_header",
+    [ST_DROP0 + UG_E_SCHEMA] = "drop_schema",
+    [ST_DROP0 + UG_E_VERSION] = "drop_version",
+    [ST_DROP0 + UG_E_STRING] = "drop_string",
+    [ST_DROP0 + UG_E_KEY] = "drop_untrusted_issuer",
+    [ST_DROP0 + UG_E_SIG] = "drop_signature",
+    [ST_DROP0 + UG_E_EXPIRED] = "drop_expired",
+    [ST_DROP0 + UG_E_BINDING] = "drop_binding",
+    [ST_DROP0 + UG_E_BUFFER] = "drop_internal",
+    [ST_DROP_TYPE] = "drop_type",
+    [ST_SIG_CHECKS] = "signature_checks",
+    [ST_CRED_CACHE_HITS] = "credential_cache_hits",
+    [ST_RETRANSMITS] = "retransmits_answered",
+    [ST_DROP_BUDGET] = "drop_source_budget",
+    [ST_FLUSH_FAILED] = "flush_failed",
+    [ST_HELD_FOR_DISK] = "replies_after_flush",
+    [ST_REPORTS] = "reports_counted",
+    [ST_REPORTS_SAME] = "reports_unchanged",
+    [ST_REPORTS_UNKNOWN] = "reports_not_offered",
+    [ST_OUTCOMES_SEEN] = "outcomes_seen",
+};
+
+const char *const ug_ctl_why_key[UG_WHY_COUNT_] = {"not_targeted", "not_selected", "quota", "clock",
+                                                   "paused", "rate", "too_small"};
+
+uint64_t ug_ctl_sum(ug_inst *I, unsigned st)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < I->nworkers; i++)
+        v += atomic_load_explicit(&I->workers[i].c[st], memory_order_relaxed);
+    return v;
+}
+
+size_t ug_stats(ug_inst *I, ug_stat *out, size_t cap)
+{
+    size_t n = 0;
+    for (unsigned st = 0; st < ST_COUNT; st++) {
+        if (!ug_stat_names[st]) /* reasons a tracker never meets (peer-side checks) */
+            continue;
+        if (n < cap)
+            out[n] = (ug_stat){ug_stat_names[st], ug_ctl_sum(I, st)};
+        n++;
+    }
+    return n;
+}
+
+static json_t *waits_json(const ug_waits *w, unsigned n)
+{
+    json_t *o = json_object();
+    for (unsigned why = 0; why < UG_WHY_COUNT_; why++) {
+        uint64_t v = 0;
+        for (unsigned i = 0; i < n; i++)
+            v += atomic_load_explicit(&w[i].why[why], memory_order_relaxed);
+        json_object_set_new(o, ug_ctl_why_key[why], json_integer((json_int_t)v));
+    }
+    return o;
+}
+
+static void scan_one(void *ctx, uint64_t uid, const ug_grant_info *gi)
+{
+    (void)uid;
+    ug_ctl_outcomes *s = ctx;
+    unsigned k = gi->outcome == UG_OUT_PENDING && gi->at < s->before ? UG_OUT_COUNT_ : gi->outcome;
+    s->all[k]++;
+    const ug_live_stage *ls = ug_live_stage_by_id(s->lr, gi->stage);
+    if (ls)
+        s->per[ls - s->lr->stages][k]++;
+}
+
+void ug_ctl_count_outcomes(const ug_live_rollout *lr, uint64_t now, ug_ctl_outcomes *o)
+{
+    const ug_rollout *r = lr->r;
+    *o = (ug_ctl_outcomes){.lr = lr, .before = now > r->outcome_window ? now - r->outcome_window : 0,
+                           .per = calloc(r->nstages ? r->nstages : 1, sizeof *o->per)};
+    if (o->per && lr->sc)
+        ug_scope_foreach(lr->sc, scan_one, o);
+}
+
+static json_t *outcomes_json(const uint64_t *c, bool detail)
+{
+    uint64_t failed = c[UG_OUT_ROLLED_BACK] + c[UG_OUT_DOWNLOAD_FAILED] + c[UG_OUT_MISMATCH] + c[UG_OUT_INSTALL_FAILED];
+    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "upgraded", (json_int_t)c[UG_OUT_UPGRADED], "rolled_back",
+                          (json_int_t)c[UG_OUT_ROLLED_BACK], "failed", (json_int_t)failed, "declined",
+                          (json_int_t)c[UG_OUT_DECLINED], "pending", (json_int_t)c[UG_OUT_PENDING], "not_taken",
+                          (json_int_t)c[UG_OUT_COUNT_]);
+    if (detail)
+        json_object_set_new(o, "failed_by",
+                            json_pack("{s:I, s:I, s:I, s:I}", "download_failed", (json_int_t)c[UG_OUT_DOWNLOAD_FAILED],
+                                      "mismatch", (json_int_t)c[UG_OUT_MISMATCH], "install_failed",
+                                      (json_int_t)c[UG_OUT_INSTALL_FAILED], "rolled_back",
+                                      (json_int_t)c[UG_OUT_ROLLED_BACK]));
+    return o;
+}
+
+static json_t *stage_json(ug_inst *I, const ug_live_rollout *lr, size_t j, const uint64_t *outc, uint64_t now)
+{
+    const ug_live_stage *ls = &lr->stages[j];
+    const ug_stage *s = ls->s;
+    uint64_t m = 0, h = 0;
+    if (ls->q)
+        ug_stage_quota_offers(ls->q, now, &m, &h);
+    json_t *o = json_pack("{s:s, s:I, s:o, s:o, s:o, s:{s:I, s:I}, s:o, s:o}", "name", s->name, "granted",
+                          (json_int_t)(ls->q ? ug_stage_quota_count(ls->q) : 0), "quota",
+                          s->has_quota ? json_integer((json_int_t)s->quota) : json_null(), "percent",
+                          s->has_percent ? json_real(ug_live_percent(lr, s, now) / 100.0) : json_null(), "rate",
+                          s->has_rate ? json_real(s->rate) : json_null(), "offers", "last_minute", (json_int_t)m,
+                          "last_hour", (json_int_t)h, "waits", waits_json(ls->rt->waits, I->nworkers), "outcomes",
+                          outcomes_json(outc, true));
+    const ug_ctl_ext *x = I->ctl_ext;
+    if (x && x->status_stage && o)
+        x->status_stage(x->ctx, o, lr, ls, outc);
+    return o;
+}
+
+static json_t *rollout_json(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
+{
+    const ug_rollout *r = lr->r;
+    ug_rollout_state *rt = lr->rt;
+    ug_ctl_outcomes sc;
+    ug_ctl_count_outcomes(lr, now, &sc);
+    if (!sc.per)
+        return NULL;
+    bool ctl = atomic_load(&rt->ctl_paused), halted = atomic_load(&rt->halted);
+    json_t *stages = json_array();
+    for (size_t j = 0; j < r->nstages; j++)
+        json_array_append_new(stages, stage_json(I, lr, j, sc.per[j], now));
+    json_t *o = json_pack("{s:s, s:s, s:I, s:b, s:o, s:b, s:o, s:o, s:o, s:o}", "name", r->name, "release", r->to,
+                          "manifest_expires", (json_int_t)r->rel.exp, "paused", r->paused || ctl, "paused_by",
+                          r->paused ? json_string("policy") : ctl ? json_string("control") : json_null(), "halted",
+                          halted, "halted_why", halted ? json_string(rt->halted_why) : json_null(), "waits",
+                          waits_json(rt->waits, I->nworkers), "outcomes", outcomes_json(sc.all, true), "stages",
+                          stages);
+    uint64_t held = atomic_load(&rt->held_since);
+    json_object_set_new(o, "ramp_held_since", held ? json_integer((json_int_t)held) : json_null());
+    json_object_set_new(o, "ramp_shift_s", json_integer((json_int_t)atomic_load(&rt->shift)));
+    free(sc.per);
+    return o;
+}
+
+static json_t *tracker_json(ug_inst *I, const ug_live *l, uint64_t now)
+{
+    static const char *const modes[] = {"never", "always", "auto"};
+    json_t *drops = json_object();
+    for (unsigned st = ST_DROP0; st <= ST_DROP_BUDGET; st++)
+        if (ug_stat_names[st] && strncmp(ug_stat_names[st], "drop_", 5) == 0)
+            json_object_set_new(drops, ug_stat_names[st] + 5, json_integer((json_int_t)ug_ctl_sum(I, st)));
+    json_t *waits = json_object();
+    for (unsigned why = 0; why < UG_WHY_COUNT_; why++)
+        json_object_set_new(waits, ug_ctl_why_key[why], json_integer((json_int_t)ug_ctl_sum(I, ST_WAIT0 + why)));
+    json_t *o = json_pack("{s:I, s:s, s:I, s:s, s:b, s:s, s:s, s:o, s:o}", "uptime_s", (json_int_t)(now - I->started),
+                          "policy", l->pol->path, "generation", (json_int_t)l->gen, "cookie", modes[l->pol->cookie],
+                          "cookie_under_load", atomic_load(&I->under_load), "verify",
+                          l->pol->verify_always ? "always" : "claims-first", "state", I->state_dir, "drops", drops,
+                          "waits", waits);
+    const ug_ctl_ext *x = I->ctl_ext;
+    if (x && x->status_tracker && o)
+        x->status_tracker(x->ctx, o);
+    return o;
+}
+
+int ug_ctl_status(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
+{
+    (void)req;
+    ug_live *l = atomic_load(&I->live); /* control is serialized with reload */
+    uint64_t now = ug_inst_now(I);
+    json_t *ro = json_array();
+    for (size_t i = 0; i < l->pol->nrollouts; i++)
+        json_array_append_new(ro, rollout_json(I, &l->ro[i], now));
+    return ug_ctl_reply(emit, ctx, json_pack("{s:o, s:o}", "tracker", tracker_json(I, l, now), "rollouts", ro), true);
+}
+
+int ug_ctl_info(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
+{
+    (void)req;
+    ug_live *l = atomic_load(&I->live);
+    return ug_ctl_reply(emit, ctx, json_pack("{s:s, s:s}", "state", I->state_dir, "policy", l->pol->path), true);
+}

@@ -1,0 +1,24 @@
+/* What became of each offer: seen upgraded, rolled back, reported; automatic halts and held ramps. */
+#ifndef UG_OUTCOMES_H
+#define UG_OUTCOMES_H
+
+#include "core/live.h"
+
+/* Records that a granted uid returned at version v (HELLO) under its
+ * rollout lr's release: upgraded, rolled back. Returns whether it changed
+ * an outcome. Dry: only says whether it would. */
+bool ug_outcome_observe(ug_inst *I, unsigned worker, const ug_live_rollout *lr, uint64_t uid, const ug_version *v,
+                        bool dry);
+/* A REPORT's effect: 1 changed, 0 changed nothing, -1 never offered. dry as above. */
+int ug_outcome_report(ug_inst *I, unsigned worker, const ug_live *l, uint64_t uid, const ug_version *to, ug_res res,
+                      bool dry);
+/* The untargeted HELLO whose uid some rollout offered a release at or
+ * below its version: the rollout whose outcome it would change, or NULL. */
+const ug_live_rollout *ug_outcome_untargeted(ug_inst *I, const ug_live *l, uint64_t uid, const ug_version *v);
+/* tick(): stores automatic halts, scans not-taken offers, holds ramps. */
+void ug_outcome_tick(ug_inst *I, uint64_t now);
+/* An outcome recorded elsewhere and learned here: it feeds lr's health
+ * (ramp holds) and automatic halt as one recorded here would. */
+void ug_outcome_learned(ug_inst *I, const ug_live_rollout *lr, ug_outcome o, uint64_t now);
+
+#endif

@@ -1,0 +1,634 @@
+/* The tracker rules: one HELLO or REPORT in, a HINT, WAIT or COOKIE (or nothing) out; and decide() on claims. */
+#include <string.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "base/log.h"
+#include "base/workers.h"
+#include "core/outcomes.h"
+#include "core/rules.h"
+#include "util/mix.h"
+
+/*
+ * Order of work, cheapest first (docs/design.md):
+ *  prefix → one strict parse → cookie when required (rule 2) → the owning
+ *  rollout (rule 3; an untargeted HELLO is verified only when it would
+ *  change a recorded outcome) → the clock (rule 5) → the policy on the
+ *  claimed fields, dry (rules 6, 7): a WAIT or COOKIE goes out here, with
+ *  no signature work → only when the answer would be a HINT or record an
+ *  outcome: a remembered answer to the same bytes (rule 8), the source
+ *  network's budget and the signatures (rule 4) → the policy again, for
+ *  real. `verify: always` moves the memory and the signatures first.
+ */
+
+uint64_t ug_jittered(uint64_t retry, uint64_t uid)
+{
+    return retry + retry / 5 * (ug_mix64(uid) % 1001) / 1000;
+}
+
+/* Which WAIT reason helps a peer more: "rate limited" (come back soon) over
+ * "quota spent" over "not selected". */
+static ug_why more_useful(ug_why a, ug_why b)
+{
+    static const int rank[UG_WHY_COUNT_] = {[UG_WHY_NOT_SELECTED] = 1, [UG_WHY_QUOTA] = 2, [UG_WHY_RATE] = 3};
+    return rank[b] > rank[a] ? b : a;
+}
+
+/* The plan becomes a WAIT; a stage that improves its reason is the one
+ * that caused it (counted in its status). */
+static void wait_for(ug_plan *p, ug_why why, const ug_live_stage *ls)
+{
+    ug_why best = more_useful(p->why, why);
+    if (best != p->why || (best == why && !p->ls))
+        p->ls = ls;
+    p->why = best;
+    p->answer = UG_ANSWER_WAIT;
+}
+
+/* ---- the rate: a token bucket per (rollout, stage) ---------------------- */
+
+static bool rate_take(ug_rate *r, uint64_t now, bool take)
+{
+    pthread_mutex_lock(&r->mu);
+    double burst = r->rate < 1 ? 1 : r->rate;
+    if (!r->primed) {
+        r->tokens = burst;
+        r->last = now;
+        r->primed = true;
+    } else if (now > r->last) {
+        r->tokens += r->rate * (double)(now - r->last);
+        if (r->tokens > burst)
+            r->tokens = burst;
+        r->last = now;
+    }
+    bool ok = r->tokens >= 1;
+    if (ok && take)
+        r->tokens -= 1;
+    pthread_mutex_unlock(&r->mu);
+    return ok;
+}
+
+static void rate_refund(ug_rate *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->tokens += 1;
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* ---- the explain trace ------------------------------------------------- */
+
+static json_t *trace_stage(const ug_rule_input *c, const ug_live_stage *ls, bool active)
+{
+    if (!c->trace)
+        return NULL;
+    json_t *t = json_pack("{s:s, s:b, s:[]}", "stage", ls->s->name, "active", active, "conds");
+    json_array_append_new(c->trace, t);
+    return t;
+}
+
+static void trace_conds(json_t *t, const ug_stage *s, const ug_peer *peer)
+{
+    if (!t)
+        return;
+    json_t *a = json_object_get(t, "conds");
+    for (size_t i = 0; i < s->nconds; i++) {
+        char d[256];
+        s->conds[i].kind->describe(s->conds[i].arg, d, sizeof d);
+        json_array_append_new(a, json_pack("{s:s, s:b}", "cond", d, "holds",
+                                           s->conds[i].kind->match(s->conds[i].arg, peer)));
+    }
+}
+
+/* Sets key of the trace object t; a macro so that the value is not even
+ * built (jansson allocates) on the hot path, where t is NULL. */
+#define trace_set(t, key, v)                                                                                  \
+    do {                                                                                                      \
+        if (t)                                                                                                \
+            json_object_set_new((t), (key), (v));                                                             \
+    } while (0)
+
+/* ---- rules 5 to 7 -------------------------------------------------------- */
+
+/* A grant already held: offered again, with nothing spent, while its
+ * rollout owns the peer and the stage that granted it is active (or gone
+ * from the policy: the grant belongs to the rollout's release). */
+static bool sticky(const ug_rule_input *c, const ug_live_rollout *lr, bool spend, ug_plan *p)
+{
+    ug_grant_info gi;
+    if (!lr->sc || !ug_scope_lookup(lr->sc, c->uid, &gi))
+        return false;
+    const ug_live_stage *g = ug_live_stage_by_id(lr, gi.stage);
+    if (g && !ug_stage_active(g->s, (int64_t)c->now))
+        return false;
+    p->answer = UG_ANSWER_HINT;
+    p->ls = g;
+    p->needs_flush = !gi.durable && !gi.learned;
+    if (p->needs_flush && spend && ug_scope_make_durable(lr->sc, c->worker, c->uid) != 0) {
+        p->answer = UG_ANSWER_WAIT; /* out of memory: promise nothing */
+        p->why = UG_WHY_NOT_SELECTED;
+        p->needs_flush = false;
+    }
+    return true;
+}
+
+/* One stage's verdict on c: 0 the plan is set (HINT or COOKIE), -1 the
+ * stage does not select (the WAIT reason may improve). */
+static int try_stage(const ug_rule_input *c, const ug_live_rollout *lr, const ug_live_stage *ls, bool spend, ug_plan *p)
+{
+    const ug_stage *s = ls->s;
+    int64_t now = (int64_t)c->now;
+    bool active = ug_stage_active(s, now);
+    json_t *t = trace_stage(c, ls, active);
+    if (!active)
+        return -1;
+    ug_peer peer = {.uid = c->uid, .ver = c->ver, .plat = c->plat, .chan = c->chan, .src = c->src, .now = now};
+    trace_conds(t, s, &peer);
+    bool ok = ug_stage_matches(s, &peer);
+    if (ok && s->has_percent) {
+        uint32_t bp = ug_live_percent(lr, s, c->now), b = ug_percent_bucket(s->salt, s->salt_len, c->uid);
+        ok = b < bp;
+        trace_set(t, "percent", json_pack("{s:i, s:i, s:b}", "bucket", (json_int_t)b, "in_force", (json_int_t)bp,
+                                          "holds", ok));
+    }
+    /* without a store (check), the whole quota is left */
+    uint64_t left = ls->q ? ug_stage_quota_remaining(ls->q) : UG_QUOTA_UNLIMITED;
+    if (s->has_quota)
+        trace_set(t, "quota_left", json_integer((json_int_t)(ls->q ? left : s->quota)));
+    if (!ok)
+        return -1;
+    if (s->has_quota && left == 0) {
+        /* an empty stage its slot source may refill says "come back soon" */
+        wait_for(p, ls->q && ug_stage_quota_refilling(ls->q) ? UG_WHY_RATE : UG_WHY_QUOTA, ls);
+        trace_set(t, "selects", json_false());
+        return -1;
+    }
+    if (ug_stage_rated(s) && ls->rt && !rate_take(&ls->rt->rate, c->now, false)) {
+        wait_for(p, UG_WHY_RATE, ls);
+        trace_set(t, "selects", json_false());
+        return -1;
+    }
+    trace_set(t, "selects", json_true());
+    p->ls = ls;
+    if ((s->cond_flags & UG_CONDF_ADDRESS) && !c->addr_proved) {
+        p->answer = UG_ANSWER_COOKIE; /* the address must be proved before it counts */
+        return 0;
+    }
+    p->answer = UG_ANSWER_HINT;
+    p->fresh = true;
+    if (!spend || !ls->q)
+        return 0;
+    if (ug_stage_rated(s) && !rate_take(&ls->rt->rate, c->now, true)) {
+        wait_for(p, UG_WHY_RATE, ls);
+        return -1;
+    }
+    ug_grant_info gi;
+    switch (ug_stage_quota_grant(ls->q, c->worker, c->uid, (uint32_t)c->now, &gi)) {
+    case UG_GRANT_NEW:
+        p->needs_flush = true;
+        return 0;
+    case UG_GRANT_ALREADY: /* another worker granted it a moment ago */
+        if (ug_stage_rated(s))
+            rate_refund(&ls->rt->rate);
+        p->fresh = false;
+        p->needs_flush = !gi.durable && !gi.learned;
+        if (p->needs_flush && ug_scope_make_durable(lr->sc, c->worker, c->uid) != 0) {
+            p->needs_flush = false;
+            wait_for(p, UG_WHY_NOT_SELECTED, NULL); /* out of memory: promise nothing */
+            return -1;
+        }
+        return 0;
+    case UG_GRANT_SPENT:
+    default:
+        if (ug_stage_rated(s))
+            rate_refund(&ls->rt->rate);
+        p->fresh = false;
+        wait_for(p, ug_stage_quota_refilling(ls->q) ? UG_WHY_RATE : UG_WHY_QUOTA, ls);
+        return -1;
+    }
+}
+
+ug_plan ug_rules_run(const ug_rule_input *c, const ug_live_rollout *lr, bool spend)
+{
+    ug_plan p = {.answer = UG_ANSWER_WAIT, .why = UG_WHY_NOT_SELECTED, .lr = lr};
+    if (ug_live_stopped(lr, c->now)) {
+        p.why = UG_WHY_PAUSED;
+        return p;
+    }
+    if (sticky(c, lr, spend, &p))
+        return p;
+    for (size_t i = 0; i < lr->r->nstages; i++)
+        if (try_stage(c, lr, &lr->stages[i], spend, &p) == 0)
+            return p;
+    p.answer = UG_ANSWER_WAIT;
+    if (p.why == UG_WHY_NOT_SELECTED)
+        p.ls = NULL;
+    return p;
+}
+
+/* ---- replies ------------------------------------------------------------- */
+
+/* One datagram being answered. */
+typedef struct {
+    ug_inst *I;
+    ug_worker *w;
+    unsigned worker;
+    const ug_live *l;
+    const ug_hello *h;
+    const ug_dgram *d;
+    const struct sockaddr *src;
+    const uint8_t *in;
+    size_t in_len;
+    uint64_t now;
+    uint8_t *out;
+    size_t cap; /* min(out_cap, in_len): no reply outgrows its request */
+    size_t *out_len;
+    unsigned *flags;
+} ug_hello_reply;
+
+static void count_wait(ug_worker *w, unsigned worker, const ug_live_rollout *lr, const ug_live_stage *ls, ug_why why)
+{
+    ug_count(w, ST_WAIT0 + why);
+    if (lr && lr->rt)
+        atomic_fetch_add_explicit(&lr->rt->waits[worker].why[why], 1, memory_order_relaxed);
+    if (ls && ls->rt)
+        atomic_fetch_add_explicit(&ls->rt->waits[worker].why[why], 1, memory_order_relaxed);
+}
+
+static ug_verdict failed_reply(ug_hello_reply *x)
+{
+    ug_count(x->w, ST_DROP0 + UG_E_BUFFER);
+    *x->out_len = 0;
+    *x->flags = 0;
+    return UG_VERDICT_DROP;
+}
+
+static ug_verdict reply_wait(ug_hello_reply *x, const ug_live_rollout *lr, const ug_live_stage *ls, ug_why why)
+{
+    ug_wait wt = {.ts = x->now, .why = why,
+                  .retry = why == UG_WHY_TOO_SMALL ? 0 : ug_jittered(x->l->pol->retry, x->h->uid)};
+    memcpy(wt.nonce, x->h->nonce, UG_NONCE_LEN);
+    if (ug_wait_write(x->out, x->cap, x->out_len, &wt) != 0)
+        return failed_reply(x);
+    count_wait(x->w, x->worker, lr, ls, why);
+    return UG_VERDICT_REPLY;
+}
+
+static ug_verdict reply_cookie(ug_hello_reply *x)
+{
+    ug_cookie ck = {.ts = x->now};
+    memcpy(ck.nonce, x->h->nonce, UG_NONCE_LEN);
+    ug_cookiejar_make(&x->I->jar, x->src, x->now, ck.cookie);
+    if (ug_cookie_write(x->out, x->cap, x->out_len, &ck) != 0)
+        return failed_reply(x);
+    ug_count(x->w, ST_COOKIES);
+    return UG_VERDICT_REPLY;
+}
+
+static ug_verdict reply_hint(ug_hello_reply *x, const ug_live_rollout *lr, bool fresh)
+{
+    const ug_rollout *r = lr->r;
+    const ug_policy *p = x->l->pol;
+    uint64_t exp = x->now + p->hint_ttl;
+    ug_hint_fields hf = {
+        .uid = x->h->uid,
+        .ts = x->now,
+        .exp = exp < r->rel.exp ? exp : r->rel.exp, /* never outlive the manifest */
+        .mirror = ug_mix64(x->h->uid) % r->rel.nurls, /* spread peers over the mirrors */
+        .rel = r->manifest,
+        .rel_len = r->manifest_len,
+    };
+    memcpy(hf.nonce, x->h->nonce, UG_NONCE_LEN);
+    memcpy(hf.kid, p->hint_pub.kid, UG_KID_LEN);
+    uint8_t body[UG_DGRAM_MAX];
+    size_t blen;
+    if (ug_hint_encode_body(body, sizeof body, &blen, &hf) != 0 ||
+        ug_dgram_encode(x->out, x->cap, x->out_len, UG_TYPE_HINT, body, blen, p->hint_sk) != 0)
+        return failed_reply(x); /* checked against ug_hint_max_len first: cannot happen */
+    ug_count(x->w, ST_HINTS);
+    ug_count(x->w, fresh ? ST_HINTS_NEW : ST_HINTS_STICKY);
+    return UG_VERDICT_REPLY;
+}
+
+static ug_verdict reply_plan(ug_hello_reply *x, const ug_plan *p)
+{
+    switch (p->answer) {
+    case UG_ANSWER_HINT:
+        if (p->needs_flush) {
+            *x->flags |= UG_REPLY_AFTER_FLUSH;
+            ug_count(x->w, ST_HELD_FOR_DISK);
+        }
+        return reply_hint(x, p->lr, p->fresh);
+    case UG_ANSWER_COOKIE:
+        return reply_cookie(x);
+    default:
+        return reply_wait(x, p->lr, p->ls, p->why);
+    }
+}
+
+/* ---- rule 4 ---------------------------------------------------------------- */
+
+/* The source network's budget of signature work, then the credential (its
+ * cheap checks, then its signature unless this worker verified the same
+ * bytes under this policy) and the HELLO's signature. */
+static bool verified(ug_hello_reply *x, ug_hello *h)
+{
+    const ug_policy *p = x->l->pol;
+    ug_err e;
+    const ug_pubkey *issuer;
+    uint8_t key[UG_KEY_LEN];
+    if (ug_hello_cred_decode(h, &e) != 0 || ug_cred_check(h, p->issuers, p->nissuers, x->now, &issuer, &e) != 0)
+        goto drop;
+    if (p->source_budget && !ug_budget_take(&x->w->guard, x->src, x->now, (double)p->source_budget / x->I->nworkers)) {
+        ug_count(x->w, ST_DROP_BUDGET); /* one network may not starve the others */
+        return false;
+    }
+    if (ug_credcache_has(&x->w->guard, &h->cred_obj, x->l->gen, key)) {
+        ug_count(x->w, ST_CRED_CACHE_HITS);
+    } else {
+        ug_count(x->w, ST_SIG_CHECKS);
+        if (ug_cred_sig_verify(h, issuer, &e) != 0)
+            goto drop;
+        ug_credcache_put(&x->w->guard, key, x->l->gen);
+    }
+    ug_count(x->w, ST_SIG_CHECKS);
+    if (ug_hello_sig_verify(h, x->d, &e) == 0)
+        return true;
+drop:
+    ug_count(x->w, ST_DROP0 + e);
+    return false;
+}
+
+static bool clock_ok(uint64_t ts, uint64_t now, uint64_t window)
+{
+    return (ts > now ? ts - now : now - ts) <= window;
+}
+
+/* Rule 8: the same bytes from the same peer get the same answer, with no
+ * signature work, while the policy, pause and halt that produced it hold.
+ * Only answers that cost signature work are remembered: a WAIT or COOKIE
+ * is cheaper to give again than to look up. */
+typedef struct {
+    uint8_t key[UG_KEY_LEN];
+    uint64_t tag;
+} ug_memo;
+
+static bool remembered(ug_hello_reply *x, ug_memo *m)
+{
+    m->tag = x->l->gen << 24 ^ atomic_load_explicit(&x->I->epoch, memory_order_acquire);
+    ug_replay_key(&x->w->guard, m->key, x->src, x->in, x->in_len);
+    *x->out_len = ug_replay_find(&x->w->guard, m->key, x->now, m->tag, x->out, x->cap, x->flags);
+    if (*x->out_len)
+        ug_count(x->w, ST_RETRANSMITS);
+    return *x->out_len != 0;
+}
+
+static ug_verdict remember(ug_hello_reply *x, const ug_memo *m, ug_verdict v)
+{
+    if (v == UG_VERDICT_REPLY)
+        ug_replay_store(&x->w->guard, m->key, x->now, m->tag, x->out, *x->out_len, *x->flags);
+    return v;
+}
+
+/* Rules 4 to 8 for a HELLO its rollout owns. */
+static ug_verdict targeted(ug_hello_reply *x, ug_hello *h, const ug_rule_input *c, const ug_live_rollout *lr)
+{
+    const ug_policy *p = x->l->pol;
+    ug_memo m;
+    bool checked = false;
+    if (p->verify_always) {
+        if (remembered(x, &m))
+            return UG_VERDICT_REPLY;
+        if (!verified(x, h))
+            return UG_VERDICT_DROP;
+        checked = true;
+    }
+    if (!clock_ok(h->ts, x->now, p->clock_window))
+        return reply_wait(x, lr, NULL, UG_WHY_CLOCK);
+    /* a peer seen upgraded, back at an old version: worth one verification */
+    bool observe = ug_outcome_observe(x->I, x->worker, lr, h->uid, &h->ver, true);
+    ug_plan plan = ug_rules_run(c, lr, false);
+    if (plan.answer != UG_ANSWER_HINT && !observe)
+        return reply_plan(x, &plan); /* nothing given or spent: no signature work */
+    if (!checked) {
+        if (remembered(x, &m))
+            return UG_VERDICT_REPLY;
+        if (!verified(x, h))
+            return UG_VERDICT_DROP;
+    }
+    if (observe && ug_outcome_observe(x->I, x->worker, lr, h->uid, &h->ver, false))
+        ug_count(x->w, ST_OUTCOMES_SEEN);
+    if (plan.answer != UG_ANSWER_HINT)
+        return remember(x, &m, reply_plan(x, &plan));
+    if (ug_hint_max_len(lr->r->manifest_len) > x->cap) /* rule 9, spending nothing */
+        return remember(x, &m, reply_wait(x, lr, NULL, UG_WHY_TOO_SMALL));
+    plan = ug_rules_run(c, lr, true);
+    return remember(x, &m, reply_plan(x, &plan));
+}
+
+static bool cookie_required(ug_inst *I, const ug_policy *p)
+{
+    return p->cookie == UG_COOKIE_ALWAYS || (p->cookie == UG_COOKIE_AUTO && atomic_load(&I->under_load));
+}
+
+static const ug_live_rollout *route(const ug_live *l, const ug_version *v, const char *plat, const char *chan)
+{
+    const ug_rollout *r = ug_policy_route(l->pol, v, plat, chan);
+    return r ? &l->ro[r - l->pol->rollouts] : NULL;
+}
+
+static ug_verdict hello_path(ug_hello_reply *x, ug_hello *h)
+{
+    ug_inst *I = x->I;
+    const ug_policy *p = x->l->pol;
+    ug_rule_input c = {.I = I, .w = x->w, .worker = x->worker, .l = x->l, .now = x->now, .uid = h->uid, .ver = &h->ver,
+                  .plat = h->plat, .chan = h->chan, .ts = h->ts, .src = x->src,
+                  .addr_proved = h->has_cookie && ug_cookiejar_check(&I->jar, x->src, x->now, h->cookie)};
+    if (cookie_required(I, p) && !c.addr_proved)
+        return reply_cookie(x); /* rule 2: before any signature work */
+    const ug_live_rollout *lr = route(x->l, &h->ver, h->plat, h->chan);
+    if (!lr) {
+        /* rule 3: the host may serve this peer as usual, or send our WAIT;
+         * verified only when it tells an offer's fate we do not know yet */
+        const ug_live_rollout *olr = ug_outcome_untargeted(I, x->l, h->uid, &h->ver);
+        if (olr && clock_ok(h->ts, x->now, p->clock_window) && verified(x, h) &&
+            ug_outcome_observe(I, x->worker, olr, h->uid, &h->ver, false))
+            ug_count(x->w, ST_OUTCOMES_SEEN);
+        ug_verdict v = reply_wait(x, NULL, NULL, UG_WHY_NOT_TARGETED);
+        return v == UG_VERDICT_REPLY ? UG_VERDICT_PASS : v;
+    }
+    return targeted(x, h, &c, lr);
+}
+
+/* Rule 11: counted once, never answered. Verified only when it would
+ * change what we know (a uid we offered that release, a new outcome). */
+static ug_verdict report_path(ug_inst *I, ug_worker *w, unsigned worker, const struct sockaddr *src, const uint8_t *in,
+                              size_t in_len)
+{
+    ug_report r;
+    ug_dgram d;
+    ug_err e;
+    if (ug_report_parse(&r, &d, in, in_len, &e) != 0) {
+        ug_count(w, ST_DROP0 + e);
+        return UG_VERDICT_DROP;
+    }
+    ug_live *l = ug_enter(I, w);
+    const ug_policy *p = l->pol;
+    uint64_t now = ug_inst_now(I);
+    int would = ug_outcome_report(I, worker, l, r.uid, &r.to, r.res, true);
+    if (would < 0) {
+        ug_count(w, ST_REPORTS_UNKNOWN);
+    } else if (would == 0) {
+        ug_count(w, ST_REPORTS_SAME);
+    } else if (!clock_ok(r.ts, now, p->clock_window)) {
+        ug_count(w, ST_DROP0 + UG_E_EXPIRED);
+    } else if (p->source_budget && !ug_budget_take(&w->guard, src, now, (double)p->source_budget / I->nworkers)) {
+        ug_count(w, ST_DROP_BUDGET);
+    } else {
+        ug_count(w, ST_SIG_CHECKS);
+        ug_count(w, ST_SIG_CHECKS);
+        if (ug_report_verify(&r, &d, p->issuers, p->nissuers, now, &e) != 0)
+            ug_count(w, ST_DROP0 + e);
+        else if (ug_outcome_report(I, worker, l, r.uid, &r.to, r.res, false) > 0)
+            ug_count(w, ST_REPORTS);
+    }
+    ug_leave(w);
+    return UG_VERDICT_DROP;
+}
+
+static const uint8_t dgram_prefix[5] = {0x95, 0xa2, 0x55, 0x47, 0x01};
+
+ug_verdict ug_rules_handle(ug_inst *I, unsigned worker, const struct sockaddr *src, const uint8_t *in, size_t in_len,
+                           uint8_t *out, size_t out_cap, size_t *out_len, unsigned *flags)
+{
+    *out_len = 0;
+    *flags = 0;
+    if (worker >= I->nworkers)
+        return UG_VERDICT_DROP;
+    ug_worker *w = &I->workers[worker];
+    ug_count(w, ST_DATAGRAMS);
+    /* rule 1: not ours at all → the host's; ours but malformed → silence */
+    if (in_len < sizeof dgram_prefix || memcmp(in, dgram_prefix, sizeof dgram_prefix) != 0) {
+        ug_count(w, ST_FOREIGN);
+        return UG_VERDICT_PASS;
+    }
+    ug_dgram d;
+    ug_hello h;
+    ug_err e;
+    if (ug_hello_parse(&h, &d, in, in_len, &e) != 0) {
+        if (e == UG_E_HEADER && d.body && d.type == UG_TYPE_REPORT)
+            return report_path(I, w, worker, src, in, in_len);
+        ug_count(w, e == UG_E_HEADER && d.body ? ST_DROP_TYPE : ST_DROP0 + e);
+        return UG_VERDICT_DROP;
+    }
+    ug_count(w, ST_HELLOS);
+    ug_live *l = ug_enter(I, w);
+    ug_hello_reply x = {.I = I, .w = w, .worker = worker, .l = l, .h = &h, .d = &d, .src = src, .in = in,
+                        .in_len = in_len, .now = ug_inst_now(I), .out = out,
+                        .cap = out_cap < in_len ? out_cap : in_len, .out_len = out_len, .flags = flags};
+    ug_verdict v = hello_path(&x, &h);
+    ug_leave(w);
+    return v;
+}
+
+/* ---- decide(): the same rules on claimed fields ----------------------------- */
+
+static const char *const why_names[UG_WHY_COUNT_] = {"not_targeted", "not_selected", "quota", "clock",
+                                                     "paused", "rate", "too_small"};
+
+static void fill_decision(ug_decision *d, const ug_plan *p, uint64_t retry_base, uint64_t uid)
+{
+    const ug_rollout *r = p->lr ? p->lr->r : NULL;
+    ug_decision out = {.size = d->size, .answer = p->answer, .why = p->why, .fresh = p->fresh};
+    if (p->answer == UG_ANSWER_WAIT)
+        out.retry = p->why == UG_WHY_TOO_SMALL ? 0 : ug_jittered(retry_base, uid);
+    if (r) {
+        out.rollout = r->name;
+        out.to = r->to;
+        out.package_size = r->rel.size;
+        out.nmirrors = r->rel.nurls;
+        out.mirror = p->answer == UG_ANSWER_HINT ? (unsigned)(ug_mix64(uid) % r->rel.nurls) : 0;
+    }
+    out.stage = p->ls ? p->ls->s->name : NULL;
+    size_t n = d->size < sizeof out ? d->size : sizeof out;
+    memcpy(d, &out, n);
+}
+
+static json_t *trace_object(const ug_plan *p, json_t *trace, bool granted)
+{
+    return json_pack("{s:s?, s:s?, s:s, s:i, s:s, s:s?, s:b, s:o}", "rollout", p->lr ? p->lr->r->name : NULL,
+                          "release", p->lr ? p->lr->r->to : NULL,
+                          "answer", p->answer == UG_ANSWER_HINT ? "hint" : p->answer == UG_ANSWER_COOKIE ? "cookie" : "wait",
+                          "why", (json_int_t)p->why, "why_name", p->answer == UG_ANSWER_WAIT ? why_names[p->why] : "",
+                          "stage", p->ls ? p->ls->s->name : NULL, "granted", granted, "trace", trace);
+}
+
+static void emit_trace(const ug_claims *cl, json_t *o)
+{
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (text)
+        cl->trace(cl->trace_ctx, text, strlen(text));
+    free(text);
+    json_decref(o);
+}
+
+/* The body of decide(); l is the live policy the caller entered. */
+int ug_decide_in(ug_inst *I, const ug_live *l, unsigned worker, const ug_claims *cl, ug_decision *d, void **trace_out)
+{
+    ug_version ver, to;
+    if (!cl->ver || ug_version_parse(&ver, cl->ver, strlen(cl->ver)) != 0)
+        return -1;
+    uint64_t now = ug_inst_now(I);
+    bool spend = (cl->flags & UG_DECIDE_SPEND) && I->store;
+    ug_worker *w = &I->workers[worker < I->nworkers ? worker : 0];
+    if (cl->kind == UG_CLAIM_REPORT) {
+        if (!cl->to || ug_version_parse(&to, cl->to, strlen(cl->to)) != 0 || cl->res >= UG_RES_COUNT_)
+            return -1;
+        int rc = ug_outcome_report(I, worker, l, cl->uid, &to, (ug_res)cl->res, !spend);
+        ug_decision out = {.size = d->size, .answer = UG_ANSWER_NONE, .counted = rc > 0};
+        memcpy(d, &out, d->size < sizeof out ? d->size : sizeof out);
+        return 0;
+    }
+    ug_rule_input c = {.I = I, .w = w, .worker = worker, .l = l, .now = now, .uid = cl->uid, .ver = &ver,
+                  .plat = cl->plat ? cl->plat : "", .chan = cl->chan ? cl->chan : "", .ts = cl->ts ? cl->ts : now,
+                  .src = cl->src, .addr_proved = cl->flags & UG_DECIDE_ADDR_PROVED,
+                  .trace = cl->trace || trace_out ? json_array() : NULL};
+    ug_plan p = {.answer = UG_ANSWER_WAIT, .why = UG_WHY_NOT_TARGETED};
+    const ug_live_rollout *lr = route(l, &ver, c.plat, c.chan);
+    bool granted = false;
+    if (!lr) {
+        const ug_live_rollout *olr = ug_outcome_untargeted(I, l, cl->uid, &ver);
+        if (olr && spend)
+            ug_outcome_observe(I, worker, olr, cl->uid, &ver, false);
+    } else if (!clock_ok(c.ts, now, l->pol->clock_window)) {
+        p = (ug_plan){.answer = UG_ANSWER_WAIT, .why = UG_WHY_CLOCK, .lr = lr};
+    } else {
+        if (spend)
+            ug_outcome_observe(I, worker, lr, cl->uid, &ver, false);
+        granted = lr->sc && ug_scope_lookup(lr->sc, cl->uid, NULL);
+        p = ug_rules_run(&c, lr, spend);
+    }
+    if (spend && p.answer == UG_ANSWER_WAIT)
+        count_wait(w, worker, p.lr, p.ls, p.why);
+    fill_decision(d, &p, l->pol->retry, cl->uid);
+    if (c.trace) {
+        json_t *o = trace_object(&p, c.trace, granted);
+        if (trace_out)
+            *trace_out = o;
+        else
+            emit_trace(cl, o);
+    }
+    return 0;
+}
+
+int ug_rules_decide(ug_inst *I, unsigned worker, const ug_claims *cl, ug_decision *d)
+{
+    if (!cl || !d || !UG_HAS_FIELD(ug_claims, cl->size, trace_ctx) || !UG_HAS_FIELD(ug_decision, d->size, nmirrors) ||
+        worker >= I->nworkers)
+        return -1;
+    ug_worker *w = &I->workers[worker];
+    ug_live *l = ug_enter(I, w);
+    int rc = ug_decide_in(I, l, worker, cl, d, NULL);
+    ug_leave(w);
+    return rc;
+}

@@ -1,0 +1,45 @@
+/* The tracker rules: one HELLO or REPORT in, a HINT, WAIT or COOKIE (or nothing) out; and decide() on claims. */
+#ifndef UG_RULES_H
+#define UG_RULES_H
+
+#include "core/live.h"
+
+/* What the policy gives claimed fields (the tracker rules after rule 4). */
+typedef struct {
+    unsigned answer;      /* UG_ANSWER_HINT, _WAIT, _COOKIE */
+    ug_why why;
+    const ug_live_rollout *lr;
+    const ug_live_stage *ls;  /* the stage that selected (HINT) or decided the WAIT; NULL if none */
+    bool fresh;           /* a new grant */
+    bool needs_flush;     /* the HINT rests on a grant not yet durable */
+} ug_plan;
+
+typedef struct {
+    ug_inst *I;
+    ug_worker *w;
+    unsigned worker;
+    const ug_live *l;
+    uint64_t now;
+    uint64_t uid;
+    const ug_version *ver;
+    const char *plat, *chan; /* "" when absent */
+    uint64_t ts;
+    const struct sockaddr *src;
+    bool addr_proved;
+    void *trace; /* json_t array of the explain trace, or NULL */
+} ug_rule_input;
+
+/* Runs rules 5 to 7 for c: dry (spend false: changes nothing, looks at the
+ * rate without taking it) or for real. */
+ug_plan ug_rules_run(const ug_rule_input *c, const ug_live_rollout *lr, bool spend);
+uint64_t ug_jittered(uint64_t retry, uint64_t uid);
+/* The datagram path (handle2). */
+ug_verdict ug_rules_handle(ug_inst *I, unsigned worker, const struct sockaddr *src, const uint8_t *in, size_t in_len,
+                           uint8_t *out, size_t out_cap, size_t *out_len, unsigned *flags);
+/* decide() for one claim, inside l; trace_out (may be NULL) gets the
+ * explain object instead of it being emitted. */
+int ug_decide_in(ug_inst *I, const ug_live *l, unsigned worker, const ug_claims *cl, ug_decision *d, void **trace_out);
+/* decide() for one claim. */
+int ug_rules_decide(ug_inst *I, unsigned worker, const ug_claims *cl, ug_decision *d);
+
+#endif

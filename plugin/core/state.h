@@ -1,0 +1,68 @@
+/* The run-time state of rollouts and stages, by name: what outlives a reload (operator flags, counters, health, rates). */
+#ifndef UG_STATE_H
+#define UG_STATE_H
+
+#include "base/inst.h"
+
+/* The WAIT reasons a rollout or stage counts, per worker, on one line. */
+typedef struct {
+    alignas(64) _Atomic uint64_t why[UG_WHY_COUNT_];
+} ug_waits;
+
+/* A token bucket of new offers per second, on the host's clock. Only new
+ * offers touch it, and those are what it limits, so a mutex is cheap. It
+ * belongs to (rollout, stage name) and outlives reloads. */
+typedef struct {
+    pthread_mutex_t mu;
+    double tokens, rate;
+    uint64_t last;
+    bool primed;
+    double share; /* this tracker's part of fleet_rate, set by its slot source's holder (I->slots) */
+} ug_rate;
+
+/* Per (rollout name, stage name): what outlives a reload. */
+struct ug_stage_state {
+    char rollout[UG_NAME_MAX + 1], stage[UG_NAME_MAX + 1];
+    bool marked;
+    ug_rate rate;
+    ug_waits *waits; /* [nworkers] */
+};
+
+/* Outcome events per minute over the last hour, for hold_when_unhealthy. */
+typedef struct {
+    pthread_mutex_t mu;
+    uint64_t minute[60];
+    uint32_t failed[60], known[60];
+} ug_health;
+
+/* Per rollout name: operator flags (durable, core/flags.h), counters, health. */
+struct ug_rollout_state {
+    char name[UG_NAME_MAX + 1];
+    bool marked;
+    _Atomic bool ctl_paused;      /* upgate-ctl pause (durable: "pause:NAME") */
+    _Atomic bool halted;          /* upgate-ctl halt or automatic (durable: "halt:NAME") */
+    _Atomic bool halt_unsaved;    /* set by a worker; tick() stores it */
+    char halted_why[256];         /* written before `halted` is set, read after */
+    uint64_t halted_at;
+    /* hold_when_unhealthy: the schedule runs at now - shift, frozen at
+     * held_since - shift while held (durable: "hold:NAME") */
+    _Atomic uint64_t held_since, shift;
+    _Atomic uint64_t not_taken;   /* last count, from tick's scan */
+    uint64_t expiry_warned;       /* when tick last warned that its manifest expires soon */
+    uint64_t expiry_logged;       /* the manifest expiry already logged as passed */
+    ug_health health;
+    ug_waits *waits; /* [nworkers] */
+};
+
+/* The state of rollout `name` (its flags read from the store when new) and
+ * of stage `stage` of rollout `rollout`, made on first use and marked used;
+ * NULL on out of memory. The caller holds I->reg_mu. */
+ug_rollout_state *ug_state_rollout(ug_inst *I, const char *name);
+ug_stage_state *ug_state_stage(ug_inst *I, const char *rollout, const char *stage);
+/* Marks every state unused, so that ug_state_sweep frees those the next
+ * policy does not name (their durable flags stay in the store). */
+void ug_state_unmark_all(ug_inst *I);
+void ug_state_sweep(ug_inst *I);
+void ug_state_free_all(ug_inst *I);
+
+#endif

@@ -1,0 +1,54 @@
+/* Fleet mode's texts in Redis (docs/fleet.md, "Key layout"): key names, grant values, stream events, tracker rows. Pure functions. */
+#ifndef UG_FLEET_CODEC_H
+#define UG_FLEET_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy/policy.h"
+#include "store/store.h"
+
+#define UG_FLEET_KEY_MAX 256u /* "ug:{" rollout "}:" to ":q:" stage, and the fleet's own keys */
+
+/* A grant as the fleet holds it: the value of uid in the scope's hash,
+ * "STAGE|TRACKER|AT|OUTCOME", and a stream event's fields. */
+typedef struct {
+    char stage[UG_NAME_MAX + 1];
+    char tracker[UG_TRACKER_MAX + 1];
+    uint32_t at;
+    ug_outcome outcome;
+} ug_fleet_grant;
+
+/* 0, or -1 when v is not one (a name out of its alphabet or too long, a
+ * time past 32 bits, an outcome that is not 0..6). */
+int ug_fleet_grant_parse(const char *v, size_t n, ug_fleet_grant *g) UG_WUR;
+/* "1..2^63-1" in decimal, nothing else. */
+int ug_fleet_uid_parse(const char *s, size_t n, uint64_t *uid) UG_WUR;
+
+typedef enum { UG_FEV_GRANT, UG_FEV_OUTCOME } ug_fleet_event_kind;
+typedef struct {
+    ug_fleet_event_kind kind;
+    uint64_t uid;
+    ug_fleet_grant g; /* OUTCOME: only tracker and outcome */
+} ug_fleet_event;
+
+/* A stream entry's fields, name then value (k, u, s, a, o, t; docs/fleet.md):
+ * 0, or -1 when they are not an event (missing, repeated or bad fields). */
+int ug_fleet_event_parse(const char *const *f, const size_t *len, size_t nf, ug_fleet_event *e) UG_WUR;
+
+/* A row of the tracker registry, "SECONDS|STATE|ADDRESS" (STATE up or
+ * stopped): 0 or -1. */
+int ug_fleet_row_parse(const char *v, size_t n, uint64_t *seconds, bool *up) UG_WUR;
+
+/* The names a stage's quota key holds, "ug:{ROLLOUT}:TO:q:STAGE"; 0 or -1. */
+int ug_fleet_qkey_parse(const char *k, size_t n, char rollout[UG_NAME_MAX + 1], char to[UG_VER_MAX + 1],
+                        char stage[UG_NAME_MAX + 1]) UG_WUR;
+
+/* Key names: 0, or -1 when they do not fit UG_FLEET_KEY_MAX. */
+int ug_fleet_key_scope(char *out, const char *rollout, const char *to, const char *what);
+int ug_fleet_key_stage(char *out, const char *rollout, const char *to, const char *stage);
+int ug_fleet_key_rollout(char *out, const char *rollout, const char *what);
+int ug_fleet_key_fleet(char *out, const char *what, const char *tracker);
+
+#endif

@@ -1,0 +1,65 @@
+/* Fleet mode's Redis connection: plain, Unix or through Sentinel, the password, the scripts. Fleet thread only. */
+#ifndef UG_FLEET_REDIS_H
+#define UG_FLEET_REDIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#include "policy/policy_values.h"
+
+/* The server-side scripts (docs/fleet.md, "Scripts"), by number. */
+enum { FR_LEASE, FR_PUBLISH, FR_OUTCOME, FR_SETTLE, FR_FORGET, FR_BEAT, FR_FLAGS, FR_RATE, FR_NSCRIPTS };
+
+typedef struct {
+    ug_redis_url url;
+    char url_text[UG_URL_TEXT_MAX];
+    char password_file[UG_PATH_MAX]; /* "" when none */
+    int timeout_ms;                  /* connect and each command */
+    redisContext *c;                 /* NULL while disconnected */
+    char addr[300];                  /* the server in use: host:port or a socket path */
+    char run_id[48];                 /* the server's, from INFO: a new one may have lost writes */
+    char sha[FR_NSCRIPTS][41];
+    char err[300];                   /* why the last connect or command failed */
+} fr_conn;
+
+/* Arguments of one command, grown as needed (a publish carries hundreds). */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    size_t *off, *alen;
+    size_t n, ncap;
+    bool oom;
+} fr_args;
+
+void fr_args_reset(fr_args *a);
+void fr_args_free(fr_args *a);
+void fr_arg(fr_args *a, const char *s);
+void fr_argn(fr_args *a, const char *s, size_t n);
+void fr_argu(fr_args *a, uint64_t v);
+void fr_argf(fr_args *a, double v);
+
+/* Connects (asking the sentinels for the master first), authenticates,
+ * selects the database, checks the server is a master, loads the scripts.
+ * 0, or -1 with r->err set. */
+int fr_connect(fr_conn *r);
+void fr_close(fr_conn *r);
+
+/* One command; NULL when the connection failed (it is closed then, err
+ * says why). An error reply is returned as such. */
+redisReply *fr_command(fr_conn *r, const fr_args *a);
+/* A script: EVALSHA, and EVAL when the server forgot it (NOSCRIPT). keys
+ * and args are one list, the first nkeys of it keys. */
+redisReply *fr_script(fr_conn *r, int script, int nkeys, const fr_args *a);
+/* With Sentinel, a write counts once a replica holds it (WAIT 1), when
+ * the master has one. 0 when it does (or without Sentinel, or without a
+ * replica), -1 when not. */
+int fr_replicated(fr_conn *r);
+
+/* Reply helpers: the integer at index i of an array reply, or the reply's own. */
+bool fr_int_at(const redisReply *rep, size_t i, long long *out);
+bool fr_is_error(const redisReply *rep, char *err, size_t cap);
+
+#endif

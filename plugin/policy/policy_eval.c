@@ -1,0 +1,123 @@
+/* What a loaded policy says about a peer: which rollout owns it, whether a
+ * stage's window, conditions and percentage hold, a shard's quota share. */
+#include <string.h>
+
+#include "policy/policy.h"
+
+bool ug_name_valid(const char *s, size_t len)
+{
+    if (!s || len < 1 || len > UG_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return false;
+    return true;
+}
+
+bool ug_rollout_targets(const ug_rollout *r, const ug_version *v)
+{
+    if (!r || !v)
+        return false;
+    for (size_t i = 0; i < r->ntargets; i++) {
+        int c = ug_version_cmp(v, &r->targets[i].v);
+        switch (r->targets[i].op) {
+        case UG_TARGET_EQ:
+            if (c == 0)
+                return true;
+            break;
+        case UG_TARGET_LT:
+            if (c < 0)
+                return true;
+            break;
+        case UG_TARGET_LE:
+            if (c <= 0)
+                return true;
+            break;
+        }
+    }
+    return false;
+}
+
+/* A rollout's plat or chan list; NULL is any value, and an absent field
+ * ("") matches only that. */
+static bool listed(const char *v, const char *list, size_t n, size_t width)
+{
+    if (!list)
+        return true;
+    if (!v || !v[0])
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v, list + i * width) == 0)
+            return true;
+    return false;
+}
+
+const ug_rollout *ug_policy_route(const ug_policy *p, const ug_version *v, const char *plat, const char *chan)
+{
+    if (!p || !v)
+        return NULL;
+    for (size_t i = 0; i < p->nrollouts; i++) {
+        const ug_rollout *r = &p->rollouts[i];
+        if (ug_rollout_targets(r, v) && listed(plat, (const char *)r->plat, r->nplat, UG_PLAT_MAX + 1) &&
+            listed(chan, (const char *)r->chan, r->nchan, UG_CHAN_MAX + 1))
+            return r;
+    }
+    return NULL;
+}
+
+uint64_t ug_policy_share(const ug_policy *p, uint64_t quota)
+{
+    uint64_t count = p && p->shard_count ? p->shard_count : 1, index = p ? p->shard_index : 0;
+    return quota / count + (index < quota % count ? 1u : 0u);
+}
+
+bool ug_stage_active(const ug_stage *s, int64_t now)
+{
+    return !(s->has_start && now < s->start) && !(s->has_end && now >= s->end);
+}
+
+bool ug_stage_matches(const ug_stage *s, const ug_peer *p)
+{
+    if (!s || !p)
+        return false;
+    for (size_t i = 0; i < s->nconds; i++) /* cheapest first: the table's order */
+        if (!s->conds[i].kind->match(s->conds[i].arg, p))
+            return false;
+    return true;
+}
+
+/* from + (to - from) * (t - start) / (end - start), rounded down: t - start
+ * may take all 64 bits, so the product is done in 128. */
+static uint32_t linear_at(const ug_percent *pc, int64_t t)
+{
+    if (t < pc->start)
+        return 0;
+    if (t >= pc->end)
+        return pc->to_bp;
+    uint64_t done = (uint64_t)t - (uint64_t)pc->start, span = (uint64_t)pc->end - (uint64_t)pc->start;
+    unsigned __int128 rise = (unsigned __int128)(pc->to_bp - pc->from_bp) * done / span;
+    return pc->from_bp + (uint32_t)rise;
+}
+
+uint32_t ug_percent_at(const ug_percent *pc, int64_t t)
+{
+    switch (pc->kind) {
+    case UG_PCT_CONST:
+        return pc->bp;
+    case UG_PCT_LINEAR:
+        return linear_at(pc, t);
+    case UG_PCT_STEPS: {
+        /* the last step whose `at` has passed: steps are in time order */
+        size_t lo = 0, hi = pc->nsteps; /* steps[0..lo) have passed, steps[hi..) have not */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (pc->steps[mid].at <= t)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        return lo ? pc->steps[lo - 1].bp : 0;
+    }
+    }
+    return 0;
+}

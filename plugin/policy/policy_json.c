@@ -1,0 +1,176 @@
+/* The policy as `upgate-node --check` shows it: one JSON object with every
+ * setting, rollout and stage, and the lint warnings. No secret: the hint
+ * key appears by id, the fleet password by its file's path. */
+#include <string.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "policy/policy.h"
+#include "policy/policy_values.h"
+
+/* jansson integers are signed: a larger count (a quota near 2^64) is a real. */
+static json_t *juint(uint64_t v)
+{
+    return v <= INT64_MAX ? json_integer((json_int_t)v) : json_real((double)v);
+}
+
+/* s[0..n) as a JSON string: as it is when it is UTF-8 (jansson checks),
+ * else with each byte outside printable ASCII shown as '?'. A path, a salt
+ * or a plat may hold any bytes, and the summary must still show them. */
+static json_t *jtext(const char *s, size_t n)
+{
+    json_t *j = json_stringn(s, n);
+    if (j)
+        return j;
+    char buf[UG_PATH_MAX + 512];
+    n = n < sizeof buf ? n : sizeof buf;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f ? s[i] : '?';
+    return json_stringn(buf, n);
+}
+
+static json_t *jstr(const char *s)
+{
+    return jtext(s, strlen(s));
+}
+
+static json_t *jkid(const uint8_t kid[UG_KID_LEN])
+{
+    char hex[2 * UG_KID_LEN + 1];
+    return json_string(sodium_bin2hex(hex, sizeof hex, kid, UG_KID_LEN));
+}
+
+/* NULL list: any value (JSON null). */
+static json_t *jnames(const char *list, size_t n, size_t width)
+{
+    if (!list)
+        return json_null();
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, jstr(list + i * width));
+    return a;
+}
+
+static json_t *jpercent(const ug_percent *pc)
+{
+    switch (pc->kind) {
+    case UG_PCT_CONST:
+        return json_integer(pc->bp);
+    case UG_PCT_LINEAR:
+        return json_pack("{s:i, s:i, s:I, s:I}", "from", (int)pc->from_bp, "to", (int)pc->to_bp, "start",
+                         (json_int_t)pc->start, "end", (json_int_t)pc->end);
+    case UG_PCT_STEPS: {
+        json_t *a = json_array();
+        for (size_t i = 0; i < pc->nsteps; i++)
+            json_array_append_new(a, json_pack("{s:I, s:i}", "at", (json_int_t)pc->steps[i].at, "percent",
+                                               (int)pc->steps[i].bp));
+        return json_pack("{s:o}", "steps", a);
+    }
+    }
+    return json_null();
+}
+
+/* Percentages are in hundredths of a percent, as everywhere in the plugin. */
+static json_t *jstage(const ug_policy *p, const ug_stage *s, int64_t now)
+{
+    json_t *conds = json_array();
+    for (size_t i = 0; i < s->nconds; i++) {
+        char text[256];
+        s->conds[i].kind->describe(s->conds[i].arg, text, sizeof text);
+        json_array_append_new(conds, json_pack("{s:s, s:o}", "key", s->conds[i].kind->key, "describe", jstr(text)));
+    }
+    json_t *o = json_pack("{s:s, s:I, s:o, s:o, s:b}", "name", s->name, "line", (json_int_t)s->line, "salt",
+                          jtext(s->salt, s->salt_len), "conditions", conds, "needs_proved_address",
+                          (s->cond_flags & UG_CONDF_ADDRESS) != 0);
+    json_object_set_new(o, "start", s->has_start ? json_integer(s->start) : json_null());
+    json_object_set_new(o, "end", s->has_end ? json_integer(s->end) : json_null());
+    json_object_set_new(o, "percent", s->has_percent ? jpercent(&s->percent) : json_null());
+    json_object_set_new(o, "percent_now", s->has_percent ? json_integer(ug_percent_at(&s->percent, now)) : json_null());
+    json_object_set_new(o, "quota", s->has_quota ? juint(s->quota) : json_null());
+    json_object_set_new(o, "quota_share", s->has_quota ? juint(ug_policy_share(p, s->quota)) : json_null());
+    json_object_set_new(o, "rate", s->has_rate ? json_real(s->rate) : json_null());
+    json_object_set_new(o, "fleet_rate", s->has_fleet_rate ? json_real(s->fleet_rate) : json_null());
+    return o;
+}
+
+static json_t *jmanifest(const ug_rollout *r)
+{
+    json_t *urls = json_array();
+    for (unsigned i = 0; i < r->rel.nurls; i++)
+        json_array_append_new(urls, json_string(r->rel.urls[i]));
+    return json_pack("{s:o, s:s, s:o, s:o, s:o, s:I, s:o}", "file", jstr(r->release_path), "to", r->to, "expires",
+                     juint(r->rel.exp), "kid", jkid(r->rel.kid), "size", juint(r->rel.size), "bytes",
+                     (json_int_t)r->manifest_len, "urls", urls);
+}
+
+static json_t *jhalt(const ug_rollout *r)
+{
+    if (!r->has_halt_when)
+        return json_null();
+    return json_pack("{s:o, s:o, s:o}", "failed_ppm", r->halt_failed_ppm ? json_integer(r->halt_failed_ppm) : json_null(),
+                     "rolled_back_ppm", r->halt_rolled_back_ppm ? json_integer(r->halt_rolled_back_ppm) : json_null(),
+                     "min_outcomes", juint(r->halt_min_outcomes));
+}
+
+static json_t *jrollout(const ug_policy *p, const ug_rollout *r, int64_t now)
+{
+    json_t *targets = json_array(), *stages = json_array();
+    for (size_t i = 0; i < r->ntargets; i++) {
+        char text[UG_VER_MAX + 8];
+        if (ug_target_format(&r->targets[i], text, sizeof text) == 0)
+            json_array_append_new(targets, json_string(text));
+    }
+    for (size_t i = 0; i < r->nstages; i++)
+        json_array_append_new(stages, jstage(p, &r->stages[i], now));
+    return json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:b, s:o, s:o}", "name", r->name, "line",
+                     (json_int_t)r->line, "salt", jtext(r->salt, r->salt_len), "targets", targets, "plat",
+                     jnames((const char *)r->plat, r->nplat, UG_PLAT_MAX + 1), "chan",
+                     jnames((const char *)r->chan, r->nchan, UG_CHAN_MAX + 1), "paused", r->paused, "halt_when",
+                     jhalt(r), "outcome_window", juint(r->outcome_window), "hold_when_unhealthy", r->hold_when_unhealthy,
+                     "manifest", jmanifest(r), "stages", stages);
+}
+
+static json_t *jfleet(const ug_fleet_conf *f)
+{
+    if (!f->enabled)
+        return json_null();
+    return json_pack("{s:s, s:s, s:o, s:o, s:o}", "redis", f->redis, "tracker", f->tracker, "password_file",
+                     f->password_file[0] ? jstr(f->password_file) : json_null(), "lease", juint(f->lease),
+                     "lease_timeout", juint(f->lease_timeout));
+}
+
+static void add_warning(void *ctx, const char *msg)
+{
+    json_array_append_new(ctx, jstr(msg));
+}
+
+json_t *ug_policy_summary(const ug_policy *p, int64_t now)
+{
+    if (!p)
+        return NULL;
+    static const char *const cookie[] = {[UG_COOKIE_NEVER] = "never", [UG_COOKIE_ALWAYS] = "always",
+                                         [UG_COOKIE_AUTO] = "auto"};
+    json_t *issuers = json_array(), *rollouts = json_array(), *warnings = json_array();
+    for (size_t i = 0; i < p->nissuers; i++)
+        json_array_append_new(issuers, jkid(p->issuers[i].kid));
+    for (size_t i = 0; i < p->nrollouts; i++)
+        json_array_append_new(rollouts, jrollout(p, &p->rollouts[i], now));
+    ug_policy_lint(p, now, add_warning, warnings);
+    json_t *o = json_pack("{s:o, s:i, s:o, s:o, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:{s:I, s:I}, s:o, s:{s:o, s:o}}",
+                          "policy", jstr(p->path), "version", (int)p->version, "state", jstr(p->state_dir), "geoip",
+                          p->geoip_path[0] ? jstr(p->geoip_path) : json_null(), "cookie", cookie[p->cookie],
+                          "cookie_threshold", juint(p->cookie_threshold), "source_budget", juint(p->source_budget),
+                          "verify", p->verify_always ? "always" : "claims-first", "clock_window",
+                          juint(p->clock_window), "hint_ttl", juint(p->hint_ttl), "retry", juint(p->retry), "shard",
+                          "index", (json_int_t)p->shard_index, "count", (json_int_t)p->shard_count, "fleet", jfleet(&p->fleet),
+                          "keys", "hint", jkid(p->hint_pub.kid), "issuers", issuers);
+    if (!o) {
+        json_decref(rollouts);
+        json_decref(warnings);
+        return NULL;
+    }
+    json_object_set_new(o, "rollouts", rollouts);
+    json_object_set_new(o, "warnings", warnings);
+    return o;
+}

@@ -1,0 +1,564 @@
+/* Grants in memory: a striped hash table per scope, its stages, grants and their outcomes, learned and published grants. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "util/mix.h"
+#include "store/store_impl.h"
+
+/*
+ * Why the quota is exact:
+ * - A scope's grants live in NSTRIPES independently locked tables; a uid's
+ *   stripe is fixed by its hash. A grant holds that stripe's lock from the
+ *   lookup to the insert, taking a slot in between, so one uid is charged
+ *   once however workers interleave.
+ * - A stage's slots (quota.c) are taken under that lock too.
+ * Why a HINT never leaves before its grant is durable: a new grant is
+ * PENDING and QUEUED on its worker; the host sends that worker's replies
+ * only after its commit, which writes the record and clears PENDING. A
+ * sticky answer on a PENDING grant first queues the record on the
+ * answering worker too (ug_scope_make_durable), so its own commit makes it
+ * durable whoever granted it.
+ * A learned grant (made elsewhere) is sticky here but never written here;
+ * a published mark says one of this store's grants was told to whoever
+ * publishes them, and is written in its record.
+ */
+
+#define LOAD_NUM 3 /* a stripe grows past 3/4 full, live or loaded */
+#define LOAD_DEN 4
+
+static inline stripe *stripe_of(ug_scope *sc, uint64_t h)
+{
+    return &sc->stripes[h >> (64 - STRIPE_BITS)];
+}
+
+static grant_entry *stripe_find(stripe *st, uint64_t uid, uint64_t h)
+{
+    if (st->cap == 0 || uid == 0) /* 0 marks an empty slot, never a uid */
+        return NULL;
+    size_t mask = st->cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        if (st->tab[i].uid == uid)
+            return &st->tab[i];
+        if (st->tab[i].uid == 0)
+            return NULL;
+    }
+}
+
+static grant_entry *tab_put(grant_entry *tab, size_t mask, const grant_entry *e, uint64_t h)
+{
+    size_t i = h & mask;
+    while (tab[i].uid != 0)
+        i = (i + 1) & mask;
+    tab[i] = *e;
+    return &tab[i];
+}
+
+/* The smallest power of two holding n entries at most 3/4 full. */
+static size_t cap_for(size_t n)
+{
+    size_t cap = 16;
+    while (cap / LOAD_DEN * LOAD_NUM < n)
+        cap <<= 1;
+    return cap;
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/* A zeroed table of cap entries. A big one (millions of grants) is probed
+ * at random: on 2 MiB pages (where the kernel offers them) it costs a few
+ * hundred TLB misses and page faults instead of tens of thousands. */
+static grant_entry *tab_alloc(size_t cap)
+{
+    size_t bytes = cap * sizeof(grant_entry);
+    if (bytes < HUGE_PAGE)
+        return calloc(cap, sizeof(grant_entry));
+    grant_entry *tab = aligned_alloc(HUGE_PAGE, bytes); /* bytes: a power of two above 2 MiB */
+    if (tab) {
+        (void)madvise(tab, bytes, MADV_HUGEPAGE);
+        memset(tab, 0, bytes);
+    }
+    return tab;
+}
+
+static int stripe_resize(stripe *st, size_t cap)
+{
+    if (cap <= st->cap)
+        return 0;
+    grant_entry *tab = tab_alloc(cap);
+    if (!tab)
+        return -1;
+    for (size_t i = 0; i < st->cap; i++)
+        if (st->tab[i].uid)
+            tab_put(tab, cap - 1, &st->tab[i], ug_mix64(st->tab[i].uid));
+    free(st->tab);
+    st->tab = tab;
+    st->cap = cap;
+    return 0;
+}
+
+/* Room for one more entry, so the insert after it cannot fail. */
+static int stripe_reserve(stripe *st)
+{
+    if (st->used + 1 <= st->cap / LOAD_DEN * LOAD_NUM)
+        return 0;
+    return stripe_resize(st, cap_for(st->used + 1));
+}
+
+static grant_entry *stripe_insert(stripe *st, const grant_entry *e, uint64_t h)
+{
+    st->used++;
+    return tab_put(st->tab, st->cap - 1, e, h);
+}
+
+ug_scope *ug_scope_new(ug_store *s, const char *rollout, const char *to)
+{
+    ug_scope *sc = aligned_alloc(UG_CACHELINE, sizeof *sc);
+    if (!sc)
+        return NULL;
+    memset(sc, 0, sizeof *sc);
+    for (unsigned i = 0; i < NSTRIPES; i++)
+        (void)pthread_mutex_init(&sc->stripes[i].mu, NULL);
+    (void)pthread_mutex_init(&sc->stages_mu, NULL);
+    sc->st = s;
+    snprintf(sc->rollout, sizeof sc->rollout, "%s", rollout);
+    snprintf(sc->to, sizeof sc->to, "%s", to);
+    return sc;
+}
+
+static void stage_quota_free(ug_stage_quota *q)
+{
+    if (!q)
+        return;
+    pthread_mutex_destroy(&q->steal_mu);
+    pthread_mutex_destroy(&q->ring_mu);
+    free(q->slots);
+    free(q);
+}
+
+void ug_scope_free(ug_scope *sc)
+{
+    if (!sc)
+        return;
+    for (unsigned i = 0; i < NSTRIPES; i++) {
+        pthread_mutex_destroy(&sc->stripes[i].mu);
+        free(sc->stripes[i].tab);
+    }
+    for (size_t i = 0; i < sc->nstages; i++)
+        stage_quota_free(sc->stages[i]);
+    free(sc->stages);
+    pthread_mutex_destroy(&sc->stages_mu);
+    free(sc);
+}
+
+int ug_scope_presize(ug_scope *sc, size_t n)
+{
+    /* stripes fill unevenly: leave each room for 1/8 more than its share */
+    size_t per = n / NSTRIPES;
+    per += per / 8 + 1;
+    for (unsigned i = 0; i < NSTRIPES; i++)
+        if (stripe_resize(&sc->stripes[i], cap_for(per)) != 0)
+            return -1;
+    return 0;
+}
+
+/* The scope is not shared yet. Entries come in batches so that the table
+ * slots of a batch are fetched from memory while the earlier ones are
+ * inserted: at ten million grants, loading is bound by cache misses. */
+int ug_scope_insert_loaded(ug_scope *sc, const uint64_t *uids, const grant_record *recs, size_t n)
+{
+    uint64_t h[UG_LOAD_BATCH], out[UG_OUT_COUNT_] = {0};
+    if (n > UG_LOAD_BATCH)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        h[i] = ug_mix64(uids[i]);
+        stripe *st = stripe_of(sc, h[i]);
+        if (st->cap)
+            __builtin_prefetch(&st->tab[h[i] & (st->cap - 1)], 1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        stripe *st = stripe_of(sc, h[i]);
+        if (stripe_reserve(st) != 0)
+            return -1;
+        uint8_t o = recs[i].outcome < UG_OUT_COUNT_ ? recs[i].outcome : UG_OUT_PENDING;
+        grant_entry e = {.uid = uids[i], .at = recs[i].at, .stage = recs[i].stage,
+                  .state = (uint8_t)(o | (recs[i].flags & GR_PUBLISHED ? GF_PUBLISHED : 0))};
+        stripe_insert(st, &e, h[i]);
+        out[o]++;
+    }
+    for (unsigned o = 0; o < UG_OUT_COUNT_; o++)
+        if (out[o])
+            atomic_fetch_add_explicit(&sc->out[o], out[o], memory_order_relaxed);
+    return 0;
+}
+
+static void info_of(const grant_entry *e, ug_grant_info *gi)
+{
+    if (!gi)
+        return;
+    *gi = (ug_grant_info){
+        .found = e != NULL,
+        .durable = e && !(e->state & GF_PENDING),
+        .learned = e && (e->state & GF_LEARNED),
+        .published = e && (e->state & GF_PUBLISHED),
+        .stage = e ? e->stage : 0,
+        .at = e ? e->at : 0,
+        .outcome = e ? (ug_outcome)(e->state & GF_OUTCOME) : UG_OUT_PENDING,
+    };
+}
+
+bool ug_scope_lookup(ug_scope *sc, uint64_t uid, ug_grant_info *gi)
+{
+    uint64_t h = ug_mix64(uid);
+    stripe *st = stripe_of(sc, h);
+    pthread_mutex_lock(&st->mu);
+    const grant_entry *e = stripe_find(st, uid, h);
+    info_of(e, gi);
+    pthread_mutex_unlock(&st->mu);
+    return e != NULL;
+}
+
+/* Marks e as having a record waiting in worker's queue. */
+static void mark_queued(ug_scope *sc, grant_entry *e, unsigned worker)
+{
+    if (!(e->state & GF_QUEUED))
+        atomic_fetch_add_explicit(&sc->queued, 1, memory_order_relaxed);
+    e->state |= GF_QUEUED;
+    e->worker = (uint8_t)worker;
+}
+
+ug_grant ug_stage_quota_grant(ug_stage_quota *q, unsigned worker, uint64_t uid, uint32_t now, ug_grant_info *gi)
+{
+    ug_scope *sc = q->sc;
+    ug_store *s = sc->st;
+    if (worker >= s->nworkers || uid == 0) {
+        info_of(NULL, gi);
+        return UG_GRANT_SPENT; /* misuse: fail closed */
+    }
+    uint64_t h = ug_mix64(uid);
+    stripe *st = stripe_of(sc, h);
+    ug_grant g = UG_GRANT_SPENT;
+    pthread_mutex_lock(&st->mu);
+    grant_entry *e = stripe_find(st, uid, h);
+    if (e) {
+        g = UG_GRANT_ALREADY;
+        goto out;
+    }
+    /* room first, so nothing can fail once a slot is taken: out of memory
+     * answers SPENT (nothing offered) rather than losing a slot */
+    if (stripe_reserve(st) != 0 || ug_queue_reserve(s, worker) != 0)
+        goto out;
+    if (atomic_load_explicit(&q->limit, memory_order_relaxed) != UG_QUOTA_UNLIMITED && !ug_stage_quota_take(q, worker))
+        goto out;
+    grant_entry ne = {.uid = uid, .at = now, .stage = q->id, .state = UG_OUT_PENDING | GF_PENDING};
+    e = stripe_insert(st, &ne, h);
+    mark_queued(sc, e, worker);
+    (void)ug_queue_push(s, worker, sc, uid); /* reserved above */
+    atomic_fetch_add_explicit(&q->n, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sc->out[UG_OUT_PENDING], 1, memory_order_relaxed);
+    ug_stage_quota_offered(q, now);
+    g = UG_GRANT_NEW;
+out:
+    info_of(e, gi);
+    pthread_mutex_unlock(&st->mu);
+    return g;
+}
+
+int ug_scope_make_durable(ug_scope *sc, unsigned worker, uint64_t uid)
+{
+    ug_store *s = sc->st;
+    uint64_t h = ug_mix64(uid);
+    stripe *st = stripe_of(sc, h);
+    int rc = 0;
+    pthread_mutex_lock(&st->mu);
+    grant_entry *e = stripe_find(st, uid, h);
+    if (e && (e->state & GF_PENDING) && !((e->state & GF_QUEUED) && e->worker == worker)) {
+        rc = ug_queue_reserve(s, worker);
+        if (rc == 0) {
+            mark_queued(sc, e, worker);
+            (void)ug_queue_push(s, worker, sc, uid);
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+int ug_scope_set_outcome(ug_scope *sc, unsigned worker, uint64_t uid, ug_outcome o, ug_outcome *before)
+{
+    ug_store *s = sc->st;
+    uint64_t h = ug_mix64(uid);
+    stripe *st = stripe_of(sc, h);
+    int rc = 0;
+    pthread_mutex_lock(&st->mu);
+    grant_entry *e = stripe_find(st, uid, h);
+    ug_outcome old = e ? (ug_outcome)(e->state & GF_OUTCOME) : UG_OUT_PENDING;
+    if (before)
+        *before = old;
+    if (e && old != o && (unsigned)o < UG_OUT_COUNT_) {
+        if (!(e->state & GF_LEARNED) && ug_queue_reserve(s, worker) != 0) {
+            rc = -1;
+        } else {
+            e->state = (uint8_t)((e->state & ~GF_OUTCOME) | (unsigned)o);
+            atomic_fetch_sub_explicit(&sc->out[old], 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&sc->out[o], 1, memory_order_relaxed);
+            if (!(e->state & GF_LEARNED)) {
+                mark_queued(sc, e, worker);
+                (void)ug_queue_push(s, worker, sc, uid);
+            }
+            rc = 1;
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+bool ug_scope_record(ug_scope *sc, uint64_t uid, grant_record *r)
+{
+    uint64_t h = ug_mix64(uid);
+    stripe *st = stripe_of(sc, h);
+    pthread_mutex_lock(&st->mu);
+    const grant_entry *e = stripe_find(st, uid, h);
+    bool ok = e && !(e->state & GF_LEARNED);
+    if (ok)
+        *r = (grant_record){.at = e->at, .stage = e->stage, .outcome = (uint8_t)(e->state & GF_OUTCOME),
+                    .flags = e->state & GF_PUBLISHED ? GR_PUBLISHED : 0};
+    pthread_mutex_unlock(&st->mu);
+    return ok;
+}
+
+/* The record written by worker's commit held the grant: it is durable. The
+ * QUEUED mark goes only if no later record of it waits in another queue. */
+void ug_scope_committed(ug_scope *sc, uint64_t uid, unsigned worker)
+{
+    uint64_t h = ug_mix64(uid);
+    stripe *st = stripe_of(sc, h);
+    pthread_mutex_lock(&st->mu);
+    grant_entry *e = stripe_find(st, uid, h);
+    if (e) {
+        e->state &= (uint8_t)~GF_PENDING;
+        if ((e->state & GF_QUEUED) && e->worker == worker) {
+            e->state &= (uint8_t)~GF_QUEUED;
+            atomic_fetch_sub_explicit(&sc->queued, 1, memory_order_relaxed);
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+}
+
+uint64_t ug_scope_outcomes(const ug_scope *sc, ug_outcome o)
+{
+    return (unsigned)o < UG_OUT_COUNT_ ? atomic_load_explicit(&sc->out[o], memory_order_relaxed) : 0;
+}
+
+void ug_scope_foreach(ug_scope *sc, ug_grant_fn fn, void *ctx)
+{
+    for (unsigned i = 0; i < NSTRIPES; i++) {
+        stripe *st = &sc->stripes[i];
+        pthread_mutex_lock(&st->mu);
+        for (size_t k = 0; k < st->cap; k++) {
+            if (!st->tab[k].uid)
+                continue;
+            ug_grant_info gi;
+            info_of(&st->tab[k], &gi);
+            fn(ctx, st->tab[k].uid, &gi);
+        }
+        pthread_mutex_unlock(&st->mu);
+    }
+}
+
+static void count_stage(void *ctx, uint64_t uid, const ug_grant_info *gi)
+{
+    (void)uid;
+    ug_stage_quota *q = ctx;
+    if (gi->stage == q->id && !gi->learned) {
+        q->n++;
+        q->npub += gi->published;
+    }
+}
+
+static ug_stage_quota *stage_quota_new(ug_scope *sc, uint16_t id)
+{
+    unsigned n = sc->st->nworkers;
+    ug_stage_quota *q = calloc(1, sizeof *q);
+    if (!q)
+        return NULL;
+    q->slots = aligned_alloc(UG_CACHELINE, n * sizeof(shard));
+    if (!q->slots) {
+        free(q);
+        return NULL;
+    }
+    memset(q->slots, 0, n * sizeof(shard));
+    (void)pthread_mutex_init(&q->steal_mu, NULL);
+    (void)pthread_mutex_init(&q->ring_mu, NULL);
+    q->sc = sc;
+    q->id = id;
+    atomic_init(&q->limit, 0);
+    /* its grants are those the scope holds under its id: no grant of this
+     * stage can run before the stage exists, so the count is exact */
+    ug_scope_foreach(sc, count_stage, q);
+    return q;
+}
+
+ug_stage_quota *ug_scope_quota(ug_scope *sc, const char *name, char *err, size_t errcap)
+{
+    uint16_t id = ug_store_stage_id(sc->st, name, err, errcap);
+    if (!id)
+        return NULL;
+    ug_stage_quota *q = NULL;
+    pthread_mutex_lock(&sc->stages_mu);
+    for (size_t i = 0; i < sc->nstages; i++)
+        if (sc->stages[i]->id == id) {
+            q = sc->stages[i];
+            goto out;
+        }
+    if (sc->nstages == sc->capstages) {
+        size_t cap = sc->capstages ? sc->capstages * 2 : 8;
+        ug_stage_quota **v = realloc(sc->stages, cap * sizeof *v);
+        if (!v)
+            goto oom;
+        sc->stages = v;
+        sc->capstages = cap;
+    }
+    if (!(q = stage_quota_new(sc, id)))
+        goto oom;
+    sc->stages[sc->nstages++] = q;
+out:
+    q->marked = true;
+    pthread_mutex_unlock(&sc->stages_mu);
+    return q;
+oom:
+    pthread_mutex_unlock(&sc->stages_mu);
+    ug_store_fail(err, errcap, "state folder %s: stage %s: out of memory", sc->st->dir, name);
+    return NULL;
+}
+
+/* Frees the stages the last marking did not reach; the caller holds no
+ * worker inside them (see ug_store_sweep). */
+void ug_scope_sweep_stages(ug_scope *sc)
+{
+    pthread_mutex_lock(&sc->stages_mu);
+    size_t k = 0;
+    for (size_t i = 0; i < sc->nstages; i++) {
+        if (sc->stages[i]->marked)
+            sc->stages[k++] = sc->stages[i];
+        else
+            stage_quota_free(sc->stages[i]);
+    }
+    sc->nstages = k;
+    pthread_mutex_unlock(&sc->stages_mu);
+}
+
+void ug_scope_unmark_stages(ug_scope *sc)
+{
+    pthread_mutex_lock(&sc->stages_mu);
+    for (size_t i = 0; i < sc->nstages; i++)
+        sc->stages[i]->marked = false;
+    pthread_mutex_unlock(&sc->stages_mu);
+}
+
+/* ---- learned grants, published marks ---------------------------------------- */
+
+int ug_scope_add_learned(ug_scope *sc, uint64_t uid, uint16_t stage, uint32_t at, ug_outcome o)
+{
+    if (uid == 0 || (unsigned)o >= UG_OUT_COUNT_)
+        return 0;
+    uint64_t h = ug_mix64(uid);
+    stripe *st = stripe_of(sc, h);
+    int rc = 1;
+    pthread_mutex_lock(&st->mu);
+    grant_entry *e = stripe_find(st, uid, h);
+    if (e) {
+        ug_outcome old = (ug_outcome)(e->state & GF_OUTCOME);
+        if (o != UG_OUT_PENDING && o != old) {
+            e->state = (uint8_t)((e->state & ~GF_OUTCOME) | (unsigned)o);
+            atomic_fetch_sub_explicit(&sc->out[old], 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&sc->out[o], 1, memory_order_relaxed);
+        }
+        rc = 0;
+    } else if (stripe_reserve(st) != 0) {
+        rc = -1;
+    } else {
+        grant_entry ne = {.uid = uid, .at = at, .stage = stage, .state = (uint8_t)((unsigned)o | GF_LEARNED)};
+        stripe_insert(st, &ne, h);
+        atomic_fetch_add_explicit(&sc->out[o], 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+int ug_scope_learn_outcome(ug_scope *sc, uint64_t uid, ug_outcome o)
+{
+    if (o == UG_OUT_PENDING || (unsigned)o >= UG_OUT_COUNT_)
+        return 0;
+    uint64_t h = ug_mix64(uid);
+    stripe *st = stripe_of(sc, h);
+    int rc = 0;
+    pthread_mutex_lock(&st->mu);
+    grant_entry *e = stripe_find(st, uid, h);
+    ug_outcome old = e ? (ug_outcome)(e->state & GF_OUTCOME) : o;
+    if (old != o) {
+        e->state = (uint8_t)((e->state & ~GF_OUTCOME) | (unsigned)o);
+        atomic_fetch_sub_explicit(&sc->out[old], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&sc->out[o], 1, memory_order_relaxed);
+        rc = 1;
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+/* The stage of sc numbered id, or NULL (stages_mu held by the caller). */
+static ug_stage_quota *stage_by_id(ug_scope *sc, uint16_t id)
+{
+    for (size_t i = 0; i < sc->nstages; i++)
+        if (sc->stages[i]->id == id)
+            return sc->stages[i];
+    return NULL;
+}
+
+size_t ug_scope_mark_published_mem(ug_scope *sc, const uint64_t *uids, size_t n, bool *write)
+{
+    size_t marked = 0;
+    pthread_mutex_lock(&sc->stages_mu);
+    ug_stage_quota *q = NULL;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = ug_mix64(uids[i]);
+        stripe *st = stripe_of(sc, h);
+        write[i] = false;
+        pthread_mutex_lock(&st->mu);
+        grant_entry *e = stripe_find(st, uids[i], h);
+        if (e && !(e->state & (GF_LEARNED | GF_PUBLISHED))) {
+            e->state |= GF_PUBLISHED;
+            if (!q || q->id != e->stage)
+                q = stage_by_id(sc, e->stage);
+            if (q)
+                atomic_fetch_add(&q->npub, 1);
+            write[i] = true;
+            marked++;
+        }
+        pthread_mutex_unlock(&st->mu);
+    }
+    pthread_mutex_unlock(&sc->stages_mu);
+    return marked;
+}
+
+void ug_scope_unpublish_stage(ug_scope *sc, uint16_t stage)
+{
+    pthread_mutex_lock(&sc->stages_mu);
+    ug_scope_lock_all(sc);
+    for (unsigned i = 0; i < NSTRIPES; i++) {
+        stripe *st = &sc->stripes[i];
+        for (size_t k = 0; k < st->cap; k++)
+            if (st->tab[k].uid && st->tab[k].stage == stage && !(st->tab[k].state & GF_LEARNED))
+                st->tab[k].state &= (uint8_t)~GF_PUBLISHED;
+    }
+    ug_stage_quota *q = stage_by_id(sc, stage);
+    if (q)
+        atomic_store(&q->npub, 0);
+    ug_scope_unlock_all(sc);
+    pthread_mutex_unlock(&sc->stages_mu);
+}
+
+uint32_t ug_scope_id(const ug_scope *sc)
+{
+    return sc->id;
+}

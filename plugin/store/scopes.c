@@ -1,0 +1,171 @@
+/* The scopes a store holds: each rollout's release, loaded from disk on first use, swept after a reload. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "store/store_impl.h"
+
+/* Pages the load read stay in our RSS as file pages; they are the page
+ * cache's to keep, not ours, once the grants are in memory. */
+static void drop_pages(const void *lo, const void *hi)
+{
+    if (!lo || hi <= lo)
+        return;
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)lo & ~(uintptr_t)(pg - 1), b = ((uintptr_t)hi + (uintptr_t)pg - 1) & ~(uintptr_t)(pg - 1);
+    (void)madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+/* Two passes over the scope's key range: count, presize, then insert, so
+ * the tables are sized as when live and never rehash while loading. */
+int ug_store_load_scope(ug_store *s, ug_scope *sc, char *err, size_t errcap)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    const char *what = "mdb_txn_begin";
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        goto fail;
+    what = "mdb_cursor_open";
+    if ((rc = mdb_cursor_open(txn, s->db_grants, &cur)) != 0)
+        goto fail;
+    uint8_t first[12] = {0};
+    be32(first, sc->id);
+    const uint8_t *lo = NULL, *hi = NULL;
+    uint64_t uids[UG_LOAD_BATCH];
+    grant_record recs[UG_LOAD_BATCH];
+    size_t nb = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t n = 0;
+        MDB_val k = {sizeof first, first}, v;
+        what = "mdb_cursor_get";
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            if (k.mv_size != 12 || v.mv_size != sizeof(grant_record)) {
+                rc = MDB_CORRUPTED;
+                goto fail;
+            }
+            if (memcmp(k.mv_data, first, 4) != 0)
+                break;
+            if (pass == 0) {
+                n++;
+                continue;
+            }
+            memcpy(&recs[nb], v.mv_data, sizeof recs[nb]);
+            uids[nb] = rd_be((const uint8_t *)k.mv_data + 4, 8);
+            const uint8_t *p = v.mv_data;
+            lo = !lo || p < lo ? p : lo;
+            hi = p + sizeof(grant_record) > hi ? p + sizeof(grant_record) : hi;
+            if (uids[nb++] == 0) {
+                rc = MDB_CORRUPTED;
+                goto fail;
+            }
+            if (nb == UG_LOAD_BATCH) {
+                if (ug_scope_insert_loaded(sc, uids, recs, nb) != 0) {
+                    rc = ENOMEM;
+                    goto fail;
+                }
+                nb = 0;
+            }
+        }
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            goto fail;
+        rc = 0;
+        if (pass == 0 && ug_scope_presize(sc, n) != 0) {
+            rc = ENOMEM;
+            goto fail;
+        }
+    }
+    if (nb && ug_scope_insert_loaded(sc, uids, recs, nb) != 0) {
+        rc = ENOMEM;
+        goto fail;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    drop_pages(lo, hi);
+    return 0;
+fail:
+    if (cur)
+        mdb_cursor_close(cur);
+    if (txn)
+        mdb_txn_abort(txn);
+    return ug_store_fail(err, errcap, "state folder %s: rollout %s release %s: %s: %s", s->dir, sc->rollout, sc->to,
+                         what, rc == ENOMEM ? "out of memory" : mdb_strerror(rc));
+}
+
+ug_scope *ug_store_scope(ug_store *s, const char *rollout, const char *to, char *err, size_t errcap)
+{
+    ug_scope *sc = NULL;
+    pthread_mutex_lock(&s->reg_mu);
+    for (size_t i = 0; i < s->nscopes; i++)
+        if (strcmp(s->scopes[i]->rollout, rollout) == 0 && strcmp(s->scopes[i]->to, to) == 0) {
+            sc = s->scopes[i];
+            goto out;
+        }
+    if (s->nscopes == s->capscopes) {
+        size_t cap = s->capscopes ? s->capscopes * 2 : 8;
+        ug_scope **v = realloc(s->scopes, cap * sizeof *v);
+        if (!v)
+            goto oom;
+        s->scopes = v;
+        s->capscopes = cap;
+    }
+    if (!(sc = ug_scope_new(s, rollout, to)))
+        goto oom;
+    if (ug_store_scope_id(s, rollout, to, &sc->id, err, errcap) != 0 || ug_store_load_scope(s, sc, err, errcap) != 0) {
+        ug_scope_free(sc);
+        sc = NULL;
+        goto done;
+    }
+    s->scopes[s->nscopes++] = sc;
+out:
+    sc->marked = true;
+done:
+    pthread_mutex_unlock(&s->reg_mu);
+    return sc;
+oom:
+    pthread_mutex_unlock(&s->reg_mu);
+    ug_store_fail(err, errcap, "state folder %s: rollout %s: out of memory", s->dir, rollout);
+    return NULL;
+}
+
+void ug_store_unmark(ug_store *s)
+{
+    pthread_mutex_lock(&s->reg_mu);
+    for (size_t i = 0; i < s->nscopes; i++) {
+        s->scopes[i]->marked = false;
+        ug_scope_unmark_stages(s->scopes[i]);
+    }
+    pthread_mutex_unlock(&s->reg_mu);
+}
+
+void ug_store_sweep(ug_store *s)
+{
+    pthread_mutex_lock(&s->reg_mu);
+    size_t k = 0;
+    for (size_t i = 0; i < s->nscopes; i++) {
+        ug_scope *sc = s->scopes[i];
+        if (!sc->marked && atomic_load(&sc->queued) == 0) {
+            ug_scope_free(sc);
+            continue;
+        }
+        if (sc->marked)
+            ug_scope_sweep_stages(sc);
+        s->scopes[k++] = sc;
+    }
+    s->nscopes = k;
+    pthread_mutex_unlock(&s->reg_mu);
+}
+
+ug_scope *ug_store_scope_by_id(ug_store *s, uint32_t id)
+{
+    ug_scope *sc = NULL;
+    pthread_mutex_lock(&s->reg_mu);
+    for (size_t i = 0; i < s->nscopes && !sc; i++)
+        if (s->scopes[i]->id == id)
+            sc = s->scopes[i];
+    pthread_mutex_unlock(&s->reg_mu);
+    return sc;
+}

@@ -1,0 +1,237 @@
+/* The store's insides, shared by its files: the structs, and each file's functions the others call. */
+#ifndef UG_STORE_IMPL_H
+#define UG_STORE_IMPL_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+
+#include "store/store.h"
+
+#define UG_CACHELINE 64
+#define STRIPE_BITS 6
+#define NSTRIPES (1u << STRIPE_BITS)
+#define STAGE_IDS_MAX 65535u /* stage ids are 16 bits in a grant record */
+
+/* One grant in memory: 16 bytes, so a million cost 16 MB at full load.
+ * uid 0 is never a uid (1..2^63-1), so it marks an empty slot. */
+typedef struct {
+    uint64_t uid;
+    uint32_t at;
+    uint16_t stage;
+    uint8_t state; /* low 4 bits: ug_outcome; high: GF_* */
+    uint8_t worker; /* GF_QUEUED: the worker whose queue holds it */
+} grant_entry;
+
+#define GF_OUTCOME 0x0fu
+#define GF_PENDING 0x10u /* the grant itself is not durable yet */
+#define GF_QUEUED 0x20u  /* a record of it waits in `worker`'s queue */
+#define GF_LEARNED 0x40u /* granted elsewhere, learned here: never written here */
+#define GF_PUBLISHED 0x80u /* this store's grant, marked published */
+
+/* A grant record on disk: the value under key scope id (4, big endian) ||
+ * uid (8, big endian) in the "grants" database. */
+typedef struct {
+    uint32_t at;
+    uint32_t outcome_at;
+    uint16_t stage;
+    uint8_t outcome;
+    uint8_t flags; /* GR_*; other bits reserved, 0 */
+} grant_record;
+#define GR_PUBLISHED 0x01u /* marked published (GF_PUBLISHED) */
+_Static_assert(sizeof(grant_record) == 12, "grant record layout");
+
+typedef struct {
+    alignas(UG_CACHELINE) pthread_mutex_t mu;
+    grant_entry *tab; /* open addressing, linear probing */
+    size_t cap; /* power of two, or 0 */
+    size_t used;
+} stripe;
+
+typedef struct {
+    alignas(UG_CACHELINE) _Atomic int64_t v; /* slots left; only its worker takes lock-free */
+} shard;
+
+/* Offers per second over the last minute and per minute over the last hour. */
+typedef struct {
+    uint32_t sec[60], min[60];
+    uint64_t sec_at[60], min_at[60]; /* which second / minute a cell counts */
+} offer_ring;
+
+struct ug_stage_quota {
+    ug_scope *sc;
+    uint16_t id;
+    bool marked;
+    _Atomic uint64_t limit;   /* the share; UG_QUOTA_UNLIMITED: grants skip slots;
+                                 QUOTA_SOURCED: slots come from src */
+    _Atomic uint64_t n;       /* this store's grants of this stage in the scope */
+    _Atomic uint64_t npub;    /* those of them marked published */
+    const ug_slot_source *src; /* where sourced slots come from; NULL otherwise. Set once. */
+    _Atomic bool more;        /* sourced: an empty stage may be refilled */
+    uint64_t src_quota;       /* sourced: the quota its slots were lent under (reload only) */
+    pthread_mutex_t steal_mu; /* serializes moves between shards */
+    shard *slots;             /* [nworkers] */
+    pthread_mutex_t ring_mu;  /* new offers only: rare next to HELLOs */
+    offer_ring offers;
+};
+
+struct ug_scope {
+    stripe stripes[NSTRIPES];
+    ug_store *st;
+    uint32_t id;
+    bool marked;
+    char rollout[UG_VER_MAX + 40];
+    char to[UG_VER_MAX + 1];
+    _Atomic uint64_t queued; /* records of this scope waiting in some queue */
+    _Atomic uint64_t out[UG_OUT_COUNT_]; /* grants per outcome */
+    pthread_mutex_t stages_mu;
+    ug_stage_quota **stages;
+    size_t nstages, capstages;
+};
+
+typedef struct {
+    ug_scope *sc;
+    uint64_t uid;
+} pend;
+
+typedef struct {
+    alignas(UG_CACHELINE) pend *v;
+    size_t n, cap;
+    bool failing; /* the last commit failed: log the recovery */
+} wqueue;
+
+struct ug_store {
+    MDB_env *env;
+    MDB_dbi db_meta, db_names, db_grants, db_flags, db_history;
+    char dir[UG_STORE_PATH_MAX];
+    int lock_fd;
+    unsigned nworkers;
+    wqueue *queues; /* [nworkers] */
+    ug_store_log log;
+    void *log_ctx;
+    pthread_mutex_t reg_mu; /* scopes, stage names, first opens of LMDB dbs */
+    ug_scope **scopes;
+    size_t nscopes, capscopes;
+    char **stage_names; /* by id; [0] unused */
+    size_t nstage_names, capstage_names;
+    uint32_t next_scope_id;
+    _Atomic uint64_t commit_failures;
+    uint64_t history_seq;
+    ug_store_committed_fn on_commit; /* who is told of each commit, or NULL */
+    void *on_commit_ctx;
+};
+
+#define QUOTA_SOURCED (UG_QUOTA_UNLIMITED - 1u)
+#define KEY_MAX (2 + 2 * 64 + 2) /* a key of the names database */
+
+struct ug_commit_batch {
+    const pend *v;
+    size_t n;
+};
+
+/* ---- big-endian integers in keys and records ----------------------------- */
+
+static inline void be32(uint8_t *p, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static inline void be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static inline uint64_t rd_be(const uint8_t *p, unsigned n)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Every stripe of the scope, in order (a grant holds one stripe, then maybe
+ * a stage's steal mutex: no cycle). */
+static inline void ug_scope_lock_all(ug_scope *sc)
+{
+    for (unsigned i = 0; i < NSTRIPES; i++)
+        pthread_mutex_lock(&sc->stripes[i].mu);
+}
+
+static inline void ug_scope_unlock_all(ug_scope *sc)
+{
+    for (unsigned i = NSTRIPES; i-- > 0;)
+        pthread_mutex_unlock(&sc->stripes[i].mu);
+}
+
+/* ---- kv.c --------------------------------------------------------------------- */
+
+__attribute__((format(printf, 3, 4))) int ug_store_fail(char *err, size_t cap, const char *fmt, ...);
+/* One line to the store's log (level as ug_log_level), when it has one. */
+__attribute__((format(printf, 3, 4))) void ug_store_logf(ug_store *s, int level, const char *fmt, ...);
+int ug_store_get_u32(MDB_txn *txn, MDB_dbi db, const void *key, size_t klen, uint32_t *out);
+int ug_store_put_u32(MDB_txn *txn, MDB_dbi db, const void *key, size_t klen, uint32_t val);
+
+/* ---- names.c ------------------------------------------------------------------ */
+
+/* The id under key in names, numbering it from the counter `next` in meta
+ * when it is new; in txn. */
+int ug_store_number(ug_store *s, MDB_txn *txn, const uint8_t *key, size_t klen, const char *next, uint32_t max,
+                    uint32_t *id);
+/* "s:" NAME, the key of a stage name; its length. */
+size_t ug_store_stage_key(uint8_t *key, const char *name);
+/* The id of a scope's (rollout, to), numbered once in txn, or in a
+ * transaction of its own. */
+int ug_store_scope_id_txn(ug_store *s, MDB_txn *txn, const char *rollout, const char *to, uint32_t *id);
+int ug_store_scope_id(ug_store *s, const char *rollout, const char *to, uint32_t *id, char *err, size_t errcap);
+/* Every stage name numbered so far, and the last history entry. */
+int ug_store_load_names(ug_store *s, char *err, size_t errcap);
+
+/* ---- layout.c ----------------------------------------------------------------- */
+
+/* Opens (creates) the five databases and upgrades a layout-1 folder. */
+int ug_store_open_dbs(ug_store *s, const ug_store_opts *o, char *err, size_t errcap);
+
+/* ---- scopes.c ----------------------------------------------------------------- */
+
+/* Reads the scope's grants from disk into sc (not yet shared). */
+int ug_store_load_scope(ug_store *s, ug_scope *sc, char *err, size_t errcap);
+
+/* ---- queue.c ------------------------------------------------------------------ */
+
+/* Queues (sc, uid) on worker's queue; -1 on out of memory. */
+int ug_queue_push(ug_store *s, unsigned worker, ug_scope *sc, uint64_t uid);
+/* Room for one more record on worker's queue, so a push cannot fail. */
+int ug_queue_reserve(ug_store *s, unsigned worker);
+
+/* ---- quota.c ------------------------------------------------------------------ */
+
+/* Takes one slot for worker w (its own shard first, then half of the
+ * largest other); false when none is left, or its source holds them back. */
+bool ug_stage_quota_take(ug_stage_quota *q, unsigned w);
+/* Counts a new offer at now (per second and per minute). */
+void ug_stage_quota_offered(ug_stage_quota *q, uint64_t now);
+
+/* ---- grants.c ----------------------------------------------------------------- */
+
+ug_scope *ug_scope_new(ug_store *s, const char *rollout, const char *to);
+void ug_scope_free(ug_scope *sc);
+/* Inserts n <= UG_LOAD_BATCH loaded records (the scope is not shared yet);
+ * -1 on out of memory. */
+#define UG_LOAD_BATCH 32
+int ug_scope_insert_loaded(ug_scope *sc, const uint64_t *uids, const grant_record *recs, size_t n);
+/* Presizes the scope's stripes for n grants. */
+int ug_scope_presize(ug_scope *sc, size_t n);
+/* Fills r from uid's entry (false if uid has no entry, or one learned). */
+bool ug_scope_record(ug_scope *sc, uint64_t uid, grant_record *r);
+/* The record written by worker's commit held uid's grant: it is durable. */
+void ug_scope_committed(ug_scope *sc, uint64_t uid, unsigned worker);
+void ug_scope_unmark_stages(ug_scope *sc);
+void ug_scope_sweep_stages(ug_scope *sc);
+/* Sets GF_PUBLISHED on those of uids that are this store's grants
+ * (write[i] says which: their records must be written); how many. */
+size_t ug_scope_mark_published_mem(ug_scope *sc, const uint64_t *uids, size_t n, bool *write);
+
+#endif
