@@ -12,6 +12,11 @@
 
 int ug_dgram_decode(ug_dgram *d, const uint8_t *buf, size_t len, ug_err *err)
 {
+    return ug_dgram_decode_v(d, buf, len, 1, err);
+}
+
+int ug_dgram_decode_v(ug_dgram *d, const uint8_t *buf, size_t len, unsigned version, ug_err *err)
+{
     if (len == 0 || len > UG_DGRAM_MAX)
         return ug_fail(err, UG_E_SIZE);
     ug_rd r = {buf, buf + len};
@@ -30,7 +35,7 @@ int ug_dgram_decode(ug_dgram *d, const uint8_t *buf, size_t len, ug_err *err)
     if (r.p != r.end)
         return ug_fail(err, UG_E_MSGPACK);
     if (!shape || el[0].kind != UG_RD_STR || el[0].u != 2 || memcmp(el[0].ptr, "UG", 2) != 0 ||
-        el[1].kind != UG_RD_UINT || el[1].u != 1 || el[2].kind != UG_RD_UINT || el[2].u < UG_TYPE_HELLO ||
+        el[1].kind != UG_RD_UINT || el[1].u != version || el[2].kind != UG_RD_UINT || el[2].u < UG_TYPE_HELLO ||
         el[2].u > UG_TYPE_REPORT || el[3].kind != UG_RD_BIN)
         return ug_fail(err, UG_E_HEADER);
     ug_type t = (ug_type)el[2].u;
