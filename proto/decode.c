@@ -160,12 +160,9 @@ int ug_hello_cred_decode(ug_hello *h, ug_err *err)
     return 0;
 }
 
-/* The outer datagram of a whole HELLO or REPORT: d->body stays NULL unless
- * the outer array decoded, so a caller can tell a wrong type (UG_E_HEADER
- * with d->type set) from garbage. */
-static int dgram_of(ug_dgram *d, ug_type want, const uint8_t *buf, size_t len, ug_err *err)
+int ug_dgram_of(ug_dgram *d, unsigned version, ug_type want, const uint8_t *buf, size_t len, ug_err *err)
 {
-    if (ug_dgram_decode(d, buf, len, err) != 0) {
+    if (ug_dgram_decode_v(d, buf, len, version, err) != 0) {
         d->body = NULL; /* an undersized HELLO fills d, then fails */
         return -1;
     }
@@ -174,7 +171,7 @@ static int dgram_of(ug_dgram *d, ug_type want, const uint8_t *buf, size_t len, u
 
 int ug_hello_parse(ug_hello *h, ug_dgram *d, const uint8_t *buf, size_t len, ug_err *err)
 {
-    if (dgram_of(d, UG_TYPE_HELLO, buf, len, err) != 0)
+    if (ug_dgram_of(d, 1, UG_TYPE_HELLO, buf, len, err) != 0)
         return -1;
     return hello_body(h, d->body, d->body_len, false, err);
 }
@@ -215,7 +212,7 @@ int ug_report_decode(ug_report *r, const uint8_t *body, size_t len, ug_err *err)
 
 int ug_report_parse(ug_report *r, ug_dgram *d, const uint8_t *buf, size_t len, ug_err *err)
 {
-    if (dgram_of(d, UG_TYPE_REPORT, buf, len, err) != 0)
+    if (ug_dgram_of(d, 1, UG_TYPE_REPORT, buf, len, err) != 0)
         return -1;
     return ug_report_decode(r, d->body, d->body_len, err);
 }

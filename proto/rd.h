@@ -214,5 +214,9 @@ int ug_rd_map(const uint8_t *buf, size_t len, unsigned depth, const ug_rd_field 
 
 /* ug_dgram_decode for the datagram version `version` (1 or 2). */
 int ug_dgram_decode_v(ug_dgram *d, const uint8_t *buf, size_t len, unsigned version, ug_err *err) UG_WUR;
+/* The outer datagram of a whole HELLO or REPORT of that version and type:
+ * d->body stays NULL unless the outer array decoded, so a caller can tell a
+ * wrong type (UG_E_HEADER with d->type set) from garbage. */
+int ug_dgram_of(ug_dgram *d, unsigned version, ug_type want, const uint8_t *buf, size_t len, ug_err *err) UG_WUR;
 
 #endif

@@ -66,19 +66,9 @@ int ug2_hello_decode(ug2_hello *h, const uint8_t *body, size_t len, ug_err *err)
     return hello_body(h, body, len, true, err);
 }
 
-/* The outer datagram of a whole HELLO or REPORT (d->body NULL unless it decoded). */
-static int dgram_of(ug_dgram *d, ug_type want, const uint8_t *buf, size_t len, ug_err *err)
-{
-    if (ug2_dgram_decode(d, buf, len, err) != 0) {
-        d->body = NULL;
-        return -1;
-    }
-    return d->type == want ? 0 : ug_fail(err, UG_E_HEADER);
-}
-
 int ug2_hello_parse(ug2_hello *h, ug_dgram *d, const uint8_t *buf, size_t len, ug_err *err)
 {
-    if (dgram_of(d, UG_TYPE_HELLO, buf, len, err) != 0)
+    if (ug_dgram_of(d, UG2_VERSION, UG_TYPE_HELLO, buf, len, err) != 0)
         return -1;
     return hello_body(h, d->body, d->body_len, false, err);
 }
@@ -127,7 +117,7 @@ int ug2_report_decode(ug2_report *r, const uint8_t *body, size_t len, ug_err *er
 
 int ug2_report_parse(ug2_report *r, ug_dgram *d, const uint8_t *buf, size_t len, ug_err *err)
 {
-    if (dgram_of(d, UG_TYPE_REPORT, buf, len, err) != 0)
+    if (ug_dgram_of(d, UG2_VERSION, UG_TYPE_REPORT, buf, len, err) != 0)
         return -1;
     return ug2_report_decode(r, d->body, d->body_len, err);
 }

@@ -274,7 +274,8 @@ static int seqs_of(ug2_token *t, const ug_rd_val *v, ug_err *err)
         if (seq_of(&t->seqs[i], &r, err) != 0)
             return -1;
         t->nseqs = (uint8_t)i;
-        if (ug2_token_seq(t, t->seqs[i].app, t->seqs[i].chan) != 0 || t->seqs[i].seq == 0 || t->seqs[i].seq > UG2_SEQ_MAX)
+        uint64_t seq = t->seqs[i].seq;
+        if (ug2_token_seq(t, t->seqs[i].app, t->seqs[i].chan) != 0 || seq == 0 || seq > UG2_SEQ_MAX)
             return ug_fail(err, UG_E_SCHEMA);
     }
     t->nseqs = (uint8_t)it.u;

@@ -16,7 +16,8 @@ int ug2_hello_verify(ug2_hello *h, const ug_dgram *d, const ug_pubkey *issuers, 
                      ug_err *err)
 {
     const ug_pubkey *issuer;
-    if (ug_hello_cred_decode(&h->base, err) != 0 || ug_cred_check(&h->base, issuers, nissuers, now, &issuer, err) != 0 ||
+    if (ug_hello_cred_decode(&h->base, err) != 0 ||
+        ug_cred_check(&h->base, issuers, nissuers, now, &issuer, err) != 0 ||
         ug_cred_sig_verify(&h->base, issuer, err) != 0)
         return -1;
     return ug2_hello_sig_verify(h, d, err);
