@@ -190,6 +190,8 @@ Test(proto2, blocked_event_on_a_fake_clock)
     n = vec(wj, "WAIT with a token (2 channels)", dg, sizeof dg);
     cr_assert_eq(ug2_wait_verify(&w, dg, n, &p, NULL, &e), 0, "%s", ug_err_name(e));
     cr_assert(w.has_token);
+    cr_assert_leq(n, ug2_wait_max_len(w.tok_obj.raw_len, w.cert_obj.raw_len));
+    cr_assert_leq(ug2_wait_max_len(w.tok_obj.raw_len, w.cert_obj.raw_len), UG_HELLO_MIN, "fits a 512-byte HELLO");
     ug2_peer_note_token(&p, &w);
     cr_assert_eq(p.fresh_at, 1790000000 - 30);
     cr_assert(!ug2_peer_blocked(&p, week));
