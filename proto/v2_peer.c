@@ -47,7 +47,7 @@ int ug2_peer_keyring(ug2_peer *p, const uint8_t *doc, size_t len, ug_err *err)
     return 0;
 }
 
-/* Step 3 of 5.4 and 5.5: the keyring the object needs, held and unexpired. */
+/* Keyring readiness (protocol-v2.md 5.3): the keyring the object needs, held and unexpired. */
 static int keyring_ready(const ug2_peer *p, uint32_t want, uint32_t *need_kv, ug_err *err)
 {
     uint32_t need = 0;
@@ -70,7 +70,7 @@ static int cert_ok(const ug2_peer *p, const ug2_cert *c, const ug2_multisig *m, 
     return ug2_cert_check(c, m, &x, ts, need_kv, err);
 }
 
-/* Steps 11 to 15 of 5.4: the offer bound to this peer. */
+/* Steps 12 to 18 of 5.4: the offer bound to this peer. */
 static int offer_ok(const ug2_hint *h, const ug2_peer *p, ug_err *err)
 {
     const ug2_manifest *m = &h->rel;
