@@ -62,6 +62,9 @@ PROTO_SRC := $(wildcard proto/*.c)
 PLUGIN_SRC := $(wildcard plugin/*.c plugin/*/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_HELPER_SRC := $(filter-out $(TEST_SRC) tests/bench%.c,$(wildcard tests/*.c))
+# The version 2 vector generator (tests/gen/): its output is committed in tests/vectors-v2/.
+GEN_V2 := $(BUILD)/gen-vectors-v2
+GEN_V2_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(wildcard tests/gen/*.c))
 
 PROTO_OBJ := $(PROTO_SRC:%.c=$(OBJ)/%.o)
 # The oracle (the old msgpack-c decoders) goes only into the fuzzers, its test and bench-decode.
@@ -138,7 +141,7 @@ $(eval $(call program,upgate-peer,PEER,client/peer,$$(CLIENT_A)))
 $(OBJ)/tests/%.o: INC = -Iproto -Iplugin -Iinclude -Icommon -Isim -Itools/load
 
 .PHONY: all deps check-deps programs install test check-unit check-e2e demo demo-fleet bench bench-sim bench-base \
-        bench-decode fuzz fuzz-smoke clean check-layers
+        bench-decode fuzz fuzz-smoke clean check-layers vectors-v2
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -216,6 +219,13 @@ $(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(ORACLE_OBJ) $(PLUGIN_OBJ
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LIBS_PLUGIN) $(LIBS_TEST) -ldl
 $(BUILD)/tests/test_sim_units: $(SIM_CORE_OBJ)
 
+$(GEN_V2): $(GEN_V2_OBJ) $(PROTO_LIB)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) $(shell pkg-config --libs jansson 2>/dev/null)
+
+# Rewrites the committed version 2 vectors (tests/test_vectors_v2 checks they are what the generator makes).
+vectors-v2: $(GEN_V2)
+	$(call say,GEN,tests/vectors-v2)mkdir -p tests/vectors-v2 && $(GEN_V2) tests/vectors-v2
+
 # Makes a state folder of layout 1 with the code that wrote it, for the upgrade test.
 LEGACY := $(BUILD)/tests/mkstate-v1
 $(LEGACY): tests/legacy/mkstate_v1.c tests/legacy/quota_v1.c tests/legacy/quota_v1.h
@@ -229,7 +239,7 @@ $(CLIENT_TESTS): LIBS_TEST += $(LIBS_CURL)
 
 # The fuzz smoke runs once, in the plain run: the fuzzers carry ASan and UBSan already.
 test: deps
-	@$(MAKE) --no-print-directory programs $(TESTS) $(LEGACY)
+	@$(MAKE) --no-print-directory programs $(TESTS) $(LEGACY) $(GEN_V2)
 	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory check-unit
 ifneq ($(SAN),1)

@@ -7,6 +7,8 @@
 #       folds the worthwhile new inputs of long runs into fuzz/corpus/NAME
 #   make -f fuzz/fuzz.mk fuzz-corpus SPEC=...
 #       regenerates the seed corpora from the spec's vectors (needs python3)
+#   make -f fuzz/fuzz.mk fuzz-corpus-v2
+#       the same for the version 2 harnesses, from tests/vectors-v2
 # A finding leaves build/fuzz/artifacts/NAME/crash-*; minimise it with
 #   build/fuzz/fuzz_NAME -minimize_crash=1 -runs=100000 -exact_artifact_path=OUT CRASH
 # and commit it as fuzz/corpus/NAME/crash-<what>, so every smoke run replays it.
@@ -15,7 +17,7 @@ FZ ?= build/fuzz
 SPEC ?= $(abspath ../shared/spec)
 FUZZ_SECONDS ?= 60
 SMOKE_SECONDS ?= 4
-FUZZ_TARGETS ?= dgram hello hint report policy plugin capture client control ctl fleet sim
+FUZZ_TARGETS ?= dgram hello hint report policy plugin capture client control ctl fleet sim keyring cert manifest2 token dgram2
 FUZZ_CC ?= clang
 
 ifeq ($(V),1)
@@ -43,8 +45,8 @@ LIB_OBJ := $(LIB_SRC:%.c=$(FZ)/obj/%.o)
 FZ_LIB := $(FZ)/libugfuzz.a
 # The oracle (the old msgpack-c decoders) is our own code, like the harnesses.
 ORACLE_OBJ := $(patsubst %.c,$(FZ)/obj/%.o,$(wildcard fuzz/oracle/*.c))
-COMMON_OBJ := $(FZ)/obj/fuzz/fuzz_common.o $(ORACLE_OBJ)
-HARNESSES := dgram hello hint report policy plugin capture client control ctl fleet sim
+COMMON_OBJ := $(FZ)/obj/fuzz/fuzz_common.o $(FZ)/obj/fuzz/v2common.o $(ORACLE_OBJ)
+HARNESSES := dgram hello hint report policy plugin capture client control ctl fleet sim keyring cert manifest2 token dgram2
 BINS := $(HARNESSES:%=$(FZ)/fuzz_%)
 
 # Per harness: the largest input worth trying (a datagram, an object, a policy).
@@ -60,11 +62,17 @@ MAXLEN_client := 1300
 MAXLEN_ctl := 8192
 MAXLEN_fleet := 512
 MAXLEN_sim := 4096
+# version 2: a keyring document (cap 4096), objects (2048), datagrams
+MAXLEN_keyring := 4200
+MAXLEN_cert := 2100
+MAXLEN_manifest2 := 2100
+MAXLEN_token := 1300
+MAXLEN_dgram2 := 1300
 # An allocation over 64 MiB is a finding: nothing may be sized by a claim.
 RUNFLAGS = -max_len=$(MAXLEN_$(1)) -malloc_limit_mb=64 -rss_limit_mb=2048 -timeout=10 \
            -artifact_prefix=$(FZ)/artifacts/$(1)/
 
-.PHONY: fuzz fuzz-smoke fuzz-build fuzz-corpus fuzz-clean
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-corpus fuzz-corpus-v2 fuzz-clean
 .SECONDARY:
 .DELETE_ON_ERROR:
 
@@ -131,6 +139,9 @@ fuzz-merge-%: $(FZ)/fuzz_%
 
 fuzz-corpus:
 	$(call say,GEN,fuzz/corpus)bash fuzz/make-corpus.sh $(SPEC) fuzz/corpus
+
+fuzz-corpus-v2:
+	$(call say,GEN,fuzz/corpus)python3 fuzz/make-corpus-v2.py tests/vectors-v2 fuzz/corpus
 
 fuzz-clean:
 	rm -rf $(FZ)

@@ -8,7 +8,7 @@
 #include "mp.h"
 #include "rd.h"
 
-static const char *const err_names[UG_E_COUNT_] = {
+static const char *const err_names[UG_E2_COUNT_] = {
     [UG_OK] = "ok",
     [UG_E_SIZE] = "size",
     [UG_E_MSGPACK] = "msgpack",
@@ -25,11 +25,24 @@ static const char *const err_names[UG_E_COUNT_] = {
     [UG_E_ROLLBACK] = "rollback",
     [UG_E_MIRROR] = "mirror",
     [UG_E_BUFFER] = "buffer",
+    [UG_E_THRESHOLD] = "threshold",
+    [UG_E_CHAIN] = "chain",
+    [UG_E_KEYRING] = "keyring",
+    [UG_E_REVOKED] = "revoked",
+    [UG_E_NOT_YET] = "not yet valid",
+    [UG_E_LIFETIME] = "lifetime",
+    [UG_E_TRACKER] = "tracker",
+    [UG_E_APP] = "app",
+    [UG_E_PLAT] = "platform",
+    [UG_E_CHAN] = "channel",
+    [UG_E_SEQ] = "seq",
+    [UG_E_DELTA] = "delta",
+    [UG_E_CLOCK] = "clock skew",
 };
 
 const char *ug_err_name(ug_err e)
 {
-    return (unsigned)e < UG_E_COUNT_ ? err_names[e] : "unknown";
+    return (unsigned)e < UG_E2_COUNT_ && err_names[e] ? err_names[e] : "unknown";
 }
 
 static const char magic[2] = {'U', 'G'};
@@ -180,6 +193,12 @@ int ug_dgram_encode(uint8_t *out, size_t cap, size_t *len, ug_type type, const u
                       : type == UG_TYPE_HINT   ? UG_CTX_HINT
                       : type == UG_TYPE_REPORT ? UG_CTX_REPORT
                                                : NULL;
+    return ug_dgram_seal(out, cap, len, 1, ctx, type, body, body_len, sk);
+}
+
+int ug_dgram_seal(uint8_t *out, size_t cap, size_t *len, unsigned version, const char *ctx, ug_type type,
+                  const uint8_t *body, size_t body_len, const uint8_t *sk)
+{
     if ((ctx != NULL) != (sk != NULL))
         return -1;
     uint8_t sig[UG_SIG_LEN];
@@ -189,7 +208,7 @@ int ug_dgram_encode(uint8_t *out, size_t cap, size_t *len, ug_type type, const u
     ug_mp_out_init(&o, out, cap < UG_DGRAM_MAX ? cap : UG_DGRAM_MAX);
     msgpack_pack_array(&o.pk, 5);
     ug_mp_out_str(&o, magic, 2);
-    ug_mp_out_uint(&o, 1);
+    ug_mp_out_uint(&o, version);
     ug_mp_out_uint(&o, (uint64_t)type);
     ug_mp_out_bin(&o, body, body_len);
     if (ctx)
@@ -201,7 +220,7 @@ int ug_dgram_encode(uint8_t *out, size_t cap, size_t *len, ug_type type, const u
 
 /* Bytes of a datagram around a body of body_len: "95 a2 55 47 01 type",
  * the bin header, and a 64-byte bin signature or nil. */
-static size_t dgram_len(size_t body_len, bool is_signed)
+size_t ug_dgram_len(size_t body_len, bool is_signed)
 {
     size_t hdr = body_len < 0x100 ? 2 : body_len < 0x10000 ? 3 : 5;
     return 6 + hdr + body_len + (is_signed ? 2 + UG_SIG_LEN : 1);
@@ -211,18 +230,18 @@ size_t ug_hint_max_len(size_t rel_len)
 {
     /* map header; uid/ts/exp as uint64 (9); mirror < 8 (fixint); bins */
     size_t body = 1 + (4 + 9) + (6 + 18) + (3 + 9) + (4 + 9) + (7 + 1) + (4 + 10) + (4 + rel_len);
-    return dgram_len(body, true);
+    return ug_dgram_len(body, true);
 }
 
 /* The largest pad p whose datagram (body of blen bytes without pad, plus the
  * "pad" key, a bin header and p bytes) is at most target and at least floor;
  * SIZE_MAX when none is. The bin8/bin16 switch can make target itself
  * unreachable by one byte. */
-static size_t pad_for(size_t blen, size_t target, size_t floor)
+size_t ug_pad_for(size_t blen, size_t target, size_t floor)
 {
     size_t best = SIZE_MAX;
     for (size_t p = 0; p <= UG_DGRAM_MAX; p++) {
-        size_t total = dgram_len(blen + 4 + (p < 0x100 ? 2 : 3) + p, true);
+        size_t total = ug_dgram_len(blen + 4 + (p < 0x100 ? 2 : 3) + p, true);
         if (total > target)
             break;
         if (total >= floor)
@@ -241,8 +260,8 @@ int ug_report_build(uint8_t *out, size_t cap, size_t *len, ug_report_fields *r, 
     r->has_pad = false;
     if (ug_report_encode_body(body, sizeof body, &blen, r) != 0)
         return -1;
-    if (dgram_len(blen, true) < target) {
-        size_t p = pad_for(blen, target, 0);
+    if (ug_dgram_len(blen, true) < target) {
+        size_t p = ug_pad_for(blen, target, 0);
         if (p != SIZE_MAX) {
             r->has_pad = true;
             r->pad_len = p;
@@ -250,7 +269,7 @@ int ug_report_build(uint8_t *out, size_t cap, size_t *len, ug_report_fields *r, 
                 return -1;
         }
     }
-    if (dgram_len(blen, true) > UG_DGRAM_MAX)
+    if (ug_dgram_len(blen, true) > UG_DGRAM_MAX)
         return -1;
     return ug_dgram_encode(out, cap, len, UG_TYPE_REPORT, body, blen, sk);
 }
@@ -265,8 +284,8 @@ int ug_hello_build(uint8_t *out, size_t cap, size_t *len, ug_hello_fields *h, si
     h->has_pad = false;
     if (ug_hello_encode_body(body, sizeof body, &blen, h) != 0)
         return -1;
-    if (dgram_len(blen, true) < target) {
-        size_t best = pad_for(blen, target, UG_HELLO_MIN);
+    if (ug_dgram_len(blen, true) < target) {
+        size_t best = ug_pad_for(blen, target, UG_HELLO_MIN);
         if (best != SIZE_MAX) {
             h->has_pad = true;
             h->pad_len = best;
@@ -274,7 +293,7 @@ int ug_hello_build(uint8_t *out, size_t cap, size_t *len, ug_hello_fields *h, si
                 return -1;
         }
     }
-    size_t total = dgram_len(blen, true);
+    size_t total = ug_dgram_len(blen, true);
     if (total < UG_HELLO_MIN || total > UG_DGRAM_MAX)
         return -1;
     return ug_dgram_encode(out, cap, len, UG_TYPE_HELLO, body, blen, sk);
@@ -283,8 +302,8 @@ int ug_hello_build(uint8_t *out, size_t cap, size_t *len, ug_hello_fields *h, si
 /* ---- checks --------------------------------------------------------- */
 
 /* The credential's cheap checks, for a HELLO or a REPORT carrying it. */
-static int cred_bound(const ug_cred *c, uint64_t uid, const uint8_t pk[UG_PK_LEN], const ug_pubkey *issuers,
-                      size_t nissuers, uint64_t now, const ug_pubkey **issuer, ug_err *err)
+int ug_cred_bound(const ug_cred *c, uint64_t uid, const uint8_t pk[UG_PK_LEN], const ug_pubkey *issuers,
+                  size_t nissuers, uint64_t now, const ug_pubkey **issuer, ug_err *err)
 {
     *issuer = ug_pubkey_find(issuers, nissuers, c->kid);
     if (!*issuer)
@@ -302,14 +321,14 @@ int ug_cred_check(const ug_hello *h, const ug_pubkey *issuers, size_t nissuers, 
     /* fail closed: an undecoded credential's fields are zeros, not checks */
     if (!h->cred_decoded)
         return ug_fail(err, UG_E_SCHEMA);
-    return cred_bound(&h->cred, h->uid, h->pk, issuers, nissuers, now, issuer, err);
+    return ug_cred_bound(&h->cred, h->uid, h->pk, issuers, nissuers, now, issuer, err);
 }
 
 int ug_report_verify(const ug_report *r, const ug_dgram *d, const ug_pubkey *issuers, size_t nissuers,
                      uint64_t now, ug_err *err)
 {
     const ug_pubkey *issuer;
-    if (cred_bound(&r->cred, r->uid, r->pk, issuers, nissuers, now, &issuer, err) != 0)
+    if (ug_cred_bound(&r->cred, r->uid, r->pk, issuers, nissuers, now, &issuer, err) != 0)
         return -1;
     if (ug_verify(r->cred_obj.sig, UG_CTX_CRED, r->cred_obj.body, r->cred_obj.body_len, issuer->pk) != 0)
         return ug_fail(err, UG_E_SIG);

@@ -12,6 +12,11 @@
 
 int ug_dgram_decode(ug_dgram *d, const uint8_t *buf, size_t len, ug_err *err)
 {
+    return ug_dgram_decode_v(d, buf, len, 1, err);
+}
+
+int ug_dgram_decode_v(ug_dgram *d, const uint8_t *buf, size_t len, unsigned version, ug_err *err)
+{
     if (len == 0 || len > UG_DGRAM_MAX)
         return ug_fail(err, UG_E_SIZE);
     ug_rd r = {buf, buf + len};
@@ -30,7 +35,7 @@ int ug_dgram_decode(ug_dgram *d, const uint8_t *buf, size_t len, ug_err *err)
     if (r.p != r.end)
         return ug_fail(err, UG_E_MSGPACK);
     if (!shape || el[0].kind != UG_RD_STR || el[0].u != 2 || memcmp(el[0].ptr, "UG", 2) != 0 ||
-        el[1].kind != UG_RD_UINT || el[1].u != 1 || el[2].kind != UG_RD_UINT || el[2].u < UG_TYPE_HELLO ||
+        el[1].kind != UG_RD_UINT || el[1].u != version || el[2].kind != UG_RD_UINT || el[2].u < UG_TYPE_HELLO ||
         el[2].u > UG_TYPE_REPORT || el[3].kind != UG_RD_BIN)
         return ug_fail(err, UG_E_HEADER);
     ug_type t = (ug_type)el[2].u;
@@ -155,12 +160,9 @@ int ug_hello_cred_decode(ug_hello *h, ug_err *err)
     return 0;
 }
 
-/* The outer datagram of a whole HELLO or REPORT: d->body stays NULL unless
- * the outer array decoded, so a caller can tell a wrong type (UG_E_HEADER
- * with d->type set) from garbage. */
-static int dgram_of(ug_dgram *d, ug_type want, const uint8_t *buf, size_t len, ug_err *err)
+int ug_dgram_of(ug_dgram *d, unsigned version, ug_type want, const uint8_t *buf, size_t len, ug_err *err)
 {
-    if (ug_dgram_decode(d, buf, len, err) != 0) {
+    if (ug_dgram_decode_v(d, buf, len, version, err) != 0) {
         d->body = NULL; /* an undersized HELLO fills d, then fails */
         return -1;
     }
@@ -169,7 +171,7 @@ static int dgram_of(ug_dgram *d, ug_type want, const uint8_t *buf, size_t len, u
 
 int ug_hello_parse(ug_hello *h, ug_dgram *d, const uint8_t *buf, size_t len, ug_err *err)
 {
-    if (dgram_of(d, UG_TYPE_HELLO, buf, len, err) != 0)
+    if (ug_dgram_of(d, 1, UG_TYPE_HELLO, buf, len, err) != 0)
         return -1;
     return hello_body(h, d->body, d->body_len, false, err);
 }
@@ -210,7 +212,7 @@ int ug_report_decode(ug_report *r, const uint8_t *body, size_t len, ug_err *err)
 
 int ug_report_parse(ug_report *r, ug_dgram *d, const uint8_t *buf, size_t len, ug_err *err)
 {
-    if (dgram_of(d, UG_TYPE_REPORT, buf, len, err) != 0)
+    if (ug_dgram_of(d, 1, UG_TYPE_REPORT, buf, len, err) != 0)
         return -1;
     return ug_report_decode(r, d->body, d->body_len, err);
 }

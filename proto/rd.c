@@ -20,6 +20,12 @@ int ug_rd_skip(ug_rd *r, unsigned depth)
     return ug_rd_head(r, depth, &it) == 0 ? ug_rd_skip_items(r, depth, &it) : -1;
 }
 
+int ug_rd_whole(const uint8_t *buf, size_t len, unsigned depth)
+{
+    ug_rd r = {buf, buf + len};
+    return ug_rd_skip(&r, depth) == 0 && r.p == r.end ? 0 : -1;
+}
+
 /* A str value as upgate takes it: min..max bytes of UTF-8 without NUL. */
 static bool str_ok(const ug_rd_item *it, uint64_t min, uint64_t max)
 {
@@ -59,6 +65,15 @@ static int read_value(ug_rd *r, unsigned depth, const ug_rd_field *f, ug_rd_val 
         v->len = v->obj.raw_len = (size_t)(r->p - start);
         v->obj.body = a.ptr, v->obj.body_len = (size_t)a.u, v->obj.sig = b.ptr;
         return 0;
+    case UG_RD_F_ARRAY:
+        if (ug_rd_skip_items(r, depth, &it) != 0)
+            return -1;
+        *ok = it.kind == UG_RD_ARRAY && it.u >= f->min && it.u <= f->max;
+        v->ptr = start, v->len = (size_t)(r->p - start), v->u = it.u;
+        return 0;
+    case UG_RD_F_TRUE:
+        *ok = it.kind == UG_RD_BOOL && it.u == 1;
+        break;
     case UG_RD_F_STRARRAY:
         if (it.kind != UG_RD_ARRAY || it.u < f->min || it.u > f->max)
             break;

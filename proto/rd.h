@@ -160,6 +160,10 @@ static inline UG_WUR int ug_rd_skip_items(ug_rd *r, unsigned depth, const ug_rd_
 /* Reads one whole object at depth. */
 int ug_rd_skip(ug_rd *r, unsigned depth) UG_WUR;
 
+/* Checks buf[0..len) is exactly one msgpack object nested at most depth
+ * deep, canonical throughout: 0, or -1 (a UG_E_MSGPACK fault). */
+int ug_rd_whole(const uint8_t *buf, size_t len, unsigned depth) UG_WUR;
+
 /* Sets *err (when the caller gave one) and returns -1. */
 static inline int ug_fail(ug_err *err, ug_err e)
 {
@@ -176,6 +180,8 @@ typedef enum {
     UG_RD_F_STR,      /* UTF-8 str of min..max bytes, no NUL */
     UG_RD_F_SIGNED,   /* [bin, bin(64)] */
     UG_RD_F_STRARRAY, /* array of min..max str, each 1..UG_URL_MAX bytes, UTF-8, no NUL */
+    UG_RD_F_ARRAY,    /* array of min..max items of any kind (the caller checks them) */
+    UG_RD_F_TRUE,     /* the value true */
 } ug_rd_fkind;
 
 typedef struct {
@@ -191,9 +197,9 @@ typedef struct {
 /* A matched value; pointers into the caller's bytes. */
 typedef struct {
     bool present;
-    uint64_t u;         /* UINT */
-    const uint8_t *ptr; /* BIN, STR: payload; SIGNED: the whole array; STRARRAY: its first item */
-    size_t len;         /* BIN, STR: bytes; SIGNED: the whole array's bytes; STRARRAY: items */
+    uint64_t u;         /* UINT; ARRAY: its item count */
+    const uint8_t *ptr; /* BIN, STR: payload; SIGNED, ARRAY: the whole array; STRARRAY: its first item */
+    size_t len;         /* BIN, STR: bytes; SIGNED, ARRAY: the whole array's bytes; STRARRAY: items */
     ug_signed obj;      /* SIGNED */
 } ug_rd_val;
 
@@ -205,5 +211,12 @@ typedef struct {
  * schema fault), UG_E_SCHEMA. v[i] is f[i]'s value (present false if absent). */
 int ug_rd_map(const uint8_t *buf, size_t len, unsigned depth, const ug_rd_field *f, size_t n, ug_rd_val *v,
               ug_err *err) UG_WUR;
+
+/* ug_dgram_decode for the datagram version `version` (1 or 2). */
+int ug_dgram_decode_v(ug_dgram *d, const uint8_t *buf, size_t len, unsigned version, ug_err *err) UG_WUR;
+/* The outer datagram of a whole HELLO or REPORT of that version and type:
+ * d->body stays NULL unless the outer array decoded, so a caller can tell a
+ * wrong type (UG_E_HEADER with d->type set) from garbage. */
+int ug_dgram_of(ug_dgram *d, unsigned version, ug_type want, const uint8_t *buf, size_t len, ug_err *err) UG_WUR;
 
 #endif

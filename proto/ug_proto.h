@@ -84,7 +84,22 @@ typedef enum {
     UG_E_ROLLBACK,  /* manifest offers a version not newer than ours */
     UG_E_MIRROR,    /* mirror index outside urls */
     UG_E_BUFFER,    /* output buffer too small */
-    UG_E_COUNT_     /* number of reasons, not a reason */
+    UG_E_COUNT_,    /* number of version 1 reasons, not a reason */
+    /* version 2 only (docs/protocol-v2.md, ug_proto2.h); version 1 code never returns them */
+    UG_E_THRESHOLD, /* fewer than the threshold of distinct listed keys signed */
+    UG_E_CHAIN,     /* keyring not the next version of the one held */
+    UG_E_KEYRING,   /* needs a keyring newer than the one held, or it expired: fetch, then retry */
+    UG_E_REVOKED,   /* certificate serial below the minimum */
+    UG_E_NOT_YET,   /* certificate not valid yet at the signed time */
+    UG_E_LIFETIME,  /* certificate or token valid for too long, or not at all */
+    UG_E_TRACKER,   /* certificate or token of another tracker */
+    UG_E_APP,       /* manifest for another application */
+    UG_E_PLAT,      /* manifest for other platforms */
+    UG_E_CHAN,      /* manifest or token for another channel */
+    UG_E_SEQ,       /* seq below the highest verified */
+    UG_E_DELTA,     /* delta index outside deltas, or from another version */
+    UG_E_CLOCK,     /* ts outside the tracker's clock window */
+    UG_E2_COUNT_    /* bound of the reasons of both versions (UG_E_COUNT_ itself is none) */
 } ug_err;
 
 /* Short stable name of an error ("signature", "expired", ...). */
@@ -342,6 +357,10 @@ size_t ug_hint_max_len(size_t rel_len);
  * if h's credential was never decoded) ... */
 int ug_cred_check(const ug_hello *h, const ug_pubkey *issuers, size_t nissuers, uint64_t now,
                   const ug_pubkey **issuer, ug_err *err) UG_WUR;
+/* The same cheap checks on a decoded credential c for (uid, pk): issuer
+ * trusted (*issuer set), exp in the future, uid and pk bound. */
+int ug_cred_bound(const ug_cred *c, uint64_t uid, const uint8_t pk[UG_PK_LEN], const ug_pubkey *issuers,
+                  size_t nissuers, uint64_t now, const ug_pubkey **issuer, ug_err *err) UG_WUR;
 /* ... its signature under that issuer, and the HELLO's own signature. */
 int ug_cred_sig_verify(const ug_hello *h, const ug_pubkey *issuer, ug_err *err) UG_WUR;
 int ug_hello_sig_verify(const ug_hello *h, const ug_dgram *d, ug_err *err) UG_WUR;
