@@ -91,6 +91,8 @@ LIBDIR ?= $(PREFIX)/lib
 
 # upgate-sim: its program, objects and bench row (before `programs` reads PROGRAMS)
 include node/sim.mk
+# delta/: delta packages' library, its suite's link line and bench rows
+include delta/delta.mk
 
 .PHONY: all deps programs install test check-unit check-e2e demo demo-fleet bench bench-base bench-decode fuzz fuzz-smoke clean
 .DEFAULT_GOAL := all
