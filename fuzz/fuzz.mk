@@ -7,6 +7,8 @@
 #       folds the worthwhile new inputs of long runs into fuzz/corpus/NAME
 #   make -f fuzz/fuzz.mk fuzz-corpus SPEC=...
 #       regenerates the seed corpora from the spec's vectors (needs python3)
+#   make -f fuzz/fuzz.mk fuzz-corpus-delta
+#       regenerates fuzz/corpus/delta's seeds (fuzz/delta/mkcorpus.c)
 # A finding leaves build/fuzz/artifacts/NAME/crash-*; minimise it with
 #   build/fuzz/fuzz_NAME -minimize_crash=1 -runs=100000 -exact_artifact_path=OUT CRASH
 # and commit it as fuzz/corpus/NAME/crash-<what>, so every smoke run replays it.
@@ -15,7 +17,7 @@ FZ ?= build/fuzz
 SPEC ?= $(abspath ../shared/spec)
 FUZZ_SECONDS ?= 60
 SMOKE_SECONDS ?= 4
-FUZZ_TARGETS ?= dgram hello hint report policy plugin capture client control ctl fleet sim
+FUZZ_TARGETS ?= dgram hello hint report policy plugin capture client control ctl fleet sim delta
 FUZZ_CC ?= clang
 
 ifeq ($(V),1)
@@ -28,22 +30,24 @@ endif
 
 FZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FZ_WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
-FZ_CFLAGS := $(FZ_WARN) -g -O1 -D_GNU_SOURCE -Iproto -Iplugin -Inode -Iinclude -Ifuzz -MMD -MP $(FZ_SAN)
-FZ_LIBS = $(shell pkg-config --libs libsodium msgpack yaml-0.1 lmdb libmaxminddb jansson hiredis 2>/dev/null) -lpthread -ldl -lm
+FZ_CFLAGS := $(FZ_WARN) -g -O1 -D_GNU_SOURCE -Iproto -Iplugin -Inode -Iinclude -Idelta -Ifuzz -MMD -MP $(FZ_SAN)
+FZ_LIBS = $(shell pkg-config --libs libsodium msgpack yaml-0.1 lmdb libmaxminddb jansson hiredis libzstd 2>/dev/null) -lpthread -ldl -lm
 
 # The code under test is instrumented for coverage; each harness links only
 # the objects it reaches, out of one archive.
 # node/capture.c: the capture file reader (upgate-node --capture, upgate-sim --replay);
 # node/jwalk.c, render*.c, ctlpolicy.c: what upgate-ctl reads (replies, a policy's state key)
 # node/simspec.c, node/simedit.c: upgate-sim's flag values and its policy rewriter
+# delta/*.c: the delta codec (patches from mirrors)
 LIB_SRC := $(wildcard proto/*.c) $(wildcard plugin/*.c) node/capture.c $(filter-out client/example.c,$(wildcard client/*.c)) \
-           node/jwalk.c node/render.c node/render_ctl.c node/ctlpolicy.c node/common.c node/simspec.c node/simedit.c
+           node/jwalk.c node/render.c node/render_ctl.c node/ctlpolicy.c node/common.c node/simspec.c node/simedit.c \
+           $(wildcard delta/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(FZ)/obj/%.o)
 FZ_LIB := $(FZ)/libugfuzz.a
 # The oracle (the old msgpack-c decoders) is our own code, like the harnesses.
 ORACLE_OBJ := $(patsubst %.c,$(FZ)/obj/%.o,$(wildcard fuzz/oracle/*.c))
 COMMON_OBJ := $(FZ)/obj/fuzz/fuzz_common.o $(ORACLE_OBJ)
-HARNESSES := dgram hello hint report policy plugin capture client control ctl fleet sim
+HARNESSES := dgram hello hint report policy plugin capture client control ctl fleet sim delta
 BINS := $(HARNESSES:%=$(FZ)/fuzz_%)
 
 # Per harness: the largest input worth trying (a datagram, an object, a policy).
@@ -59,11 +63,12 @@ MAXLEN_client := 1300
 MAXLEN_ctl := 8192
 MAXLEN_fleet := 512
 MAXLEN_sim := 4096
+MAXLEN_delta := 16384
 # An allocation over 64 MiB is a finding: nothing may be sized by a claim.
 RUNFLAGS = -max_len=$(MAXLEN_$(1)) -malloc_limit_mb=64 -rss_limit_mb=2048 -timeout=10 \
            -artifact_prefix=$(FZ)/artifacts/$(1)/
 
-.PHONY: fuzz fuzz-smoke fuzz-build fuzz-corpus fuzz-clean
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-corpus fuzz-corpus-delta fuzz-clean
 .SECONDARY:
 .DELETE_ON_ERROR:
 
@@ -130,6 +135,13 @@ fuzz-merge-%: $(FZ)/fuzz_%
 
 fuzz-corpus:
 	$(call say,GEN,fuzz/corpus)bash fuzz/make-corpus.sh $(SPEC) fuzz/corpus
+
+# fuzz_delta's seeds: real deltas over its fixed old file, and hostile frames.
+fuzz-corpus-delta:
+	@mkdir -p $(FZ) fuzz/corpus/delta
+	$(call say,GEN,fuzz/corpus/delta)$(FUZZ_CC) $(FZ_WARN) -Werror -O1 -D_GNU_SOURCE -Idelta -o $(FZ)/mkcorpus-delta \
+	  fuzz/delta/mkcorpus.c $(wildcard delta/*.c) $(shell pkg-config --libs libzstd libsodium) && \
+	  $(FZ)/mkcorpus-delta fuzz/corpus/delta
 
 fuzz-clean:
 	rm -rf $(FZ)
