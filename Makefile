@@ -95,6 +95,8 @@ PROG_INC := -Iproto -Iinclude -Icommon -Iplugin
 COMMON_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(wildcard common/*.c))
 COMMON_LIB := $(BUILD)/libugcommon.a
 $(OBJ)/common/%.o: INC = $(PROG_INC)
+# delta/: delta packages' library, its suite's link line and bench rows
+include delta/delta.mk
 
 # program(NAME, VAR, FOLDER[, ARCHIVES]): build/NAME from FOLDER/*.c (VAR_OBJ),
 # VAR_PLUGIN_OBJ, ARCHIVES, libugcommon.a and libugproto.a, with LIBS_VAR.
@@ -138,7 +140,7 @@ LIBS_PEER = $(LIBS_PROTO) $(LIBS_CURL)
 $(eval $(call program,upgate-peer,PEER,client/peer,$$(CLIENT_A)))
 
 # Tests see every folder's headers.
-$(OBJ)/tests/%.o: INC = -Iproto -Iplugin -Iinclude -Icommon -Isim -Itools/load
+$(OBJ)/tests/%.o: INC = -Iproto -Iplugin -Iinclude -Icommon -Isim -Itools/load -Idelta
 
 .PHONY: all deps check-deps programs install test check-unit check-e2e demo demo-fleet bench bench-sim bench-base \
         bench-decode fuzz fuzz-smoke clean check-layers vectors-v2

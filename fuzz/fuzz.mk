@@ -9,6 +9,8 @@
 #       regenerates the seed corpora from the spec's vectors (needs python3)
 #   make -f fuzz/fuzz.mk fuzz-corpus-v2
 #       the same for the version 2 harnesses, from tests/vectors-v2
+#   make -f fuzz/fuzz.mk fuzz-corpus-delta
+#       regenerates fuzz/corpus/delta's seeds (fuzz/delta/mkcorpus.c)
 # A finding leaves build/fuzz/artifacts/NAME/crash-*; minimise it with
 #   build/fuzz/fuzz_NAME -minimize_crash=1 -runs=100000 -exact_artifact_path=OUT CRASH
 # and commit it as fuzz/corpus/NAME/crash-<what>, so every smoke run replays it.
@@ -17,7 +19,7 @@ FZ ?= build/fuzz
 SPEC ?= $(abspath ../shared/spec)
 FUZZ_SECONDS ?= 60
 SMOKE_SECONDS ?= 4
-FUZZ_TARGETS ?= dgram hello hint report policy plugin capture client control ctl fleet sim keyring cert manifest2 token dgram2
+FUZZ_TARGETS ?= dgram hello hint report policy plugin capture client control ctl fleet sim keyring cert manifest2 token dgram2 delta
 FUZZ_CC ?= clang
 
 ifeq ($(V),1)
@@ -30,23 +32,25 @@ endif
 
 FZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FZ_WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
-FZ_CFLAGS := $(FZ_WARN) -g -O1 -D_GNU_SOURCE -Iproto -Iplugin -Iinclude -Icommon -Isim -Ifuzz -MMD -MP $(FZ_SAN)
-FZ_LIBS = $(shell pkg-config --libs libsodium msgpack yaml-0.1 lmdb libmaxminddb jansson hiredis 2>/dev/null) -lpthread -ldl -lm
+FZ_CFLAGS := $(FZ_WARN) -g -O1 -D_GNU_SOURCE -Iproto -Iplugin -Iinclude -Icommon -Isim -Idelta -Ifuzz -MMD -MP $(FZ_SAN)
+FZ_LIBS = $(shell pkg-config --libs libsodium msgpack yaml-0.1 lmdb libmaxminddb jansson hiredis libzstd 2>/dev/null) -lpthread -ldl -lm
 
 # The code under test is instrumented for coverage; each harness links only
 # the objects it reaches, out of one archive.
 # common/*.c: what the programs share, the capture file reader (upgate-node --capture,
 # upgate-sim --replay) and what upgate-ctl reads (jwalk.c, render*.c, the node's
 # record in runrec.c) among it; sim/simspec.c, sim/simedit.c: upgate-sim's flag
-# values and its policy rewriter
+# values and its policy rewriter;
+# delta/*.c: the delta codec (patches from mirrors)
 LIB_SRC := $(wildcard proto/*.c) $(wildcard plugin/*.c plugin/*/*.c) $(wildcard common/*.c) \
-           $(filter-out client/example.c,$(wildcard client/*.c)) sim/simspec.c sim/simedit.c
+           $(filter-out client/example.c,$(wildcard client/*.c)) sim/simspec.c sim/simedit.c \
+           $(wildcard delta/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(FZ)/obj/%.o)
 FZ_LIB := $(FZ)/libugfuzz.a
 # The oracle (the old msgpack-c decoders) is our own code, like the harnesses.
 ORACLE_OBJ := $(patsubst %.c,$(FZ)/obj/%.o,$(wildcard fuzz/oracle/*.c))
 COMMON_OBJ := $(FZ)/obj/fuzz/fuzz_common.o $(FZ)/obj/fuzz/v2common.o $(ORACLE_OBJ)
-HARNESSES := dgram hello hint report policy plugin capture client control ctl fleet sim keyring cert manifest2 token dgram2
+HARNESSES := dgram hello hint report policy plugin capture client control ctl fleet sim keyring cert manifest2 token dgram2 delta
 BINS := $(HARNESSES:%=$(FZ)/fuzz_%)
 
 # Per harness: the largest input worth trying (a datagram, an object, a policy).
@@ -68,11 +72,13 @@ MAXLEN_cert := 2100
 MAXLEN_manifest2 := 2100
 MAXLEN_token := 1300
 MAXLEN_dgram2 := 1300
+MAXLEN_delta := 16384
 # An allocation over 64 MiB is a finding: nothing may be sized by a claim.
 RUNFLAGS = -max_len=$(MAXLEN_$(1)) -malloc_limit_mb=64 -rss_limit_mb=2048 -timeout=10 \
            -artifact_prefix=$(FZ)/artifacts/$(1)/
 
 .PHONY: fuzz fuzz-smoke fuzz-build fuzz-corpus fuzz-corpus-v2 fuzz-clean
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-corpus fuzz-corpus-delta fuzz-clean
 .SECONDARY:
 .DELETE_ON_ERROR:
 
@@ -142,6 +148,12 @@ fuzz-corpus:
 
 fuzz-corpus-v2:
 	$(call say,GEN,fuzz/corpus)python3 fuzz/make-corpus-v2.py tests/vectors-v2 fuzz/corpus
+# fuzz_delta's seeds: real deltas over its fixed old file, and hostile frames.
+fuzz-corpus-delta:
+	@mkdir -p $(FZ) fuzz/corpus/delta
+	$(call say,GEN,fuzz/corpus/delta)$(FUZZ_CC) $(FZ_WARN) -Werror -O1 -D_GNU_SOURCE -Idelta -o $(FZ)/mkcorpus-delta \
+	  fuzz/delta/mkcorpus.c $(wildcard delta/*.c) $(shell pkg-config --libs libzstd libsodium) && \
+	  $(FZ)/mkcorpus-delta fuzz/corpus/delta
 
 fuzz-clean:
 	rm -rf $(FZ)
