@@ -214,7 +214,7 @@ Test(delta, round_trip_ctl_to_node)
 Test(delta, round_trip_shapes)
 {
     char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/README.md", getenv("UG_ROOT") ? getenv("UG_ROOT") : ".");
+    snprintf(p, sizeof p, "%s/docs/protocol-v2.md", getenv("UG_ROOT") ? getenv("UG_ROOT") : ".");
     blob text = slurp(p);
     cr_assert_gt(text.n, 20000u);
     blob edited = {malloc(text.n + 64), 0};
