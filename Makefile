@@ -5,7 +5,8 @@ DEB_PKGS := pkg-config libsodium-dev libmsgpack-dev libev-dev libcriterion-dev l
             liblmdb-dev libcurl4-openssl-dev libjansson-dev busybox clang libclang-rt-14-dev python3 \
             valgrind libmaxminddb-dev libmaxmind-db-writer-perl libsystemd-dev libmicrohttpd-dev \
             python3-prometheus-client iproute2 curl mandoc systemd strace \
-            libhiredis-dev redis-server redis-sentinel
+            libhiredis-dev redis-server redis-sentinel \
+            libowfat-dev zlib1g-dev autoconf automake libtool
 # Only `make deb` needs these (install.mk): packaging tools.
 DEB_PKGS_DEB := debhelper dpkg-dev lintian
 SPEC ?= $(abspath ../shared/spec)
@@ -91,15 +92,17 @@ LIBDIR ?= $(PREFIX)/lib
 
 # upgate-sim: its program, objects and bench row (before `programs` reads PROGRAMS)
 include node/sim.mk
+# libupgate-host and `make hosts` (opentracker, n2n's supernode)
+include host/host.mk
 
-.PHONY: all deps programs install test check-unit check-e2e demo demo-fleet bench bench-base bench-decode fuzz fuzz-smoke clean
+.PHONY: all deps programs hosts install test check-unit check-e2e demo demo-fleet bench bench-base bench-decode fuzz fuzz-smoke clean
 .DEFAULT_GOAL := all
 .SECONDARY:
 
 all: deps
 	@$(MAKE) --no-print-directory programs
 
-programs: $(PROTO_LIB) $(PLUGIN_SO) $(PROGRAMS) $(CLIENT_LIBS)
+programs: $(PROTO_LIB) $(PLUGIN_SO) $(PROGRAMS) $(CLIENT_LIBS) $(HOST_LIBS)
 
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -180,7 +183,7 @@ $(CLIENT_TESTS): LIBS_TEST += $(LIBS_CURL)
 
 # The fuzz smoke runs once, in the plain run: the fuzzers carry ASan and UBSan already.
 test: deps
-	@$(MAKE) --no-print-directory programs $(TESTS) $(LEGACY)
+	@$(MAKE) --no-print-directory programs $(TESTS) $(LEGACY) $(HOSTS)
 	@$(MAKE) --no-print-directory check-unit
 ifneq ($(SAN),1)
 	@$(MAKE) --no-print-directory fuzz-smoke
@@ -210,7 +213,7 @@ demo-fleet: all
 # today's main (BENCH_BASE_REV, built from git history into bench-base/).
 BENCH_BASE_REV := 19404ac
 BENCH_BASE := $(BUILD)/bench-base
-BENCH_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(filter-out tests/bench_decode.c tests/bench_mem.c,$(wildcard tests/bench*.c)))
+BENCH_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(filter-out tests/bench_decode.c tests/bench_mem.c tests/bench_hosts.c,$(wildcard tests/bench*.c)))
 
 bench: all
 	@$(MAKE) --no-print-directory $(BUILD)/bench $(BUILD)/bench-mem bench-base
