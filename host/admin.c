@@ -49,8 +49,8 @@ static void reload_now(ug_host_adapter *a)
         ug_host_logf_(a, UG_LOG_ERROR, "reload refused, the running policy stays: %s", err);
 }
 
-/* How long to sleep: until the next tick, or until the oldest dirty
- * worker has been dirty for UG_HOST_HOLD_MS. admin_idle is set before the
+/* How long to sleep: until the next tick, or until the quietest dirty
+ * worker has been quiet for hold_ms. admin_idle is set before the
  * workers are looked at, so a worker that becomes dirty after the look
  * sees it set and wakes the thread. */
 static int sleep_ms(ug_host_adapter *a, int64_t next_tick)
@@ -60,8 +60,8 @@ static int sleep_ms(ug_host_adapter *a, int64_t next_tick)
     int64_t until = next_tick, oldest = ug_host_oldest_dirty_(a);
     if (oldest) {
         atomic_store(&a->admin_idle, false);
-        if (oldest + UG_HOST_HOLD_MS < until)
-            until = oldest + UG_HOST_HOLD_MS;
+        if (oldest + a->hold_ms < until)
+            until = oldest + a->hold_ms;
     }
     int64_t left = until - ug_host_mono_ms_();
     return left < 1 ? 1 : (int)left;
@@ -81,7 +81,7 @@ static void *admin_main(void *arg)
             pthread_mutex_unlock(&a->plugin_mu);
             next_tick = now + TICK_MS;
         }
-        ug_host_commit_idle_(a, now - UG_HOST_HOLD_MS);
+        ug_host_commit_idle_(a, now - a->hold_ms);
         struct pollfd p = {.fd = a->wake, .events = POLLIN};
         int n = poll(&p, 1, sleep_ms(a, next_tick));
         if (n > 0) {

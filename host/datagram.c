@@ -102,7 +102,6 @@ static void commit(ug_host_adapter *a, uh_slot *s)
         add(s, UC_HELD_BACK, s->n);
     }
     s->n = 0;
-    atomic_store_explicit(&s->since, 0, memory_order_relaxed);
     atomic_store_explicit(&s->dirty, false, memory_order_release);
 }
 
@@ -120,9 +119,9 @@ static ug_host_result answer(ug_host_adapter *a, uh_slot *s, int fd, const struc
                                                &out_len);
     add(s, UC_UPGATE, 1);
     if (!atomic_load_explicit(&s->dirty, memory_order_relaxed)) { /* a REPORT queues an outcome, too */
-        atomic_store_explicit(&s->since, ug_host_mono_ms_(), memory_order_relaxed);
-        atomic_store_explicit(&s->dirty, true, memory_order_release);
-        ug_host_admin_poke_(a);
+        atomic_store(&s->dirty, true); /* seq_cst: the admin thread's look at it pairs with its poke */
+        if (a->model != UG_HOST_BATCH)
+            ug_host_admin_poke_(a);
     }
     /* PASS with a reply: the WAIT for an untargeted peer, which a host that
      * shares its port has no other service for; PASS without one is an
@@ -190,6 +189,7 @@ ug_host_result ug_host_datagram(ug_host_adapter *a, int fd, const struct sockadd
         return mine ? UG_HOST_DROPPED : UG_HOST_NOT_MINE;
     }
     tls.inside = a;
+    atomic_store_explicit(&s->last, ug_host_mono_ms_(), memory_order_relaxed); /* the host is not quiet */
     ug_host_result r = mine ? answer(a, s, fd, src, srclen, buf, len) : UG_HOST_NOT_MINE;
     if (a->model != UG_HOST_BATCH && atomic_load_explicit(&s->dirty, memory_order_relaxed) &&
         (s->n >= UG_HOST_HOLD_MAX || !queued(fd))) {
@@ -230,10 +230,10 @@ void ug_host_end_batch(ug_host_adapter *a)
 unsigned ug_host_commit_idle_(ug_host_adapter *a, int64_t older_than)
 {
     unsigned n = 0;
-    for (unsigned i = 0; i < a->nworkers; i++) {
+    for (unsigned i = 0; a->model != UG_HOST_BATCH && i < a->nworkers; i++) {
         uh_slot *s = &a->slots[i];
-        int64_t since = atomic_load_explicit(&s->since, memory_order_relaxed);
-        if (!atomic_load_explicit(&s->dirty, memory_order_acquire) || since > older_than ||
+        int64_t last = atomic_load_explicit(&s->last, memory_order_relaxed);
+        if (!atomic_load_explicit(&s->dirty, memory_order_acquire) || last > older_than ||
             pthread_mutex_trylock(&s->mu))
             continue;
         if (!s->closed && atomic_load_explicit(&s->dirty, memory_order_relaxed)) {
@@ -249,13 +249,13 @@ unsigned ug_host_commit_idle_(ug_host_adapter *a, int64_t older_than)
 int64_t ug_host_oldest_dirty_(ug_host_adapter *a)
 {
     int64_t oldest = 0;
-    for (unsigned i = 0; i < a->nworkers; i++) {
+    for (unsigned i = 0; a->model != UG_HOST_BATCH && i < a->nworkers; i++) {
         uh_slot *s = &a->slots[i];
-        if (!atomic_load_explicit(&s->dirty, memory_order_acquire))
+        if (!atomic_load(&s->dirty))
             continue;
-        int64_t since = atomic_load_explicit(&s->since, memory_order_relaxed);
-        if (since && (!oldest || since < oldest))
-            oldest = since;
+        int64_t last = atomic_load_explicit(&s->last, memory_order_relaxed);
+        if (last && (!oldest || last < oldest))
+            oldest = last;
     }
     return oldest;
 }

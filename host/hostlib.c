@@ -94,6 +94,7 @@ static int take_config(ug_host_adapter *a, const ug_host_config *in, ug_host_con
     snprintf(a->name, sizeof a->name, "%s", c->name ? c->name : "host");
     a->model = c->model ? c->model : UG_HOST_ONE_AT_A_TIME;
     a->nworkers = c->workers ? c->workers : 1;
+    a->hold_ms = c->hold_ms ? c->hold_ms : UG_HOST_HOLD_MS;
     if (a->model > UG_HOST_BATCH || a->nworkers > UG_HOST_WORKERS_MAX) {
         snprintf(err, errcap, "upgate: model %d or %u workers: not a read model, or over %u workers", (int)a->model,
                  a->nworkers, UG_HOST_WORKERS_MAX);
@@ -159,7 +160,7 @@ static void at_exit(void)
     for (;;) { /* close() may log, and the host's log must not run under open_mu */
         pthread_mutex_lock(&open_mu);
         ug_host_adapter *a = open_list;
-        while (a && (atomic_load(&a->state) != 0 || (a->flags & UG_HOST_NO_ATEXIT)))
+        while (a && (atomic_load(&a->state) != 0 || (a->flags & UG_HOST_NO_ATEXIT) || a->pid != getpid()))
             a = a->next;
         pthread_mutex_unlock(&open_mu);
         if (!a)

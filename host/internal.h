@@ -34,7 +34,7 @@ typedef struct {
     unsigned n;              /* replies held */
     uh_reply *held;          /* UG_HOST_HOLD_MAX of them; freed at close */
     _Atomic bool dirty;      /* handled an upgate datagram since the last commit */
-    _Atomic int64_t since;   /* monotonic ms when it became dirty */
+    _Atomic int64_t last;    /* monotonic ms of its last call: the host is quiet after UG_HOST_HOLD_MS */
     _Atomic uint64_t c[UC_COUNT];
 } uh_slot;
 
@@ -57,6 +57,7 @@ struct ug_host_adapter {
                           size_t, size_t *, unsigned *);
     ug_host_model model;
     unsigned nworkers;
+    unsigned hold_ms;
     uh_slot *slots;
     _Atomic unsigned threads; /* calling threads seen so far */
     pthread_mutex_t plugin_mu; /* tick, reload, stats, control: the ABI's rule */
@@ -91,10 +92,11 @@ const ug_plugin *ug_host_load_(const char *path, char *err, size_t errcap) UG_HO
 
 /* datagram.c */
 int ug_host_slots_init_(ug_host_adapter *a, char *err, size_t errcap) UG_HOST_HIDDEN;
-/* Commits every dirty worker whose lock is free and that has been dirty
- * since before `older_than` (monotonic ms); how many it committed. */
+/* Commits every dirty worker whose lock is free and whose last call came
+ * before `older_than` (monotonic ms); how many it committed. Not in
+ * UG_HOST_BATCH, whose host commits with ug_host_end_batch(). */
 unsigned ug_host_commit_idle_(ug_host_adapter *a, int64_t older_than) UG_HOST_HIDDEN;
-/* The earliest `since` of a dirty worker, or 0 when none is dirty. */
+/* The earliest last call of a dirty worker, or 0 when none is dirty. */
 int64_t ug_host_oldest_dirty_(ug_host_adapter *a) UG_HOST_HIDDEN;
 /* Takes every worker (commits what it holds, closes it) except one the
  * calling thread is inside of; true when the caller is inside a call. */

@@ -81,7 +81,7 @@ extern "C" {
 #define UG_HOST_VERSION "1.0.0"
 #define UG_HOST_WORKERS_MAX 256u
 #define UG_HOST_HOLD_MAX 64u /* replies held per worker before a commit is forced */
-#define UG_HOST_HOLD_MS 5    /* the longest a quiet socket leaves a reply held */
+#define UG_HOST_HOLD_MS 5    /* the longest a quiet host leaves a reply held (default) */
 
 typedef enum {
     UG_HOST_ONE_AT_A_TIME = 1,
@@ -105,6 +105,7 @@ typedef struct {
     void (*log)(void *ctx, ug_log_level level, const char *line);
     void *log_ctx;
     unsigned flags;      /* UG_HOST_* bits */
+    unsigned hold_ms;    /* how long a quiet host may leave replies held; 0: UG_HOST_HOLD_MS */
 } ug_host_config;
 
 typedef struct ug_host_adapter ug_host_adapter;
