@@ -183,9 +183,14 @@ ug_host_result ug_host_datagram(ug_host_adapter *a, int fd, const struct sockadd
         if (a->model == UG_HOST_BATCH || !atomic_load_explicit(&s->dirty, memory_order_acquire))
             return UG_HOST_NOT_MINE;
     }
+    sigset_t old;
+    if (a->flags & UG_HOST_DEFER_SIGNALS) /* a handler that calls exit() runs after the call */
+        pthread_sigmask(SIG_BLOCK, &a->deferred, &old);
     pthread_mutex_lock(&s->mu);
     if (s->closed) {
         pthread_mutex_unlock(&s->mu);
+        if (a->flags & UG_HOST_DEFER_SIGNALS)
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
         return mine ? UG_HOST_DROPPED : UG_HOST_NOT_MINE;
     }
     tls.inside = a;
@@ -201,6 +206,8 @@ ug_host_result ug_host_datagram(ug_host_adapter *a, int fd, const struct sockadd
     }
     tls.inside = NULL;
     pthread_mutex_unlock(&s->mu);
+    if (a->flags & UG_HOST_DEFER_SIGNALS)
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
     return r;
 }
 
@@ -221,10 +228,17 @@ void ug_host_end_batch(ug_host_adapter *a)
     uh_slot *s = slot_of(a);
     if (!atomic_load_explicit(&s->dirty, memory_order_acquire))
         return;
+    sigset_t old;
+    if (a->flags & UG_HOST_DEFER_SIGNALS)
+        pthread_sigmask(SIG_BLOCK, &a->deferred, &old);
     pthread_mutex_lock(&s->mu);
+    tls.inside = a;
     if (!s->closed && atomic_load_explicit(&s->dirty, memory_order_relaxed))
         commit(a, s);
+    tls.inside = NULL;
     pthread_mutex_unlock(&s->mu);
+    if (a->flags & UG_HOST_DEFER_SIGNALS)
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 unsigned ug_host_commit_idle_(ug_host_adapter *a, int64_t older_than)

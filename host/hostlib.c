@@ -91,6 +91,10 @@ static int take_config(ug_host_adapter *a, const ug_host_config *in, ug_host_con
     a->log = c->log ? c->log : stderr_log;
     a->log_ctx = c->log_ctx;
     a->flags = c->flags;
+    sigfillset(&a->deferred); /* every signal but those a fault raises, for the thread at fault */
+    static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS};
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
+        sigdelset(&a->deferred, faults[i]);
     snprintf(a->name, sizeof a->name, "%s", c->name ? c->name : "host");
     a->model = c->model ? c->model : UG_HOST_ONE_AT_A_TIME;
     a->nworkers = c->workers ? c->workers : 1;

@@ -4,6 +4,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/un.h>
 
@@ -77,6 +78,7 @@ struct ug_host_adapter {
     _Atomic int state;          /* 0 open, 1 closing, 2 closed */
     int close_rc;
     unsigned flags;
+    sigset_t deferred;          /* UG_HOST_DEFER_SIGNALS: what a call blocks */
     ug_host_adapter *next;      /* the list exit() closes */
 };
 

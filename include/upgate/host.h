@@ -54,7 +54,8 @@
  * the second call is a no-op. Called from inside ug_host_datagram() (a
  * signal handler that calls exit() interrupted it), it commits every other
  * worker and leaves the plugin as it is: a reply that waits for a commit is
- * never sent without it.
+ * never sent without it. UG_HOST_DEFER_SIGNALS keeps such a handler out of
+ * the calls, so that the close commits everything.
  *
  * Link: -lupgate-host (it dlopen()s upgate.so; -ldl -lpthread -ljansson).
  */
@@ -90,7 +91,11 @@ typedef enum {
 } ug_host_model;
 
 /* Bits of ug_host_config.flags. */
-#define UG_HOST_NO_ATEXIT 1u /* the host calls ug_host_close() itself */
+#define UG_HOST_NO_ATEXIT 1u     /* the host calls ug_host_close() itself */
+#define UG_HOST_DEFER_SIGNALS 2u /* hold the host's signals while a thread is inside the plugin (two system
+                                    calls per upgate datagram): a signal handler that calls exit()
+                                    (opentracker's SIGINT) then runs between calls, and the close at exit
+                                    commits every worker */
 
 typedef struct {
     uint32_t size;       /* sizeof(ug_host_config) as the host compiled it */
