@@ -216,9 +216,10 @@ BENCH_BASE := $(BUILD)/bench-base
 BENCH_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(filter-out tests/bench_decode.c tests/bench_mem.c tests/bench_hosts.c,$(wildcard tests/bench*.c)))
 
 bench: all
-	@$(MAKE) --no-print-directory $(BUILD)/bench $(BUILD)/bench-mem bench-base
+	@$(MAKE) --no-print-directory $(BUILD)/bench $(BUILD)/bench-mem bench-base $(BUILD)/bench-hosts $(HOSTS)
 	@UG_BUILD=$(abspath $(BUILD)) UG_BENCH_BASE=$(abspath $(BENCH_BASE)) $(BUILD)/bench
 	@$(BUILD)/bench-mem $(abspath $(BUILD))
+	@UG_BUILD=$(abspath $(BUILD)) $(BUILD)/bench-hosts
 
 # Memory rows: state folders made once with the store's API (build/bench-state/).
 $(BUILD)/bench-mem: $(OBJ)/tests/bench_mem.o $(PLUGIN_OBJ) $(PROTO_LIB)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 
 #include "internal.h"
 
@@ -18,6 +19,14 @@ static _Thread_local struct {
 static void add(uh_slot *s, unsigned c, uint64_t n)
 {
     atomic_fetch_add_explicit(&s->c[c], n, memory_order_relaxed);
+}
+
+/* Does the admin thread commit what a quiet host left held? Not for a
+ * batch host (it calls ug_host_end_batch) nor for the adapter's own worker
+ * (it commits before it waits). */
+static bool watched(const ug_host_adapter *a)
+{
+    return a->model != UG_HOST_BATCH && !a->off;
 }
 
 bool ug_host_is_upgate(const void *buf, size_t len)
@@ -85,16 +94,41 @@ static void send_one(uh_slot *s, int fd, const struct sockaddr *to, socklen_t to
     add(s, UC_SEND_ERRORS, 1);
 }
 
-/* flush(), then the held replies go out, or are dropped when it failed
- * (the peers ask again). Called with the slot's lock held. */
+/* Sends held[0..n) to one fd with sendmmsg: a reply the kernel refuses
+ * goes through send_one (which counts it, or resends a mapped address as
+ * IPv4) and the rest still go out. */
+static void send_run(uh_slot *s, const uh_reply *held, unsigned n)
+{
+    struct mmsghdr m[UG_HOST_HOLD_MAX];
+    struct iovec v[UG_HOST_HOLD_MAX];
+    for (unsigned i = 0; i < n; i++) {
+        v[i] = (struct iovec){(void *)held[i].bytes, held[i].len};
+        m[i].msg_hdr = (struct msghdr){.msg_name = (void *)&held[i].to, .msg_namelen = held[i].tolen,
+                                       .msg_iov = &v[i], .msg_iovlen = 1};
+    }
+    unsigned at = 0;
+    while (at < n) {
+        int k = sendmmsg(held[0].fd, m + at, n - at, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (k > 0) {
+            at += (unsigned)k;
+            continue;
+        }
+        const uh_reply *r = &held[at++]; /* sendmmsg stopped at it: it alone, then the rest */
+        send_one(s, r->fd, (const struct sockaddr *)&r->to, r->tolen, r->bytes, r->len);
+    }
+}
+
+/* flush(), then the held replies go out (one sendmmsg per socket), or are
+ * dropped when it failed (the peers ask again). With the slot's lock held. */
 static void commit(ug_host_adapter *a, uh_slot *s)
 {
     int rc = a->api->flush(a->inst, s->index);
     add(s, UC_COMMITS, 1);
     if (rc == 0) {
-        for (unsigned i = 0; i < s->n; i++) {
-            uh_reply *r = &s->held[i];
-            send_one(s, r->fd, (struct sockaddr *)&r->to, r->tolen, r->bytes, r->len);
+        for (unsigned i = 0, j; i < s->n; i = j) {
+            for (j = i + 1; j < s->n && s->held[j].fd == s->held[i].fd; j++)
+                ;
+            send_run(s, s->held + i, j - i);
         }
         add(s, UC_SENT_HELD, s->n);
     } else {
@@ -120,7 +154,7 @@ static ug_host_result answer(ug_host_adapter *a, uh_slot *s, int fd, const struc
     add(s, UC_UPGATE, 1);
     if (!atomic_load_explicit(&s->dirty, memory_order_relaxed)) { /* a REPORT queues an outcome, too */
         atomic_store(&s->dirty, true); /* seq_cst: the admin thread's look at it pairs with its poke */
-        if (a->model != UG_HOST_BATCH)
+        if (watched(a))
             ug_host_admin_poke_(a);
     }
     /* PASS with a reply: the WAIT for an untargeted peer, which a host that
@@ -170,11 +204,28 @@ static void commit_others(ug_host_adapter *a, const uh_slot *self)
     }
 }
 
+/* UG_HOST_OFFLOAD: the host's thread hands the datagram over and goes on. */
+static ug_host_result hand_over(ug_host_adapter *a, int fd, const struct sockaddr *src, socklen_t srclen,
+                                const void *buf, size_t len)
+{
+    uh_slot *s = &a->slots[0]; /* its counters only: the worker owns it */
+    if (!ug_host_is_upgate(buf, len)) {
+        add(s, UC_FOREIGN, 1);
+        return UG_HOST_NOT_MINE;
+    }
+    ug_host_result r = ug_host_offload_push_(a, fd, src, srclen, buf, len);
+    if (r != UG_HOST_HELD)
+        add(s, UC_RING_FULL, 1);
+    return r;
+}
+
 ug_host_result ug_host_datagram(ug_host_adapter *a, int fd, const struct sockaddr *src, socklen_t srclen,
                                 const void *buf, size_t len)
 {
-    if (!a)
+    if (!a || len > 65535) /* no datagram is longer: a host's error value (-1 as a size) */
         return UG_HOST_NOT_MINE;
+    if (a->off)
+        return hand_over(a, fd, src, srclen, buf, len);
     bool mine = ug_host_is_upgate(buf, len);
     uh_slot *s = slot_of(a);
     if (!mine) {
@@ -241,10 +292,37 @@ void ug_host_end_batch(ug_host_adapter *a)
         pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
+void ug_host_worker_begin_(ug_host_adapter *a)
+{
+    pthread_mutex_lock(&a->slots[0].mu);
+    tls.inside = a, tls.id = a->id, tls.slot = 0;
+}
+
+void ug_host_worker_one_(ug_host_adapter *a, int fd, const struct sockaddr *src, socklen_t sl, const uint8_t *buf,
+                         size_t len)
+{
+    uh_slot *s = &a->slots[0];
+    if (s->closed)
+        return;
+    atomic_store_explicit(&s->last, ug_host_mono_ms_(), memory_order_relaxed);
+    answer(a, s, fd, src, sl, buf, len);
+    if (s->n >= UG_HOST_HOLD_MAX)
+        commit(a, s);
+}
+
+void ug_host_worker_end_(ug_host_adapter *a)
+{
+    uh_slot *s = &a->slots[0];
+    if (!s->closed && atomic_load_explicit(&s->dirty, memory_order_relaxed))
+        commit(a, s);
+    tls.inside = NULL;
+    pthread_mutex_unlock(&s->mu);
+}
+
 unsigned ug_host_commit_idle_(ug_host_adapter *a, int64_t older_than)
 {
     unsigned n = 0;
-    for (unsigned i = 0; a->model != UG_HOST_BATCH && i < a->nworkers; i++) {
+    for (unsigned i = 0; watched(a) && i < a->nworkers; i++) {
         uh_slot *s = &a->slots[i];
         int64_t last = atomic_load_explicit(&s->last, memory_order_relaxed);
         if (!atomic_load_explicit(&s->dirty, memory_order_acquire) || last > older_than ||
@@ -263,7 +341,7 @@ unsigned ug_host_commit_idle_(ug_host_adapter *a, int64_t older_than)
 int64_t ug_host_oldest_dirty_(ug_host_adapter *a)
 {
     int64_t oldest = 0;
-    for (unsigned i = 0; a->model != UG_HOST_BATCH && i < a->nworkers; i++) {
+    for (unsigned i = 0; watched(a) && i < a->nworkers; i++) {
         uh_slot *s = &a->slots[i];
         if (!atomic_load(&s->dirty))
             continue;
@@ -315,6 +393,6 @@ void ug_host_counters_get(const ug_host_adapter *a, ug_host_counters *out)
         .upgate = v[UC_UPGATE], .foreign = v[UC_FOREIGN], .sent_now = v[UC_SENT_NOW], .held = v[UC_HELD],
         .sent_held = v[UC_SENT_HELD], .held_back = v[UC_HELD_BACK], .dropped = v[UC_DROPPED],
         .commits = v[UC_COMMITS], .commit_fails = v[UC_COMMIT_FAILS], .idle_commits = v[UC_IDLE_COMMITS],
-        .send_errors = v[UC_SEND_ERRORS], .oversized = v[UC_OVERSIZED],
+        .send_errors = v[UC_SEND_ERRORS], .oversized = v[UC_OVERSIZED], .ring_full = v[UC_RING_FULL],
     };
 }

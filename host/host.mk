@@ -58,3 +58,8 @@ hosts: deps
 # The library's own suite links the archive; the real hosts' suites need the hosts.
 $(BUILD)/tests/test_hostlib: $(HOST_A)
 $(BUILD)/tests/test_hostlib: LIBS_TEST += $(HOST_LIB_DEPS)
+
+# make bench's hosts rows (tests/bench_hosts.c): opentracker with the adapter against upgate-node.
+$(BUILD)/bench-hosts: $(OBJ)/tests/bench_hosts.o $(OBJ)/tests/bench_env.o $(OBJ)/tests/bench_servers.o \
+                      $(OBJ)/node/loadgen.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) -lev -lm -lpthread

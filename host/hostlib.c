@@ -97,7 +97,7 @@ static int take_config(ug_host_adapter *a, const ug_host_config *in, ug_host_con
         sigdelset(&a->deferred, faults[i]);
     snprintf(a->name, sizeof a->name, "%s", c->name ? c->name : "host");
     a->model = c->model ? c->model : UG_HOST_ONE_AT_A_TIME;
-    a->nworkers = c->workers ? c->workers : 1;
+    a->nworkers = c->workers && !(c->flags & UG_HOST_OFFLOAD) ? c->workers : 1; /* offload: its worker alone */
     a->hold_ms = c->hold_ms ? c->hold_ms : UG_HOST_HOLD_MS;
     if (a->model > UG_HOST_BATCH || a->nworkers > UG_HOST_WORKERS_MAX) {
         snprintf(err, errcap, "upgate: model %d or %u workers: not a read model, or over %u workers", (int)a->model,
@@ -156,6 +156,8 @@ static int start_services(ug_host_adapter *a, const ug_host_config *c, char *err
     }
     if (want && ug_host_ctl_start_(a, want, err, errcap) != 0)
         return -1;
+    if ((a->flags & UG_HOST_OFFLOAD) && a->model != UG_HOST_BATCH && ug_host_offload_start_(a, err, errcap) != 0)
+        return -1;
     return ug_host_admin_start_(a, err, errcap);
 }
 
@@ -181,6 +183,8 @@ static void register_exit(void)
 static void teardown(ug_host_adapter *a)
 {
     ug_host_ctl_stop_(a);
+    ug_host_offload_stop_(a);
+    ug_host_offload_free_(a);
     ug_host_admin_stop_(a);
     if (a->inst)
         a->api->destroy(a->inst);
@@ -190,11 +194,14 @@ static void teardown(ug_host_adapter *a)
     free(a);
 }
 
-static const char *model_name(ug_host_model m)
+static const char *model_name(const ug_host_adapter *a)
 {
-    return m == UG_HOST_SHARED_SOCKET ? "threads sharing one socket"
-           : m == UG_HOST_BATCH       ? "batches"
-                                      : "one datagram per wake-up";
+    if (a->off)
+        return a->model == UG_HOST_SHARED_SOCKET ? "threads sharing one socket, handing over to the adapter's worker"
+                                                 : "one datagram per wake-up, handed over to the adapter's worker";
+    return a->model == UG_HOST_SHARED_SOCKET ? "threads sharing one socket"
+           : a->model == UG_HOST_BATCH       ? "batches"
+                                             : "one datagram per wake-up";
 }
 
 ug_host_adapter *ug_host_open(const ug_host_config *c, char *err, size_t errcap)
@@ -228,7 +235,7 @@ ug_host_adapter *ug_host_open(const ug_host_config *c, char *err, size_t errcap)
     pthread_once(&exit_once, register_exit);
     ug_host_logf_(a, UG_LOG_INFO, "plugin %s %s (ABI %u.%u) serving in %s: policy %s, %u worker%s (%s), control %s",
                   a->api->name, a->api->version, a->api->abi_major, a->api->abi_minor, a->name, a->policy,
-                  a->nworkers, a->nworkers == 1 ? "" : "s", model_name(a->model), a->ctl.on ? a->ctl.path : "off");
+                  a->nworkers, a->nworkers == 1 ? "" : "s", model_name(a), a->ctl.on ? a->ctl.path : "off");
     return a;
 }
 
@@ -299,6 +306,7 @@ int ug_host_close(ug_host_adapter *a)
     if (!atomic_compare_exchange_strong(&a->state, &expect, 1))
         return a->close_rc;
     ug_host_ctl_stop_(a);
+    ug_host_offload_stop_(a); /* its worker answers what the ring holds first */
     ug_host_admin_stop_(a);
     bool inside = ug_host_slots_close_(a); /* no worker is in the plugin after this */
     int rc = inside ? -1 : 0;
@@ -329,6 +337,7 @@ void ug_host_free(ug_host_adapter *a)
             break;
         }
     pthread_mutex_unlock(&open_mu);
+    ug_host_offload_free_(a);
     ug_host_slots_free_(a);
     pthread_mutex_destroy(&a->plugin_mu);
     pthread_mutex_destroy(&a->log_mu);

@@ -14,6 +14,8 @@
 #define UG_HOST_HIDDEN __attribute__((visibility("hidden")))
 #define UH_ENTRY(p, m) (UG_HAS_FIELD(ug_plugin, (p)->size, m) ? (p)->m : NULL)
 
+typedef struct uh_offload uh_offload; /* offload.c */
+
 /* A reply waiting for its worker's commit. */
 typedef struct {
     int fd;
@@ -25,7 +27,7 @@ typedef struct {
 
 /* Counters of one worker, written under its lock, read without. */
 enum { UC_UPGATE, UC_FOREIGN, UC_SENT_NOW, UC_HELD, UC_SENT_HELD, UC_HELD_BACK, UC_DROPPED, UC_COMMITS,
-       UC_COMMIT_FAILS, UC_IDLE_COMMITS, UC_SEND_ERRORS, UC_OVERSIZED, UC_COUNT };
+       UC_COMMIT_FAILS, UC_IDLE_COMMITS, UC_SEND_ERRORS, UC_OVERSIZED, UC_RING_FULL, UC_COUNT };
 
 /* One worker index: what its threads hold between commits. */
 typedef struct {
@@ -74,6 +76,7 @@ struct ug_host_adapter {
     _Atomic bool admin_idle;    /* sleeping for up to a second: a new hold must wake it */
     _Atomic bool want_reload, want_stop;
     uh_ctl ctl;
+    uh_offload *off;            /* UG_HOST_OFFLOAD: the ring and its worker */
     /* closing */
     _Atomic int state;          /* 0 open, 1 closing, 2 closed */
     int close_rc;
@@ -104,6 +107,23 @@ int64_t ug_host_oldest_dirty_(ug_host_adapter *a) UG_HOST_HIDDEN;
  * calling thread is inside of; true when the caller is inside a call. */
 bool ug_host_slots_close_(ug_host_adapter *a) UG_HOST_HIDDEN;
 void ug_host_slots_free_(ug_host_adapter *a) UG_HOST_HIDDEN;
+
+/* The worker of UG_HOST_OFFLOAD (datagram.c): takes worker 0 for a batch,
+ * answers each datagram of it, commits and sends what it held. */
+void ug_host_worker_begin_(ug_host_adapter *a) UG_HOST_HIDDEN;
+void ug_host_worker_one_(ug_host_adapter *a, int fd, const struct sockaddr *src, socklen_t sl, const uint8_t *buf,
+                         size_t len) UG_HOST_HIDDEN;
+void ug_host_worker_end_(ug_host_adapter *a) UG_HOST_HIDDEN;
+
+/* offload.c: the ring between the host's threads and the worker. */
+int ug_host_offload_start_(ug_host_adapter *a, char *err, size_t errcap) UG_HOST_HIDDEN;
+/* Copies one upgate datagram in: UG_HOST_HELD, or UG_HOST_DROPPED when the
+ * ring is full or stopping. */
+ug_host_result ug_host_offload_push_(ug_host_adapter *a, int fd, const struct sockaddr *src, socklen_t sl,
+                                     const void *buf, size_t len) UG_HOST_HIDDEN;
+/* The worker answers what the ring holds, then ends. */
+void ug_host_offload_stop_(ug_host_adapter *a) UG_HOST_HIDDEN;
+void ug_host_offload_free_(ug_host_adapter *a) UG_HOST_HIDDEN;
 
 /* admin.c */
 int ug_host_admin_start_(ug_host_adapter *a, char *err, size_t errcap) UG_HOST_HIDDEN;

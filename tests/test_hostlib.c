@@ -670,3 +670,63 @@ Test(hostlib, reload_from_any_thread_and_from_a_signal_handler)
     cr_assert(!logged("reloaded with a newline\n"), "log lines have no newline inside");
     ug_host_free(a);
 }
+
+/* ---- the adapter's own worker ------------------------------------------- */
+
+static ug_host_adapter *open_offload(void)
+{
+    char err[1024] = "";
+    ug_host_config c = {.size = sizeof c, .plugin = plug, .policy = nu_path(&N, "policy.yaml"), .control = "off",
+                        .model = UG_HOST_ONE_AT_A_TIME, .workers = 4, .flags = UG_HOST_OFFLOAD, .log = capture};
+    ug_host_adapter *a = ug_host_open(&c, err, sizeof err);
+    cr_assert_not_null(a, "open: %s", err);
+    cr_assert(logged("1 worker (one datagram per wake-up, handed over to the adapter's worker)"), "%s", log_text);
+    return a;
+}
+
+/* The host's thread only hands upgate datagrams over; the worker answers
+ * them in batches, a commit after each, and sends what needs no disk at once. */
+Test(hostlib, offload_hands_over_and_the_worker_commits_per_batch)
+{
+    ug_host_adapter *a = open_offload();
+    peers_send('L', 20);
+    peers_send('N', 1);
+    peers_send(0, 1);
+    for (int i = 0; i < 21; i++)
+        cr_assert_eq(host_one(a), UG_HOST_HELD, "every upgate datagram goes to the worker");
+    cr_assert_eq(host_one(a), UG_HOST_NOT_MINE);
+    cr_assert_eq(peers_got(1000), 21);
+    ug_host_counters k = counters(a);
+    cr_expect_eq(k.held, 20);
+    cr_expect_eq(k.sent_now, 1);
+    cr_expect_leq(k.commits, 21, "a commit per batch, not per datagram");
+    cr_expect_eq(k.foreign, 1);
+    cr_expect_eq(k.idle_commits, 0, "the worker commits before it waits: nothing for the admin thread");
+    cr_assert_eq(ug_host_close(a), 0);
+    ug_host_free(a);
+}
+
+/* A worker that falls behind never holds the host up: past 512 waiting,
+ * datagrams are dropped (the peers ask again), and counted. Close answers
+ * what the ring holds before finish(). */
+Test(hostlib, offload_drops_when_behind_and_close_answers_the_ring)
+{
+    ug_host_adapter *a = open_offload();
+    peers_send('S', 1); /* the worker sleeps 300 ms in it */
+    cr_assert_eq(host_one(a), UG_HOST_HELD);
+    nu_sleep_ms(50);
+    unsigned held = 0, dropped = 0;
+    for (int burst = 0; burst < 6; burst++) {
+        peers_send('L', 100);
+        for (int i = 0; i < 100; i++) {
+            ug_host_result r = host_one(a);
+            held += r == UG_HOST_HELD, dropped += r == UG_HOST_DROPPED;
+        }
+    }
+    cr_assert_eq(held, 511, "the ring holds 512, the one being answered included");
+    cr_assert_eq(dropped, 89);
+    cr_expect_eq(counters(a).ring_full, 89);
+    cr_assert_eq(ug_host_close(a), 0);
+    cr_assert_eq(peers_got(1000), 512, "close: the worker answered all it had, then finish()");
+    ug_host_free(a);
+}

@@ -267,7 +267,7 @@ static void demo_through(hu_kind kind, const char *lines, int stop_sig, const ch
 
 Test(hosts, opentracker_with_one_udp_thread_serves_the_demo)
 {
-    demo_through(HU_OPENTRACKER, "", SIGINT, "1 worker (one datagram per wake-up)");
+    demo_through(HU_OPENTRACKER, "", SIGINT, "1 worker (one datagram per wake-up, handed over to the adapter's worker)");
 }
 
 Test(hosts, opentracker_with_udp_workers_serves_the_demo)

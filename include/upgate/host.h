@@ -96,6 +96,11 @@ typedef enum {
                                     calls per upgate datagram): a signal handler that calls exit()
                                     (opentracker's SIGINT) then runs between calls, and the close at exit
                                     commits every worker */
+#define UG_HOST_OFFLOAD 4u       /* UG_HOST_ONE_AT_A_TIME, UG_HOST_SHARED_SOCKET: the host's thread only
+                                    copies an upgate datagram into a ring (512 deep) and returns
+                                    UG_HOST_HELD; a worker thread of the adapter's answers them in batches
+                                    and commits after each. The host's own protocol then never waits behind
+                                    upgate's signatures; the plugin runs with one worker. */
 
 typedef struct {
     uint32_t size;       /* sizeof(ug_host_config) as the host compiled it */
@@ -136,6 +141,7 @@ typedef struct {
     uint64_t idle_commits;  /* commits the admin thread made for a quiet socket */
     uint64_t send_errors;
     uint64_t oversized;     /* replies longer than their request, never sent */
+    uint64_t ring_full;     /* UG_HOST_OFFLOAD: datagrams dropped, the worker was behind */
 } ug_host_counters;
 
 /* Does buf start like an upgate datagram (UG_PORT_PREFIX, then a version

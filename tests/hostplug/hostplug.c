@@ -9,12 +9,14 @@
  * A datagram's first byte says what to do with it: 'L' echo it after
  * flush (UG_REPLY_AFTER_FLUSH), 'N' echo it at once, 'D' drop, 'P' pass,
  * 'X' exit(3) from inside handle() (a host's signal handler calling exit()
- * there). After the upgate prefix (95 a2 55 47 01), the byte after it says
+ * there), 'S' echo it after flush, having slept 300 ms first (a slow worker). After the upgate prefix (95 a2 55 47 01), the byte after it says
  * (libupgate-host passes on only datagrams that start so). */
+#define _POSIX_C_SOURCE 200809L /* nanosleep under -std=c11 */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "upgate_plugin.h"
 
@@ -73,6 +75,8 @@ static ug_verdict answer(inst_t *I, const uint8_t *in, size_t in_len, uint8_t *o
     char op = in_len > 5 && !memcmp(in, "\x95\xa2UG\x01", 5) ? (char)in[5] : in_len ? (char)in[0] : 'D';
     if (op == 'X')
         exit(3);
+    if (op == 'S')
+        nanosleep(&(struct timespec){0, 300000000}, NULL);
     if (op == 'D')
         return UG_VERDICT_DROP;
     if (op == 'P')
@@ -80,7 +84,7 @@ static ug_verdict answer(inst_t *I, const uint8_t *in, size_t in_len, uint8_t *o
     size_t n = in_len < cap ? in_len : cap;
     memcpy(out, in, n);
     *out_len = n;
-    *flags = op == 'L' ? UG_REPLY_AFTER_FLUSH : 0;
+    *flags = op == 'L' || op == 'S' ? UG_REPLY_AFTER_FLUSH : 0;
     return UG_VERDICT_REPLY;
 }
 
