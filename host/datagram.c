@@ -213,6 +213,8 @@ static ug_host_result hand_over(ug_host_adapter *a, int fd, const struct sockadd
         add(s, UC_FOREIGN, 1);
         return UG_HOST_NOT_MINE;
     }
+    if (atomic_load_explicit(&a->state, memory_order_relaxed) != 0)
+        return UG_HOST_DROPPED; /* closing or closed */
     ug_host_result r = ug_host_offload_push_(a, fd, src, srclen, buf, len);
     if (r != UG_HOST_HELD)
         add(s, UC_RING_FULL, 1);

@@ -1,8 +1,12 @@
 /* libupgate-host's own worker (UG_HOST_OFFLOAD): the host's thread copies an upgate datagram into a ring and goes
  * back to its own protocol; this thread answers the ring in batches and commits after each, as upgate-node does. */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -17,50 +21,71 @@ typedef struct {
     uint8_t bytes[UG_DGRAM_MAX + 1]; /* one spare byte: a longer datagram is seen as oversized, not cut */
 } uh_item;
 
+/* The consumer side takes no lock a producer holds: a host's signal handler
+ * that calls exit() while its thread is inside a push (holding prod) still
+ * finds the worker able to drain the ring and end. */
 struct uh_offload {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_mutex_t prod; /* producers among themselves (several threads share a socket) */
+    _Atomic unsigned head, tail; /* counters: the items are ring[head % RING] .. ring[(tail - 1) % RING] */
+    _Atomic bool waiting, stop;
+    int wake; /* eventfd: the worker sleeps on it */
     uh_item *ring;
-    unsigned head, tail; /* counters: the items are ring[head % RING] .. ring[(tail - 1) % RING] */
-    bool waiting, stop;
     pthread_t thread;
 };
+
+static void wake(uh_offload *o)
+{
+    uint64_t one = 1;
+    ssize_t k = write(o->wake, &one, sizeof one); /* async-signal-safe */
+    (void)k;
+}
 
 ug_host_result ug_host_offload_push_(ug_host_adapter *a, int fd, const struct sockaddr *src, socklen_t sl,
                                      const void *buf, size_t len)
 {
     uh_offload *o = a->off;
-    pthread_mutex_lock(&o->mu);
-    if (o->stop || o->tail - o->head == RING) {
-        pthread_mutex_unlock(&o->mu);
+    pthread_mutex_lock(&o->prod);
+    unsigned t = atomic_load_explicit(&o->tail, memory_order_relaxed);
+    if (atomic_load(&o->stop) || t - atomic_load_explicit(&o->head, memory_order_acquire) == RING) {
+        pthread_mutex_unlock(&o->prod);
         return UG_HOST_DROPPED; /* counted by the caller */
     }
-    uh_item *it = &o->ring[o->tail % RING];
+    uh_item *it = &o->ring[t % RING];
     it->fd = fd;
     it->sl = sl <= sizeof it->src ? sl : sizeof it->src;
     memcpy(&it->src, src, it->sl);
     it->len = len < sizeof it->bytes ? len : sizeof it->bytes;
     memcpy(it->bytes, buf, it->len);
-    o->tail++;
-    bool wake = o->waiting;
-    pthread_mutex_unlock(&o->mu);
-    if (wake)
-        pthread_cond_signal(&o->cv);
+    atomic_store(&o->tail, t + 1); /* seq_cst: ordered before the look at `waiting` */
+    pthread_mutex_unlock(&o->prod);
+    if (atomic_exchange(&o->waiting, false))
+        wake(o);
     return UG_HOST_HELD;
 }
 
-/* Waits for items (or stop with none left); how many it may take, 0 to end. */
+/* Waits for items (or stop with none left); how many it may take, 0 to
+ * end. `waiting` is set before the last look at tail, so a push after the
+ * look sees it and wakes the worker. */
 static unsigned take(uh_offload *o)
 {
-    pthread_mutex_lock(&o->mu);
-    while (o->tail == o->head && !o->stop) {
-        o->waiting = true;
-        pthread_cond_wait(&o->cv, &o->mu);
-        o->waiting = false;
+    unsigned h = atomic_load_explicit(&o->head, memory_order_relaxed);
+    for (;;) {
+        unsigned n = atomic_load(&o->tail) - h;
+        if (n)
+            return n < BATCH ? n : BATCH;
+        if (atomic_load(&o->stop))
+            return 0;
+        atomic_store(&o->waiting, true);
+        if (atomic_load(&o->tail) == h && !atomic_load(&o->stop)) {
+            struct pollfd p = {.fd = o->wake, .events = POLLIN};
+            if (poll(&p, 1, -1) > 0) {
+                uint64_t v;
+                ssize_t k = read(o->wake, &v, sizeof v);
+                (void)k;
+            }
+        }
+        atomic_store(&o->waiting, false);
     }
-    unsigned n = o->tail - o->head;
-    pthread_mutex_unlock(&o->mu);
-    return n < BATCH ? n : BATCH;
 }
 
 static void *offload_main(void *arg)
@@ -68,15 +93,14 @@ static void *offload_main(void *arg)
     ug_host_adapter *a = arg;
     uh_offload *o = a->off;
     for (unsigned n; (n = take(o)) > 0;) {
+        unsigned h = atomic_load_explicit(&o->head, memory_order_relaxed);
         ug_host_worker_begin_(a);
         for (unsigned i = 0; i < n; i++) { /* ring[head..head+n) is the worker's until head moves */
-            uh_item *it = &o->ring[(o->head + i) % RING];
+            uh_item *it = &o->ring[(h + i) % RING];
             ug_host_worker_one_(a, it->fd, (struct sockaddr *)&it->src, it->sl, it->bytes, it->len);
         }
         ug_host_worker_end_(a); /* a commit per batch, as upgate-node's */
-        pthread_mutex_lock(&o->mu);
-        o->head += n;
-        pthread_mutex_unlock(&o->mu);
+        atomic_store_explicit(&o->head, h + n, memory_order_release);
     }
     return NULL;
 }
@@ -89,12 +113,19 @@ int ug_host_offload_start_(ug_host_adapter *a, char *err, size_t errcap)
         snprintf(err, errcap, "out of memory");
         return -1;
     }
-    pthread_mutex_init(&o->mu, NULL);
-    pthread_cond_init(&o->cv, NULL);
+    pthread_mutex_init(&o->prod, NULL);
+    o->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (o->wake < 0) {
+        snprintf(err, errcap, "eventfd: %s", strerror(errno));
+        free(o->ring);
+        free(o);
+        return -1;
+    }
     a->off = o;
     if (ug_host_thread_(&o->thread, offload_main, a) != 0) {
         snprintf(err, errcap, "cannot start the upgate worker thread");
         a->off = NULL;
+        close(o->wake);
         free(o->ring);
         free(o);
         return -1;
@@ -106,12 +137,9 @@ int ug_host_offload_start_(ug_host_adapter *a, char *err, size_t errcap)
 void ug_host_offload_stop_(ug_host_adapter *a)
 {
     uh_offload *o = a->off;
-    if (!o || o->stop)
+    if (!o || atomic_exchange(&o->stop, true)) /* the worker answers what the ring holds, then ends */
         return;
-    pthread_mutex_lock(&o->mu);
-    o->stop = true; /* the worker answers what the ring holds, then ends */
-    pthread_mutex_unlock(&o->mu);
-    pthread_cond_signal(&o->cv);
+    wake(o);
     if (!pthread_equal(pthread_self(), o->thread))
         pthread_join(o->thread, NULL);
 }
@@ -121,8 +149,8 @@ void ug_host_offload_free_(ug_host_adapter *a)
     uh_offload *o = a->off;
     if (!o)
         return;
-    pthread_mutex_destroy(&o->mu);
-    pthread_cond_destroy(&o->cv);
+    pthread_mutex_destroy(&o->prod);
+    close(o->wake);
     free(o->ring);
     free(o);
     a->off = NULL;
