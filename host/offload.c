@@ -6,12 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
 
 #define RING 512u  /* datagrams waiting for the worker; a full ring drops (the peers ask again) */
 #define BATCH 64u  /* answered between two commits, at most */
+#define WORKER_NICE 10
 
 typedef struct {
     int fd;
@@ -92,6 +95,9 @@ static void *offload_main(void *arg)
 {
     ug_host_adapter *a = arg;
     uh_offload *o = a->off;
+    /* below the host's own threads: when a core is short, the tracker's own
+     * protocol goes first and upgate's signatures wait (nice is per thread) */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WORKER_NICE);
     for (unsigned n; (n = take(o)) > 0;) {
         unsigned h = atomic_load_explicit(&o->head, memory_order_relaxed);
         ug_host_worker_begin_(a);
