@@ -5,7 +5,8 @@ DEB_PKGS := pkg-config libsodium-dev libmsgpack-dev libev-dev libcriterion-dev l
             liblmdb-dev libcurl4-openssl-dev libjansson-dev busybox clang libclang-rt-14-dev python3 \
             valgrind libmaxminddb-dev libmaxmind-db-writer-perl libsystemd-dev libmicrohttpd-dev \
             python3-prometheus-client iproute2 curl mandoc systemd strace \
-            libhiredis-dev redis-server redis-sentinel
+            libhiredis-dev redis-server redis-sentinel \
+            libowfat-dev zlib1g-dev autoconf automake libtool
 # Only `make deb` needs these (install.mk): packaging tools.
 DEB_PKGS_DEB := debhelper dpkg-dev lintian
 SPEC ?= $(abspath ../shared/spec)
@@ -97,6 +98,8 @@ COMMON_LIB := $(BUILD)/libugcommon.a
 $(OBJ)/common/%.o: INC = $(PROG_INC)
 # delta/: delta packages' library, its suite's link line and bench rows
 include delta/delta.mk
+# libupgate-host and `make hosts` (opentracker, n2n's supernode)
+include host/host.mk
 
 # program(NAME, VAR, FOLDER[, ARCHIVES]): build/NAME from FOLDER/*.c (VAR_OBJ),
 # VAR_PLUGIN_OBJ, ARCHIVES, libugcommon.a and libugproto.a, with LIBS_VAR.
@@ -142,7 +145,7 @@ $(eval $(call program,upgate-peer,PEER,client/peer,$$(CLIENT_A)))
 # Tests see every folder's headers.
 $(OBJ)/tests/%.o: INC = -Iproto -Iplugin -Iinclude -Icommon -Isim -Itools/load -Idelta
 
-.PHONY: all deps check-deps programs install test check-unit check-e2e demo demo-fleet bench bench-sim bench-base \
+.PHONY: all deps check-deps programs hosts install test check-unit check-e2e demo demo-fleet bench bench-sim bench-base \
         bench-decode fuzz fuzz-smoke clean check-layers vectors-v2
 .DEFAULT_GOAL := all
 .SECONDARY:
@@ -151,7 +154,7 @@ $(OBJ)/tests/%.o: INC = -Iproto -Iplugin -Iinclude -Icommon -Isim -Itools/load -
 all: check-deps
 	@$(MAKE) --no-print-directory programs
 
-programs: $(PROTO_LIB) $(PLUGIN_SO) $(PROGRAMS) $(CLIENT_LIBS)
+programs: $(PROTO_LIB) $(PLUGIN_SO) $(PROGRAMS) $(CLIENT_LIBS) $(HOST_LIBS)
 
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -241,7 +244,7 @@ $(CLIENT_TESTS): LIBS_TEST += $(LIBS_CURL)
 
 # The fuzz smoke runs once, in the plain run: the fuzzers carry ASan and UBSan already.
 test: deps
-	@$(MAKE) --no-print-directory programs $(TESTS) $(LEGACY) $(GEN_V2)
+	@$(MAKE) --no-print-directory programs $(TESTS) $(LEGACY) $(GEN_V2) $(HOSTS)
 	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory check-unit
 ifneq ($(SAN),1)
@@ -279,13 +282,14 @@ demo-fleet: deps
 # today's main (BENCH_BASE_REV, built from git history into bench-base/).
 BENCH_BASE_REV := 19404ac
 BENCH_BASE := $(BUILD)/bench-base
-BENCH_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(filter-out tests/bench_decode.c tests/bench_mem.c,$(wildcard tests/bench*.c)))
+BENCH_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(filter-out tests/bench_decode.c tests/bench_mem.c tests/bench_hosts.c,$(wildcard tests/bench*.c)))
 
 bench: deps
 	@$(MAKE) --no-print-directory bench-sim
-	@$(MAKE) --no-print-directory programs $(BUILD)/bench $(BUILD)/bench-mem bench-base
+	@$(MAKE) --no-print-directory programs $(BUILD)/bench $(BUILD)/bench-mem bench-base $(BUILD)/bench-hosts $(HOSTS)
 	@UG_BUILD=$(abspath $(BUILD)) UG_BENCH_BASE=$(abspath $(BENCH_BASE)) $(BUILD)/bench
 	@$(BUILD)/bench-mem $(abspath $(BUILD))
+	@UG_BUILD=$(abspath $(BUILD)) $(BUILD)/bench-hosts
 
 # Memory rows: state folders made once with the store's API (build/bench-state/).
 $(BUILD)/bench-mem: $(OBJ)/tests/bench_mem.o $(PLUGIN_OBJ) $(PROTO_LIB)

@@ -45,7 +45,8 @@ INST_BIN = $(filter $(addprefix $(BUILD)/,$(BIN_NAMES)),$(PROGRAMS))
 # is $(CLIENT_SO) when the client's rules name it (libupgate.so.1.0.0, say),
 # else build/libupgate.so.1; installed as that file plus the links
 # libupgate.so.1 (the SONAME) and libupgate.so (for -lupgate).
-UG_CLIENT_HEADERS := $(wildcard include/upgate/*.h)
+# (include/upgate/host.h, libupgate-host's, ships with upgate-plugin-dev once upgate-node uses it)
+UG_CLIENT_HEADERS := $(filter-out include/upgate/host.h,$(wildcard include/upgate/*.h))
 ifneq ($(wildcard include/upgate/client.h),)
 UG_CLIENT_SO := $(or $(CLIENT_SO),$(BUILD)/libupgate.so.1)
 UG_CLIENT_FILES := $(BUILD)/libupgate.a $(UG_CLIENT_SO)

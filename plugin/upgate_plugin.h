@@ -71,6 +71,19 @@ extern "C" {
 #define UG_PLUGIN_ABI_MINOR 1u
 #define UG_PLUGIN_SYMBOL "upgate_plugin"
 
+/* Port sharing (protocol.md section 3). Every upgate datagram starts with
+ * these 4 bytes (msgpack: an array of 5, then the string "UG"), then its
+ * protocol version: 95 a2 55 47 01 for protocol v1, 95 a2 55 47 02 for v2.
+ * A host that serves its own protocol on the same UDP port hands upgate.so
+ * the datagrams that start so, and keeps everything it gives out (a
+ * BitTorrent connection id, say) from starting with the 4 bytes, whatever
+ * the version byte after them. libupgate-host's ug_host_is_upgate() is
+ * the test. */
+#define UG_PORT_PREFIX "\x95\xa2\x55\x47"
+#define UG_PORT_PREFIX_LEN 4u
+#define UG_PORT_VERSION_MIN 1u /* the version bytes a host passes on */
+#define UG_PORT_VERSION_MAX 2u
+
 /* Does a struct whose size field says `size` contain member m? */
 #define UG_HAS_FIELD(type, size, m) ((size) >= offsetof(type, m) + sizeof(((type *)0)->m))
 

@@ -7,11 +7,16 @@
  * The policy file holds "key=value" lines: fail_flush=1, fail_finish=1,
  * state=/abs/dir (the info reply), invalid=1 (create and check refuse).
  * A datagram's first byte says what to do with it: 'L' echo it after
- * flush (UG_REPLY_AFTER_FLUSH), 'N' echo it at once, 'D' drop, 'P' pass. */
+ * flush (UG_REPLY_AFTER_FLUSH), 'N' echo it at once, 'D' drop, 'P' pass,
+ * 'X' exit(3) from inside handle() (a host's signal handler calling exit()
+ * there), 'S' echo it after flush, having slept 300 ms first (a slow worker). After the upgate prefix (95 a2 55 47 01), the byte after it says
+ * (libupgate-host passes on only datagrams that start so). */
+#define _POSIX_C_SOURCE 200809L /* nanosleep under -std=c11 */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "upgate_plugin.h"
 
@@ -19,7 +24,7 @@ typedef struct {
     ug_host host; /* for its log: a plugin says once that it reloaded */
     int fail_flush, fail_finish, invalid;
     char state[512];
-    _Atomic uint64_t handled, controls;
+    _Atomic uint64_t handled, controls, flushes, ticks, reloads;
 } inst_t;
 
 static int load(inst_t *I, const char *path, char *err, size_t errcap)
@@ -67,14 +72,19 @@ static ug_verdict answer(inst_t *I, const uint8_t *in, size_t in_len, uint8_t *o
     atomic_fetch_add(&I->handled, 1);
     *out_len = 0;
     *flags = 0;
-    if (!in_len || in[0] == 'D')
+    char op = in_len > 5 && !memcmp(in, "\x95\xa2UG\x01", 5) ? (char)in[5] : in_len ? (char)in[0] : 'D';
+    if (op == 'X')
+        exit(3);
+    if (op == 'S')
+        nanosleep(&(struct timespec){0, 300000000}, NULL);
+    if (op == 'D')
         return UG_VERDICT_DROP;
-    if (in[0] == 'P')
+    if (op == 'P')
         return UG_VERDICT_PASS;
     size_t n = in_len < cap ? in_len : cap;
     memcpy(out, in, n);
     *out_len = n;
-    *flags = in[0] == 'L' ? UG_REPLY_AFTER_FLUSH : 0;
+    *flags = op == 'L' || op == 'S' ? UG_REPLY_AFTER_FLUSH : 0;
     return UG_VERDICT_REPLY;
 }
 
@@ -89,18 +99,20 @@ static ug_verdict handle(void *inst, unsigned w, const struct sockaddr *src, soc
 static int flush(void *inst, unsigned w)
 {
     (void)w;
+    atomic_fetch_add(&((inst_t *)inst)->flushes, 1);
     return ((inst_t *)inst)->fail_flush ? -1 : 0;
 }
 
 static void tick(void *inst)
 {
-    (void)inst;
+    atomic_fetch_add(&((inst_t *)inst)->ticks, 1);
 }
 
 static int reload(void *inst, const char *path, char *err, size_t errcap)
 {
     (void)path, (void)err, (void)errcap;
     inst_t *I = inst;
+    atomic_fetch_add(&I->reloads, 1);
     I->host.log(I->host.ctx, UG_LOG_INFO, "hostplug: reloaded");
     return 0;
 }
@@ -108,11 +120,13 @@ static int reload(void *inst, const char *path, char *err, size_t errcap)
 static size_t stats(void *inst, ug_stat *out, size_t cap)
 {
     inst_t *I = inst;
-    if (cap >= 2) {
-        out[0] = (ug_stat){"hostplug_handled", atomic_load(&I->handled)};
-        out[1] = (ug_stat){"hostplug_controls", atomic_load(&I->controls)};
-    }
-    return 2;
+    ug_stat all[] = {{"hostplug_handled", atomic_load(&I->handled)}, {"hostplug_controls", atomic_load(&I->controls)},
+                     {"hostplug_flushes", atomic_load(&I->flushes)},  {"hostplug_ticks", atomic_load(&I->ticks)},
+                     {"hostplug_reloads", atomic_load(&I->reloads)}};
+    size_t n = sizeof all / sizeof all[0];
+    for (size_t i = 0; i < n && i < cap; i++)
+        out[i] = all[i];
+    return n;
 }
 
 static void destroy(void *inst)
