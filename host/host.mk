@@ -61,5 +61,5 @@ $(BUILD)/tests/test_hostlib: LIBS_TEST += $(HOST_LIB_DEPS)
 
 # make bench's hosts rows (tests/bench_hosts.c): opentracker with the adapter against upgate-node.
 $(BUILD)/bench-hosts: $(OBJ)/tests/bench_hosts.o $(OBJ)/tests/bench_env.o $(OBJ)/tests/bench_servers.o \
-                      $(OBJ)/node/loadgen.o $(NODE_COMMON_OBJ) $(PROTO_LIB)
-	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) -lev -lm -lpthread
+                      $(OBJ)/tools/load/loadgen.o $(COMMON_LIB) $(PROTO_LIB)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LIBS_PROTO) -lev -lm -lpthread

@@ -3,7 +3,7 @@
  * Each test starts the real host on a loopback port in a temp dir, with
  * build/upgate.so loaded through libupgate-host, and stops it by PID (also
  * on failure: the suite's fini, and PR_SET_PDEATHSIG). The `make demo`
- * population (node/demo.sh) goes through it with the real upgate-peer while
+ * population (demo/demo.sh) goes through it with the real upgate-peer while
  * the host's own protocol is spoken on the same port. */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
@@ -22,7 +22,7 @@
 
 #include "hostutil.h"
 #include "nodeutil.h"
-#include "store.h"
+#include "store/store.h"
 #include "testutil.h"
 
 static struct {
@@ -42,7 +42,7 @@ static const char *fpath(const char *name)
     return s;
 }
 
-/* node/demo.sh's tracker: its keys, a 300 kB release served by busybox
+/* demo/demo.sh's tracker: its keys, a 300 kB release served by busybox
  * httpd, the GeoIP database placing 127.0.1.0/24 in CN-BJ, and the example
  * policy (docs/example-policy.yaml). */
 static void setup(void)
@@ -108,7 +108,7 @@ static void own_protocol(int i)
     F.kind_checks++;
 }
 
-/* node/demo.sh's 30 peers: uids 1-20 from 127.0.1.x (CN-BJ), 21-30 from
+/* demo/demo.sh's 30 peers: uids 1-20 from 127.0.1.x (CN-BJ), 21-30 from
  * 127.0.2.x (DE); uid 13 says no. Uids 1, 4, 7, 10 (1 mod 3, in CN-BJ)
  * download and verify 2.0.0, 13 declines, 16 and 19 find the quota (5)
  * spent, everyone else waits. The host's own protocol every fifth peer. */
