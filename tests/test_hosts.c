@@ -228,9 +228,9 @@ static uint64_t durable_grants(const char *stage, const uint64_t *uids, size_t n
         cr_assert(ug_scope_lookup(sc, uids[i], &gi) && gi.durable, "uid %llu: no durable grant",
                   (unsigned long long)uids[i]);
     }
-    ug_qstage *q = ug_scope_stage(sc, stage, err, sizeof err);
+    ug_stage_quota *q = ug_scope_quota(sc, stage, err, sizeof err);
     cr_assert_not_null(q, "%s", err);
-    uint64_t have = ug_qstage_count(q);
+    uint64_t have = ug_stage_quota_count(q);
     if (count)
         cr_assert_eq(have, count, "stage %s: %llu grants, want %llu", stage, (unsigned long long)have,
                      (unsigned long long)count);
