@@ -5,7 +5,7 @@ DEB_PKGS := pkg-config libsodium-dev libmsgpack-dev libev-dev libcriterion-dev l
             liblmdb-dev libcurl4-openssl-dev libjansson-dev busybox clang libclang-rt-14-dev python3 \
             valgrind libmaxminddb-dev libmaxmind-db-writer-perl libsystemd-dev libmicrohttpd-dev \
             python3-prometheus-client iproute2 curl mandoc systemd strace \
-            libhiredis-dev redis-server redis-sentinel
+            libhiredis-dev redis-server redis-sentinel tzdata
 # Only `make deb` needs these (install.mk): packaging tools.
 DEB_PKGS_DEB := debhelper dpkg-dev lintian
 SPEC ?= $(abspath ../shared/spec)
@@ -49,7 +49,8 @@ endif
 
 OBJ := $(BUILD)/obj
 PROTO_SRC := $(wildcard proto/*.c)
-PLUGIN_SRC := $(wildcard plugin/*.c)
+# The plugin's folders: the census and the calendar sit at the bottom (proto/ and libc only).
+PLUGIN_SRC := $(wildcard plugin/*.c) $(wildcard plugin/census/*.c) $(wildcard plugin/calendar/*.c)
 NODE_COMMON_SRC := node/common.c
 # upgate-node's parts; render, capture (its file format), the reply buffer and the explain
 # argument are also linked into upgate-ctl and the tests.
