@@ -15,7 +15,7 @@ FZ ?= build/fuzz
 SPEC ?= $(abspath ../shared/spec)
 FUZZ_SECONDS ?= 60
 SMOKE_SECONDS ?= 4
-FUZZ_TARGETS ?= dgram hello hint report policy plugin capture client control ctl fleet sim
+FUZZ_TARGETS ?= dgram hello hint report policy plugin capture client control ctl fleet sim tzif
 FUZZ_CC ?= clang
 
 ifeq ($(V),1)
@@ -36,14 +36,14 @@ FZ_LIBS = $(shell pkg-config --libs libsodium msgpack yaml-0.1 lmdb libmaxminddb
 # node/capture.c: the capture file reader (upgate-node --capture, upgate-sim --replay);
 # node/jwalk.c, render*.c, ctlpolicy.c: what upgate-ctl reads (replies, a policy's state key)
 # node/simspec.c, node/simedit.c: upgate-sim's flag values and its policy rewriter
-LIB_SRC := $(wildcard proto/*.c) $(wildcard plugin/*.c) node/capture.c $(filter-out client/example.c,$(wildcard client/*.c)) \
+LIB_SRC := $(wildcard proto/*.c) $(wildcard plugin/*.c) $(wildcard plugin/census/*.c) $(wildcard plugin/calendar/*.c) node/capture.c $(filter-out client/example.c,$(wildcard client/*.c)) \
            node/jwalk.c node/render.c node/render_ctl.c node/ctlpolicy.c node/common.c node/simspec.c node/simedit.c
 LIB_OBJ := $(LIB_SRC:%.c=$(FZ)/obj/%.o)
 FZ_LIB := $(FZ)/libugfuzz.a
 # The oracle (the old msgpack-c decoders) is our own code, like the harnesses.
 ORACLE_OBJ := $(patsubst %.c,$(FZ)/obj/%.o,$(wildcard fuzz/oracle/*.c))
 COMMON_OBJ := $(FZ)/obj/fuzz/fuzz_common.o $(ORACLE_OBJ)
-HARNESSES := dgram hello hint report policy plugin capture client control ctl fleet sim
+HARNESSES := dgram hello hint report policy plugin capture client control ctl fleet sim tzif
 BINS := $(HARNESSES:%=$(FZ)/fuzz_%)
 
 # Per harness: the largest input worth trying (a datagram, an object, a policy).
@@ -59,6 +59,7 @@ MAXLEN_client := 1300
 MAXLEN_ctl := 8192
 MAXLEN_fleet := 512
 MAXLEN_sim := 4096
+MAXLEN_tzif := 8192
 # An allocation over 64 MiB is a finding: nothing may be sized by a claim.
 RUNFLAGS = -max_len=$(MAXLEN_$(1)) -malloc_limit_mb=64 -rss_limit_mb=2048 -timeout=10 \
            -artifact_prefix=$(FZ)/artifacts/$(1)/

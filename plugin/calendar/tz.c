@@ -10,7 +10,7 @@
 
 #include "tz_impl.h"
 
-#define SCAN_PERIODS 64 /* periods a wall-clock reading's +-27 hours may cross, at most */
+#define SCAN_PERIODS (UG_TZ_TRANS_MAX + 64u) /* periods in a reading's +-27 hours: every transition, and the rule's */
 
 static int64_t clamp(int64_t t)
 {
@@ -58,30 +58,33 @@ int32_t ug_tz_offset(const ug_tz *z, int64_t t)
     return p.off;
 }
 
-/* Walks the periods that overlap local +-27 hours in time order: the first
- * whose wall-clock span holds local names it; a reading between one
- * period's wall-clock end and the next one's start is in a gap. */
+/* Walks the periods that overlap local +-27 hours in time order (any
+ * reading's instants lie there: offsets are within 26 hours). First pass:
+ * the first period whose wall-clock span holds local names it. Else local
+ * is in a gap: between one period's wall-clock end and the next one's
+ * start, read with the earlier period's offset. Offsets need not move
+ * monotonically (a file may jump forward and back), hence two passes. */
 int ug_tz_local_to_utc(const ug_tz *z, int64_t local, int64_t *utc)
 {
     if (local < -UG_TZ_T_MAX || local > UG_TZ_T_MAX)
         return -1;
-    ug_tz_period p, q;
-    ug_tz_period_at(z, local - 27 * 3600, &p);
-    for (int k = 0; k < SCAN_PERIODS; k++) {
-        if (local >= p.start + p.off && local < p.end + p.off) {
-            *utc = local - p.off;
-            return 0;
+    for (int pass = 0; pass < 2; pass++) {
+        ug_tz_period p, q;
+        ug_tz_period_at(z, local - 27 * 3600, &p);
+        for (unsigned k = 0; k < SCAN_PERIODS; k++) {
+            if (pass == 0 && local >= p.start + p.off && local < p.end + p.off) {
+                *utc = local - p.off;
+                return 0;
+            }
+            if (p.end >= UG_TZ_END || p.end > local + 27 * 3600)
+                break;
+            ug_tz_period_at(z, p.end, &q);
+            if (pass == 1 && local >= p.end + p.off && local < q.start + q.off) {
+                *utc = local - p.off;
+                return 0;
+            }
+            p = q;
         }
-        if (p.end >= UG_TZ_END)
-            return -1;
-        ug_tz_period_at(z, p.end, &q);
-        if (local >= p.end + p.off && local < q.start + q.off) {
-            *utc = local - p.off;
-            return 0;
-        }
-        if (q.start > local + 27 * 3600)
-            return -1;
-        p = q;
     }
     return -1;
 }
