@@ -15,7 +15,7 @@ FZ ?= build/fuzz
 SPEC ?= $(abspath ../shared/spec)
 FUZZ_SECONDS ?= 60
 SMOKE_SECONDS ?= 4
-FUZZ_TARGETS ?= dgram hello hint report policy plugin capture client control ctl fleet sim tzif
+FUZZ_TARGETS ?= dgram hello hint report policy plugin capture client control ctl fleet sim tzif census
 FUZZ_CC ?= clang
 
 ifeq ($(V),1)
@@ -43,7 +43,7 @@ FZ_LIB := $(FZ)/libugfuzz.a
 # The oracle (the old msgpack-c decoders) is our own code, like the harnesses.
 ORACLE_OBJ := $(patsubst %.c,$(FZ)/obj/%.o,$(wildcard fuzz/oracle/*.c))
 COMMON_OBJ := $(FZ)/obj/fuzz/fuzz_common.o $(ORACLE_OBJ)
-HARNESSES := dgram hello hint report policy plugin capture client control ctl fleet sim tzif
+HARNESSES := dgram hello hint report policy plugin capture client control ctl fleet sim tzif census
 BINS := $(HARNESSES:%=$(FZ)/fuzz_%)
 
 # Per harness: the largest input worth trying (a datagram, an object, a policy).
@@ -60,6 +60,7 @@ MAXLEN_ctl := 8192
 MAXLEN_fleet := 512
 MAXLEN_sim := 4096
 MAXLEN_tzif := 8192
+MAXLEN_census := 65536
 # An allocation over 64 MiB is a finding: nothing may be sized by a claim.
 RUNFLAGS = -max_len=$(MAXLEN_$(1)) -malloc_limit_mb=64 -rss_limit_mb=2048 -timeout=10 \
            -artifact_prefix=$(FZ)/artifacts/$(1)/

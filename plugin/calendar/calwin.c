@@ -62,7 +62,8 @@ static int parse_days(const char *s, uint8_t *mask, char *why, size_t whycap)
     }
     return 0;
 bad:
-    snprintf(why, whycap, "days: \"%.*s\" is not a list of days (mon..sun, a range like mon-fri, a list like sat,sun, or daily)",
+    snprintf(why, whycap,
+             "days: \"%.*s\" is not a list of days (mon..sun, a range like mon-fri, a list like sat,sun, or daily)",
              (int)DAYS_TEXT_MAX, s);
     return -1;
 }
@@ -96,7 +97,8 @@ int ug_cal_window_parse(ug_cal_window *w, const char *days, const char *from, co
         return -1;
     }
     if (tz && *tz && strcmp(tz, UG_CAL_PEER) != 0 && !ug_tz_name_ok(tz)) {
-        snprintf(why, whycap, "tz: \"%.*s\" is not a zone name (UTC, Europe/Berlin, ... or peer)", (int)UG_TZ_NAME_MAX, tz);
+        snprintf(why, whycap, "tz: \"%.*s\" is not a zone name (UTC, Europe/Berlin, ... or peer)", (int)UG_TZ_NAME_MAX,
+                 tz);
         return -1;
     }
     snprintf(w->tz, sizeof w->tz, "%s", tz ? tz : "");
