@@ -211,7 +211,7 @@ demo-fleet: all
 # today's main (BENCH_BASE_REV, built from git history into bench-base/).
 BENCH_BASE_REV := 19404ac
 BENCH_BASE := $(BUILD)/bench-base
-BENCH_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(filter-out tests/bench_decode.c tests/bench_mem.c,$(wildcard tests/bench*.c)))
+BENCH_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(filter-out tests/bench_decode.c tests/bench_mem.c tests/bench_census.c tests/bench_census_host.c,$(wildcard tests/bench*.c)))
 
 bench: all
 	@$(MAKE) --no-print-directory $(BUILD)/bench $(BUILD)/bench-mem bench-base
@@ -252,6 +252,9 @@ bench-decode: deps
 	  ir=$$(sed -n 's/^summary: *//p' $$out); \
 	  printf '  HELLO decode %-9s %7d instructions\n' $$m $$((ir / $(BENCH_N))); \
 	done
+
+# make bench-census: the version census's cost on the WAIT path
+include tests/bench_census.mk
 
 FUZZ_SECONDS ?= 60
 fuzz fuzz-smoke: deps

@@ -51,7 +51,7 @@ static ug_census *copy(ug_census *from)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ug_census *c = make(4, tight);
-    ug_census_key k = {.ver = "1.4.0", .plat = "linux", .chan = "stable", .region = "DE"};
+    ug_census_key k = {.ver = {.part = {1, 4, 0}, .nparts = 3}, .plat = "linux", .chan = "stable", .region = "DE"};
     for (uint64_t uid = 1; uid <= 50; uid++)
         ug_census_note(c, 0, &k, uid, NOW - 3600);
     ug_census_tick(c, NOW);

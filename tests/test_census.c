@@ -27,7 +27,15 @@ static ug_census *mk(unsigned nworkers, unsigned max_buckets, size_t budget)
     return c;
 }
 
-static const ug_census_key KEY = {.ver = "1.4.0", .plat = "linux-x86_64", .chan = "stable", .region = "DE"};
+static const ug_census_key KEY = {.ver = {.part = {1, 4, 0}, .nparts = 3}, .plat = "linux-x86_64", .chan = "stable",
+                                  .region = "DE"};
+
+static ug_version V(const char *s)
+{
+    ug_version v;
+    cr_assert_eq(ug_version_parse(&v, s, strlen(s)), 0, "version %s", s);
+    return v;
+}
 
 /* Notes uids first .. first+n-1 at now, ticking as the ring fills. */
 static void feed(ug_census *c, const ug_census_key *k, uint64_t first, uint64_t n, uint64_t now)
@@ -252,7 +260,7 @@ Test(census, bucket_cap_and_other)
     char ver[16];
     for (int v = 0; v < 15; v++) {
         snprintf(ver, sizeof ver, "1.%d.0", v);
-        ug_census_key k = {.ver = ver, .plat = "linux", .chan = "stable", .region = "CN-BJ"};
+        ug_census_key k = {.ver = V(ver), .plat = "linux", .chan = "stable", .region = "CN-BJ"};
         feed(c, &k, (uint64_t)v * 1000 + 1, 1000, T0);
     }
     ug_census_stats st;
@@ -273,7 +281,8 @@ Test(census, bucket_cap_and_other)
     ug_census_top top[20];
     cr_expect_eq(ug_census_top_versions(c, T0, UG_CENSUS_WEEK, top, 20), 10);
     cr_expect(fabs(err(ug_census_total(c, T0, UG_CENSUS_WEEK), 15000)) <= 2.0);
-    ug_census_key longk = {.ver = "1.0.0-a-version-string-much-too-long-for-a-hello"};
+    ug_census_key longk = {.ver = V("1.0"), .plat = "a-platform-name-much-too-long-for-a-hello", .chan = "",
+                           .region = ""};
     ug_census_note(c, 0, &longk, 1, T0);
     ug_census_stats_get(c, &st);
     cr_expect_eq(st.bad_key, 1);
@@ -297,7 +306,7 @@ Test(census, budget_folds)
     char ver[16];
     for (int v = 0; v < 4; v++) {
         snprintf(ver, sizeof ver, "2.%d.0", v);
-        ug_census_key k = {.ver = ver, .plat = "linux"};
+        ug_census_key k = {.ver = V(ver), .plat = "linux", .chan = "", .region = ""};
         feed(c, &k, (uint64_t)v * 100000 + 1, 50000, T0);
     }
     ug_census_stats_get(c, &st);
@@ -318,12 +327,19 @@ Test(census, budget_folds)
                 UG_CENSUS_BUDGET, (unsigned long long)st.bytes, (unsigned long long)st.ring_bytes);
     for (int v = 0; v < 1000; v++) {
         snprintf(ver, sizeof ver, "3.%d", v);
-        ug_census_key k = {.ver = ver};
+        ug_census_key k = {.ver = V(ver), .plat = "", .chan = "", .region = ""};
         feed(c, &k, (uint64_t)v * 5000 + 1, 5000, T0);
     }
     ug_census_stats_get(c, &st);
-    fprintf(stderr, "census: 1000 dense buckets: %llu bytes (budget %u), %llu folds\n", (unsigned long long)st.bytes,
-                UG_CENSUS_BUDGET, (unsigned long long)st.folds);
+    static ug_census_row rows[1001];
+    unsigned at_p[UG_CENSUS_P + 1] = {0};
+    size_t nr = ug_census_rows(c, T0, rows, 1001);
+    for (size_t i = 0; i < nr && i < 1001; i++)
+        at_p[rows[i].p]++;
+    fprintf(stderr, "census: 1000 buckets of 5000 uids: %llu bytes (budget %u), %llu folds; buckets at precision "
+                    "10/11/12/13/14: %u/%u/%u/%u/%u\n",
+            (unsigned long long)st.bytes, UG_CENSUS_BUDGET, (unsigned long long)st.folds, at_p[10], at_p[11], at_p[12],
+            at_p[13], at_p[14]);
     cr_expect(st.buckets == 1001 && st.bytes <= UG_CENSUS_BUDGET, "buckets %llu bytes %llu",
               (unsigned long long)st.buckets, (unsigned long long)st.bytes);
     ug_census_free(c);
@@ -334,8 +350,9 @@ Test(census, budget_folds)
 Test(census, top_versions_are_unions)
 {
     ug_census *c = mk(1, 0, 0);
-    ug_census_key a = {.ver = "1.4.0", .plat = "linux"}, b = {.ver = "1.4.0", .plat = "windows"},
-                  d = {.ver = "1.5.0", .plat = "linux"};
+    ug_census_key a = {.ver = V("1.4.0"), .plat = "linux", .chan = "", .region = ""};
+    ug_census_key b = {.ver = V("1.4"), .plat = "windows", .chan = "", .region = ""}; /* 1.4 is 1.4.0 */
+    ug_census_key d = {.ver = V("1.5.0.0"), .plat = "linux", .chan = "", .region = ""};
     feed(c, &a, 1, 30000, T0);
     feed(c, &b, 20001, 30000, T0);
     feed(c, &d, 100001, 10000, T0);
@@ -365,7 +382,8 @@ typedef struct {
 static void *note_loop(void *arg)
 {
     noter *n = arg;
-    ug_census_key k = {.ver = n->worker % 2 ? "1.0" : "2.0", .plat = "linux"};
+    ug_census_key k = {.ver = {.part = {n->worker % 2 ? 1u : 2u}, .nparts = 2}, .plat = "linux", .chan = "",
+                       .region = ""};
     for (uint64_t i = 0; i < 40000; i++)
         ug_census_note(n->c, n->worker, &k, (uint64_t)n->worker * 40000 + i + 1, T0);
     return NULL;
@@ -393,5 +411,42 @@ Test(census, workers_and_tick)
               (unsigned long long)st.dropped);
     cr_expect_eq(st.buckets, 3);
     cr_expect(fabs(err(ug_census_total(c, T0, UG_CENSUS_HOUR), 160000)) <= 2.0);
+    ug_census_free(c);
+}
+
+/* Without tick, a worker whose ring is half full drains every ring itself:
+ * nothing is dropped. A plat outside ASCII shows as '?'; a version whose
+ * text would not fit a HELLO counts in "other". */
+Test(census, worker_assists_and_odd_keys)
+{
+    char why[256];
+    ug_census_opts o = {.nworkers = 1, .ring = 1024};
+    ug_census *c = ug_census_create(&o, why, sizeof why);
+    cr_assert_not_null(c, "%s", why);
+    ug_census_tick(c, T0);
+    for (uint64_t uid = 1; uid <= 100000; uid++)
+        ug_census_note(c, 0, &KEY, uid, T0);
+    ug_census_stats st;
+    ug_census_stats_get(c, &st);
+    cr_expect(st.assists >= 100000 / 1024 && st.dropped == 0, "assists %llu dropped %llu",
+              (unsigned long long)st.assists, (unsigned long long)st.dropped);
+    ug_census_key odd = {.ver = V("2.0"), .plat = "l\xc3\xbcnux", .chan = "", .region = ""};
+    ug_census_key big = {.ver = {.part = {4000000000u, 4000000000u, 4000000000u, 4000000000u}, .nparts = 4},
+                         .plat = "", .chan = "", .region = ""};
+    for (uint64_t uid = 1; uid <= 500; uid++) {
+        ug_census_note(c, 0, &odd, uid, T0);
+        ug_census_note(c, 0, &big, uid, T0);
+    }
+    ug_census_tick(c, T0);
+    ug_census_row r[4];
+    size_t n = ug_census_rows(c, T0, r, 4);
+    cr_assert_eq(n, 3);
+    cr_expect(fabs(err(r[0].n[UG_CENSUS_HOUR], 100000)) <= 2.0);
+    bool saw_odd = false, saw_other = false;
+    for (size_t i = 1; i < n; i++) {
+        saw_odd |= strcmp(r[i].plat, "l??nux") == 0 && strcmp(r[i].ver, "2.0.0") == 0;
+        saw_other |= r[i].other && r[i].n[UG_CENSUS_HOUR] >= 490;
+    }
+    cr_expect(saw_odd && saw_other, "rows: %s/%s, %s/%s", r[1].ver, r[1].plat, r[2].ver, r[2].plat);
     ug_census_free(c);
 }

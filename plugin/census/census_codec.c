@@ -32,7 +32,7 @@ static ug_census_bucket *nth_used(ug_census *c, size_t i)
     return NULL;
 }
 
-int ug_census_export(ug_census *c, uint64_t now, size_t i, uint8_t *out, size_t cap, size_t *len)
+static int export_locked(ug_census *c, uint64_t now, size_t i, uint8_t *out, size_t cap, size_t *len)
 {
     ug_census_bucket *b = nth_used(c, i);
     if (!b || cap < HEAD + 4 * 40 + 4)
@@ -68,6 +68,14 @@ int ug_census_export(ug_census *c, uint64_t now, size_t i, uint8_t *out, size_t 
     put32(out + count_at, n);
     *len = at;
     return 0;
+}
+
+int ug_census_export(ug_census *c, uint64_t now, size_t i, uint8_t *out, size_t cap, size_t *len)
+{
+    pthread_mutex_lock(&c->lock);
+    int rc = export_locked(c, now, i, out, cap, len);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
 }
 
 typedef struct {
@@ -136,6 +144,8 @@ static int parse(const uint8_t *buf, size_t len, uint64_t now, blob *x, char *wh
         return -1;
     if (x->other && (x->key.ver[0] || x->key.plat[0] || x->key.chan[0] || x->key.region[0]))
         return bad(why, whycap, "the other bucket with a key");
+    if (!x->other && ug_census_ver_text(x->key.ver, sizeof x->key.ver) != 0)
+        return bad(why, whycap, "the key's version does not parse");
     if (len - at < 4)
         return bad(why, whycap, "truncated item count");
     x->n = get32(buf + at);
@@ -175,14 +185,19 @@ int ug_census_merge(ug_census *c, uint64_t now, const uint8_t *buf, size_t len, 
         return -1;
     uint32_t cur = ug_census_slot_of(now);
     ug_census_sketch t = {.p = x.p};
+    if (load(&x, cur, &t) != 0) {
+        ug_census_sk_clear(&t);
+        return bad(why, whycap, "out of memory");
+    }
+    pthread_mutex_lock(&c->lock);
     ug_census_bucket *b = x.other ? &c->b[0] : ug_census_bucket_of(c, &x.key, ug_census_key_hash(&x.key));
     size_t before = ug_census_sk_bytes(&b->sk);
-    int rc = load(&x, cur, &t) == 0 && ug_census_sk_union(&b->sk, &t, cur) == 0 ? 0 : -1;
-    ug_census_sk_clear(&t);
+    int rc = ug_census_sk_union(&b->sk, &t, cur);
     ug_census_account(c, before, b);
-    if (rc != 0)
-        return bad(why, whycap, "out of memory");
-    c->merged++;
+    if (rc == 0)
+        c->merged++;
     ug_census_fit(c);
-    return 0;
+    pthread_mutex_unlock(&c->lock);
+    ug_census_sk_clear(&t);
+    return rc == 0 ? 0 : bad(why, whycap, "out of memory");
 }

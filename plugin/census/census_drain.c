@@ -8,11 +8,6 @@
 #define PRUNE_EVERY 6u  /* slots: hourly, well inside the 14 days a stamp can tell apart */
 #define GAP_RESET 1000u /* slots without a tick after which every stamp is suspect: start over */
 
-uint32_t ug_census_slot_of(uint64_t now)
-{
-    return (uint32_t)(now / UG_CENSUS_SLOT) & UG_CENSUS_STAMP_MASK;
-}
-
 static uint32_t abs_slot(uint64_t now)
 {
     return (uint32_t)(now / UG_CENSUS_SLOT);
@@ -107,7 +102,7 @@ static void apply(ug_census *c, const ug_census_staged *s)
         ug_census_fit(c);
 }
 
-static void drain(ug_census *c, ug_census_worker *w)
+static void drain_one(ug_census *c, ug_census_worker *w)
 {
     uint64_t head = atomic_load_explicit(&w->head, memory_order_acquire);
     uint64_t ahead = atomic_load_explicit(&w->ahead, memory_order_acquire);
@@ -160,20 +155,33 @@ static void reset(ug_census *c)
     }
 }
 
+void ug_census_drain_all(ug_census *c, uint64_t now)
+{
+    if (abs_slot(now) > c->abs) {
+        c->abs = abs_slot(now);
+        c->slot = c->abs & UG_CENSUS_STAMP_MASK;
+    }
+    for (unsigned i = 0; i < c->nworkers; i++)
+        drain_one(c, &c->w[i]);
+}
+
+/* tick's clock rules: it may move back (a host's clock, a test's). */
 void ug_census_tick(ug_census *c, uint64_t now)
 {
     uint32_t s = abs_slot(now);
+    pthread_mutex_lock(&c->lock);
     if (c->started && (uint32_t)(s - c->last_prune) > GAP_RESET && s > c->last_prune)
         reset(c);
     if (!c->started || s < c->last_prune)
         c->last_prune = s;
     c->started = true;
+    c->abs = s;
     c->slot = s & UG_CENSUS_STAMP_MASK;
-    for (unsigned i = 0; i < c->nworkers; i++)
-        drain(c, &c->w[i]);
+    ug_census_drain_all(c, now);
     if (s - c->last_prune >= PRUNE_EVERY) {
         prune(c);
         c->last_prune = s;
     }
     ug_census_fit(c);
+    pthread_mutex_unlock(&c->lock);
 }

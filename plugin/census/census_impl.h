@@ -5,6 +5,7 @@
 #ifndef UG_CENSUS_IMPL_H
 #define UG_CENSUS_IMPL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "census.h"
@@ -145,17 +146,27 @@ struct ug_census {
     uint32_t *index;        /* open addressing: bucket number + 1, 0 empty */
     uint32_t index_mask;
     size_t budget, bytes, fixed;
-    uint32_t slot, last_prune; /* absolute slot numbers */
+    uint32_t abs, slot;      /* the latest slot number a drain saw, and its stamp */
+    uint32_t last_prune;     /* absolute slot number */
     bool started;
     uint64_t other, evicted, folds, merged;
+    /* Everything below the rings (buckets, sketches, index, counters) is
+     * tick's, a reader's or an assisting worker's: one at a time. A worker
+     * only ever tries it (never waits). */
+    pthread_mutex_t lock;
+    bool lock_ok;
+    _Atomic uint64_t assists; /* drains a worker did, its ring half full */
 };
 
-/* census.c */
+/* census.c: the hash of a key as text (what note computes from a HELLO's
+ * fields; 1 when its version does not parse), and a version's text made
+ * canonical in place (-1: not a version). */
 uint64_t ug_census_key_hash(const ug_census_text *t);
-/* Copies a key into text form; -1 when a field is too long or not printable ASCII. */
-int ug_census_text_of(const ug_census_key *k, ug_census_text *t) UG_WUR;
+int ug_census_ver_text(char *ver, size_t cap) UG_WUR;
 
-/* census_drain.c */
+/* census_drain.c (the lock held) */
+/* Every worker's ring into the sketches, at now's slot if later than the last. */
+void ug_census_drain_all(ug_census *c, uint64_t now);
 /* The bucket of key kh, or NULL. */
 ug_census_bucket *ug_census_find(ug_census *c, uint64_t kh);
 /* The bucket of a key, made when there is room, else "other". */
@@ -164,6 +175,8 @@ ug_census_bucket *ug_census_bucket_of(ug_census *c, const ug_census_text *t, uin
 void ug_census_account(ug_census *c, size_t before, const ug_census_bucket *b);
 /* Folds the largest, least full sketches until the sketches fit the budget. */
 void ug_census_fit(ug_census *c);
+/* census.c, census_read.c: the counters and the rows, the lock held */
+void ug_census_stats_locked(ug_census *c, ug_census_stats *s);
 /* census_read.c: a row per bucket, per version (the union of its buckets;
  * "other" left out) or one for all; sorted by the week's count, largest
  * first; NULL on out of memory. */
@@ -171,6 +184,9 @@ enum { UG_CENSUS_BY_BUCKET, UG_CENSUS_BY_VERSION, UG_CENSUS_ALL };
 ug_census_row *ug_census_group_rows(ug_census *c, uint64_t now, int how, size_t *n);
 
 /* The slot stamp of now (its low 11 bits). */
-uint32_t ug_census_slot_of(uint64_t now);
+static inline uint32_t ug_census_slot_of(uint64_t now)
+{
+    return (uint32_t)(now / UG_CENSUS_SLOT) & UG_CENSUS_STAMP_MASK;
+}
 
 #endif

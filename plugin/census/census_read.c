@@ -118,7 +118,9 @@ ug_census_row *ug_census_group_rows(ug_census *c, uint64_t now, int how, size_t 
 size_t ug_census_rows(ug_census *c, uint64_t now, ug_census_row *out, size_t cap)
 {
     size_t n = 0;
+    pthread_mutex_lock(&c->lock);
     ug_census_row *all = ug_census_group_rows(c, now, UG_CENSUS_BY_BUCKET, &n);
+    pthread_mutex_unlock(&c->lock);
     if (all)
         memcpy(out, all, (n < cap ? n : cap) * sizeof *all);
     free(all);
@@ -128,7 +130,9 @@ size_t ug_census_rows(ug_census *c, uint64_t now, ug_census_row *out, size_t cap
 uint64_t ug_census_total(ug_census *c, uint64_t now, unsigned window)
 {
     size_t n = 0;
+    pthread_mutex_lock(&c->lock);
     ug_census_row *all = ug_census_group_rows(c, now, UG_CENSUS_ALL, &n);
+    pthread_mutex_unlock(&c->lock);
     uint64_t v = all && n == 1 && window < UG_CENSUS_WINDOWS ? all[0].n[window] : 0;
     free(all);
     return v;
@@ -145,7 +149,11 @@ static int window_desc(const void *a, const void *b, void *w)
 size_t ug_census_top_versions(ug_census *c, uint64_t now, unsigned window, ug_census_top *out, size_t cap)
 {
     size_t n = 0;
-    ug_census_row *all = window < UG_CENSUS_WINDOWS ? ug_census_group_rows(c, now, UG_CENSUS_BY_VERSION, &n) : NULL;
+    if (window >= UG_CENSUS_WINDOWS)
+        return 0;
+    pthread_mutex_lock(&c->lock);
+    ug_census_row *all = ug_census_group_rows(c, now, UG_CENSUS_BY_VERSION, &n);
+    pthread_mutex_unlock(&c->lock);
     if (!all)
         return 0;
     qsort_r(all, n, sizeof *all, window_desc, &window);
