@@ -16,6 +16,7 @@ typedef struct {
 
 typedef struct {
     ug_cal_plan **v;
+    int64_t *at; /* when each was replaced, CLOCK_MONOTONIC ns */
     size_t n, cap;
 } ug_cal_plans;
 
@@ -32,7 +33,7 @@ struct ug_cal {
     _Atomic(ug_cal_zent *) *slots;
     _Atomic uint64_t refused;
     pthread_mutex_t mu;
-    ug_cal_plans retired; /* replaced at the last refresh, freed at the next */
+    ug_cal_plans retired; /* replaced, freed by a tick UG_CAL_GRACE_NS later */
     int64_t built_day;
     unsigned horizon;
     char zoneinfo[256];
@@ -44,5 +45,8 @@ ug_cal_plan *ug_cal_peer_plan(const ug_cal *c, const ug_tz *z, int64_t now) UG_W
 ug_cal_zent *ug_cal_zent_new(const ug_cal *c, const char *name, ug_tz *z, int64_t now) UG_WUR;
 void ug_cal_zent_free(ug_cal_zent *e);
 void ug_cal_plans_free(ug_cal_plans *p);
+
+/* A replaced plan outlives any reader: one holds it for a binary search. */
+#define UG_CAL_GRACE_NS (INT64_C(60) * 1000000000)
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cal_impl.h"
 #include "civil.h"
@@ -135,34 +136,68 @@ static size_t slots_of(ug_cal *c, _Atomic(ug_cal_plan *) **slot, const ug_tz **z
     return n;
 }
 
-/* Builds every new plan first; only when all are there, frees the plans
- * the last refresh replaced and swaps the new ones in (the old ones wait
- * for the next refresh, a day on). */
-static int refresh(ug_cal *c, int64_t now)
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Frees the plans replaced over UG_CAL_GRACE_NS ago. */
+static void reap(ug_cal *c, int64_t mono)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < c->retired.n; i++) {
+        if (mono - c->retired.at[i] >= UG_CAL_GRACE_NS) {
+            ug_cal_plan_free(c->retired.v[i]);
+            continue;
+        }
+        c->retired.v[k] = c->retired.v[i];
+        c->retired.at[k++] = c->retired.at[i];
+    }
+    c->retired.n = k;
+}
+
+/* Room for n more retired plans. */
+static int reserve(ug_cal_plans *r, size_t n)
+{
+    if (r->cap - r->n >= n)
+        return 0;
+    size_t cap = r->n + n + r->cap;
+    ug_cal_plan **v = realloc(r->v, cap * sizeof *v);
+    if (v)
+        r->v = v;
+    int64_t *at = v ? realloc(r->at, cap * sizeof *at) : NULL;
+    if (!at)
+        return -1;
+    r->at = at;
+    r->cap = cap;
+    return 0;
+}
+
+/* Builds every new plan first; only when all are there (and the old ones
+ * have room in the retired list) swaps them in. */
+static int refresh(ug_cal *c, int64_t now, int64_t mono)
 {
     size_t cap = (size_t)c->count + 2, n;
     _Atomic(ug_cal_plan *) **slot = calloc(cap, sizeof *slot);
     const ug_tz **zone = calloc(cap, sizeof *zone);
-    ug_cal_plan **fresh = calloc(cap, sizeof *fresh), **keep = realloc(c->retired.v, cap * sizeof *keep);
+    ug_cal_plan **fresh = calloc(cap, sizeof *fresh);
     int rc = -1;
-    if (keep)
-        c->retired.v = keep, c->retired.cap = c->retired.cap > cap ? c->retired.cap : cap;
-    if (slot && zone && fresh && keep) {
+    if (slot && zone && fresh && reserve(&c->retired, cap) == 0) {
         n = slots_of(c, slot, zone);
         size_t k = 0;
         for (; k < n; k++)
             if (!(fresh[k] = zone[k] ? ug_cal_peer_plan(c, zone[k], now)
                                      : ug_cal_plan_build(c->w, c->wz, c->nfixed, now, c->horizon)))
                 break;
-        if (k == n) {
-            ug_cal_plans_free(&c->retired);
-            for (size_t i = 0; i < n; i++)
-                c->retired.v[c->retired.n++] = atomic_exchange_explicit(slot[i], fresh[i], memory_order_acq_rel);
-            rc = 0;
-        } else {
-            for (size_t i = 0; i < k; i++)
-                ug_cal_plan_free(fresh[i]);
+        for (size_t i = 0; i < n && k == n; i++) {
+            c->retired.v[c->retired.n] = atomic_exchange_explicit(slot[i], fresh[i], memory_order_acq_rel);
+            c->retired.at[c->retired.n++] = mono;
         }
+        for (size_t i = 0; i < k && k < n; i++)
+            ug_cal_plan_free(fresh[i]);
+        rc = k == n ? 0 : -1;
     }
     free(slot);
     free(zone);
@@ -172,11 +207,10 @@ static int refresh(ug_cal *c, int64_t now)
 
 void ug_cal_tick(ug_cal *c, int64_t now)
 {
-    int64_t day = ug_civil_floordiv(now, 86400);
-    if (day == c->built_day)
-        return;
+    int64_t day = ug_civil_floordiv(now, 86400), mono = mono_ns();
     pthread_mutex_lock(&c->mu);
-    if (refresh(c, now) == 0)
+    reap(c, mono);
+    if (day != c->built_day && refresh(c, now, mono) == 0)
         c->built_day = day;
     pthread_mutex_unlock(&c->mu);
 }

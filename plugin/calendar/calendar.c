@@ -1,6 +1,6 @@
 /* A calendar: the windows, their zones, the plan of the fixed-zone windows
  * and a cache of peer zones (name -> zone and plan of the "peer" windows).
- * Readers never lock: ug_cal_plans and cache entries are published with release
+ * Readers never lock: plans and cache entries are published with release
  * stores; a zone new to the cache is loaded under the mutex, which tick's
  * daily refresh takes too. */
 #include <pthread.h>
@@ -149,6 +149,7 @@ void ug_cal_free(ug_cal *c)
         ug_tz_free(c->owned[i]);
     ug_cal_plans_free(&c->retired);
     free(c->retired.v);
+    free(c->retired.at);
     free(c->slots);
     pthread_mutex_destroy(&c->mu);
     free(c);

@@ -65,9 +65,9 @@ typedef struct {
  * under a mutex (one zone file read, about 50 us), later ones only read. */
 void ug_cal_at(ug_cal *c, const char *peer_zone, int64_t now, ug_cal_state *s);
 /* Moves the horizon: once a day recomputes every plan from now. Call it
- * from one thread (the host's tick). A plan replaced here is freed at the
- * next day's refresh, so a reader must not keep a plan across a day;
- * ug_cal_at holds one for a binary search only. */
+ * from one thread (the host's tick). A plan replaced here is freed by a
+ * tick at least 60 s later (CLOCK_MONOTONIC, whatever now says); ug_cal_at
+ * holds one for a binary search only. */
 void ug_cal_tick(ug_cal *c, int64_t now);
 /* Zones cached, and peer zones refused (unknown names, full cache). */
 void ug_cal_counts(ug_cal *c, uint64_t *zones, uint64_t *refused);

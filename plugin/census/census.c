@@ -178,7 +178,7 @@ void ug_census_note(ug_census *c, unsigned worker, const ug_census_key *k, uint6
         *seen = kh;
     uint64_t head = atomic_load_explicit(&w->head, memory_order_relaxed);
     if (head - w->tail_seen > c->ring_mask) {
-        w->tail_seen = atomic_load_explicit(&w->tail, memory_order_acquire);
+        assist(c, w, head, now);
         if (head - w->tail_seen > c->ring_mask) {
             bump(&w->dropped);
             return;

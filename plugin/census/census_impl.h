@@ -177,9 +177,10 @@ void ug_census_account(ug_census *c, size_t before, const ug_census_bucket *b);
 void ug_census_fit(ug_census *c);
 /* census.c, census_read.c: the counters and the rows, the lock held */
 void ug_census_stats_locked(ug_census *c, ug_census_stats *s);
-/* census_read.c: a row per bucket, per version (the union of its buckets;
- * "other" left out) or one for all; sorted by the week's count, largest
- * first; NULL on out of memory. */
+/* census_read.c, without the lock (it takes it bucket by bucket): a row
+ * per bucket, per version (the union of its buckets; "other" left out) or
+ * one for all; sorted by the week's count, largest first; NULL on out of
+ * memory. */
 enum { UG_CENSUS_BY_BUCKET, UG_CENSUS_BY_VERSION, UG_CENSUS_ALL };
 ug_census_row *ug_census_group_rows(ug_census *c, uint64_t now, int how, size_t *n);
 

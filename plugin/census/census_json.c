@@ -18,7 +18,7 @@ static json_t *row_json(const ug_census_row *r)
 static json_t *stats_json(ug_census *c)
 {
     ug_census_stats s;
-    ug_census_stats_locked(c, &s);
+    ug_census_stats_get(c, &s);
     return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "noted", (json_int_t)s.noted,
                      "dropped", (json_int_t)s.dropped, "bad_key", (json_int_t)s.bad_key, "other", (json_int_t)s.other,
                      "buckets", (json_int_t)s.buckets, "evicted", (json_int_t)s.evicted, "folds", (json_int_t)s.folds,
@@ -47,12 +47,10 @@ static json_t *window_json(const ug_census_row *ver, size_t nver, uint64_t total
 json_t *ug_census_json(ug_census *c, uint64_t now, size_t top)
 {
     size_t nb = 0, nv = 0, na = 0;
-    pthread_mutex_lock(&c->lock);
     ug_census_row *b = ug_census_group_rows(c, now, UG_CENSUS_BY_BUCKET, &nb);
     ug_census_row *v = ug_census_group_rows(c, now, UG_CENSUS_BY_VERSION, &nv);
     ug_census_row *all = ug_census_group_rows(c, now, UG_CENSUS_ALL, &na);
     json_t *st = stats_json(c);
-    pthread_mutex_unlock(&c->lock);
     json_t *o = json_object(), *win = json_object(), *arr = json_array();
     bool ok = b && v && all && na == 1 && o && win && arr && st;
     for (size_t i = 0; ok && i < nb; i++)

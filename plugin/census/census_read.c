@@ -1,7 +1,8 @@
 /* Reading the census: counts per bucket, per version (the union of a
  * version's buckets, so a uid seen on two platforms counts once) and in
- * total. Each estimate reads every register of the buckets involved: about
- * 0.3 ms per dense bucket at 2^14 registers. */
+ * total. Each estimate reads every register of the buckets involved (about
+ * 0.3 ms per dense bucket at 2^14 registers), on a copy taken bucket by
+ * bucket under the lock. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,22 +16,62 @@ static uint64_t round_est(double e)
     return e < 0.5 ? 0 : (uint64_t)llround(e);
 }
 
-/* The union of buckets sel[0..n): each window's register values at the
+/* A bucket as selected under the lock: enough to find it again and to
+ * label its row. */
+typedef struct {
+    unsigned i;
+    uint64_t kh;
+    ug_census_row row; /* key and flags; counts filled later */
+} pick;
+
+/* Bucket k's register values, copied under the lock (a memcpy of at most
+ * 256 KiB: drains and workers' assists go on between two buckets, not
+ * behind a whole reading); its precision, or 0 when it went away. */
+static unsigned values_of(ug_census *c, const pick *k, uint32_t cur, uint8_t *v)
+{
+    ug_census_sketch copy = {0};
+    pthread_mutex_lock(&c->lock);
+    const ug_census_bucket *b = &c->b[k->i];
+    bool same = b->used && b->kh == k->kh;
+    size_t bytes = same ? ug_census_sk_bytes(&b->sk) : 0;
+    if (same) {
+        copy = b->sk;
+        copy.data = bytes ? malloc(bytes) : NULL;
+        if (copy.data)
+            memcpy(copy.data, b->sk.data, bytes);
+        else if (bytes)
+            same = false;
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (!same)
+        return 0;
+    ug_census_est_values(&copy, cur, v);
+    free(copy.data);
+    return copy.p;
+}
+
+/* The union of buckets k[0..n): each window's register values at the
  * lowest precision among them (finer ones folded down), and its counts.
  * v and acc: room for UG_CENSUS_WINDOWS * M_MAX values each. */
-static void union_counts(const ug_census *c, const unsigned *sel, size_t n, uint32_t cur, uint8_t *v, uint8_t *acc,
+static void union_counts(ug_census *c, pick *k, size_t n, uint32_t cur, uint8_t *v, uint8_t *acc,
                          uint64_t out[UG_CENSUS_WINDOWS])
 {
     unsigned p = UG_CENSUS_P;
     for (size_t i = 0; i < n; i++)
-        if (c->b[sel[i]].sk.p < p)
-            p = c->b[sel[i]].sk.p;
+        if (k[i].row.p < p)
+            p = k[i].row.p;
     size_t m = (size_t)1 << p;
-    memset(acc, 0, UG_CENSUS_WINDOWS * m);
+    memset(acc, 0, UG_CENSUS_WINDOWS * M_MAX);
     for (size_t i = 0; i < n; i++) {
-        const ug_census_sketch *s = &c->b[sel[i]].sk;
-        ug_census_est_values(s, cur, v);
-        for (unsigned q = s->p; q > p; q--)
+        unsigned q = values_of(c, &k[i], cur, v);
+        if (q == 0)
+            continue;
+        if (q < p) { /* folded since it was picked: fold the union down to it */
+            for (unsigned r = p; r > q; r--)
+                ug_census_est_fold_values(acc, r);
+            p = q, m = (size_t)1 << p;
+        }
+        for (; q > p; q--)
             ug_census_est_fold_values(v, q);
         for (size_t j = 0; j < UG_CENSUS_WINDOWS * m; j++)
             acc[j] = v[j] > acc[j] ? v[j] : acc[j];
@@ -39,62 +80,61 @@ static void union_counts(const ug_census *c, const unsigned *sel, size_t n, uint
         out[w] = round_est(ug_census_est(acc + w * m, p));
 }
 
-static int by_version(const void *a, const void *b, void *census)
+static int by_version(const void *a, const void *b)
 {
-    const ug_census *c = census;
-    return strcmp(c->b[*(const unsigned *)a].key.ver, c->b[*(const unsigned *)b].key.ver);
+    return strcmp(((const pick *)a)->row.ver, ((const pick *)b)->row.ver);
 }
 
-typedef void (*group_fn)(void *ctx, const ug_census_bucket *first, const uint64_t n[UG_CENSUS_WINDOWS]);
-
-/* Calls f for groups of used buckets (every one alone, every version's,
- * or all of them), with their union's counts. 0, or -1 on out of memory. */
-static int groups(ug_census *c, uint64_t now, int how, group_fn f, void *ctx)
+/* The used buckets (the versions' groups leave "other" out), under the lock. */
+static size_t pick_all(ug_census *c, int how, pick *k)
 {
-    unsigned *sel = malloc(sizeof *sel * c->nbmax);
-    uint8_t *v = malloc(2 * UG_CENSUS_WINDOWS * M_MAX);
     size_t n = 0;
-    if (!sel || !v) {
-        free(sel);
+    pthread_mutex_lock(&c->lock);
+    for (unsigned i = 0; i < c->nbmax; i++) {
+        const ug_census_bucket *b = &c->b[i];
+        if (!b->used || (how == UG_CENSUS_BY_VERSION && b->other))
+            continue;
+        pick *x = &k[n++];
+        *x = (pick){.i = i, .kh = b->kh};
+        memcpy(x->row.ver, b->key.ver, sizeof x->row.ver);
+        memcpy(x->row.plat, b->key.plat, sizeof x->row.plat);
+        memcpy(x->row.chan, b->key.chan, sizeof x->row.chan);
+        memcpy(x->row.region, b->key.region, sizeof x->row.region);
+        x->row.other = b->other;
+        x->row.p = b->sk.p;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
+/* A row for each group of used buckets (every one alone, every version's,
+ * or all of them), with their union's counts; the number of rows, or
+ * -1 on out of memory. */
+static long groups(ug_census *c, uint64_t now, int how, ug_census_row *out)
+{
+    pick *k = malloc(sizeof *k * c->nbmax);
+    uint8_t *v = malloc(2 * UG_CENSUS_WINDOWS * M_MAX);
+    long rows = 0;
+    if (!k || !v) {
+        free(k);
         free(v);
         return -1;
     }
-    for (unsigned i = 0; i < c->nbmax; i++)
-        if (c->b[i].used && (how != UG_CENSUS_BY_VERSION || !c->b[i].other))
-            sel[n++] = i;
+    size_t n = pick_all(c, how, k);
     if (how == UG_CENSUS_BY_VERSION)
-        qsort_r(sel, n, sizeof *sel, by_version, c);
-    for (size_t i = 0; i < n || (how == UG_CENSUS_ALL && i == 0);) {
+        qsort(k, n, sizeof *k, by_version);
+    for (size_t i = 0; i < n;) {
         size_t j = i + 1;
-        while (j < n && (how == UG_CENSUS_ALL ||
-                         (how == UG_CENSUS_BY_VERSION && strcmp(c->b[sel[j]].key.ver, c->b[sel[i]].key.ver) == 0)))
+        while (j < n && (how == UG_CENSUS_ALL || (how == UG_CENSUS_BY_VERSION && !by_version(&k[i], &k[j]))))
             j++;
-        uint64_t cnt[UG_CENSUS_WINDOWS];
-        union_counts(c, sel + i, (j < n ? j : n) - i, ug_census_slot_of(now), v, v + UG_CENSUS_WINDOWS * M_MAX, cnt);
-        f(ctx, n ? &c->b[sel[i]] : &c->b[0], cnt);
+        out[rows] = k[i].row;
+        union_counts(c, k + i, j - i, ug_census_slot_of(now), v, v + UG_CENSUS_WINDOWS * M_MAX, out[rows].n);
+        rows++;
         i = j;
     }
-    free(sel);
+    free(k);
     free(v);
-    return 0;
-}
-
-typedef struct {
-    ug_census_row *out;
-    size_t n, cap;
-} rows_ctx;
-
-static void add_row(void *ctx, const ug_census_bucket *b, const uint64_t n[UG_CENSUS_WINDOWS])
-{
-    rows_ctx *r = ctx;
-    ug_census_row *x = &r->out[r->n++];
-    memcpy(x->ver, b->key.ver, sizeof x->ver);
-    memcpy(x->plat, b->key.plat, sizeof x->plat);
-    memcpy(x->chan, b->key.chan, sizeof x->chan);
-    memcpy(x->region, b->key.region, sizeof x->region);
-    x->other = b->other;
-    x->p = b->sk.p;
-    memcpy(x->n, n, sizeof x->n);
+    return rows;
 }
 
 static int week_desc(const void *a, const void *b)
@@ -105,22 +145,21 @@ static int week_desc(const void *a, const void *b)
 
 ug_census_row *ug_census_group_rows(ug_census *c, uint64_t now, int how, size_t *n)
 {
-    rows_ctx r = {.out = calloc(c->nbmax, sizeof *r.out)};
-    if (!r.out || groups(c, now, how, add_row, &r) != 0) {
-        free(r.out);
+    ug_census_row *out = calloc(c->nbmax, sizeof *out);
+    long rows = out ? groups(c, now, how, out) : -1;
+    if (rows < 0) {
+        free(out);
         return NULL;
     }
-    qsort(r.out, r.n, sizeof *r.out, week_desc);
-    *n = r.n;
-    return r.out;
+    qsort(out, (size_t)rows, sizeof *out, week_desc);
+    *n = (size_t)rows;
+    return out;
 }
 
 size_t ug_census_rows(ug_census *c, uint64_t now, ug_census_row *out, size_t cap)
 {
     size_t n = 0;
-    pthread_mutex_lock(&c->lock);
     ug_census_row *all = ug_census_group_rows(c, now, UG_CENSUS_BY_BUCKET, &n);
-    pthread_mutex_unlock(&c->lock);
     if (all)
         memcpy(out, all, (n < cap ? n : cap) * sizeof *all);
     free(all);
@@ -130,9 +169,7 @@ size_t ug_census_rows(ug_census *c, uint64_t now, ug_census_row *out, size_t cap
 uint64_t ug_census_total(ug_census *c, uint64_t now, unsigned window)
 {
     size_t n = 0;
-    pthread_mutex_lock(&c->lock);
     ug_census_row *all = ug_census_group_rows(c, now, UG_CENSUS_ALL, &n);
-    pthread_mutex_unlock(&c->lock);
     uint64_t v = all && n == 1 && window < UG_CENSUS_WINDOWS ? all[0].n[window] : 0;
     free(all);
     return v;
@@ -151,9 +188,7 @@ size_t ug_census_top_versions(ug_census *c, uint64_t now, unsigned window, ug_ce
     size_t n = 0;
     if (window >= UG_CENSUS_WINDOWS)
         return 0;
-    pthread_mutex_lock(&c->lock);
     ug_census_row *all = ug_census_group_rows(c, now, UG_CENSUS_BY_VERSION, &n);
-    pthread_mutex_unlock(&c->lock);
     if (!all)
         return 0;
     qsort_r(all, n, sizeof *all, window_desc, &window);
