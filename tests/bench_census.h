@@ -6,8 +6,12 @@
 #include "bench.h"
 #include "census/census.h"
 
+/* How a host notes HELLOs: not at all; with their uids; each as a uid
+ * never seen (the worst case: the workers' filter skips nothing). */
+enum { CH_PLAIN, CH_CENSUS, CH_DISTINCT };
+
 /* Forks a host serving upgate.so (so) with policy on 127.0.0.1:0, noting
- * every HELLO in a census when with_census; its port in *port. */
-pid_t ch_start(const char *so, const char *policy, bool with_census, unsigned *port);
+ * HELLOs in a census as mode says; its port in *port. */
+pid_t ch_start(const char *so, const char *policy, int mode, unsigned *port);
 
 #endif

@@ -15,12 +15,12 @@ bench-census: all
 	@$(MAKE) --no-print-directory $(BUILD)/bench-census
 	@UG_BUILD=$(abspath $(BUILD)) $(BUILD)/bench-census
 	@echo "  callgrind, instructions per untargeted HELLO ($(BENCH_CENSUS_N) HELLOs, after a warm-up):"
-	@for m in wait both note drain; do \
+	@for m in wait both fresh drain; do \
 	  out=$(BUILD)/callgrind.out.census-$$m; \
 	  UG_BUILD=$(abspath $(BUILD)) valgrind --tool=callgrind --callgrind-out-file=$$out '--toggle-collect=ir_loop*' \
 	    $(BUILD)/bench-census ir $$m $(BENCH_CENSUS_N) >/dev/null 2>&1 || { echo "  bench-census ir $$m failed"; exit 1; }; \
 	  ir=$$(sed -n 's/^summary: *//p' $$out); \
-	  case $$m in wait) what="WAIT alone (handle2)";; both) what="WAIT + census note";; \
-	    note) what="census note alone (worker)";; drain) what="census drain, per staged HELLO";; esac; \
+	  case $$m in wait) what="WAIT alone (handle2)";; both) what="WAIT + note, uids seen this slot";; \
+	    fresh) what="WAIT + note, each a new uid";; drain) what="drain, per staged HELLO";; esac; \
 	  printf '    %-32s %6d\n' "$$what" $$((ir / $(BENCH_CENSUS_N))); \
 	done

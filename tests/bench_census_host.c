@@ -1,9 +1,10 @@
 /* make bench-census, its UDP part: a minimal tracker host in a forked child
  * (recvmmsg, upgate.so's handle2 and flush, sendmmsg, in batches of 64 as
  * upgate-node does), with or without the version census; both decode each
- * HELLO for its fields (what the plugin has at hand), only one notes it and
- * ticks the census once a second. Its CPU per reply is what the census
- * costs a tracker process, drain included. */
+ * HELLO for its fields (what the plugin has at hand); the census hosts note
+ * it (with its uid, or as a uid never seen) and tick once a second. The
+ * CPU per reply is what the census costs a tracker process, drain
+ * included. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -27,8 +28,10 @@ typedef struct {
 static const char *const regions[8] = {"DE", "CN-BJ", "US-CA", "FR", "BR-SP", "IN-MH", "JP-13", ""};
 
 /* One batch: every datagram decoded and answered; noted when census is set. */
-static unsigned answer(bp_lib *lib, void *inst, ug_census *census, buffers *b, unsigned n, uint64_t now)
+static unsigned answer(bp_lib *lib, void *inst, ug_census *census, bool distinct, buffers *b, unsigned n,
+                       uint64_t now)
 {
+    static uint64_t fresh;
     unsigned k = 0;
     for (unsigned i = 0; i < n; i++) {
         ug_hello h;
@@ -40,7 +43,7 @@ static unsigned answer(bp_lib *lib, void *inst, ug_census *census, buffers *b, u
                                 b->in[i], b->rx[i].msg_len, b->out[k], sizeof b->out[k], &out_len, &flags);
         if (census && hello) {
             ug_census_key key = {.ver = h.ver, .plat = h.plat, .chan = h.chan, .region = regions[h.uid % 8]};
-            ug_census_note(census, 0, &key, h.uid, now);
+            ug_census_note(census, 0, &key, distinct ? (++fresh << 24) + h.uid : h.uid, now);
         }
         if (out_len == 0)
             continue;
@@ -52,7 +55,7 @@ static unsigned answer(bp_lib *lib, void *inst, ug_census *census, buffers *b, u
     return k;
 }
 
-static void serve(int fd, const char *so, const char *policy, bool with_census)
+static void serve(int fd, const char *so, const char *policy, int mode)
 {
     static buffers b;
     bp_lib lib;
@@ -61,7 +64,7 @@ static void serve(int fd, const char *so, const char *policy, bool with_census)
     ug_census *census = NULL;
     ug_census_opts o = {.nworkers = 1};
     if (bp_open(&lib, so, why, sizeof why) != 0 || !(inst = bp_create(&lib, policy, why, sizeof why)) ||
-        (with_census && !(census = ug_census_create(&o, why, sizeof why))))
+        (mode != CH_PLAIN && !(census = ug_census_create(&o, why, sizeof why))))
         bench_die("census host: %s", why);
     time_t last = time(NULL);
     for (;;) {
@@ -74,7 +77,7 @@ static void serve(int fd, const char *so, const char *policy, bool with_census)
         if (n <= 0)
             continue;
         time_t now = time(NULL);
-        unsigned k = answer(&lib, inst, census, &b, (unsigned)n, (uint64_t)now);
+        unsigned k = answer(&lib, inst, census, mode == CH_DISTINCT, &b, (unsigned)n, (uint64_t)now);
         if (lib.api->flush(inst, 0) != 0)
             bench_die("census host: flush() failed");
         for (unsigned sent = 0; sent < k;) {
@@ -90,7 +93,7 @@ static void serve(int fd, const char *so, const char *policy, bool with_census)
     }
 }
 
-pid_t ch_start(const char *so, const char *policy, bool with_census, unsigned *port)
+pid_t ch_start(const char *so, const char *policy, int mode, unsigned *port)
 {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), buf = 4 << 20;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -103,7 +106,7 @@ pid_t ch_start(const char *so, const char *policy, bool with_census, unsigned *p
         bench_die("fork: %s", strerror(errno));
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        serve(fd, so, policy, with_census);
+        serve(fd, so, policy, mode);
         _exit(0);
     }
     close(fd);

@@ -176,6 +176,13 @@ void ug_census_note(ug_census *c, unsigned worker, const ug_census_key *k, uint6
     uint64_t *seen = &w->seen[kh % UG_CENSUS_SEEN];
     if (*seen != kh && announce(w, kh, &f) == 0)
         *seen = kh;
+    uint64_t h = ug_mix64(uid + UID_SALT), fk = kh + (h >> (64 - UG_CENSUS_P)) * UID_SALT;
+    uint32_t stamp = ug_census_slot_of(now), rank = ug_census_hash_rank(h, UG_CENSUS_P);
+    uint32_t *seen_reg = &w->filter[fk >> 48], mark = (uint32_t)(fk >> 32) << 16 | stamp << 5 | rank;
+    if ((*seen_reg ^ mark) >> 5 == 0 && (*seen_reg & 31u) >= rank) {
+        bump(&w->filtered);
+        return;
+    }
     uint64_t head = atomic_load_explicit(&w->head, memory_order_relaxed);
     if (head - w->tail_seen > c->ring_mask) {
         assist(c, w, head, now);
@@ -184,10 +191,9 @@ void ug_census_note(ug_census *c, unsigned worker, const ug_census_key *k, uint6
             return;
         }
     }
-    uint64_t h = ug_mix64(uid + UID_SALT);
-    w->ring[head & c->ring_mask] =
-        (ug_census_staged){.kh = kh, .h = (h & ~(uint64_t)UG_CENSUS_STAMP_MASK) | ug_census_slot_of(now)};
+    w->ring[head & c->ring_mask] = (ug_census_staged){.kh = kh, .h = (h & ~(uint64_t)UG_CENSUS_STAMP_MASK) | stamp};
     atomic_store_explicit(&w->head, head + 1, memory_order_release);
+    *seen_reg = mark;
     if (head + 1 - w->tail_seen > c->ring_mask / 2)
         assist(c, w, head + 1, now);
 }
@@ -236,7 +242,8 @@ ug_census *ug_census_create(const ug_census_opts *o, char *why, size_t whycap)
         goto oom;
     memset(c->w, 0, sizeof *c->w * c->nworkers);
     for (unsigned i = 0; i < c->nworkers; i++)
-        if (!(c->w[i].ring = malloc(sizeof *c->w[i].ring * ring)))
+        if (!(c->w[i].ring = malloc(sizeof *c->w[i].ring * ring)) ||
+            !(c->w[i].filter = calloc(UG_CENSUS_FILTER, sizeof *c->w[i].filter)))
             goto oom;
     c->fixed = sizeof *c->b * c->nbmax + sizeof *c->index * ((size_t)c->index_mask + 1);
     c->bytes = c->fixed;
@@ -257,8 +264,10 @@ void ug_census_free(ug_census *c)
         return;
     for (unsigned i = 0; c->b && i < c->nbmax; i++)
         ug_census_sk_clear(&c->b[i].sk);
-    for (unsigned i = 0; c->w && i < c->nworkers; i++)
+    for (unsigned i = 0; c->w && i < c->nworkers; i++) {
         free(c->w[i].ring);
+        free(c->w[i].filter);
+    }
     free(c->w);
     free(c->b);
     free(c->index);
@@ -283,7 +292,8 @@ void ug_census_stats_locked(ug_census *c, ug_census_stats *s)
         ug_census_worker *w = &c->w[i];
         s->noted += atomic_load_explicit(&w->head, memory_order_relaxed);
         s->dropped += atomic_load_explicit(&w->dropped, memory_order_relaxed);
+        s->filtered += atomic_load_explicit(&w->filtered, memory_order_relaxed);
         s->bad_key += atomic_load_explicit(&w->bad_key, memory_order_relaxed);
-        s->ring_bytes += sizeof *w + sizeof *w->ring * (c->ring_mask + 1);
+        s->ring_bytes += sizeof *w + sizeof *w->ring * (c->ring_mask + 1) + sizeof *w->filter * UG_CENSUS_FILTER;
     }
 }

@@ -95,6 +95,7 @@ json_t *ug_census_json(ug_census *c, uint64_t now, size_t top);
 
 typedef struct {
     uint64_t noted;      /* HELLOs staged */
+    uint64_t filtered;   /* HELLOs not staged: the worker staged as high a rank for their register this slot */
     uint64_t dropped;    /* HELLOs a full ring refused */
     uint64_t bad_key;    /* HELLOs whose key was too long */
     uint64_t other;      /* HELLOs counted in "other": their bucket would pass the cap */

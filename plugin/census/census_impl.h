@@ -56,8 +56,13 @@ unsigned ug_census_reg_add(ug_census_entry *e, unsigned n, unsigned rank, uint32
                            bool *changed);
 /* The register's value in each window. */
 void ug_census_reg_values(const ug_census_entry *e, unsigned n, uint32_t cur, uint8_t v[UG_CENSUS_WINDOWS]);
-/* The rank a 64-bit hash gives at precision p, and its register. */
-unsigned ug_census_hash_rank(uint64_t h, unsigned p);
+/* The rank a 64-bit hash gives at precision p (its register: h >> (64 - p)). */
+static inline unsigned ug_census_hash_rank(uint64_t h, unsigned p)
+{
+    uint64_t w = h << p;
+    unsigned r = w ? (unsigned)__builtin_clzll(w) + 1u : 64u;
+    return r > UG_CENSUS_RANK_MAX ? UG_CENSUS_RANK_MAX : r;
+}
 
 /* ---- census_sketch.c: a bucket's sketch --------------------------------- */
 
@@ -122,15 +127,21 @@ typedef struct {
 } ug_census_announce;
 
 #define UG_CENSUS_SEEN 512u     /* keys a worker remembers having announced */
+#define UG_CENSUS_FILTER 65536u /* (key, register) pairs a worker remembers staging this slot */
 #define UG_CENSUS_ANNOUNCE 256u /* announcements a worker may have pending */
 
 /* Two single-producer rings (HELLOs, and keys new to the worker), the
  * worker's half and tick's half on cache lines of their own. */
 typedef struct {
     _Alignas(64) _Atomic uint64_t head, ahead;
-    _Atomic uint64_t dropped, bad_key;
+    _Atomic uint64_t dropped, bad_key, filtered;
     uint64_t tail_seen, epoch;
     ug_census_staged *ring;
+    /* Per (key, register at p = 14): tag 16 | slot stamp 11 | rank 5 of the
+     * highest rank this worker staged in that slot. A HELLO of no higher
+     * rank, same slot, could change nothing (the register holds an entry at
+     * least as new and as high): it is not staged. Exact at any p <= 14. */
+    uint32_t *filter;
     uint64_t seen[UG_CENSUS_SEEN];
     ug_census_announce ann[UG_CENSUS_ANNOUNCE];
     _Alignas(64) _Atomic uint64_t tail, atail;

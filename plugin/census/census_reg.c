@@ -4,13 +4,6 @@
 
 const uint16_t ug_census_window_slots[UG_CENSUS_WINDOWS] = {7, 145, 1009};
 
-unsigned ug_census_hash_rank(uint64_t h, unsigned p)
-{
-    uint64_t w = h << p;
-    unsigned r = w ? (unsigned)__builtin_clzll(w) + 1u : 64u;
-    return r > UG_CENSUS_RANK_MAX ? UG_CENSUS_RANK_MAX : r;
-}
-
 /* Newest first; at the same age, the higher rank first. */
 static bool before(ug_census_entry a, ug_census_entry b, uint32_t cur)
 {
