@@ -371,6 +371,9 @@ Test(census, top_versions_are_unions)
     cr_expect(json_array_size(top) == 1 && strcmp(json_string_value(json_object_get(json_array_get(top, 0), "ver")),
                                                    "1.4.0") == 0);
     cr_expect_eq(json_array_size(json_object_get(j, "buckets")), 4);
+    json_t *st = json_object_get(j, "stats");
+    cr_expect(json_integer_value(json_object_get(st, "noted")) + json_integer_value(json_object_get(st, "filtered")) ==
+              70000);
     json_decref(j);
     ug_census_free(c);
 }

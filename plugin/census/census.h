@@ -51,17 +51,19 @@ void ug_census_free(ug_census *c);
 
 /* The hot path, on worker `worker` < nworkers (one thread per worker index
  * at a time): hashes the key and the uid (splitmix64: the same on every
- * tracker, so a fleet counts a uid once) and stages them; no allocation, no
- * signature work, never waits for a lock: about 350 instructions. When the
- * ring is half full it tries the census's mutex and, if free, drains every
- * ring itself (tick comes once a second; a busy worker fills 32768 slots
- * sooner); a full ring drops the HELLO (stats dropped). */
+ * tracker, so a fleet counts a uid once) and stages them, unless this
+ * worker staged as high a rank for the same register this slot (stats
+ * filtered: exact); no allocation, no signature work, never waits for a
+ * lock: about 400 instructions. When the ring is half full it tries the
+ * census's mutex and, if free, drains every ring itself (tick comes once a
+ * second; a busy worker fills 32768 slots sooner); a full ring drops the
+ * HELLO (stats dropped). */
 void ug_census_note(ug_census *c, unsigned worker, const ug_census_key *k, uint64_t uid, uint64_t now);
 
 /* Everything below may run on any thread, alongside workers: each takes
- * the census's mutex. tick drains the rings into the sketches (about 300
- * instructions per HELLO), forgets hourly what left the week, evicts empty
- * buckets, folds sketches when over budget. */
+ * the census's mutex. tick drains the rings into the sketches (300 to 800
+ * instructions per staged HELLO), forgets hourly what left the week, evicts
+ * empty buckets, folds sketches when over budget. */
 void ug_census_tick(ug_census *c, uint64_t now);
 
 typedef struct {

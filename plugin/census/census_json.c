@@ -19,11 +19,11 @@ static json_t *stats_json(ug_census *c)
 {
     ug_census_stats s;
     ug_census_stats_get(c, &s);
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "noted", (json_int_t)s.noted,
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "noted", (json_int_t)s.noted,
                      "dropped", (json_int_t)s.dropped, "bad_key", (json_int_t)s.bad_key, "other", (json_int_t)s.other,
                      "buckets", (json_int_t)s.buckets, "evicted", (json_int_t)s.evicted, "folds", (json_int_t)s.folds,
                      "bytes", (json_int_t)s.bytes, "ring_bytes", (json_int_t)s.ring_bytes, "merged",
-                     (json_int_t)s.merged, "assists", (json_int_t)s.assists);
+                     (json_int_t)s.merged, "assists", (json_int_t)s.assists, "filtered", (json_int_t)s.filtered);
 }
 
 /* One window: the total and the top versions by that window's count. */
