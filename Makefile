@@ -6,7 +6,7 @@ DEB_PKGS := pkg-config libsodium-dev libmsgpack-dev libev-dev libcriterion-dev l
             valgrind libmaxminddb-dev libmaxmind-db-writer-perl libsystemd-dev libmicrohttpd-dev \
             python3-prometheus-client iproute2 curl mandoc systemd strace \
             libhiredis-dev redis-server redis-sentinel \
-            libowfat-dev zlib1g-dev autoconf automake libtool
+            libowfat-dev zlib1g-dev autoconf automake libtool tzdata
 # Only `make deb` needs these (install.mk): packaging tools.
 DEB_PKGS_DEB := debhelper dpkg-dev lintian
 SPEC ?= $(abspath ../shared/spec)
@@ -282,7 +282,7 @@ demo-fleet: deps
 # today's main (BENCH_BASE_REV, built from git history into bench-base/).
 BENCH_BASE_REV := 19404ac
 BENCH_BASE := $(BUILD)/bench-base
-BENCH_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(filter-out tests/bench_decode.c tests/bench_mem.c tests/bench_hosts.c,$(wildcard tests/bench*.c)))
+BENCH_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(filter-out tests/bench_decode.c tests/bench_mem.c tests/bench_hosts.c tests/bench_census.c tests/bench_census_host.c,$(wildcard tests/bench*.c)))
 
 bench: deps
 	@$(MAKE) --no-print-directory bench-sim
@@ -329,6 +329,9 @@ bench-decode: deps
 	  ir=$$(sed -n 's/^summary: *//p' $$out); \
 	  printf '  HELLO decode %-9s %7d instructions\n' $$m $$((ir / $(BENCH_N))); \
 	done
+
+# make bench-census: the version census's cost on the WAIT path
+include tests/bench_census.mk
 
 FUZZ_SECONDS ?= 60
 fuzz fuzz-smoke: deps

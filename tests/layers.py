@@ -28,17 +28,20 @@ MAX_LINES = 80
 # The plugin's folders, bottom to top, and what each may include or call.
 # "abi" is plugin/upgate_plugin.h, the contract with hosts: everyone's.
 # "entry" is plugin/abi.c, the ABI table that wires the rest together.
-ORDER = ["abi", "util", "policy", "store", "guard", "base", "core", "fleet", "entry"]
+ORDER = ["abi", "util", "census", "calendar", "policy", "store", "guard", "base", "core", "fleet", "entry"]
+LOW = {"abi", "util", "census", "calendar"}
 USES = {
     "abi": set(),
     "util": {"abi"},
-    "policy": {"abi", "util"},
-    "store": {"abi", "util"},
-    "guard": {"abi", "util", "policy"},
-    "base": {"abi", "util", "policy", "store", "guard"},
-    "core": {"abi", "util", "policy", "store", "guard", "base"},
-    "fleet": {"abi", "util", "policy", "store", "guard", "base", "core"},
-    "entry": {"abi", "util", "policy", "store", "guard", "base", "core", "fleet"},
+    "census": {"abi", "util"},
+    "calendar": {"abi", "util"},
+    "policy": LOW,
+    "store": LOW,
+    "guard": LOW | {"policy"},
+    "base": LOW | {"policy", "store", "guard"},
+    "core": LOW | {"policy", "store", "guard", "base"},
+    "fleet": LOW | {"policy", "store", "guard", "base", "core"},
+    "entry": LOW | {"policy", "store", "guard", "base", "core", "fleet"},
 }
 
 # How the flat plugin/ of f9742f5 maps onto the folders, so that an old
