@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "census_impl.h"
-#include "mix.h"
+#include "util/mix.h"
 
 #define UID_SALT UINT64_C(0x9e3779b97f4a7c15) /* splitmix64's increment: uid 0 does not hash to 0 */
 
