@@ -13,7 +13,7 @@
 
 #include "census/census.h"
 #include "census/census_impl.h"
-#include "mix.h"
+#include "util/mix.h"
 
 TestSuite(census, .timeout = 300);
 
