@@ -53,7 +53,7 @@ static void metrics_tracker(ug_inst *I, mout *m, const ug_live *l, uint64_t now)
        ug_ctl_sum(I, ST_HINTS_NEW), ug_ctl_sum(I, ST_HINTS_STICKY));
     family(m, "upgate_waits_total", "counter", "WAIT replies, by reason.");
     for (unsigned why = 0; why < UG_WHY_COUNT_; why++)
-        mf(m, "upgate_waits_total{why=\"%s\"} %" PRIu64 "\n", ug_ctl_why_key[why], ug_ctl_sum(I, ST_WAIT0 + why));
+        mf(m, "upgate_waits_total{why=\"%s\"} %" PRIu64 "\n", ug_why_name(why), ug_ctl_sum(I, ST_WAIT0 + why));
     family(m, "upgate_drops_total", "counter", "Datagrams dropped without a reply, by reason.");
     for (unsigned st = ST_DROP0; st <= ST_DROP_BUDGET; st++)
         if (ug_stat_names[st] && strncmp(ug_stat_names[st], "drop_", 5) == 0)
@@ -127,7 +127,7 @@ static void metrics_rollouts(ug_inst *I, mout *m, const ug_live *l, uint64_t now
         for (unsigned w = 0; w < I->nworkers; w++)
             v += atomic_load_explicit(&ls->rt->waits[w].why[why], memory_order_relaxed);
         mf(m, "upgate_stage_waits_total{rollout=\"%s\",stage=\"%s\",why=\"%s\"} %" PRIu64 "\n", lr->r->name,
-           ls->s->name, ug_ctl_why_key[why], v);
+           ls->s->name, ug_why_name(why), v);
     }
     family(m, "upgate_stage_outcomes", "gauge", "The stage's offers, by outcome.");
     EACH_STAGE for (unsigned o = 0; per[i] && o <= UG_OUT_COUNT_; o++)

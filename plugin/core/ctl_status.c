@@ -44,9 +44,6 @@ const char *const ug_stat_names[ST_COUNT] = {
     [ST_OUTCOMES_SEEN] = "outcomes_seen",
 };
 
-const char *const ug_ctl_why_key[UG_WHY_COUNT_] = {"not_targeted", "not_selected", "quota", "clock",
-                                                   "paused", "rate", "too_small"};
-
 uint64_t ug_ctl_sum(ug_inst *I, unsigned st)
 {
     uint64_t v = 0;
@@ -75,7 +72,7 @@ static json_t *waits_json(const ug_waits *w, unsigned n)
         uint64_t v = 0;
         for (unsigned i = 0; i < n; i++)
             v += atomic_load_explicit(&w[i].why[why], memory_order_relaxed);
-        json_object_set_new(o, ug_ctl_why_key[why], json_integer((json_int_t)v));
+        json_object_set_new(o, ug_why_name(why), json_integer((json_int_t)v));
     }
     return o;
 }
@@ -170,7 +167,7 @@ static json_t *tracker_json(ug_inst *I, const ug_live *l, uint64_t now)
             json_object_set_new(drops, ug_stat_names[st] + 5, json_integer((json_int_t)ug_ctl_sum(I, st)));
     json_t *waits = json_object();
     for (unsigned why = 0; why < UG_WHY_COUNT_; why++)
-        json_object_set_new(waits, ug_ctl_why_key[why], json_integer((json_int_t)ug_ctl_sum(I, ST_WAIT0 + why)));
+        json_object_set_new(waits, ug_why_name(why), json_integer((json_int_t)ug_ctl_sum(I, ST_WAIT0 + why)));
     json_t *o = json_pack("{s:I, s:s, s:I, s:s, s:b, s:s, s:s, s:o, s:o}", "uptime_s", (json_int_t)(now - I->started),
                           "policy", l->pol->path, "generation", (json_int_t)l->gen, "cookie", modes[l->pol->cookie],
                           "cookie_under_load", atomic_load(&I->under_load), "verify",
