@@ -29,7 +29,6 @@ int ug_control(ug_inst *I, const char *req, size_t len, ug_emit emit, void *ctx)
 int ug_check(const ug_host *host, const char *path, const char *explain, ug_emit emit, void *ctx, char *err,
              size_t errcap);
 size_t ug_stats(ug_inst *I, ug_stat *out, size_t cap);
-extern const char *const ug_stat_names[ST_COUNT];
 
 /* Emits o (stolen; NULL: an empty object) with "ok" set; 0 or -1 to match ok. */
 int ug_ctl_reply(ug_emit emit, void *ctx, json_t *o, bool ok);
