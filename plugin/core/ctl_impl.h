@@ -10,6 +10,10 @@ int ug_ctl_dump_cb(const char *buf, size_t size, void *data);
 /* Is key one of the space-separated members? */
 bool ug_ctl_member_ok(const char *members, const char *key);
 
+/* ---- control.c ---- */
+/* The members a command takes besides "cmd" (control.def); "" for no command. */
+const char *ug_ctl_members(const char *cmd);
+
 /* ---- ctl_status.c ---- */
 /* Counter st summed over the workers. */
 uint64_t ug_ctl_sum(ug_inst *I, unsigned st);
