@@ -7,17 +7,16 @@
 
 typedef struct {
     const char *cmd;
-    const char *members; /* allowed besides "cmd", space separated */
     int (*run)(ug_inst *I, json_t *req, ug_emit emit, void *ctx); /* NULL: an add-on's (ug_ctl_ext) */
 } ug_command;
 
-/* The commands the plugin answers (control.def): the core's, and those an add-on may. */
-#define ROW_CORE(name, members) {#name, members, ug_ctl_##name},
-#define ROW_HOST(name, members) {#name, members, ug_ctl_##name},
-#define ROW_ADDON(name, members) {#name, members, NULL},
-#define ROW_CTL(name, members)
+/* The commands the plugin answers (control.def; their members: ug_ctl_members): the core's, and those an add-on may. */
+#define ROW_CORE(name) {#name, ug_ctl_##name},
+#define ROW_HOST(name) {#name, ug_ctl_##name},
+#define ROW_ADDON(name) {#name, NULL},
+#define ROW_CTL(name)
 static const ug_command commands[] = {
-#define UG_CONTROL(name, who, members, min, max, flags, usage, help) ROW_##who(name, members)
+#define UG_CONTROL(name, who, members, min, max, flags, usage, help) ROW_##who(name)
 #include "control.def"
 #undef UG_CONTROL
 };
@@ -28,12 +27,6 @@ static const ug_command *command(const char *cmd)
         if (strcmp(commands[i].cmd, cmd) == 0)
             return &commands[i];
     return NULL;
-}
-
-const char *ug_ctl_members(const char *cmd)
-{
-    const ug_command *c = command(cmd);
-    return c ? c->members : "";
 }
 
 /* The add-on that answers c, or NULL. */
@@ -82,7 +75,7 @@ int ug_control(ug_inst *I, const char *req, size_t len, ug_emit emit, void *ctx)
     }
     json_object_foreach(o, key, val)
     {
-        if (strcmp(key, "cmd") != 0 && !ug_ctl_member_ok(c->members, key)) {
+        if (strcmp(key, "cmd") != 0 && !ug_ctl_member_ok(ug_ctl_members(c->cmd), key)) {
             rc = ug_ctl_refuse(emit, ctx, "%s: unknown member \"%.64s\"", cmd, key);
             goto out;
         }

@@ -9,8 +9,6 @@
 int ug_ctl_dump_cb(const char *buf, size_t size, void *data);
 /* Is key one of the space-separated members? */
 bool ug_ctl_member_ok(const char *members, const char *key);
-
-/* ---- control.c ---- */
 /* The members a command takes besides "cmd" (control.def); "" for no command. */
 const char *ug_ctl_members(const char *cmd);
 
