@@ -89,25 +89,29 @@ LIBDIR ?= $(PREFIX)/lib
 
 # ---- the programs: one folder each ---------------------------------------------
 # A program sees proto/, include/, common/, its own folder and, of plugin/,
-# the ABI header upgate_plugin.h; it links its folder's objects, the plugin
-# parts it names in VAR_PLUGIN_OBJ (their headers in VAR_PLUGIN_INC),
+# two headers (tests/layers.py): the ABI, upgate_plugin.h, and libugpolicy's,
+# policy/ugpolicy.h. It links its folder's objects, the archives it names,
 # libugcommon.a (common/: what several programs share) and libugproto.a.
 PROG_INC := -Iproto -Iinclude -Icommon -Iplugin
 COMMON_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(wildcard common/*.c))
 COMMON_LIB := $(BUILD)/libugcommon.a
 $(OBJ)/common/%.o: INC = $(PROG_INC)
+# libugpolicy.a: the policy's value parsers and its GeoIP reader, for the
+# programs that read policies as the plugin does (plugin/policy/ugpolicy.h).
+POLICY_LIB := $(BUILD)/libugpolicy.a
+POLICY_LIB_OBJ := $(patsubst %,$(OBJ)/plugin/policy/%.o,policy_values geo addr)
 # delta/: delta packages' library, its suite's link line and bench rows
 include delta/delta.mk
 # libupgate-host and `make hosts` (opentracker, n2n's supernode)
 include host/host.mk
 
 # program(NAME, VAR, FOLDER[, ARCHIVES]): build/NAME from FOLDER/*.c (VAR_OBJ),
-# VAR_PLUGIN_OBJ, ARCHIVES, libugcommon.a and libugproto.a, with LIBS_VAR.
+# ARCHIVES, libugcommon.a and libugproto.a, with LIBS_VAR.
 define program
 $(2)_OBJ := $$(patsubst %.c,$$(OBJ)/%.o,$$(wildcard $(3)/*.c))
 PROGRAMS += $$(BUILD)/$(1)
-$$(OBJ)/$(3)/%.o: INC = $$(PROG_INC) -I$(3) $$($(2)_PLUGIN_INC)
-$$(BUILD)/$(1): $$($(2)_OBJ) $$($(2)_PLUGIN_OBJ) $(4) $$(COMMON_LIB) $$(PROTO_LIB)
+$$(OBJ)/$(3)/%.o: INC = $$(PROG_INC) -I$(3)
+$$(BUILD)/$(1): $$($(2)_OBJ) $(4) $$(COMMON_LIB) $$(PROTO_LIB)
 	$$(call say,LD,$$@)$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $$(filter %.a,$$^) $$(LIBS_$(2))
 endef
 
@@ -120,13 +124,10 @@ $(eval $(call program,upgate-node,NODE,node))
 LIBS_CTL = $(LIBS_PROTO) $(shell pkg-config --libs jansson 2>/dev/null)
 $(eval $(call program,upgate-ctl,CTL,ctl))
 
-# upgate-sim (sim/): the plugin's value parsers and GeoIP reader, linked in,
-# so the simulator reads flags and regions exactly as the policy does; the
-# plugin itself is dlopen()ed.
-SIM_PLUGIN_OBJ := $(OBJ)/plugin/policy/policy_values.o $(OBJ)/plugin/policy/geo.o $(OBJ)/plugin/policy/addr.o
-SIM_PLUGIN_INC := -Iplugin
+# upgate-sim (sim/): libugpolicy.a, so the simulator reads flags and regions
+# exactly as the policy does; the plugin itself is dlopen()ed.
 LIBS_SIM = $(LIBS_PROTO) $(shell pkg-config --libs yaml-0.1 libmaxminddb jansson 2>/dev/null) -ldl -lm
-$(eval $(call program,upgate-sim,SIM,sim))
+$(eval $(call program,upgate-sim,SIM,sim,$$(POLICY_LIB)))
 # The sim's unit suite links its pure parts (the plugin's objects are in every test already).
 SIM_CORE_OBJ := $(OBJ)/sim/simspec.o $(OBJ)/sim/simgeo.o $(OBJ)/sim/simedit.o
 # --plot FILE.png converts the SVG with rsvg-convert; the tests draw one too.
@@ -154,7 +155,7 @@ $(OBJ)/tests/%.o: INC = -Iproto -Iplugin -Iinclude -Icommon -Isim -Itools/load -
 all: check-deps
 	@$(MAKE) --no-print-directory programs
 
-programs: $(PROTO_LIB) $(PLUGIN_SO) $(PROGRAMS) $(CLIENT_LIBS) $(HOST_LIBS)
+programs: $(PROTO_LIB) $(POLICY_LIB) $(PLUGIN_SO) $(PROGRAMS) $(CLIENT_LIBS) $(HOST_LIBS)
 
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -187,6 +188,9 @@ $(PROTO_LIB): $(PROTO_OBJ)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 
 $(COMMON_LIB): $(COMMON_OBJ)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(POLICY_LIB): $(POLICY_LIB_OBJ)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 
 # The plugin exports exactly one symbol; everything else is hidden.

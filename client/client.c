@@ -44,6 +44,11 @@ const char *ug_client_strerror(ug_client_err e)
     return (unsigned)e < UG_CLIENT_E_COUNT_ ? text[e] : "unknown error";
 }
 
+const char *ug_client_why_name(unsigned why)
+{
+    return ug_why_name(why);
+}
+
 void ug_client_vsay_(char *buf, size_t cap, const char *fmt, va_list ap)
 {
     vsnprintf(buf, cap, fmt, ap);

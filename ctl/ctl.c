@@ -26,25 +26,15 @@
 #define SHOWN_MAX 200  /* bytes of a malformed reply shown in the error */
 #define ERROR_MAX 2000 /* bytes of the tracker's error shown */
 
-static const char usage_text[] =
+/* --help: this, each command's usage and help (control.def), then usage_tail. */
+static const char usage_head[] =
     "usage: upgate-ctl [--socket PATH | --policy FILE] [--json] [--timeout SECONDS] COMMAND [ARGS]\n"
     "\n"
     "Steers a running upgate tracker through its control socket.\n"
     "\n"
-    "commands:\n"
-    "  status                         every rollout and stage, and the tracker\n"
-    "  pause ROLLOUT|--all            hold rollouts: their peers get WAIT why=4 (durable)\n"
-    "  resume ROLLOUT|--all           lift a pause or halt set here, or an automatic halt\n"
-    "  halt ROLLOUT|--all --why TEXT  emergency stop, with the reason (1..200 bytes)\n"
-    "  reload                         re-read the policy file; on an error the old one stays\n"
-    "  explain uid=N,ver=V,src=ADDR[,plat=P][,chan=C]\n"
-    "                                 what the tracker would answer that peer now, and why\n"
-    "  grants ROLLOUT [STAGE]         the uids granted the rollout's release, with times\n"
-    "  history                        the last 1,000 changes (pause, halt, resume, reload)\n"
-    "  watch [--interval SECONDS] [--count N]\n"
-    "                                 status again every interval, with a progress bar per stage\n"
-    "  fleet status | fleet forget TRACKER\n"
-    "                                 fleet mode: the trackers sharing the quotas; forget one\n"
+    "commands:\n";
+
+static const char usage_tail[] =
     "\n"
     "options:\n"
     "  --socket PATH       the tracker's control socket\n"
@@ -502,25 +492,61 @@ static int run_watch(const opts *o, const char *sock)
 
 /* ---- arguments ----------------------------------------------------------------- */
 
+/* The flags a command takes besides the common ones (control.def's flags). */
+enum {
+    CTLF_ALL = 1,   /* a rollout or --all */
+    CTLF_WHY = 2,   /* --why TEXT, required */
+    CTLF_WATCH = 4, /* --interval, --count */
+};
+
 typedef struct {
     const char *name;
-    int min, max; /* arguments after the command */
-    const char *usage;
-    int (*run)(const opts *o, const char *sock);
+    int min, max;   /* arguments after the command */
+    unsigned flags; /* CTLF_* */
+    const char *usage, *help;
+    int (*run)(const opts *o, const char *sock); /* sends it, renders the reply */
 } command;
 
+/* upgate-ctl's commands (control.def): the core's, an add-on's, its own. */
+#define ROW_CORE(name, min, max, flags, usage, help) {#name, min, max, flags, usage, help, run_##name},
+#define ROW_ADDON(...) ROW_CORE(__VA_ARGS__)
+#define ROW_CTL(...) ROW_CORE(__VA_ARGS__)
+#define ROW_HOST(...)
 static const command commands[] = {
-    {"status", 0, 0, "status", run_status},
-    {"pause", 0, 1, "pause ROLLOUT|--all", run_pause},
-    {"resume", 0, 1, "resume ROLLOUT|--all", run_resume},
-    {"halt", 0, 1, "halt ROLLOUT|--all --why TEXT", run_halt},
-    {"reload", 0, 0, "reload", run_reload},
-    {"explain", 1, 1, "explain uid=N,ver=V,src=ADDR[,plat=P][,chan=C]", run_explain},
-    {"grants", 1, 2, "grants ROLLOUT [STAGE]", run_grants},
-    {"history", 0, 0, "history", run_history},
-    {"watch", 0, 0, "watch [--interval SECONDS] [--count N]", run_watch},
-    {"fleet", 1, 2, "fleet status | fleet forget TRACKER", run_fleet},
+#define UG_CONTROL(name, who, members, min, max, flags, usage, help) ROW_##who(name, min, max, flags, usage, help)
+#include "control.def"
+#undef UG_CONTROL
 };
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void print_usage(void)
+{
+    fputs(usage_head, stdout);
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (strlen(commands[i].usage) <= 30)
+            printf("  %-31s%s\n", commands[i].usage, commands[i].help);
+        else
+            printf("  %s\n%33s%s\n", commands[i].usage, "", commands[i].help);
+    }
+    fputs(usage_tail, stdout);
+}
+
+/* The commands taking any of flags (every one for ~0u): "a, b and c" (and_last), else "a, b, c". */
+static const char *names_with(unsigned flags, bool and_last, char *buf, size_t cap)
+{
+    size_t at = 0, n = 0, total = 0;
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        total += (commands[i].flags & flags) || flags == ~0u;
+    buf[0] = 0;
+    for (size_t i = 0; i < NCOMMANDS && at < cap; i++) {
+        if (!(commands[i].flags & flags) && flags != ~0u)
+            continue;
+        const char *sep = !n ? "" : and_last && n + 1 == total ? " and " : ", ";
+        at += (size_t)snprintf(buf + at, cap - at, "%s%s", sep, commands[i].name);
+        n++;
+    }
+    return buf;
+}
 
 /* The value of flag at argv[*i] ("--flag VALUE" or "--flag=VALUE"); NULL when a is not that flag. */
 static const char *value_of(int argc, char **argv, int *i, const char *flag)
@@ -563,7 +589,7 @@ static void parse(int argc, char **argv, opts *o)
         } else if (!strcmp(a, "--")) {
             ended = true;
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(usage_text, stdout);
+            print_usage();
             exit(finish(UG_EXIT_OK));
         } else if (!strcmp(a, "--version")) {
             exit(ug_print_version());
@@ -602,33 +628,34 @@ static bool tracker_name(const char *s)
 /* Each command's own rules, so that bad usage is found before the socket. */
 static const command *check_usage(const opts *o)
 {
+    char names[256];
     if (!o->npos)
-        ug_usage_error("no command (status, pause, resume, halt, reload, explain, grants, history, watch, fleet)");
+        ug_usage_error("no command (%s)", names_with(~0u, false, names, sizeof names));
     const command *c = NULL;
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    for (size_t i = 0; i < NCOMMANDS; i++)
         if (!strcmp(o->pos[0], commands[i].name))
             c = &commands[i];
     if (!c)
-        ug_usage_error("unknown command %s (status, pause, resume, halt, reload, explain, grants, history, watch, "
-                       "fleet)", o->pos[0]);
+        ug_usage_error("unknown command %s (%s)", o->pos[0], names_with(~0u, false, names, sizeof names));
     int args = o->npos - 1;
     if (args < c->min || args > c->max)
         ug_usage_error("%s: %s arguments; usage: upgate-ctl %s", c->name, args < c->min ? "too few" : "too many",
                        c->usage);
-    bool flag = c->run == run_pause || c->run == run_resume || c->run == run_halt;
+    bool flag = c->flags & CTLF_ALL;
     if (o->all && !flag)
-        ug_usage_error("--all: only for pause, resume and halt");
+        ug_usage_error("--all: only for %s", names_with(CTLF_ALL, true, names, sizeof names));
     if (flag && o->all == (args == 1))
         ug_usage_error("%s: give a rollout or --all%s", c->name, o->all ? ", not both" : "");
-    if (o->why && c->run != run_halt)
-        ug_usage_error("--why: only for halt");
-    if (c->run == run_halt && !o->why)
-        ug_usage_error("halt: --why TEXT is required (the reason, kept in the history)");
+    if (o->why && !(c->flags & CTLF_WHY))
+        ug_usage_error("--why: only for %s", names_with(CTLF_WHY, true, names, sizeof names));
+    if ((c->flags & CTLF_WHY) && !o->why)
+        ug_usage_error("%s: --why TEXT is required (the reason, kept in the history)", c->name);
     if (o->why && (!o->why[0] || strlen(o->why) > 200 || strpbrk(o->why, "\n\r")))
         ug_usage_error("--why: one line of 1..200 bytes");
-    if ((o->has_interval || o->has_count) && c->run != run_watch)
-        ug_usage_error("%s: only for watch", o->has_interval ? "--interval" : "--count");
-    if (c->run == run_fleet) {
+    if ((o->has_interval || o->has_count) && !(c->flags & CTLF_WATCH))
+        ug_usage_error("%s: only for %s", o->has_interval ? "--interval" : "--count",
+                       names_with(CTLF_WATCH, true, names, sizeof names));
+    if (!strcmp(c->name, "fleet")) { /* its first argument is a sub-command */
         bool st = !strcmp(o->pos[1], "status"), fo = !strcmp(o->pos[1], "forget");
         if ((!st && !fo) || (st && args != 1) || (fo && args != 2))
             ug_usage_error("fleet: %s; usage: upgate-ctl %s", st || fo ? "wrong arguments" : o->pos[1], c->usage);

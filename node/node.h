@@ -11,23 +11,11 @@
 #include "plugin_entry.h"
 #include "upgate_plugin.h"
 
-/* Host-side counters, one set per worker, summed when shown. */
+/* Host-side counters (counters.def), one set per worker, summed when shown. */
 enum {
-    NC_RECEIVED,
-    NC_SENT,
-    NC_SEND_ERRORS,     /* every reply the kernel refused, all classes */
-    NC_SEND_UNREACH,    /* EHOSTUNREACH, ENETUNREACH, EHOSTDOWN, ENETDOWN, EADDRNOTAVAIL */
-    NC_SEND_DENIED,     /* EACCES, EPERM: a prohibit route or a firewall */
-    NC_SEND_BUSY,       /* EAGAIN, ENOBUFS, ENOMEM: the socket or the kernel was full */
-    NC_SEND_OTHER,
-    NC_NORMAL_SERVICE,
-    NC_FOREIGN,
-    NC_PLUGIN_DROPS,
-    NC_HELD_BACK,       /* after-flush replies dropped because flush() failed */
-    NC_FLUSH_FAILS,
-    NC_OVERSIZED,       /* replies longer than their request, never sent */
-    NC_CAPTURED,
-    NC_CAPTURE_DROPPED, /* capture buffer full: the writer was behind */
+#define UG_NODE_COUNTER(id, stat, family, labels, help) NC_##id,
+#include "counters.def"
+#undef UG_NODE_COUNTER
     NC_COUNT
 };
 

@@ -20,29 +20,9 @@
 #define BATCHES_PER_WAKE 8 /* then let the other sockets have a turn */
 
 const ug_node_counter ug_node_counters[NC_COUNT] = {
-    [NC_RECEIVED] = {"node_received", "upgate_node_received_total", NULL, "Datagrams received."},
-    [NC_SENT] = {"node_sent", "upgate_node_sent_total", NULL, "Replies sent."},
-    [NC_SEND_ERRORS] = {"node_send_errors", NULL, NULL, NULL},
-    [NC_SEND_UNREACH] = {"node_send_err_unreachable", "upgate_node_send_errors_total", "class=\"unreachable\"",
-                         "Replies the kernel refused to send, by errno class."},
-    [NC_SEND_DENIED] = {"node_send_err_denied", "upgate_node_send_errors_total", "class=\"denied\"", NULL},
-    [NC_SEND_BUSY] = {"node_send_err_busy", "upgate_node_send_errors_total", "class=\"busy\"", NULL},
-    [NC_SEND_OTHER] = {"node_send_err_other", "upgate_node_send_errors_total", "class=\"other\"", NULL},
-    [NC_NORMAL_SERVICE] = {"node_normal_service", "upgate_node_normal_service_total", NULL,
-                           "Untargeted HELLOs answered with the plugin's WAIT (the host's normal service)."},
-    [NC_FOREIGN] = {"node_foreign_dropped", "upgate_node_foreign_dropped_total", NULL,
-                    "Datagrams that were not upgate's, dropped."},
-    [NC_PLUGIN_DROPS] = {"node_plugin_drops", "upgate_node_plugin_drops_total", NULL,
-                         "Datagrams the plugin dropped."},
-    [NC_HELD_BACK] = {"node_replies_held_back", "upgate_node_replies_held_back_total", NULL,
-                      "Replies promising a grant not on disk, dropped because flush failed."},
-    [NC_FLUSH_FAILS] = {"node_flush_failures", "upgate_node_flush_failures_total", NULL,
-                        "Batches whose flush failed."},
-    [NC_OVERSIZED] = {"node_oversized_replies", "upgate_node_oversized_replies_total", NULL,
-                      "Replies longer than their request, never sent."},
-    [NC_CAPTURED] = {"node_captured", "upgate_node_captured_total", NULL, "HELLOs queued for the capture file."},
-    [NC_CAPTURE_DROPPED] = {"node_capture_dropped", "upgate_node_capture_dropped_total", NULL,
-                            "HELLOs not captured: the capture writer was behind."},
+#define UG_NODE_COUNTER(id, stat, family, labels, help) [NC_##id] = {stat, family, labels, help},
+#include "counters.def"
+#undef UG_NODE_COUNTER
 };
 
 typedef struct {

@@ -65,6 +65,11 @@ typedef enum {
     UG_WHY_COUNT_ /* number of reasons, not a reason */
 } ug_why;
 
+/* A WAIT reason's stable name, the one status, metrics, explain and
+ * upgate-sim print ("not_targeted", "quota", "clock", ...); "unknown" for
+ * a value outside ug_why (a newer tracker's reason). */
+const char *ug_why_name(unsigned why);
+
 /* Why a decode or a check failed. Each one names one rule of the spec, so a
  * tracker can count drops by reason and a peer can say which check failed. */
 typedef enum {

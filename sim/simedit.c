@@ -5,7 +5,7 @@
 
 #include <yaml.h>
 
-#include "policy/policy_values.h"
+#include "policy/ugpolicy.h"
 #include "simedit.h"
 
 /*

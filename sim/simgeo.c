@@ -6,7 +6,7 @@
 
 #include <maxminddb.h>
 
-#include "policy/geo.h"
+#include "policy/ugpolicy.h"
 #include "simgeo.h"
 
 /*

@@ -10,9 +10,6 @@
 #define TABLE_STAGES_MAX 6u   /* more stages: one "offers" column */
 #define TABLE_MIRRORS_MAX 3u  /* more mirrors: one "all mirrors" column */
 
-static const char *const why_key[UG_WHY_COUNT_] = {"not_targeted", "not_selected", "quota", "clock",
-                                                   "paused", "rate", "too_small"};
-
 static const char *base_name(const char *path)
 {
     const char *s = strrchr(path, '/');
@@ -371,7 +368,7 @@ int sim_write_csv(const sim_opts *o, const sim_result *r, unsigned n, const char
         csv_text(f, h);
     }
     for (unsigned w = 0; w < UG_WHY_COUNT_; w++)
-        fprintf(f, ",waits:%s", why_key[w]);
+        fprintf(f, ",waits:%s", ug_why_name(w));
     fputs(",cookies,upgraded,declined,failed,rolled_back,upgraded_total,fleet_share,in_flight_max", f);
     unsigned nm = 1;
     for (unsigned p = 0; p < n; p++)

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "policy/policy_values.h"
+#include "policy/ugpolicy.h"
 #include "simspec.h"
 
 /* The decimal at the head of s: digits, optionally '.' and digits; its

@@ -3,18 +3,22 @@
 
 Reads the `#include "..."` lines of proto/, plugin/ and the programs, and the
 calls between their .c files from the built objects (`nm`: what each object
-leaves undefined, and which object defines it). Every .c and .h is a node of
-the graph; its edges are its includes and its calls. Fails on
+leaves undefined, and which object defines it). Every .c, .h and .def is a
+node of the graph; its edges are its includes and its calls. Fails on
   (a) a cycle holding files of two plugin folders;
   (b) an include or a call from a lower layer to a higher one: proto, then
       the plugin, then the programs; inside the plugin, a folder uses only
       the folders USES gives it;
-  (c) a function of plugin/ over MAX_LINES lines (from its opening brace to
-      its closing one, by a scan that skips comments, strings and
-      preprocessor lines).
-Prints the graph's numbers beside those measured on f9742f5 (BEFORE).
+  (c) a program (any folder but proto/ and plugin/) that includes a plugin
+      header other than PROGRAM_HEADERS, or calls into a plugin object that
+      is not in libugpolicy.a;
+  (d) a function of plugin/ or of a program over MAX_LINES lines (from its
+      opening brace to its closing one, by a scan that skips comments,
+      strings and preprocessor lines).
+Prints the graph's numbers beside those measured on f9742f5 (BEFORE), in two
+views: this one (every file a node) and the issue's (see issue_view).
 
-  python3 tests/layers.py [--root DIR] [--obj BUILD/obj] [--quiet]
+  python3 tests/layers.py [--root DIR] [--obj BUILD/obj] [--lib BUILD/libugpolicy.a] [--quiet]
 """
 import argparse
 import os
@@ -28,21 +32,26 @@ MAX_LINES = 80
 # The plugin's folders, bottom to top, and what each may include or call.
 # "abi" is plugin/upgate_plugin.h, the contract with hosts: everyone's.
 # "entry" is plugin/abi.c, the ABI table that wires the rest together.
+# census (the version census sketch) and calendar (off-peak windows from
+# tzdata) are leaves at the bottom: proto/ and util/ only, usable by all above.
 ORDER = ["abi", "util", "census", "calendar", "policy", "store", "guard", "base", "core", "fleet", "entry"]
-LOW = {"abi", "util", "census", "calendar"}
+LEAVES = {"abi", "util", "census", "calendar"}
 USES = {
     "abi": set(),
     "util": {"abi"},
     "census": {"abi", "util"},
     "calendar": {"abi", "util"},
-    "policy": LOW,
-    "store": LOW,
-    "guard": LOW | {"policy"},
-    "base": LOW | {"policy", "store", "guard"},
-    "core": LOW | {"policy", "store", "guard", "base"},
-    "fleet": LOW | {"policy", "store", "guard", "base", "core"},
-    "entry": LOW | {"policy", "store", "guard", "base", "core", "fleet"},
+    "policy": LEAVES,
+    "store": LEAVES,
+    "guard": LEAVES | {"policy"},
+    "base": LEAVES | {"policy", "store", "guard"},
+    "core": LEAVES | {"policy", "store", "guard", "base"},
+    "fleet": LEAVES | {"policy", "store", "guard", "base", "core"},
+    "entry": LEAVES | {"policy", "store", "guard", "base", "core", "fleet"},
 }
+
+# The plugin headers a program may include: the ABI and libugpolicy's.
+PROGRAM_HEADERS = {"plugin/upgate_plugin.h", "plugin/policy/ugpolicy.h"}
 
 # How the flat plugin/ of f9742f5 maps onto the folders, so that an old
 # checkout can be measured by the same rules (BEFORE).
@@ -61,7 +70,10 @@ FLAT = {
 
 BEFORE = ("f9742f5: plugin 45 files on 6 floors; cycles across folders: 10 (abi.c, control.c, fleet.c, "
           "fleet_ctl.c, fleet_flags.c, fleet_lease.c, fleet_sync.c, live.c, outcomes.c, rules.c); cycles in a "
-          "folder: 2 (grants.c, store.c); upward: 3 includes, 10 calls; functions over 80 lines: 0")
+          "folder: 2 (grants.c, store.c); upward: 3 includes, 10 calls; functions over 80 lines: 2 (in the "
+          "programs: node/sim.c parse_args 149, node/loadgen.c lg_run 109; none in the plugin)")
+BEFORE_ISSUE = ("f9742f5: plugin 32 files on 11 floors; 22 edges run back up (14 calls, 10 includes); "
+                "cycles: 11, 7, 3 (across folders: 11)")
 
 NOT_PROGRAMS = {"plugin", "proto", "tests", "fuzz", "build", "debian", "docs", "man", "etc", "systemd"}
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
@@ -78,7 +90,7 @@ def sources(root):
             continue
         for d, dirs, files in os.walk(base):
             dirs[:] = sorted(x for x in dirs if not x.startswith("."))
-            out += [os.path.relpath(os.path.join(d, f), root) for f in sorted(files) if f.endswith((".c", ".h"))]
+            out += [os.path.relpath(os.path.join(d, f), root) for f in sorted(files) if f.endswith((".c", ".h", ".def"))]
     return out
 
 
@@ -113,7 +125,7 @@ def resolve(root, path, inc, by_name):
 def include_edges(root, files):
     by_name = defaultdict(list)
     for f in files:
-        if f.endswith(".h"):
+        if f.endswith((".h", ".def")):
             by_name[os.path.basename(f)].append(f)
             by_name[f.split("/", 1)[1] if "/" in f else f].append(f)
     edges = set()
@@ -292,10 +304,84 @@ def functions(text):
     return out
 
 
+def program_faults(files, inc, calls, lib):
+    """Program files that include a plugin header but PROGRAM_HEADERS, or
+    call a plugin object that is not a member of libugpolicy.a (lib)."""
+    members = set()
+    if os.path.isfile(lib):
+        r = subprocess.run(["ar", "t", lib], capture_output=True, text=True, check=True)
+        members = {"plugin/policy/" + m[:-2] + ".c" for m in r.stdout.split()}
+    out = []
+    for a, b in sorted(inc):
+        if layer(a) == 2 and layer(b) == 1 and b not in PROGRAM_HEADERS:
+            out.append("%s includes %s: a program sees only %s" % (a, b, " and ".join(sorted(PROGRAM_HEADERS))))
+    for a, b in sorted(calls):
+        if layer(a) == 2 and layer(b) == 1 and b not in members:
+            out.append("%s calls into %s, which is not in libugpolicy.a" % (a, b))
+    return out
+
+
+def long_functions(root, files):
+    """Functions over MAX_LINES lines in the plugin and the programs (proto/ is not held to it)."""
+    out = []
+    for f in files:
+        if layer(f) == 0 or not f.endswith((".c", ".h")):
+            continue
+        with open(os.path.join(root, f), encoding="utf-8", errors="replace") as fh:
+            for name, line, n in functions(fh.read()):
+                if n > MAX_LINES:
+                    out.append("%s:%d: %s is %d lines (at most %d)" % (f, line, name, n, MAX_LINES))
+    return out
+
+
+def issue_view(plugin_files, inc, calls):
+    """The plugin's graph in issue 19's own terms, which its drawing of
+    f9742f5 gave as "32 files on 11 floors with 14 includes running back
+    up": a file is a module (a .c and its own .h are one; a header alone is
+    one), the ABI header and util/ (everyone's leaves) left out; its edges
+    are includes and calls; a depth-first walk in name order turns round
+    each edge that closes a cycle, and those edges "run back up"; the floors
+    are the longest chain of what is left. At f9742f5 that is 32 modules on
+    11 floors, and 22 edges back up: 14 calls (the issue's 14) and 10
+    includes (2 edges are both)."""
+    def mod(f):
+        return os.path.splitext(f)[0]
+    keep = [f for f in plugin_files if folder(f) not in ("abi", "util")]
+    mods = sorted({mod(f) for f in keep})
+    ok = set(mods)
+
+    def project(es):
+        return {(mod(a), mod(b)) for a, b in es if mod(a) != mod(b) and mod(a) in ok and mod(b) in ok}
+    mi, mc = project(inc), project(calls)
+    succ = defaultdict(list)
+    for a, b in sorted(mi | mc):
+        succ[a].append(b)
+    state, back = {}, set()
+
+    def walk(v):
+        state[v] = 1
+        for w in succ[v]:
+            if state.get(w) == 1:
+                back.add((v, w))
+            elif w not in state:
+                walk(w)
+        state[v] = 2
+    for v in mods:
+        if v not in state:
+            walk(v)
+    rest = (mi | mc) - back
+    comps = sorted((c for c in sccs(mods, mi | mc) if len(c) > 1), key=len, reverse=True)
+    across = [c for c in comps if len({folder(m + ".h") for m in c}) > 1]
+    return ("%d files on %d floors; %d edges run back up (%d calls, %d includes); cycles: %s (across folders: %s)"
+            % (len(mods), floors(mods, rest, [[m] for m in mods]), len(back), len(back & mc), len(back & mi),
+               ", ".join(str(len(c)) for c in comps) or "none", ", ".join(str(len(c)) for c in across) or "none"))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     ap.add_argument("--obj", help="the build's object folder (default ROOT/build/obj)")
+    ap.add_argument("--lib", help="libugpolicy.a (default: beside OBJ)")
     ap.add_argument("--quiet", action="store_true", help="print only the summary and what fails")
     args = ap.parse_args()
     root = args.root
@@ -308,9 +394,8 @@ def main():
     if [f for f in missing if layer(f) == 1]:
         bad.append("no object for %s (build first: make programs)" % ", ".join(f for f in missing if layer(f) == 1))
 
-    nodes = files
     edges = inc | calls
-    comps = [c for c in sccs(nodes, edges) if len(c) > 1]
+    comps = [c for c in sccs(files, edges) if len(c) > 1]
     across, within = [], []
     for c in comps:
         fs = {folder(m) for m in c if layer(m) == 1}
@@ -321,20 +406,10 @@ def main():
             within.append(c)
     up_inc = sorted((a, b, upward(a, b)) for a, b in inc if upward(a, b))
     up_call = sorted((a, b, upward(a, b)) for a, b in calls - inc if upward(a, b))
-    for a, b, why in up_inc:
-        bad.append("include %s -> %s (%s)" % (a, b, why))
-    for a, b, why in up_call:
-        bad.append("call %s -> %s (%s)" % (a, b, why))
-    for m in plugin_files:
-        if folder(m) == "?":
-            bad.append("%s: in no plugin folder (tests/layers.py, USES)" % m)
-
-    long_fns = []
-    for f in plugin_files:
-        with open(os.path.join(root, f), encoding="utf-8", errors="replace") as fh:
-            for name, line, n in functions(fh.read()):
-                if n > MAX_LINES:
-                    long_fns.append("%s:%d: %s is %d lines (at most %d)" % (f, line, name, n, MAX_LINES))
+    bad += ["include %s -> %s (%s)" % u for u in up_inc] + ["call %s -> %s (%s)" % u for u in up_call]
+    bad += ["%s: in no plugin folder (tests/layers.py, USES)" % m for m in plugin_files if folder(m) == "?"]
+    bad += program_faults(files, inc, calls, args.lib or os.path.join(os.path.dirname(objdir), "libugpolicy.a"))
+    long_fns = long_functions(root, files)
     bad += long_fns
 
     pedges = {(a, b) for a, b in edges if layer(a) == 1 and layer(b) == 1}
@@ -353,9 +428,11 @@ def main():
             folders[folder(m)].append(m.split("/")[-1])
         for fo in ORDER:
             if folders.get(fo):
-                print("  %-7s %s" % (fo, " ".join(folders[fo])))
+                print("  %-8s %s" % (fo, " ".join(folders[fo])))
     print("layers: " + BEFORE)
     print("layers: " + summary)
+    print("layers: in the issue's terms: " + BEFORE_ISSUE)
+    print("layers: in the issue's terms: now: plugin " + issue_view(plugin_files, inc, calls))
     for b in bad:
         print("layers: FAIL " + b)
     return 1 if bad else 0

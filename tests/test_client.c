@@ -495,6 +495,12 @@ Test(client, config_errors_name_the_field)
     cr_assert_eq(ug_client_new(&cfg, &c, NULL), UG_CLIENT_E_INVALID);
     cr_assert_str_neq(ug_client_strerror(UG_CLIENT_E_MISMATCH), "unknown error");
     cr_assert_str_eq(ug_client_strerror((ug_client_err)999), "unknown error");
+    /* the names the tracker's status and metrics use, one per wire value */
+    static const char *const why[] = {"not_targeted", "not_selected", "quota", "clock", "paused", "rate", "too_small"};
+    for (unsigned i = 0; i < sizeof why / sizeof why[0]; i++)
+        cr_assert_str_eq(ug_client_why_name(i), why[i], "why=%u", i);
+    cr_assert_str_eq(ug_client_why_name(7), "unknown", "a reason of a newer tracker");
+    cr_assert_str_eq(ug_client_why_name(~0u), "unknown");
     cr_assert_str_eq(ug_client_version(), UG_CLIENT_VERSION);
 }
 

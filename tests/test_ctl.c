@@ -1,7 +1,9 @@
 /* upgate-ctl through the real node: every command and its --json, halt before it returns, durability, reload errors, --policy, usage. */
 #include <criterion/criterion.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -469,4 +471,102 @@ Test(ctl, watch_without_a_terminal_prints_one_block_per_interval)
     cr_assert_eq(nu_stop(&N, SIGTERM), 0);
     cr_assert_eq(ctl(SOCK " watch --count 1"), 1);
     cr_assert(strstr(ERR, "no such socket"), "%s", ERR);
+}
+
+/* ---- the lists of commands against proto/control.def ---------------------------- */
+
+typedef struct {
+    const char *name, *who, *members;
+} control_row;
+
+static const control_row control_rows[] = {
+#define UG_CONTROL(name, who, members, min, max, flags, usage, help) {#name, #who, members},
+#include "control.def"
+#undef UG_CONTROL
+};
+
+/* The text of ROOT/path from the line starting with from to the next line
+ * starting with to (both without their leading newline); aborts if absent. */
+static char *section(const char *path, const char *from, const char *to)
+{
+    char p[4096], *text = calloc(1, 1 << 20);
+    snprintf(p, sizeof p, "%s/%s", getenv("UG_ROOT") ? getenv("UG_ROOT") : ".", path);
+    FILE *f = fopen(p, "r");
+    cr_assert(f && text, "%s cannot be read", p);
+    size_t n = fread(text, 1, (1 << 20) - 1, f);
+    fclose(f);
+    text[n] = 0;
+    char *a = strstr(text, from);
+    cr_assert_not_null(a, "%s has no \"%s\"", path, from + 1);
+    char *b = strstr(a + 1, to);
+    if (b)
+        *b = 0;
+    memmove(text, a, strlen(a) + 1);
+    return text;
+}
+
+/* Is name the first word after the mark in one of the section's lines? */
+static bool listed(const char *sec, const char *mark, const char *name)
+{
+    char line[128];
+    snprintf(line, sizeof line, "%s%s", mark, name);
+    for (const char *p = strstr(sec, line); p; p = strstr(p + 1, line))
+        if (strchr(" `\n", p[strlen(line)]))
+            return true;
+    return false;
+}
+
+/* Every word after mark in sec is the name of a row that offers(who). */
+static void nothing_else(const char *sec, const char *mark, const char *where, bool (*offers)(const char *who))
+{
+    for (const char *p = strstr(sec, mark); p; p = strstr(p + 1, mark)) {
+        char name[64];
+        size_t n = strcspn(p + strlen(mark), " `\n");
+        snprintf(name, sizeof name, "%.*s", (int)n, p + strlen(mark));
+        bool known = false;
+        for (size_t i = 0; i < sizeof control_rows / sizeof control_rows[0]; i++)
+            known |= !strcmp(control_rows[i].name, name) && offers(control_rows[i].who);
+        cr_assert(known, "%s lists %s, which proto/control.def does not give it", where, name);
+    }
+}
+
+static bool in_ctl(const char *who)
+{
+    return strcmp(who, "HOST") != 0;
+}
+
+static bool in_plugin(const char *who)
+{
+    return strcmp(who, "CTL") != 0;
+}
+
+/* The man page lists upgate-ctl's commands, docs/control.md the plugin's
+ * requests with their members: both exactly those of the table. */
+Test(ctl, every_list_of_commands_is_the_tables)
+{
+    char *man = section("man/upgate-ctl.8.in", "\n.Sh COMMANDS", "\n.Sh ");
+    char *doc = section("docs/control.md", "\n## Requests", "\n## ");
+    for (size_t i = 0; i < sizeof control_rows / sizeof control_rows[0]; i++) {
+        const control_row *r = &control_rows[i];
+        if (in_ctl(r->who))
+            cr_expect(listed(man, "\n.It Ic ", r->name), "upgate-ctl(8) COMMANDS has no .It Ic %s", r->name);
+        if (!in_plugin(r->who))
+            continue;
+        cr_assert(listed(doc, "\n| `", r->name), "docs/control.md's requests have no row for %s", r->name);
+        char head[64], word[64];
+        snprintf(head, sizeof head, "\n| `%s` |", r->name);
+        const char *row = strstr(doc, head), *end = strchr(row + 1, '\n');
+        for (const char *m = r->members; *m;) {
+            size_t n = strcspn(m, " ");
+            snprintf(word, sizeof word, "`%.*s", (int)n, m);
+            const char *hit = strstr(row, word);
+            cr_expect(hit && (!end || hit < end), "docs/control.md: %s's row does not name its member %s", r->name,
+                      word + 1);
+            m += n + (m[n] == ' ');
+        }
+    }
+    nothing_else(man, "\n.It Ic ", "upgate-ctl(8) COMMANDS", in_ctl);
+    nothing_else(doc, "\n| `", "docs/control.md's requests", in_plugin);
+    free(man);
+    free(doc);
 }

@@ -418,6 +418,10 @@ Test(ctl_ops, metrics_agree_with_status)
              N.dir, mport);
     cr_assert_eq(tu_run(cmd, OUT, sizeof OUT), 0, "metrics and status disagree: %s", OUT);
     cr_assert(strncmp(OUT, "ok ", 3) == 0, "%s", OUT);
+    /* every family served is in docs/metrics.md, with its type and HELP, and nothing else is */
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/metrics_doc.py' '%s/docs/metrics.md' '%s/metrics.txt' 2>&1",
+             getenv("UG_ROOT") ? getenv("UG_ROOT") : ".", getenv("UG_ROOT") ? getenv("UG_ROOT") : ".", N.dir);
+    cr_assert_eq(tu_run(cmd, OUT, sizeof OUT), 0, "docs/metrics.md and the node's /metrics differ:\n%s", OUT);
     cr_assert_eq(nu_stop(&N, SIGTERM), 0);
 }
 

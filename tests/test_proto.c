@@ -535,3 +535,18 @@ Test(proto, signed_object_with_an_empty_body)
     cr_assert_eq(s.body_len, 0u);
     cr_assert_eq(s.sig, b + 5);
 }
+
+/* Every WAIT reason has its own name, fit for a JSON key and a Prometheus
+ * label value; anything else is "unknown". */
+Test(proto, why_names_one_per_reason)
+{
+    for (unsigned i = 0; i < UG_WHY_COUNT_; i++) {
+        const char *n = ug_why_name(i);
+        cr_assert(n[0] && strspn(n, "abcdefghijklmnopqrstuvwxyz_") == strlen(n), "why=%u: '%s'", i, n);
+        cr_assert_str_neq(n, "unknown", "why=%u", i);
+        for (unsigned j = 0; j < i; j++)
+            cr_assert_str_neq(n, ug_why_name(j), "why=%u and %u", i, j);
+    }
+    cr_assert_str_eq(ug_why_name(UG_WHY_QUOTA), "quota");
+    cr_assert_str_eq(ug_why_name(UG_WHY_COUNT_), "unknown");
+}

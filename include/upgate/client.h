@@ -103,6 +103,11 @@ typedef enum {
 /* A short constant text for a code ("no mirror delivered the package"). */
 UG_CLIENT_API const char *ug_client_strerror(ug_client_err e);
 
+/* A WAIT reason's stable name (ug_client_event.why): "not_targeted",
+ * "not_selected", "quota", "clock", "paused", "rate", "too_small", as the
+ * tracker's status and metrics name it; "unknown" for any other value. */
+UG_CLIENT_API const char *ug_client_why_name(unsigned why);
+
 /* Why a datagram was IGNORED. The values and names are those of the wire
  * codec's reasons (protocol.md's rules): "signature", "nonce", ... */
 typedef enum {
@@ -237,8 +242,8 @@ typedef struct {
                                 (uid and nonce): the tracker's own answer failed a check,
                                 no forgery. Still nothing to act on. */
     /* WAIT */
-    unsigned why;       /* 0 not targeted, 1 not selected, 2 quota spent, 3 clock skew,
-                           4 paused, 5 rate limited, 6 HELLO too small; others: unknown */
+    unsigned why;       /* the reason, 0..6 (ug_client_why_name names it; 6: HELLO too
+                           small, see send_now); others: a newer tracker's */
     uint64_t retry;     /* seconds before asking again, clamped to 60..86400; 0 with send_now */
     /* WAIT, COOKIE, OFFER */
     uint64_t tracker_ts; /* the tracker's clock */

@@ -6,6 +6,7 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 
+#include "base/counters.h"
 #include "guard/cookiejar.h"
 #include "guard/guard.h"
 #include "policy/policy.h"
@@ -21,31 +22,8 @@ typedef struct ug_stage_state ug_stage_state;
 typedef struct ug_sink ug_sink;
 typedef struct ug_ctl_ext ug_ctl_ext;
 
-/* Counters, one array per worker so the hot path writes its own cache lines. */
-enum {
-    ST_DATAGRAMS,
-    ST_FOREIGN,
-    ST_HELLOS,
-    ST_HINTS,
-    ST_HINTS_NEW,
-    ST_HINTS_STICKY,
-    ST_COOKIES,
-    ST_WAIT0,                            /* ST_WAIT0 + why */
-    ST_DROP0 = ST_WAIT0 + UG_WHY_COUNT_, /* ST_DROP0 + ug_err */
-    ST_DROP_TYPE = ST_DROP0 + UG_E_COUNT_,
-    ST_SIG_CHECKS,
-    ST_CRED_CACHE_HITS,
-    ST_RETRANSMITS,
-    ST_DROP_BUDGET,
-    ST_FLUSH_FAILED,
-    ST_HELD_FOR_DISK,   /* replies flagged to wait for flush() */
-    ST_REPORTS,         /* REPORTs that changed a recorded outcome */
-    ST_REPORTS_SAME,    /* verified-worthy REPORTs that changed nothing */
-    ST_REPORTS_UNKNOWN, /* REPORTs for a uid and release never offered */
-    ST_OUTCOMES_SEEN,   /* outcomes learned from HELLOs */
-    ST_COUNT
-};
-
+/* A worker: its counters (base/counters.def) in an array of its own, so the
+ * hot path writes its own cache lines. */
 typedef struct {
     _Alignas(64) _Atomic uint64_t c[ST_COUNT];
     _Atomic(ug_live *) using; /* the policy this worker is inside, or NULL */

@@ -18,9 +18,9 @@ struct ug_ctl_ext {
     /* Members added to the reply of pause, resume and halt; told: what the
      * sink's flag() answered for the last rollout named, -1 without one. */
     void (*flag_reply)(void *ctx, json_t *reply, int told);
-    /* One more command: its name, the members it takes besides "cmd"
-     * (space separated), and what runs it (ug_ctl_reply, ug_ctl_refuse). */
-    const char *cmd, *members;
+    /* The command it answers, one of control.def's ADDON rows (which say
+     * the members it takes), and what runs it (ug_ctl_reply, ug_ctl_refuse). */
+    const char *cmd;
     int (*run)(void *ctx, ug_inst *I, json_t *req, ug_emit emit, void *ectx);
 };
 
@@ -29,7 +29,6 @@ int ug_control(ug_inst *I, const char *req, size_t len, ug_emit emit, void *ctx)
 int ug_check(const ug_host *host, const char *path, const char *explain, ug_emit emit, void *ctx, char *err,
              size_t errcap);
 size_t ug_stats(ug_inst *I, ug_stat *out, size_t cap);
-extern const char *const ug_stat_names[ST_COUNT];
 
 /* Emits o (stolen; NULL: an empty object) with "ok" set; 0 or -1 to match ok. */
 int ug_ctl_reply(ug_emit emit, void *ctx, json_t *o, bool ok);

@@ -97,7 +97,7 @@ static int parse_explain(const char *s, ug_query *q, char *err, size_t errcap)
             return snprintf(err, errcap, "--explain: \"%.40s\" is not KEY=VALUE", kv), -1;
         }
         *eq = 0;
-        if (!ug_ctl_member_ok("uid ver src plat chan", kv) || json_object_get(o, kv)) {
+        if (!ug_ctl_member_ok(ug_ctl_members("explain"), kv) || json_object_get(o, kv)) {
             json_decref(o);
             return snprintf(err, errcap, "--explain: unknown or repeated key \"%.40s\"", kv), -1;
         }

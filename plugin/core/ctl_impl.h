@@ -9,10 +9,10 @@
 int ug_ctl_dump_cb(const char *buf, size_t size, void *data);
 /* Is key one of the space-separated members? */
 bool ug_ctl_member_ok(const char *members, const char *key);
+/* The members a command takes besides "cmd" (control.def); "" for no command. */
+const char *ug_ctl_members(const char *cmd);
 
 /* ---- ctl_status.c ---- */
-/* The WAIT reasons' names in status and metrics. */
-extern const char *const ug_ctl_why_key[UG_WHY_COUNT_];
 /* Counter st summed over the workers. */
 uint64_t ug_ctl_sum(ug_inst *I, unsigned st);
 /* Outcome counts of a rollout, from one pass over its grants: per stage

@@ -29,39 +29,54 @@ static void family(mout *m, const char *name, const char *type, const char *help
     mf(m, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* The label of counter st: its row's, else its span's key="name", else NULL. */
+static const char *counter_labels(unsigned st, char *buf, size_t cap)
+{
+    if (ug_counters[st].labels)
+        return ug_counters[st].labels;
+    for (size_t i = 0; i < ug_counter_nspans; i++) {
+        const ug_counter_span *sp = &ug_counter_spans[i];
+        if (st >= sp->first && st - sp->first < sp->n && sp->key) {
+            snprintf(buf, cap, "%s=\"%s\"", sp->key, sp->namer(st - sp->first));
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+/* Is counter st a sample of family fam? */
+static bool in_family(unsigned st, const char *fam)
+{
+    return ug_counters[st].name && ug_counters[st].family && strcmp(ug_counters[st].family, fam) == 0;
+}
+
+/* The counters (base/counters.def): each family once, at its first row,
+ * with every sample of it. */
+static void metrics_counters(ug_inst *I, mout *m)
+{
+    for (unsigned st = 0; st < ST_COUNT; st++) {
+        const char *fam = ug_counters[st].family, *help = NULL;
+        bool first = in_family(st, fam);
+        for (unsigned k = 0; first && k < st; k++)
+            first = !in_family(k, fam);
+        if (!first)
+            continue;
+        for (unsigned k = st; k < ST_COUNT && !help; k++)
+            help = in_family(k, fam) ? ug_counters[k].help : NULL;
+        family(m, fam, "counter", help ? help : "");
+        for (unsigned k = st; k < ST_COUNT; k++) {
+            if (!in_family(k, fam))
+                continue;
+            char buf[128];
+            const char *lab = counter_labels(k, buf, sizeof buf);
+            mf(m, "%s%s%s%s %" PRIu64 "\n", fam, lab ? "{" : "", lab ? lab : "", lab ? "}" : "", ug_ctl_sum(I, k));
+        }
+    }
+}
+
 static void metrics_tracker(ug_inst *I, mout *m, const ug_live *l, uint64_t now)
 {
-    static const struct {
-        const char *name, *help;
-        unsigned st;
-    } counters[] = {
-        {"upgate_datagrams_total", "Datagrams the plugin was handed.", ST_DATAGRAMS},
-        {"upgate_hellos_total", "Well-formed HELLOs.", ST_HELLOS},
-        {"upgate_cookies_total", "COOKIE replies.", ST_COOKIES},
-        {"upgate_signature_checks_total", "Ed25519 verifications.", ST_SIG_CHECKS},
-        {"upgate_credential_cache_hits_total", "Credential checks answered from the cache.", ST_CRED_CACHE_HITS},
-        {"upgate_retransmits_answered_total", "Retransmits answered from memory.", ST_RETRANSMITS},
-        {"upgate_flush_failures_total", "Commits of grants that failed.", ST_FLUSH_FAILED},
-        {"upgate_outcomes_seen_total", "Outcomes learned from HELLOs.", ST_OUTCOMES_SEEN},
-    };
-    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
-        family(m, counters[i].name, "counter", counters[i].help);
-        mf(m, "%s %" PRIu64 "\n", counters[i].name, ug_ctl_sum(I, counters[i].st));
-    }
-    family(m, "upgate_hints_total", "counter", "HINT replies, by kind.");
-    mf(m, "upgate_hints_total{kind=\"new\"} %" PRIu64 "\nupgate_hints_total{kind=\"sticky\"} %" PRIu64 "\n",
-       ug_ctl_sum(I, ST_HINTS_NEW), ug_ctl_sum(I, ST_HINTS_STICKY));
-    family(m, "upgate_waits_total", "counter", "WAIT replies, by reason.");
-    for (unsigned why = 0; why < UG_WHY_COUNT_; why++)
-        mf(m, "upgate_waits_total{why=\"%s\"} %" PRIu64 "\n", ug_ctl_why_key[why], ug_ctl_sum(I, ST_WAIT0 + why));
-    family(m, "upgate_drops_total", "counter", "Datagrams dropped without a reply, by reason.");
-    for (unsigned st = ST_DROP0; st <= ST_DROP_BUDGET; st++)
-        if (ug_stat_names[st] && strncmp(ug_stat_names[st], "drop_", 5) == 0)
-            mf(m, "upgate_drops_total{reason=\"%s\"} %" PRIu64 "\n", ug_stat_names[st] + 5, ug_ctl_sum(I, st));
-    family(m, "upgate_reports_total", "counter", "REPORTs, by effect.");
-    mf(m, "upgate_reports_total{effect=\"counted\"} %" PRIu64 "\nupgate_reports_total{effect=\"unchanged\"} %" PRIu64
-          "\nupgate_reports_total{effect=\"not_offered\"} %" PRIu64 "\n",
-       ug_ctl_sum(I, ST_REPORTS), ug_ctl_sum(I, ST_REPORTS_SAME), ug_ctl_sum(I, ST_REPORTS_UNKNOWN));
+    metrics_counters(I, m);
     family(m, "upgate_cookies_required", "gauge", "1 while every HELLO must carry a cookie.");
     mf(m, "upgate_cookies_required %d\n",
        l->pol->cookie == UG_COOKIE_ALWAYS || (l->pol->cookie == UG_COOKIE_AUTO && atomic_load(&I->under_load)));
@@ -127,7 +142,7 @@ static void metrics_rollouts(ug_inst *I, mout *m, const ug_live *l, uint64_t now
         for (unsigned w = 0; w < I->nworkers; w++)
             v += atomic_load_explicit(&ls->rt->waits[w].why[why], memory_order_relaxed);
         mf(m, "upgate_stage_waits_total{rollout=\"%s\",stage=\"%s\",why=\"%s\"} %" PRIu64 "\n", lr->r->name,
-           ls->s->name, ug_ctl_why_key[why], v);
+           ls->s->name, ug_why_name(why), v);
     }
     family(m, "upgate_stage_outcomes", "gauge", "The stage's offers, by outcome.");
     EACH_STAGE for (unsigned o = 0; per[i] && o <= UG_OUT_COUNT_; o++)

@@ -48,6 +48,21 @@ int ug_ctl_note(ug_inst *I, const char *line)
     return ug_history(I, ug_inst_now(I), line);
 }
 
+const char *ug_ctl_members(const char *cmd)
+{
+    static const struct {
+        const char *cmd, *members;
+    } rows[] = {
+#define UG_CONTROL(name, who, members, min, max, flags, usage, help) {#name, members},
+#include "control.def"
+#undef UG_CONTROL
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (strcmp(rows[i].cmd, cmd) == 0)
+            return rows[i].members;
+    return "";
+}
+
 bool ug_ctl_member_ok(const char *members, const char *key)
 {
     size_t n = strlen(key);

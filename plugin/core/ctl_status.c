@@ -5,48 +5,6 @@
 #include "base/log.h"
 #include "core/ctl_impl.h"
 
-const char *const ug_stat_names[ST_COUNT] = {
-    [ST_DATAGRAMS] = "datagrams",
-    [ST_FOREIGN] = "not_upgate",
-    [ST_HELLOS] = "hellos",
-    [ST_HINTS] = "hints",
-    [ST_HINTS_NEW] = "hints_new",
-    [ST_HINTS_STICKY] = "hints_sticky",
-    [ST_COOKIES] = "cookies",
-    [ST_WAIT0 + UG_WHY_NOT_TARGETED] = "wait_not_targeted",
-    [ST_WAIT0 + UG_WHY_NOT_SELECTED] = "wait_not_selected",
-    [ST_WAIT0 + UG_WHY_QUOTA] = "wait_quota",
-    [ST_WAIT0 + UG_WHY_CLOCK] = "wait_clock_skew",
-    [ST_WAIT0 + UG_WHY_PAUSED] = "wait_paused",
-    [ST_WAIT0 + UG_WHY_RATE] = "wait_rate",
-    [ST_WAIT0 + UG_WHY_TOO_SMALL] = "wait_too_small",
-    [ST_DROP0 + UG_E_SIZE] = "drop_size",
-    [ST_DROP0 + UG_E_MSGPACK] = "drop_msgpack",
-    [ST_DROP0 + UG_E_HEADER] = "drop_header",
-    [ST_DROP0 + UG_E_SCHEMA] = "drop_schema",
-    [ST_DROP0 + UG_E_VERSION] = "drop_version",
-    [ST_DROP0 + UG_E_STRING] = "drop_string",
-    [ST_DROP0 + UG_E_KEY] = "drop_untrusted_issuer",
-    [ST_DROP0 + UG_E_SIG] = "drop_signature",
-    [ST_DROP0 + UG_E_EXPIRED] = "drop_expired",
-    [ST_DROP0 + UG_E_BINDING] = "drop_binding",
-    [ST_DROP0 + UG_E_BUFFER] = "drop_internal",
-    [ST_DROP_TYPE] = "drop_type",
-    [ST_SIG_CHECKS] = "signature_checks",
-    [ST_CRED_CACHE_HITS] = "credential_cache_hits",
-    [ST_RETRANSMITS] = "retransmits_answered",
-    [ST_DROP_BUDGET] = "drop_source_budget",
-    [ST_FLUSH_FAILED] = "flush_failed",
-    [ST_HELD_FOR_DISK] = "replies_after_flush",
-    [ST_REPORTS] = "reports_counted",
-    [ST_REPORTS_SAME] = "reports_unchanged",
-    [ST_REPORTS_UNKNOWN] = "reports_not_offered",
-    [ST_OUTCOMES_SEEN] = "outcomes_seen",
-};
-
-const char *const ug_ctl_why_key[UG_WHY_COUNT_] = {"not_targeted", "not_selected", "quota", "clock",
-                                                   "paused", "rate", "too_small"};
-
 uint64_t ug_ctl_sum(ug_inst *I, unsigned st)
 {
     uint64_t v = 0;
@@ -59,10 +17,10 @@ size_t ug_stats(ug_inst *I, ug_stat *out, size_t cap)
 {
     size_t n = 0;
     for (unsigned st = 0; st < ST_COUNT; st++) {
-        if (!ug_stat_names[st]) /* reasons a tracker never meets (peer-side checks) */
+        if (!ug_counters[st].name) /* reasons a tracker never meets (peer-side checks) */
             continue;
         if (n < cap)
-            out[n] = (ug_stat){ug_stat_names[st], ug_ctl_sum(I, st)};
+            out[n] = (ug_stat){ug_counters[st].name, ug_ctl_sum(I, st)};
         n++;
     }
     return n;
@@ -75,7 +33,7 @@ static json_t *waits_json(const ug_waits *w, unsigned n)
         uint64_t v = 0;
         for (unsigned i = 0; i < n; i++)
             v += atomic_load_explicit(&w[i].why[why], memory_order_relaxed);
-        json_object_set_new(o, ug_ctl_why_key[why], json_integer((json_int_t)v));
+        json_object_set_new(o, ug_why_name(why), json_integer((json_int_t)v));
     }
     return o;
 }
@@ -165,12 +123,12 @@ static json_t *tracker_json(ug_inst *I, const ug_live *l, uint64_t now)
 {
     static const char *const modes[] = {"never", "always", "auto"};
     json_t *drops = json_object();
-    for (unsigned st = ST_DROP0; st <= ST_DROP_BUDGET; st++)
-        if (ug_stat_names[st] && strncmp(ug_stat_names[st], "drop_", 5) == 0)
-            json_object_set_new(drops, ug_stat_names[st] + 5, json_integer((json_int_t)ug_ctl_sum(I, st)));
+    for (unsigned st = 0; st < ST_COUNT; st++)
+        if (ug_counters[st].name && strncmp(ug_counters[st].name, "drop_", 5) == 0)
+            json_object_set_new(drops, ug_counters[st].name + 5, json_integer((json_int_t)ug_ctl_sum(I, st)));
     json_t *waits = json_object();
     for (unsigned why = 0; why < UG_WHY_COUNT_; why++)
-        json_object_set_new(waits, ug_ctl_why_key[why], json_integer((json_int_t)ug_ctl_sum(I, ST_WAIT0 + why)));
+        json_object_set_new(waits, ug_why_name(why), json_integer((json_int_t)ug_ctl_sum(I, ST_WAIT0 + why)));
     json_t *o = json_pack("{s:I, s:s, s:I, s:s, s:b, s:s, s:s, s:o, s:o}", "uptime_s", (json_int_t)(now - I->started),
                           "policy", l->pol->path, "generation", (json_int_t)l->gen, "cookie", modes[l->pol->cookie],
                           "cookie_under_load", atomic_load(&I->under_load), "verify",

@@ -533,9 +533,6 @@ ug_verdict ug_rules_handle(ug_inst *I, unsigned worker, const struct sockaddr *s
 
 /* ---- decide(): the same rules on claimed fields ----------------------------- */
 
-static const char *const why_names[UG_WHY_COUNT_] = {"not_targeted", "not_selected", "quota", "clock",
-                                                     "paused", "rate", "too_small"};
-
 static void fill_decision(ug_decision *d, const ug_plan *p, uint64_t retry_base, uint64_t uid)
 {
     const ug_rollout *r = p->lr ? p->lr->r : NULL;
@@ -559,7 +556,7 @@ static json_t *trace_object(const ug_plan *p, json_t *trace, bool granted)
     return json_pack("{s:s?, s:s?, s:s, s:i, s:s, s:s?, s:b, s:o}", "rollout", p->lr ? p->lr->r->name : NULL,
                           "release", p->lr ? p->lr->r->to : NULL,
                           "answer", p->answer == UG_ANSWER_HINT ? "hint" : p->answer == UG_ANSWER_COOKIE ? "cookie" : "wait",
-                          "why", (json_int_t)p->why, "why_name", p->answer == UG_ANSWER_WAIT ? why_names[p->why] : "",
+                          "why", (json_int_t)p->why, "why_name", p->answer == UG_ANSWER_WAIT ? ug_why_name(p->why) : "",
                           "stage", p->ls ? p->ls->s->name : NULL, "granted", granted, "trace", trace);
 }
 

@@ -125,7 +125,7 @@ static int fleet_cmd(void *ctx, ug_inst *I, json_t *req, ug_emit emit, void *ect
 
 static const ug_sink alone_sink = {.policy_ok = still_alone};
 static const ug_ctl_ext alone_ext = {.status_tracker = tracker_status, .flag_reply = flag_reply,
-                                     .cmd = "fleet", .members = "sub tracker force", .run = fleet_cmd};
+                                     .cmd = "fleet", .run = fleet_cmd};
 
 int ug_fleet_attach(ug_inst *I, const ug_policy *p, char *err, size_t errcap)
 {

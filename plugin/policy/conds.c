@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "policy/conds.h"
-#include "policy/geo.h"
+#include "policy/ugpolicy.h"
 #include "policy/policy_values.h"
 
 /* ---- shared pieces ------------------------------------------------------ */

@@ -1,4 +1,4 @@
-/* Where an address is (geo.h): country and subdivision ISO codes from a
+/* Where an address is (ugpolicy.h): country and subdivision ISO codes from a
  * MaxMind DB, memory-mapped, opened anew by each policy load. */
 #include <netinet/in.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 #include <maxminddb.h>
 
 #include "policy/addr.h"
-#include "policy/geo.h"
+#include "policy/ugpolicy.h"
 
 struct ug_geo {
     MMDB_s db;

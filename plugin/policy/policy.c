@@ -48,7 +48,7 @@
 #include <sodium.h>
 
 #include "policy/conds.h"
-#include "policy/geo.h"
+#include "policy/ugpolicy.h"
 #include "policy/policy.h"
 #include "policy/policy_values.h"
 #include "policy/yaml_doc.h"

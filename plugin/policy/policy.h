@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "policy/ugpolicy.h"
 #include "ug_proto.h"
 
 #define UG_NAME_MAX 32u   /* rollout and stage names: [a-z0-9-]{1,32} */
@@ -39,12 +40,6 @@ ug_uidset *ug_uidset_new(void);
 int ug_uidset_add(ug_uidset *s, uint64_t uid) UG_WUR; /* -1 only on out of memory */
 bool ug_uidset_has(const ug_uidset *s, uint64_t uid);
 void ug_uidset_free(ug_uidset *s);
-
-typedef enum { UG_TARGET_EQ, UG_TARGET_LT, UG_TARGET_LE } ug_target_op;
-typedef struct {
-    ug_target_op op;
-    ug_version v;
-} ug_target;
 
 typedef enum { UG_COOKIE_NEVER, UG_COOKIE_ALWAYS, UG_COOKIE_AUTO } ug_cookie_mode;
 
@@ -164,8 +159,6 @@ typedef struct {
     uint64_t lease;   /* slots leased per block; default 0: the fleet module picks */
     uint64_t lease_timeout; /* seconds a silent tracker keeps its lease counted; default 30 */
 } ug_fleet_conf;
-
-typedef struct ug_geo ug_geo; /* an open MaxMind DB (geo.c) */
 
 typedef struct ug_policy {
     char path[UG_PATH_MAX];

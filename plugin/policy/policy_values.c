@@ -1,4 +1,4 @@
-/* The policy's value parsers (policy_values.h): pure functions of text. */
+/* The policy's value parsers (ugpolicy.h, policy_values.h): pure functions of text. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
