@@ -31,8 +31,8 @@ enum {
     ST_HINTS_STICKY,
     ST_COOKIES,
     ST_WAIT0,                            /* ST_WAIT0 + why */
-    ST_DROP0 = ST_WAIT0 + UG_WHY_COUNT_, /* ST_DROP0 + ug_err */
-    ST_DROP_TYPE = ST_DROP0 + UG_E_COUNT_,
+    ST_DROP0 = ST_WAIT0 + UG_WHY_COUNT_, /* ST_DROP0 + ug_err, of both protocol versions */
+    ST_DROP_TYPE = ST_DROP0 + UG_E2_COUNT_,
     ST_SIG_CHECKS,
     ST_CRED_CACHE_HITS,
     ST_RETRANSMITS,
@@ -43,6 +43,9 @@ enum {
     ST_REPORTS_SAME,    /* verified-worthy REPORTs that changed nothing */
     ST_REPORTS_UNKNOWN, /* REPORTs for a uid and release never offered */
     ST_OUTCOMES_SEEN,   /* outcomes learned from HELLOs */
+    ST_HELLOS_V2,       /* well-formed HELLOs of protocol version 2 (in ST_HELLOS too) */
+    ST_WAIT_TOKENS,     /* version 2 WAITs that carried a freshness token */
+    ST_TOKENS_SIGNED,   /* freshness tokens signed (at most one a minute) */
     ST_COUNT
 };
 
@@ -73,6 +76,7 @@ typedef struct ug_inst {
     _Atomic uint64_t epoch;
     uint64_t started;
     uint64_t last_scan;
+    uint64_t v2_warned, v2_logged; /* the v2 certificate's and keyring's expiry notices */
     pthread_mutex_t reg_mu; /* rollout_states and stage_states */
     ug_rollout_state **rollout_states;
     size_t nrollout_states;
