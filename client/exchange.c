@@ -1,10 +1,28 @@
-/* libupgate: the HELLO exchange. Builds and resends HELLOs, turns each reply into one event (protocol section 6). */
+/* libupgate: the HELLO exchange. Builds and resends HELLOs, turns each reply into one event (protocol section 6;
+ * version 2's replies in exchange2.c). */
 #include <stdio.h>
 #include <string.h>
 
 #include <sodium.h>
 
 #include "internal.h"
+
+/* A new HELLO v1 into c->hello. */
+static ug_client_err hello1(ug_client *c, uint64_t now)
+{
+    ug_hello_fields f = {
+        .uid = c->uid, .ver = c->version, .ts = now, .cred = c->cred, .cred_len = c->cred_len,
+        .plat = c->plat[0] ? c->plat : NULL, .chan = c->chan[0] ? c->chan : NULL,
+        .cookie = c->have_cookie ? c->cookie : NULL,
+    };
+    ug_client_random_(c, f.nonce, sizeof f.nonce);
+    memcpy(f.pk, c->sk + UG_SEED_LEN, UG_PK_LEN); /* libsodium's sk ends with the pk */
+    if (ug_hello_build(c->hello, sizeof c->hello, &c->hello_len, &f, c->target, c->sk) != 0)
+        return ug_client_fail_(c, UG_CLIENT_E_INVALID, "cannot build a HELLO of %zu bytes (credential too long?)",
+                               c->target);
+    memcpy(c->nonce, f.nonce, sizeof c->nonce);
+    return UG_CLIENT_OK;
+}
 
 ug_client_err ug_client_hello(ug_client *c, uint8_t *out, size_t cap, size_t *len)
 {
@@ -13,21 +31,17 @@ ug_client_err ug_client_hello(ug_client *c, uint8_t *out, size_t cap, size_t *le
     ug_client_err e = ug_client_ready_(c);
     if (e != UG_CLIENT_OK)
         return e;
+    bool v2 = ug_client_protocol(c) == 2;
+    if (v2 && (e = ug_client_v2_load_(c)) != UG_CLIENT_OK)
+        return e;
+    if (v2)
+        ug_client_v2_blocked_(c); /* the application hears of it even while no answer comes */
     if (!c->pending) {
         uint64_t now = ug_client_now_(c);
         if (c->have_cookie && (now < c->cookie_at || now - c->cookie_at > UG_CLIENT_COOKIE_TTL_S))
             c->have_cookie = false; /* its slot is over; the tracker would only ask again */
-        ug_hello_fields f = {
-            .uid = c->uid, .ver = c->version, .ts = now, .cred = c->cred, .cred_len = c->cred_len,
-            .plat = c->plat[0] ? c->plat : NULL, .chan = c->chan[0] ? c->chan : NULL,
-            .cookie = c->have_cookie ? c->cookie : NULL,
-        };
-        ug_client_random_(c, f.nonce, sizeof f.nonce);
-        memcpy(f.pk, c->sk + UG_SEED_LEN, UG_PK_LEN); /* libsodium's sk ends with the pk */
-        if (ug_hello_build(c->hello, sizeof c->hello, &c->hello_len, &f, c->target, c->sk) != 0)
-            return ug_client_fail_(c, UG_CLIENT_E_INVALID, "cannot build a HELLO of %zu bytes (credential too long?)",
-                                   c->target);
-        memcpy(c->nonce, f.nonce, sizeof c->nonce);
+        if ((e = v2 ? ug_client_hello2_(c, now) : hello1(c, now)) != UG_CLIENT_OK)
+            return e;
         c->hello_ts = now;
         c->pending = true;
     }
@@ -46,7 +60,7 @@ void ug_client_hello_reset(ug_client *c)
 
 /* ---- replies -------------------------------------------------------- */
 
-static const ug_client_event *ignored(ug_client *c, ug_err why, bool hint, bool authentic)
+const ug_client_event *ug_client_ignored_(ug_client *c, ug_err why, bool hint, bool authentic)
 {
     ug_client_event *ev = &c->ev;
     ev->type = UG_CLIENT_EV_IGNORED;
@@ -98,7 +112,7 @@ static const ug_client_event *on_hint(ug_client *c, const uint8_t *buf, size_t l
     ug_hint h;
     ug_err err = UG_OK;
     if (ug_hint_verify(&h, buf, len, &want, &err) != 0)
-        return ignored(c, err, true, hint_is_ours(c, d));
+        return ug_client_ignored_(c, err, true, hint_is_ours(c, d));
     ug_client_event *ev = &c->ev;
     ev->type = UG_CLIENT_EV_OFFER;
     ev->done = true;
@@ -113,9 +127,9 @@ static const ug_client_event *on_wait(ug_client *c, const ug_dgram *d)
     ug_wait w;
     ug_err err = UG_OK;
     if (ug_wait_decode(&w, d->body, d->body_len, &err) != 0)
-        return ignored(c, err, false, false);
+        return ug_client_ignored_(c, err, false, false);
     if (sodium_memcmp(w.nonce, c->nonce, UG_NONCE_LEN) != 0)
-        return ignored(c, UG_E_NONCE, false, false);
+        return ug_client_ignored_(c, UG_E_NONCE, false, false);
     ug_client_event *ev = &c->ev;
     ev->type = UG_CLIENT_EV_WAIT;
     ev->why = w.why > UINT32_MAX ? UINT32_MAX : (unsigned)w.why;
@@ -140,9 +154,9 @@ static const ug_client_event *on_cookie(ug_client *c, const ug_dgram *d)
     ug_cookie k;
     ug_err err = UG_OK;
     if (ug_cookie_decode(&k, d->body, d->body_len, &err) != 0)
-        return ignored(c, err, false, false);
+        return ug_client_ignored_(c, err, false, false);
     if (sodium_memcmp(k.nonce, c->nonce, UG_NONCE_LEN) != 0)
-        return ignored(c, UG_E_NONCE, false, false);
+        return ug_client_ignored_(c, UG_E_NONCE, false, false);
     memcpy(c->cookie, k.cookie, sizeof c->cookie);
     c->have_cookie = true;
     c->cookie_at = ug_client_now_(c);
@@ -160,22 +174,28 @@ ug_client_err ug_client_receive(ug_client *c, const uint8_t *buf, size_t len, co
         return UG_CLIENT_E_INVALID;
     memset(&c->ev, 0, sizeof c->ev);
     c->ev.reason_name = ug_err_name(UG_OK);
+    c->ev.token_reason_name = "";
     c->ev.hello_ts = c->hello_ts;
+    c->ev.protocol = ug_client_protocol(c);
+    if (c->ev.protocol == 2) { /* before the first HELLO, nothing was asked: stray */
+        *ev = c->v2_loaded ? ug_client_receive2_(c, buf, len) : ug_client_ignored_(c, UG_E_NONCE, false, false);
+        return UG_CLIENT_OK;
+    }
     ug_dgram d;
     ug_err err = UG_OK;
     if (len == 0 || ug_dgram_decode(&d, buf, len, &err) != 0) {
-        *ev = ignored(c, len == 0 ? UG_E_SIZE : err, false, false);
+        *ev = ug_client_ignored_(c, len == 0 ? UG_E_SIZE : err, false, false);
         return UG_CLIENT_OK;
     }
     if (!c->pending) { /* nothing asked: every reply is stray */
-        *ev = ignored(c, UG_E_NONCE, d.type == UG_TYPE_HINT, false);
+        *ev = ug_client_ignored_(c, UG_E_NONCE, d.type == UG_TYPE_HINT, false);
         return UG_CLIENT_OK;
     }
     switch (d.type) {
     case UG_TYPE_HINT: *ev = on_hint(c, buf, len, &d); break;
     case UG_TYPE_WAIT: *ev = on_wait(c, &d); break;
     case UG_TYPE_COOKIE: *ev = on_cookie(c, &d); break;
-    default: *ev = ignored(c, UG_E_HEADER, false, false); break; /* a HELLO or REPORT is not a reply */
+    default: *ev = ug_client_ignored_(c, UG_E_HEADER, false, false); break; /* a HELLO or REPORT is not a reply */
     }
     return UG_CLIENT_OK;
 }
