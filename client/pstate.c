@@ -76,11 +76,22 @@ static bool starts(const char *line, size_t len, const char *key)
     return len > k && memcmp(line, key, k) == 0 && line[k] == ' ';
 }
 
+/* Standard base64 bytes only: libsodium's decoder reads a byte above 0x7f
+ * as one of its alphabet, so a text it accepts is not always canonical. */
+static bool b64_bytes(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+              s[i] == '+' || s[i] == '/' || s[i] == '='))
+            return false;
+    return true;
+}
+
 static bool keyring_line(const char *line, size_t len, ug_client_pstate *st)
 {
     const char *b64 = line + 8, *end = NULL;
     size_t n = len - 8;
-    return n > 0 && n <= sodium_base64_ENCODED_LEN(UG2_KEYRING_MAX, sodium_base64_VARIANT_ORIGINAL) &&
+    return n > 0 && b64_bytes(b64, n) && n <= sodium_base64_ENCODED_LEN(UG2_KEYRING_MAX, sodium_base64_VARIANT_ORIGINAL) &&
            sodium_base642bin(st->keyring, sizeof st->keyring, b64, n, NULL, &st->keyring_len, &end,
                              sodium_base64_VARIANT_ORIGINAL) == 0 &&
            end == b64 + n && st->keyring_len > 0;
