@@ -84,22 +84,23 @@ static bool hint_is_ours(const ug_client *c, const ug_dgram *d)
            sodium_memcmp(h.nonce, c->nonce, UG_NONCE_LEN) == 0;
 }
 
-static void fill_offer(ug_client_offer *o, const ug_hint *h)
+void ug_client_offer_of_(ug_client_offer *o, const ug_version *to, const char (*urls)[UG_URL_MAX + 1],
+                         unsigned nurls, uint64_t mirror, uint64_t size, const uint8_t hash[UG_HASH_LEN], uint64_t exp,
+                         uint64_t ts)
 {
-    const ug_manifest *m = &h->rel;
     memset(o, 0, sizeof *o);
-    if (ug_version_format(&m->to, o->to, sizeof o->to) != 0)
+    if (ug_version_format(to, o->to, sizeof o->to) != 0)
         o->to[0] = 0; /* cannot happen: a parsed version fits UG_VER_MAX */
-    o->size = m->size;
-    memcpy(o->hash, m->hash, sizeof o->hash);
-    o->nurls = m->nurls;
+    o->size = size;
+    memcpy(o->hash, hash, sizeof o->hash);
+    o->nurls = nurls;
     /* try order: urls[mirror], then every other url as listed */
-    for (unsigned i = 0; i < m->nurls; i++) {
-        unsigned k = i == 0 ? (unsigned)h->mirror : i <= h->mirror ? i - 1 : i;
-        memcpy(o->urls[i], m->urls[k], sizeof o->urls[i]);
+    for (unsigned i = 0; i < nurls; i++) {
+        unsigned k = i == 0 ? (unsigned)mirror : i <= mirror ? i - 1 : i;
+        memcpy(o->urls[i], urls[k], sizeof o->urls[i]);
     }
-    o->exp = h->exp < m->exp ? h->exp : m->exp;
-    o->tracker_ts = h->ts;
+    o->exp = exp;
+    o->tracker_ts = ts;
 }
 
 static const ug_client_event *on_hint(ug_client *c, const uint8_t *buf, size_t len, const ug_dgram *d)
@@ -117,8 +118,31 @@ static const ug_client_event *on_hint(ug_client *c, const uint8_t *buf, size_t l
     ev->type = UG_CLIENT_EV_OFFER;
     ev->done = true;
     ev->tracker_ts = h.ts;
-    fill_offer(&ev->offer, &h);
+    const ug_manifest *m = &h.rel;
+    ug_client_offer_of_(&ev->offer, &m->to, m->urls, m->nurls, h.mirror, m->size, m->hash,
+                        h.exp < m->exp ? h.exp : m->exp, h.ts);
     c->pending = false;
+    return ev;
+}
+
+const ug_client_event *ug_client_wait_event_(ug_client *c, uint64_t why, uint64_t retry, uint64_t ts)
+{
+    ug_client_event *ev = &c->ev;
+    ev->type = UG_CLIENT_EV_WAIT;
+    ev->why = why > UINT32_MAX ? UINT32_MAX : (unsigned)why;
+    ev->tracker_ts = ts;
+    c->pending = false;
+    if (why == UG_WHY_TOO_SMALL && c->target < UG_DGRAM_MAX) {
+        /* the same question again, padded so the answer fits */
+        c->target = UG_DGRAM_MAX;
+        ev->send_now = true;
+        ev->retry = 0;
+        return ev;
+    }
+    /* unsigned, so only advice: never sooner than a minute, never later than a day */
+    ev->retry = retry < UG_CLIENT_RETRY_MIN_S ? UG_CLIENT_RETRY_MIN_S
+                : retry > UG_CLIENT_RETRY_MAX_S ? UG_CLIENT_RETRY_MAX_S : retry;
+    ev->done = true;
     return ev;
 }
 
@@ -130,26 +154,10 @@ static const ug_client_event *on_wait(ug_client *c, const ug_dgram *d)
         return ug_client_ignored_(c, err, false, false);
     if (sodium_memcmp(w.nonce, c->nonce, UG_NONCE_LEN) != 0)
         return ug_client_ignored_(c, UG_E_NONCE, false, false);
-    ug_client_event *ev = &c->ev;
-    ev->type = UG_CLIENT_EV_WAIT;
-    ev->why = w.why > UINT32_MAX ? UINT32_MAX : (unsigned)w.why;
-    ev->tracker_ts = w.ts;
-    c->pending = false;
-    if (w.why == UG_WHY_TOO_SMALL && c->target < UG_DGRAM_MAX) {
-        /* the same question again, padded so the answer fits */
-        c->target = UG_DGRAM_MAX;
-        ev->send_now = true;
-        ev->retry = 0;
-        return ev;
-    }
-    /* unsigned, so only advice: never sooner than a minute, never later than a day */
-    ev->retry = w.retry < UG_CLIENT_RETRY_MIN_S ? UG_CLIENT_RETRY_MIN_S
-                : w.retry > UG_CLIENT_RETRY_MAX_S ? UG_CLIENT_RETRY_MAX_S : w.retry;
-    ev->done = true;
-    return ev;
+    return ug_client_wait_event_(c, w.why, w.retry, w.ts);
 }
 
-static const ug_client_event *on_cookie(ug_client *c, const ug_dgram *d)
+const ug_client_event *ug_client_on_cookie_(ug_client *c, const ug_dgram *d)
 {
     ug_cookie k;
     ug_err err = UG_OK;
@@ -194,7 +202,7 @@ ug_client_err ug_client_receive(ug_client *c, const uint8_t *buf, size_t len, co
     switch (d.type) {
     case UG_TYPE_HINT: *ev = on_hint(c, buf, len, &d); break;
     case UG_TYPE_WAIT: *ev = on_wait(c, &d); break;
-    case UG_TYPE_COOKIE: *ev = on_cookie(c, &d); break;
+    case UG_TYPE_COOKIE: *ev = ug_client_on_cookie_(c, &d); break;
     default: *ev = ug_client_ignored_(c, UG_E_HEADER, false, false); break; /* a HELLO or REPORT is not a reply */
     }
     return UG_CLIENT_OK;

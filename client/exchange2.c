@@ -48,22 +48,6 @@ static bool hint_is_ours(ug_client *c, const ug_dgram *d)
            sodium_memcmp(h->nonce, c->nonce, UG_NONCE_LEN) == 0;
 }
 
-static void fill_offer(ug_client_offer *o, const ug2_hint *h)
-{
-    const ug2_manifest *m = &h->rel;
-    memset(o, 0, sizeof *o);
-    if (ug_version_format(&m->to, o->to, sizeof o->to) != 0)
-        o->to[0] = 0; /* cannot happen: a parsed version fits UG_VER_MAX */
-    o->size = m->size;
-    memcpy(o->hash, m->hash, sizeof o->hash);
-    o->nurls = m->nurls;
-    for (unsigned i = 0; i < m->nurls; i++) { /* urls[mirror], then the others as listed */
-        unsigned k = i == 0 ? (unsigned)h->mirror : i <= h->mirror ? i - 1 : i;
-        memcpy(o->urls[i], m->urls[k], sizeof o->urls[i]);
-    }
-    o->exp = h->exp < m->exp ? h->exp : m->exp;
-    o->tracker_ts = h->ts;
-}
 
 /* Runs verify, walking to the keyring it needs and trying again while the
  * walk makes progress. */
@@ -110,7 +94,9 @@ static const ug_client_event *on_hint(ug_client *c, const uint8_t *buf, size_t l
     ev->tracker_ts = h->ts;
     ev->seq = h->rel.seq;
     ev->urgency = h->rel.urgency;
-    fill_offer(&ev->offer, h);
+    const ug2_manifest *rel = &h->rel;
+    ug_client_offer_of_(&ev->offer, &rel->to, rel->urls, rel->nurls, h->mirror, rel->size, rel->hash,
+                        h->exp < rel->exp ? h->exp : rel->exp, h->ts);
     c->pending = false;
     return ev;
 }
@@ -143,49 +129,14 @@ static void wait_token(ug_client *c, ug2_wait *w, const ug_dgram *d)
 
 static const ug_client_event *on_wait(ug_client *c, const ug_dgram *d)
 {
-    ug2_wait *wp = &c->wait2;
+    ug2_wait *w = &c->wait2;
     ug_err err = UG_OK;
-    if (ug2_wait_decode(wp, d->body, d->body_len, &err) != 0)
+    if (ug2_wait_decode(w, d->body, d->body_len, &err) != 0)
         return ug_client_ignored_(c, err, false, false);
-    const ug2_wait w = *wp;
-    if (sodium_memcmp(w.nonce, c->nonce, UG_NONCE_LEN) != 0)
+    if (sodium_memcmp(w->nonce, c->nonce, UG_NONCE_LEN) != 0)
         return ug_client_ignored_(c, UG_E_NONCE, false, false);
-    ug_client_event *ev = &c->ev;
-    ev->type = UG_CLIENT_EV_WAIT;
-    ev->why = w.why > UINT32_MAX ? UINT32_MAX : (unsigned)w.why;
-    ev->tracker_ts = w.ts;
-    c->pending = false;
-    wait_token(c, wp, d);
-    if (w.why == UG_WHY_TOO_SMALL && c->target < UG_DGRAM_MAX) {
-        c->target = UG_DGRAM_MAX; /* the same question again, padded so the answer fits */
-        ev->send_now = true;
-        ev->retry = 0;
-        return ev;
-    }
-    /* unsigned, so only advice: never sooner than a minute, never later than a day */
-    ev->retry = w.retry < UG_CLIENT_RETRY_MIN_S ? UG_CLIENT_RETRY_MIN_S
-                : w.retry > UG_CLIENT_RETRY_MAX_S ? UG_CLIENT_RETRY_MAX_S : w.retry;
-    ev->done = true;
-    return ev;
-}
-
-static const ug_client_event *on_cookie(ug_client *c, const ug_dgram *d)
-{
-    ug_cookie k;
-    ug_err err = UG_OK;
-    if (ug_cookie_decode(&k, d->body, d->body_len, &err) != 0)
-        return ug_client_ignored_(c, err, false, false);
-    if (sodium_memcmp(k.nonce, c->nonce, UG_NONCE_LEN) != 0)
-        return ug_client_ignored_(c, UG_E_NONCE, false, false);
-    memcpy(c->cookie, k.cookie, sizeof c->cookie);
-    c->have_cookie = true;
-    c->cookie_at = ug_client_now_(c);
-    c->pending = false;
-    ug_client_event *ev = &c->ev;
-    ev->type = UG_CLIENT_EV_COOKIE;
-    ev->send_now = true;
-    ev->tracker_ts = k.ts;
-    return ev;
+    wait_token(c, w, d); /* sets the event's token fields, which the WAIT event keeps */
+    return ug_client_wait_event_(c, w->why, w->retry, w->ts);
 }
 
 const ug_client_event *ug_client_receive2_(ug_client *c, const uint8_t *buf, size_t len)
@@ -202,7 +153,7 @@ const ug_client_event *ug_client_receive2_(ug_client *c, const uint8_t *buf, siz
     else if (d.type == UG_TYPE_WAIT)
         ev = on_wait(c, &d);
     else if (d.type == UG_TYPE_COOKIE)
-        ev = on_cookie(c, &d);
+        ev = ug_client_on_cookie_(c, &d);
     else
         ev = ug_client_ignored_(c, UG_E_HEADER, false, false); /* a HELLO or REPORT is not a reply */
     ug_client_v2_blocked_(c);

@@ -130,6 +130,16 @@ ug_client_err ug_client_hello2_(ug_client *c, uint64_t now);
 const ug_client_event *ug_client_receive2_(ug_client *c, const uint8_t *buf, size_t len);
 /* An IGNORED event (exchange.c). */
 const ug_client_event *ug_client_ignored_(ug_client *c, ug_err why, bool hint, bool authentic);
+/* The WAIT event of either version: the retry clamped, a WAIT why 6 asks
+ * for a padded HELLO at once. */
+const ug_client_event *ug_client_wait_event_(ug_client *c, uint64_t why, uint64_t retry, uint64_t ts);
+/* An offer of either version: the manifest's fields, its URLs in try
+ * order (urls[mirror] first, then the others as listed). */
+void ug_client_offer_of_(ug_client_offer *o, const ug_version *to, const char (*urls)[UG_URL_MAX + 1],
+                         unsigned nurls, uint64_t mirror, uint64_t size, const uint8_t hash[UG_HASH_LEN], uint64_t exp,
+                         uint64_t ts);
+/* A COOKIE of either version (its body is version 1's) for our HELLO. */
+const ug_client_event *ug_client_on_cookie_(ug_client *c, const ug_dgram *d);
 
 /* Makes a rename in path's folder durable (fsync of the folder); best effort. */
 void ug_client_sync_dir_(const char *path);

@@ -392,6 +392,17 @@ Test(v2, policy_errors_name_the_file_the_line_and_the_key)
     check_refuses(K2 "token_ttl: 86401\n" RO "    release_v2: m.manifest\n", "p.yaml:2: token_ttl:", "86400");
     check_refuses(K2 RO, "p.yaml:4: rollouts[0].release:", "release_v2");
     check_refuses(K2 RO "    release_v2: h.cert\n", "p.yaml:7: rollouts[0].release_v2:", "refused under keyring");
+    /* a manifest whose HINT, with the certificate, cannot fit 1232 bytes */
+    char urls[2048] = "", u[160];
+    for (int i = 0; i < 8; i++) {
+        snprintf(u, sizeof u, "--url http://127.0.0.1/%0113d ", i);
+        strcat(urls, u);
+    }
+    vw_keys_ok(&W, "release --app " VW_APP " --plat " VW_PLAT " --chan " VW_CHAN " --seq 1 --version 2.0.0 --file "
+                   "www/app.bin %s --ttl 86400 --key rel1.key --key rel2.key --out big.manifest",
+               urls);
+    check_refuses(K2 RO "    release_v2: big.manifest\n", "p.yaml:7: rollouts[0].release_v2:",
+                  "over the 1232-byte datagram limit");
 #undef K2
 #undef RO
 }

@@ -80,6 +80,8 @@ typedef struct {
 /* Reads path as a version 2 object or body of any kind; exits 1 naming the
  * file and the codec's reason when it is neither. */
 void keys_obj_read(keys_obj *o, const char *path);
+/* The same for a file that must be a keyring (flag names the option). */
+void keys_keyring_read(keys_obj *o, const char *path, const char *flag);
 /* The signing context of a kind ("UG2-KEYRING", ...). */
 const char *keys_ctx(keys_kind k);
 const char *keys_kind_name(keys_kind k);

@@ -87,11 +87,8 @@ int keys_cmd_sign(int argc, char **argv)
 
 static void read_keyring(keys_obj *k, const keys_val *v, const char *flag)
 {
-    if (!v->n)
-        return;
-    keys_obj_read(k, keys_one(v));
-    if (k->kind != KIND_KEYRING)
-        ug_die(UG_EXIT_FAIL, "--%s %s: a %s, not a keyring", flag, keys_one(v), keys_kind_name(k->kind));
+    if (v->n)
+        keys_keyring_read(k, keys_one(v), flag);
 }
 
 /* The threshold status of a combined object: under prev (a rotation) and

@@ -151,11 +151,8 @@ int keys_cmd_keyring(int argc, char **argv)
     if (v[K_REPLACE].n && !v[K_FROM].n)
         ug_usage_error("--replace needs --from PREV.keyring");
     static keys_obj prev;
-    if (v[K_FROM].n) {
-        keys_obj_read(&prev, keys_one(&v[K_FROM]));
-        if (prev.kind != KIND_KEYRING)
-            ug_die(UG_EXIT_FAIL, "%s: a %s, not a keyring", keys_one(&v[K_FROM]), keys_kind_name(prev.kind));
-    }
+    if (v[K_FROM].n)
+        keys_keyring_read(&prev, keys_one(&v[K_FROM]), "from");
     ug2_keyring k;
     memset(&k, 0, sizeof k);
     keyring_fields(&k, v, v[K_FROM].n ? &prev.u.kr : NULL, cmd);
@@ -236,11 +233,8 @@ int keys_cmd_cert(int argc, char **argv)
     if (!v[C_TTL].n || !v[C_OUT].n)
         ug_usage_error("cert needs --ttl (at most %u s: 90 days) and --out", UG2_CERT_LIFE_MAX);
     static keys_obj kr;
-    if (v[C_KEYRING].n) {
-        keys_obj_read(&kr, keys_one(&v[C_KEYRING]));
-        if (kr.kind != KIND_KEYRING)
-            ug_die(UG_EXIT_FAIL, "%s: a %s, not a keyring", keys_one(&v[C_KEYRING]), keys_kind_name(kr.kind));
-    }
+    if (v[C_KEYRING].n)
+        keys_keyring_read(&kr, keys_one(&v[C_KEYRING]), "keyring");
     ug2_cert c;
     memset(&c, 0, sizeof c);
     cert_fields(&c, v, v[C_KEYRING].n ? &kr : NULL);
@@ -336,11 +330,8 @@ int keys_cmd_release2(int argc, char **argv)
     memset(&m, 0, sizeof m);
     manifest_fields(&m, v);
     static keys_obj kr;
-    if (v[R_KEYRING].n) {
-        keys_obj_read(&kr, keys_one(&v[R_KEYRING]));
-        if (kr.kind != KIND_KEYRING)
-            ug_die(UG_EXIT_FAIL, "%s: a %s, not a keyring", keys_one(&v[R_KEYRING]), keys_kind_name(kr.kind));
-    }
+    if (v[R_KEYRING].n)
+        keys_keyring_read(&kr, keys_one(&v[R_KEYRING]), "keyring");
     keys_hash_file(keys_one(&v[R_FILE]), &m.size, m.hash);
     uint8_t body[UG_OBJ_MAX];
     size_t len;

@@ -204,6 +204,13 @@ void keys_obj_read(keys_obj *o, const char *path)
                keys_kind_name(o->kind));
 }
 
+void keys_keyring_read(keys_obj *o, const char *path, const char *flag)
+{
+    keys_obj_read(o, path);
+    if (o->kind != KIND_KEYRING)
+        ug_die(UG_EXIT_FAIL, "--%s %s: a %s, not a keyring", flag, path, keys_kind_name(o->kind));
+}
+
 const ug_pubkey *keys_list_of(const ug2_keyring *k, keys_kind kind, unsigned *n, unsigned *t)
 {
     switch (kind) {
