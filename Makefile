@@ -79,7 +79,7 @@ PLUGIN_SO := $(BUILD)/upgate.so
 # libupgate, the client library: client/*.c with proto/ linked in, hidden.
 CLIENT_SRC := $(filter-out client/example.c,$(wildcard client/*.c))
 CLIENT_OBJ := $(CLIENT_SRC:%.c=$(OBJ)/%.o)
-CLIENT_VERSION := 1.0.0
+CLIENT_VERSION := 1.1.0
 CLIENT_SONAME := libupgate.so.1
 CLIENT_A := $(BUILD)/libupgate.a
 CLIENT_SO := $(BUILD)/libupgate.so.$(CLIENT_VERSION)

@@ -42,7 +42,7 @@ INST_BIN = $(filter $(addprefix $(BUILD)/,$(BIN_NAMES)),$(PROGRAMS))
 
 # The client library is installed when its header is in the tree; then every
 # one of its files is required (no half-installed library). Its shared object
-# is $(CLIENT_SO) when the client's rules name it (libupgate.so.1.0.0, say),
+# is $(CLIENT_SO) when the client's rules name it (libupgate.so.1.1.0, say),
 # else build/libupgate.so.1; installed as that file plus the links
 # libupgate.so.1 (the SONAME) and libupgate.so (for -lupgate).
 # (include/upgate/host.h, libupgate-host's, ships with upgate-plugin-dev once upgate-node uses it)

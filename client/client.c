@@ -1,4 +1,5 @@
-/* libupgate: the client handle, its config, keys and credential, messages and versions. */
+/* libupgate: the client handle, its config, keys and credential, messages and versions (version 2's
+ * trust in trust.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,10 @@
 _Static_assert((int)UG_CLIENT_R_SIZE == (int)UG_E_SIZE && (int)UG_CLIENT_R_SIG == (int)UG_E_SIG &&
                    (int)UG_CLIENT_R_MIRROR == (int)UG_E_MIRROR && (int)UG_CLIENT_R_MIRROR + 2 == (int)UG_E_COUNT_,
                "ug_client_reason follows ug_err");
+_Static_assert((int)UG_CLIENT_R_THRESHOLD == (int)UG_E_THRESHOLD && (int)UG_CLIENT_R_KEYRING == (int)UG_E_KEYRING &&
+                   (int)UG_CLIENT_R_PLATFORM == (int)UG_E_PLAT && (int)UG_CLIENT_R_SEQ == (int)UG_E_SEQ &&
+                   (int)UG_CLIENT_R_CLOCK_SKEW == (int)UG_E_CLOCK && (int)UG_CLIENT_R_CLOCK_SKEW + 1 == (int)UG_E2_COUNT_,
+               "ug_client_reason follows ug_err for version 2 too");
 _Static_assert((int)UG_CLIENT_RES_ROLLED_BACK == (int)UG_RES_ROLLED_BACK, "ug_client_res follows ug_res");
 _Static_assert(UG_CLIENT_DGRAM_MAX == UG_DGRAM_MAX && UG_CLIENT_VER_MAX == UG_VER_MAX &&
                    UG_CLIENT_URLS_MAX == UG_URLS_MAX && UG_CLIENT_URL_MAX == UG_URL_MAX,
@@ -40,6 +45,7 @@ const char *ug_client_strerror(ug_client_err e)
         [UG_CLIENT_E_DEADLINE] = "download deadline passed",
         [UG_CLIENT_E_EXPIRED] = "offer expired",
         [UG_CLIENT_E_CURL] = "libcurl failed",
+        [UG_CLIENT_E_KEYRING] = "no valid keyring reached",
     };
     return (unsigned)e < UG_CLIENT_E_COUNT_ ? text[e] : "unknown error";
 }
@@ -115,6 +121,9 @@ void ug_client_config_init(ug_client_config *cfg)
     cfg->size = sizeof *cfg;
     cfg->hello_size = UG_DGRAM_MAX;
     cfg->report_size = UG_HELLO_MIN;
+    cfg->root_threshold = 1;
+    cfg->blocked_after_s = UG_CLIENT_BLOCKED_DEFAULT_S;
+    cfg->keyring_timeout_s = 10;
 }
 
 /* plat and chan go on the wire as msgpack str: printable ASCII only. */
@@ -159,7 +168,7 @@ static const char *take_config(ug_client *c, const ug_client_config *in)
     c->now_ctx = cfg.now_ctx;
     c->random = cfg.random;
     c->random_ctx = cfg.random_ctx;
-    return NULL;
+    return ug_client_take_v2_(c, &cfg);
 }
 
 ug_client_err ug_client_new(const ug_client_config *cfg, ug_client **out, const char **msg)
@@ -367,6 +376,14 @@ ug_client_err ug_client_ready_(ug_client *c)
         return ug_client_fail_(c, UG_CLIENT_E_NOKEY, "no client key set");
     if (!c->cred_len)
         return ug_client_fail_(c, UG_CLIENT_E_NOKEY, "no credential set");
+    if ((c->nhint || c->nrelease) && c->nroots)
+        return ug_client_fail_(c, UG_CLIENT_E_INVALID,
+                               "pin root keys (protocol version 2) or hint and release keys (version 1), not both");
+    if (c->nroots)
+        return UG_CLIENT_OK;
+    if (!c->nhint && !c->nrelease)
+        return ug_client_fail_(c, UG_CLIENT_E_NOKEY,
+                               "no pinned key: root keys (protocol version 2) or hint and release keys (version 1)");
     if (!c->nhint || !c->nrelease)
         return ug_client_fail_(c, UG_CLIENT_E_NOKEY, "no pinned %s key", c->nhint ? "release" : "hint");
     return UG_CLIENT_OK;

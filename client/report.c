@@ -38,7 +38,13 @@ ug_client_err ug_client_report(ug_client *c, ug_client_res res, const char *to, 
     memcpy(f.pk, c->sk + UG_SEED_LEN, UG_PK_LEN);
     uint8_t buf[UG_DGRAM_MAX];
     size_t n;
-    if (ug_report_build(buf, sizeof buf, &n, &f, c->report_size, c->sk) != 0)
+    /* version 2: the app, and how the package came (deltas are a later step: the full package) */
+    ug2_report_fields f2 = {.base = f, .app = c->app, .via = UG2_VIA_FULL};
+    bool v2 = ug_client_protocol(c) == 2;
+    if (v2 && !c->app[0])
+        return ug_client_fail_(c, UG_CLIENT_E_INVALID, "report: config app is needed for protocol version 2");
+    if ((v2 ? ug2_report_build(buf, sizeof buf, &n, &f2, c->report_size, c->sk)
+            : ug_report_build(buf, sizeof buf, &n, &f, c->report_size, c->sk)) != 0)
         return ug_client_fail_(c, UG_CLIENT_E_INVALID, "report: does not fit a datagram (credential too long?)");
     if (cap < n)
         return ug_client_fail_(c, UG_CLIENT_E_BUFFER, "REPORT of %zu bytes, buffer of %zu", n, cap);
@@ -111,23 +117,15 @@ void ug_client_sync_dir_(const char *path)
     }
 }
 
-ug_client_err ug_client_state_save(ug_client *c, const char *path, const char *version)
+ug_client_err ug_client_atomic_write_(ug_client *c, const char *path, const void *data, size_t len)
 {
-    if (!c || !path || !version)
-        return UG_CLIENT_E_INVALID;
-    ug_version v;
-    size_t vlen = strnlen(version, UG_VER_MAX + 1);
-    if (vlen > UG_VER_MAX || ug_version_parse(&v, version, vlen) != 0)
-        return ug_client_fail_(c, UG_CLIENT_E_INVALID, "state: not a version: %.40s", version);
     char tmp[PATH_MAX];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path) >= sizeof tmp)
         return ug_client_fail_(c, UG_CLIENT_E_INVALID, "%s: path too long", path);
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
         return ug_client_fail_(c, UG_CLIENT_E_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-    char line[STATE_MAX + 1];
-    int n = snprintf(line, sizeof line, STATE_KEY "%s\n", version);
-    int rc = ug_write_all(fd, line, (size_t)n) == 0 && fsync(fd) == 0 ? 0 : errno;
+    int rc = ug_write_all(fd, data, len) == 0 && fsync(fd) == 0 ? 0 : errno;
     if (close(fd) != 0 && rc == 0)
         rc = errno;
     if (rc == 0 && rename(tmp, path) != 0)
@@ -138,6 +136,19 @@ ug_client_err ug_client_state_save(ug_client *c, const char *path, const char *v
     }
     ug_client_sync_dir_(path);
     return UG_CLIENT_OK;
+}
+
+ug_client_err ug_client_state_save(ug_client *c, const char *path, const char *version)
+{
+    if (!c || !path || !version)
+        return UG_CLIENT_E_INVALID;
+    ug_version v;
+    size_t vlen = strnlen(version, UG_VER_MAX + 1);
+    if (vlen > UG_VER_MAX || ug_version_parse(&v, version, vlen) != 0)
+        return ug_client_fail_(c, UG_CLIENT_E_INVALID, "state: not a version: %.40s", version);
+    char line[STATE_MAX + 1];
+    int n = snprintf(line, sizeof line, STATE_KEY "%s\n", version);
+    return ug_client_atomic_write_(c, path, line, (size_t)n);
 }
 
 ug_client_err ug_client_state_check(ug_client *c, const char *path, bool *rolled_back, char *installed, size_t cap)

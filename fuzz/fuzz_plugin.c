@@ -200,7 +200,8 @@ static void make_src(fz_addr *a, unsigned which)
 
 typedef struct {
     const fz_inst *f;
-    bool ours;     /* starts with 95 a2 55 47 01 */
+    bool ours;     /* starts with 95 a2 55 47 01, or 02 (v2) */
+    bool v2;       /* a version 2 datagram: the policy has no version 2 keys */
     bool decoded;  /* a HELLO datagram whose body decodes */
     bool verified; /* and passes rule 4 under the policy's issuers, now */
     bool targeted;
@@ -213,7 +214,14 @@ static void analyse(const fz_inst *f, const uint8_t *in, size_t len, fz_expect *
     static const uint8_t prefix[5] = {0x95, 0xa2, 'U', 'G', 0x01};
     memset(x, 0, sizeof *x);
     x->f = f;
-    x->ours = len >= 5 && memcmp(in, prefix, 5) == 0;
+    x->v2 = len >= 5 && memcmp(in, prefix, 4) == 0 && in[4] == UG2_VERSION;
+    x->ours = x->v2 || (len >= 5 && memcmp(in, prefix, 5) == 0);
+    if (x->v2) {
+        ug2_hello h2;
+        x->decoded = ug2_hello_parse(&h2, &x->d, in, len, NULL) == 0;
+        x->h = h2.base; /* its nonce: what a reply must echo */
+        return;
+    }
     /* the tracker reads a HELLO in one pass and its credential only when it
      * needs it (issue 10): a bad credential may still get an unsigned WAIT,
      * never anything that rule 4 guards */
@@ -282,6 +290,29 @@ static void check_wait(const fz_inst *f, const fz_expect *x, ug_verdict v, const
         FZ_CHECK(f->ref->rollouts[0].nstages > 0, "quota without stages");
 }
 
+/* A version 2 HELLO to a policy without version 2 keys: a plain v2 WAIT
+ * "not targeted" the host may replace (PASS), or a v2 COOKIE first. */
+static void check_v2_reply(const fz_inst *f, const fz_expect *x, ug_verdict v, const uint8_t *out, size_t out_len)
+{
+    ug_dgram d;
+    ug_err e = UG_OK;
+    FZ_CHECK(out_len > 0, "no answer to a version 2 HELLO");
+    FZ_CHECK(ug2_dgram_decode(&d, out, out_len, &e) == 0, "malformed v2 reply: %s", ug_err_name(e));
+    if (d.type == UG_TYPE_COOKIE) {
+        ug_cookie c;
+        FZ_CHECK(v == UG_VERDICT_REPLY && f->cookies && ug_cookie_decode(&c, d.body, d.body_len, &e) == 0 &&
+                     memcmp(c.nonce, x->h.nonce, UG_NONCE_LEN) == 0,
+                 "v2 COOKIE");
+        return;
+    }
+    ug2_wait w;
+    FZ_CHECK(d.type == UG_TYPE_WAIT && ug2_wait_decode(&w, d.body, d.body_len, &e) == 0, "v2 reply of type %d: %s",
+             (int)d.type, ug_err_name(e));
+    FZ_CHECK(v == UG_VERDICT_PASS && w.why == UG_WHY_NOT_TARGETED && !w.has_token &&
+                 memcmp(w.nonce, x->h.nonce, UG_NONCE_LEN) == 0,
+             "v2 WAIT: verdict %d, why %llu, token %d", (int)v, (unsigned long long)w.why, w.has_token);
+}
+
 /* Everything the ABI and the spec promise about one handle() call. */
 static void check_reply(const fz_inst *f, const fz_expect *x, size_t in_len, ug_verdict v, const uint8_t *out,
                         size_t out_len)
@@ -297,6 +328,10 @@ static void check_reply(const fz_inst *f, const fz_expect *x, size_t in_len, ug_
     }
     if (!x->decoded) {
         FZ_CHECK(v == UG_VERDICT_DROP, "answered a malformed HELLO: verdict %d", (int)v);
+        return;
+    }
+    if (x->v2) {
+        check_v2_reply(f, x, v, out, out_len);
         return;
     }
     /* liveness: the open instance answers every good HELLO */

@@ -726,14 +726,14 @@ Test(client, shared_library_exports_only_ug_client)
 {
     static char out[65536];
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "nm -D --defined-only %s/libupgate.so.1.0.0", tu_build_dir());
+    snprintf(cmd, sizeof cmd, "nm -D --defined-only %s/libupgate.so.%s", tu_build_dir(), UG_CLIENT_VERSION);
     run_ok(cmd, out, sizeof out);
     unsigned n = 0;
     for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
         char addr[32], type[4], name[256];
         cr_assert_eq(sscanf(line, "%31s %3s %255s", addr, type, name), 3, "%s", line);
-        if (strcmp(type, "A") == 0 && strcmp(name, "LIBUPGATE_1") == 0)
-            continue; /* the version node */
+        if (strcmp(type, "A") == 0 && (strcmp(name, "LIBUPGATE_1") == 0 || strcmp(name, "LIBUPGATE_1.1") == 0))
+            continue; /* the version nodes: 1.0's symbols, and 1.1's (protocol version 2) */
         cr_assert_eq(strncmp(name, "ug_client_", 10), 0, "libupgate.so exports %s", name);
         cr_assert_not_null(strstr(name, "@@LIBUPGATE_1"), "%s is not versioned", name);
         n++;
@@ -748,7 +748,16 @@ Test(client, shared_library_exports_only_ug_client)
     ssize_t tl = readlink(link, target, sizeof target - 1);
     cr_assert_gt(tl, 0, "%s is not a symlink", link);
     target[tl] = 0;
-    cr_assert_str_eq(target, "libupgate.so.1.0.0");
+    cr_assert_str_eq(target, "libupgate.so." UG_CLIENT_VERSION);
+    /* libupgate 1.0's symbols keep their version node: an application built on 1.0 still links */
+    static const char *const v10[] = {"ug_client_new", "ug_client_hello", "ug_client_receive", "ug_client_download",
+                                      "ug_client_state_check", NULL};
+    for (int i = 0; v10[i]; i++) {
+        snprintf(cmd, sizeof cmd, "nm -D --defined-only %s/libupgate.so | grep -c ' %s@@LIBUPGATE_1$'",
+                 tu_build_dir(), v10[i]);
+        run_ok(cmd, out, sizeof out);
+        cr_assert_eq(atoi(out), 1, "%s is not in LIBUPGATE_1", v10[i]);
+    }
 }
 
 Test(client, static_library_hides_proto)

@@ -25,13 +25,24 @@
 
 static const char usage[] =
     "usage: upgate-peer --tracker HOST:PORT --uid N --version V --key CLIENT.key --cred FILE\n"
+    "                   --root FILE [--root FILE ...] [--threshold N] --state FILE\n"
+    "                   --app A --plat P --chan C [--keyring-url URL ...] [--anchor-kv N]\n"
+    "                   [--tracker-name NAME] [--blocked-after SECONDS]\n"
+    "                   [--yes|--no] [--out PATH] [--timeout SECONDS] [--tries N] [--pad]\n"
+    "                   [--bind ADDR] [--deadline SECONDS]\n"
+    "       upgate-peer --tracker HOST:PORT --uid N --version V --key CLIENT.key --cred FILE\n"
     "                   --hint-pub FILE [--hint-pub FILE ...] --release-pub FILE [--release-pub FILE ...]\n"
     "                   [--plat P] [--chan C] [--yes|--no] [--out PATH]\n"
     "                   [--timeout SECONDS] [--tries N] [--pad] [--bind ADDR]\n"
     "                   [--state FILE] [--deadline SECONDS]\n"
     "\n"
-    "Asks the tracker whether this peer (user N, at version V) should upgrade. A HINT\n"
-    "is acted on only if it passes every check of protocol section 6; then the offer\n"
+    "Asks the tracker whether this peer (user N, at version V) should upgrade. With\n"
+    "--root it speaks protocol version 2 (docs/protocol-v2.md): it trusts the keyrings\n"
+    "a threshold of the pinned roots signs (fetched from the keyring URLs, walked\n"
+    "version by version) and remembers in the --state file what it verified (newest\n"
+    "keyring, highest release seq, the signed clock); with --hint-pub and --release-pub\n"
+    "it speaks version 1 (pinned keys). A HINT\n"
+    "is acted on only if it passes every check of the protocol; then the offer\n"
     "is shown and, on yes, the package is downloaded (hinted mirror first, the others\n"
     "after), its size and BLAKE2b-256 are checked, and only then is it moved to PATH\n"
     "(default: the URL's file name in the current directory). Until then it grows in\n"
@@ -39,14 +50,26 @@ static const char usage[] =
     "peer sends the tracker one signed REPORT: installed (verified and in place),\n"
     "declined, download failed, or size/hash mismatch.\n"
     "\n"
-    "  --hint-pub, --release-pub   pinned keys; repeat to pin up to 8 of each\n"
+    "  --root FILE                 a pinned root key (version 2); repeat for up to 8\n"
+    "  --threshold N               how many pinned roots must sign (default 1)\n"
+    "  --state FILE                version 2: what the peer verified (keyring, seq, signed\n"
+    "                              clock), written atomically; FILE.installed remembers\n"
+    "                              the version installed, as --state does in version 1\n"
+    "  --app, --plat, --chan       version 2: the application, platform and channel a\n"
+    "                              manifest must be bound to\n"
+    "  --keyring-url URL           where keyrings are fetched (URL + N.keyring); repeat\n"
+    "  --anchor-kv N               the keyring version the pinned roots come from\n"
+    "  --tracker-name NAME         accept certificates and tokens of this tracker only\n"
+    "  --blocked-after SECONDS     print \"updates may be blocked\" after this long without\n"
+    "                              a valid token or offer (default 604800: 7 days)\n"
+    "  --hint-pub, --release-pub   pinned keys (version 1); repeat to pin up to 8 of each\n"
     "  --yes, --no                 answer the prompt (default: ask; end of input is no)\n"
     "  --timeout SECONDS           give up on the tracker after this long (default 30)\n"
     "  --tries N                   HELLO sends before giving up on silence (default 5)\n"
     "  --pad                       pad every HELLO to 1232 bytes (saves a round trip)\n"
     "  --bind ADDR                 send from this local address (e.g. 127.0.1.5)\n"
-    "  --state FILE                remember the version installed here; at start, if V is\n"
-    "                              below it, report the rollback to the tracker\n"
+    "  --state FILE                version 1: remember the version installed here; at start,\n"
+    "                              if V is below it, report the rollback to the tracker\n"
     "  --deadline SECONDS          give the whole download this long (default 60 s plus\n"
     "                              1 s per 16 KiB of package); each mirror gets an equal\n"
     "                              share of the time left before the next is tried\n"
@@ -58,6 +81,11 @@ typedef struct {
     const char *tracker, *version, *key, *cred, *plat, *chan, *out, *bind, *state;
     const char *hint_pub[UG_CLIENT_PINS_MAX], *release_pub[UG_CLIENT_PINS_MAX];
     unsigned nhint, nrelease;
+    /* protocol version 2 */
+    const char *roots[UG_CLIENT_PINS_MAX], *kr_urls[UG_CLIENT_KEYRING_URLS_MAX], *app, *tracker_name;
+    unsigned nroots, nkr_urls;
+    uint64_t threshold, anchor_kv, blocked_after;
+    char installed[PATH_MAX]; /* the installed version's file: --state (v1), --state.installed (v2) */
     int answer; /* 1 --yes, -1 --no, 0 ask */
     bool pad;
     uint64_t uid, timeout_s, tries, deadline_s;
@@ -83,6 +111,7 @@ static uint64_t mono_ms(void)
 enum {
     OPT_TRACKER = 1, OPT_UID, OPT_VERSION, OPT_KEY, OPT_CRED, OPT_HINT_PUB, OPT_RELEASE_PUB, OPT_PLAT,
     OPT_CHAN, OPT_YES, OPT_NO, OPT_OUT, OPT_TIMEOUT, OPT_TRIES, OPT_PAD, OPT_BIND, OPT_STATE, OPT_DEADLINE,
+    OPT_ROOT, OPT_THRESHOLD, OPT_APP, OPT_KEYRING_URL, OPT_ANCHOR_KV, OPT_TRACKER_NAME, OPT_BLOCKED_AFTER,
 };
 static const struct option long_opts[] = {
     {"tracker", required_argument, NULL, OPT_TRACKER}, {"uid", required_argument, NULL, OPT_UID},
@@ -94,7 +123,12 @@ static const struct option long_opts[] = {
     {"out", required_argument, NULL, OPT_OUT},         {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"tries", required_argument, NULL, OPT_TRIES},     {"pad", no_argument, NULL, OPT_PAD},
     {"bind", required_argument, NULL, OPT_BIND},       {"state", required_argument, NULL, OPT_STATE},
-    {"deadline", required_argument, NULL, OPT_DEADLINE}, {NULL, 0, NULL, 0},
+    {"deadline", required_argument, NULL, OPT_DEADLINE}, {"root", required_argument, NULL, OPT_ROOT},
+    {"threshold", required_argument, NULL, OPT_THRESHOLD}, {"app", required_argument, NULL, OPT_APP},
+    {"keyring-url", required_argument, NULL, OPT_KEYRING_URL},
+    {"anchor-kv", required_argument, NULL, OPT_ANCHOR_KV},
+    {"tracker-name", required_argument, NULL, OPT_TRACKER_NAME},
+    {"blocked-after", required_argument, NULL, OPT_BLOCKED_AFTER}, {NULL, 0, NULL, 0},
 };
 
 static void set_once(const char **slot, const char *flag)
@@ -106,8 +140,9 @@ static void set_once(const char **slot, const char *flag)
 
 static void add_pin(const char **pins, unsigned *n, const char *flag)
 {
-    if (*n == UG_CLIENT_PINS_MAX)
-        ug_usage_error("--%s: at most %u pinned keys (got more at %s)", flag, UG_CLIENT_PINS_MAX, optarg);
+    unsigned max = strcmp(flag, "keyring-url") ? UG_CLIENT_PINS_MAX : UG_CLIENT_KEYRING_URLS_MAX;
+    if (*n == max)
+        ug_usage_error("--%s: at most %u (got more at %s)", flag, max, optarg);
     pins[(*n)++] = optarg;
 }
 
@@ -131,9 +166,39 @@ static void parse_addresses(opts *o)
     }
 }
 
+/* Version 2's options: --root and the rest; none of them beside version 1's pins. */
+static void check_v2(opts *o, const char *const v2num[3])
+{
+    bool v1 = o->nhint || o->nrelease;
+    if (v1 && (o->nroots || o->app || o->nkr_urls || o->tracker_name || v2num[0] || v2num[1] || v2num[2]))
+        ug_usage_error("--%s is protocol version 2's (--root); --hint-pub and --release-pub are version 1's",
+                       o->nroots ? "root" : o->app ? "app" : o->nkr_urls ? "keyring-url" : o->tracker_name ? "tracker-name"
+                       : v2num[0] ? "threshold" : v2num[1] ? "anchor-kv" : "blocked-after");
+    if (v1)
+        return;
+    if (!o->nroots)
+        ug_usage_error("missing --root (protocol version 2) or --hint-pub and --release-pub (version 1)");
+    static const char *const need[] = {"--state", "--app", "--plat", "--chan"};
+    const bool have[] = {o->state, o->app, o->plat, o->chan};
+    for (size_t i = 0; i < sizeof have / sizeof have[0]; i++)
+        if (!have[i])
+            ug_usage_error("missing %s (protocol version 2)", need[i]);
+    o->threshold = 1;
+    if (v2num[0] && ug_parse_u64(v2num[0], 1, o->nroots, &o->threshold) != 0)
+        ug_usage_error("--threshold: not 1..%u (the pinned roots): %s", o->nroots, v2num[0]);
+    if (v2num[1] && ug_parse_u64(v2num[1], 0, UINT32_MAX, &o->anchor_kv) != 0)
+        ug_usage_error("--anchor-kv: not a keyring version: %s", v2num[1]);
+    o->blocked_after = 7 * 86400;
+    if (v2num[2] && ug_parse_u64(v2num[2], 1, UINT32_MAX, &o->blocked_after) != 0)
+        ug_usage_error("--blocked-after: not a number of seconds: %s", v2num[2]);
+    if (strlen(o->state) > PATH_MAX - 64)
+        ug_usage_error("--state: too long a path");
+    snprintf(o->installed, sizeof o->installed, "%s.installed", o->state);
+}
+
 static void parse_args(int argc, char **argv, opts *o)
 {
-    const char *uid = NULL, *timeout = NULL, *tries = NULL, *deadline = NULL;
+    const char *uid = NULL, *timeout = NULL, *tries = NULL, *deadline = NULL, *v2num[3] = {NULL, NULL, NULL};
     opterr = 0;
     int c, idx = 0;
     while ((c = getopt_long(argc, argv, "", long_opts, &idx)) != -1) {
@@ -157,6 +222,13 @@ static void parse_args(int argc, char **argv, opts *o)
         case OPT_DEADLINE: set_once(&deadline, flag); break;
         case OPT_HINT_PUB: add_pin(o->hint_pub, &o->nhint, flag); break;
         case OPT_RELEASE_PUB: add_pin(o->release_pub, &o->nrelease, flag); break;
+        case OPT_ROOT: add_pin(o->roots, &o->nroots, flag); break;
+        case OPT_KEYRING_URL: add_pin(o->kr_urls, &o->nkr_urls, flag); break;
+        case OPT_APP: set_once(&o->app, flag); break;
+        case OPT_TRACKER_NAME: set_once(&o->tracker_name, flag); break;
+        case OPT_THRESHOLD: set_once(&v2num[0], flag); break;
+        case OPT_ANCHOR_KV: set_once(&v2num[1], flag); break;
+        case OPT_BLOCKED_AFTER: set_once(&v2num[2], flag); break;
         case OPT_YES:
         case OPT_NO:
             if (o->answer != 0)
@@ -169,12 +241,14 @@ static void parse_args(int argc, char **argv, opts *o)
     }
     if (optind != argc)
         ug_usage_error("unexpected argument %s", argv[optind]);
-    static const char *const need[] = {"--tracker", "--uid", "--version", "--key", "--cred", "--hint-pub",
-                                       "--release-pub"};
-    const bool have[] = {o->tracker, uid, o->version, o->key, o->cred, o->nhint > 0, o->nrelease > 0};
+    static const char *const need[] = {"--tracker", "--uid", "--version", "--key", "--cred"};
+    const bool have[] = {o->tracker, uid, o->version, o->key, o->cred};
     for (size_t i = 0; i < sizeof have / sizeof have[0]; i++)
         if (!have[i])
             ug_usage_error("missing %s", need[i]);
+    if ((o->nhint || o->nrelease) && (!o->nhint || !o->nrelease))
+        ug_usage_error("missing %s (protocol version 1 pins both)", o->nhint ? "--release-pub" : "--hint-pub");
+    check_v2(o, v2num);
     if (ug_parse_u64(uid, 1, UG_UID_MAX, &o->uid) != 0)
         ug_usage_error("--uid: not a user id (1..2^63-1): %s", uid);
     if (!ug_client_version_valid(o->version))
@@ -191,7 +265,19 @@ static void parse_args(int argc, char **argv, opts *o)
         ug_usage_error("--out: empty or too long a path");
     if (o->state && (o->state[0] == 0 || strlen(o->state) > PATH_MAX - 64))
         ug_usage_error("--state: empty or too long a path");
+    if (o->state && !o->installed[0])
+        snprintf(o->installed, sizeof o->installed, "%s", o->state);
     parse_addresses(o);
+}
+
+/* "Updates may be blocked" (protocol version 2): said once, then the peer keeps asking. */
+static void on_blocked(void *ctx, uint64_t fresh_at, uint64_t now)
+{
+    (void)ctx;
+    uint64_t days = (now - fresh_at) / 86400, hours = (now - fresh_at) % 86400 / 3600;
+    printf("updates may be blocked: no valid freshness token or offer from a tracker for %llu d %llu h; "
+           "asking anyway\n", (unsigned long long)days, (unsigned long long)hours);
+    fflush(stdout);
 }
 
 /* The library handle for the options; a bad --plat or --chan is bad usage. */
@@ -204,6 +290,15 @@ static ug_client *make_client(const opts *o)
     cfg.plat = o->plat;
     cfg.chan = o->chan;
     cfg.hello_size = o->pad ? UG_CLIENT_DGRAM_MAX : 512;
+    if (o->nroots) { /* protocol version 2 */
+        cfg.app = o->app;
+        cfg.root_threshold = (unsigned)o->threshold;
+        cfg.anchor_kv = (uint32_t)o->anchor_kv;
+        cfg.state_path = o->state;
+        cfg.tracker_name = o->tracker_name;
+        cfg.blocked_after_s = o->blocked_after;
+        cfg.blocked = on_blocked;
+    }
     ug_client *c = NULL;
     const char *msg = "";
     ug_client_err e = ug_client_new(&cfg, &c, &msg);
@@ -222,6 +317,12 @@ static ug_client *make_client(const opts *o)
 static int load_files(peer *p)
 {
     ug_client *c = p->c;
+    for (unsigned i = 0; i < p->o.nroots; i++)
+        if (ug_client_add_root_key_file(c, p->o.roots[i]) != UG_CLIENT_OK)
+            return ug_complain(UG_EXIT_FAIL, "%s", ug_client_errmsg(c));
+    for (unsigned i = 0; i < p->o.nkr_urls; i++)
+        if (ug_client_add_keyring_url(c, p->o.kr_urls[i]) != UG_CLIENT_OK)
+            return ug_complain(UG_EXIT_USAGE, "--keyring-url: %s", ug_client_errmsg(c));
     for (unsigned i = 0; i < p->o.nhint; i++)
         if (ug_client_add_hint_key_file(c, p->o.hint_pub[i]) != UG_CLIENT_OK)
             return ug_complain(UG_EXIT_FAIL, "%s", ug_client_errmsg(c));
@@ -258,7 +359,7 @@ static int check_state(const peer *p)
         return UG_EXIT_OK;
     char installed[UG_CLIENT_VER_MAX + 1];
     bool rolled_back = false;
-    if (ug_client_state_check(p->c, p->o.state, &rolled_back, installed, sizeof installed) != UG_CLIENT_OK)
+    if (ug_client_state_check(p->c, p->o.installed, &rolled_back, installed, sizeof installed) != UG_CLIENT_OK)
         return ug_complain(UG_EXIT_FAIL, "%s", ug_client_errmsg(p->c));
     if (rolled_back) {
         send_report(p, UG_CLIENT_RES_ROLLED_BACK, installed);
@@ -354,6 +455,11 @@ static int report_wait(const peer *p, const ug_client_event *ev)
     /* the library clamped the unsigned retry to 60..86400 s */
     printf("no upgrade now for version %s: %s; ask again in %llu s\n", p->o.version, reason,
            (unsigned long long)ev->retry);
+    if (ev->token) /* version 2: the WAIT carried a valid signed token */
+        printf("freshness token verified: the tracker's newest release for %s/%s is seq %llu\n", p->o.app, p->o.chan,
+               (unsigned long long)ev->newest_seq);
+    else if (ev->protocol == 2 && ev->token_reason)
+        printf("freshness token refused: %s\n", ev->token_reason_name);
     return UG_EXIT_OK;
 }
 
@@ -472,7 +578,7 @@ static int download(const peer *p, const ug_client_offer *o, const char *out)
     if (e != UG_CLIENT_OK)
         return ug_complain(UG_EXIT_FAIL, "download failed: %s", ug_client_errmsg(p->c));
     printf("upgraded package saved to %s (%llu bytes, BLAKE2b ok)\n", out, (unsigned long long)o->size);
-    if (p->o.state && ug_client_state_save(p->c, p->o.state, o->to) != UG_CLIENT_OK)
+    if (p->o.state && ug_client_state_save(p->c, p->o.installed, o->to) != UG_CLIENT_OK)
         return ug_complain(UG_EXIT_FAIL, "%s", ug_client_errmsg(p->c));
     return UG_EXIT_OK;
 }
@@ -513,6 +619,17 @@ static const char *check_phrase(ug_client_reason r)
     case UG_CLIENT_R_NONCE: return "not an answer to our HELLO";
     case UG_CLIENT_R_ROLLBACK: return "offered version is not newer than ours";
     case UG_CLIENT_R_MIRROR: return "mirror index outside the manifest's URLs";
+    case UG_CLIENT_R_THRESHOLD: return "too few of the keyring's keys signed";
+    case UG_CLIENT_R_KEYRING: return "the keyring it needs could not be fetched, or ours expired";
+    case UG_CLIENT_R_REVOKED: return "the hint key's certificate is revoked";
+    case UG_CLIENT_R_NOT_YET_VALID: return "the hint key's certificate is not valid yet";
+    case UG_CLIENT_R_LIFETIME: return "a certificate valid for too long";
+    case UG_CLIENT_R_TRACKER: return "a certificate of another tracker";
+    case UG_CLIENT_R_APP: return "a release of another application";
+    case UG_CLIENT_R_PLATFORM: return "a release for other platforms";
+    case UG_CLIENT_R_CHANNEL: return "a release of another channel";
+    case UG_CLIENT_R_SEQ: return "an older release than one already verified";
+    case UG_CLIENT_R_DELTA: return "a delta outside the manifest";
     default: return "malformed";
     }
 }

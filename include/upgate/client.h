@@ -1,4 +1,5 @@
-/* libupgate: the client side of upgate v1 (protocol.md sections 3, 4, 6 and REPORT) as a library. */
+/* libupgate: the client side of upgate (protocol version 2, docs/protocol-v2.md, by default; version 1,
+ * protocol.md, with pinned hint and release keys) as a library. */
 #ifndef UPGATE_CLIENT_H
 #define UPGATE_CLIENT_H
 
@@ -7,8 +8,23 @@
  * ------------
  * A peer asks its tracker, over UDP, whether it should upgrade. libupgate
  * builds the signed HELLO datagrams, reads the replies, checks a HINT as
- * protocol section 6 demands, downloads and verifies the offered package
- * with libcurl, and builds the signed REPORT that says what came of it.
+ * the protocol demands, downloads and verifies the offered package with
+ * libcurl, and builds the signed REPORT that says what came of it.
+ *
+ * Two protocol versions. Version 2 (the default) trusts pinned root keys
+ * and a threshold (ug_client_add_root_key_file, cfg.root_threshold): the
+ * keyrings they sign, fetched over HTTP (at most 4096 bytes each) from the
+ * keyring URLs of the configuration (ug_client_add_keyring_url), of the
+ * keyring held and of the manifest being checked, and walked version by
+ * version, name the release, certificate and root keys; every HINT carries
+ * its hint key's certificate; manifests are bound to cfg.app, cfg.plat
+ * and cfg.chan and carry a sequence number. What the peer learns (newest
+ * keyring, highest seq per (app, chan), minimum certificate serial, the
+ * highest signed time) persists in cfg.state_path. A peer that sees no
+ * valid freshness token nor HINT for cfg.blocked_after_s raises "updates
+ * may be blocked" (cfg.blocked, and ev->blocked). Version 1 is spoken
+ * when hint and release keys are pinned instead (the API of libupgate
+ * 1.0, unchanged). Pinning both kinds is refused.
  *
  * The application owns the UDP socket and its event loop, as with ngtcp2
  * or c-ares: libupgate performs no UDP I/O. It hands out the bytes of the
@@ -22,9 +38,9 @@
  *   UG_CLIENT_EV_COOKIE   the tracker wants its cookie echoed; send_now is
  *                         set and the next HELLO carries it (new nonce,
  *                         signed again).
- *   UG_CLIENT_EV_OFFER    a HINT that passed every check of section 6; the
- *                         offer's mirrors are in try order, the hinted one
- *                         first.
+ *   UG_CLIENT_EV_OFFER    a HINT that passed every check (protocol.md
+ *                         section 6, protocol-v2.md 5.4); the offer's
+ *                         mirrors are in try order, the hinted one first.
  *   UG_CLIENT_EV_IGNORED  anything else: forged, stray (another nonce, or no
  *                         HELLO outstanding), malformed. `reason` says why.
  *                         An IGNORED event never ends the exchange: an
@@ -34,6 +50,11 @@
  * (retransmits of one HELLO must be identical); a fresh nonce is drawn only
  * for a new HELLO (after a COOKIE, a WAIT why=6, a final answer, or
  * ug_client_hello_reset).
+ *
+ * In version 2, ug_client_receive may block to fetch the keyrings a HINT
+ * or token names (each fetch bounded by cfg.keyring_timeout_s, at most
+ * UG_CLIENT_KEYRING_WALK_MAX versions a call), and writes the state file
+ * whenever what the peer learned moves.
  *
  * Threads: a ug_client and a ug_client_transfer are used by one thread at a
  * time. Call curl_global_init() once before you start threads (libcurl's
@@ -69,14 +90,16 @@ extern "C" {
 #define UG_CLIENT_WUR
 #endif
 
-#define UG_CLIENT_VERSION "1.0.0"
+#define UG_CLIENT_VERSION "1.1.0"
 #define UG_CLIENT_DGRAM_MAX 1232u /* no upgate datagram is longer: size your buffers with it */
 #define UG_CLIENT_VER_MAX 32u     /* bytes of a version string, without its NUL */
 #define UG_CLIENT_URLS_MAX 8u
 #define UG_CLIENT_URL_MAX 200u
-#define UG_CLIENT_PINS_MAX 8u /* pinned hint keys, and pinned release keys, each */
+#define UG_CLIENT_PINS_MAX 8u /* pinned hint keys, and pinned release keys, each; pinned root keys */
+#define UG_CLIENT_KEYRING_URLS_MAX 4u /* keyring URLs of the configuration */
+#define UG_CLIENT_KEYRING_WALK_MAX 64u /* keyring versions fetched by one call */
 
-/* The library's own version, "1.0.0". */
+/* The library's own version, "1.1.0". */
 UG_CLIENT_API const char *ug_client_version(void);
 
 /* ---- errors --------------------------------------------------------- */
@@ -97,6 +120,8 @@ typedef enum {
     UG_CLIENT_E_DEADLINE, /* the download's deadline passed */
     UG_CLIENT_E_EXPIRED,  /* the offer expired before the download started */
     UG_CLIENT_E_CURL,     /* libcurl could not start a transfer */
+    /* libupgate 1.1 */
+    UG_CLIENT_E_KEYRING,  /* no keyring signed by the pinned roots could be reached, or it expired */
     UG_CLIENT_E_COUNT_    /* number of codes, not a code */
 } ug_client_err;
 
@@ -109,7 +134,8 @@ UG_CLIENT_API const char *ug_client_strerror(ug_client_err e);
 UG_CLIENT_API const char *ug_client_why_name(unsigned why);
 
 /* Why a datagram was IGNORED. The values and names are those of the wire
- * codec's reasons (protocol.md's rules): "signature", "nonce", ... */
+ * codec's reasons (protocol.md's rules, protocol-v2.md section 7):
+ * "signature", "nonce", ... */
 typedef enum {
     UG_CLIENT_R_NONE = 0,
     UG_CLIENT_R_SIZE,     /* datagram outside 1..1232 bytes */
@@ -126,6 +152,20 @@ typedef enum {
     UG_CLIENT_R_NONCE,    /* not an answer to the outstanding HELLO */
     UG_CLIENT_R_ROLLBACK, /* offers a version not newer than ours */
     UG_CLIENT_R_MIRROR,   /* mirror index outside the manifest's URLs */
+    /* libupgate 1.1: protocol version 2 (docs/protocol-v2.md section 7) */
+    UG_CLIENT_R_THRESHOLD = 17, /* too few keys of a list signed the certificate or manifest */
+    UG_CLIENT_R_CHAIN,    /* a keyring that is not the next of the one held */
+    UG_CLIENT_R_KEYRING,  /* a newer keyring is needed and could not be fetched (or ours expired) */
+    UG_CLIENT_R_REVOKED,  /* a hint certificate whose serial is revoked */
+    UG_CLIENT_R_NOT_YET_VALID, /* a certificate not valid yet at the signed time */
+    UG_CLIENT_R_LIFETIME, /* a certificate or token valid for too long, or for nothing */
+    UG_CLIENT_R_TRACKER,  /* a certificate or token of another tracker */
+    UG_CLIENT_R_APP,      /* a manifest for another application */
+    UG_CLIENT_R_PLATFORM, /* a manifest for other platforms */
+    UG_CLIENT_R_CHANNEL,  /* a manifest for another channel */
+    UG_CLIENT_R_SEQ,      /* a manifest or token behind the highest seq verified (rollback) */
+    UG_CLIENT_R_DELTA,    /* a delta index outside the manifest's deltas */
+    UG_CLIENT_R_CLOCK_SKEW, /* (tracker side only) */
 } ug_client_reason;
 
 /* ---- versions ------------------------------------------------------- */
@@ -146,6 +186,10 @@ typedef uint64_t (*ug_client_now_fn)(void *ctx);
 /* Fills buf with len unpredictable bytes; the default is libsodium's
  * randombytes_buf. Replace it only to replay fixed test vectors. */
 typedef void (*ug_client_random_fn)(void *ctx, uint8_t *buf, size_t len);
+/* "Updates may be blocked" (protocol version 2): no valid freshness token
+ * nor HINT since fresh_at, now (the peer's clock). Called once when it
+ * starts, again only after a valid one ended it. */
+typedef void (*ug_client_blocked_fn)(void *ctx, uint64_t fresh_at, uint64_t now);
 
 typedef struct {
     size_t size;         /* sizeof(ug_client_config); set by ug_client_config_init */
@@ -159,9 +203,23 @@ typedef struct {
     void *now_ctx;
     ug_client_random_fn random; /* nonces; NULL: libsodium */
     void *random_ctx;
+    /* ---- libupgate 1.1: protocol version 2 (with pinned root keys) ---- */
+    const char *app;            /* the application, 1..32 of A-Z a-z 0-9 . _ - +; plat (1..32)
+                                   and chan (1..16) are then required, of the same bytes */
+    unsigned root_threshold;    /* pinned roots that must sign the first keyring; default 1 */
+    uint32_t anchor_kv;         /* the keyring version the pinned roots come from; 0: none */
+    const char *state_path;     /* where what the peer learned persists (written atomically);
+                                   NULL: in memory only, for this handle's life */
+    const char *tracker_name;   /* the tracker's name (certificates and tokens must agree), NULL: any */
+    uint64_t blocked_after_s;   /* "updates may be blocked" after this long without a valid token
+                                   or HINT; default 604800 (7 days) */
+    ug_client_blocked_fn blocked; /* optional */
+    void *blocked_ctx;
+    long keyring_timeout_s;     /* one keyring fetch's limit; default 10 */
 } ug_client_config;
 
-/* Zeroes cfg and sets its size and defaults (hello_size 1232, report_size 512). */
+/* Zeroes cfg and sets its size and defaults (hello_size 1232, report_size 512,
+ * root_threshold 1, blocked_after_s 7 days, keyring_timeout_s 10). */
 UG_CLIENT_API void ug_client_config_init(ug_client_config *cfg);
 
 /* A new handle for cfg (its strings are copied). UG_CLIENT_E_INVALID names
@@ -197,6 +255,43 @@ UG_CLIENT_API ug_client_err ug_client_add_hint_key_file(ug_client *c, const char
 UG_CLIENT_API ug_client_err ug_client_add_hint_key(ug_client *c, const uint8_t pk[32]) UG_CLIENT_WUR;
 UG_CLIENT_API ug_client_err ug_client_add_release_key_file(ug_client *c, const char *path) UG_CLIENT_WUR;
 UG_CLIENT_API ug_client_err ug_client_add_release_key(ug_client *c, const uint8_t pk[32]) UG_CLIENT_WUR;
+
+/* ---- protocol version 2: trust (libupgate 1.1) ------------------------ */
+
+/* Pins a root key (protocol version 2), from a public key file or its 32
+ * bytes; up to UG_CLIENT_PINS_MAX. cfg.root_threshold of them must sign
+ * the first keyring (the anchor's, cfg.anchor_kv, or version 1). */
+UG_CLIENT_API ug_client_err ug_client_add_root_key_file(ug_client *c, const char *path) UG_CLIENT_WUR;
+UG_CLIENT_API ug_client_err ug_client_add_root_key(ug_client *c, const uint8_t pk[32]) UG_CLIENT_WUR;
+/* A keyring URL: http(s), ending with "/"; keyring N is fetched from
+ * URL + "N.keyring". Up to UG_CLIENT_KEYRING_URLS_MAX. */
+UG_CLIENT_API ug_client_err ug_client_add_keyring_url(ug_client *c, const char *url) UG_CLIENT_WUR;
+/* The protocol version the handle speaks: 2 with pinned roots, 1 with
+ * pinned hint and release keys, 0 when nothing (or both kinds) is pinned. */
+UG_CLIENT_API unsigned ug_client_protocol(const ug_client *c);
+/* Fetches and walks the keyrings after the one held, version by version,
+ * until one is not served (at most UG_CLIENT_KEYRING_WALK_MAX), and saves
+ * the state. OK when the peer then holds an unexpired keyring;
+ * UG_CLIENT_E_KEYRING when it does not (the message says why). */
+UG_CLIENT_API ug_client_err ug_client_keyring_update(ug_client *c) UG_CLIENT_WUR;
+
+/* What a version 2 peer knows (ug_client_trust). */
+typedef struct {
+    size_t size;              /* sizeof(ug_client_trust_info); set by ug_client_trust_info_init */
+    unsigned protocol;        /* ug_client_protocol */
+    uint32_t keyring_version; /* the newest keyring verified; 0: only the pinned roots so far */
+    uint64_t keyring_expires;
+    uint64_t seq;             /* the highest seq verified for (cfg.app, cfg.chan) */
+    uint64_t min_serial;      /* the minimum certificate serial in force */
+    uint64_t signed_time;     /* the highest signed time verified (the clock never goes below it) */
+    uint64_t fresh_at;        /* the signed time of the newest valid token or HINT */
+    bool blocked;             /* "updates may be blocked" now */
+} ug_client_trust_info;
+
+UG_CLIENT_API void ug_client_trust_info_init(ug_client_trust_info *info);
+/* Loads the state file on first use (UG_CLIENT_E_FORMAT names it when it
+ * is malformed: the application decides; libupgate never drops it). */
+UG_CLIENT_API ug_client_err ug_client_trust(ug_client *c, ug_client_trust_info *info) UG_CLIENT_WUR;
 
 /* ---- the exchange --------------------------------------------------- */
 
@@ -250,6 +345,17 @@ typedef struct {
     uint64_t hello_ts;   /* our clock in the HELLO answered (tracker_ts - hello_ts: skew) */
     /* OFFER */
     ug_client_offer offer;
+    /* ---- libupgate 1.1 ---- */
+    unsigned protocol;   /* of the handle: 1 or 2 */
+    bool blocked;        /* "updates may be blocked" (protocol version 2; cfg.blocked is told once) */
+    /* WAIT (version 2) */
+    bool token;          /* it carried a freshness token that passed every check */
+    uint64_t newest_seq; /* that token's newest seq for (cfg.app, cfg.chan); 0: none listed */
+    ug_client_reason token_reason; /* a token that failed: why (the WAIT stands, the token moves nothing) */
+    const char *token_reason_name; /* ... as text; "" when none failed */
+    /* OFFER (version 2) */
+    uint64_t seq;        /* the manifest's sequence number */
+    unsigned urgency;    /* 0 normal, 1 critical (the publisher's word) */
 } ug_client_event;
 
 /* Reads one received datagram, buf[0..len), and points *ev at the one

@@ -51,6 +51,7 @@ typedef struct ug_inst {
     _Atomic uint64_t epoch;
     uint64_t started;
     uint64_t last_scan;
+    uint64_t v2_warned, v2_logged; /* the v2 certificate's and keyring's expiry notices */
     pthread_mutex_t reg_mu; /* rollout_states and stage_states */
     ug_rollout_state **rollout_states;
     size_t nrollout_states;

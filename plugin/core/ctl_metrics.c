@@ -84,6 +84,16 @@ static void metrics_tracker(ug_inst *I, mout *m, const ug_live *l, uint64_t now)
     mf(m, "upgate_policy_generation %" PRIu64 "\n", l->gen);
     family(m, "upgate_uptime_seconds", "gauge", "Seconds since the plugin started.");
     mf(m, "upgate_uptime_seconds %" PRIu64 "\n", now - I->started);
+    const ug_policy_v2 *k = l->pol->v2;
+    if (!k)
+        return;
+    family(m, "upgate_keyring_version", "gauge", "The version 2 keyring the tracker serves.");
+    mf(m, "upgate_keyring_version %u\n", k->keys.kr.kv);
+    family(m, "upgate_keyring_expiry_timestamp_seconds", "gauge", "When the served keyring expires.");
+    mf(m, "upgate_keyring_expiry_timestamp_seconds{kv=\"%u\"} %" PRIu64 "\n", k->keys.kr.kv, k->keys.kr.exp);
+    family(m, "upgate_hint_cert_expiry_timestamp_seconds", "gauge", "When the hint key's certificate expires.");
+    mf(m, "upgate_hint_cert_expiry_timestamp_seconds{serial=\"%" PRIu64 "\"} %" PRIu64 "\n", k->keys.cert.serial,
+       k->keys.cert.exp);
 }
 
 /* One pass over a rollout's grants gives the outcome counts of its stages. */

@@ -119,6 +119,18 @@ static json_t *rollout_json(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
     return o;
 }
 
+/* Protocol version 2: the keyring served and the certificate, with their expiry; null without. */
+static json_t *v2_json(const ug_policy *p)
+{
+    const ug_policy_v2 *k = p->v2;
+    if (!k)
+        return json_null();
+    return json_pack("{s:I, s:I, s:s, s:I, s:I, s:s, s:s}", "keyring", (json_int_t)k->keys.kr.kv, "keyring_expires",
+                     (json_int_t)k->keys.kr.exp, "keyring_file", k->keyring_path, "cert_serial",
+                     (json_int_t)k->keys.cert.serial, "cert_expires", (json_int_t)k->keys.cert.exp, "cert_file",
+                     k->cert_path, "tracker", k->tracker);
+}
+
 static json_t *tracker_json(ug_inst *I, const ug_live *l, uint64_t now)
 {
     static const char *const modes[] = {"never", "always", "auto"};
@@ -134,6 +146,7 @@ static json_t *tracker_json(ug_inst *I, const ug_live *l, uint64_t now)
                           "cookie_under_load", atomic_load(&I->under_load), "verify",
                           l->pol->verify_always ? "always" : "claims-first", "state", I->state_dir, "drops", drops,
                           "waits", waits);
+    json_object_set_new(o, "v2", v2_json(l->pol));
     const ug_ctl_ext *x = I->ctl_ext;
     if (x && x->status_tracker && o)
         x->status_tracker(x->ctx, o);

@@ -5,6 +5,7 @@
 
 #include "base/log.h"
 #include "core/live.h"
+#include "core/replies_v2.h"
 
 void ug_live_free(ug_live *l)
 {
@@ -13,6 +14,7 @@ void ug_live_free(ug_live *l)
     for (size_t i = 0; l->ro && i < l->pol->nrollouts; i++)
         free(l->ro[i].stages);
     free(l->ro);
+    ug_v2_tokens_free(l->tok);
     ug_policy_free(l->pol);
     free(l);
 }
@@ -86,7 +88,8 @@ ug_live *ug_live_build(ug_inst *I, ug_policy *pol, char *err, size_t errcap)
         return NULL;
     }
     l->pol = pol;
-    if (!(l->ro = calloc(pol->nrollouts ? pol->nrollouts : 1, sizeof *l->ro))) {
+    if (!(l->ro = calloc(pol->nrollouts ? pol->nrollouts : 1, sizeof *l->ro)) ||
+        (pol->v2 && !(l->tok = ug_v2_tokens_new(I->nworkers)))) {
         snprintf(err, errcap, "%s: out of memory", pol->path);
         goto fail;
     }
@@ -153,9 +156,32 @@ bool ug_live_stopped(const ug_live_rollout *lr, uint64_t now)
 }
 
 #define EXPIRY_NOTICE (7 * 86400u)
+#define V2_NOTICE (14 * 86400u) /* a certificate lives 90 days at most: renew with two weeks to spare */
+
+/* The hint certificate and the keyring served: a warning within two
+ * weeks of their expiry (at load, then daily), an error once expired. */
+static void v2_expiry(ug_inst *I, const ug_policy_v2 *k, uint64_t now, bool force)
+{
+    const char *what[2] = {"hint certificate", "keyring"}, *path[2] = {k->cert_path, k->keyring_path};
+    uint64_t exp[2] = {k->keys.cert.exp, k->keys.kr.exp};
+    uint64_t first = exp[0] < exp[1] ? exp[0] : exp[1];
+    int i = exp[0] <= exp[1] ? 0 : 1;
+    if (first <= now) {
+        if (I->v2_logged != first)
+            ug_logf(I, UG_LOG_ERROR, "%s %s expired: version 2 peers get no HINT and no token until it is renewed",
+                    what[i], path[i]);
+        I->v2_logged = first;
+    } else if (first - now <= V2_NOTICE && (force || now - I->v2_warned >= 86400)) {
+        ug_logf(I, UG_LOG_WARN, "%s %s expires in %llu h: renew it (docs/keys.md)", what[i], path[i],
+                (unsigned long long)((first - now) / 3600));
+        I->v2_warned = now;
+    }
+}
 
 void ug_live_expiry(ug_inst *I, const ug_live *l, uint64_t now, bool force)
 {
+    if (l->pol->v2)
+        v2_expiry(I, l->pol->v2, now, force);
     for (size_t i = 0; i < l->pol->nrollouts; i++) {
         const ug_rollout *r = l->ro[i].r;
         ug_rollout_state *rt = l->ro[i].rt;

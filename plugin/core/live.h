@@ -17,11 +17,14 @@ typedef struct {
     ug_live_stage *stages;
 } ug_live_rollout;
 
+typedef struct ug_v2_tokens ug_v2_tokens;
+
 /* A policy with what it needs at run time; swapped whole on reload. */
 struct ug_live {
     ug_policy *pol;
     ug_live_rollout *ro;
     uint64_t gen; /* distinct per build */
+    ug_v2_tokens *tok; /* the freshness token of a version 2 policy, else NULL */
 };
 
 /* Builds the live form of a policy: binds every rollout and stage to its

@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "base/workers.h"
 #include "core/outcomes.h"
+#include "core/replies_v2.h"
 #include "core/rules.h"
 #include "util/mix.h"
 
@@ -211,7 +212,7 @@ static int try_stage(const ug_rule_input *c, const ug_live_rollout *lr, const ug
 ug_plan ug_rules_run(const ug_rule_input *c, const ug_live_rollout *lr, bool spend)
 {
     ug_plan p = {.answer = UG_ANSWER_WAIT, .why = UG_WHY_NOT_SELECTED, .lr = lr};
-    if (ug_live_stopped(lr, c->now)) {
+    if (ug_live_stopped(lr, c->now) || (c->v2 && (!lr->r->rel2 || lr->r->rel2->exp <= c->now))) {
         p.why = UG_WHY_PAUSED;
         return p;
     }
@@ -235,6 +236,7 @@ typedef struct {
     unsigned worker;
     const ug_live *l;
     const ug_hello *h;
+    const ug2_hello *h2; /* the version 2 HELLO (h is its base), or NULL */
     const ug_dgram *d;
     const struct sockaddr *src;
     const uint8_t *in;
@@ -263,12 +265,21 @@ static ug_verdict failed_reply(ug_hello_reply *x)
     return UG_VERDICT_DROP;
 }
 
+/* A version 2 reply into x's buffer. */
+static ug_v2_reply v2_reply(const ug_hello_reply *x)
+{
+    return (ug_v2_reply){.p = x->l->pol, .tok = x->l->tok, .w = x->w, .worker = x->worker, .now = x->now,
+                         .uid = x->h->uid, .nonce = x->h->nonce, .out = x->out, .cap = x->cap,
+                         .out_len = x->out_len};
+}
+
 static ug_verdict reply_wait(ug_hello_reply *x, const ug_live_rollout *lr, const ug_live_stage *ls, ug_why why)
 {
     ug_wait wt = {.ts = x->now, .why = why,
                   .retry = why == UG_WHY_TOO_SMALL ? 0 : ug_jittered(x->l->pol->retry, x->h->uid)};
     memcpy(wt.nonce, x->h->nonce, UG_NONCE_LEN);
-    if (ug_wait_write(x->out, x->cap, x->out_len, &wt) != 0)
+    ug_v2_reply v = v2_reply(x);
+    if (x->h2 ? ug_v2_wait(&v, &wt) != 0 : ug_wait_write(x->out, x->cap, x->out_len, &wt) != 0)
         return failed_reply(x);
     count_wait(x->w, x->worker, lr, ls, why);
     return UG_VERDICT_REPLY;
@@ -279,14 +290,27 @@ static ug_verdict reply_cookie(ug_hello_reply *x)
     ug_cookie ck = {.ts = x->now};
     memcpy(ck.nonce, x->h->nonce, UG_NONCE_LEN);
     ug_cookiejar_make(&x->I->jar, x->src, x->now, ck.cookie);
-    if (ug_cookie_write(x->out, x->cap, x->out_len, &ck) != 0)
+    ug_v2_reply v = v2_reply(x);
+    if (x->h2 ? ug_v2_cookie(&v, &ck) != 0 : ug_cookie_write(x->out, x->cap, x->out_len, &ck) != 0)
         return failed_reply(x);
     ug_count(x->w, ST_COOKIES);
     return UG_VERDICT_REPLY;
 }
 
+static ug_verdict reply_hint2(ug_hello_reply *x, const ug_live_rollout *lr, bool fresh)
+{
+    ug_v2_reply v = v2_reply(x);
+    if (ug_v2_hint(&v, lr->r) != 0)
+        return failed_reply(x); /* checked against ug_v2_hint_max first: cannot happen */
+    ug_count(x->w, ST_HINTS);
+    ug_count(x->w, fresh ? ST_HINTS_NEW : ST_HINTS_STICKY);
+    return UG_VERDICT_REPLY;
+}
+
 static ug_verdict reply_hint(ug_hello_reply *x, const ug_live_rollout *lr, bool fresh)
 {
+    if (x->h2)
+        return reply_hint2(x, lr, fresh);
     const ug_rollout *r = lr->r;
     const ug_policy *p = x->l->pol;
     uint64_t exp = x->now + p->hint_ttl;
@@ -352,7 +376,7 @@ static bool verified(ug_hello_reply *x, ug_hello *h)
         ug_credcache_put(&x->w->guard, key, x->l->gen);
     }
     ug_count(x->w, ST_SIG_CHECKS);
-    if (ug_hello_sig_verify(h, x->d, &e) == 0)
+    if ((x->h2 ? ug2_hello_sig_verify(x->h2, x->d, &e) : ug_hello_sig_verify(h, x->d, &e)) == 0)
         return true;
 drop:
     ug_count(x->w, ST_DROP0 + e);
@@ -420,7 +444,8 @@ static ug_verdict targeted(ug_hello_reply *x, ug_hello *h, const ug_rule_input *
         ug_count(x->w, ST_OUTCOMES_SEEN);
     if (plan.answer != UG_ANSWER_HINT)
         return remember(x, &m, reply_plan(x, &plan));
-    if (ug_hint_max_len(lr->r->manifest_len) > x->cap) /* rule 9, spending nothing */
+    size_t longest = x->h2 ? ug_v2_hint_max(p, lr->r) : ug_hint_max_len(lr->r->manifest_len);
+    if (longest > x->cap) /* rule 9, spending nothing */
         return remember(x, &m, reply_wait(x, lr, NULL, UG_WHY_TOO_SMALL));
     plan = ug_rules_run(c, lr, true);
     return remember(x, &m, reply_plan(x, &plan));
@@ -437,16 +462,30 @@ static const ug_live_rollout *route(const ug_live *l, const ug_version *v, const
     return r ? &l->ro[r - l->pol->rollouts] : NULL;
 }
 
+/* The rollout that owns a HELLO of either version (protocol-v2.md 6.2:
+ * a v2 peer only where the v2 manifest is bound to it). */
+static const ug_live_rollout *route_hello(const ug_hello_reply *x)
+{
+    const ug_hello *h = x->h;
+    const ug_policy *p = x->l->pol;
+    const ug_rollout *r = x->h2 ? ug_policy_route_v2(p, &h->ver, x->h2->app, h->plat, h->chan)
+                                : ug_policy_route_v1(p, &h->ver, h->plat, h->chan);
+    return r ? &x->l->ro[r - p->rollouts] : NULL;
+}
+
 static ug_verdict hello_path(ug_hello_reply *x, ug_hello *h)
 {
     ug_inst *I = x->I;
     const ug_policy *p = x->l->pol;
     ug_rule_input c = {.I = I, .w = x->w, .worker = x->worker, .l = x->l, .now = x->now, .uid = h->uid, .ver = &h->ver,
                   .plat = h->plat, .chan = h->chan, .ts = h->ts, .src = x->src,
-                  .addr_proved = h->has_cookie && ug_cookiejar_check(&I->jar, x->src, x->now, h->cookie)};
+                  .addr_proved = h->has_cookie && ug_cookiejar_check(&I->jar, x->src, x->now, h->cookie),
+                  .v2 = x->h2 != NULL};
     if (cookie_required(I, p) && !c.addr_proved)
         return reply_cookie(x); /* rule 2: before any signature work */
-    const ug_live_rollout *lr = route(x->l, &h->ver, h->plat, h->chan);
+    const ug_live_rollout *lr = route_hello(x);
+    if (lr && x->h2 && !ug_v2_serving(p, x->now)) /* a certificate or keyring past its time: no HINT a peer takes */
+        return reply_wait(x, lr, NULL, UG_WHY_PAUSED);
     if (!lr) {
         /* rule 3: the host may serve this peer as usual, or send our WAIT;
          * verified only when it tells an offer's fate we do not know yet */
@@ -461,39 +500,72 @@ static ug_verdict hello_path(ug_hello_reply *x, ug_hello *h)
 }
 
 /* Rule 11: counted once, never answered. Verified only when it would
- * change what we know (a uid we offered that release, a new outcome). */
-static ug_verdict report_path(ug_inst *I, ug_worker *w, unsigned worker, const struct sockaddr *src, const uint8_t *in,
-                              size_t in_len)
+ * change what we know (a uid we offered that release, a new outcome). r2
+ * is the version 2 REPORT whose base r is, or NULL. */
+static ug_verdict report_path(ug_inst *I, ug_worker *w, unsigned worker, const struct sockaddr *src,
+                              const ug_report *r, const ug2_report *r2, const ug_dgram *d)
 {
-    ug_report r;
-    ug_dgram d;
     ug_err e;
-    if (ug_report_parse(&r, &d, in, in_len, &e) != 0) {
-        ug_count(w, ST_DROP0 + e);
-        return UG_VERDICT_DROP;
-    }
     ug_live *l = ug_enter(I, w);
     const ug_policy *p = l->pol;
     uint64_t now = ug_inst_now(I);
-    int would = ug_outcome_report(I, worker, l, r.uid, &r.to, r.res, true);
+    int would = ug_outcome_report(I, worker, l, r->uid, &r->to, r->res, true);
     if (would < 0) {
         ug_count(w, ST_REPORTS_UNKNOWN);
     } else if (would == 0) {
         ug_count(w, ST_REPORTS_SAME);
-    } else if (!clock_ok(r.ts, now, p->clock_window)) {
-        ug_count(w, ST_DROP0 + UG_E_EXPIRED);
+    } else if (!clock_ok(r->ts, now, p->clock_window)) {
+        ug_count(w, ST_DROP0 + (r2 ? UG_E_CLOCK : UG_E_EXPIRED));
     } else if (p->source_budget && !ug_budget_take(&w->guard, src, now, (double)p->source_budget / I->nworkers)) {
         ug_count(w, ST_DROP_BUDGET);
     } else {
         ug_count(w, ST_SIG_CHECKS);
         ug_count(w, ST_SIG_CHECKS);
-        if (ug_report_verify(&r, &d, p->issuers, p->nissuers, now, &e) != 0)
+        if ((r2 ? ug2_report_verify(r2, d, p->issuers, p->nissuers, now, &e)
+                : ug_report_verify(r, d, p->issuers, p->nissuers, now, &e)) != 0)
             ug_count(w, ST_DROP0 + e);
-        else if (ug_outcome_report(I, worker, l, r.uid, &r.to, r.res, false) > 0)
+        else if (ug_outcome_report(I, worker, l, r->uid, &r->to, r->res, false) > 0)
             ug_count(w, ST_REPORTS);
     }
     ug_leave(w);
     return UG_VERDICT_DROP;
+}
+
+/* A HELLO of either version, parsed, through the rules. */
+static ug_verdict hello_in(ug_inst *I, ug_worker *w, ug_hello_reply *x, ug_hello *h)
+{
+    ug_count(w, ST_HELLOS);
+    if (x->h2)
+        ug_count(w, ST_HELLOS_V2);
+    x->l = ug_enter(I, w);
+    x->now = ug_inst_now(I);
+    ug_verdict v = hello_path(x, h);
+    ug_leave(w);
+    return v;
+}
+
+/* Version 2 (protocol-v2.md 6.2): a HELLO is answered in version 2 only. */
+static ug_verdict handle_v2(ug_inst *I, ug_worker *w, unsigned worker, ug_hello_reply *x)
+{
+    ug2_hello h;
+    ug_dgram d;
+    ug_err e;
+    if (ug2_hello_parse(&h, &d, x->in, x->in_len, &e) != 0) {
+        ug2_report r;
+        if (e == UG_E_HEADER && d.body && d.type == UG_TYPE_REPORT) {
+            if (ug2_report_parse(&r, &d, x->in, x->in_len, &e) == 0)
+                return report_path(I, w, worker, x->src, &r.base, &r, &d);
+        } else if (e == UG_E_HEADER && d.body) {
+            ug_count(w, ST_DROP_TYPE);
+            return UG_VERDICT_DROP;
+        }
+        ug_count(w, ST_DROP0 + e);
+        return UG_VERDICT_DROP;
+    }
+    x->h = &h.base;
+    x->h2 = &h;
+    x->d = &d;
+    return hello_in(I, w, x, &h.base);
 }
 
 static const uint8_t dgram_prefix[5] = {0x95, 0xa2, 0x55, 0x47, 0x01};
@@ -507,7 +579,11 @@ ug_verdict ug_rules_handle(ug_inst *I, unsigned worker, const struct sockaddr *s
         return UG_VERDICT_DROP;
     ug_worker *w = &I->workers[worker];
     ug_count(w, ST_DATAGRAMS);
+    ug_hello_reply x = {.I = I, .w = w, .worker = worker, .src = src, .in = in, .in_len = in_len, .out = out,
+                        .cap = out_cap < in_len ? out_cap : in_len, .out_len = out_len, .flags = flags};
     /* rule 1: not ours at all → the host's; ours but malformed → silence */
+    if (in_len >= sizeof dgram_prefix && memcmp(in, dgram_prefix, 4) == 0 && in[4] == UG2_VERSION)
+        return handle_v2(I, w, worker, &x);
     if (in_len < sizeof dgram_prefix || memcmp(in, dgram_prefix, sizeof dgram_prefix) != 0) {
         ug_count(w, ST_FOREIGN);
         return UG_VERDICT_PASS;
@@ -516,19 +592,19 @@ ug_verdict ug_rules_handle(ug_inst *I, unsigned worker, const struct sockaddr *s
     ug_hello h;
     ug_err e;
     if (ug_hello_parse(&h, &d, in, in_len, &e) != 0) {
-        if (e == UG_E_HEADER && d.body && d.type == UG_TYPE_REPORT)
-            return report_path(I, w, worker, src, in, in_len);
+        ug_report r;
+        if (e == UG_E_HEADER && d.body && d.type == UG_TYPE_REPORT) {
+            if (ug_report_parse(&r, &d, in, in_len, &e) == 0)
+                return report_path(I, w, worker, src, &r, NULL, &d);
+            ug_count(w, ST_DROP0 + e);
+            return UG_VERDICT_DROP;
+        }
         ug_count(w, e == UG_E_HEADER && d.body ? ST_DROP_TYPE : ST_DROP0 + e);
         return UG_VERDICT_DROP;
     }
-    ug_count(w, ST_HELLOS);
-    ug_live *l = ug_enter(I, w);
-    ug_hello_reply x = {.I = I, .w = w, .worker = worker, .l = l, .h = &h, .d = &d, .src = src, .in = in,
-                        .in_len = in_len, .now = ug_inst_now(I), .out = out,
-                        .cap = out_cap < in_len ? out_cap : in_len, .out_len = out_len, .flags = flags};
-    ug_verdict v = hello_path(&x, &h);
-    ug_leave(w);
-    return v;
+    x.h = &h;
+    x.d = &d;
+    return hello_in(I, w, &x, &h);
 }
 
 /* ---- decide(): the same rules on claimed fields ----------------------------- */

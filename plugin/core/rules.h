@@ -26,6 +26,7 @@ typedef struct {
     uint64_t ts;
     const struct sockaddr *src;
     bool addr_proved;
+    bool v2;     /* a version 2 peer: its rollout's v2 manifest must be unexpired too */
     void *trace; /* json_t array of the explain trace, or NULL */
 } ug_rule_input;
 

@@ -12,6 +12,10 @@
  *                                source network (IPv4 /24, IPv6 /56) may cost this
  *                                tracker; 0 for no limit
  *   stages[].salt: str           1..64 bytes: the percent bucket salt
+ *   keys.keyring, keys.hint_cert, keys.tracker, token_ttl, release_v2 (per rollout, or
+ *                                top level in version 1 files): protocol version 2, in
+ *                                policy_v2.c and docs/policy-v2-extensions.md; a rollout
+ *                                needs release, release_v2 or both (one release)
  *   fleet: {redis, tracker, password_file, lease, lease_timeout}  (docs/fleet.md):
  *                                redis and tracker ([A-Za-z0-9._-]{1,64}) required;
  *                                the address is checked for syntax only and may
@@ -43,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -50,6 +55,7 @@
 #include "policy/conds.h"
 #include "policy/ugpolicy.h"
 #include "policy/policy.h"
+#include "policy/policy_v2.h"
 #include "policy/policy_values.h"
 #include "policy/yaml_doc.h"
 
@@ -63,6 +69,7 @@
 
 typedef struct {
     ug_ylog y;
+    uint64_t now;          /* version 2 keys and manifests are judged at this time */
     char dir[UG_PATH_MAX]; /* where relative paths resolve */
     ug_ydoc *doc;
     ug_policy *p;
@@ -103,6 +110,11 @@ static const char *idx(char out[UG_YAML_KEY_MAX], const char *base, size_t i)
 {
     ug_ykey(out, UG_YAML_KEY_MAX, base, NULL, 0, i);
     return out;
+}
+
+static ug_v2ld v2ld(const ldr *L)
+{
+    return (ug_v2ld){&L->y, L->dir, L->now};
 }
 
 static int get_path(ldr *L, const ug_ynode *v, const char *key, char out[UG_PATH_MAX])
@@ -511,19 +523,35 @@ static int load_halt(ldr *L, ug_rollout *r, const ug_ynode *v, const char *key)
     return 0;
 }
 
-enum { R_NAME, R_RELEASE, R_TARGETS, R_PLAT, R_CHAN, R_SALT, R_PAUSED, R_HALT, R_WINDOW, R_HOLD, R_STAGES, R_N };
+enum { R_NAME, R_RELEASE, R_TARGETS, R_PLAT, R_CHAN, R_SALT, R_PAUSED, R_HALT, R_WINDOW, R_HOLD, R_STAGES, R_RELEASE2,
+       R_N };
+
+/* `release` (v1 manifest), `release_v2` (v2 manifest), or both for one release. */
+static int load_releases(ldr *L, ug_rollout *r, const ug_yfield *rel, const ug_yfield *rel2, const ug_ynode *node,
+                         const char *base)
+{
+    char k1[UG_YAML_KEY_MAX], k2[UG_YAML_KEY_MAX];
+    ug_v2ld c = v2ld(L);
+    ug_ykey(k1, sizeof k1, base, "release", 7, 0);
+    ug_ykey(k2, sizeof k2, base, "release_v2", 10, 0);
+    if (!rel->key && !rel2->key)
+        return FAIL(L, node, k1, "missing required key (or release_v2, a version 2 manifest)");
+    if (rel->key && load_release(L, r, rel->val, base[0] ? k1 : "release") != 0)
+        return -1;
+    return ug_policy_v2_release(&c, L->p, r, rel2->val, base[0] ? k2 : "release_v2");
+}
 
 static int load_rollout(ldr *L, names *seen, size_t i, const ug_ynode *node, const char *rp)
 {
     ug_policy *p = L->p;
     ug_rollout *r = &p->rollouts[i];
     ug_yfield f[R_N] = {
-        [R_NAME] = {"name", true, NULL, NULL},          [R_RELEASE] = {"release", true, NULL, NULL},
+        [R_NAME] = {"name", true, NULL, NULL},          [R_RELEASE] = {"release", false, NULL, NULL},
         [R_TARGETS] = {"targets", true, NULL, NULL},    [R_PLAT] = {"plat", false, NULL, NULL},
         [R_CHAN] = {"chan", false, NULL, NULL},         [R_SALT] = {"salt", false, NULL, NULL},
         [R_PAUSED] = {"paused", false, NULL, NULL},     [R_HALT] = {"halt_when", false, NULL, NULL},
         [R_WINDOW] = {"outcome_window", false, NULL, NULL}, [R_HOLD] = {"hold_when_unhealthy", false, NULL, NULL},
-        [R_STAGES] = {"stages", true, NULL, NULL},
+        [R_STAGES] = {"stages", true, NULL, NULL},      [R_RELEASE2] = {"release_v2", false, NULL, NULL},
     };
     char kp[UG_YAML_KEY_MAX];
     r->line = ug_yline(node);
@@ -542,7 +570,7 @@ static int load_rollout(ldr *L, names *seen, size_t i, const ug_ynode *node, con
     r->salt_len = n;
     char *plat = NULL, *chan = NULL;
     int rc = 0;
-    if (load_release(L, r, f[R_RELEASE].val, sub(kp, rp, "release")) != 0 ||
+    if (load_releases(L, r, &f[R_RELEASE], &f[R_RELEASE2], node, rp) != 0 ||
         load_targets(L, r, f[R_TARGETS].val, sub(kp, rp, "targets")) != 0)
         return -1;
     if (f[R_PLAT].key) {
@@ -590,9 +618,10 @@ static int load_rollouts(ldr *L, const ug_ynode *v)
 
 static int load_keys(ldr *L, ug_policy *p, const ug_ynode *node)
 {
-    ug_yfield f[2] = {{"hint", true, NULL, NULL}, {"issuers", true, NULL, NULL}};
+    ug_yfield f[5] = {{"hint", true, NULL, NULL},      {"issuers", true, NULL, NULL}, {"keyring", false, NULL, NULL},
+                      {"hint_cert", false, NULL, NULL}, {"tracker", false, NULL, NULL}};
     char path[UG_PATH_MAX], why[256], kp[UG_YAML_KEY_MAX];
-    if (ug_ycollect(&L->y, node, "keys", f, 2) != 0 || get_path(L, f[0].val, "keys.hint", path) != 0)
+    if (ug_ycollect(&L->y, node, "keys", f, 5) != 0 || get_path(L, f[0].val, "keys.hint", path) != 0)
         return -1;
     why[0] = '\0';
     if (!(p->hint_sk = ug_seckey_load(path, why, sizeof why)))
@@ -616,7 +645,8 @@ static int load_keys(ldr *L, ug_policy *p, const ug_ynode *node)
         ug_pubkey_set(&p->issuers[i], pk);
         p->nissuers = i + 1;
     }
-    return 0;
+    ug_v2ld c = v2ld(L);
+    return ug_policy_v2_keys(&c, p, &f[2], &f[3], &f[4], node);
 }
 
 static int load_cookie(ldr *L, ug_policy *p, const ug_ynode *v)
@@ -740,7 +770,7 @@ static int load_fleet(ldr *L, ug_policy *p, const ug_ynode *v)
 
 enum {
     T_KEYS, T_RELEASE, T_TARGETS, T_STATE, T_GEOIP, T_CLOCK, T_TTL, T_RETRY, T_COOKIE, T_COOKIE_TH, T_BUDGET,
-    T_SHARD, T_VERIFY, T_FLEET, T_PAUSED, T_STAGES, T_ROLLOUTS, T_N
+    T_SHARD, T_VERIFY, T_FLEET, T_PAUSED, T_STAGES, T_ROLLOUTS, T_RELEASE2, T_TOKEN_TTL, T_N
 };
 
 /* Version 1: the top level's release, targets, paused and stages are one
@@ -755,9 +785,10 @@ static int load_v1(ldr *L, const ug_ynode *root, const ug_yfield *f)
     snprintf(r->name, sizeof r->name, "default");
     snprintf(r->salt, sizeof r->salt, "default");
     r->salt_len = strlen(r->salt);
-    r->line = ug_yline(f[T_RELEASE].key);
+    r->line = ug_yline(f[T_RELEASE].key ? f[T_RELEASE].key : f[T_RELEASE2].key);
     r->outcome_window = 86400;
-    return load_release(L, r, f[T_RELEASE].val, "release") != 0 || load_targets(L, r, f[T_TARGETS].val, "targets") != 0 ||
+    return load_releases(L, r, &f[T_RELEASE], &f[T_RELEASE2], root, "") != 0 ||
+                   load_targets(L, r, f[T_TARGETS].val, "targets") != 0 ||
                    (f[T_PAUSED].key && ug_yget_bool(&L->y, f[T_PAUSED].val, "paused", &r->paused) != 0)
                ? -1
                : 0;
@@ -792,7 +823,8 @@ static int load_top(ldr *L, const ug_ynode *root)
         [T_BUDGET] = {"source_budget", false, NULL, NULL}, [T_SHARD] = {"shard", false, NULL, NULL},
         [T_VERIFY] = {"verify", false, NULL, NULL},     [T_FLEET] = {"fleet", false, NULL, NULL},
         [T_PAUSED] = {"paused", false, NULL, NULL},     [T_STAGES] = {"stages", false, NULL, NULL},
-        [T_ROLLOUTS] = {"rollouts", false, NULL, NULL},
+        [T_ROLLOUTS] = {"rollouts", false, NULL, NULL}, [T_RELEASE2] = {"release_v2", false, NULL, NULL},
+        [T_TOKEN_TTL] = {"token_ttl", false, NULL, NULL},
     };
     if (!root || root->kind != UG_Y_MAP)
         return UG_YFAIL(&L->y, root, "(top)", "expected a mapping of policy keys, got %s", ug_ykind_name(root));
@@ -802,11 +834,11 @@ static int load_top(ldr *L, const ug_ynode *root)
     if (p->version == 1) {
         static const int need[3] = {T_RELEASE, T_TARGETS, T_STAGES};
         for (size_t i = 0; i < 3; i++)
-            if (!f[need[i]].key)
+            if (!f[need[i]].key && !(need[i] == T_RELEASE && f[T_RELEASE2].key))
                 return FAIL(L, root, f[need[i]].name, "missing required key (or give rollouts instead)");
     } else {
-        static const int v1[4] = {T_RELEASE, T_TARGETS, T_STAGES, T_PAUSED};
-        for (size_t i = 0; i < 4; i++)
+        static const int v1[5] = {T_RELEASE, T_TARGETS, T_STAGES, T_PAUSED, T_RELEASE2};
+        for (size_t i = 0; i < 5; i++)
             if (f[v1[i]].key)
                 return FAIL(L, f[v1[i]].key, f[v1[i]].name,
                             "not beside rollouts: a version 2 policy gives release, targets, paused and stages in each rollout");
@@ -816,9 +848,10 @@ static int load_top(ldr *L, const ug_ynode *root)
         get_path(L, f[T_STATE].val, "state", p->state_dir) != 0 ||
         (f[T_GEOIP].key && load_geoip(L, p, f[T_GEOIP].val) != 0) || load_settings(L, p, f) != 0)
         return -1;
-    if (p->version == 2)
-        return load_rollouts(L, f[T_ROLLOUTS].val);
-    return load_stages(L, &p->rollouts[0], f[T_STAGES].val, "stages");
+    int rc = p->version == 2 ? load_rollouts(L, f[T_ROLLOUTS].val)
+                             : load_stages(L, &p->rollouts[0], f[T_STAGES].val, "stages");
+    ug_v2ld c = v2ld(L);
+    return rc != 0 ? rc : ug_policy_v2_settle(&c, p, f[T_TOKEN_TTL].val);
 }
 
 /* ---- load / free -------------------------------------------------------------------- */
@@ -843,7 +876,12 @@ static int parse_file(ldr *L)
 
 ug_policy *ug_policy_load(const char *path, char *err, size_t errcap)
 {
-    ldr L = {.y = {.path = path ? path : "(null)", .err = err, .errcap = errcap}};
+    return ug_policy_load_at(path, (uint64_t)time(NULL), err, errcap);
+}
+
+ug_policy *ug_policy_load_at(const char *path, uint64_t now, char *err, size_t errcap)
+{
+    ldr L = {.y = {.path = path ? path : "(null)", .err = err, .errcap = errcap}, .now = now};
     if (err && errcap)
         err[0] = '\0';
     if (!path || !path[0] || strlen(path) >= UG_PATH_MAX) {
@@ -888,6 +926,7 @@ void ug_policy_free(ug_policy *p)
         return;
     ug_secret_free(p->hint_sk);
     free(p->issuers);
+    ug_policy_v2_free(p);
     for (size_t i = 0; i < p->nrollouts; i++) {
         ug_rollout *r = &p->rollouts[i];
         free(r->manifest);

@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 
 #include "policy/ugpolicy.h"
-#include "ug_proto.h"
+#include "ug_proto2.h"
 
 #define UG_NAME_MAX 32u   /* rollout and stage names: [a-z0-9-]{1,32} */
 #define UG_STAGE_NAME_MAX UG_NAME_MAX
@@ -128,10 +128,16 @@ typedef struct {
     size_t line;
     char salt[UG_SALT_MAX + 1]; /* default: the name */
     size_t salt_len;
-    char release_path[UG_PATH_MAX];
-    uint8_t *manifest;          /* the release's signed object, raw, as in the file */
+    char release_path[UG_PATH_MAX]; /* the v1 manifest's, else the v2 one's */
+    uint8_t *manifest;          /* the release's signed object, raw, as in the file; NULL
+                                   when the rollout has only a v2 manifest */
     size_t manifest_len;
-    ug_manifest rel;
+    ug_manifest rel;            /* from the v1 manifest, else the v2 one's to, urls,
+                                   size, hash and exp (kid zero) */
+    char release2_path[UG_PATH_MAX]; /* `release_v2`, "" when none */
+    uint8_t *manifest2;         /* the v2 manifest's multi-signed object, as in the file */
+    size_t manifest2_len;
+    ug2_manifest *rel2;         /* NULL: version 2 peers are not this rollout's */
     char to[UG_VER_MAX + 1];    /* rel.to as canonical text: names its grants */
     ug_target *targets;
     size_t ntargets;
@@ -160,6 +166,24 @@ typedef struct {
     uint64_t lease_timeout; /* seconds a silent tracker keeps its lease counted; default 30 */
 } ug_fleet_conf;
 
+/* Protocol version 2 (docs/protocol-v2.md, docs/policy-v2-extensions.md):
+ * the keyring served and the hint key's certificate, as checked at load
+ * (protocol-v2.md 6.1), and what freshness tokens say. */
+typedef struct {
+    char keyring_path[UG_PATH_MAX], cert_path[UG_PATH_MAX];
+    size_t line;                 /* of keys.keyring, for lint */
+    uint8_t *keyring_doc;        /* the document as in the file, served on */
+    size_t keyring_len;
+    uint8_t *cert_obj;           /* the certificate object as issued */
+    size_t cert_len;
+    ug2_tracker_keys keys;       /* kr and cert decoded; pointers into the bytes above */
+    char tracker[UG2_LABEL_MAX + 1]; /* the name tokens carry */
+    uint64_t token_ttl;          /* seconds, 1..86400; default 3600 */
+    uint8_t nseqs;               /* (app, chan) pairs of the rollouts' v2 manifests, */
+    ug2_seq seqs[UG2_SEQS_MAX];  /* each with its highest seq: what tokens list */
+    size_t seqs_left_out;        /* pairs past the 8 a token holds (lint) */
+} ug_policy_v2;
+
 typedef struct ug_policy {
     char path[UG_PATH_MAX];
     unsigned version; /* 1 or 2 */
@@ -179,6 +203,7 @@ typedef struct ug_policy {
     uint32_t shard_index, shard_count; /* default 0 of 1 */
     bool verify_always;    /* `verify: always`: both signatures before any answer */
     ug_fleet_conf fleet;
+    ug_policy_v2 *v2;      /* NULL: the tracker speaks version 1 only */
     ug_rollout *rollouts;
     size_t nrollouts;
 } ug_policy;
@@ -189,6 +214,9 @@ bool ug_name_valid(const char *s, size_t len);
 /* Loads and validates the policy at path. On failure returns NULL and writes
  * one line "path:line: key: what is wrong" into err. */
 ug_policy *ug_policy_load(const char *path, char *err, size_t errcap) UG_WUR;
+/* The same, judging the version 2 keys and manifests (expiry, validity)
+ * at now instead of the system clock. */
+ug_policy *ug_policy_load_at(const char *path, uint64_t now, char *err, size_t errcap) UG_WUR;
 void ug_policy_free(ug_policy *p);
 
 /* The folder a policy file's relative paths resolve against (policy_path.c;
@@ -200,6 +228,13 @@ void ug_policy_dir(const char *path, char out[UG_PATH_MAX]);
 /* The rollout that owns a peer at version v with plat and chan ("" when
  * absent): the first whose targets, plat and chan match. NULL: untargeted. */
 const ug_rollout *ug_policy_route(const ug_policy *p, const ug_version *v, const char *plat, const char *chan);
+/* The rollout that owns a version 2 peer (app, plat, chan its HELLO's):
+ * the first whose targets, plat and chan match and whose v2 manifest is
+ * bound to that app, lists that plat and names that chan; NULL: none. */
+const ug_rollout *ug_policy_route_v2(const ug_policy *p, const ug_version *v, const char *app, const char *plat,
+                                     const char *chan);
+/* The same for a version 1 peer: only rollouts with a v1 manifest. */
+const ug_rollout *ug_policy_route_v1(const ug_policy *p, const ug_version *v, const char *plat, const char *chan);
 /* Is v one of the rollout's targets (plat and chan aside)? */
 bool ug_rollout_targets(const ug_rollout *r, const ug_version *v);
 /* This tracker's share of a fleet-wide quota: floor(q / count), plus one when

@@ -52,17 +52,55 @@ static bool listed(const char *v, const char *list, size_t n, size_t width)
     return false;
 }
 
-const ug_rollout *ug_policy_route(const ug_policy *p, const ug_version *v, const char *plat, const char *chan)
+/* Which rollouts a route looks at: all (claims), those with a v1
+ * manifest, or those whose v2 manifest is bound to the peer. */
+typedef struct {
+    int proto; /* 0, 1 or 2 */
+    const char *app, *plat, *chan;
+} route_filter;
+
+static bool bound(const ug2_manifest *m, const route_filter *f)
+{
+    if (strcmp(m->app, f->app) != 0 || strcmp(m->chan, f->chan) != 0)
+        return false;
+    for (unsigned i = 0; i < m->nplat; i++)
+        if (strcmp(m->plat[i], f->plat) == 0)
+            return true;
+    return false;
+}
+
+static const ug_rollout *route(const ug_policy *p, const ug_version *v, const char *plat, const char *chan,
+                               const route_filter *f)
 {
     if (!p || !v)
         return NULL;
     for (size_t i = 0; i < p->nrollouts; i++) {
         const ug_rollout *r = &p->rollouts[i];
+        if ((f->proto == 1 && !r->manifest) || (f->proto == 2 && (!r->rel2 || !bound(r->rel2, f))))
+            continue;
         if (ug_rollout_targets(r, v) && listed(plat, (const char *)r->plat, r->nplat, UG_PLAT_MAX + 1) &&
             listed(chan, (const char *)r->chan, r->nchan, UG_CHAN_MAX + 1))
             return r;
     }
     return NULL;
+}
+
+const ug_rollout *ug_policy_route(const ug_policy *p, const ug_version *v, const char *plat, const char *chan)
+{
+    return route(p, v, plat, chan, &(route_filter){0, NULL, NULL, NULL});
+}
+
+const ug_rollout *ug_policy_route_v1(const ug_policy *p, const ug_version *v, const char *plat, const char *chan)
+{
+    return route(p, v, plat, chan, &(route_filter){1, NULL, NULL, NULL});
+}
+
+const ug_rollout *ug_policy_route_v2(const ug_policy *p, const ug_version *v, const char *app, const char *plat,
+                                     const char *chan)
+{
+    if (!app || !plat || !chan)
+        return NULL;
+    return route(p, v, plat, chan, &(route_filter){2, app, plat, chan});
 }
 
 uint64_t ug_policy_share(const ug_policy *p, uint64_t quota)

@@ -94,6 +94,8 @@ static json_t *jstage(const ug_policy *p, const ug_stage *s, int64_t now)
     return o;
 }
 
+/* The release (from the v2 manifest when the rollout has no v1 one: then
+ * bytes 0 and a kid of zeros). */
 static json_t *jmanifest(const ug_rollout *r)
 {
     json_t *urls = json_array();
@@ -102,6 +104,34 @@ static json_t *jmanifest(const ug_rollout *r)
     return json_pack("{s:o, s:s, s:o, s:o, s:o, s:I, s:o}", "file", jstr(r->release_path), "to", r->to, "expires",
                      juint(r->rel.exp), "kid", jkid(r->rel.kid), "size", juint(r->rel.size), "bytes",
                      (json_int_t)r->manifest_len, "urls", urls);
+}
+
+/* A rollout's version 2 manifest, null when it has none. */
+static json_t *jmanifest2(const ug_rollout *r)
+{
+    const ug2_manifest *m = r->rel2;
+    if (!m)
+        return json_null();
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:I}", "file", jstr(r->release2_path), "app",
+                     jstr(m->app), "plat", jnames((const char *)m->plat, m->nplat, UG2_LABEL_MAX + 1), "chan",
+                     jstr(m->chan), "seq", juint(m->seq), "expires", juint(m->exp), "urgency",
+                     m->urgency ? "critical" : "normal", "downgrade", json_boolean(m->downgrade), "bytes",
+                     (json_int_t)r->manifest2_len);
+}
+
+/* The version 2 keys: keyring, certificate, what tokens carry; null without. */
+static json_t *jv2(const ug_policy *p)
+{
+    const ug_policy_v2 *k = p->v2;
+    if (!k)
+        return json_null();
+    const ug2_cert *c = &k->keys.cert;
+    return json_pack("{s:{s:o, s:I, s:o}, s:{s:o, s:o, s:o, s:o, s:o, s:I}, s:o, s:o, s:i}", "keyring", "file",
+                     jstr(k->keyring_path), "kv", (json_int_t)k->keys.kr.kv, "expires", juint(k->keys.kr.exp),
+                     "hint_cert", "file", jstr(k->cert_path), "kid", jkid(c->kid), "serial", juint(c->serial),
+                     "expires", juint(c->exp), "tracker", c->trk[0] ? jstr(c->trk) : json_null(), "bytes",
+                     (json_int_t)k->cert_len, "tracker", jstr(k->tracker), "token_ttl", juint(k->token_ttl),
+                     "token_channels", (int)k->nseqs);
 }
 
 static json_t *jhalt(const ug_rollout *r)
@@ -154,8 +184,11 @@ json_t *ug_policy_summary(const ug_policy *p, int64_t now)
     json_t *issuers = json_array(), *rollouts = json_array(), *warnings = json_array();
     for (size_t i = 0; i < p->nissuers; i++)
         json_array_append_new(issuers, jkid(p->issuers[i].kid));
-    for (size_t i = 0; i < p->nrollouts; i++)
-        json_array_append_new(rollouts, jrollout(p, &p->rollouts[i], now));
+    for (size_t i = 0; i < p->nrollouts; i++) {
+        json_t *r = jrollout(p, &p->rollouts[i], now);
+        json_object_set_new(r, "manifest_v2", jmanifest2(&p->rollouts[i]));
+        json_array_append_new(rollouts, r);
+    }
     ug_policy_lint(p, now, add_warning, warnings);
     json_t *o = json_pack("{s:o, s:i, s:o, s:o, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:{s:I, s:I}, s:o, s:{s:o, s:o}}",
                           "policy", jstr(p->path), "version", (int)p->version, "state", jstr(p->state_dir), "geoip",
@@ -170,6 +203,7 @@ json_t *ug_policy_summary(const ug_policy *p, int64_t now)
         json_decref(warnings);
         return NULL;
     }
+    json_object_set_new(o, "v2", jv2(p));
     json_object_set_new(o, "rollouts", rollouts);
     json_object_set_new(o, "warnings", warnings);
     return o;

@@ -159,13 +159,23 @@ static void lint_rollout(linter *l, size_t i, int64_t now)
             break;
         }
     }
-    rkey(l, i, "release", key, sizeof key);
+    rkey(l, i, r->manifest ? "release" : "release_v2", key, sizeof key);
     int64_t exp = r->rel.exp > INT64_MAX ? INT64_MAX : (int64_t)r->rel.exp;
     uint64_t left = exp > now ? (uint64_t)exp - (uint64_t)now : 0;
     if (left == 0)
         say(l, r->line, key, "manifest %s has expired: every peer this rollout owns is told to wait", r->release_path);
     else if (left < WEEK)
         say(l, r->line, key, "manifest %s expires in %" PRIu64 " hours: sign a fresh one", r->release_path, left / 3600);
+    if (r->rel2 && r->manifest && r->rel2->exp < r->rel.exp) { /* the v2 manifest runs out first */
+        rkey(l, i, "release_v2", key, sizeof key);
+        uint64_t left2 = r->rel2->exp > (uint64_t)now ? r->rel2->exp - (uint64_t)now : 0;
+        if (left2 == 0)
+            say(l, r->line, key, "manifest %s has expired: every version 2 peer this rollout owns is told to wait",
+                r->release2_path);
+        else if (left2 < WEEK)
+            say(l, r->line, key, "manifest %s expires in %" PRIu64 " hours: sign a fresh one", r->release2_path,
+                left2 / 3600);
+    }
     if (r->hold_when_unhealthy && !r->halt_failed_ppm) {
         rkey(l, i, "hold_when_unhealthy", key, sizeof key);
         say(l, r->line, key, "has no effect without halt_when.failed, the share it holds at");
@@ -173,11 +183,55 @@ static void lint_rollout(linter *l, size_t i, int64_t now)
     lint_stages(l, i);
 }
 
+#define V2_NOTICE (14 * 86400)
+
+/* The longest token WAIT this policy sends: ts and exp as uint64. */
+static size_t token_wait_max(const ug_policy_v2 *k)
+{
+    ug2_token t = {.ts = UINT64_MAX, .exp = UINT64_MAX, .kv = k->keys.kr.kv, .nseqs = k->nseqs};
+    uint8_t body[UG_OBJ_MAX];
+    size_t len;
+    snprintf(t.trk, sizeof t.trk, "%s", k->tracker);
+    memcpy(t.seqs, k->seqs, sizeof t.seqs);
+    if (ug2_token_encode_body(body, sizeof body, &len, &t) != 0)
+        return SIZE_MAX;
+    size_t tok = 1 + (len < 256 ? 2 : 3) + len + 2 + UG_SIG_LEN; /* [bin body, bin 64] */
+    return ug2_wait_max_len(tok, k->cert_len);
+}
+
+/* Protocol version 2: the certificate and keyring expiring within two
+ * weeks, a token WAIT only long HELLOs can carry, channels no token lists. */
+static void lint_v2(const linter *l, int64_t now)
+{
+    const ug_policy_v2 *k = l->p->v2;
+    const char *key[2] = {"keys.hint_cert", "keys.keyring"}, *path[2] = {k->cert_path, k->keyring_path};
+    const char *what[2] = {"certificate", "keyring"};
+    uint64_t exp[2] = {k->keys.cert.exp, k->keys.kr.exp};
+    for (int i = 0; i < 2; i++) {
+        uint64_t left = exp[i] > (uint64_t)now ? exp[i] - (uint64_t)now : 0;
+        if (left == 0)
+            say(l, k->line, key[i], "%s %s has expired: version 2 peers get no HINT and no token", what[i], path[i]);
+        else if (left < V2_NOTICE)
+            say(l, k->line, key[i], "%s %s expires in %" PRIu64 " hours: renew it (docs/keys.md)", what[i], path[i],
+                left / 3600);
+    }
+    size_t wait = token_wait_max(k);
+    if (wait > UG_HELLO_MIN)
+        say(l, k->line, "keys.hint_cert",
+            "a WAIT with a token takes up to %zu bytes: only HELLOs that long get tokens (fewer channels or "
+            "certificate signatures make it fit 512)", wait);
+    if (k->seqs_left_out)
+        say(l, k->line, "keys.keyring", "%zu (app, chan) pairs of the rollouts beyond the 8 a token lists: tokens "
+            "say nothing of them", k->seqs_left_out);
+}
+
 void ug_policy_lint(const ug_policy *p, int64_t now, void (*warn)(void *ctx, const char *msg), void *ctx)
 {
     if (!p || !warn)
         return;
     linter l = {p, warn, ctx, 0};
+    if (p->v2)
+        lint_v2(&l, now);
     for (size_t i = 0; i < p->nrollouts; i++)
         lint_rollout(&l, i, now);
 }

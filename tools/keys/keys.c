@@ -1,4 +1,5 @@
-/* upgate-keys: makes keys, credentials and signed release manifests (cli.md). */
+/* upgate-keys: makes keys, credentials and signed release manifests (cli.md), and the version 2
+ * lifecycle: keyrings, rotations, revocations, hint certificates, bound manifests (docs/keys.md). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -11,7 +12,7 @@
 
 #include <sodium.h>
 
-#include "common.h"
+#include "keys.h"
 
 static const char usage[] =
     "usage: upgate-keys gen NAME\n"
@@ -19,45 +20,38 @@ static const char usage[] =
     "       upgate-keys cred --issuer ISSUER.key --uid N --pub CLIENT.pub --ttl SECONDS --out FILE\n"
     "       upgate-keys release --key RELEASE.key --version V --file PACKAGE --url URL [--url URL ...]\n"
     "                           --ttl SECONDS --out FILE.manifest\n"
-    "       upgate-keys show FILE.manifest\n"
+    "       upgate-keys show FILE\n"
     "       upgate-keys --version\n"
+    "protocol version 2 (docs/keys.md; without --key a command writes the unsigned body):\n"
+    "       upgate-keys keyring --kv N --ttl SECONDS --root R.pub [...] [--root-threshold T]\n"
+    "                           --release P.pub [...] [--release-threshold T] --cert C.pub [...]\n"
+    "                           [--cert-threshold T] [--min-serial N] [--url KEYRING-URL ...]\n"
+    "                           [--from PREV.keyring] [--key ROOT.key ...] --out FILE\n"
+    "       upgate-keys rotate --from PREV.keyring --replace OLD.pub=NEW.pub [...] --ttl SECONDS\n"
+    "                           [--key ROOT.key ...] --out FILE\n"
+    "       upgate-keys revoke --from PREV.keyring --min-serial N --ttl SECONDS [--key ROOT.key ...] --out FILE\n"
+    "       upgate-keys cert --hint HINT.pub --serial N (--kv N | --keyring FILE) --ttl SECONDS [--nbf UNIX]\n"
+    "                           [--tracker NAME] [--renew OLD.cert] [--key CERT.key ...] --out FILE.cert\n"
+    "       upgate-keys release --app A --plat P [...] --chan C --seq N [--urgency normal|critical]\n"
+    "                           [--downgrade] [--min-serial N] [--keyring-url URL ...] [--keyring FILE]\n"
+    "                           --version V --file PACKAGE --url URL [...] --ttl SECONDS\n"
+    "                           [--key RELEASE.key ...] --out FILE.manifest\n"
+    "       upgate-keys sign --key KEY.key --in FILE --out FILE.sig\n"
+    "       upgate-keys combine --in FILE --sig FILE.sig [...] [--prev PREV.keyring | --keyring FILE] --out FILE\n"
+    "       upgate-keys verify FILE [--keyring FILE | --prev PREV.keyring | --root R.pub [...]\n"
+    "                           [--threshold T] [--anchor-kv N]]\n"
     "\n"
     "gen writes NAME.key (secret seed, mode 0600) and NAME.pub, each with a kind comment\n"
     "(\"# upgate secret key KID\"), and never overwrites.\n"
     "cred issues a credential binding a client key to a uid, as a login service does.\n"
-    "release signs a manifest offering PACKAGE (size and BLAKE2b-256) at the URLs.\n";
-
-static uint8_t *load_secret(const char *path)
-{
-    char why[256] = "";
-    uint8_t *sk = ug_seckey_load(path, why, sizeof why);
-    if (!sk)
-        ug_die(UG_EXIT_FAIL, "%s: %s", path, why);
-    return sk;
-}
+    "release signs a manifest offering PACKAGE (size and BLAKE2b-256) at the URLs; with --app it is\n"
+    "a version 2 manifest bound to an application, platforms, a channel and a sequence number.\n"
+    "keyring, rotate and revoke make keyring N+1 (signed by the roots of N and of N+1), cert a hint\n"
+    "certificate (at most 90 days); each holder signs a body with sign, one runs combine.\n";
 
 static void load_public(const char *path, uint8_t pk[UG_PK_LEN])
 {
-    char why[256] = "";
-    if (ug_pubkey_read(path, pk, why, sizeof why) != 0)
-        ug_die(UG_EXIT_FAIL, "%s: %s", path, why);
-}
-
-/* Writes data to path through a temporary file and a rename, so a reader
- * never sees half a credential or manifest. */
-static void write_atomically(const char *path, const void *data, size_t len)
-{
-    char tmp[4096];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp)
-        ug_die(UG_EXIT_FAIL, "%s: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0)
-        ug_die(UG_EXIT_FAIL, "%s: %s", tmp, strerror(errno));
-    if (ug_write_all(fd, data, len) != 0 || fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        ug_die(UG_EXIT_FAIL, "%s: %s", path, strerror(e));
-    }
+    keys_public(path, pk);
 }
 
 static int cmd_gen(int argc, char **argv)
@@ -75,8 +69,11 @@ static int cmd_gen(int argc, char **argv)
         ug_die(UG_EXIT_FAIL, "%s: exists; refusing to overwrite", pubpath);
     uint8_t *seed = sodium_malloc(UG_SEED_LEN), *sk = sodium_malloc(UG_SK_LEN);
     uint8_t pk[UG_PK_LEN];
-    if (!seed || !sk)
+    if (!seed || !sk) {
+        sodium_free(seed);
+        sodium_free(sk);
         ug_die(UG_EXIT_FAIL, "out of locked memory");
+    }
     randombytes_buf(seed, UG_SEED_LEN);
     crypto_sign_seed_keypair(pk, sk, seed);
     int rc = ug_key_write(keypath, true, seed, pk, why, sizeof why);
@@ -157,65 +154,22 @@ static int cmd_cred(int argc, char **argv)
         ug_usage_error("--ttl: not a number of seconds: %s", a.ttl);
     ug_cred c = {.uid = uid, .exp = ug_now() + ttl};
     load_public(a.pub, c.pk);
-    uint8_t *sk = load_secret(a.issuer);
+    uint8_t *sk = keys_secret(a.issuer);
     ug_kid(c.kid, sk + UG_SEED_LEN); /* libsodium's sk ends with the pk */
     uint8_t body[256], obj[512];
     size_t body_len, obj_len;
     int rc = ug_cred_encode_body(body, sizeof body, &body_len, &c) == 0 &&
                      ug_signed_encode(obj, sizeof obj, &obj_len, UG_CTX_CRED, body, body_len, sk) == 0
                  ? 0 : -1;
-    ug_secret_free(sk);
+    keys_secrets_wipe();
     if (rc != 0)
         ug_die(UG_EXIT_FAIL, "cannot encode the credential");
     char text[1024];
     sodium_bin2base64(text, sizeof text, obj, obj_len, sodium_base64_VARIANT_ORIGINAL);
     size_t len = strlen(text);
     text[len++] = '\n';
-    write_atomically(a.out, text, len);
+    keys_write(a.out, text, len);
     return UG_EXIT_OK;
-}
-
-/* s as one line of printable ASCII for a message: other bytes as \xNN, and
- * "..." after the first 64 bytes. */
-static const char *shown_text(const char *s, char *out, size_t cap)
-{
-    size_t used = 0, i = 0;
-    for (; s[i] && i < 64 && used + 5 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"')
-            out[used++] = (char)c;
-        else
-            used += (size_t)snprintf(out + used, cap - used, "\\x%02x", c);
-    }
-    if (s[i] && used + 4 <= cap)
-        memcpy(out + used, "...", 3), used += 3;
-    out[used] = 0;
-    return out;
-}
-
-/* Streams the package once for its size and BLAKE2b-256. */
-static void hash_file(const char *path, uint64_t *size, uint8_t hash[UG_HASH_LEN])
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        ug_die(UG_EXIT_FAIL, "%s: %s", path, strerror(errno));
-    crypto_generichash_state st;
-    crypto_generichash_init(&st, NULL, 0, UG_HASH_LEN);
-    uint8_t buf[65536];
-    *size = 0;
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            ug_die(UG_EXIT_FAIL, "%s: %s", path, strerror(errno));
-        if (n == 0)
-            break;
-        crypto_generichash_update(&st, buf, (size_t)n);
-        *size += (uint64_t)n;
-    }
-    close(fd);
-    crypto_generichash_final(&st, hash, UG_HASH_LEN);
 }
 
 static int cmd_release(int argc, char **argv)
@@ -237,35 +191,35 @@ static int cmd_release(int argc, char **argv)
         if (!ug_url_valid(a.urls[i], n)) {
             char shown[4 * 64 + 4];
             ug_usage_error("--url: not an http(s) URL with a host, of 1 to 200 printable ASCII bytes: \"%s\"",
-                           shown_text(a.urls[i], shown, sizeof shown));
+                           keys_shown(a.urls[i], shown, sizeof shown));
         }
         memcpy(m.urls[i], a.urls[i], n + 1);
     }
     m.nurls = (uint8_t)a.nurls;
     m.exp = ug_now() + ttl;
-    hash_file(a.file, &m.size, m.hash);
-    uint8_t *sk = load_secret(a.key);
+    keys_hash_file(a.file, &m.size, m.hash);
+    uint8_t *sk = keys_secret(a.key);
     ug_kid(m.kid, sk + UG_SEED_LEN);
     uint8_t body[UG_OBJ_MAX], obj[UG_OBJ_MAX];
     size_t body_len, obj_len;
     int rc = ug_manifest_encode_body(body, sizeof body, &body_len, &m) == 0 &&
                      ug_signed_encode(obj, sizeof obj, &obj_len, UG_CTX_RELEASE, body, body_len, sk) == 0
                  ? 0 : -1;
-    ug_secret_free(sk);
+    keys_secrets_wipe();
     if (rc != 0)
         ug_die(UG_EXIT_FAIL, "cannot encode the manifest");
     /* a manifest no HINT can carry would be refused by every tracker */
     if (ug_hint_max_len(obj_len) > UG_DGRAM_MAX)
         ug_die(UG_EXIT_FAIL, "%s: manifest of %zu bytes too long for a HINT; use fewer or shorter URLs", a.out, obj_len);
-    write_atomically(a.out, obj, obj_len);
+    keys_write(a.out, obj, obj_len);
     return UG_EXIT_OK;
 }
 
 static int cmd_show(int argc, char **argv)
 {
     if (argc != 2)
-        ug_usage_error("show takes one FILE.manifest");
-    uint8_t buf[UG_OBJ_MAX];
+        ug_usage_error("show takes one FILE");
+    uint8_t buf[UG2_KEYRING_MAX];
     size_t len;
     char why[256], ver[UG_VER_MAX + 1], hex[2 * UG_HASH_LEN + 1];
     ug_signed s;
@@ -274,7 +228,7 @@ static int cmd_show(int argc, char **argv)
     if (ug_file_read(argv[1], buf, sizeof buf, &len, why, sizeof why) != 0)
         ug_die(UG_EXIT_FAIL, "%s: %s", argv[1], why);
     if (ug_signed_decode(&s, buf, len, &err) != 0 || ug_manifest_decode(&m, s.body, s.body_len, &err) != 0)
-        ug_die(UG_EXIT_FAIL, "%s: not a release manifest (%s)", argv[1], ug_err_name(err));
+        return keys_show2(argv[1]) == 0 ? UG_EXIT_OK : UG_EXIT_FAIL; /* a version 2 object, or nothing */
     if (ug_version_format(&m.to, ver, sizeof ver) != 0)
         ug_die(UG_EXIT_FAIL, "%s: bad version", argv[1]);
     printf("to %s\nsize %llu\nhash %s\nexp %llu\n", ver, (unsigned long long)m.size,
@@ -283,6 +237,15 @@ static int cmd_show(int argc, char **argv)
     for (unsigned i = 0; i < m.nurls; i++)
         printf("url %s\n", m.urls[i]);
     return UG_EXIT_OK;
+}
+
+/* release with --app is a version 2 manifest. */
+static bool has_app(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--app") || !strncmp(argv[i], "--app=", 6))
+            return true;
+    return false;
 }
 
 int main(int argc, char **argv)
@@ -300,6 +263,7 @@ int main(int argc, char **argv)
     }
     if (sodium_init() < 0)
         ug_die(UG_EXIT_FAIL, "libsodium failed to initialise");
+    atexit(keys_secrets_wipe); /* every secret key loaded is wiped, whatever the way out */
     const char *cmd = argv[1];
     argc--, argv++;
     if (!strcmp(cmd, "gen"))
@@ -309,7 +273,17 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "cred"))
         return cmd_cred(argc, argv);
     if (!strcmp(cmd, "release"))
-        return cmd_release(argc, argv);
+        return has_app(argc, argv) ? keys_cmd_release2(argc, argv) : cmd_release(argc, argv);
+    if (!strcmp(cmd, "keyring") || !strcmp(cmd, "rotate") || !strcmp(cmd, "revoke"))
+        return keys_cmd_keyring(argc, argv);
+    if (!strcmp(cmd, "cert"))
+        return keys_cmd_cert(argc, argv);
+    if (!strcmp(cmd, "sign"))
+        return keys_cmd_sign(argc, argv);
+    if (!strcmp(cmd, "combine"))
+        return keys_cmd_combine(argc, argv);
+    if (!strcmp(cmd, "verify"))
+        return keys_cmd_verify(argc, argv);
     if (!strcmp(cmd, "show"))
         return cmd_show(argc, argv);
     ug_usage_error("unknown command %s", cmd);
