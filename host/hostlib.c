@@ -1,4 +1,5 @@
 /* libupgate-host's life cycle: open (load, create, admin threads), reload, control, close at exit or on demand. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -131,8 +132,16 @@ static int start_plugin(ug_host_adapter *a, const ug_host_config *c, char *err, 
         return -1;
     }
     a->handle2 = UH_ENTRY(a->api, handle2);
+    /* threads sharing a socket: a peer's retransmit may reach any of them;
+     * a host started as root drops privileges after this (or says it does
+     * not with user "") */
+    bool drops = c->user ? c->user[0] != 0 : geteuid() == 0;
+    snprintf(a->user, sizeof a->user, "%s", c->user ? c->user : "");
     a->host = (ug_host){.size = sizeof a->host, .ctx = a, .log = ug_host_plugin_log_, .now = host_now,
-                        .nworkers = a->nworkers};
+                        .nworkers = a->nworkers,
+                        .flags = (a->model == UG_HOST_SHARED_SOCKET && a->nworkers > 1 ? UG_HF_ROAMING_PEERS : 0) |
+                                 (drops ? UG_HF_DROPS_PRIVILEGES : 0),
+                        .run_as = a->user[0] ? a->user : NULL};
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -241,6 +250,12 @@ ug_host_adapter *ug_host_open(const ug_host_config *c, char *err, size_t errcap)
     open_list = a;
     pthread_mutex_unlock(&open_mu);
     pthread_once(&exit_once, register_exit);
+    /* A host that chroot()s after this: glibc loads libgcc_s.so.1 when a
+     * thread is first cancelled or exits (opentracker cancels its threads
+     * at shutdown), which fails inside an empty chroot and aborts the
+     * process before the close. Loaded now, while the path is there. */
+    if (a->host.flags & UG_HF_DROPS_PRIVILEGES)
+        (void)dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_NODELETE);
     ug_host_logf_(a, UG_LOG_INFO, "plugin %s %s (ABI %u.%u) serving in %s: policy %s, %u worker%s (%s), control %s",
                   a->api->name, a->api->version, a->api->abi_major, a->api->abi_minor, a->name, a->policy,
                   a->nworkers, a->nworkers == 1 ? "" : "s", model_name(a), a->ctl.on ? a->ctl.path : "off");

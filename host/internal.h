@@ -77,6 +77,7 @@ struct ug_host_adapter {
     char name[32];
     char setting[24]; /* what the host's settings are called in messages, before "plugin" (upgate.) */
     char policy[PATH_MAX];
+    char user[64];   /* ug_host.run_as points here */
     /* the admin thread */
     pthread_t admin;
     bool admin_on;

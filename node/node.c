@@ -1,6 +1,8 @@
 /* upgate-node: the reference tracker host; loads upgate.so and serves UDP (or checks a policy). */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +30,9 @@
 static const char usage[] =
     "usage: upgate-node --listen HOST:PORT [--listen ...] [--plugin PATH/upgate.so] --policy FILE\n"
     "                   [--workers N] [--stats SECONDS] [--control PATH] [--metrics HOST:PORT]\n"
-    "                   [--capture FILE [--capture-max BYTES]]\n"
+    "                   [--capture FILE [--capture-max BYTES]] [--user NAME]\n"
     "       upgate-node --check --policy FILE [--plugin PATH] [--explain uid=N,ver=V,src=ADDR[,plat=P][,chan=C]]\n"
-    "                   [--json]\n"
+    "                   [--json] [--user NAME]\n"
     "       upgate-node --version\n"
     "\n"
     "Serves upgate HELLOs over UDP on every --listen address (IPv4 or IPv6, port 0 picks one),\n"
@@ -45,6 +47,9 @@ static const char usage[] =
     "  --capture FILE         append a record per targeted HELLO (time, uid, version, source,\n"
     "                         platform, channel; nothing secret) for upgate-sim --replay\n"
     "  --capture-max BYTES    rotate FILE to FILE.1 at this size (default 64 MiB)\n"
+    "  --user NAME            started as root: become NAME once the plugin is loaded and the sockets\n"
+    "                         are bound (reloads still read the policy's files); with --check: say\n"
+    "                         which file a reload as NAME could not read (exit 1 if any)\n"
     "  --check                validate the policy and print its summary; serve nothing (exit 0 valid,\n"
     "                         1 invalid); --explain adds the decision for one peer, --json prints JSON\n"
     "\n"
@@ -52,7 +57,7 @@ static const char usage[] =
     "JOURNAL_STREAM is set; with NOTIFY_SOCKET it tells systemd READY, RELOADING and STOPPING.\n";
 
 typedef struct {
-    const char *listen[LISTEN_MAX], *plugin, *policy, *control, *metrics, *capture, *explain;
+    const char *listen[LISTEN_MAX], *plugin, *policy, *control, *metrics, *capture, *explain, *user;
     unsigned nlisten;
     uint64_t workers, stats_every, capture_max;
     bool check, json;
@@ -61,7 +66,7 @@ typedef struct {
 static void parse_args(int argc, char **argv, args *a)
 {
     enum { O_LISTEN = 1, O_PLUGIN, O_POLICY, O_WORKERS, O_STATS, O_HELP, O_VERSION, O_CONTROL, O_METRICS,
-           O_CAPTURE, O_CAPTURE_MAX, O_CHECK, O_EXPLAIN, O_JSON };
+           O_CAPTURE, O_CAPTURE_MAX, O_CHECK, O_EXPLAIN, O_JSON, O_USER };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, O_LISTEN},   {"plugin", required_argument, NULL, O_PLUGIN},
         {"policy", required_argument, NULL, O_POLICY},   {"workers", required_argument, NULL, O_WORKERS},
@@ -70,6 +75,7 @@ static void parse_args(int argc, char **argv, args *a)
         {"metrics", required_argument, NULL, O_METRICS}, {"capture", required_argument, NULL, O_CAPTURE},
         {"capture-max", required_argument, NULL, O_CAPTURE_MAX}, {"check", no_argument, NULL, O_CHECK},
         {"explain", required_argument, NULL, O_EXPLAIN}, {"json", no_argument, NULL, O_JSON},
+        {"user", required_argument, NULL, O_USER},
         {NULL, 0, NULL, 0},
     };
     opterr = 0;
@@ -89,6 +95,7 @@ static void parse_args(int argc, char **argv, args *a)
         case O_EXPLAIN: a->explain = optarg; break;
         case O_CHECK: a->check = true; break;
         case O_JSON: a->json = true; break;
+        case O_USER: a->user = optarg; break;
         case O_WORKERS:
             if (ug_parse_u64(optarg, 1, 256, &a->workers) != 0)
                 ug_die(UG_EXIT_USAGE, "--workers: not a number from 1 to 256: %s", optarg);
@@ -239,6 +246,33 @@ static int shut_down(void)
     return UG_EXIT_OK;
 }
 
+/* --user NAME: who to become, looked up before anything starts (so that a
+ * typo stops the start at once); exits when NAME is unknown or this
+ * process cannot switch users. */
+static struct passwd *user_to_be(const char *name)
+{
+    static struct passwd pw;
+    static char buf[4096];
+    struct passwd *res = NULL;
+    if (getpwnam_r(name, &pw, buf, sizeof buf, &res) != 0 || !res)
+        ug_die(UG_EXIT_USAGE, "--user %s: no such user", name);
+    if (geteuid() != 0)
+        ug_die(UG_EXIT_USAGE, "--user %s: only a node started as root can switch users", name);
+    return res;
+}
+
+/* Becomes pw for good (groups, group, user, in every thread: glibc's
+ * setuid() reaches them all), after create() and the binds, as the hosts
+ * in contrib/ do. */
+static void drop_to(const struct passwd *pw)
+{
+    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+        ug_die(UG_EXIT_FAIL, "--user %s: cannot switch to it: %s", pw->pw_name, strerror(errno));
+    if (pw->pw_uid != 0 && setuid(0) == 0)
+        ug_die(UG_EXIT_FAIL, "--user %s: root could be regained; refusing to serve", pw->pw_name);
+    ug_log(UG_LOG_INFO, "running as %s (uid %u, gid %u)", pw->pw_name, (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+}
+
 /* dlopen, the ABI check, create() (every signal blocked), the admin thread
  * (tick() every second), the control socket: libupgate-host, in its batch
  * model, with every datagram the plugin's. Exits on failure (the adapter
@@ -253,7 +287,7 @@ static void open_adapter(const args *a)
         .size = sizeof c, .plugin = a->plugin ? a->plugin : ug_default_plugin(), .policy = a->policy,
         .control = a->control, .model = UG_HOST_BATCH, .workers = nworkers, .name = "upgate-node",
         .log = ug_log_host, .flags = UG_HOST_EVERY_DATAGRAM, .setting_prefix = "--",
-        .answered = a->capture ? ug_serve_capture : NULL,
+        .answered = a->capture ? ug_serve_capture : NULL, .user = a->user ? a->user : "",
     };
     ug_node_adapter = ug_host_open(&c, err, sizeof err);
     if (!ug_node_adapter)
@@ -289,6 +323,7 @@ static int serve(const args *a)
     pthread_sigmask(SIG_BLOCK, &block, &old);
     signal(SIGPIPE, SIG_IGN);
 
+    const struct passwd *pw = a->user ? user_to_be(a->user) : NULL;
     ug_serve_init(nworkers);
     open_adapter(a);
     char ready[2048];
@@ -301,6 +336,8 @@ static int serve(const args *a)
     used += (size_t)snprintf(ready + used, sizeof ready - used, " (%u workers, plugin %s %s", nworkers,
                              ug_api->name, ug_api->version);
     start_services(a, ready, sizeof ready - 1, &used);
+    if (pw)
+        drop_to(pw);
     ug_serve_start();
 
     struct ev_loop *main_loop = EV_DEFAULT;
@@ -355,6 +392,6 @@ int main(int argc, char **argv)
     args a = {0};
     parse_args(argc, argv, &a);
     if (a.check)
-        return ug_check_run(a.plugin ? a.plugin : ug_default_plugin(), a.policy, a.explain, a.json);
+        return ug_check_run(a.plugin ? a.plugin : ug_default_plugin(), a.policy, a.explain, a.json, a.user);
     return serve(&a);
 }

@@ -439,6 +439,43 @@ Test(hostlib, a_recvmmsg_batch_is_answered_in_one_call)
     ug_host_free(a);
 }
 
+/* What the adapter tells the plugin of the host (ABI minor 2): threads
+ * sharing a socket let a peer reach any worker; a host started as root, or
+ * naming a user, drops privileges after the open. */
+static unsigned host_flags(ug_host_adapter *a, char *run_as, size_t cap)
+{
+    char out[512] = "";
+    cr_assert_gt(nu_ctl(ug_host_control_path(a), "{\"cmd\":\"status\"}\n", 17, false, out, sizeof out), 0);
+    const char *f = strstr(out, "\"host_flags\":"), *u = strstr(out, "\"run_as\":\"");
+    cr_assert(f && u, "%s", out);
+    snprintf(run_as, cap, "%.*s", (int)strcspn(u + 10, "\""), u + 10);
+    return (unsigned)strtoul(f + 13, NULL, 10);
+}
+
+Test(hostlib, the_plugin_learns_whether_peers_roam_and_privileges_go)
+{
+    char run_as[64];
+    ug_host_adapter *a = open_with(UG_HOST_SHARED_SOCKET, 4, plug, NULL);
+    unsigned f = host_flags(a, run_as, sizeof run_as);
+    cr_assert(f & UG_HF_ROAMING_PEERS, "4 threads on one socket: %u", f);
+    cr_assert_eq(!!(f & UG_HF_DROPS_PRIVILEGES), geteuid() == 0, "a host started as root drops later: %u", f);
+    ug_host_free(a);
+    a = open_with(UG_HOST_ONE_AT_A_TIME, 1, plug, NULL);
+    cr_assert_not(host_flags(a, run_as, sizeof run_as) & UG_HF_ROAMING_PEERS, "one thread: its peers stay");
+    ug_host_free(a);
+    char err[1024];
+    ug_host_config c = {.size = sizeof c, .plugin = plug, .policy = nu_path(&N, "policy.yaml"), .log = capture,
+                        .user = "nobody"};
+    cr_assert_not_null(a = ug_host_open(&c, err, sizeof err), "%s", err);
+    cr_assert(host_flags(a, run_as, sizeof run_as) & UG_HF_DROPS_PRIVILEGES);
+    cr_assert_str_eq(run_as, "nobody");
+    ug_host_free(a);
+    c.user = ""; /* it never drops */
+    cr_assert_not_null(a = ug_host_open(&c, err, sizeof err), "%s", err);
+    cr_assert_not(host_flags(a, run_as, sizeof run_as) & UG_HF_DROPS_PRIVILEGES);
+    ug_host_free(a);
+}
+
 /* ---- threads sharing one socket ----------------------------------------- */
 
 #define THREADS 4

@@ -144,6 +144,13 @@ typedef struct {
      * "control". NULL: "upgate." (opentracker's keys); "--" for a host
      * whose settings are options (upgate-node's --plugin). */
     const char *setting_prefix;
+    /* The user the host switches to after ug_host_open() (its setuid()):
+     * NULL when it does not say (a host started as root is taken to drop
+     * privileges, or chroot, later); "" when it never does. The plugin
+     * then keeps what a reload needs to read the policy's files (a helper
+     * process holding their folders) and logs each file a reload could
+     * not read (docs/hosts.md, Privileges). */
+    const char *user;
 } ug_host_config;
 
 typedef struct ug_host_adapter ug_host_adapter;
