@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -161,6 +162,7 @@ static void serve_one(ug_host_adapter *a, int fd)
 
 static void *ctl_main(void *arg)
 {
+    (void)prctl(PR_SET_NAME, (unsigned long)"upgate-ctl", 0, 0, 0); /* a system call: no write to /proc */
     ug_host_adapter *a = arg;
     for (;;) {
         struct pollfd p[2] = {{.fd = a->ctl.fd, .events = POLLIN}, {.fd = a->ctl.stop[0], .events = POLLIN}};
@@ -269,7 +271,6 @@ int ug_host_ctl_start_(ug_host_adapter *a, const char *path, char *err, size_t e
         close_fds(S);
         return -1;
     }
-    pthread_setname_np(S->thread, "upgate-ctl");
     S->on = true;
     return 0;
 }
