@@ -122,33 +122,43 @@ static void helper_setup(int sock)
     (void)prctl(PR_SET_NAME, (unsigned long)"upgate-opener", 0, 0, 0);
 }
 
+_Static_assert(sizeof(request) == UG_OPENER_REQUEST_LEN, "the request's layout is opener.h's");
+
+int32_t ug_opener_serve(ug_opener_helper *h, const void *msg, size_t len, int passed, int *fd)
+{
+    request r;
+    int32_t e = 0;
+    *fd = -1;
+    if (len != sizeof r) {
+        e = EINVAL;
+    } else {
+        memcpy(&r, msg, sizeof r);
+        if (r.op == OP_ADD && !h->sealed && passed >= 0 && h->n < UG_OPENER_FOLDERS)
+            h->dirs[h->n++] = passed, passed = -1;
+        else if (r.op == OP_SEAL)
+            h->sealed = true;
+        else if (r.op == OP_OPEN && r.index < h->n && name_ok(&r))
+            e = (*fd = open_beneath(h->dirs[r.index], r.name)) < 0 ? errno : 0;
+        else
+            e = EINVAL;
+    }
+    if (passed >= 0)
+        close(passed);
+    return e;
+}
+
 static void helper_main(int sock) __attribute__((noreturn));
 static void helper_main(int sock)
 {
     helper_setup(sock);
-    int dirs[UG_OPENER_FOLDERS];
-    unsigned n = 0;
-    bool sealed = false;
+    ug_opener_helper h = {.n = 0};
     for (;;) {
         request r;
-        int passed;
+        int passed, fd;
         ssize_t k = recv_msg(HELPER_FD, &r, sizeof r, &passed);
         if (k <= 0)
             _exit(0); /* the plugin closed its end (or the process that held it ended) */
-        int32_t e = 0;
-        int fd = -1;
-        if (k != (ssize_t)sizeof r)
-            e = EINVAL;
-        else if (r.op == OP_ADD && !sealed && passed >= 0 && n < UG_OPENER_FOLDERS)
-            dirs[n++] = passed, passed = -1;
-        else if (r.op == OP_SEAL)
-            sealed = true;
-        else if (r.op == OP_OPEN && r.index < n && name_ok(&r))
-            e = (fd = open_beneath(dirs[r.index], r.name)) < 0 ? errno : 0;
-        else
-            e = EINVAL;
-        if (passed >= 0)
-            close(passed);
+        int32_t e = ug_opener_serve(&h, &r, (size_t)k, passed, &fd);
         (void)send_msg(HELPER_FD, &e, sizeof e, fd);
         if (fd >= 0)
             close(fd);

@@ -4,6 +4,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "ug_proto.h"
 
 /*
  * A host that starts as root and then setuid()s (to nobody) or chroot()s
@@ -63,6 +66,26 @@ void ug_opener_use(ug_opener *o);
 void ug_opener_plain(void);
 /* One file through the helper: a descriptor, or -1 with why (ug_file_opener). */
 int ug_opener_open(void *o, const char *path, char *why, size_t whycap);
+
+/* The helper's side, apart so that fuzz/fuzz_opener.c can drive it: the
+ * folders it holds, and whether it still takes one. */
+typedef struct {
+    int dirs[UG_OPENER_FOLDERS];
+    unsigned n;
+    bool sealed;
+} ug_opener_helper;
+
+/* A request: uint32 op (1 add the folder passed with it, 2 seal, 3 open
+ * name beneath folder index), uint32 index, char name[256] (one name,
+ * NUL-terminated, no '/'), in the plugin's byte order. */
+#define UG_OPENER_REQUEST_LEN 264u
+
+/* Serves one message of len bytes (what recvmsg gave: anything the
+ * unprivileged host sends) with the descriptor it carried, or -1, which h
+ * now owns (kept as a folder, else closed). The errno to answer (0: done);
+ * *fd the file opened, or -1. Only system calls: it runs in a fork of a
+ * threaded process. */
+int32_t ug_opener_serve(ug_opener_helper *h, const void *msg, size_t len, int passed, int *fd) UG_WUR;
 
 /* Could user read path by its path (each folder on the way searchable, the
  * file readable, by mode bits, owner and groups; ACLs are not read)? false
