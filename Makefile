@@ -115,9 +115,10 @@ $$(BUILD)/$(1): $$($(2)_OBJ) $(4) $$(COMMON_LIB) $$(PROTO_LIB)
 	$$(call say,LD,$$@)$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $$(filter %.a,$$^) $$(LIBS_$(2))
 endef
 
-# upgate-node, the reference host (node/).
+# upgate-node, the reference host (node/), on libupgate-host (host/): the
+# same loading, batches, commits and control socket as any other host.
 LIBS_NODE = $(LIBS_PROTO) $(shell pkg-config --libs jansson libmicrohttpd 2>/dev/null) $(LIBS_SYSTEMD) -lev -ldl -lpthread
-$(eval $(call program,upgate-node,NODE,node))
+$(eval $(call program,upgate-node,NODE,node,$$(HOST_A)))
 
 # upgate-ctl (ctl/): no plugin part; --policy finds the node's socket by
 # the record the node keeps (common/runrec.c), not by reading the policy.

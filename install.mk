@@ -45,7 +45,7 @@ INST_BIN = $(filter $(addprefix $(BUILD)/,$(BIN_NAMES)),$(PROGRAMS))
 # is $(CLIENT_SO) when the client's rules name it (libupgate.so.1.1.0, say),
 # else build/libupgate.so.1; installed as that file plus the links
 # libupgate.so.1 (the SONAME) and libupgate.so (for -lupgate).
-# (include/upgate/host.h, libupgate-host's, ships with upgate-plugin-dev once upgate-node uses it)
+# (include/upgate/host.h is libupgate-host's: it goes with the plugin's header, below)
 UG_CLIENT_HEADERS := $(filter-out include/upgate/host.h,$(wildcard include/upgate/*.h))
 ifneq ($(wildcard include/upgate/client.h),)
 UG_CLIENT_SO := $(or $(CLIENT_SO),$(BUILD)/libupgate.so.1)
@@ -60,6 +60,16 @@ UG_CLIENT_INSTALL = $(INSTALL) -m 644 $(BUILD)/libupgate.a $(DESTDIR)$(LIBDIR); 
                     $(call gen,$(UG_CLIENT_PC_IN),$(PKG_OUT)/upgate.pc,-e 's|@VERSION@|$(UG_CLIENT_VERSION)|g'); \
                     $(INSTALL) -m 644 $(PKG_OUT)/upgate.pc $(DESTDIR)$(PKGCONFIGDIR);
 endif
+
+# libupgate-host (host/host.mk): what a tracker links to load the plugin,
+# with the plugin's ABI header (upgate-plugin-dev): upgate/host.h, the
+# archive, the shared object as HOST_SO plus the links libupgate-host.so.1
+# (the SONAME) and libupgate-host.so (for -lupgate-host).
+UG_HOST_FILES := $(HOST_A) $(HOST_SO)
+UG_HOST_INSTALL = $(INSTALL) -m 644 include/upgate/host.h $(DESTDIR)$(INCLUDEDIR)/upgate; \
+                  $(INSTALL) -m 644 $(HOST_A) $(HOST_SO) $(DESTDIR)$(LIBDIR); \
+                  ln -sf $(notdir $(HOST_SO)) $(DESTDIR)$(LIBDIR)/$(HOST_SONAME); \
+                  ln -sf $(HOST_SONAME) $(DESTDIR)$(LIBDIR)/libupgate-host.so;
 
 MAN_PAGES := $(wildcard man/*.[1-8].in)
 UNITS := upgate-node.service upgate-node@.service
@@ -83,7 +93,7 @@ gen = sed $(3) $(PKG_SUBST) $(1) > $(2).tmp && \
 
 .PHONY: installables install uninstall deb
 
-installables: programs $(UG_CLIENT_FILES)
+installables: programs $(UG_CLIENT_FILES) $(UG_HOST_FILES)
 
 # Templates are expanded at every install: paths are make variables, which
 # make cannot track as prerequisites.
@@ -110,6 +120,7 @@ install: installables
 	$(INSTALL) -m 644 systemd/upgate.sysusers $(DESTDIR)$(SYSUSERSDIR)/upgate.conf; \
 	$(INSTALL) -m 644 $(PKG_OUT)/policy.yaml.example $(DESTDIR)$(SYSCONFDIR)/upgate; \
 	$(UG_CLIENT_INSTALL) \
+	$(UG_HOST_INSTALL) \
 	if [ -z "$(DESTDIR)" ]; then \
 	  echo "  NOTE    create the upgate user with: systemd-sysusers $(SYSUSERSDIR)/upgate.conf"; \
 	  echo "  NOTE    first run: see upgate-node(8), FIRST RUN"; \
@@ -125,6 +136,8 @@ uninstall:
 	      $(DESTDIR)$(INCLUDEDIR)/upgate/upgate_plugin.h $(addprefix $(DESTDIR)$(INCLUDEDIR)/upgate/,$(notdir $(UG_CLIENT_HEADERS))) \
 	      $(DESTDIR)$(PKGCONFIGDIR)/upgate-plugin.pc $(DESTDIR)$(PKGCONFIGDIR)/upgate.pc \
 	      $(DESTDIR)$(LIBDIR)/libupgate.a $(DESTDIR)$(LIBDIR)/libupgate.so.1* $(DESTDIR)$(LIBDIR)/libupgate.so \
+	      $(DESTDIR)$(INCLUDEDIR)/upgate/host.h $(DESTDIR)$(LIBDIR)/libupgate-host.a \
+	      $(DESTDIR)$(LIBDIR)/libupgate-host.so.1* $(DESTDIR)$(LIBDIR)/libupgate-host.so \
 	      $(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(UNITS)) $(DESTDIR)$(SYSUSERSDIR)/upgate.conf \
 	      $(DESTDIR)$(SYSCONFDIR)/upgate/policy.yaml.example; \
 	for m in $(notdir $(MAN_PAGES:.in=)); do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$$m; done; \

@@ -19,7 +19,7 @@ FZ ?= build/fuzz
 SPEC ?= $(abspath ../shared/spec)
 FUZZ_SECONDS ?= 60
 SMOKE_SECONDS ?= 4
-FUZZ_TARGETS ?= dgram hello hint report policy plugin capture client control ctl fleet sim keyring cert manifest2 token dgram2 delta tzif census pstate
+FUZZ_TARGETS ?= dgram hello hint report policy plugin capture client control ctl fleet sim keyring cert manifest2 token dgram2 delta tzif census pstate opener
 FUZZ_CC ?= clang
 
 ifeq ($(V),1)
@@ -50,7 +50,7 @@ FZ_LIB := $(FZ)/libugfuzz.a
 # The oracle (the old msgpack-c decoders) is our own code, like the harnesses.
 ORACLE_OBJ := $(patsubst %.c,$(FZ)/obj/%.o,$(wildcard fuzz/oracle/*.c))
 COMMON_OBJ := $(FZ)/obj/fuzz/fuzz_common.o $(FZ)/obj/fuzz/v2common.o $(ORACLE_OBJ)
-HARNESSES := dgram hello hint report policy plugin capture client control ctl fleet sim keyring cert manifest2 token dgram2 delta tzif census pstate
+HARNESSES := dgram hello hint report policy plugin capture client control ctl fleet sim keyring cert manifest2 token dgram2 delta tzif census pstate opener
 BINS := $(HARNESSES:%=$(FZ)/fuzz_%)
 
 # Per harness: the largest input worth trying (a datagram, an object, a policy).
@@ -77,6 +77,8 @@ MAXLEN_tzif := 8192
 MAXLEN_census := 65536
 # libupgate's version 2 state file (cap 8192)
 MAXLEN_pstate := 8300
+# the opener helper's requests, a few dozen in a row
+MAXLEN_opener := 4096
 # An allocation over 64 MiB is a finding: nothing may be sized by a claim.
 RUNFLAGS = -max_len=$(MAXLEN_$(1)) -malloc_limit_mb=64 -rss_limit_mb=2048 -timeout=10 \
            -artifact_prefix=$(FZ)/artifacts/$(1)/

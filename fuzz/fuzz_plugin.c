@@ -22,11 +22,13 @@ static const ug_plugin *const api = &upgate_plugin;
  *                harness signs with the vectors' client key; 2 payload is a
  *                field recipe the harness turns into a signed HELLO (so the
  *                policy path sees valid signatures); 3 datagram sent twice
- *                (rule 8: a retransmit gets the same answer, spends nothing)
+ *                (rule 8: a retransmit gets the same answer, spends nothing;
+ *                in the guarded instance the copy reaches the other worker)
  *      bit  6    instance: 0 "open" (cookie: never, no source budget; WAIT
  *                may come before the signatures, protocol rule 4), 1
  *                "guarded" (cookie: always, source budget, a shard,
- *                verify: always)
+ *                verify: always; its host says peers roam between workers,
+ *                UG_HF_ROAMING_PEERS: one retransmit cache for both)
  *      bit  7    call tick() and stats() afterwards
  *   h1 bits 0-1  host clock: the vectors' now plus 0..3 s
  *      0xa4..a7  reload() the policy first
@@ -76,6 +78,7 @@ typedef struct {
     void *inst;
     ug_policy *ref; /* the same file, loaded apart: what the plugin must obey */
     bool cookies, budget, verify_always;
+    bool roaming; /* UG_HF_ROAMING_PEERS: a retransmit may reach the other worker */
     unsigned i_hints_new; /* index of "hints_new" in stats() */
 } fz_inst;
 
@@ -134,7 +137,7 @@ static void destroy_all(void)
     free(out_buf);
 }
 
-static void start(fz_inst *f, const char *tag, const char *policy)
+static void start(fz_inst *f, const char *tag, const char *policy, unsigned host_flags)
 {
     f->dir = fz_tmpdir(tag);
     manifest_len = fz_write_release(f->dir, &K, manifest, sizeof manifest);
@@ -144,7 +147,8 @@ static void start(fz_inst *f, const char *tag, const char *policy)
     snprintf(path, sizeof path, "%s/policy.yaml", f->dir);
     f->ref = ug_policy_load(path, err, sizeof err);
     FZ_CHECK(f->ref != NULL, "%s", err);
-    ug_host host = {.size = sizeof host, .log = host_log, .now = host_now, .nworkers = 2};
+    ug_host host = {.size = sizeof host, .log = host_log, .now = host_now, .nworkers = 2, .flags = host_flags};
+    f->roaming = host_flags & UG_HF_ROAMING_PEERS;
     f->inst = api->create(&host, path, err, sizeof err);
     FZ_CHECK(f->inst != NULL, "create: %s", err);
     f->cookies = f->ref->cookie == UG_COOKIE_ALWAYS;
@@ -160,8 +164,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     FZ_CHECK(api->abi_major == UG_PLUGIN_ABI_MAJOR && api->size >= sizeof(ug_plugin), "ABI");
     out_buf = malloc(OUT_CAP);
     FZ_CHECK(out_buf != NULL, "malloc");
-    start(&insts[0], "plugin-open", policy_open);
-    start(&insts[1], "plugin-guarded", policy_guarded);
+    start(&insts[0], "plugin-open", policy_open, 0);
+    start(&insts[1], "plugin-guarded", policy_guarded, UG_HF_ROAMING_PEERS);
     atexit(destroy_all); /* runs before the scratch dirs go */
     pinned_hint = K.hint.pub;
     pinned_release = K.release.pub;
@@ -577,7 +581,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FZ_CHECK(l1 <= sizeof first, "reply size");
         memcpy(first, out_buf, l1);
         uint64_t fresh = stat_value(f->inst, f->i_hints_new);
-        size_t l2 = deliver(f, worker, &src, p, n, &v2);
+        size_t l2 = deliver(f, f->roaming ? worker ^ 1 : worker, &src, p, n, &v2);
         /* a budget may run dry between the two, and then the second drops */
         if (!(f->budget && v2 == UG_VERDICT_DROP))
             FZ_CHECK(v1 == v2 && l1 == l2 && memcmp(first, out_buf, l1) == 0,

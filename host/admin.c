@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -69,6 +70,7 @@ static int sleep_ms(ug_host_adapter *a, int64_t next_tick)
 
 static void *admin_main(void *arg)
 {
+    (void)prctl(PR_SET_NAME, (unsigned long)"upgate-admin", 0, 0, 0); /* a system call: no write to /proc */
     ug_host_adapter *a = arg;
     int64_t next_tick = ug_host_mono_ms_() + TICK_MS;
     while (!atomic_load(&a->want_stop)) {
@@ -107,7 +109,6 @@ int ug_host_admin_start_(ug_host_adapter *a, char *err, size_t errcap)
         a->wake = -1;
         return -1;
     }
-    pthread_setname_np(a->admin, "upgate-admin");
     a->admin_on = true;
     return 0;
 }

@@ -1,14 +1,12 @@
 /* libupgate-host's control socket (docs/control.md "Transport"): one thread, one request per connection.
- *
- * A copy of upgate-node's node/ctlsock.c with the adapter in place of the
- * node's globals, until upgate-node is built on this library and the node's
- * copy goes (one protocol, one implementation). */
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -158,11 +156,13 @@ static void serve_one(ug_host_adapter *a, int fd)
     if (r.last != '\n')
         out_emit(&r, "\n", 1);
     out_flush(&r);
+    atomic_fetch_add_explicit(&a->ctl_served, 1, memory_order_relaxed);
     pthread_mutex_unlock(&one);
 }
 
 static void *ctl_main(void *arg)
 {
+    (void)prctl(PR_SET_NAME, (unsigned long)"upgate-ctl", 0, 0, 0); /* a system call: no write to /proc */
     ug_host_adapter *a = arg;
     for (;;) {
         struct pollfd p[2] = {{.fd = a->ctl.fd, .events = POLLIN}, {.fd = a->ctl.stop[0], .events = POLLIN}};
@@ -186,10 +186,11 @@ static int clear_stale(ug_host_adapter *a, const struct sockaddr_un *sa, char *e
 {
     struct stat st;
     if (lstat(sa->sun_path, &st) != 0)
-        return errno == ENOENT ? 0
-                               : (snprintf(err, errcap, "upgate.control %s: %s", sa->sun_path, strerror(errno)), -1);
+        return errno == ENOENT
+                   ? 0
+                   : (snprintf(err, errcap, "%scontrol %s: %s", a->setting, sa->sun_path, strerror(errno)), -1);
     if (!S_ISSOCK(st.st_mode)) {
-        snprintf(err, errcap, "upgate.control %s: exists and is not a socket", sa->sun_path);
+        snprintf(err, errcap, "%scontrol %s: exists and is not a socket", a->setting, sa->sun_path);
         return -1;
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -200,15 +201,16 @@ static int clear_stale(ug_host_adapter *a, const struct sockaddr_un *sa, char *e
     int rc = connect(fd, (const struct sockaddr *)sa, sizeof *sa), e = errno;
     close(fd);
     if (rc == 0) {
-        snprintf(err, errcap, "upgate.control %s: another tracker answers on this socket", sa->sun_path);
+        snprintf(err, errcap, "%scontrol %s: another tracker answers on this socket (another node or host runs with it)",
+                 a->setting, sa->sun_path);
         return -1;
     }
     if (e != ECONNREFUSED) {
-        snprintf(err, errcap, "upgate.control %s: %s", sa->sun_path, strerror(e));
+        snprintf(err, errcap, "%scontrol %s: %s", a->setting, sa->sun_path, strerror(e));
         return -1;
     }
     if (unlink(sa->sun_path) != 0 && errno != ENOENT) {
-        snprintf(err, errcap, "upgate.control %s: cannot remove the stale socket: %s", sa->sun_path,
+        snprintf(err, errcap, "%scontrol %s: cannot remove the stale socket: %s", a->setting, sa->sun_path,
                  strerror(errno));
         return -1;
     }
@@ -217,8 +219,9 @@ static int clear_stale(ug_host_adapter *a, const struct sockaddr_un *sa, char *e
 }
 
 /* Binds and listens on sa with mode 0600 from the first moment. */
-static int bind_socket(uh_ctl *S, const struct sockaddr_un *sa, char *err, size_t errcap)
+static int bind_socket(ug_host_adapter *a, const struct sockaddr_un *sa, char *err, size_t errcap)
 {
+    uh_ctl *S = &a->ctl;
     S->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (S->fd < 0 || pipe2(S->stop, O_CLOEXEC) != 0) {
         snprintf(err, errcap, "socket: %s", strerror(errno));
@@ -229,7 +232,7 @@ static int bind_socket(uh_ctl *S, const struct sockaddr_un *sa, char *err, size_
     umask(old);
     struct stat st;
     if (rc != 0 || chmod(sa->sun_path, 0600) != 0 || listen(S->fd, 16) != 0 || stat(sa->sun_path, &st) != 0) {
-        snprintf(err, errcap, "upgate.control %s: %s", sa->sun_path, strerror(errno));
+        snprintf(err, errcap, "%scontrol %s: %s", a->setting, sa->sun_path, strerror(errno));
         return -1;
     }
     S->dev = st.st_dev, S->ino = st.st_ino;
@@ -250,14 +253,14 @@ int ug_host_ctl_start_(ug_host_adapter *a, const char *path, char *err, size_t e
     uh_ctl *S = &a->ctl;
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof sa.sun_path) {
-        snprintf(err, errcap, "upgate.control %s: longer than %zu bytes, the limit of a socket path", path,
+        snprintf(err, errcap, "%scontrol %s: longer than %zu bytes, the limit of a socket path", a->setting, path,
                  sizeof sa.sun_path - 1);
         return -1;
     }
     memcpy(sa.sun_path, path, strlen(path) + 1);
     if (clear_stale(a, &sa, err, errcap) != 0)
         return -1;
-    if (bind_socket(S, &sa, err, errcap) != 0) {
+    if (bind_socket(a, &sa, err, errcap) != 0) {
         close_fds(S);
         return -1;
     }
@@ -268,7 +271,6 @@ int ug_host_ctl_start_(ug_host_adapter *a, const char *path, char *err, size_t e
         close_fds(S);
         return -1;
     }
-    pthread_setname_np(S->thread, "upgate-ctl");
     S->on = true;
     return 0;
 }

@@ -1,4 +1,5 @@
 /* libupgate-host's life cycle: open (load, create, admin threads), reload, control, close at exit or on demand. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -83,6 +84,7 @@ static uint64_t host_now(void *ctx)
 static int take_config(ug_host_adapter *a, const ug_host_config *in, ug_host_config *c, char *err, size_t errcap)
 {
     memset(c, 0, sizeof *c);
+    snprintf(a->setting, sizeof a->setting, "upgate.");
     if (!in || in->size < offsetof(ug_host_config, workers)) {
         snprintf(err, errcap, "upgate: the host passed no configuration (or one of %u bytes)", in ? in->size : 0);
         return -1;
@@ -96,6 +98,10 @@ static int take_config(ug_host_adapter *a, const ug_host_config *in, ug_host_con
     for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
         sigdelset(&a->deferred, faults[i]);
     snprintf(a->name, sizeof a->name, "%s", c->name ? c->name : "host");
+    snprintf(a->setting, sizeof a->setting, "%s", c->setting_prefix ? c->setting_prefix : "upgate.");
+    a->every = c->flags & UG_HOST_EVERY_DATAGRAM;
+    a->answered = c->answered;
+    a->answered_ctx = c->answered_ctx;
     a->model = c->model ? c->model : UG_HOST_ONE_AT_A_TIME;
     a->nworkers = c->workers && !(c->flags & UG_HOST_OFFLOAD) ? c->workers : 1; /* offload: its worker alone */
     a->hold_ms = c->hold_ms ? c->hold_ms : UG_HOST_HOLD_MS;
@@ -105,11 +111,11 @@ static int take_config(ug_host_adapter *a, const ug_host_config *in, ug_host_con
         return -1;
     }
     if (!c->policy || !c->policy[0]) {
-        snprintf(err, errcap, "upgate.policy: not set; it names the policy file");
+        snprintf(err, errcap, "%spolicy: not set; it names the policy file", a->setting);
         return -1;
     }
     if (!realpath(c->policy, a->policy)) {
-        snprintf(err, errcap, "upgate.policy %s: %s", c->policy, strerror(errno));
+        snprintf(err, errcap, "%spolicy %s: %s", a->setting, c->policy, strerror(errno));
         return -1;
     }
     return 0;
@@ -119,12 +125,23 @@ static int take_config(ug_host_adapter *a, const ug_host_config *in, ug_host_con
  * thread it starts inherits that). */
 static int start_plugin(ug_host_adapter *a, const ug_host_config *c, char *err, size_t errcap)
 {
-    a->api = ug_host_load_(c->plugin ? c->plugin : UG_HOST_DEFAULT_PLUGIN, err, errcap);
-    if (!a->api)
+    char why[1024];
+    a->api = ug_host_load(c->plugin ? c->plugin : UG_HOST_DEFAULT_PLUGIN, why, sizeof why);
+    if (!a->api) {
+        snprintf(err, errcap, "%splugin %s", a->setting, why);
         return -1;
+    }
     a->handle2 = UH_ENTRY(a->api, handle2);
+    /* threads sharing a socket: a peer's retransmit may reach any of them;
+     * a host started as root drops privileges after this (or says it does
+     * not with user "") */
+    bool drops = c->user ? c->user[0] != 0 : geteuid() == 0;
+    snprintf(a->user, sizeof a->user, "%s", c->user ? c->user : "");
     a->host = (ug_host){.size = sizeof a->host, .ctx = a, .log = ug_host_plugin_log_, .now = host_now,
-                        .nworkers = a->nworkers};
+                        .nworkers = a->nworkers,
+                        .flags = (a->model == UG_HOST_SHARED_SOCKET && a->nworkers > 1 ? UG_HF_ROAMING_PEERS : 0) |
+                                 (drops ? UG_HF_DROPS_PRIVILEGES : 0),
+                        .run_as = a->user[0] ? a->user : NULL};
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -143,7 +160,7 @@ static int start_services(ug_host_adapter *a, const ug_host_config *c, char *err
         want = NULL;
     } else if (want && want[0] != '/') { /* absolute: the host may chdir later */
         if (!getcwd(cwd, sizeof cwd) || (size_t)snprintf(path, sizeof path, "%s/%s", cwd, want) >= sizeof path) {
-            snprintf(err, errcap, "upgate.control %s: cannot make it an absolute path", want);
+            snprintf(err, errcap, "%scontrol %s: cannot make it an absolute path", a->setting, want);
             return -1;
         }
         want = path;
@@ -152,7 +169,7 @@ static int start_services(ug_host_adapter *a, const ug_host_config *c, char *err
             want = path;
         else
             ug_host_logf_(a, UG_LOG_WARN, "no control socket: the plugin did not name its state folder in reply "
-                                          "to {\"cmd\":\"info\"}; set upgate.control");
+                                          "to {\"cmd\":\"info\"}; set %scontrol", a->setting);
     }
     if (want && ug_host_ctl_start_(a, want, err, errcap) != 0)
         return -1;
@@ -233,6 +250,12 @@ ug_host_adapter *ug_host_open(const ug_host_config *c, char *err, size_t errcap)
     open_list = a;
     pthread_mutex_unlock(&open_mu);
     pthread_once(&exit_once, register_exit);
+    /* A host that chroot()s after this: glibc loads libgcc_s.so.1 when a
+     * thread is first cancelled or exits (opentracker cancels its threads
+     * at shutdown), which fails inside an empty chroot and aborts the
+     * process before the close. Loaded now, while the path is there. */
+    if (a->host.flags & UG_HF_DROPS_PRIVILEGES)
+        (void)dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_NODELETE);
     ug_host_logf_(a, UG_LOG_INFO, "plugin %s %s (ABI %u.%u) serving in %s: policy %s, %u worker%s (%s), control %s",
                   a->api->name, a->api->version, a->api->abi_major, a->api->abi_minor, a->name, a->policy,
                   a->nworkers, a->nworkers == 1 ? "" : "s", model_name(a), a->ctl.on ? a->ctl.path : "off");
@@ -274,6 +297,11 @@ size_t ug_host_stats(ug_host_adapter *a, ug_stat *out, size_t cap)
     return n;
 }
 
+const ug_plugin *ug_host_plugin(const ug_host_adapter *a)
+{
+    return a ? a->api : NULL;
+}
+
 const char *ug_host_control_path(const ug_host_adapter *a)
 {
     return a && a->ctl.on ? a->ctl.path : NULL;
@@ -284,7 +312,7 @@ const char *ug_host_control_path(const ug_host_adapter *a)
 static void log_summary(ug_host_adapter *a, int rc, bool inside)
 {
     ug_host_counters k;
-    ug_host_counters_get(a, &k);
+    ug_host_counters_get(a, &k, sizeof k);
     ug_host_logf_(a, rc == 0 ? UG_LOG_INFO : UG_LOG_ERROR,
                   "closed: %llu upgate datagrams, %llu foreign, %llu replies at once, %llu held, %llu sent after "
                   "%llu commits (%llu by the admin thread), %llu held back, %llu send errors; %s",
@@ -312,10 +340,9 @@ int ug_host_close(ug_host_adapter *a)
     int rc = inside ? -1 : 0;
     if (!inside) {
         int (*finish)(void *, char *, size_t) = UH_ENTRY(a->api, finish);
-        char err[1024] = "";
-        rc = finish ? finish(a->inst, err, sizeof err) : 0;
+        rc = finish ? finish(a->inst, a->close_err, sizeof a->close_err) : 0;
         if (rc != 0)
-            ug_host_logf_(a, UG_LOG_ERROR, "finish: %s", err[0] ? err : "failed");
+            ug_host_logf_(a, UG_LOG_ERROR, "finish: %s", a->close_err[0] ? a->close_err : "failed");
         a->api->destroy(a->inst); /* commits every pending grant */
         a->inst = NULL;
     }
@@ -323,6 +350,11 @@ int ug_host_close(ug_host_adapter *a)
     a->close_rc = rc;
     atomic_store(&a->state, 2);
     return rc;
+}
+
+const char *ug_host_close_error(const ug_host_adapter *a)
+{
+    return a && atomic_load(&a->state) == 2 ? a->close_err : "";
 }
 
 void ug_host_free(ug_host_adapter *a)

@@ -16,9 +16,11 @@
 
 typedef struct uh_offload uh_offload; /* offload.c */
 
-/* A reply waiting for its worker's commit. */
+/* A reply waiting for its worker's commit, or (UG_HOST_BATCH) for the end
+ * of its batch. */
 typedef struct {
     int fd;
+    bool late; /* waits for the commit (UG_REPLY_AFTER_FLUSH) */
     socklen_t tolen;
     struct sockaddr_storage to;
     size_t len;
@@ -27,14 +29,16 @@ typedef struct {
 
 /* Counters of one worker, written under its lock, read without. */
 enum { UC_UPGATE, UC_FOREIGN, UC_SENT_NOW, UC_HELD, UC_SENT_HELD, UC_HELD_BACK, UC_DROPPED, UC_COMMITS,
-       UC_COMMIT_FAILS, UC_IDLE_COMMITS, UC_SEND_ERRORS, UC_OVERSIZED, UC_RING_FULL, UC_COUNT };
+       UC_COMMIT_FAILS, UC_IDLE_COMMITS, UC_SEND_ERRORS, UC_OVERSIZED, UC_RING_FULL, UC_SENT, UC_SEND_UNREACH,
+       UC_SEND_DENIED, UC_SEND_BUSY, UC_SEND_OTHER, UC_UNTARGETED, UC_COUNT };
 
 /* One worker index: what its threads hold between commits. */
 typedef struct {
     _Alignas(64) pthread_mutex_t mu;
     unsigned index;
     bool closed;             /* after close: no call reaches the plugin */
-    unsigned n;              /* replies held */
+    unsigned n;              /* replies held (UG_HOST_BATCH: also those waiting for the batch's end) */
+    unsigned late;           /* of those, how many wait for the commit */
     uh_reply *held;          /* UG_HOST_HOLD_MAX of them; freed at close */
     _Atomic bool dirty;      /* handled an upgate datagram since the last commit */
     _Atomic int64_t last;    /* monotonic ms of its last call: the host is quiet after UG_HOST_HOLD_MS */
@@ -59,6 +63,9 @@ struct ug_host_adapter {
     ug_verdict (*handle2)(void *, unsigned, const struct sockaddr *, socklen_t, const uint8_t *, size_t, uint8_t *,
                           size_t, size_t *, unsigned *);
     ug_host_model model;
+    bool every;      /* UG_HOST_EVERY_DATAGRAM */
+    void (*answered)(void *ctx, const ug_host_answer *ans);
+    void *answered_ctx;
     unsigned nworkers;
     unsigned hold_ms;
     uh_slot *slots;
@@ -68,7 +75,9 @@ struct ug_host_adapter {
     void (*log)(void *ctx, ug_log_level level, const char *line);
     void *log_ctx;
     char name[32];
+    char setting[24]; /* what the host's settings are called in messages, before "plugin" (upgate.) */
     char policy[PATH_MAX];
+    char user[64];   /* ug_host.run_as points here */
     /* the admin thread */
     pthread_t admin;
     bool admin_on;
@@ -76,10 +85,12 @@ struct ug_host_adapter {
     _Atomic bool admin_idle;    /* sleeping for up to a second: a new hold must wake it */
     _Atomic bool want_reload, want_stop;
     uh_ctl ctl;
+    _Atomic uint64_t ctl_served; /* control connections served */
     uh_offload *off;            /* UG_HOST_OFFLOAD: the ring and its worker */
     /* closing */
     _Atomic int state;          /* 0 open, 1 closing, 2 closed */
     int close_rc;
+    char close_err[1024];       /* what finish() said when it failed */
     unsigned flags;
     sigset_t deferred;          /* UG_HOST_DEFER_SIGNALS: what a call blocks */
     ug_host_adapter *next;      /* the list exit() closes */
@@ -91,9 +102,6 @@ void ug_host_logf_(ug_host_adapter *a, ug_log_level level, const char *fmt, ...)
 /* The host callbacks the plugin gets. */
 void ug_host_plugin_log_(void *ctx, ug_log_level level, const char *msg) UG_HOST_HIDDEN;
 int64_t ug_host_mono_ms_(void) UG_HOST_HIDDEN;
-
-/* load.c: dlopen()s path and checks the table; NULL with err naming path. */
-const ug_plugin *ug_host_load_(const char *path, char *err, size_t errcap) UG_HOST_HIDDEN;
 
 /* datagram.c */
 int ug_host_slots_init_(ug_host_adapter *a, char *err, size_t errcap) UG_HOST_HIDDEN;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -93,6 +94,7 @@ static unsigned take(uh_offload *o)
 
 static void *offload_main(void *arg)
 {
+    (void)prctl(PR_SET_NAME, (unsigned long)"upgate-worker", 0, 0, 0); /* a system call: no write to /proc */
     ug_host_adapter *a = arg;
     uh_offload *o = a->off;
     /* below the host's own threads: when a core is short, the tracker's own
@@ -136,7 +138,6 @@ int ug_host_offload_start_(ug_host_adapter *a, char *err, size_t errcap)
         free(o);
         return -1;
     }
-    pthread_setname_np(o->thread, "upgate-worker");
     return 0;
 }
 

@@ -8,7 +8,8 @@
  * line saying what is wrong. */
 void ug_check_explain_syntax(const char *explain);
 /* Runs the check and prints the summary (text, or the JSON as is); returns
- * the exit code: 0 valid, 1 invalid or the plugin cannot check. */
-int ug_check_run(const char *plugin_path, const char *policy, const char *explain, bool json);
+ * the exit code: 0 valid, 1 invalid or the plugin cannot check. With user
+ * (--user), also 1 when a reload as that user could not read a file. */
+int ug_check_run(const char *plugin_path, const char *policy, const char *explain, bool json, const char *user);
 
 #endif

@@ -9,7 +9,6 @@
 #include <microhttpd.h>
 
 #include "common.h"
-#include "ctlsock.h"
 #include "log.h"
 #include "metrics.h"
 

@@ -1,6 +1,8 @@
 /* upgate-node: the reference tracker host; loads upgate.so and serves UDP (or checks a policy). */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +19,6 @@
 #include "check.h"
 #include "common.h"
 #include "ctlrec.h"
-#include "ctlsock.h"
 #include "log.h"
 #include "metrics.h"
 #include "node.h"
@@ -29,9 +30,9 @@
 static const char usage[] =
     "usage: upgate-node --listen HOST:PORT [--listen ...] [--plugin PATH/upgate.so] --policy FILE\n"
     "                   [--workers N] [--stats SECONDS] [--control PATH] [--metrics HOST:PORT]\n"
-    "                   [--capture FILE [--capture-max BYTES]]\n"
+    "                   [--capture FILE [--capture-max BYTES]] [--user NAME]\n"
     "       upgate-node --check --policy FILE [--plugin PATH] [--explain uid=N,ver=V,src=ADDR[,plat=P][,chan=C]]\n"
-    "                   [--json]\n"
+    "                   [--json] [--user NAME]\n"
     "       upgate-node --version\n"
     "\n"
     "Serves upgate HELLOs over UDP on every --listen address (IPv4 or IPv6, port 0 picks one),\n"
@@ -46,6 +47,9 @@ static const char usage[] =
     "  --capture FILE         append a record per targeted HELLO (time, uid, version, source,\n"
     "                         platform, channel; nothing secret) for upgate-sim --replay\n"
     "  --capture-max BYTES    rotate FILE to FILE.1 at this size (default 64 MiB)\n"
+    "  --user NAME            started as root: become NAME once the plugin is loaded and the sockets\n"
+    "                         are bound (reloads still read the policy's files); with --check: say\n"
+    "                         which file a reload as NAME could not read (exit 1 if any)\n"
     "  --check                validate the policy and print its summary; serve nothing (exit 0 valid,\n"
     "                         1 invalid); --explain adds the decision for one peer, --json prints JSON\n"
     "\n"
@@ -53,7 +57,7 @@ static const char usage[] =
     "JOURNAL_STREAM is set; with NOTIFY_SOCKET it tells systemd READY, RELOADING and STOPPING.\n";
 
 typedef struct {
-    const char *listen[LISTEN_MAX], *plugin, *policy, *control, *metrics, *capture, *explain;
+    const char *listen[LISTEN_MAX], *plugin, *policy, *control, *metrics, *capture, *explain, *user;
     unsigned nlisten;
     uint64_t workers, stats_every, capture_max;
     bool check, json;
@@ -62,7 +66,7 @@ typedef struct {
 static void parse_args(int argc, char **argv, args *a)
 {
     enum { O_LISTEN = 1, O_PLUGIN, O_POLICY, O_WORKERS, O_STATS, O_HELP, O_VERSION, O_CONTROL, O_METRICS,
-           O_CAPTURE, O_CAPTURE_MAX, O_CHECK, O_EXPLAIN, O_JSON };
+           O_CAPTURE, O_CAPTURE_MAX, O_CHECK, O_EXPLAIN, O_JSON, O_USER };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, O_LISTEN},   {"plugin", required_argument, NULL, O_PLUGIN},
         {"policy", required_argument, NULL, O_POLICY},   {"workers", required_argument, NULL, O_WORKERS},
@@ -71,6 +75,7 @@ static void parse_args(int argc, char **argv, args *a)
         {"metrics", required_argument, NULL, O_METRICS}, {"capture", required_argument, NULL, O_CAPTURE},
         {"capture-max", required_argument, NULL, O_CAPTURE_MAX}, {"check", no_argument, NULL, O_CHECK},
         {"explain", required_argument, NULL, O_EXPLAIN}, {"json", no_argument, NULL, O_JSON},
+        {"user", required_argument, NULL, O_USER},
         {NULL, 0, NULL, 0},
     };
     opterr = 0;
@@ -90,6 +95,7 @@ static void parse_args(int argc, char **argv, args *a)
         case O_EXPLAIN: a->explain = optarg; break;
         case O_CHECK: a->check = true; break;
         case O_JSON: a->json = true; break;
+        case O_USER: a->user = optarg; break;
         case O_WORKERS:
             if (ug_parse_u64(optarg, 1, 256, &a->workers) != 0)
                 ug_die(UG_EXIT_USAGE, "--workers: not a number from 1 to 256: %s", optarg);
@@ -124,12 +130,6 @@ static void parse_args(int argc, char **argv, args *a)
     }
 }
 
-static uint64_t host_now(void *ctx)
-{
-    (void)ctx;
-    return ug_now();
-}
-
 static unsigned nworkers;
 
 static void print_stats(void)
@@ -137,9 +137,7 @@ static void print_stats(void)
     char line[4096];
     size_t used = (size_t)snprintf(line, sizeof line, "stats:");
     ug_stat st[128];
-    pthread_mutex_lock(&ug_plugin_mu);
-    size_t n = ug_api->stats(ug_node_plugin_inst, st, 128);
-    pthread_mutex_unlock(&ug_plugin_mu);
+    size_t n = ug_host_stats(ug_node_adapter, st, 128);
     for (size_t i = 0; i < n && i < 128; i++)
         if (st[i].value && used < sizeof line)
             used += (size_t)snprintf(line + used, sizeof line - used, " %s=%llu", st[i].name,
@@ -165,9 +163,7 @@ static void reload(void)
 {
     char err[1024];
     ug_notify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the policy", monotonic_usec());
-    pthread_mutex_lock(&ug_plugin_mu);
-    int rc = ug_api->reload(ug_node_plugin_inst, NULL, err, sizeof err);
-    pthread_mutex_unlock(&ug_plugin_mu);
+    int rc = ug_host_reload(ug_node_adapter, err, sizeof err);
     if (rc != 0) /* a reload that worked, the plugin logs itself, once (ABI) */
         ug_log(UG_LOG_ERROR, "SIGHUP: reload refused, the running policy stays: %s", err);
     ug_notify("READY=1\nSTATUS=%s", rc == 0 ? "serving; policy reloaded" : "serving; reload refused");
@@ -182,14 +178,6 @@ static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
         print_stats();
     else
         ev_break(loop, EVBREAK_ALL);
-}
-
-static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
-{
-    (void)loop, (void)t, (void)revents;
-    pthread_mutex_lock(&ug_plugin_mu);
-    ug_api->tick(ug_node_plugin_inst);
-    pthread_mutex_unlock(&ug_plugin_mu);
 }
 
 static void on_stats_timer(struct ev_loop *loop, ev_timer *t, int revents)
@@ -217,33 +205,17 @@ static bool plugin_state(char *out, size_t cap)
     return true;
 }
 
-/* The default control socket: upgate.ctl in the plugin's state folder;
- * NULL (no socket) when the plugin has no control or does not say. */
-static const char *default_control(bool control, const char *state)
-{
-    static char path[4096];
-    if (!control)
-        return NULL;
-    if (state[0] && (size_t)snprintf(path, sizeof path, "%s/upgate.ctl", state) < sizeof path)
-        return path;
-    ug_log(UG_LOG_WARN, "no control socket: the plugin did not name its state folder in reply to "
-                        "{\"cmd\":\"info\"}; give --control PATH");
-    return NULL;
-}
-
-/* Everything that must be up before the ready line: control socket,
- * metrics, capture; appends what it started to the ready line. Then the
- * record of the control socket (ctlrec.c), once nothing can stop the start. */
+/* Everything else that must be up before the ready line: metrics,
+ * capture; appends what it started (and the adapter's control socket) to
+ * the ready line. Then the record of the control socket (ctlrec.c), once
+ * nothing can stop the start. */
 static void start_services(const args *a, char *ready, size_t cap, size_t *used)
 {
     char err[1024], state[4096];
-    bool control = plugin_state(state, sizeof state);
-    const char *ctl = a->control ? a->control : default_control(control, state);
-    if (ctl) {
-        if (ug_ctl_start(ctl, err, sizeof err) != 0)
-            ug_die(UG_EXIT_FAIL, "%s", err);
+    (void)plugin_state(state, sizeof state);
+    const char *ctl = ug_host_control_path(ug_node_adapter);
+    if (ctl)
         *used += (size_t)snprintf(ready + *used, cap - *used, ", control %s", ctl);
-    }
     if (a->metrics) {
         struct sockaddr_storage ss;
         socklen_t sl;
@@ -255,30 +227,72 @@ static void start_services(const args *a, char *ready, size_t cap, size_t *used)
         ug_format_addr((struct sockaddr *)&ss, shown, sizeof shown);
         *used += (size_t)snprintf(ready + *used, cap - *used, ", metrics on %s", shown);
     }
-    if (a->capture) {
-        if (ug_capw_start(a->capture, a->capture_max ? a->capture_max : UG_CAPTURE_MAX_DEFAULT, nworkers, err,
-                          sizeof err) != 0)
-            ug_die(UG_EXIT_FAIL, "--capture %s", err);
+    if (a->capture)
         *used += (size_t)snprintf(ready + *used, cap - *used, ", capture %s", a->capture);
-    }
     if (ctl)
         ug_ctlrec_publish(a->policy, ctl, state[0] ? state : NULL);
 }
 
-/* Commits what is pending (finish, when the plugin has it), then destroy.
+/* Commits what is pending, finish() (when the plugin has it), destroy().
  * The exit code: 1 when finish said a promised grant is not on disk. */
 static int shut_down(void)
 {
-    int (*finish)(void *, char *, size_t) = UG_ENTRY(ug_api, finish);
-    char err[1024] = "";
-    int rc = finish ? finish(ug_node_plugin_inst, err, sizeof err) : 0;
-    ug_api->destroy(ug_node_plugin_inst); /* commits every pending grant */
-    if (rc != 0) {
-        ug_log(UG_LOG_ERROR, "stopped, but not every grant is on disk: %s", err[0] ? err : "finish failed");
+    if (ug_host_close(ug_node_adapter) != 0) {
+        const char *why = ug_host_close_error(ug_node_adapter);
+        ug_log(UG_LOG_ERROR, "stopped, but not every grant is on disk: %s", why[0] ? why : "finish failed");
         return UG_EXIT_FAIL;
     }
     ug_log(UG_LOG_INFO, "stopped; every grant is on disk");
     return UG_EXIT_OK;
+}
+
+/* --user NAME: who to become, looked up before anything starts (so that a
+ * typo stops the start at once); exits when NAME is unknown or this
+ * process cannot switch users. */
+static struct passwd *user_to_be(const char *name)
+{
+    static struct passwd pw;
+    static char buf[4096];
+    struct passwd *res = NULL;
+    if (getpwnam_r(name, &pw, buf, sizeof buf, &res) != 0 || !res)
+        ug_die(UG_EXIT_USAGE, "--user %s: no such user", name);
+    if (geteuid() != 0)
+        ug_die(UG_EXIT_USAGE, "--user %s: only a node started as root can switch users", name);
+    return res;
+}
+
+/* Becomes pw for good (groups, group, user, in every thread: glibc's
+ * setuid() reaches them all), after create() and the binds, as the hosts
+ * in contrib/ do. */
+static void drop_to(const struct passwd *pw)
+{
+    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+        ug_die(UG_EXIT_FAIL, "--user %s: cannot switch to it: %s", pw->pw_name, strerror(errno));
+    if (pw->pw_uid != 0 && setuid(0) == 0)
+        ug_die(UG_EXIT_FAIL, "--user %s: root could be regained; refusing to serve", pw->pw_name);
+    ug_log(UG_LOG_INFO, "running as %s (uid %u, gid %u)", pw->pw_name, (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+}
+
+/* dlopen, the ABI check, create() (every signal blocked), the admin thread
+ * (tick() every second), the control socket: libupgate-host, in its batch
+ * model, with every datagram the plugin's. Exits on failure (the adapter
+ * logged the line naming the file or setting). */
+static void open_adapter(const args *a)
+{
+    char err[1024];
+    if (a->capture && ug_capw_start(a->capture, a->capture_max ? a->capture_max : UG_CAPTURE_MAX_DEFAULT, nworkers,
+                                    err, sizeof err) != 0)
+        ug_die(UG_EXIT_FAIL, "--capture %s", err);
+    ug_host_config c = {
+        .size = sizeof c, .plugin = a->plugin ? a->plugin : ug_default_plugin(), .policy = a->policy,
+        .control = a->control, .model = UG_HOST_BATCH, .workers = nworkers, .name = "upgate-node",
+        .log = ug_log_host, .flags = UG_HOST_EVERY_DATAGRAM, .setting_prefix = "--",
+        .answered = a->capture ? ug_serve_capture : NULL, .user = a->user ? a->user : "",
+    };
+    ug_node_adapter = ug_host_open(&c, err, sizeof err);
+    if (!ug_node_adapter)
+        exit(UG_EXIT_FAIL);
+    ug_api = ug_host_plugin(ug_node_adapter);
 }
 
 static int serve(const args *a)
@@ -309,14 +323,9 @@ static int serve(const args *a)
     pthread_sigmask(SIG_BLOCK, &block, &old);
     signal(SIGPIPE, SIG_IGN);
 
-    ug_api = ug_node_load(a->plugin ? a->plugin : ug_default_plugin());
-    ug_host host = {.size = sizeof host, .log = ug_log_host, .now = host_now, .nworkers = nworkers};
-    char err[1024];
-    ug_node_plugin_inst = ug_api->create(&host, a->policy, err, sizeof err);
-    if (!ug_node_plugin_inst)
-        ug_die(UG_EXIT_FAIL, "%s", err);
-
+    const struct passwd *pw = a->user ? user_to_be(a->user) : NULL;
     ug_serve_init(nworkers);
+    open_adapter(a);
     char ready[2048];
     size_t used = (size_t)snprintf(ready, sizeof ready, "upgate-node ready on");
     for (unsigned i = 0; i < a->nlisten; i++) {
@@ -327,6 +336,8 @@ static int serve(const args *a)
     used += (size_t)snprintf(ready + used, sizeof ready - used, " (%u workers, plugin %s %s", nworkers,
                              ug_api->name, ug_api->version);
     start_services(a, ready, sizeof ready - 1, &used);
+    if (pw)
+        drop_to(pw);
     ug_serve_start();
 
     struct ev_loop *main_loop = EV_DEFAULT;
@@ -337,9 +348,7 @@ static int serve(const args *a)
         ev_signal_start(main_loop, &sigs[i]);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    ev_timer tick, stats_timer;
-    ev_timer_init(&tick, on_tick, 1., 1.);
-    ev_timer_start(main_loop, &tick);
+    ev_timer stats_timer;
     if (a->stats_every) {
         ev_timer_init(&stats_timer, on_stats_timer, (double)a->stats_every, (double)a->stats_every);
         ev_timer_start(main_loop, &stats_timer);
@@ -352,7 +361,6 @@ static int serve(const args *a)
 
     ug_notify("STOPPING=1\nSTATUS=stopping");
     ug_log(UG_LOG_INFO, "stopping");
-    ug_ctl_stop();
     ug_ctlrec_withdraw();
     ug_metrics_stop();
     ug_serve_stop();
@@ -361,12 +369,29 @@ static int serve(const args *a)
     return shut_down();
 }
 
+ug_host_adapter *ug_node_adapter;
+const ug_plugin *ug_api;
+
+const ug_plugin *ug_node_load(const char *path)
+{
+    char err[1024];
+    const ug_plugin *p = ug_host_load(path, err, sizeof err);
+    if (!p)
+        ug_die(UG_EXIT_FAIL, "--plugin %s", err);
+    return p;
+}
+
+int ug_node_control(const char *req, size_t len, ug_emit emit, void *ctx)
+{
+    return ug_host_control(ug_node_adapter, req, len, emit, ctx);
+}
+
 int main(int argc, char **argv)
 {
     ug_prog = "upgate-node";
     args a = {0};
     parse_args(argc, argv, &a);
     if (a.check)
-        return ug_check_run(a.plugin ? a.plugin : ug_default_plugin(), a.policy, a.explain, a.json);
+        return ug_check_run(a.plugin ? a.plugin : ug_default_plugin(), a.policy, a.explain, a.json, a.user);
     return serve(&a);
 }

@@ -1,4 +1,4 @@
-/* upgate-node's parts share this: the loaded plugin, its lock, the workers and their counters. */
+/* upgate-node's parts share this: the adapter (libupgate-host) that holds the plugin, the workers' counters. */
 #ifndef UG_NODE_H
 #define UG_NODE_H
 
@@ -9,7 +9,7 @@
 
 #include "buf.h"
 #include "plugin_entry.h"
-#include "upgate_plugin.h"
+#include "upgate/host.h"
 
 /* Host-side counters (counters.def), one set per worker, summed when shown. */
 enum {
@@ -28,20 +28,23 @@ typedef struct {
 
 extern const ug_node_counter ug_node_counters[NC_COUNT];
 
-/* The plugin and its instance, set once before any thread starts. */
+/* The adapter holding the plugin, and the plugin's table: set once
+ * before any worker starts. */
+extern ug_host_adapter *ug_node_adapter;
 extern const ug_plugin *ug_api;
-extern void *ug_node_plugin_inst;
-/* Serializes control(), tick(), reload() and stats() (the ABI's rule). */
-extern pthread_mutex_t ug_plugin_mu;
 
-/* dlopen()s path and checks the table's ABI; exits with a line naming path on failure. */
+/* dlopen()s path and checks the table's ABI (libupgate-host); exits with
+ * a line naming path on failure. */
 const ug_plugin *ug_node_load(const char *path);
 
-/* Sum of counter c over every worker (serve.c). */
+/* Sum of counter c over every worker (serve.c): the node's own, or what
+ * the adapter counted. */
 uint64_t ug_node_counter_sum(unsigned c);
+/* Control socket connections served (the adapter's). */
+unsigned long long ug_ctl_served(void);
 
-/* One control request, under the lock; 0 or -1 as control() returned, -2
- * when the plugin has no control(). */
+/* One control request (the adapter serializes it with tick, reload and
+ * stats); 0 or -1 as control() returned, -2 when the plugin has none. */
 int ug_node_control(const char *req, size_t len, ug_emit emit, void *ctx);
 
 #endif

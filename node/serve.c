@@ -1,4 +1,4 @@
-/* upgate-node's workers: receive a batch, let the plugin answer, send what need not wait, flush, send the rest. */
+/* upgate-node's workers: a batch received, handed to libupgate-host, which answers, commits and sends. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -33,76 +33,55 @@ typedef struct {
     ev_io io[LISTEN_MAX];
     ev_async stop;
     pthread_t thread;
-    _Alignas(64) _Atomic uint64_t c[NC_COUNT];
+    _Alignas(64) _Atomic uint64_t c[NC_COUNT]; /* the node's own: received, captured */
 } worker;
 
 static worker *workers;
 static unsigned nworkers;
-static ug_verdict (*handle2)(void *, unsigned, const struct sockaddr *, socklen_t, const uint8_t *, size_t,
-                             uint8_t *, size_t, size_t *, unsigned *);
 
 static void add(worker *w, unsigned c, uint64_t n)
 {
     atomic_fetch_add_explicit(&w->c[c], n, memory_order_relaxed);
 }
 
+/* What the adapter counted, by the node's counter. */
+static uint64_t from_adapter(const ug_host_counters *k, unsigned c)
+{
+    switch (c) {
+    case NC_SENT: return k->sent;
+    case NC_SEND_ERRORS: return k->send_errors;
+    case NC_SEND_UNREACH: return k->send_unreach;
+    case NC_SEND_DENIED: return k->send_denied;
+    case NC_SEND_BUSY: return k->send_busy;
+    case NC_SEND_OTHER: return k->send_other;
+    case NC_NORMAL_SERVICE: return k->untargeted;
+    case NC_FOREIGN: return k->foreign;
+    case NC_PLUGIN_DROPS: return k->dropped;
+    case NC_HELD_BACK: return k->held_back;
+    case NC_FLUSH_FAILS: return k->commit_fails;
+    case NC_OVERSIZED: return k->oversized;
+    default: return 0;
+    }
+}
+
 uint64_t ug_node_counter_sum(unsigned c)
 {
+    if (c != NC_RECEIVED && c != NC_CAPTURED && c != NC_CAPTURE_DROPPED) {
+        ug_host_counters k;
+        ug_host_counters_get(ug_node_adapter, &k, sizeof k);
+        return from_adapter(&k, c);
+    }
     uint64_t v = 0;
     for (unsigned k = 0; k < nworkers; k++)
         v += atomic_load_explicit(&workers[k].c[c], memory_order_relaxed);
     return v;
 }
 
-static unsigned send_error_class(int e)
+unsigned long long ug_ctl_served(void)
 {
-    switch (e) {
-    case EHOSTUNREACH: case ENETUNREACH: case EHOSTDOWN: case ENETDOWN: case EADDRNOTAVAIL:
-        return NC_SEND_UNREACH;
-    case EACCES: case EPERM:
-        return NC_SEND_DENIED;
-    case EAGAIN: case ENOBUFS: case ENOMEM:
-        return NC_SEND_BUSY;
-    default:
-        return NC_SEND_OTHER;
-    }
-}
-
-/* Sends tx[0..n): a message the kernel refuses (a prohibit route, an
- * unreachable network, a full buffer) is counted by class and skipped, and
- * the rest still go out. At most n + 1 calls: each one sends or skips. */
-static void send_batch(worker *w, int fd, struct mmsghdr *tx, unsigned n)
-{
-    unsigned at = 0, eintr = 0;
-    while (at < n) {
-        int k = sendmmsg(fd, tx + at, n - at, MSG_DONTWAIT);
-        if (k > 0) {
-            at += (unsigned)k;
-            add(w, NC_SENT, (uint64_t)k);
-            continue;
-        }
-        int e = k < 0 ? errno : EIO;
-        if (e == EINTR && eintr++ < 4)
-            continue;
-        add(w, NC_SEND_ERRORS, 1);
-        add(w, send_error_class(e), 1);
-        at++; /* sendmmsg stopped at tx[at]: skip it */
-    }
-}
-
-/* Asks the plugin, through handle2() when it has it; handle() treats every
- * reply as waiting for the disk (ABI 1.0). */
-static ug_verdict ask(worker *w, const struct sockaddr *src, socklen_t sl, const uint8_t *in, size_t len,
-                      uint8_t *out, size_t cap, size_t *out_len, bool *after_flush)
-{
-    if (handle2) {
-        unsigned flags = 0;
-        ug_verdict v = handle2(ug_node_plugin_inst, w->index, src, sl, in, len, out, cap, out_len, &flags);
-        *after_flush = flags & UG_REPLY_AFTER_FLUSH;
-        return v;
-    }
-    *after_flush = true;
-    return ug_api->handle(ug_node_plugin_inst, w->index, src, sl, in, len, out, cap, out_len);
+    ug_host_counters k;
+    ug_host_counters_get(ug_node_adapter, &k, sizeof k);
+    return (unsigned long long)k.control_requests;
 }
 
 static uint64_t now_ms(void)
@@ -112,18 +91,27 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Drains one socket in batches. Replies that promise no grant (WAIT,
- * COOKIE, a durable HINT) go out at once; those flagged after-flush wait
- * for flush(), and are dropped (the peer asks again) when it fails. */
+void ug_serve_capture(void *ctx, const ug_host_answer *ans)
+{
+    (void)ctx;
+    int c = ug_capw_hello(ans->worker, now_ms(), ans->src, ans->srclen, ans->in, ans->len, ans->verdict, ans->out,
+                          ans->out_len);
+    if (c)
+        add(&workers[ans->worker % nworkers], c > 0 ? NC_CAPTURED : NC_CAPTURE_DROPPED, 1);
+}
+
+/* Drains one socket in batches, each answered by the adapter as one
+ * (ug_host_batch): replies that promise no grant (WAIT, COOKIE, a durable
+ * HINT) go out in one sendmmsg, then flush(), then those flagged
+ * after-flush, or none of them (the peers ask again) when it failed. */
 static void on_readable(struct ev_loop *loop, ev_io *io, int revents)
 {
     (void)loop, (void)revents;
     worker *w = io->data;
-    static _Thread_local uint8_t in[BATCH][UG_DGRAM_MAX + 1], out[BATCH][UG_DGRAM_MAX];
+    static _Thread_local uint8_t in[BATCH][UG_DGRAM_MAX + 1];
     static _Thread_local struct sockaddr_storage from[BATCH];
-    struct mmsghdr rx[BATCH], now[BATCH], late[BATCH];
-    struct iovec rxv[BATCH], txv[BATCH];
-    bool capture = ug_capw_on();
+    struct mmsghdr rx[BATCH];
+    struct iovec rxv[BATCH];
     for (int round = 0; round < BATCHES_PER_WAKE; round++) {
         for (unsigned i = 0; i < BATCH; i++) {
             /* one spare byte: a datagram over 1232 is seen as oversized, not cut */
@@ -135,47 +123,7 @@ static void on_readable(struct ev_loop *loop, ev_io *io, int revents)
         if (n <= 0)
             return;
         add(w, NC_RECEIVED, (uint64_t)n);
-        uint64_t t = capture ? now_ms() : 0;
-        unsigned nnow = 0, nlate = 0;
-        for (int i = 0; i < n; i++) {
-            size_t len = rx[i].msg_len, out_len = 0;
-            if (rx[i].msg_hdr.msg_flags & MSG_TRUNC)
-                len = sizeof in[i]; /* longer still: the plugin drops it as oversized */
-            const struct sockaddr *src = (struct sockaddr *)&from[i];
-            socklen_t sl = rx[i].msg_hdr.msg_namelen;
-            bool after_flush;
-            ug_verdict v = ask(w, src, sl, in[i], len, out[i], sizeof out[i], &out_len, &after_flush);
-            if (capture) {
-                int c = ug_capw_hello(w->index, t, src, sl, in[i], len, v, out[i], out_len);
-                if (c)
-                    add(w, c > 0 ? NC_CAPTURED : NC_CAPTURE_DROPPED, 1);
-            }
-            if (v == UG_VERDICT_DROP) {
-                add(w, NC_PLUGIN_DROPS, 1);
-                continue;
-            }
-            if (v == UG_VERDICT_PASS) {
-                /* the reference node's "normal service": the plugin's WAIT
-                 * for an untargeted HELLO, and nothing for other protocols */
-                add(w, out_len ? NC_NORMAL_SERVICE : NC_FOREIGN, 1);
-                if (!out_len)
-                    continue;
-            }
-            if (out_len > len) { /* never amplify, whatever the plugin says */
-                add(w, NC_OVERSIZED, 1);
-                continue;
-            }
-            txv[i] = (struct iovec){out[i], out_len};
-            struct mmsghdr *m = after_flush ? &late[nlate++] : &now[nnow++];
-            m->msg_hdr = (struct msghdr){.msg_name = &from[i], .msg_namelen = sl, .msg_iov = &txv[i], .msg_iovlen = 1};
-        }
-        send_batch(w, io->fd, now, nnow);
-        if (ug_api->flush(ug_node_plugin_inst, w->index) != 0) {
-            add(w, NC_FLUSH_FAILS, 1);
-            add(w, NC_HELD_BACK, nlate);
-        } else {
-            send_batch(w, io->fd, late, nlate);
-        }
+        ug_host_batch(ug_node_adapter, io->fd, rx, (unsigned)n, NULL);
         if (n < BATCH)
             return;
     }
@@ -205,7 +153,6 @@ void ug_serve_init(unsigned n)
     memset(workers, 0, n * sizeof *workers);
     for (unsigned i = 0; i < n; i++)
         workers[i].index = i;
-    handle2 = UG_ENTRY(ug_api, handle2);
 }
 
 void ug_serve_bind(struct sockaddr_storage *ss, socklen_t sl, char *shown, size_t shown_cap)

@@ -62,13 +62,22 @@ extern "C" {
  * peer resends the same bytes and gets its HINT once that grant is
  * durable), counted as "held_pending".
  *
- * Extending. Minor 1 appended handle2, finish, check, decide and control.
- * Later minors append after `control`; every new entry point takes a
- * struct whose first member is its `size`, so it can grow the same way.
+ * Privileges. create() runs as the user that starts the host (root, say),
+ * before the host setuid()s or chroot()s. A host that will do so says it
+ * (UG_HF_DROPS_PRIVILEGES); the plugin then keeps what reload() needs to
+ * read the policy's files afterwards (a helper process, forked at create(),
+ * that holds the folders the policy's files are in), and create() logs
+ * each file a reload could not read then. ug_host.run_as names the user the
+ * host becomes, when it knows it, for that check (check() makes it too).
+ *
+ * Extending. Minor 1 appended handle2, finish, check, decide and control;
+ * minor 2 appended flags and run_as to ug_host. Later minors append after
+ * `control`; every new entry point takes a struct whose first member is
+ * its `size`, so it can grow the same way.
  */
 
 #define UG_PLUGIN_ABI_MAJOR 1u
-#define UG_PLUGIN_ABI_MINOR 1u
+#define UG_PLUGIN_ABI_MINOR 2u
 #define UG_PLUGIN_SYMBOL "upgate_plugin"
 
 /* Port sharing (protocol.md section 3). Every upgate datagram starts with
@@ -108,7 +117,18 @@ typedef struct ug_host {
      * `state`, and the policy's `fleet` section is ignored (a simulator
      * runs a tracker's policy on state of its own). */
     const char *state_override;
+    /* ---- ABI minor 2 ---- */
+    unsigned flags;     /* UG_HF_* */
+    /* With UG_HF_DROPS_PRIVILEGES: the user the host becomes after create()
+     * (its setuid()), or NULL when it does not say. */
+    const char *run_as;
 } ug_host;
+
+/* Bits of ug_host.flags (minor 2). */
+#define UG_HF_ROAMING_PEERS 1u     /* a peer's datagrams may reach any worker (several threads read one
+                                      socket): a retransmit is recognised whichever worker answered first */
+#define UG_HF_DROPS_PRIVILEGES 2u  /* the host setuid()s or chroot()s after create(): reload() must still
+                                      read the policy's files (see Privileges) */
 
 typedef enum {
     UG_VERDICT_REPLY = 0, /* send out[0..*out_len) back to the source */

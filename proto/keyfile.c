@@ -18,11 +18,24 @@ static int say(char *why, size_t whycap, const char *msg)
     return -1;
 }
 
+static _Thread_local struct {
+    ug_file_opener fn;
+    void *ctx;
+} opener;
+
+void ug_file_opener_set(ug_file_opener fn, void *ctx)
+{
+    opener.fn = fn;
+    opener.ctx = ctx;
+}
+
 int ug_file_open(const char *path, uint64_t max, uint64_t *size, char *why, size_t whycap)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    char because[160] = "";
+    int fd = opener.fn ? opener.fn(opener.ctx, path, because, sizeof because)
+                       : open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
-        return say(why, whycap, strerror(errno));
+        return say(why, whycap, opener.fn ? because : strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);

@@ -430,6 +430,14 @@ int ug_write_all(int fd, const void *data, size_t len) UG_WUR;
  * nothing to a regular file), or -1 with the reason in why. size, when not
  * NULL, gets the file's size. */
 int ug_file_open(const char *path, uint64_t max, uint64_t *size, char *why, size_t whycap) UG_WUR;
+/* How the calling thread opens files by path: fn(ctx, path, why, whycap)
+ * returns a descriptor to read, or -1 with the reason in why. ug_file_open
+ * (and so every reader above) calls it instead of open(); NULL, NULL
+ * restores open(). The plugin sets it around a policy load, so that a
+ * reload after the host dropped privileges reads through the folders it
+ * opened at start (plugin/base/opener.c). */
+typedef int (*ug_file_opener)(void *ctx, const char *path, char *why, size_t whycap);
+void ug_file_opener_set(ug_file_opener fn, void *ctx);
 /* Reads a whole small file (at most cap bytes) into buf. Opens with
  * O_NONBLOCK and refuses anything but a regular file, so a FIFO or a
  * device named by mistake cannot hang the caller. */

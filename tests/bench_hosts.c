@@ -19,10 +19,11 @@
 
 #include "bench.h"
 
-#define ROUNDS_MAX 9
+#define ROUNDS_MAX 15
 #define SOCKETS 8 /* 64 in flight: within a default receive buffer (opentracker sets none) */
 #define WINDOW 8
-#define PROBE_MAX 20000     /* announces per condition over all rounds, at most */
+#define SLICES 6 /* the latency rounds' bursts, cut for interleaving */
+#define PROBE_MAX 60000     /* announces per condition over all rounds, at most */
 #define PROBE_GAP_US 1000   /* one announce a millisecond */
 #define PROBE_TIMEOUT_MS 200 /* an unanswered announce counts as this late */
 
@@ -250,6 +251,7 @@ typedef struct {
     bt_client *c;
     _Atomic bool *stop;
     samples *into;
+    unsigned limit; /* stop after this many (0: until told) */
 } probe;
 
 static void *probe_main(void *arg)
@@ -257,8 +259,10 @@ static void *probe_main(void *arg)
     probe *pr = arg;
     samples *p = pr->into;
     double next = lg_now();
-    while (!*pr->stop && p->n < PROBE_MAX) {
+    unsigned taken = 0;
+    while (!*pr->stop && p->n < PROBE_MAX && (!pr->limit || taken < pr->limit)) {
         p->ms[p->n++] = bt_announce(pr->c);
+        taken++;
         next += PROBE_GAP_US / 1e6;
         double wait = next - lg_now();
         if (wait > 0)
@@ -269,30 +273,32 @@ static void *probe_main(void *arg)
     return NULL;
 }
 
-static double p99(samples *p)
+/* The q-quantile of v[from..to) (sorted in place). */
+static double quantile(double *v, unsigned from, unsigned to, double q)
 {
-    if (p->n < 100)
-        bench_die("only %u announces measured", p->n);
-    qsort(p->ms, p->n, sizeof p->ms[0], cmp_double);
-    return p->ms[(size_t)(p->n * 0.99)];
+    if (to - from < 50)
+        bench_die("only %u announces measured", to - from);
+    qsort(v + from, to - from, sizeof *v, cmp_double);
+    return v[from + (size_t)((to - from) * q)];
 }
 
-/* Announces, one a millisecond (each awaits its reply), into `into` while
- * nothing else comes (seconds), or while the pool's burst runs (pool not
- * NULL). */
-static void announce(bt_client *c, samples *into, lg_conn *conn, const lg_pool *pool, double seconds)
+/* Announces, one a millisecond (each awaits its reply), into `into`: while
+ * the pool's burst runs (pool not NULL), or `count` of them with nothing
+ * else to do. How many it took. */
+static unsigned announce(bt_client *c, samples *into, lg_conn *conn, const lg_pool *pool, unsigned count)
 {
     _Atomic bool stop = false;
-    probe pr = {.c = c, .stop = &stop, .into = into};
+    unsigned before = into->n;
+    probe pr = {.c = c, .stop = &stop, .into = into, .limit = pool ? 0 : count};
     pthread_t t;
     if (pthread_create(&t, NULL, probe_main, &pr) != 0)
         bench_die("cannot start the probe");
-    if (pool)
+    if (pool) {
         burst(conn, pool, 0);
-    else
-        usleep((useconds_t)(seconds * 1e6));
-    stop = true;
+        stop = true;
+    }
     pthread_join(t, NULL);
+    return into->n - before;
 }
 
 /* ---- the rows ---------------------------------------------------------- */
@@ -347,19 +353,43 @@ int main(void)
     }
     bt_client c = {.fd = -1};
     bt_open(&c, ot_port);
-    /* idle; the burst through opentracker; and, as a yardstick of what the
-     * machine alone does to the probe, the same burst into upgate-node (a
-     * process of its own) while opentracker idles */
+    /* each round is SLICES slices of a burst, and each slice three
+     * conditions back to back: its HELLOs through opentracker, as many
+     * announces with nothing else going on (the same count: both p99s from
+     * as many samples), and, as a yardstick of what the machine alone does
+     * to the probe, the same number of HELLOs into upgate-node (a process
+     * of its own) while opentracker idles. Slices of a fraction of a second,
+     * their order turning, put the three under the same background load of
+     * a shared machine; the p99s pool every slice of every round. */
     static samples idle, busy, floor_;
-    for (unsigned r = 0; r < rounds; r++) {
-        announce(&c, &idle, NULL, NULL, 1.0);
-        build_burst(&k, &pool, n, base), base += n;
-        announce(&c, &busy, &co, &pool, 0);
-        build_burst(&k, &pool, n, base), base += n;
-        announce(&c, &floor_, &cn, &pool, 0);
+    double round_ratio[ROUNDS_MAX], round_idle[ROUNDS_MAX];
+    unsigned lrounds = env_uint("UG_BENCH_HOST_LATENCY_ROUNDS", 8, 1, ROUNDS_MAX);
+    size_t slice = n / SLICES;
+    unsigned m = (unsigned)(slice / 4); /* announces a slice's burst took, until one is measured */
+    for (unsigned r = 0; r < lrounds; r++) {
+        unsigned b0 = busy.n, i0 = idle.n;
+        for (unsigned s = 0; s < SLICES; s++) {
+            for (unsigned step = 0; step < 3; step++) {
+                switch ((step + s + r) % 3) {
+                case 0:
+                    build_burst(&k, &pool, slice, base), base += slice;
+                    m = announce(&c, &busy, &co, &pool, 0);
+                    break;
+                case 1: /* as many as the last slice through opentracker took */
+                    announce(&c, &idle, NULL, NULL, m);
+                    break;
+                default:
+                    build_burst(&k, &pool, slice, base), base += slice;
+                    announce(&c, &floor_, &cn, &pool, 0);
+                }
+            }
+        }
+        double bq = quantile(busy.ms, b0, busy.n, 0.99), iq = quantile(idle.ms, i0, idle.n, 0.99);
+        round_ratio[r] = bq / iq, round_idle[r] = iq;
     }
     char each[32], during[32], beside[32];
-    double x = median(ratio, rounds), busy99 = p99(&busy), idle99 = p99(&idle), floor99 = p99(&floor_);
+    double x = median(ratio, rounds), busy99 = quantile(busy.ms, 0, busy.n, 0.99),
+           idle99 = quantile(idle.ms, 0, idle.n, 0.99), floor99 = quantile(floor_.ms, 0, floor_.n, 0.99);
     snprintf(each, sizeof each, "%.1f us", median(cpu_ot, rounds));
     row("new grant -> HINT, per CPU-second", each, x, "upgate-node, 1w", ">= 0.9", x >= 0.9);
     snprintf(during, sizeof during, "%.2f ms", busy99);
@@ -370,9 +400,17 @@ int main(void)
            floor99 / idle99, "idle (yardstick)", "");
     printf("  %-44s | %10s | %9s | %7.2fx | %-18s | %-17s |\n", "  the burst through opentracker", "", during,
            busy99 / floor99, "burst elsewhere", "");
-    printf("  (announce p99 idle %.2f ms over %u announces, %u and %u during the bursts; HINTs %llu of %llu "
-           "HELLOs through upgate-node, %llu of %llu through opentracker)\n",
-           idle99, idle.n, busy.n, floor_.n, (unsigned long long)hints[0], (unsigned long long)sent[0],
+    double lo = round_ratio[0], hi = round_ratio[0], ilo = round_idle[0], ihi = round_idle[0];
+    for (unsigned r = 1; r < lrounds; r++) {
+        lo = round_ratio[r] < lo ? round_ratio[r] : lo, hi = round_ratio[r] > hi ? round_ratio[r] : hi;
+        ilo = round_idle[r] < ilo ? round_idle[r] : ilo, ihi = round_idle[r] > ihi ? round_idle[r] : ihi;
+    }
+    printf("  (announce p99 idle %.2f ms, p50 %.3f ms idle and %.3f ms during the burst, %u and %u announces over %u "
+           "rounds of %u slices, %u beside; per round: p99 ratio %.2f..%.2f (median %.2f), idle p99 %.2f..%.2f ms; HINTs %llu of "
+           "%llu HELLOs through upgate-node, %llu of %llu through opentracker)\n",
+           idle99, quantile(idle.ms, 0, idle.n, 0.5), quantile(busy.ms, 0, busy.n, 0.5), idle.n, busy.n, lrounds,
+           SLICES, floor_.n,
+           lo, hi, median(round_ratio, lrounds), ilo, ihi, (unsigned long long)hints[0], (unsigned long long)sent[0],
            (unsigned long long)hints[1], (unsigned long long)sent[1]);
     close(c.fd);
     lg_conn_close(&cn), lg_conn_close(&co);

@@ -127,7 +127,7 @@ int fx_start(fx_t *f, char *err, size_t errcap)
         cr_assert_geq(f->api->size, sizeof(ug_plugin));
     }
     ug_host host = {.size = sizeof host, .ctx = f, .log = host_log, .now = host_now, .nworkers = f->nworkers,
-                    .state_override = f->state_override};
+                    .state_override = f->state_override, .flags = f->host_flags};
     f->inst = f->api->create(&host, fx_policy_path(f), err, errcap);
     return f->inst ? 0 : -1;
 }

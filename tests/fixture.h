@@ -24,6 +24,7 @@ typedef struct {
     _Atomic uint64_t now;
     char last_log[512];
     const char *state_override; /* passed to create() in ug_host */
+    unsigned host_flags;        /* ug_host.flags (UG_HF_*) */
 } fx_t;
 
 typedef struct {

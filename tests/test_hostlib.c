@@ -162,7 +162,7 @@ static unsigned peers_got(int ms)
 static ug_host_counters counters(const ug_host_adapter *a)
 {
     ug_host_counters k;
-    ug_host_counters_get(a, &k);
+    ug_host_counters_get(a, &k, sizeof k);
     return k;
 }
 
@@ -376,6 +376,103 @@ Test(hostlib, a_batch_host_commits_at_the_end_of_its_batch)
     ug_host_end_batch(a);
     cr_assert_eq(peers_got(500), 5);
     cr_expect_eq(counters(a).commits, 1);
+    ug_host_free(a);
+}
+
+static _Atomic unsigned answered_calls;
+
+static void count_answered(void *ctx, const ug_host_answer *ans)
+{
+    (void)ctx;
+    if (ans->len && ans->in)
+        atomic_fetch_add(&answered_calls, 1);
+}
+
+/* upgate-node's way: one recvmmsg, one call. Every datagram is the
+ * plugin's (no protocol of the host's own), the replies that need no disk
+ * leave first in one sendmmsg, then one commit, then the held ones. */
+Test(hostlib, a_recvmmsg_batch_is_answered_in_one_call)
+{
+    char err[1024] = "";
+    ug_host_config c = {.size = sizeof c, .plugin = plug, .policy = nu_path(&N, "policy.yaml"), .control = "off",
+                        .model = UG_HOST_BATCH, .workers = 1, .log = capture, .flags = UG_HOST_EVERY_DATAGRAM,
+                        .answered = count_answered};
+    ug_host_adapter *a = ug_host_open(&c, err, sizeof err);
+    cr_assert_not_null(a, "%s", err);
+    static const char *const sent[] = {PREFIX "La", PREFIX "Nb", "Lc", "Nd", "Pe", PREFIX "Df"};
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(send(cs, sent[i], strlen(sent[i]), 0), (ssize_t)strlen(sent[i]));
+    nu_sleep_ms(20);
+    uint8_t in[8][64];
+    struct sockaddr_storage from[8];
+    struct iovec v[8];
+    struct mmsghdr m[8];
+    for (int i = 0; i < 8; i++) {
+        v[i] = (struct iovec){in[i], sizeof in[i]};
+        m[i].msg_hdr = (struct msghdr){.msg_name = &from[i], .msg_namelen = sizeof from[i], .msg_iov = &v[i],
+                                       .msg_iovlen = 1};
+    }
+    cr_assert_eq(recvmmsg(hs, m, 8, MSG_DONTWAIT, NULL), 6);
+    ug_host_result res[6];
+    ug_host_batch(a, hs, m, 6, res);
+    static const ug_host_result want[] = {UG_HOST_HELD, UG_HOST_SENT, UG_HOST_HELD, UG_HOST_SENT, UG_HOST_NOT_MINE,
+                                          UG_HOST_DROPPED};
+    for (int i = 0; i < 6; i++)
+        cr_expect_eq(res[i], want[i], "datagram %d: %d, want %d", i, res[i], want[i]);
+    char order[8] = "";
+    for (int i = 0; i < 4; i++) {
+        struct pollfd p = {.fd = cs, .events = POLLIN};
+        cr_assert_eq(poll(&p, 1, 500), 1, "reply %d missing (%s)", i, order);
+        char buf[64];
+        ssize_t k = recv(cs, buf, sizeof buf, 0);
+        cr_assert_gt(k, 1);
+        order[i] = buf[k - 1];
+    }
+    cr_assert_str_eq(order, "bdac", "the replies that need no disk, then the held ones after the commit");
+    ug_host_counters k = counters(a);
+    cr_expect_eq(k.commits, 1, "one commit for the batch");
+    cr_expect_eq(k.upgate, 6, "every datagram went to the plugin");
+    cr_expect_eq(k.foreign, 1, "a PASS without a reply is not the plugin's");
+    cr_expect_eq(k.sent, 4);
+    cr_expect_eq(atomic_load(&answered_calls), 6, "the hook saw every answer");
+    cr_assert_eq(ug_host_close(a), 0);
+    ug_host_free(a);
+}
+
+/* What the adapter tells the plugin of the host (ABI minor 2): threads
+ * sharing a socket let a peer reach any worker; a host started as root, or
+ * naming a user, drops privileges after the open. */
+static unsigned host_flags(ug_host_adapter *a, char *run_as, size_t cap)
+{
+    char out[512] = "";
+    cr_assert_gt(nu_ctl(ug_host_control_path(a), "{\"cmd\":\"status\"}\n", 17, false, out, sizeof out), 0);
+    const char *f = strstr(out, "\"host_flags\":"), *u = strstr(out, "\"run_as\":\"");
+    cr_assert(f && u, "%s", out);
+    snprintf(run_as, cap, "%.*s", (int)strcspn(u + 10, "\""), u + 10);
+    return (unsigned)strtoul(f + 13, NULL, 10);
+}
+
+Test(hostlib, the_plugin_learns_whether_peers_roam_and_privileges_go)
+{
+    char run_as[64];
+    ug_host_adapter *a = open_with(UG_HOST_SHARED_SOCKET, 4, plug, NULL);
+    unsigned f = host_flags(a, run_as, sizeof run_as);
+    cr_assert(f & UG_HF_ROAMING_PEERS, "4 threads on one socket: %u", f);
+    cr_assert_eq(!!(f & UG_HF_DROPS_PRIVILEGES), geteuid() == 0, "a host started as root drops later: %u", f);
+    ug_host_free(a);
+    a = open_with(UG_HOST_ONE_AT_A_TIME, 1, plug, NULL);
+    cr_assert_not(host_flags(a, run_as, sizeof run_as) & UG_HF_ROAMING_PEERS, "one thread: its peers stay");
+    ug_host_free(a);
+    char err[1024];
+    ug_host_config c = {.size = sizeof c, .plugin = plug, .policy = nu_path(&N, "policy.yaml"), .log = capture,
+                        .user = "nobody"};
+    cr_assert_not_null(a = ug_host_open(&c, err, sizeof err), "%s", err);
+    cr_assert(host_flags(a, run_as, sizeof run_as) & UG_HF_DROPS_PRIVILEGES);
+    cr_assert_str_eq(run_as, "nobody");
+    ug_host_free(a);
+    c.user = ""; /* it never drops */
+    cr_assert_not_null(a = ug_host_open(&c, err, sizeof err), "%s", err);
+    cr_assert_not(host_flags(a, run_as, sizeof run_as) & UG_HF_DROPS_PRIVILEGES);
     ug_host_free(a);
 }
 

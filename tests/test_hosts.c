@@ -462,44 +462,104 @@ static void runs_as_nobody(void)
     cr_assert_eq(strtoul(out, NULL, 10), 65534, "runs as nobody: %s", out);
 }
 
-/* Today: a reload after the host dropped to nobody is refused with the
- * file it cannot read, and the running policy stays. */
-Test(hosts, a_reload_after_dropping_privileges_keeps_the_running_policy)
+/* The policy's next generation: the stage selects uid `uid` (one the
+ * demo's uid_mod stage does not), after an editor-style replace of the
+ * file (sed -i writes a new file and renames it over the old one). */
+static void select_only(unsigned uid)
 {
-    if (geteuid() != 0)
-        cr_skip_test("the hosts drop privileges only when started as root");
-    hu_start(&F.h, HU_OPENTRACKER, F.dir, fpath("policy.yaml"), NULL, "", NULL);
-    runs_as_nobody();
-    char out[8192];
-    cr_assert_eq(ctl("reload", out, sizeof out), 1, "refused: %s", out);
-    cr_assert(strstr(out, "policy.yaml") || strstr(out, ".key"), "names the file: %s", out);
-    cr_assert_eq(peer(1, "127.0.1.1", "--no", out, sizeof out), 0, "%s", out);
-    cr_assert(strstr(out, "upgrade offered"), "the running policy serves on: %s", out);
-    cr_assert_eq(hu_stop(&F.h, SIGINT), 0);
+    cr_assert_eq(nu_sh("sed -i 's/uid_mod: {div: 3, rem: 1}/uids: [%u]/' %s", uid, fpath("policy.yaml")), 0);
 }
 
-/* The later step (ABI minor 2: the plugin reads its files through
- * directory handles opened at create(), as root) enables this test: then a
- * reload works as nobody. */
-Test(hosts, a_reload_after_dropping_privileges_takes_effect, .disabled = true)
+/* uid, from 127.0.1.uid, is offered the upgrade. */
+static void offered(unsigned uid)
+{
+    char from[32], out[8192];
+    snprintf(from, sizeof from, "127.0.1.%u", uid);
+    cr_assert_eq(peer(uid, from, "--no", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "upgrade offered"), "uid %u is offered the upgrade: %s", uid, out);
+}
+
+/* The host runs as nobody, and upgate's opener (forked at create(), to
+ * read the policy's files for reloads) stays root. */
+static void runs_as_nobody_with_its_opener(void)
+{
+    runs_as_nobody();
+    char cmd[256], out[256];
+    snprintf(cmd, sizeof cmd, "for p in $(pgrep -P %d -x upgate-opener); do awk '/^Uid:/ {print $3}' "
+                              "/proc/$p/status; done", (int)F.h.pid);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 0);
+    cr_assert_str_eq(out, "0\n", "one opener, root: %s", out);
+}
+
+/* ABI minor 2: started as root, the host drops to nobody after create();
+ * the test's folder is 0700 and the hint key 0600, both root's. A reload
+ * reads them through the folders the opener keeps, and takes effect. */
+Test(hosts, a_reload_after_dropping_privileges_takes_effect)
 {
     if (geteuid() != 0)
         cr_skip_test("the hosts drop privileges only when started as root");
+    struct stat st;
+    cr_assert_eq(stat(F.dir, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0700, "nobody cannot search the folder itself");
     for (int k = 0; k < 2; k++) {
         hu_kind kind = k ? HU_SUPERNODE : HU_OPENTRACKER;
         cr_assert_eq(nu_sh("cp %s/docs/example-policy.yaml %s", getenv("UG_ROOT") ? getenv("UG_ROOT") : ".",
                            fpath("policy.yaml")),
                      0);
         hu_start(&F.h, kind, F.dir, fpath("policy.yaml"), NULL, "", NULL);
-        runs_as_nobody();
+        runs_as_nobody_with_its_opener();
+        select_only(2 + (unsigned)k);
         char out[8192];
-        cr_assert_eq(nu_sh("sed -i 's/uid_mod: {div: 3, rem: 1}/uids: [%d]/' %s", 2 + k, fpath("policy.yaml")), 0);
         cr_assert_eq(ctl("reload", out, sizeof out), 0, "%s", out);
-        snprintf(out, sizeof out, "127.0.1.%d", 2 + k);
-        cr_assert_eq(peer(2 + (unsigned)k, out, "--no", out, sizeof out), 0, "%s", out);
-        cr_assert(strstr(out, "upgrade offered"), "the new policy took effect: %s", out);
+        offered(2 + (unsigned)k);
         cr_assert_eq(hu_stop(&F.h, k ? SIGTERM : SIGINT), 0);
     }
+}
+
+/* A reload that names a file in a folder the first policy did not: nobody
+ * cannot open it, and the opener holds no handle of its folder. Refused,
+ * naming the file; the running policy serves on. */
+Test(hosts, a_reload_naming_a_new_folder_after_dropping_privileges_keeps_the_running_policy)
+{
+    if (geteuid() != 0)
+        cr_skip_test("the hosts drop privileges only when started as root");
+    hu_start(&F.h, HU_OPENTRACKER, F.dir, fpath("policy.yaml"), NULL, "", NULL);
+    runs_as_nobody();
+    cr_assert_eq(nu_sh("cd %s && mkdir -m 700 newkeys && cp hint.key newkeys/ && "
+                       "sed -i 's|hint: hint.key|hint: newkeys/hint.key|' policy.yaml && grep -q newkeys policy.yaml",
+                       F.dir),
+                 0);
+    char out[8192];
+    cr_assert_eq(ctl("reload", out, sizeof out), 1, "refused: %s", out);
+    cr_assert(strstr(out, "newkeys/hint.key") && strstr(out, "restart"), "names the file, says what to do: %s", out);
+    offered(1);
+    cr_assert_eq(hu_stop(&F.h, SIGINT), 0);
+}
+
+/* opentracker's tracker.rootdir: it chroot()s into an empty folder, then
+ * drops to nobody. Every path of the policy is gone from its view; the
+ * opener, outside, still reads them. */
+Test(hosts, opentracker_in_a_chroot_reloads)
+{
+    if (geteuid() != 0)
+        cr_skip_test("only root can chroot");
+    char lines[256], root[256], out[8192];
+    cr_assert_eq(nu_sh("mkdir -m 755 %s", fpath("jail")), 0);
+    snprintf(lines, sizeof lines, "tracker.rootdir %s", fpath("jail"));
+    hu_start(&F.h, HU_OPENTRACKER, F.dir, fpath("policy.yaml"), NULL, lines, NULL);
+    runs_as_nobody_with_its_opener();
+    char link[64];
+    snprintf(link, sizeof link, "/proc/%d/root", (int)F.h.pid);
+    ssize_t n = readlink(link, root, sizeof root - 1);
+    cr_assert_gt(n, 0);
+    root[n] = 0;
+    cr_assert_str_eq(root, fpath("jail"), "it runs chroot()ed");
+    select_only(5);
+    cr_assert_eq(ctl("reload", out, sizeof out), 0, "%s", out);
+    offered(5);
+    int rc = hu_stop(&F.h, SIGINT);
+    cr_assert_eq(rc, 0, "%d: %s", rc, host_log());
+    cr_assert(strstr(host_log(), "every grant is on disk"), "%s", host_log());
 }
 
 /* ---- the patches ------------------------------------------------------------ */

@@ -195,11 +195,16 @@ static const char *const always[] = {
     "usr/local/bin/upgate-peer",
     "usr/local/lib/upgate/upgate.so",
     "usr/local/include/upgate/upgate_plugin.h",
+    "usr/local/include/upgate/host.h",
+    "usr/local/lib/libupgate-host.a",
+    "usr/local/lib/libupgate-host.so.1",
+    "usr/local/lib/libupgate-host.so",
     "usr/local/lib/pkgconfig/upgate-plugin.pc",
     "usr/local/share/man/man1/upgate-keys.1",
     "usr/local/share/man/man1/upgate-peer.1",
     "usr/local/share/man/man1/upgate-sim.1",
     "usr/local/share/man/man3/libupgate.3",
+    "usr/local/share/man/man3/libupgate-host.3",
     "usr/local/share/man/man3/upgate-plugin.3",
     "usr/local/share/man/man5/upgate.policy.5",
     "usr/local/share/man/man8/upgate-ctl.8",
@@ -227,6 +232,8 @@ static bool expected(const char *rel)
         if (!strncmp(rel, "usr/local/lib/libupgate.so.1.", 29)) /* the real file behind the SONAME link */
             return true;
     }
+    if (!strncmp(rel, "usr/local/lib/libupgate-host.so.1.", 34)) /* libupgate-host's real file */
+        return true;
     return (!strcmp(rel, "usr/local/sbin/upgate-ctl") && built("upgate-ctl")) ||
            (!strcmp(rel, "usr/local/bin/upgate-sim") && built("upgate-sim"));
 }
@@ -336,10 +343,47 @@ Test(install, out_of_tree_host_loads_the_installed_plugin)
                  "cc %s $(pkg-config --cflags upgate-plugin) "
                  "-DUG_PLUGIN_PATH=\"\\\"$(pkg-config --variable=plugin upgate-plugin)\\\"\" "
                  "-o '%s/host' '%s/tests/install/host.c' $(pkg-config --libs upgate-plugin) 2>&1;"
-                 "'%s/host' '%s' 2>&1",
-                 d, d, cc_flags(), dir, root_dir(), dir, policy);
+                 "LD_LIBRARY_PATH='%s/usr/local/lib' '%s/host' '%s' 2>&1",
+                 d, d, cc_flags(), dir, root_dir(), d, dir, policy);
     cr_assert_eq(rc, 0, "the out-of-tree host failed:\n%s", out);
     cr_expect(strstr(out, "host ok"), "%s", out);
+}
+
+/* A tracker on libupgate-host, built from the installed header and library
+ * alone: once against the shared object (NEEDED libupgate-host.so.1), once
+ * against the archive with pkg-config's --static flags (Libs.private is
+ * all it needs). Each loads the installed plugin, hands the adapter a
+ * foreign and a malformed upgate datagram, asks its control, closes. */
+Test(install, out_of_tree_tracker_links_libupgate_host)
+{
+    const char *dir = tu_tmpdir();
+    const char *d = destdir_install(dir);
+    char bin[512], etc[512], out[OUT_MAX], policy[600], text[1024];
+    pathf(bin, sizeof bin, "%s/usr/local/bin", d);
+    pathf(etc, sizeof etc, "%s/hostetc", dir);
+    first_run(dir, bin, etc, 9);
+    pathf(policy, sizeof policy, "%s/policy.yaml", etc);
+    int n = snprintf(text, sizeof text,
+                     "keys: {hint: keys/hint.key, issuers: [keys/issuer.pub]}\nrelease: releases/current.manifest\n"
+                     "targets: [\"<2.0\"]\nstate: %s/state\nstages:\n  - {name: all}\n", dir);
+    tu_write_file(policy, text, (size_t)n);
+    int rc = run(out, sizeof out,
+                 "set -e; export PKG_CONFIG_PATH='%s/usr/local/lib/pkgconfig' PKG_CONFIG_SYSROOT_DIR='%s';"
+                 "P=\"-DUG_PLUGIN_PATH=\\\"$(pkg-config --variable=plugin upgate-plugin)\\\"\";"
+                 "cc %s $(pkg-config --cflags upgate-plugin) \"$P\" -o '%s/adapter' '%s/tests/install/adapter.c' "
+                 "$(pkg-config --libs upgate-plugin) 2>&1;"
+                 "readelf -d '%s/adapter' | grep -q 'NEEDED.*\\[libupgate-host.so.1\\]';"
+                 "LD_LIBRARY_PATH='%s/usr/local/lib' '%s/adapter' '%s' '%s/a.ctl' 2>&1;"
+                 "cc %s $(pkg-config --cflags upgate-plugin) \"$P\" -o '%s/adapter-static' '%s/tests/install/adapter.c' "
+                 "$(pkg-config --static --libs upgate-plugin | sed 's/-lupgate-host/-l:libupgate-host.a/') 2>&1;"
+                 "! readelf -d '%s/adapter-static' | grep -q 'NEEDED.*libupgate-host';"
+                 "'%s/adapter-static' '%s' '%s/b.ctl' 2>&1",
+                 d, d, cc_flags(), dir, root_dir(), dir, d, dir, policy, dir, cc_flags(), dir, root_dir(), dir, dir,
+                 policy, dir);
+    cr_assert_eq(rc, 0, "the out-of-tree tracker failed:\n%s", out);
+    const char *first = strstr(out, "adapter ok"), *second = first ? strstr(first + 1, "adapter ok") : NULL;
+    cr_expect(first && second, "both builds ran: %s", out);
+    cr_expect(strstr(out, "plugin upgate " UG_VERSION), "the installed plugin: %s", out);
 }
 
 Test(install, out_of_tree_client_links_libupgate)
@@ -395,6 +439,7 @@ Test(install, man_pages_lint_clean_and_cover_every_flag)
     const char *d = destdir_install(dir);
     static const char *const pages[] = {"man1/upgate-keys.1", "man1/upgate-peer.1",   "man1/upgate-sim.1",
                                         "man3/libupgate.3",   "man3/upgate-plugin.3", "man5/upgate.policy.5",
+                                        "man3/libupgate-host.3",
                                         "man8/upgate-ctl.8",  "man8/upgate-node.8",   NULL};
     char out[OUT_MAX], path[1024];
     for (int i = 0; pages[i]; i++) {

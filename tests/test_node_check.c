@@ -167,3 +167,32 @@ Test(node_check, render_shows_unknown_members_and_refuses_non_objects)
     t = render("{\"rollouts\":[{\"name\":\"r\",\"manifest\":{\"to\":\"2.0\",\"expires\":0}}],\"warnings\":[]}", &rc);
     cr_assert(strstr(t, "expires: 1970-01-01T00:00:00Z"), "%s", t);
 }
+
+/* --check --user NAME: what a reload as NAME (after the node or host
+ * dropped to it) could read. A file that is a link out of its folder is
+ * refused then (the opener opens names beneath the folders it holds): the
+ * check names it and exits 1; the same policy without the link is ok. */
+Test(node_check, user_names_what_a_reload_as_that_user_could_not_read)
+{
+    nu_init(&N, "stages:\n  - {name: all}\n");
+    char out[16384], err[4096];
+    cr_assert_eq(check("--user nobody", out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(out, "reload as nobody: ok"), "%s", out);
+    cr_assert_eq(check("--user nobody --json", out, sizeof out, err, sizeof err), 0, "%s", err);
+    json_t *j = json_loads(out, 0, NULL), *p = json_object_get(j, "privileges");
+    cr_assert(json_is_object(p), "%s", out);
+    cr_assert_str_eq(json_string_value(json_object_get(p, "user")), "nobody");
+    cr_assert_eq(json_array_size(json_object_get(p, "fails")), 0, "%s", out);
+    cr_assert_geq(json_array_size(json_object_get(p, "folders")), 1, "%s", out);
+    json_decref(j);
+    const char *elsewhere = tu_tmpdir();
+    cr_assert_eq(nu_sh("cd %s && mv release.manifest %s/ && ln -s %s/release.manifest release.manifest", N.dir,
+                       elsewhere, elsewhere),
+                 0);
+    cr_assert_eq(check("--user nobody", out, sizeof out, err, sizeof err), 1, "%s", out);
+    cr_assert(strstr(err, "a reload as nobody could not read") && strstr(err, "release.manifest") &&
+              strstr(err, "link out of its folder"), "%s", err);
+    cr_assert_eq(check("", out, sizeof out, err, sizeof err), 0, "without --user the policy is valid: %s", err);
+    cr_assert_eq(check("--user no-such-user-here", out, sizeof out, err, sizeof err), 2);
+    cr_assert(strstr(err, "no such user"), "%s", err);
+}

@@ -264,3 +264,45 @@ Test(node_ops, abi_1_0_plugin_stops_as_before)
     nu_stderr(&N, err, sizeof err);
     cr_assert(strstr(err, "stopped; every grant is on disk"), "%s", err);
 }
+
+/* --user NAME (started as root): the node becomes NAME after create() and
+ * the binds, as the hosts in contrib/ do; its folder is 0700 and its hint
+ * key 0600, both root's, yet a reload after an editor replaced the policy
+ * takes effect (upgate's opener, forked at create(), keeps root). */
+Test(node_ops, user_drops_privileges_and_a_reload_still_takes_effect)
+{
+    if (geteuid() != 0)
+        cr_skip_test("only root can switch users");
+    nu_init(&N, "stages:\n  - {name: first}\n");
+    const char *extra[] = {"--user", "nobody", NULL};
+    nu_start(&N, extra, NULL);
+    char cmd[256], out[8192];
+    snprintf(cmd, sizeof cmd, "awk '/^Uid:/ {print $3}' /proc/%d/status; pgrep -P %d -x upgate-opener | wc -l",
+             (int)N.pid, (int)N.pid);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 0);
+    cr_assert_str_eq(out, "65534\n1\n", "runs as nobody, with one opener: %s", out);
+    cr_assert_eq(nu_sh("sed -i 's/name: first/name: second/' %s", nu_path(&N, "policy.yaml")), 0);
+    kill(N.pid, SIGHUP);
+    bool seen = false;
+    for (int i = 0; i < 100 && !seen; i++) {
+        nu_sleep_ms(50);
+        long n = nu_ctl(nu_path(&N, "state/upgate.ctl"), "{\"cmd\":\"status\"}\n", 17, false, out, sizeof out);
+        seen = n > 0 && strstr(out, "\"second\"");
+    }
+    char err[16384];
+    nu_stderr(&N, err, sizeof err);
+    cr_assert(seen, "the reloaded policy's stage: %s\n%s", out, err);
+    cr_assert(strstr(err, "running as nobody"), "%s", err);
+    cr_assert_eq(nu_stop(&N, SIGTERM), 0);
+    nu_stderr(&N, err, sizeof err);
+    cr_assert(strstr(err, "stopped; every grant is on disk"), "%s", err);
+}
+
+Test(node_ops, user_needs_a_known_user)
+{
+    nu_init(&N, "stages:\n  - {name: all}\n");
+    const char *extra[] = {"--user", "no-such-user-here", NULL};
+    char err[4096];
+    cr_assert_eq(nu_start_fails(&N, extra, NULL, err, sizeof err), 2);
+    cr_assert(strstr(err, "--user no-such-user-here: no such user"), "%s", err);
+}

@@ -1,5 +1,6 @@
 /* The real upgate.so through its ABI: targets, conditions, stages, quota, reload. */
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -268,6 +269,62 @@ Test(plugin, retransmitted_hello_spends_nothing)
     expect_hint(fx_send(&F, 1, "10.0.0.1", 9, buf, len), "same bytes again");
     cr_assert_eq(fx_stat(&F, "hints_new"), 1);
     expect_wait(fx_ask(&F, 0, "10.0.0.1", 6, "1.4.0", NULL), UG_WHY_QUOTA, "another uid");
+}
+
+/* Threads sharing one socket (UG_HF_ROAMING_PEERS): a peer's retransmit
+ * lands on another worker than its first HELLO, yet spends nothing again,
+ * signatures included (rule 8 across workers). The remembered HINT waited
+ * for the first worker's commit: the second worker's flush covers it too. */
+Test(plugin, a_retransmit_on_another_worker_spends_nothing_when_peers_roam)
+{
+    fx_init(&F, 2);
+    F.host_flags = UG_HF_ROAMING_PEERS;
+    fx_policy(&F, "targets: [\"1.4.0\"]\nstages:\n  - {name: one, quota: 5}\n");
+    char err[512];
+    cr_assert_eq(fx_start(&F, err, sizeof err), 0, "%s", err);
+    uint8_t buf[UG_DGRAM_MAX], first[UG_DGRAM_MAX];
+    size_t len = fx_hello(&F, buf, 5, "1.4.0", NULL), first_len = 0;
+    struct sockaddr_in src = {.sin_family = AF_INET, .sin_port = htons(9), .sin_addr.s_addr = htonl(0x0a000001)};
+    unsigned flags = 0; /* worker 0 answers and never commits: its host is slow, or gone */
+    cr_assert_eq(F.api->handle2(F.inst, 0, (struct sockaddr *)&src, sizeof src, buf, len, first, sizeof first,
+                                &first_len, &flags),
+                 UG_VERDICT_REPLY);
+    cr_assert(flags & UG_REPLY_AFTER_FLUSH, "a new grant waits for worker 0's commit");
+    uint64_t sigs = fx_stat(&F, "signature_checks");
+    cr_assert_gt(sigs, 0);
+    fx_reply again = fx_send(&F, 1, "10.0.0.1", 9, buf, len); /* and flushes worker 1 */
+    expect_hint(again, "the same bytes on worker 1");
+    cr_assert_eq(again.len, first_len);
+    cr_assert_eq(memcmp(again.bytes, first, first_len), 0, "the remembered reply, byte for byte");
+    cr_assert_eq(fx_stat(&F, "signature_checks"), sigs, "no signature work the second time");
+    cr_assert_eq(fx_stat(&F, "retransmits_answered"), 1);
+    cr_assert_eq(fx_stat(&F, "hints_new"), 1);
+    cr_assert(again.flags & UG_REPLY_AFTER_FLUSH, "it still waits for a commit: worker 1's");
+    /* worker 0 never committed; worker 1's flush made the grant durable: a
+     * new HELLO of uid 5 gets its sticky HINT without waiting for a disk */
+    fx_reply sticky = fx_ask(&F, 0, "10.0.0.1", 5, "1.4.0", NULL);
+    expect_hint(sticky, "uid 5 again, a new HELLO");
+    cr_assert_not(sticky.flags & UG_REPLY_AFTER_FLUSH, "the grant is durable already");
+    cr_assert_eq(fx_stat(&F, "hints_sticky"), 1);
+    F.host_flags = 0;
+}
+
+/* Without the flag each worker keeps its own memory (no lock on its path):
+ * the same bytes on another worker are verified again, and still spend no
+ * quota (the grant is sticky). */
+Test(plugin, a_retransmit_on_another_worker_is_verified_again_when_peers_stay)
+{
+    start("targets: [\"1.4.0\"]\nstages:\n  - {name: one, quota: 5}\n");
+    uint8_t buf[UG_DGRAM_MAX];
+    size_t len = fx_hello(&F, buf, 5, "1.4.0", NULL);
+    expect_hint(fx_send(&F, 0, "10.0.0.1", 9, buf, len), "first");
+    uint64_t sigs = fx_stat(&F, "signature_checks");
+    expect_hint(fx_send(&F, 1, "10.0.0.1", 9, buf, len), "worker 1");
+    cr_assert_gt(fx_stat(&F, "signature_checks"), sigs);
+    cr_assert_eq(fx_stat(&F, "retransmits_answered"), 0);
+    expect_hint(fx_send(&F, 1, "10.0.0.1", 9, buf, len), "worker 1 again");
+    cr_assert_eq(fx_stat(&F, "retransmits_answered"), 1, "its own memory");
+    cr_assert_eq(fx_stat(&F, "hints_new"), 1);
 }
 
 typedef struct {

@@ -27,9 +27,11 @@
  *   UG_HOST_SHARED_SOCKET  several threads block in recvfrom() on one
  *       socket. As above, and the thread that finds the queue empty also
  *       commits for the others.
- *   UG_HOST_BATCH  the host reads batches (recvmmsg) and calls
- *       ug_host_end_batch() after each; replies that wait for the disk go
- *       out then.
+ *   UG_HOST_BATCH  the host reads batches (recvmmsg) and hands each to
+ *       ug_host_batch() (or each datagram to ug_host_datagram(), then
+ *       calls ug_host_end_batch()): the replies that need no disk go out
+ *       in one sendmmsg, then one commit, then the held ones in another,
+ *       as upgate-node does.
  *
  * Threads. ug_host_datagram() may be called from any thread, also from
  * threads the host started before ug_host_open(): each calling thread gets a
@@ -101,6 +103,23 @@ typedef enum {
                                     UG_HOST_HELD; a worker thread of the adapter's answers them in batches
                                     and commits after each. The host's own protocol then never waits behind
                                     upgate's signatures; the plugin runs with one worker. */
+#define UG_HOST_EVERY_DATAGRAM 8u /* the host has no protocol of its own on the socket (upgate-node): every
+                                     datagram goes to the plugin, not only those with the prefix; a PASS
+                                     with a reply (the WAIT for an untargeted peer) is sent as the host's
+                                     normal service, a PASS without one is UG_HOST_NOT_MINE */
+
+/* What the plugin answered to one datagram, for ug_host_config.answered. */
+typedef struct {
+    unsigned worker;
+    const struct sockaddr *src;
+    socklen_t srclen;
+    const uint8_t *in;
+    size_t len;
+    ug_verdict verdict;
+    const uint8_t *out; /* the reply; out_len 0: none */
+    size_t out_len;
+    unsigned flags;     /* UG_REPLY_* */
+} ug_host_answer;
 
 typedef struct {
     uint32_t size;       /* sizeof(ug_host_config) as the host compiled it */
@@ -116,9 +135,26 @@ typedef struct {
     void *log_ctx;
     unsigned flags;      /* UG_HOST_* bits */
     unsigned hold_ms;    /* how long a quiet host may leave replies held; 0: UG_HOST_HOLD_MS */
+    /* Optional: called on the worker's thread after the plugin answered a
+     * datagram, before its reply is sent (upgate-node --capture). It must
+     * not block: the worker's other peers wait. */
+    void (*answered)(void *ctx, const ug_host_answer *ans);
+    void *answered_ctx;
+    /* How messages name the three settings: PREFIX "plugin", "policy",
+     * "control". NULL: "upgate." (opentracker's keys); "--" for a host
+     * whose settings are options (upgate-node's --plugin). */
+    const char *setting_prefix;
+    /* The user the host switches to after ug_host_open() (its setuid()):
+     * NULL when it does not say (a host started as root is taken to drop
+     * privileges, or chroot, later); "" when it never does. The plugin
+     * then keeps what a reload needs to read the policy's files (a helper
+     * process holding their folders) and logs each file a reload could
+     * not read (docs/hosts.md, Privileges). */
+    const char *user;
 } ug_host_config;
 
 typedef struct ug_host_adapter ug_host_adapter;
+struct mmsghdr; /* <sys/socket.h> with _GNU_SOURCE: recvmmsg()'s */
 
 typedef enum {
     UG_HOST_NOT_MINE = 0, /* not an upgate datagram: serve it as usual */
@@ -127,10 +163,12 @@ typedef enum {
     UG_HOST_DROPPED = 3,  /* upgate's, and unanswered (malformed, a REPORT, closed) */
 } ug_host_result;
 
-/* What the adapter did, summed over workers (read without locks). */
+/* What the adapter did, summed over workers (read without locks). Later
+ * versions append fields: ug_host_counters_get() fills as many as the
+ * caller's size covers. */
 typedef struct {
-    uint64_t upgate;        /* datagrams that started with the prefix */
-    uint64_t foreign;       /* datagrams handed back to the host */
+    uint64_t upgate;        /* datagrams the plugin was asked about */
+    uint64_t foreign;       /* datagrams handed back to the host (UG_HOST_NOT_MINE) */
     uint64_t sent_now;      /* replies that did not wait for the disk */
     uint64_t held;          /* replies that waited for a commit */
     uint64_t sent_held;     /* of those, sent after their commit */
@@ -139,9 +177,16 @@ typedef struct {
     uint64_t commits;       /* flush() calls */
     uint64_t commit_fails;
     uint64_t idle_commits;  /* commits the admin thread made for a quiet socket */
-    uint64_t send_errors;
+    uint64_t send_errors;   /* replies the kernel refused, all classes below */
     uint64_t oversized;     /* replies longer than their request, never sent */
     uint64_t ring_full;     /* UG_HOST_OFFLOAD: datagrams dropped, the worker was behind */
+    uint64_t sent;          /* replies the kernel took */
+    uint64_t send_unreach;  /* EHOSTUNREACH, ENETUNREACH, EHOSTDOWN, ENETDOWN, EADDRNOTAVAIL */
+    uint64_t send_denied;   /* EACCES, EPERM: a prohibit route or a firewall */
+    uint64_t send_busy;     /* EAGAIN, ENOBUFS, ENOMEM: the socket or the kernel was full */
+    uint64_t send_other;
+    uint64_t untargeted;    /* PASS with the plugin's WAIT, sent (the host's normal service) */
+    uint64_t control_requests; /* control socket connections served */
 } ug_host_counters;
 
 /* Does buf start like an upgate datagram (UG_PORT_PREFIX, then a version
@@ -163,6 +208,15 @@ UG_HOST_API ug_host_result ug_host_datagram6(ug_host_adapter *a, int fd, const u
                                              uint32_t scope_id, const void *buf, size_t len);
 /* UG_HOST_BATCH: commits this thread's worker and sends what it held. */
 UG_HOST_API void ug_host_end_batch(ug_host_adapter *a);
+/* UG_HOST_BATCH: the n datagrams one recvmmsg() on fd gave (msg_len set;
+ * msg_name, msg_namelen their sources; one iovec each; MSG_TRUNC in
+ * msg_flags: longer than the iovec), answered as one batch under one lock:
+ * the replies that need no disk in one sendmmsg, one commit, the held ones
+ * in another. res (may be NULL) gets each datagram's result: those
+ * UG_HOST_NOT_MINE are the host's to serve. The same as ug_host_datagram()
+ * for each, then ug_host_end_batch(), in one call. In the other models it
+ * is ug_host_datagram() for each. */
+UG_HOST_API void ug_host_batch(ug_host_adapter *a, int fd, struct mmsghdr *msgs, unsigned n, ug_host_result *res);
 
 /* Re-reads the policy file. 0, or -1 with why in err (the running policy
  * stays; the adapter logs it too). From any thread. */
@@ -175,11 +229,17 @@ UG_HOST_API void ug_host_reload_async(ug_host_adapter *a);
 UG_HOST_API int ug_host_control(ug_host_adapter *a, const char *req, size_t len, ug_emit emit, void *ctx);
 /* The plugin's counters (its stats()); returns how many exist. */
 UG_HOST_API size_t ug_host_stats(ug_host_adapter *a, ug_stat *out, size_t cap);
-UG_HOST_API void ug_host_counters_get(const ug_host_adapter *a, ug_host_counters *out);
+/* Fills out as far as size (sizeof *out as the host compiled it) covers. */
+UG_HOST_API void ug_host_counters_get(const ug_host_adapter *a, ug_host_counters *out, size_t size);
 /* The control socket in use, or NULL. */
 UG_HOST_API const char *ug_host_control_path(const ug_host_adapter *a);
 /* This thread's worker index (assigned on first use). */
 UG_HOST_API unsigned ug_host_worker(ug_host_adapter *a);
+/* The plugin's table, as loaded (its name, version, ABI, entry points). */
+UG_HOST_API const ug_plugin *ug_host_plugin(const ug_host_adapter *a);
+/* Loads a plugin without creating it (to check() a policy, say): dlopen,
+ * the ABI check. NULL with a line naming path in err. */
+UG_HOST_API const ug_plugin *ug_host_load(const char *path, char *err, size_t errcap) UG_HOST_WUR;
 
 /* Commits what is held, finish(), destroy(). 0 when every grant a reply
  * promised is on disk, else -1 (logged). A no-op returning the same the
@@ -187,6 +247,9 @@ UG_HOST_API unsigned ug_host_worker(ug_host_adapter *a);
  * UG_HOST_DROPPED or UG_HOST_NOT_MINE. The adapter's memory stays: a
  * thread may still hold the pointer. */
 UG_HOST_API int ug_host_close(ug_host_adapter *a);
+/* After a close that returned -1: why (finish()'s line; "" when the
+ * close ran from inside a datagram call). "" otherwise. */
+UG_HOST_API const char *ug_host_close_error(const ug_host_adapter *a);
 /* ug_host_close(), then frees the adapter: only once no thread can call
  * it any more. */
 UG_HOST_API void ug_host_free(ug_host_adapter *a);

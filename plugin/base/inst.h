@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 
 #include "base/counters.h"
+#include "base/opener.h"
 #include "guard/cookiejar.h"
 #include "guard/guard.h"
 #include "policy/policy.h"
@@ -60,7 +61,21 @@ typedef struct ug_inst {
     const ug_sink *sink;          /* an add-on's hooks, or NULL (set once, at create) */
     const ug_ctl_ext *ctl_ext;    /* what it adds to control, or NULL */
     const ug_slot_source *slots;  /* lends the slots of stages with a quota; NULL: a share of it, here */
+    ug_opener *opener;            /* the host drops privileges: reloads read through it; else NULL */
+    ug_replay *replay;            /* the retransmit cache all workers share (UG_HF_ROAMING_PEERS); else NULL */
 } ug_inst;
+
+/* The host's flags (ABI minor 2; 0 from an older host). */
+static inline unsigned ug_inst_host_flags(const ug_inst *I)
+{
+    return UG_HAS_FIELD(ug_host, I->host.size, flags) ? I->host.flags : 0;
+}
+
+/* The user the host becomes after create(), or NULL. */
+static inline const char *ug_inst_run_as(const ug_inst *I)
+{
+    return UG_HAS_FIELD(ug_host, I->host.size, run_as) ? I->host.run_as : NULL;
+}
 
 static inline void ug_count(ug_worker *w, unsigned st)
 {

@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "core/ctl_impl.h"
+#include "core/privileges.h"
 #include "core/rules.h"
 
 /* ---- explain ---------------------------------------------------------------------- */
@@ -142,13 +143,21 @@ int ug_check(const ug_host *host, const char *path, const char *explain, ug_emit
     I->workers = w;
     (void)pthread_mutex_init(&I->reg_mu, NULL);
     int rc = -1;
+    /* a user to drop to: the files the load reads are listed, for what a reload as that user could not read */
+    const char *user = UG_HAS_FIELD(ug_host, h.size, run_as) ? h.run_as : NULL;
+    ug_opener *lister = user ? ug_opener_lister() : NULL;
+    if (lister)
+        ug_opener_record(lister);
     ug_policy *p = ug_policy_load(path, err, errcap);
+    ug_opener_plain();
     ug_live *l = p ? ug_live_build(I, p, err, errcap) : NULL; /* no store: nothing is opened for writing */
     if (l) {
         uint64_t now = ug_inst_now(I);
         json_t *o = ug_policy_summary(l->pol, (int64_t)now);
         if (o && explain)
             json_object_set_new(o, "explain", explain_json(I, l, &q));
+        if (o && lister)
+            json_object_set_new(o, "privileges", ug_privileges_json(lister, l->pol, user));
         void *e[2] = {(void *)emit, ctx};
         if (o && json_dump_callback(o, ug_ctl_dump_cb, e, JSON_COMPACT) == 0) {
             emit(ctx, "\n", 1);
@@ -159,6 +168,7 @@ int ug_check(const ug_host *host, const char *path, const char *explain, ug_emit
         json_decref(o);
     }
     ug_live_free(l);
+    ug_opener_stop(lister);
     ug_state_free_all(I);
     pthread_mutex_destroy(&I->reg_mu);
     free(w);

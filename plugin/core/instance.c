@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -53,6 +54,8 @@ void ug_inst_free(ug_inst *I)
     ug_state_free_all(I);
     for (unsigned i = 0; I->workers && i < I->nworkers; i++)
         ug_guard_free(&I->workers[i].guard);
+    ug_replay_free(I->replay);
+    ug_opener_stop(I->opener); /* after the fleet thread, which reads its password file through it */
     ug_cookiejar_free(&I->jar);
     pthread_mutex_destroy(&I->reg_mu);
     pthread_mutex_destroy(&I->live_mu);
@@ -84,6 +87,13 @@ static ug_inst *inst_alloc(const ug_host *host, char *err, size_t errcap)
     ok = ok && ug_cookiejar_init(&I->jar) == 0;
     for (unsigned i = 0; ok && i < I->nworkers; i++)
         ok = ug_guard_init(&I->workers[i].guard) == 0;
+    /* threads that share a socket: a retransmit may reach any worker, so
+     * they remember answers together (rule 8 across workers) */
+    if (ok && (ug_inst_host_flags(I) & UG_HF_ROAMING_PEERS) && I->nworkers > 1) {
+        ok = (I->replay = ug_replay_new(UG_REPLAY_SETS * I->nworkers, true)) != NULL;
+        for (unsigned i = 0; ok && i < I->nworkers; i++)
+            ug_guard_share_replay(&I->workers[i].guard, I->replay);
+    }
     if (!ok) {
         snprintf(err, errcap, "out of memory");
         ug_inst_free(I);
@@ -105,9 +115,48 @@ ug_inst *ug_inst_new(const ug_host *host, char *err, size_t errcap)
     return inst_alloc(host, err, errcap);
 }
 
+/* After the first policy's load: the opener takes the folders of the files
+ * it read, and says which a reload after dropping privileges could not
+ * read (the log, once per file). */
+static int keep_folders(ug_inst *I, const ug_policy *p, char *err, size_t errcap)
+{
+    ug_opener_fail fails[16];
+    int n = ug_opener_seal(I->opener, fails, 16, err, errcap);
+    if (n < 0)
+        return -1;
+    for (int i = 0; i < n && i < 16; i++)
+        ug_logf(I, UG_LOG_WARN, "%s: a reload after the host dropped privileges could not read it: %s",
+                fails[i].file, fails[i].why);
+    const char *user = ug_inst_run_as(I);
+    char why[300];
+    if (user && p->geo && !ug_user_can_read(user, p->geoip_path, why, sizeof why))
+        ug_logf(I, UG_LOG_WARN, "geoip %s: a reload after the host dropped privileges to %s cannot load a changed "
+                                "database (libmaxminddb opens it by path): %s", p->geoip_path, user, why);
+    return 0;
+}
+
+/* The first policy: read as the user that starts the host. A host that
+ * drops privileges later gets the opener first (forked before any secret
+ * is read), which remembers the folders of the files this load reads. */
+static ug_policy *first_policy(ug_inst *I, const char *path, char *err, size_t errcap)
+{
+    if ((ug_inst_host_flags(I) & UG_HF_DROPS_PRIVILEGES) && geteuid() == 0) {
+        if (!(I->opener = ug_opener_start(err, errcap)))
+            return NULL;
+        ug_opener_record(I->opener);
+    }
+    ug_policy *p = ug_policy_load(path, err, errcap);
+    ug_opener_plain();
+    if (p && I->opener && keep_folders(I, p, err, errcap) != 0) {
+        ug_policy_free(p);
+        return NULL;
+    }
+    return p;
+}
+
 ug_policy *ug_inst_open(ug_inst *I, const char *path, char *err, size_t errcap)
 {
-    ug_policy *p = ug_policy_load(path, err, errcap);
+    ug_policy *p = first_policy(I, path, err, errcap);
     if (!p)
         return NULL;
     ug_store_opts o = {
@@ -164,7 +213,10 @@ static int reload_ok(ug_inst *I, ug_policy *p, char *err, size_t errcap)
 int ug_inst_reload(ug_inst *I, const char *path, char *err, size_t errcap)
 {
     ug_live *old = atomic_load(&I->live);
+    if (I->opener) /* the host may have dropped privileges since create() */
+        ug_opener_use(I->opener);
     ug_policy *p = ug_policy_load(path ? path : old->pol->path, err, errcap);
+    ug_opener_plain();
     if (!p)
         return -1;
     if (reload_ok(I, p, err, errcap) != 0) {

@@ -397,11 +397,19 @@ typedef struct {
     uint64_t tag;
 } ug_memo;
 
-static bool remembered(ug_hello_reply *x, ug_memo *m)
+static bool remembered(ug_hello_reply *x, ug_memo *m, const ug_live_rollout *lr)
 {
     m->tag = x->l->gen << 24 ^ atomic_load_explicit(&x->I->epoch, memory_order_acquire);
     ug_replay_key(&x->w->guard, m->key, x->src, x->in, x->in_len);
     *x->out_len = ug_replay_find(&x->w->guard, m->key, x->now, m->tag, x->out, x->cap, x->flags);
+    /* a HINT another worker gave (the workers share the cache) may wait for
+     * that worker's commit: queue its grant here too, so that this
+     * worker's flush makes it durable before the reply leaves */
+    if (*x->out_len && (*x->flags & UG_REPLY_AFTER_FLUSH) && x->I->replay && lr->sc &&
+        ug_scope_make_durable(lr->sc, x->worker, x->h->uid) != 0) {
+        *x->out_len = 0, *x->flags = 0; /* out of memory: answer afresh */
+        return false;
+    }
     if (*x->out_len)
         ug_count(x->w, ST_RETRANSMITS);
     return *x->out_len != 0;
@@ -421,7 +429,7 @@ static ug_verdict targeted(ug_hello_reply *x, ug_hello *h, const ug_rule_input *
     ug_memo m;
     bool checked = false;
     if (p->verify_always) {
-        if (remembered(x, &m))
+        if (remembered(x, &m, lr))
             return UG_VERDICT_REPLY;
         if (!verified(x, h))
             return UG_VERDICT_DROP;
@@ -435,7 +443,7 @@ static ug_verdict targeted(ug_hello_reply *x, ug_hello *h, const ug_rule_input *
     if (plan.answer != UG_ANSWER_HINT && !observe)
         return reply_plan(x, &plan); /* nothing given or spent: no signature work */
     if (!checked) {
-        if (remembered(x, &m))
+        if (remembered(x, &m, lr))
             return UG_VERDICT_REPLY;
         if (!verified(x, h))
             return UG_VERDICT_DROP;

@@ -444,6 +444,8 @@ static void stop_cleanly(ug_fleet *F)
 static void *run(void *arg)
 {
     ug_fleet *F = arg;
+    if (F->I->opener) /* the password file, at each connect, after the host dropped privileges */
+        ug_opener_use(F->I->opener);
     while (!stopping(F)) {
         ug_live_lock(F->I);
         if (!fl_up(F))

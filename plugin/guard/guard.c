@@ -1,5 +1,6 @@
 /* Per-worker memory of the expensive path: replay cache, credential cache, prefix budgets. */
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,13 +10,28 @@
 #include "guard/guard.h"
 #include "util/mix.h"
 
+typedef struct ug_replay_entry ug_replay_entry;
+
 struct ug_replay_entry {
     uint8_t key[UG_KEY_LEN];
-    uint64_t at, tag, used; /* used: replay_clock at the last store or hit */
+    uint64_t at, tag, used; /* used: its clock at the last store or hit */
     uint8_t *heap;          /* a reply over UG_REPLAY_INLINE bytes, else NULL */
     uint16_t len;
     uint8_t flags;
     uint8_t inl[UG_REPLAY_INLINE];
+};
+
+typedef struct {
+    _Alignas(64) pthread_mutex_t mu;
+    uint64_t clock; /* counts uses in its sets, to tell least recently used */
+} replay_stripe;
+
+struct ug_replay {
+    ug_replay_entry *e;
+    uint32_t sets;
+    replay_stripe *stripes; /* shared: UG_REPLAY_STRIPES locks; NULL: one owner */
+    uint64_t clock;         /* one owner's use counter */
+    uint8_t secret[16];     /* keys ug_replay_key */
 };
 
 struct ug_cred_entry {
@@ -29,25 +45,69 @@ struct ug_budget_entry {
     double tokens;
 };
 
+ug_replay *ug_replay_new(uint32_t sets, bool shared)
+{
+    ug_replay *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->sets = sets;
+    r->e = calloc((size_t)sets * UG_REPLAY_WAYS, sizeof *r->e);
+    if (shared) {
+        r->stripes = aligned_alloc(64, UG_REPLAY_STRIPES * sizeof *r->stripes);
+        for (unsigned i = 0; r->stripes && i < UG_REPLAY_STRIPES; i++) {
+            pthread_mutex_init(&r->stripes[i].mu, NULL);
+            r->stripes[i].clock = 0;
+        }
+    }
+    randombytes_buf(r->secret, sizeof r->secret);
+    if (r->e && (r->stripes || !shared))
+        return r;
+    free(r->e);
+    free(r->stripes);
+    free(r);
+    return NULL;
+}
+
+void ug_replay_free(ug_replay *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < (size_t)r->sets * UG_REPLAY_WAYS; i++)
+        free(r->e[i].heap);
+    for (unsigned i = 0; r->stripes && i < UG_REPLAY_STRIPES; i++)
+        pthread_mutex_destroy(&r->stripes[i].mu);
+    free(r->stripes);
+    free(r->e);
+    sodium_memzero(r->secret, sizeof r->secret);
+    free(r);
+}
+
 int ug_guard_init(ug_guard *g)
 {
     memset(g, 0, sizeof *g);
-    g->replay = calloc(UG_REPLAY_SETS * UG_REPLAY_WAYS, sizeof *g->replay);
+    g->replay = ug_replay_new(UG_REPLAY_SETS, false);
+    g->own_replay = true;
     g->cred = calloc(UG_CRED_SETS * UG_CRED_WAYS, sizeof *g->cred);
     g->budget = calloc(UG_BUDGET_SETS * UG_BUDGET_WAYS, sizeof *g->budget);
     randombytes_buf(g->budget_key, sizeof g->budget_key);
-    randombytes_buf(g->replay_secret, sizeof g->replay_secret);
     if (g->replay && g->cred && g->budget)
         return 0;
     ug_guard_free(g);
     return -1;
 }
 
+void ug_guard_share_replay(ug_guard *g, ug_replay *r)
+{
+    if (g->own_replay)
+        ug_replay_free(g->replay);
+    g->replay = r;
+    g->own_replay = false;
+}
+
 void ug_guard_free(ug_guard *g)
 {
-    for (size_t i = 0; g->replay && i < UG_REPLAY_SETS * UG_REPLAY_WAYS; i++)
-        free(g->replay[i].heap);
-    free(g->replay);
+    if (g->own_replay)
+        ug_replay_free(g->replay);
     free(g->cred);
     free(g->budget);
     g->replay = NULL, g->cred = NULL, g->budget = NULL;
@@ -63,7 +123,7 @@ static uint32_t set_of(const uint8_t key[UG_KEY_LEN], uint32_t sets)
 /* A keyed 128-bit PRF rather than BLAKE2b: with the key secret, nobody can
  * choose a collision, and SipHash costs 0.45 us on a full HELLO where
  * BLAKE2b costs 1.15 us, 1.2% of a sticky re-offer's whole cost. */
-_Static_assert(sizeof ((ug_guard *)0)->replay_secret == crypto_shorthash_siphashx24_KEYBYTES, "replay secret");
+_Static_assert(sizeof ((ug_replay *)0)->secret == crypto_shorthash_siphashx24_KEYBYTES, "replay secret");
 _Static_assert(UG_KEY_LEN == crypto_shorthash_siphashx24_BYTES, "replay key");
 
 void ug_replay_key(const ug_guard *g, uint8_t key[UG_KEY_LEN], const struct sockaddr *src, const uint8_t *in,
@@ -71,48 +131,60 @@ void ug_replay_key(const ug_guard *g, uint8_t key[UG_KEY_LEN], const struct sock
 {
     uint8_t buf[UG_ADDR_KEY_MAX + UG_KEY_LEN];
     size_t n = ug_addr_key(src, buf);
-    crypto_shorthash_siphashx24(buf + n, in, len, g->replay_secret);
-    crypto_shorthash_siphashx24(key, buf, n + UG_KEY_LEN, g->replay_secret);
+    crypto_shorthash_siphashx24(buf + n, in, len, g->replay->secret);
+    crypto_shorthash_siphashx24(key, buf, n + UG_KEY_LEN, g->replay->secret);
 }
 
-static ug_replay_entry *replay_set(ug_guard *g, const uint8_t key[UG_KEY_LEN])
+/* key's set, with its stripe locked when the cache is shared; *clock the
+ * counter of uses that tells the set's least recently used way. */
+static ug_replay_entry *replay_enter(ug_replay *r, const uint8_t key[UG_KEY_LEN], uint64_t **clock)
 {
-    return &g->replay[UG_REPLAY_WAYS * set_of(key, UG_REPLAY_SETS)];
+    uint32_t set = set_of(key, r->sets);
+    *clock = &r->clock;
+    if (r->stripes) {
+        replay_stripe *st = &r->stripes[set % UG_REPLAY_STRIPES];
+        pthread_mutex_lock(&st->mu);
+        *clock = &st->clock;
+    }
+    return &r->e[(size_t)UG_REPLAY_WAYS * set];
+}
+
+static void replay_leave(ug_replay *r, const uint8_t key[UG_KEY_LEN])
+{
+    if (r->stripes)
+        pthread_mutex_unlock(&r->stripes[set_of(key, r->sets) % UG_REPLAY_STRIPES].mu);
 }
 
 size_t ug_replay_find(ug_guard *g, const uint8_t key[UG_KEY_LEN], uint64_t now, uint64_t tag, uint8_t *out,
                       size_t cap, unsigned *flags)
 {
-    ug_replay_entry *set = replay_set(g, key);
-    for (unsigned way = 0; way < UG_REPLAY_WAYS; way++) {
+    uint64_t *clock;
+    ug_replay_entry *set = replay_enter(g->replay, key, &clock);
+    size_t len = 0;
+    for (unsigned way = 0; way < UG_REPLAY_WAYS && !len; way++) {
         ug_replay_entry *e = &set[way];
         if (e->len == 0 || e->len > cap || e->tag != tag || now < e->at || now - e->at > UG_REPLAY_TTL ||
             memcmp(e->key, key, UG_KEY_LEN) != 0)
             continue;
         memcpy(out, e->heap ? e->heap : e->inl, e->len);
-        e->used = ++g->replay_clock;
+        e->used = ++*clock;
         *flags = e->flags;
-        return e->len;
+        len = e->len;
     }
-    return 0;
+    replay_leave(g->replay, key);
+    return len;
 }
 
-void ug_replay_store(ug_guard *g, const uint8_t key[UG_KEY_LEN], uint64_t now, uint64_t tag, const uint8_t *reply,
-                     size_t len, unsigned flags)
+/* e remembers reply; false when a long reply finds no memory (not
+ * remembering costs a retransmit its signature work, nothing else). */
+static bool replay_put(ug_replay_entry *e, const uint8_t key[UG_KEY_LEN], uint64_t now, uint64_t tag,
+                       const uint8_t *reply, size_t len, unsigned flags, uint64_t use)
 {
-    if (len == 0 || len > UG_DGRAM_MAX)
-        return;
-    /* an empty way has used == 0, so it goes first; else the least recently
-     * used (clock seconds tie too often to decide by age) */
-    ug_replay_entry *set = replay_set(g, key), *e = &set[0];
-    for (unsigned way = 1; way < UG_REPLAY_WAYS; way++)
-        if (set[way].used < e->used)
-            e = &set[way];
     uint8_t *heap = NULL;
     if (len > UG_REPLAY_INLINE) {
         heap = e->heap && e->len >= len ? e->heap : realloc(e->heap, len);
         if (!heap)
-            return; /* not remembering costs a retransmit its signature work, nothing else */
+            return false;
     } else {
         free(e->heap);
     }
@@ -121,9 +193,26 @@ void ug_replay_store(ug_guard *g, const uint8_t key[UG_KEY_LEN], uint64_t now, u
     e->tag = tag;
     e->len = (uint16_t)len;
     e->flags = (uint8_t)flags;
-    e->used = ++g->replay_clock;
+    e->used = use;
     e->heap = heap;
     memcpy(heap ? heap : e->inl, reply, len);
+    return true;
+}
+
+void ug_replay_store(ug_guard *g, const uint8_t key[UG_KEY_LEN], uint64_t now, uint64_t tag, const uint8_t *reply,
+                     size_t len, unsigned flags)
+{
+    if (len == 0 || len > UG_DGRAM_MAX)
+        return;
+    uint64_t *clock;
+    ug_replay_entry *set = replay_enter(g->replay, key, &clock), *e = &set[0];
+    /* an empty way has used == 0, so it goes first; else the least recently
+     * used (clock seconds tie too often to decide by age) */
+    for (unsigned way = 1; way < UG_REPLAY_WAYS; way++)
+        if (set[way].used < e->used)
+            e = &set[way];
+    (void)replay_put(e, key, now, tag, reply, len, flags, ++*clock);
+    replay_leave(g->replay, key);
 }
 
 bool ug_credcache_has(ug_guard *g, const ug_signed *cred, uint64_t gen, uint8_t key_out[UG_KEY_LEN])

@@ -1,6 +1,8 @@
 /* Per-worker memory of the expensive path: answers to retransmitted HELLOs,
  * credentials already verified, and each source prefix's budget of
- * signature checks. One per worker, so none of it needs a lock. */
+ * signature checks. One per worker, so none of it needs a lock; only when
+ * the host's threads share one socket (a peer may land on any worker) do
+ * the workers share one retransmit cache, locked in stripes. */
 #ifndef UG_GUARD_H
 #define UG_GUARD_H
 
@@ -22,27 +24,38 @@
 #define UG_BUDGET_WAYS 4u    /* ... four, under a secret hash: no chosen collisions */
 #define UG_KEY_LEN 16u
 
-typedef struct ug_replay_entry ug_replay_entry;
+#define UG_REPLAY_STRIPES 64u /* locks of a shared retransmit cache */
+
+typedef struct ug_replay ug_replay;
 typedef struct ug_cred_entry ug_cred_entry;
 typedef struct ug_budget_entry ug_budget_entry;
 
 typedef struct {
-    ug_replay_entry *replay;
-    uint64_t replay_clock; /* counts uses, to tell least recently used */
+    ug_replay *replay;     /* its own, or the one all workers share */
+    bool own_replay;
     ug_cred_entry *cred;
     uint32_t cred_clock;
     ug_budget_entry *budget;
     uint64_t budget_clock;
     uint8_t budget_key[16]; /* secret: which set a prefix lands in */
-    uint8_t replay_secret[16]; /* secret: keys ug_replay_key */
 } ug_guard;
 
 int ug_guard_init(ug_guard *g) UG_WUR;
 void ug_guard_free(ug_guard *g);
 
+/* A retransmit cache of sets x UG_REPLAY_WAYS answers under a secret of
+ * its own. shared: any worker may use it at any time (its sets are locked
+ * in UG_REPLAY_STRIPES stripes); else one worker owns it and no lock is
+ * taken. NULL when out of memory. */
+ug_replay *ug_replay_new(uint32_t sets, bool shared);
+void ug_replay_free(ug_replay *r);
+/* g gives up its own retransmit cache for r (which g never frees). */
+void ug_guard_share_replay(ug_guard *g, ug_replay *r);
+
 /* Key of a datagram from src in g's cache: a keyed hash of the source and
  * the exact bytes, so only the same peer's retransmit matches (a forgery
- * that copies a peer's signature onto other bytes does not). */
+ * that copies a peer's signature onto other bytes does not). Workers that
+ * share a cache share its secret: the same bytes get the same key. */
 void ug_replay_key(const ug_guard *g, uint8_t key[UG_KEY_LEN], const struct sockaddr *src, const uint8_t *in,
                    size_t len);
 /* The answer remembered for key under tag (the policy generation and the

@@ -1,9 +1,13 @@
 /* Where an address is (ugpolicy.h): country and subdivision ISO codes from a
- * MaxMind DB, memory-mapped, opened anew by each policy load. */
+ * MaxMind DB, memory-mapped; one open DB shared by the policies that name
+ * the same unchanged file. */
+#include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <maxminddb.h>
@@ -13,7 +17,48 @@
 
 struct ug_geo {
     MMDB_s db;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    unsigned refs;
+    ug_geo *next;
 };
+
+/* The DBs open now. A reload that names the same file, unchanged, shares
+ * its DB: no second mapping, and no need to open it by its path again
+ * (libmaxminddb opens nothing else), which a host that dropped
+ * privileges or chroot()ed may no longer be able to do. */
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+static ug_geo *open_dbs;
+
+static bool same_file(const ug_geo *g, const struct stat *st)
+{
+    return g->dev == st->st_dev && g->ino == st->st_ino && g->size == st->st_size &&
+           g->mtime.tv_sec == st->st_mtim.tv_sec && g->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+/* MMDB_open by path, else through fd's /proc/self/fd link (the path is
+ * gone from view: a chroot, a folder the user cannot search). */
+static int mmdb_open(const char *path, int fd, MMDB_s *db, char *why, size_t whycap)
+{
+    int rc = MMDB_open(path, MMDB_MODE_MMAP, db);
+    if (rc == MMDB_FILE_OPEN_ERROR) {
+        char alias[64];
+        snprintf(alias, sizeof alias, "/proc/self/fd/%d", fd);
+        rc = MMDB_open(alias, MMDB_MODE_MMAP, db);
+        if (rc == MMDB_FILE_OPEN_ERROR) {
+            snprintf(why, whycap, "changed since it was opened, and libmaxminddb opens files by path, which this "
+                                  "process cannot any more (privileges dropped, or a chroot): restart to load it");
+            return -1;
+        }
+    }
+    if (rc != MMDB_SUCCESS) {
+        snprintf(why, whycap, "not a MaxMind DB: %s", MMDB_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
 
 ug_geo *ug_geo_open(const char *path, char *why, size_t whycap)
 {
@@ -21,18 +66,30 @@ ug_geo *ug_geo_open(const char *path, char *why, size_t whycap)
     int fd = ug_file_open(path, UINT64_MAX, NULL, why, whycap);
     if (fd < 0)
         return NULL;
-    close(fd);
-    ug_geo *g = calloc(1, sizeof *g);
-    if (!g) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        snprintf(why, whycap, "%s", strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    pthread_mutex_lock(&open_mu);
+    ug_geo *g = open_dbs;
+    while (g && !same_file(g, &st))
+        g = g->next;
+    if (g) {
+        g->refs++;
+    } else if ((g = calloc(1, sizeof *g)) == NULL) {
         snprintf(why, whycap, "out of memory");
-        return NULL;
-    }
-    int rc = MMDB_open(path, MMDB_MODE_MMAP, &g->db);
-    if (rc != MMDB_SUCCESS) {
-        snprintf(why, whycap, "not a MaxMind DB: %s", MMDB_strerror(rc));
+    } else if (mmdb_open(path, fd, &g->db, why, whycap) != 0) {
         free(g);
-        return NULL;
+        g = NULL;
+    } else {
+        g->dev = st.st_dev, g->ino = st.st_ino, g->size = st.st_size, g->mtime = st.st_mtim, g->refs = 1;
+        g->next = open_dbs;
+        open_dbs = g;
     }
+    pthread_mutex_unlock(&open_mu);
+    close(fd);
     return g;
 }
 
@@ -40,8 +97,19 @@ void ug_geo_close(ug_geo *g)
 {
     if (!g)
         return;
-    MMDB_close(&g->db);
-    free(g);
+    pthread_mutex_lock(&open_mu);
+    bool last = --g->refs == 0;
+    if (last)
+        for (ug_geo **p = &open_dbs; *p; p = &(*p)->next)
+            if (*p == g) {
+                *p = g->next;
+                break;
+            }
+    pthread_mutex_unlock(&open_mu);
+    if (last) {
+        MMDB_close(&g->db);
+        free(g);
+    }
 }
 
 /* A short ASCII ISO code at path into out[0..cap). */

@@ -63,8 +63,10 @@ typedef struct {
 } ug_place;
 
 /* Opens the DB at path: a regular file (opened without blocking first, so
- * a FIFO cannot hang a reload), in the MaxMind DB format. NULL with the
- * reason in why. Lookups may run concurrently; close once none runs. */
+ * a FIFO cannot hang a reload), in the MaxMind DB format. A DB already
+ * open for the same unchanged file (device, inode, size, mtime) is shared.
+ * NULL with the reason in why. Lookups may run concurrently; close once
+ * none runs (the last close unmaps it). */
 ug_geo *ug_geo_open(const char *path, char *why, size_t whycap) UG_WUR;
 void ug_geo_close(ug_geo *g);
 /* The place of sa's address (an IPv4-mapped IPv6 one as IPv4): false when

@@ -212,8 +212,10 @@ static int control(void *inst, const char *req, size_t len, ug_emit emit, void *
             emit(ctx, chunk, sizeof chunk);
         emit(ctx, "\"}", 2);
         return 0;
-    } else if (strstr(r, "\"status\"")) {
-        snprintf(out, sizeof out, "{\"ok\":true,\"request_bytes\":%zu}", len);
+    } else if (strstr(r, "\"status\"")) { /* and what the host said of itself (ABI minor 2) */
+        bool two = UG_HAS_FIELD(ug_host, I->host.size, run_as);
+        snprintf(out, sizeof out, "{\"ok\":true,\"request_bytes\":%zu,\"host_flags\":%u,\"run_as\":\"%s\"}", len,
+                 two ? I->host.flags : 0, two && I->host.run_as ? I->host.run_as : "");
     } else {
         emit(ctx, "{\"ok\":false,\"error\":\"unknown command\"}", 38);
         return -1;
