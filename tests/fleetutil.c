@@ -154,6 +154,7 @@ static void decode(fu_fleet *f, const uint8_t *b, size_t len, uint64_t uid, cons
         ug_wait w;
         cr_assert_eq(ug_wait_decode(&w, d.body, d.body_len, NULL), 0);
         out->why = w.why;
+        out->retry = w.retry;
     } else if (d.type == UG_TYPE_HINT) {
         ug_pubkey hk, rk;
         ug_pubkey_set(&hk, f->fx.hint_pk);
@@ -209,7 +210,7 @@ static void ask_batch(fu_fleet *f, unsigned i, const uint64_t *uids, size_t n, f
         p[k].done = false;
         out[k] = (fu_answer){0};
     }
-    for (int attempt = 0; attempt < 3; attempt++) {
+    for (int attempt = 0; attempt < 4; attempt++) {
         size_t left = 0;
         for (size_t k = 0; k < n; k++)
             if (!p[k].done) {
@@ -218,7 +219,7 @@ static void ask_batch(fu_fleet *f, unsigned i, const uint64_t *uids, size_t n, f
             }
         if (!left)
             return;
-        long long deadline = fu_mono_ms() + 1500;
+        long long deadline = fu_mono_ms() + (500 << attempt);
         while (left && fu_mono_ms() < deadline) {
             struct pollfd pf = {.fd = f->sock, .events = POLLIN};
             if (poll(&pf, 1, 100) != 1)

@@ -42,14 +42,28 @@ int fu_stop(fu_fleet *f, unsigned i, int sig);
 void fu_teardown(fu_fleet *f);
 
 typedef struct {
-    int type;     /* UG_TYPE_HINT, _WAIT, _COOKIE; 0: no answer */
-    unsigned why; /* WAIT */
+    int type;       /* UG_TYPE_HINT, _WAIT, _COOKIE; 0: no answer */
+    unsigned why;   /* WAIT */
+    uint64_t retry; /* WAIT: seconds */
 } fu_answer;
+
+/* A WAIT that asks the peer back soon: "rate limited", or "quota" with a
+ * retry of at most a minute (the fleet expects slots back). */
+static inline bool fu_soon(fu_answer a)
+{
+    return a.type == UG_TYPE_WAIT && (a.why == UG_WHY_RATE || (a.why == UG_WHY_QUOTA && a.retry <= 60));
+}
+/* A WAIT for good: "quota" with the policy's long retry. */
+static inline bool fu_spent(fu_answer a)
+{
+    return a.type == UG_TYPE_WAIT && a.why == UG_WHY_QUOTA && a.retry > 60;
+}
 
 /* Each uid asks tracker i once (a fresh HELLO at 1.4.0), in batches; a
  * HINT is checked against the pinned keys as a peer would (the test fails
- * on one that does not verify). Unanswered HELLOs are sent again, at most
- * 3 times. out[k] is uids[k]'s answer. */
+ * on one that does not verify). Unanswered HELLOs are sent again as the
+ * reference peer does, after 0.5, 1 and 2 s (4 sends). out[k] is uids[k]'s
+ * answer. */
 void fu_ask(fu_fleet *f, unsigned i, const uint64_t *uids, size_t n, fu_answer *out);
 fu_answer fu_ask1(fu_fleet *f, unsigned i, uint64_t uid);
 /* Peers in flight: fired at their trackers, answers collected later (a

@@ -62,7 +62,7 @@ static void load(unsigned n, unsigned round, int down, void (*mid)(void), long m
             hinted[u] = true;
             nhinted++;
         }
-        settled[u] = r[i].a.type == UG_TYPE_HINT || (r[i].a.type == UG_TYPE_WAIT && r[i].a.why == UG_WHY_QUOTA);
+        settled[u] = r[i].a.type == UG_TYPE_HINT || fu_spent(r[i].a); /* else it comes back soon */
     }
     cr_assert_leq(nhinted, QUOTA, "round %u: %u distinct uids hold a valid HINT, over the quota of %u", round, nhinted,
                   QUOTA);

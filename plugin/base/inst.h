@@ -39,6 +39,7 @@ enum {
     ST_DROP_BUDGET,
     ST_FLUSH_FAILED,
     ST_HELD_FOR_DISK,   /* replies flagged to wait for flush() */
+    ST_HELD_FOR_LEASE,  /* HELLOs left unanswered while a lease comes (the peer resends) */
     ST_REPORTS,         /* REPORTs that changed a recorded outcome */
     ST_REPORTS_SAME,    /* verified-worthy REPORTs that changed nothing */
     ST_REPORTS_UNKNOWN, /* REPORTs for a uid and release never offered */

@@ -38,6 +38,7 @@ const char *const ug_stat_names[ST_COUNT] = {
     [ST_DROP_BUDGET] = "drop_source_budget",
     [ST_FLUSH_FAILED] = "flush_failed",
     [ST_HELD_FOR_DISK] = "replies_after_flush",
+    [ST_HELD_FOR_LEASE] = "held_for_lease",
     [ST_REPORTS] = "reports_counted",
     [ST_REPORTS_SAME] = "reports_unchanged",
     [ST_REPORTS_UNKNOWN] = "reports_not_offered",

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -91,26 +93,42 @@ static const char *const scripts[FR_NSCRIPTS] = {
                    "  end\n"
                    "end\n"
                    "return changed\n",
-    /* SETTLE q; tracker, keep -> {held before, keep, n, leased}: the
-     * tracker's lease becomes exactly what it owes (unused + untold). */
-    [FR_SETTLE] = "local q, lf = KEYS[1], 'l:' .. ARGV[1]\n"
-                  "local keep = tonumber(ARGV[2])\n"
+    /* SETTLE q; tracker, keep, parked -> {held before, keep, n, leased}:
+     * the tracker's lease becomes exactly what it owes (unused + untold),
+     * parked of it parked (r:TRACKER: slots it may spend only after UNPARK). */
+    [FR_SETTLE] = "local q, lf, rf = KEYS[1], 'l:' .. ARGV[1], 'r:' .. ARGV[1]\n"
+                  "local keep, parked = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
                   "local old = tonumber(redis.call('HGET', q, lf) or '0')\n"
                   "local leased = tonumber(redis.call('HGET', q, 'leased') or '0') + keep - old\n"
                   "if leased < 0 then leased = 0 end\n"
                   "redis.call('HSET', q, 'leased', leased)\n"
                   "if keep > 0 then redis.call('HSET', q, lf, keep) else redis.call('HDEL', q, lf) end\n"
+                  "if parked > 0 then redis.call('HSET', q, rf, parked) else redis.call('HDEL', q, rf) end\n"
                   "return {old, keep, tonumber(redis.call('HGET', q, 'n') or '0'), leased}\n",
-    /* FORGET q; tracker -> slots written off */
-    [FR_FORGET] = "local q, lf = KEYS[1], 'l:' .. ARGV[1]\n"
+    /* UNPARK q; tracker, k -> given: up to k parked slots become spendable
+     * (a forget may have written them off meanwhile: then fewer). */
+    [FR_UNPARK] = "local q, rf = KEYS[1], 'r:' .. ARGV[1]\n"
+                  "local r = tonumber(redis.call('HGET', q, rf) or '0')\n"
+                  "local g = tonumber(ARGV[2])\n"
+                  "if g > r then g = r end\n"
+                  "if g < 0 then g = 0 end\n"
+                  "if r - g > 0 then redis.call('HSET', q, rf, r - g) else redis.call('HDEL', q, rf) end\n"
+                  "return g\n",
+    /* FORGET q; tracker, force -> {written off, kept}: only the parked slots
+     * (the tracker cannot spend them without UNPARK), or all with force;
+     * the rest stays counted: the tracker may have spent it. */
+    [FR_FORGET] = "local q, lf, rf = KEYS[1], 'l:' .. ARGV[1], 'r:' .. ARGV[1]\n"
                   "local old = tonumber(redis.call('HGET', q, lf) or '0')\n"
-                  "if old > 0 then\n"
-                  "  local leased = tonumber(redis.call('HGET', q, 'leased') or '0') - old\n"
+                  "local free = tonumber(redis.call('HGET', q, rf) or '0')\n"
+                  "if ARGV[2] == '1' or free > old then free = old end\n"
+                  "if free > 0 then\n"
+                  "  local leased = tonumber(redis.call('HGET', q, 'leased') or '0') - free\n"
                   "  if leased < 0 then leased = 0 end\n"
                   "  redis.call('HSET', q, 'leased', leased)\n"
                   "end\n"
-                  "redis.call('HDEL', q, lf)\n"
-                  "return old\n",
+                  "if old - free > 0 then redis.call('HSET', q, lf, old - free) else redis.call('HDEL', q, lf) end\n"
+                  "redis.call('HDEL', q, rf)\n"
+                  "return {free, old - free}\n",
     /* BEAT trackers forgot; tracker, state, address, instance id, lease
      * timeout -> {was forgotten, now, name taken}: a name beating from
      * another state folder within the lease timeout is another tracker
@@ -128,21 +146,16 @@ static const char *const scripts[FR_NSCRIPTS] = {
                 "if ARGV[2] == 'up' then was = redis.call('SREM', KEYS[2], ARGV[1]) end\n"
                 "redis.call('HSET', KEYS[1], ARGV[1], now .. '|' .. ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[4])\n"
                 "return {was, now, 0}\n",
-    /* FLAGS flags; op, args -> {version, changed} */
-    [FR_FLAGS] = "local f, op = KEYS[1], ARGV[1]\n"
-                 "local function ver() return tonumber(redis.call('HGET', f, 'ver') or '0') end\n"
-                 "if op == 'pause' then redis.call('HSET', f, 'paused', '1')\n"
-                 "elseif op == 'resume' then redis.call('HSET', f, 'paused', '0', 'halted', '0', 'why', '', 'at', '0')\n"
-                 "elseif op == 'halt' then redis.call('HSET', f, 'halted', '1', 'why', ARGV[2], 'at', ARGV[3])\n"
-                 "elseif op == 'hold' then\n"
-                 "  if tonumber(redis.call('HGET', f, 'held') or '0') ~= tonumber(ARGV[2]) then return {ver(), 0} end\n"
-                 "  redis.call('HSET', f, 'held', ARGV[3], 'shift', ARGV[4])\n"
-                 "elseif op == 'init' then\n"
-                 "  if redis.call('EXISTS', f) == 1 then return {ver(), 0} end\n"
-                 "  redis.call('HSET', f, 'paused', ARGV[2], 'halted', ARGV[3], 'why', ARGV[4], 'at', ARGV[5], "
-                 "'held', ARGV[6], 'shift', ARGV[7])\n"
-                 "else return redis.error_reply('unknown op') end\n"
-                 "return {redis.call('HINCRBY', f, 'ver', 1), 1}\n",
+    /* FLAGS flags; expected version, new version, paused, halted, why, at,
+     * held, shift, mac -> {version, written}: a compare-and-set of the whole
+     * state, MACed by the writer (fleet_flags.c), so a reader can tell a
+     * tracker's word from anybody's HSET. */
+    [FR_FLAGS] = "local f = KEYS[1]\n"
+                 "local cur = tonumber(redis.call('HGET', f, 'ver') or '0') or -1\n"
+                 "if cur ~= tonumber(ARGV[1]) then return {cur, 0} end\n"
+                 "redis.call('HSET', f, 'ver', ARGV[2], 'paused', ARGV[3], 'halted', ARGV[4], 'why', ARGV[5], "
+                 "'at', ARGV[6], 'held', ARGV[7], 'shift', ARGV[8], 'mac', ARGV[9])\n"
+                 "return {tonumber(ARGV[2]), 1}\n",
     /* RATE rate; tracker, demand, ttl, fleet_rate -> {share, trackers, demand}:
      * Doorman's proportional share, demand + 1 so an idle tracker keeps a
      * trickle; entries older than ttl seconds are trackers gone. */
@@ -314,7 +327,7 @@ static int ask_sentinels(fr_conn *r, char *host, size_t hcap, unsigned *port)
     return fail(r, "no sentinel named master %s (%s)", r->url.master, why);
 }
 
-/* AUTH with the password file's first line, held in guarded memory. */
+/* AUTH [user] with the password file's first line, held in guarded memory. */
 static int authenticate(fr_conn *r)
 {
     if (!r->password_file[0])
@@ -330,15 +343,39 @@ static int authenticate(fr_conn *r)
     }
     while (len && (pw[len - 1] == '\n' || pw[len - 1] == '\r'))
         len--;
-    const char *argv[2] = {"AUTH", pw};
-    size_t lens[2] = {4, len};
-    redisReply *rep = redisCommandArgv(r->c, 2, argv, lens);
+    const char *argv[3] = {"AUTH", r->user, pw};
+    size_t lens[3] = {4, strlen(r->user), len};
+    if (!r->user[0]) /* the default user: AUTH password */
+        argv[1] = pw, lens[1] = len;
+    redisReply *rep = redisCommandArgv(r->c, r->user[0] ? 3 : 2, argv, lens);
     sodium_free(pw); /* wiped */
     bool ok = rep && rep->type == REDIS_REPLY_STATUS;
-    fail(r, "%s: AUTH: %s", r->addr, !rep ? r->c->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str : "refused");
+    fail(r, "%s: AUTH%s%s: %s", r->addr, r->user[0] ? " as " : "", r->user,
+         !rep ? r->c->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str : "refused");
     if (rep)
         freeReplyObject(rep);
     return ok ? 0 : -1;
+}
+
+int fr_socket_private(const char *path, char *why, size_t cap)
+{
+    char dir[UG_PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash && slash > path ? (size_t)(slash - path) : 1;
+    if (n >= sizeof dir)
+        return snprintf(why, cap, "%s: path too long", path), -1;
+    memcpy(dir, slash ? path : "/", n);
+    dir[n] = '\0';
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return snprintf(why, cap, "folder %s: %s", dir, strerror(errno)), -1;
+    if (!S_ISDIR(st.st_mode))
+        return snprintf(why, cap, "%s is not a folder", dir), -1;
+    if (st.st_uid == geteuid() && !(st.st_mode & (S_IXGRP | S_IXOTH)))
+        return 1;
+    snprintf(why, cap, "folder %s (owner uid %u, mode %03o) can be entered by other users than uid %u", dir,
+             (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777), (unsigned)geteuid());
+    return 0;
 }
 
 static bool status_ok(redisReply *rep)
@@ -395,6 +432,10 @@ int fr_connect(fr_conn *r)
     unsigned port = 0;
     if (r->url.kind == UG_REDIS_UNIX) {
         snprintf(r->addr, sizeof r->addr, "%.299s", r->url.path);
+        char why[400];
+        /* without a password, the socket's folder is what keeps other local users out */
+        if (!r->password_file[0] && fr_socket_private(r->url.path, why, sizeof why) != 1)
+            return fail(r, "%.200s: not connecting without a password: %.250s", r->url.path, why);
         r->c = redisConnectUnixWithTimeout(r->url.path, tv_of(r->timeout_ms));
         if (!r->c || r->c->err || redisSetTimeout(r->c, tv_of(r->timeout_ms)) != REDIS_OK) {
             fail(r, "%s: %s", r->url.path, r->c ? r->c->errstr : "out of memory");
@@ -552,6 +593,28 @@ bool fr_int_at(const redisReply *rep, size_t i, long long *out)
         return true;
     }
     return false;
+}
+
+int fr_lease_reply(const redisReply *rep, uint64_t want, uint64_t quota, fr_lease *out)
+{
+    long long g, n, l;
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 || !fr_int_at(rep, 0, &g) ||
+        !fr_int_at(rep, 1, &n) || !fr_int_at(rep, 2, &l))
+        return -1;
+    if (g < 0 || n < 0 || l < 0 || (uint64_t)g > want || (uint64_t)n > quota || (uint64_t)l > quota ||
+        (uint64_t)g > (uint64_t)l || (uint64_t)n + (uint64_t)l > quota)
+        return -1;
+    *out = (fr_lease){.given = (uint64_t)g, .n = (uint64_t)n, .leased = (uint64_t)l};
+    return 0;
+}
+
+int fr_unpark_reply(const redisReply *rep, uint64_t k, uint64_t *given)
+{
+    long long g;
+    if (!rep || rep->type != REDIS_REPLY_INTEGER || !fr_int_at(rep, 0, &g) || g < 0 || (uint64_t)g > k)
+        return -1;
+    *given = (uint64_t)g;
+    return 0;
 }
 
 bool fr_is_error(const redisReply *rep, char *err, size_t cap)

@@ -11,12 +11,13 @@
 #include "policy/policy_values.h"
 
 /* The server-side scripts (docs/fleet.md, "Scripts"), by number. */
-enum { FR_LEASE, FR_PUBLISH, FR_OUTCOME, FR_SETTLE, FR_FORGET, FR_BEAT, FR_FLAGS, FR_RATE, FR_NSCRIPTS };
+enum { FR_LEASE, FR_PUBLISH, FR_OUTCOME, FR_SETTLE, FR_UNPARK, FR_FORGET, FR_BEAT, FR_FLAGS, FR_RATE, FR_NSCRIPTS };
 
 typedef struct {
     ug_redis_url url;
     char url_text[UG_URL_TEXT_MAX];
     char password_file[UG_PATH_MAX]; /* "" when none */
+    char user[UG_TRACKER_MAX + 1];   /* the ACL user (AUTH user password); "" : the default user */
     int timeout_ms;                  /* connect and each command */
     redisContext *c;                 /* NULL while disconnected */
     char addr[300];                  /* the server in use: host:port or a socket path */
@@ -57,6 +58,22 @@ redisReply *fr_script(fr_conn *r, int script, int nkeys, const fr_args *a);
  * the master has one. 0 when it does (or without Sentinel, or without a
  * replica), -1 when not. */
 int fr_replicated(fr_conn *r);
+
+/* Whether only this user can enter the folder of a Unix socket (owned by
+ * the effective uid, no search permission for group or others): 1 yes,
+ * 0 no (why says so), -1 the folder cannot be looked at (why). */
+int fr_socket_private(const char *path, char *why, size_t cap);
+
+/* A LEASE reply {given, n, leased}, believed only when it can be the
+ * script's: given within 0..want, n and leased within 0..quota, leased at
+ * least given and n + leased at most the quota. 0 with out set, or -1 (a
+ * Redis fault, or something between rewriting replies). */
+typedef struct {
+    uint64_t given, n, leased;
+} fr_lease;
+int fr_lease_reply(const redisReply *rep, uint64_t want, uint64_t quota, fr_lease *out) UG_WUR;
+/* An UNPARK reply: the slots given, within 0..k; 0 or -1. */
+int fr_unpark_reply(const redisReply *rep, uint64_t k, uint64_t *given) UG_WUR;
 
 /* Reply helpers: the integer at index i of an array reply, or the reply's own. */
 bool fr_int_at(const redisReply *rep, size_t i, long long *out);

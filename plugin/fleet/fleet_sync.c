@@ -70,8 +70,7 @@ static fstage *stage_add(fscope *s, const char *name)
         return NULL;
     size_t k = strlen(t->rkey);
     snprintf(t->rkey + k, sizeof t->rkey - k, ":%s", name);
-    t->want = 1;
-    t->last_grant_ms = ug_fence_ms();
+    t->last_active_ms = ug_mono_ms(); /* a new stage leases its first block at once */
     s->nst++;
     return t;
 }
@@ -109,6 +108,7 @@ static void bind_rollout(ug_fleet *F, const ug_live_rollout *lr)
         memset(&F->ro[F->nro], 0, sizeof *v);
         snprintf(F->ro[F->nro].name, sizeof F->ro[F->nro].name, "%s", lr->r->name);
         ug_fleet_key_rollout(F->ro[F->nro].fkey, lr->r->name, "flags");
+        F->ro[F->nro].ver = fl_kept_version(F, lr->r->name);
         F->ro[F->nro++].present = true;
     }
 }
@@ -179,7 +179,62 @@ static fscope *scope_by_id(ug_fleet *F, uint32_t id)
 
 bool fl_fenced(ug_fleet *F)
 {
-    return ug_fence_ms() >= atomic_load(&F->fence);
+    return ug_mono_ms() >= atomic_load(&F->fence);
+}
+
+/* ---- what a stage tells its peers, what the flags applied -------------------- */
+
+void fl_counts(ug_fleet *F, fstage *t, long long n, long long leased)
+{
+    uint64_t un = n > 0 ? (uint64_t)n : 0, ul = leased > 0 ? (uint64_t)leased : 0;
+    t->room = t->quota > un ? t->quota - un : 0;
+    t->avail = t->quota > un + ul ? t->quota - un - ul : 0;
+    t->known_avail = true;
+    pthread_mutex_lock(&F->qmu);
+    t->r_n = un, t->r_leased = ul;
+    pthread_mutex_unlock(&F->qmu);
+}
+
+void fl_outlook(ug_fleet *F, const fstage *t, ug_stage_quota *q)
+{
+    ug_shortfall o = UG_SHORT_SOON; /* Redis away, a fault, our name taken: the fleet's room is unknown */
+    if (!F->lease_fault && fl_up(F) && !fl_fenced(F) && !F->name_taken && t->known_avail)
+        o = t->avail > 0 || t->parked > 0 ? UG_SHORT_HOLD : t->room > 0 ? UG_SHORT_SOON : UG_SHORT_SPENT;
+    ug_stage_quota_set_outlook(q, o);
+}
+
+void fl_outlooks(ug_fleet *F, const ug_live *l)
+{
+    for (size_t i = 0; i < F->nsc; i++) {
+        const ug_live_rollout *lr = fl_rollout_of(l, &F->sc[i]);
+        for (size_t j = 0; lr && j < F->sc[i].nst; j++) {
+            ug_stage_quota *q = F->sc[i].st[j].has_quota ? fl_stage_q(lr, &F->sc[i].st[j]) : NULL;
+            if (q && ug_stage_quota_is_sourced(q))
+                fl_outlook(F, &F->sc[i].st[j], q);
+        }
+    }
+}
+
+/* The version applied, kept so that a restart refuses older ones too. */
+void fl_keep_version(ug_fleet *F, flagged_rollout *f, uint64_t ver)
+{
+    char key[UG_NAME_MAX + 16], v[24];
+    f->ver = ver;
+    snprintf(key, sizeof key, "fleet:flags:%s", f->name);
+    int n = snprintf(v, sizeof v, "%llu", (unsigned long long)ver);
+    if (ug_store_put(F->I->store, key, v, (size_t)n) != 0)
+        fl_log(F, UG_LOG_WARN, "rollout %s: cannot store the flags' version %s in %s", f->name, v, F->I->state_dir);
+}
+
+uint64_t fl_kept_version(ug_fleet *F, const char *rollout)
+{
+    char key[UG_NAME_MAX + 16], v[24];
+    snprintf(key, sizeof key, "fleet:flags:%s", rollout);
+    long n = ug_store_get(F->I->store, key, v, sizeof v - 1);
+    if (n <= 0)
+        return 0;
+    v[n] = '\0';
+    return strtoull(v, NULL, 10);
 }
 
 /* ---- small Redis helpers --------------------------------------------------- */
@@ -212,16 +267,21 @@ redisReply *fl_command(ug_fleet *F)
     return rep;
 }
 
-/* SETTLE: this tracker's lease of t becomes exactly keep. */
-int fl_settle(ug_fleet *F, const fstage *t, uint64_t keep)
+/* SETTLE: this tracker's lease of t becomes exactly keep, parked of it
+ * parked; Redis's counts come back with it. */
+int fl_settle(ug_fleet *F, fstage *t, uint64_t keep, uint64_t parked)
 {
     fr_args_reset(&F->a);
     fr_arg(&F->a, t->qkey);
     fr_arg(&F->a, F->conf.tracker);
     fr_argu(&F->a, keep);
+    fr_argu(&F->a, parked);
     redisReply *rep = fl_script(F, FR_SETTLE, 1);
     if (!rep)
         return -1;
+    long long n, leased;
+    if (t->has_quota && fr_int_at(rep, 2, &n) && fr_int_at(rep, 3, &leased))
+        fl_counts(F, t, n, leased);
     freeReplyObject(rep);
     return fr_replicated(&F->r);
 }
@@ -541,10 +601,11 @@ static int prepare_scope(ug_fleet *F, fscope *s, const ug_live_rollout *lr)
         bool leased = ug_stage_quota_is_sourced(q);
         if (leased)
             ug_stage_quota_tally(q, false, &ta);
-        if (fl_settle(F, t, leased ? ta.unused + ta.unpublished : 0) != 0)
+        t->parked = 0; /* parked slots go back: this connection starts from what the shards hold */
+        if (fl_settle(F, t, leased ? ta.unused + ta.unpublished : 0, 0) != 0)
             return -1;
         if (leased)
-            ug_stage_quota_set_more(q, true);
+            fl_outlook(F, t, q);
         t->next_lease_ms = 0;
     }
     s->ready = true;
