@@ -17,6 +17,7 @@ typedef struct {
     fx_t fx;         /* keys, manifest and signed HELLOs */
     ru_redis redis;  /* started by fu_init unless a URL was given */
     char url[200];   /* fleet.redis */
+    char url_of[FU_MAX][200]; /* tracker i's own fleet.redis when set (a relay) */
     nu_node node[FU_MAX];
     char name[FU_MAX][8];
     unsigned n;
@@ -80,6 +81,17 @@ typedef struct {
 void fu_fire(fu_fleet *f, fu_req *r, size_t n);
 /* Reads answers until every request has one or ms passed. */
 void fu_collect(fu_fleet *f, fu_req *r, size_t n, long ms);
+/* Sends the unanswered requests again, the same bytes (a peer's resend). */
+void fu_resend(fu_fleet *f, fu_req *r, size_t n);
+/* Requests already fired, answered as the reference peer waits: the
+ * unanswered ones resent after 0.5, 1 and 2 s (4 sends in all). */
+void fu_converse(fu_fleet *f, fu_req *r, size_t n);
+/* Tracker i's first stage: its status member key (an integer). */
+long long fu_stage_int(fu_fleet *f, unsigned i, const char *key);
+/* Tracker i's first stage's lease_outlook ("hold", "soon", "spent"), copied into out. */
+void fu_outlook(fu_fleet *f, unsigned i, char *out, size_t cap);
+/* An integer of tracker i's fleet status (tracker.fleet.KEY). */
+long long fu_fleet_int(fu_fleet *f, unsigned i, const char *key);
 
 /* A signed REPORT of uid (at 1.4.0, about 2.0.0) to tracker i; no answer comes. */
 void fu_report(fu_fleet *f, unsigned i, uint64_t uid, ug_res res);

@@ -171,6 +171,12 @@ Test(fleet_chaos, crashes_never_exceed_the_quota_nor_lose_a_grant)
             age = json_integer_value(json_object_get(json_array_get(trk, i), "heartbeat_age_s"));
     json_decref(st);
     cr_assert_geq(age, 3, "the stopped tracker's heartbeat ages past its lease timeout (%lld s)", age);
+    /* and an operator forgets it meanwhile: only what it cannot have spent is written off */
+    json_t *fg = fu_ctl(&F, 0, "{\"cmd\":\"fleet\",\"sub\":\"forget\",\"tracker\":\"b\"}");
+    cr_assert(json_is_true(json_object_get(fg, "ok")), "forget the stopped b: %s", json_dumps(fg, 0));
+    json_decref(fg);
+    for (unsigned i = 0; i < 3; i++)
+        load(24, 210 + i, (int)victim, NULL, 400);
     kill(F.node[victim].pid, SIGCONT);
     for (unsigned i = 0; i < 5; i++)
         load(24, 220 + i, -1, NULL, 400);

@@ -140,11 +140,22 @@ bool ug_fleet_same_conf(const ug_fleet *F, const ug_fleet_conf *c)
            a->lease_timeout == c->lease_timeout;
 }
 
+/* The cutoff: a few heartbeats, and well inside lease_timeout (forget
+ * waits that long before it writes anything off). */
+static int64_t cutoff_ms(const ug_fleet *F)
+{
+    int64_t ms = CUTOFF_BEATS * BEAT_MS, most = (int64_t)F->conf.lease_timeout * 1000 * 3 / 4;
+    return ms < most ? ms : most;
+}
+
 /* ---- status ------------------------------------------------------------------ */
 
 json_t *ug_fleet_status(ug_fleet *F)
 {
     int64_t left = atomic_load(&F->fence) - ug_mono_ms();
+    uint64_t held = 0; /* peers held back for a lease, over the workers */
+    for (unsigned w = 0; w < F->I->nworkers; w++)
+        held += atomic_load_explicit(&F->I->workers[w].c[ST_HELD_FOR_LEASE], memory_order_relaxed);
     pthread_mutex_lock(&F->qmu);
     json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:o}", "tracker",
                           F->conf.tracker, "redis", F->conf.redis, "server", F->addr, "connected", F->up, "leads",
@@ -156,6 +167,8 @@ json_t *ug_fleet_status(ug_fleet *F)
                           (json_int_t)F->conf.lease_timeout, "lease_valid_ms", (json_int_t)(left > 0 ? left : 0),
                           "queued", (json_int_t)F->npub, "trackers_up", (json_int_t)F->trackers_up, "queue_overflow",
                           json_boolean(F->pub_lost || F->out_lost));
+    json_object_set_new(o, "held_for_lease", json_integer((json_int_t)held));
+    json_object_set_new(o, "cutoff_ms", json_integer((json_int_t)cutoff_ms(F)));
     pthread_mutex_unlock(&F->qmu);
     return o;
 }
@@ -350,9 +363,7 @@ static void beat(ug_fleet *F, const ug_live *l, const char *state)
         fl_forgotten(F, l);
     if (!fl_up(F))
         return;
-    /* the cutoff: a few heartbeats, and well inside lease_timeout (forget waits that long) */
-    int64_t ms = CUTOFF_BEATS * BEAT_MS, most = (int64_t)F->conf.lease_timeout * 1000 * 3 / 4;
-    atomic_store(&F->fence, sent + (ms < most ? ms : most));
+    atomic_store(&F->fence, sent + cutoff_ms(F));
 }
 
 /* One pass: heartbeat, then make every scope ready, tell, learn, lease,

@@ -67,6 +67,7 @@ typedef struct {
     bool indexed;          /* its key is in this tracker's lease index (this connection) */
     bool requota;          /* a reload changed the quota: give back, then lease anew */
     uint64_t block;        /* slots a lease brings beyond the peers held back (follows demand) */
+    bool spell;            /* busy since its first lease after a quiet spell (that one was a share) */
     uint64_t parked;       /* slots held here but not spendable: Redis's r:TRACKER (fleet_lease.c) */
     bool primed;           /* last_n and last_waits hold a first reading */
     uint64_t last_n, last_waits, pass_n, held_sec;

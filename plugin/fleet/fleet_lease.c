@@ -44,12 +44,14 @@ static bool scarce(const ug_fleet *F, const fstage *t)
     return t->avail < live(F) * lease_cap(F, t);
 }
 
-/* The block beyond the held peers: the demand's, or after a quiet spell a
- * share of what can be lent among the live trackers. */
+/* The block beyond the held peers: the demand's; the first lease after a
+ * quiet spell brings a share of what can be lent among the live trackers,
+ * and until the demand is measured (a second) the next ones bring only
+ * what the held peers want. */
 static uint64_t block_of(const ug_fleet *F, const fstage *t)
 {
     uint64_t cap = lease_cap(F, t), b = t->block;
-    if (!b) {
+    if (!b && !t->spell) {
         b = t->avail / (2 * live(F));
         b = b ? b : 1;
     }
@@ -95,6 +97,14 @@ static void lease_fault(ug_fleet *F, const fstage *t, const char *script, const 
     pthread_mutex_unlock(&F->qmu);
 }
 
+/* This tracker's lease of t becomes exactly what it holds and owes. */
+static void owe_exactly(ug_fleet *F, fstage *t, ug_stage_quota *q)
+{
+    ug_slot_tally ta;
+    ug_stage_quota_tally(q, false, &ta);
+    (void)fl_settle(F, t, ta.unused + ta.unpublished + t->parked, t->parked);
+}
+
 /* LEASE up to want: the slots join the shards only once Redis counted
  * them (and a replica holds them). The slots got, or -1 (connection),
  * -2 (not replicated: the next settle takes them back). */
@@ -114,6 +124,7 @@ static long long lease(ug_fleet *F, fstage *t, ug_stage_quota *q, uint64_t want,
     if (fr_lease_reply(rep, want, t->quota, &r) != 0) {
         lease_fault(F, t, "LEASE", rep, want);
         freeReplyObject(rep);
+        owe_exactly(F, t, q); /* whatever Redis lent in that reply goes back */
         return 0;
     }
     freeReplyObject(rep);
@@ -121,6 +132,7 @@ static long long lease(ug_fleet *F, fstage *t, ug_stage_quota *q, uint64_t want,
         return -2;
     ug_stage_quota_add_slots(q, r.given);
     fl_counts(F, t, (long long)r.n, (long long)r.leased);
+    t->spell = true;
     t->next_lease_ms = r.given < want ? now + 1000 : 0; /* the fleet ran dry: no refill before a second */
     return (long long)r.given;
 }
@@ -141,6 +153,8 @@ static uint64_t unpark(ug_fleet *F, fstage *t, ug_stage_quota *q, uint64_t k)
     if (rc != 0)
         lease_fault(F, t, "UNPARK", rep, k);
     freeReplyObject(rep);
+    if (rc != 0)
+        owe_exactly(F, t, q);
     if (rc != 0 || (g > 0 && fr_replicated(&F->r) != 0))
         return 0; /* still parked here: spendable nowhere, counted in Redis */
     t->parked -= k;
@@ -155,6 +169,7 @@ static void park(ug_fleet *F, fstage *t, ug_stage_quota *q)
     ug_slot_tally ta;
     ug_stage_quota_tally(q, true, &ta);
     t->parked += ta.unused;
+    t->spell = false;
     (void)fl_settle(F, t, ta.unpublished + t->parked, t->parked);
 }
 
@@ -167,6 +182,7 @@ static uint64_t give_back(ug_fleet *F, fstage *t, ug_stage_quota *q)
     uint64_t back = ta.unused + t->parked;
     t->parked = 0;
     t->block = 0;
+    t->spell = false;
     (void)fl_settle(F, t, ta.unpublished, 0); /* in doubt: nothing held here, the next settle is exact */
     return back;
 }
@@ -201,10 +217,12 @@ static int lease_stage(ug_fleet *F, fstage *t, ug_stage_quota *q, int64_t now)
         long long g = lease(F, t, q, need - got, now);
         if (g == -2)
             return -2;
-    } else if (!need && now - t->last_active_ms >= IDLE_MS && (t->parked || ug_stage_quota_remaining(q))) {
-        give_back(F, t, q); /* idle: another tracker may need them */
-    } else if (!need && now - t->last_active_ms >= PARK_MS && ug_stage_quota_remaining(q)) {
-        park(F, t, q);
+    } else if (!need && now - t->last_active_ms >= PARK_MS && (t->parked || ug_stage_quota_remaining(q))) {
+        /* quiet: parked for a while, or straight back when the fleet is short */
+        if (now - t->last_active_ms >= IDLE_MS || scarce(F, t))
+            give_back(F, t, q);
+        else if (ug_stage_quota_remaining(q))
+            park(F, t, q);
     }
     fl_outlook(F, t, q);
     return 0;

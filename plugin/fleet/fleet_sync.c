@@ -91,7 +91,7 @@ static void bind_rollout(ug_fleet *F, const ug_live_rollout *lr)
         t->present = true;
         t->id = ug_stage_quota_id(ls->q);
         if (!fresh && (t->has_quota != ls->s->has_quota || t->quota != ls->s->quota))
-            t->requota = true; /* a reload changed it: lease again within the new one */
+            t->requota = true, t->known_avail = false; /* a reload changed it: lease again within the new one */
         t->has_quota = ls->s->has_quota;
         t->quota = ls->s->quota;
         t->has_fleet_rate = ls->s->has_fleet_rate;

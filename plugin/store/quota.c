@@ -166,6 +166,7 @@ void ug_stage_quota_set_sourced(ug_stage_quota *q, const ug_slot_source *src, ui
          * source is owed what is left, and lends anew) */
         ug_slot_tally t;
         ug_stage_quota_tally(q, true, &t);
+        atomic_store(&q->outlook, UG_SHORT_SOON); /* until the source looks at the new quota */
     }
     q->src_quota = quota;
 }
