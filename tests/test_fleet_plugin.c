@@ -128,6 +128,27 @@ Test(fleet_plugin, unreachable_redis_from_the_start)
     cr_assert_lt(fu_mono_ms() - t0, 5000, "a stop without Redis is bounded");
 }
 
+/* Fleet mode trusts only a Redis other local users cannot reach: a TCP
+ * Redis without a password, or a socket in a folder others can enter,
+ * keeps the tracker from starting, and the error names the fix. */
+Test(fleet_plugin, an_open_redis_is_refused_at_start)
+{
+    const char *open_ones[] = {"fleet: {redis: \"redis://127.0.0.1:6379\", tracker: t1}\n",
+                               "fleet: {redis: \"sentinel://127.0.0.1:26379/m\", tracker: t1}\n",
+                               "fleet: {redis: \"unix:///tmp/redis.sock\", tracker: t1}\n"};
+    for (size_t i = 0; i < 3; i++) {
+        char pol[1024], err[1024];
+        fx_init(&X, 1);
+        snprintf(pol, sizeof pol, "targets: [\"1.4.0\"]\n%sstages:\n  - {name: all, quota: 1}\n", open_ones[i]);
+        fx_policy(&X, pol);
+        cr_assert_eq(fx_start(&X, err, sizeof err), -1, "%s starts", open_ones[i]);
+        cr_assert(strstr(err, "password_file") && strstr(err, "docs/fleet.md"), "the error names the fix: %s", err);
+        if (i == 2)
+            cr_assert(strstr(err, "/tmp") && strstr(err, "other users"), "and the folder: %s", err);
+        fx_stop(&X);
+    }
+}
+
 /* A host that gives its own state folder (a simulator) runs alone. */
 Test(fleet_plugin, a_state_override_turns_the_fleet_off)
 {
