@@ -252,7 +252,7 @@ fu_answer fu_ask1(fu_fleet *f, unsigned i, uint64_t uid)
     return a;
 }
 
-void fu_fire(fu_fleet *f, fu_req *r, size_t n)
+void fu_build(fu_fleet *f, fu_req *r, size_t n)
 {
     f->fx.now = (uint64_t)time(NULL);
     for (size_t k = 0; k < n; k++) {
@@ -261,10 +261,13 @@ void fu_fire(fu_fleet *f, fu_req *r, size_t n)
         r[k].len = fx_hello(&f->fx, r[k].dgram, r[k].uid, "1.4.0", &o);
         r[k].done = false;
         r[k].a = (fu_answer){0};
-        struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->node[r[k].tracker].port),
-                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        sendto(f->sock, r[k].dgram, r[k].len, 0, (struct sockaddr *)&to, sizeof to);
     }
+}
+
+void fu_fire(fu_fleet *f, fu_req *r, size_t n)
+{
+    fu_build(f, r, n);
+    fu_resend(f, r, n);
 }
 
 void fu_collect(fu_fleet *f, fu_req *r, size_t n, long ms)

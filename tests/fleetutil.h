@@ -79,6 +79,9 @@ typedef struct {
     fu_answer a;
 } fu_req;
 void fu_fire(fu_fleet *f, fu_req *r, size_t n);
+/* fu_fire in two steps: the signed HELLOs made (slow: signatures), then
+ * sent (fast: a burst). */
+void fu_build(fu_fleet *f, fu_req *r, size_t n);
 /* Reads answers until every request has one or ms passed. */
 void fu_collect(fu_fleet *f, fu_req *r, size_t n, long ms);
 /* Sends the unanswered requests again, the same bytes (a peer's resend). */

@@ -197,13 +197,33 @@ static long long qfield(const char *field)
     return ru_int(&F.redis, "HGET ug:{default}:2.0.0:q:all %s", field);
 }
 
+/* Offers from tracker t until n, then one more try (1.5 s): the offers,
+ * so n means "exactly n, no more". The last slots go one by one (each
+ * peer held back once), hence the time. */
+static unsigned offer_all(unsigned t, uint64_t *next, unsigned n, long ms)
+{
+    unsigned got = offer(t, next, n, ms);
+    return got + offer(t, next, 1, 1500);
+}
+
+/* `fleet forget` of tracker a, asked of b; the reply, checked ok. */
+static json_t *forget_a(bool force)
+{
+    json_t *r = fu_ctl(&F, 1, force ? "{\"cmd\":\"fleet\",\"sub\":\"forget\",\"tracker\":\"a\",\"force\":true}"
+                                    : "{\"cmd\":\"fleet\",\"sub\":\"forget\",\"tracker\":\"a\"}");
+    cr_assert(json_is_true(json_object_get(r, "ok")), "%s", json_dumps(r, 0));
+    return r;
+}
+
 /* A tracker that dies keeps its lease counted until an operator forgets
  * it, which is refused while its heartbeat is fresh and says what it
  * frees: the slots the dead tracker had parked (quiet for a second, it
  * could no longer spend them without asking Redis). */
 Test(fleet, forget_writes_off_a_dead_trackers_parked_lease)
 {
-    fu_init(&F, 2, NULL, ", lease_timeout: 2, lease: 40", "  - {name: all, quota: 100}\n");
+    /* leases of 10 over two trackers: the fleet is short (and slots go back
+     * at once, not parked) only below 20 lendable */
+    fu_init(&F, 2, NULL, ", lease_timeout: 2, lease: 10", "  - {name: all, quota: 100}\n");
     fu_start_all(&F);
     fu_wait_joined(&F);
     uint64_t next = 1;
@@ -225,22 +245,18 @@ Test(fleet, forget_writes_off_a_dead_trackers_parked_lease)
     json_decref(r);
     /* b cannot use what a holds: 100 - 10 told - a's lease (the last slots
      * go one by one: each peer is held back once) */
-    unsigned b_got = offer(1, &next, (unsigned)(90 - held), 20000);
-    b_got += offer(1, &next, 1, 1500);
+    unsigned b_got = offer_all(1, &next, (unsigned)(90 - held), 20000);
     cr_assert_eq(b_got, (unsigned)(90 - held), "b offers what a does not hold: %u, a holds %lld", b_got, held);
     while (fu_mono_ms() - t_killed < 2200)
         nu_sleep_ms(50);
-    r = fu_ctl(&F, 1, "{\"cmd\":\"fleet\",\"sub\":\"forget\",\"tracker\":\"a\"}");
-    cr_assert(json_is_true(json_object_get(r, "ok")), "%s", json_dumps(r, 0));
+    r = forget_a(false);
     cr_assert_eq(json_integer_value(json_object_get(r, "slots")), held, "it says what it releases");
     cr_assert_eq(json_integer_value(json_object_get(r, "kept")), 0, "and that it keeps nothing");
     json_t *rel = json_array_get(json_object_get(r, "released"), 0);
     cr_assert_str_eq(json_string_value(json_object_get(rel, "stage")), "all");
     cr_assert_str_eq(json_string_value(json_object_get(rel, "release")), "2.0.0");
     json_decref(r);
-    unsigned more = offer(1, &next, (unsigned)held, 15000);
-    more += offer(1, &next, 1, 1500);
-    cr_assert_eq(more, (unsigned)held, "b offers what a held");
+    cr_assert_eq(offer_all(1, &next, (unsigned)held, 15000), (unsigned)held, "b offers what a held");
     cr_assert_eq(qfield("n"), 100);
     /* a comes back: forgotten, it holds nothing and spends nothing */
     fu_start(&F, 0);
@@ -266,21 +282,16 @@ Test(fleet, forget_keeps_what_a_tracker_could_have_spent)
     long long held = qfield("l:a"), parked = qfield("r:a");
     cr_assert_gt(held - parked, 0, "a could spend some of its lease when it died (%lld, %lld parked)", held, parked);
     nu_sleep_ms(2200);
-    json_t *r = fu_ctl(&F, 1, "{\"cmd\":\"fleet\",\"sub\":\"forget\",\"tracker\":\"a\"}");
-    cr_assert(json_is_true(json_object_get(r, "ok")), "%s", json_dumps(r, 0));
+    json_t *r = forget_a(false);
     cr_assert_eq(json_integer_value(json_object_get(r, "slots")), parked, "only the parked slots are released");
     cr_assert_eq(json_integer_value(json_object_get(r, "kept")), held - parked, "the rest stays counted");
     json_decref(r);
-    unsigned b_got = offer(1, &next, (unsigned)(90 - (held - parked)), 20000);
-    b_got += offer(1, &next, 1, 1500);
+    unsigned b_got = offer_all(1, &next, (unsigned)(90 - (held - parked)), 20000);
     cr_assert_eq(b_got, (unsigned)(90 - (held - parked)), "b offers what a could not have spent: %u", b_got);
-    r = fu_ctl(&F, 1, "{\"cmd\":\"fleet\",\"sub\":\"forget\",\"tracker\":\"a\",\"force\":true}");
-    cr_assert(json_is_true(json_object_get(r, "ok")), "%s", json_dumps(r, 0));
+    r = forget_a(true);
     cr_assert_eq(json_integer_value(json_object_get(r, "slots")), held - parked, "force writes off the rest");
     json_decref(r);
-    unsigned more = offer(1, &next, (unsigned)(held - parked), 15000);
-    more += offer(1, &next, 1, 1500);
-    cr_assert_eq(more, (unsigned)(held - parked), "b offers them");
+    cr_assert_eq(offer_all(1, &next, (unsigned)(held - parked), 15000), (unsigned)(held - parked), "b offers them");
     cr_assert_eq(qfield("n"), 100);
 }
 

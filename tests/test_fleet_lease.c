@@ -78,9 +78,10 @@ Test(fleet_lease, a_burst_is_served_like_one_tracker)
         r[k].uid = 5000 + k;
         r[k].tracker = k % 20 < 16 ? 0 : k % 20 < 19 ? 1 : 2;
     }
+    fu_build(&F, r, 600);
     long long t0 = fu_mono_ms();
     for (unsigned part = 0; part < 3; part++) { /* 200 HELLOs every 0.1 s */
-        fu_fire(&F, r + 200 * part, 200);
+        fu_resend(&F, r + 200 * part, 200);
         if (part < 2)
             nu_sleep_ms(100);
     }

@@ -1,5 +1,6 @@
 /* Fleet mode's Redis connection (hiredis, synchronous, fleet thread only): Sentinel, password, master check, the Lua scripts. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,6 +247,43 @@ void fr_argf(fr_args *a, double v)
     fr_argn(a, b, (size_t)n);
 }
 
+/* ---- replies: no allocation sized by a claim ------------------------------------- */
+
+/* hiredis 0.14 allocates an array reply's elements as soon as it reads
+ * the count ("*222330368" is 1.7 GB): a reply larger than any the fleet
+ * asks for is refused instead, which hiredis reports as out of memory
+ * and the connection closes (fuzz/fuzz_fleet.c found it). */
+#define REPLY_ELEMENTS_MAX (1 << 20)
+
+static redisReplyObjectFunctions capped;
+static void *(*hiredis_array)(const redisReadTask *, int);
+static pthread_once_t capped_once = PTHREAD_ONCE_INIT;
+
+static void *capped_array(const redisReadTask *t, int len)
+{
+    return len > REPLY_ELEMENTS_MAX ? NULL : hiredis_array(t, len);
+}
+
+static void capped_init(void)
+{
+    redisReader *r = redisReaderCreate(); /* hiredis's own functions, which it does not export */
+    if (!r)
+        return;
+    capped = *r->fn;
+    hiredis_array = capped.createArray;
+    capped.createArray = capped_array;
+    redisReaderFree(r);
+}
+
+int fr_reader_cap(redisReader *r)
+{
+    pthread_once(&capped_once, capped_init);
+    if (!hiredis_array)
+        return -1;
+    r->fn = &capped;
+    return 0;
+}
+
 /* ---- connecting ------------------------------------------------------------ */
 
 __attribute__((format(printf, 2, 3))) static int fail(fr_conn *r, const char *fmt, ...)
@@ -274,7 +312,8 @@ static redisContext *open_tcp(fr_conn *r, const char *host, unsigned port)
         redisFree(c);
         return NULL;
     }
-    if (redisSetTimeout(c, tv_of(r->timeout_ms)) != REDIS_OK || redisEnableKeepAlive(c) != REDIS_OK) {
+    if (redisSetTimeout(c, tv_of(r->timeout_ms)) != REDIS_OK || redisEnableKeepAlive(c) != REDIS_OK ||
+        fr_reader_cap(c->reader) != 0) {
         fail(r, "%s:%u: cannot set its timeout", host, port);
         redisFree(c);
         return NULL;
@@ -437,7 +476,8 @@ int fr_connect(fr_conn *r)
         if (!r->password_file[0] && fr_socket_private(r->url.path, why, sizeof why) != 1)
             return fail(r, "%.200s: not connecting without a password: %.250s", r->url.path, why);
         r->c = redisConnectUnixWithTimeout(r->url.path, tv_of(r->timeout_ms));
-        if (!r->c || r->c->err || redisSetTimeout(r->c, tv_of(r->timeout_ms)) != REDIS_OK) {
+        if (!r->c || r->c->err || redisSetTimeout(r->c, tv_of(r->timeout_ms)) != REDIS_OK ||
+            fr_reader_cap(r->c->reader) != 0) {
             fail(r, "%s: %s", r->url.path, r->c ? r->c->errstr : "out of memory");
             fr_close(r);
             return -1;

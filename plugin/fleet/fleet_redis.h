@@ -59,6 +59,11 @@ redisReply *fr_script(fr_conn *r, int script, int nkeys, const fr_args *a);
  * replica), -1 when not. */
 int fr_replicated(fr_conn *r);
 
+/* Makes reader refuse an array reply of more elements than any the fleet
+ * asks for, before hiredis allocates them (every connection's reader,
+ * and the fuzzer's). 0, or -1 out of memory. */
+int fr_reader_cap(redisReader *r);
+
 /* Whether only this user can enter the folder of a Unix socket (owned by
  * the effective uid, no search permission for group or others): 1 yes,
  * 0 no (why says so), -1 the folder cannot be looked at (why). */
