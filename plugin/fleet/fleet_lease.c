@@ -21,8 +21,8 @@
  *    a quiet spell is a share of what is left among the live trackers.
  *  - The last slots (fewer than the live trackers' largest blocks) come
  *    one for each peer held back, and nothing more: none sits idle here.
- *  - A stage quiet for PARK_MS parks its unused slots; quiet for IDLE_MS it
- *    returns everything it holds.
+ *  - A stage quiet for PARK_MS parks its unused slots (or, the fleet being
+ *    short, returns them); quiet for IDLE_MS it returns everything it holds.
  */
 
 /* The largest block: fleet.lease, else an eighth of the quota. */
