@@ -1,6 +1,7 @@
 /* libFuzzer harness: fleet mode's texts read back from Redis (grant values, uids, stream
  * events, tracker rows, quota keys, the flags hash) and Redis's replies as hiredis parses them
- * (LEASE, UNPARK): what is accepted must write back, or stay within what was asked. */
+ * and read by every reader of a reply (fleet_reply.c, fleet_redis.c): what is accepted must write back, or stay
+ * within what was asked and the room it is given. */
 #include <stdio.h>
 #include <string.h>
 
@@ -94,8 +95,75 @@ static void flags(const char *s, size_t n)
     (void)given;
 }
 
-/* Raw RESP bytes as Redis would send them: the reply hiredis makes of them,
- * read as a LEASE (want and quota from the first bytes) and an UNPARK. */
+/* A string reply's bytes lie inside it, as its len says. */
+static void inside(const redisReply *e)
+{
+    FZ_CHECK(e && e->type == REDIS_REPLY_STRING && e->str && e->str[e->len] == '\0', "a string that is not one");
+}
+
+/* The field/value list readers (HGETALL, HSCAN): only string pairs, and
+ * an integer only where the list says so. */
+static void pairs(const redisReply *rep)
+{
+    const redisReply *k, *v;
+    for (size_t i = 0; i < fr_npairs(rep); i++)
+        if (fr_pair(rep, i, &k, &v)) {
+            inside(k), inside(v);
+            uint64_t ts;
+            bool up;
+            (void)ug_fleet_row_parse(v->str, v->len, &ts, &up);
+        }
+    long long x;
+    (void)fr_hash_int(rep, "ver", &x);
+    const char *f[32];
+    size_t len[32];
+    long n = fr_strings(rep, f, len, 32);
+    FZ_CHECK(n <= 32, "more strings than room");
+    ug_fleet_flags st;
+    if (n >= 0)
+        (void)ug_fleet_flags_parse(f, len, (size_t)n, &st);
+}
+
+/* The stream readers: XREAD's entries, each [id, fields], the first id. */
+static void stream(const redisReply *rep)
+{
+    char id[48];
+    size_t n = fr_entry_id(rep, id, sizeof id);
+    FZ_CHECK(!n || (n < sizeof id && strlen(id) == n), "an entry id past its room");
+    const redisReply *ents = fr_xread_entries(rep), *fv;
+    for (size_t i = 0; ents && i < ents->elements; i++) {
+        const char *f[12], *eid = fr_stream_entry(ents->element[i], &fv);
+        size_t len[12];
+        long nf = eid ? fr_strings(fv, f, len, 12) : -1;
+        ug_fleet_event ev;
+        if (nf >= 0)
+            (void)ug_fleet_event_parse(f, len, (size_t)nf, &ev);
+    }
+    char cursor[32];
+    const redisReply *kv = fr_scan_reply(rep, cursor, sizeof cursor);
+    if (kv) {
+        FZ_CHECK(strlen(cursor) < sizeof cursor && strspn(cursor, "0123456789") == strlen(cursor), "a bad cursor");
+        pairs(kv);
+    }
+}
+
+/* The connection's readers: the master's address, ROLE, INFO, SCRIPT LOAD. */
+static void server(const redisReply *rep)
+{
+    char host[64], v[48], sha[41];
+    unsigned port;
+    if (fr_master_addr(rep, host, sizeof host, &port))
+        FZ_CHECK(port >= 1 && port <= 65535 && strlen(host) < sizeof host, "a master address out of bounds");
+    (void)fr_is_master(rep);
+    size_t n = fr_info_field(rep, "run_id", v, sizeof v);
+    FZ_CHECK(!n || (n < sizeof v && strlen(v) == n), "an INFO field past its room");
+    if (fr_sha_reply(rep, sha))
+        FZ_CHECK(strlen(sha) == 40, "a script SHA of another length");
+}
+
+/* Raw RESP bytes as Redis would send them: the reply hiredis makes of
+ * them, read by every reader of a reply (want, quota and the RATE
+ * script's most from the first bytes). */
 static void reply(const char *s, size_t n)
 {
     if (n < 2)
@@ -117,9 +185,16 @@ static void reply(const char *s, size_t n)
         uint64_t g;
         if (fr_unpark_reply(rep, want, &g) == 0)
             FZ_CHECK(g <= want, "an UNPARK reply believed past what was asked");
+        double share;
+        long long active;
+        if (fr_rate_reply(rep, (double)quota, &share, &active))
+            FZ_CHECK(share >= 0 && share <= (double)quota && active >= 0, "a RATE reply believed out of bounds");
         long long v;
         for (size_t i = 0; i < 4; i++)
             (void)fr_int_at(rep, i, &v);
+        pairs(rep);
+        stream(rep);
+        server(rep);
         freeReplyObject(rep);
     }
     redisReaderFree(r);

@@ -57,12 +57,11 @@ static json_t *trackers(ug_fleet *F, uint64_t now, char *err, size_t errcap)
     if (!rep)
         return NULL;
     json_t *o = json_object();
-    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i + 1 < rep->elements; i += 2) {
-        const redisReply *k = rep->element[i], *v = rep->element[i + 1];
+    const redisReply *k, *v;
+    for (size_t i = 0; i < fr_npairs(rep); i++) {
         uint64_t ts;
         bool up;
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || k->len > UG_TRACKER_MAX ||
-            ug_fleet_row_parse(v->str, v->len, &ts, &up) != 0)
+        if (!fr_pair(rep, i, &k, &v) || k->len > UG_TRACKER_MAX || ug_fleet_row_parse(v->str, v->len, &ts, &up) != 0)
             continue;
         /* SECONDS|STATE|ADDRESS|ID: the address and the state folder's id */
         const char *addr = strchr(strchr(v->str, '|') + 1, '|');
@@ -89,10 +88,10 @@ static json_t *stage_row(ug_fleet *F, const fscope *s, const fstage *t, json_t *
         return NULL;
     long long n = 0, leased = 0;
     json_t *lease = json_object(), *told = json_object();
-    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i + 1 < rep->elements; i += 2) {
-        const redisReply *k = rep->element[i];
+    const redisReply *k, *kv;
+    for (size_t i = 0; i < fr_npairs(rep); i++) {
         long long v;
-        if (k->type != REDIS_REPLY_STRING || !fr_int_at(rep->element[i + 1], 0, &v))
+        if (!fr_pair(rep, i, &k, &kv) || !fr_int_at(kv, 0, &v))
             continue;
         if (strcmp(k->str, "n") == 0)
             n = v;
@@ -125,11 +124,9 @@ static json_t *stage_row(ug_fleet *F, const fscope *s, const fstage *t, json_t *
         return NULL;
     }
     json_t *demand = json_object();
-    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i + 1 < rep->elements; i += 2) {
-        const redisReply *k = rep->element[i], *v = rep->element[i + 1];
-        if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING)
-            json_object_set_new(demand, k->str, json_real(strtod(v->str, NULL)));
-    }
+    for (size_t i = 0; i < fr_npairs(rep); i++)
+        if (fr_pair(rep, i, &k, &kv))
+            json_object_set_new(demand, k->str, json_real(strtod(kv->str, NULL)));
     freeReplyObject(rep);
     json_object_set_new(o, "fleet_rate", json_real(t->fleet_rate));
     json_object_set_new(o, "demand", demand);
@@ -198,9 +195,11 @@ static json_t *lease_keys(ug_fleet *F, const char *tracker, char *err, size_t er
     if (!rep)
         return NULL;
     json_t *keys = json_object();
-    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
-        if (rep->element[i]->type == REDIS_REPLY_STRING && rep->element[i]->len < UG_FLEET_KEY_MAX)
-            json_object_set_new(keys, rep->element[i]->str, json_true());
+    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
+        const redisReply *k = fr_str_at(rep, i);
+        if (k && k->len < UG_FLEET_KEY_MAX)
+            json_object_set_new(keys, k->str, json_true());
+    }
     freeReplyObject(rep);
     for (size_t i = 0; i < F->nsc; i++)
         for (size_t j = 0; j < F->sc[i].nst; j++)

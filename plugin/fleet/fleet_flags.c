@@ -57,21 +57,13 @@ static int read_flags(ug_fleet *F, const flagged_rollout *f, ug_fleet_flags *st,
     if (!rep)
         return -1;
     const char *fv[32];
-    size_t len[32], n = 0;
-    bool ok = rep->type == REDIS_REPLY_ARRAY && rep->elements <= 32;
-    for (size_t i = 0; ok && i < rep->elements; i++, n++) {
-        ok = rep->element[i]->type == REDIS_REPLY_STRING;
-        fv[i] = ok ? rep->element[i]->str : NULL;
-        len[i] = ok ? rep->element[i]->len : 0;
-    }
-    ok = ok && ug_fleet_flags_parse(fv, len, n, st) == 0;
+    size_t len[32];
+    long n = fr_strings(rep, fv, len, 32);
+    long long v;
+    memset(st, 0, sizeof *st);
+    bool ok = n >= 0 && ug_fleet_flags_parse(fv, len, (size_t)n, st) == 0;
     if (!ok) /* another program's hash, or a damaged one: its version still counts for the CAS */
-        for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i + 1 < rep->elements; i += 2) {
-            long long v;
-            if (rep->element[i]->type == REDIS_REPLY_STRING && strcmp(rep->element[i]->str, "ver") == 0 &&
-                fr_int_at(rep->element[i + 1], 0, &v) && v > 0)
-                st->ver = (uint64_t)v;
-        }
+        st->ver = fr_hash_int(rep, "ver", &v) && v > 0 ? (uint64_t)v : 0;
     freeReplyObject(rep);
     *valid = ok && (!F->flag_key || ug_fleet_flags_verify(F->flag_key, f->name, st));
     return st->ver ? 1 : 0;

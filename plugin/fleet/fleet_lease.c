@@ -346,17 +346,11 @@ static int rate_share(ug_fleet *F, fstage *t, const ug_live_stage *ls)
     redisReply *rep = fl_script(F, FR_RATE, 1);
     if (!rep)
         return -1;
-    double share = -1;
-    long long active = 0;
-    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 && rep->element[0]->type == REDIS_REPLY_STRING) {
-        char *end;
-        share = strtod(rep->element[0]->str, &end);
-        if (*end || !(share >= 0) || share > t->fleet_rate)
-            share = -1;
-        fr_int_at(rep, 1, &active);
-    }
+    double share;
+    long long active;
+    bool ok = fr_rate_reply(rep, t->fleet_rate, &share, &active);
     freeReplyObject(rep);
-    if (share < 0)
+    if (!ok)
         return 0;
     pthread_mutex_lock(&ls->rt->rate.mu);
     ls->rt->rate.share = share;
@@ -407,12 +401,12 @@ static int registry(ug_fleet *F)
     uint64_t now = fl_redis_now(F);
     const char *leader = NULL;
     long long up = 0;
-    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i + 1 < rep->elements; i += 2) {
-        const redisReply *k = rep->element[i], *v = rep->element[i + 1];
+    const redisReply *k, *v;
+    for (size_t i = 0; i < fr_npairs(rep); i++) {
         uint64_t ts;
         bool alive;
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
-            ug_fleet_row_parse(v->str, v->len, &ts, &alive) != 0 || !alive || now > ts + LEADER_AGE_S)
+        if (!fr_pair(rep, i, &k, &v) || ug_fleet_row_parse(v->str, v->len, &ts, &alive) != 0 || !alive ||
+            now > ts + LEADER_AGE_S)
             continue;
         up++;
         if (!leader || strcmp(k->str, leader) < 0)

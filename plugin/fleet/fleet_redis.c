@@ -342,19 +342,7 @@ static int ask_sentinels(fr_conn *r, char *host, size_t hcap, unsigned *port)
             continue;
         }
         redisReply *rep = simple(c, "SENTINEL", "get-master-addr-by-name", r->url.master);
-        bool ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
-                  rep->element[0]->type == REDIS_REPLY_STRING && rep->element[1]->type == REDIS_REPLY_STRING &&
-                  rep->element[0]->len < hcap;
-        if (ok) {
-            char *end;
-            unsigned long p = strtoul(rep->element[1]->str, &end, 10);
-            ok = *end == '\0' && p >= 1 && p <= 65535;
-            if (ok) {
-                memcpy(host, rep->element[0]->str, rep->element[0]->len);
-                host[rep->element[0]->len] = '\0';
-                *port = (unsigned)p;
-            }
-        }
+        bool ok = fr_master_addr(rep, host, hcap, port);
         snprintf(why, sizeof why, "sentinel %s:%u: %s", s->host, s->port,
                  !rep ? c->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str : "does not know the master");
         if (rep)
@@ -434,27 +422,20 @@ static int prepare(fr_conn *r)
     if (r->url.db && !status_ok(simple(r->c, "SELECT", db, NULL)))
         return fail(r, "%s: SELECT %s failed", r->addr, db);
     redisReply *rep = simple(r->c, "ROLE", NULL, NULL);
-    bool master = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
-                  rep->element[0]->type == REDIS_REPLY_STRING && strcmp(rep->element[0]->str, "master") == 0;
+    bool master = fr_is_master(rep);
     if (rep)
         freeReplyObject(rep);
     if (!master)
         return fail(r, "%s is not a master (read-only replica, or failing over)", r->addr);
     rep = simple(r->c, "INFO", "server", NULL);
-    const char *id = rep && rep->type == REDIS_REPLY_STRING ? strstr(rep->str, "run_id:") : NULL;
-    r->run_id[0] = '\0';
-    if (id) {
-        size_t n = strcspn(id + 7, "\r\n");
-        snprintf(r->run_id, sizeof r->run_id, "%.*s", (int)(n < 47 ? n : 47), id + 7);
-    }
+    if (!fr_info_field(rep, "run_id", r->run_id, sizeof r->run_id))
+        r->run_id[0] = '\0';
     if (rep)
         freeReplyObject(rep);
     for (int i = 0; i < FR_NSCRIPTS; i++) {
         rep = simple(r->c, "SCRIPT", "LOAD", scripts[i]);
-        bool ok = rep && rep->type == REDIS_REPLY_STRING && rep->len == 40;
-        if (ok)
-            memcpy(r->sha[i], rep->str, 41);
-        else
+        bool ok = fr_sha_reply(rep, r->sha[i]);
+        if (!ok)
             fail(r, "%s: SCRIPT LOAD: %s", r->addr, !rep ? r->c->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
         if (rep)
             freeReplyObject(rep);
@@ -579,8 +560,8 @@ redisReply *fr_script(fr_conn *r, int script, int nkeys, const fr_args *a)
 static long connected_replicas(fr_conn *r)
 {
     redisReply *rep = simple(r->c, "INFO", "replication", NULL);
-    const char *p = rep && rep->type == REDIS_REPLY_STRING ? strstr(rep->str, "connected_slaves:") : NULL;
-    long n = p ? strtol(p + 17, NULL, 10) : -1;
+    char v[24];
+    long n = fr_info_field(rep, "connected_slaves", v, sizeof v) ? strtol(v, NULL, 10) : -1;
     if (rep)
         freeReplyObject(rep);
     return n;
@@ -608,60 +589,4 @@ int fr_replicated(fr_conn *r)
     if (!ok)
         fail(r, "%s: no replica acknowledged the write within %d ms", r->addr, r->timeout_ms / 2);
     return ok ? 0 : -1;
-}
-
-bool fr_int_at(const redisReply *rep, size_t i, long long *out)
-{
-    if (!rep)
-        return false;
-    if (rep->type == REDIS_REPLY_ARRAY) {
-        if (i >= rep->elements)
-            return false;
-        rep = rep->element[i];
-    }
-    if (rep->type == REDIS_REPLY_INTEGER) {
-        *out = rep->integer;
-        return true;
-    }
-    if (rep->type == REDIS_REPLY_STRING) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(rep->str, &end, 10);
-        if (errno || end == rep->str || *end)
-            return false;
-        *out = v;
-        return true;
-    }
-    return false;
-}
-
-int fr_lease_reply(const redisReply *rep, uint64_t want, uint64_t quota, fr_lease *out)
-{
-    long long g, n, l;
-    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 || !fr_int_at(rep, 0, &g) ||
-        !fr_int_at(rep, 1, &n) || !fr_int_at(rep, 2, &l))
-        return -1;
-    if (g < 0 || n < 0 || l < 0 || (uint64_t)g > want || (uint64_t)n > quota || (uint64_t)l > quota ||
-        (uint64_t)g > (uint64_t)l || (uint64_t)n + (uint64_t)l > quota)
-        return -1;
-    *out = (fr_lease){.given = (uint64_t)g, .n = (uint64_t)n, .leased = (uint64_t)l};
-    return 0;
-}
-
-int fr_unpark_reply(const redisReply *rep, uint64_t k, uint64_t *given)
-{
-    long long g;
-    if (!rep || rep->type != REDIS_REPLY_INTEGER || !fr_int_at(rep, 0, &g) || g < 0 || (uint64_t)g > k)
-        return -1;
-    *given = (uint64_t)g;
-    return 0;
-}
-
-bool fr_is_error(const redisReply *rep, char *err, size_t cap)
-{
-    if (rep && rep->type == REDIS_REPLY_ERROR) {
-        snprintf(err, cap, "%s", rep->str);
-        return true;
-    }
-    return false;
 }

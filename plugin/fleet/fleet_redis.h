@@ -84,4 +84,39 @@ int fr_unpark_reply(const redisReply *rep, uint64_t k, uint64_t *given) UG_WUR;
 bool fr_int_at(const redisReply *rep, size_t i, long long *out);
 bool fr_is_error(const redisReply *rep, char *err, size_t cap);
 
+/* Replies read by shape (fleet_reply.c): each checks every level before
+ * it reads it, so a reply of any shape yields NULL, 0 or false. */
+/* Element i of an array reply when it is a string, else NULL. */
+const redisReply *fr_str_at(const redisReply *rep, size_t i);
+/* A field/value list (HGETALL, HSCAN's page): its number of pairs, and
+ * pair i when both are strings. */
+size_t fr_npairs(const redisReply *rep);
+bool fr_pair(const redisReply *rep, size_t i, const redisReply **k, const redisReply **v);
+/* The integer value of field in a field/value list (its last one). */
+bool fr_hash_int(const redisReply *rep, const char *field, long long *out);
+/* An array of at most cap strings into f/len: their number, or -1. */
+long fr_strings(const redisReply *rep, const char **f, size_t *len, size_t cap);
+/* A stream entry [id, fields]: its id (MS-SEQ) with *fields set, or NULL. */
+const char *fr_stream_entry(const redisReply *e, const redisReply **fields);
+/* The id of the one entry of an X(REV)RANGE ... COUNT 1 reply, into id
+ * (cap bytes with its NUL): its length, or 0 (none, or too long). */
+size_t fr_entry_id(const redisReply *rep, char *id, size_t cap);
+/* The entries of the one stream of an XREAD reply, or NULL (none new). */
+const redisReply *fr_xread_entries(const redisReply *rep);
+/* An HSCAN reply: the next cursor (digits, cap bytes with its NUL) and
+ * the page's field/value list, or NULL. */
+const redisReply *fr_scan_reply(const redisReply *rep, char *cursor, size_t cap);
+/* SENTINEL get-master-addr-by-name's {host, port}: true with them set. */
+bool fr_master_addr(const redisReply *rep, char *host, size_t cap, unsigned *port);
+/* A ROLE reply of a master. */
+bool fr_is_master(const redisReply *rep);
+/* The value of an INFO reply's line "name:value" into out (cap bytes
+ * with its NUL): its length, 0 when absent or too long. */
+size_t fr_info_field(const redisReply *rep, const char *name, char *out, size_t cap);
+/* A SCRIPT LOAD reply: the script's SHA-1, 40 lowercase hex digits. */
+bool fr_sha_reply(const redisReply *rep, char out[41]);
+/* A RATE reply {share, active, sum}: the share (a number in 0..most) and
+ * the trackers asking; false when it cannot be the script's. */
+bool fr_rate_reply(const redisReply *rep, double most, double *share, long long *active);
+
 #endif

@@ -494,10 +494,7 @@ static int snapshot(ug_fleet *F, fscope *s, const ug_live_rollout *lr)
     if (!rep)
         return -1;
     char last[48] = "0-0";
-    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 && rep->element[0]->type == REDIS_REPLY_ARRAY &&
-        rep->element[0]->elements == 2 && rep->element[0]->element[0]->type == REDIS_REPLY_STRING &&
-        rep->element[0]->element[0]->len < sizeof last)
-        snprintf(last, sizeof last, "%s", rep->element[0]->element[0]->str);
+    (void)fr_entry_id(rep, last, sizeof last); /* none: an empty stream, read from its start */
     freeReplyObject(rep);
     char cursor[32] = "0";
     size_t bad = 0;
@@ -510,17 +507,14 @@ static int snapshot(ug_fleet *F, fscope *s, const ug_live_rollout *lr)
         fr_arg(a, "1000");
         if (!(rep = fl_command(F)))
             return -1;
-        bool ok = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[0]->type == REDIS_REPLY_STRING &&
-                  rep->element[0]->len < sizeof cursor && rep->element[1]->type == REDIS_REPLY_ARRAY;
+        const redisReply *kv = fr_scan_reply(rep, cursor, sizeof cursor), *k, *v;
+        bool ok = kv != NULL;
         if (ok) {
-            snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
-            const redisReply *kv = rep->element[1];
-            for (size_t i = 0; i + 1 < kv->elements; i += 2) {
+            for (size_t i = 0; i < fr_npairs(kv); i++) {
                 uint64_t uid;
                 ug_fleet_grant g;
-                const redisReply *k = kv->element[i], *v = kv->element[i + 1];
-                if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
-                    ug_fleet_uid_parse(k->str, k->len, &uid) != 0 || ug_fleet_grant_parse(v->str, v->len, &g) != 0) {
+                if (!fr_pair(kv, i, &k, &v) || ug_fleet_uid_parse(k->str, k->len, &uid) != 0 ||
+                    ug_fleet_grant_parse(v->str, v->len, &g) != 0) {
                     bad++;
                     continue;
                 }
@@ -731,23 +725,20 @@ void fl_drain_out(ug_fleet *F, const ug_live *l)
 /* One entry [id, [field, value, ...]]; the id it read, or NULL. */
 static const char *apply_entry(ug_fleet *F, const ug_live_rollout *lr, const redisReply *e, size_t *bad)
 {
-    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
+    const redisReply *fv;
+    const char *id = fr_stream_entry(e, &fv), *f[12];
+    if (!id) {
+        (*bad)++;
         return NULL;
-    const redisReply *fv = e->element[1];
-    const char *f[12];
-    size_t len[12];
-    ug_fleet_event ev;
-    bool ok = fv->type == REDIS_REPLY_ARRAY && fv->elements <= 12;
-    for (size_t i = 0; ok && i < fv->elements; i++) {
-        ok = fv->element[i]->type == REDIS_REPLY_STRING;
-        f[i] = ok ? fv->element[i]->str : NULL;
-        len[i] = ok ? fv->element[i]->len : 0;
     }
-    if (ok && ug_fleet_event_parse(f, len, fv->elements, &ev) == 0)
+    size_t len[12];
+    long nf = fr_strings(fv, f, len, 12);
+    ug_fleet_event ev;
+    if (nf >= 0 && ug_fleet_event_parse(f, len, (size_t)nf, &ev) == 0)
         learn_event(F, lr, &ev);
     else
         (*bad)++;
-    return e->element[0]->str;
+    return id;
 }
 
 static int follow_scope(ug_fleet *F, fscope *s, const ug_live_rollout *lr)
@@ -766,9 +757,8 @@ static int follow_scope(ug_fleet *F, fscope *s, const ug_live_rollout *lr)
         if (!rep)
             return -1;
         size_t got = 0;
-        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 && rep->element[0]->type == REDIS_REPLY_ARRAY &&
-            rep->element[0]->elements == 2 && rep->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
-            const redisReply *ents = rep->element[0]->element[1];
+        const redisReply *ents = fr_xread_entries(rep);
+        if (ents) {
             for (size_t i = 0; i < ents->elements; i++) {
                 const char *id = apply_entry(F, lr, ents->element[i], &bad);
                 if (id && strlen(id) < sizeof s->last_id)
@@ -819,9 +809,8 @@ int fl_check_gap(ug_fleet *F, fscope *s)
     redisReply *rep = fl_command(F);
     if (!rep)
         return -1;
-    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 && rep->element[0]->type == REDIS_REPLY_ARRAY &&
-        rep->element[0]->elements == 2 && rep->element[0]->element[0]->type == REDIS_REPLY_STRING &&
-        id_before(s->last_id, rep->element[0]->element[0]->str)) {
+    char first[48];
+    if (fr_entry_id(rep, first, sizeof first) && id_before(s->last_id, first)) {
         fl_log(F, UG_LOG_WARN, "rollout %s release %s: fell behind the fleet's stream; reading every grant again",
                s->rollout, s->to);
         s->ready = false;
