@@ -1,9 +1,14 @@
 /* libFuzzer harness: fleet mode's texts read back from Redis (grant values, uids, stream
- * events, tracker rows, quota keys); what is accepted must write back to the same bytes. */
+ * events, tracker rows, quota keys, the flags hash) and Redis's replies as hiredis parses them
+ * and read by every reader of a reply (fleet_reply.c, fleet_redis.c): what is accepted must write back, or stay
+ * within what was asked and the room it is given. */
 #include <stdio.h>
 #include <string.h>
 
+#include <hiredis/hiredis.h>
+
 #include "fleet/fleet_codec.h"
+#include "fleet/fleet_redis.h"
 #include "fuzz_common.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -34,17 +39,24 @@ static void uid(const char *s, size_t n)
     FZ_CHECK((size_t)k == n && memcmp(back, s, n) == 0, "uid does not write back");
 }
 
-/* Fields separated by NUL bytes, as a stream entry's name/value list. */
-static void event(const char *s, size_t n)
+/* s split at its NUL bytes into at most cap fields, as Redis's name/value lists; their number. */
+static size_t split(const char *s, size_t n, const char **f, size_t *len, size_t cap)
 {
-    const char *f[16];
-    size_t len[16], nf = 0, start = 0;
-    for (size_t i = 0; i <= n && nf < 16; i++)
+    size_t nf = 0, start = 0;
+    for (size_t i = 0; i <= n && nf < cap; i++)
         if (i == n || s[i] == '\0') {
             f[nf] = s + start;
             len[nf++] = i - start;
             start = i + 1;
         }
+    return nf;
+}
+
+/* Fields separated by NUL bytes, as a stream entry's name/value list. */
+static void event(const char *s, size_t n)
+{
+    const char *f[16];
+    size_t len[16], nf = split(s, n, f, len, 16);
     ug_fleet_event e;
     if (ug_fleet_event_parse(f, len, nf, &e) != 0)
         return;
@@ -64,17 +76,143 @@ static void row_and_key(const char *s, size_t n)
              "quota key does not write back: %.*s", (int)n, s);
 }
 
+/* The flags hash's fields, NUL-separated: accepted flags carry the MAC
+ * they are given, and no other. */
+static void flags(const char *s, size_t n)
+{
+    const char *f[32];
+    size_t len[32], nf = split(s, n, f, len, 32);
+    ug_fleet_flags st;
+    if (ug_fleet_flags_parse(f, len, nf, &st) != 0)
+        return;
+    FZ_CHECK(strlen(st.why) <= UG_FLEET_WHY_MAX && (!st.mac[0] || strlen(st.mac) == UG_FLEET_MAC_HEX),
+             "flags out of their bounds");
+    static const uint8_t key[32] = {1, 2, 3};
+    bool given = ug_fleet_flags_verify(key, "r", &st);
+    ug_fleet_flags_mac(key, "r", &st, st.mac);
+    FZ_CHECK(ug_fleet_flags_verify(key, "r", &st), "a flags MAC does not verify");
+    FZ_CHECK(!ug_fleet_flags_verify(key, "q", &st), "a flags MAC verifies for another rollout");
+    (void)given;
+}
+
+/* A string reply's bytes lie inside it, as its len says. */
+static void inside(const redisReply *e)
+{
+    FZ_CHECK(e && e->type == REDIS_REPLY_STRING && e->str && e->str[e->len] == '\0', "a string that is not one");
+}
+
+/* The field/value list readers (HGETALL, HSCAN): only string pairs, and
+ * an integer only where the list says so. */
+static void pairs(const redisReply *rep)
+{
+    const redisReply *k, *v;
+    for (size_t i = 0; i < fr_npairs(rep); i++)
+        if (fr_pair(rep, i, &k, &v)) {
+            inside(k), inside(v);
+            uint64_t ts;
+            bool up;
+            (void)ug_fleet_row_parse(v->str, v->len, &ts, &up);
+        }
+    long long x;
+    (void)fr_hash_int(rep, "ver", &x);
+    const char *f[32];
+    size_t len[32];
+    long n = fr_strings(rep, f, len, 32);
+    FZ_CHECK(n <= 32, "more strings than room");
+    ug_fleet_flags st;
+    if (n >= 0)
+        (void)ug_fleet_flags_parse(f, len, (size_t)n, &st);
+}
+
+/* The stream readers: XREAD's entries, each [id, fields], the first id. */
+static void stream(const redisReply *rep)
+{
+    char id[48];
+    size_t n = fr_entry_id(rep, id, sizeof id);
+    FZ_CHECK(!n || (n < sizeof id && strlen(id) == n), "an entry id past its room");
+    const redisReply *ents = fr_xread_entries(rep), *fv;
+    for (size_t i = 0; ents && i < ents->elements; i++) {
+        const char *f[12], *eid = fr_stream_entry(ents->element[i], &fv);
+        size_t len[12];
+        long nf = eid ? fr_strings(fv, f, len, 12) : -1;
+        ug_fleet_event ev;
+        if (nf >= 0)
+            (void)ug_fleet_event_parse(f, len, (size_t)nf, &ev);
+    }
+    char cursor[32];
+    const redisReply *kv = fr_scan_reply(rep, cursor, sizeof cursor);
+    if (kv) {
+        FZ_CHECK(strlen(cursor) < sizeof cursor && strspn(cursor, "0123456789") == strlen(cursor), "a bad cursor");
+        pairs(kv);
+    }
+}
+
+/* The connection's readers: the master's address, ROLE, INFO, SCRIPT LOAD. */
+static void server(const redisReply *rep)
+{
+    char host[64], v[48], sha[41];
+    unsigned port;
+    if (fr_master_addr(rep, host, sizeof host, &port))
+        FZ_CHECK(port >= 1 && port <= 65535 && strlen(host) < sizeof host, "a master address out of bounds");
+    (void)fr_is_master(rep);
+    size_t n = fr_info_field(rep, "run_id", v, sizeof v);
+    FZ_CHECK(!n || (n < sizeof v && strlen(v) == n), "an INFO field past its room");
+    if (fr_sha_reply(rep, sha))
+        FZ_CHECK(strlen(sha) == 40, "a script SHA of another length");
+}
+
+/* Raw RESP bytes as Redis would send them: the reply hiredis makes of
+ * them, read by every reader of a reply (want, quota and the RATE
+ * script's most from the first bytes). */
+static void reply(const char *s, size_t n)
+{
+    if (n < 2)
+        return;
+    uint64_t want = (uint8_t)s[0], quota = (uint64_t)(uint8_t)s[1] * 4;
+    redisReader *r = redisReaderCreate();
+    if (!r)
+        return;
+    if (fr_reader_cap(r) != 0) {
+        redisReaderFree(r);
+        return;
+    }
+    redisReply *rep = NULL;
+    if (redisReaderFeed(r, s + 2, n - 2) == REDIS_OK && redisReaderGetReply(r, (void **)&rep) == REDIS_OK && rep) {
+        fr_lease l;
+        if (fr_lease_reply(rep, want, quota, &l) == 0)
+            FZ_CHECK(l.given <= want && l.given <= l.leased && l.n + l.leased <= quota, "a LEASE reply believed past "
+                                                                                         "what was asked");
+        uint64_t g;
+        if (fr_unpark_reply(rep, want, &g) == 0)
+            FZ_CHECK(g <= want, "an UNPARK reply believed past what was asked");
+        double share;
+        long long active;
+        if (fr_rate_reply(rep, (double)quota, &share, &active))
+            FZ_CHECK(share >= 0 && share <= (double)quota && active >= 0, "a RATE reply believed out of bounds");
+        long long v;
+        for (size_t i = 0; i < 4; i++)
+            (void)fr_int_at(rep, i, &v);
+        pairs(rep);
+        stream(rep);
+        server(rep);
+        freeReplyObject(rep);
+    }
+    redisReaderFree(r);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
     const char *s = (const char *)data + 1;
     size_t n = size - 1;
-    switch (data[0] % 4) {
+    switch (data[0] % 6) {
     case 0: grant(s, n); break;
     case 1: uid(s, n); break;
     case 2: event(s, n); break;
-    default: row_and_key(s, n); break;
+    case 3: row_and_key(s, n); break;
+    case 4: flags(s, n); break;
+    default: reply(s, n); break;
     }
     return 0;
 }

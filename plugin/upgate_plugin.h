@@ -60,7 +60,10 @@ extern "C" {
  * per receive batch keeps disk commits to one per batch. A grant queued
  * on another worker is never answered from: handle2() answers DROP (the
  * peer resends the same bytes and gets its HINT once that grant is
- * durable), counted as "held_pending".
+ * durable), counted as "held_pending". In fleet mode a verified HELLO whose
+ * stage waits for a lease is held back the same way (DROP, counted as
+ * "held_for_lease"): the fleet thread brings the slots at once, and the
+ * resend is decided again.
  *
  * Privileges. create() runs as the user that starts the host (root, say),
  * before the host setuid()s or chroot()s. A host that will do so says it

@@ -60,7 +60,7 @@ void fu_init(fu_fleet *f, unsigned n, const char *url, const char *fleet_extra, 
 static void write_policy(fu_fleet *f, unsigned i)
 {
     char text[4096], body[2048];
-    const char *d = f->fx.dir;
+    const char *d = f->fx.dir, *url = f->url_of[i][0] ? f->url_of[i] : f->url;
     bool v2 = strncmp(f->stages, "rollouts:", 9) == 0;
     size_t b = 0;
     for (const char *p = f->stages; *p && b < sizeof body - 64; p++)
@@ -72,12 +72,12 @@ static void write_policy(fu_fleet *f, unsigned i)
     int k = v2 ? snprintf(text, sizeof text,
                           "keys: {hint: %s/hint.key, issuers: [%s/issuer.pub]}\nstate: state\nretry: 60\n"
                           "cookie: never\nfleet: {redis: \"%s\", tracker: %s%s}\n%s",
-                          d, d, f->url, f->name[i], f->fleet_extra, body)
+                          d, d, url, f->name[i], f->fleet_extra, body)
                : snprintf(text, sizeof text,
                           "keys: {hint: %s/hint.key, issuers: [%s/issuer.pub]}\nrelease: %s/release.manifest\n"
                           "targets: [\"1.4.0\"]\nstate: state\nretry: 60\ncookie: never\n"
                           "fleet: {redis: \"%s\", tracker: %s%s}\nstages:\n%s",
-                          d, d, d, f->url, f->name[i], f->fleet_extra, body);
+                          d, d, d, url, f->name[i], f->fleet_extra, body);
     cr_assert(k > 0 && (size_t)k < sizeof text);
     nu_write(nu_path(&f->node[i], "policy.yaml"), text);
 }
@@ -154,6 +154,7 @@ static void decode(fu_fleet *f, const uint8_t *b, size_t len, uint64_t uid, cons
         ug_wait w;
         cr_assert_eq(ug_wait_decode(&w, d.body, d.body_len, NULL), 0);
         out->why = w.why;
+        out->retry = w.retry;
     } else if (d.type == UG_TYPE_HINT) {
         ug_pubkey hk, rk;
         ug_pubkey_set(&hk, f->fx.hint_pk);
@@ -209,7 +210,7 @@ static void ask_batch(fu_fleet *f, unsigned i, const uint64_t *uids, size_t n, f
         p[k].done = false;
         out[k] = (fu_answer){0};
     }
-    for (int attempt = 0; attempt < 3; attempt++) {
+    for (int attempt = 0; attempt < 4; attempt++) {
         size_t left = 0;
         for (size_t k = 0; k < n; k++)
             if (!p[k].done) {
@@ -218,7 +219,7 @@ static void ask_batch(fu_fleet *f, unsigned i, const uint64_t *uids, size_t n, f
             }
         if (!left)
             return;
-        long long deadline = fu_mono_ms() + 1500;
+        long long deadline = fu_mono_ms() + (500 << attempt);
         while (left && fu_mono_ms() < deadline) {
             struct pollfd pf = {.fd = f->sock, .events = POLLIN};
             if (poll(&pf, 1, 100) != 1)
@@ -251,7 +252,7 @@ fu_answer fu_ask1(fu_fleet *f, unsigned i, uint64_t uid)
     return a;
 }
 
-void fu_fire(fu_fleet *f, fu_req *r, size_t n)
+void fu_build(fu_fleet *f, fu_req *r, size_t n)
 {
     f->fx.now = (uint64_t)time(NULL);
     for (size_t k = 0; k < n; k++) {
@@ -260,10 +261,13 @@ void fu_fire(fu_fleet *f, fu_req *r, size_t n)
         r[k].len = fx_hello(&f->fx, r[k].dgram, r[k].uid, "1.4.0", &o);
         r[k].done = false;
         r[k].a = (fu_answer){0};
-        struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->node[r[k].tracker].port),
-                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        sendto(f->sock, r[k].dgram, r[k].len, 0, (struct sockaddr *)&to, sizeof to);
     }
+}
+
+void fu_fire(fu_fleet *f, fu_req *r, size_t n)
+{
+    fu_build(f, r, n);
+    fu_resend(f, r, n);
 }
 
 void fu_collect(fu_fleet *f, fu_req *r, size_t n, long ms)
@@ -287,6 +291,26 @@ void fu_collect(fu_fleet *f, fu_req *r, size_t n, long ms)
                 left--;
                 break;
             }
+    }
+}
+
+void fu_resend(fu_fleet *f, fu_req *r, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (r[k].done)
+            continue;
+        struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->node[r[k].tracker].port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        sendto(f->sock, r[k].dgram, r[k].len, 0, (struct sockaddr *)&to, sizeof to);
+    }
+}
+
+void fu_converse(fu_fleet *f, fu_req *r, size_t n)
+{
+    for (int attempt = 0; attempt < 4; attempt++) {
+        if (attempt)
+            fu_resend(f, r, n);
+        fu_collect(f, r, n, 500L << attempt);
     }
 }
 
@@ -320,6 +344,36 @@ long long fu_granted(fu_fleet *f, unsigned i)
     json_t *j = fu_ctl(f, i, "{\"cmd\":\"status\"}");
     json_t *st = json_array_get(json_object_get(json_array_get(json_object_get(j, "rollouts"), 0), "stages"), 0);
     long long v = (long long)json_integer_value(json_object_get(st, "granted"));
+    json_decref(j);
+    return v;
+}
+
+static json_t *first_stage(json_t *status)
+{
+    return json_array_get(json_object_get(json_array_get(json_object_get(status, "rollouts"), 0), "stages"), 0);
+}
+
+long long fu_stage_int(fu_fleet *f, unsigned i, const char *key)
+{
+    json_t *j = fu_ctl(f, i, "{\"cmd\":\"status\"}");
+    long long v = (long long)json_integer_value(json_object_get(first_stage(j), key));
+    json_decref(j);
+    return v;
+}
+
+void fu_outlook(fu_fleet *f, unsigned i, char *out, size_t cap)
+{
+    json_t *j = fu_ctl(f, i, "{\"cmd\":\"status\"}");
+    const char *v = json_string_value(json_object_get(first_stage(j), "lease_outlook"));
+    snprintf(out, cap, "%s", v ? v : "");
+    json_decref(j);
+}
+
+long long fu_fleet_int(fu_fleet *f, unsigned i, const char *key)
+{
+    json_t *j = fu_ctl(f, i, "{\"cmd\":\"status\"}");
+    long long v = (long long)json_integer_value(json_object_get(json_object_get(json_object_get(j, "tracker"),
+                                                                                "fleet"), key));
     json_decref(j);
     return v;
 }

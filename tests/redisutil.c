@@ -40,7 +40,8 @@ static pid_t spawn(const char *dir, const char *const *argv)
     return pid;
 }
 
-static redisContext *connect_to(const char *sock, unsigned port)
+/* A connection, authenticated when pass is given (user NULL or "": the default user). */
+static redisContext *connect_to(const char *sock, unsigned port, const char *user, const char *pass)
 {
     struct timeval tv = {1, 0};
     redisContext *c = port ? redisConnectWithTimeout("127.0.0.1", (int)port, tv) : redisConnectUnixWithTimeout(sock, tv);
@@ -50,14 +51,24 @@ static redisContext *connect_to(const char *sock, unsigned port)
     }
     if (c)
         redisSetTimeout(c, (struct timeval){5, 0});
+    if (c && pass && pass[0]) {
+        redisReply *rep = user && user[0] ? redisCommand(c, "AUTH %s %s", user, pass) : redisCommand(c, "AUTH %s", pass);
+        bool ok = rep && rep->type == REDIS_REPLY_STATUS;
+        if (rep)
+            freeReplyObject(rep);
+        if (!ok) {
+            redisFree(c);
+            return NULL;
+        }
+    }
     return c;
 }
 
 /* PING until PONG, at most 10 s, while the process lives. */
-static void wait_ready(pid_t pid, const char *sock, unsigned port, const char *dir)
+static void wait_ready(pid_t pid, const char *sock, unsigned port, const char *dir, const char *user, const char *pass)
 {
     for (int i = 0; i < 200; i++) {
-        redisContext *c = connect_to(sock, port);
+        redisContext *c = connect_to(sock, port, user, pass);
         redisReply *rep = c ? redisCommand(c, "PING") : NULL;
         bool ok = rep && rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "PONG") == 0;
         if (rep)
@@ -95,14 +106,29 @@ static void launch(ru_redis *r)
     }
     if (r->replicaof[0])
         argv[n++] = "--replicaof", argv[n++] = r->replicaof;
+    if (r->aclfile[0]) {
+        argv[n++] = "--aclfile", argv[n++] = r->aclfile;
+    } else if (r->pass[0]) {
+        argv[n++] = "--requirepass", argv[n++] = r->pass;
+        argv[n++] = "--masterauth", argv[n++] = r->pass;
+    }
     argv[n] = NULL;
     r->pid = spawn(r->dir, argv);
-    wait_ready(r->pid, r->sock, r->port, r->dir);
+    wait_ready(r->pid, r->sock, r->port, r->dir, r->user, r->pass);
 }
 
 void ru_start(ru_redis *r, unsigned port, const char *replicaof)
 {
+    ru_start_auth(r, port, replicaof, NULL, NULL, NULL);
+}
+
+void ru_start_auth(ru_redis *r, unsigned port, const char *replicaof, const char *aclfile, const char *user,
+                   const char *pass)
+{
     memset(r, 0, sizeof *r);
+    snprintf(r->aclfile, sizeof r->aclfile, "%s", aclfile ? aclfile : "");
+    snprintf(r->user, sizeof r->user, "%s", user ? user : "");
+    snprintf(r->pass, sizeof r->pass, "%s", pass ? pass : "");
     snprintf(r->dir, sizeof r->dir, "%s", tu_tmpdir());
     r->port = port;
     if (replicaof)
@@ -133,7 +159,7 @@ void ru_stop(ru_redis *r, int sig)
 
 redisContext *ru_connect(const ru_redis *r)
 {
-    redisContext *c = connect_to(r->sock, r->port);
+    redisContext *c = connect_to(r->sock, r->port, r->user, r->pass);
     cr_assert(c, "cannot connect to redis at %s", r->url);
     return c;
 }
@@ -158,7 +184,7 @@ long long ru_int(const ru_redis *r, const char *fmt, ...)
     return v;
 }
 
-void ru_sentinel_start(ru_sentinel *s, unsigned master_port)
+void ru_sentinel_start(ru_sentinel *s, unsigned master_port, const char *pass)
 {
     memset(s, 0, sizeof *s);
     snprintf(s->dir, sizeof s->dir, "%s", tu_tmpdir());
@@ -169,13 +195,14 @@ void ru_sentinel_start(ru_sentinel *s, unsigned master_port)
              "sentinel monitor mymaster 127.0.0.1 %u 1\n"
              "sentinel down-after-milliseconds mymaster 1000\n"
              "sentinel failover-timeout mymaster 3000\n"
-             "sentinel parallel-syncs mymaster 1\n",
-             s->port, s->dir, master_port);
+             "sentinel parallel-syncs mymaster 1\n%s%s%s",
+             s->port, s->dir, master_port, pass ? "sentinel auth-pass mymaster " : "", pass ? pass : "",
+             pass ? "\n" : "");
     snprintf(path, sizeof path, "%s/sentinel.conf", s->dir);
     tu_write_file(path, conf, strlen(conf));
     const char *argv[] = {"redis-sentinel", path, NULL};
     s->pid = spawn(s->dir, argv);
-    wait_ready(s->pid, NULL, s->port, s->dir);
+    wait_ready(s->pid, NULL, s->port, s->dir, NULL, NULL);
 }
 
 void ru_sentinel_stop(ru_sentinel *s)
@@ -189,7 +216,7 @@ void ru_sentinel_stop(ru_sentinel *s)
 
 unsigned ru_sentinel_master(const ru_sentinel *s)
 {
-    redisContext *c = connect_to(NULL, s->port);
+    redisContext *c = connect_to(NULL, s->port, NULL, NULL);
     if (!c)
         return 0;
     redisReply *rep = redisCommand(c, "SENTINEL get-master-addr-by-name mymaster");

@@ -13,6 +13,9 @@ typedef struct {
     unsigned port;      /* a loopback TCP port, or 0 */
     char url[200];      /* what a policy's fleet.redis names */
     char replicaof[64]; /* "127.0.0.1 PORT": a replica */
+    char aclfile[128];  /* --aclfile: the users it knows; "" none */
+    char user[32];      /* who ru_connect authenticates as ("" : the default user) */
+    char pass[64];      /* its password; without an ACL file also requirepass (and masterauth); "" none */
     pid_t pid;
 } ru_redis;
 
@@ -21,6 +24,12 @@ bool ru_available(void);
 /* Starts redis-server in a fresh temp dir (AOF, appendfsync always): on a
  * Unix socket when port is 0, else on 127.0.0.1:port; waits for PING. */
 void ru_start(ru_redis *r, unsigned port, const char *replicaof);
+/* ru_start with authentication: the ACL file's users when aclfile is not
+ * NULL, else the default user with requirepass pass (and masterauth, for
+ * a replica); ru_connect and ru_int authenticate as user (NULL: default)
+ * with pass. */
+void ru_start_auth(ru_redis *r, unsigned port, const char *replicaof, const char *aclfile, const char *user,
+                   const char *pass);
 /* Starts it again on the same dir, socket or port (the AOF is replayed). */
 void ru_restart(ru_redis *r);
 /* Sends sig and reaps it (SIGKILL: a crash). */
@@ -37,8 +46,9 @@ typedef struct {
 } ru_sentinel;
 
 /* A sentinel watching master "mymaster" at 127.0.0.1:master_port (quorum 1,
- * down after 1 s, failover timeout 3 s); waits for PING. */
-void ru_sentinel_start(ru_sentinel *s, unsigned master_port);
+ * down after 1 s, failover timeout 3 s), with the data nodes' password
+ * pass (NULL: none); waits for PING. */
+void ru_sentinel_start(ru_sentinel *s, unsigned master_port, const char *pass);
 void ru_sentinel_stop(ru_sentinel *s);
 /* The master's port as the sentinel names it now, or 0. */
 unsigned ru_sentinel_master(const ru_sentinel *s);

@@ -1,4 +1,4 @@
-/* Fleet mode in-process (the plugin through its ABI): what it changes and what it does not, without Redis; the texts it reads from Redis. */
+/* Fleet mode in-process (the plugin through its ABI): what it changes and what it does not, without Redis; the texts and replies it reads from Redis. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,6 +7,7 @@
 
 #include "fixture.h"
 #include "fleet/fleet_codec.h"
+#include "fleet/fleet_redis.h"
 #include "fleetutil.h"
 #include "testutil.h"
 
@@ -91,7 +92,9 @@ Test(fleet_plugin, unreachable_redis_from_the_start)
     char err[512];
     cr_assert_eq(fx_start(&X, err, sizeof err), 0, "%s", err);
     fx_reply r = fx_ask(&X, 0, "10.0.0.1", 1, "1.4.0", NULL);
-    cr_assert(r.type == UG_TYPE_WAIT && r.wait.why == UG_WHY_RATE, "no lease yet: come back soon (why %u)", r.wait.why);
+    cr_assert(r.type == UG_TYPE_WAIT && r.wait.why == UG_WHY_QUOTA && r.wait.retry <= 60,
+              "no lease yet: come back soon, and not \"rate limited\" (why %u, retry %llu)", r.wait.why,
+              (unsigned long long)r.wait.retry);
     int rc;
     json_t *j = xctl("{\"cmd\":\"status\"}", &rc);
     json_t *fl = json_object_get(json_object_get(j, "tracker"), "fleet");
@@ -124,6 +127,27 @@ Test(fleet_plugin, unreachable_redis_from_the_start)
     long long t0 = fu_mono_ms();
     cr_assert_eq(X.api->finish(X.inst, err, sizeof err), 0, "%s", err);
     cr_assert_lt(fu_mono_ms() - t0, 5000, "a stop without Redis is bounded");
+}
+
+/* Fleet mode trusts only a Redis other local users cannot reach: a TCP
+ * Redis without a password, or a socket in a folder others can enter,
+ * keeps the tracker from starting, and the error names the fix. */
+Test(fleet_plugin, an_open_redis_is_refused_at_start)
+{
+    const char *open_ones[] = {"fleet: {redis: \"redis://127.0.0.1:6379\", tracker: t1}\n",
+                               "fleet: {redis: \"sentinel://127.0.0.1:26379/m\", tracker: t1}\n",
+                               "fleet: {redis: \"unix:///tmp/redis.sock\", tracker: t1}\n"};
+    for (size_t i = 0; i < 3; i++) {
+        char pol[1024], err[1024];
+        fx_init(&X, 1);
+        snprintf(pol, sizeof pol, "targets: [\"1.4.0\"]\n%sstages:\n  - {name: all, quota: 1}\n", open_ones[i]);
+        fx_policy(&X, pol);
+        cr_assert_eq(fx_start(&X, err, sizeof err), -1, "%s starts", open_ones[i]);
+        cr_assert(strstr(err, "password_file") && strstr(err, "docs/fleet.md"), "the error names the fix: %s", err);
+        if (i == 2)
+            cr_assert(strstr(err, "/tmp") && strstr(err, "other users"), "and the folder: %s", err);
+        fx_stop(&X);
+    }
 }
 
 /* A host that gives its own state folder (a simulator) runs alone. */
@@ -207,4 +231,151 @@ Test(fleet_codec, grants_events_rows_and_keys)
         cr_assert_eq(ug_fleet_qkey_parse(badk[i], strlen(badk[i]), r, t, s), -1, "%s", badk[i]);
     cr_assert_eq(ug_fleet_key_fleet(key, "leases", "a"), 0);
     cr_assert_str_eq(key, "ug:{_fleet}:leases:a");
+}
+
+/* ---- Redis's replies read by shape: a reply of another shape is refused, never read past ---- */
+
+/* One reply from RESP text, as hiredis makes it on a connection (the
+ * same array cap). */
+static redisReply *resp_n(const char *text, size_t n)
+{
+    redisReader *r = redisReaderCreate();
+    cr_assert(r && fr_reader_cap(r) == 0);
+    redisReply *rep = NULL;
+    cr_assert_eq(redisReaderFeed(r, text, n), REDIS_OK);
+    cr_assert(redisReaderGetReply(r, (void **)&rep) == REDIS_OK && rep, "%s", text);
+    redisReaderFree(r);
+    return rep;
+}
+
+static redisReply *resp(const char *text)
+{
+    return resp_n(text, strlen(text));
+}
+
+Test(fleet_reply, leases_are_believed_only_within_what_was_asked)
+{
+    fr_lease l;
+    uint64_t g;
+    redisReply *ok = resp("*3\r\n:4\r\n:10\r\n:6\r\n"), *big = resp("*3\r\n:1000000\r\n:10\r\n:1000000\r\n");
+    cr_assert(fr_lease_reply(ok, 4, 40, &l) == 0 && l.given == 4 && l.n == 10 && l.leased == 6);
+    cr_assert_eq(fr_lease_reply(ok, 3, 40, &l), -1, "more than asked");
+    cr_assert_eq(fr_lease_reply(ok, 4, 15, &l), -1, "past the quota");
+    cr_assert_eq(fr_lease_reply(big, 1000000, 40, &l), -1, "a rewritten reply");
+    cr_assert_eq(fr_unpark_reply(big, 5, &g), -1);
+    freeReplyObject(ok), freeReplyObject(big);
+}
+
+Test(fleet_reply, stream_entries_and_their_ids)
+{
+    redisReply *x = resp("*1\r\n*2\r\n$2\r\nev\r\n*3\r\n"
+                         "*2\r\n$3\r\n1-1\r\n*2\r\n$1\r\nu\r\n$2\r\n17\r\n"
+                         "*2\r\n$3\r\n1-2\r\n*2\r\n$1\r\nu\r\n:17\r\n"
+                         ":5\r\n");
+    const redisReply *ents = fr_xread_entries(x), *fv;
+    cr_assert(ents && ents->elements == 3);
+    const char *f[12], *id = fr_stream_entry(ents->element[0], &fv);
+    size_t len[12];
+    cr_assert_str_eq(id, "1-1");
+    cr_assert_eq(fr_strings(fv, f, len, 12), 2);
+    cr_assert(len[1] == 2 && memcmp(f[1], "17", 2) == 0);
+    cr_assert_str_eq(fr_stream_entry(ents->element[1], &fv), "1-2");
+    cr_assert_eq(fr_strings(fv, f, len, 12), -1, "an integer among the fields");
+    cr_assert_eq(fr_strings(fv, f, len, 1), -1, "more fields than room");
+    cr_assert_null(fr_stream_entry(ents->element[2], &fv), "not an entry");
+    cr_assert_null(fr_stream_entry(x->element[0], &fv), "a stream's name is no entry id");
+    char first[48] = "kept";
+    cr_assert_eq(fr_entry_id(x, first, sizeof first), 0, "an XREAD reply is not a range's: ev is no id");
+    cr_assert_str_eq(first, "kept");
+    freeReplyObject(x);
+    redisReply *r = resp("*1\r\n*2\r\n$15\r\n1700000000000-3\r\n*0\r\n");
+    cr_assert_eq(fr_entry_id(r, first, sizeof first), 15);
+    cr_assert_str_eq(first, "1700000000000-3");
+    cr_assert_eq(fr_entry_id(r, first, 15), 0, "no room for it");
+    freeReplyObject(r);
+    const char *odd[] = {"*0\r\n", "$-1\r\n", ":1\r\n", "*1\r\n:1\r\n", "*1\r\n*2\r\n:1\r\n:2\r\n", "-ERR x\r\n"};
+    for (size_t i = 0; i < sizeof odd / sizeof *odd; i++) {
+        r = resp(odd[i]);
+        cr_assert(!fr_xread_entries(r) && !fr_entry_id(r, first, sizeof first) && !fr_stream_entry(r, &fv), "%s",
+                  odd[i]);
+        freeReplyObject(r);
+    }
+}
+
+Test(fleet_reply, scans_and_hashes)
+{
+    char cur[32];
+    const redisReply *k, *v;
+    long long n;
+    redisReply *s = resp("*2\r\n$3\r\n128\r\n*5\r\n$2\r\n17\r\n$3\r\na|b\r\n$1\r\n9\r\n:4\r\n$1\r\nx\r\n");
+    const redisReply *kv = fr_scan_reply(s, cur, sizeof cur);
+    cr_assert(kv && strcmp(cur, "128") == 0);
+    cr_assert_eq(fr_npairs(kv), 2, "an odd last field is no pair");
+    cr_assert(fr_pair(kv, 0, &k, &v) && strcmp(k->str, "17") == 0 && strcmp(v->str, "a|b") == 0);
+    cr_assert(!fr_pair(kv, 1, &k, &v), "an integer value");
+    cr_assert(!fr_pair(kv, 2, &k, &v));
+    cr_assert_null(fr_scan_reply(s, cur, 3), "a cursor past its room");
+    freeReplyObject(s);
+    s = resp("*2\r\n$2\r\n1x\r\n*0\r\n");
+    cr_assert_null(fr_scan_reply(s, cur, sizeof cur), "a cursor of other than digits");
+    freeReplyObject(s);
+    redisReply *h = resp("*6\r\n$3\r\nver\r\n$1\r\n7\r\n$4\r\nverx\r\n$1\r\n9\r\n$1\r\nn\r\n$2\r\nno\r\n");
+    cr_assert(fr_hash_int(h, "ver", &n) && n == 7);
+    cr_assert(!fr_hash_int(h, "n", &n), "not a number");
+    cr_assert(!fr_hash_int(h, "ve", &n));
+    freeReplyObject(h);
+}
+
+Test(fleet_reply, rate_sentinel_role_info_and_scripts)
+{
+    double share;
+    long long active;
+    redisReply *r = resp("*3\r\n$3\r\n2.5\r\n:2\r\n$1\r\n5\r\n");
+    cr_assert(fr_rate_reply(r, 20, &share, &active) && share == 2.5 && active == 2);
+    cr_assert(!fr_rate_reply(r, 2, &share, &active), "a share past fleet_rate");
+    freeReplyObject(r);
+    const char *badrate[] = {"*3\r\n$3\r\nnan\r\n:2\r\n$1\r\n5\r\n", "*3\r\n$4\r\n2.5x\r\n:2\r\n$1\r\n5\r\n",
+                             "*3\r\n$2\r\n-1\r\n:2\r\n$1\r\n5\r\n", "*3\r\n$1\r\n1\r\n:-2\r\n$1\r\n5\r\n",
+                             "*2\r\n$1\r\n1\r\n:2\r\n", "$1\r\n1\r\n"};
+    for (size_t i = 0; i < sizeof badrate / sizeof *badrate; i++) {
+        r = resp(badrate[i]);
+        cr_assert(!fr_rate_reply(r, 20, &share, &active), "%s", badrate[i]);
+        freeReplyObject(r);
+    }
+    char host[16];
+    unsigned port;
+    r = resp("*2\r\n$9\r\n127.0.0.1\r\n$4\r\n6380\r\n");
+    cr_assert(fr_master_addr(r, host, sizeof host, &port) && strcmp(host, "127.0.0.1") == 0 && port == 6380);
+    cr_assert(!fr_master_addr(r, host, 9, &port), "a host past its room");
+    freeReplyObject(r);
+    const char *badaddr[] = {"*2\r\n$1\r\nh\r\n$5\r\n70000\r\n", "*2\r\n$1\r\nh\r\n$1\r\n0\r\n",
+                             "*2\r\n$1\r\nh\r\n$3\r\n12a\r\n", "*-1\r\n"};
+    for (size_t i = 0; i < sizeof badaddr / sizeof *badaddr; i++) {
+        r = resp(badaddr[i]);
+        cr_assert(!fr_master_addr(r, host, sizeof host, &port), "%zu", i);
+        freeReplyObject(r);
+    }
+    static const char nul[] = "*2\r\n$3\r\nh\0x\r\n$2\r\n12\r\n";
+    r = resp_n(nul, sizeof nul - 1);
+    cr_assert(!fr_master_addr(r, host, sizeof host, &port), "a host with a NUL in it");
+    freeReplyObject(r);
+    r = resp("*3\r\n$6\r\nmaster\r\n:1\r\n*0\r\n");
+    cr_assert(fr_is_master(r));
+    freeReplyObject(r);
+    r = resp("*1\r\n$5\r\nslave\r\n");
+    cr_assert(!fr_is_master(r));
+    freeReplyObject(r);
+    char v[8];
+    r = resp("$46\r\n# S\r\nxrun_id:bad\r\nrun_id:abc\r\nlong:123456789\r\n\r\n");
+    cr_assert(fr_info_field(r, "run_id", v, sizeof v) == 3 && strcmp(v, "abc") == 0, "a line of its own");
+    cr_assert_eq(fr_info_field(r, "long", v, sizeof v), 0, "a value past its room");
+    cr_assert_eq(fr_info_field(r, "none", v, sizeof v), 0);
+    freeReplyObject(r);
+    char sha[41];
+    r = resp("$40\r\ne0e1f9fabfc9d4800c877a703b823ac0578ff831\r\n");
+    cr_assert(fr_sha_reply(r, sha) && strcmp(sha, "e0e1f9fabfc9d4800c877a703b823ac0578ff831") == 0);
+    freeReplyObject(r);
+    r = resp("$40\r\nE0E1F9FABFC9D4800C877A703B823AC0578FF831\r\n");
+    cr_assert(!fr_sha_reply(r, sha));
+    freeReplyObject(r);
 }

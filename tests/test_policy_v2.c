@@ -493,6 +493,11 @@ Test(fleet, section_loads_and_validates_syntax_only)
     snprintf(want, sizeof want, "%s/lists/redis.pw", pf_dir);
     cr_assert_str_eq(f->password_file, want);
     cr_assert(f->lease == 64 && f->lease_timeout == 15);
+    cr_assert_str_eq(f->user, "", "the default user unless named");
+    ug_policy_free(p);
+    p = pf_load_ok(HEAD "fleet: {redis: \"redis://10.0.0.5\", tracker: a, user: upgate, password_file: lists/redis.pw}\n"
+                        "stages: []\n");
+    cr_assert_str_eq(p->fleet.user, "upgate", "a Redis ACL user");
     ug_policy_free(p);
 
     p = pf_load_ok(HEAD "fleet: {redis: \"unix:///run/redis/redis.sock\", tracker: a}\nstages: []\n");
@@ -538,5 +543,12 @@ Test(fleet, refusals)
     pf_fail_at(HEAD "fleet: {redis: \"redis://h\", tracker: a, password_file: lists/empty.pw}\nstages: []\n", 7,
                "fleet.password_file");
     pf_fail_at(HEAD "fleet: {redis: \"redis://h\", tracker: a, pool: 3}\nstages: []\n", 7, "fleet.pool");
+    pf_put("lists/user.pw", "pw\n", 3);
+    pf_fail_at(HEAD "fleet: {redis: \"redis://h\", tracker: a, user: upgate}\nstages: []\n", 7, "fleet.user");
+    cr_assert_null(pf_load_text(pf_yaml, HEAD "fleet: {redis: \"redis://h\", tracker: a, user: upgate}\nstages: []\n", err,
+                                sizeof err));
+    cr_assert(strstr(err, "needs password_file"), "%s", err);
+    pf_fail_at(HEAD "fleet: {redis: \"redis://h\", tracker: a, user: \"up gate\", password_file: lists/user.pw}\n"
+                    "stages: []\n", 7, "fleet.user");
     pf_fail_at(HEAD "fleet: redis://h\nstages: []\n", 7, "fleet");
 }

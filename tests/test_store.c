@@ -173,6 +173,62 @@ Test(quota, basics_limit_three)
     xclose(q);
 }
 
+/* A slot source that counts what it is told (tests of sourced stages). */
+typedef struct {
+    ug_slot_source src;
+    atomic_bool open;
+    atomic_int wanted;
+} test_source;
+
+static bool src_spendable(const ug_slot_source *s)
+{
+    return atomic_load(&((const test_source *)(const void *)s)->open);
+}
+
+static void src_wanted(const ug_slot_source *s)
+{
+    atomic_fetch_add(&((test_source *)(void *)s)->wanted, 1);
+}
+
+/* A sourced stage tells an empty stage's peers what its source says:
+ * spent, soon, or held back for a 50 ms window during which its source is
+ * told once; past the window, or past the source's fence, soon. A share
+ * is spent when empty, whatever happens. */
+Test(quota, a_sourced_stage_holds_peers_for_a_lease)
+{
+    static test_source ts = {.src = {.spendable = src_spendable, .wanted = src_wanted}, .open = true};
+    ug_quota *q = xopen(2);
+    ug_stage_quota *share = xstage(q, "share"), *s = xstage(q, "leased");
+    ug_stage_quota_set_limit(share, 0);
+    cr_expect_eq(ug_stage_quota_short(share, true), UG_SHORT_SPENT, "an empty share is spent");
+    ug_stage_quota_set_sourced(s, &ts.src, 10);
+    cr_expect_eq(ug_stage_quota_short(s, true), UG_SHORT_SOON, "a new sourced stage waits for its source's word");
+    ug_stage_quota_set_outlook(s, UG_SHORT_SPENT);
+    cr_expect_eq(ug_stage_quota_short(s, true), UG_SHORT_SPENT);
+    ug_stage_quota_set_outlook(s, UG_SHORT_HOLD);
+    cr_expect_eq(ug_stage_quota_short(s, false), UG_SHORT_HOLD, "a look asks nothing");
+    cr_expect_eq(atomic_load(&ts.wanted), 0);
+    for (int i = 0; i < 5; i++)
+        cr_expect_eq(ug_stage_quota_short(s, true), UG_SHORT_HOLD);
+    cr_expect_eq(atomic_load(&ts.wanted), 1, "the source is told once per window");
+    cr_expect_eq(ug_stage_quota_wanted(s), 5, "and counts the peers held");
+    cr_expect_eq(ug_stage_quota_short(s, true), UG_SHORT_HOLD, "a new window");
+    cr_expect_eq(atomic_load(&ts.wanted), 2);
+    sleep_ms(80);
+    cr_expect_eq(ug_stage_quota_short(s, true), UG_SHORT_SOON, "no slots after 50 ms: do not hold peers");
+    cr_expect_eq(ug_stage_quota_wanted(s), 1);
+    atomic_store(&ts.open, false);
+    cr_expect_eq(ug_stage_quota_short(s, true), UG_SHORT_SOON, "past the source's fence: soon");
+    atomic_store(&ts.open, true);
+    cr_expect(ug_stage_quota_add_slots(s, 2));
+    cr_expect_eq(grant(s, 0, 1), UG_GRANT_NEW);
+    cr_expect_eq(grant(s, 1, 2), UG_GRANT_NEW);
+    cr_expect_eq(grant(s, 1, 3), UG_GRANT_SPENT);
+    ug_stage_quota_set_sourced(s, &ts.src, 20);
+    cr_expect_eq(ug_stage_quota_short(s, false), UG_SHORT_SOON, "a new quota: soon until the source looks again");
+    xclose(q);
+}
+
 Test(quota, unlimited_is_sticky_and_back)
 {
     ug_quota *q = xopen(4);

@@ -28,23 +28,39 @@ uint64_t ug_jittered(uint64_t retry, uint64_t uid)
     return retry + retry / 5 * (ug_mix64(uid) % 1001) / 1000;
 }
 
-/* Which WAIT reason helps a peer more: "rate limited" (come back soon) over
- * "quota spent" over "not selected". */
-static ug_why more_useful(ug_why a, ug_why b)
+/* How much a WAIT helps the peer: held back (its resend may be served) over
+ * "quota" with a short retry (slots may come back) over "rate limited"
+ * over "quota spent" over "not selected". */
+static int usefulness(ug_why why, ug_shortfall s)
 {
-    static const int rank[UG_WHY_COUNT_] = {[UG_WHY_NOT_SELECTED] = 1, [UG_WHY_QUOTA] = 2, [UG_WHY_RATE] = 3};
-    return rank[b] > rank[a] ? b : a;
+    if (why == UG_WHY_QUOTA)
+        return s == UG_SHORT_HOLD ? 5 : s == UG_SHORT_SOON ? 4 : 2;
+    return why == UG_WHY_RATE ? 3 : why == UG_WHY_NOT_SELECTED ? 1 : 0;
 }
 
-/* The plan becomes a WAIT; a stage that improves its reason is the one
- * that caused it (counted in its status). */
-static void wait_for(ug_plan *p, ug_why why, const ug_live_stage *ls)
+/* The plan becomes a WAIT; a stage that makes it more useful is the one
+ * that caused it (counted in its status). s: what an empty stage said
+ * (why=2 only). */
+static void wait_for(ug_plan *p, ug_why why, ug_shortfall s, const ug_live_stage *ls)
 {
-    ug_why best = more_useful(p->why, why);
-    if (best != p->why || (best == why && !p->ls))
+    bool better = usefulness(why, s) > usefulness(p->why, p->shortfall);
+    if (better || (p->why == why && !p->ls))
         p->ls = ls;
-    p->why = best;
+    if (better)
+        p->why = why, p->shortfall = s;
     p->answer = UG_ANSWER_WAIT;
+}
+
+/* An empty stage with a quota: spent, or (slots from a source) soon, or a
+ * hold while the source brings them. */
+static void quota_wait(ug_plan *p, const ug_live_stage *ls, json_t *t)
+{
+    ug_shortfall s = ls->q ? ug_stage_quota_short(ls->q, false) : UG_SHORT_SPENT;
+    if (t) {
+        static const char *const words[] = {"spent", "soon", "hold"};
+        json_object_set_new(t, "shortfall", json_string(words[s]));
+    }
+    wait_for(p, UG_WHY_QUOTA, s, ls);
 }
 
 /* ---- the rate: a token bucket per (rollout, stage) ---------------------- */
@@ -128,6 +144,7 @@ static bool sticky(const ug_rule_input *c, const ug_live_rollout *lr, bool spend
     if (p->needs_flush && spend && ug_scope_make_durable(lr->sc, c->worker, c->uid) != 0) {
         p->answer = UG_ANSWER_WAIT; /* out of memory: promise nothing */
         p->why = UG_WHY_NOT_SELECTED;
+        p->shortfall = UG_SHORT_SPENT;
         p->needs_flush = false;
     }
     return true;
@@ -159,13 +176,12 @@ static int try_stage(const ug_rule_input *c, const ug_live_rollout *lr, const ug
     if (!ok)
         return -1;
     if (s->has_quota && left == 0) {
-        /* an empty stage its slot source may refill says "come back soon" */
-        wait_for(p, ls->q && ug_stage_quota_refilling(ls->q) ? UG_WHY_RATE : UG_WHY_QUOTA, ls);
+        quota_wait(p, ls, t);
         trace_set(t, "selects", json_false());
         return -1;
     }
     if (ug_stage_rated(s) && ls->rt && !rate_take(&ls->rt->rate, c->now, false)) {
-        wait_for(p, UG_WHY_RATE, ls);
+        wait_for(p, UG_WHY_RATE, UG_SHORT_SPENT, ls);
         trace_set(t, "selects", json_false());
         return -1;
     }
@@ -180,7 +196,7 @@ static int try_stage(const ug_rule_input *c, const ug_live_rollout *lr, const ug
     if (!spend || !ls->q)
         return 0;
     if (ug_stage_rated(s) && !rate_take(&ls->rt->rate, c->now, true)) {
-        wait_for(p, UG_WHY_RATE, ls);
+        wait_for(p, UG_WHY_RATE, UG_SHORT_SPENT, ls);
         return -1;
     }
     ug_grant_info gi;
@@ -195,7 +211,7 @@ static int try_stage(const ug_rule_input *c, const ug_live_rollout *lr, const ug
         p->needs_flush = !gi.durable && !gi.learned;
         if (p->needs_flush && ug_scope_make_durable(lr->sc, c->worker, c->uid) != 0) {
             p->needs_flush = false;
-            wait_for(p, UG_WHY_NOT_SELECTED, NULL); /* out of memory: promise nothing */
+            wait_for(p, UG_WHY_NOT_SELECTED, UG_SHORT_SPENT, NULL); /* out of memory: promise nothing */
             return -1;
         }
         return 0;
@@ -204,7 +220,7 @@ static int try_stage(const ug_rule_input *c, const ug_live_rollout *lr, const ug
         if (ug_stage_rated(s))
             rate_refund(&ls->rt->rate);
         p->fresh = false;
-        wait_for(p, ug_stage_quota_refilling(ls->q) ? UG_WHY_RATE : UG_WHY_QUOTA, ls);
+        quota_wait(p, ls, NULL);
         return -1;
     }
 }
@@ -224,6 +240,10 @@ ug_plan ug_rules_run(const ug_rule_input *c, const ug_live_rollout *lr, bool spe
     p.answer = UG_ANSWER_WAIT;
     if (p.why == UG_WHY_NOT_SELECTED)
         p.ls = NULL;
+    /* held back for real: the stage's source hears of this peer (asked
+     * again, the window may have closed meanwhile) */
+    if (spend && p.shortfall == UG_SHORT_HOLD)
+        p.shortfall = ug_stage_quota_short(p.ls->q, true);
     return p;
 }
 
@@ -273,10 +293,18 @@ static ug_v2_reply v2_reply(const ug_hello_reply *x)
                          .out_len = x->out_len};
 }
 
-static ug_verdict reply_wait(ug_hello_reply *x, const ug_live_rollout *lr, const ug_live_stage *ls, ug_why why)
+/* The retry a WAIT carries before its jitter: the policy's, or at most
+ * UG_RETRY_SOON when an empty stage expects slots back. */
+static uint64_t retry_base(uint64_t policy_retry, ug_why why, ug_shortfall s)
+{
+    return why == UG_WHY_QUOTA && s != UG_SHORT_SPENT && policy_retry > UG_RETRY_SOON ? UG_RETRY_SOON : policy_retry;
+}
+
+static ug_verdict reply_wait(ug_hello_reply *x, const ug_live_rollout *lr, const ug_live_stage *ls, ug_why why,
+                             ug_shortfall s)
 {
     ug_wait wt = {.ts = x->now, .why = why,
-                  .retry = why == UG_WHY_TOO_SMALL ? 0 : ug_jittered(x->l->pol->retry, x->h->uid)};
+                  .retry = why == UG_WHY_TOO_SMALL ? 0 : ug_jittered(retry_base(x->l->pol->retry, why, s), x->h->uid)};
     memcpy(wt.nonce, x->h->nonce, UG_NONCE_LEN);
     ug_v2_reply v = v2_reply(x);
     if (x->h2 ? ug_v2_wait(&v, &wt) != 0 : ug_wait_write(x->out, x->cap, x->out_len, &wt) != 0)
@@ -346,7 +374,14 @@ static ug_verdict reply_plan(ug_hello_reply *x, const ug_plan *p)
     case UG_ANSWER_COOKIE:
         return reply_cookie(x);
     default:
-        return reply_wait(x, p->lr, p->ls, p->why);
+        if (p->why == UG_WHY_QUOTA && p->shortfall == UG_SHORT_HOLD) {
+            /* the ABI's hold-back: no answer now; the peer's resend of the
+             * same bytes is decided again, with the slots its source brings */
+            ug_count(x->w, ST_HELD_FOR_LEASE);
+            *x->out_len = 0;
+            return UG_VERDICT_DROP;
+        }
+        return reply_wait(x, p->lr, p->ls, p->why, p->shortfall);
     }
 }
 
@@ -436,11 +471,13 @@ static ug_verdict targeted(ug_hello_reply *x, ug_hello *h, const ug_rule_input *
         checked = true;
     }
     if (!clock_ok(h->ts, x->now, p->clock_window))
-        return reply_wait(x, lr, NULL, UG_WHY_CLOCK);
+        return reply_wait(x, lr, NULL, UG_WHY_CLOCK, UG_SHORT_SPENT);
     /* a peer seen upgraded, back at an old version: worth one verification */
     bool observe = ug_outcome_observe(x->I, x->worker, lr, h->uid, &h->ver, true);
     ug_plan plan = ug_rules_run(c, lr, false);
-    if (plan.answer != UG_ANSWER_HINT && !observe)
+    /* a hold asks the slot source for this peer: verified first, as a HINT */
+    bool hold = plan.answer == UG_ANSWER_WAIT && plan.shortfall == UG_SHORT_HOLD;
+    if (plan.answer != UG_ANSWER_HINT && !hold && !observe)
         return reply_plan(x, &plan); /* nothing given or spent: no signature work */
     if (!checked) {
         if (remembered(x, &m, lr))
@@ -450,11 +487,11 @@ static ug_verdict targeted(ug_hello_reply *x, ug_hello *h, const ug_rule_input *
     }
     if (observe && ug_outcome_observe(x->I, x->worker, lr, h->uid, &h->ver, false))
         ug_count(x->w, ST_OUTCOMES_SEEN);
-    if (plan.answer != UG_ANSWER_HINT)
+    if (plan.answer != UG_ANSWER_HINT && !hold)
         return remember(x, &m, reply_plan(x, &plan));
     size_t longest = x->h2 ? ug_v2_hint_max(p, lr->r) : ug_hint_max_len(lr->r->manifest_len);
     if (longest > x->cap) /* rule 9, spending nothing */
-        return remember(x, &m, reply_wait(x, lr, NULL, UG_WHY_TOO_SMALL));
+        return remember(x, &m, reply_wait(x, lr, NULL, UG_WHY_TOO_SMALL, UG_SHORT_SPENT));
     plan = ug_rules_run(c, lr, true);
     return remember(x, &m, reply_plan(x, &plan));
 }
@@ -501,7 +538,7 @@ static ug_verdict hello_path(ug_hello_reply *x, ug_hello *h)
         if (olr && clock_ok(h->ts, x->now, p->clock_window) && verified(x, h) &&
             ug_outcome_observe(I, x->worker, olr, h->uid, &h->ver, false))
             ug_count(x->w, ST_OUTCOMES_SEEN);
-        ug_verdict v = reply_wait(x, NULL, NULL, UG_WHY_NOT_TARGETED);
+        ug_verdict v = reply_wait(x, NULL, NULL, UG_WHY_NOT_TARGETED, UG_SHORT_SPENT);
         return v == UG_VERDICT_REPLY ? UG_VERDICT_PASS : v;
     }
     return targeted(x, h, &c, lr);
@@ -617,12 +654,12 @@ ug_verdict ug_rules_handle(ug_inst *I, unsigned worker, const struct sockaddr *s
 
 /* ---- decide(): the same rules on claimed fields ----------------------------- */
 
-static void fill_decision(ug_decision *d, const ug_plan *p, uint64_t retry_base, uint64_t uid)
+static void fill_decision(ug_decision *d, const ug_plan *p, uint64_t policy_retry, uint64_t uid)
 {
     const ug_rollout *r = p->lr ? p->lr->r : NULL;
     ug_decision out = {.size = d->size, .answer = p->answer, .why = p->why, .fresh = p->fresh};
-    if (p->answer == UG_ANSWER_WAIT)
-        out.retry = p->why == UG_WHY_TOO_SMALL ? 0 : ug_jittered(retry_base, uid);
+    if (p->answer == UG_ANSWER_WAIT) /* a hold is a WAIT here: decide() cannot leave a peer unanswered */
+        out.retry = p->why == UG_WHY_TOO_SMALL ? 0 : ug_jittered(retry_base(policy_retry, p->why, p->shortfall), uid);
     if (r) {
         out.rollout = r->name;
         out.to = r->to;

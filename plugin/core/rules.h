@@ -12,6 +12,7 @@ typedef struct {
     const ug_live_stage *ls;  /* the stage that selected (HINT) or decided the WAIT; NULL if none */
     bool fresh;           /* a new grant */
     bool needs_flush;     /* the HINT rests on a grant not yet durable */
+    ug_shortfall shortfall; /* WAIT why=2: what the empty stage said (a hold, a short retry, spent) */
 } ug_plan;
 
 typedef struct {

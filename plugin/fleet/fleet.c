@@ -111,37 +111,64 @@ bool ug_fleet_leads(ug_fleet *F)
     return v;
 }
 
-/* A leased slot is spent only before the fence: past it, the fleet may
- * have written this tracker's lease off (docs/fleet.md, "forget"). */
+/* A leased slot is spent only before the fence: a tracker that cannot
+ * tell Redis of its grants stops making them a few heartbeats after the
+ * last one Redis took (docs/fleet.md, "The cutoff"). */
 static bool spendable(const ug_slot_source *src)
 {
     const ug_fleet *F = (const ug_fleet *)((const char *)src - offsetof(ug_fleet, slots));
-    return ug_fence_ms() < atomic_load_explicit(&F->fence, memory_order_acquire);
+    return ug_mono_ms() < atomic_load_explicit(&F->fence, memory_order_acquire);
+}
+
+/* A worker holds a peer back for a lease: the fleet thread passes now
+ * rather than at its next tick. */
+static void wanted(const ug_slot_source *src)
+{
+    ug_fleet *F = (ug_fleet *)((const char *)src - offsetof(ug_fleet, slots));
+    if (atomic_exchange(&F->wanted, true))
+        return; /* a wake-up is on its way */
+    pthread_mutex_lock(&F->qmu);
+    pthread_cond_signal(&F->wake);
+    pthread_mutex_unlock(&F->qmu);
 }
 
 bool ug_fleet_same_conf(const ug_fleet *F, const ug_fleet_conf *c)
 {
     const ug_fleet_conf *a = &F->conf;
     return c->enabled && strcmp(a->redis, c->redis) == 0 && strcmp(a->tracker, c->tracker) == 0 &&
-           strcmp(a->password_file, c->password_file) == 0 && a->lease == c->lease &&
+           strcmp(a->password_file, c->password_file) == 0 && strcmp(a->user, c->user) == 0 && a->lease == c->lease &&
            a->lease_timeout == c->lease_timeout;
+}
+
+/* The cutoff: a few heartbeats, and well inside lease_timeout (forget
+ * waits that long before it writes anything off). */
+static int64_t cutoff_ms(const ug_fleet *F)
+{
+    int64_t ms = CUTOFF_BEATS * BEAT_MS, most = (int64_t)F->conf.lease_timeout * 1000 * 3 / 4;
+    return ms < most ? ms : most;
 }
 
 /* ---- status ------------------------------------------------------------------ */
 
 json_t *ug_fleet_status(ug_fleet *F)
 {
-    int64_t left = atomic_load(&F->fence) - ug_fence_ms();
+    int64_t left = atomic_load(&F->fence) - ug_mono_ms();
+    uint64_t held = 0; /* peers held back for a lease, over the workers */
+    for (unsigned w = 0; w < F->I->nworkers; w++)
+        held += atomic_load_explicit(&F->I->workers[w].c[ST_HELD_FOR_LEASE], memory_order_relaxed);
     pthread_mutex_lock(&F->qmu);
     json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:o}", "tracker",
                           F->conf.tracker, "redis", F->conf.redis, "server", F->addr, "connected", F->up, "leads",
                           F->leads, "since", F->up ? json_integer((json_int_t)F->up_since) : json_null(), "lost_since",
                           F->up ? json_null() : json_integer((json_int_t)F->lost_since), "error",
-                          (F->up && !F->taken) || !F->last_err[0] ? json_null() : json_string(F->last_err),
+                          F->fault[0] ? json_string(F->fault)
+                          : (F->up && !F->taken) || !F->last_err[0] ? json_null() : json_string(F->last_err),
                           "lease_timeout_s",
                           (json_int_t)F->conf.lease_timeout, "lease_valid_ms", (json_int_t)(left > 0 ? left : 0),
                           "queued", (json_int_t)F->npub, "trackers_up", (json_int_t)F->trackers_up, "queue_overflow",
                           json_boolean(F->pub_lost || F->out_lost));
+    json_object_set_new(o, "held_for_lease", json_integer((json_int_t)held));
+    json_object_set_new(o, "cutoff_ms", json_integer((json_int_t)cutoff_ms(F)));
     pthread_mutex_unlock(&F->qmu);
     return o;
 }
@@ -243,7 +270,7 @@ static void serve_request(ug_fleet *F, const ug_live *l)
 
 static void try_connect(ug_fleet *F)
 {
-    int64_t now = ug_fence_ms();
+    int64_t now = ug_mono_ms();
     if (now < F->next_try_ms)
         return;
     if (fr_connect(&F->r) != 0) {
@@ -277,7 +304,7 @@ static void try_connect(ug_fleet *F)
     for (size_t i = 0; i < F->nsc; i++) { /* everything is looked at again */
         F->sc[i].ready = false;
         for (size_t j = 0; j < F->sc[i].nst; j++)
-            F->sc[i].st[j].indexed = false;
+            F->sc[i].st[j].indexed = F->sc[i].st[j].known_avail = false;
     }
     for (size_t i = 0; i < F->nro; i++)
         F->ro[i].synced = false;
@@ -290,7 +317,7 @@ static void beat(ug_fleet *F, const ug_live *l, const char *state)
     char trackers[UG_FLEET_KEY_MAX], forgot[UG_FLEET_KEY_MAX];
     ug_fleet_key_fleet(trackers, "trackers", NULL);
     ug_fleet_key_fleet(forgot, "forgot", NULL);
-    int64_t sent = ug_fence_ms();
+    int64_t sent = ug_mono_ms();
     fr_args *a = &F->a;
     fr_args_reset(a);
     fr_arg(a, trackers);
@@ -336,20 +363,29 @@ static void beat(ug_fleet *F, const ug_live *l, const char *state)
         fl_forgotten(F, l);
     if (!fl_up(F))
         return;
-    int64_t ms = (int64_t)F->conf.lease_timeout * 1000, margin = ms / 4 < 2000 ? ms / 4 : 2000;
-    atomic_store(&F->fence, sent + ms - margin);
+    atomic_store(&F->fence, sent + cutoff_ms(F));
 }
 
 /* One pass: heartbeat, then make every scope ready, tell, learn, lease,
- * follow the flags; the slower work once a second. */
+ * follow the flags; the slower work once a second. A worker holding a
+ * peer back for a lease wakes a short pass: leases only. */
 static void pass(ug_fleet *F)
 {
     const ug_live *l = atomic_load(&F->I->live);
-    int64_t now = ug_fence_ms();
+    int64_t now = ug_mono_ms();
+    bool asked = atomic_exchange(&F->wanted, false);
+    if (asked && now - F->last_pass_ms < TICK_MS && now - F->last_beat_ms < BEAT_MS && !F->name_taken) {
+        fl_leases(F, l, now);
+        if (!fl_up(F))
+            fl_lost(F);
+        return;
+    }
+    F->last_pass_ms = now;
     fl_sync_policy(F, l);
     if (now - F->last_beat_ms >= BEAT_MS)
         beat(F, l, "up");
     if (F->name_taken) { /* the other's lease is not ours to settle or spend */
+        fl_leases(F, l, now); /* says so to the peers: come back later */
         serve_request(F, l);
         if (!fl_up(F))
             fl_lost(F);
@@ -369,7 +405,7 @@ static void pass(ug_fleet *F)
         fl_leases(F, l, now);
     if (fl_up(F) && now - F->last_second_ms >= 1000) {
         F->last_second_ms = now;
-        fl_each_second(F, l, now);
+        fl_each_second(F, l);
     }
     serve_request(F, l);
     if (!fl_up(F))
@@ -388,7 +424,7 @@ static void sleep_until(ug_fleet *F, int64_t ms, bool for_flags)
     if (dl.tv_nsec >= 1000000000)
         dl.tv_sec++, dl.tv_nsec -= 1000000000;
     pthread_mutex_lock(&F->qmu);
-    while (!F->stop && !(F->req && !F->req_done) && !(for_flags && F->nflags))
+    while (!F->stop && !(F->req && !F->req_done) && !(for_flags && (F->nflags || atomic_load(&F->wanted))))
         if (pthread_cond_timedwait(&F->wake, &F->qmu, &dl) != 0)
             break;
     pthread_mutex_unlock(&F->qmu);
@@ -454,11 +490,13 @@ static void *run(void *arg)
             pass(F);
         else
             serve_request(F, atomic_load(&F->I->live));
+        if (!fl_up(F)) /* peers of empty stages come back later: Redis is away */
+            fl_outlooks(F, atomic_load(&F->I->live));
         ug_live_unlock(F->I);
         if (fl_up(F))
             sleep_until(F, TICK_MS, true);
         else
-            sleep_until(F, F->next_try_ms - ug_fence_ms(), false);
+            sleep_until(F, F->next_try_ms - ug_mono_ms(), false);
     }
     ug_live_lock(F->I);
     stop_cleanly(F);
@@ -492,6 +530,33 @@ static int self_id(ug_fleet *F, char *err, size_t errcap)
     return 0;
 }
 
+/* Fleet mode trusts only a Redis other local users cannot reach: one that
+ * asks for a password (password_file, an ACL user's), or a Unix socket in
+ * a folder only this user can enter. A folder that does not exist yet is
+ * checked again at each connect (fr_connect). */
+static int authenticated(ug_fleet *F, char *err, size_t errcap)
+{
+    char why[400];
+    if (F->conf.password_file[0])
+        return 0;
+    if (F->r.url.kind != UG_REDIS_UNIX) {
+        snprintf(err, errcap,
+                 "fleet.redis: %.200s without a password: any local user can reach it and rewrite the fleet's "
+                 "quotas and flags. Give fleet.password_file (with fleet.user, a Redis ACL user; see "
+                 "contrib/redis/upgate.acl and docs/fleet.md, \"Securing Redis\"), or use a unix:// socket in a "
+                 "folder only this user can enter",
+                 F->conf.redis);
+        return -1;
+    }
+    if (fr_socket_private(F->r.url.path, why, sizeof why) != 0)
+        return 0;
+    snprintf(err, errcap,
+             "fleet.redis: %.200s without a password: the socket's %.300s. Make that folder 0700 and owned by "
+             "this user, or give fleet.password_file (docs/fleet.md, \"Securing Redis\")",
+             F->conf.redis, why);
+    return -1;
+}
+
 ug_fleet *ug_fleet_new(ug_inst *I, const ug_fleet_conf *conf, char *err, size_t errcap)
 {
     ug_fleet *F = aligned_alloc(64, sizeof *F);
@@ -510,6 +575,7 @@ ug_fleet *ug_fleet_new(ug_inst *I, const ug_fleet_conf *conf, char *err, size_t 
     }
     snprintf(F->r.url_text, sizeof F->r.url_text, "%s", conf->redis);
     snprintf(F->r.password_file, sizeof F->r.password_file, "%s", conf->password_file);
+    snprintf(F->r.user, sizeof F->r.user, "%s", conf->user);
     F->r.timeout_ms = CMD_TIMEOUT_MS;
     char host[64] = "?";
     if (gethostname(host, sizeof host) != 0)
@@ -522,7 +588,8 @@ ug_fleet *ug_fleet_new(ug_inst *I, const ug_fleet_conf *conf, char *err, size_t 
     (void)pthread_cond_init(&F->done, NULL);
     atomic_init(&F->fence, 0); /* nothing is spent before the first heartbeat */
     F->slots.spendable = spendable;
-    if (self_id(F, err, errcap) != 0) {
+    F->slots.wanted = wanted;
+    if (self_id(F, err, errcap) != 0 || authenticated(F, err, errcap) != 0 || fl_flag_key(F, err, errcap) != 0) {
         ug_fleet_free(F);
         return NULL;
     }
@@ -568,6 +635,8 @@ void ug_fleet_free(ug_fleet *F)
     free(F->ro);
     free(F->pub);
     free(F->out);
+    if (F->flag_key)
+        sodium_free(F->flag_key); /* wiped */
     pthread_mutex_destroy(&F->qmu);
     pthread_cond_destroy(&F->wake);
     pthread_cond_destroy(&F->done);

@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "fleet/fleet_codec.h"
 
 /* What comes back from Redis was written by some tracker's scripts, but a
@@ -144,6 +146,82 @@ int ug_fleet_row_parse(const char *v, size_t n, uint64_t *seconds, bool *up)
     else
         return -1;
     return 0;
+}
+
+/* One field of the flags hash into out; 0, or -1 when its value is bad. */
+static int flag_field(const char *k, size_t kn, const char *v, size_t vn, ug_fleet_flags *out, unsigned *seen)
+{
+    static const char *const names[] = {"paused", "halted", "why", "at", "held", "shift", "ver", "mac"};
+    unsigned which = 0;
+    while (which < 8 && !(strlen(names[which]) == kn && memcmp(names[which], k, kn) == 0))
+        which++;
+    if (which == 8)
+        return 0; /* not ours: the MAC covers only what we read */
+    if (*seen & (1u << which))
+        return -1;
+    *seen |= 1u << which;
+    uint64_t n = 0;
+    if (which <= 1 || (which >= 3 && which <= 6)) {
+        if (decimal(v, vn, which <= 1 ? 1 : UINT64_MAX / 2, &n) != 0)
+            return -1;
+    }
+    switch (which) {
+    case 0: out->paused = n; return 0;
+    case 1: out->halted = n; return 0;
+    case 2:
+        if (vn > UG_FLEET_WHY_MAX || memchr(v, '\0', vn))
+            return -1;
+        memcpy(out->why, v, vn);
+        out->why[vn] = '\0';
+        return 0;
+    case 3: out->at = n; return 0;
+    case 4: out->held = n; return 0;
+    case 5: out->shift = n; return 0;
+    case 6: out->ver = n; return 0;
+    default:
+        for (size_t i = 0; i < vn; i++)
+            if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
+                return -1;
+        if (vn != 0 && vn != UG_FLEET_MAC_HEX)
+            return -1;
+        memcpy(out->mac, v, vn);
+        out->mac[vn] = '\0';
+        return 0;
+    }
+}
+
+int ug_fleet_flags_parse(const char *const *f, const size_t *len, size_t nf, ug_fleet_flags *out)
+{
+    memset(out, 0, sizeof *out);
+    unsigned seen = 0;
+    if (nf % 2 != 0)
+        return -1;
+    for (size_t i = 0; i < nf; i += 2)
+        if (flag_field(f[i], len[i], f[i + 1], len[i + 1], out, &seen) != 0)
+            return -1;
+    return 0;
+}
+
+void ug_fleet_flags_mac(const uint8_t *key, const char *rollout, const ug_fleet_flags *st,
+                        char out[UG_FLEET_MAC_HEX + 1])
+{
+    char msg[UG_NAME_MAX + UG_FLEET_WHY_MAX + 200];
+    int n = snprintf(msg, sizeof msg, "upgate fleet flags v1\n%s\n%llu\n%d\n%d\n%llu\n%llu\n%llu\n%zu:%s", rollout,
+                     (unsigned long long)st->ver, st->paused, st->halted, (unsigned long long)st->at,
+                     (unsigned long long)st->held, (unsigned long long)st->shift, strlen(st->why), st->why);
+    uint8_t h[UG_FLEET_MAC_HEX / 2];
+    crypto_generichash(h, sizeof h, (const uint8_t *)msg, n > 0 && (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1,
+                       key, 32);
+    sodium_bin2hex(out, UG_FLEET_MAC_HEX + 1, h, sizeof h);
+}
+
+bool ug_fleet_flags_verify(const uint8_t *key, const char *rollout, const ug_fleet_flags *st)
+{
+    char want[UG_FLEET_MAC_HEX + 1];
+    if (strlen(st->mac) != UG_FLEET_MAC_HEX)
+        return false;
+    ug_fleet_flags_mac(key, rollout, st, want);
+    return sodium_memcmp(want, st->mac, UG_FLEET_MAC_HEX) == 0;
 }
 
 int ug_fleet_qkey_parse(const char *k, size_t n, char rollout[UG_NAME_MAX + 1], char to[UG_VER_MAX + 1],

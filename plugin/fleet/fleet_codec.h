@@ -41,6 +41,28 @@ int ug_fleet_event_parse(const char *const *f, const size_t *len, size_t nf, ug_
  * stopped): 0 or -1. */
 int ug_fleet_row_parse(const char *v, size_t n, uint64_t *seconds, bool *up) UG_WUR;
 
+/* The fleet's flags of a rollout, as its hash `ug:{R}:flags` holds them. */
+#define UG_FLEET_WHY_MAX 255u
+#define UG_FLEET_MAC_HEX 64u
+typedef struct {
+    bool paused, halted;
+    char why[UG_FLEET_WHY_MAX + 1];
+    uint64_t at, held, shift, ver;
+    char mac[UG_FLEET_MAC_HEX + 1]; /* lowercase hex; "" when none */
+} ug_fleet_flags;
+
+/* HGETALL's name/value pairs (nf names and values, alternating): 0, or -1
+ * when they are not flags (a value out of its range, a field twice, a
+ * NUL in why). Unknown fields are skipped; absent ones stay 0 (ver 0:
+ * no flags yet). */
+int ug_fleet_flags_parse(const char *const *f, const size_t *len, size_t nf, ug_fleet_flags *out) UG_WUR;
+/* The MAC (BLAKE2b under a 32-byte key) of every field of st but mac, and
+ * of the rollout's name, in hex into out. */
+void ug_fleet_flags_mac(const uint8_t *key, const char *rollout, const ug_fleet_flags *st,
+                        char out[UG_FLEET_MAC_HEX + 1]);
+/* Whether st->mac is that MAC (compared in constant time). */
+bool ug_fleet_flags_verify(const uint8_t *key, const char *rollout, const ug_fleet_flags *st);
+
 /* The names a stage's quota key holds, "ug:{ROLLOUT}:TO:q:STAGE"; 0 or -1. */
 int ug_fleet_qkey_parse(const char *k, size_t n, char rollout[UG_NAME_MAX + 1], char to[UG_VER_MAX + 1],
                         char stage[UG_NAME_MAX + 1]) UG_WUR;

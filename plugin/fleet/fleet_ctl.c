@@ -57,12 +57,11 @@ static json_t *trackers(ug_fleet *F, uint64_t now, char *err, size_t errcap)
     if (!rep)
         return NULL;
     json_t *o = json_object();
-    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i + 1 < rep->elements; i += 2) {
-        const redisReply *k = rep->element[i], *v = rep->element[i + 1];
+    const redisReply *k, *v;
+    for (size_t i = 0; i < fr_npairs(rep); i++) {
         uint64_t ts;
         bool up;
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || k->len > UG_TRACKER_MAX ||
-            ug_fleet_row_parse(v->str, v->len, &ts, &up) != 0)
+        if (!fr_pair(rep, i, &k, &v) || k->len > UG_TRACKER_MAX || ug_fleet_row_parse(v->str, v->len, &ts, &up) != 0)
             continue;
         /* SECONDS|STATE|ADDRESS|ID: the address and the state folder's id */
         const char *addr = strchr(strchr(v->str, '|') + 1, '|');
@@ -89,10 +88,10 @@ static json_t *stage_row(ug_fleet *F, const fscope *s, const fstage *t, json_t *
         return NULL;
     long long n = 0, leased = 0;
     json_t *lease = json_object(), *told = json_object();
-    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i + 1 < rep->elements; i += 2) {
-        const redisReply *k = rep->element[i];
+    const redisReply *k, *kv;
+    for (size_t i = 0; i < fr_npairs(rep); i++) {
         long long v;
-        if (k->type != REDIS_REPLY_STRING || !fr_int_at(rep->element[i + 1], 0, &v))
+        if (!fr_pair(rep, i, &k, &kv) || !fr_int_at(kv, 0, &v))
             continue;
         if (strcmp(k->str, "n") == 0)
             n = v;
@@ -125,11 +124,9 @@ static json_t *stage_row(ug_fleet *F, const fscope *s, const fstage *t, json_t *
         return NULL;
     }
     json_t *demand = json_object();
-    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i + 1 < rep->elements; i += 2) {
-        const redisReply *k = rep->element[i], *v = rep->element[i + 1];
-        if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING)
-            json_object_set_new(demand, k->str, json_real(strtod(v->str, NULL)));
-    }
+    for (size_t i = 0; i < fr_npairs(rep); i++)
+        if (fr_pair(rep, i, &k, &kv))
+            json_object_set_new(demand, k->str, json_real(strtod(kv->str, NULL)));
     freeReplyObject(rep);
     json_object_set_new(o, "fleet_rate", json_real(t->fleet_rate));
     json_object_set_new(o, "demand", demand);
@@ -198,9 +195,11 @@ static json_t *lease_keys(ug_fleet *F, const char *tracker, char *err, size_t er
     if (!rep)
         return NULL;
     json_t *keys = json_object();
-    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
-        if (rep->element[i]->type == REDIS_REPLY_STRING && rep->element[i]->len < UG_FLEET_KEY_MAX)
-            json_object_set_new(keys, rep->element[i]->str, json_true());
+    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
+        const redisReply *k = fr_str_at(rep, i);
+        if (k && k->len < UG_FLEET_KEY_MAX)
+            json_object_set_new(keys, k->str, json_true());
+    }
     freeReplyObject(rep);
     for (size_t i = 0; i < F->nsc; i++)
         for (size_t j = 0; j < F->sc[i].nst; j++)
@@ -208,8 +207,10 @@ static json_t *lease_keys(ug_fleet *F, const char *tracker, char *err, size_t er
     return keys;
 }
 
-static int forget_all(ug_fleet *F, const char *tracker, json_t *keys, json_t *released, long long *total, char *err,
-                      size_t errcap)
+/* FORGET on every key: written off what the tracker parked (all with
+ * force); what it may have spent stays counted (kept). */
+static int forget_all(ug_fleet *F, const char *tracker, bool force, json_t *keys, json_t *released, long long *total,
+                      long long *kept, char *err, size_t errcap)
 {
     const char *k;
     json_t *v;
@@ -221,31 +222,37 @@ static int forget_all(ug_fleet *F, const char *tracker, json_t *keys, json_t *re
         fr_args_reset(&F->a);
         fr_arg(&F->a, k);
         fr_arg(&F->a, tracker);
+        fr_arg(&F->a, force ? "1" : "0");
         redisReply *rep = run_script(F, FR_FORGET, 1, err, errcap);
-        long long n = 0;
-        bool ok = rep && fr_int_at(rep, 0, &n);
+        long long n = 0, left = 0;
+        bool ok = rep && fr_int_at(rep, 0, &n) && fr_int_at(rep, 1, &left) && n >= 0 && left >= 0;
         if (rep)
             freeReplyObject(rep);
         if (!ok)
             return -1;
-        if (n > 0) {
-            json_array_append_new(released, json_pack("{s:s, s:s, s:s, s:I}", "rollout", rollout, "release", to,
-                                                      "stage", stage, "slots", (json_int_t)n));
+        if (n > 0 || left > 0) {
+            json_array_append_new(released, json_pack("{s:s, s:s, s:s, s:I, s:I}", "rollout", rollout, "release", to,
+                                                      "stage", stage, "slots", (json_int_t)n, "kept",
+                                                      (json_int_t)left));
             *total += n;
+            *kept += left;
         }
     }
     return fr_replicated(&F->r);
 }
 
 /* Marks the tracker forgotten (it drops what it holds at its next
- * heartbeat, if it lives) and stopped, and drops its index. */
-static int mark_forgotten(ug_fleet *F, const char *tracker, uint64_t now, char *err, size_t errcap)
+ * heartbeat, if it lives) and stopped; drops its index when nothing of
+ * its lease stays counted (else a forced forget must find it again). */
+static int mark_forgotten(ug_fleet *F, const char *tracker, uint64_t now, bool drop_index, char *err, size_t errcap)
 {
     char key[UG_FLEET_KEY_MAX], row[64];
     const char *steps[3][4] = {{"SADD", "forgot", tracker, NULL}, {"DEL", "leases", NULL, NULL},
                                {"HSET", "trackers", tracker, row}};
     snprintf(row, sizeof row, "%llu|stopped|forgotten", (unsigned long long)now);
     for (int i = 0; i < 3; i++) {
+        if (i == 1 && !drop_index)
+            continue;
         ug_fleet_key_fleet(key, steps[i][1], i == 1 ? tracker : NULL);
         fr_args_reset(&F->a);
         fr_arg(&F->a, steps[i][0]);
@@ -300,18 +307,22 @@ json_t *fl_forget_json(ug_fleet *F, const ug_live *l, json_t *req, char *err, si
     if (!keys)
         return NULL;
     json_t *released = json_array();
-    long long total = 0;
-    int rc = forget_all(F, t, keys, released, &total, err, errcap);
+    long long total = 0, kept = 0;
+    int rc = forget_all(F, t, force, keys, released, &total, &kept, err, errcap);
     json_decref(keys);
-    if (rc != 0 || mark_forgotten(F, t, now, err, errcap) != 0) {
+    if (rc != 0 || mark_forgotten(F, t, now, kept == 0, err, errcap) != 0) {
         if (!err[0])
             snprintf(err, errcap, "fleet forget: Redis: %.300s", F->r.err);
         json_decref(released);
         return NULL;
     }
-    fl_log(F, UG_LOG_WARN, "forgot tracker %s%s: released %lld leased slots", t, force ? " (forced)" : "", total);
-    return json_pack("{s:s, s:b, s:I, s:b, s:o, s:I, s:s}", "tracker", t, "was_up", up, "heartbeat_age_s",
-                     (json_int_t)age, "forced", force, "released", released, "slots", (json_int_t)total, "note",
-                     "grants it made and had not told the fleet are told, and counted, when it returns, even past a "
-                     "quota");
+    fl_log(F, UG_LOG_WARN, "forgot tracker %s%s: released %lld leased slots, %lld stay counted", t,
+           force ? " (forced)" : "", total, kept);
+    return json_pack("{s:s, s:b, s:I, s:b, s:o, s:I, s:I, s:s}", "tracker", t, "was_up", up, "heartbeat_age_s",
+                     (json_int_t)age, "forced", force, "released", released, "slots", (json_int_t)total, "kept",
+                     (json_int_t)kept, "note",
+                     force ? "forced: grants it made and had not told the fleet are told, and counted, when it "
+                             "returns, even past a quota"
+                           : "released only the slots it had parked; the slots it could spend stay counted until it "
+                             "returns and tells what it granted (force writes them off too)");
 }

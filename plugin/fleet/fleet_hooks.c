@@ -78,6 +78,10 @@ static void stage_status(void *ctx, json_t *o, const ug_live_rollout *lr, const 
     json_object_set_new(o, "granted_here", json_integer((json_int_t)(ls->q ? ug_stage_quota_count(ls->q) : 0)));
     bool leased = ls->q && ug_stage_quota_is_sourced(ls->q);
     json_object_set_new(o, "lease_unused_here", json_integer((json_int_t)(leased ? ug_stage_quota_remaining(ls->q) : 0)));
+    if (leased) { /* what a peer finding the stage empty would hear */
+        static const char *const words[] = {"spent", "soon", "hold"};
+        json_object_set_new(o, "lease_outlook", json_string(words[ug_stage_quota_short(ls->q, false)]));
+    }
     if (s->has_fleet_rate)
         json_object_set_new(o, "fleet_rate", json_real(s->fleet_rate));
     json_t *f = ug_fleet_stage_status(ctx, lr->r->name, lr->r->to, s->name);

@@ -16,9 +16,11 @@
 #include "fleet/fleet.h"
 #include "fleet/fleet_codec.h"
 #include "fleet/fleet_redis.h"
+#include "util/clock.h"
 
 #define TICK_MS 100            /* one pass of the fleet thread */
 #define BEAT_MS 500            /* heartbeat, and the fence it renews */
+#define CUTOFF_BEATS 4         /* the fence: this many heartbeats after the last one Redis took */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 3200
 #define CMD_TIMEOUT_MS 1000    /* connect, and each command */
@@ -27,9 +29,11 @@
 #define BATCH 256u             /* uids per script call */
 #define STREAM_MAX 100000u     /* events a scope's stream keeps (MAXLEN ~) */
 #define STREAM_READ 512u
-#define IDLE_MS 10000          /* a stage with no new grant this long returns its lease but one */
+#define PARK_MS 1000           /* a stage with no new grant nor held peer this long parks its unused slots */
+#define IDLE_MS 3000           /* ... and this long returns every slot it holds to the fleet */
 #define RATE_TTL_S 3           /* a demand older than this is a tracker gone */
 #define LEADER_AGE_S 5
+#define FLAG_KEY_LEN 32u       /* the key that MACs the fleet's flags (fleet_flags.c) */
 
 typedef struct {
     uint32_t scope;
@@ -62,10 +66,14 @@ typedef struct {
     double fleet_rate;
     bool indexed;          /* its key is in this tracker's lease index (this connection) */
     bool requota;          /* a reload changed the quota: give back, then lease anew */
-    uint64_t want;         /* the next lease's size */
+    uint64_t block;        /* slots a lease brings beyond the peers held back (follows demand) */
+    bool spell;            /* busy since its first lease after a quiet spell (that one was a share) */
+    uint64_t parked;       /* slots held here but not spendable: Redis's r:TRACKER (fleet_lease.c) */
     bool primed;           /* last_n and last_waits hold a first reading */
-    uint64_t last_n, last_waits;
-    int64_t last_grant_ms, next_lease_ms;
+    uint64_t last_n, last_waits, pass_n, held_sec;
+    int64_t last_active_ms, next_lease_ms; /* active: a new grant or a peer held back */
+    bool known_avail;      /* avail and room hold Redis's word on this connection */
+    uint64_t avail, room;  /* quota - n - leased (lendable now), quota - n (not yet counted) */
     double demand;         /* new offers wanted per second, smoothed */
     /* shown by status (qmu) */
     bool known;
@@ -88,7 +96,8 @@ typedef struct {
 typedef struct {
     char name[UG_NAME_MAX + 1];
     char fkey[UG_FLEET_KEY_MAX];
-    uint64_t ver;          /* the flags' version last applied here */
+    uint64_t ver;          /* the flags' version last applied here (kept in the store: no rollback) */
+    uint64_t bad_ver;      /* the last version refused (logged once) */
     bool present, synced;
 } flagged_rollout;
 
@@ -99,8 +108,10 @@ struct ug_fleet {
     ug_fleet_conf conf;
     char self_addr[128];
     char self_id[17];    /* this state folder's id in the fleet (hex): tells a restart from a namesake */
-    _Alignas(64) _Atomic int64_t fence; /* leased slots are spent only before it (ug_fence_ms) */
+    _Alignas(64) _Atomic int64_t fence; /* leased slots are spent only before it (ug_mono_ms) */
     ug_slot_source slots;                /* leases, as the store asks for them */
+    _Atomic bool wanted;                 /* a worker holds a peer back for a lease: pass now */
+    uint8_t *flag_key;                   /* sodium_malloc'ed FLAG_KEY_LEN, from password_file; NULL: none */
     ug_sink sink;                        /* what the core tells the fleet (fleet_hooks.c) */
     ug_ctl_ext ext;                      /* what the fleet adds to control */
     pthread_mutex_t qmu; /* queues, requests, what status shows */
@@ -122,6 +133,7 @@ struct ug_fleet {
     bool req_done;
     /* shown by status (qmu) */
     bool up, leads, taken; /* taken: our name beats elsewhere (status says so) */
+    char fault[300];       /* a lease fault, shown by status until restart */
     uint64_t up_since, lost_since;
     char addr[300], last_err[300];
     long long trackers_up;
@@ -129,6 +141,8 @@ struct ug_fleet {
     fr_conn r;
     fr_args a;
     bool lost_logged, ever_up, forgotten_logged;
+    bool lease_fault;    /* Redis answered a lease it cannot have given: no more leases (said once) */
+    int64_t last_pass_ms;
     bool name_taken;     /* another live tracker beats under our name */
     int backoff_ms;
     int64_t next_try_ms, last_beat_ms, last_second_ms;
@@ -186,8 +200,6 @@ json_t *ug_fleet_control(ug_fleet *F, json_t *req, char *err, size_t errcap);
 void fl_on_commit(void *ctx, const ug_commit_batch *b);
 
 /* fleet_conn.c: the connection as the passes see it */
-/* The clock of fences: CLOCK_MONOTONIC_COARSE in ms. */
-int64_t ug_fence_ms(void);
 __attribute__((format(printf, 3, 4))) void fl_log(ug_fleet *F, ug_log_level lvl, const char *fmt, ...);
 /* Whether the connection is up; fl_lost: it broke during the pass (said once). */
 bool fl_up(ug_fleet *F);
@@ -201,14 +213,26 @@ void fl_sync_policy(ug_fleet *F, const ug_live *l);
 const ug_live_rollout *fl_rollout_of(const ug_live *l, const fscope *s);
 ug_stage_quota *fl_stage_q(const ug_live_rollout *lr, const fstage *t);
 fstage *fl_stage_find(fscope *s, const char *name);
+/* What an empty stage tells its peers now (ug_shortfall), from Redis's
+ * last word and the connection. */
+void fl_outlook(ug_fleet *F, const fstage *t, ug_stage_quota *q);
+/* Every leased stage's outlook (after the connection broke). */
+void fl_outlooks(ug_fleet *F, const ug_live *l);
+/* Redis's counts of a stage (n, leased): what can still be lent. */
+void fl_counts(ug_fleet *F, fstage *t, long long n, long long leased);
+/* The flags' version of a rollout this state folder applied last (0:
+ * none), and keeping a new one: a restart refuses older ones too. */
+uint64_t fl_kept_version(ug_fleet *F, const char *rollout);
+void fl_keep_version(ug_fleet *F, flagged_rollout *f, uint64_t ver);
 /* Past the fence: this tracker may spend nothing it holds. */
 bool fl_fenced(ug_fleet *F);
 /* F->a as a script or a command; NULL when it failed (an error reply is
  * logged and closes the connection: the next one looks everything over). */
 redisReply *fl_script(ug_fleet *F, int which, int nkeys);
 redisReply *fl_command(ug_fleet *F);
-/* SETTLE: this tracker's lease of t becomes exactly keep; 0 or -1. */
-int fl_settle(ug_fleet *F, const fstage *t, uint64_t keep);
+/* SETTLE: this tracker's lease of t becomes exactly keep, of which parked
+ * are parked (not spendable here); 0 or -1. */
+int fl_settle(ug_fleet *F, fstage *t, uint64_t keep, uint64_t parked);
 void fl_prepare(ug_fleet *F, const ug_live *l);
 void fl_drain_pub(ug_fleet *F, const ug_live *l);
 void fl_drain_out(ug_fleet *F, const ug_live *l);
@@ -217,8 +241,11 @@ void fl_follow(ug_fleet *F, const ug_live *l);
 int fl_check_gap(ug_fleet *F, fscope *s);
 
 /* fleet_lease.c */
+/* Every leased stage: slots for the peers held back and for the demand,
+ * parked or returned when idle, and the stage's outlook. */
 void fl_leases(ug_fleet *F, const ug_live *l, int64_t now_ms);
-void fl_each_second(ug_fleet *F, const ug_live *l, int64_t now_ms);
+
+void fl_each_second(ug_fleet *F, const ug_live *l);
 /* A forget reached this tracker: drops every unused slot, owes the rest. */
 void fl_forgotten(ug_fleet *F, const ug_live *l);
 /* Returns every unused slot of every stage; the slots returned. */
@@ -226,6 +253,9 @@ uint64_t fl_return_all(ug_fleet *F, const ug_live *l);
 
 /* fleet_flags.c */
 void fl_flags(ug_fleet *F, const ug_live *l);
+/* The flags' MAC key from the password file (NULL key without one); 0 or -1 with err. */
+int fl_flag_key(ug_fleet *F, char *err, size_t errcap);
+
 
 /* fleet_ctl.c: the control command's two subcommands, on the fleet thread */
 json_t *fl_status_json(ug_fleet *F, const ug_live *l, char *err, size_t errcap);

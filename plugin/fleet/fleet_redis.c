@@ -1,10 +1,13 @@
 /* Fleet mode's Redis connection (hiredis, synchronous, fleet thread only): Sentinel, password, master check, the Lua scripts. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -91,26 +94,42 @@ static const char *const scripts[FR_NSCRIPTS] = {
                    "  end\n"
                    "end\n"
                    "return changed\n",
-    /* SETTLE q; tracker, keep -> {held before, keep, n, leased}: the
-     * tracker's lease becomes exactly what it owes (unused + untold). */
-    [FR_SETTLE] = "local q, lf = KEYS[1], 'l:' .. ARGV[1]\n"
-                  "local keep = tonumber(ARGV[2])\n"
+    /* SETTLE q; tracker, keep, parked -> {held before, keep, n, leased}:
+     * the tracker's lease becomes exactly what it owes (unused + untold),
+     * parked of it parked (r:TRACKER: slots it may spend only after UNPARK). */
+    [FR_SETTLE] = "local q, lf, rf = KEYS[1], 'l:' .. ARGV[1], 'r:' .. ARGV[1]\n"
+                  "local keep, parked = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
                   "local old = tonumber(redis.call('HGET', q, lf) or '0')\n"
                   "local leased = tonumber(redis.call('HGET', q, 'leased') or '0') + keep - old\n"
                   "if leased < 0 then leased = 0 end\n"
                   "redis.call('HSET', q, 'leased', leased)\n"
                   "if keep > 0 then redis.call('HSET', q, lf, keep) else redis.call('HDEL', q, lf) end\n"
+                  "if parked > 0 then redis.call('HSET', q, rf, parked) else redis.call('HDEL', q, rf) end\n"
                   "return {old, keep, tonumber(redis.call('HGET', q, 'n') or '0'), leased}\n",
-    /* FORGET q; tracker -> slots written off */
-    [FR_FORGET] = "local q, lf = KEYS[1], 'l:' .. ARGV[1]\n"
+    /* UNPARK q; tracker, k -> given: up to k parked slots become spendable
+     * (a forget may have written them off meanwhile: then fewer). */
+    [FR_UNPARK] = "local q, rf = KEYS[1], 'r:' .. ARGV[1]\n"
+                  "local r = tonumber(redis.call('HGET', q, rf) or '0')\n"
+                  "local g = tonumber(ARGV[2])\n"
+                  "if g > r then g = r end\n"
+                  "if g < 0 then g = 0 end\n"
+                  "if r - g > 0 then redis.call('HSET', q, rf, r - g) else redis.call('HDEL', q, rf) end\n"
+                  "return g\n",
+    /* FORGET q; tracker, force -> {written off, kept}: only the parked slots
+     * (the tracker cannot spend them without UNPARK), or all with force;
+     * the rest stays counted: the tracker may have spent it. */
+    [FR_FORGET] = "local q, lf, rf = KEYS[1], 'l:' .. ARGV[1], 'r:' .. ARGV[1]\n"
                   "local old = tonumber(redis.call('HGET', q, lf) or '0')\n"
-                  "if old > 0 then\n"
-                  "  local leased = tonumber(redis.call('HGET', q, 'leased') or '0') - old\n"
+                  "local free = tonumber(redis.call('HGET', q, rf) or '0')\n"
+                  "if ARGV[2] == '1' or free > old then free = old end\n"
+                  "if free > 0 then\n"
+                  "  local leased = tonumber(redis.call('HGET', q, 'leased') or '0') - free\n"
                   "  if leased < 0 then leased = 0 end\n"
                   "  redis.call('HSET', q, 'leased', leased)\n"
                   "end\n"
-                  "redis.call('HDEL', q, lf)\n"
-                  "return old\n",
+                  "if old - free > 0 then redis.call('HSET', q, lf, old - free) else redis.call('HDEL', q, lf) end\n"
+                  "redis.call('HDEL', q, rf)\n"
+                  "return {free, old - free}\n",
     /* BEAT trackers forgot; tracker, state, address, instance id, lease
      * timeout -> {was forgotten, now, name taken}: a name beating from
      * another state folder within the lease timeout is another tracker
@@ -128,21 +147,16 @@ static const char *const scripts[FR_NSCRIPTS] = {
                 "if ARGV[2] == 'up' then was = redis.call('SREM', KEYS[2], ARGV[1]) end\n"
                 "redis.call('HSET', KEYS[1], ARGV[1], now .. '|' .. ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[4])\n"
                 "return {was, now, 0}\n",
-    /* FLAGS flags; op, args -> {version, changed} */
-    [FR_FLAGS] = "local f, op = KEYS[1], ARGV[1]\n"
-                 "local function ver() return tonumber(redis.call('HGET', f, 'ver') or '0') end\n"
-                 "if op == 'pause' then redis.call('HSET', f, 'paused', '1')\n"
-                 "elseif op == 'resume' then redis.call('HSET', f, 'paused', '0', 'halted', '0', 'why', '', 'at', '0')\n"
-                 "elseif op == 'halt' then redis.call('HSET', f, 'halted', '1', 'why', ARGV[2], 'at', ARGV[3])\n"
-                 "elseif op == 'hold' then\n"
-                 "  if tonumber(redis.call('HGET', f, 'held') or '0') ~= tonumber(ARGV[2]) then return {ver(), 0} end\n"
-                 "  redis.call('HSET', f, 'held', ARGV[3], 'shift', ARGV[4])\n"
-                 "elseif op == 'init' then\n"
-                 "  if redis.call('EXISTS', f) == 1 then return {ver(), 0} end\n"
-                 "  redis.call('HSET', f, 'paused', ARGV[2], 'halted', ARGV[3], 'why', ARGV[4], 'at', ARGV[5], "
-                 "'held', ARGV[6], 'shift', ARGV[7])\n"
-                 "else return redis.error_reply('unknown op') end\n"
-                 "return {redis.call('HINCRBY', f, 'ver', 1), 1}\n",
+    /* FLAGS flags; expected version, new version, paused, halted, why, at,
+     * held, shift, mac -> {version, written}: a compare-and-set of the whole
+     * state, MACed by the writer (fleet_flags.c), so a reader can tell a
+     * tracker's word from anybody's HSET. */
+    [FR_FLAGS] = "local f = KEYS[1]\n"
+                 "local cur = tonumber(redis.call('HGET', f, 'ver') or '0') or -1\n"
+                 "if cur ~= tonumber(ARGV[1]) then return {cur, 0} end\n"
+                 "redis.call('HSET', f, 'ver', ARGV[2], 'paused', ARGV[3], 'halted', ARGV[4], 'why', ARGV[5], "
+                 "'at', ARGV[6], 'held', ARGV[7], 'shift', ARGV[8], 'mac', ARGV[9])\n"
+                 "return {tonumber(ARGV[2]), 1}\n",
     /* RATE rate; tracker, demand, ttl, fleet_rate -> {share, trackers, demand}:
      * Doorman's proportional share, demand + 1 so an idle tracker keeps a
      * trickle; entries older than ttl seconds are trackers gone. */
@@ -233,6 +247,43 @@ void fr_argf(fr_args *a, double v)
     fr_argn(a, b, (size_t)n);
 }
 
+/* ---- replies: no allocation sized by a claim ------------------------------------- */
+
+/* hiredis 0.14 allocates an array reply's elements as soon as it reads
+ * the count ("*222330368" is 1.7 GB): a reply larger than any the fleet
+ * asks for is refused instead, which hiredis reports as out of memory
+ * and the connection closes (fuzz/fuzz_fleet.c found it). */
+#define REPLY_ELEMENTS_MAX (1 << 20)
+
+static redisReplyObjectFunctions capped;
+static void *(*hiredis_array)(const redisReadTask *, int);
+static pthread_once_t capped_once = PTHREAD_ONCE_INIT;
+
+static void *capped_array(const redisReadTask *t, int len)
+{
+    return len > REPLY_ELEMENTS_MAX ? NULL : hiredis_array(t, len);
+}
+
+static void capped_init(void)
+{
+    redisReader *r = redisReaderCreate(); /* hiredis's own functions, which it does not export */
+    if (!r)
+        return;
+    capped = *r->fn;
+    hiredis_array = capped.createArray;
+    capped.createArray = capped_array;
+    redisReaderFree(r);
+}
+
+int fr_reader_cap(redisReader *r)
+{
+    pthread_once(&capped_once, capped_init);
+    if (!hiredis_array)
+        return -1;
+    r->fn = &capped;
+    return 0;
+}
+
 /* ---- connecting ------------------------------------------------------------ */
 
 __attribute__((format(printf, 2, 3))) static int fail(fr_conn *r, const char *fmt, ...)
@@ -261,7 +312,8 @@ static redisContext *open_tcp(fr_conn *r, const char *host, unsigned port)
         redisFree(c);
         return NULL;
     }
-    if (redisSetTimeout(c, tv_of(r->timeout_ms)) != REDIS_OK || redisEnableKeepAlive(c) != REDIS_OK) {
+    if (redisSetTimeout(c, tv_of(r->timeout_ms)) != REDIS_OK || redisEnableKeepAlive(c) != REDIS_OK ||
+        fr_reader_cap(c->reader) != 0) {
         fail(r, "%s:%u: cannot set its timeout", host, port);
         redisFree(c);
         return NULL;
@@ -290,19 +342,7 @@ static int ask_sentinels(fr_conn *r, char *host, size_t hcap, unsigned *port)
             continue;
         }
         redisReply *rep = simple(c, "SENTINEL", "get-master-addr-by-name", r->url.master);
-        bool ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
-                  rep->element[0]->type == REDIS_REPLY_STRING && rep->element[1]->type == REDIS_REPLY_STRING &&
-                  rep->element[0]->len < hcap;
-        if (ok) {
-            char *end;
-            unsigned long p = strtoul(rep->element[1]->str, &end, 10);
-            ok = *end == '\0' && p >= 1 && p <= 65535;
-            if (ok) {
-                memcpy(host, rep->element[0]->str, rep->element[0]->len);
-                host[rep->element[0]->len] = '\0';
-                *port = (unsigned)p;
-            }
-        }
+        bool ok = fr_master_addr(rep, host, hcap, port);
         snprintf(why, sizeof why, "sentinel %s:%u: %s", s->host, s->port,
                  !rep ? c->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str : "does not know the master");
         if (rep)
@@ -314,7 +354,7 @@ static int ask_sentinels(fr_conn *r, char *host, size_t hcap, unsigned *port)
     return fail(r, "no sentinel named master %s (%s)", r->url.master, why);
 }
 
-/* AUTH with the password file's first line, held in guarded memory. */
+/* AUTH [user] with the password file's first line, held in guarded memory. */
 static int authenticate(fr_conn *r)
 {
     if (!r->password_file[0])
@@ -330,15 +370,39 @@ static int authenticate(fr_conn *r)
     }
     while (len && (pw[len - 1] == '\n' || pw[len - 1] == '\r'))
         len--;
-    const char *argv[2] = {"AUTH", pw};
-    size_t lens[2] = {4, len};
-    redisReply *rep = redisCommandArgv(r->c, 2, argv, lens);
+    const char *argv[3] = {"AUTH", r->user, pw};
+    size_t lens[3] = {4, strlen(r->user), len};
+    if (!r->user[0]) /* the default user: AUTH password */
+        argv[1] = pw, lens[1] = len;
+    redisReply *rep = redisCommandArgv(r->c, r->user[0] ? 3 : 2, argv, lens);
     sodium_free(pw); /* wiped */
     bool ok = rep && rep->type == REDIS_REPLY_STATUS;
-    fail(r, "%s: AUTH: %s", r->addr, !rep ? r->c->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str : "refused");
+    fail(r, "%s: AUTH%s%s: %s", r->addr, r->user[0] ? " as " : "", r->user,
+         !rep ? r->c->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str : "refused");
     if (rep)
         freeReplyObject(rep);
     return ok ? 0 : -1;
+}
+
+int fr_socket_private(const char *path, char *why, size_t cap)
+{
+    char dir[UG_PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash && slash > path ? (size_t)(slash - path) : 1;
+    if (n >= sizeof dir)
+        return snprintf(why, cap, "%s: path too long", path), -1;
+    memcpy(dir, slash ? path : "/", n);
+    dir[n] = '\0';
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return snprintf(why, cap, "folder %s: %s", dir, strerror(errno)), -1;
+    if (!S_ISDIR(st.st_mode))
+        return snprintf(why, cap, "%s is not a folder", dir), -1;
+    if (st.st_uid == geteuid() && !(st.st_mode & (S_IXGRP | S_IXOTH)))
+        return 1;
+    snprintf(why, cap, "folder %s (owner uid %u, mode %03o) can be entered by other users than uid %u", dir,
+             (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777), (unsigned)geteuid());
+    return 0;
 }
 
 static bool status_ok(redisReply *rep)
@@ -358,27 +422,20 @@ static int prepare(fr_conn *r)
     if (r->url.db && !status_ok(simple(r->c, "SELECT", db, NULL)))
         return fail(r, "%s: SELECT %s failed", r->addr, db);
     redisReply *rep = simple(r->c, "ROLE", NULL, NULL);
-    bool master = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
-                  rep->element[0]->type == REDIS_REPLY_STRING && strcmp(rep->element[0]->str, "master") == 0;
+    bool master = fr_is_master(rep);
     if (rep)
         freeReplyObject(rep);
     if (!master)
         return fail(r, "%s is not a master (read-only replica, or failing over)", r->addr);
     rep = simple(r->c, "INFO", "server", NULL);
-    const char *id = rep && rep->type == REDIS_REPLY_STRING ? strstr(rep->str, "run_id:") : NULL;
-    r->run_id[0] = '\0';
-    if (id) {
-        size_t n = strcspn(id + 7, "\r\n");
-        snprintf(r->run_id, sizeof r->run_id, "%.*s", (int)(n < 47 ? n : 47), id + 7);
-    }
+    if (!fr_info_field(rep, "run_id", r->run_id, sizeof r->run_id))
+        r->run_id[0] = '\0';
     if (rep)
         freeReplyObject(rep);
     for (int i = 0; i < FR_NSCRIPTS; i++) {
         rep = simple(r->c, "SCRIPT", "LOAD", scripts[i]);
-        bool ok = rep && rep->type == REDIS_REPLY_STRING && rep->len == 40;
-        if (ok)
-            memcpy(r->sha[i], rep->str, 41);
-        else
+        bool ok = fr_sha_reply(rep, r->sha[i]);
+        if (!ok)
             fail(r, "%s: SCRIPT LOAD: %s", r->addr, !rep ? r->c->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
         if (rep)
             freeReplyObject(rep);
@@ -395,8 +452,13 @@ int fr_connect(fr_conn *r)
     unsigned port = 0;
     if (r->url.kind == UG_REDIS_UNIX) {
         snprintf(r->addr, sizeof r->addr, "%.299s", r->url.path);
+        char why[400];
+        /* without a password, the socket's folder is what keeps other local users out */
+        if (!r->password_file[0] && fr_socket_private(r->url.path, why, sizeof why) != 1)
+            return fail(r, "%.200s: not connecting without a password: %.250s", r->url.path, why);
         r->c = redisConnectUnixWithTimeout(r->url.path, tv_of(r->timeout_ms));
-        if (!r->c || r->c->err || redisSetTimeout(r->c, tv_of(r->timeout_ms)) != REDIS_OK) {
+        if (!r->c || r->c->err || redisSetTimeout(r->c, tv_of(r->timeout_ms)) != REDIS_OK ||
+            fr_reader_cap(r->c->reader) != 0) {
             fail(r, "%s: %s", r->url.path, r->c ? r->c->errstr : "out of memory");
             fr_close(r);
             return -1;
@@ -498,8 +560,8 @@ redisReply *fr_script(fr_conn *r, int script, int nkeys, const fr_args *a)
 static long connected_replicas(fr_conn *r)
 {
     redisReply *rep = simple(r->c, "INFO", "replication", NULL);
-    const char *p = rep && rep->type == REDIS_REPLY_STRING ? strstr(rep->str, "connected_slaves:") : NULL;
-    long n = p ? strtol(p + 17, NULL, 10) : -1;
+    char v[24];
+    long n = fr_info_field(rep, "connected_slaves", v, sizeof v) ? strtol(v, NULL, 10) : -1;
     if (rep)
         freeReplyObject(rep);
     return n;
@@ -527,38 +589,4 @@ int fr_replicated(fr_conn *r)
     if (!ok)
         fail(r, "%s: no replica acknowledged the write within %d ms", r->addr, r->timeout_ms / 2);
     return ok ? 0 : -1;
-}
-
-bool fr_int_at(const redisReply *rep, size_t i, long long *out)
-{
-    if (!rep)
-        return false;
-    if (rep->type == REDIS_REPLY_ARRAY) {
-        if (i >= rep->elements)
-            return false;
-        rep = rep->element[i];
-    }
-    if (rep->type == REDIS_REPLY_INTEGER) {
-        *out = rep->integer;
-        return true;
-    }
-    if (rep->type == REDIS_REPLY_STRING) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(rep->str, &end, 10);
-        if (errno || end == rep->str || *end)
-            return false;
-        *out = v;
-        return true;
-    }
-    return false;
-}
-
-bool fr_is_error(const redisReply *rep, char *err, size_t cap)
-{
-    if (rep && rep->type == REDIS_REPLY_ERROR) {
-        snprintf(err, cap, "%s", rep->str);
-        return true;
-    }
-    return false;
 }

@@ -70,8 +70,7 @@ static fstage *stage_add(fscope *s, const char *name)
         return NULL;
     size_t k = strlen(t->rkey);
     snprintf(t->rkey + k, sizeof t->rkey - k, ":%s", name);
-    t->want = 1;
-    t->last_grant_ms = ug_fence_ms();
+    t->last_active_ms = ug_mono_ms(); /* a new stage leases its first block at once */
     s->nst++;
     return t;
 }
@@ -92,7 +91,7 @@ static void bind_rollout(ug_fleet *F, const ug_live_rollout *lr)
         t->present = true;
         t->id = ug_stage_quota_id(ls->q);
         if (!fresh && (t->has_quota != ls->s->has_quota || t->quota != ls->s->quota))
-            t->requota = true; /* a reload changed it: lease again within the new one */
+            t->requota = true, t->known_avail = false; /* a reload changed it: lease again within the new one */
         t->has_quota = ls->s->has_quota;
         t->quota = ls->s->quota;
         t->has_fleet_rate = ls->s->has_fleet_rate;
@@ -109,6 +108,7 @@ static void bind_rollout(ug_fleet *F, const ug_live_rollout *lr)
         memset(&F->ro[F->nro], 0, sizeof *v);
         snprintf(F->ro[F->nro].name, sizeof F->ro[F->nro].name, "%s", lr->r->name);
         ug_fleet_key_rollout(F->ro[F->nro].fkey, lr->r->name, "flags");
+        F->ro[F->nro].ver = fl_kept_version(F, lr->r->name);
         F->ro[F->nro++].present = true;
     }
 }
@@ -179,7 +179,62 @@ static fscope *scope_by_id(ug_fleet *F, uint32_t id)
 
 bool fl_fenced(ug_fleet *F)
 {
-    return ug_fence_ms() >= atomic_load(&F->fence);
+    return ug_mono_ms() >= atomic_load(&F->fence);
+}
+
+/* ---- what a stage tells its peers, what the flags applied -------------------- */
+
+void fl_counts(ug_fleet *F, fstage *t, long long n, long long leased)
+{
+    uint64_t un = n > 0 ? (uint64_t)n : 0, ul = leased > 0 ? (uint64_t)leased : 0;
+    t->room = t->quota > un ? t->quota - un : 0;
+    t->avail = t->quota > un + ul ? t->quota - un - ul : 0;
+    t->known_avail = true;
+    pthread_mutex_lock(&F->qmu);
+    t->r_n = un, t->r_leased = ul;
+    pthread_mutex_unlock(&F->qmu);
+}
+
+void fl_outlook(ug_fleet *F, const fstage *t, ug_stage_quota *q)
+{
+    ug_shortfall o = UG_SHORT_SOON; /* Redis away, a fault, our name taken: the fleet's room is unknown */
+    if (!F->lease_fault && fl_up(F) && !fl_fenced(F) && !F->name_taken && t->known_avail)
+        o = t->avail > 0 || t->parked > 0 ? UG_SHORT_HOLD : t->room > 0 ? UG_SHORT_SOON : UG_SHORT_SPENT;
+    ug_stage_quota_set_outlook(q, o);
+}
+
+void fl_outlooks(ug_fleet *F, const ug_live *l)
+{
+    for (size_t i = 0; i < F->nsc; i++) {
+        const ug_live_rollout *lr = fl_rollout_of(l, &F->sc[i]);
+        for (size_t j = 0; lr && j < F->sc[i].nst; j++) {
+            ug_stage_quota *q = F->sc[i].st[j].has_quota ? fl_stage_q(lr, &F->sc[i].st[j]) : NULL;
+            if (q && ug_stage_quota_is_sourced(q))
+                fl_outlook(F, &F->sc[i].st[j], q);
+        }
+    }
+}
+
+/* The version applied, kept so that a restart refuses older ones too. */
+void fl_keep_version(ug_fleet *F, flagged_rollout *f, uint64_t ver)
+{
+    char key[UG_NAME_MAX + 16], v[24];
+    f->ver = ver;
+    snprintf(key, sizeof key, "fleet:flags:%s", f->name);
+    int n = snprintf(v, sizeof v, "%llu", (unsigned long long)ver);
+    if (ug_store_put(F->I->store, key, v, (size_t)n) != 0)
+        fl_log(F, UG_LOG_WARN, "rollout %s: cannot store the flags' version %s in %s", f->name, v, F->I->state_dir);
+}
+
+uint64_t fl_kept_version(ug_fleet *F, const char *rollout)
+{
+    char key[UG_NAME_MAX + 16], v[24];
+    snprintf(key, sizeof key, "fleet:flags:%s", rollout);
+    long n = ug_store_get(F->I->store, key, v, sizeof v - 1);
+    if (n <= 0)
+        return 0;
+    v[n] = '\0';
+    return strtoull(v, NULL, 10);
 }
 
 /* ---- small Redis helpers --------------------------------------------------- */
@@ -212,16 +267,21 @@ redisReply *fl_command(ug_fleet *F)
     return rep;
 }
 
-/* SETTLE: this tracker's lease of t becomes exactly keep. */
-int fl_settle(ug_fleet *F, const fstage *t, uint64_t keep)
+/* SETTLE: this tracker's lease of t becomes exactly keep, parked of it
+ * parked; Redis's counts come back with it. */
+int fl_settle(ug_fleet *F, fstage *t, uint64_t keep, uint64_t parked)
 {
     fr_args_reset(&F->a);
     fr_arg(&F->a, t->qkey);
     fr_arg(&F->a, F->conf.tracker);
     fr_argu(&F->a, keep);
+    fr_argu(&F->a, parked);
     redisReply *rep = fl_script(F, FR_SETTLE, 1);
     if (!rep)
         return -1;
+    long long n, leased;
+    if (t->has_quota && fr_int_at(rep, 2, &n) && fr_int_at(rep, 3, &leased))
+        fl_counts(F, t, n, leased);
     freeReplyObject(rep);
     return fr_replicated(&F->r);
 }
@@ -434,10 +494,7 @@ static int snapshot(ug_fleet *F, fscope *s, const ug_live_rollout *lr)
     if (!rep)
         return -1;
     char last[48] = "0-0";
-    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 && rep->element[0]->type == REDIS_REPLY_ARRAY &&
-        rep->element[0]->elements == 2 && rep->element[0]->element[0]->type == REDIS_REPLY_STRING &&
-        rep->element[0]->element[0]->len < sizeof last)
-        snprintf(last, sizeof last, "%s", rep->element[0]->element[0]->str);
+    (void)fr_entry_id(rep, last, sizeof last); /* none: an empty stream, read from its start */
     freeReplyObject(rep);
     char cursor[32] = "0";
     size_t bad = 0;
@@ -450,17 +507,14 @@ static int snapshot(ug_fleet *F, fscope *s, const ug_live_rollout *lr)
         fr_arg(a, "1000");
         if (!(rep = fl_command(F)))
             return -1;
-        bool ok = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[0]->type == REDIS_REPLY_STRING &&
-                  rep->element[0]->len < sizeof cursor && rep->element[1]->type == REDIS_REPLY_ARRAY;
+        const redisReply *kv = fr_scan_reply(rep, cursor, sizeof cursor), *k, *v;
+        bool ok = kv != NULL;
         if (ok) {
-            snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
-            const redisReply *kv = rep->element[1];
-            for (size_t i = 0; i + 1 < kv->elements; i += 2) {
+            for (size_t i = 0; i < fr_npairs(kv); i++) {
                 uint64_t uid;
                 ug_fleet_grant g;
-                const redisReply *k = kv->element[i], *v = kv->element[i + 1];
-                if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
-                    ug_fleet_uid_parse(k->str, k->len, &uid) != 0 || ug_fleet_grant_parse(v->str, v->len, &g) != 0) {
+                if (!fr_pair(kv, i, &k, &v) || ug_fleet_uid_parse(k->str, k->len, &uid) != 0 ||
+                    ug_fleet_grant_parse(v->str, v->len, &g) != 0) {
                     bad++;
                     continue;
                 }
@@ -541,10 +595,11 @@ static int prepare_scope(ug_fleet *F, fscope *s, const ug_live_rollout *lr)
         bool leased = ug_stage_quota_is_sourced(q);
         if (leased)
             ug_stage_quota_tally(q, false, &ta);
-        if (fl_settle(F, t, leased ? ta.unused + ta.unpublished : 0) != 0)
+        t->parked = 0; /* parked slots go back: this connection starts from what the shards hold */
+        if (fl_settle(F, t, leased ? ta.unused + ta.unpublished : 0, 0) != 0)
             return -1;
         if (leased)
-            ug_stage_quota_set_more(q, true);
+            fl_outlook(F, t, q);
         t->next_lease_ms = 0;
     }
     s->ready = true;
@@ -670,23 +725,20 @@ void fl_drain_out(ug_fleet *F, const ug_live *l)
 /* One entry [id, [field, value, ...]]; the id it read, or NULL. */
 static const char *apply_entry(ug_fleet *F, const ug_live_rollout *lr, const redisReply *e, size_t *bad)
 {
-    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
+    const redisReply *fv;
+    const char *id = fr_stream_entry(e, &fv), *f[12];
+    if (!id) {
+        (*bad)++;
         return NULL;
-    const redisReply *fv = e->element[1];
-    const char *f[12];
-    size_t len[12];
-    ug_fleet_event ev;
-    bool ok = fv->type == REDIS_REPLY_ARRAY && fv->elements <= 12;
-    for (size_t i = 0; ok && i < fv->elements; i++) {
-        ok = fv->element[i]->type == REDIS_REPLY_STRING;
-        f[i] = ok ? fv->element[i]->str : NULL;
-        len[i] = ok ? fv->element[i]->len : 0;
     }
-    if (ok && ug_fleet_event_parse(f, len, fv->elements, &ev) == 0)
+    size_t len[12];
+    long nf = fr_strings(fv, f, len, 12);
+    ug_fleet_event ev;
+    if (nf >= 0 && ug_fleet_event_parse(f, len, (size_t)nf, &ev) == 0)
         learn_event(F, lr, &ev);
     else
         (*bad)++;
-    return e->element[0]->str;
+    return id;
 }
 
 static int follow_scope(ug_fleet *F, fscope *s, const ug_live_rollout *lr)
@@ -705,9 +757,8 @@ static int follow_scope(ug_fleet *F, fscope *s, const ug_live_rollout *lr)
         if (!rep)
             return -1;
         size_t got = 0;
-        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 && rep->element[0]->type == REDIS_REPLY_ARRAY &&
-            rep->element[0]->elements == 2 && rep->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
-            const redisReply *ents = rep->element[0]->element[1];
+        const redisReply *ents = fr_xread_entries(rep);
+        if (ents) {
             for (size_t i = 0; i < ents->elements; i++) {
                 const char *id = apply_entry(F, lr, ents->element[i], &bad);
                 if (id && strlen(id) < sizeof s->last_id)
@@ -758,9 +809,8 @@ int fl_check_gap(ug_fleet *F, fscope *s)
     redisReply *rep = fl_command(F);
     if (!rep)
         return -1;
-    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 && rep->element[0]->type == REDIS_REPLY_ARRAY &&
-        rep->element[0]->elements == 2 && rep->element[0]->element[0]->type == REDIS_REPLY_STRING &&
-        id_before(s->last_id, rep->element[0]->element[0]->str)) {
+    char first[48];
+    if (fr_entry_id(rep, first, sizeof first) && id_before(s->last_id, first)) {
         fl_log(F, UG_LOG_WARN, "rollout %s release %s: fell behind the fleet's stream; reading every grant again",
                s->rollout, s->to);
         s->ready = false;

@@ -16,11 +16,13 @@
  *                                top level in version 1 files): protocol version 2, in
  *                                policy_v2.c and docs/policy-v2-extensions.md; a rollout
  *                                needs release, release_v2 or both (one release)
- *   fleet: {redis, tracker, password_file, lease, lease_timeout}  (docs/fleet.md):
+ *   fleet: {redis, tracker, password_file, user, lease, lease_timeout}  (docs/fleet.md):
  *                                redis and tracker ([A-Za-z0-9._-]{1,64}) required;
  *                                the address is checked for syntax only and may
  *                                hold no credentials; password_file must be a
- *                                readable regular file of one non-empty line
+ *                                readable regular file of one non-empty line;
+ *                                user (a Redis ACL user, [A-Za-z0-9._-]{1,64})
+ *                                needs password_file
  * Rules the spec leaves open, decided here:
  *   - Integers, percent, fractions, rates and booleans must be unquoted;
  *     strings (names, paths, versions, CIDRs, regions, times) may be quoted
@@ -736,14 +738,15 @@ static bool tracker_name(const char *s, size_t n)
 
 static int load_fleet(ldr *L, ug_policy *p, const ug_ynode *v)
 {
-    ug_yfield f[6] = {{"redis", true, NULL, NULL},        {"tracker", true, NULL, NULL},
+    ug_yfield f[7] = {{"redis", true, NULL, NULL},        {"tracker", true, NULL, NULL},
                       {"password_file", false, NULL, NULL}, {"lease", false, NULL, NULL},
-                      {"lease_timeout", false, NULL, NULL}, {"password", false, NULL, NULL}};
+                      {"lease_timeout", false, NULL, NULL}, {"password", false, NULL, NULL},
+                      {"user", false, NULL, NULL}};
     ug_fleet_conf *fc = &p->fleet;
     const char *s, *why;
     size_t n;
     char buf[UG_YAML_SHOW_MAX];
-    if (ug_ycollect(&L->y, v, "fleet", f, 6) != 0)
+    if (ug_ycollect(&L->y, v, "fleet", f, 7) != 0)
         return -1;
     if (f[5].key)
         return FAIL(L, f[5].key, "fleet.password", "never inline: name a file holding it with password_file");
@@ -758,6 +761,15 @@ static int load_fleet(ldr *L, ug_policy *p, const ug_ynode *v)
         return FAIL(L, f[1].val, "fleet.tracker", "\"%s\" is not a tracker name ([A-Za-z0-9._-]{1,64})",
                     ug_yshow(buf, sizeof buf, s, n));
     memcpy(fc->tracker, s, n);
+    if (f[6].key && ug_yget_str(&L->y, f[6].val, "fleet.user", 1, UG_TRACKER_MAX, &s, &n) != 0)
+        return -1;
+    if (f[6].key && !tracker_name(s, n))
+        return FAIL(L, f[6].val, "fleet.user", "\"%s\" is not a Redis user name ([A-Za-z0-9._-]{1,64})",
+                    ug_yshow(buf, sizeof buf, s, n));
+    if (f[6].key && !f[2].key)
+        return FAIL(L, f[6].val, "fleet.user", "needs password_file (the user's password)");
+    if (f[6].key)
+        memcpy(fc->user, s, n);
     fc->lease_timeout = 30;
     if ((f[2].key && (get_path(L, f[2].val, "fleet.password_file", fc->password_file) != 0 ||
                       check_password_file(L, f[2].val, fc->password_file) != 0)) ||

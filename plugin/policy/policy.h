@@ -162,6 +162,7 @@ typedef struct {
     char redis[UG_URL_TEXT_MAX];   /* redis://host:port/db, unix:///path, or sentinel://h:p[,h:p]/master[/db] */
     char tracker[UG_TRACKER_MAX + 1];
     char password_file[UG_PATH_MAX]; /* "" when none */
+    char user[UG_TRACKER_MAX + 1];   /* Redis ACL user to AUTH as; "" : the default user */
     uint64_t lease;   /* slots leased per block; default 0: the fleet module picks */
     uint64_t lease_timeout; /* seconds a silent tracker keeps its lease counted; default 30 */
 } ug_fleet_conf;

@@ -165,9 +165,10 @@ static json_t *jfleet(const ug_fleet_conf *f)
 {
     if (!f->enabled)
         return json_null();
-    return json_pack("{s:s, s:s, s:o, s:o, s:o}", "redis", f->redis, "tracker", f->tracker, "password_file",
-                     f->password_file[0] ? jstr(f->password_file) : json_null(), "lease", juint(f->lease),
-                     "lease_timeout", juint(f->lease_timeout));
+    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "redis", f->redis, "tracker", f->tracker, "password_file",
+                     f->password_file[0] ? jstr(f->password_file) : json_null(), "user",
+                     f->user[0] ? jstr(f->user) : json_null(), "lease", juint(f->lease), "lease_timeout",
+                     juint(f->lease_timeout));
 }
 
 static void add_warning(void *ctx, const char *msg)

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "store/store_impl.h"
+#include "util/clock.h"
 
 /*
  * A stage's share is split into one slot counter per worker. A worker takes
@@ -159,12 +160,13 @@ void ug_stage_quota_set_sourced(ug_stage_quota *q, const ug_slot_source *src, ui
         q->src = src;
     /* a stage that had no quota holds no slots: it starts empty, and asks */
     if (atomic_exchange(&q->limit, QUOTA_SOURCED) != QUOTA_SOURCED) {
-        atomic_store(&q->more, true);
+        atomic_store(&q->outlook, UG_SHORT_SOON);
     } else if (q->src_quota != quota) {
         /* lent under another quota: none of it is spent from now on (the
          * source is owed what is left, and lends anew) */
         ug_slot_tally t;
         ug_stage_quota_tally(q, true, &t);
+        atomic_store(&q->outlook, UG_SHORT_SOON); /* until the source looks at the new quota */
     }
     q->src_quota = quota;
 }
@@ -185,15 +187,40 @@ bool ug_stage_quota_add_slots(ug_stage_quota *q, uint64_t n)
     return true;
 }
 
-void ug_stage_quota_set_more(ug_stage_quota *q, bool more)
+void ug_stage_quota_set_outlook(ug_stage_quota *q, ug_shortfall o)
 {
-    atomic_store_explicit(&q->more, more, memory_order_relaxed);
+    atomic_store_explicit(&q->outlook, (int)o, memory_order_relaxed);
 }
 
-bool ug_stage_quota_refilling(const ug_stage_quota *q)
+/* The window opens with the first peer held back and closes when the
+ * source looks (ug_stage_quota_wanted); a peer held back after the
+ * source looked but before the window closed opens the next one itself,
+ * and the source's own pass sees its count anyway. */
+ug_shortfall ug_stage_quota_short(ug_stage_quota *q, bool ask)
 {
-    return q->src && atomic_load_explicit(&q->limit, memory_order_relaxed) == QUOTA_SOURCED &&
-           (held_back(q) || atomic_load_explicit(&q->more, memory_order_relaxed));
+    if (!q->src || atomic_load_explicit(&q->limit, memory_order_relaxed) != QUOTA_SOURCED)
+        return UG_SHORT_SPENT;
+    ug_shortfall o = (ug_shortfall)atomic_load_explicit(&q->outlook, memory_order_relaxed);
+    if (o != UG_SHORT_HOLD)
+        return o;
+    if (held_back(q))
+        return UG_SHORT_SOON; /* past its fence, the source cannot bring slots in time */
+    int64_t now = ug_mono_ms() | 1, since = atomic_load_explicit(&q->hold_since, memory_order_acquire);
+    if (since && now - since > (int64_t)UG_HOLD_MS)
+        return UG_SHORT_SOON; /* the slots are late: do not hold peers for them */
+    if (!ask)
+        return UG_SHORT_HOLD;
+    atomic_fetch_add_explicit(&q->wanted, 1, memory_order_relaxed);
+    if (!since && atomic_compare_exchange_strong(&q->hold_since, &since, now))
+        q->src->wanted(q->src);
+    return UG_SHORT_HOLD;
+}
+
+uint64_t ug_stage_quota_wanted(ug_stage_quota *q)
+{
+    uint64_t n = atomic_exchange(&q->wanted, 0);
+    atomic_store_explicit(&q->hold_since, 0, memory_order_release);
+    return n;
 }
 
 /* Every stripe held (as in set_limit): no grant is between its slot and

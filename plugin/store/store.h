@@ -156,10 +156,14 @@ struct ug_slot_source {
     /* Whether slots held may be spent now: asked before one is taken and
      * by ug_stage_quota_remaining. Quick, from any thread. */
     bool (*spendable)(const ug_slot_source *src);
+    /* A peer is held back for want of a slot of some stage of this source
+     * (UG_SHORT_HOLD): bring slots now. Called by a worker, at most once
+     * per hold window of a stage; quick (a flag and a wake-up). */
+    void (*wanted)(const ug_slot_source *src);
 };
 
 /* A stage whose slots come from src instead of a share: it starts empty
- * (and may get more, ug_stage_quota_refilling), slots arrive through
+ * (and says so with its outlook), slots arrive through
  * ug_stage_quota_add_slots and are spent only while src says so. The
  * slots it holds stay across reloads, unless the quota changed: then they
  * are dropped at once (the source settles what it lent). src is the same
@@ -169,10 +173,30 @@ void ug_stage_quota_set_sourced(ug_stage_quota *q, const ug_slot_source *src, ui
 bool ug_stage_quota_is_sourced(const ug_stage_quota *q);
 /* n slots arrived; false (nothing added) when q is not sourced. */
 bool ug_stage_quota_add_slots(ug_stage_quota *q, uint64_t n);
-/* Whether an empty sourced stage may get more (the source has some left,
- * or is still asking): its WAIT then says "rate limited". */
-void ug_stage_quota_set_more(ug_stage_quota *q, bool more);
-bool ug_stage_quota_refilling(const ug_stage_quota *q);
+
+/* What an empty stage tells the peer that found it so. */
+typedef enum {
+    UG_SHORT_SPENT = 0, /* the quota is spent: WAIT why=2 with the policy's retry */
+    UG_SHORT_SOON,      /* slots may come later (held elsewhere, or the source is away):
+                           WAIT why=2 with a short retry (UG_RETRY_SOON) */
+    UG_SHORT_HOLD,      /* the source is bringing slots: hold the reply back (no answer;
+                           the peer's resend of the same HELLO is decided again) */
+} ug_shortfall;
+#define UG_HOLD_MS 50u     /* a hold window: past it with no slots, HOLD becomes SOON */
+#define UG_RETRY_SOON 50u  /* seconds before the jitter (+20%): at most 60, the peer's minimum */
+
+/* The source's word on a sourced stage that runs dry (it starts SOON).
+ * Any thread; the source's own. */
+void ug_stage_quota_set_outlook(ug_stage_quota *q, ug_shortfall o);
+/* What the stage tells a peer that finds it empty: SPENT for a share; for
+ * a sourced stage its outlook, where HOLD becomes SOON while the source
+ * may not spend (its fence) or once the stage's hold window is older than
+ * UG_HOLD_MS. With ask, a HOLD counts the peer as wanted and opens the
+ * window (telling the source) if none is open. Any thread, lock-free. */
+ug_shortfall ug_stage_quota_short(ug_stage_quota *q, bool ask);
+/* The peers held back since the last call, and closes the hold window:
+ * the source calls it when it brought slots or knows it cannot. */
+uint64_t ug_stage_quota_wanted(ug_stage_quota *q);
 
 /* What a stage owes its source, exact: taken with every stripe of the
  * scope locked, so no grant is in flight. */

@@ -68,7 +68,9 @@ struct ug_stage_quota {
     _Atomic uint64_t n;       /* this store's grants of this stage in the scope */
     _Atomic uint64_t npub;    /* those of them marked published */
     const ug_slot_source *src; /* where sourced slots come from; NULL otherwise. Set once. */
-    _Atomic bool more;        /* sourced: an empty stage may be refilled */
+    _Atomic int outlook;      /* sourced: ug_shortfall, the source's word */
+    _Atomic uint64_t wanted;  /* sourced: peers held back since the source last looked */
+    _Atomic int64_t hold_since; /* sourced: when the open hold window opened (ug_mono_ms), 0: none */
     uint64_t src_quota;       /* sourced: the quota its slots were lent under (reload only) */
     pthread_mutex_t steal_mu; /* serializes moves between shards */
     shard *slots;             /* [nworkers] */
