@@ -530,7 +530,7 @@ static ug_verdict hello_path(ug_hello_reply *x, ug_hello *h)
         return reply_cookie(x); /* rule 2: before any signature work */
     const ug_live_rollout *lr = route_hello(x);
     if (lr && x->h2 && !ug_v2_serving(p, x->now)) /* a certificate or keyring past its time: no HINT a peer takes */
-        return reply_wait(x, lr, NULL, UG_WHY_PAUSED);
+        return reply_wait(x, lr, NULL, UG_WHY_PAUSED, UG_SHORT_SPENT);
     if (!lr) {
         /* rule 3: the host may serve this peer as usual, or send our WAIT;
          * verified only when it tells an offer's fate we do not know yet */
