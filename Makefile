@@ -134,8 +134,9 @@ SIM_CORE_OBJ := $(OBJ)/sim/simspec.o $(OBJ)/sim/simgeo.o $(OBJ)/sim/simedit.o
 DEB_PKGS += librsvg2-bin
 
 # upgate-keys and upgate-load (tools/).
-LIBS_KEYS = $(LIBS_PROTO)
-$(eval $(call program,upgate-keys,KEYS,tools/keys))
+LIBS_KEYS = $(LIBS_PROTO) $(LIBS_DELTA)
+$(eval $(call program,upgate-keys,KEYS,tools/keys,$$(DELTA_LIB)))
+$(OBJ)/tools/keys/%.o: INC = $(PROG_INC) -Itools/keys -Idelta
 LIBS_LOAD = $(LIBS_PROTO) -lm
 $(eval $(call program,upgate-load,LOAD,tools/load))
 

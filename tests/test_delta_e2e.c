@@ -1,0 +1,119 @@
+/* Delta packages through the real programs (issue 26): upgate-keys release --delta-from writes and lists
+ * them, upgate-node names the delta for a peer's version (or not, with deltas: off), upgate-peer patches
+ * the installed file and keeps it only when it hashes to the package, else fetches the package in the
+ * same run, and the tracker counts the REPORTs by via. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "testutil.h"
+#include "v2world.h"
+
+static vw_world W;
+static nu_node N;
+
+static void setup(void)
+{
+    memset(&N, 0, sizeof N);
+    vw_init(&W);
+    /* the installed 1.4.0: the package with 2 kB changed in its middle */
+    cr_assert_eq(nu_sh("cd %s && cp app.bin old.bin && head -c 2048 /dev/urandom | "
+                       "dd of=old.bin bs=1 seek=40000 conv=notrunc 2>/dev/null && "
+                       "head -c 100000 /dev/urandom > other.bin", W.www), 0);
+}
+
+static void teardown(void)
+{
+    if (N.pid)
+        nu_stop(&N, SIGKILL);
+    vw_fini(&W);
+}
+
+TestSuite(delta_e2e, .init = setup, .fini = teardown, .timeout = 180);
+
+static void load_manifest(const char *name, ug2_manifest *m)
+{
+    static uint8_t obj[UG_OBJ_MAX];
+    size_t len = 0;
+    char why[256];
+    ug2_multisig ms;
+    cr_assert_eq(ug_file_read(vw_path(&W, name), obj, sizeof obj, &len, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(ug2_manifest_open(m, &ms, obj, len, NULL), 0, "%s is not a v2 manifest", name);
+}
+
+static void file_hash(const char *path, uint64_t *size, uint8_t hash[UG_HASH_LEN])
+{
+    static uint8_t buf[1 << 20];
+    size_t len = 0;
+    char why[256];
+    cr_assert_eq(ug_file_read(path, buf, sizeof buf, &len, why, sizeof why), 0, "%s", why);
+    crypto_generichash(hash, UG_HASH_LEN, buf, len, NULL, 0);
+    *size = len;
+}
+
+
+/* ---- 1. making ------------------------------------------------------------ */
+
+Test(delta_e2e, release_writes_each_delta_beside_the_package_and_lists_it)
+{
+    char out[4096];
+    int rc = vw_keys(&W, out, sizeof out,
+                     "release --app " VW_APP " --plat " VW_PLAT " --chan " VW_CHAN " --seq 10 --version 2.0.0 "
+                     "--file www/app.bin --url http://127.0.0.1:%u/app.bin --url https://m2.example/d/app.bin "
+                     "--ttl 86400 --key rel1.key --key rel2.key --delta-from www/old.bin=1.4.0 "
+                     "--delta-from www/other.bin=1.3 --out d.manifest",
+                     W.http_port);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert_not_null(strstr(out, "no delta from 1.3 (www/other.bin)"), "%s", out);
+    cr_assert_not_null(strstr(out, "delta from 1.4.0: www/app.bin.from-1.4.0.delta"), "%s", out);
+    cr_assert_neq(access(vw_path(&W, "www/app.bin.from-1.3.delta"), F_OK), 0, "a useless delta is not kept");
+    ug2_manifest m;
+    load_manifest("d.manifest", &m);
+    cr_assert_eq(m.ndeltas, 1, "only the delta worth it is listed");
+    char ver[40];
+    cr_assert_eq(ug_version_format(&m.deltas[0].from, ver, sizeof ver), 0);
+    cr_assert_str_eq(ver, "1.4.0");
+    uint64_t size;
+    uint8_t hash[UG_HASH_LEN];
+    file_hash(vw_path(&W, "www/app.bin.from-1.4.0.delta"), &size, hash);
+    cr_assert_eq(m.deltas[0].size, size);
+    cr_assert(size < m.size * 60 / 100 && size > 0, "delta %llu of %llu bytes", (unsigned long long)size,
+              (unsigned long long)m.size);
+    cr_assert_eq(memcmp(m.deltas[0].hash, hash, UG_HASH_LEN), 0);
+    cr_assert_eq(m.deltas[0].nurls, 2);
+    char want[128];
+    snprintf(want, sizeof want, "http://127.0.0.1:%u/app.bin.from-1.4.0.delta", W.http_port);
+    cr_assert_str_eq(m.deltas[0].urls[0], want);
+    cr_assert_str_eq(m.deltas[0].urls[1], "https://m2.example/d/app.bin.from-1.4.0.delta");
+    /* the CLI anchor patches it back into the package */
+    cr_assert_eq(nu_sh("cd %s && zstd -q -d --long=17 --patch-from=old.bin app.bin.from-1.4.0.delta -o re.bin && "
+                       "cmp -s re.bin app.bin", W.www), 0);
+    rc = vw_keys(&W, out, sizeof out, "show d.manifest");
+    cr_assert_not_null(strstr(out, "delta from 1.4.0, "), "%s", out);
+}
+
+Test(delta_e2e, release_refuses_bad_delta_options)
+{
+    static const char *bad[][2] = {
+        {"www/old.bin", "not OLD_FILE=VERSION"},       {"www/old.bin=1.x", "not OLD_FILE=VERSION"},
+        {"=1.4.0", "not OLD_FILE=VERSION"},            {"www/old.bin=2.0", "the release's own version"},
+        {"www/nope.bin=1.4.0", "www/nope.bin: No such file"},
+        {"www/old.bin=1.4.0 --delta-from www/old.bin=1.4", "version 1.4 given twice"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char out[4096];
+        int rc = vw_keys(&W, out, sizeof out,
+                         "release --app " VW_APP " --plat " VW_PLAT " --chan " VW_CHAN " --seq 10 --version 2.0.0 "
+                         "--file www/app.bin --url http://127.0.0.1:%u/app.bin --ttl 86400 --key rel1.key "
+                         "--delta-from %s --out bad.manifest",
+                         W.http_port, bad[i][0]);
+        cr_assert_neq(rc, 0, "--delta-from %s: %s", bad[i][0], out);
+        cr_assert_not_null(strstr(out, bad[i][1]), "--delta-from %s: want \"%s\" in %s", bad[i][0], bad[i][1], out);
+        cr_assert_neq(access(vw_path(&W, "bad.manifest"), F_OK), 0);
+    }
+}
