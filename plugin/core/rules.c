@@ -269,7 +269,7 @@ static ug_verdict failed_reply(ug_hello_reply *x)
 static ug_v2_reply v2_reply(const ug_hello_reply *x)
 {
     return (ug_v2_reply){.p = x->l->pol, .tok = x->l->tok, .w = x->w, .worker = x->worker, .now = x->now,
-                         .uid = x->h->uid, .nonce = x->h->nonce, .out = x->out, .cap = x->cap,
+                         .uid = x->h->uid, .ver = &x->h->ver, .nonce = x->h->nonce, .out = x->out, .cap = x->cap,
                          .out_len = x->out_len};
 }
 
@@ -297,11 +297,23 @@ static ug_verdict reply_cookie(ug_hello_reply *x)
     return UG_VERDICT_REPLY;
 }
 
+/* A HINT's delivery, counted as upgate-sim forecasts it: a delta's bytes
+ * or the package's. */
+static void count_via(ug_worker *w, const ug_rollout *r, int delta)
+{
+    const ug2_manifest *m = r->rel2;
+    ug_count(w, delta >= 0 ? ST_OFFERS_DELTA : ST_OFFERS_FULL);
+    ug_count_n(w, delta >= 0 ? ST_OFFERED_BYTES_DELTA : ST_OFFERED_BYTES_FULL,
+               delta >= 0 ? m->deltas[delta].size : r->rel.size);
+}
+
 static ug_verdict reply_hint2(ug_hello_reply *x, const ug_live_rollout *lr, bool fresh)
 {
     ug_v2_reply v = v2_reply(x);
-    if (ug_v2_hint(&v, lr->r) != 0)
+    int delta;
+    if (ug_v2_hint(&v, lr->r, &delta) != 0)
         return failed_reply(x); /* checked against ug_v2_hint_max first: cannot happen */
+    count_via(x->w, lr->r, delta);
     ug_count(x->w, ST_HINTS);
     ug_count(x->w, fresh ? ST_HINTS_NEW : ST_HINTS_STICKY);
     return UG_VERDICT_REPLY;
@@ -329,6 +341,7 @@ static ug_verdict reply_hint(ug_hello_reply *x, const ug_live_rollout *lr, bool 
     if (ug_hint_encode_body(body, sizeof body, &blen, &hf) != 0 ||
         ug_dgram_encode(x->out, x->cap, x->out_len, UG_TYPE_HINT, body, blen, p->hint_sk) != 0)
         return failed_reply(x); /* checked against ug_hint_max_len first: cannot happen */
+    count_via(x->w, r, -1);
     ug_count(x->w, ST_HINTS);
     ug_count(x->w, fresh ? ST_HINTS_NEW : ST_HINTS_STICKY);
     return UG_VERDICT_REPLY;
@@ -524,8 +537,11 @@ static ug_verdict report_path(ug_inst *I, ug_worker *w, unsigned worker, const s
         if ((r2 ? ug2_report_verify(r2, d, p->issuers, p->nissuers, now, &e)
                 : ug_report_verify(r, d, p->issuers, p->nissuers, now, &e)) != 0)
             ug_count(w, ST_DROP0 + e);
-        else if (ug_outcome_report(I, worker, l, r->uid, &r->to, r->res, false) > 0)
+        else if (ug_outcome_report(I, worker, l, r->uid, &r->to, r->res, false) > 0) {
             ug_count(w, ST_REPORTS);
+            if (r2)
+                ug_count(w, ST_VIA0 + r2->via);
+        }
     }
     ug_leave(w);
     return UG_VERDICT_DROP;
