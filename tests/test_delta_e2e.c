@@ -117,3 +117,156 @@ Test(delta_e2e, release_refuses_bad_delta_options)
         cr_assert_neq(access(vw_path(&W, "bad.manifest"), F_OK), 0);
     }
 }
+
+/* ---- 2, 3. choosing and applying, through the node, the mirror and the peer ---- */
+
+/* A node whose rollout (targets 1.4.0) offers 2.0.0 with a delta from `from`. */
+static void node_with_delta(const char *from, const char *extra_rollout)
+{
+    char opt[128];
+    snprintf(opt, sizeof opt, "--delta-from www/old.bin=%s", from);
+    vw_manifest(&W, "d.manifest", opt);
+    vw_cert(&W, "h.cert", 1, 1, false);
+    char pol[4096];
+    vw_policy_text(pol, sizeof pol, "www/keys/1.keyring", "h.cert", "d.manifest", extra_rollout);
+    vw_node(&W, &N, "node", pol);
+}
+
+static void peer_run(vw_run *r, uint64_t uid, const char *installed, const char *out)
+{
+    vw_cred(&W, uid);
+    char inst[200] = "";
+    if (installed)
+        snprintf(inst, sizeof inst, "--installed %s", installed);
+    vw_peer(&W, r,
+            "--tracker 127.0.0.1:%u --uid %llu --cred c%llu.cred --version 1.4.0 --state s%llu --plat " VW_PLAT
+            " --chan " VW_CHAN " --pad --out %s %s",
+            N.port, (unsigned long long)uid, (unsigned long long)uid, (unsigned long long)uid, out, inst);
+}
+
+static void assert_has(const vw_run *r, const char *needle)
+{
+    cr_assert_not_null(strstr(r->out, needle), "want \"%s\" in (exit %d):\n%s", needle, r->rc, r->out);
+}
+
+static void assert_got_package(const char *out)
+{
+    cr_assert_eq(nu_sh("cmp -s %s %s/app.bin", vw_path(&W, out), W.www), 0, "%s is not the package", out);
+}
+
+/* The bytes the peer said it fetched ("via V: N bytes fetched"). */
+static uint64_t fetched(const vw_run *r, const char *via)
+{
+    char head[64];
+    snprintf(head, sizeof head, "via %s: ", via);
+    const char *s = strstr(r->out, head);
+    cr_assert_not_null(s, "want \"%s\" in:\n%s", head, r->out);
+    return strtoull(s + strlen(head), NULL, 10);
+}
+
+/* Waits (at most 3 s) until the node's stats line has name=want. */
+static void stat_is(const char *name, uint64_t want)
+{
+    char line[8192];
+    for (int i = 0; i < 60; i++) {
+        nu_stats(&N, line, sizeof line);
+        if (nu_stat(line, name) == want)
+            return;
+        nu_sleep_ms(50);
+    }
+    cr_assert_fail("%s is %llu, want %llu: %s", name, (unsigned long long)nu_stat(line, name),
+                   (unsigned long long)want, line);
+}
+
+static uint64_t delta_size(void)
+{
+    uint64_t size;
+    uint8_t hash[UG_HASH_LEN];
+    file_hash(vw_path(&W, "www/app.bin.from-1.4.0.delta"), &size, hash);
+    return size;
+}
+
+Test(delta_e2e, a_peer_with_a_delta_upgrades_by_patching_its_installed_file)
+{
+    node_with_delta("1.4.0", NULL);
+    vw_run r;
+    peer_run(&r, 7, "www/old.bin", "got.bin");
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    assert_has(&r, "delta offered: from 1.4.0, ");
+    cr_assert_eq(fetched(&r, "delta"), delta_size(), "%s", r.out);
+    cr_assert(delta_size() < 100000 / 10, "a 2 kB change costs a small delta: %llu", (unsigned long long)delta_size());
+    assert_got_package("got.bin");
+    cr_assert_neq(access(vw_path(&W, "got.bin.delta"), F_OK), 0, "the delta is not left behind");
+    cr_assert_neq(access(vw_path(&W, "got.bin.patch"), F_OK), 0);
+    stat_is("offers_delta", 1);
+    stat_is("offered_bytes_delta", delta_size());
+    stat_is("offers_full", 0);
+    stat_is("hints_new", 1); /* a delta is a way to deliver the same grant */
+    stat_is("reports_via_delta", 1);
+    stat_is("reports_via_full", 0);
+}
+
+Test(delta_e2e, a_tampered_delta_is_refused_before_patching_then_the_package_is_fetched)
+{
+    node_with_delta("1.4.0", NULL);
+    /* one byte of the served delta changed: its hash no longer matches the manifest's */
+    cr_assert_eq(nu_sh("cd %s && printf '\\377' | dd of=app.bin.from-1.4.0.delta bs=1 seek=20 conv=notrunc 2>/dev/null",
+                       W.www), 0);
+    vw_run r;
+    peer_run(&r, 8, "www/old.bin", "got.bin");
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    assert_has(&r, "delta failed: ");
+    assert_has(&r, "hash mismatch");
+    assert_has(&r, "fetching the full package");
+    cr_assert_eq(fetched(&r, "delta-fallback"), delta_size() + 100000, "the delta's bytes, then the package's");
+    assert_got_package("got.bin");
+    stat_is("reports_via_delta_fallback", 1);
+    stat_is("reports_via_delta", 0);
+}
+
+Test(delta_e2e, an_installed_file_that_is_not_its_version_fails_the_hash_then_the_package_is_fetched)
+{
+    node_with_delta("1.4.0", NULL);
+    vw_run r;
+    peer_run(&r, 9, "www/other.bin", "got.bin");
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    assert_has(&r, "is not the package (size or hash)");
+    cr_assert_eq(fetched(&r, "delta-fallback"), delta_size() + 100000);
+    assert_got_package("got.bin");
+    cr_assert_neq(access(vw_path(&W, "got.bin.patch"), F_OK), 0, "the wrong result is not kept");
+    /* and one that is missing */
+    peer_run(&r, 10, "www/nope.bin", "got10.bin");
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    assert_has(&r, "installed file www/nope.bin: No such file");
+    assert_got_package("got10.bin");
+    stat_is("reports_via_delta_fallback", 2);
+}
+
+Test(delta_e2e, a_peer_whose_version_has_no_delta_gets_the_package)
+{
+    node_with_delta("1.3.0", NULL);
+    vw_run r;
+    peer_run(&r, 11, "www/old.bin", "got.bin");
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    cr_assert_null(strstr(r.out, "delta offered"), "%s", r.out);
+    cr_assert_eq(fetched(&r, "full"), 100000);
+    assert_got_package("got.bin");
+    stat_is("offers_full", 1);
+    stat_is("offered_bytes_full", 100000);
+    stat_is("offers_delta", 0);
+    stat_is("reports_via_full", 1);
+}
+
+Test(delta_e2e, deltas_off_names_the_package_and_keeps_grants)
+{
+    node_with_delta("1.4.0", "    deltas: off\n");
+    vw_run r;
+    peer_run(&r, 12, "www/old.bin", "got.bin");
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    cr_assert_null(strstr(r.out, "delta offered"), "%s", r.out);
+    cr_assert_eq(fetched(&r, "full"), 100000);
+    assert_got_package("got.bin");
+    stat_is("offers_full", 1);
+    stat_is("offers_delta", 0);
+    stat_is("hints_new", 1);
+}
