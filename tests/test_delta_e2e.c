@@ -3,6 +3,8 @@
  * the installed file and keeps it only when it hashes to the package, else fetches the package in the
  * same run, and the tracker counts the REPORTs by via. */
 #include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "httpserv.h"
 #include "testutil.h"
 #include "v2world.h"
 
@@ -269,4 +272,129 @@ Test(delta_e2e, deltas_off_names_the_package_and_keeps_grants)
     stat_is("offers_full", 1);
     stat_is("offers_delta", 0);
     stat_is("hints_new", 1);
+}
+
+/* ---- 4. forecast and a real run: the bytes the mirror serves ---------------------- */
+
+#define PEERS 200u
+#define ON_DELTA 140u /* 70% run 1.4.0 (a delta), 30% 1.3.0 (none) */
+
+/* A policy of 2.0.0 for 1.4.0 and 1.3.0 on manifest m (relative to ../), deltas on or off. */
+static void policy_mix(const char *name, const char *m, bool off)
+{
+    char text[2048];
+    int n = snprintf(text, sizeof text,
+                     "keys: {hint: ../hint.key, issuers: [../issuer.pub], keyring: ../www/keys/1.keyring, "
+                     "hint_cert: ../h.cert}\nstate: state-%s\nretry: 120\ncookie: never\nrollouts:\n"
+                     "  - name: r\n    release_v2: ../%s\n    targets: [\"1.4.0\", \"1.3.0\"]\n%s"
+                     "    stages:\n      - name: all\n",
+                     name, m, off ? "    deltas: off\n" : "");
+    cr_assert(n > 0 && (size_t)n < sizeof text);
+    cr_assert_eq(nu_sh("mkdir -p %s/sim", W.dir), 0);
+    char p[300];
+    snprintf(p, sizeof p, "%s/sim/%s", W.dir, name);
+    tu_write_file(p, text, (size_t)n);
+}
+
+/* The sum of a CSV column over the rows of one policy (its path's suffix). */
+static double csv_sum(const char *file, const char *policy, const char *column)
+{
+    FILE *f = fopen(file, "r");
+    cr_assert_not_null(f, "%s", file);
+    static char line[65536];
+    int col = -1, pcol = -1, i = 0;
+    cr_assert_not_null(fgets(line, sizeof line, f));
+    for (char *t = strtok(line, ",\n"); t; t = strtok(NULL, ",\n"), i++) {
+        if (!strcmp(t, column))
+            col = i;
+        if (!strcmp(t, "policy"))
+            pcol = i;
+    }
+    cr_assert(col >= 0 && pcol >= 0, "%s: no column %s or policy", file, column);
+    double sum = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *cell[256] = {0};
+        int k = 0;
+        for (char *s = line, *t; k < 256 && (t = strsep(&s, ",\n")); k++)
+            cell[k] = t;
+        if (cell[pcol] && strstr(cell[pcol], policy) && cell[col])
+            sum += strtod(cell[col], NULL);
+    }
+    fclose(f);
+    return sum;
+}
+
+Test(delta_e2e, the_forecast_and_a_real_run_of_200_peers_agree_on_the_bytes_deltas_save, .timeout = 600)
+{
+    hs_server hs = {0};
+    hs_start(&hs, W.www, "mirror", "--log-sent");
+    char out[4096];
+    int rc = vw_keys(&W, out, sizeof out,
+                     "release --app " VW_APP " --plat " VW_PLAT " --chan " VW_CHAN " --seq 10 --version 2.0.0 "
+                     "--file www/app.bin --url http://127.0.0.1:%d/app.bin --ttl 86400 --key rel1.key --key rel2.key "
+                     "--delta-from www/old.bin=1.4.0 --out mix.manifest",
+                     hs.port);
+    cr_assert_eq(rc, 0, "%s", out);
+    vw_cert(&W, "h.cert", 1, 1, false);
+    uint64_t D = delta_size(), P = 100000;
+
+    /* the forecast: the same manifest, 70% of 200 peers on 1.4.0, with and without deltas */
+    policy_mix("with.yaml", "mix.manifest", false);
+    policy_mix("without.yaml", "mix.manifest", true);
+    rc = nu_sh("cd %s/sim && %s/upgate-sim --policy with.yaml --policy without.yaml --peers %u "
+               "--versions 1.4.0=70,1.3.0=30 --plat " VW_PLAT " --chan " VW_CHAN " --days 0.125 --think 0 --accept 1 --fail 0 --speed 8Mbit "
+               "--csv out.csv > out.txt 2>&1",
+               W.dir, tu_build_dir(), PEERS);
+    if (rc != 0)
+        nu_sh("cat %s/sim/out.txt >&2", W.dir);
+    cr_assert_eq(rc, 0, "upgate-sim failed");
+    char csv[300];
+    snprintf(csv, sizeof csv, "%s/sim/out.csv", W.dir);
+    double f_with = csv_sum(csv, "with.yaml", "bytes:m0"), f_without = csv_sum(csv, "without.yaml", "bytes:m0");
+    cr_assert_eq(f_without, (double)PEERS * P, "without deltas every peer fetches the package: %.0f", f_without);
+
+    /* the real run: 140 peers at 1.4.0 with the installed file, 60 at 1.3.0, through the node and the mirror */
+    char pol[4096];
+    vw_policy_text(pol, sizeof pol, "www/keys/1.keyring", "h.cert", "mix.manifest", NULL);
+    char *t = strstr(pol, "targets: [\"1.4.0\"]");
+    cr_assert_not_null(t);
+    snprintf(t, sizeof pol - (size_t)(t - pol), "targets: [\"1.4.0\", \"1.3.0\"]\n    stages:\n      - name: all\n");
+    vw_node(&W, &N, "node", pol);
+    /* eight peers at a time (bounded: 200 runs, each with --timeout 10) */
+    rc = nu_sh("cd %s && for i in $(seq 1 %u); do "
+               "  %s/upgate-keys cred --issuer issuer.key --uid $((1000 + i)) --pub client.pub --ttl 86400 "
+               "    --out r$i.cred >/dev/null || exit 1; "
+               "done && for i in $(seq 1 %u); do "
+               "  if [ $i -le %u ]; then v=1.4.0; inst='--installed www/old.bin'; else v=1.3.0; inst=; fi; "
+               "  ( %s/upgate-peer --key client.key --root r1.pub --root r2.pub --root r3.pub --threshold 2 "
+               "    --anchor-kv 1 --app " VW_APP " --keyring-url http://127.0.0.1:%u/keys/ --tries 3 --timeout 10 "
+               "    --yes --tracker 127.0.0.1:%u --uid $((1000 + i)) --cred r$i.cred --version $v --state rs$i "
+               "    --plat " VW_PLAT " --chan " VW_CHAN " --pad --out rgot$i.bin $inst </dev/null > r$i.out 2>&1 "
+               "    && cmp -s rgot$i.bin www/app.bin && rm -f rgot$i.bin && touch ok$i ) & "
+               "  [ $((i %% 8)) -eq 0 ] && wait; "
+               "done; wait; [ $(ls ok* | wc -l) -eq %u ]",
+               W.dir, PEERS, tu_build_dir(), PEERS, ON_DELTA, tu_build_dir(), W.http_port, N.port, PEERS);
+    cr_assert_eq(rc, 0, "a peer failed (see %s/r*.out)", W.dir);
+    static char log[1 << 20];
+    hs_log(&hs, log, sizeof log);
+    hs_stop(&hs);
+    uint64_t served = 0, ndelta = 0, nfull = 0;
+    for (const char *s = strstr(log, "SENT "); s; s = strstr(s + 1, "SENT ")) {
+        const char *sp = strchr(s + 5, ' ');
+        served += strtoull(sp + 1, NULL, 10);
+        ndelta += strncmp(s + 5, "/app.bin.from-1.4.0.delta ", 26) == 0;
+        nfull += strncmp(s + 5, "/app.bin ", 9) == 0;
+    }
+    cr_assert_eq(ndelta, ON_DELTA, "%s", log);
+    cr_assert_eq(nfull, PEERS - ON_DELTA);
+    cr_assert_eq(served, ON_DELTA * D + (PEERS - ON_DELTA) * P, "served %llu", (unsigned long long)served);
+    stat_is("reports_via_delta", ON_DELTA);
+    stat_is("reports_via_full", PEERS - ON_DELTA);
+    stat_is("offered_bytes_delta", ON_DELTA * D);
+    /* the forecast draws versions at random: its bytes are within 15% of the real run's, and so is its saving */
+    double real = (double)served, saved = 1 - real / ((double)PEERS * P), f_saved = 1 - f_with / f_without;
+    cr_log_warn("mirror bytes: forecast %.0f with deltas, %.0f without; real run %.0f (saved %.1f%%, forecast %.1f%%)",
+                f_with, f_without, real, 100 * saved, 100 * f_saved);
+    cr_assert(fabs(f_with - real) <= 0.15 * real, "forecast %.0f, real %.0f", f_with, real);
+    cr_assert(fabs(f_saved - saved) <= 0.10, "saved: forecast %.3f, real %.3f", f_saved, saved);
 }

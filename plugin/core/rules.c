@@ -625,7 +625,7 @@ ug_verdict ug_rules_handle(ug_inst *I, unsigned worker, const struct sockaddr *s
 
 /* ---- decide(): the same rules on claimed fields ----------------------------- */
 
-static void fill_decision(ug_decision *d, const ug_plan *p, uint64_t retry_base, uint64_t uid)
+static void fill_decision(ug_decision *d, const ug_plan *p, uint64_t retry_base, uint64_t uid, const ug_version *ver)
 {
     const ug_rollout *r = p->lr ? p->lr->r : NULL;
     ug_decision out = {.size = d->size, .answer = p->answer, .why = p->why, .fresh = p->fresh};
@@ -637,6 +637,9 @@ static void fill_decision(ug_decision *d, const ug_plan *p, uint64_t retry_base,
         out.package_size = r->rel.size;
         out.nmirrors = r->rel.nurls;
         out.mirror = p->answer == UG_ANSWER_HINT ? (unsigned)(ug_mix64(uid) % r->rel.nurls) : 0;
+        int k = r->rel2 && !r->deltas_off ? ug2_manifest_delta_for(r->rel2, ver) : -1; /* as ug_v2_hint chooses */
+        out.delta = p->answer == UG_ANSWER_HINT && k >= 0;
+        out.fetch_size = out.delta ? r->rel2->deltas[k].size : r->rel.size;
     }
     out.stage = p->ls ? p->ls->s->name : NULL;
     size_t n = d->size < sizeof out ? d->size : sizeof out;
@@ -699,7 +702,7 @@ int ug_decide_in(ug_inst *I, const ug_live *l, unsigned worker, const ug_claims 
     }
     if (spend && p.answer == UG_ANSWER_WAIT)
         count_wait(w, worker, p.lr, p.ls, p.why);
-    fill_decision(d, &p, l->pol->retry, cl->uid);
+    fill_decision(d, &p, l->pol->retry, cl->uid, &ver);
     if (c.trace) {
         json_t *o = trace_object(&p, c.trace, granted);
         if (trace_out)
