@@ -393,7 +393,7 @@ Test(delta_e2e, the_forecast_and_a_real_run_of_200_peers_agree_on_the_bytes_delt
     stat_is("offered_bytes_delta", ON_DELTA * D);
     /* the forecast draws versions at random: its bytes are within 15% of the real run's, and so is its saving */
     double real = (double)served, saved = 1 - real / ((double)PEERS * P), f_saved = 1 - f_with / f_without;
-    cr_log_warn("mirror bytes: forecast %.0f with deltas, %.0f without; real run %.0f (saved %.1f%%, forecast %.1f%%)",
+    cr_log_info("mirror bytes: forecast %.0f with deltas, %.0f without; real run %.0f (saved %.1f%%, forecast %.1f%%)",
                 f_with, f_without, real, 100 * saved, 100 * f_saved);
     cr_assert(fabs(f_with - real) <= 0.15 * real, "forecast %.0f, real %.0f", f_with, real);
     cr_assert(fabs(f_saved - saved) <= 0.10, "saved: forecast %.3f, real %.3f", f_saved, saved);
