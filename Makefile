@@ -79,6 +79,8 @@ PLUGIN_SO := $(BUILD)/upgate.so
 # libupgate, the client library: client/*.c with proto/ linked in, hidden.
 CLIENT_SRC := $(filter-out client/example.c,$(wildcard client/*.c))
 CLIENT_OBJ := $(CLIENT_SRC:%.c=$(OBJ)/%.o)
+# libupgate applies deltas (client/patch.c): delta/'s objects go in, hidden like the rest.
+$(OBJ)/client/%.o: INC := -Iproto -Iplugin -Iinclude -Idelta
 CLIENT_VERSION := 1.1.0
 CLIENT_SONAME := libupgate.so.1
 CLIENT_A := $(BUILD)/libupgate.a
@@ -135,13 +137,14 @@ SIM_CORE_OBJ := $(OBJ)/sim/simspec.o $(OBJ)/sim/simgeo.o $(OBJ)/sim/simedit.o
 DEB_PKGS += librsvg2-bin
 
 # upgate-keys and upgate-load (tools/).
-LIBS_KEYS = $(LIBS_PROTO)
-$(eval $(call program,upgate-keys,KEYS,tools/keys))
+LIBS_KEYS = $(LIBS_PROTO) $(LIBS_DELTA)
+$(eval $(call program,upgate-keys,KEYS,tools/keys,$$(DELTA_LIB)))
+$(OBJ)/tools/keys/%.o: INC = $(PROG_INC) -Itools/keys -Idelta
 LIBS_LOAD = $(LIBS_PROTO) -lm
 $(eval $(call program,upgate-load,LOAD,tools/load))
 
 # upgate-peer, a thin program on libupgate (client/peer/; static: it runs from build/ as is).
-LIBS_PEER = $(LIBS_PROTO) $(LIBS_CURL)
+LIBS_PEER = $(LIBS_PROTO) $(LIBS_DELTA) $(LIBS_CURL)
 $(eval $(call program,upgate-peer,PEER,client/peer,$$(CLIENT_A)))
 
 # Tests see every folder's headers.
@@ -201,15 +204,15 @@ $(PLUGIN_SO): $(PLUGIN_OBJ) $(PROTO_LIB)
 # The static archive is one relocatable object whose hidden symbols (all of
 # proto/ and the library's internals) are made local: an application may
 # have its own ug_hint_verify. The shared one exports what libupgate.map says.
-$(BUILD)/libupgate.o: $(CLIENT_OBJ) $(PROTO_OBJ)
+$(BUILD)/libupgate.o: $(CLIENT_OBJ) $(DELTA_OBJ) $(PROTO_OBJ)
 	$(call say,LD,$@)$(LD) -r -o $@ $^ && objcopy --localize-hidden $@
 
 $(CLIENT_A): $(BUILD)/libupgate.o
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $<
 
-$(CLIENT_SO): $(CLIENT_OBJ) $(PROTO_OBJ) client/libupgate.map
+$(CLIENT_SO): $(CLIENT_OBJ) $(DELTA_OBJ) $(PROTO_OBJ) client/libupgate.map
 	$(call say,LD,$@)$(CC) -shared $(LDFLAGS) -Wl,-soname,$(CLIENT_SONAME) -Wl,--version-script=client/libupgate.map \
-	  -Wl,--no-undefined -o $@ $(CLIENT_OBJ) $(PROTO_OBJ) $(LIBS_PROTO) $(LIBS_CURL)
+	  -Wl,--no-undefined -o $@ $(CLIENT_OBJ) $(DELTA_OBJ) $(PROTO_OBJ) $(LIBS_PROTO) $(LIBS_DELTA) $(LIBS_CURL)
 
 $(BUILD)/libupgate.so: $(CLIENT_SO)
 	$(Q)ln -sf $(notdir $(CLIENT_SO)) $(BUILD)/$(CLIENT_SONAME) && ln -sf $(CLIENT_SONAME) $@
@@ -245,7 +248,7 @@ $(LEGACY): tests/legacy/mkstate_v1.c tests/legacy/quota_v1.c tests/legacy/quota_
 # The client library's suites link libupgate as an application would.
 CLIENT_TESTS := $(filter $(BUILD)/tests/test_client%,$(TESTS))
 $(CLIENT_TESTS): $(CLIENT_A)
-$(CLIENT_TESTS): LIBS_TEST += $(LIBS_CURL)
+$(CLIENT_TESTS): LIBS_TEST += $(LIBS_CURL) $(LIBS_DELTA)
 
 # The fuzz smoke runs once, in the plain run: the fuzzers carry ASan and UBSan already.
 test: deps

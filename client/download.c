@@ -46,6 +46,8 @@ void ug_client_dl_say_(ug_client_transfer *d, const char *fmt, ...)
 static void finish_with(ug_client_transfer *d, ug_client_err e)
 {
     d->result = e;
+    d->c->via = d->via;
+    d->c->via_bytes = d->bytes;
     if (e != UG_CLIENT_OK)
         ug_client_part_close_(d, d->have == 0); /* an empty partial file is litter */
 }
@@ -101,12 +103,32 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
     if (ug_client_part_append_(d, data, n) != 0)
         return 0;
     d->got += n;
+    d->bytes += n;
     if (d->cfg.progress)
         d->cfg.progress(d->cfg.ctx, d->have, d->offer.size, d->offer.urls[d->mirror]);
     return n;
 }
 
 static ug_client_err begin_attempt(ug_client_transfer *d);
+
+ug_client_err ug_client_dl_begin_(ug_client_transfer *d)
+{
+    uint64_t s = d->cfg.deadline_s ? d->cfg.deadline_s : d->cfg.deadline_base_s + d->offer.size / d->cfg.min_rate;
+    d->deadline_s = s < DEADLINE_CAP_S ? s : DEADLINE_CAP_S;
+    d->deadline_ms = ug_client_mono_ms_() + d->deadline_s * 1000u;
+    d->mirror = d->resumes = 0;
+    d->new_mirror = true;
+    d->fresh_tried = d->mismatch_seen = false;
+    d->why[0] = 0;
+    ug_client_err e = ug_client_part_open_(d);
+    if (e == UG_CLIENT_OK && d->have == d->offer.size) { /* all there from an earlier run */
+        if (ug_client_part_verify_(d))
+            return ug_client_part_install_(d);
+        if (ug_client_part_discard_(d) != 0)
+            e = UG_CLIENT_E_IO;
+    }
+    return e == UG_CLIENT_OK ? begin_attempt(d) : e;
+}
 
 /* Starts the transfer from mirror d->mirror at byte d->have. */
 static ug_client_err add_transfer(ug_client_transfer *d, uint64_t now)
@@ -261,6 +283,8 @@ static bool reap(ug_client_transfer *d)
         curl_easy_cleanup(d->easy);
         d->easy = NULL;
         ug_client_err e = after_transfer(d, cc);
+        if (!d->easy)
+            e = ug_client_phase_end_(d, e); /* a delta done or failed: patch, or fetch the package */
         if (d->result == UG_CLIENT_E_AGAIN && (e != UG_CLIENT_OK || !d->easy))
             finish_with(d, e);
         return true; /* the handle list changed: ask curl again */
@@ -322,28 +346,19 @@ ug_client_err ug_client_download_start(ug_client *c, const ug_client_offer *offe
         free(d);
         return ug_client_fail_(c, UG_CLIENT_E_EXPIRED, "the offer of %s expired", offer->to);
     }
-    uint64_t s = d->cfg.deadline_s ? d->cfg.deadline_s : d->cfg.deadline_base_s + offer->size / d->cfg.min_rate;
-    d->deadline_s = s < DEADLINE_CAP_S ? s : DEADLINE_CAP_S;
-    d->deadline_ms = ug_client_mono_ms_() + d->deadline_s * 1000u;
     d->multi = curl_multi_init();
     if (!d->multi) {
         free(d);
         return ug_client_fail_(c, UG_CLIENT_E_CURL, "libcurl failed to start");
     }
-    d->new_mirror = true;
-    ug_client_err e = ug_client_part_open_(d);
-    if (e == UG_CLIENT_OK && d->have == d->offer.size) { /* all there from an earlier run */
-        if (ug_client_part_verify_(d)) {
-            e = ug_client_part_install_(d);
-            if (e == UG_CLIENT_OK)
-                d->result = UG_CLIENT_OK;
-        } else if (ug_client_part_discard_(d) != 0) {
-            e = UG_CLIENT_E_IO;
-        }
-    }
-    if (e == UG_CLIENT_OK && d->result == UG_CLIENT_E_AGAIN)
-        e = begin_attempt(d);
+    ug_client_patch_setup_(d);
+    ug_client_err e = ug_client_dl_begin_(d);
+    if (!d->easy)
+        e = ug_client_phase_end_(d, e);
+    if (e == UG_CLIENT_OK && !d->easy)
+        finish_with(d, UG_CLIENT_OK);
     if (e != UG_CLIENT_OK) {
+        finish_with(d, e);
         ug_client_fail_(c, e, "%s", d->msg);
         ug_client_download_free(d);
         return e;
@@ -391,6 +406,16 @@ ug_client_err ug_client_download_perform(ug_client_transfer *d, int *running)
     }
     *running = d->result == UG_CLIENT_E_AGAIN;
     return UG_CLIENT_OK;
+}
+
+unsigned ug_client_download_via(const ug_client_transfer *d)
+{
+    return d ? d->via : UG_CLIENT_VIA_FULL;
+}
+
+uint64_t ug_client_download_bytes(const ug_client_transfer *d)
+{
+    return d ? d->bytes : 0;
 }
 
 ug_client_err ug_client_download_result(const ug_client_transfer *d)

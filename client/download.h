@@ -42,9 +42,31 @@ struct ug_client_transfer {
     bool mismatch_seen;              /* some mirror delivered wrong bytes */
     ug_client_err result;            /* UG_CLIENT_E_AGAIN while running */
     char msg[UG_CLIENT_MSG_MAX];
+
+    /* a delta first (patch.c): d->offer is then the delta's, cfg.dest DEST.delta */
+    bool delta_phase;
+    ug_client_offer full;            /* the package's offer */
+    char final_dest[PATH_MAX];       /* DEST */
+    char delta_dest[PATH_MAX];       /* DEST.delta */
+    char installed[PATH_MAX];        /* cfg.installed, copied */
+    unsigned via;                    /* ug_client_via */
+    uint64_t bytes;                  /* fetched from mirrors, both phases */
 };
 
 uint64_t ug_client_mono_ms_(void);
+/* Starts d->offer into cfg.dest: the deadline, the partial file (a complete
+ * one is verified and installed at once), the first attempt. OK with
+ * d->easy NULL: it is already in place. */
+ug_client_err ug_client_dl_begin_(ug_client_transfer *d);
+
+/* patch.c: when the handle holds a delta for d->offer and cfg.installed is
+ * set, makes d fetch the delta first (d->offer the delta's, cfg.dest
+ * DEST.delta); else leaves d as it is. Sets d->via. */
+void ug_client_patch_setup_(ug_client_transfer *d);
+/* A phase of d ended with e (d->easy NULL): after the delta's download, the
+ * patch, or the fall back to the full package (started with
+ * ug_client_dl_begin_); after the package's, e itself. */
+ug_client_err ug_client_phase_end_(ug_client_transfer *d, ug_client_err e);
 /* Sets d->msg, one line. */
 void ug_client_dl_say_(ug_client_transfer *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

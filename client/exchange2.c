@@ -97,6 +97,7 @@ static const ug_client_event *on_hint(ug_client *c, const uint8_t *buf, size_t l
     const ug2_manifest *rel = &h->rel;
     ug_client_offer_of_(&ev->offer, &rel->to, rel->urls, rel->nurls, h->mirror, rel->size, rel->hash,
                         h->exp < rel->exp ? h->exp : rel->exp, h->ts);
+    ug_client_offer_delta_(c, ev, rel, h);
     c->pending = false;
     return ev;
 }

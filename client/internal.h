@@ -85,6 +85,13 @@ struct ug_client {
     ug_client_pstate st; /* what persists: the keyring document, every pair's seq */
     ug2_hint hint2;   /* the reply being checked (large: kept off the stack) */
     ug2_wait wait2;
+
+    /* deltas (libupgate 1.2, patch.c) */
+    bool has_delta;             /* the last offer's HINT named a delta */
+    ug_client_delta delta;      /* ... this one */
+    uint8_t delta_for[UG_HASH_LEN]; /* ... for the package of this hash */
+    unsigned via;               /* the last finished download's ug_client_via */
+    uint64_t via_bytes;         /* ... and the bytes it fetched */
 };
 
 /* Sets c's message (printf-style, truncated to one line) and returns code. */
@@ -138,6 +145,9 @@ const ug_client_event *ug_client_wait_event_(ug_client *c, uint64_t why, uint64_
 void ug_client_offer_of_(ug_client_offer *o, const ug_version *to, const char (*urls)[UG_URL_MAX + 1],
                          unsigned nurls, uint64_t mirror, uint64_t size, const uint8_t hash[UG_HASH_LEN], uint64_t exp,
                          uint64_t ts);
+/* The offer event's delta (version 2): remembered by the handle for the
+ * offer's package, so a download given the installed file tries it. */
+void ug_client_offer_delta_(ug_client *c, ug_client_event *ev, const ug2_manifest *m, const ug2_hint *h);
 /* A COOKIE of either version (its body is version 1's) for our HELLO. */
 const ug_client_event *ug_client_on_cookie_(ug_client *c, const ug_dgram *d);
 

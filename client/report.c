@@ -39,7 +39,7 @@ ug_client_err ug_client_report(ug_client *c, ug_client_res res, const char *to, 
     uint8_t buf[UG_DGRAM_MAX];
     size_t n;
     /* version 2: the app, and how the package came (deltas are a later step: the full package) */
-    ug2_report_fields f2 = {.base = f, .app = c->app, .via = UG2_VIA_FULL};
+    ug2_report_fields f2 = {.base = f, .app = c->app, .via = (ug2_via)c->via}; /* the last download's way */
     bool v2 = ug_client_protocol(c) == 2;
     if (v2 && !c->app[0])
         return ug_client_fail_(c, UG_CLIENT_E_INVALID, "report: config app is needed for protocol version 2");

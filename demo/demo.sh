@@ -49,10 +49,14 @@ echo "== the tracker's hint key, certified for 90 days under keyring 1"
     --key cert.key --out hint.cert | sed 's/^/   /'
 
 echo "== release 2.0.0: a package, served by a local HTTP server, its manifest bound to app, platform"
-echo "   and channel (version 2), and a version 1 manifest of the same package for older peers"
-head -c 300000 /dev/urandom > www/app-2.0.0.bin
+echo "   and channel (version 2), with a delta from 1.4.0 (the installed app-1.4.0.bin, 8 kB changed"
+echo "   and 4 kB added), and a version 1 manifest of the same package for older peers"
+head -c 300000 /dev/urandom > app-1.4.0.bin
+{ head -c 100000 app-1.4.0.bin; head -c 8192 /dev/urandom; tail -c +108193 app-1.4.0.bin; head -c 4096 /dev/urandom; } \
+    > www/app-2.0.0.bin
 "$B/upgate-keys" release --app demo --plat linux-x86_64 --chan stable --seq 1 --version 2.0.0 \
     --file www/app-2.0.0.bin --url "http://127.0.0.1:$HTTP_PORT/app-2.0.0.bin" --ttl 86400 \
+    --delta-from app-1.4.0.bin=1.4.0 \
     --key release.key --keyring www/keys/1.keyring --out release.manifest2 | sed 's/^/   /'
 "$B/upgate-keys" show release.manifest2 | sed 's/^/   /'
 "$B/upgate-keys" release --key release.key --version 2.0.0 --file www/app-2.0.0.bin \
@@ -78,7 +82,8 @@ PORT=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' node.out | head -n 1)
 sed 's/^/   /' node.out
 
 echo "== 30 peers at version 1.4.0, protocol version 2 (three pinned roots, two must sign; each keeps a"
-echo "   state file): uids 1-20 from 127.0.1.x (CN-BJ), 21-30 from 127.0.2.x (DE); uid 13 says no"
+echo "   state file): uids 1-20 from 127.0.1.x (CN-BJ), 21-30 from 127.0.2.x (DE); uid 13 says no;"
+echo "   all but uid 10 give their installed file (--installed), so an offered delta patches it"
 printf '   %-4s %-12s %-9s %s\n' uid from result detail
 for uid in $(seq 1 30); do
     if [ "$uid" -le 20 ]; then from=127.0.1.$uid; else from=127.0.2.$uid; fi
@@ -88,11 +93,12 @@ for uid in $(seq 1 30); do
         --key client.key --cred "c$uid.cred" --root root-a.pub --root root-b.pub --root root-c.pub \
         --threshold 2 --anchor-kv 1 --keyring-url "http://127.0.0.1:$HTTP_PORT/keys/" --state "peer$uid.state" \
         --app demo --plat linux-x86_64 --chan stable \
-        $([ "$uid" -eq 13 ] && echo --no || echo --yes) --out "peer$uid.bin" --timeout 10 2>&1)
+        $([ "$uid" -eq 13 ] && echo --no || echo --yes) --out "peer$uid.bin" --timeout 10 \
+        $([ "$uid" -eq 10 ] || echo --installed app-1.4.0.bin) 2>&1)
     rc=$?
     set -e
     if [ $rc -eq 0 ] && [ -f "peer$uid.bin" ] && cmp -s "peer$uid.bin" www/app-2.0.0.bin; then
-        result="upgraded"; detail="downloaded 2.0.0, size and BLAKE2b-256 verified"
+        result="upgraded"; detail="2.0.0 verified, $(printf '%s' "$out" | grep '^via ')"
     elif [ $rc -eq 0 ] && printf '%s' "$out" | grep -q "keeping"; then
         result="declined"; detail=$(printf '%s' "$out" | tail -n 1)
     elif [ $rc -eq 0 ]; then
@@ -116,7 +122,8 @@ echo "== what the tracker counted"
 kill -USR1 "$NODE_PID"; sleep 0.3
 grep stats: node.out | tail -n 1 | tr ' ' '\n' | sed -n 's/^\([a-z_]*=\)/   \1/p'
 echo "== expected: uids 1, 4, 7, 10 (1 mod 3, in CN-BJ) upgrade and 13 declines (each REPORTs it);"
-echo "   16 and 19 find the quota spent; everyone else waits"
+echo "   1, 4 and 7 by delta (offers_delta, reports_via_delta), 10 by the full package; 16 and 19 find"
+echo "   the quota spent; everyone else waits"
 n=$(ls peer*.bin 2>/dev/null | wc -l)   # (v1-peer1.bin is not counted)
 echo "   $n peers upgraded"
 echo "== upgate-ctl --policy policy.yaml status: the same through the control socket"

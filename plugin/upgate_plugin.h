@@ -205,6 +205,11 @@ typedef struct {
     uint64_t package_size; /* bytes, from the manifest */
     unsigned mirror;     /* HINT: index into the manifest's URLs */
     unsigned nmirrors;
+    /* Added later in ABI minor 1 (a host sees it when d->size covers it;
+     * an older plugin leaves the host's zeroes): what a version 2 peer of
+     * ver would be sent to fetch, the delta its HINT names (issue 26). */
+    uint64_t fetch_size; /* HINT: the delta's size, else package_size */
+    bool delta;          /* HINT: fetch_size is a delta's */
 } ug_decision;
 
 typedef struct ug_plugin {

@@ -38,6 +38,8 @@ typedef enum {
     UG2_VIA_DELTA_FALLBACK = 2, /* a delta failed; the full package was fetched in the same run */
     UG2_VIA_COUNT_
 } ug2_via;
+/* "full", "delta", "delta-fallback" (status, metrics, upgate-peer); "unknown" beyond. */
+const char *ug2_via_name(unsigned via);
 
 typedef enum { UG2_URGENCY_NORMAL = 0, UG2_URGENCY_CRITICAL = 1 } ug2_urgency;
 

@@ -167,6 +167,8 @@ typedef struct {
     unsigned nmirrors;
     char mirror[SIM_MIRRORS_MAX][128]; /* the URL's host when known, else "mirror N" */
     uint64_t package_size;
+    uint64_t downloads, delta_downloads; /* started; by a delta the HINT named (ug_decision.delta) */
+    double delta_saved;        /* bytes those deltas spared the mirrors against full packages */
     uint64_t targeted, untargeted, upgraded, declined, failed, rolled_back, cookies, errors;
     uint64_t decisions;
     uint32_t *upgrade_at;      /* seconds from the start of each upgrade, in order */

@@ -218,6 +218,12 @@ static void headline_peak(const sim_opts *o, const sim_result *r)
     char tb[32];
     sim_fmt_bytes(total, tb, sizeof tb);
     printf("    downloaded in all: %s\n", tb);
+    if (r->delta_downloads) {
+        char saved[32];
+        sim_fmt_bytes(r->delta_saved, saved, sizeof saved);
+        printf("    by delta: %llu of %llu downloads, %s less than full packages\n",
+               (unsigned long long)r->delta_downloads, (unsigned long long)r->downloads, saved);
+    }
 }
 
 static void headline_share(const sim_opts *o, const sim_result *r)

@@ -412,7 +412,14 @@ static void offered(run *R, uint32_t i, uint32_t t, const ug_decision *d)
         r->nmirrors = d->nmirrors < SIM_MIRRORS_MAX ? d->nmirrors : SIM_MIRRORS_MAX;
     if (!r->package_size)
         r->package_size = d->package_size;
-    double start = t + think, end = start + (double)d->package_size / q->speed;
+    /* a version 2 peer fetches the delta its HINT names (an older plugin leaves fetch_size 0) */
+    uint64_t bytes = d->fetch_size ? d->fetch_size : d->package_size;
+    r->downloads++;
+    if (d->delta) {
+        r->delta_downloads++;
+        r->delta_saved += (double)(d->package_size - bytes);
+    }
+    double start = t + think, end = start + (double)bytes / q->speed;
     account(R, mirror, start, end, q->speed);
     SET_STATE(q, SIM_P_DOWN);
     at(R, i, (uint64_t)ceil(end));

@@ -9,6 +9,7 @@ misbehave on purpose:
   --ignore-range   answers a range request with 200 and the whole file
   --wrong-range    answers a range request with 206 and the whole file
   --log FILE       appends one line per request: "GET /path range=<value|none>"
+  --log-sent       and, after each body, "SENT /path N" (the bytes written)
 
 Prints "port N" on stdout once it listens, then serves until killed.
 """
@@ -74,6 +75,8 @@ class Handler(BaseHTTPRequestHandler):
         if first and ARGS.drop_first is not None:
             body = body[: ARGS.drop_first]
         self.send_body(body)
+        if ARGS.log_sent:
+            log("SENT %s %d" % (self.path, len(body)))
 
     def send_body(self, body):
         try:
@@ -98,6 +101,7 @@ def main():
     p.add_argument("--ignore-range", action="store_true")
     p.add_argument("--wrong-range", action="store_true")
     p.add_argument("--log")
+    p.add_argument("--log-sent", action="store_true")
     ARGS = p.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True

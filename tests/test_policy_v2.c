@@ -170,6 +170,8 @@ Test(v2, refuses_bad_rollouts)
     pf_fail_at(ONE("name: a, %s, chan: [a-channel-name-too-long]"), 4, "rollouts[0].chan[0]");
     pf_fail_at(ONE("name: a, %s, outcome_window: 0"), 4, "rollouts[0].outcome_window");
     pf_fail_at(ONE("name: a, %s, hold_when_unhealthy: 1"), 4, "rollouts[0].hold_when_unhealthy");
+    pf_fail_at(ONE("name: a, %s, deltas: no"), 4, "rollouts[0].deltas");
+    pf_fail_at(ONE("name: a, %s, deltas: []"), 4, "rollouts[0].deltas");
     pf_fail_at(ONE("name: a, %s, halt_when: {min_outcomes: 5}"), 4, "rollouts[0].halt_when");
     pf_fail_at(ONE("name: a, %s, halt_when: {failed: 0.1}"), 4, "rollouts[0].halt_when.min_outcomes");
     pf_fail_at(ONE("name: a, %s, halt_when: {failed: 0.1, min_outcomes: 0}"), 4, "rollouts[0].halt_when.min_outcomes");
@@ -192,6 +194,18 @@ Test(v2, refuses_bad_rollouts)
                    "      - name: s\n      - name: s\n");
     pf_fail_at(t, 9, "rollouts[0].stages[1].name");
 #undef ONE
+}
+
+Test(v2, deltas_are_on_unless_a_rollout_says_off)
+{
+    ug_policy *p = pf_load_ok(HEAD2 "  - {name: a, release: releases/2.0.0.manifest, targets: [1.0], stages: []}\n"
+                                    "  - {name: b, release: releases/2.0.0.manifest, targets: [1.1], stages: [], "
+                                    "deltas: off}\n"
+                                    "  - {name: c, release: releases/2.0.0.manifest, targets: [1.2], stages: [], "
+                                    "deltas: on}\n");
+    cr_assert_not(p->rollouts[0].deltas_off);
+    cr_assert(p->rollouts[1].deltas_off);
+    cr_assert_not(p->rollouts[2].deltas_off);
 }
 
 Test(v2, fractions_are_exact_parts_per_million)

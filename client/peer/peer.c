@@ -29,7 +29,7 @@ static const char usage[] =
     "                   --app A --plat P --chan C [--keyring-url URL ...] [--anchor-kv N]\n"
     "                   [--tracker-name NAME] [--blocked-after SECONDS]\n"
     "                   [--yes|--no] [--out PATH] [--timeout SECONDS] [--tries N] [--pad]\n"
-    "                   [--bind ADDR] [--deadline SECONDS]\n"
+    "                   [--bind ADDR] [--deadline SECONDS] [--installed FILE]\n"
     "       upgate-peer --tracker HOST:PORT --uid N --version V --key CLIENT.key --cred FILE\n"
     "                   --hint-pub FILE [--hint-pub FILE ...] --release-pub FILE [--release-pub FILE ...]\n"
     "                   [--plat P] [--chan C] [--yes|--no] [--out PATH]\n"
@@ -73,12 +73,16 @@ static const char usage[] =
     "  --deadline SECONDS          give the whole download this long (default 60 s plus\n"
     "                              1 s per 16 KiB of package); each mirror gets an equal\n"
     "                              share of the time left before the next is tried\n"
+    "  --installed FILE            version 2: the installed file of V; when the tracker\n"
+    "                              names a delta from V, it is fetched and patches FILE,\n"
+    "                              kept only if the result is the package, else the\n"
+    "                              package is fetched whole (the REPORT says which way)\n"
     "\n"
     "Exit: 0 upgraded, declined or told to wait; 1 failure; 2 bad usage; 3 HINT rejected.\n"
     "`upgate-peer --version` alone prints the program's version.\n";
 
 typedef struct {
-    const char *tracker, *version, *key, *cred, *plat, *chan, *out, *bind, *state;
+    const char *tracker, *version, *key, *cred, *plat, *chan, *out, *bind, *state, *installed_file;
     const char *hint_pub[UG_CLIENT_PINS_MAX], *release_pub[UG_CLIENT_PINS_MAX];
     unsigned nhint, nrelease;
     /* protocol version 2 */
@@ -112,6 +116,7 @@ enum {
     OPT_TRACKER = 1, OPT_UID, OPT_VERSION, OPT_KEY, OPT_CRED, OPT_HINT_PUB, OPT_RELEASE_PUB, OPT_PLAT,
     OPT_CHAN, OPT_YES, OPT_NO, OPT_OUT, OPT_TIMEOUT, OPT_TRIES, OPT_PAD, OPT_BIND, OPT_STATE, OPT_DEADLINE,
     OPT_ROOT, OPT_THRESHOLD, OPT_APP, OPT_KEYRING_URL, OPT_ANCHOR_KV, OPT_TRACKER_NAME, OPT_BLOCKED_AFTER,
+    OPT_INSTALLED,
 };
 static const struct option long_opts[] = {
     {"tracker", required_argument, NULL, OPT_TRACKER}, {"uid", required_argument, NULL, OPT_UID},
@@ -128,7 +133,8 @@ static const struct option long_opts[] = {
     {"keyring-url", required_argument, NULL, OPT_KEYRING_URL},
     {"anchor-kv", required_argument, NULL, OPT_ANCHOR_KV},
     {"tracker-name", required_argument, NULL, OPT_TRACKER_NAME},
-    {"blocked-after", required_argument, NULL, OPT_BLOCKED_AFTER}, {NULL, 0, NULL, 0},
+    {"blocked-after", required_argument, NULL, OPT_BLOCKED_AFTER},
+    {"installed", required_argument, NULL, OPT_INSTALLED}, {NULL, 0, NULL, 0},
 };
 
 static void set_once(const char **slot, const char *flag)
@@ -220,6 +226,7 @@ static void parse_args(int argc, char **argv, opts *o)
         case OPT_BIND: set_once(&o->bind, flag); break;
         case OPT_STATE: set_once(&o->state, flag); break;
         case OPT_DEADLINE: set_once(&deadline, flag); break;
+        case OPT_INSTALLED: set_once(&o->installed_file, flag); break;
         case OPT_HINT_PUB: add_pin(o->hint_pub, &o->nhint, flag); break;
         case OPT_RELEASE_PUB: add_pin(o->release_pub, &o->nrelease, flag); break;
         case OPT_ROOT: add_pin(o->roots, &o->nroots, flag); break;
@@ -557,7 +564,9 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total, const char *ur
 static void on_fallback(void *ctx, const char *url, const char *why)
 {
     (void)ctx;
-    fprintf(stderr, "%s: download from %s failed: %s; trying the next mirror\n", ug_prog, url, why);
+    bool delta = strncmp(why, "delta failed: ", 14) == 0;
+    fprintf(stderr, "%s: download from %s failed: %s; %s\n", ug_prog, url, why,
+            delta ? "fetching the full package" : "trying the next mirror");
 }
 
 /* Downloads, verifies and moves the package into place, then reports. */
@@ -571,25 +580,34 @@ static int download(const peer *p, const ug_client_offer *o, const char *out)
     dc.fallback = on_fallback;
     dc.ctx = &last_pct;
     dc.user_agent = "upgate-peer/1";
+    dc.installed = p->o.installed_file;
     if (isatty(STDERR_FILENO))
         dc.progress = on_progress;
     ug_client_err e = ug_client_download(p->c, o, &dc);
     send_report(p, ug_client_res_of(e), o->to);
+    uint64_t bytes;
+    unsigned via = ug_client_last_via(p->c, &bytes);
     if (e != UG_CLIENT_OK)
         return ug_complain(UG_EXIT_FAIL, "download failed: %s", ug_client_errmsg(p->c));
     printf("upgraded package saved to %s (%llu bytes, BLAKE2b ok)\n", out, (unsigned long long)o->size);
+    if (ug_client_protocol(p->c) == 2) /* version 1 has no via */
+        printf("via %s: %llu bytes fetched from mirrors\n", ug_client_via_name(via), (unsigned long long)bytes);
     if (p->o.state && ug_client_state_save(p->c, p->o.installed, o->to) != UG_CLIENT_OK)
         return ug_complain(UG_EXIT_FAIL, "%s", ug_client_errmsg(p->c));
     return UG_EXIT_OK;
 }
 
-static int offer(const peer *p, const ug_client_offer *o)
+static int offer(const peer *p, const ug_client_event *ev)
 {
+    const ug_client_offer *o = &ev->offer;
     char size[32], host[UG_CLIENT_URL_MAX + 1], out_buf[NAME_MAX + 1];
     human_size(o->size, size, sizeof size);
     url_host(o->urls[0], host, sizeof host); /* urls[0] is the hinted mirror */
     printf("upgrade offered: version %s -> %s, %s (%llu bytes) from %s\n", p->o.version, o->to, size,
            (unsigned long long)o->size, host);
+    if (ev->has_delta)
+        printf("delta offered: from %s, %llu bytes%s\n", ev->delta.from, (unsigned long long)ev->delta.size,
+               p->o.installed_file ? "" : " (not used: no --installed file)");
     const char *out = p->o.out;
     if (!out && p->o.answer >= 0) { /* fail before the prompt, not after a yes */
         if (default_out(o->urls[0], out_buf, sizeof out_buf) != 0)
@@ -662,7 +680,7 @@ static int run(peer *p)
                                    p->o.tracker, UG_CLIENT_DGRAM_MAX);
             return report_wait(p, ev);
         case UG_CLIENT_EV_OFFER:
-            return offer(p, &ev->offer);
+            return offer(p, ev);
         default:
             return ug_complain(UG_EXIT_FAIL, "unexpected event %d", (int)ev->type);
         }

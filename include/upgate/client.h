@@ -325,6 +325,26 @@ typedef struct {
     uint64_t tracker_ts;            /* the tracker's clock when it signed the HINT */
 } ug_client_offer;
 
+/* A delta the tracker named for this peer (protocol version 2, libupgate
+ * 1.2): the running version's installed file patched into the offered
+ * package. */
+typedef struct {
+    char from[UG_CLIENT_VER_MAX + 1]; /* the version it patches: cfg.version's */
+    uint64_t size;                    /* exact byte size of the delta */
+    uint8_t hash[32];                 /* its BLAKE2b-256 */
+    unsigned nurls;                   /* 1..8 */
+    char urls[UG_CLIENT_URLS_MAX][UG_CLIENT_URL_MAX + 1]; /* try order: the hinted mirror first */
+} ug_client_delta;
+
+/* REPORT `via` (protocol version 2): how the package arrived. */
+typedef enum {
+    UG_CLIENT_VIA_FULL = 0,           /* the full package was downloaded */
+    UG_CLIENT_VIA_DELTA = 1,          /* a delta was downloaded and patched the installed file */
+    UG_CLIENT_VIA_DELTA_FALLBACK = 2, /* the delta failed; the full package was fetched in the same run */
+} ug_client_via;
+/* "full", "delta", "delta-fallback" ("unknown" for other values). */
+UG_CLIENT_API const char *ug_client_via_name(unsigned via);
+
 typedef struct {
     ug_client_event_type type;
     bool done;     /* the exchange is over: a WAIT to honour or an OFFER */
@@ -356,6 +376,12 @@ typedef struct {
     /* OFFER (version 2) */
     uint64_t seq;        /* the manifest's sequence number */
     unsigned urgency;    /* 0 normal, 1 critical (the publisher's word) */
+    /* ---- libupgate 1.2 ---- */
+    /* OFFER (version 2): the HINT named a delta from cfg.version. The
+     * handle remembers it for this offer: give the download the installed
+     * file (ug_client_download_config.installed) and it is tried first. */
+    bool has_delta;
+    ug_client_delta delta;
 } ug_client_event;
 
 /* Reads one received datagram, buf[0..len), and points *ev at the one
@@ -379,7 +405,9 @@ typedef enum {
 
 /* A signed REPORT datagram into out[0..cap): "res, about the offered
  * version `to`", with ver = the version this application runs (cfg.version),
- * a fresh nonce and the clock, padded to cfg.report_size. Send it once to
+ * a fresh nonce and the clock, padded to cfg.report_size. In version 2 its
+ * `via` is how the handle's last download of `to` went (ug_client_last_via),
+ * full when it made none. Send it once to
  * the tracker; it is never answered. UG_CLIENT_RES_ROLLED_BACK needs `to`
  * newer than the running version. */
 UG_CLIENT_API ug_client_err ug_client_report(ug_client *c, ug_client_res res, const char *to, uint8_t *out,
@@ -409,7 +437,9 @@ UG_CLIENT_API ug_client_err ug_client_state_check(ug_client *c, const char *path
 /* Called as bytes arrive: `done` of `total` bytes are in the partial file
  * (resumed bytes included), from `url`. */
 typedef void (*ug_client_progress_fn)(void *ctx, uint64_t done, uint64_t total, const char *url);
-/* Called when a mirror is given up and the next one is tried: why, in one line. */
+/* Called when a mirror is given up and the next one is tried: why, in one
+ * line; or when a delta failed and the full package is fetched instead
+ * (libupgate 1.2): why then starts with "delta failed: ". */
 typedef void (*ug_client_fallback_fn)(void *ctx, const char *url, const char *why);
 
 typedef struct {
@@ -425,6 +455,9 @@ typedef struct {
     ug_client_fallback_fn fallback; /* optional */
     void *ctx;                      /* for both */
     const char *user_agent;         /* default "libupgate/1.0.0" */
+    /* ---- libupgate 1.2 ---- */
+    const char *installed; /* the installed file of cfg.version, or NULL. With it, an offer
+                              whose HINT named a delta is patched: see "Deltas" below */
 } ug_client_download_config;
 
 /* Zeroes cfg and sets its size and defaults. */
@@ -449,6 +482,25 @@ UG_CLIENT_API void ug_client_download_config_init(ug_client_download_config *cfg
  * empty or proved wrong.
  */
 typedef struct ug_client_transfer ug_client_transfer;
+
+/*
+ * Deltas (protocol version 2, libupgate 1.2). When the offer's HINT named a
+ * delta (ev->has_delta) and cfg.installed is set, the download first fetches
+ * the delta (to DEST.delta, with resume, the one deadline and the mirror
+ * fallback of a package, capped at the delta's size), keeps it only if its
+ * size and BLAKE2b-256 are the manifest's delta entry's, then patches the
+ * installed file with it (zstd patch-from) into DEST.patch and renames that
+ * to DEST only if its size and BLAKE2b-256 are the package's. On any failure
+ * (no mirror served the delta, a tampered delta, an installed file that is
+ * missing or not the version it claims, a corrupt frame) it removes what the
+ * delta left and downloads the full package in the same call, as above.
+ * ug_client_download_via says which way it went; ug_client_report puts it in
+ * the REPORT's `via`. Memory while patching: the installed file's size (read
+ * whole) plus the window (the smallest power of two, at least 1 KiB,
+ * covering the larger of the installed file and the package) plus 1 MiB;
+ * within the old file's size plus the window plus 64 MiB. An installed file
+ * or a package over 1 GiB is not patched (the full package is fetched).
+ */
 
 /* Downloads the offer, blocking until it is verified and in place or has
  * failed. c must be the handle the offer came from; its message says what
@@ -480,6 +532,15 @@ UG_CLIENT_API ug_client_err ug_client_download_perform(ug_client_transfer *d, in
 UG_CLIENT_API ug_client_err ug_client_download_result(const ug_client_transfer *d);
 /* The outcome in one line ("" while running or after success). */
 UG_CLIENT_API const char *ug_client_download_errmsg(const ug_client_transfer *d);
+/* How it went, or goes (libupgate 1.2): UG_CLIENT_VIA_FULL, _DELTA,
+ * _DELTA_FALLBACK; and the bytes it fetched from mirrors (the delta's and
+ * the package's; resumed bytes fetched in an earlier run not included). */
+UG_CLIENT_API unsigned ug_client_download_via(const ug_client_transfer *d);
+UG_CLIENT_API uint64_t ug_client_download_bytes(const ug_client_transfer *d);
+/* The same of the handle's last finished download (what its next REPORT
+ * of that version says); *bytes gets its bytes when bytes is not NULL. A
+ * new offer resets both (full, 0). */
+UG_CLIENT_API unsigned ug_client_last_via(const ug_client *c, uint64_t *bytes);
 /* Stops a running transfer (keeping the partial file for a resume) and
  * frees d. NULL is fine. */
 UG_CLIENT_API void ug_client_download_free(ug_client_transfer *d);

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "ug_proto.h"
+#include "ug_proto2.h"
 
 /* ST_DATAGRAMS, ...; ST_WAIT0 + ug_why; ST_DROP0 + ug_err; ST_COUNT. */
 enum {

@@ -82,6 +82,12 @@ static inline void ug_count(ug_worker *w, unsigned st)
     atomic_fetch_add_explicit(&w->c[st], 1, memory_order_relaxed);
 }
 
+/* The same by n (bytes). */
+static inline void ug_count_n(ug_worker *w, unsigned st, uint64_t n)
+{
+    atomic_fetch_add_explicit(&w->c[st], n, memory_order_relaxed);
+}
+
 /* The state folder the host imposes (then no policy's is used), or NULL. */
 static inline const char *ug_inst_state_override(const ug_inst *I)
 {

@@ -115,6 +115,8 @@ static json_t *rollout_json(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
     uint64_t held = atomic_load(&rt->held_since);
     json_object_set_new(o, "ramp_held_since", held ? json_integer((json_int_t)held) : json_null());
     json_object_set_new(o, "ramp_shift_s", json_integer((json_int_t)atomic_load(&rt->shift)));
+    json_object_set_new(o, "deltas", json_integer(r->rel2 ? r->rel2->ndeltas : 0));
+    json_object_set_new(o, "deltas_off", json_boolean(r->deltas_off));
     free(sc.per);
     return o;
 }
@@ -129,6 +131,18 @@ static json_t *v2_json(const ug_policy *p)
                      (json_int_t)k->keys.kr.exp, "keyring_file", k->keyring_path, "cert_serial",
                      (json_int_t)k->keys.cert.serial, "cert_expires", (json_int_t)k->keys.cert.exp, "cert_file",
                      k->cert_path, "tracker", k->tracker);
+}
+
+/* Delivery by via (issue 26): HINTs and the bytes they send peers to fetch, and the REPORTs counted. */
+static json_t *via_json(ug_inst *I)
+{
+    json_t *reports = json_object();
+    for (unsigned v = 0; v < UG2_VIA_COUNT_; v++)
+        json_object_set_new(reports, ug2_via_name(v), json_integer((json_int_t)ug_ctl_sum(I, ST_VIA0 + v)));
+    return json_pack("{s:{s:I, s:I}, s:{s:I, s:I}, s:o}", "offers", "full", (json_int_t)ug_ctl_sum(I, ST_OFFERS_FULL),
+                     "delta", (json_int_t)ug_ctl_sum(I, ST_OFFERS_DELTA), "offered_bytes", "full",
+                     (json_int_t)ug_ctl_sum(I, ST_OFFERED_BYTES_FULL), "delta",
+                     (json_int_t)ug_ctl_sum(I, ST_OFFERED_BYTES_DELTA), "reports", reports);
 }
 
 static json_t *tracker_json(ug_inst *I, const ug_live *l, uint64_t now)
@@ -147,6 +161,7 @@ static json_t *tracker_json(ug_inst *I, const ug_live *l, uint64_t now)
                           l->pol->verify_always ? "always" : "claims-first", "state", I->state_dir, "drops", drops,
                           "waits", waits);
     json_object_set_new(o, "v2", v2_json(l->pol));
+    json_object_set_new(o, "via", via_json(I));
     const ug_ctl_ext *x = I->ctl_ext;
     if (x && x->status_tracker && o)
         x->status_tracker(x->ctx, o);

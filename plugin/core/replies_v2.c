@@ -136,7 +136,7 @@ int ug_v2_cookie(const ug_v2_reply *x, const ug_cookie *ck)
     return dgram(x, UG_TYPE_COOKIE, body, len, NULL);
 }
 
-int ug_v2_hint(const ug_v2_reply *x, const ug_rollout *r)
+int ug_v2_hint(const ug_v2_reply *x, const ug_rollout *r, int *delta)
 {
     const ug_policy *p = x->p;
     const ug2_manifest *m = r->rel2;
@@ -152,6 +152,9 @@ int ug_v2_hint(const ug_v2_reply *x, const ug_rollout *r)
         .rel = r->manifest2,
         .rel_len = r->manifest2_len,
     };
+    *delta = r->deltas_off ? -1 : ug2_manifest_delta_for(m, x->ver);
+    hf.has_delta = *delta >= 0;
+    hf.delta = hf.has_delta ? (uint64_t)*delta : 0;
     memcpy(hf.nonce, x->nonce, UG_NONCE_LEN);
     uint8_t body[UG_DGRAM_MAX];
     size_t len;

@@ -19,6 +19,7 @@ typedef struct {
     ug_worker *w;
     unsigned worker;
     uint64_t now, uid;
+    const ug_version *ver; /* the HELLO's: names the delta to offer */
     const uint8_t *nonce;
     uint8_t *out;
     size_t cap, *out_len;
@@ -32,6 +33,8 @@ size_t ug_v2_hint_max(const ug_policy *p, const ug_rollout *r);
 /* Each 0, or -1 when the datagram does not fit cap. */
 int ug_v2_wait(const ug_v2_reply *x, const ug_wait *wt) UG_WUR;
 int ug_v2_cookie(const ug_v2_reply *x, const ug_cookie *ck) UG_WUR;
-int ug_v2_hint(const ug_v2_reply *x, const ug_rollout *r) UG_WUR;
+/* The HINT names the delta from the HELLO's version when r's manifest has
+ * one and r does not say `deltas: off`; *delta gets its index, or -1. */
+int ug_v2_hint(const ug_v2_reply *x, const ug_rollout *r, int *delta) UG_WUR;
 
 #endif

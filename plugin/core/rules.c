@@ -289,7 +289,7 @@ static ug_verdict failed_reply(ug_hello_reply *x)
 static ug_v2_reply v2_reply(const ug_hello_reply *x)
 {
     return (ug_v2_reply){.p = x->l->pol, .tok = x->l->tok, .w = x->w, .worker = x->worker, .now = x->now,
-                         .uid = x->h->uid, .nonce = x->h->nonce, .out = x->out, .cap = x->cap,
+                         .uid = x->h->uid, .ver = &x->h->ver, .nonce = x->h->nonce, .out = x->out, .cap = x->cap,
                          .out_len = x->out_len};
 }
 
@@ -325,11 +325,23 @@ static ug_verdict reply_cookie(ug_hello_reply *x)
     return UG_VERDICT_REPLY;
 }
 
+/* A HINT's delivery, counted as upgate-sim forecasts it: a delta's bytes
+ * or the package's. */
+static void count_via(ug_worker *w, const ug_rollout *r, int delta)
+{
+    const ug2_manifest *m = r->rel2;
+    ug_count(w, delta >= 0 ? ST_OFFERS_DELTA : ST_OFFERS_FULL);
+    ug_count_n(w, delta >= 0 ? ST_OFFERED_BYTES_DELTA : ST_OFFERED_BYTES_FULL,
+               delta >= 0 ? m->deltas[delta].size : r->rel.size);
+}
+
 static ug_verdict reply_hint2(ug_hello_reply *x, const ug_live_rollout *lr, bool fresh)
 {
     ug_v2_reply v = v2_reply(x);
-    if (ug_v2_hint(&v, lr->r) != 0)
+    int delta;
+    if (ug_v2_hint(&v, lr->r, &delta) != 0)
         return failed_reply(x); /* checked against ug_v2_hint_max first: cannot happen */
+    count_via(x->w, lr->r, delta);
     ug_count(x->w, ST_HINTS);
     ug_count(x->w, fresh ? ST_HINTS_NEW : ST_HINTS_STICKY);
     return UG_VERDICT_REPLY;
@@ -357,6 +369,7 @@ static ug_verdict reply_hint(ug_hello_reply *x, const ug_live_rollout *lr, bool 
     if (ug_hint_encode_body(body, sizeof body, &blen, &hf) != 0 ||
         ug_dgram_encode(x->out, x->cap, x->out_len, UG_TYPE_HINT, body, blen, p->hint_sk) != 0)
         return failed_reply(x); /* checked against ug_hint_max_len first: cannot happen */
+    count_via(x->w, r, -1);
     ug_count(x->w, ST_HINTS);
     ug_count(x->w, fresh ? ST_HINTS_NEW : ST_HINTS_STICKY);
     return UG_VERDICT_REPLY;
@@ -569,8 +582,11 @@ static ug_verdict report_path(ug_inst *I, ug_worker *w, unsigned worker, const s
         if ((r2 ? ug2_report_verify(r2, d, p->issuers, p->nissuers, now, &e)
                 : ug_report_verify(r, d, p->issuers, p->nissuers, now, &e)) != 0)
             ug_count(w, ST_DROP0 + e);
-        else if (ug_outcome_report(I, worker, l, r->uid, &r->to, r->res, false) > 0)
+        else if (ug_outcome_report(I, worker, l, r->uid, &r->to, r->res, false) > 0) {
             ug_count(w, ST_REPORTS);
+            if (r2)
+                ug_count(w, ST_VIA0 + r2->via);
+        }
     }
     ug_leave(w);
     return UG_VERDICT_DROP;
@@ -654,7 +670,7 @@ ug_verdict ug_rules_handle(ug_inst *I, unsigned worker, const struct sockaddr *s
 
 /* ---- decide(): the same rules on claimed fields ----------------------------- */
 
-static void fill_decision(ug_decision *d, const ug_plan *p, uint64_t policy_retry, uint64_t uid)
+static void fill_decision(ug_decision *d, const ug_plan *p, uint64_t policy_retry, uint64_t uid, const ug_version *ver)
 {
     const ug_rollout *r = p->lr ? p->lr->r : NULL;
     ug_decision out = {.size = d->size, .answer = p->answer, .why = p->why, .fresh = p->fresh};
@@ -666,6 +682,9 @@ static void fill_decision(ug_decision *d, const ug_plan *p, uint64_t policy_retr
         out.package_size = r->rel.size;
         out.nmirrors = r->rel.nurls;
         out.mirror = p->answer == UG_ANSWER_HINT ? (unsigned)(ug_mix64(uid) % r->rel.nurls) : 0;
+        int k = r->rel2 && !r->deltas_off ? ug2_manifest_delta_for(r->rel2, ver) : -1; /* as ug_v2_hint chooses */
+        out.delta = p->answer == UG_ANSWER_HINT && k >= 0;
+        out.fetch_size = out.delta ? r->rel2->deltas[k].size : r->rel.size;
     }
     out.stage = p->ls ? p->ls->s->name : NULL;
     size_t n = d->size < sizeof out ? d->size : sizeof out;
@@ -728,7 +747,7 @@ int ug_decide_in(ug_inst *I, const ug_live *l, unsigned worker, const ug_claims 
     }
     if (spend && p.answer == UG_ANSWER_WAIT)
         count_wait(w, worker, p.lr, p.ls, p.why);
-    fill_decision(d, &p, l->pol->retry, cl->uid);
+    fill_decision(d, &p, l->pol->retry, cl->uid, &ver);
     if (c.trace) {
         json_t *o = trace_object(&p, c.trace, granted);
         if (trace_out)

@@ -526,7 +526,7 @@ static int load_halt(ldr *L, ug_rollout *r, const ug_ynode *v, const char *key)
 }
 
 enum { R_NAME, R_RELEASE, R_TARGETS, R_PLAT, R_CHAN, R_SALT, R_PAUSED, R_HALT, R_WINDOW, R_HOLD, R_STAGES, R_RELEASE2,
-       R_N };
+       R_DELTAS, R_N };
 
 /* `release` (v1 manifest), `release_v2` (v2 manifest), or both for one release. */
 static int load_releases(ldr *L, ug_rollout *r, const ug_yfield *rel, const ug_yfield *rel2, const ug_ynode *node,
@@ -543,6 +543,20 @@ static int load_releases(ldr *L, ug_rollout *r, const ug_yfield *rel, const ug_y
     return ug_policy_v2_release(&c, L->p, r, rel2->val, base[0] ? k2 : "release_v2");
 }
 
+/* `deltas: on|off` (docs/policy-v2-extensions.md): off, the HINT never
+ * names a delta of the rollout's version 2 manifest. */
+static int load_deltas(ldr *L, ug_rollout *r, const ug_ynode *v, const char *key)
+{
+    const char *s;
+    size_t n;
+    if (ug_yget_str(&L->y, v, key, 1, 8, &s, &n) != 0)
+        return -1;
+    if (!((n == 2 && !memcmp(s, "on", 2)) || (n == 3 && !memcmp(s, "off", 3))))
+        return FAIL(L, v, key, "\"%.*s\" is neither on nor off", (int)n, s);
+    r->deltas_off = n == 3;
+    return 0;
+}
+
 static int load_rollout(ldr *L, names *seen, size_t i, const ug_ynode *node, const char *rp)
 {
     ug_policy *p = L->p;
@@ -554,6 +568,7 @@ static int load_rollout(ldr *L, names *seen, size_t i, const ug_ynode *node, con
         [R_PAUSED] = {"paused", false, NULL, NULL},     [R_HALT] = {"halt_when", false, NULL, NULL},
         [R_WINDOW] = {"outcome_window", false, NULL, NULL}, [R_HOLD] = {"hold_when_unhealthy", false, NULL, NULL},
         [R_STAGES] = {"stages", true, NULL, NULL},      [R_RELEASE2] = {"release_v2", false, NULL, NULL},
+        [R_DELTAS] = {"deltas", false, NULL, NULL},
     };
     char kp[UG_YAML_KEY_MAX];
     r->line = ug_yline(node);
@@ -588,7 +603,8 @@ static int load_rollout(ldr *L, names *seen, size_t i, const ug_ynode *node, con
         (f[R_WINDOW].key &&
          ug_yget_uint(&L->y, f[R_WINDOW].val, sub(kp, rp, "outcome_window"), 1, UINT32_MAX, &r->outcome_window) != 0) ||
         (f[R_HOLD].key &&
-         ug_yget_bool(&L->y, f[R_HOLD].val, sub(kp, rp, "hold_when_unhealthy"), &r->hold_when_unhealthy) != 0))
+         ug_yget_bool(&L->y, f[R_HOLD].val, sub(kp, rp, "hold_when_unhealthy"), &r->hold_when_unhealthy) != 0) ||
+        (f[R_DELTAS].key && load_deltas(L, r, f[R_DELTAS].val, sub(kp, rp, "deltas")) != 0))
         return -1;
     return load_stages(L, r, f[R_STAGES].val, sub(kp, rp, "stages"));
 }

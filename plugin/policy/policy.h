@@ -152,6 +152,7 @@ typedef struct {
     uint64_t halt_min_outcomes;
     uint64_t outcome_window;    /* seconds; default 86400 */
     bool hold_when_unhealthy;
+    bool deltas_off;            /* `deltas: off`: HINTs name the full package only */
     ug_stage *stages;
     size_t nstages;
 } ug_rollout;

@@ -31,6 +31,7 @@ add_pair() { # NAME OLD NEW
     bsd=0
     if command -v bsdiff >/dev/null && bsdiff "$2" "$3" "$W/$1.bsdiff"; then bsd=$(stat -c %s "$W/$1.bsdiff"); fi
     args="$args $1 $2 $3 $full $cli $bsd"
+    fleet="$1 $2 $3" # the fleet rows run on the last pair: the Debian one when there is one
 }
 
 for f in upgate-node upgate.so; do
@@ -86,3 +87,5 @@ fi
 
 [ -n "$args" ] || { echo "bench-delta: no pair to measure"; exit 0; }
 "$B/bench-delta" "$W" $args
+# 200 peers through upgate-node and a loopback mirror, against upgate-sim's forecast (issue 26's goals)
+sh "$(dirname "$0")/bench_delta_fleet.sh" $fleet

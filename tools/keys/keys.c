@@ -35,7 +35,7 @@ static const char usage[] =
     "       upgate-keys release --app A --plat P [...] --chan C --seq N [--urgency normal|critical]\n"
     "                           [--downgrade] [--min-serial N] [--keyring-url URL ...] [--keyring FILE]\n"
     "                           --version V --file PACKAGE --url URL [...] --ttl SECONDS\n"
-    "                           [--key RELEASE.key ...] --out FILE.manifest\n"
+    "                           [--delta-from OLD_FILE=VERSION ...] [--key RELEASE.key ...] --out FILE.manifest\n"
     "       upgate-keys sign --key KEY.key --in FILE --out FILE.sig\n"
     "       upgate-keys combine --in FILE --sig FILE.sig [...] [--prev PREV.keyring | --keyring FILE] --out FILE\n"
     "       upgate-keys verify FILE [--keyring FILE | --prev PREV.keyring | --root R.pub [...]\n"
@@ -45,7 +45,9 @@ static const char usage[] =
     "(\"# upgate secret key KID\"), and never overwrites.\n"
     "cred issues a credential binding a client key to a uid, as a login service does.\n"
     "release signs a manifest offering PACKAGE (size and BLAKE2b-256) at the URLs; with --app it is\n"
-    "a version 2 manifest bound to an application, platforms, a channel and a sequence number.\n"
+    "a version 2 manifest bound to an application, platforms, a channel and a sequence number;\n"
+    "each --delta-from writes PACKAGE.from-VERSION.delta (zstd patch-from OLD_FILE) beside it and\n"
+    "lists it (URLs beside the package's), unless it is not smaller than 60% of the package.\n"
     "keyring, rotate and revoke make keyring N+1 (signed by the roots of N and of N+1), cert a hint\n"
     "certificate (at most 90 days); each holder signs a body with sign, one runs combine.\n";
 

@@ -97,6 +97,11 @@ const ug_pubkey *keys_list_of(const ug2_keyring *k, keys_kind kind, unsigned *n,
 int keys_cmd_keyring(int argc, char **argv); /* keyring, rotate, revoke */
 int keys_cmd_cert(int argc, char **argv);
 int keys_cmd_release2(int argc, char **argv);
+/* release --delta-from OLD_FILE=VERSION (v, repeatable): each delta made
+ * from OLD_FILE to the package file, written to FILE.from-VERSION.delta and
+ * listed in m (its URLs beside the package's); one not smaller than 60% of
+ * the package is not listed (said on stderr). Exits naming what failed. */
+void keys_deltas(ug2_manifest *m, const char *file, const keys_val *v);
 int keys_cmd_sign(int argc, char **argv);
 int keys_cmd_combine(int argc, char **argv);
 int keys_cmd_verify(int argc, char **argv);

@@ -254,7 +254,7 @@ int keys_cmd_cert(int argc, char **argv)
 /* ---- release manifests, version 2 --------------------------------------- */
 
 enum { R_VERSION, R_FILE, R_URL, R_TTL, R_OUT, R_KEY, R_APP, R_PLAT, R_CHAN, R_SEQ, R_URGENCY, R_DOWNGRADE,
-       R_MIN, R_KRURL, R_KEYRING, R_N };
+       R_MIN, R_KRURL, R_KEYRING, R_DELTA, R_N };
 static const keys_opt release_opts[R_N] = {
     [R_VERSION] = {"version", false, false}, [R_FILE] = {"file", false, false},
     [R_URL] = {"url", true, false},          [R_TTL] = {"ttl", false, false},
@@ -263,7 +263,7 @@ static const keys_opt release_opts[R_N] = {
     [R_CHAN] = {"chan", false, false},       [R_SEQ] = {"seq", false, false},
     [R_URGENCY] = {"urgency", false, false}, [R_DOWNGRADE] = {"downgrade", false, true},
     [R_MIN] = {"min-serial", false, false},  [R_KRURL] = {"keyring-url", true, false},
-    [R_KEYRING] = {"keyring", false, false},
+    [R_KEYRING] = {"keyring", false, false}, [R_DELTA] = {"delta-from", true, false},
 };
 
 static void label(char *dst, size_t cap, const char *s, size_t max, const char *flag)
@@ -333,6 +333,7 @@ int keys_cmd_release2(int argc, char **argv)
     if (v[R_KEYRING].n)
         keys_keyring_read(&kr, keys_one(&v[R_KEYRING]), "keyring");
     keys_hash_file(keys_one(&v[R_FILE]), &m.size, m.hash);
+    keys_deltas(&m, keys_one(&v[R_FILE]), &v[R_DELTA]);
     uint8_t body[UG_OBJ_MAX];
     size_t len;
     if (ug2_manifest_encode_body(body, sizeof body, &len, &m) != 0)
