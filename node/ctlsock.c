@@ -1,6 +1,7 @@
-/* upgate-node's control socket (docs/control.md "Transport"): one thread, one request per connection. */
+/* upgate-node's control socket (docs/control.md "Transport"): one thread polling every client, one request per connection. */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -16,12 +17,11 @@
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "common.h"
 #include "ctlsock.h"
 #include "log.h"
 #include "node.h"
-
-#define OUT_CHUNK 65536 /* reply bytes gathered before a write */
 
 static struct {
     int fd, stop[2];
@@ -38,156 +38,209 @@ unsigned long long ug_ctl_served(void)
     return atomic_load(&S.served);
 }
 
-/* Waits for fd (events) or the stop pipe until deadline; 1 ready, 0 timed out or stopping. */
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-    for (;;) {
-        int64_t left = deadline - ug_mono_ms();
-        if (left <= 0)
-            return 0;
-        struct pollfd p[2] = {{.fd = fd, .events = events}, {.fd = S.stop[0], .events = POLLIN}};
-        int n = poll(p, 2, (int)left);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0 || p[1].revents)
-            return 0;
-        return 1;
-    }
-}
-
-/* The reply on its way out: gathered in a buffer, written when it fills
- * and at the end, all within one deadline. A client that stops reading
- * loses the rest of its reply, and holds the thread no longer. */
+/* One client of the socket: its request coming in, then its reply going
+ * out. Nothing here blocks: the thread polls every client at once, so an
+ * idle, dripping or non-reading client holds its own slot and no one
+ * else's (issue 21 §4). */
 typedef struct {
-    int fd;
-    int64_t deadline;
-    bool dead;
-    size_t len, total;
-    char last;
-    char buf[OUT_CHUNK];
-} reply;
+    int fd;       /* -1: a free slot */
+    bool writing; /* the reply is going out */
+    int64_t since, deadline;
+    char *req; /* UG_CTL_REQUEST_MAX + 1 bytes, taken at the first byte */
+    size_t got;
+    ug_buf out;
+    size_t sent;
+} conn;
 
-static void out_flush(reply *r)
-{
-    size_t at = 0;
-    while (at < r->len && !r->dead) {
-        ssize_t k = send(r->fd, r->buf + at, r->len - at, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (k > 0) {
-            at += (size_t)k;
-        } else if (k < 0 && (errno == EAGAIN || errno == EINTR)) {
-            if (!wait_fd(r->fd, POLLOUT, r->deadline))
-                r->dead = true;
-        } else {
-            r->dead = true;
-        }
-    }
-    r->len = 0;
-}
+static conn C[UG_CTL_CLIENTS];
 
-static void out_emit(void *ctx, const char *data, size_t len)
+static void conn_close(conn *c)
 {
-    reply *r = ctx;
-    if (len)
-        r->last = data[len - 1];
-    r->total += len;
-    while (len && !r->dead) {
-        size_t k = sizeof r->buf - r->len < len ? sizeof r->buf - r->len : len;
-        memcpy(r->buf + r->len, data, k);
-        r->len += k, data += k, len -= k;
-        if (r->len == sizeof r->buf)
-            out_flush(r);
-    }
+    close(c->fd);
+    free(c->req);
+    ug_buf_free(&c->out);
+    *c = (conn){.fd = -1};
 }
 
 /* {"ok":false,"error":msg}, escaped by jansson. */
-static void out_error(reply *r, const char *msg)
+static void out_error(ug_buf *b, const char *msg)
 {
     json_t *j = json_pack("{s:b,s:s}", "ok", 0, "error", msg);
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     if (s)
-        out_emit(r, s, strlen(s));
+        ug_buf_emit(b, s, strlen(s));
     else
-        out_emit(r, "{\"ok\":false,\"error\":\"out of memory\"}", 36);
+        ug_buf_emit(b, "{\"ok\":false,\"error\":\"out of memory\"}", 36);
     free(s);
     json_decref(j);
 }
 
-/* Reads one line (without its newline) into buf; NULL on success, else why. */
-static const char *read_request(int fd, char *buf, size_t *len, int64_t deadline)
+/* The reply to c's request (why: it was refused before the plugin), gathered
+ * whole so that writing it waits for no one: then c turns to writing. */
+static void conn_answer(conn *c, const char *why)
 {
-    size_t got = 0;
-    for (;;) {
-        ssize_t k = recv(fd, buf + got, UG_CTL_REQUEST_MAX + 1 - got, MSG_DONTWAIT);
-        if (k > 0) {
-            char *nl = memchr(buf + got, '\n', (size_t)k);
-            got += (size_t)k;
-            if (nl) {
-                *len = (size_t)(nl - buf);
-                return NULL;
-            }
-            if (got > UG_CTL_REQUEST_MAX)
-                return "request longer than 65536 bytes";
-        } else if (k == 0) {
-            if (!got)
-                return "empty request";
-            *len = got; /* a last line without its newline */
-            return NULL;
-        } else if (errno == EAGAIN || errno == EINTR) {
-            if (!wait_fd(fd, POLLIN, deadline))
-                return "no request line within 5 s";
-        } else {
-            return "cannot read the request";
-        }
-    }
-}
-
-static void serve_one(int fd)
-{
-    static char req[UG_CTL_REQUEST_MAX + 1];
-    static reply r;
-    r = (reply){.fd = fd};
-    size_t len = 0;
-    const char *why = read_request(fd, req, &len, ug_mono_ms() + UG_CTL_READ_MS);
-    r.deadline = ug_mono_ms() + UG_CTL_WRITE_MS;
     json_error_t je;
-    json_t *j = why ? NULL : json_loadb(req, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *j = why ? NULL : json_loadb(c->req, c->got, JSON_REJECT_DUPLICATES, &je);
     char msg[300];
     if (!why && !json_is_object(j)) {
         snprintf(msg, sizeof msg, "not one JSON object: %s", j ? "not an object" : je.text);
         why = msg;
     }
     json_decref(j);
+    c->out = (ug_buf){.max = UG_CTL_REPLY_MAX};
     if (why) {
-        out_error(&r, why);
+        out_error(&c->out, why);
     } else {
-        int rc = ug_node_control(req, len, out_emit, &r);
-        if (rc == -2)
-            out_error(&r, "plugin has no control");
-        else if (r.total == 0)
-            out_error(&r, "the plugin gave no reply");
+        int rc = ug_node_control(c->req, c->got, ug_buf_emit, &c->out);
+        if (c->out.overflow) {
+            ug_buf_free(&c->out);
+            c->out = (ug_buf){.max = UG_CTL_REPLY_MAX};
+            out_error(&c->out, "the reply is longer than 256 MiB");
+        } else if (rc == -2) {
+            out_error(&c->out, "plugin has no control");
+        } else if (c->out.len == 0) {
+            out_error(&c->out, "the plugin gave no reply");
+        }
     }
-    if (r.last != '\n')
-        out_emit(&r, "\n", 1);
-    out_flush(&r);
+    if (!c->out.len || c->out.data[c->out.len - 1] != '\n')
+        ug_buf_emit(&c->out, "\n", 1);
+    free(c->req);
+    c->req = NULL;
+    c->writing = true;
+    c->deadline = ug_mono_ms() + UG_CTL_WRITE_MS;
     atomic_fetch_add(&S.served, 1);
+}
+
+/* Reads what c has sent; answers once the line is whole, at its end, when
+ * it is too long, or when its deadline passed. */
+static void conn_read(conn *c, bool late)
+{
+    const char *why = NULL;
+    if (!c->req && !(c->req = malloc(UG_CTL_REQUEST_MAX + 1)))
+        why = "out of memory";
+    while (!why) {
+        ssize_t k = recv(c->fd, c->req + c->got, UG_CTL_REQUEST_MAX + 1 - c->got, MSG_DONTWAIT);
+        char *nl = k > 0 ? memchr(c->req + c->got, '\n', (size_t)k) : NULL;
+        if (k > 0)
+            c->got += (size_t)k;
+        if (nl || (k == 0 && c->got)) { /* a line, or a last line without its newline */
+            c->got = nl ? (size_t)(nl - c->req) : c->got;
+            break;
+        } else if (k > 0 && c->got > UG_CTL_REQUEST_MAX) {
+            why = "request longer than 65536 bytes";
+        } else if (k == 0) {
+            why = "empty request";
+        } else if (k < 0 && errno == EAGAIN) {
+            if (!late)
+                return;
+            why = "no request line within 5 s";
+        } else if (k < 0 && errno != EINTR) {
+            conn_close(c);
+            return;
+        }
+    }
+    conn_answer(c, why);
+}
+
+/* Writes what c's socket takes of its reply; closes c when all is out, when
+ * it fails, or when the write deadline passed. */
+static void conn_write(conn *c, bool late)
+{
+    while (c->sent < c->out.len) {
+        ssize_t k = send(c->fd, c->out.data + c->sent, c->out.len - c->sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (k > 0)
+            c->sent += (size_t)k;
+        else if (k < 0 && errno == EINTR)
+            continue;
+        else if (k < 0 && errno == EAGAIN && !late)
+            return;
+        else
+            break;
+    }
+    conn_close(c);
+}
+
+/* A slot for a new client: a free one, else the one that has been reading
+ * longest (an idle client, most likely) is dropped for it; NULL when every
+ * slot is writing a reply. */
+static conn *conn_slot(void)
+{
+    conn *oldest = NULL;
+    for (size_t i = 0; i < UG_CTL_CLIENTS; i++) {
+        if (C[i].fd < 0)
+            return &C[i];
+        if (!C[i].writing && (!oldest || C[i].since < oldest->since))
+            oldest = &C[i];
+    }
+    if (oldest)
+        conn_close(oldest);
+    return oldest;
+}
+
+static void accept_all(void)
+{
+    for (;;) {
+        conn *c = conn_slot();
+        if (!c)
+            return;
+        int fd = accept4(S.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0)
+            return; /* none left, or fds ran out for a moment */
+        int64_t now = ug_mono_ms();
+        *c = (conn){.fd = fd, .since = now, .deadline = now + UG_CTL_READ_MS};
+    }
+}
+
+/* The poll set: the listening socket, the stop pipe, then every client;
+ * its timeout reaches the nearest deadline. */
+static int poll_set(struct pollfd *p, conn **who, int *timeout)
+{
+    int n = 0;
+    int64_t now = ug_mono_ms(), next = now + 60000;
+    p[n++] = (struct pollfd){.fd = S.stop[0], .events = POLLIN};
+    p[n++] = (struct pollfd){.fd = S.fd, .events = POLLIN};
+    for (size_t i = 0; i < UG_CTL_CLIENTS; i++) {
+        if (C[i].fd < 0)
+            continue;
+        who[n] = &C[i];
+        p[n++] = (struct pollfd){.fd = C[i].fd, .events = C[i].writing ? POLLOUT : POLLIN};
+        if (C[i].deadline < next)
+            next = C[i].deadline;
+    }
+    *timeout = next > now ? (int)(next - now) : 0;
+    return n;
 }
 
 static void *ctl_main(void *arg)
 {
     (void)arg;
+    static struct pollfd p[UG_CTL_CLIENTS + 2];
+    static conn *who[UG_CTL_CLIENTS + 2];
     for (;;) {
-        struct pollfd p[2] = {{.fd = S.fd, .events = POLLIN}, {.fd = S.stop[0], .events = POLLIN}};
-        int n = poll(p, 2, -1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 || p[1].revents)
-            return NULL;
-        int c = accept4(S.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (c < 0)
-            continue; /* the client left already, or fds ran out for a moment */
-        serve_one(c);
-        close(c);
+        int timeout, n = poll_set(p, who, &timeout);
+        int k = poll(p, (nfds_t)n, timeout);
+        if (k < 0 && errno != EINTR)
+            break;
+        if (k > 0 && p[0].revents)
+            break;
+        int64_t now = ug_mono_ms();
+        for (int i = 2; i < n; i++) {
+            conn *c = who[i];
+            bool late = now >= c->deadline;
+            if (c->fd < 0 || (!late && !(k > 0 && p[i].revents)))
+                continue;
+            if (!c->writing)
+                conn_read(c, late);
+            if (c->fd >= 0 && c->writing)
+                conn_write(c, late); /* at once: most replies fit the socket's buffer */
+        }
+        if (k > 0 && p[1].revents)
+            accept_all();
     }
+    for (size_t i = 0; i < UG_CTL_CLIENTS; i++)
+        if (C[i].fd >= 0)
+            conn_close(&C[i]);
+    return NULL;
 }
 
 /* A socket file at path from an earlier run: a live node answering on it
@@ -225,6 +278,19 @@ static int clear_stale(const struct sockaddr_un *sa, char *err, size_t errcap)
     return 0;
 }
 
+/* A folder others can write lets them put their own socket in the node's
+ * place while it is down (upgate-ctl then refuses it: issue 21 §4). */
+static void warn_open_folder(const char *path)
+{
+    char dir[sizeof S.path];
+    snprintf(dir, sizeof dir, "%s", path);
+    struct stat st;
+    if (stat(dirname(dir), &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)))
+        ug_log(UG_LOG_WARN, "control socket %s: its folder %s is writable by %s: another user can serve a socket of "
+                            "their own there; prefer a folder only this user can write", path, dir,
+               st.st_mode & S_IWOTH ? "everyone" : "its group");
+}
+
 int ug_ctl_start(const char *path, char *err, size_t errcap)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -236,7 +302,7 @@ int ug_ctl_start(const char *path, char *err, size_t errcap)
     memcpy(sa.sun_path, path, strlen(path) + 1);
     if (clear_stale(&sa, err, errcap) != 0)
         return -1;
-    S.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    S.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0); /* accept_all takes until none is left */
     if (S.fd < 0 || pipe2(S.stop, O_CLOEXEC) != 0) {
         snprintf(err, errcap, "socket: %s", strerror(errno));
         return -1;
@@ -245,12 +311,15 @@ int ug_ctl_start(const char *path, char *err, size_t errcap)
     int rc = bind(S.fd, (struct sockaddr *)&sa, sizeof sa);
     umask(old);
     struct stat st;
-    if (rc != 0 || chmod(path, 0600) != 0 || listen(S.fd, 16) != 0 || stat(path, &st) != 0) {
+    if (rc != 0 || chmod(path, 0600) != 0 || listen(S.fd, UG_CTL_CLIENTS) != 0 || stat(path, &st) != 0) {
         snprintf(err, errcap, "--control %s: %s", path, strerror(errno));
         return -1;
     }
+    for (size_t i = 0; i < UG_CTL_CLIENTS; i++)
+        C[i] = (conn){.fd = -1};
     memcpy(S.path, sa.sun_path, sizeof S.path);
     S.dev = st.st_dev, S.ino = st.st_ino;
+    warn_open_folder(path);
     if (pthread_create(&S.thread, NULL, ctl_main, NULL) != 0) {
         snprintf(err, errcap, "cannot start the control thread");
         unlink(path);
