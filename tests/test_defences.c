@@ -376,3 +376,27 @@ Test(defences, reports_while_cookies_are_required_need_a_proved_source)
     fx_send(&F, 0, "10.0.0.1", 4000, rep, n);
     cr_assert_eq(fx_stat(&F, "drop_report_unproven"), 2, "two slots later it must show one again");
 }
+
+/* §3 "Secret membership": with a uids stage, a claim whose signature fails
+ * gets no answer whether its uid is listed or not (before: a stranger's
+ * claim got WAIT "not selected" and a member's was dropped, so 40 members
+ * were found among 2,020 claims); `verify: claims` keeps claims first. */
+Test(defences, a_uids_stage_tells_a_stranger_nothing_about_who_is_listed)
+{
+    start("targets: [\"1.4.0\"]\nstages:\n  - {name: secret, uids: [5]}\n");
+    uint8_t h[UG_DGRAM_MAX];
+    for (uint64_t uid = 5; uid <= 6; uid++) {
+        size_t n = fx_hello(&F, h, uid, "1.4.0", NULL);
+        h[n - 1] ^= 1; /* the HELLO's own signature fails */
+        fx_reply r = fx_send(&F, 0, "10.0.0.1", 4000, h, n);
+        cr_assert_eq(r.v, UG_VERDICT_DROP, "uid %llu: no answer to a forged claim", (unsigned long long)uid);
+        cr_assert_eq(r.len, 0);
+    }
+    cr_assert_eq(fx_ask(&F, 0, "10.0.0.1", 6, "1.4.0", NULL).wait.why, UG_WHY_NOT_SELECTED, "a true stranger");
+    cr_assert_eq(fx_ask(&F, 0, "10.0.0.1", 5, "1.4.0", NULL).type, UG_TYPE_HINT, "the member");
+
+    start("targets: [\"1.4.0\"]\nverify: claims\nstages:\n  - {name: secret, uids: [5]}\n");
+    size_t n = fx_hello(&F, h, 6, "1.4.0", NULL);
+    h[n - 1] ^= 1;
+    cr_assert_eq(fx_send(&F, 0, "10.0.0.1", 4000, h, n).type, UG_TYPE_WAIT, "verify: claims answers claims first");
+}

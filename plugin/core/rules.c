@@ -414,13 +414,26 @@ static ug_verdict remember(ug_hello_reply *x, const ug_memo *m, ug_verdict v)
     return v;
 }
 
+/* Both signatures before any answer: `verify: always`, or a rollout with
+ * a stage that names uids (unless `verify: claims`): a WAIT before the
+ * signatures would tell a stranger who is on a secret list (issue 21 §3). */
+static bool verify_first(const ug_policy *p, const ug_rollout *r)
+{
+    if (p->verify_always)
+        return true;
+    for (size_t i = 0; !p->verify_claims && i < r->nstages; i++)
+        if (r->stages[i].cond_flags & UG_CONDF_SECRET)
+            return true;
+    return false;
+}
+
 /* Rules 4 to 8 for a HELLO its rollout owns. */
 static ug_verdict targeted(ug_hello_reply *x, ug_hello *h, const ug_rule_input *c, const ug_live_rollout *lr)
 {
     const ug_policy *p = x->l->pol;
     ug_memo m;
     bool checked = false;
-    if (p->verify_always) {
+    if (verify_first(p, lr->r)) {
         if (remembered(x, &m))
             return UG_VERDICT_REPLY;
         if (!verified(x, h))
