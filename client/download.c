@@ -15,6 +15,7 @@
 #define RESUMES_MAX 3u            /* resumed attempts per mirror after it broke off */
 #define DEADLINE_CAP_S (30u * 86400u)
 #define POLL_MAX_MS 1000
+#define SLOW_GRACE_MS 10000u /* a mirror's rate is judged from this long after its first byte */
 
 void ug_client_download_config_init(ug_client_download_config *cfg)
 {
@@ -85,6 +86,22 @@ static bool accept_response(ug_client_transfer *d)
     return true;
 }
 
+/* Issue 21 §6: a mirror that drips holds the download no longer than its
+ * rate since the first byte allows. After SLOW_GRACE_MS, true when the rest
+ * of the package at that rate would end past the mirror's share of the
+ * deadline (it would time out there anyway, the time spent lost). */
+static bool hopeless(ug_client_transfer *d)
+{
+    uint64_t now = ug_client_mono_ms_();
+    if (!d->first_ms)
+        d->first_ms = now;
+    uint64_t spent = now - d->first_ms;
+    if (spent < SLOW_GRACE_MS || d->have >= d->offer.size)
+        return false;
+    double rate = (double)d->got / (double)spent; /* bytes a millisecond */
+    return (double)now + (double)(d->offer.size - d->have) / rate > (double)d->share_end_ms;
+}
+
 static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
 {
     ug_client_transfer *d = arg;
@@ -104,6 +121,10 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
         return 0;
     d->got += n;
     d->bytes += n;
+    if (hopeless(d)) {
+        d->too_slow = true;
+        return 0; /* aborts the transfer: the next mirror gets the time left */
+    }
     if (d->cfg.progress)
         d->cfg.progress(d->cfg.ctx, d->have, d->offer.size, d->offer.urls[d->mirror]);
     return n;
@@ -141,7 +162,8 @@ static ug_client_err add_transfer(ug_client_transfer *d, uint64_t now)
     d->easy = e;
     d->from = d->have;
     d->got = 0;
-    d->status_checked = d->too_big = d->bad_range = d->range_seen = false;
+    d->status_checked = d->too_big = d->bad_range = d->range_seen = d->too_slow = false;
+    d->first_ms = 0;
     d->errbuf[0] = 0;
     if (d->have == 0)
         d->fresh_tried = true;
@@ -233,6 +255,12 @@ static ug_client_err after_transfer(ug_client_transfer *d, CURLcode cc)
         snprintf(d->why, sizeof d->why, "more than the %llu bytes the manifest allows",
                  (unsigned long long)d->offer.size);
         return mirror_lied(d);
+    }
+    if (d->too_slow) { /* its bytes are good: the next mirror resumes after them */
+        snprintf(d->why, sizeof d->why, "too slow: %llu bytes a second since its first byte cannot finish within "
+                 "its share of the %llu s deadline", (unsigned long long)(d->got * 1000u / (now - d->first_ms + 1)),
+                 (unsigned long long)d->deadline_s);
+        return next_mirror(d);
     }
     if (d->bad_range) { /* the server is broken, not our bytes: keep them for the next mirror */
         snprintf(d->why, sizeof d->why, "the server answered another range than bytes=%llu-",

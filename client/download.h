@@ -34,6 +34,8 @@ struct ug_client_transfer {
     /* the transfer running */
     uint64_t from, got; /* where it started; bytes it brought */
     bool status_checked, too_big, bad_range, range_seen;
+    bool too_slow;      /* its rate since the first byte cannot finish in its share */
+    uint64_t first_ms;  /* when its first body byte came; 0 before */
     uint64_t range_start, range_total;
     int write_errno;
     char errbuf[CURL_ERROR_SIZE];

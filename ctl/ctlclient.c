@@ -1,9 +1,11 @@
 /* upgate-ctl's side of the control socket (docs/control.md): one request, the reply read to the end within a deadline and a size limit. */
 #include <errno.h>
+#include <libgen.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -83,6 +85,28 @@ static int connect_until(int fd, const struct sockaddr_un *sa, const char *path,
     return -1;
 }
 
+/* Who may answer on the socket (issue 21 §4): root, our own user, or the
+ * owner of the folder the socket is in, when that folder is writable by no
+ * one else. Anyone who can write the folder can put a socket there, so in
+ * /tmp only root or we ourselves are believed. 0, or -1 with why in err. */
+static int check_peer(int fd, const char *path, char *err, size_t errcap)
+{
+    struct ucred cr;
+    socklen_t l = sizeof cr;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) != 0)
+        return snprintf(err, errcap, "%s: cannot tell who serves it: %s", path, strerror(errno)), -1;
+    if (cr.uid == 0 || cr.uid == geteuid())
+        return 0;
+    char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    snprintf(dir, sizeof dir, "%s", path);
+    struct stat st;
+    if (stat(dirname(dir), &st) == 0 && st.st_uid == cr.uid && !(st.st_mode & (S_IWGRP | S_IWOTH)))
+        return 0;
+    snprintf(err, errcap, "%s is served by uid %u (pid %d), neither root, nor this user, nor the owner of a folder "
+                          "only its owner can write: not believed", path, (unsigned)cr.uid, (int)cr.pid);
+    return -1;
+}
+
 /* Writes all of data; a server that closes early may have answered already. */
 static int send_all(int fd, const char *data, size_t len, int64_t deadline)
 {
@@ -152,6 +176,8 @@ int ug_ctlc_call(const char *path, const char *req, size_t len, long timeout_ms,
     if (fd < 0)
         return snprintf(err, errcap, "socket: %s", strerror(errno)), -1;
     int rc = connect_until(fd, &sa, path, deadline, timeout_ms, err, errcap);
+    if (rc == 0)
+        rc = check_peer(fd, path, err, errcap);
     if (rc == 0) {
         /* the line and its newline in one write, so the server sees the request whole */
         char line[4096];

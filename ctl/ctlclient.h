@@ -15,7 +15,7 @@
  * newline is added), and reads until the server closes the connection: the
  * whole exchange within timeout_ms, the reply at most out->max bytes. 0
  * with the reply in out (NUL-terminated), or -1 with one line in err that
- * names path and what went wrong (no such socket, refused, permission,
+ * names path and what went wrong (no such socket, refused, permission, a server of the wrong user,
  * timeout, reply too long, no reply). */
 int ug_ctlc_call(const char *path, const char *req, size_t len, long timeout_ms, ug_buf *out, char *err,
                  size_t errcap) UG_WUR;

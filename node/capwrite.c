@@ -46,10 +46,15 @@ bool ug_capw_on(void)
     return C.on;
 }
 
-/* A new, empty file with its header. */
+/* A new, empty file with its header: made here (O_EXCL), never a link
+ * someone left at the path (issue 21 §5). An empty file at the path is
+ * replaced. */
 static int open_fresh(char *err, size_t errcap)
 {
-    C.fd = open(C.path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    struct stat st;
+    if (lstat(C.path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0)
+        (void)unlink(C.path);
+    C.fd = open(C.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND | O_CLOEXEC, 0600);
     uint8_t hdr[UG_CAP_HEADER_LEN];
     ug_capture_header(hdr);
     if (C.fd < 0 || ug_write_all(C.fd, hdr, sizeof hdr) != 0) {
@@ -79,6 +84,11 @@ static int rotate(char *err, size_t errcap)
 static int open_existing(struct stat *st, char *err, size_t errcap)
 {
     char why[512];
+    C.fd = open(C.path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+    if (C.fd < 0 || fstat(C.fd, st) != 0 || !S_ISREG(st->st_mode)) {
+        snprintf(err, errcap, "%s: %s", C.path, C.fd < 0 ? strerror(errno) : "not a regular file");
+        return -1;
+    }
     ug_capture_reader *r = ug_capture_open(C.path, why, sizeof why);
     if (!r) {
         snprintf(err, errcap, "%s is not an upgate capture file, refusing to append to it (%s)", C.path, why);
@@ -95,16 +105,11 @@ static int open_existing(struct stat *st, char *err, size_t errcap)
             snprintf(err, errcap, "%s is damaged before its end (%s); move it away", C.path, why);
             return -1;
         }
-        if (truncate(C.path, (off_t)good) != 0) {
+        if (ftruncate(C.fd, (off_t)good) != 0) {
             snprintf(err, errcap, "%s: cannot cut the torn tail: %s", C.path, strerror(errno));
             return -1;
         }
         ug_log(UG_LOG_WARN, "%s: cut a torn last record (%s)", C.path, why);
-    }
-    C.fd = open(C.path, O_WRONLY | O_APPEND | O_CLOEXEC);
-    if (C.fd < 0) {
-        snprintf(err, errcap, "%s: %s", C.path, strerror(errno));
-        return -1;
     }
     C.size = good;
     return C.size >= C.max ? rotate(err, errcap) : 0;
@@ -184,7 +189,11 @@ int ug_capw_start(const char *path, uint64_t max_bytes, unsigned nworkers, char 
     snprintf(C.old, sizeof C.old, "%s.1", path);
     C.max = max_bytes;
     struct stat st;
-    int rc = stat(path, &st) == 0 && st.st_size > 0 ? open_existing(&st, err, errcap) : open_fresh(err, errcap);
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) { /* O_NOFOLLOW's ELOOP, said plainly */
+        snprintf(err, errcap, "--capture %s: a symbolic link, refused: name the file itself", path);
+        return -1;
+    }
+    int rc = lstat(path, &st) == 0 && st.st_size > 0 ? open_existing(&st, err, errcap) : open_fresh(err, errcap);
     if (rc != 0)
         return -1;
     C.slots = calloc(nworkers, sizeof *C.slots);

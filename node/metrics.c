@@ -11,6 +11,7 @@
 #include "common.h"
 #include "log.h"
 #include "metrics.h"
+#include "mslots.h"
 
 #define BODY_MAX (16u << 20)
 
@@ -123,7 +124,7 @@ int ug_metrics_start(struct sockaddr_storage *ss, socklen_t sl, char *err, size_
     }
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     socklen_t got = sl;
-    if (bind(fd, (struct sockaddr *)ss, sl) != 0 || listen(fd, 32) != 0 ||
+    if (bind(fd, (struct sockaddr *)ss, sl) != 0 || listen(fd, UG_MSLOTS_LIVE) != 0 ||
         getsockname(fd, (struct sockaddr *)ss, &got) != 0) {
         snprintf(err, errcap, "--metrics %s: %s", name, strerror(errno));
         close(fd);
@@ -131,10 +132,13 @@ int ug_metrics_start(struct sockaddr_storage *ss, socklen_t sl, char *err, size_
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
                      (ss->ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    daemon_ = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
-                               MHD_OPTION_CONNECTION_LIMIT, 16u, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 8u,
-                               MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                               MHD_OPTION_END);
+    /* no per-address limit of libmicrohttpd's: it refuses the newcomer, and
+     * an honest scraper shares its address with the slow ones (mslots.c) */
+    daemon_ = MHD_start_daemon(flags, 0, ug_mslots_accept, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
+                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)UG_MSLOTS_MHD_LIMIT,
+                               MHD_OPTION_NOTIFY_CONNECTION, ug_mslots_notify, NULL,
+                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(UG_MSLOTS_TOTAL_MS / 1000),
+                               MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
     if (!daemon_) {
         snprintf(err, errcap, "--metrics %s: cannot start the HTTP server", name);
         close(fd);

@@ -324,18 +324,29 @@ int ug_cred_check(const ug_hello *h, const ug_pubkey *issuers, size_t nissuers, 
     return ug_cred_bound(&h->cred, h->uid, h->pk, issuers, nissuers, now, issuer, err);
 }
 
+int ug_report_cred_sig_verify(const ug_report *r, const ug_pubkey *issuer, ug_err *err)
+{
+    if (ug_verify(r->cred_obj.sig, UG_CTX_CRED, r->cred_obj.body, r->cred_obj.body_len, issuer->pk) != 0)
+        return ug_fail(err, UG_E_SIG);
+    return 0;
+}
+
+int ug_report_sig_verify(const ug_report *r, const ug_dgram *d, const char *ctx, ug_err *err)
+{
+    if (d->type != UG_TYPE_REPORT || d->sig == NULL || ug_verify(d->sig, ctx, d->body, d->body_len, r->pk) != 0)
+        return ug_fail(err, UG_E_SIG);
+    return 0;
+}
+
 int ug_report_verify(const ug_report *r, const ug_dgram *d, const ug_pubkey *issuers, size_t nissuers,
                      uint64_t now, ug_err *err)
 {
     const ug_pubkey *issuer;
     if (ug_cred_bound(&r->cred, r->uid, r->pk, issuers, nissuers, now, &issuer, err) != 0)
         return -1;
-    if (ug_verify(r->cred_obj.sig, UG_CTX_CRED, r->cred_obj.body, r->cred_obj.body_len, issuer->pk) != 0)
-        return ug_fail(err, UG_E_SIG);
-    if (d->type != UG_TYPE_REPORT || d->sig == NULL ||
-        ug_verify(d->sig, UG_CTX_REPORT, d->body, d->body_len, r->pk) != 0)
-        return ug_fail(err, UG_E_SIG);
-    return 0;
+    if (ug_report_cred_sig_verify(r, issuer, err) != 0)
+        return -1;
+    return ug_report_sig_verify(r, d, UG_CTX_REPORT, err);
 }
 
 int ug_cred_sig_verify(const ug_hello *h, const ug_pubkey *issuer, ug_err *err)

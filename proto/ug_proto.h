@@ -374,6 +374,11 @@ int ug_hello_sig_verify(const ug_hello *h, const ug_dgram *d, ug_err *err) UG_WU
  * signatures). Clock window and "was it offered" are the tracker's. */
 int ug_report_verify(const ug_report *r, const ug_dgram *d, const ug_pubkey *issuers, size_t nissuers,
                      uint64_t now, ug_err *err) UG_WUR;
+/* ug_report_verify in halves, for a tracker that caches credentials (after
+ * ug_cred_bound): the credential's signature under issuer, and the
+ * REPORT's own under its context (UG_CTX_REPORT, or UG2_CTX_REPORT). */
+int ug_report_cred_sig_verify(const ug_report *r, const ug_pubkey *issuer, ug_err *err) UG_WUR;
+int ug_report_sig_verify(const ug_report *r, const ug_dgram *d, const char *ctx, ug_err *err) UG_WUR;
 
 /* ---- peer side ------------------------------------------------------ */
 

@@ -30,12 +30,9 @@ int ug2_report_verify(const ug2_report *r, const ug_dgram *d, const ug_pubkey *i
     const ug_pubkey *issuer;
     if (ug_cred_bound(&b->cred, b->uid, b->pk, issuers, nissuers, now, &issuer, err) != 0)
         return -1;
-    if (ug_verify(b->cred_obj.sig, UG_CTX_CRED, b->cred_obj.body, b->cred_obj.body_len, issuer->pk) != 0)
-        return ug_fail(err, UG_E_SIG);
-    if (d->type != UG_TYPE_REPORT || d->sig == NULL ||
-        ug_verify(d->sig, UG2_CTX_REPORT, d->body, d->body_len, b->pk) != 0)
-        return ug_fail(err, UG_E_SIG);
-    return 0;
+    if (ug_report_cred_sig_verify(b, issuer, err) != 0)
+        return -1;
+    return ug_report_sig_verify(b, d, UG2_CTX_REPORT, err);
 }
 
 int ug2_tracker_keys_check(ug2_tracker_keys *t, const uint8_t *keyring_doc, size_t keyring_len,

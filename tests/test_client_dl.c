@@ -418,3 +418,31 @@ Test(client_dl, refusals)
     cr_assert_eq(ug_client_download(D.c, &o, &dc), UG_CLIENT_E_IO);
     cr_assert_not_null(strstr(ug_client_errmsg(D.c), "x.bin.part"), "%s", ug_client_errmsg(D.c));
 }
+
+/* Issue 21 §6: a mirror that drips is abandoned once its rate since the
+ * first byte (after a 10 s grace) cannot finish within its share of the
+ * deadline; the next mirror resumes after its bytes with the time left
+ * (before: it held the download for all of its share, 20 s here). */
+Test(client_dl, a_mirror_too_slow_to_finish_is_abandoned_early)
+{
+    hs_server fast;
+    hs_start(&D.srv, D.www, "srv", "--rate 2048");
+    hs_start(&fast, D.www, "fast", "");
+    char slow_url[128], fast_url[128];
+    url_of(slow_url, sizeof slow_url, &D.srv, "big.bin");
+    url_of(fast_url, sizeof fast_url, &fast, "big.bin");
+    ug_client_offer o = offer_of(D.big, BIG_LEN, slow_url, fast_url);
+    ug_client_download_config dc = config();
+    dc.deadline_s = 40; /* 20 s for each mirror; the drip needs 32 s for it all */
+    dc.fallback = on_fallback;
+    FB.calls = 0;
+    ug_client_err e = ug_client_download(D.c, &o, &dc);
+    char log[4096];
+    hs_log(&fast, log, sizeof log);
+    hs_stop(&fast);
+    cr_assert_eq(e, UG_CLIENT_OK, "%s: %s", ug_client_strerror(e), ug_client_errmsg(D.c));
+    cr_assert_eq(FB.calls, 1);
+    cr_assert_not_null(strstr(FB.why, "too slow"), "given up for its rate: %s", FB.why);
+    cr_assert_not_null(strstr(log, "range=bytes="), "the next mirror resumed after its bytes: %s", log);
+    assert_file(D.dest, D.big, BIG_LEN);
+}

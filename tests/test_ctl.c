@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -569,4 +572,47 @@ Test(ctl, every_list_of_commands_is_the_tables)
     nothing_else(doc, "\n| `", "docs/control.md's requests", in_plugin);
     free(man);
     free(doc);
+}
+
+/* Issue 21 §4 "Who answers": with the socket in a folder anyone can write,
+ * another user's socket there is not believed, even when it says ok. */
+Test(ctl, a_socket_served_by_another_user_is_not_believed)
+{
+    nu_init(&N, "stages:\n  - {name: all}\n");
+    char dir[] = "/tmp/ugctl-peer.XXXXXX", sock[64];
+    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_eq(chmod(dir, 01777), 0);
+    snprintf(sock, sizeof sock, "%s/fake.ctl", dir);
+    int ready[2];
+    cr_assert_eq(pipe(ready), 0);
+    pid_t pid = fork();
+    if (pid == 0) { /* the neighbour: nobody, answering ok to anything */
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(3);
+        int s = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+        umask(0);
+        if (bind(s, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(s, 4) != 0)
+            _exit(4);
+        if (write(ready[1], "r", 1) != 1)
+            _exit(5);
+        for (int i = 0; i < 2; i++) {
+            int c = accept(s, NULL, NULL);
+            char b[4096];
+            if (c >= 0 && recv(c, b, sizeof b, 0) > 0 && send(c, "{\"ok\":true,\"rollouts\":[]}\n", 26, 0) > 0)
+                close(c);
+        }
+        _exit(0);
+    }
+    char r;
+    cr_assert_eq(read(ready[0], &r, 1), 1, "the neighbour's socket is up");
+    int rc = ctl("--socket %s --json halt --all --why test", sock);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    unlink(sock);
+    rmdir(dir);
+    cr_assert_eq(rc, 1, "refused, got %d: %s", rc, OUT);
+    one_line("another user's socket");
+    cr_assert(strstr(ERR, "served by uid 65534"), "%s", ERR);
 }

@@ -260,3 +260,143 @@ Test(defences, replay_key_is_keyed_per_worker)
     ug_guard_free(&a);
     ug_guard_free(&b);
 }
+
+/* ---- issue 21 §1 and §3: the REPORT path -------------------------------- */
+
+/* A REPORT about uid carrying the fixture client's credential for cred_uid
+ * (== uid: a peer's own), its signature spoiled when forged. */
+static size_t report_as(uint8_t *out, uint64_t uid, uint64_t cred_uid, ug_res res, bool forged)
+{
+    ug_cred c = {.uid = cred_uid, .exp = F.now + 86400};
+    memcpy(c.pk, F.client_pk, UG_PK_LEN);
+    ug_kid(c.kid, F.issuer_pk);
+    uint8_t cbody[128], cobj[256];
+    size_t cblen, colen, len;
+    cr_assert_eq(ug_cred_encode_body(cbody, sizeof cbody, &cblen, &c), 0);
+    cr_assert_eq(ug_signed_encode(cobj, sizeof cobj, &colen, UG_CTX_CRED, cbody, cblen, F.issuer_sk), 0);
+    ug_report_fields r = {.uid = uid, .ver = "1.4.0", .to = "2.0.0", .res = res, .ts = F.now, .cred = cobj,
+                          .cred_len = colen};
+    memset(r.nonce, (int)uid, UG_NONCE_LEN);
+    memcpy(r.pk, F.client_pk, UG_PK_LEN);
+    cr_assert_eq(ug_report_build(out, UG_DGRAM_MAX, &len, &r, 512, F.client_sk), 0);
+    if (forged)
+        out[len - 1] ^= 1; /* the last byte of the datagram's signature */
+    return len;
+}
+
+/* "Silencing one /24 for free": REPORTs naming a granted uid with the
+ * sender's own credential (bound to another uid) cost the /24's HELLO
+ * budget nothing: its honest peers are still served. */
+Test(defences, reports_with_another_uids_credential_cost_the_network_nothing)
+{
+    start("targets: [\"1.4.0\"]\nsource_budget: 4\nstages:\n  - name: all\n");
+    cr_assert_eq(fx_ask(&F, 0, "10.9.9.1", 100, "1.4.0", NULL).type, UG_TYPE_HINT, "uid 100 is granted");
+    uint64_t checks = fx_stat(&F, "signature_checks");
+    uint8_t rep[UG_DGRAM_MAX];
+    size_t n = report_as(rep, 100, 200, UG_RES_DOWNLOAD_FAILED, false);
+    for (int i = 0; i < 50; i++)
+        fx_send(&F, 0, "10.0.0.66", 4000, rep, n);
+    cr_assert_eq(fx_stat(&F, "drop_binding"), 50, "each dropped by the binding check");
+    cr_assert_eq(fx_stat(&F, "signature_checks"), checks, "no signature work");
+    cr_assert_eq(fx_stat(&F, "drop_source_budget"), 0);
+    for (uint64_t uid = 1; uid <= 2; uid++)
+        cr_assert_eq(fx_ask(&F, 0, "10.0.0.7", uid, "1.4.0", NULL).type, UG_TYPE_HINT,
+                     "an honest peer of the same /24 is served");
+}
+
+/* §3: a REPORT whose signature fails tells nothing about its uid: no
+ * REPORT counter moves, whether the uid was offered or not. */
+Test(defences, an_unverified_report_moves_no_report_counter)
+{
+    start("targets: [\"1.4.0\"]\nstages:\n  - name: all\n");
+    cr_assert_eq(fx_ask(&F, 0, "10.0.0.1", 5, "1.4.0", NULL).type, UG_TYPE_HINT);
+    uint8_t rep[UG_DGRAM_MAX];
+    size_t n = report_as(rep, 5, 5, UG_RES_DOWNLOAD_FAILED, false);
+    fx_send(&F, 0, "10.0.0.1", 4000, rep, n);
+    cr_assert_eq(fx_stat(&F, "reports_counted"), 1, "the genuine one counts");
+    const uint64_t granted = 5, stranger = 77;
+    const uint64_t uids[] = {granted, stranger};
+    for (int i = 0; i < 2; i++) {
+        n = report_as(rep, uids[i], uids[i], UG_RES_DOWNLOAD_FAILED, true);
+        fx_send(&F, 0, "10.0.0.9", 4000, rep, n);
+    }
+    cr_assert_eq(fx_stat(&F, "reports_unchanged"), 0, "a forged REPORT of a granted uid is not seen");
+    cr_assert_eq(fx_stat(&F, "reports_not_offered"), 0, "nor one of a uid never offered");
+    cr_assert_eq(fx_stat(&F, "reports_counted"), 1);
+    cr_assert_eq(fx_stat(&F, "drop_signature"), 2);
+}
+
+/* The REPORT flood: one granted peer's real credential, a wrong signature,
+ * from many networks. The credential is checked once (then cached), the
+ * REPORT work stays within the tracker's REPORT budget, and HELLOs of
+ * every network keep their own budget. */
+Test(defences, a_report_flood_is_capped_and_leaves_hellos_served)
+{
+    start("targets: [\"1.4.0\"]\nsource_budget: 4\nstages:\n  - name: all\n");
+    cr_assert_eq(fx_ask(&F, 0, "10.9.9.1", 100, "1.4.0", NULL).type, UG_TYPE_HINT);
+    uint64_t checks = fx_stat(&F, "signature_checks");
+    uint8_t rep[UG_DGRAM_MAX];
+    size_t n = report_as(rep, 100, 100, UG_RES_DOWNLOAD_FAILED, true);
+    enum { FLOOD = 3000 };
+    for (int i = 0; i < FLOOD; i++) {
+        char ip[32];
+        snprintf(ip, sizeof ip, "10.%d.%d.1", (i >> 8) & 255, i & 255);
+        fx_send(&F, (unsigned)(i & 1), ip, 4000, rep, n);
+    }
+    uint64_t spent = fx_stat(&F, "signature_checks") - checks;
+    cr_assert_leq(spent, UG_REPORT_BUDGET + 2, "REPORT work within its budget: %llu checks, %llu hits, %llu budget drops, %llu sig drops", (unsigned long long)spent, (unsigned long long)fx_stat(&F, "credential_cache_hits"), (unsigned long long)fx_stat(&F, "drop_report_budget"), (unsigned long long)fx_stat(&F, "drop_signature"));
+    cr_assert_geq(fx_stat(&F, "credential_cache_hits"), 1, "the credential was checked once per worker");
+    cr_assert_eq(fx_stat(&F, "drop_report_budget"), FLOOD - UG_REPORT_BUDGET);
+    cr_assert_eq(fx_stat(&F, "drop_source_budget"), 0);
+    for (uint64_t uid = 1; uid <= 20; uid++) {
+        char ip[32];
+        snprintf(ip, sizeof ip, "10.0.%u.9", (unsigned)uid);
+        cr_assert_eq(fx_ask(&F, 0, ip, uid, "1.4.0", NULL).type, UG_TYPE_HINT, "honest peer %llu served",
+                     (unsigned long long)uid);
+    }
+}
+
+/* While cookies are required a REPORT cannot show one: only a source that
+ * showed a valid cookie in this slot or the last gets its REPORT through,
+ * with no signature work for the others. */
+Test(defences, reports_while_cookies_are_required_need_a_proved_source)
+{
+    start("targets: [\"1.4.0\"]\ncookie: always\nstages:\n  - name: all\n");
+    cr_assert_eq(fx_ask_proved(&F, 0, "10.0.0.1", 5, "1.4.0", NULL, NULL).type, UG_TYPE_HINT);
+    uint64_t checks = fx_stat(&F, "signature_checks");
+    uint8_t rep[UG_DGRAM_MAX];
+    size_t n = report_as(rep, 5, 5, UG_RES_DOWNLOAD_FAILED, false);
+    fx_send(&F, 0, "10.0.0.2", 4000, rep, n);
+    cr_assert_eq(fx_stat(&F, "drop_report_unproven"), 1, "a source that never showed a cookie");
+    cr_assert_eq(fx_stat(&F, "signature_checks"), checks);
+    fx_send(&F, 1, "10.0.0.1", 4000, rep, n);
+    cr_assert_eq(fx_stat(&F, "reports_counted"), 1, "the peer that showed its cookie, on any worker");
+    F.now += 2 * UG_COOKIE_SLOT;
+    n = report_as(rep, 5, 5, UG_RES_MISMATCH, false);
+    fx_send(&F, 0, "10.0.0.1", 4000, rep, n);
+    cr_assert_eq(fx_stat(&F, "drop_report_unproven"), 2, "two slots later it must show one again");
+}
+
+/* §3 "Secret membership": with a uids stage, a claim whose signature fails
+ * gets no answer whether its uid is listed or not (before: a stranger's
+ * claim got WAIT "not selected" and a member's was dropped, so 40 members
+ * were found among 2,020 claims); `verify: claims` keeps claims first. */
+Test(defences, a_uids_stage_tells_a_stranger_nothing_about_who_is_listed)
+{
+    start("targets: [\"1.4.0\"]\nstages:\n  - {name: secret, uids: [5]}\n");
+    uint8_t h[UG_DGRAM_MAX];
+    for (uint64_t uid = 5; uid <= 6; uid++) {
+        size_t n = fx_hello(&F, h, uid, "1.4.0", NULL);
+        h[n - 1] ^= 1; /* the HELLO's own signature fails */
+        fx_reply r = fx_send(&F, 0, "10.0.0.1", 4000, h, n);
+        cr_assert_eq(r.v, UG_VERDICT_DROP, "uid %llu: no answer to a forged claim", (unsigned long long)uid);
+        cr_assert_eq(r.len, 0);
+    }
+    cr_assert_eq(fx_ask(&F, 0, "10.0.0.1", 6, "1.4.0", NULL).wait.why, UG_WHY_NOT_SELECTED, "a true stranger");
+    cr_assert_eq(fx_ask(&F, 0, "10.0.0.1", 5, "1.4.0", NULL).type, UG_TYPE_HINT, "the member");
+
+    start("targets: [\"1.4.0\"]\nverify: claims\nstages:\n  - {name: secret, uids: [5]}\n");
+    size_t n = fx_hello(&F, h, 6, "1.4.0", NULL);
+    h[n - 1] ^= 1;
+    cr_assert_eq(fx_send(&F, 0, "10.0.0.1", 4000, h, n).type, UG_TYPE_WAIT, "verify: claims answers claims first");
+}

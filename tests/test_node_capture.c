@@ -274,3 +274,19 @@ Test(node_capture, reader_round_trip_and_strictness)
     ug_capture_rec nover = {.family = 4};
     cr_assert_eq(ug_capture_encode(buf, sizeof buf, &nover), 0, "a version is required");
 }
+
+/* Issue 21 §5: --capture never writes through a link someone left at its
+ * path: a dangling one is refused and its target is not created. */
+Test(node_capture, a_symbolic_link_at_the_path_is_refused)
+{
+    nu_init(&N, "stages:\n  - {name: all}\n");
+    char target[600];
+    snprintf(target, sizeof target, "%s", nu_path(&N, "elsewhere"));
+    const char *cap = nu_path(&N, "cap.log");
+    cr_assert_eq(symlink(target, cap), 0);
+    const char *extra[] = {"--capture", cap, NULL};
+    char err[4096];
+    cr_assert_eq(nu_start_fails(&N, extra, NULL, err, sizeof err), 1, "%s", err);
+    cr_assert(strstr(err, "symbolic link"), "%s", err);
+    cr_assert_neq(access(target, F_OK), 0, "the link's target was not created");
+}

@@ -242,3 +242,63 @@ Test(node_ctl, real_plugin_status_and_reload)
     cr_assert(reply_ok(out, NULL, 0), "%s", out);
     cr_assert_eq(nu_stop(&N, SIGTERM), 0);
 }
+
+/* Issue 21 §4: 64 idle clients and 8 that drip their request a byte at a
+ * time are all attached; another client's request is served at once, before
+ * any of them has even reached its own read deadline. */
+Test(node_ctl, idle_and_slow_clients_do_not_delay_another)
+{
+    nu_init(&N, "");
+    const char *so = nu_hostplug(&N, "plug", "");
+    nu_plug_policy(&N, "");
+    start_with_control(so);
+    const char *sock = nu_path(&N, "ctl.sock");
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+    enum { IDLE = 64, SLOW = 8 };
+    int fds[IDLE + SLOW];
+    for (int i = 0; i < IDLE + SLOW; i++) {
+        fds[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        cr_assert_eq(connect(fds[i], (struct sockaddr *)&sa, sizeof sa), 0, "client %d attached: %s", i,
+                     strerror(errno));
+        if (i >= IDLE)
+            cr_assert_eq(send(fds[i], "{", 1, MSG_NOSIGNAL), 1);
+    }
+    nu_sleep_ms(200);
+    for (int i = IDLE; i < IDLE + SLOW; i++)
+        cr_assert_eq(send(fds[i], "\"", 1, MSG_NOSIGNAL), 1, "a slow client drips another byte");
+    char out[4096], err[256];
+    cr_assert_gt(nu_ctl(sock, "{\"cmd\":\"status\"}\n", 17, false, out, sizeof out), 0);
+    cr_assert(reply_ok(out, err, sizeof err), "%s", out);
+    for (int i = 0; i < IDLE + SLOW; i++) {
+        char b[256];
+        errno = 0;
+        cr_assert_eq(recv(fds[i], b, sizeof b, MSG_DONTWAIT), -1, "client %d still waits for its deadline", i);
+        cr_assert_eq(errno, EAGAIN);
+        close(fds[i]);
+    }
+    cr_assert_eq(nu_stop(&N, SIGTERM), 0);
+}
+
+/* Issue 21 §4: a control socket in a folder others can write is warned of at
+ * start; one in a private folder is not. */
+Test(node_ctl, a_socket_folder_others_can_write_is_warned_of)
+{
+    nu_init(&N, "stages:\n  - {name: all}\n");
+    start_with_control(NULL);
+    char err[8192];
+    nu_stderr(&N, err, sizeof err);
+    cr_assert_null(strstr(err, "writable by"), "a private folder: %s", err);
+    cr_assert_eq(nu_stop(&N, SIGTERM), 0);
+
+    char dir[] = "/tmp/ugctl-open.XXXXXX", sock[64];
+    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_eq(chmod(dir, 01777), 0);
+    snprintf(sock, sizeof sock, "%s/ctl.sock", dir);
+    const char *extra[] = {"--control", sock, NULL};
+    nu_start(&N, extra, NULL);
+    nu_stderr(&N, err, sizeof err);
+    cr_assert_eq(nu_stop(&N, SIGTERM), 0);
+    rmdir(dir);
+    cr_assert(strstr(err, "writable by everyone"), "warned: %s", err);
+}

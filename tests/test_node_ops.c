@@ -305,4 +305,56 @@ Test(node_ops, user_needs_a_known_user)
     char err[4096];
     cr_assert_eq(nu_start_fails(&N, extra, NULL, err, sizeof err), 2);
     cr_assert(strstr(err, "--user no-such-user-here: no such user"), "%s", err);
+
+/* One GET /metrics on a fresh connection, waiting up to 1 s for the status
+ * line: true when it is 200. */
+static bool honest_scrape(unsigned port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(0x7f000001)};
+    struct timeval tv = {.tv_sec = 1};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    char got[64] = {0};
+    bool ok = connect(fd, (struct sockaddr *)&to, sizeof to) == 0 &&
+              send(fd, req, sizeof req - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof req - 1) &&
+              recv(fd, got, sizeof got - 1, MSG_WAITALL) > 0 && strncmp(got, "HTTP/1.1 200", 12) == 0;
+    close(fd);
+    return ok;
+}
+
+/* Issue 21 §4 /metrics slowloris: 64 clients attached, each dripping its
+ * request a byte at a time; 7 honest scrapes in between are all answered
+ * (before the fix: 0 of 7). */
+Test(node_ops, metrics_slow_clients_leave_room_for_honest_scrapes)
+{
+    nu_init(&N, "stages:\n  - {name: all}\n");
+    const char *extra[] = {"--metrics", "127.0.0.1:0", NULL};
+    nu_start(&N, extra, NULL);
+    unsigned port = metrics_port();
+    enum { SLOW = 64, HONEST = 7 };
+    int fds[SLOW];
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(0x7f000001)};
+    for (int i = 0; i < SLOW; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        cr_assert_eq(connect(fds[i], (struct sockaddr *)&to, sizeof to), 0);
+        send(fds[i], "GET /metrics HTTP/1.1\r\n", 23, MSG_NOSIGNAL);
+        nu_sleep_ms(5);
+    }
+    int answered = 0;
+    for (int r = 0; r < HONEST; r++) {
+        for (int i = 0; i < SLOW; i++)
+            send(fds[i], "X", 1, MSG_NOSIGNAL | MSG_DONTWAIT); /* each byte used to restart the idle timeout */
+        nu_sleep_ms(300);
+        answered += honest_scrape(port);
+    }
+    for (int i = 0; i < SLOW; i++)
+        close(fds[i]);
+    fprintf(stderr, "metrics slowloris: honest scrapes answered: %d of %d with %d slow clients attached\n", answered,
+            HONEST, SLOW);
+    cr_assert_eq(answered, HONEST, "honest scrapes answered: %d of %d", answered, HONEST);
+    cr_assert_eq(kill(N.pid, 0), 0);
+    cr_assert_eq(nu_stop(&N, SIGTERM), 0);
 }

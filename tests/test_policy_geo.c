@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "policy/policy.h"
@@ -117,5 +118,33 @@ Test(geo, each_load_opens_the_db_anew_and_free_closes_it)
     cr_assert(at(ST(p, 0), "127.0.2.1"), "the running policy keeps its mapping");
     char err[UG_ERR_MAX];
     cr_assert_null(pf_load_text(pf_yaml, GEO "stages: [{name: a, regions: [DE]}]\n", err, sizeof err));
+    ug_policy_free(p);
+}
+
+/* Issue 21 §5: the DB truncated, then overwritten in place, under a running
+ * policy: its lookups neither die of SIGBUS nor read garbage (the load's copy
+ * is private and sealed); the next load reads the file as it is then. */
+Test(geo, a_db_truncated_or_overwritten_in_place_changes_nothing_until_reload)
+{
+    ug_policy *p = pf_load_ok(GEO "stages: [{name: a, regions: [DE]}]\n");
+    cr_assert(at(ST(p, 0), "127.0.2.1"));
+    char path[600];
+    pf_pathf(path, sizeof path, "lists/geo.mmdb");
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(truncate(path, 0), 0);
+    cr_assert(at(ST(p, 0), "127.0.2.1"), "truncated in place: the running policy still reads its copy");
+    static char junk[1 << 20];
+    memset(junk, 0x5a, sizeof junk);
+    FILE *f = fopen(path, "r+");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(junk, 1, (size_t)st.st_size < sizeof junk ? (size_t)st.st_size : sizeof junk, f),
+                 (size_t)st.st_size < sizeof junk ? (size_t)st.st_size : sizeof junk);
+    fclose(f);
+    cr_assert(at(ST(p, 0), "127.0.2.1"), "overwritten in place: the same answer");
+    cr_assert_not(at(ST(p, 0), "127.0.3.1"), "and no other");
+    char err[UG_ERR_MAX];
+    cr_assert_null(pf_load_text(pf_yaml, GEO "stages: [{name: a, regions: [DE]}]\n", err, sizeof err));
+    cr_assert(strstr(err, "not a MaxMind DB"), "the next load refuses the garbage: %s", err);
     ug_policy_free(p);
 }

@@ -85,7 +85,9 @@ static json_t *stage_status(json_t *status, size_t r, size_t s)
 
 Test(runtime, a_wait_costs_no_signature_check)
 {
-    start("targets: [\"1.4.0\"]\nstages:\n  - {name: canary, uids: [7]}\n");
+    /* verify: claims: a rollout with a uids stage verifies first by default
+     * (issue 21 §3; defences::a_uids_stage_tells_a_stranger_nothing...) */
+    start("targets: [\"1.4.0\"]\nverify: claims\nstages:\n  - {name: canary, uids: [7]}\n");
     for (uint64_t uid = 100; uid < 150; uid++)
         cr_assert_eq(why(fx_ask(&F, uid & 1, "10.0.0.1", uid, "1.4.0", NULL)), UG_WHY_NOT_SELECTED);
     cr_expect_eq(fx_stat(&F, "signature_checks"), 0, "50 returning peers told to wait: no Ed25519");

@@ -445,7 +445,9 @@ typedef void (*ug_client_fallback_fn)(void *ctx, const char *url, const char *wh
 typedef struct {
     size_t size;          /* sizeof(ug_client_download_config); set by ..._config_init */
     const char *dest;     /* where the verified package goes (required) */
-    uint64_t deadline_s;  /* the whole download's deadline; 0: base + size / min_rate */
+    uint64_t deadline_s;  /* the whole download's deadline; 0: base + size / min_rate. A mirror
+                             whose rate since its first byte (judged 10 s after it) cannot
+                             finish within its share of it is given up early */
     uint64_t deadline_base_s; /* default 60 */
     uint64_t min_rate;    /* bytes per second; default 16384 */
     long low_speed_limit; /* a mirror below this many bytes/s ... default 1024 */

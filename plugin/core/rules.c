@@ -470,13 +470,26 @@ static ug_verdict remember(ug_hello_reply *x, const ug_memo *m, ug_verdict v)
     return v;
 }
 
+/* Both signatures before any answer: `verify: always`, or a rollout with
+ * a stage that names uids (unless `verify: claims`): a WAIT before the
+ * signatures would tell a stranger who is on a secret list (issue 21 §3). */
+static bool verify_first(const ug_policy *p, const ug_rollout *r)
+{
+    if (p->verify_always)
+        return true;
+    for (size_t i = 0; !p->verify_claims && i < r->nstages; i++)
+        if (r->stages[i].cond_flags & UG_CONDF_SECRET)
+            return true;
+    return false;
+}
+
 /* Rules 4 to 8 for a HELLO its rollout owns. */
 static ug_verdict targeted(ug_hello_reply *x, ug_hello *h, const ug_rule_input *c, const ug_live_rollout *lr)
 {
     const ug_policy *p = x->l->pol;
     ug_memo m;
     bool checked = false;
-    if (p->verify_always) {
+    if (verify_first(p, lr->r)) {
         if (remembered(x, &m, lr))
             return UG_VERDICT_REPLY;
         if (!verified(x, h))
@@ -539,6 +552,8 @@ static ug_verdict hello_path(ug_hello_reply *x, ug_hello *h)
                   .plat = h->plat, .chan = h->chan, .ts = h->ts, .src = x->src,
                   .addr_proved = h->has_cookie && ug_cookiejar_check(&I->jar, x->src, x->now, h->cookie),
                   .v2 = x->h2 != NULL};
+    if (c.addr_proved)
+        ug_cookiejar_proved(&I->jar, x->src, x->now); /* its REPORTs pass while cookies are required */
     if (cookie_required(I, p) && !c.addr_proved)
         return reply_cookie(x); /* rule 2: before any signature work */
     const ug_live_rollout *lr = route_hello(x);
@@ -557,36 +572,62 @@ static ug_verdict hello_path(ug_hello_reply *x, ug_hello *h)
     return targeted(x, h, &c, lr);
 }
 
-/* Rule 11: counted once, never answered. Verified only when it would
- * change what we know (a uid we offered that release, a new outcome). r2
- * is the version 2 REPORT whose base r is, or NULL. */
+/* A REPORT's credential (cached per worker as a HELLO's) and its own
+ * signature; true when both hold. */
+static bool report_verified(ug_worker *w, const ug_live *l, const ug_report *r, const ug2_report *r2,
+                            const ug_dgram *d, const ug_pubkey *issuer)
+{
+    uint8_t key[UG_KEY_LEN];
+    ug_err e;
+    bool cached = ug_credcache_has(&w->guard, &r->cred_obj, l->gen, key);
+    if (cached)
+        ug_count(w, ST_CRED_CACHE_HITS);
+    else
+        ug_count(w, ST_SIG_CHECKS);
+    if (!cached && ug_report_cred_sig_verify(r, issuer, &e) != 0) {
+        ug_count(w, ST_DROP0 + e);
+        return false;
+    }
+    if (!cached)
+        ug_credcache_put(&w->guard, key, l->gen);
+    ug_count(w, ST_SIG_CHECKS);
+    if (ug_report_sig_verify(r, d, r2 ? UG2_CTX_REPORT : UG_CTX_REPORT, &e) != 0) {
+        ug_count(w, ST_DROP0 + e);
+        return false;
+    }
+    return true;
+}
+
+/* Rule 11: counted once, never answered (issue 21 §1, §3). The checks that
+ * cost nothing first (clock, issuer, expiry, uid binding), then, while
+ * cookies are required, only a source that showed one lately; then the
+ * tracker's own budget of REPORT work and the network's REPORT budget,
+ * never its HELLO budget; and
+ * nothing about the uid is counted before both signatures hold. r2 is the
+ * version 2 REPORT whose base r is, or NULL. */
 static ug_verdict report_path(ug_inst *I, ug_worker *w, unsigned worker, const struct sockaddr *src,
                               const ug_report *r, const ug2_report *r2, const ug_dgram *d)
 {
     ug_err e;
+    const ug_pubkey *issuer;
     ug_live *l = ug_enter(I, w);
     const ug_policy *p = l->pol;
     uint64_t now = ug_inst_now(I);
-    int would = ug_outcome_report(I, worker, l, r->uid, &r->to, r->res, true);
-    if (would < 0) {
-        ug_count(w, ST_REPORTS_UNKNOWN);
-    } else if (would == 0) {
-        ug_count(w, ST_REPORTS_SAME);
-    } else if (!clock_ok(r->ts, now, p->clock_window)) {
+    if (!clock_ok(r->ts, now, p->clock_window)) {
         ug_count(w, ST_DROP0 + (r2 ? UG_E_CLOCK : UG_E_EXPIRED));
-    } else if (p->source_budget && !ug_budget_take(&w->guard, src, now, (double)p->source_budget / I->nworkers)) {
+    } else if (ug_cred_bound(&r->cred, r->uid, r->pk, p->issuers, p->nissuers, now, &issuer, &e) != 0) {
+        ug_count(w, ST_DROP0 + e);
+    } else if (cookie_required(I, p) && !ug_cookiejar_was_proved(&I->jar, src, now)) {
+        ug_count(w, ST_DROP_REPORT_UNPROVEN);
+    } else if (!ug_report_budget_take(&w->guard, now, (double)UG_REPORT_BUDGET / I->nworkers)) {
+        ug_count(w, ST_DROP_REPORT_BUDGET);
+    } else if (p->source_budget && !ug_report_net_take(&w->guard, src, now, (double)p->source_budget / I->nworkers)) {
         ug_count(w, ST_DROP_BUDGET);
-    } else {
-        ug_count(w, ST_SIG_CHECKS);
-        ug_count(w, ST_SIG_CHECKS);
-        if ((r2 ? ug2_report_verify(r2, d, p->issuers, p->nissuers, now, &e)
-                : ug_report_verify(r, d, p->issuers, p->nissuers, now, &e)) != 0)
-            ug_count(w, ST_DROP0 + e);
-        else if (ug_outcome_report(I, worker, l, r->uid, &r->to, r->res, false) > 0) {
-            ug_count(w, ST_REPORTS);
-            if (r2)
-                ug_count(w, ST_VIA0 + r2->via);
-        }
+    } else if (report_verified(w, l, r, r2, d, issuer)) {
+        int rc = ug_outcome_report(I, worker, l, r->uid, &r->to, r->res, false);
+        ug_count(w, rc > 0 ? ST_REPORTS : rc == 0 ? ST_REPORTS_SAME : ST_REPORTS_UNKNOWN);
+        if (rc > 0 && r2)
+            ug_count(w, ST_VIA0 + r2->via);
     }
     ug_leave(w);
     return UG_VERDICT_DROP;

@@ -89,8 +89,9 @@ int ug_guard_init(ug_guard *g)
     g->own_replay = true;
     g->cred = calloc(UG_CRED_SETS * UG_CRED_WAYS, sizeof *g->cred);
     g->budget = calloc(UG_BUDGET_SETS * UG_BUDGET_WAYS, sizeof *g->budget);
+    g->report_net = calloc(UG_BUDGET_SETS * UG_BUDGET_WAYS, sizeof *g->report_net);
     randombytes_buf(g->budget_key, sizeof g->budget_key);
-    if (g->replay && g->cred && g->budget)
+    if (g->replay && g->cred && g->budget && g->report_net)
         return 0;
     ug_guard_free(g);
     return -1;
@@ -110,6 +111,8 @@ void ug_guard_free(ug_guard *g)
         ug_replay_free(g->replay);
     free(g->cred);
     free(g->budget);
+    free(g->report_net);
+    g->report_net = NULL;
     g->replay = NULL, g->cred = NULL, g->budget = NULL;
 }
 
@@ -254,30 +257,56 @@ static uint64_t prefix_tag(const struct sockaddr *src)
     return (UINT64_C(4) << 56) | ((uint64_t)a[0] << 16) | ((uint64_t)a[1] << 8) | a[2];
 }
 
-bool ug_budget_take(ug_guard *g, const struct sockaddr *src, uint64_t now, double per_second)
+/* A token bucket: refilled at per_second since *last (burst: one second's
+ * worth, at least 1), then one token taken if there is one. */
+static bool bucket_take(double *tokens, uint64_t *last, uint64_t now, double per_second)
+{
+    double burst = per_second < 1 ? 1 : per_second;
+    if (now > *last) {
+        *tokens += per_second * (double)(now - *last);
+        if (*tokens > burst)
+            *tokens = burst;
+        *last = now;
+    }
+    if (*tokens < 1)
+        return false;
+    *tokens -= 1;
+    return true;
+}
+
+/* src's prefix's bucket in table (g->budget, or g->report_net). */
+static bool net_take(ug_guard *g, ug_budget_entry *table, const struct sockaddr *src, uint64_t now, double per_second)
 {
     uint64_t tag = prefix_tag(src), h;
     crypto_shorthash((uint8_t *)&h, (const uint8_t *)&tag, sizeof tag, g->budget_key);
-    ug_budget_entry *set = &g->budget[UG_BUDGET_WAYS * (h % UG_BUDGET_SETS)], *e = NULL, *lru = &set[0];
+    ug_budget_entry *set = &table[UG_BUDGET_WAYS * (h % UG_BUDGET_SETS)], *e = NULL, *lru = &set[0];
     for (unsigned way = 0; way < UG_BUDGET_WAYS && !e; way++) {
         if (set[way].tag == tag)
             e = &set[way];
         else if (set[way].used < lru->used)
             lru = &set[way];
     }
-    double burst = per_second < 1 ? 1 : per_second;
     if (!e) { /* a network not seen lately starts full; it evicts the least recent */
         e = lru;
-        *e = (ug_budget_entry){.tag = tag, .last = now, .tokens = burst};
-    } else if (now > e->last) {
-        e->tokens += per_second * (double)(now - e->last);
-        if (e->tokens > burst)
-            e->tokens = burst;
-        e->last = now;
+        *e = (ug_budget_entry){.tag = tag, .last = now, .tokens = per_second < 1 ? 1 : per_second};
     }
     e->used = ++g->budget_clock;
-    if (e->tokens < 1)
-        return false;
-    e->tokens -= 1;
-    return true;
+    return bucket_take(&e->tokens, &e->last, now, per_second);
+}
+
+bool ug_budget_take(ug_guard *g, const struct sockaddr *src, uint64_t now, double per_second)
+{
+    return net_take(g, g->budget, src, now, per_second);
+}
+
+bool ug_report_net_take(ug_guard *g, const struct sockaddr *src, uint64_t now, double per_second)
+{
+    return net_take(g, g->report_net, src, now, per_second);
+}
+
+bool ug_report_budget_take(ug_guard *g, uint64_t now, double per_second)
+{
+    if (!g->report_last) /* the first REPORT finds the bucket full */
+        g->report_tokens = per_second < 1 ? 1 : per_second, g->report_last = now;
+    return bucket_take(&g->report_tokens, &g->report_last, now, per_second);
 }

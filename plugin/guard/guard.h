@@ -23,6 +23,7 @@
 #define UG_BUDGET_SETS 1024u /* source prefixes tracked per worker: sets of ... */
 #define UG_BUDGET_WAYS 4u    /* ... four, under a secret hash: no chosen collisions */
 #define UG_KEY_LEN 16u
+#define UG_REPORT_BUDGET 1000u /* REPORTs verified a second, per tracker (its workers share it) */
 
 #define UG_REPLAY_STRIPES 64u /* locks of a shared retransmit cache */
 
@@ -38,6 +39,9 @@ typedef struct {
     ug_budget_entry *budget;
     uint64_t budget_clock;
     uint8_t budget_key[16]; /* secret: which set a prefix lands in */
+    ug_budget_entry *report_net; /* each prefix's REPORT budget, apart from its HELLO budget */
+    double report_tokens;      /* this worker's share of the REPORT budget */
+    uint64_t report_last;
 } ug_guard;
 
 int ug_guard_init(ug_guard *g) UG_WUR;
@@ -77,5 +81,14 @@ void ug_credcache_put(ug_guard *g, const uint8_t key[UG_KEY_LEN], uint64_t gen);
  * 1). false: that network has spent its share for now. A prefix keeps its
  * bucket while it is among the last four seen in its set. */
 bool ug_budget_take(ug_guard *g, const struct sockaddr *src, uint64_t now, double per_second);
+
+/* Takes one REPORT verification from this worker's budget, refilled at
+ * per_second (burst: one second's worth, at least 1). REPORTs are
+ * statistics: under a flood they are dropped so that HELLOs keep their own
+ * (per-network) budget whole (issue 21 §1). */
+bool ug_report_budget_take(ug_guard *g, uint64_t now, double per_second);
+/* As ug_budget_take, from the prefix's REPORT bucket: REPORTs spent in a
+ * network's name never take its HELLOs' budget. */
+bool ug_report_net_take(ug_guard *g, const struct sockaddr *src, uint64_t now, double per_second);
 
 #endif

@@ -470,7 +470,7 @@ const ug_cond_row ug_cond_rows[] = {
     {{"uid_digits_max", 0, digits_match, digits_describe, free}, NULL, digits_load},
     {{"plat", 0, plat_match, plat_describe, strlist_free}, NULL, plat_load},
     {{"chan", 0, chan_match, chan_describe, strlist_free}, NULL, chan_load},
-    {{"uids", 0, uids_match, uids_describe, uids_free}, "uids_file", uids_load},
+    {{"uids", UG_CONDF_SECRET, uids_match, uids_describe, uids_free}, "uids_file", uids_load},
     {{"networks", UG_CONDF_ADDRESS, nets_match, nets_describe, nets_free}, NULL, nets_load},
     {{"regions", UG_CONDF_ADDRESS, regions_match, regions_describe, strlist_free}, NULL, regions_load},
 };

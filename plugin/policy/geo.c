@@ -1,12 +1,21 @@
 /* Where an address is (ugpolicy.h): country and subdivision ISO codes from a
- * MaxMind DB, memory-mapped; one open DB shared by the policies that name
- * the same unchanged file. */
+ * MaxMind DB, copied whole into sealed private memory when first opened;
+ * one copy shared by the policies that name the same unchanged file.
+ *
+ * libmaxminddb maps the file it opens (MMDB_MODE_MMAP is its only mode, and
+ * it cannot open from memory). Mapping the operator's file meant a
+ * truncation or an in-place write (cp, curl -o) under the running node gave
+ * SIGBUS or lookups on garbage (issue 21 §5). So each load copies the file
+ * into a memfd, seals it against every change, and lets libmaxminddb open
+ * that through /proc/self/fd: the node's copy changes only on reload. */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,32 +47,74 @@ static bool same_file(const ug_geo *g, const struct stat *st)
            g->mtime.tv_sec == st->st_mtim.tv_sec && g->mtime.tv_nsec == st->st_mtim.tv_nsec;
 }
 
-/* MMDB_open by path, else through fd's /proc/self/fd link (the path is
- * gone from view: a chroot, a folder the user cannot search). */
-static int mmdb_open(const char *path, int fd, MMDB_s *db, char *why, size_t whycap)
+#define GEO_MAX (1ull << 30) /* the largest DB a load copies: GeoIP2 City is about 70 MB */
+
+/* Copies the n bytes of fd to m: 0, or -1 with why. A file that changes
+ * size while it is read is refused: the next reload copies it whole. */
+static int copy_all(int fd, int m, uint64_t n, char *why, size_t whycap)
 {
-    int rc = MMDB_open(path, MMDB_MODE_MMAP, db);
-    if (rc == MMDB_FILE_OPEN_ERROR) {
-        char alias[64];
-        snprintf(alias, sizeof alias, "/proc/self/fd/%d", fd);
-        rc = MMDB_open(alias, MMDB_MODE_MMAP, db);
-        if (rc == MMDB_FILE_OPEN_ERROR) {
-            snprintf(why, whycap, "changed since it was opened, and libmaxminddb opens files by path, which this "
-                                  "process cannot any more (privileges dropped, or a chroot): restart to load it");
-            return -1;
-        }
+    static _Thread_local char chunk[1 << 16];
+    uint64_t at = 0;
+    for (;;) {
+        ssize_t k = read(fd, chunk, sizeof chunk);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return snprintf(why, whycap, "cannot read it: %s", strerror(errno)), -1;
+        if (k == 0 || at + (uint64_t)k > n)
+            break;
+        if (ug_write_all(m, chunk, (size_t)k) != 0)
+            return snprintf(why, whycap, "cannot copy it: %s", strerror(errno)), -1;
+        at += (uint64_t)k;
     }
-    if (rc != MMDB_SUCCESS) {
-        snprintf(why, whycap, "not a MaxMind DB: %s", MMDB_strerror(rc));
+    if (at != n || lseek(fd, 0, SEEK_CUR) != (off_t)n)
+        return snprintf(why, whycap, "changed while it was read: update it by a rename, never in place"), -1;
+    return 0;
+}
+
+/* A memfd holding fd's n bytes, sealed against any change; -1 with why. */
+static int geo_copy(int fd, uint64_t n, char *why, size_t whycap)
+{
+    int m = memfd_create("upgate-geoip", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (m < 0)
+        return snprintf(why, whycap, "memfd_create: %s", strerror(errno)), -1;
+    if (copy_all(fd, m, n, why, whycap) != 0) {
+        close(m);
         return -1;
     }
-    return 0;
+    if (fcntl(m, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+        snprintf(why, whycap, "cannot seal its copy: %s", strerror(errno));
+        close(m);
+        return -1;
+    }
+    return m;
+}
+
+/* libmaxminddb opens a sealed copy of fd's n bytes (through /proc/self/fd,
+ * the only way it takes a file): 0, or -1 with why. */
+static int mmdb_open_copy(int fd, uint64_t n, MMDB_s *db, char *why, size_t whycap)
+{
+    int m = geo_copy(fd, n, why, whycap);
+    if (m < 0)
+        return -1;
+    char self[64];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", m);
+    int rc = MMDB_open(self, MMDB_MODE_MMAP, db);
+    close(m); /* the mapping keeps the sealed copy */
+    if (rc == MMDB_SUCCESS)
+        return 0;
+    if (rc == MMDB_FILE_OPEN_ERROR)
+        snprintf(why, whycap, "cannot open its copy through /proc/self/fd (is /proc mounted here?)");
+    else
+        snprintf(why, whycap, "not a MaxMind DB: %s", MMDB_strerror(rc));
+    return -1;
 }
 
 ug_geo *ug_geo_open(const char *path, char *why, size_t whycap)
 {
     /* MMDB_open would block on a FIFO: the regular-file rule first */
-    int fd = ug_file_open(path, UINT64_MAX, NULL, why, whycap);
+    uint64_t n = 0;
+    int fd = ug_file_open(path, GEO_MAX, &n, why, whycap);
     if (fd < 0)
         return NULL;
     struct stat st;
@@ -80,7 +131,7 @@ ug_geo *ug_geo_open(const char *path, char *why, size_t whycap)
         g->refs++;
     } else if ((g = calloc(1, sizeof *g)) == NULL) {
         snprintf(why, whycap, "out of memory");
-    } else if (mmdb_open(path, fd, &g->db, why, whycap) != 0) {
+    } else if (mmdb_open_copy(fd, n, &g->db, why, whycap) != 0) {
         free(g);
         g = NULL;
     } else {

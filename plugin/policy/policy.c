@@ -706,9 +706,14 @@ static int load_verify(ldr *L, ug_policy *p, const ug_ynode *v)
     char buf[UG_YAML_SHOW_MAX];
     if (ug_yget_str(&L->y, v, "verify", 1, 64, &s, &n) != 0)
         return -1;
+    if (ug_ytext_is(v, "claims")) {
+        p->verify_claims = true;
+        return 0;
+    }
     if (!ug_ytext_is(v, "always"))
-        return FAIL(L, v, "verify", "the only value is always (leave verify out to answer from claims first), got \"%s\"",
-                    ug_yshow(buf, sizeof buf, s, n));
+        return FAIL(L, v, "verify",
+                    "always or claims (leave verify out to answer from claims first where no stage names uids), "
+                    "got \"%s\"", ug_yshow(buf, sizeof buf, s, n));
     p->verify_always = true;
     return 0;
 }

@@ -56,6 +56,8 @@ typedef struct {
 /* Bits of ug_cond_kind.flags and ug_stage.cond_flags. */
 #define UG_CONDF_ADDRESS 1u /* reads the source address: counts only once a
                                cookie proved it (policy.md, v2 semantics) */
+#define UG_CONDF_SECRET 2u  /* a list an operator keeps secret (uids, uids_file): its
+                               rollout verifies before any answer unless `verify: claims` */
 
 /* One row of the condition table: a stage key and what it means. Adding a
  * condition is one row, its functions and its test (docs/conditions.md).
@@ -204,6 +206,8 @@ typedef struct ug_policy {
     uint64_t source_budget;    /* signature checks per second per /24 or /56; 0: no limit; default 1000 */
     uint32_t shard_index, shard_count; /* default 0 of 1 */
     bool verify_always;    /* `verify: always`: both signatures before any answer */
+    bool verify_claims;    /* `verify: claims`: a WAIT may come first even in a rollout
+                              with a uids stage (issue 21 §3: that leaks who is listed) */
     ug_fleet_conf fleet;
     ug_policy_v2 *v2;      /* NULL: the tracker speaks version 1 only */
     ug_rollout *rollouts;
