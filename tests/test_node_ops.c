@@ -305,6 +305,7 @@ Test(node_ops, user_needs_a_known_user)
     char err[4096];
     cr_assert_eq(nu_start_fails(&N, extra, NULL, err, sizeof err), 2);
     cr_assert(strstr(err, "--user no-such-user-here: no such user"), "%s", err);
+}
 
 /* One GET /metrics on a fresh connection, waiting up to 1 s for the status
  * line: true when it is 200. */
