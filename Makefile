@@ -223,6 +223,8 @@ $(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(ORACLE_OBJ) $(PLUGIN_OBJ
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LIBS_PLUGIN) $(LIBS_TEST) -ldl
 $(BUILD)/tests/test_sim_units: $(SIM_CORE_OBJ)
+# Counts the grant lookups of each HELLO (tests/test_hot_path.c).
+$(BUILD)/tests/test_hot_path: LDFLAGS += -Wl,--wrap=ug_scope_lookup
 
 $(GEN_V2): $(GEN_V2_OBJ) $(PROTO_LIB)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PROTO) $(shell pkg-config --libs jansson 2>/dev/null)
