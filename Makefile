@@ -287,7 +287,7 @@ BENCH_BASE := $(BUILD)/bench-base
 BENCH_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(filter-out tests/bench_decode.c tests/bench_mem.c tests/bench_hosts.c tests/bench_census.c tests/bench_census_host.c,$(wildcard tests/bench*.c)))
 
 # Every row file's first line names the commit (tests/bench_stamp.h).
-bench bench-sim bench-census: export UG_BENCH_COMMIT = $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+bench bench-sim bench-census bench-delta: export UG_BENCH_COMMIT = $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 bench: deps
 	@$(MAKE) --no-print-directory bench-sim
 	@$(MAKE) --no-print-directory programs $(BUILD)/bench $(BUILD)/bench-mem bench-base $(BUILD)/bench-hosts $(HOSTS)
