@@ -57,13 +57,15 @@ extern "C" {
  * whose grant is already durable) do not wait for the disk, so a stuck
  * store silences nobody but the peers it would wrong. A host of ABI 1.0
  * calls handle() and treats every reply as flagged. Calling flush() once
- * per receive batch keeps disk commits to one per batch. A grant queued
- * on another worker is never answered from: handle2() answers DROP (the
- * peer resends the same bytes and gets its HINT once that grant is
- * durable), counted as "held_pending". In fleet mode a verified HELLO whose
- * stage waits for a lease is held back the same way (DROP, counted as
- * "held_for_lease"): the fleet thread brings the slots at once, and the
- * resend is decided again.
+ * per receive batch keeps disk writes to at most one per batch; flush()
+ * calls of several workers that overlap share one write (a group commit),
+ * and a worker that flushes after every datagram under a steady flow waits
+ * for the disk at most once per 0.7 ms. A HINT for a grant still queued on
+ * another worker is flagged too, and that grant is queued on this worker
+ * as well, so that this worker's own flush() makes it durable.
+ * In fleet mode a verified HELLO whose stage waits for a lease is held
+ * back (DROP, counted as "held_for_lease"): the fleet thread brings the
+ * slots at once, and the resend is decided again.
  *
  * Privileges. create() runs as the user that starts the host (root, say),
  * before the host setuid()s or chroot()s. A host that will do so says it

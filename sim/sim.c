@@ -14,7 +14,7 @@
 #include "sim.h"
 #include "simsuggest.h"
 
-#define BENCH_GOAL_NS 400.0
+#define BENCH_GOAL_NS 300.0 /* issue 27: margin below the 400 ns the forecasts need */
 
 /* ---- scratch files ------------------------------------------------------------------ */
 

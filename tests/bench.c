@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "bench.h"
+#include "bench_stamp.h"
 
 #define ROUNDS_MAX 15
 #define TARGETED "1.4.0"
@@ -750,16 +751,6 @@ static void print_tally(void)
     }
 }
 
-static void loadavg(char *out, size_t cap)
-{
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (!f || !fgets(out, (int)cap, f))
-        snprintf(out, cap, "?\n");
-    if (f)
-        fclose(f);
-    out[strcspn(out, "\n")] = 0;
-}
-
 int main(void)
 {
     static bench b;
@@ -769,7 +760,7 @@ int main(void)
     b.peers = env_uint("UG_BENCH_PEERS", 100000, 5000, LG_PEERS_MAX);
     b.pool = env_uint("UG_BENCH_POOL", 40000, 1000, LG_POOL_MAX);
     char load0[128], load1[128], why[512];
-    loadavg(load0, sizeof load0);
+    bench_loadavg(load0, sizeof load0);
     double t0 = lg_now();
     env_init(&b.env);
     memcpy(b.hint_sk, b.env.hint_sk, UG_SK_LEN);
@@ -781,6 +772,7 @@ int main(void)
         if (lg_pool_init(&b.pools[p], p == P_UNT || p == P_GARB ? 4096 : b.pool) != 0)
             bench_die("out of memory");
     start(&b);
+    bench_stamp("upgate bench");
     printf("upgate bench: %u rounds, %u peers, %u fresh 1232-byte HELLOs per pool and round, %d sockets x %d in "
            "flight, %ld cores, load %s\n",
            b.rounds, b.peers, b.pool, SOCKETS, WINDOW, sysconf(_SC_NPROCESSORS_ONLN), load0);
@@ -802,7 +794,7 @@ int main(void)
     for (int i = 0; i < I_COUNT; i++)
         if (b.inst[i])
             b.inst_lib[i]->api->destroy(b.inst[i]);
-    loadavg(load1, sizeof load1);
+    bench_loadavg(load1, sizeof load1);
     printf("\n%.0f s in all; load %s at the start, %s at the end\n", lg_now() - t0, load0, load1);
     for (int p = 0; p < P_COUNT; p++) {
         lg_pool_free(&b.pools[p]);

@@ -80,8 +80,23 @@ typedef struct {
 
 /* Feeds pool (cycling when count > pool) through handle() on worker 0 from
  * 32 source ports (a peer always from the same one), flush() after every 64 as the node does, until count
- * datagrams or cpu_budget seconds of this thread's CPU (0: no limit). */
+ * datagrams or cpu_budget seconds of the process's CPU (0: no limit). */
 void bp_run(bp_lib *l, void *inst, const lg_pool *p, uint64_t count, double cpu_budget, bp_result *r);
+/* A host of read model (a) at a given load: datagrams of pool arrive one
+ * by one at Poisson times, rate per second (a fixed seed); each is handled
+ * when due, and worker 0 is flushed when none is due (the socket is
+ * empty) or 64 replies wait for it. A reply's latency runs from its
+ * arrival to the moment it may leave (handle2's return, or the flush's).
+ * CPU is the process's over the run. */
+typedef struct {
+    uint64_t n, hints, flushes;
+    uint64_t cpu_ns;
+    double p50_ms, p99_ms, max_ms, late_ms; /* late: how far past its arrival a datagram was first looked at (p99) */
+    double seconds;
+} bp_paced;
+void bp_run_paced(bp_lib *l, void *inst, const lg_pool *p, double rate, double max_seconds, bp_paced *r);
+double process_cpu(void);
+
 /* A counter from stats(); -1 when the plugin has none by that name. */
 int bp_stat(bp_lib *l, void *inst, const char *name, uint64_t *v) __attribute__((warn_unused_result));
 

@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 
 #include "bench_census.h"
+#include "bench_stamp.h"
 
 #define ROUNDS 9
 #define PEERS 60000
@@ -312,7 +313,9 @@ int main(int argc, char **argv)
     double ratio_n = median(rn, ROUNDS), ratio_f = median(rf, ROUNDS);
     for (int k = 0; k < M_COUNT; k++)
         med[k] = median(v[k], ROUNDS);
-    printf("\ncensus (plugin/census), in-process, 1 worker, %d rounds: HELLOs per CPU-second; ratio = WAIT alone CPU / "
+    printf("\n");
+    bench_stamp("bench-census");
+    printf("census (plugin/census), in-process, 1 worker, %d rounds: HELLOs per CPU-second; ratio = WAIT alone CPU / "
            "WAIT + note CPU (no kernel: the census's share at its largest)\n",
            ROUNDS);
     row("untargeted -> WAIT (the yardstick)", med[M_UNT], 0, "", "", "");

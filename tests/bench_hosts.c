@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "bench.h"
+#include "bench_stamp.h"
 
 #define ROUNDS_MAX 15
 #define SOCKETS 8 /* 64 in flight: within a default receive buffer (opentracker sets none) */
@@ -333,7 +334,9 @@ int main(void)
     static lg_pool pool;
     if (lg_pool_init(&pool, n) != 0)
         bench_die("out of memory");
-    printf("\nupgate inside opentracker (libupgate-host, one UDP thread, one datagram per wake-up): %u rounds, %u new "
+    printf("\n");
+    bench_stamp("bench-hosts");
+    printf("upgate inside opentracker (libupgate-host, one UDP thread, one datagram per wake-up): %u rounds, %u new "
            "peers' 1232-byte HELLOs per burst, %d sockets x %d in flight\n", rounds, n, SOCKETS, WINDOW);
     fflush(stdout);
     double ratio[ROUNDS_MAX], cpu_ot[ROUNDS_MAX];

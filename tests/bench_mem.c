@@ -1,10 +1,12 @@
-/* make bench, memory rows: a restarted 2-worker upgate-node holding 1M and 10M grants, its RSS and load time.
+/* make bench, memory rows: a restarted 2-worker upgate-node holding 1M and 10M grants, its peak RSS and load time.
  *
  * The state folders are made once with the store's own API (build/bench-state/N,
  * reused while their store.id is there) and hold N grants of rollout
  * "default", release 2.0.0, stage "r". The node is started on them with
  * --workers 2; the load time is from exec to its ready line (the store is
- * loaded before the node says it is ready), the RSS is VmRSS after it. */
+ * loaded before the node says it is ready); the peak is VmHWM once it is
+ * ready, the most the node held over its whole start, and VmRSS then what it
+ * holds. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +21,7 @@
 
 #include "util/mix.h"
 #include "store/store.h"
+#include "bench_stamp.h"
 
 static double mono(void)
 {
@@ -101,23 +104,24 @@ static void fill(const char *dir, uint64_t n)
     }
 }
 
-static long rss_kib(pid_t pid)
+/* field ("VmRSS:", "VmHWM:") of pid's status in KiB, or -1. */
+static long status_kib(pid_t pid, const char *field)
 {
     char path[64], line[256];
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
     FILE *f = fopen(path, "r");
     long v = -1;
     while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            v = strtol(line + 6, NULL, 10);
+        if (strncmp(line, field, strlen(field)) == 0)
+            v = strtol(line + strlen(field), NULL, 10);
     if (f)
         fclose(f);
     return v;
 }
 
-/* Starts the node on dir's policy; returns seconds to its ready line and
- * its RSS in KiB after it, or -1. */
-static double run_node(const char *build, const char *dir, long *rss)
+/* Starts the node on dir's policy; returns seconds to its ready line, or
+ * -1, and its peak and current RSS in KiB after it. */
+static double run_node(const char *build, const char *dir, long *peak, long *rss)
 {
     char node[1100], so[1100], policy[1100];
     snprintf(node, sizeof node, "%s/upgate-node", build);
@@ -144,7 +148,8 @@ static double run_node(const char *build, const char *dir, long *rss)
     double t = mono() - t0;
     struct timespec settle = {0, 200 * 1000000L};
     nanosleep(&settle, NULL);
-    *rss = got == 1 ? rss_kib(pid) : -1;
+    *peak = got == 1 ? status_kib(pid, "VmHWM:") : -1;
+    *rss = got == 1 ? status_kib(pid, "VmRSS:") : -1;
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
     close(p[0]);
@@ -165,19 +170,19 @@ static void row(const char *build, const char *root, uint64_t n, const char *lab
         fill(dir, n);
         fprintf(stderr, "  (made %s with %llu grants in %.1f s)\n", dir, (unsigned long long)n, mono() - t0);
     }
-    long rss = -1;
-    double t = run_node(build, dir, &rss);
-    if (t < 0 || rss < 0) {
+    long peak = -1, rss = -1;
+    double t = run_node(build, dir, &peak, &rss);
+    if (t < 0 || peak < 0 || rss < 0) {
         printf("  %-44s |            |           |          |                    | %-17s | node did not start\n", label,
                "");
         return;
     }
-    double mib = (double)rss / 1024;
-    bool ok = mib <= mib_goal && t < 2.0;
-    char goal[32];
-    snprintf(goal, sizeof goal, "<= %.0f MiB, < 2 s", mib_goal);
-    printf("  %-44s | %6.1f MiB | %7.2f s |          |                    | %-17s | %s\n", label, mib, t, goal,
-           ok ? "ok" : "MISS");
+    double mib = (double)peak / 1024;
+    bool ok = mib <= mib_goal && t < 1.0;
+    char goal[32], now[48];
+    snprintf(goal, sizeof goal, "<= %.0f MiB, < 1 s", mib_goal);
+    snprintf(now, sizeof now, "%.1f MiB after", (double)rss / 1024);
+    printf("  %-44s | %6.1f MiB | %7.2f s | %-26s | %-17s | %s\n", label, mib, t, now, goal, ok ? "ok" : "MISS");
 }
 
 int main(int argc, char **argv)
@@ -190,8 +195,11 @@ int main(int argc, char **argv)
     if (mkdir(root, 0700) != 0 && errno != EEXIST)
         die(root);
     errno = 0;
-    printf("memory: a restarted 2-worker upgate-node on its state; RSS after the ready line, load = exec to ready\n");
-    row(build, root, 1000000, "RSS, 1M grants, restarted 2-worker node", 64);
-    row(build, root, 10000000, "RSS, 10M grants, restarted 2-worker node", 512);
+    printf("\n");
+    bench_stamp("bench-mem");
+    printf("memory: a restarted 2-worker upgate-node on its state; peak RSS (VmHWM) over exec to ready, load = exec "
+           "to ready, RSS once ready\n");
+    row(build, root, 1000000, "peak RSS, 1M grants, restarted 2-worker node", 64);
+    row(build, root, 10000000, "peak RSS, 10M grants, restarted 2-worker node", 512);
     return 0;
 }

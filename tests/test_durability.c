@@ -13,16 +13,22 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "base/inst.h"
 #include "fixture.h"
 #include "store/store.h"
+#include "store/store_impl.h"
 #include "testutil.h"
 
 #define MAXEV 64
@@ -258,9 +264,10 @@ Test(durability, full_disk_holds_back_only_what_rests_on_it)
         if (stat(path, &st) != 0)
             _exit(93);
         signal(SIGXFSZ, SIG_IGN);
-        /* no write past the first page: LMDB reuses free pages inside the
-         * file, so "no growth" would still let commits through */
-        struct rlimit rl = {4096, RLIM_INFINITY};
+        /* no write at all: the log's blocks are written ahead (zeros), so
+         * on a full disk it takes appends until they run out; a limit at
+         * any size past 0 would still let this script's commits through */
+        struct rlimit rl = {1, RLIM_INFINITY};
         if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
             _exit(94);
         /* 2 and 3 take the last two slots but cannot be stored; 1 is
@@ -287,4 +294,217 @@ Test(durability, full_disk_holds_back_only_what_rests_on_it)
     }
     cr_expect_eq(hints1, 2, "the HINTs of a durable grant still leave while the disk is full");
     cr_expect_eq(waits, 1, "a WAIT does not wait for the disk");
+}
+
+/* ---- a group commit in flight ------------------------------------------------ */
+
+/*
+ * The plugin is linked into this test (not dlopen()ed) so that its appends
+ * to the log go through the pwrite() below: armed, it lets the child hold
+ * a group commit on its way to disk, at a chosen point, while the parent
+ * kills it. Workers 1 and 2 flush while worker 0's group is being
+ * written, so they join the next group together: the one killed in flight,
+ * with the replies of two workers waiting on it.
+ */
+extern const ug_plugin upgate_plugin;
+
+enum { HOLD_BEFORE, HOLD_AFTER, HOLD_TORN, HOLD_MODES };
+static _Atomic int g_armed;    /* group writes seen since armed: 0 off */
+static int g_hold_mode, g_report_fd = -1;
+static ug_store *g_store;      /* the child's: how many records wait to join */
+static _Atomic bool g_first_sent; /* worker 0's HINT is reported */
+
+static bool is_log(int fd)
+{
+    char link[64], path[512];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    path[n > 0 ? n : 0] = 0;
+    return strstr(path, "grants.wal") != NULL;
+}
+
+static bool all_zero(const uint8_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (b[i])
+            return false;
+    return true;
+}
+
+static size_t open_group_records(void)
+{
+    pthread_mutex_lock(&g_store->group.mu);
+    size_t n = g_store->group.n;
+    pthread_mutex_unlock(&g_store->group.mu);
+    return n;
+}
+
+static ssize_t real_pwrite(int fd, const void *b, size_t n, off_t off)
+{
+    return (ssize_t)syscall(SYS_pwrite64, fd, b, n, off);
+}
+
+/* The first group write (worker 0's) waits until workers 1 and 2 have
+ * queued two records behind it; the second is held as g_hold_mode says,
+ * reported to the parent (tag UINT64_MAX), and never returns. Writes of
+ * zeros (the log growing) pass. */
+static ssize_t held_pwrite(int fd, const void *b, size_t n, off_t off)
+{
+    if (!atomic_load(&g_armed) || all_zero(b, n) || !is_log(fd))
+        return real_pwrite(fd, b, n, off);
+    if (atomic_fetch_add(&g_armed, 1) == 1) {
+        for (int i = 0; open_group_records() < 2; i++)
+            if (i == 5000 || usleep(1000) != 0)
+                _exit(97); /* workers 1 and 2 never joined */
+        return real_pwrite(fd, b, n, off);
+    }
+    for (int i = 0; i < 5000 && !atomic_load(&g_first_sent); i++) /* reports stay in order */
+        usleep(1000);
+    if (g_hold_mode == HOLD_AFTER && real_pwrite(fd, b, n, off) != (ssize_t)n)
+        _exit(95);
+    size_t used = n; /* torn: the write stops inside the new batch's last record */
+    while (used > 0 && ((const uint8_t *)b)[used - 1] == 0)
+        used--;
+    if (g_hold_mode == HOLD_TORN) { /* through a descriptor of its own: O_DIRECT takes whole blocks only */
+        char link[64];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        int t = open(link, O_WRONLY | O_CLOEXEC);
+        if (t < 0 || used < 12 || real_pwrite(t, b, used - 12, off) != (ssize_t)(used - 12) || fsync(t) != 0)
+            _exit(96);
+        close(t);
+    }
+    tell(g_report_fd, UINT64_MAX);
+    for (;;)
+        pause();
+}
+
+ssize_t pwrite(int fd, const void *b, size_t n, off_t off)
+{
+    return held_pwrite(fd, b, n, off);
+}
+
+ssize_t pwrite64(int fd, const void *b, size_t n, off_t off)
+{
+    return held_pwrite(fd, b, n, off);
+}
+
+typedef struct {
+    fx_t *f;
+    unsigned worker;
+    uint64_t uid;
+} flusher;
+
+/* A worker's flush, then its HINT sent (reported) once the flush returned 0. */
+static void *flush_and_send(void *arg)
+{
+    flusher *x = arg;
+    if (x->f->api->flush(x->f->inst, x->worker) == 0)
+        tell(g_report_fd, x->uid);
+    if (x->worker == 0)
+        atomic_store(&g_first_sent, true);
+    return NULL;
+}
+
+static void in_flight_child(fx_t *f, int mode, int fd)
+{
+    char err[512];
+    g_report_fd = fd;
+    g_hold_mode = mode;
+    f->dl = (void *)&upgate_plugin; /* linked in: fx_start uses it as is */
+    f->api = &upgate_plugin;
+    if (fx_start(f, err, sizeof err) != 0)
+        _exit(91);
+    g_store = ((ug_inst *)f->inst)->store;
+    uint8_t hello[UG_DGRAM_MAX];
+    fx_reply r;
+    size_t len = fx_hello(f, hello, 1, "1.4.0", NULL);
+    r = fx_send(f, 0, "10.0.0.1", 4000, hello, len); /* fx_send flushes: durable */
+    if (r.type != UG_TYPE_HINT)
+        _exit(92);
+    tell(fd, 1);
+    /* uid 2 on worker 0; uid 3 granted on worker 1, and answered on worker
+     * 2 from that grant while it is still queued (worker 2 queues it too) */
+    flusher x[3] = {{f, 0, 2}, {f, 1, 3}, {f, 2, 3}};
+    for (unsigned w = 0; w < 3; w++) { /* each answered and held for its worker's flush */
+        uint8_t b[UG_DGRAM_MAX], out[UG_DGRAM_MAX];
+        size_t blen = fx_hello(f, b, x[w].uid, "1.4.0", NULL), olen;
+        unsigned flags = 0;
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(4000), .sin_addr.s_addr = htonl(0x0a000001)};
+        if (f->api->handle2(f->inst, w, (struct sockaddr *)&sa, sizeof sa, b, blen, out, sizeof out, &olen, &flags) !=
+                UG_VERDICT_REPLY ||
+            !(flags & UG_REPLY_AFTER_FLUSH))
+            _exit(93);
+    }
+    atomic_store(&g_armed, 1);
+    pthread_t th[3];
+    pthread_create(&th[0], NULL, flush_and_send, &x[0]);
+    while (atomic_load(&g_armed) < 2) /* worker 0's group is on its way */
+        usleep(200);
+    pthread_create(&th[1], NULL, flush_and_send, &x[1]);
+    pthread_create(&th[2], NULL, flush_and_send, &x[2]);
+    pthread_join(th[0], NULL);
+    for (;;)
+        pause(); /* the parent kills us once the second group is held */
+}
+
+/* Reads the child's reports until the held group's marker (or EOF). */
+static size_t read_until_held(int fd, uint64_t *sent, size_t cap, bool *held)
+{
+    size_t n = 0;
+    uint64_t uid;
+    *held = false;
+    while (n < cap && read(fd, &uid, sizeof uid) == (ssize_t)sizeof uid) {
+        if (uid == UINT64_MAX) {
+            *held = true;
+            break;
+        }
+        sent[n++] = uid;
+    }
+    return n;
+}
+
+/* Worker 0's group is durable and its HINT gone; workers 1 and 2 wait on
+ * the next group (one grant, queued on both), killed before its write,
+ * after it, or halfway through (a torn write). Reopened, the log gives
+ * back every grant a HINT was sent for, drops the torn batch, and the
+ * quota holds. */
+Test(durability, a_kill_while_a_group_commit_is_in_flight, .timeout = 120)
+{
+    static const char *const names[HOLD_MODES] = {"before its write", "after its write", "in a torn write"};
+    fx_t f;
+    fx_init(&f, 3);
+    fx_policy(&f, "targets: [\"1.4.0\"]\nstages:\n  - {name: q, quota: 3}\n");
+    for (int mode = 0; mode < HOLD_MODES; mode++) {
+        wipe_state(&f);
+        int p[2];
+        cr_assert_eq(pipe(p), 0);
+        pid_t pid = fork();
+        cr_assert_neq(pid, -1);
+        if (pid == 0) {
+            close(p[0]);
+            in_flight_child(&f, mode, p[1]);
+        }
+        close(p[1]);
+        uint64_t sent[MAXEV];
+        bool held;
+        size_t n = read_until_held(p[0], sent, MAXEV, &held);
+        kill(pid, SIGKILL);
+        int status;
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        close(p[0]);
+        cr_assert(held, "%s: the second group never reached the disk (child status %d)", names[mode], status);
+        cr_assert_eq(n, 2, "%s: HINTs sent for uids 1 and 2 only, got %zu", names[mode], n);
+        cr_expect(sent[0] == 1 && sent[1] == 2, "%s", names[mode]);
+        check_store(&f, sent, n, names[mode]);
+        char dir[128], err[512];
+        snprintf(dir, sizeof dir, "%s/state", f.dir);
+        ug_store_opts o = {.dir = dir, .nworkers = 1};
+        ug_store *st = ug_store_open(&o, err, sizeof err);
+        cr_assert_not_null(st, "%s", err);
+        ug_scope *sc = ug_store_scope(st, "default", "2.0.0", err, sizeof err);
+        cr_assert_not_null(sc, "%s", err);
+        bool in = ug_scope_lookup(sc, 3, NULL);
+        cr_expect_eq(in, mode == HOLD_AFTER, "%s: uid 3 %s", names[mode], in ? "stored" : "not stored");
+        cr_assert_eq(ug_store_close(st, err, sizeof err), 0, "%s", err);
+    }
 }

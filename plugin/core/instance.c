@@ -300,4 +300,6 @@ void ug_inst_tick(ug_inst *I)
     watch_load(I, now);
     ug_outcome_tick(I, now);
     ug_live_expiry(I, atomic_load(&I->live), now, false);
+    if (I->store) /* the log's grants into data.mdb, off the workers' path (logged on failure) */
+        (void)ug_store_checkpoint(I->store);
 }

@@ -113,19 +113,24 @@ void ug_outcome_learned(ug_inst *I, const ug_live_rollout *lr, ug_outcome o, uin
 }
 
 bool ug_outcome_observe(ug_inst *I, unsigned worker, const ug_live_rollout *lr, uint64_t uid, const ug_version *v,
-                        bool dry)
+                        const ug_grant_info *gi, bool dry)
 {
-    ug_grant_info gi;
-    if (!lr->sc || !ug_scope_lookup(lr->sc, uid, &gi))
+    ug_grant_info own;
+    if (!gi) {
+        gi = &own;
+        if (!lr->sc || !ug_scope_lookup(lr->sc, uid, &own))
+            return false;
+    }
+    if (!gi->found)
         return false;
     ug_outcome want;
     if (ug_version_cmp(v, &lr->r->rel.to) >= 0)
         want = UG_OUT_UPGRADED;
-    else if (gi.outcome == UG_OUT_UPGRADED && ug_rollout_targets(lr->r, v))
+    else if (gi->outcome == UG_OUT_UPGRADED && ug_rollout_targets(lr->r, v))
         want = UG_OUT_ROLLED_BACK; /* the strongest crash signal there is */
     else
         return false;
-    if (gi.outcome == want)
+    if (gi->outcome == want)
         return false;
     if (dry)
         return true;

@@ -5,10 +5,11 @@
 #include "core/live.h"
 
 /* Records that a granted uid returned at version v (HELLO) under its
- * rollout lr's release: upgraded, rolled back. Returns whether it changed
- * an outcome. Dry: only says whether it would. */
+ * rollout lr's release: upgraded, rolled back. gi: uid's grant in lr's
+ * scope as the caller looked it up (NULL: looked up here). Returns whether
+ * it changed an outcome. Dry: only says whether it would. */
 bool ug_outcome_observe(ug_inst *I, unsigned worker, const ug_live_rollout *lr, uint64_t uid, const ug_version *v,
-                        bool dry);
+                        const ug_grant_info *gi, bool dry);
 /* A REPORT's effect: 1 changed, 0 changed nothing, -1 never offered. dry as above. */
 int ug_outcome_report(ug_inst *I, unsigned worker, const ug_live *l, uint64_t uid, const ug_version *to, ug_res res,
                       bool dry);

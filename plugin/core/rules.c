@@ -133,7 +133,11 @@ static void trace_conds(json_t *t, const ug_stage *s, const ug_peer *peer)
 static bool sticky(const ug_rule_input *c, const ug_live_rollout *lr, bool spend, ug_plan *p)
 {
     ug_grant_info gi;
-    if (!lr->sc || !ug_scope_lookup(lr->sc, c->uid, &gi))
+    if (c->grant)
+        gi = *c->grant;
+    else if (!lr->sc || !ug_scope_lookup(lr->sc, c->uid, &gi))
+        return false;
+    if (!gi.found)
         return false;
     const ug_live_stage *g = ug_live_stage_by_id(lr, gi.stage);
     if (g && !ug_stage_active(g->s, (int64_t)c->now))
@@ -498,8 +502,15 @@ static ug_verdict targeted(ug_hello_reply *x, ug_hello *h, const ug_rule_input *
     }
     if (!clock_ok(h->ts, x->now, p->clock_window))
         return reply_wait(x, lr, NULL, UG_WHY_CLOCK, UG_SHORT_SPENT);
+    /* one lookup of the grant serves the outcome check and both runs */
+    ug_grant_info gi = {.found = false};
+    if (lr->sc)
+        (void)ug_scope_lookup(lr->sc, h->uid, &gi);
+    ug_rule_input in = *c;
+    in.grant = &gi;
+    c = &in;
     /* a peer seen upgraded, back at an old version: worth one verification */
-    bool observe = ug_outcome_observe(x->I, x->worker, lr, h->uid, &h->ver, true);
+    bool observe = ug_outcome_observe(x->I, x->worker, lr, h->uid, &h->ver, &gi, true);
     ug_plan plan = ug_rules_run(c, lr, false);
     /* a hold asks the slot source for this peer: verified first, as a HINT */
     bool hold = plan.answer == UG_ANSWER_WAIT && plan.shortfall == UG_SHORT_HOLD;
@@ -511,7 +522,7 @@ static ug_verdict targeted(ug_hello_reply *x, ug_hello *h, const ug_rule_input *
         if (!verified(x, h))
             return UG_VERDICT_DROP;
     }
-    if (observe && ug_outcome_observe(x->I, x->worker, lr, h->uid, &h->ver, false))
+    if (observe && ug_outcome_observe(x->I, x->worker, lr, h->uid, &h->ver, &gi, false))
         ug_count(x->w, ST_OUTCOMES_SEEN);
     if (plan.answer != UG_ANSWER_HINT && !hold)
         return remember(x, &m, reply_plan(x, &plan));
@@ -564,7 +575,7 @@ static ug_verdict hello_path(ug_hello_reply *x, ug_hello *h)
          * verified only when it tells an offer's fate we do not know yet */
         const ug_live_rollout *olr = ug_outcome_untargeted(I, x->l, h->uid, &h->ver);
         if (olr && clock_ok(h->ts, x->now, p->clock_window) && verified(x, h) &&
-            ug_outcome_observe(I, x->worker, olr, h->uid, &h->ver, false))
+            ug_outcome_observe(I, x->worker, olr, h->uid, &h->ver, NULL, false))
             ug_count(x->w, ST_OUTCOMES_SEEN);
         ug_verdict v = reply_wait(x, NULL, NULL, UG_WHY_NOT_TARGETED, UG_SHORT_SPENT);
         return v == UG_VERDICT_REPLY ? UG_VERDICT_PASS : v;
@@ -777,13 +788,17 @@ int ug_decide_in(ug_inst *I, const ug_live *l, unsigned worker, const ug_claims 
     if (!lr) {
         const ug_live_rollout *olr = ug_outcome_untargeted(I, l, cl->uid, &ver);
         if (olr && spend)
-            ug_outcome_observe(I, worker, olr, cl->uid, &ver, false);
+            ug_outcome_observe(I, worker, olr, cl->uid, &ver, NULL, false);
     } else if (!clock_ok(c.ts, now, l->pol->clock_window)) {
         p = (ug_plan){.answer = UG_ANSWER_WAIT, .why = UG_WHY_CLOCK, .lr = lr};
     } else {
+        ug_grant_info gi = {.found = false}; /* one lookup for the outcome, the trace and the rules */
+        if (lr->sc)
+            (void)ug_scope_lookup(lr->sc, cl->uid, &gi);
         if (spend)
-            ug_outcome_observe(I, worker, lr, cl->uid, &ver, false);
-        granted = lr->sc && ug_scope_lookup(lr->sc, cl->uid, NULL);
+            ug_outcome_observe(I, worker, lr, cl->uid, &ver, &gi, false);
+        granted = gi.found;
+        c.grant = &gi;
         p = ug_rules_run(&c, lr, spend);
     }
     if (spend && p.answer == UG_ANSWER_WAIT)

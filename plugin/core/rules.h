@@ -29,6 +29,11 @@ typedef struct {
     bool addr_proved;
     bool v2;     /* a version 2 peer: its rollout's v2 manifest must be unexpired too */
     void *trace; /* json_t array of the explain trace, or NULL */
+    /* uid's grant in the rollout's scope as the caller looked it up, or
+     * NULL (the rules look it up). A grant is never taken back, so one
+     * found stays found; one not found may be granted meanwhile, which
+     * the grant itself then finds (UG_GRANT_ALREADY). */
+    const ug_grant_info *grant;
 } ug_rule_input;
 
 /* Runs rules 5 to 7 for c: dry (spend false: changes nothing, looks at the

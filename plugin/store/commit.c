@@ -1,46 +1,142 @@
-/* Commits: a worker's queued records made durable in one transaction per chunk; who is told; published marks. */
+/* Commits: every worker's queued records made durable by one append to the log per group; who is told; published marks. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store/store_impl.h"
 #include "upgate_plugin.h"
 
-#define COMMIT_CHUNK 16384u /* keeps a txn far from LMDB's dirty page limit */
+/*
+ * Group commit. flush(w) joins w's queue to the open group. If no commit
+ * is on its way to disk, the caller leads: it takes the open group (its
+ * own part and whatever joined), appends it to the log in one synchronous
+ * write, marks what became durable and wakes the group. Whoever joins
+ * meanwhile waits for that write to end and leads the next group, which
+ * carries every part that joined in between: workers share a wait for the
+ * disk instead of queueing for one each.
+ * A leader lingers before its write, but only while commits come closer
+ * together than LINGER_NS and its group has fewer than GROUP_FULL records:
+ * under a steady flow of small flushes (a host that reads one datagram per
+ * wake-up, at half load) the disk is then waited for at most once per
+ * LINGER_NS, while the worker's socket gathers what the next group carries.
+ * A lone flush, and any group of GROUP_FULL or more, is written at once.
+ * Nothing is promised early: a part is done only when the write that holds
+ * its records returned.
+ */
 
-static int pend_cmp(const void *a, const void *b)
+#define LINGER_NS UINT64_C(700000) /* 0.7 ms */
+#define GROUP_FULL 32u
+
+void ug_group_init(ug_store *s)
 {
-    const pend *x = a, *y = b;
-    if (x->sc->id != y->sc->id)
-        return x->sc->id < y->sc->id ? -1 : 1;
-    return (x->uid > y->uid) - (x->uid < y->uid);
+    ug_group *g = &s->group;
+    pthread_condattr_t ca;
+    (void)pthread_mutex_init(&g->mu, NULL);
+    (void)pthread_condattr_init(&ca);
+    (void)pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    (void)pthread_cond_init(&g->cv, &ca);
+    (void)pthread_condattr_destroy(&ca);
+    g->head = NULL;
+    g->tail = &g->head;
 }
 
-/* One chunk in one transaction: each record as memory holds it now (so
- * whichever commit runs last writes the latest state). */
-static int commit_chunk(ug_store *s, pend *batch, size_t k, const char **what)
+void ug_group_destroy(ug_store *s)
 {
-    MDB_txn *txn;
-    *what = "mdb_txn_begin";
-    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    if (rc != 0)
-        return rc;
-    *what = "mdb_put";
-    for (size_t i = 0; i < k && rc == 0; i++) {
-        grant_record r;
-        if (!ug_scope_record(batch[i].sc, batch[i].uid, &r))
+    pthread_mutex_destroy(&s->group.mu);
+    pthread_cond_destroy(&s->group.cv);
+}
+
+/* The leader waits (g->mu held) while commits come close together and its
+ * group is small; parts that join wake it to be counted. */
+static void linger(ug_group *g)
+{
+    uint64_t until = g->last_start + LINGER_NS;
+    while (g->n < GROUP_FULL) {
+        uint64_t now = ug_mono_ns();
+        if (now >= until)
+            return;
+        struct timespec ts = {.tv_sec = (time_t)(until / UINT64_C(1000000000)),
+                              .tv_nsec = (long)(until % UINT64_C(1000000000))};
+        (void)pthread_cond_timedwait(&g->cv, &g->mu, &ts);
+    }
+}
+
+/* What became durable: each record's grant, the QUEUED marks of its
+ * queue, the listener, the scopes' queued counts. */
+static void committed(ug_store *s, const ug_part *parts)
+{
+    for (const ug_part *p = parts; p; p = p->next) {
+        for (size_t i = 0; i < p->n; i++)
+            ug_scope_committed(p->v[i].sc, p->v[i].uid, p->worker);
+        if (p->tell && s->on_commit) /* while the records still pin their scopes */
+            s->on_commit(s->on_commit_ctx, &(ug_commit_batch){p->v, p->n});
+        if (p->worker != PART_NO_WORKER)
+            for (size_t i = 0; i < p->n; i++)
+                atomic_fetch_sub_explicit(&p->v[i].sc->queued, 1, memory_order_relaxed);
+    }
+}
+
+/* Writes the group of parts; 0 or -1 (the first failure in a row logged). */
+static int write_group(ug_store *s, const ug_part *parts, bool *full)
+{
+    const char *what;
+    int eno;
+    size_t n = 0;
+    if (ug_wal_append(s, parts, full, &what, &eno) == 0) {
+        committed(s, parts);
+        return 0;
+    }
+    for (const ug_part *p = parts; p; p = p->next)
+        n += p->n;
+    if (atomic_fetch_add(&s->commit_failures, 1) == 0 || !atomic_load(&s->commit_failing))
+        ug_store_logf(s, UG_LOG_ERROR,
+                      "state folder %s: cannot store %zu grant records (%s: %s); their HINTs wait until a commit "
+                      "succeeds",
+                      s->dir, n, what, strerror(eno));
+    atomic_store(&s->commit_failing, true);
+    return -1;
+}
+
+/* Joins p to the open group and returns once a write that holds it ended:
+ * p->rc. */
+static int group_commit(ug_store *s, ug_part *p)
+{
+    ug_group *g = &s->group;
+    bool full = false;
+    pthread_mutex_lock(&g->mu);
+    *p = (ug_part){.v = p->v, .n = p->n, .worker = p->worker, .tell = p->tell};
+    *g->tail = p;
+    g->tail = &p->next;
+    g->n += p->n;
+    pthread_cond_broadcast(&g->cv);
+    while (!p->done) {
+        if (g->leading) {
+            pthread_cond_wait(&g->cv, &g->mu);
             continue;
-        uint8_t key[12];
-        be32(key, batch[i].sc->id);
-        be64(key + 4, batch[i].uid);
-        MDB_val kv = {sizeof key, key}, vv = {sizeof r, &r};
-        rc = mdb_put(txn, s->db_grants, &kv, &vv, 0);
+        }
+        g->leading = true;
+        linger(g);
+        ug_part *mine = g->head;
+        g->head = NULL;
+        g->tail = &g->head;
+        g->n = 0;
+        g->last_start = ug_mono_ns();
+        pthread_mutex_unlock(&g->mu);
+        int rc = write_group(s, mine, &full);
+        pthread_mutex_lock(&g->mu);
+        for (ug_part *q = mine, *next; q; q = next) {
+            next = q->next; /* q's owner may return once done is seen */
+            q->rc = rc;
+            q->done = true;
+        }
+        g->leading = false;
+        pthread_cond_broadcast(&g->cv);
     }
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
-    *what = "mdb_txn_commit";
-    return mdb_txn_commit(txn); /* frees txn either way */
+    int rc = p->rc;
+    pthread_mutex_unlock(&g->mu);
+    if (full) /* the log outgrew what tick() would leave it: this worker moves it on */
+        (void)ug_wal_checkpoint(s, false);
+    return rc;
 }
 
 int ug_store_commit(ug_store *s, unsigned worker)
@@ -48,35 +144,24 @@ int ug_store_commit(ug_store *s, unsigned worker)
     if (worker >= s->nworkers)
         return -1;
     wqueue *q = &s->queues[worker];
-    while (q->n > 0) {
-        size_t k = q->n < COMMIT_CHUNK ? q->n : COMMIT_CHUNK;
-        pend *batch = q->v + (q->n - k);
-        qsort(batch, k, sizeof *batch, pend_cmp);
-        const char *what;
-        int rc = commit_chunk(s, batch, k, &what);
-        if (rc != 0) {
-            uint64_t n = atomic_fetch_add(&s->commit_failures, 1);
-            if (!q->failing || n == 0)
-                ug_store_logf(s, UG_LOG_ERROR,
-                     "state folder %s: worker %u cannot store %zu grant records (%s: %s); their HINTs wait until "
-                     "a commit succeeds",
-                     s->dir, worker, q->n, what, mdb_strerror(rc));
-            q->failing = true;
-            return -1;
-        }
-        for (size_t i = 0; i < k; i++)
-            ug_scope_committed(batch[i].sc, batch[i].uid, worker);
-        if (s->on_commit) /* while the batch still pins its scopes */
-            s->on_commit(s->on_commit_ctx, &(ug_commit_batch){batch, k});
-        for (size_t i = 0; i < k; i++)
-            atomic_fetch_sub_explicit(&batch[i].sc->queued, 1, memory_order_relaxed);
-        q->n -= k;
+    if (q->n == 0)
+        return 0;
+    ug_part p = {.v = q->v, .n = q->n, .worker = worker, .tell = true};
+    if (group_commit(s, &p) != 0) {
+        q->failing = true;
+        return -1;
     }
-    if (q->failing) {
-        ug_store_logf(s, UG_LOG_INFO, "state folder %s: worker %u stores grants again", s->dir, worker);
-        q->failing = false;
+    q->n = 0;
+    if (q->failing && atomic_exchange(&s->commit_failing, false)) {
+        ug_store_logf(s, UG_LOG_INFO, "state folder %s: stores grants again", s->dir);
     }
+    q->failing = false;
     return 0;
+}
+
+int ug_store_checkpoint(ug_store *s)
+{
+    return ug_wal_checkpoint(s, true);
 }
 
 void ug_store_on_commit(ug_store *s, ug_store_committed_fn fn, void *ctx)
@@ -96,9 +181,9 @@ void ug_commit_batch_at(const ug_commit_batch *b, size_t i, uint32_t *scope, uin
     *uid = b->v[i].uid;
 }
 
-/* The mark goes to memory first, then each record is written as memory
- * holds it inside the write transaction, like a commit: whichever of this
- * and a worker's commit writes last, the mark is in it. */
+/* The mark goes to memory first, then each record is logged as memory
+ * holds it, like a commit: whichever of this and a worker's commit writes
+ * last, the mark is in it. */
 int ug_store_mark_published(ug_store *s, ug_scope *sc, const uint64_t *uids, size_t n, size_t *marked,
                             const char **why)
 {
@@ -106,27 +191,22 @@ int ug_store_mark_published(ug_store *s, ug_scope *sc, const uint64_t *uids, siz
     if (why)
         *why = NULL;
     bool *write = malloc(n ? n : 1);
-    if (!write)
+    pend *v = malloc((n ? n : 1) * sizeof *v);
+    if (!write || !v) {
+        free(write);
+        free(v);
         return -1;
-    size_t todo = ug_scope_mark_published_mem(sc, uids, n, write);
-    int rc = 0;
-    MDB_txn *txn;
-    if (todo && (rc = mdb_txn_begin(s->env, NULL, 0, &txn)) == 0) {
-        for (size_t i = 0; i < n && rc == 0; i++) {
-            grant_record r;
-            if (!write[i] || !ug_scope_record(sc, uids[i], &r))
-                continue;
-            uint8_t key[12];
-            be32(key, sc->id);
-            be64(key + 4, uids[i]);
-            MDB_val kv = {sizeof key, key}, vv = {sizeof r, &r};
-            rc = mdb_put(txn, s->db_grants, &kv, &vv, 0);
-        }
-        rc = rc == 0 ? mdb_txn_commit(txn) : (mdb_txn_abort(txn), rc);
     }
+    size_t todo = ug_scope_mark_published_mem(sc, uids, n, write), k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (write[i])
+            v[k++] = (pend){sc, uids[i]};
+    ug_part p = {.v = v, .n = k, .worker = PART_NO_WORKER};
+    int rc = k ? group_commit(s, &p) : 0;
     free(write);
+    free(v);
     *marked = todo;
     if (rc != 0 && why)
-        *why = mdb_strerror(rc);
-    return rc == 0 ? 0 : -1;
+        *why = "the log could not be written";
+    return rc;
 }

@@ -209,9 +209,11 @@ static void store_free(ug_store *s)
     for (size_t i = 0; i < s->nstage_names; i++)
         free(s->stage_names[i]);
     free(s->stage_names);
+    ug_wal_close(s); /* the log drains into data.mdb first */
     for (unsigned w = 0; s->queues && w < s->nworkers; w++)
         free(s->queues[w].v);
     free(s->queues);
+    ug_group_destroy(s);
     if (s->env)
         mdb_env_close(s->env);
     if (s->lock_fd >= 0)
@@ -243,6 +245,8 @@ ug_store *ug_store_open(const ug_store_opts *o, char *err, size_t errcap)
     s->log = o->log;
     s->log_ctx = o->log_ctx;
     (void)pthread_mutex_init(&s->reg_mu, NULL);
+    ug_group_init(s);
+    ug_wal_init(s);
     s->queues = aligned_alloc(UG_CACHELINE, o->nworkers * sizeof(wqueue));
     if (!s->queues) {
         ug_store_fail(err, errcap, "state folder %s: out of memory", o->dir);
@@ -251,7 +255,8 @@ ug_store *ug_store_open(const ug_store_opts *o, char *err, size_t errcap)
     memset(s->queues, 0, o->nworkers * sizeof(wqueue));
     if (lock_folder(s, err, errcap) != 0 || check_not_vanished(s, err, errcap) != 0 ||
         reserve_lockfile(s, err, errcap) != 0 || open_env(s, err, errcap) != 0 || check_size(s, err, errcap) != 0 ||
-        ug_store_open_dbs(s, o, err, errcap) != 0 || ug_store_load_names(s, err, errcap) != 0 || write_marker(s, o->now, err, errcap) != 0)
+        ug_store_open_dbs(s, o, err, errcap) != 0 || ug_wal_open(s, err, errcap) != 0 ||
+        ug_store_load_names(s, err, errcap) != 0 || write_marker(s, o->now, err, errcap) != 0)
         goto fail;
     return s;
 fail:

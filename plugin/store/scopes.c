@@ -114,6 +114,14 @@ ug_scope *ug_store_scope(ug_store *s, const char *rollout, const char *to, char 
     }
     if (!(sc = ug_scope_new(s, rollout, to)))
         goto oom;
+    /* a scope swept earlier may have grants still only in the log */
+    if (ug_wal_drain(s) != 0) {
+        ug_store_fail(err, errcap, "state folder %s: rollout %s: the log cannot be moved into data.mdb (see the log)",
+                      s->dir, rollout);
+        ug_scope_free(sc);
+        sc = NULL;
+        goto done;
+    }
     if (ug_store_scope_id(s, rollout, to, &sc->id, err, errcap) != 0 || ug_store_load_scope(s, sc, err, errcap) != 0) {
         ug_scope_free(sc);
         sc = NULL;

@@ -12,7 +12,7 @@
 
 #define UG_QUOTA_UNLIMITED UINT64_MAX
 #define UG_WORKERS_MAX 256u
-#define UG_STORE_LAYOUT 2u /* what this code writes; 1 is upgraded on open */
+#define UG_STORE_LAYOUT 3u /* what this code writes; 1 and 2 are upgraded on open */
 #define UG_STORE_PATH_MAX 1024u
 
 typedef struct ug_store ug_store;
@@ -116,11 +116,18 @@ int ug_scope_make_durable(ug_scope *sc, unsigned worker, uint64_t uid) UG_WUR;
  * -1 on out of memory. *before (may be NULL) gets the state it replaced. */
 int ug_scope_set_outcome(ug_scope *sc, unsigned worker, uint64_t uid, ug_outcome o, ug_outcome *before) UG_WUR;
 
-/* Makes every record queued on worker durable, in one transaction per
- * chunk. 0 (also when nothing is queued), or -1: the records stay queued
- * and the next commit retries them; the caller must not send the replies
- * that depend on them. The first failure and the recovery are logged. */
+/* Makes every record queued on worker durable: it joins the next group
+ * commit, which appends the records of every worker that joined it to the
+ * state folder's log in one synchronous write (docs/state.md "The log").
+ * Workers may call it concurrently, each with its own index. 0 (also when
+ * nothing is queued), or -1: the records stay queued and the next commit
+ * retries them; the caller must not send the replies that depend on them.
+ * The first failure and the recovery are logged. */
 int ug_store_commit(ug_store *s, unsigned worker) UG_WUR;
+/* Moves the log's records into data.mdb when the log is a second old or
+ * past 1 MiB (tick() calls it; a commit does past 4 MiB). From any
+ * thread, while workers commit. 0, or -1 (logged; retried later). */
+int ug_store_checkpoint(ug_store *s);
 
 /* Sets the stage's share of its quota (UG_QUOTA_UNLIMITED: none). Exact
  * while workers grant: slots spent stay spent. */

@@ -103,6 +103,50 @@ typedef struct {
     bool failing; /* the last commit failed: log the recovery */
 } wqueue;
 
+/* One caller's records in a group commit (commit.c): a worker's queue, or
+ * the grants a published mark rewrites. Lives on the caller's stack until
+ * done; the leader of its group sets rc and done. */
+typedef struct ug_part ug_part;
+struct ug_part {
+    const pend *v;
+    size_t n;
+    unsigned worker; /* whose queue (its GF_QUEUED marks clear); PART_NO_WORKER: none */
+    bool tell;       /* on_commit hears of these records */
+    bool done;
+    int rc;
+    ug_part *next;
+};
+#define PART_NO_WORKER 0xffffffffu
+
+/* Commits coalesce: whoever finds no commit running leads the next one,
+ * with every part that joined while the last one was on its way to disk. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* a group done; a part joined (a lingering leader counts it) */
+    ug_part *head, **tail; /* the open group */
+    size_t n;              /* records in it */
+    bool leading;          /* a leader is writing a group */
+    uint64_t last_start;   /* monotonic ns the last group's write began */
+} ug_group;
+
+/* The log that makes grant records durable (wal.c): generation g is
+ * written to grants.wal.(g % 2); every generation below ck_gen is in
+ * data.mdb. */
+typedef struct {
+    pthread_mutex_t mu;    /* the writer: one group's append at a time, and the switch */
+    pthread_mutex_t ck_mu; /* one checkpoint at a time */
+    int fd[2];
+    bool direct;           /* fd opened with O_DIRECT */
+    uint64_t size[2];      /* bytes of zeros written ahead in each file */
+    uint64_t gen, seq, pos; /* the generation written, its next batch number and offset */
+    uint64_t ck_gen;       /* changed under mu and ck_mu; read under either */
+    uint64_t first_at;     /* monotonic ns of gen's first batch */
+    uint64_t ck_failed_at; /* monotonic ns of the last failed checkpoint */
+    uint8_t *tail;         /* the block holding pos, as on disk */
+    uint8_t *buf;          /* the blocks of the batch being written */
+    size_t cap;
+} ug_wal;
+
 struct ug_store {
     MDB_env *env;
     MDB_dbi db_meta, db_names, db_grants, db_flags, db_history;
@@ -119,9 +163,12 @@ struct ug_store {
     size_t nstage_names, capstage_names;
     uint32_t next_scope_id;
     _Atomic uint64_t commit_failures;
+    _Atomic bool commit_failing; /* the last group commit failed: log the recovery */
     uint64_t history_seq;
     ug_store_committed_fn on_commit; /* who is told of each commit, or NULL */
     void *on_commit_ctx;
+    ug_group group;
+    ug_wal wal;
 };
 
 #define QUOTA_SOURCED (UG_QUOTA_UNLIMITED - 1u)
@@ -200,6 +247,34 @@ int ug_store_open_dbs(ug_store *s, const ug_store_opts *o, char *err, size_t err
 
 /* Reads the scope's grants from disk into sc (not yet shared). */
 int ug_store_load_scope(ug_store *s, ug_scope *sc, char *err, size_t errcap);
+
+/* ---- commit.c ------------------------------------------------------------------- */
+
+void ug_group_init(ug_store *s);
+void ug_group_destroy(ug_store *s);
+
+/* ---- wal.c -------------------------------------------------------------------- */
+
+/* Its locks, no files yet (ug_wal_close may follow either way). */
+void ug_wal_init(ug_store *s);
+/* Opens (creates) the log's files and replays into data.mdb whatever they
+ * hold that it does not; then the log is empty. */
+int ug_wal_open(ug_store *s, char *err, size_t errcap);
+/* Everything the log holds when called goes into data.mdb (a scope about
+ * to be loaded from it may have grants only in the log). 0 or -1. */
+int ug_wal_drain(ug_store *s);
+/* Drains what it can, closes the files. */
+void ug_wal_close(ug_store *s);
+/* Appends the records of parts (each as memory holds it now) in one
+ * batch and returns once it is on disk: 0 (also when there was nothing to
+ * write), or -1 with what failed and errno in *what, *eno. *full: the
+ * generation is past its size and wants a checkpoint now. */
+int ug_wal_append(ug_store *s, const ug_part *parts, bool *full, const char **what, int *eno);
+/* Closes the generation being written, if it holds a batch and, with
+ * due_only, is old or big enough, and writes every closed generation into
+ * data.mdb. 0, or -1 (logged): the log keeps them, a later call retries. */
+int ug_wal_checkpoint(ug_store *s, bool due_only);
+uint64_t ug_mono_ns(void);
 
 /* ---- queue.c ------------------------------------------------------------------ */
 

@@ -14,6 +14,7 @@
 #include <zstd.h>
 
 #include "ug_delta.h"
+#include "../bench_stamp.h"
 
 #define ROUNDS 7
 #define CHUNK 65536u
@@ -207,7 +208,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench-delta WORK NAME OLD NEW FULL_ZST_BYTES CLI_BYTES BSDIFF_BYTES ...\n");
         return 2;
     }
-    printf("\ndelta packages (delta/, libzstd %s, level %d; sizes in bytes, times the median of %d)\n",
+    printf("\n");
+    bench_stamp("bench-delta");
+    printf("delta packages (delta/, libzstd %s, level %d; sizes in bytes, times the median of %d)\n",
            ZSTD_versionString(), UG_DELTA_LEVEL_DEFAULT, ROUNDS);
     printf("  %-44s | %10s | %9s | %8s | %-18s | %-17s | %s\n", "pair: row", "ours", "versus", "ratio", "versus what",
            "goal", "verdict");
