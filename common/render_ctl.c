@@ -233,6 +233,39 @@ static void render_tracker(const json_t *tr, FILE *out)
     others(tr, names, out, 2, "");
 }
 
+/* One share of halt_when: "failed 27.3% of 11, halts at 50%". */
+static void halt_share(const json_t *h, const char *what, const char *key, FILE *out, bool *first)
+{
+    char k[32];
+    json_int_t n = 0, known = 0;
+    snprintf(k, sizeof k, "%s_pct", key);
+    const json_t *at = get(h, k);
+    if (!json_is_number(at) || !int_at(h, key, &n) || !int_at(h, "known", &known))
+        return;
+    fprintf(out, "%s%s %.1f%% of %" JSON_INTEGER_FORMAT ", halts at %g%%", *first ? "" : "; ", what,
+            known ? 100.0 * (double)n / (double)known : 0.0, known, json_number_value(at));
+    *first = false;
+}
+
+/* How far the rollout is from its automatic halt, and since when it counts. */
+static void render_halt_when(const json_t *h, FILE *out, int64_t now)
+{
+    char b[64], c[64];
+    json_int_t min = 0, since = 0;
+    if (!json_is_object(h))
+        return;
+    bool first = true;
+    fputs("  halt_when: ", out);
+    halt_share(h, "failed", "failed", out, &first);
+    halt_share(h, "rolled back", "rolled_back", out, &first);
+    if (int_at(h, "min_outcomes", &min))
+        fprintf(out, "%sat least %" JSON_INTEGER_FORMAT " outcomes", first ? "" : "; ", min);
+    if (int_at(h, "since", &since))
+        fprintf(out, ", counted since the resume %s (%s)", ug_render_time(since, b, sizeof b),
+                relative(since, now, c, sizeof c));
+    fputc('\n', out);
+}
+
 static void render_rollout_head(const json_t *r, FILE *out, int64_t now)
 {
     char a[CELL_MAX], b[64], c[64];
@@ -251,6 +284,7 @@ static void render_rollout_head(const json_t *r, FILE *out, int64_t now)
                 ug_render_time(held, b, sizeof b), relative(held, now, c, sizeof c));
     if (int_at(r, "ramp_shift_s", &shift) && shift > 0)
         fprintf(out, "  ramp delayed %s by holds so far\n", duration(shift, b, sizeof b));
+    render_halt_when(get(r, "halt_when"), out, now);
     if (json_is_object(get(r, "waits")))
         fprintf(out, "  waits: %s\n", counts(get(r, "waits"), a, sizeof a));
     const json_t *o = get(r, "outcomes");
@@ -339,7 +373,7 @@ void ug_render_status(const json_t *st, FILE *out, int64_t now)
         render_stages(get(r, "stages"), out);
         static const char *const names[] = {"name", "release", "manifest_expires", "paused", "paused_by", "halted",
                                             "halted_why", "waits", "outcomes", "stages", "ramp_held_since",
-                                            "ramp_shift_s", NULL};
+                                            "ramp_shift_s", "halt_when", NULL};
         if (json_is_object(r))
             others(r, names, out, 2, "");
     }

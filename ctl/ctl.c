@@ -255,6 +255,14 @@ static int run_flag(const opts *o, const char *sock, const char *cmd)
         else
             printf(" (%s peers get the policy's answers from now)\n", n == 1 ? "its" : "their");
     }
+    const char *name;
+    json_t *c;
+    json_object_foreach(json_object_get(r.members, "halt_when_counts_from"), name, c) {
+        fputs("rollout ", stdout);
+        ug_render_text(name, strlen(name), stdout);
+        printf(" halted itself: halt_when now judges only outcomes recorded from now on, once there are "
+               "%" JSON_INTEGER_FORMAT " of them\n", json_integer_value(json_object_get(c, "min_outcomes")));
+    }
     json_t *done = json_incref((json_t *)list);
     reply_free(&r);
     if (!strcmp(cmd, "resume") && n)

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "nodeutil.h"
+#include "render.h"
 #include "testutil.h"
 
 static nu_node N;
@@ -569,4 +570,25 @@ Test(ctl, every_list_of_commands_is_the_tables)
     nothing_else(doc, "\n| `", "docs/control.md's requests", in_plugin);
     free(man);
     free(doc);
+}
+
+/* status for people: how far each rollout is from its halt_when, and that
+ * a resume of an automatic halt started a new count. */
+Test(ctl, status_says_how_far_halt_when_is)
+{
+    json_t *st = json_loads("{\"tracker\": {}, \"rollouts\": [{\"name\": \"desk\", \"release\": \"2.0.0\","
+                            " \"halt_when\": {\"failed_pct\": 50.0, \"rolled_back_pct\": 20.0, \"min_outcomes\": 4,"
+                            " \"since\": 1790000000, \"known\": 110, \"failed\": 30, \"rolled_back\": 17}}]}",
+                            0, NULL);
+    cr_assert_not_null(st);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ug_render_status(st, f, 1790000060);
+    fclose(f);
+    cr_expect(strstr(text, "  halt_when: failed 27.3% of 110, halts at 50%; rolled back 15.5% of 110, halts at 20%; "
+                           "at least 4 outcomes, counted since the resume 2026-09-21T14:13:20Z (1 minute ago)\n"),
+              "%s", text);
+    free(text);
+    json_decref(st);
 }

@@ -4,6 +4,7 @@
 
 #include "base/log.h"
 #include "core/ctl_impl.h"
+#include "core/outcomes.h"
 
 uint64_t ug_ctl_sum(ug_inst *I, unsigned st)
 {
@@ -94,6 +95,24 @@ static json_t *stage_json(ug_inst *I, const ug_live_rollout *lr, size_t j, const
     return o;
 }
 
+/* How far the rollout is from its halt_when (null without one): the
+ * thresholds as percentages, the known outcomes it judges, and since when
+ * (a resume of an automatic halt starts a new count). */
+static json_t *halt_when_json(const ug_live_rollout *lr)
+{
+    const ug_rollout *r = lr->r;
+    if (!r->has_halt_when)
+        return json_null();
+    ug_halt_progress p;
+    ug_outcome_progress(lr, &p);
+    return json_pack("{s:o, s:o, s:I, s:o, s:I, s:I, s:I}", "failed_pct",
+                     r->halt_failed_ppm ? json_real(r->halt_failed_ppm / 10000.0) : json_null(), "rolled_back_pct",
+                     r->halt_rolled_back_ppm ? json_real(r->halt_rolled_back_ppm / 10000.0) : json_null(),
+                     "min_outcomes", (json_int_t)r->halt_min_outcomes, "since",
+                     p.since ? json_integer((json_int_t)p.since) : json_null(), "known", (json_int_t)p.known, "failed",
+                     (json_int_t)p.failed, "rolled_back", (json_int_t)p.rolled_back);
+}
+
 static json_t *rollout_json(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
 {
     const ug_rollout *r = lr->r;
@@ -115,6 +134,7 @@ static json_t *rollout_json(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
     uint64_t held = atomic_load(&rt->held_since);
     json_object_set_new(o, "ramp_held_since", held ? json_integer((json_int_t)held) : json_null());
     json_object_set_new(o, "ramp_shift_s", json_integer((json_int_t)atomic_load(&rt->shift)));
+    json_object_set_new(o, "halt_when", halt_when_json(lr));
     free(sc.per);
     return o;
 }

@@ -113,12 +113,18 @@ static void trace_conds(json_t *t, const ug_stage *s, const ug_peer *peer)
 
 /* A grant already held: offered again, with nothing spent, while its
  * rollout owns the peer and the stage that granted it is active (or gone
- * from the policy: the grant belongs to the rollout's release). */
+ * from the policy: the grant belongs to the rollout's release). A uid
+ * that rolled the release back is not offered it again (rule 11). */
 static bool sticky(const ug_rule_input *c, const ug_live_rollout *lr, bool spend, ug_plan *p)
 {
     ug_grant_info gi;
     if (!lr->sc || !ug_scope_lookup(lr->sc, c->uid, &gi))
         return false;
+    if (gi.outcome == UG_OUT_ROLLED_BACK) {
+        p->answer = UG_ANSWER_WAIT;
+        p->why = UG_WHY_NOT_SELECTED;
+        return true;
+    }
     const ug_live_stage *g = ug_live_stage_by_id(lr, gi.stage);
     if (g && !ug_stage_active(g->s, (int64_t)c->now))
         return false;
@@ -430,7 +436,7 @@ static ug_verdict targeted(ug_hello_reply *x, ug_hello *h, const ug_rule_input *
     if (!clock_ok(h->ts, x->now, p->clock_window))
         return reply_wait(x, lr, NULL, UG_WHY_CLOCK);
     /* a peer seen upgraded, back at an old version: worth one verification */
-    bool observe = ug_outcome_observe(x->I, x->worker, lr, h->uid, &h->ver, true);
+    bool observe = ug_outcome_observe(x->I, x->worker, lr, h->uid, &h->ver, h->ts, true);
     ug_plan plan = ug_rules_run(c, lr, false);
     if (plan.answer != UG_ANSWER_HINT && !observe)
         return reply_plan(x, &plan); /* nothing given or spent: no signature work */
@@ -440,7 +446,7 @@ static ug_verdict targeted(ug_hello_reply *x, ug_hello *h, const ug_rule_input *
         if (!verified(x, h))
             return UG_VERDICT_DROP;
     }
-    if (observe && ug_outcome_observe(x->I, x->worker, lr, h->uid, &h->ver, false))
+    if (observe && ug_outcome_observe(x->I, x->worker, lr, h->uid, &h->ver, h->ts, false))
         ug_count(x->w, ST_OUTCOMES_SEEN);
     if (plan.answer != UG_ANSWER_HINT)
         return remember(x, &m, reply_plan(x, &plan));
@@ -491,7 +497,7 @@ static ug_verdict hello_path(ug_hello_reply *x, ug_hello *h)
          * verified only when it tells an offer's fate we do not know yet */
         const ug_live_rollout *olr = ug_outcome_untargeted(I, x->l, h->uid, &h->ver);
         if (olr && clock_ok(h->ts, x->now, p->clock_window) && verified(x, h) &&
-            ug_outcome_observe(I, x->worker, olr, h->uid, &h->ver, false))
+            ug_outcome_observe(I, x->worker, olr, h->uid, &h->ver, h->ts, false))
             ug_count(x->w, ST_OUTCOMES_SEEN);
         ug_verdict v = reply_wait(x, NULL, NULL, UG_WHY_NOT_TARGETED);
         return v == UG_VERDICT_REPLY ? UG_VERDICT_PASS : v;
@@ -509,7 +515,8 @@ static ug_verdict report_path(ug_inst *I, ug_worker *w, unsigned worker, const s
     ug_live *l = ug_enter(I, w);
     const ug_policy *p = l->pol;
     uint64_t now = ug_inst_now(I);
-    int would = ug_outcome_report(I, worker, l, r->uid, &r->to, r->res, true);
+    ug_outcome_told told = {.uid = r->uid, .ver = &r->ver, .to = &r->to, .res = r->res, .ts = r->ts};
+    int would = ug_outcome_report(I, worker, l, &told, true);
     if (would < 0) {
         ug_count(w, ST_REPORTS_UNKNOWN);
     } else if (would == 0) {
@@ -524,7 +531,7 @@ static ug_verdict report_path(ug_inst *I, ug_worker *w, unsigned worker, const s
         if ((r2 ? ug2_report_verify(r2, d, p->issuers, p->nissuers, now, &e)
                 : ug_report_verify(r, d, p->issuers, p->nissuers, now, &e)) != 0)
             ug_count(w, ST_DROP0 + e);
-        else if (ug_outcome_report(I, worker, l, r->uid, &r->to, r->res, false) > 0)
+        else if (ug_outcome_report(I, worker, l, &told, false) > 0)
             ug_count(w, ST_REPORTS);
     }
     ug_leave(w);
@@ -657,7 +664,9 @@ int ug_decide_in(ug_inst *I, const ug_live *l, unsigned worker, const ug_claims 
     if (cl->kind == UG_CLAIM_REPORT) {
         if (!cl->to || ug_version_parse(&to, cl->to, strlen(cl->to)) != 0 || cl->res >= UG_RES_COUNT_)
             return -1;
-        int rc = ug_outcome_report(I, worker, l, cl->uid, &to, (ug_res)cl->res, !spend);
+        ug_outcome_told told = {.uid = cl->uid, .ver = &ver, .to = &to, .res = (ug_res)cl->res,
+                                .ts = cl->ts ? cl->ts : now};
+        int rc = ug_outcome_report(I, worker, l, &told, !spend);
         ug_decision out = {.size = d->size, .answer = UG_ANSWER_NONE, .counted = rc > 0};
         memcpy(d, &out, d->size < sizeof out ? d->size : sizeof out);
         return 0;
@@ -672,12 +681,12 @@ int ug_decide_in(ug_inst *I, const ug_live *l, unsigned worker, const ug_claims 
     if (!lr) {
         const ug_live_rollout *olr = ug_outcome_untargeted(I, l, cl->uid, &ver);
         if (olr && spend)
-            ug_outcome_observe(I, worker, olr, cl->uid, &ver, false);
+            ug_outcome_observe(I, worker, olr, cl->uid, &ver, c.ts, false);
     } else if (!clock_ok(c.ts, now, l->pol->clock_window)) {
         p = (ug_plan){.answer = UG_ANSWER_WAIT, .why = UG_WHY_CLOCK, .lr = lr};
     } else {
         if (spend)
-            ug_outcome_observe(I, worker, lr, cl->uid, &ver, false);
+            ug_outcome_observe(I, worker, lr, cl->uid, &ver, c.ts, false);
         granted = lr->sc && ug_scope_lookup(lr->sc, cl->uid, NULL);
         p = ug_rules_run(&c, lr, spend);
     }

@@ -28,7 +28,9 @@ struct ug_stage_state {
     ug_waits *waits; /* [nworkers] */
 };
 
-/* Outcome events per minute over the last hour, for hold_when_unhealthy. */
+/* Outcomes per minute over the last hour, for hold_when_unhealthy: each
+ * uid's latest outcome once, in the minute it was set (a change takes the
+ * uid out of the minute of the outcome it replaces). */
 typedef struct {
     pthread_mutex_t mu;
     uint64_t minute[60];
@@ -51,6 +53,12 @@ struct ug_rollout_state {
     uint64_t expiry_warned;       /* when tick last warned that its manifest expires soon */
     uint64_t expiry_logged;       /* the manifest expiry already logged as passed */
     ug_health health;
+    /* halt_when after a resume of an automatic halt (policy.md): only the
+     * outcomes set at or after `since` count (durable: "since:NAME"). */
+    _Atomic uint64_t since;                      /* 0: every outcome counts */
+    _Atomic uint64_t since_out[UG_OUT_COUNT_];   /* uids whose outcome was set since, by outcome */
+    _Atomic uint64_t since_not_taken;            /* offers made since, past the outcome window */
+    _Atomic(const void *) since_scope;           /* the scope since_out counts; NULL: recount at tick */
     ug_waits *waits; /* [nworkers] */
 };
 
