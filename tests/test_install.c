@@ -342,6 +342,27 @@ Test(install, out_of_tree_host_loads_the_installed_plugin)
     cr_expect(strstr(out, "host ok"), "%s", out);
 }
 
+/* upgate-node(8)'s FIRST RUN step 5 as written, and upgate-sim, from the
+ * installed tree: no --plugin, the programs find the one installed. */
+Test(install, installed_programs_find_the_plugin_without_flags)
+{
+    const char *dir = tu_tmpdir();
+    prefix_install(dir);
+    char etc[512], bin[512], out[OUT_MAX];
+    pathf(etc, sizeof etc, "%s/etc/upgate", dir);
+    pathf(bin, sizeof bin, "%s/usr/bin", dir);
+    first_run(dir, bin, etc, 9);
+    int rc = run(out, sizeof out,
+                 "set -e; cd '%s'; cp policy.yaml.example policy.yaml; '%s/usr/sbin/upgate-node' --check "
+                 "--policy policy.yaml 2>&1",
+                 etc, dir);
+    cr_assert_eq(rc, 0, "upgate-node --check without --plugin:\n%s", out);
+    rc = run(out, sizeof out,
+             "cd '%s' && '%s/upgate-sim' --policy policy.yaml --peers 100 --days 1 --versions 1.0.0=1 2>&1", etc,
+             bin);
+    cr_assert_eq(rc, 0, "upgate-sim without --plugin:\n%s", out);
+}
+
 Test(install, out_of_tree_client_links_libupgate)
 {
     if (!have_client_lib()) {
