@@ -349,7 +349,9 @@ Test(runtime, status_grants_explain_and_metrics)
 
     const char *m = fx_control(&F, "{\"cmd\":\"metrics\"}", NULL);
     cr_expect(strstr(m, "# TYPE upgate_hints_total counter"), "%.300s", m);
-    cr_expect(strstr(m, "upgate_stage_grants{rollout=\"default\",stage=\"canary\"} 2"), "%.2000s", m);
+    cr_expect(strstr(m, "upgate_stage_grants{rollout=\"default\",release=\"2.0.0\",stage=\"canary\"} 2"), "%.2000s", m);
+    cr_expect(strstr(m, "upgate_stage_offers_total{rollout=\"default\",release=\"2.0.0\",stage=\"canary\",kind=\"new\"} 2"),
+              "%.4000s", m);
     cr_expect(strstr(m, "upgate_manifest_expiry_timestamp_seconds{rollout=\"default\",release=\"2.0.0\"}"));
 }
 
@@ -548,6 +550,33 @@ Test(runtime, health_counts_each_uid_once)
     cr_expect(json_is_null(json_object_get(r0, "ramp_held_since")), "1 failed of 11 uids is healthy");
     cr_expect_eq(json_integer_value(json_object_get(json_object_get(r0, "outcomes"), "failed")), 1);
     json_decref(st);
+}
+
+/* Issue 20 item 4: what happens is counted by counters that only grow,
+ * per rollout, release and stage; the outcome gauges move both ways. */
+Test(runtime, stage_counters_only_grow)
+{
+    start("targets: [\"1.4.0\"]\nstages:\n  - {name: all}\n");
+    cr_assert(hint(fx_ask(&F, 0, "10.0.0.1", 1, "1.4.0", NULL)));
+    cr_assert(hint(fx_ask(&F, 1, "10.0.0.1", 1, "1.4.0", NULL)));
+    report_from("10.0.0.1", 1, "1.4.0", UG_RES_DOWNLOAD_FAILED);
+    F.now += 1;
+    report_from("10.0.0.1", 1, "2.0.0", UG_RES_INSTALLED);
+    const char *m = fx_control(&F, "{\"cmd\":\"metrics\"}", NULL);
+#define S "{rollout=\"default\",release=\"2.0.0\",stage=\"all\","
+    static const char *const want[] = {
+        "upgate_stage_offers_total" S "kind=\"new\"} 1\n",
+        "upgate_stage_offers_total" S "kind=\"again\"} 1\n",
+        "upgate_stage_reports_total" S "result=\"download_failed\"} 1\n",
+        "upgate_stage_reports_total" S "result=\"installed\"} 1\n",
+        "upgate_stage_outcome_changes_total" S "outcome=\"download_failed\"} 1\n",
+        "upgate_stage_outcome_changes_total" S "outcome=\"upgraded\"} 1\n",
+        "upgate_stage_outcomes" S "outcome=\"download_failed\"} 0\n",
+        "upgate_stage_outcomes" S "outcome=\"upgraded\"} 1\n",
+    };
+#undef S
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        cr_expect(strstr(m, want[i]), "no %s in\n%.6000s", want[i], m);
 }
 
 static json_t *halt_when_status(void)

@@ -41,6 +41,7 @@ static int bind_rollout(ug_inst *I, ug_live *l, ug_live_rollout *lr, char *err, 
         ls->s = &r->stages[j];
         if (!(ls->rt = ug_state_stage(I, r->name, ls->s->name)))
             return fail_at(l, "stage", ls->s->line, ls->s->name, "out of memory", err, errcap), -1;
+        ug_state_stage_release(I, ls->rt, r->to);
         if (lr->sc && !(ls->q = ug_scope_quota(lr->sc, ls->s->name, why, sizeof why)))
             return fail_at(l, "stage", ls->s->line, ls->s->name, why, err, errcap), -1;
     }

@@ -141,9 +141,19 @@ static void halt_now(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
     ug_flags_raise_halt(I, rt, why, now);
 }
 
-static void changed(ug_inst *I, const ug_live_rollout *lr, uint64_t uid, const ug_grant_info *before, ug_outcome o,
-                    uint64_t now)
+/* The tally of the stage that granted the uid (gone from the policy: none). */
+static ug_tally *tally_of(const ug_inst *I, const ug_live_rollout *lr, uint16_t stage, unsigned worker)
 {
+    const ug_live_stage *ls = ug_live_stage_by_id(lr, stage);
+    return ls && ls->rt && worker < I->nworkers ? &ls->rt->tally[worker] : NULL;
+}
+
+static void changed(ug_inst *I, unsigned worker, const ug_live_rollout *lr, uint64_t uid,
+                    const ug_grant_info *before, ug_outcome o, uint64_t now)
+{
+    ug_tally *t = tally_of(I, lr, before->stage, worker);
+    if (t)
+        atomic_fetch_add_explicit(&t->changes[o], 1, memory_order_relaxed);
     health_move(&lr->rt->health, before, o, now);
     since_move(lr->rt, lr->sc, before, o, now);
     halt_now(I, lr, now);
@@ -170,7 +180,7 @@ static bool put(ug_inst *I, unsigned worker, const ug_live_rollout *lr, uint64_t
         return ug_scope_lookup(lr->sc, uid, &before) && ug_outcome_may_replace(&before, &p);
     if (ug_scope_put_outcome(lr->sc, worker, uid, &p, &before) != 1)
         return false;
-    changed(I, lr, uid, &before, o, now);
+    changed(I, worker, lr, uid, &before, o, now);
     return true;
 }
 
@@ -222,8 +232,12 @@ int ug_outcome_report(ug_inst *I, unsigned worker, const ug_live *l, const ug_ou
     int rc = -1;
     for (size_t i = 0; i < l->pol->nrollouts; i++) {
         const ug_live_rollout *lr = &l->ro[i];
-        if (!lr->sc || ug_version_cmp(t->to, &lr->r->rel.to) != 0 || !ug_scope_lookup(lr->sc, t->uid, NULL))
+        ug_grant_info gi;
+        if (!lr->sc || ug_version_cmp(t->to, &lr->r->rel.to) != 0 || !ug_scope_lookup(lr->sc, t->uid, &gi))
             continue;
+        ug_tally *ta = dry ? NULL : tally_of(I, lr, gi.stage, worker);
+        if (ta) /* verified by now */
+            atomic_fetch_add_explicit(&ta->reports[t->res], 1, memory_order_relaxed);
         /* res 0 is an install whatever `ver` says (protocol.md): a peer
          * reports it before it restarts into `to` */
         rc = rc < 0 ? 0 : rc;

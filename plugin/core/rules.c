@@ -343,12 +343,18 @@ static ug_verdict reply_hint(ug_hello_reply *x, const ug_live_rollout *lr, bool 
 static ug_verdict reply_plan(ug_hello_reply *x, const ug_plan *p)
 {
     switch (p->answer) {
-    case UG_ANSWER_HINT:
+    case UG_ANSWER_HINT: {
         if (p->needs_flush) {
             *x->flags |= UG_REPLY_AFTER_FLUSH;
             ug_count(x->w, ST_HELD_FOR_DISK);
         }
-        return reply_hint(x, p->lr, p->fresh);
+        ug_verdict v = reply_hint(x, p->lr, p->fresh);
+        if (v == UG_VERDICT_REPLY && p->ls && p->ls->rt)
+            atomic_fetch_add_explicit(p->fresh ? &p->ls->rt->tally[x->worker].offers_new
+                                               : &p->ls->rt->tally[x->worker].offers_again,
+                                      1, memory_order_relaxed);
+        return v;
+    }
     case UG_ANSWER_COOKIE:
         return reply_cookie(x);
     default:
