@@ -49,6 +49,7 @@ static const char usage_tail[] =
     "  --why TEXT          the reason for halt, kept in the history\n"
     "  --interval SECONDS  watch: seconds between two looks (default 1; 1..3600)\n"
     "  --count N           watch: stop after N looks (default: until interrupted)\n"
+    "  --force             fleet forget: write off a tracker that still looks alive, or this one\n"
     "  --help              this text\n"
     "  --version           the program's version\n"
     "\n"
@@ -57,7 +58,7 @@ static const char usage_tail[] =
 
 typedef struct {
     const char *socket, *policy, *why;
-    bool json, all;
+    bool json, all, force;
     long timeout_ms, interval_ms;
     unsigned long count;
     bool has_timeout, has_interval, has_count;
@@ -371,6 +372,8 @@ static int run_fleet(const opts *o, const char *sock)
     json_t *req = json_pack("{s:s, s:s}", "cmd", "fleet", "sub", o->pos[1]);
     if (o->npos > 2)
         json_object_set_new(req, "tracker", json_string(o->pos[2]));
+    if (o->force)
+        json_object_set_new(req, "force", json_true());
     reply r;
     int rc = ask(o, sock, req, NULL, NULL, NULL, &r);
     if (rc == 0 && !o->json)
@@ -505,6 +508,7 @@ enum {
     CTLF_ALL = 1,   /* a rollout or --all */
     CTLF_WHY = 2,   /* --why TEXT, required */
     CTLF_WATCH = 4, /* --interval, --count */
+    CTLF_FORCE = 8, /* --force */
 };
 
 typedef struct {
@@ -587,7 +591,7 @@ static void once(bool *seen, const char *flag)
 
 static void parse(int argc, char **argv, opts *o)
 {
-    bool ended = false, s_json = false, s_all = false, s_why = false, s_sock = false, s_pol = false;
+    bool ended = false, s_json = false, s_all = false, s_why = false, s_sock = false, s_pol = false, s_force = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (ended || a[0] != '-' || !a[1]) {
@@ -605,6 +609,8 @@ static void parse(int argc, char **argv, opts *o)
             once(&s_json, a), o->json = true;
         } else if (!strcmp(a, "--all")) {
             once(&s_all, a), o->all = true;
+        } else if (!strcmp(a, "--force")) {
+            once(&s_force, a), o->force = true;
         } else if ((v = value_of(argc, argv, &i, "--socket"))) {
             once(&s_sock, "--socket"), o->socket = v;
         } else if ((v = value_of(argc, argv, &i, "--policy"))) {
@@ -663,8 +669,12 @@ static const command *check_usage(const opts *o)
     if ((o->has_interval || o->has_count) && !(c->flags & CTLF_WATCH))
         ug_usage_error("%s: only for %s", o->has_interval ? "--interval" : "--count",
                        names_with(CTLF_WATCH, true, names, sizeof names));
+    if (o->force && !(c->flags & CTLF_FORCE))
+        ug_usage_error("--force: only for %s", names_with(CTLF_FORCE, true, names, sizeof names));
     if (!strcmp(c->name, "fleet")) { /* its first argument is a sub-command */
         bool st = !strcmp(o->pos[1], "status"), fo = !strcmp(o->pos[1], "forget");
+        if (o->force && !fo)
+            ug_usage_error("--force: only for fleet forget");
         if ((!st && !fo) || (st && args != 1) || (fo && args != 2))
             ug_usage_error("fleet: %s; usage: upgate-ctl %s", st || fo ? "wrong arguments" : o->pos[1], c->usage);
         if (fo && !tracker_name(o->pos[2]))

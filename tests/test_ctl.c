@@ -108,6 +108,8 @@ Test(ctl, usage_errors_exit_2_with_one_line_naming_the_fault)
         {SOCK " history now", "history: too many arguments"},
         {SOCK " fleet dance", "fleet: dance"},
         {SOCK " fleet forget 'a b'", "not a tracker name"},
+        {SOCK " fleet status --force", "--force: only for fleet forget"},
+        {SOCK " status --force", "--force: only for fleet"},
         {SOCK " pause $(printf 'a\\377b')", "not UTF-8"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -125,7 +127,7 @@ Test(ctl, usage_errors_exit_2_with_one_line_naming_the_fault)
         cr_assert(strstr(ERR, "/etc/upgate/policy.yaml does not exist: give one"), "%s", ERR);
     }
     cr_assert_eq(ctl("--help"), 0);
-    for (const char *f = "--socket\0--policy\0--json\0--timeout\0--all\0--why\0--interval\0--count\0"; *f;
+    for (const char *f = "--socket\0--policy\0--json\0--timeout\0--all\0--why\0--interval\0--count\0--force\0"; *f;
          f += strlen(f) + 1)
         cr_assert(strstr(OUT, f), "--help names %s", f);
     cr_assert_eq(ctl("--version"), 0);
@@ -589,6 +591,33 @@ Test(ctl, status_says_how_far_halt_when_is)
     cr_expect(strstr(text, "  halt_when: failed 27.3% of 110, halts at 50%; rolled back 15.5% of 110, halts at 20%; "
                            "at least 4 outcomes, counted since the resume 2026-09-21T14:13:20Z (1 minute ago)\n"),
               "%s", text);
+    free(text);
+    json_decref(st);
+}
+
+/* status for people: a stage's row adds up to what it granted, so FAILED
+ * leaves out the rollbacks that ROLLED BACK shows (status JSON's "failed"
+ * keeps them, as halt_when counts them). */
+Test(ctl, status_failed_column_leaves_out_rollbacks)
+{
+    json_t *st = json_loads("{\"tracker\": {}, \"rollouts\": [{\"name\": \"desk\", \"release\": \"2.0.0\", \"stages\": "
+                            "[{\"name\": \"all\", \"granted\": 90, \"outcomes\": {\"upgraded\": 50, \"rolled_back\": 21,"
+                            " \"failed\": 30, \"declined\": 5, \"pending\": 5, \"not_taken\": 0}}]}]}",
+                            0, NULL);
+    cr_assert_not_null(st);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ug_render_status(st, f, 1790000060);
+    fclose(f);
+    const char *row = strstr(text, "  all ");
+    cr_assert_not_null(row, "%s", text);
+    char name[16];
+    int upg = -1, rb = -1, failed = -1, dec = -1, pend = -1, nt = -1;
+    cr_assert_eq(sscanf(row, "%15s %*s %*s %*s %*s %d %d %d %d %d %d", name, &upg, &rb, &failed, &dec, &pend, &nt), 7,
+                 "%s", text);
+    cr_expect_eq(failed, 9, "30 failed, 21 of them rolled back: %s", text);
+    cr_expect_eq(upg + rb + failed + dec + pend + nt, 90, "the row adds up to the 90 granted: %s", text);
     free(text);
     json_decref(st);
 }

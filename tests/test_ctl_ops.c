@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "nodeutil.h"
+#include "ug_proto.h"
 #include "testutil.h"
 
 static nu_node N;
@@ -162,8 +163,8 @@ Test(ctl_ops, policy_finds_its_node_by_the_record_the_node_keeps)
 /* ---- trackers that are down or broken ---------------------------------------------- */
 
 /* A listening socket at path, served by a child: it reads one request
- * line, then writes reply (len bytes) times times and closes; NULL reply:
- * it never answers. */
+ * line (kept in path.req), then writes reply (len bytes) times times and
+ * closes; NULL reply: it never answers. */
 static void fake_server(const char *path, const char *reply, size_t len, size_t times)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -179,8 +180,14 @@ static void fake_server(const char *path, const char *reply, size_t len, size_t 
         char req[1024];
         size_t got = 0;
         ssize_t k;
-        while (got < sizeof req && (k = read(c, req + got, sizeof req - got)) > 0 && !memchr(req + got, '\n', (size_t)k))
+        while (got < sizeof req && (k = read(c, req + got, sizeof req - got)) > 0) {
             got += (size_t)k;
+            if (memchr(req + got - (size_t)k, '\n', (size_t)k))
+                break;
+        }
+        char kept[300];
+        snprintf(kept, sizeof kept, "%s.req", path);
+        tu_write_file(kept, req, got);
         if (!reply)
             pause();
         signal(SIGPIPE, SIG_IGN);
@@ -205,6 +212,29 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* issue 20 item 9: the refusal's "force" is upgate-ctl's --force */
+Test(ctl_ops, fleet_forget_force_is_sent)
+{
+    nu_init(&N, "stages:\n  - {name: all}\n");
+    char sock[256], req[1024];
+    snprintf(sock, sizeof sock, "%s", nu_path(&N, "fake.sock"));
+    static const char ok[] = "{\"ok\": true, \"forgot\": \"a\"}\n";
+    fake_server(sock, ok, strlen(ok), 1);
+    cr_assert_eq(ctl("--socket fake.sock fleet forget a --force"), 0, "%s", ERR);
+    fake_done();
+    snprintf(req, sizeof req, "%s.req", sock);
+    uint8_t text[1024];
+    size_t len;
+    char why[128];
+    cr_assert_eq(ug_file_read(req, text, sizeof text - 1, &len, why, sizeof why), 0, "%s", why);
+    text[len] = 0;
+    json_t *j = json_loads((const char *)text, 0, NULL);
+    cr_assert_not_null(j, "%s", text);
+    cr_expect(json_is_true(json_object_get(j, "force")), "%s", text);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "tracker")), "a");
+    json_decref(j);
 }
 
 Test(ctl_ops, unreachable_and_broken_trackers_give_one_clear_line)
