@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "render.h"
+#include "ug_proto.h"
 
 /* Every accessor takes any JSON value: a reply of the wrong shape renders
  * as "-" or is left out, never a crash. */
@@ -276,7 +277,8 @@ static void render_rollout_head(const json_t *r, FILE *out, int64_t now)
                 relative(exp, now, c, sizeof c));
     fputc('\n', out);
     if (json_is_true(get(r, "paused")))
-        fprintf(out, "  PAUSED by %s: every peer of it gets WAIT why=4\n", text_at(r, "paused_by", a, sizeof a));
+        fprintf(out, "  PAUSED by %s: every peer of it gets WAIT %s\n", text_at(r, "paused_by", a, sizeof a),
+                ug_why_name(UG_WHY_PAUSED));
     if (json_is_true(get(r, "halted")))
         fprintf(out, "  HALTED: %s\n", text_at(r, "halted_why", a, sizeof a));
     if (int_at(r, "ramp_held_since", &held))

@@ -19,6 +19,7 @@
 #include "explain_arg.h"
 #include "jwalk.h"
 #include "render.h"
+#include "ug_proto.h"
 
 #ifndef UG_CTL_DEFAULT_POLICY
 #define UG_CTL_DEFAULT_POLICY "/etc/upgate/policy.yaml"
@@ -252,7 +253,7 @@ static int run_flag(const opts *o, const char *sock, const char *cmd)
             ug_render_text(o->why, strlen(o->why), stdout);
         }
         if (strcmp(cmd, "resume") != 0)
-            printf(" (WAIT why=4 for %s peers from now)\n", n == 1 ? "its" : "their");
+            printf(" (WAIT %s for %s peers from now)\n", ug_why_name(UG_WHY_PAUSED), n == 1 ? "its" : "their");
         else
             printf(" (%s peers get the policy's answers from now)\n", n == 1 ? "its" : "their");
     }

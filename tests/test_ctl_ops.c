@@ -326,7 +326,7 @@ Test(ctl_ops, unreachable_and_broken_trackers_give_one_clear_line)
         "tracker up 1d 1h, policy /etc/upgate/policy.yaml (generation 7)\n",
         "  cookies auto (ON: load turned them on), verify always\n", "  waits: paused 2\n", "  drops: signature 3\n",
         "  fleet:\n    trackers: 2\n", "rollout r: release 2.0.0, manifest EXPIRED 1970-01-01T00:16:40Z (", " days ago)\n",
-        "  PAUSED by policy: every peer of it gets WAIT why=4\n", "  HALTED: x\n",
+        "  PAUSED by policy: every peer of it gets WAIT paused\n", "  HALTED: x\n",
         "  ramp held since 1970-01-01T00:16:40Z (", "  ramp delayed 1h 0m by holds so far\n", "  no stages\n",
         "  extra: 5\n", "\nfuture: yes\n"};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
