@@ -336,7 +336,7 @@ static void stage_row(table *t, const json_t *s)
     cell(t, "%s", json_is_object(w) && strcmp(counts(w, a, sizeof a), "none") ? a : "-");
 }
 
-static void render_stages(const json_t *stages, FILE *out)
+static void render_stages(const json_t *stages, FILE *out, int64_t now)
 {
     static const char *const head[] = {"STAGE",  "GRANTED", "PERCENT",  "OFFERS 1M/1H", "RATE",      "UPGRADED",
                                        "ROLLED BACK", "FAILED", "DECLINED", "PENDING", "NOT TAKEN", "WAITS"};
@@ -356,11 +356,16 @@ static void render_stages(const json_t *stages, FILE *out)
         table_free(&t);
     }
     static const char *const names[] = {"name", "granted", "quota", "percent", "rate", "offers", "waits",
-                                        "outcomes", NULL};
+                                        "outcomes", "next_step", NULL};
     json_array_foreach(stages, i, s)
     {
-        char a[CELL_MAX], prefix[CELL_MAX + 16];
+        char a[CELL_MAX], prefix[CELL_MAX + 16], p[64], b[64], c[64];
+        json_int_t at;
         snprintf(prefix, sizeof prefix, "stage %s: ", text_at(s, "name", a, sizeof a));
+        const json_t *next = get(s, "next_step");
+        if (int_at(next, "at", &at))
+            fprintf(out, "  %snext step %s at %s (%s)\n", prefix, ug_render_percent(get(next, "percent"), p, sizeof p),
+                    ug_render_time(at, b, sizeof b), relative(at, now, c, sizeof c));
         if (json_is_object(s))
             others(s, names, out, 2, prefix);
     }
@@ -374,7 +379,7 @@ void ug_render_status(const json_t *st, FILE *out, int64_t now)
     json_array_foreach(get(st, "rollouts"), i, r)
     {
         render_rollout_head(r, out, now);
-        render_stages(get(r, "stages"), out);
+        render_stages(get(r, "stages"), out, now);
         static const char *const names[] = {"name", "release", "manifest_expires", "paused", "paused_by", "halted",
                                             "halted_why", "waits", "outcomes", "stages", "ramp_held_since",
                                             "ramp_shift_s", "halt_when", NULL};

@@ -621,3 +621,21 @@ Test(ctl, status_failed_column_leaves_out_rollbacks)
     free(text);
     json_decref(st);
 }
+
+/* status for people: each stage's next ramp step, and when */
+Test(ctl, status_says_the_next_ramp_step)
+{
+    json_t *st = json_loads("{\"tracker\": {}, \"rollouts\": [{\"name\": \"desk\", \"release\": \"2.0.0\", \"stages\": "
+                            "[{\"name\": \"early\", \"percent\": 1.0, \"next_step\": {\"at\": 1790010800,"
+                            " \"percent\": 5.5}}]}]}",
+                            0, NULL);
+    cr_assert_not_null(st);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ug_render_status(st, f, 1790000000);
+    fclose(f);
+    cr_expect(strstr(text, "  stage early: next step 5.50% at 2026-09-21T17:13:20Z (in 3 hours)\n"), "%s", text);
+    free(text);
+    json_decref(st);
+}

@@ -579,6 +579,25 @@ Test(runtime, stage_counters_only_grow)
         cr_expect(strstr(m, want[i]), "no %s in\n%.6000s", want[i], m);
 }
 
+/* Issue 20 item 7: status says each stage's next ramp step and when. */
+Test(runtime, status_shows_the_next_ramp_step)
+{
+    start("targets: [\"1.4.0\"]\nstages:\n"
+          "  - {name: steps, percent: [{at: 2026-09-21T00:00:00Z, percent: 1},"
+          " {at: 2026-09-25T00:00:00Z, percent: 5.5}]}\n"
+          "  - {name: line, percent: {from: 1, to: 50, start: 2026-09-21T00:00:00Z, end: 2026-09-28T00:00:00Z}}\n"
+          "  - {name: flat, percent: 10}\n");
+    json_t *st = control("{\"cmd\":\"status\"}", true);
+    json_t *n0 = json_object_get(stage_status(st, 0, 0), "next_step");
+    cr_expect_eq(json_integer_value(json_object_get(n0, "at")), 1790294400, "2026-09-25T00:00:00Z");
+    cr_expect(json_real_value(json_object_get(n0, "percent")) == 5.5);
+    json_t *n1 = json_object_get(stage_status(st, 0, 1), "next_step");
+    cr_expect_eq(json_integer_value(json_object_get(n1, "at")), 1790553600, "the end of the line");
+    cr_expect(json_real_value(json_object_get(n1, "percent")) == 50.0);
+    cr_expect(json_is_null(json_object_get(stage_status(st, 0, 2), "next_step")), "a constant has none");
+    json_decref(st);
+}
+
 static json_t *halt_when_status(void)
 {
     json_t *st = control("{\"cmd\":\"status\"}", true);

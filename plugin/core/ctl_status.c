@@ -89,6 +89,12 @@ static json_t *stage_json(ug_inst *I, const ug_live_rollout *lr, size_t j, const
                           s->has_rate ? json_real(s->rate) : json_null(), "offers", "last_minute", (json_int_t)m,
                           "last_hour", (json_int_t)h, "waits", waits_json(ls->rt->waits, I->nworkers), "outcomes",
                           outcomes_json(outc, true));
+    uint64_t at;
+    uint32_t bp;
+    json_object_set_new(o, "next_step",
+                        ug_live_next_step(lr, s, now, &at, &bp)
+                            ? json_pack("{s:I, s:f}", "at", (json_int_t)at, "percent", bp / 100.0)
+                            : json_null());
     const ug_ctl_ext *x = I->ctl_ext;
     if (x && x->status_stage && o)
         x->status_stage(x->ctx, o, lr, ls, outc);
