@@ -545,13 +545,18 @@ static bool notified(const char *want)
     return false;
 }
 
+/* uid 1001's credential is first_run's client.cred; another uid's is
+ * made here, client<uid>.cred. */
 static int peer(const char *dir, unsigned port, const char *uid, const char *ver, char *out, size_t cap)
 {
+    bool first = strcmp(uid, "1001") == 0;
     return run(out, cap,
-               "cd '%s/pub' && '%s/usr/bin/upgate-peer' --tracker 127.0.0.1:%u --uid %s --version %s "
-               "--key client.key --cred client.cred --hint-pub '%s/etc/upgate/keys/hint.pub' "
+               "cd '%s/pub' && { [ %d = 1 ] || [ -f client%s.cred ] || '%s/usr/bin/upgate-keys' cred --issuer "
+               "'%s/etc/upgate/keys/issuer.key' --uid %s --pub client.pub --ttl 86400 --out client%s.cred; } && "
+               "'%s/usr/bin/upgate-peer' --tracker 127.0.0.1:%u --uid %s --version %s "
+               "--key client.key --cred client%s.cred --hint-pub '%s/etc/upgate/keys/hint.pub' "
                "--release-pub release.pub --no --timeout 10 </dev/null 2>&1",
-               dir, dir, port, uid, ver, dir);
+               dir, first, uid, dir, dir, uid, uid, dir, port, uid, ver, first ? "" : uid, dir);
 }
 
 Test(install, exec_start_serves_the_example_policy)
@@ -648,7 +653,7 @@ Test(install, exec_start_serves_the_example_policy)
     /* the canary stage offers the release; other versions are not targeted */
     rc = peer(dir, port, "1001", "1.4.0", out, sizeof out);
     cr_expect(rc == 0 && strstr(out, "upgrade offered: version 1.4.0 -> 2.0.0"), "peer 1001: %s", out);
-    rc = peer(dir, port, "1001", "2.1.0", out, sizeof out);
+    rc = peer(dir, port, "1003", "2.1.0", out, sizeof out);
     cr_expect(rc == 0 && strstr(out, "no upgrade now"), "peer at 2.1.0: %s", out);
 
     if (have_client_lib()) { /* libupgate(3)'s example, on the installed library: an offer, the package verified */
@@ -675,7 +680,9 @@ Test(install, exec_start_serves_the_example_policy)
     if (notify)
         cr_expect(notified("RELOADING=1"), "no RELOADING=1 after SIGHUP");
     sleep_ms(300);
-    rc = peer(dir, port, "1001", "1.4.0", out, sizeof out);
+    /* 1001 upgraded above (the libupgate example) and is back at 1.4.0:
+     * a rollback, not offered 2.0.0 again (protocol rule 11); 1002 is */
+    rc = peer(dir, port, "1002", "1.4.0", out, sizeof out);
     cr_expect(rc == 0 && strstr(out, "upgrade offered"), "after reload: %s", out);
 
     kill(node, SIGTERM);
