@@ -355,4 +355,10 @@ clean:
 # make install, uninstall, deb
 include install.mk
 
+# Programs look for the plugin beside them (the build tree), then at
+# PLUGINDIR as seen from their folder (a staged or relocated install), then
+# at PLUGINDIR itself (common/common.c, ug_default_plugin).
+UG_PLUGIN_REL := $(shell realpath -m --relative-to='$(BINDIR)' '$(PLUGINDIR)')
+$(OBJ)/common/common.o: CFLAGS += -DUG_PLUGINDIR='"$(PLUGINDIR)"' -DUG_PLUGIN_REL='"$(UG_PLUGIN_REL)"'
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

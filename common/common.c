@@ -129,16 +129,32 @@ void ug_usage_error(const char *fmt, ...)
     exit(UG_EXIT_USAGE);
 }
 
+#ifndef UG_PLUGINDIR
+#define UG_PLUGINDIR "/usr/local/lib/upgate"
+#endif
+#ifndef UG_PLUGIN_REL
+#define UG_PLUGIN_REL "../lib/upgate"
+#endif
+
+/* Where the plugin is, in this order: beside the program (the build tree),
+ * at PLUGINDIR as seen from the program's folder (an installed tree,
+ * wherever it was staged or copied), at the PLUGINDIR it was built for. */
 const char *ug_default_plugin(void)
 {
-    static char path[4096 + 16];
+    static char path[3][4096 + 64];
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0)
         ug_die(UG_EXIT_FAIL, "cannot find this program's folder; give --plugin");
     exe[n] = 0;
-    snprintf(path, sizeof path, "%s/upgate.so", dirname(exe));
-    return path;
+    const char *dir = dirname(exe);
+    snprintf(path[0], sizeof path[0], "%s/upgate.so", dir);
+    snprintf(path[1], sizeof path[1], "%s/" UG_PLUGIN_REL "/upgate.so", dir);
+    snprintf(path[2], sizeof path[2], "%s/upgate.so", UG_PLUGINDIR);
+    for (int i = 0; i < 3; i++)
+        if (access(path[i], F_OK) == 0)
+            return path[i];
+    return path[2]; /* its load error names the path the build meant */
 }
 
 uint64_t ug_now(void)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "render.h"
+#include "ug_proto.h"
 
 /* Every accessor takes any JSON value: a reply of the wrong shape renders
  * as "-" or is left out, never a crash. */
@@ -233,6 +234,39 @@ static void render_tracker(const json_t *tr, FILE *out)
     others(tr, names, out, 2, "");
 }
 
+/* One share of halt_when: "failed 27.3% of 11, halts at 50%". */
+static void halt_share(const json_t *h, const char *what, const char *key, FILE *out, bool *first)
+{
+    char k[32];
+    json_int_t n = 0, known = 0;
+    snprintf(k, sizeof k, "%s_pct", key);
+    const json_t *at = get(h, k);
+    if (!json_is_number(at) || !int_at(h, key, &n) || !int_at(h, "known", &known))
+        return;
+    fprintf(out, "%s%s %.1f%% of %" JSON_INTEGER_FORMAT ", halts at %g%%", *first ? "" : "; ", what,
+            known ? 100.0 * (double)n / (double)known : 0.0, known, json_number_value(at));
+    *first = false;
+}
+
+/* How far the rollout is from its automatic halt, and since when it counts. */
+static void render_halt_when(const json_t *h, FILE *out, int64_t now)
+{
+    char b[64], c[64];
+    json_int_t min = 0, since = 0;
+    if (!json_is_object(h))
+        return;
+    bool first = true;
+    fputs("  halt_when: ", out);
+    halt_share(h, "failed", "failed", out, &first);
+    halt_share(h, "rolled back", "rolled_back", out, &first);
+    if (int_at(h, "min_outcomes", &min))
+        fprintf(out, "%sat least %" JSON_INTEGER_FORMAT " outcomes", first ? "" : "; ", min);
+    if (int_at(h, "since", &since))
+        fprintf(out, ", counted since the resume %s (%s)", ug_render_time(since, b, sizeof b),
+                relative(since, now, c, sizeof c));
+    fputc('\n', out);
+}
+
 static void render_rollout_head(const json_t *r, FILE *out, int64_t now)
 {
     char a[CELL_MAX], b[64], c[64];
@@ -243,7 +277,8 @@ static void render_rollout_head(const json_t *r, FILE *out, int64_t now)
                 relative(exp, now, c, sizeof c));
     fputc('\n', out);
     if (json_is_true(get(r, "paused")))
-        fprintf(out, "  PAUSED by %s: every peer of it gets WAIT why=4\n", text_at(r, "paused_by", a, sizeof a));
+        fprintf(out, "  PAUSED by %s: every peer of it gets WAIT %s\n", text_at(r, "paused_by", a, sizeof a),
+                ug_why_name(UG_WHY_PAUSED));
     if (json_is_true(get(r, "halted")))
         fprintf(out, "  HALTED: %s\n", text_at(r, "halted_why", a, sizeof a));
     if (int_at(r, "ramp_held_since", &held))
@@ -251,6 +286,7 @@ static void render_rollout_head(const json_t *r, FILE *out, int64_t now)
                 ug_render_time(held, b, sizeof b), relative(held, now, c, sizeof c));
     if (int_at(r, "ramp_shift_s", &shift) && shift > 0)
         fprintf(out, "  ramp delayed %s by holds so far\n", duration(shift, b, sizeof b));
+    render_halt_when(get(r, "halt_when"), out, now);
     if (json_is_object(get(r, "waits")))
         fprintf(out, "  waits: %s\n", counts(get(r, "waits"), a, sizeof a));
     const json_t *o = get(r, "outcomes");
@@ -288,9 +324,11 @@ static void stage_row(table *t, const json_t *s)
     else
         cell(t, "-");
     const json_t *o = get(s, "outcomes");
+    json_int_t rb = 0;
+    bool has_rb = int_at(o, "rolled_back", &rb);
     for (size_t i = 0; i < sizeof outcome_keys / sizeof outcome_keys[0]; i++) {
-        if (int_at(o, outcome_keys[i], &v))
-            cell(t, "%" JSON_INTEGER_FORMAT, v);
+        if (int_at(o, outcome_keys[i], &v)) /* FAILED leaves out the ROLLED BACK beside it: a row adds up */
+            cell(t, "%" JSON_INTEGER_FORMAT, !strcmp(outcome_keys[i], "failed") && has_rb && v >= rb ? v - rb : v);
         else
             cell(t, "-");
     }
@@ -298,7 +336,7 @@ static void stage_row(table *t, const json_t *s)
     cell(t, "%s", json_is_object(w) && strcmp(counts(w, a, sizeof a), "none") ? a : "-");
 }
 
-static void render_stages(const json_t *stages, FILE *out)
+static void render_stages(const json_t *stages, FILE *out, int64_t now)
 {
     static const char *const head[] = {"STAGE",  "GRANTED", "PERCENT",  "OFFERS 1M/1H", "RATE",      "UPGRADED",
                                        "ROLLED BACK", "FAILED", "DECLINED", "PENDING", "NOT TAKEN", "WAITS"};
@@ -318,11 +356,16 @@ static void render_stages(const json_t *stages, FILE *out)
         table_free(&t);
     }
     static const char *const names[] = {"name", "granted", "quota", "percent", "rate", "offers", "waits",
-                                        "outcomes", NULL};
+                                        "outcomes", "next_step", NULL};
     json_array_foreach(stages, i, s)
     {
-        char a[CELL_MAX], prefix[CELL_MAX + 16];
+        char a[CELL_MAX], prefix[CELL_MAX + 16], p[64], b[64], c[64];
+        json_int_t at;
         snprintf(prefix, sizeof prefix, "stage %s: ", text_at(s, "name", a, sizeof a));
+        const json_t *next = get(s, "next_step");
+        if (int_at(next, "at", &at))
+            fprintf(out, "  %snext step %s at %s (%s)\n", prefix, ug_render_percent(get(next, "percent"), p, sizeof p),
+                    ug_render_time(at, b, sizeof b), relative(at, now, c, sizeof c));
         if (json_is_object(s))
             others(s, names, out, 2, prefix);
     }
@@ -336,10 +379,10 @@ void ug_render_status(const json_t *st, FILE *out, int64_t now)
     json_array_foreach(get(st, "rollouts"), i, r)
     {
         render_rollout_head(r, out, now);
-        render_stages(get(r, "stages"), out);
+        render_stages(get(r, "stages"), out, now);
         static const char *const names[] = {"name", "release", "manifest_expires", "paused", "paused_by", "halted",
                                             "halted_why", "waits", "outcomes", "stages", "ramp_held_since",
-                                            "ramp_shift_s", NULL};
+                                            "ramp_shift_s", "halt_when", NULL};
         if (json_is_object(r))
             others(r, names, out, 2, "");
     }

@@ -19,6 +19,7 @@
 #include "explain_arg.h"
 #include "jwalk.h"
 #include "render.h"
+#include "ug_proto.h"
 
 #ifndef UG_CTL_DEFAULT_POLICY
 #define UG_CTL_DEFAULT_POLICY "/etc/upgate/policy.yaml"
@@ -49,6 +50,7 @@ static const char usage_tail[] =
     "  --why TEXT          the reason for halt, kept in the history\n"
     "  --interval SECONDS  watch: seconds between two looks (default 1; 1..3600)\n"
     "  --count N           watch: stop after N looks (default: until interrupted)\n"
+    "  --force             fleet forget: write off a tracker that still looks alive, or this one\n"
     "  --help              this text\n"
     "  --version           the program's version\n"
     "\n"
@@ -57,7 +59,7 @@ static const char usage_tail[] =
 
 typedef struct {
     const char *socket, *policy, *why;
-    bool json, all;
+    bool json, all, force;
     long timeout_ms, interval_ms;
     unsigned long count;
     bool has_timeout, has_interval, has_count;
@@ -251,9 +253,17 @@ static int run_flag(const opts *o, const char *sock, const char *cmd)
             ug_render_text(o->why, strlen(o->why), stdout);
         }
         if (strcmp(cmd, "resume") != 0)
-            printf(" (WAIT why=4 for %s peers from now)\n", n == 1 ? "its" : "their");
+            printf(" (WAIT %s for %s peers from now)\n", ug_why_name(UG_WHY_PAUSED), n == 1 ? "its" : "their");
         else
             printf(" (%s peers get the policy's answers from now)\n", n == 1 ? "its" : "their");
+    }
+    const char *name;
+    json_t *c;
+    json_object_foreach(json_object_get(r.members, "halt_when_counts_from"), name, c) {
+        fputs("rollout ", stdout);
+        ug_render_text(name, strlen(name), stdout);
+        printf(" halted itself: halt_when now judges only outcomes recorded from now on, once there are "
+               "%" JSON_INTEGER_FORMAT " of them\n", json_integer_value(json_object_get(c, "min_outcomes")));
     }
     json_t *done = json_incref((json_t *)list);
     reply_free(&r);
@@ -363,6 +373,8 @@ static int run_fleet(const opts *o, const char *sock)
     json_t *req = json_pack("{s:s, s:s}", "cmd", "fleet", "sub", o->pos[1]);
     if (o->npos > 2)
         json_object_set_new(req, "tracker", json_string(o->pos[2]));
+    if (o->force)
+        json_object_set_new(req, "force", json_true());
     reply r;
     int rc = ask(o, sock, req, NULL, NULL, NULL, &r);
     if (rc == 0 && !o->json)
@@ -497,6 +509,7 @@ enum {
     CTLF_ALL = 1,   /* a rollout or --all */
     CTLF_WHY = 2,   /* --why TEXT, required */
     CTLF_WATCH = 4, /* --interval, --count */
+    CTLF_FORCE = 8, /* --force */
 };
 
 typedef struct {
@@ -579,7 +592,7 @@ static void once(bool *seen, const char *flag)
 
 static void parse(int argc, char **argv, opts *o)
 {
-    bool ended = false, s_json = false, s_all = false, s_why = false, s_sock = false, s_pol = false;
+    bool ended = false, s_json = false, s_all = false, s_why = false, s_sock = false, s_pol = false, s_force = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (ended || a[0] != '-' || !a[1]) {
@@ -597,6 +610,8 @@ static void parse(int argc, char **argv, opts *o)
             once(&s_json, a), o->json = true;
         } else if (!strcmp(a, "--all")) {
             once(&s_all, a), o->all = true;
+        } else if (!strcmp(a, "--force")) {
+            once(&s_force, a), o->force = true;
         } else if ((v = value_of(argc, argv, &i, "--socket"))) {
             once(&s_sock, "--socket"), o->socket = v;
         } else if ((v = value_of(argc, argv, &i, "--policy"))) {
@@ -655,8 +670,12 @@ static const command *check_usage(const opts *o)
     if ((o->has_interval || o->has_count) && !(c->flags & CTLF_WATCH))
         ug_usage_error("%s: only for %s", o->has_interval ? "--interval" : "--count",
                        names_with(CTLF_WATCH, true, names, sizeof names));
+    if (o->force && !(c->flags & CTLF_FORCE))
+        ug_usage_error("--force: only for %s", names_with(CTLF_FORCE, true, names, sizeof names));
     if (!strcmp(c->name, "fleet")) { /* its first argument is a sub-command */
         bool st = !strcmp(o->pos[1], "status"), fo = !strcmp(o->pos[1], "forget");
+        if (o->force && !fo)
+            ug_usage_error("--force: only for fleet forget");
         if ((!st && !fo) || (st && args != 1) || (fo && args != 2))
             ug_usage_error("fleet: %s; usage: upgate-ctl %s", st || fo ? "wrong arguments" : o->pos[1], c->usage);
         if (fo && !tracker_name(o->pos[2]))

@@ -74,7 +74,7 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
         return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
     if (allow)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
     enum MHD_Result rc = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return rc;
@@ -86,8 +86,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)cls, (void)version, (void)upload, (void)upload_size, (void)con_cls;
     if (strcmp(url, "/metrics") != 0)
         return reply(c, MHD_HTTP_NOT_FOUND, "not found: the metrics are at /metrics\n", false);
-    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
-        return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed: use GET\n", true);
+    /* HEAD: libmicrohttpd sends the GET reply's headers without its body */
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed: use GET or HEAD\n", true);
     atomic_fetch_add(&scrapes, 1);
     ug_buf body = {0};
     if (ug_metrics_text(&body) != 0) {
@@ -132,13 +133,14 @@ int ug_metrics_start(struct sockaddr_storage *ss, socklen_t sl, char *err, size_
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
                      (ss->ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    /* no per-address limit of libmicrohttpd's: it refuses the newcomer, and
+    /* the logger first: libmicrohttpd warns about any option before it;
+     * no per-address limit of libmicrohttpd's: it refuses the newcomer, and
      * an honest scraper shares its address with the slow ones (mslots.c) */
-    daemon_ = MHD_start_daemon(flags, 0, ug_mslots_accept, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
+    daemon_ = MHD_start_daemon(flags, 0, ug_mslots_accept, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                               NULL, MHD_OPTION_LISTEN_SOCKET, fd,
                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)UG_MSLOTS_MHD_LIMIT,
                                MHD_OPTION_NOTIFY_CONNECTION, ug_mslots_notify, NULL,
-                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(UG_MSLOTS_TOTAL_MS / 1000),
-                               MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(UG_MSLOTS_TOTAL_MS / 1000), MHD_OPTION_END);
     if (!daemon_) {
         snprintf(err, errcap, "--metrics %s: cannot start the HTTP server", name);
         close(fd);

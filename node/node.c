@@ -39,7 +39,7 @@ static const char usage[] =
     "with N worker threads (default: one per core), each with its own SO_REUSEPORT socket.\n"
     "SIGHUP reloads the policy, SIGUSR1 prints counters, SIGTERM/SIGINT stop cleanly.\n"
     "\n"
-    "  --plugin PATH          the plugin (default: upgate.so beside this program)\n"
+    "  --plugin PATH          the plugin (default: upgate.so beside it, else in PLUGINDIR)\n"
     "  --stats SECONDS        print the counters on stdout this often\n"
     "  --control PATH         the control socket for upgate-ctl (Unix stream, mode 0600; default:\n"
     "                         upgate.ctl in the policy's state folder, when the plugin has control)\n"

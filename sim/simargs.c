@@ -235,7 +235,7 @@ static const sim_flag flags[] = {
     {"policy", "FILE", p_policy, 0, NULL},
     {"peers", "N", p_peers, 0, NULL},
     {NULL, NULL, NULL, 0, "Run:"},
-    {"plugin", "PATH", set_str, FIELD(plugin), "the plugin (default: upgate.so beside this program)"},
+    {"plugin", "PATH", set_str, FIELD(plugin), "the plugin (default: upgate.so beside it, else in PLUGINDIR)"},
     {"start", "TIME", p_start, 0,
      "the simulated clock's start: now (default), RFC 3339 or Unix seconds;\na replay starts at its first record"},
     {"days", "D", p_days, 0, "how long to simulate (default 7; a replay: its span and one step)"},

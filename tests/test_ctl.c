@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "nodeutil.h"
+#include "render.h"
 #include "testutil.h"
 
 static nu_node N;
@@ -110,6 +111,8 @@ Test(ctl, usage_errors_exit_2_with_one_line_naming_the_fault)
         {SOCK " history now", "history: too many arguments"},
         {SOCK " fleet dance", "fleet: dance"},
         {SOCK " fleet forget 'a b'", "not a tracker name"},
+        {SOCK " fleet status --force", "--force: only for fleet forget"},
+        {SOCK " status --force", "--force: only for fleet"},
         {SOCK " pause $(printf 'a\\377b')", "not UTF-8"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -127,7 +130,7 @@ Test(ctl, usage_errors_exit_2_with_one_line_naming_the_fault)
         cr_assert(strstr(ERR, "/etc/upgate/policy.yaml does not exist: give one"), "%s", ERR);
     }
     cr_assert_eq(ctl("--help"), 0);
-    for (const char *f = "--socket\0--policy\0--json\0--timeout\0--all\0--why\0--interval\0--count\0"; *f;
+    for (const char *f = "--socket\0--policy\0--json\0--timeout\0--all\0--why\0--interval\0--count\0--force\0"; *f;
          f += strlen(f) + 1)
         cr_assert(strstr(OUT, f), "--help names %s", f);
     cr_assert_eq(ctl("--version"), 0);
@@ -240,7 +243,7 @@ Test(ctl, halt_takes_effect_before_it_returns_even_for_a_retransmit)
     cr_assert_eq(nu_ask(&N, h, len, NULL), UG_TYPE_HINT, "a retransmit is answered from memory");
 
     cr_assert_eq(ctl(SOCK " halt desktop --why 'crashes on start'"), 0, "%s", ERR);
-    cr_assert_str_eq(OUT, "halted rollout desktop: crashes on start (WAIT why=4 for its peers from now)\n");
+    cr_assert_str_eq(OUT, "halted rollout desktop: crashes on start (WAIT paused for its peers from now)\n");
     cr_assert_eq(nu_ask(&N, h, len, &why), UG_TYPE_WAIT, "the same bytes again: not the remembered HINT");
     cr_assert_eq(why, UG_WHY_PAUSED);
     cr_assert_eq(hello(2, "1.4.0", &why), UG_TYPE_WAIT, "a new HELLO right after");
@@ -283,7 +286,7 @@ Test(ctl, pause_resume_one_and_all_and_a_policys_pause_stays)
     start_two();
     uint64_t why = 0;
     cr_assert_eq(ctl(SOCK " pause desktop"), 0, "%s", ERR);
-    cr_assert_str_eq(OUT, "paused rollout desktop (WAIT why=4 for its peers from now)\n");
+    cr_assert_str_eq(OUT, "paused rollout desktop (WAIT paused for its peers from now)\n");
     cr_assert_eq(hello(1, "1.4.0", &why), UG_TYPE_WAIT);
     cr_assert_eq(why, UG_WHY_PAUSED);
     cr_assert_eq(ctl(SOCK " --json status"), 0);
@@ -293,7 +296,7 @@ Test(ctl, pause_resume_one_and_all_and_a_policys_pause_stays)
     cr_assert(json_is_false(json_object_get(rollout(st, 1), "paused")));
     json_decref(st);
     cr_assert_eq(ctl(SOCK " status"), 0);
-    cr_assert(strstr(OUT, "  PAUSED by control: every peer of it gets WAIT why=4\n"), "%s", OUT);
+    cr_assert(strstr(OUT, "  PAUSED by control: every peer of it gets WAIT paused\n"), "%s", OUT);
 
     cr_assert_eq(ctl(SOCK " --json pause --all"), 0, "%s", ERR);
     st = out_json();
@@ -304,7 +307,7 @@ Test(ctl, pause_resume_one_and_all_and_a_policys_pause_stays)
     cr_assert_str_eq(OUT, "resumed rollouts desktop, mobile (their peers get the policy's answers from now)\n");
     cr_assert_eq(hello(1, "1.4.0", NULL), UG_TYPE_HINT);
     cr_assert_eq(ctl(SOCK " halt --all --why 'bad build'"), 0, "%s", ERR);
-    cr_assert_str_eq(OUT, "halted rollouts desktop, mobile: bad build (WAIT why=4 for their peers from now)\n");
+    cr_assert_str_eq(OUT, "halted rollouts desktop, mobile: bad build (WAIT paused for their peers from now)\n");
     cr_assert_eq(ctl(SOCK " resume --all"), 0, "%s", ERR);
 
     /* a policy's paused: true is not control's to lift: said so */
@@ -615,4 +618,69 @@ Test(ctl, a_socket_served_by_another_user_is_not_believed)
     cr_assert_eq(rc, 1, "refused, got %d: %s", rc, OUT);
     one_line("another user's socket");
     cr_assert(strstr(ERR, "served by uid 65534"), "%s", ERR);
+
+/* status for people: how far each rollout is from its halt_when, and that
+ * a resume of an automatic halt started a new count. */
+Test(ctl, status_says_how_far_halt_when_is)
+{
+    json_t *st = json_loads("{\"tracker\": {}, \"rollouts\": [{\"name\": \"desk\", \"release\": \"2.0.0\","
+                            " \"halt_when\": {\"failed_pct\": 50.0, \"rolled_back_pct\": 20.0, \"min_outcomes\": 4,"
+                            " \"since\": 1790000000, \"known\": 110, \"failed\": 30, \"rolled_back\": 17}}]}",
+                            0, NULL);
+    cr_assert_not_null(st);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ug_render_status(st, f, 1790000060);
+    fclose(f);
+    cr_expect(strstr(text, "  halt_when: failed 27.3% of 110, halts at 50%; rolled back 15.5% of 110, halts at 20%; "
+                           "at least 4 outcomes, counted since the resume 2026-09-21T14:13:20Z (1 minute ago)\n"),
+              "%s", text);
+    free(text);
+    json_decref(st);
+}
+
+/* status for people: a stage's row adds up to what it granted, so FAILED
+ * leaves out the rollbacks that ROLLED BACK shows (status JSON's "failed"
+ * keeps them, as halt_when counts them). */
+Test(ctl, status_failed_column_leaves_out_rollbacks)
+{
+    json_t *st = json_loads("{\"tracker\": {}, \"rollouts\": [{\"name\": \"desk\", \"release\": \"2.0.0\", \"stages\": "
+                            "[{\"name\": \"all\", \"granted\": 90, \"outcomes\": {\"upgraded\": 50, \"rolled_back\": 21,"
+                            " \"failed\": 30, \"declined\": 5, \"pending\": 5, \"not_taken\": 0}}]}]}",
+                            0, NULL);
+    cr_assert_not_null(st);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ug_render_status(st, f, 1790000060);
+    fclose(f);
+    const char *row = strstr(text, "  all ");
+    cr_assert_not_null(row, "%s", text);
+    char name[16];
+    int upg = -1, rb = -1, failed = -1, dec = -1, pend = -1, nt = -1;
+    cr_assert_eq(sscanf(row, "%15s %*s %*s %*s %*s %d %d %d %d %d %d", name, &upg, &rb, &failed, &dec, &pend, &nt), 7,
+                 "%s", text);
+    cr_expect_eq(failed, 9, "30 failed, 21 of them rolled back: %s", text);
+    cr_expect_eq(upg + rb + failed + dec + pend + nt, 90, "the row adds up to the 90 granted: %s", text);
+    free(text);
+    json_decref(st);
+}
+
+/* status for people: each stage's next ramp step, and when */
+Test(ctl, status_says_the_next_ramp_step)
+{
+    json_t *st = json_loads("{\"tracker\": {}, \"rollouts\": [{\"name\": \"desk\", \"release\": \"2.0.0\", \"stages\": "
+                            "[{\"name\": \"early\", \"percent\": 1.0, \"next_step\": {\"at\": 1790010800,"
+                            " \"percent\": 5.5}}]}]}",
+                            0, NULL);
+    cr_assert_not_null(st);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ug_render_status(st, f, 1790000000);
+    fclose(f);
+    cr_expect(strstr(text, "  stage early: next step 5.50% at 2026-09-21T17:13:20Z (in 3 hours)\n"), "%s", text);
+    free(text);
+    json_decref(st);
 }

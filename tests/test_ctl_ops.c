@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "nodeutil.h"
+#include "ug_proto.h"
 #include "testutil.h"
 
 static nu_node N;
@@ -162,8 +163,8 @@ Test(ctl_ops, policy_finds_its_node_by_the_record_the_node_keeps)
 /* ---- trackers that are down or broken ---------------------------------------------- */
 
 /* A listening socket at path, served by a child: it reads one request
- * line, then writes reply (len bytes) times times and closes; NULL reply:
- * it never answers. */
+ * line (kept in path.req), then writes reply (len bytes) times times and
+ * closes; NULL reply: it never answers. */
 static void fake_server(const char *path, const char *reply, size_t len, size_t times)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -179,8 +180,14 @@ static void fake_server(const char *path, const char *reply, size_t len, size_t 
         char req[1024];
         size_t got = 0;
         ssize_t k;
-        while (got < sizeof req && (k = read(c, req + got, sizeof req - got)) > 0 && !memchr(req + got, '\n', (size_t)k))
+        while (got < sizeof req && (k = read(c, req + got, sizeof req - got)) > 0) {
             got += (size_t)k;
+            if (memchr(req + got - (size_t)k, '\n', (size_t)k))
+                break;
+        }
+        char kept[300];
+        snprintf(kept, sizeof kept, "%s.req", path);
+        tu_write_file(kept, req, got);
         if (!reply)
             pause();
         signal(SIGPIPE, SIG_IGN);
@@ -205,6 +212,29 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* issue 20 item 9: the refusal's "force" is upgate-ctl's --force */
+Test(ctl_ops, fleet_forget_force_is_sent)
+{
+    nu_init(&N, "stages:\n  - {name: all}\n");
+    char sock[256], req[1024];
+    snprintf(sock, sizeof sock, "%s", nu_path(&N, "fake.sock"));
+    static const char ok[] = "{\"ok\": true, \"forgot\": \"a\"}\n";
+    fake_server(sock, ok, strlen(ok), 1);
+    cr_assert_eq(ctl("--socket fake.sock fleet forget a --force"), 0, "%s", ERR);
+    fake_done();
+    snprintf(req, sizeof req, "%s.req", sock);
+    uint8_t text[1024];
+    size_t len;
+    char why[128];
+    cr_assert_eq(ug_file_read(req, text, sizeof text - 1, &len, why, sizeof why), 0, "%s", why);
+    text[len] = 0;
+    json_t *j = json_loads((const char *)text, 0, NULL);
+    cr_assert_not_null(j, "%s", text);
+    cr_expect(json_is_true(json_object_get(j, "force")), "%s", text);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "tracker")), "a");
+    json_decref(j);
 }
 
 Test(ctl_ops, unreachable_and_broken_trackers_give_one_clear_line)
@@ -296,7 +326,7 @@ Test(ctl_ops, unreachable_and_broken_trackers_give_one_clear_line)
         "tracker up 1d 1h, policy /etc/upgate/policy.yaml (generation 7)\n",
         "  cookies auto (ON: load turned them on), verify always\n", "  waits: paused 2\n", "  drops: signature 3\n",
         "  fleet:\n    trackers: 2\n", "rollout r: release 2.0.0, manifest EXPIRED 1970-01-01T00:16:40Z (", " days ago)\n",
-        "  PAUSED by policy: every peer of it gets WAIT why=4\n", "  HALTED: x\n",
+        "  PAUSED by policy: every peer of it gets WAIT paused\n", "  HALTED: x\n",
         "  ramp held since 1970-01-01T00:16:40Z (", "  ramp delayed 1h 0m by holds so far\n", "  no stages\n",
         "  extra: 5\n", "\nfuture: yes\n"};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
@@ -391,6 +421,9 @@ Test(ctl_ops, metrics_agree_with_status)
              "    assert f.type != \"unknown\", (\"a sample outside its family\", f.name)\n"
              "    assert f.samples or f.name == \"upgate_stage_quota\", (\"a family with no sample\", f.name)\n"
              "samples = [s for f in fams for s in f.samples]\n"
+             "for x in samples:\n"
+             "    if x.name.startswith((\"upgate_rollout_\", \"upgate_stage_\", \"upgate_manifest_\")):\n"
+             "        assert \"release\" in x.labels, (\"no release label\", x)\n"
              "st = json.load(open(\"status.json\"))\n"
              "def one(name, **lab):\n"
              "    s = [x for x in samples if x.name == name and all(x.labels.get(k) == v for k, v in lab.items())]\n"
@@ -399,14 +432,15 @@ Test(ctl_ops, metrics_agree_with_status)
              "n = 0\n"
              "for r in st[\"rollouts\"]:\n"
              "    for g in (\"paused\", \"halted\"):\n"
-             "        v = one(\"upgate_rollout_\" + g, rollout=r[\"name\"])\n"
+             "        v = one(\"upgate_rollout_\" + g, rollout=r[\"name\"], release=r[\"release\"])\n"
              "        assert v == int(r[g]), (r[\"name\"], g, v, r[g])\n"
              "    for s in r[\"stages\"]:\n"
-             "        lab = dict(rollout=r[\"name\"], stage=s[\"name\"])\n"
+             "        lab = dict(rollout=r[\"name\"], release=r[\"release\"], stage=s[\"name\"])\n"
              "        assert one(\"upgate_stage_grants\", **lab) == s[\"granted\"], (lab, s)\n"
+             "        assert one(\"upgate_stage_offers_total\", kind=\"new\", **lab) == s[\"granted\"], (lab, s)\n"
              "        assert one(\"upgate_stage_quota\", **lab) == s[\"quota\"], (lab, s)\n"
-             "        p = one(\"upgate_stage_percent_ratio\", **lab)\n"
-             "        assert (p is None and s[\"percent\"] is None) or abs(p - s[\"percent\"] / 100) < 1e-9, (lab, p)\n"
+             "        p = one(\"upgate_stage_percent\", **lab)\n"
+             "        assert (p is None and s[\"percent\"] is None) or abs(p - s[\"percent\"]) < 1e-9, (lab, p)\n"
              "        for why, v in s[\"waits\"].items():\n"
              "            assert one(\"upgate_stage_waits_total\", why=why, **lab) == v, (lab, why, v)\n"
              "        n += (s[\"granted\"] > 0) + sum(v > 0 for v in s[\"waits\"].values())\n"

@@ -384,6 +384,26 @@ Test(install, out_of_tree_tracker_links_libupgate_host)
     const char *first = strstr(out, "adapter ok"), *second = first ? strstr(first + 1, "adapter ok") : NULL;
     cr_expect(first && second, "both builds ran: %s", out);
     cr_expect(strstr(out, "plugin upgate " UG_VERSION), "the installed plugin: %s", out);
+
+/* upgate-node(8)'s FIRST RUN step 5 as written, and upgate-sim, from the
+ * installed tree: no --plugin, the programs find the one installed. */
+Test(install, installed_programs_find_the_plugin_without_flags)
+{
+    const char *dir = tu_tmpdir();
+    prefix_install(dir);
+    char etc[512], bin[512], out[OUT_MAX];
+    pathf(etc, sizeof etc, "%s/etc/upgate", dir);
+    pathf(bin, sizeof bin, "%s/usr/bin", dir);
+    first_run(dir, bin, etc, 9);
+    int rc = run(out, sizeof out,
+                 "set -e; cd '%s'; cp policy.yaml.example policy.yaml; '%s/usr/sbin/upgate-node' --check "
+                 "--policy policy.yaml 2>&1",
+                 etc, dir);
+    cr_assert_eq(rc, 0, "upgate-node --check without --plugin:\n%s", out);
+    rc = run(out, sizeof out,
+             "cd '%s' && '%s/upgate-sim' --policy policy.yaml --peers 100 --days 1 --versions 1.0.0=1 2>&1", etc,
+             bin);
+    cr_assert_eq(rc, 0, "upgate-sim without --plugin:\n%s", out);
 }
 
 Test(install, out_of_tree_client_links_libupgate)
@@ -569,13 +589,18 @@ static bool notified(const char *want)
     return false;
 }
 
+/* uid 1001's credential is first_run's client.cred; another uid's is
+ * made here, client<uid>.cred. */
 static int peer(const char *dir, unsigned port, const char *uid, const char *ver, char *out, size_t cap)
 {
+    bool first = strcmp(uid, "1001") == 0;
     return run(out, cap,
-               "cd '%s/pub' && '%s/usr/bin/upgate-peer' --tracker 127.0.0.1:%u --uid %s --version %s "
-               "--key client.key --cred client.cred --hint-pub '%s/etc/upgate/keys/hint.pub' "
+               "cd '%s/pub' && { [ %d = 1 ] || [ -f client%s.cred ] || '%s/usr/bin/upgate-keys' cred --issuer "
+               "'%s/etc/upgate/keys/issuer.key' --uid %s --pub client.pub --ttl 86400 --out client%s.cred; } && "
+               "'%s/usr/bin/upgate-peer' --tracker 127.0.0.1:%u --uid %s --version %s "
+               "--key client.key --cred client%s.cred --hint-pub '%s/etc/upgate/keys/hint.pub' "
                "--release-pub release.pub --no --timeout 10 </dev/null 2>&1",
-               dir, dir, port, uid, ver, dir);
+               dir, first, uid, dir, dir, uid, uid, dir, port, uid, ver, first ? "" : uid, dir);
 }
 
 Test(install, exec_start_serves_the_example_policy)
@@ -672,7 +697,7 @@ Test(install, exec_start_serves_the_example_policy)
     /* the canary stage offers the release; other versions are not targeted */
     rc = peer(dir, port, "1001", "1.4.0", out, sizeof out);
     cr_expect(rc == 0 && strstr(out, "upgrade offered: version 1.4.0 -> 2.0.0"), "peer 1001: %s", out);
-    rc = peer(dir, port, "1001", "2.1.0", out, sizeof out);
+    rc = peer(dir, port, "1003", "2.1.0", out, sizeof out);
     cr_expect(rc == 0 && strstr(out, "no upgrade now"), "peer at 2.1.0: %s", out);
 
     if (have_client_lib()) { /* libupgate(3)'s example, on the installed library: an offer, the package verified */
@@ -699,7 +724,9 @@ Test(install, exec_start_serves_the_example_policy)
     if (notify)
         cr_expect(notified("RELOADING=1"), "no RELOADING=1 after SIGHUP");
     sleep_ms(300);
-    rc = peer(dir, port, "1001", "1.4.0", out, sizeof out);
+    /* 1001 upgraded above (the libupgate example) and is back at 1.4.0:
+     * a rollback, not offered 2.0.0 again (protocol rule 11); 1002 is */
+    rc = peer(dir, port, "1002", "1.4.0", out, sizeof out);
     cr_expect(rc == 0 && strstr(out, "upgrade offered"), "after reload: %s", out);
 
     kill(node, SIGTERM);

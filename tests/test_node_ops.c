@@ -88,6 +88,12 @@ Test(node_ops, metrics_serves_the_node_counters)
     cr_assert_eq(http_status(port, "GET", "/metricsx"), 404);
     cr_assert_eq(http_status(port, "POST", "/metrics"), 405);
     cr_assert_eq(http_status(port, "DELETE", "/metrics"), 405);
+    char cmd[512], out[4096];
+    snprintf(cmd, sizeof cmd, "curl -s -I -o /dev/null -w '%%{http_code}' http://127.0.0.1:%u/metrics", port);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 0);
+    cr_assert_eq(atoi(out), 200, "HEAD /metrics: %s", out);
+    nu_stderr(&N, out, sizeof out);
+    cr_assert_null(strstr(out, "EXTERNAL_LOGGER"), "a libmicrohttpd warning at start: %s", out);
     if (NU_REAL_HAS(control)) /* the plugin's own families come first */
         scrape_and_parse(port, "upgate_node_received");
     cr_assert_eq(nu_stop(&N, SIGTERM), 0);

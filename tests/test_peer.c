@@ -1349,6 +1349,15 @@ Test(peer, state_remembers_the_install_and_reports_a_rollback)
     cr_assert_eq(T.nreports, 1);
     assert_report(0, UG_RES_ROLLED_BACK, CURRENT, "2.0.0");
     cr_assert_eq(T.nseen, 1, "and the HELLO still went out");
+    /* the state file says what runs now: the rollback is told once */
+    cr_assert_eq(ug_file_read(state, text, sizeof text, &len, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(len, strlen("version=" CURRENT "\n"), "%.*s", (int)len, (const char *)text);
+    cr_assert_arr_eq(text, "version=" CURRENT "\n", len);
+    tracker_start(answer_wait);
+    run_peer(&r, NULL, 2, "--state %s", state);
+    tracker_stop();
+    cr_assert_eq(r.rc, 0, "exit %d:\n%s", r.rc, r.out);
+    cr_assert_eq(T.nreports, 0, "the rollback is not reported again at the next start");
 
     /* at or above the installed version: nothing to report */
     tu_write_file(state, "version=1.4.2\n", 14);

@@ -351,7 +351,9 @@ Test(runtime, status_grants_explain_and_metrics)
 
     const char *m = fx_control(&F, "{\"cmd\":\"metrics\"}", NULL);
     cr_expect(strstr(m, "# TYPE upgate_hints_total counter"), "%.300s", m);
-    cr_expect(strstr(m, "upgate_stage_grants{rollout=\"default\",stage=\"canary\"} 2"), "%.2000s", m);
+    cr_expect(strstr(m, "upgate_stage_grants{rollout=\"default\",release=\"2.0.0\",stage=\"canary\"} 2"), "%.2000s", m);
+    cr_expect(strstr(m, "upgate_stage_offers_total{rollout=\"default\",release=\"2.0.0\",stage=\"canary\",kind=\"new\"} 2"),
+              "%.4000s", m);
     cr_expect(strstr(m, "upgate_manifest_expiry_timestamp_seconds{rollout=\"default\",release=\"2.0.0\"}"));
 }
 
@@ -384,9 +386,10 @@ Test(runtime, outcomes_seen_at_login_and_reported)
     cr_expect_eq(fx_stat(&F, "signature_checks"), checks + 1, "not again: nothing would change");
     fx_ask(&F, 0, "10.0.0.1", 99, "2.0.0", NULL);
     cr_expect_eq(fx_stat(&F, "signature_checks"), checks + 1, "a stranger at 2.0.0 costs nothing");
-    /* 2 upgrades and then comes back at 1.4.0: rolled back */
+    /* 2 upgrades and then comes back at 1.4.0: rolled back, and (rule 11)
+     * not offered 2.0.0 again */
     fx_ask(&F, 0, "10.0.0.1", 2, "2.0.1", NULL);
-    cr_expect(hint(fx_ask(&F, 0, "10.0.0.1", 2, "1.4.0", NULL)));
+    cr_expect_eq(why(fx_ask(&F, 0, "10.0.0.1", 2, "1.4.0", NULL)), UG_WHY_NOT_SELECTED);
     /* 3 declines, 4 fails to download, 5 gets a bad file then installs */
     uint8_t rep[UG_DGRAM_MAX];
     size_t n = fx_report(&F, rep, 3, "1.4.0", "2.0.0", UG_RES_DECLINED);
@@ -423,6 +426,48 @@ Test(runtime, outcomes_seen_at_login_and_reported)
     json_decref(o);
 }
 
+static void report_from(const char *ip, uint64_t uid, const char *ver, ug_res res)
+{
+    uint8_t rep[UG_DGRAM_MAX];
+    size_t n = fx_report(&F, rep, uid, ver, "2.0.0", res);
+    cr_expect_eq(fx_send(&F, 0, ip, 4000, rep, n).len, 0, "a REPORT is never answered");
+}
+
+/* Protocol rule 11: a rollback yields only to an install, and a uid that
+ * rolled the release back is not offered it again. */
+Test(runtime, a_rollback_stands_until_an_install)
+{
+    start("targets: [\"1.4.0\"]\nstages:\n  - {name: all}\n");
+    cr_assert(hint(fx_ask(&F, 0, "10.0.0.1", 1, "1.4.0", NULL)));
+    report_from("10.0.0.1", 1, "2.0.0", UG_RES_INSTALLED);
+    F.now += 1;
+    report_from("10.0.0.1", 1, "1.4.0", UG_RES_ROLLED_BACK);
+    json_t *o = outcomes(0);
+    cr_expect_eq(outcome(o, "rolled_back"), 1);
+    json_decref(o);
+    cr_expect_eq(why(fx_ask(&F, 0, "10.0.0.1", 1, "1.4.0", NULL)), UG_WHY_NOT_SELECTED,
+                 "a uid that rolled 2.0.0 back is not offered 2.0.0 again");
+    uint64_t counted = fx_stat(&F, "reports_counted");
+    static const ug_res later[] = {UG_RES_DECLINED, UG_RES_DOWNLOAD_FAILED, UG_RES_MISMATCH, UG_RES_INSTALL_FAILED};
+    for (size_t i = 0; i < 4; i++) {
+        F.now += 1;
+        report_from("10.0.0.1", 1, "1.4.0", later[i]);
+    }
+    o = outcomes(0);
+    cr_expect_eq(outcome(o, "rolled_back"), 1, "a decline or a failure does not erase the rollback");
+    cr_expect_eq(outcome(o, "declined"), 0);
+    json_decref(o);
+    cr_expect_eq(fx_stat(&F, "reports_counted"), counted);
+    restart();
+    cr_expect_eq(why(fx_ask(&F, 0, "10.0.0.1", 1, "1.4.0", NULL)), UG_WHY_NOT_SELECTED, "after a restart too");
+    F.now += 1;
+    report_from("10.0.0.1", 1, "2.0.0", UG_RES_INSTALLED);
+    o = outcomes(0);
+    cr_expect_eq(outcome(o, "rolled_back"), 0, "an install replaces it");
+    cr_expect_eq(outcome(o, "upgraded"), 1);
+    json_decref(o);
+}
+
 Test(runtime, a_bad_release_halts_itself)
 {
     start("rollouts:\n  - name: desk\n    release: release.manifest\n    targets: [\"1.4.0\"]\n"
@@ -448,6 +493,171 @@ Test(runtime, a_bad_release_halts_itself)
     json_decref(st);
     json_decref(control("{\"cmd\":\"resume\",\"rollout\":\"desk\"}", true));
     cr_expect(hint(fx_ask(&F, 0, "10.0.0.1", 22, "1.4.0", NULL)), "only an operator lifts it");
+}
+
+/* Issue 21 §2: captured REPORTs replayed from elsewhere cannot flip an
+ * outcome; the newest REPORT by its own ts stands. */
+Test(runtime, a_replayed_report_cannot_flip_an_outcome)
+{
+    start("targets: [\"1.4.0\"]\nstages:\n  - {name: all}\n");
+    cr_assert(hint(fx_ask(&F, 0, "10.0.0.1", 100, "1.4.0", NULL)));
+    uint8_t failed[UG_DGRAM_MAX], installed[UG_DGRAM_MAX];
+    size_t nf = fx_report(&F, failed, 100, "1.4.0", "2.0.0", UG_RES_DOWNLOAD_FAILED);
+    F.now += 5;
+    size_t ni = fx_report(&F, installed, 100, "2.0.0", "2.0.0", UG_RES_INSTALLED);
+    fx_send(&F, 0, "10.0.0.1", 4000, failed, nf);
+    fx_send(&F, 0, "10.0.0.1", 4000, installed, ni);
+    for (int i = 0; i < 10; i++) {
+        F.now += 1;
+        fx_send(&F, i % 2, "192.0.2.7", 5000 + i, failed, nf);
+        json_t *o = outcomes(0);
+        cr_expect_eq(outcome(o, "upgraded"), 1, "replay %d flipped it", i);
+        cr_expect_eq(outcome(o, "failed"), 0, "replay %d", i);
+        json_decref(o);
+        fx_send(&F, i % 2, "192.0.2.7", 5000 + i, installed, ni);
+    }
+    restart();
+    fx_send(&F, 0, "192.0.2.7", 6000, failed, nf);
+    json_t *o = outcomes(0);
+    cr_expect_eq(outcome(o, "upgraded"), 1, "nor after a restart");
+    json_decref(o);
+    /* "installed" while still running below `to` is an install (protocol.md:
+     * res 0; a peer reports it before it restarts into `to`) */
+    cr_assert(hint(fx_ask(&F, 0, "10.0.0.1", 101, "1.4.0", NULL)));
+    report_from("10.0.0.1", 101, "1.4.0", UG_RES_INSTALLED);
+    o = outcomes(0);
+    cr_expect_eq(outcome(o, "upgraded"), 2);
+    json_decref(o);
+}
+
+/* Issue 21 §2: one account alternating two signed REPORTs is one failed
+ * outcome, not hundreds: a ramp does not hold on it. */
+Test(runtime, health_counts_each_uid_once)
+{
+    start("rollouts:\n  - name: desk\n    release: release.manifest\n    targets: [\"1.4.0\"]\n"
+          "    halt_when: {failed: 0.8, min_outcomes: 1000}\n    hold_when_unhealthy: true\n    stages:\n"
+          "      - {name: all}\n");
+    for (uint64_t uid = 1; uid <= 10; uid++) {
+        cr_assert(hint(fx_ask(&F, 0, "10.0.0.1", uid, "1.4.0", NULL)));
+        report_from("10.0.0.1", uid, "2.0.0", UG_RES_INSTALLED);
+    }
+    cr_assert(hint(fx_ask(&F, 0, "10.0.0.1", 66, "1.4.0", NULL)));
+    for (int i = 0; i < 40; i++) {
+        report_from("198.51.100.1", 66, "1.4.0", i % 2 ? UG_RES_MISMATCH : UG_RES_DOWNLOAD_FAILED);
+        F.now += 1;
+    }
+    F.api->tick(F.inst);
+    json_t *st = control("{\"cmd\":\"status\"}", true);
+    json_t *r0 = json_array_get(json_object_get(st, "rollouts"), 0);
+    cr_expect(json_is_null(json_object_get(r0, "ramp_held_since")), "1 failed of 11 uids is healthy");
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(r0, "outcomes"), "failed")), 1);
+    json_decref(st);
+}
+
+/* Issue 20 item 4: what happens is counted by counters that only grow,
+ * per rollout, release and stage; the outcome gauges move both ways. */
+Test(runtime, stage_counters_only_grow)
+{
+    start("targets: [\"1.4.0\"]\nstages:\n  - {name: all}\n");
+    cr_assert(hint(fx_ask(&F, 0, "10.0.0.1", 1, "1.4.0", NULL)));
+    cr_assert(hint(fx_ask(&F, 1, "10.0.0.1", 1, "1.4.0", NULL)));
+    report_from("10.0.0.1", 1, "1.4.0", UG_RES_DOWNLOAD_FAILED);
+    F.now += 1;
+    report_from("10.0.0.1", 1, "2.0.0", UG_RES_INSTALLED);
+    const char *m = fx_control(&F, "{\"cmd\":\"metrics\"}", NULL);
+#define S "{rollout=\"default\",release=\"2.0.0\",stage=\"all\","
+    static const char *const want[] = {
+        "upgate_stage_offers_total" S "kind=\"new\"} 1\n",
+        "upgate_stage_offers_total" S "kind=\"again\"} 1\n",
+        "upgate_stage_reports_total" S "result=\"download_failed\"} 1\n",
+        "upgate_stage_reports_total" S "result=\"installed\"} 1\n",
+        "upgate_stage_outcome_changes_total" S "outcome=\"download_failed\"} 1\n",
+        "upgate_stage_outcome_changes_total" S "outcome=\"upgraded\"} 1\n",
+        "upgate_stage_outcomes" S "outcome=\"download_failed\"} 0\n",
+        "upgate_stage_outcomes" S "outcome=\"upgraded\"} 1\n",
+    };
+#undef S
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        cr_expect(strstr(m, want[i]), "no %s in\n%.6000s", want[i], m);
+}
+
+/* Issue 20 item 7: status says each stage's next ramp step and when. */
+Test(runtime, status_shows_the_next_ramp_step)
+{
+    start("targets: [\"1.4.0\"]\nstages:\n"
+          "  - {name: steps, percent: [{at: 2026-09-21T00:00:00Z, percent: 1},"
+          " {at: 2026-09-25T00:00:00Z, percent: 5.5}]}\n"
+          "  - {name: line, percent: {from: 1, to: 50, start: 2026-09-21T00:00:00Z, end: 2026-09-28T00:00:00Z}}\n"
+          "  - {name: flat, percent: 10}\n");
+    json_t *st = control("{\"cmd\":\"status\"}", true);
+    json_t *n0 = json_object_get(stage_status(st, 0, 0), "next_step");
+    cr_expect_eq(json_integer_value(json_object_get(n0, "at")), 1790294400, "2026-09-25T00:00:00Z");
+    cr_expect(json_real_value(json_object_get(n0, "percent")) == 5.5);
+    json_t *n1 = json_object_get(stage_status(st, 0, 1), "next_step");
+    cr_expect_eq(json_integer_value(json_object_get(n1, "at")), 1790553600, "the end of the line");
+    cr_expect(json_real_value(json_object_get(n1, "percent")) == 50.0);
+    cr_expect(json_is_null(json_object_get(stage_status(st, 0, 2), "next_step")), "a constant has none");
+    json_decref(st);
+}
+
+static json_t *halt_when_status(void)
+{
+    json_t *st = control("{\"cmd\":\"status\"}", true);
+    json_t *h = json_incref(json_object_get(json_array_get(json_object_get(st, "rollouts"), 0), "halt_when"));
+    json_decref(st);
+    return h;
+}
+
+static bool halted(void)
+{
+    json_t *st = control("{\"cmd\":\"status\"}", true);
+    bool h = json_is_true(json_object_get(json_array_get(json_object_get(st, "rollouts"), 0), "halted"));
+    json_decref(st);
+    return h;
+}
+
+/* policy.md: a resume of a rollout that halted itself starts a new count,
+ * of min_outcomes outcomes recorded after it; it holds across a restart. */
+Test(runtime, a_resume_after_an_automatic_halt_counts_afresh)
+{
+    start("rollouts:\n  - name: desk\n    release: release.manifest\n    targets: [\"1.4.0\"]\n"
+          "    halt_when: {failed: 0.5, min_outcomes: 4}\n    stages:\n      - {name: all}\n");
+    for (uint64_t uid = 1; uid <= 12; uid++)
+        cr_assert(hint(fx_ask(&F, 0, "10.0.0.1", uid, "1.4.0", NULL)));
+    for (uint64_t uid = 1; uid <= 3; uid++)
+        report_from("10.0.0.1", uid, "1.4.0", UG_RES_INSTALL_FAILED);
+    report_from("10.0.0.1", 4, "2.0.0", UG_RES_INSTALLED);
+    F.api->tick(F.inst);
+    cr_assert(halted(), "3 of 4 failed");
+    F.now += 60;
+    json_t *r = control("{\"cmd\":\"resume\",\"rollout\":\"desk\"}", true);
+    json_t *c = json_object_get(json_object_get(r, "halt_when_counts_from"), "desk");
+    cr_expect_eq(json_integer_value(json_object_get(c, "since")), (json_int_t)F.now, "the reply says so");
+    cr_expect_eq(json_integer_value(json_object_get(c, "min_outcomes")), 4);
+    json_decref(r);
+    F.api->tick(F.inst);
+    F.now += 11;
+    F.api->tick(F.inst);
+    cr_expect(!halted(), "the outcomes before the resume no longer halt it");
+    json_t *h = halt_when_status();
+    cr_expect_eq(json_integer_value(json_object_get(h, "since")), (json_int_t)F.now - 11);
+    cr_expect_eq(json_integer_value(json_object_get(h, "known")), 0);
+    cr_expect_eq(json_integer_value(json_object_get(h, "min_outcomes")), 4);
+    cr_expect(json_real_value(json_object_get(h, "failed_pct")) == 50.0);
+    json_decref(h);
+    F.now += 1;
+    for (uint64_t uid = 5; uid <= 7; uid++)
+        report_from("10.0.0.1", uid, "1.4.0", UG_RES_DOWNLOAD_FAILED);
+    cr_expect(!halted(), "3 outcomes since the resume: fewer than min_outcomes");
+    restart();
+    F.api->tick(F.inst);
+    cr_expect(!halted(), "a restart keeps the count's start");
+    h = halt_when_status();
+    cr_expect_eq(json_integer_value(json_object_get(h, "known")), 3);
+    cr_expect_eq(json_integer_value(json_object_get(h, "failed")), 3);
+    json_decref(h);
+    report_from("10.0.0.1", 8, "1.4.0", UG_RES_MISMATCH);
+    cr_expect(halted(), "4 of 4 since the resume failed: halted again");
 }
 
 Test(runtime, an_unhealthy_rollout_holds_its_ramp)
@@ -551,21 +761,31 @@ Test(runtime, a_host_can_keep_its_own_state)
     reload("targets: [\"1.4.0\"]\nstages:\n  - {name: all, quota: 1}\n");
 }
 
-/* report.json through the real plugin: uid 4242 was offered 2.0.0 (by the
- * tracker vectors' valid HELLO); every accepted REPORT sets its outcome,
- * every other one is dropped silently and changes nothing. */
-Test(runtime, report_vectors_through_the_plugin)
+/* A tracker that trusts the vectors' keys and has offered uid 4242 2.0.0
+ * (by the tracker vectors' valid HELLO, hello[0..len)). */
+static void vector_tracker(const uint8_t *hello, size_t len)
 {
+    char err[512];
+    fx_stop(&F);
     fx_init_vectors(&F, 1);
     fx_policy(&F, "targets: [\"1.4.2\"]\nstages:\n  - {name: all}\n");
-    char err[512];
     cr_assert_eq(fx_start(&F, err, sizeof err), 0, "%s", err);
+    cr_assert(hint(fx_send(&F, 0, "10.0.0.1", 4000, hello, len)), "the valid HELLO of uid 4242 is offered 2.0.0");
+}
+
+/* report.json through the real plugin: every accepted REPORT sets the
+ * outcome of an offer nothing was reported about yet (the vectors share
+ * one ts, and rule 11 orders REPORTs by it), every other one is dropped
+ * silently and changes nothing. */
+Test(runtime, report_vectors_through_the_plugin)
+{
     json_t *tv = tu_vectors("tracker.json");
-    uint8_t buf[4096];
-    size_t len = tu_unhex(json_string_value(json_object_get(json_array_get(json_object_get(tv, "vectors"), 0), "hex")),
-                          buf, sizeof buf);
+    uint8_t hello[4096], buf[4096];
+    size_t hlen = tu_unhex(
+        json_string_value(json_object_get(json_array_get(json_object_get(tv, "vectors"), 0), "hex")), hello,
+        sizeof hello);
     json_decref(tv);
-    cr_assert(hint(fx_send(&F, 0, "10.0.0.1", 4000, buf, len)), "the valid HELLO of uid 4242 is offered 2.0.0");
+    vector_tracker(hello, hlen);
     json_t *rv = tu_vectors("report.json");
     cr_assert_eq(json_integer_value(json_object_get(rv, "now")), (json_int_t)FX_NOW);
     static const char *const expect_of_res[] = {"upgraded", "declined", "failed", "failed", "failed", "rolled_back"};
@@ -574,9 +794,11 @@ Test(runtime, report_vectors_through_the_plugin)
     json_array_foreach(json_object_get(rv, "vectors"), i, v) {
         const char *name = json_string_value(json_object_get(v, "name"));
         bool want = strcmp(json_string_value(json_object_get(v, "expect")), "accept") == 0;
+        if (want)
+            vector_tracker(hello, hlen);
         json_t *before = outcomes(0);
         uint64_t counted = fx_stat(&F, "reports_counted");
-        len = tu_unhex(json_string_value(json_object_get(v, "hex")), buf, sizeof buf);
+        size_t len = tu_unhex(json_string_value(json_object_get(v, "hex")), buf, sizeof buf);
         fx_reply r = fx_send(&F, 0, "10.0.0.1", 4000, buf, len);
         cr_expect_eq(r.len, 0, "%s: a REPORT is never answered", name);
         json_t *after = outcomes(0);

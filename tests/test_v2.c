@@ -255,7 +255,14 @@ Test(v2, an_older_seq_is_refused_and_an_explicit_downgrade_accepted)
     char pol[4096];
     vw_policy_text(pol, sizeof pol, "www/keys/1.keyring", "h1.cert", "m5.manifest", NULL);
     vw_reload(&N, pol);
-    vw_peer(&W, &r, PEER41, N.port, "1.4.0", "b.bin");
+    /* uid 41 installed 2.0.0 and is back at 1.4.0: it rolled back, and is
+     * not offered 2.0.0 again (protocol rule 11); uid 42 is */
+    vw_cred(&W, 42);
+    char cp[1024];
+    snprintf(cp, sizeof cp, "cp %s %s", vw_path(&W, "s41"), vw_path(&W, "s42")); /* what it verified, not installed */
+    cr_assert_eq(system(cp), 0);
+    vw_peer(&W, &r, "--tracker 127.0.0.1:%u --uid 42 --cred c42.cred --version %s --state s42 --plat " VW_PLAT
+            " --chan " VW_CHAN " --pad --out %s", N.port, "1.4.0", "b.bin");
     cr_assert_eq(r.rc, 3, "%s", r.out);
     assert_has(&r, "HINT rejected: seq");
     /* a 2.0.0 peer offered 1.9.0: a rollback, unless a newer manifest says downgrade */

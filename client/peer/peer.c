@@ -371,6 +371,10 @@ static int check_state(const peer *p)
     if (rolled_back) {
         send_report(p, UG_CLIENT_RES_ROLLED_BACK, installed);
         printf("running %s below the installed %s: rollback reported\n", p->o.version, installed);
+        /* the file says what is installed: now the version running, so the
+         * rollback is told once, not at every start */
+        if (ug_client_state_save(p->c, p->o.installed, p->o.version) != UG_CLIENT_OK)
+            return ug_complain(UG_EXIT_FAIL, "%s", ug_client_errmsg(p->c));
     }
     return UG_EXIT_OK;
 }

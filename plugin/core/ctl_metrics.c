@@ -1,6 +1,7 @@
 /* Control's metrics: the Prometheus text exposition of the tracker's counters and of every rollout and stage. */
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,88 @@ static uint64_t (*outcome_scan(const ug_live_rollout *lr, uint64_t now))[UG_OUT_
     return sc.per;
 }
 
+#define EACH_ROLLOUT for (size_t i = 0; i < n; i++) for (const ug_live_rollout *lr = &l->ro[i]; lr; lr = NULL)
+#define EACH_STAGE                                                                                                     \
+    EACH_ROLLOUT for (size_t j = 0; j < lr->r->nstages; j++) for (const ug_live_stage *ls = &lr->stages[j]; ls; ls = NULL)
+/* Every series of a rollout carries its release; of a stage, its stage too. */
+#define RL "{rollout=\"%s\",release=\"%s\""
+#define RL_ARGS lr->r->name, lr->r->to
+#define SL RL ",stage=\"%s\""
+#define SL_ARGS RL_ARGS, ls->s->name
+
+static uint64_t tally_sum(const ug_inst *I, const ug_live_stage *ls, size_t off)
+{
+    uint64_t v = 0;
+    for (unsigned w = 0; w < I->nworkers; w++)
+        v += atomic_load_explicit((const _Atomic uint64_t *)((const char *)&ls->rt->tally[w] + off),
+                                  memory_order_relaxed);
+    return v;
+}
+
+/* The levels: paused, halted, expiry; a stage's grants, quota, percent. */
+static void metrics_levels(mout *m, const ug_live *l, size_t n, uint64_t now)
+{
+    family(m, "upgate_rollout_paused", "gauge", "1 while the rollout is paused.");
+    EACH_ROLLOUT mf(m, "upgate_rollout_paused" RL "} %d\n", RL_ARGS,
+                    lr->r->paused || atomic_load(&lr->rt->ctl_paused));
+    family(m, "upgate_rollout_halted", "gauge", "1 while the rollout is halted.");
+    EACH_ROLLOUT mf(m, "upgate_rollout_halted" RL "} %d\n", RL_ARGS, (int)atomic_load(&lr->rt->halted));
+    family(m, "upgate_manifest_expiry_timestamp_seconds", "gauge", "When the rollout's release manifest expires.");
+    EACH_ROLLOUT mf(m, "upgate_manifest_expiry_timestamp_seconds" RL "} %" PRIu64 "\n", RL_ARGS, lr->r->rel.exp);
+    family(m, "upgate_stage_grants", "gauge", "Distinct uids offered the release by the stage.");
+    EACH_STAGE mf(m, "upgate_stage_grants" SL "} %" PRIu64 "\n", SL_ARGS, ls->q ? ug_stage_quota_count(ls->q) : 0);
+    family(m, "upgate_stage_quota", "gauge", "The stage's quota.");
+    EACH_STAGE if (ls->s->has_quota) mf(m, "upgate_stage_quota" SL "} %" PRIu64 "\n", SL_ARGS, ls->s->quota);
+    family(m, "upgate_stage_quota_left", "gauge", "Slots left in the stage's quota on this tracker.");
+    EACH_STAGE if (ls->s->has_quota && ls->q) mf(m, "upgate_stage_quota_left" SL "} %" PRIu64 "\n", SL_ARGS,
+                                                 ug_stage_quota_remaining(ls->q));
+    family(m, "upgate_stage_percent", "gauge", "The stage's percentage in force, as the policy writes it.");
+    EACH_STAGE if (ls->s->has_percent) mf(m, "upgate_stage_percent" SL "} %.2f\n", SL_ARGS,
+                                          ug_live_percent(lr, ls->s, now) / 100.0);
+    family(m, "upgate_stage_offers_last_hour", "gauge", "New offers in the last hour.");
+    EACH_STAGE
+    {
+        uint64_t mn = 0, hr = 0;
+        if (ls->q)
+            ug_stage_quota_offers(ls->q, now, &mn, &hr);
+        mf(m, "upgate_stage_offers_last_hour" SL "} %" PRIu64 "\n", SL_ARGS, hr);
+    }
+}
+
+/* The monotonic counters of each stage, for rate() and increase(). */
+static void metrics_stage_counters(ug_inst *I, mout *m, const ug_live *l, size_t n)
+{
+    static const char *const resk[UG_RES_COUNT_] = {"installed", "declined", "download_failed", "mismatch",
+                                                    "install_failed", "rolled_back"};
+    static const char *const chk[UG_OUT_COUNT_] = {"pending", "upgraded", "rolled_back", "declined",
+                                                   "download_failed", "mismatch", "install_failed"};
+    family(m, "upgate_stage_offers_total", "counter", "HINTs the stage gave, by kind: a new grant or again.");
+    EACH_STAGE
+    {
+        mf(m, "upgate_stage_offers_total" SL ",kind=\"new\"} %" PRIu64 "\n", SL_ARGS,
+           tally_sum(I, ls, offsetof(ug_tally, offers_new)));
+        mf(m, "upgate_stage_offers_total" SL ",kind=\"again\"} %" PRIu64 "\n", SL_ARGS,
+           tally_sum(I, ls, offsetof(ug_tally, offers_again)));
+    }
+    family(m, "upgate_stage_waits_total", "counter", "WAITs the stage caused, by reason.");
+    EACH_STAGE for (unsigned why = 0; why < UG_WHY_COUNT_; why++)
+    {
+        uint64_t v = 0;
+        for (unsigned w = 0; w < I->nworkers; w++)
+            v += atomic_load_explicit(&ls->rt->waits[w].why[why], memory_order_relaxed);
+        mf(m, "upgate_stage_waits_total" SL ",why=\"%s\"} %" PRIu64 "\n", SL_ARGS, ug_why_name(why), v);
+    }
+    family(m, "upgate_stage_reports_total", "counter", "Verified REPORTs about the stage's offers, by result.");
+    EACH_STAGE for (unsigned k = 0; k < UG_RES_COUNT_; k++)
+        mf(m, "upgate_stage_reports_total" SL ",result=\"%s\"} %" PRIu64 "\n", SL_ARGS, resk[k],
+           tally_sum(I, ls, offsetof(ug_tally, reports) + k * sizeof(_Atomic uint64_t)));
+    family(m, "upgate_stage_outcome_changes_total", "counter",
+           "Changes of the outcome of the stage's offers, by the outcome changed to.");
+    EACH_STAGE for (unsigned k = 1; k < UG_OUT_COUNT_; k++)
+        mf(m, "upgate_stage_outcome_changes_total" SL ",outcome=\"%s\"} %" PRIu64 "\n", SL_ARGS, chk[k],
+           tally_sum(I, ls, offsetof(ug_tally, changes) + k * sizeof(_Atomic uint64_t)));
+}
+
 /* The exposition format wants a family's samples together, after its HELP
  * and TYPE: so family by family, each over every rollout and stage. */
 static void metrics_rollouts(ug_inst *I, mout *m, const ug_live *l, uint64_t now)
@@ -116,54 +199,17 @@ static void metrics_rollouts(ug_inst *I, mout *m, const ug_live *l, uint64_t now
         return;
     for (size_t i = 0; i < n; i++)
         per[i] = outcome_scan(&l->ro[i], now);
-#define EACH_ROLLOUT for (size_t i = 0; i < n; i++) for (const ug_live_rollout *lr = &l->ro[i]; lr; lr = NULL)
-#define EACH_STAGE                                                                                                     \
-    EACH_ROLLOUT for (size_t j = 0; j < lr->r->nstages; j++) for (const ug_live_stage *ls = &lr->stages[j]; ls; ls = NULL)
-    family(m, "upgate_rollout_paused", "gauge", "1 while the rollout is paused.");
-    EACH_ROLLOUT mf(m, "upgate_rollout_paused{rollout=\"%s\"} %d\n", lr->r->name,
-                    lr->r->paused || atomic_load(&lr->rt->ctl_paused));
-    family(m, "upgate_rollout_halted", "gauge", "1 while the rollout is halted.");
-    EACH_ROLLOUT mf(m, "upgate_rollout_halted{rollout=\"%s\"} %d\n", lr->r->name, (int)atomic_load(&lr->rt->halted));
-    family(m, "upgate_manifest_expiry_timestamp_seconds", "gauge", "When the rollout's release manifest expires.");
-    EACH_ROLLOUT mf(m, "upgate_manifest_expiry_timestamp_seconds{rollout=\"%s\",release=\"%s\"} %" PRIu64 "\n",
-                    lr->r->name, lr->r->to, lr->r->rel.exp);
-    family(m, "upgate_stage_grants", "gauge", "Distinct uids offered the release by the stage.");
-    EACH_STAGE mf(m, "upgate_stage_grants{rollout=\"%s\",stage=\"%s\"} %" PRIu64 "\n", lr->r->name, ls->s->name,
-                  ls->q ? ug_stage_quota_count(ls->q) : 0);
-    family(m, "upgate_stage_quota", "gauge", "The stage's quota.");
-    EACH_STAGE if (ls->s->has_quota) mf(m, "upgate_stage_quota{rollout=\"%s\",stage=\"%s\"} %" PRIu64 "\n",
-                                        lr->r->name, ls->s->name, ls->s->quota);
-    family(m, "upgate_stage_percent_ratio", "gauge", "The stage's percentage in force, as a ratio.");
-    EACH_STAGE if (ls->s->has_percent) mf(m, "upgate_stage_percent_ratio{rollout=\"%s\",stage=\"%s\"} %.4f\n",
-                                          lr->r->name, ls->s->name, ug_live_percent(lr, ls->s, now) / 10000.0);
-    family(m, "upgate_stage_offers_last_hour", "gauge", "New offers in the last hour.");
-    EACH_STAGE
-    {
-        uint64_t mn = 0, hr = 0;
-        if (ls->q)
-            ug_stage_quota_offers(ls->q, now, &mn, &hr);
-        mf(m, "upgate_stage_offers_last_hour{rollout=\"%s\",stage=\"%s\"} %" PRIu64 "\n", lr->r->name, ls->s->name,
-           hr);
-    }
-    family(m, "upgate_stage_waits_total", "counter", "WAITs the stage caused, by reason.");
-    EACH_STAGE for (unsigned why = 0; why < UG_WHY_COUNT_; why++)
-    {
-        uint64_t v = 0;
-        for (unsigned w = 0; w < I->nworkers; w++)
-            v += atomic_load_explicit(&ls->rt->waits[w].why[why], memory_order_relaxed);
-        mf(m, "upgate_stage_waits_total{rollout=\"%s\",stage=\"%s\",why=\"%s\"} %" PRIu64 "\n", lr->r->name,
-           ls->s->name, ug_why_name(why), v);
-    }
+    metrics_levels(m, l, n, now);
+    metrics_stage_counters(I, m, l, n);
     family(m, "upgate_stage_outcomes", "gauge", "The stage's offers, by outcome.");
     EACH_STAGE for (unsigned o = 0; per[i] && o <= UG_OUT_COUNT_; o++)
-        mf(m, "upgate_stage_outcomes{rollout=\"%s\",stage=\"%s\",outcome=\"%s\"} %" PRIu64 "\n", lr->r->name,
-           ls->s->name, outk[o], per[i][j][o]);
-#undef EACH_STAGE
-#undef EACH_ROLLOUT
+        mf(m, "upgate_stage_outcomes" SL ",outcome=\"%s\"} %" PRIu64 "\n", SL_ARGS, outk[o], per[i][j][o]);
     for (size_t i = 0; i < n; i++)
         free(per[i]);
     free(per);
 }
+#undef EACH_STAGE
+#undef EACH_ROLLOUT
 
 int ug_ctl_metrics(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
 {

@@ -33,6 +33,27 @@ static int targets_of(ug_inst *I, json_t *req, const ug_live_rollout **out, size
     return 0;
 }
 
+/* resume: lifts a pause and a halt; after an automatic halt, halt_when
+ * counts afresh from now (policy.md), which the reply says in counts:
+ * {rollout: {"since", "min_outcomes"}}. 0 or -1 (not stored). */
+static int resume_one(ug_inst *I, const ug_live_rollout *lr, uint64_t now, json_t *counts)
+{
+    char line[600];
+    bool was = atomic_load(&lr->rt->halted);
+    bool automatic = was && strncmp(lr->rt->halted_why, "automatic", 9) == 0;
+    int rc = ug_flags_pause(I, lr->rt, false) | ug_flags_lift_halt(I, lr->rt);
+    if (automatic && lr->r->has_halt_when) {
+        rc |= ug_flags_count_since(I, lr->rt, lr->sc, now);
+        json_object_set_new(counts, lr->r->name,
+                            json_pack("{s:I, s:I}", "since", (json_int_t)now, "min_outcomes",
+                                      (json_int_t)lr->r->halt_min_outcomes));
+    }
+    snprintf(line, sizeof line, "resume rollout %s%s%s%s", lr->r->name, was ? " (lifts its halt)" : "",
+             automatic ? "; halt_when now counts only the outcomes from here on" : "",
+             lr->r->paused ? "; the policy file still says paused: true" : "");
+    return rc | ug_ctl_note(I, line);
+}
+
 static int flag_cmd(ug_inst *I, json_t *req, ug_emit emit, void *ctx, const char *cmd)
 {
     const ug_live_rollout *rs[256];
@@ -47,7 +68,7 @@ static int flag_cmd(ug_inst *I, json_t *req, ug_emit emit, void *ctx, const char
     if (!halt && json_object_get(req, "why"))
         return ug_ctl_refuse(emit, ctx, "%s: unknown member \"why\"", cmd);
     uint64_t now = ug_inst_now(I);
-    json_t *done = json_array();
+    json_t *done = json_array(), *counts = json_object();
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         const ug_live_rollout *lr = rs[i];
@@ -58,11 +79,7 @@ static int flag_cmd(ug_inst *I, json_t *req, ug_emit emit, void *ctx, const char
             snprintf(line, sizeof line, "pause rollout %s", lr->r->name);
             rc |= ug_ctl_note(I, line);
         } else {
-            bool was = atomic_load(&lr->rt->halted);
-            rc |= ug_flags_pause(I, lr->rt, false) | ug_flags_lift_halt(I, lr->rt);
-            snprintf(line, sizeof line, "resume rollout %s%s%s", lr->r->name, was ? " (lifts its halt)" : "",
-                     lr->r->paused ? "; the policy file still says paused: true" : "");
-            rc |= ug_ctl_note(I, line);
+            rc |= resume_one(I, lr, now, counts);
         }
         json_array_append_new(done, json_string(lr->r->name));
     }
@@ -77,10 +94,14 @@ static int flag_cmd(ug_inst *I, json_t *req, ug_emit emit, void *ctx, const char
     }
     if (rc != 0) {
         json_decref(done);
+        json_decref(counts);
         return ug_ctl_refuse(emit, ctx, "%s: in force now, but the state folder %s did not store it (see the log)",
                              cmd, I->state_dir);
     }
     json_t *o = json_pack("{s:s, s:o}", "did", cmd, "rollouts", done);
+    if (o && json_object_size(counts))
+        json_object_set(o, "halt_when_counts_from", counts);
+    json_decref(counts);
     if (I->ctl_ext && I->ctl_ext->flag_reply && o)
         I->ctl_ext->flag_reply(I->ctl_ext->ctx, o, told);
     return ug_ctl_reply(emit, ctx, o, true);

@@ -4,6 +4,7 @@
 
 #include "base/log.h"
 #include "core/ctl_impl.h"
+#include "core/outcomes.h"
 
 uint64_t ug_ctl_sum(ug_inst *I, unsigned st)
 {
@@ -88,10 +89,34 @@ static json_t *stage_json(ug_inst *I, const ug_live_rollout *lr, size_t j, const
                           s->has_rate ? json_real(s->rate) : json_null(), "offers", "last_minute", (json_int_t)m,
                           "last_hour", (json_int_t)h, "waits", waits_json(ls->rt->waits, I->nworkers), "outcomes",
                           outcomes_json(outc, true));
+    uint64_t at;
+    uint32_t bp;
+    json_object_set_new(o, "next_step",
+                        ug_live_next_step(lr, s, now, &at, &bp)
+                            ? json_pack("{s:I, s:f}", "at", (json_int_t)at, "percent", bp / 100.0)
+                            : json_null());
     const ug_ctl_ext *x = I->ctl_ext;
     if (x && x->status_stage && o)
         x->status_stage(x->ctx, o, lr, ls, outc);
     return o;
+}
+
+/* How far the rollout is from its halt_when (null without one): the
+ * thresholds as percentages, the known outcomes it judges, and since when
+ * (a resume of an automatic halt starts a new count). */
+static json_t *halt_when_json(const ug_live_rollout *lr)
+{
+    const ug_rollout *r = lr->r;
+    if (!r->has_halt_when)
+        return json_null();
+    ug_halt_progress p;
+    ug_outcome_progress(lr, &p);
+    return json_pack("{s:o, s:o, s:I, s:o, s:I, s:I, s:I}", "failed_pct",
+                     r->halt_failed_ppm ? json_real(r->halt_failed_ppm / 10000.0) : json_null(), "rolled_back_pct",
+                     r->halt_rolled_back_ppm ? json_real(r->halt_rolled_back_ppm / 10000.0) : json_null(),
+                     "min_outcomes", (json_int_t)r->halt_min_outcomes, "since",
+                     p.since ? json_integer((json_int_t)p.since) : json_null(), "known", (json_int_t)p.known, "failed",
+                     (json_int_t)p.failed, "rolled_back", (json_int_t)p.rolled_back);
 }
 
 static json_t *rollout_json(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
@@ -117,6 +142,7 @@ static json_t *rollout_json(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
     json_object_set_new(o, "ramp_shift_s", json_integer((json_int_t)atomic_load(&rt->shift)));
     json_object_set_new(o, "deltas", json_integer(r->rel2 ? r->rel2->ndeltas : 0));
     json_object_set_new(o, "deltas_off", json_boolean(r->deltas_off));
+    json_object_set_new(o, "halt_when", halt_when_json(lr));
     free(sc.per);
     return o;
 }

@@ -6,7 +6,8 @@
 #include "core/flags.h"
 
 /* Durable keys: "pause:NAME" (present while paused), "halt:NAME" (u64 at,
- * then why), "hold:NAME" (u64 held_since, u64 shift). */
+ * then why), "hold:NAME" (u64 held_since, u64 shift), "since:NAME" (u64:
+ * the resume after which halt_when counts). */
 
 void ug_flags_load(ug_inst *I, ug_rollout_state *rt)
 {
@@ -31,6 +32,23 @@ void ug_flags_load(ug_inst *I, ug_rollout_state *rt)
         atomic_store(&rt->held_since, hold[0]);
         atomic_store(&rt->shift, hold[1]);
     }
+    snprintf(key, sizeof key, "since:%s", rt->name);
+    uint64_t since;
+    if (ug_store_get(I->store, key, &since, sizeof since) == (long)sizeof since)
+        atomic_store(&rt->since, since); /* since_scope NULL: tick counts them */
+}
+
+int ug_flags_count_since(ug_inst *I, ug_rollout_state *rt, const void *scope, uint64_t now)
+{
+    char key[64];
+    snprintf(key, sizeof key, "since:%s", rt->name);
+    atomic_store(&rt->since_scope, NULL); /* no worker counts while it starts afresh */
+    atomic_store(&rt->since, now);
+    for (unsigned o = 0; o < UG_OUT_COUNT_; o++)
+        atomic_store(&rt->since_out[o], 0);
+    atomic_store(&rt->since_not_taken, 0);
+    atomic_store(&rt->since_scope, scope);
+    return I->store ? ug_store_put(I->store, key, &now, sizeof now) : 0;
 }
 
 

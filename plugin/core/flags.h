@@ -16,6 +16,10 @@ int ug_flags_halt(ug_inst *I, ug_rollout_state *rt, const char *why, uint64_t no
 int ug_flags_pause(ug_inst *I, ug_rollout_state *rt, bool on);
 /* Lifts a halt, durably; 0 or -1. */
 int ug_flags_lift_halt(ug_inst *I, ug_rollout_state *rt);
+/* A resume of an automatic halt: from now on halt_when counts only the
+ * outcomes set from now (policy.md) in scope (the rollout's release),
+ * durably; 0 or -1. */
+int ug_flags_count_since(ug_inst *I, ug_rollout_state *rt, const void *scope, uint64_t now);
 /* A ramp hold as decided elsewhere, durably (held_since 0: running). */
 void ug_flags_set_hold(ug_inst *I, ug_rollout_state *rt, uint64_t held_since, uint64_t shift);
 /* Stores rt's ramp hold as memory holds it (after a hold decided here). */

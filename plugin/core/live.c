@@ -41,6 +41,7 @@ static int bind_rollout(ug_inst *I, ug_live *l, ug_live_rollout *lr, char *err, 
         ls->s = &r->stages[j];
         if (!(ls->rt = ug_state_stage(I, r->name, ls->s->name)))
             return fail_at(l, "stage", ls->s->line, ls->s->name, "out of memory", err, errcap), -1;
+        ug_state_stage_release(I, ls->rt, r->to);
         if (lr->sc && !(ls->q = ug_scope_quota(lr->sc, ls->s->name, why, sizeof why)))
             return fail_at(l, "stage", ls->s->line, ls->s->name, why, err, errcap), -1;
     }
@@ -144,6 +145,27 @@ uint32_t ug_live_percent(const ug_live_rollout *lr, const ug_stage *s, uint64_t 
     uint64_t held = lr->rt ? atomic_load_explicit(&lr->rt->held_since, memory_order_relaxed) : 0;
     uint64_t t = held ? held : now;
     return ug_percent_at(&s->percent, (int64_t)t - (int64_t)shift);
+}
+
+bool ug_live_next_step(const ug_live_rollout *lr, const ug_stage *s, uint64_t now, uint64_t *at, uint32_t *bp)
+{
+    if (!s->has_percent || (lr->rt && atomic_load_explicit(&lr->rt->held_since, memory_order_relaxed)))
+        return false;
+    const ug_percent *pc = &s->percent;
+    int64_t shift = lr->rt ? (int64_t)atomic_load_explicit(&lr->rt->shift, memory_order_relaxed) : 0;
+    int64_t t = (int64_t)now - shift, when = 0;
+    if (pc->kind == UG_PCT_STEPS) {
+        for (size_t i = 0; i < pc->nsteps && !when; i++)
+            if (pc->steps[i].at > t)
+                when = pc->steps[i].at, *bp = pc->steps[i].bp;
+    } else if (pc->kind == UG_PCT_LINEAR && t < pc->end) { /* linear: where it ends */
+        when = t < pc->start ? pc->start : pc->end;
+        *bp = t < pc->start ? pc->from_bp : pc->to_bp;
+    }
+    if (!when)
+        return false;
+    *at = (uint64_t)(when + shift);
+    return true;
 }
 
 bool ug_live_stopped(const ug_live_rollout *lr, uint64_t now)

@@ -42,6 +42,10 @@ const ug_live_rollout *ug_live_find(const ug_live *l, const char *name);
 const ug_live_stage *ug_live_stage_by_id(const ug_live_rollout *lr, uint16_t id);
 /* The percentage in force now for s, hold_when_unhealthy included. */
 uint32_t ug_live_percent(const ug_live_rollout *lr, const ug_stage *s, uint64_t now);
+/* The stage's next change of percentage, on the host's clock: when, and
+ * to what (hundredths). false: none to come (a constant, past the end, or
+ * held: the schedule waits for health). */
+bool ug_live_next_step(const ug_live_rollout *lr, const ug_stage *s, uint64_t now, uint64_t *at, uint32_t *bp);
 /* The new offers per second a rated stage allows here: its rate, and its
  * fleet_rate (the share it was given when I->slots lends its slots, all
  * of it alone). */

@@ -9,7 +9,9 @@
 
 /*
  * A grant's outcome is set by the latest observation or REPORT (protocol
- * rule 11). Every change also feeds the rollout's health: automatic halts
+ * rule 11), latest by the peer's own ts, so that a replayed REPORT cannot
+ * undo a newer one; a rollback yields only to an install (the store's
+ * ug_scope_put_outcome). Every change also feeds the rollout's health: automatic halts
  * (halt_when) are decided on the scope's counts as they change, in the
  * worker that changed them, which raises the in-memory halt at once; tick()
  * then stores it, logs it and writes the history (a worker must not wait on
@@ -29,19 +31,26 @@ static bool is_failure(ug_outcome o)
     return o == UG_OUT_ROLLED_BACK || o == UG_OUT_DOWNLOAD_FAILED || o == UG_OUT_MISMATCH || o == UG_OUT_INSTALL_FAILED;
 }
 
-static void health_add(ug_health *h, uint64_t now, bool failed)
+/* Moves a uid's latest outcome into now's minute: out of the minute of the
+ * outcome it replaces (before), if that minute is still in the ring. */
+static void health_move(ug_health *h, const ug_grant_info *before, ug_outcome o, uint64_t now)
 {
-    uint64_t m = now / 60;
-    unsigned i = (unsigned)(m % 60);
+    uint64_t m = now / 60, mb = before ? before->outcome_at / 60 : 0;
+    unsigned i = (unsigned)(m % 60), ib = (unsigned)(mb % 60);
     pthread_mutex_lock(&h->mu);
+    if (before && before->outcome != UG_OUT_PENDING && before->outcome_at && h->minute[ib] == mb &&
+        h->known[ib] > 0) {
+        h->known[ib]--;
+        h->failed[ib] -= is_failure(before->outcome) && h->failed[ib] > 0;
+    }
     if (h->minute[i] != m)
         h->minute[i] = m, h->failed[i] = 0, h->known[i] = 0;
     h->known[i]++;
-    h->failed[i] += failed;
+    h->failed[i] += is_failure(o);
     pthread_mutex_unlock(&h->mu);
 }
 
-/* Outcome events of the last hour: failed of known. */
+/* Outcomes of the last hour: failed of known. */
 static void health_hour(ug_health *h, uint64_t now, uint64_t *failed, uint64_t *known)
 {
     uint64_t m = now / 60, f = 0, k = 0;
@@ -54,35 +63,69 @@ static void health_hour(ug_health *h, uint64_t now, uint64_t *failed, uint64_t *
     *known = k;
 }
 
-/* halt_when on the scope's counts: the known outcomes are all but the
- * pending ones still inside the outcome window. */
+/* After a resume (rt->since), the counts halt_when reads follow each
+ * change: the uid leaves the outcome it had if that was set since. */
+static void since_move(ug_rollout_state *rt, const ug_scope *sc, const ug_grant_info *before, ug_outcome o,
+                       uint64_t now)
+{
+    uint64_t since = atomic_load(&rt->since);
+    if (!since || atomic_load(&rt->since_scope) != sc)
+        return;
+    if (before && before->outcome != UG_OUT_PENDING && before->outcome_at >= since &&
+        atomic_load(&rt->since_out[before->outcome]) > 0)
+        atomic_fetch_sub(&rt->since_out[before->outcome], 1);
+    if (now >= since)
+        atomic_fetch_add(&rt->since_out[o], 1);
+}
+
+void ug_outcome_progress(const ug_live_rollout *lr, ug_halt_progress *p)
+{
+    ug_rollout_state *rt = lr->rt;
+    *p = (ug_halt_progress){.since = atomic_load(&rt->since)};
+    uint64_t c[UG_OUT_COUNT_] = {0}, nt;
+    if (p->since) {
+        p->counting = lr->sc && atomic_load(&rt->since_scope) == lr->sc;
+        for (unsigned o = 0; o < UG_OUT_COUNT_; o++)
+            c[o] = atomic_load(&rt->since_out[o]);
+        nt = atomic_load(&rt->since_not_taken);
+    } else {
+        p->counting = lr->sc != NULL;
+        for (unsigned o = 0; lr->sc && o < UG_OUT_COUNT_; o++)
+            c[o] = ug_scope_outcomes(lr->sc, (ug_outcome)o);
+        nt = atomic_load(&rt->not_taken);
+        nt = nt < c[UG_OUT_PENDING] ? nt : c[UG_OUT_PENDING]; /* nt is from the last scan */
+    }
+    p->known = nt;
+    for (unsigned o = 1; o < UG_OUT_COUNT_; o++) {
+        p->known += c[o];
+        p->failed += is_failure((ug_outcome)o) ? c[o] : 0;
+    }
+    p->rolled_back = c[UG_OUT_ROLLED_BACK];
+}
+
+/* halt_when on the known outcomes: every uid's latest one (not its
+ * changes), since the last resume of an automatic halt if there was one. */
 static bool should_halt(const ug_live_rollout *lr, char *why, size_t cap)
 {
     const ug_rollout *r = lr->r;
     if (!r->has_halt_when || !lr->sc)
         return false;
-    uint64_t total = 0, failed = 0;
-    for (unsigned o = 0; o < UG_OUT_COUNT_; o++) {
-        uint64_t n = ug_scope_outcomes(lr->sc, (ug_outcome)o);
-        total += n;
-        failed += is_failure((ug_outcome)o) ? n : 0;
-    }
-    uint64_t rb = ug_scope_outcomes(lr->sc, UG_OUT_ROLLED_BACK);
-    uint64_t pending = ug_scope_outcomes(lr->sc, UG_OUT_PENDING), nt = atomic_load(&lr->rt->not_taken);
-    uint64_t young = pending > nt ? pending - nt : 0; /* nt is from the last scan */
-    uint64_t known = total - young;
-    if (known == 0 || known < r->halt_min_outcomes)
+    ug_halt_progress p;
+    ug_outcome_progress(lr, &p);
+    if (!p.counting || p.known == 0 || p.known < r->halt_min_outcomes)
         return false;
-    if (r->halt_failed_ppm && failed * 1000000 >= (uint64_t)r->halt_failed_ppm * known) {
-        snprintf(why, cap, "failed share %.2f%% (%llu of %llu known outcomes) reached halt_when.failed %.4g%%",
-                 100.0 * (double)failed / (double)known, (unsigned long long)failed, (unsigned long long)known,
-                 r->halt_failed_ppm / 10000.0);
+    const char *after = p.since ? " since the resume" : "";
+    if (r->halt_failed_ppm && p.failed * 1000000 >= (uint64_t)r->halt_failed_ppm * p.known) {
+        snprintf(why, cap, "failed share %.2f%% (%llu of %llu known outcomes%s) reached halt_when.failed %.4g%%",
+                 100.0 * (double)p.failed / (double)p.known, (unsigned long long)p.failed,
+                 (unsigned long long)p.known, after, r->halt_failed_ppm / 10000.0);
         return true;
     }
-    if (r->halt_rolled_back_ppm && rb * 1000000 >= (uint64_t)r->halt_rolled_back_ppm * known) {
-        snprintf(why, cap, "rolled-back share %.2f%% (%llu of %llu known outcomes) reached halt_when.rolled_back %.4g%%",
-                 100.0 * (double)rb / (double)known, (unsigned long long)rb, (unsigned long long)known,
-                 r->halt_rolled_back_ppm / 10000.0);
+    if (r->halt_rolled_back_ppm && p.rolled_back * 1000000 >= (uint64_t)r->halt_rolled_back_ppm * p.known) {
+        snprintf(why, cap,
+                 "rolled-back share %.2f%% (%llu of %llu known outcomes%s) reached halt_when.rolled_back %.4g%%",
+                 100.0 * (double)p.rolled_back / (double)p.known, (unsigned long long)p.rolled_back,
+                 (unsigned long long)p.known, after, r->halt_rolled_back_ppm / 10000.0);
         return true;
     }
     return false;
@@ -98,9 +141,21 @@ static void halt_now(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
     ug_flags_raise_halt(I, rt, why, now);
 }
 
-static void changed(ug_inst *I, const ug_live_rollout *lr, uint64_t uid, ug_outcome o, uint64_t now)
+/* The tally of the stage that granted the uid (gone from the policy: none). */
+static ug_tally *tally_of(const ug_inst *I, const ug_live_rollout *lr, uint16_t stage, unsigned worker)
 {
-    health_add(&lr->rt->health, now, is_failure(o));
+    const ug_live_stage *ls = ug_live_stage_by_id(lr, stage);
+    return ls && ls->rt && worker < I->nworkers ? &ls->rt->tally[worker] : NULL;
+}
+
+static void changed(ug_inst *I, unsigned worker, const ug_live_rollout *lr, uint64_t uid,
+                    const ug_grant_info *before, ug_outcome o, uint64_t now)
+{
+    ug_tally *t = tally_of(I, lr, before->stage, worker);
+    if (t)
+        atomic_fetch_add_explicit(&t->changes[o], 1, memory_order_relaxed);
+    health_move(&lr->rt->health, before, o, now);
+    since_move(lr->rt, lr->sc, before, o, now);
     halt_now(I, lr, now);
     if (I->sink && I->sink->outcome)
         I->sink->outcome(I->sink->ctx, lr->sc, uid, o);
@@ -108,12 +163,32 @@ static void changed(ug_inst *I, const ug_live_rollout *lr, uint64_t uid, ug_outc
 
 void ug_outcome_learned(ug_inst *I, const ug_live_rollout *lr, ug_outcome o, uint64_t now)
 {
-    health_add(&lr->rt->health, now, is_failure(o));
+    health_move(&lr->rt->health, NULL, o, now);
+    since_move(lr->rt, lr->sc, NULL, o, now);
     halt_now(I, lr, now);
 }
 
+/* Sets uid's outcome in lr's scope under rule 11 (ug_scope_put_outcome);
+ * whether it changed. dry: whether it would, judged on gi (uid's grant as
+ * looked up; NULL: looked up here). */
+static bool put(ug_inst *I, unsigned worker, const ug_live_rollout *lr, uint64_t uid, const ug_grant_info *gi,
+                ug_outcome o, uint64_t ts, bool dry)
+{
+    uint64_t now = ug_inst_now(I);
+    ug_outcome_put p = {.o = o, .at = (uint32_t)now, .ts = (uint32_t)ts};
+    ug_grant_info before;
+    if (dry && gi)
+        return ug_outcome_may_replace(gi, &p);
+    if (dry)
+        return ug_scope_lookup(lr->sc, uid, &before) && ug_outcome_may_replace(&before, &p);
+    if (ug_scope_put_outcome(lr->sc, worker, uid, &p, &before) != 1)
+        return false;
+    changed(I, worker, lr, uid, &before, o, now);
+    return true;
+}
+
 bool ug_outcome_observe(ug_inst *I, unsigned worker, const ug_live_rollout *lr, uint64_t uid, const ug_version *v,
-                        const ug_grant_info *gi, bool dry)
+                        const ug_grant_info *gi, uint64_t ts, bool dry)
 {
     ug_grant_info own;
     if (!gi) {
@@ -130,14 +205,7 @@ bool ug_outcome_observe(ug_inst *I, unsigned worker, const ug_live_rollout *lr, 
         want = UG_OUT_ROLLED_BACK; /* the strongest crash signal there is */
     else
         return false;
-    if (gi->outcome == want)
-        return false;
-    if (dry)
-        return true;
-    if (ug_scope_set_outcome(lr->sc, worker, uid, want, NULL) != 1)
-        return false;
-    changed(I, lr, uid, want, ug_inst_now(I));
-    return true;
+    return put(I, worker, lr, uid, gi, want, ts, dry);
 }
 
 const ug_live_rollout *ug_outcome_untargeted(ug_inst *I, const ug_live *l, uint64_t uid, const ug_version *v)
@@ -166,26 +234,26 @@ static ug_outcome of_res(ug_res res)
     return map[res];
 }
 
-int ug_outcome_report(ug_inst *I, unsigned worker, const ug_live *l, uint64_t uid, const ug_version *to, ug_res res,
-                      bool dry)
+int ug_outcome_report(ug_inst *I, unsigned worker, const ug_live *l, const ug_outcome_told *t, bool dry)
 {
-    ug_outcome want = of_res(res);
+    ug_outcome want = of_res(t->res);
     int rc = -1;
     for (size_t i = 0; i < l->pol->nrollouts; i++) {
         const ug_live_rollout *lr = &l->ro[i];
         ug_grant_info gi;
-        if (!lr->sc || ug_version_cmp(to, &lr->r->rel.to) != 0 || !ug_scope_lookup(lr->sc, uid, &gi))
+        if (!lr->sc || ug_version_cmp(t->to, &lr->r->rel.to) != 0 || !ug_scope_lookup(lr->sc, t->uid, &gi))
             continue;
-        if (gi.outcome == want) {
-            rc = rc < 0 ? 0 : rc;
+        ug_tally *ta = dry ? NULL : tally_of(I, lr, gi.stage, worker);
+        if (ta) /* verified by now */
+            atomic_fetch_add_explicit(&ta->reports[t->res], 1, memory_order_relaxed);
+        /* res 0 is an install whatever `ver` says (protocol.md): a peer
+         * reports it before it restarts into `to` */
+        rc = rc < 0 ? 0 : rc;
+        if (!put(I, worker, lr, t->uid, NULL, want, t->ts, dry))
             continue;
-        }
         if (dry)
             return 1;
-        if (ug_scope_set_outcome(lr->sc, worker, uid, want, NULL) == 1) {
-            changed(I, lr, uid, want, ug_inst_now(I));
-            rc = 1;
-        }
+        rc = 1;
     }
     return rc;
 }
@@ -194,14 +262,39 @@ int ug_outcome_report(ug_inst *I, unsigned worker, const ug_live *l, uint64_t ui
 
 typedef struct {
     uint64_t before; /* granted before this instant: past the window */
-    uint64_t n;
+    uint64_t since;  /* the resume halt_when counts from, or 0 */
+    uint64_t n, since_n, since_out[UG_OUT_COUNT_];
 } nt_count;
 
 static void count_not_taken(void *ctx, uint64_t uid, const ug_grant_info *gi)
 {
     (void)uid;
     nt_count *c = ctx;
-    c->n += gi->outcome == UG_OUT_PENDING && gi->at < c->before;
+    bool nt = gi->outcome == UG_OUT_PENDING && gi->at < c->before;
+    c->n += nt;
+    if (!c->since)
+        return;
+    c->since_n += nt && gi->at >= c->since;
+    if (gi->outcome != UG_OUT_PENDING && gi->outcome_at >= c->since)
+        c->since_out[gi->outcome]++;
+}
+
+/* The not-taken offers, and since a resume every uid's latest outcome:
+ * what halt_when reads between changes. */
+static void scan_rollout(const ug_live_rollout *lr, uint64_t now)
+{
+    ug_rollout_state *rt = lr->rt;
+    nt_count c = {.before = now > lr->r->outcome_window ? now - lr->r->outcome_window : 0,
+                  .since = atomic_load(&rt->since)};
+    ug_scope_foreach(lr->sc, count_not_taken, &c);
+    atomic_store(&rt->not_taken, c.n);
+    if (!c.since)
+        return;
+    atomic_store(&rt->since_scope, NULL);
+    for (unsigned o = 0; o < UG_OUT_COUNT_; o++)
+        atomic_store(&rt->since_out[o], c.since_out[o]);
+    atomic_store(&rt->since_not_taken, c.since_n);
+    atomic_store(&rt->since_scope, lr->sc);
 }
 
 /* hold_when_unhealthy: freeze the schedule while the last hour's failed
@@ -248,11 +341,9 @@ void ug_outcome_tick(ug_inst *I, uint64_t now)
     for (size_t i = 0; i < l->pol->nrollouts; i++) {
         const ug_live_rollout *lr = &l->ro[i];
         ug_rollout_state *rt = lr->rt;
-        if (scan && lr->sc && lr->r->has_halt_when) { /* only halt_when reads the count */
-            nt_count c = {.before = now > lr->r->outcome_window ? now - lr->r->outcome_window : 0};
-            ug_scope_foreach(lr->sc, count_not_taken, &c);
-            atomic_store(&rt->not_taken, c.n);
-        }
+        bool recount = atomic_load(&rt->since) && atomic_load(&rt->since_scope) != lr->sc;
+        if ((scan || recount) && lr->sc && lr->r->has_halt_when) /* only halt_when reads the counts */
+            scan_rollout(lr, now);
         halt_now(I, lr, now);
         if (ug_flags_store_raised(I, rt, now) && I->sink && I->sink->flag) /* everyone stops */
             I->sink->flag(I->sink->ctx, rt->name, UG_FLAG_HALT, rt->halted_why, rt->halted_at, 0);

@@ -129,7 +129,8 @@ static void trace_conds(json_t *t, const ug_stage *s, const ug_peer *peer)
 
 /* A grant already held: offered again, with nothing spent, while its
  * rollout owns the peer and the stage that granted it is active (or gone
- * from the policy: the grant belongs to the rollout's release). */
+ * from the policy: the grant belongs to the rollout's release). A uid
+ * that rolled the release back is not offered it again (rule 11). */
 static bool sticky(const ug_rule_input *c, const ug_live_rollout *lr, bool spend, ug_plan *p)
 {
     ug_grant_info gi;
@@ -139,6 +140,11 @@ static bool sticky(const ug_rule_input *c, const ug_live_rollout *lr, bool spend
         return false;
     if (!gi.found)
         return false;
+    if (gi.outcome == UG_OUT_ROLLED_BACK) {
+        p->answer = UG_ANSWER_WAIT;
+        p->why = UG_WHY_NOT_SELECTED;
+        return true;
+    }
     const ug_live_stage *g = ug_live_stage_by_id(lr, gi.stage);
     if (g && !ug_stage_active(g->s, (int64_t)c->now))
         return false;
@@ -382,12 +388,18 @@ static ug_verdict reply_hint(ug_hello_reply *x, const ug_live_rollout *lr, bool 
 static ug_verdict reply_plan(ug_hello_reply *x, const ug_plan *p)
 {
     switch (p->answer) {
-    case UG_ANSWER_HINT:
+    case UG_ANSWER_HINT: {
         if (p->needs_flush) {
             *x->flags |= UG_REPLY_AFTER_FLUSH;
             ug_count(x->w, ST_HELD_FOR_DISK);
         }
-        return reply_hint(x, p->lr, p->fresh);
+        ug_verdict v = reply_hint(x, p->lr, p->fresh);
+        if (v == UG_VERDICT_REPLY && p->ls && p->ls->rt)
+            atomic_fetch_add_explicit(p->fresh ? &p->ls->rt->tally[x->worker].offers_new
+                                               : &p->ls->rt->tally[x->worker].offers_again,
+                                      1, memory_order_relaxed);
+        return v;
+    }
     case UG_ANSWER_COOKIE:
         return reply_cookie(x);
     default:
@@ -510,7 +522,7 @@ static ug_verdict targeted(ug_hello_reply *x, ug_hello *h, const ug_rule_input *
     in.grant = &gi;
     c = &in;
     /* a peer seen upgraded, back at an old version: worth one verification */
-    bool observe = ug_outcome_observe(x->I, x->worker, lr, h->uid, &h->ver, &gi, true);
+    bool observe = ug_outcome_observe(x->I, x->worker, lr, h->uid, &h->ver, &gi, h->ts, true);
     ug_plan plan = ug_rules_run(c, lr, false);
     /* a hold asks the slot source for this peer: verified first, as a HINT */
     bool hold = plan.answer == UG_ANSWER_WAIT && plan.shortfall == UG_SHORT_HOLD;
@@ -522,8 +534,10 @@ static ug_verdict targeted(ug_hello_reply *x, ug_hello *h, const ug_rule_input *
         if (!verified(x, h))
             return UG_VERDICT_DROP;
     }
-    if (observe && ug_outcome_observe(x->I, x->worker, lr, h->uid, &h->ver, &gi, false))
+    if (observe && ug_outcome_observe(x->I, x->worker, lr, h->uid, &h->ver, &gi, h->ts, false)) {
         ug_count(x->w, ST_OUTCOMES_SEEN);
+        (void)ug_scope_lookup(lr->sc, h->uid, &gi); /* the rules see the outcome just set */
+    }
     if (plan.answer != UG_ANSWER_HINT && !hold)
         return remember(x, &m, reply_plan(x, &plan));
     size_t longest = x->h2 ? ug_v2_hint_max(p, lr->r) : ug_hint_max_len(lr->r->manifest_len);
@@ -575,7 +589,7 @@ static ug_verdict hello_path(ug_hello_reply *x, ug_hello *h)
          * verified only when it tells an offer's fate we do not know yet */
         const ug_live_rollout *olr = ug_outcome_untargeted(I, x->l, h->uid, &h->ver);
         if (olr && clock_ok(h->ts, x->now, p->clock_window) && verified(x, h) &&
-            ug_outcome_observe(I, x->worker, olr, h->uid, &h->ver, NULL, false))
+            ug_outcome_observe(I, x->worker, olr, h->uid, &h->ver, NULL, h->ts, false))
             ug_count(x->w, ST_OUTCOMES_SEEN);
         ug_verdict v = reply_wait(x, NULL, NULL, UG_WHY_NOT_TARGETED, UG_SHORT_SPENT);
         return v == UG_VERDICT_REPLY ? UG_VERDICT_PASS : v;
@@ -624,6 +638,7 @@ static ug_verdict report_path(ug_inst *I, ug_worker *w, unsigned worker, const s
     ug_live *l = ug_enter(I, w);
     const ug_policy *p = l->pol;
     uint64_t now = ug_inst_now(I);
+    ug_outcome_told told = {.uid = r->uid, .ver = &r->ver, .to = &r->to, .res = r->res, .ts = r->ts};
     if (!clock_ok(r->ts, now, p->clock_window)) {
         ug_count(w, ST_DROP0 + (r2 ? UG_E_CLOCK : UG_E_EXPIRED));
     } else if (ug_cred_bound(&r->cred, r->uid, r->pk, p->issuers, p->nissuers, now, &issuer, &e) != 0) {
@@ -635,7 +650,7 @@ static ug_verdict report_path(ug_inst *I, ug_worker *w, unsigned worker, const s
     } else if (p->source_budget && !ug_report_net_take(&w->guard, src, now, (double)p->source_budget / I->nworkers)) {
         ug_count(w, ST_DROP_BUDGET);
     } else if (report_verified(w, l, r, r2, d, issuer)) {
-        int rc = ug_outcome_report(I, worker, l, r->uid, &r->to, r->res, false);
+        int rc = ug_outcome_report(I, worker, l, &told, false);
         ug_count(w, rc > 0 ? ST_REPORTS : rc == 0 ? ST_REPORTS_SAME : ST_REPORTS_UNKNOWN);
         if (rc > 0 && r2)
             ug_count(w, ST_VIA0 + r2->via);
@@ -773,7 +788,9 @@ int ug_decide_in(ug_inst *I, const ug_live *l, unsigned worker, const ug_claims 
     if (cl->kind == UG_CLAIM_REPORT) {
         if (!cl->to || ug_version_parse(&to, cl->to, strlen(cl->to)) != 0 || cl->res >= UG_RES_COUNT_)
             return -1;
-        int rc = ug_outcome_report(I, worker, l, cl->uid, &to, (ug_res)cl->res, !spend);
+        ug_outcome_told told = {.uid = cl->uid, .ver = &ver, .to = &to, .res = (ug_res)cl->res,
+                                .ts = cl->ts ? cl->ts : now};
+        int rc = ug_outcome_report(I, worker, l, &told, !spend);
         ug_decision out = {.size = d->size, .answer = UG_ANSWER_NONE, .counted = rc > 0};
         memcpy(d, &out, d->size < sizeof out ? d->size : sizeof out);
         return 0;
@@ -788,15 +805,15 @@ int ug_decide_in(ug_inst *I, const ug_live *l, unsigned worker, const ug_claims 
     if (!lr) {
         const ug_live_rollout *olr = ug_outcome_untargeted(I, l, cl->uid, &ver);
         if (olr && spend)
-            ug_outcome_observe(I, worker, olr, cl->uid, &ver, NULL, false);
+            ug_outcome_observe(I, worker, olr, cl->uid, &ver, NULL, c.ts, false);
     } else if (!clock_ok(c.ts, now, l->pol->clock_window)) {
         p = (ug_plan){.answer = UG_ANSWER_WAIT, .why = UG_WHY_CLOCK, .lr = lr};
     } else {
         ug_grant_info gi = {.found = false}; /* one lookup for the outcome, the trace and the rules */
         if (lr->sc)
             (void)ug_scope_lookup(lr->sc, cl->uid, &gi);
-        if (spend)
-            ug_outcome_observe(I, worker, lr, cl->uid, &ver, &gi, false);
+        if (spend && ug_outcome_observe(I, worker, lr, cl->uid, &ver, &gi, c.ts, false))
+            (void)ug_scope_lookup(lr->sc, cl->uid, &gi); /* the rules see the outcome just set */
         granted = gi.found;
         c.grant = &gi;
         p = ug_rules_run(&c, lr, spend);

@@ -48,16 +48,40 @@ ug_stage_state *ug_state_stage(ug_inst *I, const char *rollout, const char *stag
         return NULL;
     I->stage_states = v;
     ug_stage_state *st = calloc(1, sizeof *st);
-    if (!st || !(st->waits = waits_new(I->nworkers))) {
+    if (st && (!(st->waits = waits_new(I->nworkers)) || !(st->tally = aligned_alloc(64, I->nworkers * sizeof *st->tally)))) {
+        free(st->waits);
         free(st);
-        return NULL;
+        st = NULL;
     }
+    if (!st)
+        return NULL;
+    memset(st->tally, 0, I->nworkers * sizeof *st->tally);
     snprintf(st->rollout, sizeof st->rollout, "%s", rollout);
     snprintf(st->stage, sizeof st->stage, "%s", stage);
     (void)pthread_mutex_init(&st->rate.mu, NULL);
     st->marked = true;
     I->stage_states[I->nstage_states++] = st;
     return st;
+}
+
+void ug_state_stage_release(ug_inst *I, ug_stage_state *st, const char *release)
+{
+    if (strcmp(st->release, release) == 0)
+        return;
+    if (st->release[0]) { /* workers count relaxed: a count racing this reset is lost, never torn */
+        for (unsigned w = 0; w < I->nworkers; w++) {
+            for (unsigned why = 0; why < UG_WHY_COUNT_; why++)
+                atomic_store(&st->waits[w].why[why], 0);
+            ug_tally *t = &st->tally[w];
+            atomic_store(&t->offers_new, 0);
+            atomic_store(&t->offers_again, 0);
+            for (unsigned k = 0; k < UG_RES_COUNT_; k++)
+                atomic_store(&t->reports[k], 0);
+            for (unsigned k = 0; k < UG_OUT_COUNT_; k++)
+                atomic_store(&t->changes[k], 0);
+        }
+    }
+    snprintf(st->release, sizeof st->release, "%s", release);
 }
 
 static void rollout_state_free(ug_rollout_state *rt)
@@ -71,6 +95,7 @@ static void stage_state_free(ug_stage_state *st)
 {
     pthread_mutex_destroy(&st->rate.mu);
     free(st->waits);
+    free(st->tally);
     free(st);
 }
 

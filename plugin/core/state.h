@@ -20,15 +20,29 @@ typedef struct {
     double share; /* this tracker's part of fleet_rate, set by its slot source's holder (I->slots) */
 } ug_rate;
 
-/* Per (rollout name, stage name): what outlives a reload. */
+/* What a stage's offers came to, per worker: monotonic counters for
+ * metrics (a rate, an increase), never decremented. */
+typedef struct {
+    alignas(64) _Atomic uint64_t offers_new, offers_again; /* HINTs sent */
+    _Atomic uint64_t reports[UG_RES_COUNT_];               /* verified REPORTs, by res */
+    _Atomic uint64_t changes[UG_OUT_COUNT_];               /* outcome changes, by the outcome changed to */
+} ug_tally;
+
+/* Per (rollout name, stage name): what outlives a reload. The counters
+ * (waits, tally) are those of `release`: a new release starts them at 0,
+ * as new series. */
 struct ug_stage_state {
     char rollout[UG_NAME_MAX + 1], stage[UG_NAME_MAX + 1];
+    char release[UG_VER_MAX + 1];
     bool marked;
     ug_rate rate;
     ug_waits *waits; /* [nworkers] */
+    ug_tally *tally; /* [nworkers] */
 };
 
-/* Outcome events per minute over the last hour, for hold_when_unhealthy. */
+/* Outcomes per minute over the last hour, for hold_when_unhealthy: each
+ * uid's latest outcome once, in the minute it was set (a change takes the
+ * uid out of the minute of the outcome it replaces). */
 typedef struct {
     pthread_mutex_t mu;
     uint64_t minute[60];
@@ -51,6 +65,12 @@ struct ug_rollout_state {
     uint64_t expiry_warned;       /* when tick last warned that its manifest expires soon */
     uint64_t expiry_logged;       /* the manifest expiry already logged as passed */
     ug_health health;
+    /* halt_when after a resume of an automatic halt (policy.md): only the
+     * outcomes set at or after `since` count (durable: "since:NAME"). */
+    _Atomic uint64_t since;                      /* 0: every outcome counts */
+    _Atomic uint64_t since_out[UG_OUT_COUNT_];   /* uids whose outcome was set since, by outcome */
+    _Atomic uint64_t since_not_taken;            /* offers made since, past the outcome window */
+    _Atomic(const void *) since_scope;           /* the scope since_out counts; NULL: recount at tick */
     ug_waits *waits; /* [nworkers] */
 };
 
@@ -59,6 +79,9 @@ struct ug_rollout_state {
  * NULL on out of memory. The caller holds I->reg_mu. */
 ug_rollout_state *ug_state_rollout(ug_inst *I, const char *name);
 ug_stage_state *ug_state_stage(ug_inst *I, const char *rollout, const char *stage);
+/* The release st counts for (at a load): another one than before starts
+ * its counters at 0. The caller holds I->reg_mu. */
+void ug_state_stage_release(ug_inst *I, ug_stage_state *st, const char *release);
 /* Marks every state unused, so that ug_state_sweep frees those the next
  * policy does not name (their durable flags stay in the store). */
 void ug_state_unmark_all(ug_inst *I);

@@ -52,26 +52,32 @@ static json_t *jnames(const char *list, size_t n, size_t width)
     return a;
 }
 
+/* A percentage as the policy writes it (the plugin keeps hundredths). */
+static json_t *jpct(uint32_t bp)
+{
+    return json_real(bp / 100.0);
+}
+
 static json_t *jpercent(const ug_percent *pc)
 {
     switch (pc->kind) {
     case UG_PCT_CONST:
-        return json_integer(pc->bp);
+        return jpct(pc->bp);
     case UG_PCT_LINEAR:
-        return json_pack("{s:i, s:i, s:I, s:I}", "from", (int)pc->from_bp, "to", (int)pc->to_bp, "start",
+        return json_pack("{s:o, s:o, s:I, s:I}", "from", jpct(pc->from_bp), "to", jpct(pc->to_bp), "start",
                          (json_int_t)pc->start, "end", (json_int_t)pc->end);
     case UG_PCT_STEPS: {
         json_t *a = json_array();
         for (size_t i = 0; i < pc->nsteps; i++)
-            json_array_append_new(a, json_pack("{s:I, s:i}", "at", (json_int_t)pc->steps[i].at, "percent",
-                                               (int)pc->steps[i].bp));
+            json_array_append_new(a, json_pack("{s:I, s:o}", "at", (json_int_t)pc->steps[i].at, "percent",
+                                               jpct(pc->steps[i].bp)));
         return json_pack("{s:o}", "steps", a);
     }
     }
     return json_null();
 }
 
-/* Percentages are in hundredths of a percent, as everywhere in the plugin. */
+/* Percentages as the policy writes them (10 for 10%), as status and the metrics give them. */
 static json_t *jstage(const ug_policy *p, const ug_stage *s, int64_t now)
 {
     json_t *conds = json_array();
@@ -86,7 +92,7 @@ static json_t *jstage(const ug_policy *p, const ug_stage *s, int64_t now)
     json_object_set_new(o, "start", s->has_start ? json_integer(s->start) : json_null());
     json_object_set_new(o, "end", s->has_end ? json_integer(s->end) : json_null());
     json_object_set_new(o, "percent", s->has_percent ? jpercent(&s->percent) : json_null());
-    json_object_set_new(o, "percent_now", s->has_percent ? json_integer(ug_percent_at(&s->percent, now)) : json_null());
+    json_object_set_new(o, "percent_now", s->has_percent ? jpct(ug_percent_at(&s->percent, now)) : json_null());
     json_object_set_new(o, "quota", s->has_quota ? juint(s->quota) : json_null());
     json_object_set_new(o, "quota_share", s->has_quota ? juint(ug_policy_share(p, s->quota)) : json_null());
     json_object_set_new(o, "rate", s->has_rate ? json_real(s->rate) : json_null());

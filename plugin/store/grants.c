@@ -183,7 +183,8 @@ int ug_scope_insert_loaded(ug_scope *sc, const uint64_t *uids, const grant_recor
             return -1;
         uint8_t o = recs[i].outcome < UG_OUT_COUNT_ ? recs[i].outcome : UG_OUT_PENDING;
         grant_entry e = {.uid = uids[i], .at = recs[i].at, .stage = recs[i].stage,
-                  .state = (uint8_t)(o | (recs[i].flags & GR_PUBLISHED ? GF_PUBLISHED : 0))};
+                  .state = (uint8_t)(o | (recs[i].flags & GR_PUBLISHED ? GF_PUBLISHED : 0)),
+                  .out_at = recs[i].outcome_at, .out_ts = recs[i].outcome_at};
         stripe_insert(st, &e, h[i]);
         out[o]++;
     }
@@ -205,6 +206,8 @@ static void info_of(const grant_entry *e, ug_grant_info *gi)
         .stage = e ? e->stage : 0,
         .at = e ? e->at : 0,
         .outcome = e ? (ug_outcome)(e->state & GF_OUTCOME) : UG_OUT_PENDING,
+        .outcome_at = e ? e->out_at : 0,
+        .outcome_ts = e ? e->out_ts : 0,
     };
 }
 
@@ -284,9 +287,26 @@ int ug_scope_make_durable(ug_scope *sc, unsigned worker, uint64_t uid)
     return rc;
 }
 
+/* Under e's stripe lock: e's outcome becomes o, queued on worker unless
+ * learned. 0, or -1 out of memory (nothing changed). */
+static int outcome_to(ug_scope *sc, unsigned worker, grant_entry *e, ug_outcome o, uint32_t at)
+{
+    ug_outcome old = (ug_outcome)(e->state & GF_OUTCOME);
+    if (!(e->state & GF_LEARNED) && ug_queue_reserve(sc->st, worker) != 0)
+        return -1;
+    e->state = (uint8_t)((e->state & ~GF_OUTCOME) | (unsigned)o);
+    e->out_at = at;
+    atomic_fetch_sub_explicit(&sc->out[old], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sc->out[o], 1, memory_order_relaxed);
+    if (!(e->state & GF_LEARNED)) {
+        mark_queued(sc, e, worker);
+        (void)ug_queue_push(sc->st, worker, sc, e->uid);
+    }
+    return 0;
+}
+
 int ug_scope_set_outcome(ug_scope *sc, unsigned worker, uint64_t uid, ug_outcome o, ug_outcome *before)
 {
-    ug_store *s = sc->st;
     uint64_t h = ug_mix64(uid);
     stripe *st = stripe_of(sc, h);
     int rc = 0;
@@ -295,18 +315,48 @@ int ug_scope_set_outcome(ug_scope *sc, unsigned worker, uint64_t uid, ug_outcome
     ug_outcome old = e ? (ug_outcome)(e->state & GF_OUTCOME) : UG_OUT_PENDING;
     if (before)
         *before = old;
-    if (e && old != o && (unsigned)o < UG_OUT_COUNT_) {
-        if (!(e->state & GF_LEARNED) && ug_queue_reserve(s, worker) != 0) {
-            rc = -1;
-        } else {
-            e->state = (uint8_t)((e->state & ~GF_OUTCOME) | (unsigned)o);
-            atomic_fetch_sub_explicit(&sc->out[old], 1, memory_order_relaxed);
-            atomic_fetch_add_explicit(&sc->out[o], 1, memory_order_relaxed);
-            if (!(e->state & GF_LEARNED)) {
-                mark_queued(sc, e, worker);
-                (void)ug_queue_push(s, worker, sc, uid);
-            }
-            rc = 1;
+    if (e && old != o && (unsigned)o < UG_OUT_COUNT_)
+        rc = outcome_to(sc, worker, e, o, e->out_at) == 0 ? 1 : -1;
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+unsigned ug_outcome_rank(ug_outcome o)
+{
+    static const unsigned rank[UG_OUT_COUNT_] = {
+        [UG_OUT_PENDING] = 0,        [UG_OUT_DECLINED] = 1, [UG_OUT_DOWNLOAD_FAILED] = 2, [UG_OUT_MISMATCH] = 3,
+        [UG_OUT_INSTALL_FAILED] = 4, [UG_OUT_UPGRADED] = 5, [UG_OUT_ROLLED_BACK] = 6,
+    };
+    return (unsigned)o < UG_OUT_COUNT_ ? rank[o] : 0;
+}
+
+bool ug_outcome_may_replace(const ug_grant_info *gi, const ug_outcome_put *p)
+{
+    if (!gi->found || gi->outcome == p->o || (unsigned)p->o >= UG_OUT_COUNT_ || p->ts < gi->outcome_ts)
+        return false;
+    if (p->ts == gi->outcome_ts && ug_outcome_rank(p->o) <= ug_outcome_rank(gi->outcome))
+        return false;
+    return gi->outcome != UG_OUT_ROLLED_BACK || p->o == UG_OUT_UPGRADED;
+}
+
+int ug_scope_put_outcome(ug_scope *sc, unsigned worker, uint64_t uid, const ug_outcome_put *p, ug_grant_info *before)
+{
+    uint64_t h = ug_mix64(uid);
+    stripe *st = stripe_of(sc, h);
+    int rc = 0;
+    pthread_mutex_lock(&st->mu);
+    grant_entry *e = stripe_find(st, uid, h);
+    ug_grant_info gi;
+    info_of(e, &gi);
+    if (before)
+        *before = gi;
+    if (e && (unsigned)p->o < UG_OUT_COUNT_) {
+        if (ug_outcome_may_replace(&gi, p)) {
+            rc = outcome_to(sc, worker, e, p->o, p->at) == 0 ? 1 : -1;
+            if (rc == 1)
+                e->out_ts = p->ts;
+        } else if (p->o == (ug_outcome)(e->state & GF_OUTCOME) && p->ts > e->out_ts) {
+            e->out_ts = p->ts; /* the same outcome, told later: it orders what follows */
         }
     }
     pthread_mutex_unlock(&st->mu);
@@ -321,8 +371,8 @@ bool ug_scope_record(ug_scope *sc, uint64_t uid, grant_record *r)
     const grant_entry *e = stripe_find(st, uid, h);
     bool ok = e && !(e->state & GF_LEARNED);
     if (ok)
-        *r = (grant_record){.at = e->at, .stage = e->stage, .outcome = (uint8_t)(e->state & GF_OUTCOME),
-                    .flags = e->state & GF_PUBLISHED ? GR_PUBLISHED : 0};
+        *r = (grant_record){.at = e->at, .outcome_at = e->out_at, .stage = e->stage,
+                    .outcome = (uint8_t)(e->state & GF_OUTCOME), .flags = e->state & GF_PUBLISHED ? GR_PUBLISHED : 0};
     pthread_mutex_unlock(&st->mu);
     return ok;
 }

@@ -88,6 +88,8 @@ typedef struct {
     uint16_t stage;    /* the granting stage's id (ug_store_stage_name) */
     uint32_t at;       /* Unix seconds of the grant */
     ug_outcome outcome;
+    uint32_t outcome_at; /* when the outcome was last set, this host's clock; 0: never */
+    uint32_t outcome_ts; /* the peer's ts that set it (after a restart: outcome_at) */
 } ug_grant_info;
 
 typedef enum {
@@ -115,6 +117,29 @@ int ug_scope_make_durable(ug_scope *sc, unsigned worker, uint64_t uid) UG_WUR;
  * 1 when it changed, 0 when uid has no grant or already had that outcome,
  * -1 on out of memory. *before (may be NULL) gets the state it replaced. */
 int ug_scope_set_outcome(ug_scope *sc, unsigned worker, uint64_t uid, ug_outcome o, ug_outcome *before) UG_WUR;
+
+/* An outcome as a peer's REPORT or HELLO tells it (ug_scope_put_outcome). */
+typedef struct {
+    ug_outcome o;
+    uint32_t at; /* this host's clock */
+    uint32_t ts; /* the REPORT's or HELLO's own ts, which orders them */
+} ug_outcome_put;
+/* Protocol rule 11, atomically per uid: sets uid's outcome to p->o (queued
+ * on worker, stamped p->at) unless the recorded one was set by a later ts,
+ * or by the same ts and p->o does not rank above it (ug_outcome_rank), or
+ * is ROLLED_BACK and p->o is not UPGRADED. A newer ts of the same outcome
+ * is kept in memory (it orders what follows) and changes nothing. So a
+ * replayed REPORT cannot undo a newer one, and REPORTs of one second flip
+ * an outcome at most once per rank. 1 changed, 0 not, -1 out of memory;
+ * *before (may be NULL) gets the grant as it stood. */
+int ug_scope_put_outcome(ug_scope *sc, unsigned worker, uint64_t uid, const ug_outcome_put *p,
+                         ug_grant_info *before) UG_WUR;
+/* Whether p would replace the outcome of the grant gi (the rules above). */
+bool ug_outcome_may_replace(const ug_grant_info *gi, const ug_outcome_put *p);
+/* The order of outcomes of one ts: pending, declined, download failed,
+ * mismatch, install failed, upgraded, rolled back (a crash at start comes
+ * after the install it undoes). */
+unsigned ug_outcome_rank(ug_outcome o);
 
 /* Makes every record queued on worker durable: it joins the next group
  * commit, which appends the records of every worker that joined it to the

@@ -14,7 +14,7 @@
 #define NSTRIPES (1u << STRIPE_BITS)
 #define STAGE_IDS_MAX 65535u /* stage ids are 16 bits in a grant record */
 
-/* One grant in memory: 16 bytes, so a million cost 16 MB at full load.
+/* One grant in memory: 24 bytes, so a million cost 24 MB at full load.
  * uid 0 is never a uid (1..2^63-1), so it marks an empty slot. */
 typedef struct {
     uint64_t uid;
@@ -22,6 +22,8 @@ typedef struct {
     uint16_t stage;
     uint8_t state; /* low 4 bits: ug_outcome; high: GF_* */
     uint8_t worker; /* GF_QUEUED: the worker whose queue holds it */
+    uint32_t out_at; /* when the outcome was last set, on this host's clock (0: never) */
+    uint32_t out_ts; /* the ts of the REPORT or HELLO that set it (loaded: out_at) */
 } grant_entry;
 
 #define GF_OUTCOME 0x0fu
