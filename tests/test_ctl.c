@@ -618,6 +618,7 @@ Test(ctl, a_socket_served_by_another_user_is_not_believed)
     cr_assert_eq(rc, 1, "refused, got %d: %s", rc, OUT);
     one_line("another user's socket");
     cr_assert(strstr(ERR, "served by uid 65534"), "%s", ERR);
+}
 
 /* status for people: how far each rollout is from its halt_when, and that
  * a resume of an automatic halt started a new count. */

@@ -384,6 +384,7 @@ Test(install, out_of_tree_tracker_links_libupgate_host)
     const char *first = strstr(out, "adapter ok"), *second = first ? strstr(first + 1, "adapter ok") : NULL;
     cr_expect(first && second, "both builds ran: %s", out);
     cr_expect(strstr(out, "plugin upgate " UG_VERSION), "the installed plugin: %s", out);
+}
 
 /* upgate-node(8)'s FIRST RUN step 5 as written, and upgate-sim, from the
  * installed tree: no --plugin, the programs find the one installed. */
