@@ -142,7 +142,7 @@ int ug_check(const ug_host *host, const char *path, const char *explain, ug_emit
     I->workers = w;
     (void)pthread_mutex_init(&I->reg_mu, NULL);
     int rc = -1;
-    ug_policy *p = ug_policy_load(path, err, errcap);
+    ug_policy *p = ug_policy_load_at(path, ug_inst_now(I), err, errcap);
     ug_live *l = p ? ug_live_build(I, p, err, errcap) : NULL; /* no store: nothing is opened for writing */
     if (l) {
         uint64_t now = ug_inst_now(I);

@@ -107,7 +107,7 @@ ug_inst *ug_inst_new(const ug_host *host, char *err, size_t errcap)
 
 ug_policy *ug_inst_open(ug_inst *I, const char *path, char *err, size_t errcap)
 {
-    ug_policy *p = ug_policy_load(path, err, errcap);
+    ug_policy *p = ug_policy_load_at(path, ug_inst_now(I), err, errcap); /* calendars start at the host's clock */
     if (!p)
         return NULL;
     ug_store_opts o = {
@@ -164,7 +164,7 @@ static int reload_ok(ug_inst *I, ug_policy *p, char *err, size_t errcap)
 int ug_inst_reload(ug_inst *I, const char *path, char *err, size_t errcap)
 {
     ug_live *old = atomic_load(&I->live);
-    ug_policy *p = ug_policy_load(path ? path : old->pol->path, err, errcap);
+    ug_policy *p = ug_policy_load_at(path ? path : old->pol->path, ug_inst_now(I), err, errcap);
     if (!p)
         return -1;
     if (reload_ok(I, p, err, errcap) != 0) {
@@ -242,10 +242,22 @@ static void watch_load(ug_inst *I, uint64_t now)
     }
 }
 
+/* Moves the off-peak calendars' horizon (each rebuilds once a day). */
+static void windows_tick(const ug_live *l, int64_t now)
+{
+    for (size_t i = 0; l && i < l->pol->nrollouts; i++) {
+        const ug_rollout *r = &l->pol->rollouts[i];
+        ug_windows_tick(&r->win, now);
+        for (size_t j = 0; j < r->nstages; j++)
+            ug_windows_tick(&r->stages[j].win, now);
+    }
+}
+
 void ug_inst_tick(ug_inst *I)
 {
     uint64_t now = ug_inst_now(I);
     watch_load(I, now);
+    windows_tick(atomic_load(&I->live), (int64_t)now); /* tick is never concurrent with reload */
     ug_outcome_tick(I, now);
     ug_live_expiry(I, atomic_load(&I->live), now, false);
 }
