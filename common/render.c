@@ -193,11 +193,15 @@ static void render_stage(const json_t *s, FILE *out, int indent)
 
 static void render_rollout(const json_t *r, FILE *out)
 {
-    static const char *const names[] = {"name", "targets", "plat", "chan", "paused", "manifest", "stages", NULL};
+    static const char *const names[] = {"name", "targets", "plat", "chan", "paused", "manifest", "stages", "urgency",
+                                        NULL};
     fputs("rollout ", out);
     ug_render_value(json_object_get(r, "name") ? json_object_get(r, "name") : json_null(), out);
     if (json_is_true(json_object_get(r, "paused")))
         fputs(" (paused)", out);
+    const char *urg = json_string_value(json_object_get(r, "urgency"));
+    if (urg && !strcmp(urg, "critical"))
+        fputs(" (FAST LANE: urgency critical, percent schedules skipped; quota and rate still hold)", out);
     fputc('\n', out);
     line(r, "targets", "targets", out, 2);
     if (json_object_get(r, "plat") && !json_is_null(json_object_get(r, "plat")))

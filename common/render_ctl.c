@@ -246,6 +246,9 @@ static void render_rollout_head(const json_t *r, FILE *out, int64_t now)
         fprintf(out, "  PAUSED by %s: every peer of it gets WAIT why=4\n", text_at(r, "paused_by", a, sizeof a));
     if (json_is_true(get(r, "halted")))
         fprintf(out, "  HALTED: %s\n", text_at(r, "halted_why", a, sizeof a));
+    if (!strcmp(text_at(r, "urgency", a, sizeof a), "critical"))
+        fputs("  FAST LANE: its manifest says urgency critical: every targeted peer is selected, percent "
+              "schedules skipped (quota, rate and fleet_rate still hold)\n", out);
     if (int_at(r, "ramp_held_since", &held))
         fprintf(out, "  ramp held since %s (%s): the percentages stop growing while outcomes look unhealthy\n",
                 ug_render_time(held, b, sizeof b), relative(held, now, c, sizeof c));
@@ -339,7 +342,7 @@ void ug_render_status(const json_t *st, FILE *out, int64_t now)
         render_stages(get(r, "stages"), out);
         static const char *const names[] = {"name", "release", "manifest_expires", "paused", "paused_by", "halted",
                                             "halted_why", "waits", "outcomes", "stages", "ramp_held_since",
-                                            "ramp_shift_s", NULL};
+                                            "ramp_shift_s", "urgency", NULL};
         if (json_is_object(r))
             others(r, names, out, 2, "");
     }

@@ -88,6 +88,8 @@ static json_t *stage_json(ug_inst *I, const ug_live_rollout *lr, size_t j, const
                           s->has_rate ? json_real(s->rate) : json_null(), "offers", "last_minute", (json_int_t)m,
                           "last_hour", (json_int_t)h, "waits", waits_json(ls->rt->waits, I->nworkers), "outcomes",
                           outcomes_json(outc, true));
+    if (o)
+        json_object_set_new(o, "window", ug_windows_json(&s->win, (int64_t)now));
     const ug_ctl_ext *x = I->ctl_ext;
     if (x && x->status_stage && o)
         x->status_stage(x->ctx, o, lr, ls, outc);
@@ -115,6 +117,8 @@ static json_t *rollout_json(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
     uint64_t held = atomic_load(&rt->held_since);
     json_object_set_new(o, "ramp_held_since", held ? json_integer((json_int_t)held) : json_null());
     json_object_set_new(o, "ramp_shift_s", json_integer((json_int_t)atomic_load(&rt->shift)));
+    json_object_set_new(o, "urgency", json_string(ug_rollout_critical(r) ? "critical" : "normal"));
+    json_object_set_new(o, "window", ug_windows_json(&r->win, (int64_t)now));
     free(sc.per);
     return o;
 }

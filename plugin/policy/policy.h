@@ -270,6 +270,11 @@ static inline bool ug_rollout_critical(const ug_rollout *r)
 bool ug_windows_open(const ug_windows *w, const char *peer_zone, int64_t now, int64_t *next);
 /* Moves the calendar's horizon (the host's tick: at most daily work). */
 void ug_windows_tick(const ug_windows *w, int64_t now);
+struct json_t;
+/* For --check, status and explain: {"windows": n, "peer": b, "open": b,
+ * "next": t or null} at now (peer windows read in the fallback zone);
+ * JSON null without windows. */
+struct json_t *ug_windows_json(const ug_windows *w, int64_t now);
 /* start <= now < end, for the bounds the stage names. */
 bool ug_stage_active(const ug_stage *s, int64_t now);
 /* Every condition of the table the stage names holds for p. Percent, quota
@@ -287,7 +292,6 @@ void ug_policy_lint(const ug_policy *p, int64_t now, void (*warn)(void *ctx, con
  * settings, every rollout with its manifest and stages, and "warnings" (the
  * lint findings at now). No secret is in it. A new jansson object; NULL
  * only when out of memory. */
-struct json_t;
 struct json_t *ug_policy_summary(const ug_policy *p, int64_t now);
 
 #endif

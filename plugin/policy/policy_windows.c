@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "policy/policy.h"
 #include "policy/policy_windows.h"
 
@@ -128,4 +130,14 @@ bool ug_windows_open(const ug_windows *w, const char *peer_zone, int64_t now, in
     ug_cal_at(w->cal, peer_zone, now, &s);
     *next = s.change;
     return s.open;
+}
+
+json_t *ug_windows_json(const ug_windows *w, int64_t now)
+{
+    int64_t next;
+    if (!w->cal)
+        return json_null();
+    bool open = ug_windows_open(w, NULL, now, &next);
+    return json_pack("{s:I, s:b, s:b, s:o}", "windows", (json_int_t)w->n, "peer", w->peer, "open", open, "next",
+                     next == UG_CAL_NEVER ? json_null() : json_integer((json_int_t)next));
 }
