@@ -43,6 +43,8 @@ void ug_render_status(const json_t *st, FILE *out, int64_t now);
 void ug_render_watch(const json_t *st, FILE *out, int64_t now);
 /* history: one line per change, "TIME  WHAT". */
 void ug_render_history(const json_t *reply, FILE *out);
+/* The census reply: each window's total and top versions, then the buckets. */
+void ug_render_census(const json_t *reply, FILE *out);
 /* One row of grants: uid, stage and grant time. */
 void ug_render_grant(const json_t *row, FILE *out);
 /* Any reply: every member but ok as "name: value", objects and lists of

@@ -448,6 +448,53 @@ void ug_render_history(const json_t *reply, FILE *out)
         fputs("no changes yet\n", out);
 }
 
+/* One window of a census: its total, how many versions, the top ones. */
+static void census_window(const json_t *w, const char *name, FILE *out)
+{
+    char a[CELL_MAX];
+    json_int_t total = 0, nv = 0, n = 0;
+    fprintf(out, "  %-5s  %10" JSON_INTEGER_FORMAT "  %8" JSON_INTEGER_FORMAT "  ", name,
+            int_at(w, "total", &total) ? total : 0, int_at(w, "versions", &nv) ? nv : 0);
+    size_t i;
+    const json_t *t;
+    json_array_foreach(get(w, "top"), i, t)
+    {
+        fprintf(out, "%s%s %" JSON_INTEGER_FORMAT, i ? ", " : "", text_at(t, "ver", a, sizeof a),
+                int_at(t, "n", &n) ? n : 0);
+    }
+    fputc('\n', out);
+}
+
+void ug_render_census(const json_t *reply, FILE *out)
+{
+    static const char *const windows[] = {"hour", "day", "week"};
+    if (json_is_false(get(reply, "enabled")))
+        fputs("the census is off (the policy says census: false)\n", out);
+    fputs("distinct uids (HyperLogLog, about 0.8% standard error); hour: the last 60-70 min\n"
+          "  window       total  versions  top versions\n",
+          out);
+    for (size_t k = 0; k < 3; k++)
+        census_window(get(get(reply, "windows"), windows[k]), windows[k], out);
+    size_t i;
+    const json_t *b;
+    const json_t *list = get(reply, "buckets");
+    if (json_array_size(list))
+        fprintf(out, "\n  %-14s %-16s %-10s %-8s %9s %9s %9s\n", "version", "plat", "chan", "region", "hour", "day",
+                "week");
+    json_array_foreach(list, i, b)
+    {
+        char v[CELL_MAX], pl[CELL_MAX], ch[CELL_MAX], rg[CELL_MAX];
+        json_int_t n[3] = {0, 0, 0};
+        for (size_t k = 0; k < 3; k++)
+            (void)int_at(b, windows[k], &n[k]);
+        fprintf(out, "  %-14s %-16s %-10s %-8s %9" JSON_INTEGER_FORMAT " %9" JSON_INTEGER_FORMAT " %9" JSON_INTEGER_FORMAT
+                     "\n",
+                json_is_true(get(b, "other")) ? "(other)" : text_at(b, "ver", v, sizeof v),
+                text_at(b, "plat", pl, sizeof pl), text_at(b, "chan", ch, sizeof ch),
+                text_at(b, "region", rg, sizeof rg), n[0], n[1], n[2]);
+    }
+}
+
 void ug_render_grant(const json_t *row, FILE *out)
 {
     char a[CELL_MAX], b[64];

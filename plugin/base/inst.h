@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 
 #include "base/counters.h"
+#include "census/census.h"
 #include "guard/cookiejar.h"
 #include "guard/guard.h"
 #include "policy/policy.h"
@@ -60,6 +61,7 @@ typedef struct ug_inst {
     const ug_sink *sink;          /* an add-on's hooks, or NULL (set once, at create) */
     const ug_ctl_ext *ctl_ext;    /* what it adds to control, or NULL */
     const ug_slot_source *slots;  /* lends the slots of stages with a quota; NULL: a share of it, here */
+    ug_census *census;            /* every HELLO's (version, plat, chan, region), distinct uids */
 } ug_inst;
 
 static inline void ug_count(ug_worker *w, unsigned st)

@@ -27,6 +27,7 @@ typedef struct {
 void ug_ctl_count_outcomes(const ug_live_rollout *lr, uint64_t now, ug_ctl_outcomes *o);
 int ug_ctl_status(ug_inst *I, json_t *req, ug_emit emit, void *ctx);
 int ug_ctl_info(ug_inst *I, json_t *req, ug_emit emit, void *ctx);
+int ug_ctl_census(ug_inst *I, json_t *req, ug_emit emit, void *ctx);
 
 /* ---- ctl_ops.c ---- */
 int ug_ctl_pause(ug_inst *I, json_t *req, ug_emit emit, void *ctx);

@@ -174,3 +174,20 @@ int ug_ctl_info(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
     ug_live *l = atomic_load(&I->live);
     return ug_ctl_reply(emit, ctx, json_pack("{s:s, s:s}", "state", I->state_dir, "policy", l->pol->path), true);
 }
+
+/* The census: staged HELLOs drained first, so a reading includes the
+ * HELLOs of the last second; `top` (1..100, default 10) versions per window. */
+int ug_ctl_census(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
+{
+    json_t *t = json_object_get(req, "top");
+    json_int_t top = t ? (json_is_integer(t) ? json_integer_value(t) : -1) : 10;
+    if (top < 1 || top > 100)
+        return ug_ctl_refuse(emit, ctx, "top: a whole number from 1 to 100");
+    uint64_t now = ug_inst_now(I);
+    ug_census_tick(I->census, now);
+    json_t *o = ug_census_json(I->census, now, (size_t)top);
+    if (!o)
+        return ug_ctl_refuse(emit, ctx, "out of memory");
+    json_object_set_new(o, "enabled", json_boolean(atomic_load(&I->live)->pol->census));
+    return ug_ctl_reply(emit, ctx, o, true);
+}

@@ -11,6 +11,10 @@
 #include "core/outcomes.h"
 #include "core/sink.h"
 
+/* HELLOs a worker stages for the census between ticks (16 bytes each): a
+ * worker past half of it drains the rings itself. */
+#define UG_INST_CENSUS_RING 16384u
+
 static void store_log(void *ctx, int level, const char *msg)
 {
     ug_logf(ctx, (ug_log_level)level, "%s", msg);
@@ -57,6 +61,7 @@ void ug_inst_free(ug_inst *I)
     pthread_mutex_destroy(&I->reg_mu);
     pthread_mutex_destroy(&I->live_mu);
     free(I->workers);
+    ug_census_free(I->census);
     free(I);
 }
 
@@ -84,6 +89,9 @@ static ug_inst *inst_alloc(const ug_host *host, char *err, size_t errcap)
     ok = ok && ug_cookiejar_init(&I->jar) == 0;
     for (unsigned i = 0; ok && i < I->nworkers; i++)
         ok = ug_guard_init(&I->workers[i].guard) == 0;
+    char why[128];
+    ug_census_opts co = {.nworkers = I->nworkers, .ring = UG_INST_CENSUS_RING};
+    ok = ok && (I->census = ug_census_create(&co, why, sizeof why)) != NULL;
     if (!ok) {
         snprintf(err, errcap, "out of memory");
         ug_inst_free(I);
@@ -258,6 +266,7 @@ void ug_inst_tick(ug_inst *I)
     uint64_t now = ug_inst_now(I);
     watch_load(I, now);
     windows_tick(atomic_load(&I->live), (int64_t)now); /* tick is never concurrent with reload */
+    ug_census_tick(I->census, now);
     ug_outcome_tick(I, now);
     ug_live_expiry(I, atomic_load(&I->live), now, false);
 }

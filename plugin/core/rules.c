@@ -1,4 +1,5 @@
 /* The tracker rules: one HELLO or REPORT in, a HINT, WAIT or COOKIE (or nothing) out; and decide() on claims. */
+#include <stdio.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -591,6 +592,26 @@ static ug_verdict report_path(ug_inst *I, ug_worker *w, unsigned worker, const s
     return UG_VERDICT_DROP;
 }
 
+/* The census's view of a HELLO: every one, targeted or not, before any
+ * signature work (docs/policy-v2-extensions.md, "Version census"); the
+ * region costs a GeoIP lookup only when the policy names a database. */
+static void census_note(const ug_hello_reply *x, const ug_hello *h)
+{
+    const ug_policy *p = x->l->pol;
+    if (!p->census)
+        return;
+    char region[UG_CENSUS_REGION_MAX + 1] = "";
+    ug_place pl;
+    if (p->geo && ug_geo_lookup(p->geo, x->src, &pl) && pl.country[0]) {
+        if (pl.nsub)
+            snprintf(region, sizeof region, "%s-%s", pl.country, pl.sub[0]);
+        else
+            snprintf(region, sizeof region, "%s", pl.country);
+    }
+    ug_census_key k = {.ver = h->ver, .plat = h->plat, .chan = h->chan, .region = region};
+    ug_census_note(x->I->census, x->worker, &k, h->uid, x->now);
+}
+
 /* A HELLO of either version, parsed, through the rules. */
 static ug_verdict hello_in(ug_inst *I, ug_worker *w, ug_hello_reply *x, ug_hello *h)
 {
@@ -599,6 +620,7 @@ static ug_verdict hello_in(ug_inst *I, ug_worker *w, ug_hello_reply *x, ug_hello
         ug_count(w, ST_HELLOS_V2);
     x->l = ug_enter(I, w);
     x->now = ug_inst_now(I);
+    census_note(x, h);
     ug_verdict v = hello_path(x, h);
     ug_leave(w);
     return v;

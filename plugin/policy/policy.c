@@ -12,6 +12,9 @@
  *                                source network (IPv4 /24, IPv6 /56) may cost this
  *                                tracker; 0 for no limit
  *   stages[].salt: str           1..64 bytes: the percent bucket salt
+ *   census: bool                 default true: count every HELLO in the version
+ *                                census (docs/policy-v2-extensions.md)
+ *   tz, windows (rollouts and stages): off-peak windows, policy_windows.c
  *   keys.keyring, keys.hint_cert, keys.tracker, token_ttl, release_v2 (per rollout, or
  *                                top level in version 1 files): protocol version 2, in
  *                                policy_v2.c and docs/policy-v2-extensions.md; a rollout
@@ -787,7 +790,7 @@ static int load_fleet(ldr *L, ug_policy *p, const ug_ynode *v)
 
 enum {
     T_KEYS, T_RELEASE, T_TARGETS, T_STATE, T_GEOIP, T_CLOCK, T_TTL, T_RETRY, T_COOKIE, T_COOKIE_TH, T_BUDGET,
-    T_SHARD, T_VERIFY, T_FLEET, T_PAUSED, T_STAGES, T_ROLLOUTS, T_RELEASE2, T_TOKEN_TTL, T_N
+    T_SHARD, T_VERIFY, T_FLEET, T_PAUSED, T_STAGES, T_ROLLOUTS, T_RELEASE2, T_TOKEN_TTL, T_CENSUS, T_N
 };
 
 /* Version 1: the top level's release, targets, paused and stages are one
@@ -823,7 +826,8 @@ static int load_settings(ldr *L, ug_policy *p, const ug_yfield *f)
         (f[T_COOKIE].key && load_cookie(L, p, f[T_COOKIE].val) != 0) ||
         (f[T_SHARD].key && load_shard(L, p, f[T_SHARD].val) != 0) ||
         (f[T_VERIFY].key && load_verify(L, p, f[T_VERIFY].val) != 0) ||
-        (f[T_FLEET].key && load_fleet(L, p, f[T_FLEET].val) != 0))
+        (f[T_FLEET].key && load_fleet(L, p, f[T_FLEET].val) != 0) ||
+        (f[T_CENSUS].key && ug_yget_bool(y, f[T_CENSUS].val, "census", &p->census) != 0))
         return -1;
     return 0;
 }
@@ -841,7 +845,7 @@ static int load_top(ldr *L, const ug_ynode *root)
         [T_VERIFY] = {"verify", false, NULL, NULL},     [T_FLEET] = {"fleet", false, NULL, NULL},
         [T_PAUSED] = {"paused", false, NULL, NULL},     [T_STAGES] = {"stages", false, NULL, NULL},
         [T_ROLLOUTS] = {"rollouts", false, NULL, NULL}, [T_RELEASE2] = {"release_v2", false, NULL, NULL},
-        [T_TOKEN_TTL] = {"token_ttl", false, NULL, NULL},
+        [T_TOKEN_TTL] = {"token_ttl", false, NULL, NULL}, [T_CENSUS] = {"census", false, NULL, NULL},
     };
     if (!root || root->kind != UG_Y_MAP)
         return UG_YFAIL(&L->y, root, "(top)", "expected a mapping of policy keys, got %s", ug_ykind_name(root));
@@ -919,6 +923,7 @@ ug_policy *ug_policy_load_at(const char *path, uint64_t now, char *err, size_t e
     p->cookie_threshold = 1000;
     p->source_budget = 1000;
     p->shard_count = 1;
+    p->census = true;
     ug_policy_dir(path, L.dir);
     L.p = p;
     if (parse_file(&L) != 0) {

@@ -215,6 +215,7 @@ typedef struct ug_policy {
     uint64_t source_budget;    /* signature checks per second per /24 or /56; 0: no limit; default 1000 */
     uint32_t shard_index, shard_count; /* default 0 of 1 */
     bool verify_always;    /* `verify: always`: both signatures before any answer */
+    bool census;           /* `census`, default true: HELLOs counted in the version census */
     ug_fleet_conf fleet;
     ug_policy_v2 *v2;      /* NULL: the tracker speaks version 1 only */
     ug_rollout *rollouts;
