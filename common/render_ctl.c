@@ -470,7 +470,7 @@ void ug_render_census(const json_t *reply, FILE *out)
     static const char *const windows[] = {"hour", "day", "week"};
     if (json_is_false(get(reply, "enabled")))
         fputs("the census is off (the policy says census: false)\n", out);
-    fputs("distinct uids (HyperLogLog, about 0.8% standard error); hour: the last 60-70 min\n"
+    fputs("distinct uids (HyperLogLog, about 0.6% standard error); hour: the last 60-70 min\n"
           "  window       total  versions  top versions\n",
           out);
     for (size_t k = 0; k < 3; k++)

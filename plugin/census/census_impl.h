@@ -137,10 +137,10 @@ typedef struct {
     _Atomic uint64_t dropped, bad_key, filtered;
     uint64_t tail_seen, epoch;
     ug_census_staged *ring;
-    /* Per (key, register at p = 14): tag 16 | slot stamp 11 | rank 5 of the
+    /* Per (key, register): tag 16 | slot stamp 11 | rank 5 of the
      * highest rank this worker staged in that slot. A HELLO of no higher
      * rank, same slot, could change nothing (the register holds an entry at
-     * least as new and as high): it is not staged. Exact at any p <= 14. */
+     * least as new and as high): it is not staged. */
     uint32_t *filter;
     uint64_t seen[UG_CENSUS_SEEN];
     ug_census_announce ann[UG_CENSUS_ANNOUNCE];

@@ -1,7 +1,7 @@
 /* Reading the census: counts per bucket, per version (the union of a
  * version's buckets, so a uid seen on two platforms counts once) and in
  * total. Each estimate reads every register of the buckets involved (about
- * 0.3 ms per dense bucket at 2^14 registers), on a copy taken bucket by
+ * 0.6 ms per dense bucket at 2^15 registers), on a copy taken bucket by
  * bucket under the lock. */
 #include <math.h>
 #include <stdlib.h>
