@@ -203,7 +203,7 @@ static void others(const json_t *o, const char *const *names, FILE *out, int ind
 static void render_tracker(const json_t *tr, FILE *out)
 {
     static const char *const names[] = {"uptime_s", "policy", "generation", "cookie", "cookie_under_load", "verify",
-                                        "state", "fleet", "drops", "waits", NULL};
+                                        "state", "fleet", "drops", "waits", "census", NULL};
     char a[64], b[CELL_MAX], c[CELL_MAX], d[CELL_MAX];
     json_int_t up = 0, gen = 0;
     fputs("tracker", out);
@@ -225,6 +225,7 @@ static void render_tracker(const json_t *tr, FILE *out)
         fprintf(out, "  waits: %s\n", counts(get(tr, "waits"), c, sizeof c));
     if (json_is_object(get(tr, "drops")))
         fprintf(out, "  drops: %s\n", counts(get(tr, "drops"), c, sizeof c));
+    ug_render_census_brief(get(tr, "census"), out, 2);
     const json_t *fleet = get(tr, "fleet");
     if (fleet && !json_is_null(fleet)) {
         fputs("  fleet:\n", out);
@@ -249,6 +250,7 @@ static void render_rollout_head(const json_t *r, FILE *out, int64_t now)
     if (!strcmp(text_at(r, "urgency", a, sizeof a), "critical"))
         fputs("  FAST LANE: its manifest says urgency critical: every targeted peer is selected, percent "
               "schedules skipped (quota, rate and fleet_rate still hold)\n", out);
+    ug_render_window(get(r, "window"), out, 2, now);
     if (int_at(r, "ramp_held_since", &held))
         fprintf(out, "  ramp held since %s (%s): the percentages stop growing while outcomes look unhealthy\n",
                 ug_render_time(held, b, sizeof b), relative(held, now, c, sizeof c));
@@ -342,7 +344,7 @@ void ug_render_status(const json_t *st, FILE *out, int64_t now)
         render_stages(get(r, "stages"), out);
         static const char *const names[] = {"name", "release", "manifest_expires", "paused", "paused_by", "halted",
                                             "halted_why", "waits", "outcomes", "stages", "ramp_held_since",
-                                            "ramp_shift_s", "urgency", NULL};
+                                            "ramp_shift_s", "urgency", "window", NULL};
         if (json_is_object(r))
             others(r, names, out, 2, "");
     }
@@ -446,6 +448,44 @@ void ug_render_history(const json_t *reply, FILE *out)
     }
     if (!json_array_size(list))
         fputs("no changes yet\n", out);
+}
+
+void ug_render_census_brief(const json_t *c, FILE *out, int indent)
+{
+    char a[CELL_MAX];
+    json_int_t n[3] = {0, 0, 0}, k = 0;
+    static const char *const w[3] = {"hour", "day", "week"};
+    if (!json_is_object(c))
+        return;
+    for (int i = 0; i < 3; i++)
+        (void)int_at(c, w[i], &n[i]);
+    fprintf(out, "%*scensus: %" JSON_INTEGER_FORMAT " uids in the last hour, %" JSON_INTEGER_FORMAT
+                 " in the day, %" JSON_INTEGER_FORMAT " in the week; top versions (day):",
+            indent, "", n[0], n[1], n[2]);
+    size_t i;
+    const json_t *t;
+    json_array_foreach(get(c, "top_day"), i, t)
+    {
+        fprintf(out, "%s %s %" JSON_INTEGER_FORMAT, i ? "," : "", text_at(t, "ver", a, sizeof a),
+                int_at(t, "n", &k) ? k : 0);
+    }
+    fputs(json_array_size(get(c, "top_day")) ? "\n" : " none yet\n", out);
+}
+
+void ug_render_window(const json_t *w, FILE *out, int indent, int64_t now)
+{
+    char b[64], c[64];
+    json_int_t next = 0;
+    if (!json_is_object(w))
+        return;
+    bool open = json_is_true(get(w, "open")), known = int_at(w, "next", &next);
+    fprintf(out, "%*swindow: %s", indent, "", open ? "OPEN" : "closed");
+    if (known)
+        fprintf(out, ", %s %s (%s)", open ? "closes" : "opens", ug_render_time(next, b, sizeof b),
+                relative(next, now, c, sizeof c));
+    else
+        fputs(open ? "" : ", no opening within the precomputed days", out);
+    fputs(json_is_true(get(w, "peer")) ? " (peer-zone windows read in the rollout's tz)\n" : "\n", out);
 }
 
 /* One window of a census: its total, how many versions, the top ones. */

@@ -94,6 +94,17 @@ Test(census_live, every_hello_counted_by_version_and_region)
     cr_assert_str_eq(json_string_value(json_object_get(top, "ver")), "1.4.0");
     near(json_integer_value(json_object_get(top, "n")), 350, "1.4.0 over both regions: a union");
     json_decref(c);
+    int src;
+    json_t *st = json_loads(fx_control(&F, "{\"cmd\":\"status\"}", &src), 0, NULL);
+    json_t *cb = json_object_get(json_object_get(st, "tracker"), "census");
+    near(json_integer_value(json_object_get(cb, "week")), 550, "status: the census in brief");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(cb, "top_day"), 0), "ver")),
+                     "1.4.0");
+    json_decref(st);
+    json_t *ex = json_loads(
+        fx_control(&F, "{\"cmd\":\"explain\",\"uid\":7,\"ver\":\"1.4.0\",\"src\":\"10.0.0.1\"}", &src), 0, NULL);
+    near(json_integer_value(json_object_get(json_object_get(ex, "census"), "day")), 550, "explain: the census");
+    json_decref(ex);
     /* two hours on: out of the hour, still in the day */
     F.now += 7200;
     c = census();

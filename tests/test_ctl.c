@@ -441,6 +441,10 @@ Test(ctl, census_as_a_table_and_as_json)
     cr_assert_eq(json_integer_value(json_object_get(w, "total")), 20, "%s", OUT);
     cr_assert_eq(json_array_size(json_object_get(j, "buckets")), 3, "two versions and the \"other\" bucket: %s", OUT);
     json_decref(j);
+    cr_assert_eq(ctl(SOCK " status"), 0, "%s", ERR);
+    cr_assert(strstr(OUT, "  census: 20 uids in the last hour, 20 in the day, 20 in the week; top versions (day): "
+                          "1.4.0 15, 1.3.0 5\n"),
+              "%s", OUT);
 }
 
 Test(ctl, watch_without_a_terminal_prints_one_block_per_interval)

@@ -3,6 +3,7 @@
  * the next opening outside them, in UTC, in Europe/Berlin across the
  * autumn change, and in the peer's own zone from the GeoIP database. */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -129,6 +130,41 @@ Test(windows, stage_window_in_utc_waits_until_it_opens)
     F.now = 1790038800 + 5 * 3600;
     expect_closed(fx_ask(&F, 0, "10.0.0.1", 50, "1.4.0", NULL), 1790038800 + 86400,
                   "06:00: closed, even for the uid granted inside");
+}
+
+/* explain and status say when the window opens. */
+static json_t *ctl_json(const char *req)
+{
+    int rc;
+    const char *out = fx_control(&F, req, &rc);
+    cr_assert_eq(rc, 0, "%s", out);
+    json_t *o = json_loads(out, 0, NULL);
+    cr_assert_not_null(o, "%s", out);
+    return o;
+}
+
+Test(windows, explain_and_status_show_the_next_opening)
+{
+    start_at(FX_NOW, true,
+             "rollouts:\n  - name: desk\n    release: release.manifest\n    targets: [\"1.4.0\"]\n"
+             "    tz: Europe/Berlin\n    windows: [{days: mon-fri, from: \"01:00\", to: \"06:00\"}]\n"
+             "    stages:\n      - {name: all, windows: [{from: \"02:00\", to: \"03:00\", tz: UTC}]}\n");
+    json_t *ex = ctl_json("{\"cmd\":\"explain\",\"uid\":5,\"ver\":\"1.4.0\",\"src\":\"10.0.0.1\"}");
+    cr_assert_eq(json_integer_value(json_object_get(ex, "window_opens")), 1790031600, "the rollout's opening");
+    json_t *w = json_object_get(ex, "window");
+    cr_assert(json_is_false(json_object_get(w, "open")));
+    cr_assert_eq(json_integer_value(json_object_get(w, "next")), 1790031600);
+    json_decref(ex);
+    json_t *st = ctl_json("{\"cmd\":\"status\"}");
+    json_t *r = json_array_get(json_object_get(st, "rollouts"), 0);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(r, "window"), "next")), 1790031600);
+    json_t *sw = json_object_get(json_array_get(json_object_get(r, "stages"), 0), "window");
+    cr_assert_eq(json_integer_value(json_object_get(sw, "next")), 1790042400, "the stage's: Tuesday 02:00 UTC");
+    json_decref(st);
+    F.now = 1790031600 + 600; /* the rollout's window open, the stage's not: the stage's opening */
+    ex = ctl_json("{\"cmd\":\"explain\",\"uid\":5,\"ver\":\"1.4.0\",\"src\":\"10.0.0.1\"}");
+    cr_assert_eq(json_integer_value(json_object_get(ex, "window_opens")), 1790042400, "Tuesday 02:00 UTC");
+    json_decref(ex);
 }
 
 Test(windows, rollout_window_in_its_tz)

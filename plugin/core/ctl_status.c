@@ -151,10 +151,28 @@ static json_t *tracker_json(ug_inst *I, const ug_live *l, uint64_t now)
                           l->pol->verify_always ? "always" : "claims-first", "state", I->state_dir, "drops", drops,
                           "waits", waits);
     json_object_set_new(o, "v2", v2_json(l->pol));
+    json_object_set_new(o, "census", ug_ctl_census_brief(I, l, now, 5));
     const ug_ctl_ext *x = I->ctl_ext;
     if (x && x->status_tracker && o)
         x->status_tracker(x->ctx, o);
     return o;
+}
+
+/* The census in brief, for status and explain: each window's distinct
+ * uids and the day's largest versions (at most top); null when it is off. */
+json_t *ug_ctl_census_brief(ug_inst *I, const ug_live *l, uint64_t now, size_t top)
+{
+    if (!l->pol->census)
+        return json_null();
+    ug_census_tick(I->census, now);
+    ug_census_top t[10];
+    size_t n = ug_census_top_versions(I->census, now, UG_CENSUS_DAY, t, top < 10 ? top : 10);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n && i < top && i < 10; i++)
+        json_array_append_new(a, json_pack("{s:s, s:I}", "ver", t[i].ver, "n", (json_int_t)t[i].n));
+    return json_pack("{s:I, s:I, s:I, s:o}", "hour", (json_int_t)ug_census_total(I->census, now, UG_CENSUS_HOUR), "day",
+                     (json_int_t)ug_census_total(I->census, now, UG_CENSUS_DAY), "week",
+                     (json_int_t)ug_census_total(I->census, now, UG_CENSUS_WEEK), "top_day", a);
 }
 
 int ug_ctl_status(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
