@@ -193,11 +193,15 @@ static void render_stage(const json_t *s, FILE *out, int indent)
 
 static void render_rollout(const json_t *r, FILE *out)
 {
-    static const char *const names[] = {"name", "targets", "plat", "chan", "paused", "manifest", "stages", NULL};
+    static const char *const names[] = {"name", "targets", "plat", "chan", "paused", "manifest", "stages", "urgency",
+                                        NULL};
     fputs("rollout ", out);
     ug_render_value(json_object_get(r, "name") ? json_object_get(r, "name") : json_null(), out);
     if (json_is_true(json_object_get(r, "paused")))
         fputs(" (paused)", out);
+    const char *urg = json_string_value(json_object_get(r, "urgency"));
+    if (urg && !strcmp(urg, "critical"))
+        fputs(" (FAST LANE: urgency critical, percent schedules skipped; quota and rate still hold)", out);
     fputc('\n', out);
     line(r, "targets", "targets", out, 2);
     if (json_object_get(r, "plat") && !json_is_null(json_object_get(r, "plat")))
@@ -219,8 +223,8 @@ static void render_rollout(const json_t *r, FILE *out)
 
 void ug_render_explain(const json_t *ex, FILE *out, int indent)
 {
-    static const char *const names[] = {"ok", "rollout", "release", "answer", "why", "why_name",
-                                        "stage", "granted", "trace", NULL};
+    static const char *const names[] = {"ok", "rollout", "release", "answer", "why", "why_name", "stage",
+                                        "granted", "trace", "urgency", "window", "window_opens", "census", NULL};
     fprintf(out, "%*sanswer: ", indent, "");
     ug_render_value(json_object_get(ex, "answer") ? json_object_get(ex, "answer") : json_null(), out);
     const json_t *wn = json_object_get(ex, "why_name");
@@ -234,6 +238,18 @@ void ug_render_explain(const json_t *ex, FILE *out, int indent)
     line(ex, "release", "release", out, indent + 2);
     line(ex, "stage", "stage", out, indent + 2);
     line(ex, "granted", "already granted", out, indent + 2);
+    const char *urg = json_string_value(json_object_get(ex, "urgency"));
+    if (urg && !strcmp(urg, "critical"))
+        fprintf(out, "%*sFAST LANE: urgency critical, percent schedules skipped\n", indent + 2, "");
+    json_int_t opens = json_integer_value(json_object_get(ex, "window_opens"));
+    int64_t now = (int64_t)time(NULL);
+    if (opens) {
+        char tb[64];
+        fprintf(out, "%*soutside its windows: the WAIT's retry brings it back after %s\n", indent + 2, "",
+                ug_render_time(opens, tb, sizeof tb));
+    }
+    ug_render_window(json_object_get(ex, "window"), out, indent + 2, now);
+    ug_render_census_brief(json_object_get(ex, "census"), out, indent + 2);
     size_t i, j;
     const json_t *t, *c;
     json_array_foreach(json_object_get(ex, "trace"), i, t)
@@ -263,7 +279,16 @@ void ug_render_explain(const json_t *ex, FILE *out, int indent)
             line(t, "percent", "percent", out, indent + 4);
         }
         line(t, "quota_left", "quota left", out, indent + 4);
-        static const char *const tnames[] = {"stage", "active", "selects", "conds", "percent", "quota_left", NULL};
+        if (json_is_true(json_object_get(t, "fast_lane")))
+            fprintf(out, "%*spercent: skipped (fast lane)\n", indent + 4, "");
+        const json_t *tw = json_object_get(t, "window");
+        if (json_is_object(tw)) {
+            char tb[64];
+            fprintf(out, "%*swindow: closed, opens %s\n", indent + 4, "",
+                    ug_render_time(json_integer_value(json_object_get(tw, "opens")), tb, sizeof tb));
+        }
+        static const char *const tnames[] = {"stage", "active", "selects", "conds", "percent", "quota_left",
+                                             "fast_lane", "window", NULL};
         rest(t, tnames, out, indent + 4);
     }
     rest(ex, names, out, indent + 2);

@@ -43,6 +43,12 @@ void ug_render_status(const json_t *st, FILE *out, int64_t now);
 void ug_render_watch(const json_t *st, FILE *out, int64_t now);
 /* history: one line per change, "TIME  WHAT". */
 void ug_render_history(const json_t *reply, FILE *out);
+/* status' and explain's census: {"hour", "day", "week", "top_day"}; nothing for null. */
+void ug_render_census_brief(const json_t *c, FILE *out, int indent);
+/* A rollout's or stage's off-peak windows ({"open", "next", "peer"}); nothing for null. */
+void ug_render_window(const json_t *w, FILE *out, int indent, int64_t now);
+/* The census reply: each window's total and top versions, then the buckets. */
+void ug_render_census(const json_t *reply, FILE *out);
 /* One row of grants: uid, stage and grant time. */
 void ug_render_grant(const json_t *row, FILE *out);
 /* Any reply: every member but ok as "name: value", objects and lists of

@@ -204,7 +204,7 @@ static void others(const json_t *o, const char *const *names, FILE *out, int ind
 static void render_tracker(const json_t *tr, FILE *out)
 {
     static const char *const names[] = {"uptime_s", "policy", "generation", "cookie", "cookie_under_load", "verify",
-                                        "state", "fleet", "drops", "waits", NULL};
+                                        "state", "fleet", "drops", "waits", "census", NULL};
     char a[64], b[CELL_MAX], c[CELL_MAX], d[CELL_MAX];
     json_int_t up = 0, gen = 0;
     fputs("tracker", out);
@@ -226,6 +226,7 @@ static void render_tracker(const json_t *tr, FILE *out)
         fprintf(out, "  waits: %s\n", counts(get(tr, "waits"), c, sizeof c));
     if (json_is_object(get(tr, "drops")))
         fprintf(out, "  drops: %s\n", counts(get(tr, "drops"), c, sizeof c));
+    ug_render_census_brief(get(tr, "census"), out, 2);
     const json_t *fleet = get(tr, "fleet");
     if (fleet && !json_is_null(fleet)) {
         fputs("  fleet:\n", out);
@@ -281,6 +282,10 @@ static void render_rollout_head(const json_t *r, FILE *out, int64_t now)
                 ug_why_name(UG_WHY_PAUSED));
     if (json_is_true(get(r, "halted")))
         fprintf(out, "  HALTED: %s\n", text_at(r, "halted_why", a, sizeof a));
+    if (!strcmp(text_at(r, "urgency", a, sizeof a), "critical"))
+        fputs("  FAST LANE: its manifest says urgency critical: every targeted peer is selected, percent "
+              "schedules skipped (quota, rate and fleet_rate still hold)\n", out);
+    ug_render_window(get(r, "window"), out, 2, now);
     if (int_at(r, "ramp_held_since", &held))
         fprintf(out, "  ramp held since %s (%s): the percentages stop growing while outcomes look unhealthy\n",
                 ug_render_time(held, b, sizeof b), relative(held, now, c, sizeof c));
@@ -382,7 +387,7 @@ void ug_render_status(const json_t *st, FILE *out, int64_t now)
         render_stages(get(r, "stages"), out, now);
         static const char *const names[] = {"name", "release", "manifest_expires", "paused", "paused_by", "halted",
                                             "halted_why", "waits", "outcomes", "stages", "ramp_held_since",
-                                            "ramp_shift_s", "halt_when", NULL};
+                                            "ramp_shift_s", "halt_when", "urgency", "window", NULL};
         if (json_is_object(r))
             others(r, names, out, 2, "");
     }
@@ -486,6 +491,91 @@ void ug_render_history(const json_t *reply, FILE *out)
     }
     if (!json_array_size(list))
         fputs("no changes yet\n", out);
+}
+
+void ug_render_census_brief(const json_t *c, FILE *out, int indent)
+{
+    char a[CELL_MAX];
+    json_int_t n[3] = {0, 0, 0}, k = 0;
+    static const char *const w[3] = {"hour", "day", "week"};
+    if (!json_is_object(c))
+        return;
+    for (int i = 0; i < 3; i++)
+        (void)int_at(c, w[i], &n[i]);
+    fprintf(out, "%*scensus: %" JSON_INTEGER_FORMAT " uids in the last hour, %" JSON_INTEGER_FORMAT
+                 " in the day, %" JSON_INTEGER_FORMAT " in the week; top versions (day):",
+            indent, "", n[0], n[1], n[2]);
+    size_t i;
+    const json_t *t;
+    json_array_foreach(get(c, "top_day"), i, t)
+    {
+        fprintf(out, "%s %s %" JSON_INTEGER_FORMAT, i ? "," : "", text_at(t, "ver", a, sizeof a),
+                int_at(t, "n", &k) ? k : 0);
+    }
+    fputs(json_array_size(get(c, "top_day")) ? "\n" : " none yet\n", out);
+}
+
+void ug_render_window(const json_t *w, FILE *out, int indent, int64_t now)
+{
+    char b[64], c[64];
+    json_int_t next = 0;
+    if (!json_is_object(w))
+        return;
+    bool open = json_is_true(get(w, "open")), known = int_at(w, "next", &next);
+    fprintf(out, "%*swindow: %s", indent, "", open ? "OPEN" : "closed");
+    if (known)
+        fprintf(out, ", %s %s (%s)", open ? "closes" : "opens", ug_render_time(next, b, sizeof b),
+                relative(next, now, c, sizeof c));
+    else
+        fputs(open ? "" : ", no opening within the precomputed days", out);
+    fputs(json_is_true(get(w, "peer")) ? " (peer-zone windows read in the rollout's tz)\n" : "\n", out);
+}
+
+/* One window of a census: its total, how many versions, the top ones. */
+static void census_window(const json_t *w, const char *name, FILE *out)
+{
+    char a[CELL_MAX];
+    json_int_t total = 0, nv = 0, n = 0;
+    fprintf(out, "  %-5s  %10" JSON_INTEGER_FORMAT "  %8" JSON_INTEGER_FORMAT "  ", name,
+            int_at(w, "total", &total) ? total : 0, int_at(w, "versions", &nv) ? nv : 0);
+    size_t i;
+    const json_t *t;
+    json_array_foreach(get(w, "top"), i, t)
+    {
+        fprintf(out, "%s%s %" JSON_INTEGER_FORMAT, i ? ", " : "", text_at(t, "ver", a, sizeof a),
+                int_at(t, "n", &n) ? n : 0);
+    }
+    fputc('\n', out);
+}
+
+void ug_render_census(const json_t *reply, FILE *out)
+{
+    static const char *const windows[] = {"hour", "day", "week"};
+    if (json_is_false(get(reply, "enabled")))
+        fputs("the census is off (the policy says census: false)\n", out);
+    fputs("distinct uids (HyperLogLog, about 0.6% standard error); hour: the last 60-70 min\n"
+          "  window       total  versions  top versions\n",
+          out);
+    for (size_t k = 0; k < 3; k++)
+        census_window(get(get(reply, "windows"), windows[k]), windows[k], out);
+    size_t i;
+    const json_t *b;
+    const json_t *list = get(reply, "buckets");
+    if (json_array_size(list))
+        fprintf(out, "\n  %-14s %-16s %-10s %-8s %9s %9s %9s\n", "version", "plat", "chan", "region", "hour", "day",
+                "week");
+    json_array_foreach(list, i, b)
+    {
+        char v[CELL_MAX], pl[CELL_MAX], ch[CELL_MAX], rg[CELL_MAX];
+        json_int_t n[3] = {0, 0, 0};
+        for (size_t k = 0; k < 3; k++)
+            (void)int_at(b, windows[k], &n[k]);
+        fprintf(out, "  %-14s %-16s %-10s %-8s %9" JSON_INTEGER_FORMAT " %9" JSON_INTEGER_FORMAT " %9" JSON_INTEGER_FORMAT
+                     "\n",
+                json_is_true(get(b, "other")) ? "(other)" : text_at(b, "ver", v, sizeof v),
+                text_at(b, "plat", pl, sizeof pl), text_at(b, "chan", ch, sizeof ch),
+                text_at(b, "region", rg, sizeof rg), n[0], n[1], n[2]);
+    }
 }
 
 void ug_render_grant(const json_t *row, FILE *out)

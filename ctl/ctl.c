@@ -368,6 +368,16 @@ static int run_history(const opts *o, const char *sock)
     return finish(rc);
 }
 
+static int run_census(const opts *o, const char *sock)
+{
+    reply r;
+    int rc = ask(o, sock, json_pack("{s:s}", "cmd", "census"), NULL, NULL, NULL, &r);
+    if (rc == 0 && !o->json)
+        ug_render_census(r.members, stdout);
+    reply_free(&r);
+    return finish(rc);
+}
+
 static int run_fleet(const opts *o, const char *sock)
 {
     json_t *req = json_pack("{s:s, s:s}", "cmd", "fleet", "sub", o->pos[1]);

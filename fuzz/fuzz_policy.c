@@ -172,9 +172,14 @@ static void evaluate(const ug_policy *p)
     const struct sockaddr *srcs[4] = {(const struct sockaddr *)&src4[0], (const struct sockaddr *)&src4[1],
                                       (const struct sockaddr *)&src6[0], (const struct sockaddr *)&src6[1]};
     static const int64_t times[3] = {INT64_MIN, (int64_t)FZ_NOW, INT64_MAX};
-    for (size_t r = 0; r < p->nrollouts; r++)
+    static const char *const zones[3] = {NULL, "Europe/Berlin", "No/Such"};
+    for (size_t r = 0; r < p->nrollouts; r++) {
+        int64_t next;
+        for (unsigned k = 0; k < 3; k++)
+            (void)ug_windows_open(&p->rollouts[r].win, zones[k], times[k], &next);
         for (size_t i = 0; i < p->rollouts[r].nstages; i++) {
             const ug_stage *s = &p->rollouts[r].stages[i];
+            (void)ug_windows_open(&s->win, zones[i % 3], (int64_t)FZ_NOW, &next);
             for (unsigned k = 0; k < 4; k++) {
                 ug_peer peer = {.uid = peers[k].uid, .ver = &peers[k].ver, .plat = peers[k].plat,
                                 .chan = peers[k].chan, .src = srcs[k], .now = times[(k + i) % 3]};
@@ -190,6 +195,7 @@ static void evaluate(const ug_policy *p)
                     s->conds[c].kind->describe(s->conds[c].arg, text, sizeof text);
             }
         }
+    }
 }
 
 /* Every lint finding is one line "PATH:LINE: KEY: message". */

@@ -1,12 +1,14 @@
 /* make bench-census: what the version census costs a tracker's hot path.
  * In-process, one worker, interleaved round by round (the machine is shared:
  * ratios to a baseline of the same round hold where absolute numbers drift):
- * HELLOs through upgate.so to WAIT, alone and each followed by
- * ug_census_note (what the integration adds per HELLO); note alone. As in
- * upgate-node, tick runs on a thread of its own (here every millisecond,
- * through every phase): its drain, per staged HELLO, is a row. Then over
- * UDP: a minimal host (bench_census_host.c) with and without the census,
- * CPU per reply of its whole process, drain included.
+ * HELLOs through upgate.so to WAIT on a policy with `census: false` and on
+ * the same policy with the census (the plugin notes every HELLO itself),
+ * the HELLOs' uids seen this slot or each rewritten to a new one; the
+ * census's note alone. As in upgate-node, tick runs on a thread of its own
+ * (here every millisecond, through every phase): the drain of a census of
+ * the bench's own, per staged HELLO, is a row. Then over UDP: a minimal host
+ * (bench_census_host.c) on either policy, CPU per reply of its whole
+ * process, drain included.
  *
  *   build/bench-census              the rows
  *   build/bench-census ir MODE N    MODE wait|both|fresh|drain: N untargeted HELLOs
@@ -36,6 +38,8 @@
 #define CPU_BUDGET 0.2     /* seconds of this thread's CPU per cycled phase */
 #define PERCENT_SALT "one-percent"
 #define ROLLOUT "  - {name: " PERCENT_SALT ", percent: 1, quota: 10000000}\n"
+#define ROLLOUT_OFF ROLLOUT "census: false\n"
+#define UID0 65536u /* untargeted uids from here: four bytes in msgpack, rewritable in place */
 
 static const char *const regions[8] = {"DE", "CN-BJ", "US-CA", "FR", "BR-SP", "IN-MH", "JP-13", ""};
 
@@ -44,13 +48,15 @@ typedef struct {
     lg_keys keys;
     lg_creds creds;
     bp_lib lib;
-    void *inst[2];
+    void *inst[2];    /* census off, census on */
     lg_pool unt, ret;
+    size_t uoff[UNT_POOL]; /* where each untargeted HELLO's uid is */
+    uint32_t next_uid;
     ug_census *census;
     struct sockaddr_in src;
     pthread_t ticker;
-    pid_t host[3];    /* UDP hosts: CH_PLAIN, CH_CENSUS, CH_DISTINCT */
-    lg_conn conn[3];
+    pid_t host[4];    /* UDP hosts: plain off, plain on, distinct off, distinct on */
+    lg_conn conn[4];
     _Atomic bool stop;
     _Atomic uint64_t tick_ns; /* the tick thread's CPU */
     bool fresh;               /* note each HELLO as a uid never seen (the filter skips nothing) */
@@ -85,6 +91,8 @@ static double run(ctx *x, void *inst, const lg_pool *p, const char *ver, ug_cens
         for (size_t i = done; i < end; i++) {
             size_t k = i % p->n, out_len = 0;
             unsigned flags = 0;
+            if (inst && x->fresh && p == &x->unt)
+                ch_uid_set(p->buf + k * UG_DGRAM_MAX, x->uoff[k], x->next_uid++);
             if (inst)
                 (void)x->lib.api->handle2(inst, 0, (const struct sockaddr *)&x->src, sizeof x->src,
                                           p->buf + k * UG_DGRAM_MAX, p->len[k], out, sizeof out, &out_len, &flags);
@@ -108,10 +116,12 @@ static double run(ctx *x, void *inst, const lg_pool *p, const char *ver, ug_cens
 static void *tick_loop(void *arg)
 {
     ctx *x = arg;
-    while (!atomic_load(&x->stop)) {
+    for (unsigned n = 0; !atomic_load(&x->stop); n++) {
         double t0 = thread_cpu();
         ug_census_tick(x->census, (uint64_t)time(NULL));
         atomic_fetch_add(&x->tick_ns, (uint64_t)((thread_cpu() - t0) * 1e9));
+        for (int i = 0; n % 1000 == 0 && i < 2; i++)
+            x->lib.api->tick(x->inst[i]); /* as a host: once a second */
         struct timespec ms = {.tv_nsec = 1000000};
         nanosleep(&ms, NULL);
     }
@@ -125,10 +135,13 @@ static void build(ctx *x, lg_pool *p, size_t n, const char *ver, uint64_t salt, 
         uint64_t uid = returning ? lg_walk(1, PEERS, salt, i) : i + 1;
         if (returning && lg_percent_selects(PERCENT_SALT, uid, 100))
             continue;
-        size_t clen;
+        size_t clen, k = p->n;
         const uint8_t *cred = lg_cred(&x->creds, uid, &clen);
-        if (!cred || lg_pool_add_hello(p, &x->keys, uid, cred, clen, ver, UG_DGRAM_MAX, (uint64_t)time(NULL)) != 0)
+        uint64_t said = returning ? uid : UID0 + i; /* an untargeted HELLO's credential is never checked */
+        if (!cred || lg_pool_add_hello(p, &x->keys, said, cred, clen, ver, UG_DGRAM_MAX, (uint64_t)time(NULL)) != 0)
             bench_die("cannot build a HELLO for uid %llu", (unsigned long long)uid);
+        if (!returning && !(x->uoff[k] = ch_uid_offset(p->buf + k * UG_DGRAM_MAX, p->len[k], said)))
+            bench_die("no uid %llu in its HELLO", (unsigned long long)said);
     }
 }
 
@@ -144,9 +157,10 @@ static void setup(ctx *x, const char *build_dir)
     if (bp_open(&x->lib, so, why, sizeof why) != 0)
         bench_die("%s", why);
     for (int i = 0; i < 2; i++)
-        if (!(x->inst[i] = bp_create(&x->lib, env_policy(&x->env, i ? "census-b" : "census-a", ROLLOUT), why,
-                                      sizeof why)))
+        if (!(x->inst[i] = bp_create(&x->lib, env_policy(&x->env, i ? "census-on" : "census-off", i ? ROLLOUT : ROLLOUT_OFF),
+                                      why, sizeof why)))
             bench_die("%s", why);
+    x->next_uid = 1u << 24;
     ug_census_opts o = {.nworkers = 1};
     if (!(x->census = ug_census_create(&o, why, sizeof why)))
         bench_die("%s", why);
@@ -158,9 +172,9 @@ static void setup(ctx *x, const char *build_dir)
 }
 
 /* The measured loop of `ir` mode (callgrind --toggle-collect=ir_loop*):
- * WAIT alone; WAIT and note (the pool's uids, seen in the warm-up: the
- * filter skips them); WAIT and note, each a new uid; tick's drain of n
- * staged HELLOs. */
+ * WAIT without the census; WAIT with it (the pool's uids, seen in the
+ * warm-up: the filter skips them); WAIT with it, each a new uid; tick's
+ * drain of n staged HELLOs (the bench's own census). */
 enum { IR_WAIT, IR_BOTH, IR_FRESH, IR_DRAIN };
 
 __attribute__((noinline)) static void ir_loop(ctx *x, int mode, size_t n)
@@ -168,7 +182,7 @@ __attribute__((noinline)) static void ir_loop(ctx *x, int mode, size_t n)
     if (mode == IR_DRAIN)
         ug_census_tick(x->census, (uint64_t)time(NULL));
     else
-        (void)run(x, x->inst[0], &x->unt, "0.9", mode == IR_WAIT ? NULL : x->census, n, 0);
+        (void)run(x, x->inst[mode != IR_WAIT], &x->unt, "0.9", NULL, n, 0);
 }
 
 static int ir_main(const char *build_dir, const char *mode, const char *count)
@@ -183,8 +197,11 @@ static int ir_main(const char *build_dir, const char *mode, const char *count)
     if (m < 0 || n < 1 || n > CHUNK)
         bench_die("usage: bench-census ir wait|both|fresh|drain N (N up to %d: no tick inside)", CHUNK);
     setup(&x, build_dir);
-    (void)run(&x, x.inst[0], &x.unt, "0.9", x.census, UNT_POOL, 0); /* warm both */
+    for (int i = 0; i < 2; i++)
+        (void)run(&x, x.inst[i], &x.unt, "0.9", NULL, UNT_POOL, 0); /* warm both */
+    (void)run(&x, NULL, &x.unt, "0.9", x.census, UNT_POOL, 0);
     ug_census_tick(x.census, (uint64_t)time(NULL));
+    x.lib.api->tick(x.inst[1]);
     x.fresh = m >= IR_FRESH;
     if (m == IR_DRAIN) /* n new uids staged for the drain */
         (void)run(&x, NULL, &x.unt, "0.9", x.census, (size_t)n, 0);
@@ -192,13 +209,14 @@ static int ir_main(const char *build_dir, const char *mode, const char *count)
     return 0;
 }
 
-enum { M_UNT, M_UNT_NOTE, M_RET, M_RET_NOTE, M_NOTE, M_NOTE_FRESH, M_UDP, M_UDP_NOTE, M_UDP_FRESH, M_COUNT };
+enum { M_UNT, M_UNT_NOTE, M_FRESH, M_FRESH_NOTE, M_RET, M_RET_NOTE, M_NOTE, M_NOTE_FRESH, M_UDP, M_UDP_NOTE,
+       M_UDP_D, M_UDP_FRESH, M_COUNT };
 
 static ctx *hosts_of; /* for the exit handler */
 
 static void stop_hosts(void)
 {
-    for (int i = 0; hosts_of && i < 3; i++)
+    for (int i = 0; hosts_of && i < 4; i++)
         if (hosts_of->host[i] > 0) {
             kill(hosts_of->host[i], SIGKILL);
             (void)waitpid(hosts_of->host[i], NULL, 0);
@@ -212,12 +230,13 @@ static void start_hosts(ctx *x, const char *build_dir)
     snprintf(so, sizeof so, "%s/upgate.so", build_dir);
     hosts_of = x;
     atexit(stop_hosts);
-    static const char *const names[3] = {"udp-plain", "udp-census", "udp-distinct"};
-    for (int i = 0; i < 3; i++) {
+    static const char *const names[4] = {"udp-plain-off", "udp-plain-on", "udp-distinct-off", "udp-distinct-on"};
+    for (int i = 0; i < 4; i++) {
         unsigned port;
         struct sockaddr_storage ss;
         socklen_t sl;
-        x->host[i] = ch_start(so, env_policy(&x->env, names[i], ROLLOUT), i, &port);
+        x->host[i] = ch_start(so, env_policy(&x->env, names[i], i % 2 ? ROLLOUT : ROLLOUT_OFF),
+                              i < 2 ? CH_PLAIN : CH_DISTINCT, &port);
         snprintf(addr, sizeof addr, "127.0.0.1:%u", port);
         if (lg_parse_target(addr, &ss, &sl, why, sizeof why) != 0 ||
             lg_conn_open(&x->conn[i], &ss, sl, 32, why, sizeof why) != 0)
@@ -256,23 +275,22 @@ static void round_of(ctx *x, unsigned r, double m[M_COUNT])
 {
     build(x, &x->ret, RET_POOL, "1.4.0", 1000 + r, true);
     bool rev = r % 2;
-    void *plain = x->inst[rev], *noted = x->inst[!rev];
     for (int k = 0; k < 2; k++) {
-        if ((k == 0) != rev) {
-            m[M_UNT] = run(x, x->inst[0], &x->unt, "0.9", NULL, SIZE_MAX, CPU_BUDGET);
-            m[M_RET] = run(x, plain, &x->ret, "1.4.0", NULL, x->ret.n, 0);
-        } else {
-            m[M_UNT_NOTE] = run(x, x->inst[0], &x->unt, "0.9", x->census, SIZE_MAX, CPU_BUDGET);
-            m[M_RET_NOTE] = run(x, noted, &x->ret, "1.4.0", x->census, x->ret.n, 0);
-        }
+        int on = (k == 0) == rev; /* the order flips every other round */
+        m[on ? M_UNT_NOTE : M_UNT] = run(x, x->inst[on], &x->unt, "0.9", NULL, SIZE_MAX, CPU_BUDGET);
+        x->fresh = true;
+        m[on ? M_FRESH_NOTE : M_FRESH] = run(x, x->inst[on], &x->unt, "0.9", NULL, SIZE_MAX, CPU_BUDGET);
+        x->fresh = false;
+        m[on ? M_RET_NOTE : M_RET] = run(x, x->inst[on], &x->ret, "1.4.0", NULL, x->ret.n, 0);
     }
     m[M_NOTE] = run(x, NULL, &x->unt, "0.9", x->census, SIZE_MAX, CPU_BUDGET / 4);
     x->fresh = true;
     m[M_NOTE_FRESH] = run(x, NULL, &x->unt, "0.9", x->census, SIZE_MAX, CPU_BUDGET / 4);
     x->fresh = false;
-    for (int k = 0; k < 3; k++) {
-        int i = rev ? 2 - k : k;
-        m[i == 0 ? M_UDP : i == 1 ? M_UDP_NOTE : M_UDP_FRESH] = udp(x, i);
+    static const int slot[4] = {M_UDP, M_UDP_NOTE, M_UDP_D, M_UDP_FRESH};
+    for (int k = 0; k < 4; k++) {
+        int i = rev ? 3 - k : k;
+        m[slot[i]] = udp(x, i);
     }
 }
 
@@ -298,30 +316,38 @@ int main(int argc, char **argv)
     if (pthread_create(&x.ticker, NULL, tick_loop, &x) != 0)
         bench_die("cannot start the tick thread");
     start_hosts(&x, build_dir);
-    static double m[ROUNDS][M_COUNT], v[M_COUNT][ROUNDS], ru[ROUNDS], rr[ROUNDS], rn[ROUNDS], rf[ROUNDS];
-    (void)run(&x, x.inst[0], &x.unt, "0.9", x.census, UNT_POOL, 0);
+    static double m[ROUNDS][M_COUNT], v[M_COUNT][ROUNDS], ru[ROUNDS], rr[ROUNDS], rn[ROUNDS], rf[ROUNDS],
+        rw[ROUNDS];
+    for (int i = 0; i < 2; i++)
+        (void)run(&x, x.inst[i], &x.unt, "0.9", NULL, UNT_POOL, 0);
+    (void)run(&x, NULL, &x.unt, "0.9", x.census, UNT_POOL, 0);
     for (unsigned r = 0; r < ROUNDS; r++) {
         round_of(&x, r, m[r]);
         for (int k = 0; k < M_COUNT; k++)
             v[k][r] = m[r][k];
         ru[r] = m[r][M_UNT] / m[r][M_UNT_NOTE];
+        rw[r] = m[r][M_FRESH] / m[r][M_FRESH_NOTE];
         rr[r] = m[r][M_RET] / m[r][M_RET_NOTE];
         rn[r] = m[r][M_UDP] / m[r][M_UDP_NOTE];
-        rf[r] = m[r][M_UDP] / m[r][M_UDP_FRESH];
+        rf[r] = m[r][M_UDP_D] / m[r][M_UDP_FRESH];
     }
-    double med[M_COUNT], ratio_u = median(ru, ROUNDS), ratio_r = median(rr, ROUNDS);
+    double med[M_COUNT], ratio_u = median(ru, ROUNDS), ratio_r = median(rr, ROUNDS), ratio_w = median(rw, ROUNDS);
     double ratio_n = median(rn, ROUNDS), ratio_f = median(rf, ROUNDS);
     for (int k = 0; k < M_COUNT; k++)
         med[k] = median(v[k], ROUNDS);
     printf("\n");
     bench_stamp("bench-census");
-    printf("census (plugin/census), in-process, 1 worker, %d rounds: HELLOs per CPU-second; ratio = WAIT alone CPU / "
-           "WAIT + note CPU (no kernel: the census's share at its largest)\n",
+    printf("census (plugin/census) in upgate.so, in-process, 1 worker, %d rounds: HELLOs per CPU-second; ratio = CPU "
+           "with census: false / CPU with the census (no kernel: the census's share at its largest)\n",
            ROUNDS);
-    row("untargeted -> WAIT (the yardstick)", med[M_UNT], 0, "", "", "");
-    row("untargeted -> WAIT + census note", med[M_UNT_NOTE], ratio_u, "WAIT alone", "", "");
-    row("returning -> WAIT (the yardstick)", med[M_RET], 0, "", "", "");
-    row("returning -> WAIT + census note", med[M_RET_NOTE], ratio_r, "WAIT alone", "", "");
+    row("untargeted -> WAIT, census: false", med[M_UNT], 0, "", "", "");
+    row("untargeted -> WAIT, census, uids seen this slot", med[M_UNT_NOTE], ratio_u, "census: false", ">= 0.95",
+        ratio_u >= 0.95 ? "ok" : "MISS");
+    row("untargeted new uid -> WAIT, census: false", med[M_FRESH], 0, "", "", "");
+    row("untargeted new uid -> WAIT, census", med[M_FRESH_NOTE], ratio_w, "census: false", ">= 0.95",
+        ratio_w >= 0.95 ? "ok" : "MISS");
+    row("returning -> WAIT, census: false", med[M_RET], 0, "", "", "");
+    row("returning -> WAIT, census", med[M_RET_NOTE], ratio_r, "census: false", "", "");
     row("census note alone, uids seen this slot", med[M_NOTE], 0, "", "", "");
     row("census note alone, each HELLO a new uid", med[M_NOTE_FRESH], 0, "", "", "");
     atomic_store(&x.stop, true);
@@ -333,10 +359,11 @@ int main(int argc, char **argv)
         "(tick thread)", "", "");
     printf("\ncensus, upgate.so behind a minimal UDP host (recvmmsg, handle2, sendmmsg; 1 worker): CPU per reply of "
            "the host process; ratio = without / with the census\n");
-    row("untargeted -> WAIT (the yardstick)", med[M_UDP], 0, "", "", "");
-    row("untargeted -> WAIT + census, 4096 uids again", med[M_UDP_NOTE], ratio_n, "without census", ">= 0.95",
+    row("untargeted -> WAIT, census: false", med[M_UDP], 0, "", "", "");
+    row("untargeted -> WAIT, census, 4096 uids again", med[M_UDP_NOTE], ratio_n, "census: false", ">= 0.95",
         ratio_n >= 0.95 ? "ok" : "MISS");
-    row("untargeted -> WAIT + census, each a new uid", med[M_UDP_FRESH], ratio_f, "without census", ">= 0.95",
+    row("untargeted new uid -> WAIT, census: false", med[M_UDP_D], 0, "", "", "");
+    row("untargeted new uid -> WAIT, census", med[M_UDP_FRESH], ratio_f, "census: false", ">= 0.95",
         ratio_f >= 0.95 ? "ok" : "MISS");
     ug_census_stats_get(x.census, &st);
     printf("  census after the run: %llu HELLOs staged, %llu filtered, %llu dropped, %llu buckets, %llu bytes\n",

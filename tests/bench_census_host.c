@@ -1,10 +1,10 @@
 /* make bench-census, its UDP part: a minimal tracker host in a forked child
  * (recvmmsg, upgate.so's handle2 and flush, sendmmsg, in batches of 64 as
- * upgate-node does), with or without the version census; both decode each
- * HELLO for its fields (what the plugin has at hand); the census hosts note
- * it (with its uid, or as a uid never seen) and tick once a second. The
- * CPU per reply is what the census costs a tracker process, drain
- * included. */
+ * upgate-node does, tick once a second), on a policy with or without the
+ * version census (`census: false`): the plugin notes every HELLO itself. A
+ * distinct host rewrites each HELLO's uid to one never seen first (both
+ * policies, so the rewrite's cost is in both). The CPU per reply is what
+ * the census costs a tracker process, drain included. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -25,26 +25,37 @@ typedef struct {
     struct iovec rxv[BATCH], txv[BATCH];
 } buffers;
 
-static const char *const regions[8] = {"DE", "CN-BJ", "US-CA", "FR", "BR-SP", "IN-MH", "JP-13", ""};
-
-/* One batch: every datagram decoded and answered; noted when census is set. */
-static unsigned answer(bp_lib *lib, void *inst, ug_census *census, bool distinct, buffers *b, unsigned n,
-                       uint64_t now)
+size_t ch_uid_offset(const uint8_t *d, size_t len, uint64_t uid)
 {
-    static uint64_t fresh;
+    uint8_t pat[5] = {0xce, (uint8_t)(uid >> 24), (uint8_t)(uid >> 16), (uint8_t)(uid >> 8), (uint8_t)uid};
+    for (size_t i = 0; uid >= 65536 && uid < (UINT64_C(1) << 32) && i + 5 <= len; i++)
+        if (!memcmp(d + i, pat, 5))
+            return i + 1;
+    return 0;
+}
+
+void ch_uid_set(uint8_t *d, size_t off, uint32_t uid)
+{
+    d[off] = (uint8_t)(uid >> 24), d[off + 1] = (uint8_t)(uid >> 16), d[off + 2] = (uint8_t)(uid >> 8);
+    d[off + 3] = (uint8_t)uid;
+}
+
+/* One batch: every datagram decoded (for its uid) and answered; each
+ * uid rewritten to a new one first when distinct. */
+static unsigned answer(bp_lib *lib, void *inst, bool distinct, buffers *b, unsigned n)
+{
+    static uint32_t fresh = 1u << 24;
     unsigned k = 0;
     for (unsigned i = 0; i < n; i++) {
         ug_hello h;
         ug_dgram d;
-        size_t out_len = 0;
+        size_t out_len = 0, off;
         unsigned flags = 0;
         bool hello = ug_hello_parse(&h, &d, b->in[i], b->rx[i].msg_len, NULL) == 0;
+        if (distinct && hello && (off = ch_uid_offset(b->in[i], b->rx[i].msg_len, h.uid)) != 0)
+            ch_uid_set(b->in[i], off, fresh++);
         (void)lib->api->handle2(inst, 0, (const struct sockaddr *)&b->from[i], b->rx[i].msg_hdr.msg_namelen,
                                 b->in[i], b->rx[i].msg_len, b->out[k], sizeof b->out[k], &out_len, &flags);
-        if (census && hello) {
-            ug_census_key key = {.ver = h.ver, .plat = h.plat, .chan = h.chan, .region = regions[h.uid % 8]};
-            ug_census_note(census, 0, &key, distinct ? (++fresh << 24) + h.uid : h.uid, now);
-        }
         if (out_len == 0)
             continue;
         b->txv[k] = (struct iovec){b->out[k], out_len};
@@ -61,10 +72,7 @@ static void serve(int fd, const char *so, const char *policy, int mode)
     bp_lib lib;
     char why[512];
     void *inst;
-    ug_census *census = NULL;
-    ug_census_opts o = {.nworkers = 1};
-    if (bp_open(&lib, so, why, sizeof why) != 0 || !(inst = bp_create(&lib, policy, why, sizeof why)) ||
-        (mode != CH_PLAIN && !(census = ug_census_create(&o, why, sizeof why))))
+    if (bp_open(&lib, so, why, sizeof why) != 0 || !(inst = bp_create(&lib, policy, why, sizeof why)))
         bench_die("census host: %s", why);
     time_t last = time(NULL);
     for (;;) {
@@ -77,7 +85,7 @@ static void serve(int fd, const char *so, const char *policy, int mode)
         if (n <= 0)
             continue;
         time_t now = time(NULL);
-        unsigned k = answer(&lib, inst, census, mode == CH_DISTINCT, &b, (unsigned)n, (uint64_t)now);
+        unsigned k = answer(&lib, inst, mode == CH_DISTINCT, &b, (unsigned)n);
         if (lib.api->flush(inst, 0) != 0)
             bench_die("census host: flush() failed");
         for (unsigned sent = 0; sent < k;) {
@@ -86,8 +94,8 @@ static void serve(int fd, const char *so, const char *policy, int mode)
                 break;
             sent += (unsigned)s;
         }
-        if (census && now != last) {
-            ug_census_tick(census, (uint64_t)now);
+        if (now != last) {
+            lib.api->tick(inst);
             last = now;
         }
     }

@@ -431,6 +431,28 @@ Test(ctl, explain_grants_and_history)
 
 /* ---- watch ---------------------------------------------------------------------- */
 
+/* The version census through a node: HELLOs of two versions, then
+ * `census` as a table and as JSON. */
+Test(ctl, census_as_a_table_and_as_json)
+{
+    start_two();
+    for (uint64_t uid = 1; uid <= 20; uid++)
+        (void)hello(uid, uid <= 15 ? "1.4.0" : "1.3.0", NULL);
+    cr_assert_eq(ctl(SOCK " census"), 0, "%s", ERR);
+    cr_assert(strstr(OUT, "  hour           20         2  1.4.0 15, 1.3.0 5\n"), "%s", OUT);
+    cr_assert(strstr(OUT, "  1.4.0"), "a bucket line: %s", OUT);
+    cr_assert_eq(ctl(SOCK " --json census"), 0, "%s", ERR);
+    json_t *j = out_json();
+    json_t *w = json_object_get(json_object_get(j, "windows"), "week");
+    cr_assert_eq(json_integer_value(json_object_get(w, "total")), 20, "%s", OUT);
+    cr_assert_eq(json_array_size(json_object_get(j, "buckets")), 3, "two versions and the \"other\" bucket: %s", OUT);
+    json_decref(j);
+    cr_assert_eq(ctl(SOCK " status"), 0, "%s", ERR);
+    cr_assert(strstr(OUT, "  census: 20 uids in the last hour, 20 in the day, 20 in the week; top versions (day): "
+                          "1.4.0 15, 1.3.0 5\n"),
+              "%s", OUT);
+}
+
 Test(ctl, watch_without_a_terminal_prints_one_block_per_interval)
 {
     start_two();

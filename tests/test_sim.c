@@ -705,3 +705,33 @@ Test(sim, an_automatic_halt_stops_the_offers)
     csv_free(&c);
     free(out);
 }
+
+/* An off-peak window (issue 25): the real plugin answers WAIT with a retry
+ * to the opening, so the forecast offers only inside it. */
+Test(sim, offers_only_inside_the_window)
+{
+    setup(1000000, 1);
+    char stages[256];
+    int h = (int)((S / 3600 + 3) % 24);
+    snprintf(stages, sizeof stages,
+             "stages:\n  - name: w\n    windows: [{from: \"%02d:00\", to: \"%02d:00\", tz: UTC}]\n", h, (h + 2) % 24);
+    policy_v1("p.yaml", 600, stages);
+    char *out = buf(), err[4096];
+    int rc = sim(out, err, "--policy p.yaml --peers 200 --versions 1.4.0 --start %lld --days 0.25 " EXACT
+                           " --csv out.csv", (long long)S);
+    cr_assert_eq(rc, 0, "%s", err);
+    csv c;
+    csv_load(&c, "out.csv");
+    cr_assert_eq(c.nrows, 1 + 6, "six hourly rows");
+    long inside = 0;
+    for (int r = 1; r <= 6; r++) {
+        long n = val(&c, r, "offers:w");
+        if (r == 4 || r == 5)
+            inside += n;
+        else
+            cr_expect_eq(n, 0, "hour %d is outside the window: %ld offers", r - 1, n);
+    }
+    cr_expect_eq(inside, 200, "every peer comes back when it opens: %ld", inside);
+    csv_free(&c);
+    free(out);
+}

@@ -8,6 +8,7 @@
 
 #include "base/counters.h"
 #include "base/opener.h"
+#include "census/census.h"
 #include "guard/cookiejar.h"
 #include "guard/guard.h"
 #include "policy/policy.h"
@@ -63,6 +64,7 @@ typedef struct ug_inst {
     const ug_slot_source *slots;  /* lends the slots of stages with a quota; NULL: a share of it, here */
     ug_opener *opener;            /* the host drops privileges: reloads read through it; else NULL */
     ug_replay *replay;            /* the retransmit cache all workers share (UG_HF_ROAMING_PEERS); else NULL */
+    ug_census *census;            /* every HELLO's (version, plat, chan, region), distinct uids */
 } ug_inst;
 
 /* The host's flags (ABI minor 2; 0 from an older host). */

@@ -19,7 +19,7 @@
 #define UG_CENSUS_BUCKETS_MAX 4096u
 #define UG_CENSUS_BUDGET (16u << 20) /* default bytes: every bucket's sketch (all windows), the table, the index */
 #define UG_CENSUS_RING 65536u        /* default staged HELLOs per worker (16 bytes each) */
-#define UG_CENSUS_P 14u              /* registers 2^14: standard error 1.04/128 = 0.8% */
+#define UG_CENSUS_P 15u              /* registers 2^15: standard error 1.04/181 = 0.57% */
 #define UG_CENSUS_P_MIN 10u          /* the budget folds sketches down to this (3.3%) */
 #define UG_CENSUS_SLOT 600u          /* seconds per time slot */
 #define UG_CENSUS_EXPORT_MAX (32u + 4u * 8u * (1u << UG_CENSUS_P) + 4u * 40u) /* bytes of one exported bucket */
@@ -74,8 +74,8 @@ typedef struct {
 } ug_census_row;
 
 /* Every bucket, by week count, largest first; returns how many there are
- * (rows past cap are not written). Reads every register: about 0.3 ms per
- * dense bucket at 2^14 registers. */
+ * (rows past cap are not written). Reads every register: about 0.6 ms per
+ * dense bucket at 2^15 registers. */
 size_t ug_census_rows(ug_census *c, uint64_t now, ug_census_row *out, size_t cap);
 
 typedef struct {

@@ -76,6 +76,15 @@ typedef struct {
 } ug_census_sketch;
 
 size_t ug_census_sk_bytes(const ug_census_sketch *s);
+/* Blocks of 64 KiB and more (dense sketches, a reading's buffers) are
+ * mapped, smaller ones malloc'ed: the census allocates on any thread (a
+ * worker's drain, upgate-node's control thread), and glibc's sliding mmap
+ * threshold would put big blocks on that thread's heap, whose trimming
+ * reads /proc/sys/vm/overcommit_memory, a file the node's sandbox hides
+ * (ProcSubset=pid; tests/install/trace_check.py). Zeroed; free with the
+ * same n. */
+void *ug_census_big_alloc(size_t n);
+void ug_census_big_free(void *p, size_t n);
 /* Register j's list into e (K entries); its length. */
 unsigned ug_census_sk_get(const ug_census_sketch *s, uint32_t j, ug_census_entry *e);
 /* Replaces register j's list; a sparse sketch grows, or turns dense past
@@ -137,10 +146,10 @@ typedef struct {
     _Atomic uint64_t dropped, bad_key, filtered;
     uint64_t tail_seen, epoch;
     ug_census_staged *ring;
-    /* Per (key, register at p = 14): tag 16 | slot stamp 11 | rank 5 of the
+    /* Per (key, register): tag 16 | slot stamp 11 | rank 5 of the
      * highest rank this worker staged in that slot. A HELLO of no higher
      * rank, same slot, could change nothing (the register holds an entry at
-     * least as new and as high): it is not staged. Exact at any p <= 14. */
+     * least as new and as high): it is not staged. */
     uint32_t *filter;
     uint64_t seen[UG_CENSUS_SEEN];
     ug_census_announce ann[UG_CENSUS_ANNOUNCE];
@@ -194,6 +203,8 @@ void ug_census_stats_locked(ug_census *c, ug_census_stats *s);
  * memory. */
 enum { UG_CENSUS_BY_BUCKET, UG_CENSUS_BY_VERSION, UG_CENSUS_ALL };
 ug_census_row *ug_census_group_rows(ug_census *c, uint64_t now, int how, size_t *n);
+/* Frees what ug_census_group_rows returned (a big block: nbmax rows). */
+void ug_census_rows_release(const ug_census *c, ug_census_row *rows);
 
 /* The slot stamp of now (its low 11 bits). */
 static inline uint32_t ug_census_slot_of(uint64_t now)

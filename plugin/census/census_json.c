@@ -57,9 +57,9 @@ json_t *ug_census_json(ug_census *c, uint64_t now, size_t top)
         ok = json_array_append_new(arr, row_json(&b[i])) == 0;
     for (unsigned w = 0; ok && w < UG_CENSUS_WINDOWS; w++)
         ok = json_object_set_new(win, window_names[w], window_json(v, nv, all[0].n[w], w, top)) == 0;
-    free(b);
-    free(v);
-    free(all);
+    ug_census_rows_release(c, b);
+    ug_census_rows_release(c, v);
+    ug_census_rows_release(c, all);
     if (!ok) {
         json_decref(win);
         json_decref(arr);

@@ -4,6 +4,7 @@
  * entries of 2 bytes) after. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "census_impl.h"
 
@@ -50,9 +51,36 @@ unsigned ug_census_sk_get(const ug_census_sketch *s, uint32_t j, ug_census_entry
     return n;
 }
 
+#define BIG (64u << 10)
+
+void *ug_census_big_alloc(size_t n)
+{
+    if (n < BIG)
+        return n ? calloc(1, n) : NULL;
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void ug_census_big_free(void *p, size_t n)
+{
+    if (p && n < BIG)
+        free(p);
+    else if (p)
+        (void)munmap(p, n);
+}
+
+/* A sketch's registers: a dense one's are a big block. */
+static void data_free(ug_census_sketch *s)
+{
+    if (s->dense)
+        ug_census_big_free(s->data, ug_census_sk_bytes(s));
+    else
+        free(s->data);
+}
+
 static int densify(ug_census_sketch *s)
 {
-    ug_census_entry *d = calloc((size_t)1 << s->p, UG_CENSUS_K * sizeof *d);
+    ug_census_entry *d = ug_census_big_alloc(((size_t)1 << s->p) * UG_CENSUS_K * sizeof *d);
     if (!d)
         return -1;
     const uint32_t *it = s->data;
@@ -142,7 +170,7 @@ int ug_census_sk_fold(ug_census_sketch *s, uint32_t cur)
             return -1;
         }
     }
-    free(s->data);
+    data_free(s);
     *s = t;
     return 0;
 }
@@ -186,7 +214,7 @@ int ug_census_sk_union(ug_census_sketch *a, ug_census_sketch *b, uint32_t cur)
 
 void ug_census_sk_clear(ug_census_sketch *s)
 {
-    free(s->data);
+    data_free(s);
     s->data = NULL;
     s->n = s->cap = 0;
     s->dense = false;

@@ -77,6 +77,12 @@ int ug_ctl_explain(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
     json_t *o = explain_json(I, l, &q);
     if (!o)
         return ug_ctl_refuse(emit, ctx, "explain: out of memory");
+    const char *rn = json_string_value(json_object_get(o, "rollout"));
+    const ug_live_rollout *lr = rn ? ug_live_find(l, rn) : NULL;
+    uint64_t now = ug_inst_now(I);
+    if (lr) /* the rollout's own windows (a stage's are in its trace) */
+        json_object_set_new(o, "window", ug_windows_json(&lr->r->win, (int64_t)now));
+    json_object_set_new(o, "census", ug_ctl_census_brief(I, l, now, 5));
     return ug_ctl_reply(emit, ctx, o, true);
 }
 
@@ -148,7 +154,7 @@ int ug_check(const ug_host *host, const char *path, const char *explain, ug_emit
     ug_opener *lister = user ? ug_opener_lister() : NULL;
     if (lister)
         ug_opener_record(lister);
-    ug_policy *p = ug_policy_load(path, err, errcap);
+    ug_policy *p = ug_policy_load_at(path, ug_inst_now(I), err, errcap);
     ug_opener_plain();
     ug_live *l = p ? ug_live_build(I, p, err, errcap) : NULL; /* no store: nothing is opened for writing */
     if (l) {

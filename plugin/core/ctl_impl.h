@@ -27,6 +27,10 @@ typedef struct {
 void ug_ctl_count_outcomes(const ug_live_rollout *lr, uint64_t now, ug_ctl_outcomes *o);
 int ug_ctl_status(ug_inst *I, json_t *req, ug_emit emit, void *ctx);
 int ug_ctl_info(ug_inst *I, json_t *req, ug_emit emit, void *ctx);
+int ug_ctl_census(ug_inst *I, json_t *req, ug_emit emit, void *ctx);
+/* {"hour", "day", "week": distinct uids, "top_day": [{"ver", "n"}] (at most
+ * top)}, or JSON null while the policy says census: false. */
+json_t *ug_ctl_census_brief(ug_inst *I, const ug_live *l, uint64_t now, size_t top);
 
 /* ---- ctl_ops.c ---- */
 int ug_ctl_pause(ug_inst *I, json_t *req, ug_emit emit, void *ctx);

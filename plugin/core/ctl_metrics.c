@@ -97,6 +97,33 @@ static void metrics_tracker(ug_inst *I, mout *m, const ug_live *l, uint64_t now)
        k->keys.cert.exp);
 }
 
+/* The census: staged HELLOs drained, then each window's union and its
+ * top versions (one read of the registers per window). */
+static void metrics_census(ug_inst *I, mout *m, const ug_live *l, uint64_t now)
+{
+    static const char *const wn[UG_CENSUS_WINDOWS] = {"hour", "day", "week"};
+    if (!l->pol->census)
+        return;
+    ug_census_tick(I->census, now);
+    family(m, "upgate_census_uids", "gauge", "Distinct uids seen in HELLOs over the window (HyperLogLog estimate).");
+    for (unsigned w = 0; w < UG_CENSUS_WINDOWS; w++)
+        mf(m, "upgate_census_uids{window=\"%s\"} %" PRIu64 "\n", wn[w], ug_census_total(I->census, now, w));
+    family(m, "upgate_census_version_uids", "gauge",
+           "Distinct uids seen at the version over the window (HyperLogLog estimate).");
+    for (unsigned w = 0; w < UG_CENSUS_WINDOWS; w++) {
+        ug_census_top top[10];
+        size_t n = ug_census_top_versions(I->census, now, w, top, 10);
+        for (size_t i = 0; i < n && i < 10; i++)
+            mf(m, "upgate_census_version_uids{window=\"%s\",ver=\"%s\"} %" PRIu64 "\n", wn[w], top[i].ver, top[i].n);
+    }
+    ug_census_stats st;
+    ug_census_stats_get(I->census, &st);
+    family(m, "upgate_census_buckets", "gauge", "Census buckets (version, plat, chan, region) held, \"other\" included.");
+    mf(m, "upgate_census_buckets %" PRIu64 "\n", st.buckets);
+    family(m, "upgate_census_bytes", "gauge", "Bytes of the census's sketches, bucket table and index (within its budget).");
+    mf(m, "upgate_census_bytes %" PRIu64 "\n", st.bytes);
+}
+
 /* One pass over a rollout's grants gives the outcome counts of its stages. */
 static uint64_t (*outcome_scan(const ug_live_rollout *lr, uint64_t now))[UG_OUT_COUNT_ + 1]
 {
@@ -218,6 +245,7 @@ int ug_ctl_metrics(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
     ug_live *l = atomic_load(&I->live);
     uint64_t now = ug_inst_now(I);
     metrics_tracker(I, &m, l, now);
+    metrics_census(I, &m, l, now);
     metrics_rollouts(I, &m, l, now);
     return 0;
 }

@@ -95,6 +95,8 @@ static json_t *stage_json(ug_inst *I, const ug_live_rollout *lr, size_t j, const
                         ug_live_next_step(lr, s, now, &at, &bp)
                             ? json_pack("{s:I, s:f}", "at", (json_int_t)at, "percent", bp / 100.0)
                             : json_null());
+    if (o)
+        json_object_set_new(o, "window", ug_windows_json(&s->win, (int64_t)now));
     const ug_ctl_ext *x = I->ctl_ext;
     if (x && x->status_stage && o)
         x->status_stage(x->ctx, o, lr, ls, outc);
@@ -143,6 +145,8 @@ static json_t *rollout_json(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
     json_object_set_new(o, "deltas", json_integer(r->rel2 ? r->rel2->ndeltas : 0));
     json_object_set_new(o, "deltas_off", json_boolean(r->deltas_off));
     json_object_set_new(o, "halt_when", halt_when_json(lr));
+    json_object_set_new(o, "urgency", json_string(ug_rollout_critical(r) ? "critical" : "normal"));
+    json_object_set_new(o, "window", ug_windows_json(&r->win, (int64_t)now));
     free(sc.per);
     return o;
 }
@@ -188,10 +192,28 @@ static json_t *tracker_json(ug_inst *I, const ug_live *l, uint64_t now)
                           "waits", waits);
     json_object_set_new(o, "v2", v2_json(l->pol));
     json_object_set_new(o, "via", via_json(I));
+    json_object_set_new(o, "census", ug_ctl_census_brief(I, l, now, 5));
     const ug_ctl_ext *x = I->ctl_ext;
     if (x && x->status_tracker && o)
         x->status_tracker(x->ctx, o);
     return o;
+}
+
+/* The census in brief, for status and explain: each window's distinct
+ * uids and the day's largest versions (at most top); null when it is off. */
+json_t *ug_ctl_census_brief(ug_inst *I, const ug_live *l, uint64_t now, size_t top)
+{
+    if (!l->pol->census)
+        return json_null();
+    ug_census_tick(I->census, now);
+    ug_census_top t[10];
+    size_t n = ug_census_top_versions(I->census, now, UG_CENSUS_DAY, t, top < 10 ? top : 10);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n && i < top && i < 10; i++)
+        json_array_append_new(a, json_pack("{s:s, s:I}", "ver", t[i].ver, "n", (json_int_t)t[i].n));
+    return json_pack("{s:I, s:I, s:I, s:o}", "hour", (json_int_t)ug_census_total(I->census, now, UG_CENSUS_HOUR), "day",
+                     (json_int_t)ug_census_total(I->census, now, UG_CENSUS_DAY), "week",
+                     (json_int_t)ug_census_total(I->census, now, UG_CENSUS_WEEK), "top_day", a);
 }
 
 int ug_ctl_status(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
@@ -210,4 +232,21 @@ int ug_ctl_info(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
     (void)req;
     ug_live *l = atomic_load(&I->live);
     return ug_ctl_reply(emit, ctx, json_pack("{s:s, s:s}", "state", I->state_dir, "policy", l->pol->path), true);
+}
+
+/* The census: staged HELLOs drained first, so a reading includes the
+ * HELLOs of the last second; `top` (1..100, default 10) versions per window. */
+int ug_ctl_census(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
+{
+    json_t *t = json_object_get(req, "top");
+    json_int_t top = t ? (json_is_integer(t) ? json_integer_value(t) : -1) : 10;
+    if (top < 1 || top > 100)
+        return ug_ctl_refuse(emit, ctx, "top: a whole number from 1 to 100");
+    uint64_t now = ug_inst_now(I);
+    ug_census_tick(I->census, now);
+    json_t *o = ug_census_json(I->census, now, (size_t)top);
+    if (!o)
+        return ug_ctl_refuse(emit, ctx, "out of memory");
+    json_object_set_new(o, "enabled", json_boolean(atomic_load(&I->live)->pol->census));
+    return ug_ctl_reply(emit, ctx, o, true);
 }

@@ -12,6 +12,10 @@
 #include "core/outcomes.h"
 #include "core/sink.h"
 
+/* HELLOs a worker stages for the census between ticks (16 bytes each): a
+ * worker past half of it drains the rings itself. */
+#define UG_INST_CENSUS_RING 16384u
+
 static void store_log(void *ctx, int level, const char *msg)
 {
     ug_logf(ctx, (ug_log_level)level, "%s", msg);
@@ -60,6 +64,7 @@ void ug_inst_free(ug_inst *I)
     pthread_mutex_destroy(&I->reg_mu);
     pthread_mutex_destroy(&I->live_mu);
     free(I->workers);
+    ug_census_free(I->census);
     free(I);
 }
 
@@ -94,6 +99,9 @@ static ug_inst *inst_alloc(const ug_host *host, char *err, size_t errcap)
         for (unsigned i = 0; ok && i < I->nworkers; i++)
             ug_guard_share_replay(&I->workers[i].guard, I->replay);
     }
+    char why[128];
+    ug_census_opts co = {.nworkers = I->nworkers, .ring = UG_INST_CENSUS_RING};
+    ok = ok && (I->census = ug_census_create(&co, why, sizeof why)) != NULL;
     if (!ok) {
         snprintf(err, errcap, "out of memory");
         ug_inst_free(I);
@@ -145,7 +153,7 @@ static ug_policy *first_policy(ug_inst *I, const char *path, char *err, size_t e
             return NULL;
         ug_opener_record(I->opener);
     }
-    ug_policy *p = ug_policy_load(path, err, errcap);
+    ug_policy *p = ug_policy_load_at(path, ug_inst_now(I), err, errcap); /* calendars start at the host's clock */
     ug_opener_plain();
     if (p && I->opener && keep_folders(I, p, err, errcap) != 0) {
         ug_policy_free(p);
@@ -215,7 +223,7 @@ int ug_inst_reload(ug_inst *I, const char *path, char *err, size_t errcap)
     ug_live *old = atomic_load(&I->live);
     if (I->opener) /* the host may have dropped privileges since create() */
         ug_opener_use(I->opener);
-    ug_policy *p = ug_policy_load(path ? path : old->pol->path, err, errcap);
+    ug_policy *p = ug_policy_load_at(path ? path : old->pol->path, ug_inst_now(I), err, errcap);
     ug_opener_plain();
     if (!p)
         return -1;
@@ -294,10 +302,23 @@ static void watch_load(ug_inst *I, uint64_t now)
     }
 }
 
+/* Moves the off-peak calendars' horizon (each rebuilds once a day). */
+static void windows_tick(const ug_live *l, int64_t now)
+{
+    for (size_t i = 0; l && i < l->pol->nrollouts; i++) {
+        const ug_rollout *r = &l->pol->rollouts[i];
+        ug_windows_tick(&r->win, now);
+        for (size_t j = 0; j < r->nstages; j++)
+            ug_windows_tick(&r->stages[j].win, now);
+    }
+}
+
 void ug_inst_tick(ug_inst *I)
 {
     uint64_t now = ug_inst_now(I);
     watch_load(I, now);
+    windows_tick(atomic_load(&I->live), (int64_t)now); /* tick is never concurrent with reload */
+    ug_census_tick(I->census, now);
     ug_outcome_tick(I, now);
     ug_live_expiry(I, atomic_load(&I->live), now, false);
     if (I->store) /* the log's grants into data.mdb, off the workers' path (logged on failure) */

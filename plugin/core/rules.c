@@ -1,4 +1,5 @@
 /* The tracker rules: one HELLO or REPORT in, a HINT, WAIT or COOKIE (or nothing) out; and decide() on claims. */
+#include <stdio.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -26,6 +27,23 @@
 uint64_t ug_jittered(uint64_t retry, uint64_t uid)
 {
     return retry + retry / 5 * (ug_mix64(uid) % 1001) / 1000;
+}
+
+/* The retry a WAIT carries before its jitter: the policy's, or at most
+ * UG_RETRY_SOON when an empty stage expects slots back. */
+static uint64_t retry_base(uint64_t policy_retry, ug_why why, ug_shortfall s)
+{
+    return why == UG_WHY_QUOTA && s != UG_SHORT_SPENT && policy_retry > UG_RETRY_SOON ? UG_RETRY_SOON : policy_retry;
+}
+
+uint64_t ug_plan_retry(const ug_plan *p, uint64_t retry, uint64_t now, uint64_t uid)
+{
+    if (p->why == UG_WHY_TOO_SMALL)
+        return 0;
+    retry = retry_base(retry, p->why, p->shortfall);
+    if (p->why == UG_WHY_NOT_SELECTED && p->reopen > 0 && (uint64_t)p->reopen > now)
+        retry = (uint64_t)p->reopen - now; /* back after the window opens, spread past it */
+    return ug_jittered(retry, uid);
 }
 
 /* How much a WAIT helps the peer: held back (its resend may be served) over
@@ -125,13 +143,47 @@ static void trace_conds(json_t *t, const ug_stage *s, const ug_peer *peer)
             json_object_set_new((t), (key), (v));                                                             \
     } while (0)
 
+/* ---- off-peak windows ------------------------------------------------------ */
+
+/* The peer's time zone, looked up in the GeoIP DB once per run and only
+ * when a window reads it. */
+typedef struct {
+    const ug_rule_input *c;
+    bool done;
+    char name[UG_TZ_NAME_MAX + 1];
+} peer_zone;
+
+static const char *zone_of(peer_zone *z, const ug_windows *w)
+{
+    if (!w->peer)
+        return NULL;
+    if (!z->done) {
+        z->done = true;
+        if (!z->c->src || !ug_geo_zone(z->c->l->pol->geo, z->c->src, z->name, sizeof z->name))
+            z->name[0] = '\0'; /* the rollout's tz stands in */
+    }
+    return z->name;
+}
+
+/* Is w closed for the peer now? Then the plan remembers the earliest
+ * opening, for the WAIT's retry. */
+static bool window_closed(const ug_windows *w, peer_zone *z, int64_t now, ug_plan *p)
+{
+    int64_t next;
+    if (ug_windows_open(w, zone_of(z, w), now, &next))
+        return false;
+    if (next != UG_CAL_NEVER && next > now && (!p->reopen || next < p->reopen))
+        p->reopen = next;
+    return true;
+}
+
 /* ---- rules 5 to 7 -------------------------------------------------------- */
 
 /* A grant already held: offered again, with nothing spent, while its
  * rollout owns the peer and the stage that granted it is active (or gone
  * from the policy: the grant belongs to the rollout's release). A uid
  * that rolled the release back is not offered it again (rule 11). */
-static bool sticky(const ug_rule_input *c, const ug_live_rollout *lr, bool spend, ug_plan *p)
+static bool sticky(const ug_rule_input *c, const ug_live_rollout *lr, bool spend, peer_zone *z, ug_plan *p)
 {
     ug_grant_info gi;
     if (c->grant)
@@ -146,7 +198,7 @@ static bool sticky(const ug_rule_input *c, const ug_live_rollout *lr, bool spend
         return true;
     }
     const ug_live_stage *g = ug_live_stage_by_id(lr, gi.stage);
-    if (g && !ug_stage_active(g->s, (int64_t)c->now))
+    if (g && (!ug_stage_active(g->s, (int64_t)c->now) || window_closed(&g->s->win, z, (int64_t)c->now, p)))
         return false;
     p->answer = UG_ANSWER_HINT;
     p->ls = g;
@@ -162,7 +214,8 @@ static bool sticky(const ug_rule_input *c, const ug_live_rollout *lr, bool spend
 
 /* One stage's verdict on c: 0 the plan is set (HINT or COOKIE), -1 the
  * stage does not select (the WAIT reason may improve). */
-static int try_stage(const ug_rule_input *c, const ug_live_rollout *lr, const ug_live_stage *ls, bool spend, ug_plan *p)
+static int try_stage(const ug_rule_input *c, const ug_live_rollout *lr, const ug_live_stage *ls, bool spend,
+                     peer_zone *z, ug_plan *p)
 {
     const ug_stage *s = ls->s;
     int64_t now = (int64_t)c->now;
@@ -173,7 +226,9 @@ static int try_stage(const ug_rule_input *c, const ug_live_rollout *lr, const ug
     ug_peer peer = {.uid = c->uid, .ver = c->ver, .plat = c->plat, .chan = c->chan, .src = c->src, .now = now};
     trace_conds(t, s, &peer);
     bool ok = ug_stage_matches(s, &peer);
-    if (ok && s->has_percent) {
+    if (ok && s->has_percent && ug_rollout_critical(lr->r)) {
+        trace_set(t, "fast_lane", json_true()); /* urgency critical: every targeted uid */
+    } else if (ok && s->has_percent) {
         uint32_t bp = ug_live_percent(lr, s, c->now), b = ug_percent_bucket(s->salt, s->salt_len, c->uid);
         ok = b < bp;
         trace_set(t, "percent", json_pack("{s:i, s:i, s:b}", "bucket", (json_int_t)b, "in_force", (json_int_t)bp,
@@ -185,6 +240,11 @@ static int try_stage(const ug_rule_input *c, const ug_live_rollout *lr, const ug
         trace_set(t, "quota_left", json_integer((json_int_t)(ls->q ? left : s->quota)));
     if (!ok)
         return -1;
+    if (window_closed(&s->win, z, now, p)) {
+        wait_for(p, UG_WHY_NOT_SELECTED, UG_SHORT_SPENT, ls);
+        trace_set(t, "window", json_pack("{s:b, s:I}", "open", 0, "opens", (json_int_t)p->reopen));
+        return -1;
+    }
     if (s->has_quota && left == 0) {
         quota_wait(p, ls, t);
         trace_set(t, "selects", json_false());
@@ -242,10 +302,13 @@ ug_plan ug_rules_run(const ug_rule_input *c, const ug_live_rollout *lr, bool spe
         p.why = UG_WHY_PAUSED;
         return p;
     }
-    if (sticky(c, lr, spend, &p))
+    peer_zone z = {.c = c};
+    if (window_closed(&lr->r->win, &z, (int64_t)c->now, &p))
+        return p; /* WAIT not selected until the rollout's window opens */
+    if (sticky(c, lr, spend, &z, &p))
         return p;
     for (size_t i = 0; i < lr->r->nstages; i++)
-        if (try_stage(c, lr, &lr->stages[i], spend, &p) == 0)
+        if (try_stage(c, lr, &lr->stages[i], spend, &z, &p) == 0)
             return p;
     p.answer = UG_ANSWER_WAIT;
     if (p.why == UG_WHY_NOT_SELECTED)
@@ -303,24 +366,23 @@ static ug_v2_reply v2_reply(const ug_hello_reply *x)
                          .out_len = x->out_len};
 }
 
-/* The retry a WAIT carries before its jitter: the policy's, or at most
- * UG_RETRY_SOON when an empty stage expects slots back. */
-static uint64_t retry_base(uint64_t policy_retry, ug_why why, ug_shortfall s)
+static ug_verdict reply_wait_at(ug_hello_reply *x, const ug_live_rollout *lr, const ug_live_stage *ls, ug_why why,
+                                ug_shortfall s, int64_t reopen)
 {
-    return why == UG_WHY_QUOTA && s != UG_SHORT_SPENT && policy_retry > UG_RETRY_SOON ? UG_RETRY_SOON : policy_retry;
-}
-
-static ug_verdict reply_wait(ug_hello_reply *x, const ug_live_rollout *lr, const ug_live_stage *ls, ug_why why,
-                             ug_shortfall s)
-{
-    ug_wait wt = {.ts = x->now, .why = why,
-                  .retry = why == UG_WHY_TOO_SMALL ? 0 : ug_jittered(retry_base(x->l->pol->retry, why, s), x->h->uid)};
+    ug_plan p = {.why = why, .shortfall = s, .reopen = reopen};
+    ug_wait wt = {.ts = x->now, .why = why, .retry = ug_plan_retry(&p, x->l->pol->retry, x->now, x->h->uid)};
     memcpy(wt.nonce, x->h->nonce, UG_NONCE_LEN);
     ug_v2_reply v = v2_reply(x);
     if (x->h2 ? ug_v2_wait(&v, &wt) != 0 : ug_wait_write(x->out, x->cap, x->out_len, &wt) != 0)
         return failed_reply(x);
     count_wait(x->w, x->worker, lr, ls, why);
     return UG_VERDICT_REPLY;
+}
+
+static ug_verdict reply_wait(ug_hello_reply *x, const ug_live_rollout *lr, const ug_live_stage *ls, ug_why why,
+                             ug_shortfall s)
+{
+    return reply_wait_at(x, lr, ls, why, s, 0);
 }
 
 static ug_verdict reply_cookie(ug_hello_reply *x)
@@ -410,7 +472,7 @@ static ug_verdict reply_plan(ug_hello_reply *x, const ug_plan *p)
             *x->out_len = 0;
             return UG_VERDICT_DROP;
         }
-        return reply_wait(x, p->lr, p->ls, p->why, p->shortfall);
+        return reply_wait_at(x, p->lr, p->ls, p->why, p->shortfall, p->reopen);
     }
 }
 
@@ -659,6 +721,26 @@ static ug_verdict report_path(ug_inst *I, ug_worker *w, unsigned worker, const s
     return UG_VERDICT_DROP;
 }
 
+/* The census's view of a HELLO: every one, targeted or not, before any
+ * signature work (docs/policy-v2-extensions.md, "Version census"); the
+ * region costs a GeoIP lookup only when the policy names a database. */
+static void census_note(const ug_hello_reply *x, const ug_hello *h)
+{
+    const ug_policy *p = x->l->pol;
+    if (!p->census)
+        return;
+    char region[UG_CENSUS_REGION_MAX + 1] = "";
+    ug_place pl;
+    if (p->geo && ug_geo_lookup(p->geo, x->src, &pl) && pl.country[0]) {
+        if (pl.nsub)
+            snprintf(region, sizeof region, "%s-%s", pl.country, pl.sub[0]);
+        else
+            snprintf(region, sizeof region, "%s", pl.country);
+    }
+    ug_census_key k = {.ver = h->ver, .plat = h->plat, .chan = h->chan, .region = region};
+    ug_census_note(x->I->census, x->worker, &k, h->uid, x->now);
+}
+
 /* A HELLO of either version, parsed, through the rules. */
 static ug_verdict hello_in(ug_inst *I, ug_worker *w, ug_hello_reply *x, ug_hello *h)
 {
@@ -667,6 +749,7 @@ static ug_verdict hello_in(ug_inst *I, ug_worker *w, ug_hello_reply *x, ug_hello
         ug_count(w, ST_HELLOS_V2);
     x->l = ug_enter(I, w);
     x->now = ug_inst_now(I);
+    census_note(x, h);
     ug_verdict v = hello_path(x, h);
     ug_leave(w);
     return v;
@@ -737,12 +820,13 @@ ug_verdict ug_rules_handle(ug_inst *I, unsigned worker, const struct sockaddr *s
 
 /* ---- decide(): the same rules on claimed fields ----------------------------- */
 
-static void fill_decision(ug_decision *d, const ug_plan *p, uint64_t policy_retry, uint64_t uid, const ug_version *ver)
+static void fill_decision(ug_decision *d, const ug_plan *p, uint64_t policy_retry, uint64_t now, uint64_t uid,
+                          const ug_version *ver)
 {
     const ug_rollout *r = p->lr ? p->lr->r : NULL;
     ug_decision out = {.size = d->size, .answer = p->answer, .why = p->why, .fresh = p->fresh};
-    if (p->answer == UG_ANSWER_WAIT) /* a hold is a WAIT here: decide() cannot leave a peer unanswered */
-        out.retry = p->why == UG_WHY_TOO_SMALL ? 0 : ug_jittered(retry_base(policy_retry, p->why, p->shortfall), uid);
+    if (p->answer == UG_ANSWER_WAIT)
+        out.retry = ug_plan_retry(p, policy_retry, now, uid);
     if (r) {
         out.rollout = r->name;
         out.to = r->to;
@@ -760,11 +844,16 @@ static void fill_decision(ug_decision *d, const ug_plan *p, uint64_t policy_retr
 
 static json_t *trace_object(const ug_plan *p, json_t *trace, bool granted)
 {
-    return json_pack("{s:s?, s:s?, s:s, s:i, s:s, s:s?, s:b, s:o}", "rollout", p->lr ? p->lr->r->name : NULL,
+    json_t *o = json_pack("{s:s?, s:s?, s:s, s:i, s:s, s:s?, s:b, s:o}", "rollout", p->lr ? p->lr->r->name : NULL,
                           "release", p->lr ? p->lr->r->to : NULL,
                           "answer", p->answer == UG_ANSWER_HINT ? "hint" : p->answer == UG_ANSWER_COOKIE ? "cookie" : "wait",
                           "why", (json_int_t)p->why, "why_name", p->answer == UG_ANSWER_WAIT ? ug_why_name(p->why) : "",
                           "stage", p->ls ? p->ls->s->name : NULL, "granted", granted, "trace", trace);
+    if (o && p->answer == UG_ANSWER_WAIT && p->reopen)
+        json_object_set_new(o, "window_opens", json_integer((json_int_t)p->reopen));
+    if (o && p->lr && ug_rollout_critical(p->lr->r))
+        json_object_set_new(o, "urgency", json_string("critical"));
+    return o;
 }
 
 static void emit_trace(const ug_claims *cl, json_t *o)
@@ -820,7 +909,7 @@ int ug_decide_in(ug_inst *I, const ug_live *l, unsigned worker, const ug_claims 
     }
     if (spend && p.answer == UG_ANSWER_WAIT)
         count_wait(w, worker, p.lr, p.ls, p.why);
-    fill_decision(d, &p, l->pol->retry, cl->uid, &ver);
+    fill_decision(d, &p, l->pol->retry, now, cl->uid, &ver);
     if (c.trace) {
         json_t *o = trace_object(&p, c.trace, granted);
         if (trace_out)

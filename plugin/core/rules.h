@@ -13,6 +13,8 @@ typedef struct {
     bool fresh;           /* a new grant */
     bool needs_flush;     /* the HINT rests on a grant not yet durable */
     ug_shortfall shortfall; /* WAIT why=2: what the empty stage said (a hold, a short retry, spent) */
+    int64_t reopen;       /* a window that kept the peer out next opens then: its
+                             WAIT not_selected's retry brings it back; 0 none */
 } ug_plan;
 
 typedef struct {
@@ -40,6 +42,9 @@ typedef struct {
  * rate without taking it) or for real. */
 ug_plan ug_rules_run(const ug_rule_input *c, const ug_live_rollout *lr, bool spend);
 uint64_t ug_jittered(uint64_t retry, uint64_t uid);
+/* The retry of p's WAIT: 0 for too_small, else retry (or the time until
+ * a closed window reopens) spread by ug_jittered. */
+uint64_t ug_plan_retry(const ug_plan *p, uint64_t retry, uint64_t now, uint64_t uid);
 /* The datagram path (handle2). */
 ug_verdict ug_rules_handle(ug_inst *I, unsigned worker, const struct sockaddr *src, const uint8_t *in, size_t in_len,
                            uint8_t *out, size_t out_cap, size_t *out_len, unsigned *flags);

@@ -1,5 +1,5 @@
 /* Where an address is (ugpolicy.h): country and subdivision ISO codes from a
- * MaxMind DB, copied whole into sealed private memory when first opened;
+ * MaxMind DB (and the time zone of `tz: peer` windows), copied whole into sealed private memory when first opened;
  * one copy shared by the policies that name the same unchanged file.
  *
  * libmaxminddb maps the file it opens (MMDB_MODE_MMAP is its only mode, and
@@ -163,7 +163,7 @@ void ug_geo_close(ug_geo *g)
     }
 }
 
-/* A short ASCII ISO code at path into out[0..cap). */
+/* A short string (an ISO code, a zone name) at path into out[0..cap). */
 static bool iso_code(MMDB_entry_s *e, const char *const *path, char *out, size_t cap)
 {
     MMDB_entry_data_s d;
@@ -175,9 +175,9 @@ static bool iso_code(MMDB_entry_s *e, const char *const *path, char *out, size_t
     return true;
 }
 
-bool ug_geo_lookup(const ug_geo *g, const struct sockaddr *sa, ug_place *out)
+/* The DB's entry for sa's address; false when it has none. */
+static bool entry_of(const ug_geo *g, const struct sockaddr *sa, MMDB_entry_s *out)
 {
-    memset(out, 0, sizeof *out);
     uint8_t ip[16];
     size_t len = ug_addr_ip(sa, ip);
     if (!g || !len)
@@ -196,16 +196,35 @@ bool ug_geo_lookup(const ug_geo *g, const struct sockaddr *sa, ug_place *out)
     MMDB_lookup_result_s r = MMDB_lookup_sockaddr((MMDB_s *)&g->db, q, &err);
     if (err != MMDB_SUCCESS || !r.found_entry)
         return false;
+    *out = r.entry;
+    return true;
+}
+
+bool ug_geo_lookup(const ug_geo *g, const struct sockaddr *sa, ug_place *out)
+{
+    memset(out, 0, sizeof *out);
+    MMDB_entry_s e;
+    if (!entry_of(g, sa, &e))
+        return false;
     static const char *const country[] = {"country", "iso_code", NULL};
-    bool known = iso_code(&r.entry, country, out->country, sizeof out->country);
+    bool known = iso_code(&e, country, out->country, sizeof out->country);
     for (unsigned i = 0; i < UG_GEO_SUBS_MAX; i++) {
         char idx[4];
         snprintf(idx, sizeof idx, "%u", i);
         const char *const sub[] = {"subdivisions", idx, "iso_code", NULL};
-        if (!iso_code(&r.entry, sub, out->sub[out->nsub], sizeof out->sub[0]))
+        if (!iso_code(&e, sub, out->sub[out->nsub], sizeof out->sub[0]))
             break;
         out->nsub++;
         known = true;
     }
     return known;
+}
+
+bool ug_geo_zone(const ug_geo *g, const struct sockaddr *sa, char *out, size_t cap)
+{
+    MMDB_entry_s e;
+    static const char *const zone[] = {"location", "time_zone", NULL};
+    if (cap)
+        out[0] = '\0';
+    return entry_of(g, sa, &e) && iso_code(&e, zone, out, cap);
 }

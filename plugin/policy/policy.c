@@ -12,6 +12,9 @@
  *                                source network (IPv4 /24, IPv6 /56) may cost this
  *                                tracker; 0 for no limit
  *   stages[].salt: str           1..64 bytes: the percent bucket salt
+ *   census: bool                 default true: count every HELLO in the version
+ *                                census (docs/policy-v2-extensions.md)
+ *   tz, windows (rollouts and stages): off-peak windows, policy_windows.c
  *   keys.keyring, keys.hint_cert, keys.tracker, token_ttl, release_v2 (per rollout, or
  *                                top level in version 1 files): protocol version 2, in
  *                                policy_v2.c and docs/policy-v2-extensions.md; a rollout
@@ -59,6 +62,7 @@
 #include "policy/policy.h"
 #include "policy/policy_v2.h"
 #include "policy/policy_values.h"
+#include "policy/policy_windows.h"
 #include "policy/yaml_doc.h"
 
 #define ISSUERS_MAX 64u
@@ -283,7 +287,7 @@ static int load_percent(ldr *L, const ug_ynode *v, const char *key, ug_percent *
 
 /* ---- stages ---------------------------------------------------------------- */
 
-enum { S_NAME, S_SALT, S_START, S_END, S_PERCENT, S_QUOTA, S_RATE, S_FLEET_RATE, S_FIXED };
+enum { S_NAME, S_SALT, S_START, S_END, S_PERCENT, S_QUOTA, S_RATE, S_FLEET_RATE, S_TZ, S_WINDOWS, S_FIXED };
 #define STAGE_FIELDS_MAX (S_FIXED + 2 * UG_COND_ROWS_MAX)
 
 /* The stage's conditions, in table order (cheapest first). An arg built
@@ -373,6 +377,18 @@ static int load_salt(ldr *L, const ug_rollout *r, ug_stage *st, const ug_yfield 
     return 0;
 }
 
+/* The stage's `tz` (its windows' default, over the rollout's) and `windows`. */
+static int load_stage_windows(ldr *L, const ug_rollout *r, ug_stage *st, const ug_yfield *f, const char *sp)
+{
+    char kp[UG_YAML_KEY_MAX];
+    if (f[S_TZ].key && ug_policy_tz(&L->y, f[S_TZ].val, sub(kp, sp, "tz"), st->tz) != 0)
+        return -1;
+    if (!f[S_WINDOWS].key)
+        return 0;
+    return ug_policy_windows(&L->y, f[S_WINDOWS].val, sub(kp, sp, "windows"), st->tz[0] ? st->tz : r->tz, L->now,
+                             &st->win);
+}
+
 static int load_stage(ldr *L, ug_rollout *r, names *seen, size_t i, const ug_ynode *node, const char *sp)
 {
     ug_stage *st = &r->stages[i];
@@ -381,6 +397,7 @@ static int load_stage(ldr *L, ug_rollout *r, names *seen, size_t i, const ug_yno
         [S_START] = {"start", false, NULL, NULL},       [S_END] = {"end", false, NULL, NULL},
         [S_PERCENT] = {"percent", false, NULL, NULL},   [S_QUOTA] = {"quota", false, NULL, NULL},
         [S_RATE] = {"rate", false, NULL, NULL},         [S_FLEET_RATE] = {"fleet_rate", false, NULL, NULL},
+        [S_TZ] = {"tz", false, NULL, NULL},             [S_WINDOWS] = {"windows", false, NULL, NULL},
     };
     size_t nf = S_FIXED;
     for (size_t k = 0; k < ug_cond_nrows; k++) {
@@ -396,9 +413,9 @@ static int load_stage(ldr *L, ug_rollout *r, names *seen, size_t i, const ug_yno
     if (j >= 0)
         return FAIL(L, f[S_NAME].val, kp, "duplicate stage name \"%s\" (also stage %td, line %zu)", st->name, j,
                     r->stages[j].line);
-    if (load_salt(L, r, st, f, sp) != 0 || load_conds(L, st, f, nf, sp) != 0)
+    if (load_salt(L, r, st, f, sp) != 0 || load_conds(L, st, f, nf, sp) != 0 || load_limits(L, st, f, sp) != 0)
         return -1;
-    return load_limits(L, st, f, sp);
+    return load_stage_windows(L, r, st, f, sp);
 }
 
 /* base is "" (version 1: stages[i]) or "rollouts[k]". */
@@ -526,7 +543,7 @@ static int load_halt(ldr *L, ug_rollout *r, const ug_ynode *v, const char *key)
 }
 
 enum { R_NAME, R_RELEASE, R_TARGETS, R_PLAT, R_CHAN, R_SALT, R_PAUSED, R_HALT, R_WINDOW, R_HOLD, R_STAGES, R_RELEASE2,
-       R_DELTAS, R_N };
+       R_DELTAS, R_TZ, R_WINDOWS, R_N };
 
 /* `release` (v1 manifest), `release_v2` (v2 manifest), or both for one release. */
 static int load_releases(ldr *L, ug_rollout *r, const ug_yfield *rel, const ug_yfield *rel2, const ug_ynode *node,
@@ -569,6 +586,7 @@ static int load_rollout(ldr *L, names *seen, size_t i, const ug_ynode *node, con
         [R_WINDOW] = {"outcome_window", false, NULL, NULL}, [R_HOLD] = {"hold_when_unhealthy", false, NULL, NULL},
         [R_STAGES] = {"stages", true, NULL, NULL},      [R_RELEASE2] = {"release_v2", false, NULL, NULL},
         [R_DELTAS] = {"deltas", false, NULL, NULL},
+        [R_TZ] = {"tz", false, NULL, NULL},             [R_WINDOWS] = {"windows", false, NULL, NULL},
     };
     char kp[UG_YAML_KEY_MAX];
     r->line = ug_yline(node);
@@ -604,7 +622,9 @@ static int load_rollout(ldr *L, names *seen, size_t i, const ug_ynode *node, con
          ug_yget_uint(&L->y, f[R_WINDOW].val, sub(kp, rp, "outcome_window"), 1, UINT32_MAX, &r->outcome_window) != 0) ||
         (f[R_HOLD].key &&
          ug_yget_bool(&L->y, f[R_HOLD].val, sub(kp, rp, "hold_when_unhealthy"), &r->hold_when_unhealthy) != 0) ||
-        (f[R_DELTAS].key && load_deltas(L, r, f[R_DELTAS].val, sub(kp, rp, "deltas")) != 0))
+        (f[R_DELTAS].key && load_deltas(L, r, f[R_DELTAS].val, sub(kp, rp, "deltas")) != 0) ||
+        (f[R_TZ].key && ug_policy_tz(&L->y, f[R_TZ].val, sub(kp, rp, "tz"), r->tz) != 0) ||
+        (f[R_WINDOWS].key && ug_policy_windows(&L->y, f[R_WINDOWS].val, sub(kp, rp, "windows"), r->tz, L->now, &r->win) != 0))
         return -1;
     return load_stages(L, r, f[R_STAGES].val, sub(kp, rp, "stages"));
 }
@@ -803,7 +823,7 @@ static int load_fleet(ldr *L, ug_policy *p, const ug_ynode *v)
 
 enum {
     T_KEYS, T_RELEASE, T_TARGETS, T_STATE, T_GEOIP, T_CLOCK, T_TTL, T_RETRY, T_COOKIE, T_COOKIE_TH, T_BUDGET,
-    T_SHARD, T_VERIFY, T_FLEET, T_PAUSED, T_STAGES, T_ROLLOUTS, T_RELEASE2, T_TOKEN_TTL, T_N
+    T_SHARD, T_VERIFY, T_FLEET, T_PAUSED, T_STAGES, T_ROLLOUTS, T_RELEASE2, T_TOKEN_TTL, T_CENSUS, T_N
 };
 
 /* Version 1: the top level's release, targets, paused and stages are one
@@ -839,7 +859,8 @@ static int load_settings(ldr *L, ug_policy *p, const ug_yfield *f)
         (f[T_COOKIE].key && load_cookie(L, p, f[T_COOKIE].val) != 0) ||
         (f[T_SHARD].key && load_shard(L, p, f[T_SHARD].val) != 0) ||
         (f[T_VERIFY].key && load_verify(L, p, f[T_VERIFY].val) != 0) ||
-        (f[T_FLEET].key && load_fleet(L, p, f[T_FLEET].val) != 0))
+        (f[T_FLEET].key && load_fleet(L, p, f[T_FLEET].val) != 0) ||
+        (f[T_CENSUS].key && ug_yget_bool(y, f[T_CENSUS].val, "census", &p->census) != 0))
         return -1;
     return 0;
 }
@@ -857,7 +878,7 @@ static int load_top(ldr *L, const ug_ynode *root)
         [T_VERIFY] = {"verify", false, NULL, NULL},     [T_FLEET] = {"fleet", false, NULL, NULL},
         [T_PAUSED] = {"paused", false, NULL, NULL},     [T_STAGES] = {"stages", false, NULL, NULL},
         [T_ROLLOUTS] = {"rollouts", false, NULL, NULL}, [T_RELEASE2] = {"release_v2", false, NULL, NULL},
-        [T_TOKEN_TTL] = {"token_ttl", false, NULL, NULL},
+        [T_TOKEN_TTL] = {"token_ttl", false, NULL, NULL}, [T_CENSUS] = {"census", false, NULL, NULL},
     };
     if (!root || root->kind != UG_Y_MAP)
         return UG_YFAIL(&L->y, root, "(top)", "expected a mapping of policy keys, got %s", ug_ykind_name(root));
@@ -935,6 +956,7 @@ ug_policy *ug_policy_load_at(const char *path, uint64_t now, char *err, size_t e
     p->cookie_threshold = 1000;
     p->source_budget = 1000;
     p->shard_count = 1;
+    p->census = true;
     ug_policy_dir(path, L.dir);
     L.p = p;
     if (parse_file(&L) != 0) {
@@ -951,6 +973,7 @@ static void stage_free(ug_stage *s)
             s->conds[i].kind->free(s->conds[i].arg);
     free(s->conds);
     free(s->percent.steps);
+    ug_windows_free(&s->win);
 }
 
 void ug_policy_free(ug_policy *p)
@@ -966,6 +989,7 @@ void ug_policy_free(ug_policy *p)
         free(r->targets);
         free(r->plat);
         free(r->chan);
+        ug_windows_free(&r->win);
         for (size_t j = 0; j < r->nstages; j++)
             stage_free(&r->stages[j]);
         free(r->stages);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "calendar/calendar.h"
 #include "policy/ugpolicy.h"
 #include "ug_proto2.h"
 
@@ -103,6 +104,14 @@ typedef struct {
  * computed in integers. Non-decreasing in t. */
 uint32_t ug_percent_at(const ug_percent *pc, int64_t t);
 
+/* Off-peak windows of a rollout or stage (docs/policy-v2-extensions.md):
+ * the calendar built at load, NULL when the key is absent (always open). */
+typedef struct {
+    ug_cal *cal;
+    bool peer;  /* some window reads the peer's zone (a GeoIP lookup per decision) */
+    size_t n;   /* windows named */
+} ug_windows;
+
 typedef struct {
     char name[UG_NAME_MAX + 1];
     size_t line;          /* where the stage starts in the policy file */
@@ -123,6 +132,8 @@ typedef struct {
     bool has_fleet_rate;
     double fleet_rate;    /* new offers per second over the fleet, > 0; a tracker
                              without a fleet is the whole fleet */
+    char tz[UG_TZ_NAME_MAX + 1]; /* the stage's `tz`, "" when absent (the rollout's) */
+    ug_windows win;       /* the stage offers only inside these */
 } ug_stage;
 
 typedef struct {
@@ -155,6 +166,8 @@ typedef struct {
     uint64_t outcome_window;    /* seconds; default 86400 */
     bool hold_when_unhealthy;
     bool deltas_off;            /* `deltas: off`: HINTs name the full package only */
+    char tz[UG_TZ_NAME_MAX + 1]; /* `tz`: windows' default zone and peers' fallback; "" UTC */
+    ug_windows win;             /* the rollout offers only inside these */
     ug_stage *stages;
     size_t nstages;
 } ug_rollout;
@@ -208,6 +221,7 @@ typedef struct ug_policy {
     bool verify_always;    /* `verify: always`: both signatures before any answer */
     bool verify_claims;    /* `verify: claims`: a WAIT may come first even in a rollout
                               with a uids stage (issue 21 §3: that leaks who is listed) */
+    bool census;           /* `census`, default true: HELLOs counted in the version census */
     ug_fleet_conf fleet;
     ug_policy_v2 *v2;      /* NULL: the tracker speaks version 1 only */
     ug_rollout *rollouts;
@@ -251,6 +265,23 @@ static inline bool ug_stage_rated(const ug_stage *s)
 {
     return s->has_rate || s->has_fleet_rate;
 }
+/* The fast lane: the rollout's v2 manifest, signed by the release keys,
+ * says urgency critical; its stages skip their percent schedule. */
+static inline bool ug_rollout_critical(const ug_rollout *r)
+{
+    return r->rel2 && r->rel2->urgency == UG2_URGENCY_CRITICAL;
+}
+/* Is now inside the windows w (always, without any)? peer_zone: the
+ * peer's IANA zone, "" or NULL when unknown. *next: when it next opens
+ * (closed) or closes (open), UG_CAL_NEVER when not known. */
+bool ug_windows_open(const ug_windows *w, const char *peer_zone, int64_t now, int64_t *next);
+/* Moves the calendar's horizon (the host's tick: at most daily work). */
+void ug_windows_tick(const ug_windows *w, int64_t now);
+struct json_t;
+/* For --check, status and explain: {"windows": n, "peer": b, "open": b,
+ * "next": t or null} at now (peer windows read in the fallback zone);
+ * JSON null without windows. */
+struct json_t *ug_windows_json(const ug_windows *w, int64_t now);
 /* start <= now < end, for the bounds the stage names. */
 bool ug_stage_active(const ug_stage *s, int64_t now);
 /* Every condition of the table the stage names holds for p. Percent, quota
@@ -268,7 +299,6 @@ void ug_policy_lint(const ug_policy *p, int64_t now, void (*warn)(void *ctx, con
  * settings, every rollout with its manifest and stages, and "warnings" (the
  * lint findings at now). No secret is in it. A new jansson object; NULL
  * only when out of memory. */
-struct json_t;
 struct json_t *ug_policy_summary(const ug_policy *p, int64_t now);
 
 #endif

@@ -97,6 +97,8 @@ static json_t *jstage(const ug_policy *p, const ug_stage *s, int64_t now)
     json_object_set_new(o, "quota_share", s->has_quota ? juint(ug_policy_share(p, s->quota)) : json_null());
     json_object_set_new(o, "rate", s->has_rate ? json_real(s->rate) : json_null());
     json_object_set_new(o, "fleet_rate", s->has_fleet_rate ? json_real(s->fleet_rate) : json_null());
+    json_object_set_new(o, "tz", s->tz[0] ? json_string(s->tz) : json_null());
+    json_object_set_new(o, "window", ug_windows_json(&s->win, now));
     return o;
 }
 
@@ -193,7 +195,12 @@ json_t *ug_policy_summary(const ug_policy *p, int64_t now)
         json_array_append_new(issuers, jkid(p->issuers[i].kid));
     for (size_t i = 0; i < p->nrollouts; i++) {
         json_t *r = jrollout(p, &p->rollouts[i], now);
-        json_object_set_new(r, "manifest_v2", jmanifest2(&p->rollouts[i]));
+        const ug_rollout *ro = &p->rollouts[i];
+        json_object_set_new(r, "manifest_v2", jmanifest2(ro));
+        /* the fast lane: only a release-key signature makes a release critical */
+        json_object_set_new(r, "urgency", json_string(ug_rollout_critical(ro) ? "critical" : "normal"));
+        json_object_set_new(r, "tz", ro->tz[0] ? json_string(ro->tz) : json_null());
+        json_object_set_new(r, "window", ug_windows_json(&ro->win, now));
         json_array_append_new(rollouts, r);
     }
     ug_policy_lint(p, now, add_warning, warnings);

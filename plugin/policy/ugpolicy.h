@@ -72,5 +72,8 @@ void ug_geo_close(ug_geo *g);
 /* The place of sa's address (an IPv4-mapped IPv6 one as IPv4): false when
  * the DB does not know it. */
 bool ug_geo_lookup(const ug_geo *g, const struct sockaddr *sa, ug_place *out);
+/* The IANA time zone of sa's address (a City DB's location.time_zone,
+ * "Europe/Berlin") into out[0..cap): false, out "", when the DB has none. */
+bool ug_geo_zone(const ug_geo *g, const struct sockaddr *sa, char *out, size_t cap);
 
 #endif
