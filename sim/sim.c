@@ -196,7 +196,7 @@ int main(int argc, char **argv)
 {
     ug_prog = "upgate-sim";
     sim_opts o = {.seed = 1, .time_scale = 1, .accept = 0.9, .fail = 0.01, .think = 60, .session = 3600,
-                  .peak_hour = 20, .speed_lo = 20e6, .speed_hi = 20e6, .start = (int64_t)ug_now() / 60 * 60};
+                  .peak_hour = 20, .speed_lo = 20e6, .speed_hi = 20e6, .start = sim_now_minute()};
     sim_parse_args(argc, argv, &o);
     atexit(scratch_all);
     struct sigaction sa = {.sa_handler = on_signal};

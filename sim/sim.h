@@ -56,6 +56,10 @@ typedef struct {
 /* The command line into o (its defaults set by the caller); --help and
  * --version print and exit 0, bad usage exits 2 with one line (simargs.c). */
 void sim_parse_args(int argc, char **argv, sim_opts *o);
+/* The forecast's default start, "now": the next whole minute, so that a key
+ * or certificate issued a moment ago is already valid at the first step
+ * (the policy is loaded at the simulated start). */
+int64_t sim_now_minute(void);
 
 /* ---- the population (simpop.c) ---------------------------------------------- */
 

@@ -108,10 +108,15 @@ static void p_seed(const sim_flag *f, sim_opts *o, char *arg)
         ug_usage_error("--seed: not a number: %s", arg);
 }
 
+int64_t sim_now_minute(void)
+{
+    return ((int64_t)ug_now() + 59) / 60 * 60;
+}
+
 static void p_start(const sim_flag *f, sim_opts *o, char *arg)
 {
     (void)f;
-    if (sim_parse_when(arg, (int64_t)ug_now() / 60 * 60, &o->start) != 0)
+    if (sim_parse_when(arg, sim_now_minute(), &o->start) != 0)
         ug_usage_error("--start: not now, Unix seconds or an RFC 3339 time: %s", arg);
     o->start_given = true;
 }
