@@ -17,16 +17,6 @@ static bool is_time_key(const char *k)
     return false;
 }
 
-const char *ug_render_time(int64_t t, char *buf, size_t cap)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    /* years past 9999 are not RFC 3339: shown as the number */
-    if (t < 0 || t > 253402300799 || !gmtime_r(&tt, &tm) || !strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm))
-        snprintf(buf, cap, "%" PRId64, t);
-    return buf;
-}
-
 static void put_time(json_int_t t, FILE *out)
 {
     char s[64];

@@ -415,6 +415,13 @@ Test(keys, release_signs_size_hash_urls_and_expiry)
     char hex[2 * UG_HASH_LEN + 1];
     sodium_bin2hex(hex, sizeof hex, hash, sizeof hash);
     cr_assert_not_null(strstr(r.out, hex), "show should print the hash: %s", r.out);
+    /* times as RFC 3339 UTC, as every other tool and doc writes them */
+    char want_exp[64];
+    time_t exp = (time_t)m.exp;
+    struct tm tm;
+    cr_assert_not_null(gmtime_r(&exp, &tm));
+    strftime(want_exp, sizeof want_exp, "exp %Y-%m-%dT%H:%M:%SZ\n", &tm);
+    cr_assert_not_null(strstr(r.out, want_exp), "show should print %s in: %s", want_exp, r.out);
 }
 
 Test(keys, release_of_an_empty_package)

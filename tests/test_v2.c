@@ -356,6 +356,7 @@ Test(v2, upgate_keys_refuses_what_no_peer_would_take)
     keys_says(0, "signature of key", "sign --key r1.key --in a.body --out a.sig");
     keys_says(1, "a.sig: does not verify over this body", "combine --in b.body --sig a.sig --out b.keyring");
     keys_says(0, "min_serial 3", "show b.body");
+    keys_says(0, "\nexp 20", "show b.body"); /* RFC 3339 (2026-...Z), not Unix seconds */
     /* and one that is not enough yet says so */
     keys_says(0, "not yet complete", "combine --in a.body --sig a.sig --prev www/keys/1.keyring --out a.keyring");
     keys_says(1, "refused after keyring 1: threshold", "verify a.keyring --prev www/keys/1.keyring");

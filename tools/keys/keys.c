@@ -233,8 +233,9 @@ static int cmd_show(int argc, char **argv)
         return keys_show2(argv[1]) == 0 ? UG_EXIT_OK : UG_EXIT_FAIL; /* a version 2 object, or nothing */
     if (ug_version_format(&m.to, ver, sizeof ver) != 0)
         ug_die(UG_EXIT_FAIL, "%s: bad version", argv[1]);
-    printf("to %s\nsize %llu\nhash %s\nexp %llu\n", ver, (unsigned long long)m.size,
-           sodium_bin2hex(hex, sizeof hex, m.hash, UG_HASH_LEN), (unsigned long long)m.exp);
+    printf("to %s\nsize %llu\nhash %s\n", ver, (unsigned long long)m.size,
+           sodium_bin2hex(hex, sizeof hex, m.hash, UG_HASH_LEN));
+    keys_time_line("exp", m.exp);
     printf("kid %s\n", sodium_bin2hex(hex, sizeof hex, m.kid, UG_KID_LEN));
     for (unsigned i = 0; i < m.nurls; i++)
         printf("url %s\n", m.urls[i]);

@@ -105,6 +105,8 @@ void keys_deltas(ug2_manifest *m, const char *file, const keys_val *v);
 int keys_cmd_sign(int argc, char **argv);
 int keys_cmd_combine(int argc, char **argv);
 int keys_cmd_verify(int argc, char **argv);
+/* Prints "what TIME", t (Unix seconds) in RFC 3339 UTC as docs and logs write it. */
+void keys_time_line(const char *what, uint64_t t);
 /* Prints a version 2 object or body (show); 0, or -1 when path is none. */
 int keys_show2(const char *path);
 

@@ -5,11 +5,18 @@
 #include <sodium.h>
 
 #include "keys.h"
+#include "render.h"
 
 static void kid_line(const char *what, const uint8_t kid[UG_KID_LEN])
 {
     char hex[2 * UG_KID_LEN + 1];
     printf("%s %s\n", what, sodium_bin2hex(hex, sizeof hex, kid, UG_KID_LEN));
+}
+
+void keys_time_line(const char *what, uint64_t t)
+{
+    char when[64];
+    printf("%s %s\n", what, ug_render_time(t > INT64_MAX ? -1 : (int64_t)t, when, sizeof when));
 }
 
 static void keys_lines(const char *what, const ug_pubkey *k, unsigned n, unsigned t)
@@ -21,7 +28,8 @@ static void keys_lines(const char *what, const ug_pubkey *k, unsigned n, unsigne
 
 static void show_keyring(const ug2_keyring *k)
 {
-    printf("kv %u\nexp %llu\n", k->kv, (unsigned long long)k->exp);
+    printf("kv %u\n", k->kv);
+    keys_time_line("exp", k->exp);
     keys_lines("root", k->root, k->nroot, k->root_t);
     keys_lines("release", k->rel, k->nrel, k->rel_t);
     keys_lines("cert", k->cert, k->ncert, k->cert_t);
@@ -33,8 +41,10 @@ static void show_keyring(const ug2_keyring *k)
 static void show_cert(const ug2_cert *c)
 {
     kid_line("hint_kid", c->kid);
-    printf("serial %llu\nnbf %llu\nexp %llu\nkv %u\n", (unsigned long long)c->serial, (unsigned long long)c->nbf,
-           (unsigned long long)c->exp, c->kv);
+    printf("serial %llu\n", (unsigned long long)c->serial);
+    keys_time_line("nbf", c->nbf);
+    keys_time_line("exp", c->exp);
+    printf("kv %u\n", c->kv);
     if (c->trk[0])
         printf("tracker %s\n", c->trk);
 }
@@ -44,8 +54,10 @@ static void show_manifest(const ug2_manifest *m)
     char ver[UG_VER_MAX + 1], hex[2 * UG_HASH_LEN + 1];
     if (ug_version_format(&m->to, ver, sizeof ver) != 0)
         ver[0] = 0;
-    printf("to %s\nsize %llu\nhash %s\nexp %llu\napp %s\n", ver, (unsigned long long)m->size,
-           sodium_bin2hex(hex, sizeof hex, m->hash, UG_HASH_LEN), (unsigned long long)m->exp, m->app);
+    printf("to %s\nsize %llu\nhash %s\n", ver, (unsigned long long)m->size,
+           sodium_bin2hex(hex, sizeof hex, m->hash, UG_HASH_LEN));
+    keys_time_line("exp", m->exp);
+    printf("app %s\n", m->app);
     for (unsigned i = 0; i < m->nplat; i++)
         printf("plat %s\n", m->plat[i]);
     printf("chan %s\nseq %llu\nurgency %s\n", m->chan, (unsigned long long)m->seq,
