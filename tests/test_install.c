@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -827,4 +828,98 @@ Test(install, debian_version_is_the_programs_version)
     }
     if (!checked)
         note("no program has --version in this tree: the package version is not checked against them");
+}
+
+/* ---- docs ----------------------------------------------------------- */
+
+/* upgate.policy(5) and the other pages point to docs/ (every .md): debian/upgate-tracker.docs
+ * (dh_installdocs, globs allowed) puts every one under /usr/share/doc/upgate-tracker/. */
+Test(install, tracker_package_ships_every_doc)
+{
+    char path[1024], shipped[OUT_MAX] = "\n";
+    pathf(path, sizeof path, "%s/debian/upgate-tracker.docs", root_dir());
+    char *list = slurp(path);
+    for (char *save = NULL, *line = strtok_r(list, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        glob_t g;
+        pathf(path, sizeof path, "%s/%s", root_dir(), line);
+        cr_assert_eq(glob(path, 0, NULL, &g), 0, "upgate-tracker.docs: %s matches no file", line);
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+            const char *base = strrchr(g.gl_pathv[i], '/');
+            size_t used = strlen(shipped);
+            snprintf(shipped + used, sizeof shipped - used, "%s\n", base ? base + 1 : g.gl_pathv[i]);
+        }
+        globfree(&g);
+    }
+    free(list);
+    glob_t docs;
+    pathf(path, sizeof path, "%s/docs/*.md", root_dir());
+    cr_assert_eq(glob(path, 0, NULL, &docs), 0, "no docs/*.md");
+    for (size_t i = 0; i < docs.gl_pathc; i++) {
+        char want[300];
+        pathf(want, sizeof want, "\n%s\n", strrchr(docs.gl_pathv[i], '/') + 1);
+        cr_expect(strstr(shipped, want), "upgate-tracker does not ship docs/%s", want + 1);
+    }
+    cr_expect_gt(docs.gl_pathc, 5, "too few docs read");
+    globfree(&docs);
+    /* a package `make deb` built from this tree has them where the pages say */
+    char out[OUT_MAX];
+    if (run(out, sizeof out, "dpkg-deb -c \"$(ls -t '%s'/deb/upgate-tracker_*.deb 2>/dev/null | head -n 1)\" 2>/dev/null",
+            tu_build_dir()) != 0) {
+        note("no build/deb/upgate-tracker_*.deb (make deb): its contents are not checked");
+        return;
+    }
+    cr_expect(strstr(out, "./usr/share/doc/upgate-tracker/fleet.md"), "the .deb lacks fleet.md:\n%s", out);
+    cr_expect(strstr(out, "./usr/share/doc/upgate-tracker/control.md"), "the .deb lacks control.md:\n%s", out);
+}
+
+/* Every relative link of the README (and of docs/) names a file of the tree
+ * and, with #anchor, a heading of it (tests/doc_links.py); the README's
+ * pointer to its "Operating a rollout" section is one of them. */
+Test(install, readme_and_docs_links_resolve)
+{
+    char out[OUT_MAX];
+    int rc = run(out, sizeof out, "cd '%s' && /usr/bin/python3 tests/doc_links.py README.md docs/*.md 2>&1", root_dir());
+    cr_expect_eq(rc, 0, "broken links:\n%s", out);
+    pathf(out, sizeof out, "%s/README.md", root_dir());
+    char *readme = slurp(out);
+    cr_expect(strstr(readme, "](#operating-a-rollout)"), "the README does not link its Operating a rollout section");
+    cr_expect(strstr(readme, "\n## Operating a rollout\n"), "the README has no Operating a rollout section");
+    free(readme);
+}
+
+/* libupgate(3)'s SYNOPSIS has every function libupgate.so exports (nm -D),
+ * and exports every function it lists. */
+Test(install, libupgate_synopsis_lists_every_export)
+{
+    char lib[1024], out[OUT_MAX];
+    pathf(lib, sizeof lib, "%s/libupgate.so", tu_build_dir());
+    if (!have_client_lib() || !exists(lib)) {
+        note("no libupgate.so in this tree: libupgate(3) is not checked");
+        return;
+    }
+    cr_assert_eq(run(out, sizeof out, "nm -D --defined-only '%s' | awk '$2 == \"T\" { sub(/@.*/, \"\", $3); print $3 }' "
+                     "| sort -u", lib), 0, "nm -D %s: %s", lib, out);
+    pathf(lib, sizeof lib, "%s/man/libupgate.3.in", root_dir());
+    char *page = slurp(lib), *syn = section(page, "SYNOPSIS");
+    cr_assert(syn, "libupgate(3) has no SYNOPSIS");
+    int n = 0;
+    for (char *save = NULL, *sym = strtok_r(out, "\n", &save); sym; sym = strtok_r(NULL, "\n", &save), n++) {
+        char fn[200], fnv[200];
+        pathf(fn, sizeof fn, "\n.Fn %s ", sym);
+        pathf(fnv, sizeof fnv, "\n.Fn %s\n", sym);
+        cr_expect(strstr(syn, fn) || strstr(syn, fnv), "libupgate.so exports %s; libupgate(3)'s SYNOPSIS lacks it", sym);
+    }
+    cr_expect_gt(n, 20, "too few exports read: %d", n);
+    /* and the other way: no function listed that a program cannot link */
+    for (const char *p = strstr(syn, "\n.Fn "); p; p = strstr(p + 1, "\n.Fn ")) {
+        char name[128], cmd[300];
+        if (sscanf(p, "\n.Fn %127s", name) != 1)
+            continue;
+        pathf(cmd, sizeof cmd, "nm -D --defined-only '%s/libupgate.so' | grep -q ' T %s@'", tu_build_dir(), name);
+        char ignored[64];
+        cr_expect_eq(tu_run(cmd, ignored, sizeof ignored), 0, "libupgate(3) lists %s; libupgate.so does not export it",
+                     name);
+    }
+    free(syn);
+    free(page);
 }
