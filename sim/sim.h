@@ -174,6 +174,7 @@ typedef struct {
     uint64_t downloads, delta_downloads; /* started; by a delta the HINT named (ug_decision.delta) */
     double delta_saved;        /* bytes those deltas spared the mirrors against full packages */
     uint64_t targeted, untargeted, upgraded, declined, failed, rolled_back, cookies, errors;
+    uint64_t unasked;          /* peers with no HELLO answered in the horizon (never online, or refused) */
     uint64_t decisions;
     uint32_t *upgrade_at;      /* seconds from the start of each upgrade, in order */
     size_t nupgrade_at;

@@ -288,8 +288,14 @@ void sim_print_headline(const sim_opts *o, const sim_result *r, unsigned n)
         sim_fmt_count(x->untargeted, ut, sizeof ut);
         sim_fmt_count(x->decisions, dec, sizeof dec);
         printf("\n%s%c: %s\n", n > 1 ? "policy " : "policy ", 'A' + p, x->policy);
-        printf("  peers: %s targeted, %s not targeted (no rollout takes their version, platform or channel)\n", tg,
-               ut);
+        printf("  peers: %s targeted, %s not targeted (no rollout takes their version, platform or channel)", tg, ut);
+        if (x->unasked) {
+            char un[32];
+            sim_fmt_count(x->unasked, un, sizeof un);
+            printf(", %s never asked (not online within the horizon%s)", un,
+                   x->errors ? ", or the plugin refused them" : "");
+        }
+        printf("\n");
         if (!x->targeted)
             printf("  nothing to forecast: no peer is targeted; check --versions, --plat and --chan against the "
                    "policy's rollouts\n");

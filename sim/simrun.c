@@ -649,6 +649,8 @@ static int alloc_run(run *R, const sim_opts *o, const sim_pop *pop, char *err, s
 static void finish_counts(run *R)
 {
     sim_result *r = R->r;
+    /* every peer is in one of the three: the headline's counts add up to --peers */
+    r->unasked = R->src->npeers - r->targeted - r->untargeted;
     int64_t live = 0;
     for (unsigned s = 0; s < r->nsteps; s++) {
         uint32_t a = s * (uint32_t)r->step, b = (uint32_t)fmin((double)a + r->step, R->horizon);

@@ -662,6 +662,32 @@ Test(sim, logins_follow_the_daily_curve)
     csv_free(&c);
 }
 
+/* Every simulated peer is counted once in the headline: targeted, not
+ * targeted, or never asked (not online in a horizon shorter than a day). */
+Test(sim, the_headline_counts_every_peer)
+{
+    setup(1000, 1);
+    policy_v1("p.yaml", 600, "stages:\n  - {name: all, percent: 100}\n");
+    char *out = buf(), err[4096];
+    cr_assert_eq(sim(out, err, "--policy p.yaml --peers 1000 --versions 1.4.0=3,1.3.0 --start %lld --days 0.1 "
+                               "--logins 1 --session 30m", (long long)S), 0, "%s", err);
+    const char *p = strstr(out, "peers: ");
+    cr_assert(p, "%s", out);
+    unsigned tg = 0, ut = 0, un = 0;
+    cr_assert_eq(sscanf(p, "peers: %u targeted, %u not targeted", &tg, &ut), 2, "%s", p);
+    const char *q = strstr(p, "not targeted");
+    const char *never = strstr(p, " never asked");
+    cr_assert(never && never < strchr(p, '\n'), "no never asked count in: %.300s", p);
+    const char *num = never;
+    while (num > q && num[-1] >= '0' && num[-1] <= '9')
+        num--;
+    un = (unsigned)strtoul(num, NULL, 10);
+    cr_expect_gt(ut, 0, "1.3.0 is not targeted: %.300s", p);
+    cr_expect_gt(un, 0, "a login a day, a horizon of 2.4 hours: some peers never ask: %.300s", p);
+    cr_expect_eq(tg + ut + un, 1000, "%u + %u + %u peers, 1000 simulated: %.300s", tg, ut, un, p);
+    free(out);
+}
+
 /* Declines, failed installs and rollbacks reach the plugin as REPORTs and
  * HELLOs; the tracker's own count agrees with the simulation's. */
 Test(sim, outcomes_reach_the_tracker)
