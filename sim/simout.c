@@ -89,24 +89,36 @@ static void cell_rate(double bps, bool flag, int width)
     printf(" %*s", width, s);
 }
 
+/* A column as wide as its header, never narrower than min: names are not cut. */
+static int col_width(const char *name, int min)
+{
+    size_t n = strlen(name);
+    return n > (size_t)min ? (int)n : min;
+}
+
 static void table_one(const sim_opts *o, const sim_result *r)
 {
     unsigned nm = nmirrors(r), ns = 0;
-    for (unsigned i = 0; i <= r->nstages; i++)
+    int sw[SIM_STAGES_MAX + 1], mw[SIM_MIRRORS_MAX];
+    for (unsigned i = 0; i <= r->nstages; i++) {
         ns += shown_stage(r, i);
+        sw[i] = col_width(r->stages[i].name, 10);
+    }
+    for (unsigned m = 0; m < nm; m++)
+        mw[m] = col_width(r->mirror[m], 13);
     bool per_stage = ns <= TABLE_STAGES_MAX, per_mirror = nm <= TABLE_MIRRORS_MAX;
     printf("%-10s", "time");
     if (per_stage) {
         for (unsigned i = 0; i <= r->nstages; i++)
             if (shown_stage(r, i))
-                printf(" %10.10s", r->stages[i].name);
+                printf(" %*s", sw[i], r->stages[i].name);
     } else {
         printf(" %10s", "offers");
     }
     printf(" %10s %7s %9s", "upgraded", "fleet", "in flight");
     if (per_mirror)
         for (unsigned m = 0; m < nm; m++)
-            printf(" %13.13s", r->mirror[m]);
+            printf(" %*s", mw[m], r->mirror[m]);
     else
         printf(" %13s", "all mirrors");
     printf(" %13s\n", "peak minute");
@@ -120,7 +132,7 @@ static void table_one(const sim_opts *o, const sim_result *r)
         if (per_stage) {
             for (unsigned i = 0; i <= r->nstages; i++)
                 if (shown_stage(r, i))
-                    printf(" %10llu", (unsigned long long)off[i]);
+                    printf(" %*llu", sw[i], (unsigned long long)off[i]);
         } else {
             printf(" %10llu", (unsigned long long)st->offers_new);
         }
@@ -128,7 +140,7 @@ static void table_one(const sim_opts *o, const sim_result *r)
         printf(" %10llu %6.1f%% %9u", (unsigned long long)cum, share_at(r, cum), st->in_flight_max);
         if (per_mirror)
             for (unsigned m = 0; m < nm; m++)
-                cell_rate(sim_step_avg_bps(r, s, m), false, 13);
+                cell_rate(sim_step_avg_bps(r, s, m), false, mw[m]);
         else
             cell_rate(sim_step_avg_bps(r, s, SIM_MIRRORS_MAX), false, 13);
         double worst = 0;

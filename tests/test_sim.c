@@ -662,6 +662,28 @@ Test(sim, logins_follow_the_daily_curve)
     csv_free(&c);
 }
 
+/* The table's headers are whole stage names, and its rows line up under them. */
+Test(sim, table_headers_are_not_cut)
+{
+    setup(1000, 1);
+    policy_v1("p.yaml", 600, "stages:\n  - {name: early-adopters-in-the-west, quota: 5}\n");
+    char *out = buf(), err[4096];
+    cr_assert_eq(sim(out, err, "--policy p.yaml --peers 20 --versions 1.4.0 --start %lld --days 0.125 " EXACT,
+                     (long long)S), 0, "%s", err);
+    char *head = strstr(out, "\ntime ");
+    cr_assert(head, "%s", out);
+    head++;
+    char *eol = strchr(head, '\n');
+    cr_assert(eol);
+    *eol = 0;
+    cr_expect(strstr(head, " early-adopters-in-the-west "), "header: %s", head);
+    char *row = eol + 1, *row_end = strchr(row, '\n');
+    cr_assert(row_end);
+    cr_expect_eq(row_end - row, eol - head, "the row under the header is as wide:\n%s\n%.*s", head,
+                 (int)(row_end - row), row);
+    free(out);
+}
+
 /* Every simulated peer is counted once in the headline: targeted, not
  * targeted, or never asked (not online in a horizon shorter than a day). */
 Test(sim, the_headline_counts_every_peer)
