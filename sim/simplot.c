@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,8 +30,6 @@
 /* Red is kept for the peak and the --max-bandwidth line. */
 static const char *const palette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b",
                                       "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
-static const char *const mirror_palette[] = {"#1f4e9c", "#2ca02c", "#9467bd", "#ff7f0e",
-                                             "#17becf", "#8c564b", "#bcbd22", "#e377c2"};
 #define NCOLORS (sizeof palette / sizeof palette[0])
 
 typedef struct {
@@ -40,6 +39,7 @@ typedef struct {
     unsigned n;
     double horizon;
     unsigned legend; /* entries so far */
+    unsigned colours; /* series given a colour so far */
     int ly;          /* the legend's next baseline */
 } plot;
 
@@ -63,6 +63,24 @@ static void xml_text(FILE *f, const char *s)
                 fputc(*s, f);
         }
     }
+}
+
+/* The next series' colour, one of its own across the whole plot: the
+ * palette, then hues a golden angle apart (away from red) in buf. */
+static const char *next_colour(plot *P, char buf[8])
+{
+    unsigned k = P->colours++;
+    if (k < NCOLORS)
+        return palette[k];
+    double h = 30 + fmod((double)(k - NCOLORS) * 137.508, 300.0); /* 30..330: no red */
+    double c = 0.6, x = c * (1 - fabs(fmod(h / 60, 2) - 1)), m = 0.15, rgb[3];
+    int sector = (int)(h / 60);
+    static const int pick[6][3] = {{0, 1, 2}, {1, 0, 2}, {2, 0, 1}, {2, 1, 0}, {1, 2, 0}, {0, 2, 1}};
+    double val[3] = {c, x, 0};
+    for (int i = 0; i < 3; i++)
+        rgb[i] = val[pick[sector % 6][i]] + m;
+    snprintf(buf, 8, "#%02x%02x%02x", (unsigned)(rgb[0] * 255), (unsigned)(rgb[1] * 255), (unsigned)(rgb[2] * 255));
+    return buf;
 }
 
 static double px(const plot *P, double t)
@@ -96,6 +114,17 @@ static void label_value(double v, int unit, char *out, size_t cap)
         snprintf(out, cap, "%g", v);
 }
 
+/* A time tick's label: "12-07" for day ticks, else "17:00", with the date
+ * ("12-08 00:00") at midnight and on the first tick. */
+static void clock_label(int64_t at, double ts, bool first, char *out, size_t cap)
+{
+    time_t tt = (time_t)at;
+    struct tm tm;
+    if (!gmtime_r(&tt, &tm) || !strftime(out, cap, ts >= 86400 ? "%m-%d" :
+                                         first || (tm.tm_hour == 0 && tm.tm_min == 0) ? "%m-%d %H:%M" : "%H:%M", &tm))
+        snprintf(out, cap, "?");
+}
+
 static void draw_panel(plot *P, panel *pn)
 {
     FILE *f = P->f;
@@ -122,18 +151,19 @@ static void draw_panel(plot *P, panel *pn)
     double ts = ticks[0];
     for (size_t i = 0; i < sizeof ticks / sizeof ticks[0] && P->horizon / ticks[i] > 8; i++)
         ts = i + 1 < sizeof ticks / sizeof ticks[0] ? ticks[i + 1] : ticks[i];
-    for (double t = 0; t <= P->horizon + 1; t += ts) {
+    /* on the clock (UTC): ticks at whole multiples of ts, the date where a day starts */
+    double start = (double)P->o->start, first = ceil(start / ts) * ts - start;
+    for (double t = first; t <= P->horizon + 1; t += ts) {
         double x = px(P, t);
         char lab[32];
-        if (fmod(ts, 86400) == 0)
-            snprintf(lab, sizeof lab, "+%.0fd", t / 86400);
-        else
-            sim_fmt_offset((uint64_t)t, false, lab, sizeof lab);
+        clock_label((int64_t)(start + t), ts, t == first, lab, sizeof lab);
         fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#eee\"/>\n", x, pn->top, x,
                 pn->top + pn->height);
         fprintf(f, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\">%s</text>\n", x,
                 pn->top + pn->height + 14, lab);
     }
+    fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">UTC</text>\n", LEFT + PW,
+            pn->top + pn->height + 28);
 }
 
 /* A heading in the legend. */
@@ -203,7 +233,8 @@ static int panel_offers(plot *P, int top)
                 continue;
             for (unsigned s = 0; s < r->nsteps; s++)
                 v[s] = (double)r->offers[(size_t)s * (SIM_STAGES_MAX + 1) + i];
-            const char *c = palette[i % NCOLORS];
+            char cb[8];
+            const char *c = next_colour(P, cb);
             series(P, &pn, v, r->nsteps, (double)r->step, c, p > 0);
             legend(P, c, p, "", r->stages[i].name);
         }
@@ -254,7 +285,8 @@ static int panel_bandwidth(plot *P, int top)
         for (unsigned m = 0; m < nm; m++) {
             for (unsigned i = 0; i < r->nminutes; i++)
                 v[i] = sim_minute_bps(r, i, m);
-            const char *c = mirror_palette[m % (sizeof mirror_palette / sizeof mirror_palette[0])];
+            char cb[8];
+            const char *c = next_colour(P, cb);
             series(P, &pn, v, r->nminutes, 60, c, p > 0);
             legend(P, c, p, "", r->mirror[m]);
         }
@@ -289,8 +321,10 @@ static int panel_share(plot *P, int top)
             cum += r->steps[s].upgraded;
             v[s] = r->targeted ? 100.0 * (double)cum / (double)r->targeted : 0;
         }
-        series(P, &pn, v, r->nsteps, (double)r->step, "#333", p > 0);
-        legend(P, "#333", p, "targeted peers upgraded", "");
+        char cb[8];
+        const char *c = next_colour(P, cb);
+        series(P, &pn, v, r->nsteps, (double)r->step, c, p > 0);
+        legend(P, c, p, "targeted peers upgraded", "");
     }
     free(v);
     return 0;

@@ -503,6 +503,41 @@ Test(sim, the_plot_is_well_formed_svg_with_the_peak_marked)
 
 /* ---- the bound and the search -------------------------------------------------------------- */
 
+/* The plot's time axis reads as clock time (UTC, the date where a day
+ * starts), and no two series share a colour, across panels and policies. */
+Test(sim, the_plot_shows_clock_time_and_a_colour_per_series)
+{
+    setup(1000000, 3);
+    policy_v1("a.yaml", 300, "stages:\n  - {name: canary, uid_mod: {div: 10, rem: 3}, quota: 30}\n"
+                             "  - {name: rest, percent: 40}\n");
+    policy_v1("b.yaml", 300, "stages:\n  - {name: canary, uid_mod: {div: 10, rem: 3}, quota: 30}\n"
+                             "  - {name: rest, percent: 20}\n");
+    char err[4096];
+    cr_assert_eq(sim(NULL, err, "--policy a.yaml --policy b.yaml --peers 500 --versions 1.4.0 --start %lld "
+                                "--days 0.5 --quiet --plot out.svg", (long long)(S + 1800)), 0, "%s", err);
+    char want[32], res[4096], cmd[1024];
+    time_t tick = (time_t)((S + 1800) / (3 * 3600) + 1) * (3 * 3600); /* 3-hour ticks over half a day */
+    struct tm tm;
+    cr_assert(gmtime_r(&tick, &tm));
+    strftime(want, sizeof want, "%m-%d %H:%M", &tm);
+    snprintf(cmd, sizeof cmd,
+             "python3 -c \"\nimport sys, xml.etree.ElementTree as E\nns='{http://www.w3.org/2000/svg}'\n"
+             "r = E.parse(sys.argv[1]).getroot()\nstrokes = [l.get('stroke') for l in r.findall(ns + 'polyline')]\n"
+             "texts = [t.text or '' for t in r.iter(ns + 'text')]\n"
+             "print(len(strokes), len(set(strokes)), sys.argv[2] in texts, 'UTC' in texts, "
+             "any(t.startswith('+') for t in texts))\n\" %s '%s' 2>&1",
+             path("out.svg"), want);
+    cr_assert_eq(tu_run(cmd, res, sizeof res), 0, "the SVG does not parse: %s", res);
+    int n = 0, distinct = 0;
+    char first[8], utc[8], offset[8];
+    cr_assert_eq(sscanf(res, "%d %d %7s %7s %7s", &n, &distinct, first, utc, offset), 5, "%s", res);
+    cr_expect_eq(n, 2 * (2 + 3 + 1), "per policy: 2 stages, 3 mirrors, the share: %s", res);
+    cr_expect_eq(distinct, n, "each series its own colour: %s", res);
+    cr_expect_str_eq(first, "True", "the first tick reads %s: %s", want, res);
+    cr_expect_str_eq(utc, "True", "the axis says UTC: %s", res);
+    cr_expect_str_eq(offset, "False", "no +offset labels on the time axis: %s", res);
+}
+
 Test(sim, max_bandwidth_flags_the_steps_above_it)
 {
     setup(1000000, 1);
