@@ -155,6 +155,7 @@ typedef struct {
     int64_t spent_at;      /* seconds from the start when its quota ran out; -1: never */
     uint64_t last_offer_at;
     bool quota_wait_seen;
+    uint64_t package_size; /* its rollout's package, from its first offer; 0: none offered */
 } sim_stageinfo;
 
 /* Everything one policy's run measured. */

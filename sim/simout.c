@@ -43,6 +43,33 @@ static bool over(const sim_opts *o, const sim_result *r, unsigned s)
     return false;
 }
 
+/* "package 1.0 MB", or with rollouts of different packages each one's:
+ * "packages: big 1.0 MB, small 250.0 kB" (first: the first download's). */
+static void print_packages(const sim_result *r, const char *first)
+{
+    bool differ = false;
+    for (unsigned i = 0; i <= r->nstages; i++)
+        differ |= r->stages[i].package_size && r->stages[i].package_size != r->package_size;
+    if (!differ) {
+        printf("package %s", first);
+        return;
+    }
+    printf("packages:");
+    const char *sep = " ";
+    for (unsigned i = 0; i <= r->nstages; i++) {
+        const sim_stageinfo *si = &r->stages[i];
+        bool seen = false;
+        for (unsigned k = 0; k < i; k++)
+            seen |= r->stages[k].package_size && !strcmp(r->stages[k].rollout, si->rollout);
+        if (!si->package_size || seen)
+            continue;
+        char b[32];
+        sim_fmt_bytes((double)si->package_size, b, sizeof b);
+        printf("%s%s %s", sep, si->rollout[0] ? si->rollout : si->name, b);
+        sep = ", ";
+    }
+}
+
 void sim_print_header(const sim_opts *o, const sim_pop *pop, const sim_result *r, unsigned n)
 {
     char peers[32], from[40], span[40], size[32], speed[80], a[32], b[32];
@@ -71,7 +98,9 @@ void sim_print_header(const sim_opts *o, const sim_pop *pop, const sim_result *r
            span + 1, (unsigned long long)(o->step / 60), o->accept, (unsigned long long)o->think, speed, o->fail,
            o->rollback);
     for (unsigned i = 0; i < n; i++) {
-        printf("  policy %c: %s; package %s; mirrors:", 'A' + i, r[i].policy, size);
+        printf("  policy %c: %s; ", 'A' + i, r[i].policy);
+        print_packages(&r[i], size);
+        printf("; mirrors:");
         for (unsigned m = 0; m < nmirrors(&r[i]); m++)
             printf(" %s", r[i].mirror[m]);
         printf("\n");

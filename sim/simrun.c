@@ -445,6 +445,8 @@ static void hello(run *R, uint32_t i, uint32_t t, uint16_t ver, uint32_t net, ui
     case UG_ANSWER_HINT: {
         unsigned s = stage_of(R, d.rollout, d.stage);
         sim_stageinfo *si = &r->stages[s];
+        if (!si->package_size)
+            si->package_size = d.package_size;
         if (d.fresh) {
             st->offers_new++;
             r->offers[(size_t)R->cur_step * (SIM_STAGES_MAX + 1) + s]++;

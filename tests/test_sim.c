@@ -697,6 +697,32 @@ Test(sim, logins_follow_the_daily_curve)
     csv_free(&c);
 }
 
+/* Two rollouts of packages of different sizes: each download moves its own
+ * rollout's package, and the header names both sizes. */
+Test(sim, each_rollout_moves_its_own_package)
+{
+    setup(1000000, 1);
+    cr_assert_eq(nu_sh("cd %s && head -c 250000 /dev/zero > small.bin && %s/upgate-keys release --key release.key "
+                       "--version 1.9.0 --file small.bin --url http://m1.example.net/small.bin --ttl 2592000 "
+                       "--out small.manifest >/dev/null", dir, tu_build_dir()), 0, "the small manifest");
+    const char *text = "keys: {hint: hint.key, issuers: [issuer.pub]}\nstate: state\nretry: 600\ncookie: never\n"
+                       "rollouts:\n"
+                       "  - {name: big, release: release.manifest, targets: [\"1.4.0\"], stages: [{name: all, quota: 10}]}\n"
+                       "  - {name: small, release: small.manifest, targets: [\"1.3.0\"], stages: [{name: all, quota: 20}]}\n";
+    tu_write_file(path("p.yaml"), text, strlen(text));
+    char *out = buf(), err[4096];
+    cr_assert_eq(sim(out, err, "--policy p.yaml --peers 200 --versions 1.4.0,1.3.0 --start %lld --days 0.25 " EXACT
+                               " --csv out.csv", (long long)S), 0, "%s", err);
+    csv c;
+    csv_load(&c, "out.csv");
+    cr_expect_eq(sum(&c, NULL, "offers:big/all"), 10);
+    cr_expect_eq(sum(&c, NULL, "offers:small/all"), 20);
+    cr_expect_eq(sum(&c, NULL, "bytes:m0"), 10 * 1e6 + 20 * 250e3, "%.0f bytes", sum(&c, NULL, "bytes:m0"));
+    csv_free(&c);
+    cr_expect(strstr(out, "packages: big 1.00 MB, small 250 kB"), "%s", out);
+    free(out);
+}
+
 /* The table's headers are whole stage names, and its rows line up under them. */
 Test(sim, table_headers_are_not_cut)
 {
