@@ -363,9 +363,14 @@ void ug_host_ctl_stop_(ug_host_adapter *a)
         return;
     ssize_t w = write(S->stop[1], "x", 1);
     (void)w;
-    if (!pthread_equal(pthread_self(), S->thread))
+    bool self = pthread_equal(pthread_self(), S->thread); /* exit() in control(): atexit closes the host */
+    if (!self)
         pthread_join(S->thread, NULL);
+    struct uh_conn *conns = S->conns; /* the thread's: freed only once it is gone */
+    S->conns = NULL;
     close_fds(S);
+    if (!self)
+        free(conns);
     struct stat st; /* remove only our own socket, not a successor's */
     if (stat(S->path, &st) == 0 && st.st_dev == S->dev && st.st_ino == S->ino)
         unlink(S->path);
