@@ -1,7 +1,7 @@
-/* libupgate-host's control socket (docs/control.md "Transport"): one thread, one request per connection.
- */
+/* libupgate-host's control socket (docs/control.md "Transport"): one thread polling every client, one request per connection. */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,170 +13,225 @@
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "internal.h"
 
-#define REQUEST_MAX 65536u /* bytes of one request line */
-#define READ_MS 5000       /* for the whole request */
-#define WRITE_MS 5000      /* for the whole reply */
-#define OUT_CHUNK 65536    /* reply bytes gathered before a write */
+#define REQUEST_MAX 65536u        /* bytes of one request line */
+#define READ_MS 5000              /* for the whole request */
+#define WRITE_MS 5000             /* for the whole reply */
+#define CLIENTS 128               /* attached at once; the longest reading one makes room */
+#define REPLY_MAX (256u << 20)    /* bytes of one reply, as upgate-ctl reads */
 
-/* Waits for fd (events) or the stop pipe until deadline; 1 ready, 0 timed out or stopping. */
-static int wait_fd(const uh_ctl *S, int fd, short events, int64_t deadline)
+/* One client of the socket: its request coming in, then its reply going
+ * out. Nothing here blocks: the thread polls every client at once, so an
+ * idle, dripping or non-reading client holds its own slot and no one
+ * else's (issue 21 §4). */
+struct uh_conn {
+    int fd;       /* -1: a free slot */
+    bool writing; /* the reply is going out */
+    int64_t since, deadline;
+    char *req; /* REQUEST_MAX + 1 bytes, taken at the first readable moment */
+    size_t got;
+    ug_buf out;
+    size_t sent;
+};
+typedef struct uh_conn conn;
+
+static void conn_close(conn *c)
 {
-    for (;;) {
-        int64_t left = deadline - ug_host_mono_ms_();
-        if (left <= 0)
-            return 0;
-        struct pollfd p[2] = {{.fd = fd, .events = events}, {.fd = S->stop[0], .events = POLLIN}};
-        int n = poll(p, 2, (int)left);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0 || p[1].revents)
-            return 0;
-        return 1;
-    }
-}
-
-/* The reply on its way out: gathered in a buffer, written when it fills
- * and at the end, all within one deadline. A client that stops reading
- * loses the rest of its reply, and holds the thread no longer. */
-typedef struct {
-    const uh_ctl *S;
-    int fd;
-    int64_t deadline;
-    bool dead;
-    size_t len, total;
-    char last;
-    char buf[OUT_CHUNK];
-} reply;
-
-static void out_flush(reply *r)
-{
-    size_t at = 0;
-    while (at < r->len && !r->dead) {
-        ssize_t k = send(r->fd, r->buf + at, r->len - at, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (k > 0) {
-            at += (size_t)k;
-        } else if (k < 0 && (errno == EAGAIN || errno == EINTR)) {
-            if (!wait_fd(r->S, r->fd, POLLOUT, r->deadline))
-                r->dead = true;
-        } else {
-            r->dead = true;
-        }
-    }
-    r->len = 0;
-}
-
-static void out_emit(void *ctx, const char *data, size_t len)
-{
-    reply *r = ctx;
-    if (len)
-        r->last = data[len - 1];
-    r->total += len;
-    while (len && !r->dead) {
-        size_t k = sizeof r->buf - r->len < len ? sizeof r->buf - r->len : len;
-        memcpy(r->buf + r->len, data, k);
-        r->len += k, data += k, len -= k;
-        if (r->len == sizeof r->buf)
-            out_flush(r);
-    }
+    close(c->fd);
+    free(c->req);
+    ug_buf_free(&c->out);
+    *c = (conn){.fd = -1};
 }
 
 /* {"ok":false,"error":msg}, escaped by jansson. */
-static void out_error(reply *r, const char *msg)
+static void out_error(ug_buf *b, const char *msg)
 {
     json_t *j = json_pack("{s:b,s:s}", "ok", 0, "error", msg);
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     if (s)
-        out_emit(r, s, strlen(s));
+        ug_buf_emit(b, s, strlen(s));
     else
-        out_emit(r, "{\"ok\":false,\"error\":\"out of memory\"}", 36);
+        ug_buf_emit(b, "{\"ok\":false,\"error\":\"out of memory\"}", 36);
     free(s);
     json_decref(j);
 }
 
-/* Reads one line (without its newline) into buf; NULL on success, else why. */
-static const char *read_request(const uh_ctl *S, int fd, char *buf, size_t *len, int64_t deadline)
+/* The plugin's reply to a's request in c (or the error why: it was refused
+ * before the plugin), gathered whole into c->out. */
+static void conn_reply(ug_host_adapter *a, conn *c, const char *why)
 {
-    size_t got = 0;
-    for (;;) {
-        ssize_t k = recv(fd, buf + got, REQUEST_MAX + 1 - got, MSG_DONTWAIT);
-        if (k > 0) {
-            char *nl = memchr(buf + got, '\n', (size_t)k);
-            got += (size_t)k;
-            if (nl) {
-                *len = (size_t)(nl - buf);
-                return NULL;
-            }
-            if (got > REQUEST_MAX)
-                return "request longer than 65536 bytes";
-        } else if (k == 0) {
-            if (!got)
-                return "empty request";
-            *len = got; /* a last line without its newline */
-            return NULL;
-        } else if (errno == EAGAIN || errno == EINTR) {
-            if (!wait_fd(S, fd, POLLIN, deadline))
-                return "no request line within 5 s";
-        } else {
-            return "cannot read the request";
-        }
-    }
-}
-
-static void serve_one(ug_host_adapter *a, int fd)
-{
-    /* static: 128 KiB is too much for a thread's stack; the lock is for a
-     * process with two adapters, hence two control threads */
-    static char req[REQUEST_MAX + 1];
-    static reply r;
-    static pthread_mutex_t one = PTHREAD_MUTEX_INITIALIZER;
-    pthread_mutex_lock(&one);
-    r = (reply){.S = &a->ctl, .fd = fd};
-    size_t len = 0;
-    const char *why = read_request(&a->ctl, fd, req, &len, ug_host_mono_ms_() + READ_MS);
-    r.deadline = ug_host_mono_ms_() + WRITE_MS;
     json_error_t je;
-    json_t *j = why ? NULL : json_loadb(req, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *j = why ? NULL : json_loadb(c->req, c->got, JSON_REJECT_DUPLICATES, &je);
     char msg[300];
     if (!why && !json_is_object(j)) {
         snprintf(msg, sizeof msg, "not one JSON object: %s", j ? "not an object" : je.text);
         why = msg;
     }
     json_decref(j);
+    c->out = (ug_buf){.max = REPLY_MAX};
     if (why) {
-        out_error(&r, why);
-    } else {
-        int rc = ug_host_control(a, req, len, out_emit, &r);
-        if (rc == -2)
-            out_error(&r, "plugin has no control");
-        else if (r.total == 0)
-            out_error(&r, "the plugin gave no reply");
+        out_error(&c->out, why);
+        return;
     }
-    if (r.last != '\n')
-        out_emit(&r, "\n", 1);
-    out_flush(&r);
+    int rc = ug_host_control(a, c->req, c->got, ug_buf_emit, &c->out);
+    if (c->out.overflow) {
+        ug_buf_free(&c->out);
+        c->out = (ug_buf){.max = REPLY_MAX};
+        out_error(&c->out, "the reply is longer than 256 MiB");
+    } else if (rc == -2) {
+        out_error(&c->out, "plugin has no control");
+    } else if (c->out.len == 0) {
+        out_error(&c->out, "the plugin gave no reply");
+    }
+}
+
+/* Makes c's reply whole so that writing it waits for no one: then c turns to writing. */
+static void conn_answer(ug_host_adapter *a, conn *c, const char *why)
+{
+    conn_reply(a, c, why);
+    if (!c->out.len || c->out.data[c->out.len - 1] != '\n')
+        ug_buf_emit(&c->out, "\n", 1);
+    free(c->req);
+    c->req = NULL;
+    c->writing = true;
+    c->deadline = ug_host_mono_ms_() + WRITE_MS;
     atomic_fetch_add_explicit(&a->ctl_served, 1, memory_order_relaxed);
-    pthread_mutex_unlock(&one);
+}
+
+/* Reads what c has sent; answers once the line is whole, at its end, when
+ * it is too long, or when its deadline passed. */
+static void conn_read(ug_host_adapter *a, conn *c, bool late)
+{
+    const char *why = NULL;
+    if (!c->req && !(c->req = malloc(REQUEST_MAX + 1)))
+        why = "out of memory";
+    while (!why) {
+        ssize_t k = recv(c->fd, c->req + c->got, REQUEST_MAX + 1 - c->got, MSG_DONTWAIT);
+        char *nl = k > 0 ? memchr(c->req + c->got, '\n', (size_t)k) : NULL;
+        if (k > 0)
+            c->got += (size_t)k;
+        if (nl || (k == 0 && c->got)) { /* a line, or a last line without its newline */
+            c->got = nl ? (size_t)(nl - c->req) : c->got;
+            break;
+        } else if (k > 0 && c->got > REQUEST_MAX) {
+            why = "request longer than 65536 bytes";
+        } else if (k == 0) {
+            why = "empty request";
+        } else if (k < 0 && errno == EAGAIN) {
+            if (!late)
+                return;
+            why = "no request line within 5 s";
+        } else if (k < 0 && errno != EINTR) {
+            conn_close(c);
+            return;
+        }
+    }
+    conn_answer(a, c, why);
+}
+
+/* Writes what c's socket takes of its reply; closes c when all is out, when
+ * it fails, or when the write deadline passed. */
+static void conn_write(conn *c, bool late)
+{
+    while (c->sent < c->out.len) {
+        ssize_t k = send(c->fd, c->out.data + c->sent, c->out.len - c->sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (k > 0)
+            c->sent += (size_t)k;
+        else if (k < 0 && errno == EINTR)
+            continue;
+        else if (k < 0 && errno == EAGAIN && !late)
+            return;
+        else
+            break;
+    }
+    conn_close(c);
+}
+
+/* A slot for a new client: a free one, else the one that has been reading
+ * longest (an idle client, most likely) is dropped for it; NULL when every
+ * slot is writing a reply. */
+static conn *conn_slot(uh_ctl *S)
+{
+    conn *oldest = NULL;
+    for (size_t i = 0; i < CLIENTS; i++) {
+        conn *c = &S->conns[i];
+        if (c->fd < 0)
+            return c;
+        if (!c->writing && (!oldest || c->since < oldest->since))
+            oldest = c;
+    }
+    if (oldest)
+        conn_close(oldest);
+    return oldest;
+}
+
+static void accept_all(uh_ctl *S)
+{
+    for (;;) {
+        conn *c = conn_slot(S);
+        if (!c)
+            return;
+        int fd = accept4(S->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0)
+            return; /* none left, or fds ran out for a moment */
+        int64_t now = ug_host_mono_ms_();
+        *c = (conn){.fd = fd, .since = now, .deadline = now + READ_MS};
+    }
+}
+
+/* The poll set: the stop pipe, the listening socket, then every client;
+ * its timeout reaches the nearest deadline. */
+static int poll_set(uh_ctl *S, struct pollfd *p, conn **who, int *timeout)
+{
+    int n = 0;
+    int64_t now = ug_host_mono_ms_(), next = now + 60000;
+    p[n++] = (struct pollfd){.fd = S->stop[0], .events = POLLIN};
+    p[n++] = (struct pollfd){.fd = S->fd, .events = POLLIN};
+    for (size_t i = 0; i < CLIENTS; i++) {
+        conn *c = &S->conns[i];
+        if (c->fd < 0)
+            continue;
+        who[n] = c;
+        p[n++] = (struct pollfd){.fd = c->fd, .events = c->writing ? POLLOUT : POLLIN};
+        if (c->deadline < next)
+            next = c->deadline;
+    }
+    *timeout = next > now ? (int)(next - now) : 0;
+    return n;
 }
 
 static void *ctl_main(void *arg)
 {
     (void)prctl(PR_SET_NAME, (unsigned long)"upgate-ctl", 0, 0, 0); /* a system call: no write to /proc */
     ug_host_adapter *a = arg;
+    uh_ctl *S = &a->ctl;
+    struct pollfd p[CLIENTS + 2];
+    conn *who[CLIENTS + 2];
     for (;;) {
-        struct pollfd p[2] = {{.fd = a->ctl.fd, .events = POLLIN}, {.fd = a->ctl.stop[0], .events = POLLIN}};
-        int n = poll(p, 2, -1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 || p[1].revents)
-            return NULL;
-        int c = accept4(a->ctl.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (c < 0)
-            continue; /* the client left already, or fds ran out for a moment */
-        serve_one(a, c);
-        close(c);
+        int timeout, n = poll_set(S, p, who, &timeout);
+        int k = poll(p, (nfds_t)n, timeout);
+        if ((k < 0 && errno != EINTR) || (k > 0 && p[0].revents))
+            break;
+        int64_t now = ug_host_mono_ms_();
+        for (int i = 2; i < n; i++) {
+            conn *c = who[i];
+            bool late = now >= c->deadline;
+            if (c->fd < 0 || (!late && !(k > 0 && p[i].revents)))
+                continue;
+            if (!c->writing)
+                conn_read(a, c, late);
+            if (c->fd >= 0 && c->writing)
+                conn_write(c, late); /* at once: most replies fit the socket's buffer */
+        }
+        if (k > 0 && p[1].revents)
+            accept_all(S);
     }
+    for (size_t i = 0; i < CLIENTS; i++)
+        if (S->conns[i].fd >= 0)
+            conn_close(&S->conns[i]);
+    return NULL;
 }
 
 /* A socket file at path from an earlier run: a live host answering on it
@@ -222,7 +277,7 @@ static int clear_stale(ug_host_adapter *a, const struct sockaddr_un *sa, char *e
 static int bind_socket(ug_host_adapter *a, const struct sockaddr_un *sa, char *err, size_t errcap)
 {
     uh_ctl *S = &a->ctl;
-    S->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    S->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0); /* accept_all takes until none is left */
     if (S->fd < 0 || pipe2(S->stop, O_CLOEXEC) != 0) {
         snprintf(err, errcap, "socket: %s", strerror(errno));
         return -1;
@@ -231,7 +286,7 @@ static int bind_socket(ug_host_adapter *a, const struct sockaddr_un *sa, char *e
     int rc = bind(S->fd, (const struct sockaddr *)sa, sizeof *sa);
     umask(old);
     struct stat st;
-    if (rc != 0 || chmod(sa->sun_path, 0600) != 0 || listen(S->fd, 16) != 0 || stat(sa->sun_path, &st) != 0) {
+    if (rc != 0 || chmod(sa->sun_path, 0600) != 0 || listen(S->fd, CLIENTS) != 0 || stat(sa->sun_path, &st) != 0) {
         snprintf(err, errcap, "%scontrol %s: %s", a->setting, sa->sun_path, strerror(errno));
         return -1;
     }
@@ -239,6 +294,21 @@ static int bind_socket(ug_host_adapter *a, const struct sockaddr_un *sa, char *e
     return 0;
 }
 
+/* A folder others can write lets them put their own socket in the host's
+ * place while it is down (upgate-ctl then refuses it: issue 21 §4). */
+static void warn_open_folder(ug_host_adapter *a, const char *path)
+{
+    char dir[sizeof a->ctl.path];
+    snprintf(dir, sizeof dir, "%s", path);
+    struct stat st;
+    if (stat(dirname(dir), &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)))
+        ug_host_logf_(a, UG_LOG_WARN,
+                      "control socket %s: its folder %s is writable by %s: another user can serve a socket of their "
+                      "own there; prefer a folder only this user can write",
+                      path, dir, st.st_mode & S_IWOTH ? "everyone" : "its group");
+}
+
+/* Closes what start opened and frees the client slots (the thread is gone). */
 static void close_fds(uh_ctl *S)
 {
     if (S->fd >= 0)
@@ -246,6 +316,8 @@ static void close_fds(uh_ctl *S)
     if (S->stop[0] >= 0)
         close(S->stop[0]), close(S->stop[1]);
     S->fd = S->stop[0] = S->stop[1] = -1;
+    free(S->conns);
+    S->conns = NULL;
 }
 
 int ug_host_ctl_start_(ug_host_adapter *a, const char *path, char *err, size_t errcap)
@@ -264,7 +336,16 @@ int ug_host_ctl_start_(ug_host_adapter *a, const char *path, char *err, size_t e
         close_fds(S);
         return -1;
     }
+    if (!(S->conns = malloc(CLIENTS * sizeof *S->conns))) {
+        snprintf(err, errcap, "%scontrol %s: out of memory", a->setting, path);
+        unlink(path);
+        close_fds(S);
+        return -1;
+    }
+    for (size_t i = 0; i < CLIENTS; i++)
+        S->conns[i] = (conn){.fd = -1};
     memcpy(S->path, sa.sun_path, sizeof S->path);
+    warn_open_folder(a, path);
     if (ug_host_thread_(&S->thread, ctl_main, a) != 0) {
         snprintf(err, errcap, "cannot start the upgate control thread");
         unlink(path);
@@ -282,9 +363,14 @@ void ug_host_ctl_stop_(ug_host_adapter *a)
         return;
     ssize_t w = write(S->stop[1], "x", 1);
     (void)w;
-    if (!pthread_equal(pthread_self(), S->thread))
+    bool self = pthread_equal(pthread_self(), S->thread); /* exit() in control(): atexit closes the host */
+    if (!self)
         pthread_join(S->thread, NULL);
+    struct uh_conn *conns = S->conns; /* the thread's: freed only once it is gone */
+    S->conns = NULL;
     close_fds(S);
+    if (!self)
+        free(conns);
     struct stat st; /* remove only our own socket, not a successor's */
     if (stat(S->path, &st) == 0 && st.st_dev == S->dev && st.st_ino == S->ino)
         unlink(S->path);

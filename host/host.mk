@@ -1,7 +1,10 @@
 # libupgate-host (host/, include/upgate/host.h) and the real hosts built on it (contrib/, `make hosts`); included by the Makefile.
 
 HOST_SRC := $(wildcard host/*.c)
-HOST_OBJ := $(HOST_SRC:%.c=$(OBJ)/%.o)
+# The control socket gathers each reply in common/'s ug_buf: its object goes
+# in, hidden (and local in the archive) like the library's own.
+HOST_OBJ := $(HOST_SRC:%.c=$(OBJ)/%.o) $(OBJ)/common/buf.o
+$(OBJ)/host/%.o: INC := -Iproto -Iplugin -Iinclude -Icommon
 HOST_VERSION := 1.0.0
 HOST_SONAME := libupgate-host.so.1
 HOST_A := $(BUILD)/libupgate-host.a

@@ -52,6 +52,7 @@ typedef struct {
     ino_t ino;
     pthread_t thread;
     bool on;
+    struct uh_conn *conns; /* its clients' slots (ctlsock.c), the thread's alone */
 } uh_ctl;
 
 struct ug_host_adapter {
