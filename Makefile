@@ -4,7 +4,7 @@
 DEB_PKGS := pkg-config libsodium-dev libmsgpack-dev libev-dev libcriterion-dev libyaml-dev \
             liblmdb-dev libcurl4-openssl-dev libjansson-dev busybox clang libclang-rt-14-dev python3 \
             valgrind libmaxminddb-dev libmaxmind-db-writer-perl libsystemd-dev libmicrohttpd-dev \
-            python3-prometheus-client iproute2 curl mandoc systemd strace \
+            python3-prometheus-client prometheus iproute2 curl mandoc systemd strace \
             libhiredis-dev redis-server redis-sentinel \
             libowfat-dev zlib1g-dev autoconf automake libtool tzdata
 # Only `make deb` needs these (install.mk): packaging tools.
