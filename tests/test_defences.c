@@ -2,6 +2,7 @@
  * credential caches, per-network budgets, cookies, no amplification. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <string.h>
 
@@ -399,4 +400,69 @@ Test(defences, a_uids_stage_tells_a_stranger_nothing_about_who_is_listed)
     size_t n = fx_hello(&F, h, 6, "1.4.0", NULL);
     h[n - 1] ^= 1;
     cr_assert_eq(fx_send(&F, 0, "10.0.0.1", 4000, h, n).type, UG_TYPE_WAIT, "verify: claims answers claims first");
+}
+
+/* The stage's status object `key` (its waits or unverified_waits), reason `why`. */
+static int64_t stage_waits(const char *key, const char *why)
+{
+    int rc = -1;
+    const char *out = fx_control(&F, "{\"cmd\":\"status\"}", &rc);
+    json_t *st = json_loads(out, 0, NULL);
+    cr_assert(st, "status: %s", out);
+    json_t *s = json_array_get(json_object_get(json_array_get(json_object_get(st, "rollouts"), 0), "stages"), 0);
+    json_t *w = json_object_get(json_object_get(s, key), why);
+    cr_assert(json_is_integer(w), "status: no %s.%s", key, why);
+    int64_t v = (int64_t)json_integer_value(w);
+    json_decref(st);
+    return v;
+}
+
+/* A claim whose signature is spoiled. */
+static size_t forged_hello(uint8_t *h, uint64_t uid)
+{
+    size_t n = fx_hello(&F, h, uid, "1.4.0", NULL);
+    h[n - 1] ^= 1;
+    return n;
+}
+
+/* §3 "Granted uids", the count: 2,000 forged claims against a spent quota
+ * leave the stage's quota waits (verified peers') as they were and move
+ * unverified_waits instead (before: +2,000 to the operator's figure). */
+Test(defences, forged_claims_are_counted_apart_from_verified_waits)
+{
+    start("targets: [\"1.4.0\"]\nstages:\n  - {name: q, quota: 2}\n");
+    for (uint64_t uid = 1; uid <= 2; uid++)
+        cr_assert_eq(fx_ask(&F, 0, "10.0.0.1", uid, "1.4.0", NULL).type, UG_TYPE_HINT);
+    int64_t waits = stage_waits("waits", "quota"), unverified = stage_waits("unverified_waits", "quota");
+    uint64_t all = fx_stat(&F, "unverified_waits");
+    uint8_t h[UG_DGRAM_MAX];
+    for (uint64_t uid = 1000; uid < 3000; uid++) {
+        size_t n = forged_hello(h, uid);
+        cr_assert_eq(fx_send(&F, (unsigned)(uid & 1), "10.0.0.9", 4000, h, n).wait.why, UG_WHY_QUOTA);
+    }
+    cr_assert_eq(stage_waits("waits", "quota"), waits, "strangers do not inflate the verified figure");
+    cr_assert_eq(stage_waits("unverified_waits", "quota"), unverified + 2000);
+    cr_assert_eq(fx_stat(&F, "unverified_waits"), all + 2000);
+    const char *m = fx_control(&F, "{\"cmd\":\"metrics\"}", NULL);
+    cr_assert(strstr(m, "upgate_stage_unverified_waits_total{"), "the metrics family");
+}
+
+/* §3 "Granted uids", the answer: once the quota is spent, a forged claim
+ * for a granted uid gets what one for an ungranted uid gets (before: the
+ * granted one was verified and dropped, the others got WAIT quota, so all
+ * 25 granted uids were found). */
+Test(defences, forged_claims_do_not_tell_granted_uids_apart)
+{
+    start("targets: [\"1.4.0\"]\nstages:\n  - {name: q, quota: 25}\n");
+    for (uint64_t uid = 1; uid <= 25; uid++)
+        cr_assert_eq(fx_ask(&F, 0, "10.0.0.1", uid, "1.4.0", NULL).type, UG_TYPE_HINT);
+    uint8_t h[UG_DGRAM_MAX];
+    for (uint64_t uid = 1; uid <= 50; uid++) { /* 1..25 granted, 26..50 not */
+        size_t n = forged_hello(h, uid);
+        fx_reply r = fx_send(&F, 0, "10.0.0.9", 4000, h, n);
+        cr_assert_eq(r.type, UG_TYPE_WAIT, "uid %llu: a WAIT, granted or not", (unsigned long long)uid);
+        cr_assert_eq(r.wait.why, UG_WHY_QUOTA, "uid %llu: the same reason", (unsigned long long)uid);
+    }
+    cr_assert_eq(stage_waits("waits", "quota"), 0, "none of them verified");
+    cr_assert_eq(fx_ask(&F, 0, "10.0.0.1", 7, "1.4.0", NULL).type, UG_TYPE_HINT, "the real uid 7 still gets its HINT");
 }

@@ -195,13 +195,22 @@ static void metrics_stage_counters(ug_inst *I, mout *m, const ug_live *l, size_t
         mf(m, "upgate_stage_offers_total" SL ",kind=\"again\"} %" PRIu64 "\n", SL_ARGS,
            tally_sum(I, ls, offsetof(ug_tally, offers_again)));
     }
-    family(m, "upgate_stage_waits_total", "counter", "WAITs the stage caused, by reason.");
+    family(m, "upgate_stage_waits_total", "counter", "WAITs the stage caused to verified claims, by reason.");
     EACH_STAGE for (unsigned why = 0; why < UG_WHY_COUNT_; why++)
     {
         uint64_t v = 0;
         for (unsigned w = 0; w < I->nworkers; w++)
             v += atomic_load_explicit(&ls->rt->waits[w].why[why], memory_order_relaxed);
         mf(m, "upgate_stage_waits_total" SL ",why=\"%s\"} %" PRIu64 "\n", SL_ARGS, ug_why_name(why), v);
+    }
+    family(m, "upgate_stage_unverified_waits_total", "counter",
+           "WAITs the stage caused before the claim was verified, by reason.");
+    EACH_STAGE for (unsigned why = 0; why < UG_WHY_COUNT_; why++)
+    {
+        uint64_t v = 0;
+        for (unsigned w = 0; w < I->nworkers; w++)
+            v += atomic_load_explicit(&ls->rt->waits[w].unverified[why], memory_order_relaxed);
+        mf(m, "upgate_stage_unverified_waits_total" SL ",why=\"%s\"} %" PRIu64 "\n", SL_ARGS, ug_why_name(why), v);
     }
     family(m, "upgate_stage_reports_total", "counter", "Verified REPORTs about the stage's offers, by result.");
     EACH_STAGE for (unsigned k = 0; k < UG_RES_COUNT_; k++)

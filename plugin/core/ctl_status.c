@@ -27,13 +27,14 @@ size_t ug_stats(ug_inst *I, ug_stat *out, size_t cap)
     return n;
 }
 
-static json_t *waits_json(const ug_waits *w, unsigned n)
+/* The WAIT counts by reason: `why`, or a stage's `unverified` ones. */
+static json_t *waits_json(const ug_waits *w, unsigned n, bool unverified)
 {
     json_t *o = json_object();
     for (unsigned why = 0; why < UG_WHY_COUNT_; why++) {
         uint64_t v = 0;
         for (unsigned i = 0; i < n; i++)
-            v += atomic_load_explicit(&w[i].why[why], memory_order_relaxed);
+            v += atomic_load_explicit(unverified ? &w[i].unverified[why] : &w[i].why[why], memory_order_relaxed);
         json_object_set_new(o, ug_why_name(why), json_integer((json_int_t)v));
     }
     return o;
@@ -87,8 +88,9 @@ static json_t *stage_json(ug_inst *I, const ug_live_rollout *lr, size_t j, const
                           s->has_quota ? json_integer((json_int_t)s->quota) : json_null(), "percent",
                           s->has_percent ? json_real(ug_live_percent(lr, s, now) / 100.0) : json_null(), "rate",
                           s->has_rate ? json_real(s->rate) : json_null(), "offers", "last_minute", (json_int_t)m,
-                          "last_hour", (json_int_t)h, "waits", waits_json(ls->rt->waits, I->nworkers), "outcomes",
+                          "last_hour", (json_int_t)h, "waits", waits_json(ls->rt->waits, I->nworkers, false), "outcomes",
                           outcomes_json(outc, true));
+    json_object_set_new(o, "unverified_waits", waits_json(ls->rt->waits, I->nworkers, true));
     uint64_t at;
     uint32_t bp;
     json_object_set_new(o, "next_step",
@@ -137,7 +139,7 @@ static json_t *rollout_json(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
                           "manifest_expires", (json_int_t)r->rel.exp, "paused", r->paused || ctl, "paused_by",
                           r->paused ? json_string("policy") : ctl ? json_string("control") : json_null(), "halted",
                           halted, "halted_why", halted ? json_string(rt->halted_why) : json_null(), "waits",
-                          waits_json(rt->waits, I->nworkers), "outcomes", outcomes_json(sc.all, true), "stages",
+                          waits_json(rt->waits, I->nworkers, false), "outcomes", outcomes_json(sc.all, true), "stages",
                           stages);
     uint64_t held = atomic_load(&rt->held_since);
     json_object_set_new(o, "ramp_held_since", held ? json_integer((json_int_t)held) : json_null());

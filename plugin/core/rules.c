@@ -339,15 +339,22 @@ typedef struct {
     size_t cap; /* min(out_cap, in_len): no reply outgrows its request */
     size_t *out_len;
     unsigned *flags;
+    bool checked; /* verified() passed for this datagram */
 } ug_hello_reply;
 
-static void count_wait(ug_worker *w, unsigned worker, const ug_live_rollout *lr, const ug_live_stage *ls, ug_why why)
+/* A WAIT, counted; `checked`: the claim it answers was verified (or is an
+ * operator's), else the stage counts it apart (state.h, ug_waits). */
+static void count_wait(ug_worker *w, unsigned worker, const ug_live_rollout *lr, const ug_live_stage *ls, ug_why why,
+                       bool checked)
 {
     ug_count(w, ST_WAIT0 + why);
+    if (!checked)
+        ug_count(w, ST_UNVERIFIED_WAITS);
     if (lr && lr->rt)
         atomic_fetch_add_explicit(&lr->rt->waits[worker].why[why], 1, memory_order_relaxed);
     if (ls && ls->rt)
-        atomic_fetch_add_explicit(&ls->rt->waits[worker].why[why], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(checked ? &ls->rt->waits[worker].why[why] : &ls->rt->waits[worker].unverified[why], 1,
+                                  memory_order_relaxed);
 }
 
 static ug_verdict failed_reply(ug_hello_reply *x)
@@ -375,7 +382,7 @@ static ug_verdict reply_wait_at(ug_hello_reply *x, const ug_live_rollout *lr, co
     ug_v2_reply v = v2_reply(x);
     if (x->h2 ? ug_v2_wait(&v, &wt) != 0 : ug_wait_write(x->out, x->cap, x->out_len, &wt) != 0)
         return failed_reply(x);
-    count_wait(x->w, x->worker, lr, ls, why);
+    count_wait(x->w, x->worker, lr, ls, why, x->checked);
     return UG_VERDICT_REPLY;
 }
 
@@ -503,7 +510,7 @@ static bool verified(ug_hello_reply *x, ug_hello *h)
     }
     ug_count(x->w, ST_SIG_CHECKS);
     if ((x->h2 ? ug2_hello_sig_verify(x->h2, x->d, &e) : ug_hello_sig_verify(h, x->d, &e)) == 0)
-        return true;
+        return x->checked = true;
 drop:
     ug_count(x->w, ST_DROP0 + e);
     return false;
@@ -561,6 +568,22 @@ static bool verify_first(const ug_policy *p, const ug_rollout *r)
     return false;
 }
 
+/* A claim that failed verification (or its network's budget) after its
+ * rules offered it something: the answer a claim for an ungranted uid
+ * gets, so that a stranger cannot tell granted uids apart by which claims
+ * go unanswered (issue 21 §3); no answer when that claim would be
+ * verified too (a HINT or a hold). */
+static ug_verdict unverified_reply(ug_hello_reply *x, const ug_rule_input *c, const ug_live_rollout *lr)
+{
+    ug_grant_info none = {.found = false};
+    ug_rule_input in = *c;
+    in.grant = &none;
+    ug_plan p = ug_rules_run(&in, lr, false);
+    if (p.answer != UG_ANSWER_WAIT || p.shortfall == UG_SHORT_HOLD)
+        return UG_VERDICT_DROP;
+    return reply_plan(x, &p);
+}
+
 /* Rules 4 to 8 for a HELLO its rollout owns. */
 static ug_verdict targeted(ug_hello_reply *x, ug_hello *h, const ug_rule_input *c, const ug_live_rollout *lr)
 {
@@ -594,7 +617,7 @@ static ug_verdict targeted(ug_hello_reply *x, ug_hello *h, const ug_rule_input *
         if (remembered(x, &m, lr))
             return UG_VERDICT_REPLY;
         if (!verified(x, h))
-            return UG_VERDICT_DROP;
+            return unverified_reply(x, c, lr);
     }
     if (observe && ug_outcome_observe(x->I, x->worker, lr, h->uid, &h->ver, &gi, h->ts, false)) {
         ug_count(x->w, ST_OUTCOMES_SEEN);
@@ -908,7 +931,7 @@ int ug_decide_in(ug_inst *I, const ug_live *l, unsigned worker, const ug_claims 
         p = ug_rules_run(&c, lr, spend);
     }
     if (spend && p.answer == UG_ANSWER_WAIT)
-        count_wait(w, worker, p.lr, p.ls, p.why);
+        count_wait(w, worker, p.lr, p.ls, p.why, true);
     fill_decision(d, &p, l->pol->retry, now, cl->uid, &ver);
     if (c.trace) {
         json_t *o = trace_object(&p, c.trace, granted);

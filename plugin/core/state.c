@@ -71,7 +71,7 @@ void ug_state_stage_release(ug_inst *I, ug_stage_state *st, const char *release)
     if (st->release[0]) { /* workers count relaxed: a count racing this reset is lost, never torn */
         for (unsigned w = 0; w < I->nworkers; w++) {
             for (unsigned why = 0; why < UG_WHY_COUNT_; why++)
-                atomic_store(&st->waits[w].why[why], 0);
+                atomic_store(&st->waits[w].why[why], 0), atomic_store(&st->waits[w].unverified[why], 0);
             ug_tally *t = &st->tally[w];
             atomic_store(&t->offers_new, 0);
             atomic_store(&t->offers_again, 0);

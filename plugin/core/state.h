@@ -4,9 +4,14 @@
 
 #include "base/inst.h"
 
-/* The WAIT reasons a rollout or stage counts, per worker, on one line. */
+/* The WAIT reasons a rollout or stage counts, per worker, on one line.
+ * A stage's `why` counts WAITs to verified claims (or an operator's
+ * decide), `unverified` those sent before any signature was checked: a
+ * stranger's claims must not inflate an operator's figures (issue 21 §3).
+ * A rollout counts every WAIT in `why`. */
 typedef struct {
     alignas(64) _Atomic uint64_t why[UG_WHY_COUNT_];
+    _Atomic uint64_t unverified[UG_WHY_COUNT_];
 } ug_waits;
 
 /* A token bucket of new offers per second, on the host's clock. Only new

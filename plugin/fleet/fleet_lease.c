@@ -321,7 +321,8 @@ static uint64_t rate_waits(const ug_inst *I, const ug_live_stage *ls)
 {
     uint64_t v = 0;
     for (unsigned w = 0; w < I->nworkers; w++)
-        v += atomic_load_explicit(&ls->rt->waits[w].why[UG_WHY_RATE], memory_order_relaxed);
+        v += atomic_load_explicit(&ls->rt->waits[w].why[UG_WHY_RATE], memory_order_relaxed) +
+             atomic_load_explicit(&ls->rt->waits[w].unverified[UG_WHY_RATE], memory_order_relaxed);
     return v;
 }
 
