@@ -751,6 +751,21 @@ static void print_tally(void)
     }
 }
 
+/* UG_BENCH_ONLY=report-flood: that row alone (bench_reports.c), no servers. */
+static bool only_report_flood(bench *b)
+{
+    const char *only = getenv("UG_BENCH_ONLY"), *build = getenv("UG_BUILD") ? getenv("UG_BUILD") : "build";
+    char so[1024], why[1024];
+    if (!only || strcmp(only, "report-flood") != 0)
+        return false;
+    snprintf(so, sizeof so, "%s/upgate.so", build);
+    if (bp_open(&b->lib_new, so, why, sizeof why) != 0)
+        bench_die("%s", why);
+    bench_stamp("upgate bench (report-flood row only)");
+    bench_report_flood(&b->env, &b->lib_new, &b->keys, &b->creds);
+    return true;
+}
+
 int main(void)
 {
     static bench b;
@@ -768,6 +783,8 @@ int main(void)
         bench_die("%s", why);
     if (lg_creds_issue(&b.creds, &b.keys, 1, b.peers, (uint64_t)time(NULL) + 86400) != 0)
         bench_die("cannot issue %u credentials", b.peers);
+    if (only_report_flood(&b))
+        return 0;
     for (int p = 0; p < P_COUNT; p++)
         if (lg_pool_init(&b.pools[p], p == P_UNT || p == P_GARB ? 4096 : b.pool) != 0)
             bench_die("out of memory");
@@ -787,6 +804,7 @@ int main(void)
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         print_row(&rows[i], &b);
     print_tally();
+    bench_report_flood(&b.env, &b.lib_new, &b.keys, &b.creds);
     for (int t = 0; t < T_COUNT; t++) {
         lg_conn_close(&b.conn[t]);
         proc_stop(&b.proc[t]);

@@ -134,4 +134,10 @@ double bare_request_set(const bare_set *a, const bare_set *b, const bare_item *h
                         double budget);
 double thread_cpu(void);
 
+/* ---- bench_reports.c ------------------------------------------------- */
+
+/* The REPORT-flood row: honest HELLOs served per CPU-second alone and
+ * under a flood of forged REPORTs from many /24s, in-process; prints it. */
+void bench_report_flood(bench_env *e, bp_lib *l, const lg_keys *k, const lg_creds *c);
+
 #endif
