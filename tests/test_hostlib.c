@@ -657,7 +657,14 @@ Test(hostlib, a_forked_child_leaves_the_plugin_alone)
     pid_t pid = fork();
     if (pid == 0) {
         ug_host_close(a); /* explicitly, and again by exit() */
+#if defined(__SANITIZE_ADDRESS__)
+        /* LeakSanitizer's check at exit() locks the allocator, which another
+         * thread of the parent may have held at fork(): the child would hang
+         * for ever (seen under SAN=1). The plain build tests exit(). */
+        _exit(0);
+#else
         exit(0);
+#endif
     }
     int st;
     cr_assert_eq(waitpid(pid, &st, 0), pid);
