@@ -340,6 +340,7 @@ typedef struct {
     size_t *out_len;
     unsigned *flags;
     bool checked; /* verified() passed for this datagram */
+    bool over_budget; /* verified() refused it: its network's budget was spent */
 } ug_hello_reply;
 
 /* A WAIT, counted; `checked`: the claim it answers was verified (or is an
@@ -498,6 +499,7 @@ static bool verified(ug_hello_reply *x, ug_hello *h)
         goto drop;
     if (p->source_budget && !ug_budget_take(&x->w->guard, x->src, x->now, (double)p->source_budget / x->I->nworkers)) {
         ug_count(x->w, ST_DROP_BUDGET); /* one network may not starve the others */
+        x->over_budget = true;
         return false;
     }
     if (ug_credcache_has(&x->w->guard, &h->cred_obj, x->l->gen, key)) {
@@ -568,8 +570,8 @@ static bool verify_first(const ug_policy *p, const ug_rollout *r)
     return false;
 }
 
-/* A claim that failed verification (or its network's budget) after its
- * rules offered it something: the answer a claim for an ungranted uid
+/* A claim whose credential or signature failed after its rules offered
+ * it something: the answer a claim for an ungranted uid
  * gets, so that a stranger cannot tell granted uids apart by which claims
  * go unanswered (issue 21 §3); no answer when that claim would be
  * verified too (a HINT or a hold). */
@@ -616,8 +618,10 @@ static ug_verdict targeted(ug_hello_reply *x, ug_hello *h, const ug_rule_input *
     if (!checked) {
         if (remembered(x, &m, lr))
             return UG_VERDICT_REPLY;
+        /* over its network's budget a peer is silenced and resends, as any
+         * peer that needs verifying there: a granted uid is not told WAIT */
         if (!verified(x, h))
-            return unverified_reply(x, c, lr);
+            return x->over_budget ? UG_VERDICT_DROP : unverified_reply(x, c, lr);
     }
     if (observe && ug_outcome_observe(x->I, x->worker, lr, h->uid, &h->ver, &gi, h->ts, false)) {
         ug_count(x->w, ST_OUTCOMES_SEEN);
