@@ -339,15 +339,22 @@ static ug_client_err pin(ug_client *c, ug_pubkey *keys, unsigned *n, const uint8
     return UG_CLIENT_OK;
 }
 
-static ug_client_err pin_file(ug_client *c, ug_pubkey *keys, unsigned *n, const char *path, const char *kind)
+/* One reader for every pinned key file (hint, release, root): the error names the file. */
+ug_client_err ug_client_read_key_file_(ug_client *c, const char *path, uint8_t pk[UG_PK_LEN])
 {
     if (!c || !path)
         return UG_CLIENT_E_INVALID;
-    uint8_t pk[UG_PK_LEN];
     char why[256] = "";
     if (ug_pubkey_read(path, pk, why, sizeof why) != 0)
         return ug_client_fail_(c, UG_CLIENT_E_FORMAT, "%s: %s", path, why);
-    return pin(c, keys, n, pk, kind);
+    return UG_CLIENT_OK;
+}
+
+static ug_client_err pin_file(ug_client *c, ug_pubkey *keys, unsigned *n, const char *path, const char *kind)
+{
+    uint8_t pk[UG_PK_LEN];
+    ug_client_err e = ug_client_read_key_file_(c, path, pk);
+    return e == UG_CLIENT_OK ? pin(c, keys, n, pk, kind) : e;
 }
 
 ug_client_err ug_client_add_hint_key_file(ug_client *c, const char *path)

@@ -105,6 +105,10 @@ void ug_client_random_(const ug_client *c, uint8_t *buf, size_t len);
  * one protocol version)? */
 ug_client_err ug_client_ready_(ug_client *c);
 
+/* Reads a public key file into pk; the message names path. */
+ug_client_err ug_client_read_key_file_(ug_client *c, const char *path, uint8_t pk[UG_PK_LEN])
+    __attribute__((warn_unused_result));
+
 /* Writes data to path atomically (temp file, fsync, rename, fsync of the
  * folder); the message names path. */
 ug_client_err ug_client_atomic_write_(ug_client *c, const char *path, const void *data, size_t len);

@@ -59,13 +59,11 @@ ug_client_err ug_client_add_root_key(ug_client *c, const uint8_t pk[32])
 
 ug_client_err ug_client_add_root_key_file(ug_client *c, const char *path)
 {
-    if (!c || !path)
-        return UG_CLIENT_E_INVALID;
     uint8_t pk[UG_PK_LEN];
-    char why[256] = "";
-    if (ug_pubkey_read(path, pk, why, sizeof why) != 0)
-        return ug_client_fail_(c, UG_CLIENT_E_FORMAT, "%s: %s", path, why);
-    ug_client_err e = ug_client_add_root_key(c, pk);
+    ug_client_err e = ug_client_read_key_file_(c, path, pk);
+    if (e != UG_CLIENT_OK)
+        return e;
+    e = ug_client_add_root_key(c, pk);
     return e == UG_CLIENT_OK ? e : ug_client_fail_(c, e, "%s: %s", path, ug_client_errmsg(c));
 }
 
