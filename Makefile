@@ -271,8 +271,9 @@ check-layers:
 check-unit:
 	@log=$(BUILD)/check-unit.log; : > $$log; \
 	for t in $(TESTS); do \
-	  echo "  TEST    $$t"; \
+	  echo "  TEST    $$t"; t0=$$(date +%s); \
 	  { UG_SPEC=$(SPEC) UG_BUILD=$(abspath $(BUILD)) UG_ROOT=$(CURDIR) $$t --jobs=2 || echo "UGFAIL $$t"; } 2>&1 | tee -a $$log; \
+	  echo "  TIME    $$t $$(( $$(date +%s) - t0 )) s"; \
 	done; \
 	awk '/Synthesis:/ { for (i = 1; i <= NF; i++) { if ($$i == "Passing:") p += $$(i+1); \
 	       if ($$i == "Failing:" || $$i == "Crashing:") f += $$(i+1) } } \
