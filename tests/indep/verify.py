@@ -9,6 +9,7 @@
 #   verify.py release FILE.manifest RELEASE.pub PACKAGE VERSION URL...
 #   verify.py hello HEX ISSUER_PK_HEX [NOW]   (a whole HELLO datagram)
 #   verify.py report HEX ISSUER_PK_HEX [NOW]  (a whole REPORT datagram)
+#   verify.py batch    (one of the above per stdin line, a verdict per line)
 # With NOW (Unix seconds) the credential must be unexpired and `ts` within
 # 300 s of NOW, as a tracker at that clock decides (tracker rules 4, 5, 11).
 import base64
@@ -330,15 +331,40 @@ def cmd_report(hexdata, issuer_hex, now=None):
     signed_by_client(bytes.fromhex(hexdata), 5, 0, REPORT, b"UG1-REPORT", issuer_hex, now)
 
 
+CMDS = {"cred": cmd_cred, "release": cmd_release, "hello": cmd_hello, "report": cmd_report}
+
+
+def run(args):
+    """None if the command's checks hold, else the reason."""
+    try:
+        CMDS[args[0]](*args[1:])
+    except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError, OSError) as e:
+        return "%s: %s" % (args[0], e)
+    return None
+
+
+def batch():
+    """One command per stdin line, one verdict per stdout line ("ok" or
+    "refused: why"): a vector file costs one interpreter, not one each."""
+    for line in sys.stdin:
+        args = line.split()
+        if not args or args[0] not in CMDS:
+            print("refused: unknown command")
+            continue
+        why = run(args)
+        print("ok" if why is None else "refused: " + why)
+    return 0
+
+
 def main(argv):
-    cmds = {"cred": cmd_cred, "release": cmd_release, "hello": cmd_hello, "report": cmd_report}
-    if len(argv) < 2 or argv[1] not in cmds:
+    if len(argv) == 2 and argv[1] == "batch":
+        return batch()
+    if len(argv) < 2 or argv[1] not in CMDS:
         print("usage: see the comment atop verify.py", file=sys.stderr)
         return 2
-    try:
-        cmds[argv[1]](*argv[2:])
-    except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError, OSError) as e:
-        print("verify.py: %s: %s" % (argv[1], e), file=sys.stderr)
+    why = run(argv[1:])
+    if why is not None:
+        print("verify.py: " + why, file=sys.stderr)
         return 1
     return 0
 
