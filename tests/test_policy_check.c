@@ -140,12 +140,13 @@ Test(lint, expiring_manifests_empty_stages_holds_and_fleet_rate)
     f = lint(HEAD2 "  - name: a\n    release: releases/old.manifest\n    targets: [\"<3\"]\n"
                    "    hold_when_unhealthy: true\n    halt_when: {rolled_back: 0.1, min_outcomes: 5}\n"
                    "    stages: [{name: s, fleet_rate: 5}]\n");
-    cr_assert_eq(f.n, 3, "%zu: %s | %s | %s | %s", f.n, f.msg[0], f.msg[1], f.msg[2], f.msg[3]);
+    cr_assert_eq(f.n, 4, "%zu: %s | %s | %s | %s", f.n, f.msg[0], f.msg[1], f.msg[2], f.msg[3]);
     has(&f, 4, "rollouts[0].release", "has expired");
+    has(&f, 4, "rollouts[0].halt_when.min_outcomes", "5 is below 100: that few accounts");
     has(&f, 4, "rollouts[0].hold_when_unhealthy", "halt_when.failed");
     has(&f, 9, "rollouts[0].stages[0]", "fleet_rate without a fleet section");
     f = lint(HEAD2 "  - {name: a, " R30 ", targets: [\"<3\"], hold_when_unhealthy: true, "
-                   "halt_when: {failed: 0.1, min_outcomes: 5}, stages: [{name: s}]}\n");
+                   "halt_when: {failed: 0.1, min_outcomes: 100}, stages: [{name: s}]}\n");
     cr_assert_eq(f.n, 0, "%s", f.msg[0]);
 }
 

@@ -138,6 +138,9 @@ static void lint_stages(const linter *l, size_t i)
     }
 }
 
+/* Below this, a handful of accounts decide an automatic halt (issue 21 §2). */
+#define HALT_MIN_OUTCOMES_SAFE 100
+
 static void lint_rollout(linter *l, size_t i, int64_t now)
 {
     const ug_policy *p = l->p;
@@ -175,6 +178,12 @@ static void lint_rollout(linter *l, size_t i, int64_t now)
         else if (left2 < WEEK)
             say(l, r->line, key, "manifest %s expires in %" PRIu64 " hours: sign a fresh one", r->release2_path,
                 left2 / 3600);
+    }
+    if (r->halt_min_outcomes && r->halt_min_outcomes < HALT_MIN_OUTCOMES_SAFE) {
+        rkey(l, i, "halt_when.min_outcomes", key, sizeof key);
+        say(l, r->line, key,
+            "%" PRIu64 " is below %d: that few accounts' REPORTs can halt or hold this rollout (docs/design.md)",
+            r->halt_min_outcomes, HALT_MIN_OUTCOMES_SAFE);
     }
     if (r->hold_when_unhealthy && !r->halt_failed_ppm) {
         rkey(l, i, "hold_when_unhealthy", key, sizeof key);
