@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <time.h>
 
 #include "guard/cookiejar.h"
 #include "fixture.h"
@@ -327,9 +328,17 @@ Test(defences, an_unverified_report_moves_no_report_counter)
     cr_assert_eq(fx_stat(&F, "drop_signature"), 2);
 }
 
+static double mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
 /* The REPORT flood: one granted peer's real credential, a wrong signature,
  * from many networks. The credential is checked once (then cached), the
- * REPORT work stays within the tracker's REPORT budget, and HELLOs of
+ * REPORT work stays within the tracker's REPORT budget (one second's worth,
+ * and what it refills, continuously, while the flood lasts), and HELLOs of
  * every network keep their own budget. */
 Test(defences, a_report_flood_is_capped_and_leaves_hellos_served)
 {
@@ -339,15 +348,19 @@ Test(defences, a_report_flood_is_capped_and_leaves_hellos_served)
     uint8_t rep[UG_DGRAM_MAX];
     size_t n = report_as(rep, 100, 100, UG_RES_DOWNLOAD_FAILED, true);
     enum { FLOOD = 3000 };
+    double t0 = mono_s();
     for (int i = 0; i < FLOOD; i++) {
         char ip[32];
         snprintf(ip, sizeof ip, "10.%d.%d.1", (i >> 8) & 255, i & 255);
         fx_send(&F, (unsigned)(i & 1), ip, 4000, rep, n);
     }
-    uint64_t spent = fx_stat(&F, "signature_checks") - checks;
-    cr_assert_leq(spent, UG_REPORT_BUDGET + 2, "REPORT work within its budget: %llu checks, %llu hits, %llu budget drops, %llu sig drops", (unsigned long long)spent, (unsigned long long)fx_stat(&F, "credential_cache_hits"), (unsigned long long)fx_stat(&F, "drop_report_budget"), (unsigned long long)fx_stat(&F, "drop_signature"));
+    double refill = UG_REPORT_BUDGET * (mono_s() - t0) + 2; /* + the workers' partly refilled tokens */
+    uint64_t spent = fx_stat(&F, "signature_checks") - checks, sig = fx_stat(&F, "drop_signature");
+    cr_assert_leq(spent, UG_REPORT_BUDGET + 2 + refill, "REPORT work within its budget: %llu checks, %.0f refilled",
+                  (unsigned long long)spent, refill);
     cr_assert_geq(fx_stat(&F, "credential_cache_hits"), 1, "the credential was checked once per worker");
-    cr_assert_eq(fx_stat(&F, "drop_report_budget"), FLOOD - UG_REPORT_BUDGET);
+    cr_assert_eq(fx_stat(&F, "drop_report_budget") + sig, FLOOD, "each REPORT verified or dropped by the budget");
+    cr_assert_geq(fx_stat(&F, "drop_report_budget"), FLOOD - UG_REPORT_BUDGET - refill);
     cr_assert_eq(fx_stat(&F, "drop_source_budget"), 0);
     for (uint64_t uid = 1; uid <= 20; uid++) {
         char ip[32];
@@ -355,6 +368,139 @@ Test(defences, a_report_flood_is_capped_and_leaves_hellos_served)
         cr_assert_eq(fx_ask(&F, 0, ip, uid, "1.4.0", NULL).type, UG_TYPE_HINT, "honest peer %llu served",
                      (unsigned long long)uid);
     }
+}
+
+/* Issue 21 §1's bench row as a test: honest HELLOs (each a new grant) with
+ * ten forged REPORTs each from 512 /24s. Once the HELLO path is busy and a
+ * REPORT has wasted its work, REPORTs get UG_REPORT_BUDGET_BUSY a second
+ * (a tenth of the idle budget): every honest peer is offered, and REPORT
+ * work stays under that bound (the HELLOs are built first, so the loop runs
+ * fast enough to keep the worker busy). */
+Test(defences, a_report_flood_gets_little_while_hellos_are_served)
+{
+    start("targets: [\"1.4.0\"]\nsource_budget: 0\nstages:\n  - name: all\n");
+    cr_assert_eq(fx_ask(&F, 0, "10.9.9.1", 100, "1.4.0", NULL).type, UG_TYPE_HINT);
+    enum { HONEST = 300, WARM = 60, PER = 10, NETS = 512 }; /* WARM HELLOs (120 checks) make the worker busy */
+    static uint8_t hello[HONEST][UG_DGRAM_MAX];
+    static size_t hlen[HONEST];
+    for (unsigned i = 0; i < HONEST; i++)
+        hlen[i] = fx_hello(&F, hello[i], 1000 + i, "1.4.0", NULL);
+    uint8_t rep[UG_DGRAM_MAX];
+    size_t n = report_as(rep, 100, 100, UG_RES_DOWNLOAD_FAILED, true);
+    uint64_t checks = fx_stat(&F, "signature_checks"), hints = 0;
+    double t0 = mono_s();
+    for (unsigned i = 0, f = 0; i < HONEST; i++) {
+        char ip[32];
+        snprintf(ip, sizeof ip, "192.168.%u.%u", i >> 8, i & 255);
+        hints += fx_send(&F, 0, ip, 4000, hello[i], hlen[i]).type == UG_TYPE_HINT;
+        for (unsigned k = 0; i >= WARM && k < PER; k++, f++) {
+            snprintf(ip, sizeof ip, "10.%u.%u.1", (f % NETS) >> 8, (f % NETS) & 255);
+            fx_send(&F, 0, ip, 4000, rep, n);
+        }
+    }
+    double elapsed = mono_s() - t0;
+    cr_assert_eq(hints, HONEST, "every honest peer offered");
+    uint64_t report_checks = fx_stat(&F, "signature_checks") - checks - 2 * HONEST;
+    /* the first forged REPORT finds the idle budget (and checks the
+     * credential once), the rest a busy burst and what refills meanwhile */
+    double bound = 2 + UG_REPORT_BUDGET_BUSY / 2.0 * (UG_REPORT_BURST_BUSY_MS / 1000.0 + elapsed) + 1;
+    fprintf(stderr, "REPORT flood beside HELLOs: %llu REPORT checks in %.3f s (bound %.1f)\n",
+            (unsigned long long)report_checks, elapsed, bound);
+    cr_assert_leq(report_checks, bound, "%llu REPORT checks in %.3f s; bound %.1f", (unsigned long long)report_checks,
+                  elapsed, bound);
+    cr_assert_geq(fx_stat(&F, "drop_report_budget"), (HONEST - WARM) * PER - bound);
+    cr_assert_eq(fx_stat(&F, "reports_counted"), 0);
+}
+
+/* Buckets refill continuously on the budgets' clock (ms), not once a second:
+ * a network's bucket drained at t has half its tokens back at t + 0.5 s. */
+Test(defences, budgets_refill_continuously)
+{
+    ug_guard g;
+    cr_assert_eq(ug_guard_init(&g), 0);
+    struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x0a000001)};
+    const uint64_t t = 5000000;
+    unsigned ok = 0;
+    for (int i = 0; i < 20; i++)
+        ok += ug_budget_take(&g, (struct sockaddr *)&src, t, 8.0);
+    cr_assert_eq(ok, 8, "one second's worth at first");
+    ok = 0;
+    for (int i = 0; i < 20; i++)
+        ok += ug_budget_take(&g, (struct sockaddr *)&src, t + 500, 8.0);
+    cr_assert_eq(ok, 4, "half a second later, half of it back");
+    cr_assert(!ug_budget_take(&g, (struct sockaddr *)&src, t + 624, 8.0), "0.124 s: less than a token");
+    cr_assert(ug_budget_take(&g, (struct sockaddr *)&src, t + 625, 8.0), "0.125 s: one token");
+    ok = 0;
+    for (int i = 0; i < 20; i++)
+        ok += ug_budget_take(&g, (struct sockaddr *)&src, t + 60000, 8.0);
+    cr_assert_eq(ok, 8, "never more than one second's worth");
+    /* the tracker's REPORT bucket too: 1000/s for one worker */
+    ok = 0;
+    for (int i = 0; i < 2000; i++)
+        ok += ug_report_budget_take(&g, t, 1);
+    cr_assert_eq(ok, UG_REPORT_BUDGET);
+    ok = 0;
+    for (int i = 0; i < 2000; i++)
+        ok += ug_report_budget_take(&g, t + 250, 1);
+    cr_assert_eq(ok, UG_REPORT_BUDGET / 4);
+    ug_guard_free(&g);
+}
+
+/* The budgets' clock runs with the monotonic clock between the host's
+ * seconds, never back, and a host clock that jumps (a test's) moves it by
+ * the jump. */
+Test(defences, the_budget_clock_follows_both_clocks)
+{
+    ug_guard g;
+    cr_assert_eq(ug_guard_init(&g), 0);
+    uint64_t a = ug_guard_ms(&g, 1000);
+    uint64_t b = ug_guard_ms(&g, 1000);
+    cr_assert_geq(b, a);
+    cr_assert_lt(b - a, 1000, "a moment, not a second");
+    uint64_t c = ug_guard_ms(&g, 1005);
+    cr_assert_geq(c - a, 5000, "the host's five seconds");
+    cr_assert_lt(c - a, 6000);
+    uint64_t d = ug_guard_ms(&g, 990); /* the host's clock stepped back */
+    cr_assert_geq(d, c, "never back");
+    ug_guard_free(&g);
+}
+
+/* The REPORT budget shrinks only while both hold: the worker's HELLO path is
+ * busy and REPORT work was wasted lately. Honest REPORTs on an idle or
+ * honest tracker keep the whole budget. */
+Test(defences, the_report_budget_shrinks_only_under_attack_while_hellos_are_busy)
+{
+    ug_guard g;
+    cr_assert_eq(ug_guard_init(&g), 0);
+    const uint64_t t = 7000000;
+    const unsigned busy_burst = UG_REPORT_BUDGET_BUSY * UG_REPORT_BURST_BUSY_MS / 1000;
+    ug_guard_hello_work(&g, t, UG_HELLO_BUSY * UG_BUSY_WINDOW_MS / 1000);
+    cr_assert(ug_guard_hello_busy(&g, t + 10));
+    cr_assert(ug_guard_hello_busy(&g, t + 2 * UG_BUSY_WINDOW_MS - 1), "the last window counts too");
+    unsigned ok = 0;
+    for (int i = 0; i < 2000; i++)
+        ok += ug_report_budget_take(&g, t + 10, 1);
+    cr_assert_eq(ok, UG_REPORT_BUDGET, "busy HELLOs but no wasted REPORT: the whole budget");
+    ug_guard_report_wasted(&g, t + 10);
+    cr_assert_eq(ug_report_budget_take(&g, t + 10, 1), false, "drained");
+    ok = 0;
+    for (int i = 0; i < 2000; i++)
+        ok += ug_report_budget_take(&g, t + 10 + 5 * UG_REPORT_BURST_BUSY_MS, 1);
+    cr_assert_eq(ok, busy_burst, "under attack with HELLOs busy: %u, the busy burst", ok);
+    /* the HELLO path goes quiet: two windows without HELLO work */
+    const uint64_t quiet = t + 2 * UG_BUSY_WINDOW_MS;
+    cr_assert(!ug_guard_hello_busy(&g, quiet));
+    ug_guard_report_wasted(&g, quiet);
+    while (ug_report_budget_take(&g, quiet, 1))
+        ;
+    ok = 0;
+    for (int i = 0; i < 2000; i++)
+        ok += ug_report_budget_take(&g, quiet + 500, 1);
+    cr_assert_eq(ok, UG_REPORT_BUDGET / 2, "idle HELLOs: REPORTs refill at the whole rate, attack or not (%u)", ok);
+    /* and too few HELLO checks never make a worker busy */
+    ug_guard_hello_work(&g, quiet + 10, UG_HELLO_BUSY * UG_BUSY_WINDOW_MS / 1000 - 1);
+    cr_assert(!ug_guard_hello_busy(&g, quiet + 11));
+    ug_guard_free(&g);
 }
 
 /* While cookies are required a REPORT cannot show one: only a source that

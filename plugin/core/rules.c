@@ -497,7 +497,8 @@ static bool verified(ug_hello_reply *x, ug_hello *h)
     uint8_t key[UG_KEY_LEN];
     if (ug_hello_cred_decode(h, &e) != 0 || ug_cred_check(h, p->issuers, p->nissuers, x->now, &issuer, &e) != 0)
         goto drop;
-    if (p->source_budget && !ug_budget_take(&x->w->guard, x->src, x->now, (double)p->source_budget / x->I->nworkers)) {
+    uint64_t ms = ug_guard_ms(&x->w->guard, x->now);
+    if (p->source_budget && !ug_budget_take(&x->w->guard, x->src, ms, (double)p->source_budget / x->I->nworkers)) {
         ug_count(x->w, ST_DROP_BUDGET); /* one network may not starve the others */
         x->over_budget = true;
         return false;
@@ -506,11 +507,13 @@ static bool verified(ug_hello_reply *x, ug_hello *h)
         ug_count(x->w, ST_CRED_CACHE_HITS);
     } else {
         ug_count(x->w, ST_SIG_CHECKS);
+        ug_guard_hello_work(&x->w->guard, ms, 1);
         if (ug_cred_sig_verify(h, issuer, &e) != 0)
             goto drop;
         ug_credcache_put(&x->w->guard, key, x->l->gen);
     }
     ug_count(x->w, ST_SIG_CHECKS);
+    ug_guard_hello_work(&x->w->guard, ms, 1); /* a busy HELLO path leaves REPORTs less */
     if ((x->h2 ? ug2_hello_sig_verify(x->h2, x->d, &e) : ug_hello_sig_verify(h, x->d, &e)) == 0)
         return x->checked = true;
 drop:
@@ -715,10 +718,10 @@ static bool report_verified(ug_worker *w, const ug_live *l, const ug_report *r, 
 /* Rule 11: counted once, never answered (issue 21 §1, §3). The checks that
  * cost nothing first (clock, issuer, expiry, uid binding), then, while
  * cookies are required, only a source that showed one lately; then the
- * tracker's own budget of REPORT work and the network's REPORT budget,
- * never its HELLO budget; and
- * nothing about the uid is counted before both signatures hold. r2 is the
- * version 2 REPORT whose base r is, or NULL. */
+ * tracker's own budget of REPORT work (small while HELLOs keep this worker
+ * busy and REPORT work is being wasted) and the network's REPORT budget,
+ * never its HELLO budget; and nothing about the uid is counted before both
+ * signatures hold. r2 is the version 2 REPORT whose base r is, or NULL. */
 static ug_verdict report_path(ug_inst *I, ug_worker *w, unsigned worker, const struct sockaddr *src,
                               const ug_report *r, const ug2_report *r2, const ug_dgram *d)
 {
@@ -726,7 +729,7 @@ static ug_verdict report_path(ug_inst *I, ug_worker *w, unsigned worker, const s
     const ug_pubkey *issuer;
     ug_live *l = ug_enter(I, w);
     const ug_policy *p = l->pol;
-    uint64_t now = ug_inst_now(I);
+    uint64_t now = ug_inst_now(I), ms = ug_guard_ms(&w->guard, now);
     ug_outcome_told told = {.uid = r->uid, .ver = &r->ver, .to = &r->to, .res = r->res, .ts = r->ts};
     if (!clock_ok(r->ts, now, p->clock_window)) {
         ug_count(w, ST_DROP0 + (r2 ? UG_E_CLOCK : UG_E_EXPIRED));
@@ -734,15 +737,19 @@ static ug_verdict report_path(ug_inst *I, ug_worker *w, unsigned worker, const s
         ug_count(w, ST_DROP0 + e);
     } else if (cookie_required(I, p) && !ug_cookiejar_was_proved(&I->jar, src, now)) {
         ug_count(w, ST_DROP_REPORT_UNPROVEN);
-    } else if (!ug_report_budget_take(&w->guard, now, (double)UG_REPORT_BUDGET / I->nworkers)) {
+    } else if (!ug_report_budget_take(&w->guard, ms, I->nworkers)) {
         ug_count(w, ST_DROP_REPORT_BUDGET);
-    } else if (p->source_budget && !ug_report_net_take(&w->guard, src, now, (double)p->source_budget / I->nworkers)) {
+    } else if (p->source_budget && !ug_report_net_take(&w->guard, src, ms, (double)p->source_budget / I->nworkers)) {
         ug_count(w, ST_DROP_BUDGET);
-    } else if (report_verified(w, l, r, r2, d, issuer)) {
+    } else if (!report_verified(w, l, r, r2, d, issuer)) {
+        ug_guard_report_wasted(&w->guard, ms);
+    } else {
         int rc = ug_outcome_report(I, worker, l, &told, false);
         ug_count(w, rc > 0 ? ST_REPORTS : rc == 0 ? ST_REPORTS_SAME : ST_REPORTS_UNKNOWN);
         if (rc > 0 && r2)
             ug_count(w, ST_VIA0 + r2->via);
+        if (rc <= 0) /* verified, yet it told nothing new: a replay or a uid never offered */
+            ug_guard_report_wasted(&w->guard, ms);
     }
     ug_leave(w);
     return UG_VERDICT_DROP;

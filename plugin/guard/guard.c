@@ -8,6 +8,7 @@
 
 #include "policy/addr.h"
 #include "guard/guard.h"
+#include "util/clock.h"
 #include "util/mix.h"
 
 typedef struct ug_replay_entry ug_replay_entry;
@@ -257,25 +258,47 @@ static uint64_t prefix_tag(const struct sockaddr *src)
     return (UINT64_C(4) << 56) | ((uint64_t)a[0] << 16) | ((uint64_t)a[1] << 8) | a[2];
 }
 
-/* A token bucket: refilled at per_second since *last (burst: one second's
- * worth, at least 1), then one token taken if there is one. */
-static bool bucket_take(double *tokens, uint64_t *last, uint64_t now, double per_second)
+uint64_t ug_guard_ms(ug_guard *g, uint64_t now_s)
 {
-    double burst = per_second < 1 ? 1 : per_second;
-    if (now > *last) {
-        *tokens += per_second * (double)(now - *last);
-        if (*tokens > burst)
-            *tokens = burst;
-        *last = now;
+    int64_t mono = ug_mono_ms();
+    if (!g->clock_mono) {
+        g->clock_ms = now_s * 1000 + 1; /* never 0: a bucket's 0 means never used */
+        g->clock_mono = g->clock_sec_mono = mono;
+        g->clock_sec = now_s;
+        return g->clock_ms;
     }
-    if (*tokens < 1)
+    if (mono > g->clock_mono)
+        g->clock_ms += (uint64_t)(mono - g->clock_mono), g->clock_mono = mono;
+    if (now_s != g->clock_sec) {
+        int64_t host = ((int64_t)now_s - (int64_t)g->clock_sec) * 1000, real = mono - g->clock_sec_mono;
+        if (host > real) /* the host's clock ran ahead of ours (a step, or a test's clock) */
+            g->clock_ms += (uint64_t)(host - real);
+        g->clock_sec = now_s, g->clock_sec_mono = mono;
+    }
+    return g->clock_ms;
+}
+
+/* A token bucket: refilled at per_second for the ms since *last, kept
+ * under burst (at least 1), then one token taken if there is one. */
+static bool bucket_take(double *tokens, uint64_t *last, uint64_t now_ms, double per_second, double burst)
+{
+    if (burst < 1)
+        burst = 1;
+    if (now_ms > *last) {
+        *tokens += per_second * (double)(now_ms - *last) / 1000;
+        *last = now_ms;
+    }
+    if (*tokens > burst)
+        *tokens = burst;
+    if (*tokens < 1 - 1e-9) /* a second's worth refilled in ms pieces may sum to 0.9999... */
         return false;
-    *tokens -= 1;
+    *tokens = *tokens > 1 ? *tokens - 1 : 0;
     return true;
 }
 
 /* src's prefix's bucket in table (g->budget, or g->report_net). */
-static bool net_take(ug_guard *g, ug_budget_entry *table, const struct sockaddr *src, uint64_t now, double per_second)
+static bool net_take(ug_guard *g, ug_budget_entry *table, const struct sockaddr *src, uint64_t now_ms,
+                     double per_second)
 {
     uint64_t tag = prefix_tag(src), h;
     crypto_shorthash((uint8_t *)&h, (const uint8_t *)&tag, sizeof tag, g->budget_key);
@@ -288,25 +311,59 @@ static bool net_take(ug_guard *g, ug_budget_entry *table, const struct sockaddr 
     }
     if (!e) { /* a network not seen lately starts full; it evicts the least recent */
         e = lru;
-        *e = (ug_budget_entry){.tag = tag, .last = now, .tokens = per_second < 1 ? 1 : per_second};
+        *e = (ug_budget_entry){.tag = tag, .last = now_ms, .tokens = per_second < 1 ? 1 : per_second};
     }
     e->used = ++g->budget_clock;
-    return bucket_take(&e->tokens, &e->last, now, per_second);
+    return bucket_take(&e->tokens, &e->last, now_ms, per_second, per_second);
 }
 
-bool ug_budget_take(ug_guard *g, const struct sockaddr *src, uint64_t now, double per_second)
+bool ug_budget_take(ug_guard *g, const struct sockaddr *src, uint64_t now_ms, double per_second)
 {
-    return net_take(g, g->budget, src, now, per_second);
+    return net_take(g, g->budget, src, now_ms, per_second);
 }
 
-bool ug_report_net_take(ug_guard *g, const struct sockaddr *src, uint64_t now, double per_second)
+bool ug_report_net_take(ug_guard *g, const struct sockaddr *src, uint64_t now_ms, double per_second)
 {
-    return net_take(g, g->report_net, src, now, per_second);
+    return net_take(g, g->report_net, src, now_ms, per_second);
 }
 
-bool ug_report_budget_take(ug_guard *g, uint64_t now, double per_second)
+/* Moves the windows of HELLO work up to now_ms. */
+static void hello_roll(ug_guard *g, uint64_t now_ms)
 {
+    if (now_ms < g->hello_win + UG_BUSY_WINDOW_MS)
+        return;
+    g->hello_prev = now_ms < g->hello_win + 2 * UG_BUSY_WINDOW_MS ? g->hello_n : 0;
+    g->hello_n = 0;
+    g->hello_win = now_ms;
+}
+
+void ug_guard_hello_work(ug_guard *g, uint64_t now_ms, unsigned n)
+{
+    hello_roll(g, now_ms);
+    g->hello_n += n;
+}
+
+bool ug_guard_hello_busy(const ug_guard *g, uint64_t now_ms)
+{
+    const uint32_t busy = UG_HELLO_BUSY * UG_BUSY_WINDOW_MS / 1000;
+    if (now_ms >= g->hello_win + 2 * UG_BUSY_WINDOW_MS)
+        return false;
+    if (now_ms >= g->hello_win + UG_BUSY_WINDOW_MS)
+        return g->hello_n >= busy; /* the current window is the last one now */
+    return g->hello_n >= busy || g->hello_prev >= busy;
+}
+
+void ug_guard_report_wasted(ug_guard *g, uint64_t now_ms)
+{
+    g->report_wasted = now_ms ? now_ms : 1;
+}
+
+bool ug_report_budget_take(ug_guard *g, uint64_t now_ms, unsigned nworkers)
+{
+    bool tight = g->report_wasted && now_ms < g->report_wasted + UG_REPORT_WARY_MS && ug_guard_hello_busy(g, now_ms);
+    double rate = (tight ? UG_REPORT_BUDGET_BUSY : UG_REPORT_BUDGET) / (double)(nworkers ? nworkers : 1);
+    double burst = tight ? rate * UG_REPORT_BURST_BUSY_MS / 1000 : rate;
     if (!g->report_last) /* the first REPORT finds the bucket full */
-        g->report_tokens = per_second < 1 ? 1 : per_second, g->report_last = now;
-    return bucket_take(&g->report_tokens, &g->report_last, now, per_second);
+        g->report_tokens = burst < 1 ? 1 : burst, g->report_last = now_ms;
+    return bucket_take(&g->report_tokens, &g->report_last, now_ms, rate, burst);
 }

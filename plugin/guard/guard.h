@@ -23,7 +23,13 @@
 #define UG_BUDGET_SETS 1024u /* source prefixes tracked per worker: sets of ... */
 #define UG_BUDGET_WAYS 4u    /* ... four, under a secret hash: no chosen collisions */
 #define UG_KEY_LEN 16u
-#define UG_REPORT_BUDGET 1000u /* REPORTs verified a second, per tracker (its workers share it) */
+#define UG_REPORT_BUDGET 1000u /* REPORTs verified a second, per tracker (its workers share it), burst one
+                                  second's worth: while HELLOs leave the CPU idle or REPORTs verify */
+#define UG_REPORT_BUDGET_BUSY 100u /* ... while a worker's HELLO path is busy and REPORT work was wasted */
+#define UG_REPORT_BURST_BUSY_MS 100u /* ... then a burst of this long's worth (at least one) */
+#define UG_HELLO_BUSY 100u     /* HELLO signature checks a second that make a worker's HELLO path busy, */
+#define UG_BUSY_WINDOW_MS 1000u /* counted in the current window this long, or the last one */
+#define UG_REPORT_WARY_MS 1000u /* a REPORT verification that counted nothing keeps a worker wary this long */
 
 #define UG_REPLAY_STRIPES 64u /* locks of a shared retransmit cache */
 
@@ -41,7 +47,14 @@ typedef struct {
     uint8_t budget_key[16]; /* secret: which set a prefix lands in */
     ug_budget_entry *report_net; /* each prefix's REPORT budget, apart from its HELLO budget */
     double report_tokens;      /* this worker's share of the REPORT budget */
-    uint64_t report_last;
+    uint64_t report_last;      /* budget ms (ug_guard_ms) */
+    uint64_t clock_ms;         /* the budgets' clock (ug_guard_ms) */
+    int64_t clock_mono;        /* ug_mono_ms() when it was last read; 0: never */
+    uint64_t clock_sec;        /* the host's second last seen ... */
+    int64_t clock_sec_mono;    /* ... and ug_mono_ms() when it first showed */
+    uint64_t hello_win;        /* budget ms the current window of HELLO work began */
+    uint32_t hello_n, hello_prev; /* HELLO signature checks in it, and in the window before */
+    uint64_t report_wasted;    /* budget ms of the last REPORT verification that counted nothing; 0 none */
 } ug_guard;
 
 int ug_guard_init(ug_guard *g) UG_WUR;
@@ -76,19 +89,38 @@ void ug_replay_store(ug_guard *g, const uint8_t key[UG_KEY_LEN], uint64_t now, u
 bool ug_credcache_has(ug_guard *g, const ug_signed *cred, uint64_t gen, uint8_t key_out[UG_KEY_LEN]);
 void ug_credcache_put(ug_guard *g, const uint8_t key[UG_KEY_LEN], uint64_t gen);
 
-/* Takes one signature check from the budget of src's prefix (IPv4 /24,
- * IPv6 /56), refilled at per_second (burst: one second's worth, at least
- * 1). false: that network has spent its share for now. A prefix keeps its
- * bucket while it is among the last four seen in its set. */
-bool ug_budget_take(ug_guard *g, const struct sockaddr *src, uint64_t now, double per_second);
+/* The budgets' clock in ms, this worker's own: it runs with the monotonic
+ * clock (so buckets refill continuously, not once a host second), and when
+ * the host's clock (now_s) moves ahead faster than that, by the excess too
+ * (a host's clock that jumps, as a test's does, refills as it always did).
+ * It never goes back; its origin means nothing, only its differences. */
+uint64_t ug_guard_ms(ug_guard *g, uint64_t now_s);
 
-/* Takes one REPORT verification from this worker's budget, refilled at
- * per_second (burst: one second's worth, at least 1). REPORTs are
- * statistics: under a flood they are dropped so that HELLOs keep their own
- * (per-network) budget whole (issue 21 §1). */
-bool ug_report_budget_take(ug_guard *g, uint64_t now, double per_second);
+/* Takes one signature check from the budget of src's prefix (IPv4 /24,
+ * IPv6 /56), refilled continuously at per_second (burst: one second's
+ * worth, at least 1); now_ms on the budgets' clock. false: that network
+ * has spent its share for now. A prefix keeps its bucket while it is among
+ * the last four seen in its set. */
+bool ug_budget_take(ug_guard *g, const struct sockaddr *src, uint64_t now_ms, double per_second);
+
+/* The HELLO path did n signature checks at now_ms: what tells a busy
+ * worker (UG_HELLO_BUSY). */
+void ug_guard_hello_work(ug_guard *g, uint64_t now_ms, unsigned n);
+bool ug_guard_hello_busy(const ug_guard *g, uint64_t now_ms);
+/* A REPORT's verification at now_ms counted nothing (a signature failed, a
+ * replay, a uid never offered): the REPORT path may be under attack. */
+void ug_guard_report_wasted(ug_guard *g, uint64_t now_ms);
+
+/* Takes one REPORT verification from this worker's share (1/nworkers) of
+ * the tracker's REPORT budget, refilled continuously: UG_REPORT_BUDGET a
+ * second, burst one second's worth; but UG_REPORT_BUDGET_BUSY, burst
+ * UG_REPORT_BURST_BUSY_MS's worth, while this worker's HELLO path is busy
+ * and REPORT work was wasted in the last UG_REPORT_WARY_MS. REPORTs are
+ * statistics: under a flood they get only what HELLOs leave, and HELLOs
+ * keep their own (per-network) budget whole (issue 21 §1). */
+bool ug_report_budget_take(ug_guard *g, uint64_t now_ms, unsigned nworkers);
 /* As ug_budget_take, from the prefix's REPORT bucket: REPORTs spent in a
  * network's name never take its HELLOs' budget. */
-bool ug_report_net_take(ug_guard *g, const struct sockaddr *src, uint64_t now, double per_second);
+bool ug_report_net_take(ug_guard *g, const struct sockaddr *src, uint64_t now_ms, double per_second);
 
 #endif
