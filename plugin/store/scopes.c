@@ -8,9 +8,9 @@
 
 #include "store/store_impl.h"
 
-/* Pages the load read stay in our RSS as file pages; they are the page
+/* Pages a scan read stay in our RSS as file pages; they are the page
  * cache's to keep, not ours, once the grants are in memory. */
-static void drop_pages(const void *lo, const void *hi)
+void ug_store_drop_pages(const void *lo, const void *hi)
 {
     if (!lo || hi <= lo)
         return;
@@ -19,10 +19,14 @@ static void drop_pages(const void *lo, const void *hi)
     (void)madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
-/* Two passes over the scope's key range: count, presize, then insert, so
- * the tables are sized as when live and never rehash while loading. */
+/* From the load image when it serves; else two passes over the scope's
+ * key range in data.mdb: count, presize, then insert, so the tables are
+ * sized as when live and never rehash while loading. */
 int ug_store_load_scope(ug_store *s, ug_scope *sc, char *err, size_t errcap)
 {
+    int done = ug_image_load(s, sc, err, errcap);
+    if (done != 0)
+        return done > 0 ? 0 : -1;
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     const char *what = "mdb_txn_begin";
@@ -84,7 +88,7 @@ int ug_store_load_scope(ug_store *s, ug_scope *sc, char *err, size_t errcap)
     }
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
-    drop_pages(lo, hi);
+    ug_store_drop_pages(lo, hi);
     return 0;
 fail:
     if (cur)
