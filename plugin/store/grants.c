@@ -79,12 +79,13 @@ static grant_entry *tab_alloc(size_t cap)
     size_t bytes = cap * sizeof(grant_entry);
     if (bytes < HUGE_PAGE)
         return calloc(cap, sizeof(grant_entry));
-    bytes = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
-    grant_entry *tab = aligned_alloc(HUGE_PAGE, bytes);
-    if (tab) {
-        (void)madvise(tab, bytes, MADV_HUGEPAGE);
-        memset(tab, 0, bytes);
-    }
+    /* not rounded up to 2 MiB: the tail short of a huge page stays on
+     * small pages, so a table costs its size, not up to 2 MiB more */
+    void *tab = NULL;
+    if (posix_memalign(&tab, HUGE_PAGE, bytes) != 0)
+        return NULL;
+    (void)madvise(tab, bytes, MADV_HUGEPAGE);
+    memset(tab, 0, bytes);
     return tab;
 }
 
