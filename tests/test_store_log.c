@@ -99,17 +99,19 @@ static void expect_durable(ug_stage_quota *q, uint64_t from, uint64_t to, const 
 /* A child commits 1..50, checkpoints, commits 51..100 (in the log only)
  * and is killed: the next open replays 51..100, and the one after that
  * finds nothing left to replay. */
-Test(store_log, a_kill_before_the_checkpoint_loses_nothing)
+/* A child grants from..mid of rollout "r", commits, checkpoints (with
+ * checkpoint), grants mid + 1..to, commits and is killed. */
+static void killed_child(uint64_t from, uint64_t mid, uint64_t to, bool checkpoint)
 {
     pid_t pid = fork();
     cr_assert_neq(pid, -1);
     if (pid == 0) {
         ug_store *s = xopen(1, NULL);
         ug_stage_quota *q = xstage(s, "r");
-        grant_range(q, 0, 1, 50);
-        if (ug_store_commit(s, 0) != 0 || ug_wal_checkpoint(s, false) != 0)
+        grant_range(q, 0, from, mid);
+        if (ug_store_commit(s, 0) != 0 || (checkpoint && ug_wal_checkpoint(s, false) != 0))
             _exit(2);
-        grant_range(q, 0, 51, 100);
+        grant_range(q, 0, mid + 1, to);
         if (ug_store_commit(s, 0) != 0)
             _exit(3);
         raise(SIGKILL);
@@ -117,6 +119,11 @@ Test(store_log, a_kill_before_the_checkpoint_loses_nothing)
     int status;
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFSIGNALED(status), "child status %d", status);
+}
+
+Test(store_log, a_kill_before_the_checkpoint_loses_nothing)
+{
+    killed_child(1, 50, 100, true);
     logbook b = {0};
     ug_store *s = xopen(1, &b);
     cr_expect(strstr(b.all, "50 grant records replayed from the log"), "log: %s", b.all);
@@ -382,23 +389,8 @@ Test(store_log, a_kill_after_a_start_from_the_image_loses_nothing)
 {
     make_image();
     for (int round = 0; round < 2; round++) {
-        pid_t pid = fork();
-        cr_assert_neq(pid, -1);
-        if (pid == 0) {
-            ug_store *s = xopen(1, NULL);
-            ug_stage_quota *q = xstage(s, "r");
-            uint64_t at = 4001 + (uint64_t)round * 100;
-            grant_range(q, 0, at, at + 49);
-            if (ug_store_commit(s, 0) != 0 || (round == 1 && ug_wal_checkpoint(s, false) != 0))
-                _exit(2);
-            grant_range(q, 0, at + 50, at + 59);
-            if (ug_store_commit(s, 0) != 0)
-                _exit(3);
-            raise(SIGKILL);
-        }
-        int status;
-        cr_assert_eq(waitpid(pid, &status, 0), pid);
-        cr_assert(WIFSIGNALED(status), "child status %d", status);
+        uint64_t at = 4001 + (uint64_t)round * 100;
+        killed_child(at, at + 49, at + 59, round == 1);
         ug_store *s = xopen(1, NULL);
         ug_stage_quota *q = xstage(s, "r");
         expect_image_grants(q, 1, 3000, "old");

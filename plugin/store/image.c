@@ -86,11 +86,12 @@ static uint64_t head_sum(const img_head *h, const struct ug_img_scope *dir)
     return v;
 }
 
-static int read_full(int fd, void *buf, size_t len, uint64_t off)
+/* All len bytes at off, read (wr false) or written; 0 or -1. */
+static int io_full(int fd, void *buf, size_t len, uint64_t off, bool wr)
 {
     uint8_t *p = buf;
     while (len > 0) {
-        ssize_t n = pread(fd, p, len, (off_t)off);
+        ssize_t n = wr ? pwrite(fd, p, len, (off_t)off) : pread(fd, p, len, (off_t)off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -100,18 +101,14 @@ static int read_full(int fd, void *buf, size_t len, uint64_t off)
     return 0;
 }
 
+static int read_full(int fd, void *buf, size_t len, uint64_t off)
+{
+    return io_full(fd, buf, len, off, false);
+}
+
 static int write_full(int fd, const void *buf, size_t len, uint64_t off)
 {
-    const uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n, len -= (size_t)n, off += (uint64_t)n;
-    }
-    return 0;
+    return io_full(fd, (void *)buf, len, off, true);
 }
 
 void ug_image_close(ug_store *s)
