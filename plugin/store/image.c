@@ -332,6 +332,10 @@ static int write_body(ug_store *s, MDB_txn *txn, img_writer *w, img_head *h)
         rc = add_rec(w, (uint32_t)rd_be(kp, 4), rd_be(kp + 4, 8), &r);
         lo = !lo || (const uint8_t *)v.mv_data < lo ? v.mv_data : lo;
         hi = (const uint8_t *)v.mv_data + sizeof r > hi ? (const uint8_t *)v.mv_data + sizeof r : hi;
+        if (w->nrecs % UG_DROP_EVERY == 0) { /* as a load does: never the whole file resident */
+            ug_store_drop_pages(lo, hi);
+            lo = hi = NULL;
+        }
     }
     mdb_cursor_close(cur);
     ug_store_drop_pages(lo, hi);

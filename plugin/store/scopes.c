@@ -19,8 +19,6 @@ void ug_store_drop_pages(const void *lo, const void *hi)
     (void)madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
-#define DROP_EVERY 16384u /* records read between releases of the map's pages */
-
 /* The scope's grant count when every grant of data.mdb is its own (the
  * first and last keys say so: one release, the common case), without a
  * counting walk; else SIZE_MAX. */
@@ -38,7 +36,7 @@ static size_t sole_scope_count(ug_store *s, MDB_txn *txn, MDB_cursor *cur, uint3
 /* One walk over sc's key range in data.mdb: counts its records into *n, or
  * inserts them (ins). The leaves lie scattered over the file, and each one
  * read maps its neighbours too: the pages read are given back every
- * DROP_EVERY records, so the walk never holds the whole file. */
+ * UG_DROP_EVERY records, so the walk never holds the whole file. */
 static int walk(ug_scope *sc, MDB_cursor *cur, bool ins, size_t *n)
 {
     uint8_t first[12] = {0};
@@ -57,7 +55,7 @@ static int walk(ug_scope *sc, MDB_cursor *cur, bool ins, size_t *n)
         const uint8_t *p = v.mv_data;
         lo = !lo || p < lo ? p : lo;
         hi = p + sizeof(grant_record) > hi ? p + sizeof(grant_record) : hi;
-        if (++*n % DROP_EVERY == 0) {
+        if (++*n % UG_DROP_EVERY == 0) {
             ug_store_drop_pages(lo, hi);
             lo = hi = NULL;
         }

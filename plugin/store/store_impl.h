@@ -278,8 +278,10 @@ int ug_store_open_dbs(ug_store *s, const ug_store_opts *o, char *err, size_t err
 /* Reads the scope's grants from disk into sc (not yet shared). */
 int ug_store_load_scope(ug_store *s, ug_scope *sc, char *err, size_t errcap);
 /* Gives back the map's pages in [lo, hi) that a scan read: they are the
- * page cache's to keep, not this process's. */
+ * page cache's to keep, not this process's. A scan over data.mdb's grants
+ * does so every UG_DROP_EVERY records. */
 void ug_store_drop_pages(const void *lo, const void *hi);
+#define UG_DROP_EVERY 16384u
 
 /* ---- image.c ------------------------------------------------------------------ */
 
