@@ -1,5 +1,5 @@
 /* Tests of the store (plugin/store/): sticky grants, exact quota under concurrency, durability,
- * the state folder's lock, marker and checks, scopes per release, outcomes, flags, history, layout upgrade. */
+ * the state folder's lock, marker and checks, scopes per release, outcomes, flags, history, layout upgrades (1 and 2). */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -18,6 +18,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <lmdb.h>
 
 #include "store/store.h"
 #include "testutil.h"
@@ -1085,6 +1087,155 @@ Test(store, a_layout_1_folder_needs_a_release_to_upgrade_into)
     char *err = open_error();
     cr_assert_not_null(err);
     cr_expect(strstr(err, "layout 1"), "%s", err);
+}
+
+/* ---- a layout-2 folder ---- */
+
+static void put_raw(MDB_txn *txn, MDB_dbi db, const void *k, size_t kl, const void *v, size_t vl)
+{
+    MDB_val key = {kl, (void *)k}, val = {vl, (void *)v};
+    cr_assert_eq(mdb_put(txn, db, &key, &val, 0), 0);
+}
+
+static void put_grant(MDB_txn *txn, MDB_dbi db, uint32_t scope, uint64_t uid, uint16_t stage, uint8_t outcome,
+                      uint8_t flags)
+{
+    uint8_t k[12], v[12] = {0};
+    for (int i = 0; i < 4; i++)
+        k[i] = (uint8_t)(scope >> (24 - 8 * i));
+    for (int i = 0; i < 8; i++)
+        k[4 + i] = (uint8_t)(uid >> (56 - 8 * i));
+    uint32_t at = NOW - 100;
+    memcpy(v, &at, 4); /* grant time; outcome time (4) reserved, 0 */
+    memcpy(v + 8, &stage, 2);
+    v[10] = outcome;
+    v[11] = flags;
+    put_raw(txn, db, k, sizeof k, v, sizeof v);
+}
+
+/* A state folder as layout 2 (upgate before the log) wrote it, to the byte
+ * of its docs/state.md: five named databases, meta "layout" 2 and the
+ * counters, no "wal" key, no grants.wal.* files, store.id saying layout 2.
+ * Scope 1 (default, 2.0.0): uids 1..100 of stage canary, outcome uid % 7,
+ * every tenth published; scope 2 (beta, 3.0.0): uids 5..9 of stage wide;
+ * beta paused; one history line. */
+static void write_layout2(const char *dir)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta, names, grants, flags, history;
+    cr_assert_eq(mdb_env_create(&env), 0);
+    cr_assert_eq(mdb_env_set_maxdbs(env, 8), 0);
+    cr_assert_eq(mdb_env_set_mapsize(env, (size_t)1 << 30), 0);
+    cr_assert_eq(mdb_env_open(env, dir, MDB_NOTLS, 0600), 0);
+    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    cr_assert_eq(mdb_dbi_open(txn, "meta", MDB_CREATE, &meta), 0);
+    cr_assert_eq(mdb_dbi_open(txn, "names", MDB_CREATE, &names), 0);
+    cr_assert_eq(mdb_dbi_open(txn, "grants", MDB_CREATE, &grants), 0);
+    cr_assert_eq(mdb_dbi_open(txn, "flags", MDB_CREATE, &flags), 0);
+    cr_assert_eq(mdb_dbi_open(txn, "history", MDB_CREATE, &history), 0);
+    uint32_t two = 2, three = 3, one = 1;
+    put_raw(txn, meta, "layout", 6, &two, 4);
+    put_raw(txn, meta, "next_scope", 10, &three, 4);
+    put_raw(txn, meta, "next_stage", 10, &three, 4);
+    put_raw(txn, names, "s:canary", 8, &one, 4);
+    put_raw(txn, names, "s:wide", 6, &two, 4);
+    put_raw(txn, names, "r:default\0" "2.0.0", 15, &one, 4);
+    put_raw(txn, names, "r:beta\0" "3.0.0", 12, &two, 4);
+    for (uint64_t u = 1; u <= 100; u++)
+        put_grant(txn, grants, 1, u, 1, (uint8_t)(u % 7), u % 10 == 0 ? 1 : 0);
+    for (uint64_t u = 5; u <= 9; u++)
+        put_grant(txn, grants, 2, u, 2, 0, 0);
+    put_raw(txn, flags, "pause:beta", 10, "1", 1);
+    uint8_t seq[8] = {0, 0, 0, 0, 0, 0, 0, 1}, line[8 + 16];
+    for (int i = 0; i < 8; i++)
+        line[i] = (uint8_t)((uint64_t)(NOW - 50) >> (56 - 8 * i)); /* big endian, as history.c writes it */
+    memcpy(line + 8, "layout 2 history", 16);
+    put_raw(txn, history, seq, sizeof seq, line, sizeof line);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    char path[128];
+    snprintf(path, sizeof path, "%s/store.id", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "upgate state folder\nlayout 2\ncreated %u\n", NOW - 200);
+    cr_assert_eq(fclose(f), 0);
+}
+
+static void last_line(void *ctx, uint64_t at, const char *line)
+{
+    snprintf(ctx, 64, "%llu %s", (unsigned long long)at, line);
+}
+
+/* Every grant, outcome, published mark, stage, flag and history line of
+ * the layout-2 folder, as this code reads them. */
+static void expect_layout2(ug_quota *q)
+{
+    ug_scope *sc = xscope(q, "default", "2.0.0");
+    ug_stage_quota *canary = xstage_in(sc, "canary");
+    cr_expect_eq(ug_stage_quota_id(canary), 1);
+    cr_expect_eq(ug_stage_quota_count(canary), 100);
+    ug_grant_info gi;
+    for (uint64_t u = 1; u <= 100; u++) {
+        cr_assert(ug_scope_lookup(sc, u, &gi) && gi.durable, "uid %llu", (unsigned long long)u);
+        cr_expect(gi.stage == 1 && gi.at == NOW - 100 && gi.outcome == (ug_outcome)(u % 7) &&
+                      gi.published == (u % 10 == 0),
+                  "uid %llu", (unsigned long long)u);
+    }
+    ug_stage_quota *wide = xstage_in(xscope(q, "beta", "3.0.0"), "wide");
+    cr_expect_eq(ug_stage_quota_id(wide), 2);
+    cr_expect_eq(ug_stage_quota_count(wide), 5);
+    cr_expect(ug_scope_lookup(ug_stage_quota_scope(wide), 7, NULL));
+    cr_expect_str_eq(ug_store_stage_name(q, 1), "canary");
+    char buf[8];
+    cr_expect_eq(ug_store_get(q, "pause:beta", buf, sizeof buf), 1);
+    char hist[64] = "";
+    ug_store_history(q, last_line, hist);
+    char want[64];
+    snprintf(want, sizeof want, "%u layout 2 history", NOW - 50);
+    cr_expect_str_eq(hist, want);
+}
+
+Test(store, a_layout_2_folder_is_upgraded_in_place)
+{
+    write_layout2(g_dir);
+    ug_quota *q = xopen(2);
+    expect_layout2(q);
+    char path[128];
+    for (int f = 0; f < 2; f++) {
+        snprintf(path, sizeof path, "%s/grants.wal.%d", g_dir, f);
+        cr_expect_eq(access(path, F_OK), 0, "the open made %s", path);
+    }
+    /* the counters go on: a new stage and release get the next ids */
+    ug_stage_quota *fresh = xstage_in(xscope(q, "default", "2.0.0"), "fresh");
+    cr_expect_eq(ug_stage_quota_id(fresh), 3);
+    ug_stage_quota_set_limit(fresh, UG_QUOTA_UNLIMITED);
+    cr_expect_eq(grant(fresh, 1, 500), UG_GRANT_NEW);
+    cr_expect_eq(ug_store_commit(q, 1), 0);
+    cr_expect_eq(ug_scope_id(xscope(q, "gamma", "4.0.0")), 3);
+    xclose(q);
+    /* it says layout 3 now, and opens again with everything */
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta;
+    cr_assert_eq(mdb_env_create(&env), 0);
+    cr_assert_eq(mdb_env_set_maxdbs(env, 8), 0);
+    cr_assert_eq(mdb_env_open(env, g_dir, MDB_RDONLY, 0600), 0);
+    cr_assert_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    cr_assert_eq(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    MDB_val k = {6, "layout"}, v;
+    cr_assert_eq(mdb_get(txn, meta, &k, &v), 0);
+    uint32_t layout;
+    memcpy(&layout, v.mv_data, 4);
+    cr_expect_eq(layout, 3);
+    MDB_val kw = {3, "wal"};
+    cr_expect_eq(mdb_get(txn, meta, &kw, &v), 0, "the log's place is kept");
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    q = xopen(1);
+    expect_layout2(q);
+    cr_expect(granted(xstage_in(xscope(q, "default", "2.0.0"), "fresh"), 500));
+    xclose(q);
 }
 
 /* ---- durability across workers ---- */

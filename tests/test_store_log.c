@@ -1,5 +1,6 @@
 /* Tests of the store's log (plugin/store/wal.c, commit.c): grants durable in it before any checkpoint, replayed at open,
- * moved into data.mdb by checkpoints while workers commit, found by a scope loaded again, group commits across workers. */
+ * moved into data.mdb by checkpoints while workers commit, found by a scope loaded again, group commits across workers;
+ * and of the load image (image.c): written at close, read at the next start, never once data.mdb moved on. */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -98,17 +99,19 @@ static void expect_durable(ug_stage_quota *q, uint64_t from, uint64_t to, const 
 /* A child commits 1..50, checkpoints, commits 51..100 (in the log only)
  * and is killed: the next open replays 51..100, and the one after that
  * finds nothing left to replay. */
-Test(store_log, a_kill_before_the_checkpoint_loses_nothing)
+/* A child grants from..mid of rollout "r", commits, checkpoints (with
+ * checkpoint), grants mid + 1..to, commits and is killed. */
+static void killed_child(uint64_t from, uint64_t mid, uint64_t to, bool checkpoint)
 {
     pid_t pid = fork();
     cr_assert_neq(pid, -1);
     if (pid == 0) {
         ug_store *s = xopen(1, NULL);
         ug_stage_quota *q = xstage(s, "r");
-        grant_range(q, 0, 1, 50);
-        if (ug_store_commit(s, 0) != 0 || ug_wal_checkpoint(s, false) != 0)
+        grant_range(q, 0, from, mid);
+        if (ug_store_commit(s, 0) != 0 || (checkpoint && ug_wal_checkpoint(s, false) != 0))
             _exit(2);
-        grant_range(q, 0, 51, 100);
+        grant_range(q, 0, mid + 1, to);
         if (ug_store_commit(s, 0) != 0)
             _exit(3);
         raise(SIGKILL);
@@ -116,6 +119,11 @@ Test(store_log, a_kill_before_the_checkpoint_loses_nothing)
     int status;
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFSIGNALED(status), "child status %d", status);
+}
+
+Test(store_log, a_kill_before_the_checkpoint_loses_nothing)
+{
+    killed_child(1, 50, 100, true);
     logbook b = {0};
     ug_store *s = xopen(1, &b);
     cr_expect(strstr(b.all, "50 grant records replayed from the log"), "log: %s", b.all);
@@ -278,5 +286,168 @@ Test(store_log, a_missing_log_file_is_refused)
     fclose(f);
     s = xopen(1, NULL);
     expect_durable(xstage(s, "r"), 1, 3, "from data.mdb");
+    xclose(s);
+}
+
+/* ---- the load image (plugin/store/image.c) ---------------------------------------- */
+
+static void img_path(char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/grants.img", g_dir);
+}
+
+static ino_t img_inode(void)
+{
+    char path[128];
+    struct stat st;
+    img_path(path, sizeof path);
+    cr_assert_eq(stat(path, &st), 0, "grants.img: %s", strerror(errno));
+    return st.st_ino;
+}
+
+/* uids from..to of rollout "r": uid u has outcome u % 7 (as a REPORT set it at NOW + u). */
+static void expect_image_grants(ug_stage_quota *q, uint64_t from, uint64_t to, const char *what)
+{
+    ug_scope *sc = ug_stage_quota_scope(q);
+    for (uint64_t u = from; u <= to; u++) {
+        ug_grant_info gi;
+        cr_assert(ug_scope_lookup(sc, u, &gi) && gi.durable && gi.stage == ug_stage_quota_id(q), "%s: uid %llu", what,
+                  (unsigned long long)u);
+        cr_assert(gi.at == NOW && gi.outcome == (ug_outcome)(u % 7) && gi.outcome_at == (u % 7 ? NOW + u : 0),
+                  "%s: uid %llu: outcome %d at %u", what, (unsigned long long)u, gi.outcome, gi.outcome_at);
+    }
+}
+
+/* Three thousand grants of "r" with outcomes and ten of "s", closed: the image. */
+static void make_image(void)
+{
+    ug_store *s = xopen(1, NULL);
+    ug_stage_quota *q = xstage(s, "r");
+    grant_range(q, 0, 1, 3000);
+    for (uint64_t u = 1; u <= 3000; u++) {
+        ug_outcome_put p = {.o = (ug_outcome)(u % 7), .at = NOW + (uint32_t)u, .ts = NOW + (uint32_t)u};
+        cr_assert_geq(ug_scope_put_outcome(ug_stage_quota_scope(q), 0, u, &p, NULL), 0);
+    }
+    grant_range(xstage(s, "s"), 0, 1, 10);
+    cr_assert_eq(ug_store_commit(s, 0), 0);
+    xclose(s);
+    (void)img_inode();
+}
+
+/* A close writes the image; the next start loads every grant, outcome and
+ * stage from it, and a close that changed nothing keeps it. */
+Test(store_log, the_image_written_at_close_serves_the_next_start)
+{
+    make_image();
+    ino_t ino = img_inode();
+    logbook b = {0};
+    ug_store *s = xopen(2, &b);
+    cr_assert_geq(s->img.fd, 0, "the image is taken");
+    ug_stage_quota *q = xstage(s, "r");
+    expect_image_grants(q, 1, 3000, "from the image");
+    cr_expect_eq(ug_stage_quota_count(q), 3000);
+    cr_expect_eq(ug_stage_quota_count(xstage(s, "s")), 10);
+    cr_expect_eq(ug_stage_quota_count(xstage(s, "none")), 0);
+    cr_expect_eq(ug_stage_quota_grant(q, 1, 3001, NOW, NULL), UG_GRANT_NEW);
+    cr_expect_eq(b.n, 0, "log: %s", b.all);
+    ug_store_close(s, NULL, 0);
+    cr_expect_neq(img_inode(), ino, "a close after a grant writes it again");
+    ino = img_inode();
+    s = xopen(1, NULL);
+    q = xstage(s, "r");
+    expect_image_grants(q, 1, 3000, "again");
+    cr_expect_eq(ug_stage_quota_count(q), 3001);
+    cr_expect_eq(ug_stage_quota_grant(q, 0, 3001, NOW, NULL), UG_GRANT_ALREADY);
+    xclose(s);
+    cr_expect_eq(img_inode(), ino, "a close that changed nothing keeps it");
+}
+
+/* A record of the image damaged: the load says so and reads data.mdb. */
+Test(store_log, a_damaged_image_is_dropped_for_data_mdb)
+{
+    make_image();
+    char path[128];
+    img_path(path, sizeof path);
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f);
+    cr_assert_eq(fseek(f, 64 + 24 * 100 + 13, SEEK_SET), 0);
+    cr_assert_eq(fputc(0x5a, f), 0x5a);
+    cr_assert_eq(fclose(f), 0);
+    logbook b = {0};
+    ug_store *s = xopen(1, &b);
+    ug_stage_quota *q = xstage(s, "r");
+    expect_image_grants(q, 1, 3000, "from data.mdb");
+    cr_expect_eq(ug_stage_quota_count(q), 3000, "each grant once");
+    cr_expect(strstr(b.all, "grants.img is damaged"), "log: %s", b.all);
+    xclose(s);
+}
+
+/* Started from the image, a node grants more and is killed, once with the
+ * new grants in the log alone, once with some checkpointed: the start after
+ * each finds every grant (the image no longer matches data.mdb). */
+Test(store_log, a_kill_after_a_start_from_the_image_loses_nothing)
+{
+    make_image();
+    for (int round = 0; round < 2; round++) {
+        uint64_t at = 4001 + (uint64_t)round * 100;
+        killed_child(at, at + 49, at + 59, round == 1);
+        ug_store *s = xopen(1, NULL);
+        ug_stage_quota *q = xstage(s, "r");
+        expect_image_grants(q, 1, 3000, "old");
+        for (int r = 0; r <= round; r++)
+            expect_durable(q, 4001 + (uint64_t)r * 100, 4060 + (uint64_t)r * 100, "after the kill");
+        cr_expect_eq(ug_stage_quota_count(q), 3000 + 60 * (uint64_t)(round + 1));
+        xclose(s);
+    }
+}
+
+/* data.mdb written by an upgate that knows no image (a grant put straight
+ * into it): the image no longer serves. */
+Test(store_log, a_write_by_an_older_upgate_voids_the_image)
+{
+    make_image();
+    ug_store *s = xopen(1, NULL);
+    uint32_t id = ug_scope_id(ug_stage_quota_scope(xstage(s, "r")));
+    xclose(s);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi db;
+    cr_assert_eq(mdb_env_create(&env), 0);
+    cr_assert_eq(mdb_env_set_maxdbs(env, 8), 0);
+    cr_assert_eq(mdb_env_set_mapsize(env, (size_t)1 << 30), 0);
+    cr_assert_eq(mdb_env_open(env, g_dir, 0, 0600), 0);
+    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    cr_assert_eq(mdb_dbi_open(txn, "grants", 0, &db), 0);
+    uint8_t key[12];
+    be32(key, id);
+    be64(key + 4, 9999);
+    grant_record r = {.at = NOW, .stage = 1};
+    MDB_val k = {sizeof key, key}, v = {sizeof r, &r};
+    cr_assert_eq(mdb_put(txn, db, &k, &v, 0), 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    s = xopen(1, NULL);
+    cr_expect_lt(s->img.fd, 0, "the image is not taken");
+    ug_stage_quota *q = xstage(s, "r");
+    expect_durable(q, 9999, 9999, "put by the older upgate");
+    expect_durable(q, 1, 3000, "the rest");
+    xclose(s);
+}
+
+/* Started from the image, a scope granted, swept and loaded again drains
+ * the log into data.mdb first: the second load reads data.mdb. */
+Test(store_log, a_scope_loaded_again_after_a_start_from_the_image)
+{
+    make_image();
+    ug_store *s = xopen(1, NULL);
+    ug_stage_quota *q = xstage(s, "s");
+    grant_range(q, 0, 11, 20);
+    cr_assert_eq(ug_store_commit(s, 0), 0);
+    ug_store_unmark(s);
+    ug_store_sweep(s);
+    q = xstage(s, "s");
+    expect_durable(q, 1, 20, "loaded again");
+    cr_expect_eq(ug_stage_quota_count(q), 20);
+    expect_image_grants(xstage(s, "r"), 1, 3000, "the other scope");
     xclose(s);
 }

@@ -210,6 +210,7 @@ static void store_free(ug_store *s)
         free(s->stage_names[i]);
     free(s->stage_names);
     ug_wal_close(s); /* the log drains into data.mdb first */
+    ug_image_close(s);
     for (unsigned w = 0; s->queues && w < s->nworkers; w++)
         free(s->queues[w].v);
     free(s->queues);
@@ -241,6 +242,7 @@ ug_store *ug_store_open(const ug_store_opts *o, char *err, size_t errcap)
     }
     snprintf(s->dir, sizeof s->dir, "%s", o->dir);
     s->lock_fd = -1;
+    s->img.fd = -1;
     s->nworkers = o->nworkers;
     s->log = o->log;
     s->log_ctx = o->log_ctx;
@@ -258,6 +260,7 @@ ug_store *ug_store_open(const ug_store_opts *o, char *err, size_t errcap)
         ug_store_open_dbs(s, o, err, errcap) != 0 || ug_wal_open(s, err, errcap) != 0 ||
         ug_store_load_names(s, err, errcap) != 0 || write_marker(s, o->now, err, errcap) != 0)
         goto fail;
+    ug_image_open(s);
     return s;
 fail:
     store_free(s);
@@ -280,6 +283,8 @@ int ug_store_close(ug_store *s, char *err, size_t errcap)
                       "state folder %s: %zu grant records could not be stored (see the log for the cause); no HINT "
                       "was sent for a grant among them",
                       s->dir, lost);
+    else if (s->env && s->wal.tail && ug_wal_drain(s) == 0)
+        ug_image_write(s); /* data.mdb holds every grant now: the next start reads them packed */
     store_free(s);
     return rc;
 }

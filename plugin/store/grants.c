@@ -33,12 +33,19 @@ static inline stripe *stripe_of(ug_scope *sc, uint64_t h)
     return &sc->stripes[h >> (64 - STRIPE_BITS)];
 }
 
+/* A table's capacity is any size, not a power of two, so that a loaded
+ * table is sized to its grants (1M grants in 34 MiB, not 48): the home
+ * slot is h's low 32 bits scaled to cap (the stripe took the top bits). */
+static inline size_t home_of(uint64_t h, size_t cap)
+{
+    return (size_t)(((uint64_t)(uint32_t)h * cap) >> 32);
+}
+
 static grant_entry *stripe_find(stripe *st, uint64_t uid, uint64_t h)
 {
     if (st->cap == 0 || uid == 0) /* 0 marks an empty slot, never a uid */
         return NULL;
-    size_t mask = st->cap - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
+    for (size_t i = home_of(h, st->cap);; i = i + 1 == st->cap ? 0 : i + 1) {
         if (st->tab[i].uid == uid)
             return &st->tab[i];
         if (st->tab[i].uid == 0)
@@ -46,22 +53,20 @@ static grant_entry *stripe_find(stripe *st, uint64_t uid, uint64_t h)
     }
 }
 
-static grant_entry *tab_put(grant_entry *tab, size_t mask, const grant_entry *e, uint64_t h)
+static grant_entry *tab_put(grant_entry *tab, size_t cap, const grant_entry *e, uint64_t h)
 {
-    size_t i = h & mask;
+    size_t i = home_of(h, cap);
     while (tab[i].uid != 0)
-        i = (i + 1) & mask;
+        i = i + 1 == cap ? 0 : i + 1;
     tab[i] = *e;
     return &tab[i];
 }
 
-/* The smallest power of two holding n entries at most 3/4 full. */
+/* The capacity that holds n entries 3/4 full (at least 16). */
 static size_t cap_for(size_t n)
 {
-    size_t cap = 16;
-    while (cap / LOAD_DEN * LOAD_NUM < n)
-        cap <<= 1;
-    return cap;
+    size_t cap = n / LOAD_NUM * LOAD_DEN + LOAD_DEN;
+    return cap < 16 ? 16 : cap;
 }
 
 #define HUGE_PAGE ((size_t)2 << 20)
@@ -74,11 +79,13 @@ static grant_entry *tab_alloc(size_t cap)
     size_t bytes = cap * sizeof(grant_entry);
     if (bytes < HUGE_PAGE)
         return calloc(cap, sizeof(grant_entry));
-    grant_entry *tab = aligned_alloc(HUGE_PAGE, bytes); /* bytes: a power of two above 2 MiB */
-    if (tab) {
-        (void)madvise(tab, bytes, MADV_HUGEPAGE);
-        memset(tab, 0, bytes);
-    }
+    /* not rounded up to 2 MiB: the tail short of a huge page stays on
+     * small pages, so a table costs its size, not up to 2 MiB more */
+    void *tab = NULL;
+    if (posix_memalign(&tab, HUGE_PAGE, bytes) != 0)
+        return NULL;
+    (void)madvise(tab, bytes, MADV_HUGEPAGE);
+    memset(tab, 0, bytes);
     return tab;
 }
 
@@ -91,25 +98,26 @@ static int stripe_resize(stripe *st, size_t cap)
         return -1;
     for (size_t i = 0; i < st->cap; i++)
         if (st->tab[i].uid)
-            tab_put(tab, cap - 1, &st->tab[i], ug_mix64(st->tab[i].uid));
+            tab_put(tab, cap, &st->tab[i], ug_mix64(st->tab[i].uid));
     free(st->tab);
     st->tab = tab;
     st->cap = cap;
     return 0;
 }
 
-/* Room for one more entry, so the insert after it cannot fail. */
+/* Room for one more entry, so the insert after it cannot fail. A full
+ * table doubles: grants keep coming, and a rehash costs one per entry. */
 static int stripe_reserve(stripe *st)
 {
     if (st->used + 1 <= st->cap / LOAD_DEN * LOAD_NUM)
         return 0;
-    return stripe_resize(st, cap_for(st->used + 1));
+    return stripe_resize(st, cap_for(2 * (st->used + 1)));
 }
 
 static grant_entry *stripe_insert(stripe *st, const grant_entry *e, uint64_t h)
 {
     st->used++;
-    return tab_put(st->tab, st->cap - 1, e, h);
+    return tab_put(st->tab, st->cap, e, h);
 }
 
 ug_scope *ug_scope_new(ug_store *s, const char *rollout, const char *to)
@@ -154,9 +162,10 @@ void ug_scope_free(ug_scope *sc)
 
 int ug_scope_presize(ug_scope *sc, size_t n)
 {
-    /* stripes fill unevenly: leave each room for 1/8 more than its share */
+    /* stripes fill unevenly (by about the root of their share): leave
+     * each room for 1/16 more, and 64 */
     size_t per = n / NSTRIPES;
-    per += per / 8 + 1;
+    per += per / 16 + 64;
     for (unsigned i = 0; i < NSTRIPES; i++)
         if (stripe_resize(&sc->stripes[i], cap_for(per)) != 0)
             return -1;
@@ -175,7 +184,7 @@ int ug_scope_insert_loaded(ug_scope *sc, const uint64_t *uids, const grant_recor
         h[i] = ug_mix64(uids[i]);
         stripe *st = stripe_of(sc, h[i]);
         if (st->cap)
-            __builtin_prefetch(&st->tab[h[i] & (st->cap - 1)], 1);
+            __builtin_prefetch(&st->tab[home_of(h[i], st->cap)], 1);
     }
     for (size_t i = 0; i < n; i++) {
         stripe *st = stripe_of(sc, h[i]);

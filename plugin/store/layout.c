@@ -145,7 +145,9 @@ int ug_store_open_dbs(ug_store *s, const ug_store_opts *o, char *err, size_t err
         return -1;
     }
     free(old.names);
-    if (rc == 0)
+    /* written only when it changes: an open that writes nothing leaves
+     * data.mdb's last transaction, and so the load image, as they were */
+    if (rc == 0 && layout != UG_STORE_LAYOUT)
         rc = ug_store_put_u32(txn, s->db_meta, "layout", 6, UG_STORE_LAYOUT);
     if (rc == 0)
         rc = mdb_txn_commit(txn);

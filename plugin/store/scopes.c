@@ -8,9 +8,9 @@
 
 #include "store/store_impl.h"
 
-/* Pages the load read stay in our RSS as file pages; they are the page
+/* Pages a scan read stay in our RSS as file pages; they are the page
  * cache's to keep, not ours, once the grants are in memory. */
-static void drop_pages(const void *lo, const void *hi)
+void ug_store_drop_pages(const void *lo, const void *hi)
 {
     if (!lo || hi <= lo)
         return;
@@ -19,10 +19,71 @@ static void drop_pages(const void *lo, const void *hi)
     (void)madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
-/* Two passes over the scope's key range: count, presize, then insert, so
- * the tables are sized as when live and never rehash while loading. */
+/* The scope's grant count when every grant of data.mdb is its own (the
+ * first and last keys say so: one release, the common case), without a
+ * counting walk; else SIZE_MAX. */
+static size_t sole_scope_count(ug_store *s, MDB_txn *txn, MDB_cursor *cur, uint32_t id)
+{
+    MDB_val k, v;
+    MDB_stat st;
+    for (int op = 0; op < 2; op++)
+        if (mdb_cursor_get(cur, &k, &v, op ? MDB_LAST : MDB_FIRST) != 0 || k.mv_size != 12 ||
+            rd_be(k.mv_data, 4) != id)
+            return SIZE_MAX;
+    return mdb_stat(txn, s->db_grants, &st) == 0 ? st.ms_entries : SIZE_MAX;
+}
+
+/* One walk over sc's key range in data.mdb: counts its records into *n, or
+ * inserts them (ins). The leaves lie scattered over the file, and each one
+ * read maps its neighbours too: the pages read are given back every
+ * UG_DROP_EVERY records, so the walk never holds the whole file. */
+static int walk(ug_scope *sc, MDB_cursor *cur, bool ins, size_t *n)
+{
+    uint8_t first[12] = {0};
+    be32(first, sc->id);
+    const uint8_t *lo = NULL, *hi = NULL;
+    uint64_t uids[UG_LOAD_BATCH];
+    grant_record recs[UG_LOAD_BATCH];
+    size_t nb = 0;
+    MDB_val k = {sizeof first, first}, v;
+    int rc;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 12 || v.mv_size != sizeof(grant_record))
+            return MDB_CORRUPTED;
+        if (memcmp(k.mv_data, first, 4) != 0)
+            break;
+        const uint8_t *p = v.mv_data;
+        lo = !lo || p < lo ? p : lo;
+        hi = p + sizeof(grant_record) > hi ? p + sizeof(grant_record) : hi;
+        if (++*n % UG_DROP_EVERY == 0) {
+            ug_store_drop_pages(lo, hi);
+            lo = hi = NULL;
+        }
+        if (!ins)
+            continue;
+        memcpy(&recs[nb], p, sizeof recs[nb]);
+        if ((uids[nb] = rd_be((const uint8_t *)k.mv_data + 4, 8)) == 0)
+            return MDB_CORRUPTED;
+        if (++nb == UG_LOAD_BATCH) {
+            if (ug_scope_insert_loaded(sc, uids, recs, nb) != 0)
+                return ENOMEM;
+            nb = 0;
+        }
+    }
+    ug_store_drop_pages(lo, hi);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    return nb && ug_scope_insert_loaded(sc, uids, recs, nb) != 0 ? ENOMEM : 0;
+}
+
+/* From the load image when it serves; else from data.mdb: count (unless
+ * the scope holds every grant there), presize, insert, so the tables are
+ * sized as when live and never rehash while loading. */
 int ug_store_load_scope(ug_store *s, ug_scope *sc, char *err, size_t errcap)
 {
+    int done = ug_image_load(s, sc, err, errcap);
+    if (done != 0)
+        return done > 0 ? 0 : -1;
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     const char *what = "mdb_txn_begin";
@@ -32,59 +93,18 @@ int ug_store_load_scope(ug_store *s, ug_scope *sc, char *err, size_t errcap)
     what = "mdb_cursor_open";
     if ((rc = mdb_cursor_open(txn, s->db_grants, &cur)) != 0)
         goto fail;
-    uint8_t first[12] = {0};
-    be32(first, sc->id);
-    const uint8_t *lo = NULL, *hi = NULL;
-    uint64_t uids[UG_LOAD_BATCH];
-    grant_record recs[UG_LOAD_BATCH];
-    size_t nb = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        size_t n = 0;
-        MDB_val k = {sizeof first, first}, v;
-        what = "mdb_cursor_get";
-        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            if (k.mv_size != 12 || v.mv_size != sizeof(grant_record)) {
-                rc = MDB_CORRUPTED;
-                goto fail;
-            }
-            if (memcmp(k.mv_data, first, 4) != 0)
-                break;
-            if (pass == 0) {
-                n++;
-                continue;
-            }
-            memcpy(&recs[nb], v.mv_data, sizeof recs[nb]);
-            uids[nb] = rd_be((const uint8_t *)k.mv_data + 4, 8);
-            const uint8_t *p = v.mv_data;
-            lo = !lo || p < lo ? p : lo;
-            hi = p + sizeof(grant_record) > hi ? p + sizeof(grant_record) : hi;
-            if (uids[nb++] == 0) {
-                rc = MDB_CORRUPTED;
-                goto fail;
-            }
-            if (nb == UG_LOAD_BATCH) {
-                if (ug_scope_insert_loaded(sc, uids, recs, nb) != 0) {
-                    rc = ENOMEM;
-                    goto fail;
-                }
-                nb = 0;
-            }
-        }
-        if (rc != 0 && rc != MDB_NOTFOUND)
-            goto fail;
-        rc = 0;
-        if (pass == 0 && ug_scope_presize(sc, n) != 0) {
-            rc = ENOMEM;
-            goto fail;
-        }
-    }
-    if (nb && ug_scope_insert_loaded(sc, uids, recs, nb) != 0) {
+    what = "mdb_cursor_get";
+    size_t n = sole_scope_count(s, txn, cur, sc->id), seen = 0;
+    if (n == SIZE_MAX && (n = 0, rc = walk(sc, cur, false, &n)) != 0)
+        goto fail;
+    if (ug_scope_presize(sc, n) != 0) {
         rc = ENOMEM;
         goto fail;
     }
+    if ((rc = walk(sc, cur, true, &seen)) != 0)
+        goto fail;
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
-    drop_pages(lo, hi);
     return 0;
 fail:
     if (cur)

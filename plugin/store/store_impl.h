@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "store/store.h"
 
@@ -43,6 +44,22 @@ typedef struct {
 } grant_record;
 #define GR_PUBLISHED 0x01u /* marked published (GF_PUBLISHED) */
 _Static_assert(sizeof(grant_record) == 12, "grant record layout");
+
+/* A grant record as the log and the load image hold it: scope id (4), uid
+ * (8), grant_record (12), in native byte order. */
+#define UG_REC_LEN 24u
+static inline void ug_rec_encode(uint8_t *p, uint32_t scope, uint64_t uid, const grant_record *r)
+{
+    memcpy(p, &scope, 4);
+    memcpy(p + 4, &uid, 8);
+    memcpy(p + 12, r, sizeof *r);
+}
+static inline void ug_rec_decode(const uint8_t *p, uint32_t *scope, uint64_t *uid, grant_record *r)
+{
+    memcpy(scope, p, 4);
+    memcpy(uid, p + 4, 8);
+    memcpy(r, p + 12, sizeof *r);
+}
 
 typedef struct {
     alignas(UG_CACHELINE) pthread_mutex_t mu;
@@ -149,6 +166,15 @@ typedef struct {
     size_t cap;
 } ug_wal;
 
+/* The load image (image.c): grants.img, valid for this run's loads. */
+struct ug_img_scope;
+typedef struct {
+    int fd; /* -1: none (absent, stale, damaged, or data.mdb changed since) */
+    struct ug_img_scope *dir; /* [nscopes], scope ids ascending */
+    uint32_t nscopes;
+    uint64_t txnid; /* data.mdb's last transaction the image reflects */
+} ug_image;
+
 struct ug_store {
     MDB_env *env;
     MDB_dbi db_meta, db_names, db_grants, db_flags, db_history;
@@ -171,6 +197,8 @@ struct ug_store {
     void *on_commit_ctx;
     ug_group group;
     ug_wal wal;
+    ug_image img;
+    _Atomic bool grants_written; /* a grant record went into data.mdb in this run */
 };
 
 #define QUOTA_SOURCED (UG_QUOTA_UNLIMITED - 1u)
@@ -249,6 +277,24 @@ int ug_store_open_dbs(ug_store *s, const ug_store_opts *o, char *err, size_t err
 
 /* Reads the scope's grants from disk into sc (not yet shared). */
 int ug_store_load_scope(ug_store *s, ug_scope *sc, char *err, size_t errcap);
+/* Gives back the map's pages in [lo, hi) that a scan read: they are the
+ * page cache's to keep, not this process's. A scan over data.mdb's grants
+ * does so every UG_DROP_EVERY records. */
+void ug_store_drop_pages(const void *lo, const void *hi);
+#define UG_DROP_EVERY 16384u
+
+/* ---- image.c ------------------------------------------------------------------ */
+
+/* Takes grants.img when data.mdb is still as the close that wrote it left
+ * it (call once the log is replayed); else loads read data.mdb. */
+void ug_image_open(ug_store *s);
+/* Loads sc from the image: 1 done, 0 the image cannot serve it (sc
+ * untouched: read data.mdb), -1 failed with err set. */
+int ug_image_load(ug_store *s, ug_scope *sc, char *err, size_t errcap);
+/* Writes grants.img from data.mdb (the log drained); a failure is logged,
+ * and the next start reads data.mdb. */
+void ug_image_write(ug_store *s);
+void ug_image_close(ug_store *s);
 
 /* ---- commit.c ------------------------------------------------------------------- */
 

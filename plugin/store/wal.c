@@ -40,7 +40,7 @@
 
 #define WAL_MAGIC 0x31574755u /* "UGW1" */
 #define WAL_HEAD 32u
-#define WAL_REC 24u /* scope id (4), uid (8), grant_record (12), native order */
+#define WAL_REC UG_REC_LEN
 #define WAL_BLOCK 4096u
 #define WAL_GROW ((uint64_t)256 << 10) /* zeros written ahead at a time */
 #define WAL_READ ((size_t)256 << 10)   /* replay reads this much at a time */
@@ -145,14 +145,15 @@ static int ap_put(applier *a, const uint8_t *rec)
         return rc;
     uint32_t scope;
     uint64_t uid;
-    memcpy(&scope, rec, 4);
-    memcpy(&uid, rec + 4, 8);
+    grant_record r;
+    ug_rec_decode(rec, &scope, &uid, &r);
     uint8_t key[12];
     be32(key, scope);
     be64(key + 4, uid);
-    MDB_val kv = {sizeof key, key}, vv = {sizeof(grant_record), (void *)(rec + 12)};
+    MDB_val kv = {sizeof key, key}, vv = {sizeof r, &r};
     if (uid == 0 || (rc = mdb_put(a->txn, a->s->db_grants, &kv, &vv, 0)) != 0)
         return uid == 0 ? 0 : rc;
+    atomic_store(&a->s->grants_written, true); /* the load image no longer holds data.mdb */
     a->total++;
     if (++a->n < APPLY_CHUNK)
         return 0;
@@ -319,9 +320,7 @@ static uint32_t build_batch(ug_wal *w, const ug_part *parts, size_t off)
             grant_record r;
             if (!ug_scope_record(pt->v[i].sc, pt->v[i].uid, &r))
                 continue; /* learned: never written here */
-            memcpy(p, &pt->v[i].sc->id, 4);
-            memcpy(p + 4, &pt->v[i].uid, 8);
-            memcpy(p + 12, &r, sizeof r);
+            ug_rec_encode(p, pt->v[i].sc->id, pt->v[i].uid, &r);
             p += WAL_REC;
             n++;
         }

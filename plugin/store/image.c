@@ -1,0 +1,411 @@
+/* The load image: grants.img, data.mdb's grant records packed in key order at close, read back at the next start. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "store/store_impl.h"
+#include "upgate_plugin.h"
+
+/*
+ * Why an image: data.mdb holds a scope's grants in leaves scattered over
+ * the file (121 MB for 1M grants written through the log), and a cursor
+ * walk through the map leaves the whole file resident in this process until
+ * the load ends: the peak of a start was the grant tables plus the file. The
+ * image holds the same records, 24 bytes each, scope by scope; a load reads
+ * its scope's part with pread() a chunk at a time, so nothing is mapped and
+ * the peak is the tables plus one chunk.
+ *
+ * When it may be used: the close that writes it puts a random token in
+ * meta "img" in a write transaction, scans the grants in that transaction,
+ * writes the image with the token and that transaction's id, makes it
+ * durable, renames it into place and only then commits. A start uses it
+ * when meta "img" holds its token and data.mdb's last transaction is still
+ * that one: any later write, by this upgate, an older one (which knows no
+ * image) or a replay of the log, moves the id on. Within a run, the image
+ * serves loads until the first grant record goes into data.mdb
+ * (s->grants_written): a scope's records reach data.mdb only once it is
+ * loaded, or through the drain before a load, which sets the flag first.
+ *
+ * File: a header (64 bytes), the records (the log's: scope id, uid,
+ * grant_record, native order), then one entry per scope (40 bytes: scope
+ * id, first record, count, BLAKE2b-128 of its records). The header's sum is
+ * a keyed BLAKE2b over the rest of the header and the entries. A load checks its
+ * scope's sum and order before it inserts anything; a mismatch drops the
+ * image (logged) and the scope loads from data.mdb.
+ */
+
+#define IMG_MAGIC 0x31494755u /* "UGI1" */
+#define IMG_VERSION 1u
+#define IMG_NAME "grants.img"
+#define IMG_CHUNK_RECS 43690u /* records per read: just under 1 MiB */
+#define IMG_SCOPES_MAX (1u << 20)
+#define IMG_RECS_MAX ((uint64_t)1 << 36)
+#define IMG_SUM 16u
+
+typedef struct {
+    uint64_t sum;
+    uint32_t magic, version;
+    uint64_t txnid;
+    uint8_t token[16];
+    uint64_t nrecs;
+    uint32_t nscopes, pad;
+    uint64_t pad2;
+} img_head;
+_Static_assert(sizeof(img_head) == 64, "image header layout");
+
+struct ug_img_scope {
+    uint32_t scope, pad;
+    uint64_t first, count;
+    uint8_t sum[IMG_SUM];
+};
+_Static_assert(sizeof(struct ug_img_scope) == 40, "image entry layout");
+
+static const unsigned char head_key[crypto_shorthash_KEYBYTES] = "upgate img sum";
+
+static void img_path(char *out, size_t cap, const ug_store *s, const char *suffix)
+{
+    snprintf(out, cap, "%s/" IMG_NAME "%s", s->dir, suffix);
+}
+
+static uint64_t head_sum(const img_head *h, const struct ug_img_scope *dir)
+{
+    crypto_generichash_state st;
+    uint8_t out[crypto_generichash_BYTES_MIN];
+    (void)crypto_generichash_init(&st, head_key, sizeof head_key, sizeof out);
+    (void)crypto_generichash_update(&st, (const uint8_t *)h + 8, sizeof *h - 8);
+    (void)crypto_generichash_update(&st, (const uint8_t *)dir, (size_t)h->nscopes * sizeof *dir);
+    (void)crypto_generichash_final(&st, out, sizeof out);
+    uint64_t v;
+    memcpy(&v, out, sizeof v);
+    return v;
+}
+
+/* All len bytes at off, read (wr false) or written; 0 or -1. */
+static int io_full(int fd, void *buf, size_t len, uint64_t off, bool wr)
+{
+    uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = wr ? pwrite(fd, p, len, (off_t)off) : pread(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n, len -= (size_t)n, off += (uint64_t)n;
+    }
+    return 0;
+}
+
+static int read_full(int fd, void *buf, size_t len, uint64_t off)
+{
+    return io_full(fd, buf, len, off, false);
+}
+
+static int write_full(int fd, const void *buf, size_t len, uint64_t off)
+{
+    return io_full(fd, (void *)buf, len, off, true);
+}
+
+void ug_image_close(ug_store *s)
+{
+    if (s->img.fd >= 0)
+        close(s->img.fd);
+    s->img.fd = -1;
+    free(s->img.dir);
+    s->img.dir = NULL;
+    s->img.nscopes = 0;
+}
+
+/* ---- opening ----------------------------------------------------------------- */
+
+/* The entries follow one another over every record, scope ids ascending. */
+static bool dir_ok(const img_head *h, const struct ug_img_scope *dir)
+{
+    uint64_t next = 0;
+    for (uint32_t i = 0; i < h->nscopes; i++) {
+        if (dir[i].first != next || dir[i].count == 0 || dir[i].count > h->nrecs - next ||
+            (i > 0 && dir[i].scope <= dir[i - 1].scope))
+            return false;
+        next += dir[i].count;
+    }
+    return next == h->nrecs;
+}
+
+/* Whether data.mdb is still as the close that wrote h left it. */
+static bool matches_env(ug_store *s, const img_head *h)
+{
+    MDB_envinfo info;
+    MDB_txn *txn;
+    if (mdb_env_info(s->env, &info) != 0 || (uint64_t)info.me_last_txnid != h->txnid)
+        return false;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+        return false;
+    MDB_val k = {3, "img"}, v;
+    bool ok = mdb_get(txn, s->db_meta, &k, &v) == 0 && v.mv_size == sizeof h->token &&
+              sodium_memcmp(v.mv_data, h->token, sizeof h->token) == 0;
+    mdb_txn_abort(txn);
+    return ok;
+}
+
+void ug_image_open(ug_store *s)
+{
+    char path[UG_STORE_PATH_MAX + 32];
+    img_path(path, sizeof path, s, "");
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return;
+    img_head h;
+    struct stat st;
+    struct ug_img_scope *dir = NULL;
+    if (read_full(fd, &h, sizeof h, 0) != 0 || h.magic != IMG_MAGIC || h.version != IMG_VERSION ||
+        h.nscopes > IMG_SCOPES_MAX || h.nrecs > IMG_RECS_MAX || fstat(fd, &st) != 0 ||
+        (uint64_t)st.st_size != sizeof h + h.nrecs * UG_REC_LEN + (uint64_t)h.nscopes * sizeof *dir)
+        goto stale;
+    if (!(dir = malloc((size_t)h.nscopes * sizeof *dir + 1)) ||
+        read_full(fd, dir, (size_t)h.nscopes * sizeof *dir, sizeof h + h.nrecs * UG_REC_LEN) != 0 ||
+        head_sum(&h, dir) != h.sum || !dir_ok(&h, dir) || !matches_env(s, &h))
+        goto stale;
+    s->img = (ug_image){.fd = fd, .dir = dir, .nscopes = h.nscopes, .txnid = h.txnid};
+    return;
+stale: /* written before data.mdb last changed (or damaged): loads read data.mdb */
+    free(dir);
+    close(fd);
+}
+
+/* ---- loading ----------------------------------------------------------------- */
+
+static const struct ug_img_scope *find_scope(const ug_image *im, uint32_t id)
+{
+    size_t lo = 0, hi = im->nscopes;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (im->dir[mid].scope == id)
+            return &im->dir[mid];
+        if (im->dir[mid].scope < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Pass 0 checks the scope's records (sum, scope id, uids ascending);
+ * pass 1 inserts them. 0, -1 damaged or unreadable, -2 out of memory. */
+static int read_pass(ug_store *s, ug_scope *sc, const struct ug_img_scope *e, uint8_t *buf, int pass)
+{
+    crypto_generichash_state hs;
+    (void)crypto_generichash_init(&hs, NULL, 0, IMG_SUM);
+    uint64_t prev = 0;
+    uint64_t uids[UG_LOAD_BATCH];
+    grant_record recs[UG_LOAD_BATCH];
+    for (uint64_t done = 0; done < e->count;) {
+        size_t n = e->count - done < IMG_CHUNK_RECS ? (size_t)(e->count - done) : IMG_CHUNK_RECS;
+        if (read_full(s->img.fd, buf, n * UG_REC_LEN, sizeof(img_head) + (e->first + done) * UG_REC_LEN) != 0)
+            return -1;
+        if (pass == 0)
+            (void)crypto_generichash_update(&hs, buf, n * UG_REC_LEN);
+        for (size_t i = 0, nb = 0; i < n; i++) {
+            uint32_t scope;
+            ug_rec_decode(buf + i * UG_REC_LEN, &scope, &uids[nb], &recs[nb]);
+            if (pass == 0 && (scope != sc->id || uids[nb] <= prev))
+                return -1;
+            prev = uids[nb];
+            if (pass == 1 && (++nb == UG_LOAD_BATCH || i + 1 == n)) {
+                if (ug_scope_insert_loaded(sc, uids, recs, nb) != 0)
+                    return -2;
+                nb = 0;
+            }
+        }
+        done += n;
+    }
+    uint8_t sum[IMG_SUM];
+    (void)crypto_generichash_final(&hs, sum, sizeof sum);
+    return pass == 1 || sodium_memcmp(sum, e->sum, sizeof sum) == 0 ? 0 : -1;
+}
+
+int ug_image_load(ug_store *s, ug_scope *sc, char *err, size_t errcap)
+{
+    if (s->img.fd < 0)
+        return 0;
+    if (atomic_load(&s->grants_written)) {
+        ug_image_close(s); /* data.mdb moved on: it serves no load again */
+        return 0;
+    }
+    const struct ug_img_scope *e = find_scope(&s->img, sc->id);
+    if (!e)
+        return 1; /* the image holds every grant of data.mdb: none of this scope */
+    uint8_t *buf = malloc((size_t)IMG_CHUNK_RECS * UG_REC_LEN);
+    int rc = buf ? read_pass(s, sc, e, buf, 0) : -2;
+    if (rc == -1) {
+        free(buf);
+        ug_store_logf(s, UG_LOG_WARN, "state folder %s: %s is damaged (rollout %s release %s); loading from data.mdb",
+                      s->dir, IMG_NAME, sc->rollout, sc->to);
+        ug_image_close(s);
+        return 0;
+    }
+    if (rc == 0 && ug_scope_presize(sc, (size_t)e->count) != 0)
+        rc = -2;
+    if (rc == 0)
+        rc = read_pass(s, sc, e, buf, 1); /* the scope holds part of it on failure: no fallback */
+    free(buf);
+    if (rc != 0)
+        return ug_store_fail(err, errcap, "state folder %s: rollout %s release %s: reading %s: %s", s->dir,
+                             sc->rollout, sc->to, IMG_NAME, rc == -2 ? "out of memory" : strerror(errno ? errno : EIO));
+    return 1;
+}
+
+/* ---- writing ----------------------------------------------------------------- */
+
+/* The records and entries of an image being written. */
+typedef struct {
+    int fd;
+    uint8_t *buf;
+    size_t nbuf;
+    uint64_t nrecs;
+    struct ug_img_scope *dir;
+    uint32_t nscopes, capscopes;
+    crypto_generichash_state hs;
+} img_writer;
+
+static int flush_buf(img_writer *w)
+{
+    uint64_t at = sizeof(img_head) + (w->nrecs - w->nbuf) * UG_REC_LEN;
+    int rc = write_full(w->fd, w->buf, w->nbuf * UG_REC_LEN, at);
+    w->nbuf = 0;
+    return rc;
+}
+
+static void close_scope(img_writer *w)
+{
+    if (w->nscopes)
+        (void)crypto_generichash_final(&w->hs, w->dir[w->nscopes - 1].sum, IMG_SUM);
+}
+
+/* Appends one record of scope; a new scope opens its entry. */
+static int add_rec(img_writer *w, uint32_t scope, uint64_t uid, const grant_record *r)
+{
+    if (!w->nscopes || w->dir[w->nscopes - 1].scope != scope) {
+        if (w->nscopes == IMG_SCOPES_MAX)
+            return -1;
+        if (w->nscopes == w->capscopes) {
+            uint32_t cap = w->capscopes ? w->capscopes * 2 : 16;
+            struct ug_img_scope *d = realloc(w->dir, cap * sizeof *d);
+            if (!d)
+                return -1;
+            w->dir = d;
+            w->capscopes = cap;
+        }
+        close_scope(w);
+        w->dir[w->nscopes++] = (struct ug_img_scope){.scope = scope, .first = w->nrecs};
+        (void)crypto_generichash_init(&w->hs, NULL, 0, IMG_SUM);
+    }
+    uint8_t *p = w->buf + w->nbuf * UG_REC_LEN;
+    ug_rec_encode(p, scope, uid, r);
+    (void)crypto_generichash_update(&w->hs, p, UG_REC_LEN);
+    w->dir[w->nscopes - 1].count++;
+    w->nrecs++;
+    return ++w->nbuf == IMG_CHUNK_RECS ? flush_buf(w) : 0;
+}
+
+/* Every grant record txn sees, then the entries and the header. */
+static int write_body(ug_store *s, MDB_txn *txn, img_writer *w, img_head *h)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    if (mdb_cursor_open(txn, s->db_grants, &cur) != 0)
+        return -1;
+    int rc = 0;
+    const uint8_t *lo = NULL, *hi = NULL;
+    for (int g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0 && rc == 0; g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        grant_record r;
+        if (k.mv_size != 12 || v.mv_size != sizeof r) {
+            rc = -1;
+            break;
+        }
+        memcpy(&r, v.mv_data, sizeof r);
+        const uint8_t *kp = k.mv_data;
+        rc = add_rec(w, (uint32_t)rd_be(kp, 4), rd_be(kp + 4, 8), &r);
+        lo = !lo || (const uint8_t *)v.mv_data < lo ? v.mv_data : lo;
+        hi = (const uint8_t *)v.mv_data + sizeof r > hi ? (const uint8_t *)v.mv_data + sizeof r : hi;
+        if (w->nrecs % UG_DROP_EVERY == 0) { /* as a load does: never the whole file resident */
+            ug_store_drop_pages(lo, hi);
+            lo = hi = NULL;
+        }
+    }
+    mdb_cursor_close(cur);
+    ug_store_drop_pages(lo, hi);
+    close_scope(w);
+    if (rc != 0 || (w->nbuf && flush_buf(w) != 0))
+        return -1;
+    h->nrecs = w->nrecs;
+    h->nscopes = w->nscopes;
+    h->sum = head_sum(h, w->dir);
+    if (write_full(w->fd, w->dir, (size_t)w->nscopes * sizeof *w->dir, sizeof *h + w->nrecs * UG_REC_LEN) != 0 ||
+        write_full(w->fd, h, sizeof *h, 0) != 0)
+        return -1;
+    return fdatasync(w->fd);
+}
+
+/* The folder itself, so that the rename is on disk before the commit. */
+static int sync_dir(const ug_store *s)
+{
+    int fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = fd >= 0 ? fsync(fd) : -1;
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* In txn: meta "img" gets the token, the image is written and renamed
+ * into place; the caller commits. */
+static int write_image(ug_store *s, MDB_txn *txn, img_writer *w)
+{
+    char tmp[UG_STORE_PATH_MAX + 32], path[UG_STORE_PATH_MAX + 32];
+    img_path(tmp, sizeof tmp, s, ".tmp");
+    img_path(path, sizeof path, s, "");
+    img_head h = {.magic = IMG_MAGIC, .version = IMG_VERSION, .txnid = (uint64_t)mdb_txn_id(txn)};
+    randombytes_buf(h.token, sizeof h.token);
+    MDB_val k = {3, "img"}, v = {sizeof h.token, h.token};
+    if (mdb_put(txn, s->db_meta, &k, &v, 0) != 0)
+        return -1;
+    w->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (w->fd < 0)
+        return -1;
+    int rc = write_body(s, txn, w, &h);
+    if (close(w->fd) != 0)
+        rc = -1;
+    w->fd = -1;
+    if (rc == 0 && (rename(tmp, path) != 0 || sync_dir(s) != 0))
+        rc = -1;
+    if (rc != 0)
+        (void)unlink(tmp);
+    return rc;
+}
+
+void ug_image_write(ug_store *s)
+{
+    MDB_envinfo info;
+    if (s->img.fd >= 0 && !atomic_load(&s->grants_written) && mdb_env_info(s->env, &info) == 0 &&
+        (uint64_t)info.me_last_txnid == s->img.txnid)
+        return; /* data.mdb is as the image has it */
+    ug_image_close(s);
+    img_writer w = {.fd = -1, .buf = malloc((size_t)IMG_CHUNK_RECS * UG_REC_LEN)};
+    MDB_txn *txn = NULL;
+    int rc = w.buf ? mdb_txn_begin(s->env, NULL, 0, &txn) : ENOMEM;
+    if (rc == 0)
+        rc = write_image(s, txn, &w) == 0 ? 0 : (errno ? errno : EIO);
+    if (rc == 0)
+        rc = mdb_txn_commit(txn);
+    else if (txn)
+        mdb_txn_abort(txn);
+    if (rc != 0)
+        ug_store_logf(s, UG_LOG_WARN, "state folder %s: cannot write %s (%s); the next start loads from data.mdb",
+                      s->dir, IMG_NAME, mdb_strerror(rc));
+    free(w.buf);
+    free(w.dir);
+}
