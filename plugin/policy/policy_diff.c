@@ -99,7 +99,7 @@ static void rollout_diff(line *l, const ug_rollout *a, const ug_rollout *b, int6
         if (p)
             say(l, " percent %s -> %s", x, y);
         if (q)
-            quota(l, p ? "," : "", o, s);
+            quota(l, p ? ", " : " ", o, s);
         say(l, ";");
     }
     if (l->len == head && !l->cut) { /* nothing it shows changed */
