@@ -39,6 +39,9 @@ static int targets_of(ug_inst *I, json_t *req, const ug_live_rollout **out, size
 static int resume_one(ug_inst *I, const ug_live_rollout *lr, uint64_t now, const char *why, json_t *counts)
 {
     char line[600];
+    /* a halt a worker raised since the last tick is stored (and in the
+     * history) first: else tick() would store it after this resume */
+    (void)ug_flags_store_raised(I, lr->rt, now);
     bool was = atomic_load(&lr->rt->halted);
     bool automatic = was && strncmp(lr->rt->halted_why, "automatic", 9) == 0;
     int rc = ug_flags_pause(I, lr->rt, false) | ug_flags_lift_halt(I, lr->rt);

@@ -97,6 +97,7 @@ int ug_flags_lift_halt(ug_inst *I, ug_rollout_state *rt)
     int rc = I->store ? ug_store_del(I->store, key) : 0;
     pthread_mutex_lock(&rt->health.mu);
     atomic_store(&rt->halted, false);
+    atomic_store(&rt->halt_unsaved, false); /* a raised halt tick() has not stored yet is lifted too */
     rt->halted_why[0] = 0;
     pthread_mutex_unlock(&rt->health.mu);
     return rc;
