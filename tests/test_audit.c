@@ -176,6 +176,13 @@ Test(audit, reloads_say_what_changed_and_refused_ones_are_kept)
     h = history();
     cr_assert_str_eq(str(last(h, "reload"), "summary"), "no change to rollouts, stages, percent, quota or release");
     json_decref(h);
+    write_policy("12.5", "200", "release2.manifest", "      - {name: early, percent: 1}\n    paused: true\n");
+    cr_assert_eq(ctl("reload"), 0, "%s", ERR);
+    h = history();
+    cr_assert_str_eq(str(last(h, "reload"), "summary"),
+                     "rollout gamma removed; rollout beta: paused false -> true; stage canary percent 10 -> 12.5; stage "
+                     "early added (percent 1)");
+    json_decref(h);
 
     write_policy("10", "200", "release2.manifest", "    colour: blue\n");
     cr_assert_eq(ctl("reload"), 1);
