@@ -192,6 +192,10 @@ Test(audit, reloads_say_what_changed_and_refused_ones_are_kept)
     cr_assert_str_eq(kind(e), "control");
     cr_assert(strstr(str(e, "reason"), "colour: unknown key"), "its one-line error: %s", str(e, "reason"));
     json_decref(h);
+    char log[16384];
+    nu_stderr(&N, log, sizeof log);
+    cr_assert(strstr(log, "control: reload refused, the running policy stays: ") && strstr(log, "colour: unknown key"),
+              "and logged, as a refused SIGHUP is: %s", log);
     cr_assert_eq(kill(N.pid, SIGHUP), 0);
     h = wait_for("reload_refused", "signal", 1);
     cr_assert(strstr(str(last(h, "reload_refused"), "reason"), "colour: unknown key"));

@@ -127,8 +127,10 @@ int ug_ctl_reload(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
 {
     (void)req;
     char err[UG_ERR_MAX + 128];
-    if (ug_inst_reload(I, NULL, err, sizeof err) != 0)
+    if (ug_inst_reload(I, NULL, err, sizeof err) != 0) { /* the host logs a refused SIGHUP; this one, we do */
+        ug_logf(I, UG_LOG_ERROR, "control: reload refused, the running policy stays: %s", err);
         return ug_ctl_refuse(emit, ctx, "%s", err);
+    }
     ug_live *l = atomic_load(&I->live);
     return ug_ctl_reply(emit, ctx, json_pack("{s:s, s:I}", "policy", l->pol->path, "generation", (json_int_t)l->gen), true);
 }
