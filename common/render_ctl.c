@@ -486,9 +486,8 @@ static const char *actor_text(const json_t *h, char *buf, size_t cap)
     json_int_t uid = 0, pid = 0;
     text_at(who, "kind", kind, sizeof kind);
     bool ids = int_at(who, "uid", &uid) && int_at(who, "pid", &pid);
-    if (!strcmp(kind, "control"))
-        ids ? snprintf(buf, cap, "uid %" JSON_INTEGER_FORMAT " pid %" JSON_INTEGER_FORMAT, uid, pid)
-            : snprintf(buf, cap, "control");
+    if (!strcmp(kind, "control") && ids)
+        snprintf(buf, cap, "uid %" JSON_INTEGER_FORMAT " pid %" JSON_INTEGER_FORMAT, uid, pid);
     else if (!strcmp(kind, "host") && ids)
         snprintf(buf, cap, "host pid %" JSON_INTEGER_FORMAT, pid);
     else
