@@ -41,7 +41,8 @@ void ug_render_status(const json_t *st, FILE *out, int64_t now);
 /* One frame of upgate-ctl watch: status with a progress bar per stage
  * (granted/quota, else the percentage in force). */
 void ug_render_watch(const json_t *st, FILE *out, int64_t now);
-/* history: one line per change, "TIME  WHAT". */
+/* history: one line per change, "TIME  WHO  WHAT" (WHO: "uid U pid P",
+ * "host pid P", "signal", "automatic", "fleet"). */
 void ug_render_history(const json_t *reply, FILE *out);
 /* status' and explain's census: {"hour", "day", "week", "top_day"}; nothing for null. */
 void ug_render_census_brief(const json_t *c, FILE *out, int indent);

@@ -477,17 +477,41 @@ void ug_render_watch(const json_t *st, FILE *out, int64_t now)
 
 /* ---- history, grants, anything ------------------------------------------- */
 
+/* Who made a change, for people: "uid 1000 pid 4242" (a control client),
+ * "host pid 77", "signal", "automatic", "fleet"; "-" when not kept. */
+static const char *actor_text(const json_t *h, char *buf, size_t cap)
+{
+    const json_t *who = get(h, "actor");
+    char kind[32];
+    json_int_t uid = 0, pid = 0;
+    text_at(who, "kind", kind, sizeof kind);
+    bool ids = int_at(who, "uid", &uid) && int_at(who, "pid", &pid);
+    if (!strcmp(kind, "control") && ids)
+        snprintf(buf, cap, "uid %" JSON_INTEGER_FORMAT " pid %" JSON_INTEGER_FORMAT, uid, pid);
+    else if (!strcmp(kind, "host") && ids)
+        snprintf(buf, cap, "host pid %" JSON_INTEGER_FORMAT, pid);
+    else
+        snprintf(buf, cap, "%s", !strcmp(kind, "unknown") ? "-" : kind);
+    return buf;
+}
+
 void ug_render_history(const json_t *reply, FILE *out)
 {
     size_t i;
     const json_t *h;
-    char a[CELL_MAX], b[64];
+    char a[2 * CELL_MAX], b[64], who[64];
     json_int_t at = 0;
+    int wide = 0;
     const json_t *list = get(reply, "history");
     json_array_foreach(list, i, h)
     {
-        fprintf(out, "%s  %s\n", int_at(h, "at", &at) ? ug_render_time(at, b, sizeof b) : "-",
-                text_at(h, "what", a, sizeof a));
+        int n = (int)strlen(actor_text(h, who, sizeof who));
+        wide = n > wide ? n : wide;
+    }
+    json_array_foreach(list, i, h)
+    {
+        fprintf(out, "%s  %-*s  %s\n", int_at(h, "at", &at) ? ug_render_time(at, b, sizeof b) : "-", wide,
+                actor_text(h, who, sizeof who), text_at(h, "what", a, sizeof a));
     }
     if (!json_array_size(list))
         fputs("no changes yet\n", out);

@@ -47,7 +47,7 @@ static const char usage_tail[] =
     "                      (watch: one line per interval)\n"
     "  --timeout SECONDS   give up on a reply after this long (default 10; 1..86400)\n"
     "  --all               pause, resume or halt every rollout\n"
-    "  --why TEXT          the reason for halt, kept in the history\n"
+    "  --why TEXT          the reason for halt (required), pause or resume, kept in the history\n"
     "  --interval SECONDS  watch: seconds between two looks (default 1; 1..3600)\n"
     "  --count N           watch: stop after N looks (default: until interrupted)\n"
     "  --force             fleet forget: write off a tracker that still looks alive, or this one\n"
@@ -520,6 +520,7 @@ enum {
     CTLF_WHY = 2,   /* --why TEXT, required */
     CTLF_WATCH = 4, /* --interval, --count */
     CTLF_FORCE = 8, /* --force */
+    CTLF_WHYOPT = 16, /* --why TEXT, optional */
 };
 
 typedef struct {
@@ -671,8 +672,8 @@ static const command *check_usage(const opts *o)
         ug_usage_error("--all: only for %s", names_with(CTLF_ALL, true, names, sizeof names));
     if (flag && o->all == (args == 1))
         ug_usage_error("%s: give a rollout or --all%s", c->name, o->all ? ", not both" : "");
-    if (o->why && !(c->flags & CTLF_WHY))
-        ug_usage_error("--why: only for %s", names_with(CTLF_WHY, true, names, sizeof names));
+    if (o->why && !(c->flags & (CTLF_WHY | CTLF_WHYOPT)))
+        ug_usage_error("--why: only for %s", names_with(CTLF_WHY | CTLF_WHYOPT, true, names, sizeof names));
     if ((c->flags & CTLF_WHY) && !o->why)
         ug_usage_error("%s: --why TEXT is required (the reason, kept in the history)", c->name);
     if (o->why && (!o->why[0] || strlen(o->why) > 200 || strpbrk(o->why, "\n\r")))

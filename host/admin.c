@@ -46,7 +46,8 @@ void ug_host_reload_async(ug_host_adapter *a)
 static void reload_now(ug_host_adapter *a)
 {
     char err[1024];
-    if (ug_host_reload(a, err, sizeof err) != 0)
+    ug_caller by = {.size = sizeof by, .kind = UG_CALLER_SIGNAL}; /* reload_async is a SIGHUP handler's */
+    if (ug_host_reload_by(a, &by, err, sizeof err) != 0)
         ug_host_logf_(a, UG_LOG_ERROR, "reload refused, the running policy stays: %s", err);
 }
 

@@ -75,7 +75,13 @@ static void conn_reply(ug_host_adapter *a, conn *c, const char *why)
         out_error(&c->out, why);
         return;
     }
-    int rc = ug_host_control(a, c->req, c->got, ug_buf_emit, &c->out);
+    /* who asks, for the history: the kernel's word, not the request's */
+    struct ucred cr;
+    socklen_t crlen = sizeof cr;
+    ug_caller by = {.size = sizeof by, .kind = UG_CALLER_CONTROL};
+    if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) == 0 && crlen == sizeof cr)
+        by.uid = (uint32_t)cr.uid, by.pid = (int32_t)cr.pid;
+    int rc = ug_host_control_by(a, &by, c->req, c->got, ug_buf_emit, &c->out);
     if (c->out.overflow) {
         ug_buf_free(&c->out);
         c->out = (ug_buf){.max = REPLY_MAX};

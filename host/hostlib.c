@@ -264,27 +264,41 @@ ug_host_adapter *ug_host_open(const ug_host_config *c, char *err, size_t errcap)
 
 /* ---- from any thread -------------------------------------------------- */
 
-int ug_host_reload(ug_host_adapter *a, char *err, size_t errcap)
+int ug_host_reload_by(ug_host_adapter *a, const ug_caller *by, char *err, size_t errcap)
 {
     if (!a || atomic_load(&a->state) != 0) {
         snprintf(err, errcap, "upgate is not running");
         return -1;
     }
+    int (*reload_by)(void *, const ug_caller *, const char *, char *, size_t) = UH_ENTRY(a->api, reload_by);
     pthread_mutex_lock(&a->plugin_mu);
-    int rc = a->api->reload(a->inst, NULL, err, errcap);
+    int rc = reload_by ? reload_by(a->inst, by, NULL, err, errcap) : a->api->reload(a->inst, NULL, err, errcap);
     pthread_mutex_unlock(&a->plugin_mu);
     return rc; /* a reload that worked, the plugin logs itself, once (ABI) */
 }
 
-int ug_host_control(ug_host_adapter *a, const char *req, size_t len, ug_emit emit, void *ctx)
+int ug_host_reload(ug_host_adapter *a, char *err, size_t errcap)
+{
+    return ug_host_reload_by(a, NULL, err, errcap);
+}
+
+int ug_host_control_by(ug_host_adapter *a, const ug_caller *by, const char *req, size_t len, ug_emit emit,
+                       void *ctx)
 {
     int (*control)(void *, const char *, size_t, ug_emit, void *) = a ? UH_ENTRY(a->api, control) : NULL;
+    int (*control_by)(void *, const ug_caller *, const char *, size_t, ug_emit, void *) =
+        a ? UH_ENTRY(a->api, control_by) : NULL;
     if (!control || atomic_load(&a->state) == 2)
         return -2;
     pthread_mutex_lock(&a->plugin_mu);
-    int rc = control(a->inst, req, len, emit, ctx);
+    int rc = control_by ? control_by(a->inst, by, req, len, emit, ctx) : control(a->inst, req, len, emit, ctx);
     pthread_mutex_unlock(&a->plugin_mu);
     return rc;
+}
+
+int ug_host_control(ug_host_adapter *a, const char *req, size_t len, ug_emit emit, void *ctx)
+{
+    return ug_host_control_by(a, NULL, req, len, emit, ctx);
 }
 
 size_t ug_host_stats(ug_host_adapter *a, ug_stat *out, size_t cap)

@@ -163,7 +163,8 @@ static void reload(void)
 {
     char err[1024];
     ug_notify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the policy", monotonic_usec());
-    int rc = ug_host_reload(ug_node_adapter, err, sizeof err);
+    ug_caller by = {.size = sizeof by, .kind = UG_CALLER_SIGNAL};
+    int rc = ug_host_reload_by(ug_node_adapter, &by, err, sizeof err);
     if (rc != 0) /* a reload that worked, the plugin logs itself, once (ABI) */
         ug_log(UG_LOG_ERROR, "SIGHUP: reload refused, the running policy stays: %s", err);
     ug_notify("READY=1\nSTATUS=%s", rc == 0 ? "serving; policy reloaded" : "serving; reload refused");

@@ -38,9 +38,31 @@ static int plugin_finish(void *inst, char *err, size_t errcap)
     return ug_inst_finish(inst, err, errcap);
 }
 
+/* Who asks, as the history names them: the host itself unless by says
+ * otherwise (as far as its size covers). */
+static ug_actor actor_of(const ug_caller *by)
+{
+    if (!by || !UG_HAS_FIELD(ug_caller, by->size, kind) || by->kind == UG_CALLER_HOST)
+        return ug_actor_self();
+    if (by->kind == UG_CALLER_SIGNAL)
+        return (ug_actor){.kind = UG_ACTOR_SIGNAL};
+    if (by->kind != UG_CALLER_CONTROL || !UG_HAS_FIELD(ug_caller, by->size, pid))
+        return (ug_actor){.kind = by->kind == UG_CALLER_CONTROL ? UG_ACTOR_CONTROL : UG_ACTOR_UNKNOWN};
+    return (ug_actor){.kind = UG_ACTOR_CONTROL, .uid = by->uid, .pid = by->pid};
+}
+
+static int plugin_reload_by(void *inst, const ug_caller *by, const char *policy_path, char *err, size_t errcap)
+{
+    ug_inst *I = inst;
+    I->caller = actor_of(by); /* reload and control are never concurrent (ABI) */
+    int rc = ug_inst_reload(I, policy_path, err, errcap);
+    I->caller = ug_actor_self();
+    return rc;
+}
+
 static int plugin_reload(void *inst, const char *policy_path, char *err, size_t errcap)
 {
-    return ug_inst_reload(inst, policy_path, err, errcap);
+    return plugin_reload_by(inst, NULL, policy_path, err, errcap);
 }
 
 static int plugin_flush(void *inst, unsigned worker)
@@ -79,9 +101,19 @@ static int plugin_decide(void *inst, unsigned worker, const ug_claims *claims, u
     return ug_rules_decide(inst, worker, claims, out);
 }
 
+static int plugin_control_by(void *inst, const ug_caller *by, const char *req, size_t req_len, ug_emit emit,
+                             void *ctx)
+{
+    ug_inst *I = inst;
+    I->caller = actor_of(by);
+    int rc = ug_control(I, req, req_len, emit, ctx);
+    I->caller = ug_actor_self();
+    return rc;
+}
+
 static int plugin_control(void *inst, const char *req, size_t req_len, ug_emit emit, void *ctx)
 {
-    return ug_control(inst, req, req_len, emit, ctx);
+    return plugin_control_by(inst, NULL, req, req_len, emit, ctx);
 }
 
 __attribute__((visibility("default"))) const ug_plugin upgate_plugin = {
@@ -102,4 +134,6 @@ __attribute__((visibility("default"))) const ug_plugin upgate_plugin = {
     .check = ug_check,
     .decide = plugin_decide,
     .control = plugin_control,
+    .control_by = plugin_control_by,
+    .reload_by = plugin_reload_by,
 };

@@ -76,13 +76,17 @@ extern "C" {
  * host becomes, when it knows it, for that check (check() makes it too).
  *
  * Extending. Minor 1 appended handle2, finish, check, decide and control;
- * minor 2 appended flags and run_as to ug_host. Later minors append after
- * `control`; every new entry point takes a struct whose first member is
- * its `size`, so it can grow the same way.
+ * minor 2 appended flags and run_as to ug_host; minor 3 appended
+ * control_by and reload_by, which say who asked (ug_caller) so that the
+ * history names them. Later minors append after `reload_by`; every new
+ * entry point takes a struct whose first member is its `size`, so it can
+ * grow the same way. A host of minor 3 calls control_by and reload_by when
+ * the plugin's size covers them, control and reload otherwise; a plugin
+ * answers control and reload as asked by the host itself (UG_CALLER_HOST).
  */
 
 #define UG_PLUGIN_ABI_MAJOR 1u
-#define UG_PLUGIN_ABI_MINOR 2u
+#define UG_PLUGIN_ABI_MINOR 3u
 #define UG_PLUGIN_SYMBOL "upgate_plugin"
 
 /* Port sharing (protocol.md section 3). Every upgate datagram starts with
@@ -214,6 +218,23 @@ typedef struct {
     bool delta;          /* HINT: fetch_size is a delta's */
 } ug_decision;
 
+/* Who asked for a control request or a reload (minor 3), as the history
+ * records it (docs/control.md "history"). */
+enum {
+    UG_CALLER_HOST = 0,    /* the host itself (what control() and reload() mean) */
+    UG_CALLER_CONTROL = 1, /* a control socket's client: uid and pid say who */
+    UG_CALLER_SIGNAL = 2,  /* a signal (SIGHUP) */
+};
+
+typedef struct {
+    uint32_t size; /* sizeof(ug_caller) as the caller compiled it */
+    unsigned kind; /* UG_CALLER_* */
+    /* UG_CALLER_CONTROL: the client's credentials as the kernel gave them
+     * (SO_PEERCRED); pid 0 when the host could not learn them. */
+    uint32_t uid;
+    int32_t pid;
+} ug_caller;
+
 typedef struct ug_plugin {
     uint32_t abi_major;
     uint32_t abi_minor;
@@ -288,6 +309,13 @@ typedef struct ug_plugin {
      * when it was refused or failed (the reply says why). Commands that
      * change what a HELLO gets return only after they took effect. */
     int (*control)(void *inst, const char *req, size_t req_len, ug_emit emit, void *ctx);
+
+    /* ---- ABI minor 3 ------------------------------------------------- */
+
+    /* control() and reload(), told who asked (by may be NULL: the host);
+     * the history records it with what changed. */
+    int (*control_by)(void *inst, const ug_caller *by, const char *req, size_t req_len, ug_emit emit, void *ctx);
+    int (*reload_by)(void *inst, const ug_caller *by, const char *policy_path, char *err, size_t errcap);
 } ug_plugin;
 
 #ifdef __cplusplus

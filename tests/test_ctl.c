@@ -99,7 +99,8 @@ Test(ctl, usage_errors_exit_2_with_one_line_naming_the_fault)
         {SOCK " pause desktop --all", "not both"},
         {SOCK " halt desktop", "--why TEXT is required"},
         {SOCK " halt desktop --why ''", "--why: one line of 1..200 bytes"},
-        {SOCK " pause desktop --why x", "--why: only for halt"},
+        {SOCK " status --why x", "--why: only for pause, resume and halt"},
+        {SOCK " pause desktop --why ''", "--why: one line of 1..200 bytes"},
         {SOCK " status --all", "--all: only for"},
         {SOCK " status --interval 2", "--interval: only for watch"},
         {SOCK " watch --count 0", "--count 0"},
@@ -276,8 +277,11 @@ Test(ctl, halt_takes_effect_before_it_returns_even_for_a_retransmit)
     cr_assert_str_eq(OUT, "resumed rollout desktop (its peers get the policy's answers from now)\n");
     cr_assert_eq(hello(1, "1.4.0", NULL), UG_TYPE_HINT, "offered again right after resume");
     cr_assert_eq(ctl(SOCK " history"), 0);
-    cr_assert(strstr(OUT, "Z  halt rollout desktop: crashes on start\n"), "%s", OUT);
-    cr_assert(strstr(OUT, "Z  resume rollout desktop (lifts its halt)\n"), "%s", OUT);
+    char by[64]; /* the control client's credentials, through SO_PEERCRED */
+    snprintf(by, sizeof by, "Z  uid %u pid ", (unsigned)getuid());
+    const char *ht = strstr(OUT, "  halt rollout desktop: crashes on start\n"),
+               *r = strstr(OUT, "  resume rollout desktop (lifts its halt)\n");
+    cr_assert(ht && r && strstr(OUT, by) && strstr(OUT, by) < ht, "%s", OUT);
     cr_assert_eq(nu_stop(&N, SIGTERM), 0);
 }
 
@@ -404,17 +408,23 @@ Test(ctl, explain_grants_and_history)
     cr_assert(strstr(ERR, "no stage named nosuch"), "%s", ERR);
 
     cr_assert_eq(ctl(SOCK " history"), 0);
-    cr_assert_str_eq(OUT, "no changes yet\n");
+    char by[64];
+    snprintf(by, sizeof by, "Z  host pid %d  start: policy ", (int)N.pid);
+    cr_assert(strstr(OUT, by) && !strchr(strchr(OUT, '\n') + 1, '\n'), "the node's start alone: %s", OUT);
     cr_assert_eq(ctl(SOCK " pause mobile"), 0);
     cr_assert_eq(ctl(SOCK " halt desktop --why 'disk fills up'"), 0);
     cr_assert_eq(ctl(SOCK " history"), 0);
-    cr_assert(strstr(OUT, "Z  pause rollout mobile\n") && strstr(OUT, "Z  halt rollout desktop: disk fills up\n"), "%s",
+    cr_assert(strstr(OUT, "  pause rollout mobile\n") && strstr(OUT, "  halt rollout desktop: disk fills up\n"), "%s",
               OUT);
     cr_assert(strstr(OUT, "pause rollout mobile\n") < strstr(OUT, "halt rollout"), "oldest first: %s", OUT);
     cr_assert(OUT[0] == '2' && OUT[10] == 'T' && OUT[19] == 'Z', "RFC 3339 times: %s", OUT);
     cr_assert_eq(ctl(SOCK " --json history"), 0);
     j = out_json();
-    cr_assert_eq(json_array_size(json_object_get(j, "history")), 2);
+    cr_assert_eq(json_array_size(json_object_get(j, "history")), 3, "start, pause, halt");
+    const json_t *halt = json_array_get(json_object_get(j, "history"), 2);
+    cr_assert_str_eq(json_string_value(json_object_get(halt, "action")), "halt");
+    cr_assert_str_eq(json_string_value(json_object_get(halt, "reason")), "disk fills up");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(halt, "actor"), "kind")), "control");
     json_decref(j);
 
     /* fleet goes through as it is: the plugin answers, or refuses the command */

@@ -33,6 +33,24 @@ static long long redis_field(const char *stage, const char *field)
     return ru_int(&F.redis, "HGET ug:{default}:2.0.0:q:%s %s", stage, field);
 }
 
+/* "KIND:REASON" of tracker i's last halt in its history ("" if none). */
+static const char *halt_actor(unsigned i)
+{
+    static char out[300];
+    out[0] = 0;
+    json_t *r = fu_ctl(&F, i, "{\"cmd\":\"history\"}"), *e;
+    size_t k;
+    json_array_foreach(json_object_get(r, "history"), k, e)
+    {
+        const char *act = json_string_value(json_object_get(e, "action"));
+        if (act && !strcmp(act, "halt"))
+            snprintf(out, sizeof out, "%s:%s", json_string_value(json_object_get(json_object_get(e, "actor"), "kind")),
+                     json_string_value(json_object_get(e, "reason")));
+    }
+    json_decref(r);
+    return out;
+}
+
 /* One quota of 500 over three trackers, peers skewed 80/15/5: exactly 500
  * offers, most by the busy tracker; a uid granted on a is offered again by
  * b and c without spending; a halt on c stops a and b. */
@@ -140,6 +158,9 @@ Test(fleet, skewed_quota_is_exact_sticky_and_halted_fleet_wide)
     cr_assert(json_is_true(json_object_get(ro, "halted")));
     cr_assert_str_eq(json_string_value(json_object_get(ro, "halted_why")), "fleet test");
     json_decref(r);
+    /* the history says who halted: on c the operator, on a the fleet's word */
+    cr_assert_str_eq(halt_actor(0), "fleet:fleet test");
+    cr_assert_str_eq(halt_actor(2), "control:fleet test");
     /* resume on a lifts it on c */
     json_decref(fu_ctl(&F, 0, "{\"cmd\":\"resume\",\"rollout\":\"default\"}"));
     long long t1 = fu_mono_ms();

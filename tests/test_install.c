@@ -17,9 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "installutil.h"
 #include "testutil.h"
 
-#define OUT_MAX 65536
 
 /* What a test started, stopped by PID in teardown even when it failed. */
 static struct {
@@ -50,59 +50,8 @@ static void teardown(void)
 
 TestSuite(install, .fini = teardown, .timeout = 180);
 
-/* The source tree, absolute (UG_ROOT, else the current folder). */
-static const char *root_dir(void)
-{
-    static char abs[4096];
-    if (!abs[0]) {
-        const char *r = getenv("UG_ROOT");
-        cr_assert(realpath(r && *r ? r : ".", abs), "no source tree");
-    }
-    return abs;
-}
-
-/* The build folder as the Makefile names it (relative to the root when inside it). */
-static const char *build_arg(void)
-{
-    const char *b = tu_build_dir(), *r = root_dir();
-    size_t n = strlen(r);
-    if (!strncmp(b, r, n) && b[n] == '/')
-        return b + n + 1;
-    return b;
-}
-
 /* A line on stderr about a check left out (cr_log_warn would fail the run). */
 #define note(...) (fprintf(stderr, "  note: " __VA_ARGS__), fputc('\n', stderr))
-
-/* snprintf that refuses to truncate. */
-static void pathf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void pathf(char *buf, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, cap, fmt, ap);
-    va_end(ap);
-    cr_assert(n >= 0 && (size_t)n < cap, "path too long: %s", buf);
-}
-
-static bool san_build(void)
-{
-    const char *b = tu_build_dir();
-    size_t n = strlen(b);
-    return n >= 4 && !strcmp(b + n - 4, "/san");
-}
-
-static int run(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int run(char *out, size_t cap, const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    cr_assert(n > 0 && (size_t)n < sizeof cmd, "command too long");
-    return tu_run(cmd, out, cap);
-}
 
 static char *slurp(const char *path)
 {
@@ -125,66 +74,15 @@ static bool exists(const char *path)
 static bool have_client_lib(void)
 {
     char p[1024];
-    pathf(p, sizeof p, "%s/include/upgate/client.h", root_dir());
+    iu_pathf(p, sizeof p, "%s/include/upgate/client.h", iu_root_dir());
     return exists(p);
 }
 
 static bool built(const char *prog)
 {
     char p[1024];
-    pathf(p, sizeof p, "%s/%s", tu_build_dir(), prog);
+    iu_pathf(p, sizeof p, "%s/%s", tu_build_dir(), prog);
     return access(p, X_OK) == 0;
-}
-
-/* `make install` (or uninstall) from the tree with these variables; the
- * generated files go to dir/pkg so that parallel tests do not share them. */
-static void make_target(const char *target, const char *dir, const char *vars)
-{
-    static char out[OUT_MAX];
-    int rc = run(out, sizeof out,
-                 "cd '%s' && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make --no-print-directory %s "
-                 "BUILD='%s' %s PKG_OUT='%s/pkg' %s 2>&1",
-                 root_dir(), target, build_arg(), san_build() ? "SAN=1" : "", dir, vars);
-    cr_assert_eq(rc, 0, "make %s %s failed:\n%s", target, vars, out);
-}
-
-/* Installs under dir/root as a package would be staged: DESTDIR, default PREFIX. */
-static const char *destdir_install(const char *dir)
-{
-    static char d[256];
-    pathf(d, sizeof d, "%s/root", dir);
-    char vars[512];
-    pathf(vars, sizeof vars, "DESTDIR='%s'", d);
-    make_target("install", dir, vars);
-    return d;
-}
-
-/* Installs for real under dir/usr, dir/etc, dir/var (no DESTDIR): the unit's
- * paths then exist, so its ExecStart line can be run as it stands. */
-static void prefix_install(const char *dir)
-{
-    char vars[1024];
-    pathf(vars, sizeof vars, "PREFIX='%s/usr' SYSCONFDIR='%s/etc' LOCALSTATEDIR='%s/var'", dir, dir, dir);
-    make_target("install", dir, vars);
-}
-
-/* The operator's first run (upgate-node(8), FIRST RUN) with the installed
- * upgate-keys: a hint key and an issuer key in etc/keys, a release signed
- * with a key kept in dir/pub, and a client of uid 1001 in dir/pub. The
- * release's package is dir/pub/app.tgz, at 127.0.0.1:mirror/app.tgz. */
-static void first_run(const char *dir, const char *bindir, const char *etc, unsigned mirror)
-{
-    char out[4096];
-    int rc = run(out, sizeof out,
-                 "set -e; K='%s/upgate-keys'; mkdir -p '%s/keys' '%s/releases' '%s/pub'; cd '%s/keys';"
-                 "$K gen hint; $K gen issuer; cd '%s/pub'; $K gen release; $K gen client;"
-                 "head -c 4000 /dev/urandom > app.tgz;"
-                 "$K release --key release.key --version 2.0.0 --file app.tgz --url http://127.0.0.1:%u/app.tgz "
-                 "--ttl 86400 --out '%s/releases/current.manifest';"
-                 "$K cred --issuer '%s/keys/issuer.key' --uid 1001 --pub client.pub --ttl 86400 --out client.cred"
-                 " 2>&1",
-                 bindir, etc, etc, dir, etc, dir, mirror, etc, etc);
-    cr_assert_eq(rc, 0, "first run failed:\n%s", out);
 }
 
 /* ---- the staged tree ------------------------------------------------ */
@@ -242,15 +140,15 @@ static bool expected(const char *rel)
 Test(install, destdir_layout_modes_and_paths)
 {
     const char *dir = tu_tmpdir();
-    const char *d = destdir_install(dir);
+    const char *d = iu_destdir_install(dir);
     char path[1024];
     for (int i = 0; always[i]; i++) {
-        pathf(path, sizeof path, "%s/%s", d, always[i]);
+        iu_pathf(path, sizeof path, "%s/%s", d, always[i]);
         cr_expect(exists(path), "not installed: %s", always[i]);
     }
     if (have_client_lib())
         for (int i = 0; client_files[i]; i++) {
-            pathf(path, sizeof path, "%s/%s", d, client_files[i]);
+            iu_pathf(path, sizeof path, "%s/%s", d, client_files[i]);
             cr_expect(exists(path), "not installed: %s", client_files[i]);
         }
     else
@@ -258,10 +156,10 @@ Test(install, destdir_layout_modes_and_paths)
 
     /* nothing else, and each file with the mode it needs */
     static char list[OUT_MAX];
-    cr_assert_eq(run(list, sizeof list, "cd '%s' && find . ! -type d | sed 's|^\\./||' | sort", d), 0);
+    cr_assert_eq(iu_run(list, sizeof list, "cd '%s' && find . ! -type d | sed 's|^\\./||' | sort", d), 0);
     for (char *save = NULL, *rel = strtok_r(list, "\n", &save); rel; rel = strtok_r(NULL, "\n", &save)) {
         cr_expect(expected(rel), "installed but not expected: %s", rel);
-        pathf(path, sizeof path, "%s/%s", d, rel);
+        iu_pathf(path, sizeof path, "%s/%s", d, rel);
         struct stat st;
         cr_assert_eq(lstat(path, &st), 0);
         if (S_ISLNK(st.st_mode))
@@ -272,12 +170,12 @@ Test(install, destdir_layout_modes_and_paths)
 
     /* text files: every @TOKEN@ substituted, no path into the build tree */
     char out[4096];
-    int rc = run(out, sizeof out, "cd '%s' && grep -rIlE '@[A-Z_]+@|%s' etc usr/local/lib/pkgconfig "
-                 "usr/local/lib/systemd usr/local/share/man 2>&1", d, root_dir());
+    int rc = iu_run(out, sizeof out, "cd '%s' && grep -rIlE '@[A-Z_]+@|%s' etc usr/local/lib/pkgconfig "
+                 "usr/local/lib/systemd usr/local/share/man 2>&1", d, iu_root_dir());
     cr_expect_neq(rc, 0, "unsubstituted tokens or build paths in: %s", out);
 
     /* the plugin ABI in upgate-plugin.pc is the installed header's */
-    rc = run(out, sizeof out,
+    rc = iu_run(out, sizeof out,
              "export PKG_CONFIG_PATH='%s/usr/local/lib/pkgconfig' PKG_CONFIG_SYSROOT_DIR='%s';"
              "M=$(pkg-config --variable=abi_major upgate-plugin) && N=$(pkg-config --variable=abi_minor upgate-plugin) &&"
              "grep -q \"^#define UG_PLUGIN_ABI_MAJOR ${M}u\" '%s/usr/local/include/upgate/upgate_plugin.h' &&"
@@ -287,9 +185,9 @@ Test(install, destdir_layout_modes_and_paths)
     cr_expect_eq(rc, 0, "upgate-plugin.pc disagrees with the installed header or plugin: %s", out);
 
     /* Type=notify exactly when the node can notify (libsystemd linked) */
-    pathf(path, sizeof path, "%s/usr/local/lib/systemd/system/upgate-node.service", d);
+    iu_pathf(path, sizeof path, "%s/usr/local/lib/systemd/system/upgate-node.service", d);
     char *unit = slurp(path);
-    bool notify = run(NULL, 0, "readelf -d '%s/usr/local/sbin/upgate-node' | grep -q 'NEEDED.*libsystemd'", d) == 0;
+    bool notify = iu_run(NULL, 0, "readelf -d '%s/usr/local/sbin/upgate-node' | grep -q 'NEEDED.*libsystemd'", d) == 0;
     cr_expect(strstr(unit, notify ? "\nType=notify\n" : "\nType=exec\n"), "unit type does not match the node");
     free(unit);
 }
@@ -297,22 +195,22 @@ Test(install, destdir_layout_modes_and_paths)
 Test(install, uninstall_removes_ours_and_keeps_the_operators)
 {
     const char *dir = tu_tmpdir();
-    const char *d = destdir_install(dir);
+    const char *d = iu_destdir_install(dir);
     char out[4096];
-    cr_assert_eq(run(NULL, 0, "cd '%s/etc/upgate' && mkdir keys && echo 'state: /x' > policy.yaml && "
+    cr_assert_eq(iu_run(NULL, 0, "cd '%s/etc/upgate' && mkdir keys && echo 'state: /x' > policy.yaml && "
                  "echo secret > keys/hint.key", d), 0);
     char vars[512];
-    pathf(vars, sizeof vars, "DESTDIR='%s'", d);
-    make_target("uninstall", dir, vars);
-    cr_assert_eq(run(out, sizeof out, "cd '%s' && find . ! -type d | sort", d), 0);
+    iu_pathf(vars, sizeof vars, "DESTDIR='%s'", d);
+    iu_make_target("uninstall", dir, vars);
+    cr_assert_eq(iu_run(out, sizeof out, "cd '%s' && find . ! -type d | sort", d), 0);
     cr_expect_str_eq(out, "./etc/upgate/keys/hint.key\n./etc/upgate/policy.yaml\n",
                      "uninstall left or removed the wrong files:\n%s", out);
     char path[512];
-    pathf(path, sizeof path, "%s/usr/local/lib/upgate", d);
+    iu_pathf(path, sizeof path, "%s/usr/local/lib/upgate", d);
     cr_expect(!exists(path), "the plugin folder stays");
-    pathf(path, sizeof path, "%s/usr/local/include/upgate", d);
+    iu_pathf(path, sizeof path, "%s/usr/local/include/upgate", d);
     cr_expect(!exists(path), "the header folder stays");
-    make_target("uninstall", dir, vars); /* twice is harmless */
+    iu_make_target("uninstall", dir, vars); /* twice is harmless */
 }
 
 /* ---- pkg-config, out of tree ---------------------------------------- */
@@ -320,32 +218,32 @@ Test(install, uninstall_removes_ours_and_keeps_the_operators)
 /* Compiler flags of this build flavour (a sanitized plugin needs a sanitized host). */
 static const char *cc_flags(void)
 {
-    return san_build() ? "-std=c11 -pedantic -Wall -Wextra -Werror -fsanitize=address,undefined"
+    return iu_san_build() ? "-std=c11 -pedantic -Wall -Wextra -Werror -fsanitize=address,undefined"
                        : "-std=c11 -pedantic -Wall -Wextra -Werror";
 }
 
 Test(install, out_of_tree_host_loads_the_installed_plugin)
 {
     const char *dir = tu_tmpdir();
-    const char *d = destdir_install(dir);
+    const char *d = iu_destdir_install(dir);
     char bin[512], etc[512], out[OUT_MAX];
-    pathf(bin, sizeof bin, "%s/usr/local/bin", d);
-    pathf(etc, sizeof etc, "%s/hostetc", dir);
-    first_run(dir, bin, etc, 9); /* no download: nothing serves the package */
+    iu_pathf(bin, sizeof bin, "%s/usr/local/bin", d);
+    iu_pathf(etc, sizeof etc, "%s/hostetc", dir);
+    iu_first_run(dir, bin, etc, 9); /* no download: nothing serves the package */
     char policy[600];
-    pathf(policy, sizeof policy, "%s/policy.yaml", etc);
+    iu_pathf(policy, sizeof policy, "%s/policy.yaml", etc);
     char text[1024];
     int n = snprintf(text, sizeof text,
                      "keys: {hint: keys/hint.key, issuers: [keys/issuer.pub]}\nrelease: releases/current.manifest\n"
                      "targets: [\"<2.0\"]\nstate: %s/state\nstages:\n  - {name: all}\n", dir);
     tu_write_file(policy, text, (size_t)n);
-    int rc = run(out, sizeof out,
+    int rc = iu_run(out, sizeof out,
                  "set -e; export PKG_CONFIG_PATH='%s/usr/local/lib/pkgconfig' PKG_CONFIG_SYSROOT_DIR='%s';"
                  "cc %s $(pkg-config --cflags upgate-plugin) "
                  "-DUG_PLUGIN_PATH=\"\\\"$(pkg-config --variable=plugin upgate-plugin)\\\"\" "
                  "-o '%s/host' '%s/tests/install/host.c' $(pkg-config --libs upgate-plugin) 2>&1;"
                  "LD_LIBRARY_PATH='%s/usr/local/lib' '%s/host' '%s' 2>&1",
-                 d, d, cc_flags(), dir, root_dir(), d, dir, policy);
+                 d, d, cc_flags(), dir, iu_root_dir(), d, dir, policy);
     cr_assert_eq(rc, 0, "the out-of-tree host failed:\n%s", out);
     cr_expect(strstr(out, "host ok"), "%s", out);
 }
@@ -358,17 +256,17 @@ Test(install, out_of_tree_host_loads_the_installed_plugin)
 Test(install, out_of_tree_tracker_links_libupgate_host)
 {
     const char *dir = tu_tmpdir();
-    const char *d = destdir_install(dir);
+    const char *d = iu_destdir_install(dir);
     char bin[512], etc[512], out[OUT_MAX], policy[600], text[1024];
-    pathf(bin, sizeof bin, "%s/usr/local/bin", d);
-    pathf(etc, sizeof etc, "%s/hostetc", dir);
-    first_run(dir, bin, etc, 9);
-    pathf(policy, sizeof policy, "%s/policy.yaml", etc);
+    iu_pathf(bin, sizeof bin, "%s/usr/local/bin", d);
+    iu_pathf(etc, sizeof etc, "%s/hostetc", dir);
+    iu_first_run(dir, bin, etc, 9);
+    iu_pathf(policy, sizeof policy, "%s/policy.yaml", etc);
     int n = snprintf(text, sizeof text,
                      "keys: {hint: keys/hint.key, issuers: [keys/issuer.pub]}\nrelease: releases/current.manifest\n"
                      "targets: [\"<2.0\"]\nstate: %s/state\nstages:\n  - {name: all}\n", dir);
     tu_write_file(policy, text, (size_t)n);
-    int rc = run(out, sizeof out,
+    int rc = iu_run(out, sizeof out,
                  "set -e; export PKG_CONFIG_PATH='%s/usr/local/lib/pkgconfig' PKG_CONFIG_SYSROOT_DIR='%s';"
                  "P=\"-DUG_PLUGIN_PATH=\\\"$(pkg-config --variable=plugin upgate-plugin)\\\"\";"
                  "cc %s $(pkg-config --cflags upgate-plugin) \"$P\" -o '%s/adapter' '%s/tests/install/adapter.c' "
@@ -379,7 +277,7 @@ Test(install, out_of_tree_tracker_links_libupgate_host)
                  "$(pkg-config --static --libs upgate-plugin | sed 's/-lupgate-host/-l:libupgate-host.a/') 2>&1;"
                  "! readelf -d '%s/adapter-static' | grep -q 'NEEDED.*libupgate-host';"
                  "'%s/adapter-static' '%s' '%s/b.ctl' 2>&1",
-                 d, d, cc_flags(), dir, root_dir(), dir, d, dir, policy, dir, cc_flags(), dir, root_dir(), dir, dir,
+                 d, d, cc_flags(), dir, iu_root_dir(), dir, d, dir, policy, dir, cc_flags(), dir, iu_root_dir(), dir, dir,
                  policy, dir);
     cr_assert_eq(rc, 0, "the out-of-tree tracker failed:\n%s", out);
     const char *first = strstr(out, "adapter ok"), *second = first ? strstr(first + 1, "adapter ok") : NULL;
@@ -392,17 +290,17 @@ Test(install, out_of_tree_tracker_links_libupgate_host)
 Test(install, installed_programs_find_the_plugin_without_flags)
 {
     const char *dir = tu_tmpdir();
-    prefix_install(dir);
+    iu_prefix_install(dir);
     char etc[512], bin[512], out[OUT_MAX];
-    pathf(etc, sizeof etc, "%s/etc/upgate", dir);
-    pathf(bin, sizeof bin, "%s/usr/bin", dir);
-    first_run(dir, bin, etc, 9);
-    int rc = run(out, sizeof out,
+    iu_pathf(etc, sizeof etc, "%s/etc/upgate", dir);
+    iu_pathf(bin, sizeof bin, "%s/usr/bin", dir);
+    iu_first_run(dir, bin, etc, 9);
+    int rc = iu_run(out, sizeof out,
                  "set -e; cd '%s'; cp policy.yaml.example policy.yaml; '%s/usr/sbin/upgate-node' --check "
                  "--policy policy.yaml 2>&1",
                  etc, dir);
     cr_assert_eq(rc, 0, "upgate-node --check without --plugin:\n%s", out);
-    rc = run(out, sizeof out,
+    rc = iu_run(out, sizeof out,
              "cd '%s' && '%s/upgate-sim' --policy policy.yaml --peers 100 --days 1 --versions 1.0.0=1 2>&1", etc,
              bin);
     cr_assert_eq(rc, 0, "upgate-sim without --plugin:\n%s", out);
@@ -415,9 +313,9 @@ Test(install, out_of_tree_client_links_libupgate)
         cr_skip_test("include/upgate/client.h is not in this tree: libupgate is merged later");
     }
     const char *dir = tu_tmpdir();
-    const char *d = destdir_install(dir);
+    const char *d = iu_destdir_install(dir);
     char out[OUT_MAX];
-    int rc = run(out, sizeof out,
+    int rc = iu_run(out, sizeof out,
                  "set -e; export PKG_CONFIG_PATH='%s/usr/local/lib/pkgconfig' PKG_CONFIG_SYSROOT_DIR='%s';"
                  "for c in client/example.c tests/install/version.c; do"
                  "  cc %s $(pkg-config --cflags upgate) -o \"%s/$(basename $c .c)\" \"%s/$c\" $(pkg-config --libs upgate) 2>&1;"
@@ -425,7 +323,7 @@ Test(install, out_of_tree_client_links_libupgate)
                  "readelf -d '%s/example' | grep -q 'NEEDED.*\\[libupgate.so.1\\]';"
                  "echo \"pc $(pkg-config --modversion upgate)\";"
                  "LD_LIBRARY_PATH='%s/usr/local/lib' '%s/version' 2>&1",
-                 d, d, cc_flags(), dir, root_dir(), dir, d, dir);
+                 d, d, cc_flags(), dir, iu_root_dir(), dir, d, dir);
     cr_assert_eq(rc, 0, "the out-of-tree client failed:\n%s", out);
     char pc[64] = "", lib[64] = "";
     const char *a = strstr(out, "pc "), *b = strstr(out, "libupgate ");
@@ -441,7 +339,7 @@ Test(install, out_of_tree_client_links_libupgate)
 static char *section(const char *page, const char *name)
 {
     char head[64];
-    pathf(head, sizeof head, "\n.Sh %s\n", name);
+    iu_pathf(head, sizeof head, "\n.Sh %s\n", name);
     const char *s = strstr(page, head);
     if (!s)
         return NULL;
@@ -458,15 +356,15 @@ static char *section(const char *page, const char *name)
 Test(install, man_pages_lint_clean_and_cover_every_flag)
 {
     const char *dir = tu_tmpdir();
-    const char *d = destdir_install(dir);
+    const char *d = iu_destdir_install(dir);
     static const char *const pages[] = {"man1/upgate-keys.1", "man1/upgate-peer.1",   "man1/upgate-sim.1",
                                         "man3/libupgate.3",   "man3/upgate-plugin.3", "man5/upgate.policy.5",
                                         "man3/libupgate-host.3",
                                         "man8/upgate-ctl.8",  "man8/upgate-node.8",   NULL};
     char out[OUT_MAX], path[1024];
     for (int i = 0; pages[i]; i++) {
-        pathf(path, sizeof path, "%s/usr/local/share/man/%s", d, pages[i]);
-        int rc = run(out, sizeof out, "mandoc -T lint -W warning '%s' 2>&1", path);
+        iu_pathf(path, sizeof path, "%s/usr/local/share/man/%s", d, pages[i]);
+        int rc = iu_run(out, sizeof out, "mandoc -T lint -W warning '%s' 2>&1", path);
         cr_expect(rc == 0 && !out[0], "mandoc -T lint: %s:\n%s", pages[i], out);
     }
     /* every flag a program's --help names is in its page's OPTIONS section */
@@ -480,14 +378,14 @@ Test(install, man_pages_lint_clean_and_cover_every_flag)
             note("%s is not built in this tree: its page is not checked against --help", progs[i].prog);
             continue;
         }
-        pathf(path, sizeof path, "%s/usr/local/share/man/%s", d, progs[i].page);
+        iu_pathf(path, sizeof path, "%s/usr/local/share/man/%s", d, progs[i].page);
         char *page = slurp(path), *opts = section(page, "OPTIONS");
         cr_assert(opts, "%s has no OPTIONS section", progs[i].page);
-        cr_assert_eq(run(out, sizeof out, "'%s/%s' --help | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u",
+        cr_assert_eq(iu_run(out, sizeof out, "'%s/%s' --help | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u",
                          tu_build_dir(), progs[i].prog), 0);
         for (char *save = NULL, *flag = strtok_r(out, "\n", &save); flag; flag = strtok_r(NULL, "\n", &save)) {
             char mdoc[96];
-            pathf(mdoc, sizeof mdoc, "Fl \\-%s", flag + 2);
+            iu_pathf(mdoc, sizeof mdoc, "Fl \\-%s", flag + 2);
             const char *hit = strstr(opts, mdoc);
             size_t len = strlen(mdoc);
             while (hit && (hit[len] == '-' || (hit[len] >= 'a' && hit[len] <= 'z')))
@@ -504,15 +402,15 @@ Test(install, man_pages_lint_clean_and_cover_every_flag)
 Test(install, units_verify_and_score_ok_offline)
 {
     const char *dir = tu_tmpdir();
-    prefix_install(dir);
+    iu_prefix_install(dir);
     char out[OUT_MAX];
     static const char *const units[] = {"upgate-node.service", "upgate-node@.service"};
     for (int i = 0; i < 2; i++) {
         /* verify also runs man(1) on every Documentation= page: the installed ones */
-        int rc = run(out, sizeof out, "MANPATH='%s/usr/share/man' systemd-analyze verify '%s/usr/lib/systemd/system/%s' 2>&1",
+        int rc = iu_run(out, sizeof out, "MANPATH='%s/usr/share/man' systemd-analyze verify '%s/usr/lib/systemd/system/%s' 2>&1",
                      dir, dir, units[i]);
         cr_expect(rc == 0 && !out[0], "systemd-analyze verify %s:\n%s", units[i], out);
-        rc = run(out, sizeof out,
+        rc = iu_run(out, sizeof out,
                  "systemd-analyze security --offline=true --threshold=20 '%s/usr/lib/systemd/system/%s' 2>&1",
                  dir, units[i]);
         const char *lvl = strstr(out, "Overall exposure level");
@@ -551,7 +449,7 @@ static char **exec_start(const char *unit_path, char *buf, size_t cap)
         argv[argc++] = w;
     }
     /* the sandbox must also hold with the optional metrics endpoint on */
-    if (run(NULL, 0, "'%s' --help 2>&1 | grep -q -- --metrics", argv[0]) == 0) {
+    if (iu_run(NULL, 0, "'%s' --help 2>&1 | grep -q -- --metrics", argv[0]) == 0) {
         argv[argc++] = "--metrics";
         argv[argc++] = "127.0.0.1:0";
     }
@@ -596,7 +494,7 @@ static bool notified(const char *want)
 static int peer(const char *dir, unsigned port, const char *uid, const char *ver, char *out, size_t cap)
 {
     bool first = strcmp(uid, "1001") == 0;
-    return run(out, cap,
+    return iu_run(out, cap,
                "cd '%s/pub' && { [ %d = 1 ] || [ -f client%s.cred ] || '%s/usr/bin/upgate-keys' cred --issuer "
                "'%s/etc/upgate/keys/issuer.key' --uid %s --pub client.pub --ttl 86400 --out client%s.cred; } && "
                "'%s/usr/bin/upgate-peer' --tracker 127.0.0.1:%u --uid %s --version %s "
@@ -608,37 +506,37 @@ static int peer(const char *dir, unsigned port, const char *uid, const char *ver
 Test(install, exec_start_serves_the_example_policy)
 {
     const char *dir = tu_tmpdir();
-    prefix_install(dir);
+    iu_prefix_install(dir);
     char etc[512], bin[512], unit[512], path[600], out[OUT_MAX];
-    pathf(etc, sizeof etc, "%s/etc/upgate", dir);
-    pathf(bin, sizeof bin, "%s/usr/bin", dir);
-    pathf(unit, sizeof unit, "%s/usr/lib/systemd/system/upgate-node.service", dir);
+    iu_pathf(etc, sizeof etc, "%s/etc/upgate", dir);
+    iu_pathf(bin, sizeof bin, "%s/usr/bin", dir);
+    iu_pathf(unit, sizeof unit, "%s/usr/lib/systemd/system/upgate-node.service", dir);
     unsigned mirror;
-    pathf(path, sizeof path, "%s/pub", dir);
+    iu_pathf(path, sizeof path, "%s/pub", dir);
     cr_assert_eq(mkdir(path, 0700), 0);
     R.httpd = tu_httpd(path, &mirror);
-    first_run(dir, bin, etc, mirror);
+    iu_first_run(dir, bin, etc, mirror);
     /* as systemd would: the policy from the example, the StateDirectory and RuntimeDirectory made */
-    cr_assert_eq(run(NULL, 0, "cp '%s/policy.yaml.example' '%s/policy.yaml' && install -d -m 0750 '%s/var/lib/upgate'",
+    cr_assert_eq(iu_run(NULL, 0, "cp '%s/policy.yaml.example' '%s/policy.yaml' && install -d -m 0750 '%s/var/lib/upgate'",
                      etc, etc, dir), 0);
     char rundir[600];
-    pathf(rundir, sizeof rundir, "%s/run/upgate", dir);
-    cr_assert_eq(run(NULL, 0, "install -d -m 0755 '%s'", rundir), 0);
+    iu_pathf(rundir, sizeof rundir, "%s/run/upgate", dir);
+    cr_assert_eq(iu_run(NULL, 0, "install -d -m 0755 '%s'", rundir), 0);
 
     char line[2048];
     char **argv = exec_start(unit, line, sizeof line);
-    bool notify = run(NULL, 0, "grep -q '^Type=notify$' '%s'", unit) == 0;
-    bool trace = !san_build(); /* ASan's runtime makes system calls of its own */
+    bool notify = iu_run(NULL, 0, "grep -q '^Type=notify$' '%s'", unit) == 0;
+    bool trace = !iu_san_build(); /* ASan's runtime makes system calls of its own */
     if (!trace)
         note("sanitizer build: the node's sandbox trace is checked in the plain build only");
     char notify_path[600], trace_path[600], err_path[600];
-    pathf(err_path, sizeof err_path, "%s/node.err", dir);
-    pathf(notify_path, sizeof notify_path, "%s/notify", dir);
-    pathf(trace_path, sizeof trace_path, "%s/node.trace", dir);
+    iu_pathf(err_path, sizeof err_path, "%s/node.err", dir);
+    iu_pathf(notify_path, sizeof notify_path, "%s/notify", dir);
+    iu_pathf(trace_path, sizeof trace_path, "%s/node.trace", dir);
     if (notify) {
         R.notify = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un a = {.sun_family = AF_UNIX};
-        pathf(a.sun_path, sizeof a.sun_path, "%s", notify_path);
+        iu_pathf(a.sun_path, sizeof a.sun_path, "%s", notify_path);
         cr_assert_eq(bind(R.notify, (struct sockaddr *)&a, sizeof a), 0, "bind %s", notify_path);
     } else {
         note("upgate-node does not link libsystemd: the unit is Type=exec and sd_notify is not checked");
@@ -677,7 +575,7 @@ Test(install, exec_start_serves_the_example_policy)
     pid_t node = R.node;
     if (trace) { /* signals go to the node, not to strace */
         char children[128], kids[64] = "";
-        pathf(children, sizeof children, "/proc/%d/task/%d/children", (int)R.node, (int)R.node);
+        iu_pathf(children, sizeof children, "/proc/%d/task/%d/children", (int)R.node, (int)R.node);
         FILE *f = fopen(children, "r");
         cr_assert(f && fgets(kids, sizeof kids, f), "cannot find the traced node");
         fclose(f);
@@ -690,7 +588,7 @@ Test(install, exec_start_serves_the_example_policy)
 
     const char *metrics = strstr(ready, "metrics on 127.0.0.1:");
     if (metrics) {
-        rc = run(out, sizeof out, "python3 -c 'import urllib.request as u; "
+        rc = iu_run(out, sizeof out, "python3 -c 'import urllib.request as u; "
                  "print(u.urlopen(\"http://127.0.0.1:%u/metrics\", timeout=10).read().decode())' 2>&1",
                  (unsigned)strtoul(metrics + 21, NULL, 10));
         cr_expect(rc == 0 && strstr(out, "# TYPE"), "GET /metrics: %s", out);
@@ -703,21 +601,21 @@ Test(install, exec_start_serves_the_example_policy)
     cr_expect(rc == 0 && strstr(out, "no upgrade now"), "peer at 2.1.0: %s", out);
 
     if (have_client_lib()) { /* libupgate(3)'s example, on the installed library: an offer, the package verified */
-        rc = run(out, sizeof out,
+        rc = iu_run(out, sizeof out,
                  "set -e; export PKG_CONFIG_PATH='%s/usr/lib/pkgconfig'; cd '%s/pub';"
                  "cc %s $(pkg-config --cflags upgate) -o example '%s/client/example.c' "
                  "$(pkg-config --libs upgate) -Wl,-rpath,'%s/usr/lib' 2>&1;"
                  "./example 127.0.0.1 %u 1001 1.4.0 client.key client.cred '%s/keys/hint.pub' release.pub got.tgz 2>&1;"
                  "cmp app.tgz got.tgz",
-                 dir, dir, cc_flags(), root_dir(), dir, port, etc);
+                 dir, dir, cc_flags(), iu_root_dir(), dir, port, etc);
         cr_expect(rc == 0 && strstr(out, "offered 2.0.0: 4000 bytes") && strstr(out, "verified and saved to got.tgz"),
                   "libupgate example: %s", out);
     }
     if (built("upgate-ctl")) { /* the control socket is where the man page says */
-        rc = run(out, sizeof out, "RUNTIME_DIRECTORY='%s' '%s/usr/sbin/upgate-ctl' --policy '%s/policy.yaml' status 2>&1",
+        rc = iu_run(out, sizeof out, "RUNTIME_DIRECTORY='%s' '%s/usr/sbin/upgate-ctl' --policy '%s/policy.yaml' status 2>&1",
                  rundir, dir, etc);
         cr_expect_eq(rc, 0, "upgate-ctl --policy status: %s", out);
-        pathf(path, sizeof path, "%s/var/lib/upgate/upgate.ctl", dir);
+        iu_pathf(path, sizeof path, "%s/var/lib/upgate/upgate.ctl", dir);
         cr_expect(exists(path), "no control socket at %s", path);
     }
 
@@ -738,14 +636,14 @@ Test(install, exec_start_serves_the_example_policy)
     cr_assert_eq(waitpid(R.node, &st, 0), R.node);
     R.node = R.traced = 0;
     cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the node did not stop cleanly (status %d)", st);
-    pathf(path, sizeof path, "%s/var/lib/upgate/data.mdb", dir);
+    iu_pathf(path, sizeof path, "%s/var/lib/upgate/data.mdb", dir);
     cr_expect(exists(path), "no grants in the StateDirectory");
 
     if (trace) { /* everything it did fits the unit's sandbox */
-        rc = run(out, sizeof out,
+        rc = iu_run(out, sizeof out,
                  "systemd-analyze syscall-filter > '%s/groups' 2>/dev/null;"
                  "python3 '%s/tests/install/trace_check.py' '%s' '%s' '%s/var/lib/upgate' '%s/groups' '%s' 2>&1",
-                 dir, root_dir(), trace_path, unit, dir, dir, rundir);
+                 dir, iu_root_dir(), trace_path, unit, dir, dir, rundir);
         cr_expect_eq(rc, 0, "upgate-node does what its unit forbids:\n%s", out);
     }
 }
@@ -759,17 +657,17 @@ Test(install, check_deps_names_a_missing_library_and_its_package)
 {
     static char out[OUT_MAX];
     const char *dir = tu_tmpdir();
-    int rc = run(out, sizeof out, "cd '%s' && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make --no-print-directory -s "
-                 "check-deps 2>&1", root_dir());
+    int rc = iu_run(out, sizeof out, "cd '%s' && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make --no-print-directory -s "
+                 "check-deps 2>&1", iu_root_dir());
     cr_assert_eq(rc, 0, "make check-deps on this machine: %s", out);
     cr_expect_str_empty(out, "check-deps is quiet when nothing is missing");
     char pc[600];
-    pathf(pc, sizeof pc, "%s/libsodium.pc", dir);
+    iu_pathf(pc, sizeof pc, "%s/libsodium.pc", dir);
     static const char fake[] = "Name: libsodium\nDescription: stand-in\nVersion: 1.0.18\n"
                                "Requires: ug-no-such-module\n";
     tu_write_file(pc, fake, sizeof fake - 1);
-    rc = run(out, sizeof out, "cd '%s' && PKG_CONFIG_PATH='%s' env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS "
-             "make --no-print-directory -s check-deps 2>&1", root_dir(), dir);
+    rc = iu_run(out, sizeof out, "cd '%s' && PKG_CONFIG_PATH='%s' env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS "
+             "make --no-print-directory -s check-deps 2>&1", iu_root_dir(), dir);
     cr_assert_neq(rc, 0, "check-deps passed with libsodium missing: %s", out);
     cr_expect(strstr(out, "ug-no-such-module"), "pkg-config's own words: %s", out);
     cr_expect(strstr(out, "make: missing libraries: libsodium (Debian: libsodium-dev); make deps installs them"),
@@ -784,27 +682,27 @@ Test(install, check_deps_names_a_missing_library_and_its_package)
 Test(install, make_deb_installs_every_build_dependency)
 {
     char pkgs[8192], deps[8192];
-    int rc = run(pkgs, sizeof pkgs,
+    int rc = iu_run(pkgs, sizeof pkgs,
                  "cd '%s' && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make --no-print-directory -s "
                  "--eval 'ug-print-pkgs: ; @echo $(DEB_PKGS) $(DEB_PKGS_DEB)' ug-print-pkgs 2>&1",
-                 root_dir());
+                 iu_root_dir());
     cr_assert_eq(rc, 0, "%s", pkgs);
     /* Build-Depends, one name a line; debhelper-compat is debhelper's */
-    rc = run(deps, sizeof deps,
+    rc = iu_run(deps, sizeof deps,
              "sed -n '/^Build-Depends:/,/^[A-Z]/p' '%s/debian/control' | sed '$d; s/^Build-Depends://' | "
              "tr ',' '\\n' | sed 's/[[:space:]]*([^)]*)//; s/^[[:space:]]*//; s/[[:space:]]*$//' | "
              "sed 's/^debhelper-compat$/debhelper/' | grep -v '^$'",
-             root_dir());
+             iu_root_dir());
     cr_assert_eq(rc, 0, "cannot read Build-Depends");
     char padded[8200];
-    pathf(padded, sizeof padded, " %s ", pkgs);
+    iu_pathf(padded, sizeof padded, " %s ", pkgs);
     for (char *c = padded; *c; c++)
         if (*c == '\n')
             *c = ' ';
     int n = 0;
     for (char *save = NULL, *dep = strtok_r(deps, "\n", &save); dep; dep = strtok_r(NULL, "\n", &save), n++) {
         char word[128];
-        pathf(word, sizeof word, " %s ", dep);
+        iu_pathf(word, sizeof word, " %s ", dep);
         cr_expect(strstr(padded, word), "Build-Depends names %s, which make deb does not install", dep);
     }
     cr_expect_gt(n, 5, "too few Build-Depends read: %d", n);
@@ -814,14 +712,14 @@ Test(install, make_deb_installs_every_build_dependency)
 Test(install, debian_version_is_the_programs_version)
 {
     char ver[64] = "", out[4096];
-    cr_assert_eq(run(ver, sizeof ver, "dpkg-parsechangelog -l '%s/debian/changelog' -S Version 2>/dev/null || "
-                     "sed -n '1s/^[^(]*(\\([^)]*\\).*/\\1/p' '%s/debian/changelog'", root_dir(), root_dir()), 0);
+    cr_assert_eq(iu_run(ver, sizeof ver, "dpkg-parsechangelog -l '%s/debian/changelog' -S Version 2>/dev/null || "
+                     "sed -n '1s/^[^(]*(\\([^)]*\\).*/\\1/p' '%s/debian/changelog'", iu_root_dir(), iu_root_dir()), 0);
     ver[strcspn(ver, "-\n")] = 0; /* upstream part */
     cr_assert(ver[0], "no version in debian/changelog");
     static const char *const progs[] = {"upgate-node", "upgate-ctl", "upgate-keys", "upgate-peer", "upgate-sim"};
     int checked = 0;
     for (size_t i = 0; i < sizeof progs / sizeof progs[0]; i++) {
-        if (!built(progs[i]) || run(out, sizeof out, "'%s/%s' --version 2>&1", tu_build_dir(), progs[i]) != 0)
+        if (!built(progs[i]) || iu_run(out, sizeof out, "'%s/%s' --version 2>&1", tu_build_dir(), progs[i]) != 0)
             continue;
         checked++;
         cr_expect(strstr(out, ver), "%s --version says %s; debian/changelog says %s", progs[i], out, ver);
@@ -837,11 +735,11 @@ Test(install, debian_version_is_the_programs_version)
 Test(install, tracker_package_ships_every_doc)
 {
     char path[1024], shipped[OUT_MAX] = "\n";
-    pathf(path, sizeof path, "%s/debian/upgate-tracker.docs", root_dir());
+    iu_pathf(path, sizeof path, "%s/debian/upgate-tracker.docs", iu_root_dir());
     char *list = slurp(path);
     for (char *save = NULL, *line = strtok_r(list, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         glob_t g;
-        pathf(path, sizeof path, "%s/%s", root_dir(), line);
+        iu_pathf(path, sizeof path, "%s/%s", iu_root_dir(), line);
         cr_assert_eq(glob(path, 0, NULL, &g), 0, "upgate-tracker.docs: %s matches no file", line);
         for (size_t i = 0; i < g.gl_pathc; i++) {
             const char *base = strrchr(g.gl_pathv[i], '/');
@@ -852,18 +750,18 @@ Test(install, tracker_package_ships_every_doc)
     }
     free(list);
     glob_t docs;
-    pathf(path, sizeof path, "%s/docs/*.md", root_dir());
+    iu_pathf(path, sizeof path, "%s/docs/*.md", iu_root_dir());
     cr_assert_eq(glob(path, 0, NULL, &docs), 0, "no docs/*.md");
     for (size_t i = 0; i < docs.gl_pathc; i++) {
         char want[300];
-        pathf(want, sizeof want, "\n%s\n", strrchr(docs.gl_pathv[i], '/') + 1);
+        iu_pathf(want, sizeof want, "\n%s\n", strrchr(docs.gl_pathv[i], '/') + 1);
         cr_expect(strstr(shipped, want), "upgate-tracker does not ship docs/%s", want + 1);
     }
     cr_expect_gt(docs.gl_pathc, 5, "too few docs read");
     globfree(&docs);
     /* a package `make deb` built from this tree has them where the pages say */
     char out[OUT_MAX];
-    if (run(out, sizeof out, "dpkg-deb -c \"$(ls -t '%s'/deb/upgate-tracker_*.deb 2>/dev/null | head -n 1)\" 2>/dev/null",
+    if (iu_run(out, sizeof out, "dpkg-deb -c \"$(ls -t '%s'/deb/upgate-tracker_*.deb 2>/dev/null | head -n 1)\" 2>/dev/null",
             tu_build_dir()) != 0) {
         note("no build/deb/upgate-tracker_*.deb (make deb): its contents are not checked");
         return;
@@ -879,9 +777,9 @@ Test(install, tracker_package_ships_every_doc)
 Test(install, readme_and_docs_links_resolve)
 {
     char out[OUT_MAX];
-    int rc = run(out, sizeof out, "cd '%s' && /usr/bin/python3 tests/doc_links.py README.md docs/*.md 2>&1", root_dir());
+    int rc = iu_run(out, sizeof out, "cd '%s' && /usr/bin/python3 tests/doc_links.py README.md docs/*.md 2>&1", iu_root_dir());
     cr_expect_eq(rc, 0, "broken links:\n%s", out);
-    pathf(out, sizeof out, "%s/README.md", root_dir());
+    iu_pathf(out, sizeof out, "%s/README.md", iu_root_dir());
     char *readme = slurp(out);
     cr_expect(strstr(readme, "](#operating-a-rollout)"), "the README does not link its Operating a rollout section");
     cr_expect(strstr(readme, "\n## Operating a rollout\n"), "the README has no Operating a rollout section");
@@ -893,21 +791,21 @@ Test(install, readme_and_docs_links_resolve)
 Test(install, libupgate_synopsis_lists_every_export)
 {
     char lib[1024], out[OUT_MAX];
-    pathf(lib, sizeof lib, "%s/libupgate.so", tu_build_dir());
+    iu_pathf(lib, sizeof lib, "%s/libupgate.so", tu_build_dir());
     if (!have_client_lib() || !exists(lib)) {
         note("no libupgate.so in this tree: libupgate(3) is not checked");
         return;
     }
-    cr_assert_eq(run(out, sizeof out, "nm -D --defined-only '%s' | awk '$2 == \"T\" { sub(/@.*/, \"\", $3); print $3 }' "
+    cr_assert_eq(iu_run(out, sizeof out, "nm -D --defined-only '%s' | awk '$2 == \"T\" { sub(/@.*/, \"\", $3); print $3 }' "
                      "| sort -u", lib), 0, "nm -D %s: %s", lib, out);
-    pathf(lib, sizeof lib, "%s/man/libupgate.3.in", root_dir());
+    iu_pathf(lib, sizeof lib, "%s/man/libupgate.3.in", iu_root_dir());
     char *page = slurp(lib), *syn = section(page, "SYNOPSIS");
     cr_assert(syn, "libupgate(3) has no SYNOPSIS");
     int n = 0;
     for (char *save = NULL, *sym = strtok_r(out, "\n", &save); sym; sym = strtok_r(NULL, "\n", &save), n++) {
         char fn[200], fnv[200];
-        pathf(fn, sizeof fn, "\n.Fn %s ", sym);
-        pathf(fnv, sizeof fnv, "\n.Fn %s\n", sym);
+        iu_pathf(fn, sizeof fn, "\n.Fn %s ", sym);
+        iu_pathf(fnv, sizeof fnv, "\n.Fn %s\n", sym);
         cr_expect(strstr(syn, fn) || strstr(syn, fnv), "libupgate.so exports %s; libupgate(3)'s SYNOPSIS lacks it", sym);
     }
     cr_expect_gt(n, 20, "too few exports read: %d", n);
@@ -916,7 +814,7 @@ Test(install, libupgate_synopsis_lists_every_export)
         char name[128], cmd[300];
         if (sscanf(p, "\n.Fn %127s", name) != 1)
             continue;
-        pathf(cmd, sizeof cmd, "nm -D --defined-only '%s/libupgate.so' | grep -q ' T %s@'", tu_build_dir(), name);
+        iu_pathf(cmd, sizeof cmd, "nm -D --defined-only '%s/libupgate.so' | grep -q ' T %s@'", tu_build_dir(), name);
         char ignored[64];
         cr_expect_eq(tu_run(cmd, ignored, sizeof ignored), 0, "libupgate(3) lists %s; libupgate.so does not export it",
                      name);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fixture.h"
 #include "guard/guard.h"
@@ -658,6 +659,88 @@ Test(runtime, a_resume_after_an_automatic_halt_counts_afresh)
     json_decref(h);
     report_from("10.0.0.1", 8, "1.4.0", UG_RES_MISMATCH);
     cr_expect(halted(), "4 of 4 since the resume failed: halted again");
+}
+
+/* Gathers a control reply (control_by). */
+static void gather(void *ctx, const char *data, size_t len)
+{
+    char *b = ctx;
+    size_t at = strlen(b);
+    if (at + len < 8192) {
+        memcpy(b + at, data, len);
+        b[at + len] = 0;
+    }
+}
+
+/* The history's entries with this action, in order, as one string of their
+ * actor kinds ("automatic,control"). */
+static void history_of(const char *action, char *out, size_t cap)
+{
+    json_t *h = control("{\"cmd\":\"history\"}", true), *e;
+    size_t i;
+    out[0] = 0;
+    json_array_foreach(json_object_get(h, "history"), i, e)
+    {
+        if (strcmp(json_string_value(json_object_get(e, "action")), action) != 0)
+            continue;
+        size_t at = strlen(out);
+        snprintf(out + at, cap - at, "%s%s", at ? "," : "",
+                 json_string_value(json_object_get(json_object_get(e, "actor"), "kind")));
+    }
+    json_decref(h);
+}
+
+/* A halt a worker raised, resumed before tick() stored it: the halt goes
+ * to the history first, by "automatic", and does not come back after the
+ * resume or a restart. The caller's kind travels through control_by (ABI
+ * 1.3); control() is the host's own. */
+Test(runtime, a_resume_before_the_tick_stores_the_automatic_halt_first)
+{
+    start("rollouts:\n  - name: desk\n    release: release.manifest\n    targets: [\"1.4.0\"]\n"
+          "    halt_when: {failed: 0.5, min_outcomes: 4}\n    stages:\n      - {name: all}\n");
+    for (uint64_t uid = 1; uid <= 4; uid++)
+        cr_assert(hint(fx_ask(&F, 0, "10.0.0.1", uid, "1.4.0", NULL)));
+    for (uint64_t uid = 1; uid <= 4; uid++)
+        report_from("10.0.0.1", uid, "1.4.0", UG_RES_INSTALL_FAILED);
+    cr_assert(halted(), "raised by the worker, not stored yet");
+    F.now += 60; /* halt_when counts the outcomes of the resume's second on */
+    cr_assert(UG_HAS_FIELD(ug_plugin, F.api->size, control_by) && F.api->control_by);
+    ug_caller by = {.size = sizeof by, .kind = UG_CALLER_CONTROL, .uid = 4321, .pid = 98765};
+    static char reply[8192];
+    reply[0] = 0;
+    const char req[] = "{\"cmd\":\"resume\",\"rollout\":\"desk\",\"why\":\"fixed\"}";
+    cr_assert_eq(F.api->control_by(F.inst, &by, req, sizeof req - 1, gather, reply), 0, "%s", reply);
+    F.api->tick(F.inst);
+    cr_assert(!halted(), "the tick after the resume does not halt it again");
+    char kinds[256];
+    history_of("halt", kinds, sizeof kinds);
+    cr_assert_str_eq(kinds, "automatic");
+    json_t *h = control("{\"cmd\":\"history\"}", true);
+    json_t *list = json_object_get(h, "history");
+    json_t *halt = json_array_get(list, json_array_size(list) - 2), *res = json_array_get(list, json_array_size(list) - 1);
+    cr_assert_str_eq(json_string_value(json_object_get(halt, "action")), "halt", "the halt, then the resume");
+    cr_assert(strstr(json_string_value(json_object_get(halt, "reason")), "failed share"), "its cause");
+    cr_assert_str_eq(json_string_value(json_object_get(res, "reason")), "fixed");
+    json_t *who = json_object_get(res, "actor");
+    cr_assert_str_eq(json_string_value(json_object_get(who, "kind")), "control");
+    cr_assert_eq(json_integer_value(json_object_get(who, "uid")), 4321);
+    cr_assert_eq(json_integer_value(json_object_get(who, "pid")), 98765);
+    json_decref(h);
+    json_decref(control("{\"cmd\":\"pause\",\"rollout\":\"desk\"}", true)); /* control(): the host's own */
+    h = control("{\"cmd\":\"history\"}", true);
+    list = json_object_get(h, "history");
+    who = json_object_get(json_array_get(list, json_array_size(list) - 1), "actor");
+    cr_assert_str_eq(json_string_value(json_object_get(who, "kind")), "host");
+    cr_assert_eq(json_integer_value(json_object_get(who, "pid")), (json_int_t)getpid());
+    json_decref(h);
+    json_decref(control("{\"cmd\":\"resume\",\"rollout\":\"desk\"}", true));
+    restart();
+    F.api->tick(F.inst);
+    cr_assert(!halted(), "no halt was left in the store after the resume");
+    history_of("stop", kinds, sizeof kinds);
+    cr_assert_str_eq(kinds, "host", "the restart's stop");
+    history_of("start", kinds, sizeof kinds);
+    cr_assert_str_eq(kinds, "host,host");
 }
 
 Test(runtime, an_unhealthy_rollout_holds_its_ramp)

@@ -221,12 +221,21 @@ UG_HOST_API void ug_host_batch(ug_host_adapter *a, int fd, struct mmsghdr *msgs,
 /* Re-reads the policy file. 0, or -1 with why in err (the running policy
  * stays; the adapter logs it too). From any thread. */
 UG_HOST_API int ug_host_reload(ug_host_adapter *a, char *err, size_t errcap);
+/* The same, saying who asked (a SIGHUP: UG_CALLER_SIGNAL; by NULL: the host
+ * itself), for the plugin's history (a plugin of ABI minor 3 or later). */
+UG_HOST_API int ug_host_reload_by(ug_host_adapter *a, const ug_caller *by, char *err, size_t errcap);
 /* Asks the admin thread to reload soon; async-signal-safe (for a SIGHUP
- * handler, when the host has SIGHUP to spare). */
+ * handler, when the host has SIGHUP to spare); the history says a signal
+ * asked. */
 UG_HOST_API void ug_host_reload_async(ug_host_adapter *a);
 /* One control request (docs/control.md), as the control socket passes it.
  * 0 or -1 as the plugin's control() returned; -2: the plugin has none. */
 UG_HOST_API int ug_host_control(ug_host_adapter *a, const char *req, size_t len, ug_emit emit, void *ctx);
+/* The same, saying who asked (the control socket passes its client's
+ * SO_PEERCRED as UG_CALLER_CONTROL; by NULL: the host itself), for the
+ * plugin's history (a plugin of ABI minor 3 or later). */
+UG_HOST_API int ug_host_control_by(ug_host_adapter *a, const ug_caller *by, const char *req, size_t len,
+                                   ug_emit emit, void *ctx);
 /* The plugin's counters (its stats()); returns how many exist. */
 UG_HOST_API size_t ug_host_stats(ug_host_adapter *a, ug_stat *out, size_t cap);
 /* Fills out as far as size (sizeof *out as the host compiled it) covers. */

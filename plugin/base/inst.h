@@ -6,6 +6,7 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 
+#include "base/audit.h"
 #include "base/counters.h"
 #include "base/opener.h"
 #include "census/census.h"
@@ -65,6 +66,9 @@ typedef struct ug_inst {
     ug_opener *opener;            /* the host drops privileges: reloads read through it; else NULL */
     ug_replay *replay;            /* the retransmit cache all workers share (UG_HF_ROAMING_PEERS); else NULL */
     ug_census *census;            /* every HELLO's (version, plat, chan, region), distinct uids */
+    /* Who asked for the serialized call in flight (control, reload): the
+     * history's actor of what it changes; the host itself otherwise. */
+    ug_actor caller;
 } ug_inst;
 
 /* The host's flags (ABI minor 2; 0 from an older host). */

@@ -27,12 +27,22 @@ uint64_t ug_inst_now(ug_inst *I)
     return I->host.now(I->host.ctx);
 }
 
-int ug_history(ug_inst *I, uint64_t at, const char *line)
+int ug_history(ug_inst *I, uint64_t at, const ug_event *e)
 {
     if (!I->store)
         return 0;
+    char line[UG_AUDIT_MAX + 1];
+    ug_audit_encode(e, line, sizeof line);
     if (ug_store_history_add(I->store, at, line) == 0)
         return 0;
-    ug_logf(I, UG_LOG_ERROR, "state folder %s: cannot store in the history: %s", I->state_dir, line);
+    ug_logf(I, UG_LOG_ERROR, "state folder %s: cannot store in the history: %s", I->state_dir, e->what);
     return -1;
+}
+
+int ug_history_note(ug_inst *I, const char *action, const char *rollout, const char *reason, const char *summary,
+                    const char *what)
+{
+    ug_event e = {.by = I->caller, .action = action, .rollout = rollout, .reason = reason, .summary = summary,
+                  .what = what};
+    return ug_history(I, ug_inst_now(I), &e);
 }

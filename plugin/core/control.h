@@ -34,7 +34,9 @@ size_t ug_stats(ug_inst *I, ug_stat *out, size_t cap);
 int ug_ctl_reply(ug_emit emit, void *ctx, json_t *o, bool ok);
 /* Refuses with one line of ASCII under "error"; -1. */
 int ug_ctl_refuse(ug_emit emit, void *ctx, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* A control action, logged and written to the history; 0 or -1. */
-int ug_ctl_note(ug_inst *I, const char *line);
+/* A control action, logged and written to the history as the caller's
+ * (action: a word; rollout, reason: NULL when none; line: the whole
+ * sentence); 0 or -1. */
+int ug_ctl_note(ug_inst *I, const char *action, const char *rollout, const char *reason, const char *line);
 
 #endif

@@ -36,9 +36,12 @@ static int targets_of(ug_inst *I, json_t *req, const ug_live_rollout **out, size
 /* resume: lifts a pause and a halt; after an automatic halt, halt_when
  * counts afresh from now (policy.md), which the reply says in counts:
  * {rollout: {"since", "min_outcomes"}}. 0 or -1 (not stored). */
-static int resume_one(ug_inst *I, const ug_live_rollout *lr, uint64_t now, json_t *counts)
+static int resume_one(ug_inst *I, const ug_live_rollout *lr, uint64_t now, const char *why, json_t *counts)
 {
     char line[600];
+    /* a halt a worker raised since the last tick is stored (and in the
+     * history) first: else tick() would store it after this resume */
+    (void)ug_flags_store_raised(I, lr->rt, now);
     bool was = atomic_load(&lr->rt->halted);
     bool automatic = was && strncmp(lr->rt->halted_why, "automatic", 9) == 0;
     int rc = ug_flags_pause(I, lr->rt, false) | ug_flags_lift_halt(I, lr->rt);
@@ -48,10 +51,10 @@ static int resume_one(ug_inst *I, const ug_live_rollout *lr, uint64_t now, json_
                             json_pack("{s:I, s:I}", "since", (json_int_t)now, "min_outcomes",
                                       (json_int_t)lr->r->halt_min_outcomes));
     }
-    snprintf(line, sizeof line, "resume rollout %s%s%s%s", lr->r->name, was ? " (lifts its halt)" : "",
+    snprintf(line, sizeof line, "resume rollout %s%s%s%s%s%s", lr->r->name, was ? " (lifts its halt)" : "",
              automatic ? "; halt_when now counts only the outcomes from here on" : "",
-             lr->r->paused ? "; the policy file still says paused: true" : "");
-    return rc | ug_ctl_note(I, line);
+             lr->r->paused ? "; the policy file still says paused: true" : "", why ? ": " : "", why ? why : "");
+    return rc | ug_ctl_note(I, "resume", lr->r->name, why, line);
 }
 
 static int flag_cmd(ug_inst *I, json_t *req, ug_emit emit, void *ctx, const char *cmd)
@@ -63,23 +66,21 @@ static int flag_cmd(ug_inst *I, json_t *req, ug_emit emit, void *ctx, const char
     if (targets_of(I, req, rs, &n, err, sizeof err) != 0)
         return ug_ctl_refuse(emit, ctx, "%s: %s", cmd, err);
     bool halt = strcmp(cmd, "halt") == 0, pause = strcmp(cmd, "pause") == 0;
-    if (halt && (!why || !why[0] || strlen(why) > 200 || strpbrk(why, "\n\r")))
-        return ug_ctl_refuse(emit, ctx, "halt: give \"why\", one line of 1..200 bytes");
-    if (!halt && json_object_get(req, "why"))
-        return ug_ctl_refuse(emit, ctx, "%s: unknown member \"why\"", cmd);
+    if ((halt || json_object_get(req, "why")) && (!why || !why[0] || strlen(why) > 200 || strpbrk(why, "\n\r")))
+        return ug_ctl_refuse(emit, ctx, "%s: give \"why\", one line of 1..200 bytes", cmd);
     uint64_t now = ug_inst_now(I);
     json_t *done = json_array(), *counts = json_object();
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         const ug_live_rollout *lr = rs[i];
         if (halt) {
-            rc |= ug_flags_halt(I, lr->rt, why, now, false);
+            rc |= ug_flags_halt(I, lr->rt, why, now, I->caller);
         } else if (pause) {
             rc |= ug_flags_pause(I, lr->rt, true);
-            snprintf(line, sizeof line, "pause rollout %s", lr->r->name);
-            rc |= ug_ctl_note(I, line);
+            snprintf(line, sizeof line, "pause rollout %s%s%s", lr->r->name, why ? ": " : "", why ? why : "");
+            rc |= ug_ctl_note(I, "pause", lr->r->name, why, line);
         } else {
-            rc |= resume_one(I, lr, now, counts);
+            rc |= resume_one(I, lr, now, why, counts);
         }
         json_array_append_new(done, json_string(lr->r->name));
     }
@@ -90,7 +91,7 @@ static int flag_cmd(ug_inst *I, json_t *req, ug_emit emit, void *ctx, const char
         ug_flag_op op = halt ? UG_FLAG_HALT : pause ? UG_FLAG_PAUSE : UG_FLAG_RESUME;
         told = 0;
         for (size_t i = 0; i < n; i++)
-            told = I->sink->flag(I->sink->ctx, rs[i]->r->name, op, why, now, i + 1 == n ? 1500 : 0);
+            told = I->sink->flag(I->sink->ctx, rs[i]->r->name, op, halt ? why : NULL, now, i + 1 == n ? 1500 : 0);
     }
     if (rc != 0) {
         json_decref(done);
@@ -126,8 +127,10 @@ int ug_ctl_reload(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
 {
     (void)req;
     char err[UG_ERR_MAX + 128];
-    if (ug_inst_reload(I, NULL, err, sizeof err) != 0)
+    if (ug_inst_reload(I, NULL, err, sizeof err) != 0) { /* the host logs a refused SIGHUP; this one, we do */
+        ug_logf(I, UG_LOG_ERROR, "control: reload refused, the running policy stays: %s", err);
         return ug_ctl_refuse(emit, ctx, "%s", err);
+    }
     ug_live *l = atomic_load(&I->live);
     return ug_ctl_reply(emit, ctx, json_pack("{s:s, s:I}", "policy", l->pol->path, "generation", (json_int_t)l->gen), true);
 }
@@ -219,9 +222,38 @@ int ug_ctl_grants(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
     return 0;
 }
 
+/* Sets key to s unless it is absent ("" or NULL). */
+static void set_text(json_t *o, const char *key, const char *s)
+{
+    if (s && s[0])
+        json_object_set_new(o, key, json_string(s));
+}
+
+/* {"at", "actor": {"kind"[, "uid", "pid"]}, "action", "rollout", "reason",
+ * "summary", "what"} (docs/control.md); an entry stored before actors
+ * were kept has kind "unknown" and its "what" alone. */
 static void history_row(void *ctx, uint64_t at, const char *line)
 {
-    json_array_append_new(ctx, json_pack("{s:I, s:s}", "at", (json_int_t)at, "what", line));
+    char buf[UG_HISTORY_LINE_MAX + 1];
+    ug_event e;
+    snprintf(buf, sizeof buf, "%s", line);
+    ug_audit_decode(buf, &e);
+    json_t *who = json_pack("{s:s}", "kind", ug_actor_name(e.by.kind));
+    if ((e.by.kind == UG_ACTOR_CONTROL || e.by.kind == UG_ACTOR_HOST) && e.by.pid > 0) {
+        json_object_set_new(who, "uid", json_integer(e.by.uid));
+        json_object_set_new(who, "pid", json_integer(e.by.pid));
+    }
+    /* jansson refuses text that is not UTF-8: such an entry shows as '?'s */
+    json_t *what = json_string(e.what);
+    json_t *o = json_pack("{s:I, s:o, s:o}", "at", (json_int_t)at, "actor", who, "what",
+                          what ? what : json_string("?"));
+    if (!o)
+        return;
+    set_text(o, "action", e.action);
+    set_text(o, "rollout", e.rollout);
+    set_text(o, "reason", e.reason);
+    set_text(o, "summary", e.summary);
+    json_array_append_new(ctx, o);
 }
 
 int ug_ctl_history(ug_inst *I, json_t *req, ug_emit emit, void *ctx)

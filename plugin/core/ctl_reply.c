@@ -42,10 +42,10 @@ int ug_ctl_refuse(ug_emit emit, void *ctx, const char *fmt, ...)
     return ug_ctl_reply(emit, ctx, json_pack("{s:s}", "error", msg), false);
 }
 
-int ug_ctl_note(ug_inst *I, const char *line)
+int ug_ctl_note(ug_inst *I, const char *action, const char *rollout, const char *reason, const char *line)
 {
     ug_logf(I, UG_LOG_INFO, "control: %s", line);
-    return ug_history(I, ug_inst_now(I), line);
+    return ug_history_note(I, action, rollout, reason, NULL, line);
 }
 
 const char *ug_ctl_members(const char *cmd)

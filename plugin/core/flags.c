@@ -64,8 +64,9 @@ static void put_halt(ug_inst *I, ug_rollout_state *rt)
                 I->state_dir);
 }
 
-int ug_flags_halt(ug_inst *I, ug_rollout_state *rt, const char *why, uint64_t now, bool automatic)
+int ug_flags_halt(ug_inst *I, ug_rollout_state *rt, const char *why, uint64_t now, ug_actor by)
 {
+    bool automatic = by.kind == UG_ACTOR_AUTOMATIC;
     pthread_mutex_lock(&rt->health.mu);
     snprintf(rt->halted_why, sizeof rt->halted_why, "%s", why);
     rt->halted_at = now;
@@ -76,7 +77,8 @@ int ug_flags_halt(ug_inst *I, ug_rollout_state *rt, const char *why, uint64_t no
     char line[400];
     snprintf(line, sizeof line, "%s rollout %s: %s", automatic ? "automatic halt of" : "halt", rt->name, why);
     ug_logf(I, automatic ? UG_LOG_ERROR : UG_LOG_WARN, "%s", line);
-    return ug_history(I, now, line);
+    ug_event e = {.by = by, .action = "halt", .rollout = rt->name, .reason = why, .what = line};
+    return ug_history(I, now, &e);
 }
 
 int ug_flags_pause(ug_inst *I, ug_rollout_state *rt, bool on)
@@ -95,6 +97,7 @@ int ug_flags_lift_halt(ug_inst *I, ug_rollout_state *rt)
     int rc = I->store ? ug_store_del(I->store, key) : 0;
     pthread_mutex_lock(&rt->health.mu);
     atomic_store(&rt->halted, false);
+    atomic_store(&rt->halt_unsaved, false); /* a raised halt tick() has not stored yet is lifted too */
     rt->halted_why[0] = 0;
     pthread_mutex_unlock(&rt->health.mu);
     return rc;
@@ -140,6 +143,9 @@ bool ug_flags_store_raised(ug_inst *I, ug_rollout_state *rt, uint64_t now)
     put_halt(I, rt);
     snprintf(line, sizeof line, "halt of rollout %s: %s", rt->name, rt->halted_why);
     ug_logf(I, UG_LOG_ERROR, "%s", line);
-    ug_history(I, now, line);
+    const char *why = strncmp(rt->halted_why, "automatic: ", 11) == 0 ? rt->halted_why + 11 : rt->halted_why;
+    ug_event e = {.by = {.kind = UG_ACTOR_AUTOMATIC}, .action = "halt", .rollout = rt->name, .reason = why,
+                  .what = line};
+    (void)ug_history(I, now, &e);
     return true;
 }

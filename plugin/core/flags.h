@@ -9,9 +9,9 @@ typedef enum { UG_FLAG_PAUSE, UG_FLAG_RESUME, UG_FLAG_HALT } ug_flag_op;
 
 /* Reads rt's flags from the store (a new rollout state). */
 void ug_flags_load(ug_inst *I, ug_rollout_state *rt);
-/* Halts a rollout durably (control, automatic, or told by others); logs
- * and writes the history; 0 or -1. */
-int ug_flags_halt(ug_inst *I, ug_rollout_state *rt, const char *why, uint64_t now, bool automatic);
+/* Halts a rollout durably (control, automatic, or told by others: by);
+ * logs and writes the history; 0 or -1. */
+int ug_flags_halt(ug_inst *I, ug_rollout_state *rt, const char *why, uint64_t now, ug_actor by);
 /* The operator's pause, on or off, durably; 0 or -1 (it holds in memory either way). */
 int ug_flags_pause(ug_inst *I, ug_rollout_state *rt, bool on);
 /* Lifts a halt, durably; 0 or -1. */

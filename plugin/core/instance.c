@@ -46,6 +46,10 @@ void ug_inst_free(ug_inst *I)
     if (!I)
         return;
     const ug_sink *sink = I->sink;
+    if (I->started && I->store) {
+        ug_event e = {.by = ug_actor_self(), .action = "stop", .what = "stop"};
+        (void)ug_history(I, ug_inst_now(I), &e);
+    }
     if (sink && sink->stop) { /* a host without finish(): leave cleanly here */
         (void)commit_all(I);
         sink->stop(sink->ctx);
@@ -83,6 +87,7 @@ static ug_inst *inst_alloc(const ug_host *host, char *err, size_t errcap)
     if (!UG_HAS_FIELD(ug_host, hsize, log))
         I->host.log = NULL;
     I->nworkers = host->nworkers;
+    I->caller = ug_actor_self();
     (void)pthread_mutex_init(&I->reg_mu, NULL);
     (void)pthread_mutex_init(&I->live_mu, NULL);
     I->workers = aligned_alloc(64, sizeof *I->workers * I->nworkers);
@@ -202,6 +207,10 @@ int ug_inst_start(ug_inst *I, ug_policy *p, char *err, size_t errcap)
         return -1;
     I->started = ug_inst_now(I);
     ug_live_expiry(I, l, I->started, true);
+    char line[UG_PATH_MAX + 64];
+    snprintf(line, sizeof line, "start: policy %s, %zu rollout%s", p->path, p->nrollouts, p->nrollouts == 1 ? "" : "s");
+    ug_event e = {.by = ug_actor_self(), .action = "start", .what = line};
+    (void)ug_history(I, I->started, &e);
     return 0;
 }
 
@@ -218,7 +227,8 @@ static int reload_ok(ug_inst *I, ug_policy *p, char *err, size_t errcap)
     return 0;
 }
 
-int ug_inst_reload(ug_inst *I, const char *path, char *err, size_t errcap)
+/* The reload itself; sum gets what it changed. */
+static int reload_policy(ug_inst *I, const char *path, char *sum, size_t sumcap, char *err, size_t errcap)
 {
     ug_live *old = atomic_load(&I->live);
     if (I->opener) /* the host may have dropped privileges since create() */
@@ -231,6 +241,7 @@ int ug_inst_reload(ug_inst *I, const char *path, char *err, size_t errcap)
         ug_policy_free(p);
         return -1;
     }
+    ug_policy_diff(old->pol, p, (int64_t)ug_inst_now(I), sum, sumcap);
     ug_live_lock(I); /* no other thread sees a policy, scope or stage being freed */
     ug_store_unmark(I->store);
     ug_state_unmark_all(I);
@@ -248,10 +259,22 @@ int ug_inst_reload(ug_inst *I, const char *path, char *err, size_t errcap)
     ug_logf(I, UG_LOG_INFO, "policy reloaded from %s (%zu rollouts, generation %llu)", l->pol->path,
             l->pol->nrollouts, (unsigned long long)l->gen);
     ug_live_expiry(I, l, ug_inst_now(I), true);
-    char line[UG_PATH_MAX + 64];
-    snprintf(line, sizeof line, "reload: %s, generation %llu", l->pol->path, (unsigned long long)l->gen);
-    ug_history(I, ug_inst_now(I), line);
     return 0;
+}
+
+int ug_inst_reload(ug_inst *I, const char *path, char *err, size_t errcap)
+{
+    char sum[600], line[UG_PATH_MAX + 700]; /* the history cuts it to fit */
+    int rc = reload_policy(I, path, sum, sizeof sum, err, errcap);
+    ug_live *l = atomic_load(&I->live);
+    if (rc == 0)
+        snprintf(line, sizeof line, "reload: %s, generation %llu: %s", l->pol->path, (unsigned long long)l->gen,
+                 sum);
+    else
+        snprintf(line, sizeof line, "reload refused, the running policy stays: %s", err);
+    (void)ug_history_note(I, rc == 0 ? "reload" : "reload_refused", NULL, rc == 0 ? NULL : err,
+                          rc == 0 ? sum : NULL, line);
+    return rc;
 }
 
 int ug_inst_flush(ug_inst *I, unsigned worker)

@@ -329,7 +329,9 @@ static void hold_tick(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
     if (I->sink && I->sink->hold)
         I->sink->hold(I->sink->ctx, rt->name, held, atomic_load(&rt->held_since), atomic_load(&rt->shift));
     ug_logf(I, UG_LOG_WARN, "%s", line);
-    ug_history(I, now, line);
+    ug_event e = {.by = {.kind = UG_ACTOR_AUTOMATIC}, .action = held ? "run_ramp" : "hold_ramp", .rollout = r->name,
+                  .what = line};
+    (void)ug_history(I, now, &e);
 }
 
 void ug_outcome_tick(ug_inst *I, uint64_t now)

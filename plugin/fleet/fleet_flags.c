@@ -198,26 +198,30 @@ static void apply_flags(ug_fleet *F, const ug_live_rollout *lr, const ug_fleet_f
     bool changed = false;
     uint64_t now = ug_inst_now(I);
     char line[400];
+    ug_event e = {.by = {.kind = UG_ACTOR_FLEET}, .rollout = rt->name, .what = line};
     if (st->paused != atomic_load(&rt->ctl_paused)) {
         ug_flags_pause(I, rt, st->paused);
         snprintf(line, sizeof line, "%s rollout %s (the fleet's word)", st->paused ? "pause" : "resume", rt->name);
-        ug_history(I, now, line);
+        e.action = st->paused ? "pause" : "resume";
+        (void)ug_history(I, now, &e);
         changed = true;
     }
     if (st->halted && !atomic_load(&rt->halted)) {
-        ug_flags_halt(I, rt, st->why[0] ? st->why : "(the fleet's word)", st->at ? st->at : now, false);
+        ug_flags_halt(I, rt, st->why[0] ? st->why : "(the fleet's word)", st->at ? st->at : now, e.by);
         changed = true;
     } else if (!st->halted && atomic_load(&rt->halted)) {
         ug_flags_lift_halt(I, rt);
         snprintf(line, sizeof line, "resume rollout %s: lifts its halt (the fleet's word)", rt->name);
-        ug_history(I, now, line);
+        e.action = "resume";
+        (void)ug_history(I, now, &e);
         changed = true;
     }
     if (st->held != atomic_load(&rt->held_since) || st->shift != atomic_load(&rt->shift)) {
         ug_flags_set_hold(I, rt, st->held, st->shift);
         snprintf(line, sizeof line, "%s ramp of rollout %s, shifted %llu s (the fleet's word)",
                  st->held ? "hold" : "run", rt->name, (unsigned long long)st->shift);
-        ug_history(I, now, line);
+        e.action = st->held ? "hold_ramp" : "run_ramp";
+        (void)ug_history(I, now, &e);
         changed = true;
     }
     if (changed) {

@@ -120,7 +120,7 @@ static int fleet_cmd(void *ctx, ug_inst *I, json_t *req, ug_emit emit, void *ect
         char line[300];
         snprintf(line, sizeof line, "fleet forget %s%s: %lld slots released", json_string_value(tracker),
                  json_is_true(force) ? " (forced)" : "", (long long)json_integer_value(json_object_get(o, "slots")));
-        ug_ctl_note(I, line);
+        (void)ug_ctl_note(I, "fleet_forget", NULL, NULL, line);
     }
     return ug_ctl_reply(emit, ectx, o, true);
 }

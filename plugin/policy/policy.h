@@ -301,4 +301,11 @@ void ug_policy_lint(const ug_policy *p, int64_t now, void (*warn)(void *ctx, con
  * only when out of memory. */
 struct json_t *ug_policy_summary(const ug_policy *p, int64_t now);
 
+/* What going from policy a to b changes, in one line of at most cap - 1
+ * bytes (cut with "..."): rollouts removed and added; per rollout in both,
+ * its release, paused, stages removed and added, and each stage's percent
+ * in force at now and quota, e.g. "rollout beta: release 2.0.0 -> 2.0.1;
+ * stage canary percent 5 -> 10, quota 100 -> 200". */
+void ug_policy_diff(const ug_policy *a, const ug_policy *b, int64_t now, char *out, size_t cap);
+
 #endif

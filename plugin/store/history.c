@@ -71,8 +71,8 @@ void ug_store_scan(ug_store *s, const char *prefix, void (*fn)(void *ctx, const 
 
 int ug_store_history_add(ug_store *s, uint64_t at, const char *line)
 {
-    uint8_t buf[8 + 512];
-    size_t n = strnlen(line, 512);
+    uint8_t buf[8 + UG_HISTORY_LINE_MAX];
+    size_t n = strnlen(line, UG_HISTORY_LINE_MAX);
     be64(buf, at);
     memcpy(buf + 8, line, n);
     pthread_mutex_lock(&s->reg_mu);
@@ -102,9 +102,9 @@ void ug_store_history(ug_store *s, void (*fn)(void *ctx, uint64_t at, const char
     if (mdb_cursor_open(txn, s->db_history, &cur) == 0) {
         MDB_val k, v;
         for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            if (v.mv_size < 8 || v.mv_size > 8 + 512)
+            if (v.mv_size < 8 || v.mv_size > 8 + UG_HISTORY_LINE_MAX)
                 continue;
-            char line[513];
+            char line[UG_HISTORY_LINE_MAX + 1];
             memcpy(line, (const uint8_t *)v.mv_data + 8, v.mv_size - 8);
             line[v.mv_size - 8] = 0;
             fn(ctx, rd_be(v.mv_data, 8), line);

@@ -12,7 +12,7 @@
  *   names    "s:" NAME -> u32 stage id; "r:" ROLLOUT "\0" TO -> u32 scope id
  *   grants   scope id (u32 BE) || uid (u64 BE) -> grant_record (12 bytes)
  *   flags    text key -> bytes (pause, halt, holds)
- *   history  seq (u64 BE) -> u64 at || text
+ *   history  seq (u64 BE) -> u64 at || text (<= 1024 bytes; base/audit.c codes who, what and why in it)
  * Layout 1 had one database "g:STAGE" per stage name (uid keys, native
  * MDB_INTEGERKEY, empty values), for the one release its policy named.
  * Beside data.mdb: upgate.lock (flock; the holder's pid) and store.id

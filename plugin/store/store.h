@@ -282,6 +282,7 @@ void ug_store_scan(ug_store *s, const char *prefix, void (*fn)(void *ctx, const 
                    void *ctx);
 
 #define UG_HISTORY_MAX 1000u
+#define UG_HISTORY_LINE_MAX 1024u /* bytes of one entry's text, cut beyond */
 /* Appends one line (at most 512 bytes) stamped at; keeps the last 1,000. */
 int ug_store_history_add(ug_store *s, uint64_t at, const char *line) UG_WUR;
 void ug_store_history(ug_store *s, void (*fn)(void *ctx, uint64_t at, const char *line), void *ctx);
