@@ -423,6 +423,7 @@ static void count_stage(void *ctx, uint64_t uid, const ug_grant_info *gi)
     if (gi->stage == q->id && !gi->learned) {
         q->n++;
         q->npub += gi->published;
+        ug_stage_quota_seed_offer(q, gi->at); /* offers per minute and hour outlive a restart */
     }
 }
 
