@@ -468,6 +468,11 @@ Test(ctl, watch_without_a_terminal_prints_one_block_per_interval)
     cr_assert(strstr(OUT, "  early   [......................]  0/100 granted  +0/min\n") ||
               strstr(OUT, "  early   [........................]  0/100 granted  +0/min\n"), "%s", OUT);
     cr_assert(strstr(OUT, "  everyone  [##......................]  10.00% in force, 0 granted  +0/min\n"), "%s", OUT);
+    /* the canary's quota spent: its WAITs are counted, and said to be WAITs (issue 20 §7) */
+    cr_assert_eq(hello(2, "1.4.0", NULL), UG_TYPE_HINT);
+    cr_assert_eq(hello(3, "1.4.0", NULL), UG_TYPE_WAIT);
+    cr_assert_eq(ctl(SOCK " watch --count 1"), 0, "%s", ERR);
+    cr_assert(strstr(OUT, "  canary  [########################]  2/2 granted    +2/min  waits: quota 1\n"), "%s", OUT);
 
     cr_assert_eq(ctl(SOCK " --json watch --count 2 --interval 1"), 0, "%s", ERR);
     char *nl = strchr(OUT, '\n');
