@@ -130,8 +130,9 @@ Test(ctl, usage_errors_exit_2_with_one_line_naming_the_fault)
         cr_assert(strstr(ERR, "/etc/upgate/policy.yaml does not exist: give one"), "%s", ERR);
     }
     cr_assert_eq(ctl("--help"), 0);
-    for (const char *f = "--socket\0--policy\0--json\0--timeout\0--all\0--why\0--interval\0--count\0--force\0"; *f;
-         f += strlen(f) + 1)
+    for (const char *f = "--socket\0--policy\0--json\0--timeout\0--all\0--why\0--interval\0--count\0--force\0"
+                         "--release\0";
+         *f; f += strlen(f) + 1)
         cr_assert(strstr(OUT, f), "--help names %s", f);
     cr_assert_eq(ctl("--version"), 0);
     cr_assert(strncmp(OUT, "upgate-ctl ", 11) == 0 && strstr(OUT, "plugin ABI"), "%s", OUT);
@@ -416,6 +417,40 @@ Test(ctl, explain_grants_and_history)
     j = out_json();
     cr_assert_eq(json_array_size(json_object_get(j, "history")), 2);
     json_decref(j);
+
+    /* a new release for desktop: the earlier one's grants are still listed (issue 20 §8) */
+    cr_assert_eq(nu_sh("cd %s && '%s/upgate-keys' release --key release.key --version 2.1.0 --file app.bin --url "
+                       "http://127.0.0.1:9/app.bin --ttl 86400 --out r21.manifest >/dev/null && "
+                       "sed -i '0,/release.manifest/s//r21.manifest/' policy.yaml",
+                       N.dir, tu_build_dir()),
+                 0);
+    cr_assert_eq(ctl(SOCK " reload"), 0, "%s", ERR);
+    cr_assert_eq(ctl(SOCK " resume desktop"), 0, "%s", ERR);
+    cr_assert_eq(hello(3, "1.4.0", NULL), UG_TYPE_HINT);
+    cr_assert_eq(ctl(SOCK " grants desktop"), 0, "%s", ERR);
+    cr_assert(strstr(OUT, "\n1 uid granted release 2.1.0 of rollout desktop: canary 1\n"), "%s", OUT);
+    cr_assert_eq(ctl(SOCK " grants desktop --release 2.0.0"), 0, "%s", ERR);
+    cr_assert(strstr(OUT, "Z\n2 uids granted release 2.0.0 of rollout desktop: canary 2\n"), "%s", OUT);
+    for (int uid = 1; uid <= 2; uid++) {
+        snprintf(row, sizeof row, "\n%-10d  canary            20", uid);
+        cr_assert(strstr(OUT, row), "uid %d: %s", uid, OUT);
+    }
+    cr_assert_eq(ctl(SOCK " grants desktop canary --release=2.0.0 --json"), 0, "%s", ERR);
+    j = out_json();
+    cr_assert_str_eq(json_string_value(json_object_get(j, "release")), "2.0.0");
+    cr_assert_eq(json_array_size(json_object_get(j, "grants")), 2, "%s", OUT);
+    json_decref(j);
+    cr_assert_eq(ctl(SOCK " grants desktop early --release 2.0.0"), 0, "%s", ERR);
+    cr_assert_str_eq(OUT, "0 uids granted release 2.0.0 of rollout desktop\n");
+    cr_assert_eq(ctl(SOCK " grants desktop --release 2.1.0"), 0, "%s", ERR);
+    cr_assert(strstr(OUT, "1 uid granted release 2.1.0"), "the release in force: %s", OUT);
+    cr_assert_eq(ctl(SOCK " grants desktop --release 9.9.9"), 1);
+    one_line("grants --release 9.9.9");
+    cr_assert(strstr(ERR, "never granted release 9.9.9 (its releases: 2.0.0, 2.1.0)"), "%s", ERR);
+    cr_assert_eq(ctl(SOCK " grants desktop --release x"), 2);
+    cr_assert(strstr(ERR, "--release x: not a version"), "%s", ERR);
+    cr_assert_eq(ctl(SOCK " status --release 2.0.0"), 2);
+    cr_assert(strstr(ERR, "--release: only for grants"), "%s", ERR);
 
     /* fleet goes through as it is: the plugin answers, or refuses the command */
     int rc = ctl(SOCK " fleet status");
