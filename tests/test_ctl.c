@@ -383,6 +383,31 @@ Test(ctl, explain_grants_and_history)
     cr_assert_str_eq(json_string_value(json_object_get(j, "answer")), "hint");
     cr_assert(json_is_true(json_object_get(j, "granted")));
     json_decref(j);
+    /* a granted uid: where, when and how it went; also once it runs the release (issue 20 §8) */
+    cr_assert_eq(ctl(SOCK " explain uid=1,ver=1.4.0,src=10.0.0.7"), 0, "%s", ERR);
+    cr_assert(strstr(OUT, "  already granted: yes (2.0.0), stage canary at 20") &&
+                  strstr(OUT, "Z, outcome pending\n"), "%s", OUT);
+    cr_assert_eq(ctl(SOCK " explain uid=1,ver=2.0.0,src=10.0.0.7"), 0, "%s", ERR);
+    cr_assert(strstr(OUT, "answer: wait (not_targeted)\n"), "%s", OUT);
+    cr_assert(strstr(OUT, "  already granted: yes (2.0.0), stage canary at 20") &&
+                  strstr(OUT, "Z, outcome pending, rollout desktop\n"), "%s", OUT);
+    cr_assert(strstr(OUT, "  not targeted by rollout desktop: version 2.0.0 is at or past its release 2.0.0 "
+                          "(targets [1.4.0])\n"), "%s", OUT);
+    cr_assert_eq(ctl(SOCK " explain uid=9,ver=1.2.0,src=10.0.0.7"), 0, "%s", ERR);
+    cr_assert(strstr(OUT, "  already granted: no\n"), "%s", OUT);
+    cr_assert(strstr(OUT, "  not targeted by rollout desktop: version 1.2.0 is not in its targets [1.4.0]\n") &&
+                  strstr(OUT, "  not targeted by rollout mobile: version 1.2.0 is not in its targets [1.3.0]\n"),
+              "%s", OUT);
+    cr_assert_eq(ctl(SOCK " --json explain uid=1,ver=2.0.0,src=10.0.0.7"), 0, "%s", ERR);
+    j = out_json();
+    json_t *g = json_object_get(j, "grant");
+    cr_assert(json_is_true(json_object_get(j, "granted")), "%s", OUT);
+    cr_assert_str_eq(json_string_value(json_object_get(g, "release")), "2.0.0");
+    cr_assert_str_eq(json_string_value(json_object_get(g, "stage")), "canary");
+    cr_assert_str_eq(json_string_value(json_object_get(g, "outcome")), "pending");
+    cr_assert(json_integer_value(json_object_get(g, "at")) > 1700000000, "%s", OUT);
+    cr_assert_eq(json_array_size(json_object_get(j, "not_targeted")), 2, "%s", OUT);
+    json_decref(j);
 
     cr_assert_eq(ctl(SOCK " grants desktop"), 0, "%s", ERR);
     cr_assert(strncmp(OUT, "UID         STAGE             GRANTED\n", 38) == 0, "%s", OUT);

@@ -140,6 +140,8 @@ bool ug_outcome_may_replace(const ug_grant_info *gi, const ug_outcome_put *p);
  * mismatch, install failed, upgraded, rolled back (a crash at start comes
  * after the install it undoes). */
 unsigned ug_outcome_rank(ug_outcome o);
+/* The outcome's name as status and metrics spell it ("rolled_back"). */
+const char *ug_outcome_name(ug_outcome o);
 
 /* Makes every record queued on worker durable: it joins the next group
  * commit, which appends the records of every worker that joined it to the
