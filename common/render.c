@@ -211,10 +211,53 @@ static void render_rollout(const json_t *r, FILE *out)
     rest(r, names, out, 2);
 }
 
+/* "not targeted by rollout r: version 1.2.0 is not in its targets [1.4.0]", each rollout. */
+static void render_untargeted(const json_t *ex, FILE *out, int indent)
+{
+    size_t k;
+    const json_t *nt;
+    json_array_foreach(json_object_get(ex, "not_targeted"), k, nt)
+    {
+        fprintf(out, "%*snot targeted by rollout ", indent, "");
+        ug_render_value(json_object_get(nt, "rollout") ? json_object_get(nt, "rollout") : json_null(), out);
+        fputs(": ", out);
+        ug_render_value(json_object_get(nt, "why") ? json_object_get(nt, "why") : json_null(), out);
+        fputc('\n', out);
+    }
+}
+
+/* Why no rollout targets the peer, if so; then "already granted: yes
+ * (2.0.0), stage canary at T, outcome upgraded": the release it was
+ * granted, even when the uid runs it now. */
+static void render_grant(const json_t *ex, FILE *out, int indent)
+{
+    render_untargeted(ex, out, indent);
+    const json_t *g = json_object_get(ex, "grant");
+    if (!json_is_object(g)) {
+        line(ex, "granted", "already granted", out, indent);
+        return;
+    }
+    static const char *const keys[] = {"release", "stage", "at", "outcome", "rollout"};
+    static const char *const before[] = {"already granted: yes (", "), stage ", " at ", ", outcome ", ", rollout "};
+    fprintf(out, "%*s", indent, "");
+    const char *rn = json_string_value(json_object_get(ex, "rollout"));
+    const char *gr = json_string_value(json_object_get(g, "rollout"));
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (i == 4 && rn && gr && !strcmp(rn, gr))
+            break; /* the rollout named above */
+        fputs(before[i], out);
+        const json_t *v = json_object_get(g, keys[i]);
+        ug_render_value_key(keys[i], v ? v : json_null(), out);
+    }
+    fputs(json_is_true(json_object_get(g, "remote")) ? " (granted by another tracker)\n" : "\n", out);
+}
+
+
 void ug_render_explain(const json_t *ex, FILE *out, int indent)
 {
-    static const char *const names[] = {"ok", "rollout", "release", "answer", "why", "why_name", "stage",
-                                        "granted", "trace", "urgency", "window", "window_opens", "census", NULL};
+    static const char *const names[] = {"ok",    "rollout", "release", "answer",       "why",    "why_name",
+                                        "stage", "granted", "grant",   "not_targeted", "trace",  "urgency",
+                                        "window", "window_opens", "census", NULL};
     fprintf(out, "%*sanswer: ", indent, "");
     ug_render_value(json_object_get(ex, "answer") ? json_object_get(ex, "answer") : json_null(), out);
     const json_t *wn = json_object_get(ex, "why_name");
@@ -227,7 +270,7 @@ void ug_render_explain(const json_t *ex, FILE *out, int indent)
     line(ex, "rollout", "rollout", out, indent + 2);
     line(ex, "release", "release", out, indent + 2);
     line(ex, "stage", "stage", out, indent + 2);
-    line(ex, "granted", "already granted", out, indent + 2);
+    render_grant(ex, out, indent + 2);
     const char *urg = json_string_value(json_object_get(ex, "urgency"));
     if (urg && !strcmp(urg, "critical"))
         fprintf(out, "%*sFAST LANE: urgency critical, percent schedules skipped\n", indent + 2, "");

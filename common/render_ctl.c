@@ -439,8 +439,11 @@ static void watch_row(table *t, const json_t *s)
         cell(t, "+%" JSON_INTEGER_FORMAT "/min", m);
     else
         cell(t, "-");
-    const json_t *w = get(s, "waits");
-    cell(t, "%s", json_is_object(w) && strcmp(counts(w, a, sizeof a), "none") ? a : "");
+    const json_t *w = get(s, "waits"); /* labelled: "quota 33" alone read as a quota of 33 */
+    if (json_is_object(w) && strcmp(counts(w, a, sizeof a), "none"))
+        cell(t, "waits: %s", a);
+    else
+        cell(t, "%s", "");
 }
 
 void ug_render_watch(const json_t *st, FILE *out, int64_t now)

@@ -51,6 +51,7 @@ static const char usage_tail[] =
     "  --interval SECONDS  watch: seconds between two looks (default 1; 1..3600)\n"
     "  --count N           watch: stop after N looks (default: until interrupted)\n"
     "  --force             fleet forget: write off a tracker that still looks alive, or this one\n"
+    "  --release VERSION   grants: the grants of that release of the rollout (an earlier one)\n"
     "  --help              this text\n"
     "  --version           the program's version\n"
     "\n"
@@ -58,7 +59,7 @@ static const char usage_tail[] =
     "reason on stderr, one line); 2 bad usage. Replies are read to the end, at most 256 MiB.\n";
 
 typedef struct {
-    const char *socket, *policy, *why;
+    const char *socket, *policy, *why, *release;
     bool json, all, force;
     long timeout_ms, interval_ms;
     unsigned long count;
@@ -333,6 +334,8 @@ static int run_grants(const opts *o, const char *sock)
     json_t *req = json_pack("{s:s, s:s}", "cmd", "grants", "rollout", o->pos[1]);
     if (o->npos > 2)
         json_object_set_new(req, "stage", json_string(o->pos[2]));
+    if (o->release)
+        json_object_set_new(req, "release", json_string(o->release));
     grant_tally t = {.per_stage = json_object()};
     reply r;
     int rc = ask(o, sock, req, "grants", grant_row, &t, &r);
@@ -521,6 +524,7 @@ enum {
     CTLF_WATCH = 4, /* --interval, --count */
     CTLF_FORCE = 8, /* --force */
     CTLF_WHYOPT = 16, /* --why TEXT, optional */
+    CTLF_RELEASE = 32, /* --release VERSION */
 };
 
 typedef struct {
@@ -603,7 +607,8 @@ static void once(bool *seen, const char *flag)
 
 static void parse(int argc, char **argv, opts *o)
 {
-    bool ended = false, s_json = false, s_all = false, s_why = false, s_sock = false, s_pol = false, s_force = false;
+    bool ended = false, s_json = false, s_all = false, s_why = false, s_sock = false, s_pol = false, s_force = false,
+         s_rel = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (ended || a[0] != '-' || !a[1]) {
@@ -627,6 +632,8 @@ static void parse(int argc, char **argv, opts *o)
             once(&s_sock, "--socket"), o->socket = v;
         } else if ((v = value_of(argc, argv, &i, "--policy"))) {
             once(&s_pol, "--policy"), o->policy = v;
+        } else if ((v = value_of(argc, argv, &i, "--release"))) {
+            once(&s_rel, "--release"), o->release = v;
         } else if ((v = value_of(argc, argv, &i, "--why"))) {
             once(&s_why, "--why"), o->why = v;
         } else if ((v = value_of(argc, argv, &i, "--timeout"))) {
@@ -681,6 +688,11 @@ static const command *check_usage(const opts *o)
     if ((o->has_interval || o->has_count) && !(c->flags & CTLF_WATCH))
         ug_usage_error("%s: only for %s", o->has_interval ? "--interval" : "--count",
                        names_with(CTLF_WATCH, true, names, sizeof names));
+    if (o->release && !(c->flags & CTLF_RELEASE))
+        ug_usage_error("--release: only for %s", names_with(CTLF_RELEASE, true, names, sizeof names));
+    ug_version rv;
+    if (o->release && ug_version_parse(&rv, o->release, strlen(o->release)) != 0)
+        ug_usage_error("--release %s: not a version like 2.0.0", o->release);
     if (o->force && !(c->flags & CTLF_FORCE))
         ug_usage_error("--force: only for %s", names_with(CTLF_FORCE, true, names, sizeof names));
     if (!strcmp(c->name, "fleet")) { /* its first argument is a sub-command */

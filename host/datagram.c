@@ -41,6 +41,13 @@ static bool watched(const ug_host_adapter *a)
     return a->model != UG_HOST_BATCH && !a->off;
 }
 
+/* A REPORT (type 5 after the prefix and version byte, in both versions):
+ * nothing answers one, by design, so it is no drop. */
+static bool is_report(const uint8_t *in, size_t len)
+{
+    return len > UG_PORT_PREFIX_LEN + 1 && in[UG_PORT_PREFIX_LEN + 1] == UG_HOST_TYPE_REPORT;
+}
+
 bool ug_host_is_upgate(const void *buf, size_t len)
 {
     const uint8_t *b = buf;
@@ -224,7 +231,7 @@ static ug_host_result answer(ug_host_adapter *a, uh_slot *s, uh_tally *t, int fd
      * datagram nobody answers (the host's protocol never starts so) */
     if (v == UG_VERDICT_DROP || out_len == 0) {
         bool foreign = v == UG_VERDICT_PASS && a->every;
-        t->c[foreign ? UC_FOREIGN : UC_DROPPED]++;
+        t->c[foreign ? UC_FOREIGN : is_report(in, len) ? UC_REPORTS : UC_DROPPED]++;
         return foreign ? UG_HOST_NOT_MINE : UG_HOST_DROPPED;
     }
     if (out_len > len || out_len > sizeof r->bytes) { /* never amplify, whatever the plugin says */
@@ -536,7 +543,7 @@ void ug_host_counters_get(const ug_host_adapter *a, ug_host_counters *out, size_
         .commits = v[UC_COMMITS], .commit_fails = v[UC_COMMIT_FAILS], .idle_commits = v[UC_IDLE_COMMITS],
         .send_errors = v[UC_SEND_ERRORS], .oversized = v[UC_OVERSIZED], .ring_full = v[UC_RING_FULL],
         .sent = v[UC_SENT], .send_unreach = v[UC_SEND_UNREACH], .send_denied = v[UC_SEND_DENIED],
-        .send_busy = v[UC_SEND_BUSY], .send_other = v[UC_SEND_OTHER], .untargeted = v[UC_UNTARGETED],
+        .send_busy = v[UC_SEND_BUSY], .send_other = v[UC_SEND_OTHER], .untargeted = v[UC_UNTARGETED], .reports = v[UC_REPORTS],
         .control_requests = a ? atomic_load_explicit(&a->ctl_served, memory_order_relaxed) : 0,
     };
     memcpy(out, &k, size < sizeof k ? size : sizeof k);

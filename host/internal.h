@@ -28,9 +28,11 @@ typedef struct {
 } uh_reply;
 
 /* Counters of one worker, written under its lock, read without. */
+#define UG_HOST_TYPE_REPORT 5u /* the type byte of a REPORT (protocol.md, protocol-v2.md section 3) */
+
 enum { UC_UPGATE, UC_FOREIGN, UC_SENT_NOW, UC_HELD, UC_SENT_HELD, UC_HELD_BACK, UC_DROPPED, UC_COMMITS,
        UC_COMMIT_FAILS, UC_IDLE_COMMITS, UC_SEND_ERRORS, UC_OVERSIZED, UC_RING_FULL, UC_SENT, UC_SEND_UNREACH,
-       UC_SEND_DENIED, UC_SEND_BUSY, UC_SEND_OTHER, UC_UNTARGETED, UC_COUNT };
+       UC_SEND_DENIED, UC_SEND_BUSY, UC_SEND_OTHER, UC_UNTARGETED, UC_REPORTS, UC_COUNT };
 
 /* One worker index: what its threads hold between commits. */
 typedef struct {

@@ -57,6 +57,7 @@ static uint64_t from_adapter(const ug_host_counters *k, unsigned c)
     case NC_NORMAL_SERVICE: return k->untargeted;
     case NC_FOREIGN: return k->foreign;
     case NC_PLUGIN_DROPS: return k->dropped;
+    case NC_REPORTS: return k->reports;
     case NC_HELD_BACK: return k->held_back;
     case NC_FLUSH_FAILS: return k->commit_fails;
     case NC_OVERSIZED: return k->oversized;

@@ -131,8 +131,9 @@ Test(ctl, usage_errors_exit_2_with_one_line_naming_the_fault)
         cr_assert(strstr(ERR, "/etc/upgate/policy.yaml does not exist: give one"), "%s", ERR);
     }
     cr_assert_eq(ctl("--help"), 0);
-    for (const char *f = "--socket\0--policy\0--json\0--timeout\0--all\0--why\0--interval\0--count\0--force\0"; *f;
-         f += strlen(f) + 1)
+    for (const char *f = "--socket\0--policy\0--json\0--timeout\0--all\0--why\0--interval\0--count\0--force\0"
+                         "--release\0";
+         *f; f += strlen(f) + 1)
         cr_assert(strstr(OUT, f), "--help names %s", f);
     cr_assert_eq(ctl("--version"), 0);
     cr_assert(strncmp(OUT, "upgate-ctl ", 11) == 0 && strstr(OUT, "plugin ABI"), "%s", OUT);
@@ -386,6 +387,31 @@ Test(ctl, explain_grants_and_history)
     cr_assert_str_eq(json_string_value(json_object_get(j, "answer")), "hint");
     cr_assert(json_is_true(json_object_get(j, "granted")));
     json_decref(j);
+    /* a granted uid: where, when and how it went; also once it runs the release (issue 20 §8) */
+    cr_assert_eq(ctl(SOCK " explain uid=1,ver=1.4.0,src=10.0.0.7"), 0, "%s", ERR);
+    cr_assert(strstr(OUT, "  already granted: yes (2.0.0), stage canary at 20") &&
+                  strstr(OUT, "Z, outcome pending\n"), "%s", OUT);
+    cr_assert_eq(ctl(SOCK " explain uid=1,ver=2.0.0,src=10.0.0.7"), 0, "%s", ERR);
+    cr_assert(strstr(OUT, "answer: wait (not_targeted)\n"), "%s", OUT);
+    cr_assert(strstr(OUT, "  already granted: yes (2.0.0), stage canary at 20") &&
+                  strstr(OUT, "Z, outcome pending, rollout desktop\n"), "%s", OUT);
+    cr_assert(strstr(OUT, "  not targeted by rollout desktop: version 2.0.0 is at or past its release 2.0.0 "
+                          "(targets [1.4.0])\n"), "%s", OUT);
+    cr_assert_eq(ctl(SOCK " explain uid=9,ver=1.2.0,src=10.0.0.7"), 0, "%s", ERR);
+    cr_assert(strstr(OUT, "  already granted: no\n"), "%s", OUT);
+    cr_assert(strstr(OUT, "  not targeted by rollout desktop: version 1.2.0 is not in its targets [1.4.0]\n") &&
+                  strstr(OUT, "  not targeted by rollout mobile: version 1.2.0 is not in its targets [1.3.0]\n"),
+              "%s", OUT);
+    cr_assert_eq(ctl(SOCK " --json explain uid=1,ver=2.0.0,src=10.0.0.7"), 0, "%s", ERR);
+    j = out_json();
+    json_t *g = json_object_get(j, "grant");
+    cr_assert(json_is_true(json_object_get(j, "granted")), "%s", OUT);
+    cr_assert_str_eq(json_string_value(json_object_get(g, "release")), "2.0.0");
+    cr_assert_str_eq(json_string_value(json_object_get(g, "stage")), "canary");
+    cr_assert_str_eq(json_string_value(json_object_get(g, "outcome")), "pending");
+    cr_assert(json_integer_value(json_object_get(g, "at")) > 1700000000, "%s", OUT);
+    cr_assert_eq(json_array_size(json_object_get(j, "not_targeted")), 2, "%s", OUT);
+    json_decref(j);
 
     cr_assert_eq(ctl(SOCK " grants desktop"), 0, "%s", ERR);
     cr_assert(strncmp(OUT, "UID         STAGE             GRANTED\n", 38) == 0, "%s", OUT);
@@ -426,6 +452,40 @@ Test(ctl, explain_grants_and_history)
     cr_assert_str_eq(json_string_value(json_object_get(halt, "reason")), "disk fills up");
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(halt, "actor"), "kind")), "control");
     json_decref(j);
+
+    /* a new release for desktop: the earlier one's grants are still listed (issue 20 §8) */
+    cr_assert_eq(nu_sh("cd %s && '%s/upgate-keys' release --key release.key --version 2.1.0 --file app.bin --url "
+                       "http://127.0.0.1:9/app.bin --ttl 86400 --out r21.manifest >/dev/null && "
+                       "sed -i '0,/release.manifest/s//r21.manifest/' policy.yaml",
+                       N.dir, tu_build_dir()),
+                 0);
+    cr_assert_eq(ctl(SOCK " reload"), 0, "%s", ERR);
+    cr_assert_eq(ctl(SOCK " resume desktop"), 0, "%s", ERR);
+    cr_assert_eq(hello(3, "1.4.0", NULL), UG_TYPE_HINT);
+    cr_assert_eq(ctl(SOCK " grants desktop"), 0, "%s", ERR);
+    cr_assert(strstr(OUT, "\n1 uid granted release 2.1.0 of rollout desktop: canary 1\n"), "%s", OUT);
+    cr_assert_eq(ctl(SOCK " grants desktop --release 2.0.0"), 0, "%s", ERR);
+    cr_assert(strstr(OUT, "Z\n2 uids granted release 2.0.0 of rollout desktop: canary 2\n"), "%s", OUT);
+    for (int uid = 1; uid <= 2; uid++) {
+        snprintf(row, sizeof row, "\n%-10d  canary            20", uid);
+        cr_assert(strstr(OUT, row), "uid %d: %s", uid, OUT);
+    }
+    cr_assert_eq(ctl(SOCK " grants desktop canary --release=2.0.0 --json"), 0, "%s", ERR);
+    j = out_json();
+    cr_assert_str_eq(json_string_value(json_object_get(j, "release")), "2.0.0");
+    cr_assert_eq(json_array_size(json_object_get(j, "grants")), 2, "%s", OUT);
+    json_decref(j);
+    cr_assert_eq(ctl(SOCK " grants desktop early --release 2.0.0"), 0, "%s", ERR);
+    cr_assert_str_eq(OUT, "0 uids granted release 2.0.0 of rollout desktop\n");
+    cr_assert_eq(ctl(SOCK " grants desktop --release 2.1.0"), 0, "%s", ERR);
+    cr_assert(strstr(OUT, "1 uid granted release 2.1.0"), "the release in force: %s", OUT);
+    cr_assert_eq(ctl(SOCK " grants desktop --release 9.9.9"), 1);
+    one_line("grants --release 9.9.9");
+    cr_assert(strstr(ERR, "never granted release 9.9.9 (its releases: 2.0.0, 2.1.0)"), "%s", ERR);
+    cr_assert_eq(ctl(SOCK " grants desktop --release x"), 2);
+    cr_assert(strstr(ERR, "--release x: not a version"), "%s", ERR);
+    cr_assert_eq(ctl(SOCK " status --release 2.0.0"), 2);
+    cr_assert(strstr(ERR, "--release: only for grants"), "%s", ERR);
 
     /* fleet goes through as it is: the plugin answers, or refuses the command */
     int rc = ctl(SOCK " fleet status");
@@ -478,6 +538,11 @@ Test(ctl, watch_without_a_terminal_prints_one_block_per_interval)
     cr_assert(strstr(OUT, "  early   [......................]  0/100 granted  +0/min\n") ||
               strstr(OUT, "  early   [........................]  0/100 granted  +0/min\n"), "%s", OUT);
     cr_assert(strstr(OUT, "  everyone  [##......................]  10.00% in force, 0 granted  +0/min\n"), "%s", OUT);
+    /* the canary's quota spent: its WAITs are counted, and said to be WAITs (issue 20 §7) */
+    cr_assert_eq(hello(2, "1.4.0", NULL), UG_TYPE_HINT);
+    cr_assert_eq(hello(3, "1.4.0", NULL), UG_TYPE_WAIT);
+    cr_assert_eq(ctl(SOCK " watch --count 1"), 0, "%s", ERR);
+    cr_assert(strstr(OUT, "  canary  [########################]  2/2 granted    +2/min  waits: quota 1\n"), "%s", OUT);
 
     cr_assert_eq(ctl(SOCK " --json watch --count 2 --interval 1"), 0, "%s", ERR);
     char *nl = strchr(OUT, '\n');

@@ -318,6 +318,17 @@ Test(fleet, forget_keeps_what_a_tracker_could_have_spent)
     cr_assert_eq(qfield("n"), 100);
 }
 
+/* Tracker i's metrics (the control request): does it hold the sample line? */
+static bool metric_line(unsigned i, const char *line)
+{
+    static char out[1 << 20];
+    static const char req[] = "{\"cmd\":\"metrics\"}\n";
+    cr_assert_gt(nu_ctl(nu_path(&F.node[i], "ctl.sock"), req, sizeof req - 1, false, out, sizeof out), 0);
+    char want[200];
+    snprintf(want, sizeof want, "\n%s\n", line);
+    return strstr(out, want) != NULL;
+}
+
 /* Redis away: the tracker serves from its lease and no further, shows and
  * logs the loss once, stops spending once its lease may be written off,
  * and tells the fleet on return. */
@@ -331,8 +342,12 @@ Test(fleet, redis_away_serves_the_lease_only)
     nu_sleep_ms(300); /* the lease refilled */
     long long unused = stage_int(0, "lease_unused_here");
     cr_assert_gt(unused, 0);
+    cr_assert(metric_line(0, "upgate_fleet_redis_up 1") && metric_line(0, "upgate_fleet_redis_losses_total 0"));
     ru_stop(&F.redis, SIGKILL);
     nu_sleep_ms(300);
+    /* the link as metrics (issue 20 §5): an alert reads the gauge */
+    cr_assert(metric_line(0, "upgate_fleet_redis_up 0"), "the gauge shows the loss");
+    cr_assert(metric_line(0, "upgate_fleet_redis_losses_total 1"), "one loss counted");
     json_t *j = fu_ctl(&F, 0, "{\"cmd\":\"status\"}");
     json_t *fl = json_object_get(json_object_get(j, "tracker"), "fleet");
     cr_assert(json_is_false(json_object_get(fl, "connected")), "status shows the loss");
@@ -345,6 +360,8 @@ Test(fleet, redis_away_serves_the_lease_only)
     cr_assert_eq(stage_int(0, "lease_unused_here"), 0, "no slot is spendable past the fence");
     ru_restart(&F.redis);
     fu_wait_joined(&F);
+    cr_assert(metric_line(0, "upgate_fleet_redis_up 1") && metric_line(0, "upgate_fleet_redis_losses_total 1"),
+              "back up, the loss still counted once");
     long long n = 0;
     for (int i = 0; i < 50 && (n = ru_int(&F.redis, "HGET ug:{default}:2.0.0:q:all n")) != 20 + during; i++)
         nu_sleep_ms(100);

@@ -166,11 +166,15 @@ Test(fleet_chaos, crashes_never_exceed_the_quota_nor_lose_a_grant)
     json_t *st = fu_ctl(&F, 0, "{\"cmd\":\"fleet\",\"sub\":\"status\"}");
     json_t *trk = json_object_get(st, "trackers");
     long long age = -1;
+    const json_t *up = NULL;
     for (size_t i = 0; i < json_array_size(trk); i++)
-        if (strcmp(json_string_value(json_object_get(json_array_get(trk, i), "name")), "b") == 0)
+        if (strcmp(json_string_value(json_object_get(json_array_get(trk, i), "name")), "b") == 0) {
             age = json_integer_value(json_object_get(json_array_get(trk, i), "heartbeat_age_s"));
-    json_decref(st);
+            up = json_object_get(json_array_get(trk, i), "up");
+        }
     cr_assert_geq(age, 3, "the stopped tracker's heartbeat ages past its lease timeout (%lld s)", age);
+    cr_assert(json_is_false(up), "a tracker whose heartbeat is past lease_timeout is down, not up (issue 20 §9)");
+    json_decref(st);
     /* and an operator forgets it meanwhile: only what it cannot have spent is written off */
     json_t *fg = fu_ctl(&F, 0, "{\"cmd\":\"fleet\",\"sub\":\"forget\",\"tracker\":\"b\"}");
     cr_assert(json_is_true(json_object_get(fg, "ok")), "forget the stopped b: %s", json_dumps(fg, 0));

@@ -99,6 +99,37 @@ Test(node_ops, metrics_serves_the_node_counters)
     cr_assert_eq(nu_stop(&N, SIGTERM), 0);
 }
 
+/* REPORTs are never answered, by design: counted as reports, not as the
+ * plugin's drops (issue 20 §4); an upgate datagram the plugin refuses is. */
+Test(node_ops, reports_are_not_counted_as_drops)
+{
+    nu_init(&N, "stages:\n  - {name: all}\n");
+    nu_start(&N, NULL, NULL);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)N.port),
+                             .sin_addr.s_addr = htonl(0x7f000001)};
+    /* [ "UG", v, type, bin 0, nil ]: a REPORT of each version, and a HELLO, none of them valid */
+    static const uint8_t report1[] = {0x95, 0xa2, 0x55, 0x47, 0x01, 0x05, 0xc4, 0x00, 0xc0};
+    static const uint8_t report2[] = {0x95, 0xa2, 0x55, 0x47, 0x02, 0x05, 0xc4, 0x00, 0xc0};
+    static const uint8_t hello[] = {0x95, 0xa2, 0x55, 0x47, 0x01, 0x01, 0xc4, 0x00, 0xc0};
+    for (int i = 0; i < 3; i++) {
+        sendto(fd, report1, sizeof report1, 0, (struct sockaddr *)&to, sizeof to);
+        sendto(fd, report2, sizeof report2, 0, (struct sockaddr *)&to, sizeof to);
+    }
+    sendto(fd, hello, sizeof hello, 0, (struct sockaddr *)&to, sizeof to);
+    close(fd);
+    char line[4096];
+    for (int i = 0; i < 50; i++) { /* until all seven are in */
+        nu_stats(&N, line, sizeof line);
+        if (nu_stat(line, "node_reports") + nu_stat(line, "node_plugin_drops") >= 7)
+            break;
+        nu_sleep_ms(50);
+    }
+    cr_assert_eq(nu_stat(line, "node_reports"), 6, "%s", line);
+    cr_assert_eq(nu_stat(line, "node_plugin_drops"), 1, "%s", line);
+    cr_assert_eq(nu_stop(&N, SIGTERM), 0);
+}
+
 Test(node_ops, metrics_include_the_plugins_reply)
 {
     nu_init(&N, "");

@@ -1000,3 +1000,29 @@ Test(eval, conditions_combined)
     cr_assert(pf_selects(s, &h, SA(in), now));
     ug_policy_free(p);
 }
+
+/* explain's "not targeted": which routing field of a rollout a peer fails (issue 20 §8). */
+Test(policy, a_rollout_says_why_it_does_not_own_a_peer)
+{
+    ug_policy *p = pf_load_ok(HEAD2 "  - {name: a, release: releases/2.0.0.manifest, targets: [\"1.4.0\", \"1.4.1\", "
+                                    "\"<1.3\"], plat: [linux-x86_64, windows-x86_64], chan: [stable], stages: []}\n");
+    const ug_rollout *r = R0(p);
+    char buf[600];
+    ug_version v;
+    cr_assert(ug_version_parse(&v, "1.3.5", 5) == 0);
+    cr_assert_str_eq(ug_rollout_miss(r, &v, "linux-x86_64", "stable", buf, sizeof buf),
+                     "version 1.3.5 is not in its targets [1.4.0, 1.4.1, <1.3]");
+    cr_assert(ug_version_parse(&v, "2.0.0", 5) == 0);
+    cr_assert_str_eq(ug_rollout_miss(r, &v, "linux-x86_64", "stable", buf, sizeof buf),
+                     "version 2.0.0 is at or past its release 2.0.0 (targets [1.4.0, 1.4.1, <1.3])");
+    cr_assert(ug_version_parse(&v, "1.4.1", 5) == 0);
+    cr_assert_str_eq(ug_rollout_miss(r, &v, "linux-aarch64", "stable", buf, sizeof buf),
+                     "platform linux-aarch64 is not in its platforms [linux-x86_64, windows-x86_64]");
+    cr_assert_str_eq(ug_rollout_miss(r, &v, "", "stable", buf, sizeof buf),
+                     "no platform given, and it targets the platforms [linux-x86_64, windows-x86_64]");
+    cr_assert_str_eq(ug_rollout_miss(r, &v, "linux-x86_64", "beta", buf, sizeof buf),
+                     "channel beta is not in its channels [stable]");
+    cr_assert_null(ug_rollout_miss(r, &v, "windows-x86_64", "stable", buf, sizeof buf));
+    cr_assert_eq(ug_policy_route(p, &v, "windows-x86_64", "stable"), r);
+    ug_policy_free(p);
+}

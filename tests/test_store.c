@@ -1326,6 +1326,19 @@ Test(store, offers_are_counted_per_minute_and_hour)
     cr_expect_eq(m, 0);
     cr_expect_eq(h, 0);
     xclose(q);
+
+    /* a restart reads them back from the grants' times (issue 20 §7) */
+    q = xopen(2);
+    s = xstage(q, "r");
+    ug_stage_quota_offers(s, NOW + 130, &m, &h);
+    cr_expect_eq(m, 3, "after a restart: %lu", (unsigned long)m);
+    cr_expect_eq(h, 8, "after a restart: %lu", (unsigned long)h);
+    ug_stage_quota_set_limit(s, UG_QUOTA_UNLIMITED);
+    ug_stage_quota_grant(s, 1, 9, NOW + 130, NULL);
+    ug_stage_quota_offers(s, NOW + 130, &m, &h);
+    cr_expect_eq(m, 4);
+    cr_expect_eq(h, 9);
+    xclose(q);
 }
 
 /* ---- memory is freed for what the policy no longer names ---- */

@@ -173,7 +173,7 @@ typedef struct {
     uint64_t held;          /* replies that waited for a commit */
     uint64_t sent_held;     /* of those, sent after their commit */
     uint64_t held_back;     /* of those, dropped: the commit failed */
-    uint64_t dropped;       /* upgate datagrams with no reply */
+    uint64_t dropped;       /* upgate datagrams with no reply, REPORTs apart */
     uint64_t commits;       /* flush() calls */
     uint64_t commit_fails;
     uint64_t idle_commits;  /* commits the admin thread made for a quiet socket */
@@ -187,6 +187,7 @@ typedef struct {
     uint64_t send_other;
     uint64_t untargeted;    /* PASS with the plugin's WAIT, sent (the host's normal service) */
     uint64_t control_requests; /* control socket connections served */
+    uint64_t reports;       /* REPORTs: never answered, by design (not in dropped) */
 } ug_host_counters;
 
 /* Does buf start like an upgate datagram (UG_PORT_PREFIX, then a version

@@ -18,6 +18,9 @@ struct ug_ctl_ext {
     /* Members added to the reply of pause, resume and halt; told: what the
      * sink's flag() answered for the last rollout named, -1 without one. */
     void (*flag_reply)(void *ctx, json_t *reply, int told);
+    /* Families added to the metrics' text exposition, each with its HELP
+     * and TYPE lines, through emit(ectx, ...); quick. */
+    void (*metrics)(void *ctx, ug_emit emit, void *ectx);
     /* The command it answers, one of control.def's ADDON rows (which say
      * the members it takes), and what runs it (ug_ctl_reply, ug_ctl_refuse). */
     const char *cmd;

@@ -31,7 +31,59 @@ typedef struct {
     struct sockaddr_storage src;
 } ug_query;
 
+static json_t *decide_json(ug_inst *I, const ug_live *l, const ug_query *q);
+
+/* Not targeted: why each rollout does not own the peer (its versions,
+ * platforms or channels), so the operator sees which field to look at. */
+static void explain_untargeted(const ug_live *l, const ug_query *q, json_t *o)
+{
+    ug_version v;
+    json_t *a = json_array();
+    if (!a || ug_version_parse(&v, q->ver, strlen(q->ver)) != 0) {
+        json_decref(a);
+        return;
+    }
+    for (size_t i = 0; i < l->pol->nrollouts; i++) {
+        const ug_rollout *r = &l->pol->rollouts[i];
+        char buf[1200];
+        const char *why = ug_rollout_miss(r, &v, q->has_plat ? q->plat : "", q->has_chan ? q->chan : "", buf,
+                                          sizeof buf);
+        json_array_append_new(a, json_pack("{s:s, s:s}", "rollout", r->name, "why", why ? why : "targets it"));
+    }
+    json_object_set_new(o, "not_targeted", a);
+}
+
+/* The uid's grant: in the rollout that owns the peer or, when none does
+ * (a uid that already runs the release, say), in any rollout's release. */
+static void explain_grant(ug_inst *I, const ug_live *l, const ug_query *q, json_t *o)
+{
+    const char *rn = json_string_value(json_object_get(o, "rollout"));
+    for (size_t i = 0; i < l->pol->nrollouts; i++) {
+        const ug_live_rollout *lr = &l->ro[i];
+        ug_grant_info gi;
+        if ((rn && strcmp(rn, lr->r->name) != 0) || !lr->sc || !ug_scope_lookup(lr->sc, q->uid, &gi))
+            continue;
+        json_object_set_new(o, "granted", json_true());
+        json_object_set_new(o, "grant", json_pack("{s:s, s:s, s:s, s:I, s:s, s:b}", "rollout", lr->r->name, "release",
+                                                  lr->r->to, "stage", ug_store_stage_name(I->store, gi.stage), "at",
+                                                  (json_int_t)gi.at, "outcome", ug_outcome_name(gi.outcome),
+                                                  "remote", gi.learned));
+        return;
+    }
+}
+
 static json_t *explain_json(ug_inst *I, const ug_live *l, const ug_query *q)
+{
+    json_t *o = decide_json(I, l, q);
+    if (!o)
+        return NULL;
+    if (json_is_null(json_object_get(o, "rollout")) || !json_object_get(o, "rollout"))
+        explain_untargeted(l, q, o);
+    explain_grant(I, l, q, o);
+    return o;
+}
+
+static json_t *decide_json(ug_inst *I, const ug_live *l, const ug_query *q)
 {
     ug_claims cl = {.size = sizeof cl, .kind = UG_CLAIM_HELLO, .uid = q->uid, .ver = q->ver,
                     .plat = q->has_plat ? q->plat : NULL, .chan = q->has_chan ? q->chan : NULL,

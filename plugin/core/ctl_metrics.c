@@ -254,6 +254,9 @@ int ug_ctl_metrics(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
     ug_live *l = atomic_load(&I->live);
     uint64_t now = ug_inst_now(I);
     metrics_tracker(I, &m, l, now);
+    const ug_ctl_ext *x = I->ctl_ext;
+    if (x && x->metrics)
+        x->metrics(x->ctx, emit, ctx);
     metrics_census(I, &m, l, now);
     metrics_rollouts(I, &m, l, now);
     return 0;

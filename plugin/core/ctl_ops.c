@@ -148,6 +148,8 @@ typedef struct {
     listed_grant *v;
     size_t n, cap;
     int want; /* stage id to keep, or -1 for all */
+    const char *want_name; /* or the stage name to keep (an earlier release's stage may be gone) */
+    const ug_store *store;
     bool oom;
 } glist;
 
@@ -155,6 +157,8 @@ static void grant_row(void *ctx, uint64_t uid, const ug_grant_info *gi)
 {
     glist *g = ctx;
     if (g->want >= 0 && gi->stage != g->want)
+        return;
+    if (g->want_name && strcmp(ug_store_stage_name(g->store, gi->stage), g->want_name) != 0)
         return;
     if (g->n == g->cap) {
         size_t cap = g->cap ? g->cap * 2 : 1024;
@@ -174,16 +178,55 @@ static int by_uid(const void *a, const void *b)
     return (x->uid > y->uid) - (x->uid < y->uid);
 }
 
+static int grants_reply(ug_inst *I, const ug_live_rollout *lr, const char *rel, const char *stage, glist *g,
+                        ug_emit emit, void *ctx);
+
+static void add_release(void *ctx, const char *to)
+{
+    char *b = ctx;
+    size_t n = strlen(b);
+    if (n < 400)
+        snprintf(b + n, 512 - n, "%s%s", n ? ", " : "", to);
+}
+
+/* An earlier release's grants, as data.mdb holds them: 0, or the refusal's rc. */
+static int earlier_release(ug_inst *I, const ug_live_rollout *lr, const char *rel, const char *stage, glist *g,
+                           ug_emit emit, void *ctx)
+{
+    char err[600];
+    g->want_name = stage;
+    int rc = I->store ? ug_store_read_release(I->store, lr->r->name, rel, grant_row, g, err, sizeof err) : 0;
+    if (rc < 0)
+        return ug_ctl_refuse(emit, ctx, "grants: %s", err);
+    if (rc == 0) {
+        char known[512] = "";
+        if (I->store)
+            ug_store_releases(I->store, lr->r->name, add_release, known);
+        return ug_ctl_refuse(emit, ctx, "grants: rollout %s never granted release %s (its releases: %s)", lr->r->name,
+                             rel, known[0] ? known : "none");
+    }
+    return 0;
+}
+
 /* Streamed: a release may hold millions of grants. */
 int ug_ctl_grants(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
 {
     ug_live *l = atomic_load(&I->live);
     const char *name = json_string_value(json_object_get(req, "rollout"));
     const char *stage = json_string_value(json_object_get(req, "stage"));
+    const char *rel = json_string_value(json_object_get(req, "release"));
     const ug_live_rollout *lr = name ? ug_live_find(l, name) : NULL;
     if (!lr)
         return ug_ctl_refuse(emit, ctx, "grants: no rollout named %s in %s", name ? name : "(none given)", l->pol->path);
-    glist g = {.want = -1};
+    glist g = {.want = -1, .store = I->store};
+    if (rel && strcmp(rel, lr->r->to) != 0) {
+        int rc = earlier_release(I, lr, rel, stage, &g, emit, ctx);
+        if (rc != 0 || g.oom) {
+            free(g.v);
+            return g.oom ? ug_ctl_refuse(emit, ctx, "grants: out of memory") : rc;
+        }
+        return grants_reply(I, lr, rel, stage, &g, emit, ctx);
+    }
     if (stage) {
         const ug_live_stage *ls = NULL;
         for (size_t j = 0; j < lr->r->nstages && !ls; j++)
@@ -197,10 +240,17 @@ int ug_ctl_grants(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
         free(g.v);
         return ug_ctl_refuse(emit, ctx, "grants: out of memory");
     }
-    if (g.n) /* qsort may not be handed NULL, even for nothing */
-        qsort(g.v, g.n, sizeof *g.v, by_uid);
+    return grants_reply(I, lr, lr->r->to, stage, &g, emit, ctx);
+}
+
+/* The grants of g, sorted by uid, streamed; frees g. */
+static int grants_reply(ug_inst *I, const ug_live_rollout *lr, const char *rel, const char *stage, glist *g,
+                        ug_emit emit, void *ctx)
+{
     char buf[256];
-    json_t *head = json_pack("{s:s, s:s, s:o}", "rollout", lr->r->name, "release", lr->r->to, "stage",
+    if (g->n) /* qsort may not be handed NULL, even for nothing */
+        qsort(g->v, g->n, sizeof *g->v, by_uid);
+    json_t *head = json_pack("{s:s, s:s, s:o}", "rollout", lr->r->name, "release", rel, "stage",
                              stage ? json_string(stage) : json_null());
     char *h = json_dumps(head, JSON_COMPACT);
     json_decref(head);
@@ -208,17 +258,17 @@ int ug_ctl_grants(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
     emit(ctx, h + 1, strlen(h) - 2); /* the members, without braces */
     free(h);
     emit(ctx, ",\"grants\":[", 11);
-    for (size_t i = 0; i < g.n; i++) {
-        json_t *st = json_string(ug_store_stage_name(I->store, g.v[i].stage));
+    for (size_t i = 0; i < g->n; i++) {
+        json_t *st = json_string(ug_store_stage_name(I->store, g->v[i].stage));
         char *sn = json_dumps(st, JSON_ENCODE_ANY);
         int k = snprintf(buf, sizeof buf, "%s{\"uid\":%" PRIu64 ",\"stage\":%s,\"at\":%" PRIu32 "%s}", i ? "," : "",
-                         g.v[i].uid, sn ? sn : "null", g.v[i].at, g.v[i].learned ? ",\"remote\":true" : "");
+                         g->v[i].uid, sn ? sn : "null", g->v[i].at, g->v[i].learned ? ",\"remote\":true" : "");
         free(sn);
         json_decref(st);
         emit(ctx, buf, (size_t)k);
     }
     emit(ctx, "]}\n", 3);
-    free(g.v);
+    free(g->v);
     return 0;
 }
 

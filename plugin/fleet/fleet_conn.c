@@ -31,8 +31,10 @@ void fl_lost(ug_fleet *F)
     F->up = false;
     F->leads = false;
     snprintf(F->last_err, sizeof F->last_err, "%s", F->r.err);
-    if (was)
+    if (was) {
         F->lost_since = ug_inst_now(F->I);
+        F->losses++;
+    }
     pthread_cond_broadcast(&F->done); /* flag changes stay queued: nobody waits for them now */
     pthread_mutex_unlock(&F->qmu);
     if (!F->lost_logged) {

@@ -67,10 +67,16 @@ static json_t *trackers(ug_fleet *F, uint64_t now, char *err, size_t errcap)
         const char *addr = strchr(strchr(v->str, '|') + 1, '|');
         const char *id = addr ? strchr(addr + 1, '|') : NULL;
         json_t *a = addr ? json_stringn(addr + 1, id ? (size_t)(id - addr - 1) : strlen(addr + 1)) : NULL;
-        json_object_set_new(o, k->str,
-                            json_pack("{s:s, s:b, s:I, s:o, s:o, s:[]}", "name", k->str, "up", up, "heartbeat_age_s",
-                                      (json_int_t)(now > ts ? now - ts : 0), "address", a ? a : json_null(), "id",
-                                      id ? json_string(id + 1) : json_null(), "leases"));
+        /* a row still marked up whose heartbeat is past lease_timeout is a
+         * tracker that died or lost Redis without leaving: down */
+        uint64_t age = now > ts ? now - ts : 0;
+        bool stale = up && age >= F->conf.lease_timeout;
+        json_t *row = json_pack("{s:s, s:b, s:I, s:o, s:o, s:[]}", "name", k->str, "up", up && !stale,
+                                "heartbeat_age_s", (json_int_t)age, "address", a ? a : json_null(), "id",
+                                id ? json_string(id + 1) : json_null(), "leases");
+        if (row && stale)
+            json_object_set_new(row, "down_why", json_string("heartbeat older than lease_timeout"));
+        json_object_set_new(o, k->str, row);
     }
     freeReplyObject(rep);
     return o;

@@ -66,6 +66,28 @@ static void tracker_status(void *ctx, json_t *tracker)
     json_object_set_new(tracker, "fleet", ctx ? ug_fleet_status(ctx) : json_null());
 }
 
+/* The Redis link as families of the metrics (docs/metrics.md, fleet mode):
+ * the alert on a lost Redis reads the gauge, not the HELLOs it leaves. */
+static void metrics(void *ctx, ug_emit emit, void *ectx)
+{
+    ug_fleet *F = ctx;
+    if (!F)
+        return;
+    pthread_mutex_lock(&F->qmu);
+    bool up = F->up;
+    unsigned long long losses = (unsigned long long)F->losses;
+    pthread_mutex_unlock(&F->qmu);
+    char buf[512];
+    int n = snprintf(buf, sizeof buf,
+                     "# HELP upgate_fleet_redis_up 1 while this fleet tracker is connected to Redis.\n"
+                     "# TYPE upgate_fleet_redis_up gauge\nupgate_fleet_redis_up %d\n"
+                     "# HELP upgate_fleet_redis_losses_total Times this fleet tracker lost its Redis connection.\n"
+                     "# TYPE upgate_fleet_redis_losses_total counter\nupgate_fleet_redis_losses_total %llu\n",
+                     up, losses);
+    if (n > 0 && (size_t)n < sizeof buf)
+        emit(ectx, buf, (size_t)n);
+}
+
 /* granted: every uid the fleet offered under the stage, as known here. */
 static void stage_status(void *ctx, json_t *o, const ug_live_rollout *lr, const ug_live_stage *ls,
                          const uint64_t *outcomes)
@@ -150,6 +172,7 @@ int ug_fleet_attach(ug_inst *I, const ug_policy *p, char *err, size_t errcap)
     F->ext = alone_ext;
     F->ext.ctx = F;
     F->ext.status_stage = stage_status;
+    F->ext.metrics = metrics;
     ug_inst_subscribe(I, &F->sink, &F->ext);
     return 0;
 }

@@ -135,6 +135,7 @@ struct ug_fleet {
     bool up, leads, taken; /* taken: our name beats elsewhere (status says so) */
     char fault[300];       /* a lease fault, shown by status until restart */
     uint64_t up_since, lost_since;
+    uint64_t losses; /* times the connection went from up to lost (metrics) */
     char addr[300], last_err[300];
     long long trackers_up;
     /* the fleet thread's own */

@@ -248,6 +248,11 @@ void ug_policy_dir(const char *path, char out[UG_PATH_MAX]);
 /* The rollout that owns a peer at version v with plat and chan ("" when
  * absent): the first whose targets, plat and chan match. NULL: untargeted. */
 const ug_rollout *ug_policy_route(const ug_policy *p, const ug_version *v, const char *plat, const char *chan);
+/* Why rollout r does not own such a peer (ug_policy_route's test), as one
+ * phrase in buf ("version 1.2.0 is not in its targets [1.4.0]", a
+ * platform or channel not listed); NULL when it owns it. */
+const char *ug_rollout_miss(const ug_rollout *r, const ug_version *v, const char *plat, const char *chan, char *buf,
+                            size_t cap);
 /* The rollout that owns a version 2 peer (app, plat, chan its HELLO's):
  * the first whose targets, plat and chan match and whose v2 manifest is
  * bound to that app, lists that plat and names that chan; NULL: none. */

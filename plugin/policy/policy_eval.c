@@ -1,5 +1,6 @@
 /* What a loaded policy says about a peer: which rollout owns it, whether a
  * stage's window, conditions and percentage hold, a shard's quota share. */
+#include <stdio.h>
 #include <string.h>
 
 #include "policy/policy.h"
@@ -82,6 +83,58 @@ static const ug_rollout *route(const ug_policy *p, const ug_version *v, const ch
             listed(chan, (const char *)r->chan, r->nchan, UG_CHAN_MAX + 1))
             return r;
     }
+    return NULL;
+}
+
+/* "[a, b]": a rollout's targets (list NULL) or its plat or chan list. */
+static void list_text(const ug_rollout *r, const char *list, size_t n, size_t width, char *buf, size_t cap)
+{
+    size_t at = (size_t)snprintf(buf, cap, "[");
+    size_t count = list ? n : r->ntargets;
+    for (size_t i = 0; i < count && at < cap; i++) {
+        char t[UG_VER_MAX + 8];
+        const char *item = list ? list + i * width : t;
+        if (!list && ug_target_format(&r->targets[i], t, sizeof t) != 0)
+            snprintf(t, sizeof t, "?");
+        at += (size_t)snprintf(buf + at, cap - at, "%s%s", i ? ", " : "", item);
+    }
+    if (at < cap)
+        snprintf(buf + at, cap - at, "]");
+}
+
+/* Which of a rollout's routing fields a value fails, as a phrase. */
+static const char *miss_field(const ug_rollout *r, const char *what, const char *v, const char *list, size_t n,
+                              size_t width, char *buf, size_t cap)
+{
+    char l[512];
+    list_text(r, list, n, width, l, sizeof l);
+    if (!v || !v[0])
+        snprintf(buf, cap, "no %s given, and it targets the %ss %s", what, what, l);
+    else
+        snprintf(buf, cap, "%s %s is not in its %ss %s", what, v, what, l);
+    return buf;
+}
+
+const char *ug_rollout_miss(const ug_rollout *r, const ug_version *v, const char *plat, const char *chan, char *buf,
+                            size_t cap)
+{
+    char vt[UG_VER_MAX + 1] = "?", l[512];
+    if (!r || !v)
+        return NULL;
+    if (!ug_rollout_targets(r, v)) {
+        if (ug_version_format(v, vt, sizeof vt) != 0)
+            snprintf(vt, sizeof vt, "?");
+        list_text(r, NULL, 0, 0, l, sizeof l);
+        if (ug_version_cmp(v, &r->rel.to) >= 0)
+            snprintf(buf, cap, "version %s is at or past its release %s (targets %s)", vt, r->to, l);
+        else
+            snprintf(buf, cap, "version %s is not in its targets %s", vt, l);
+        return buf;
+    }
+    if (!listed(plat, (const char *)r->plat, r->nplat, UG_PLAT_MAX + 1))
+        return miss_field(r, "platform", plat, (const char *)r->plat, r->nplat, UG_PLAT_MAX + 1, buf, cap);
+    if (!listed(chan, (const char *)r->chan, r->nchan, UG_CHAN_MAX + 1))
+        return miss_field(r, "channel", chan, (const char *)r->chan, r->nchan, UG_CHAN_MAX + 1, buf, cap);
     return NULL;
 }
 

@@ -330,6 +330,13 @@ int ug_scope_set_outcome(ug_scope *sc, unsigned worker, uint64_t uid, ug_outcome
     return rc;
 }
 
+const char *ug_outcome_name(ug_outcome o)
+{
+    static const char *const names[UG_OUT_COUNT_] = {"pending",         "upgraded", "rolled_back",   "declined",
+                                                     "download_failed", "mismatch", "install_failed"};
+    return (unsigned)o < UG_OUT_COUNT_ ? names[o] : "?";
+}
+
 unsigned ug_outcome_rank(ug_outcome o)
 {
     static const unsigned rank[UG_OUT_COUNT_] = {
@@ -432,6 +439,7 @@ static void count_stage(void *ctx, uint64_t uid, const ug_grant_info *gi)
     if (gi->stage == q->id && !gi->learned) {
         q->n++;
         q->npub += gi->published;
+        ug_stage_quota_seed_offer(q, gi->at); /* offers per minute and hour outlive a restart */
     }
 }
 

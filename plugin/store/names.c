@@ -103,6 +103,12 @@ static size_t scope_key(uint8_t *key, const char *rollout, const char *to)
     return 3 + a + b;
 }
 
+int ug_store_scope_find(ug_store *s, MDB_txn *txn, const char *rollout, const char *to, uint32_t *id)
+{
+    uint8_t key[KEY_MAX];
+    return ug_store_get_u32(txn, s->db_names, key, scope_key(key, rollout, to), id);
+}
+
 int ug_store_scope_id_txn(ug_store *s, MDB_txn *txn, const char *rollout, const char *to, uint32_t *id)
 {
     uint8_t key[KEY_MAX];

@@ -83,6 +83,19 @@ void ug_stage_quota_offered(ug_stage_quota *q, uint64_t now)
     pthread_mutex_unlock(&q->ring_mu);
 }
 
+void ug_stage_quota_seed_offer(ug_stage_quota *q, uint64_t at)
+{
+    offer_ring *r = &q->offers;
+    uint64_t m = at / 60;
+    unsigned i = (unsigned)(at % 60), j = (unsigned)(m % 60);
+    if (r->sec_at[i] < at)
+        r->sec_at[i] = at, r->sec[i] = 0;
+    if (r->min_at[j] < m)
+        r->min_at[j] = m, r->min[j] = 0;
+    r->sec[i] += r->sec_at[i] == at;
+    r->min[j] += r->min_at[j] == m;
+}
+
 void ug_stage_quota_offers(const ug_stage_quota *q, uint64_t now, uint64_t *last_minute, uint64_t *last_hour)
 {
     ug_stage_quota *mq = (ug_stage_quota *)q; /* the ring's lock, not its value, changes */

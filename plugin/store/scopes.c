@@ -197,3 +197,83 @@ ug_scope *ug_store_scope_by_id(ug_store *s, uint32_t id)
     pthread_mutex_unlock(&s->reg_mu);
     return sc;
 }
+
+/* ---- a release's grants read from disk ------------------------------------- */
+
+/* The grants under scope id `id`, in txn, each to fn. */
+static int read_scope(ug_store *s, MDB_txn *txn, uint32_t id, ug_grant_fn fn, void *ctx)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->db_grants, &cur);
+    if (rc != 0)
+        return rc;
+    uint8_t first[12] = {0};
+    be32(first, id);
+    MDB_val k = {sizeof first, first}, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 12 || memcmp(k.mv_data, first, 4) != 0)
+            break;
+        if (v.mv_size != sizeof(grant_record)) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        grant_record r;
+        memcpy(&r, v.mv_data, sizeof r);
+        ug_grant_info gi = {.found = true, .durable = true, .published = r.flags & GR_PUBLISHED, .stage = r.stage,
+                            .at = r.at, .outcome = r.outcome < UG_OUT_COUNT_ ? r.outcome : UG_OUT_PENDING,
+                            .outcome_at = r.outcome_at, .outcome_ts = r.outcome_at};
+        fn(ctx, rd_be((const uint8_t *)k.mv_data + 4, 8), &gi);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int ug_store_read_release(ug_store *s, const char *rollout, const char *to, ug_grant_fn fn, void *ctx, char *err,
+                          size_t errcap)
+{
+    if (ug_wal_drain(s) != 0) /* a release swept earlier may have grants only in the log */
+        return ug_store_fail(err, errcap, "state folder %s: the log cannot be moved into data.mdb (see the log)",
+                             s->dir);
+    MDB_txn *txn;
+    uint32_t id = 0;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc == 0) {
+        rc = ug_store_scope_find(s, txn, rollout, to, &id);
+        if (rc == 0)
+            rc = read_scope(s, txn, id, fn, ctx);
+        mdb_txn_abort(txn);
+    }
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc != 0)
+        return ug_store_fail(err, errcap, "state folder %s: rollout %s release %s: %s", s->dir, rollout, to,
+                             mdb_strerror(rc));
+    return 1;
+}
+
+void ug_store_releases(ug_store *s, const char *rollout, void (*fn)(void *ctx, const char *to), void *ctx)
+{
+    uint8_t key[KEY_MAX];
+    size_t a = strnlen(rollout, 64);
+    memcpy(key, "r:", 2);
+    memcpy(key + 2, rollout, a);
+    key[2 + a] = 0;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+        return;
+    if (mdb_cursor_open(txn, s->db_names, &cur) == 0) {
+        MDB_val k = {3 + a, key}, v;
+        for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            if (k.mv_size < 3 + a || memcmp(k.mv_data, key, 3 + a) != 0)
+                break;
+            char to[UG_VER_MAX + 1];
+            size_t n = k.mv_size - 3 - a < UG_VER_MAX ? k.mv_size - 3 - a : UG_VER_MAX;
+            memcpy(to, (const char *)k.mv_data + 3 + a, n);
+            to[n] = 0;
+            fn(ctx, to);
+        }
+        mdb_cursor_close(cur);
+    }
+    mdb_txn_abort(txn);
+}

@@ -140,6 +140,8 @@ bool ug_outcome_may_replace(const ug_grant_info *gi, const ug_outcome_put *p);
  * mismatch, install failed, upgraded, rolled back (a crash at start comes
  * after the install it undoes). */
 unsigned ug_outcome_rank(ug_outcome o);
+/* The outcome's name as status and metrics spell it ("rolled_back"). */
+const char *ug_outcome_name(ug_outcome o);
 
 /* Makes every record queued on worker durable: it joins the next group
  * commit, which appends the records of every worker that joined it to the
@@ -173,6 +175,14 @@ void ug_stage_quota_offers(const ug_stage_quota *q, uint64_t now, uint64_t *last
  * lock, so fn must be quick and must not call back into the store). */
 typedef void (*ug_grant_fn)(void *ctx, uint64_t uid, const ug_grant_info *gi);
 void ug_scope_foreach(ug_scope *sc, ug_grant_fn fn, void *ctx);
+/* Calls fn for every durable grant of rollout's release `to` as data.mdb
+ * holds it (the log drained first), without loading the release: an
+ * earlier release's grants. 1 when the store knows the release, 0 when it
+ * never held it, -1 with err set. fn may take its time. */
+int ug_store_read_release(ug_store *s, const char *rollout, const char *to, ug_grant_fn fn, void *ctx, char *err,
+                          size_t errcap) UG_WUR;
+/* Calls fn with every release of rollout the store has held grants of. */
+void ug_store_releases(ug_store *s, const char *rollout, void (*fn)(void *ctx, const char *to), void *ctx);
 /* The id of stage name (numbered once, durably); 0 with err set. */
 uint16_t ug_store_stage_id(ug_store *s, const char *name, char *err, size_t errcap);
 /* The stage name of a stage id, or "?" for one the store never numbered. */

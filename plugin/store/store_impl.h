@@ -263,6 +263,8 @@ int ug_store_number(ug_store *s, MDB_txn *txn, const uint8_t *key, size_t klen, 
 size_t ug_store_stage_key(uint8_t *key, const char *name);
 /* The id of a scope's (rollout, to), numbered once in txn, or in a
  * transaction of its own. */
+/* The id of a scope's (rollout, to) if numbered, in txn; MDB_NOTFOUND if not. */
+int ug_store_scope_find(ug_store *s, MDB_txn *txn, const char *rollout, const char *to, uint32_t *id);
 int ug_store_scope_id_txn(ug_store *s, MDB_txn *txn, const char *rollout, const char *to, uint32_t *id);
 int ug_store_scope_id(ug_store *s, const char *rollout, const char *to, uint32_t *id, char *err, size_t errcap);
 /* Every stage name numbered so far, and the last history entry. */
@@ -338,6 +340,10 @@ int ug_queue_reserve(ug_store *s, unsigned worker);
 bool ug_stage_quota_take(ug_stage_quota *q, unsigned w);
 /* Counts a new offer at now (per second and per minute). */
 void ug_stage_quota_offered(ug_stage_quota *q, uint64_t now);
+/* Counts a grant made at `at` into a stage not yet shared (its load):
+ * cells keep the newest second and minute they saw, so grants read in any
+ * order leave the ring as live offers would have. */
+void ug_stage_quota_seed_offer(ug_stage_quota *q, uint64_t at);
 
 /* ---- grants.c ----------------------------------------------------------------- */
 
