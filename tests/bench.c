@@ -881,32 +881,36 @@ static void print_tally(void)
     }
 }
 
-/* UG_BENCH_ONLY=report-flood: that row alone (bench_reports.c), no servers. */
-static bool only_report_flood(bench *b)
+/* UG_BENCH_ONLY=what: true, with this tree's plugin opened, when that
+ * part alone is asked for (no servers). */
+static bool only(bench *b, const char *what)
 {
-    const char *only = getenv("UG_BENCH_ONLY"), *build = getenv("UG_BUILD") ? getenv("UG_BUILD") : "build";
+    const char *o = getenv("UG_BENCH_ONLY"), *build = getenv("UG_BUILD") ? getenv("UG_BUILD") : "build";
     char so[1024], why[1024];
-    if (!only || strcmp(only, "report-flood") != 0)
+    if (!o || strcmp(o, what) != 0)
         return false;
     snprintf(so, sizeof so, "%s/upgate.so", build);
     if (bp_open(&b->lib_new, so, why, sizeof why) != 0)
         bench_die("%s", why);
+    return true;
+}
+
+/* UG_BENCH_ONLY=report-flood: that row alone (bench_reports.c). */
+static bool only_report_flood(bench *b)
+{
+    if (!only(b, "report-flood"))
+        return false;
     bench_stamp("upgate bench (report-flood row only)");
     bench_report_flood(&b->env, &b->lib_new, &b->keys, &b->creds);
     return true;
 }
 
 /* UG_BENCH_ONLY=burst: the in-process new-grant phase alone, rounds times
- * a fresh pool, for a profiler (perf record build/bench); no servers. */
+ * a fresh pool, for a profiler (perf record build/bench). */
 static bool only_burst(bench *b)
 {
-    const char *only = getenv("UG_BENCH_ONLY"), *build = getenv("UG_BUILD") ? getenv("UG_BUILD") : "build";
-    char so[1024], why[1024];
-    if (!only || strcmp(only, "burst") != 0)
+    if (!only(b, "burst"))
         return false;
-    snprintf(so, sizeof so, "%s/upgate.so", build);
-    if (bp_open(&b->lib_new, so, why, sizeof why) != 0)
-        bench_die("%s", why);
     open_instance(b, I_B, &b->lib_new, "b-inproc", EVERYONE);
     bench_stamp("upgate bench (new-grant phase only)");
     for (unsigned r = 0; r < b->rounds; r++) {
