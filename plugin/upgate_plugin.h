@@ -19,7 +19,8 @@ extern "C" {
  * Versioning. `abi_major` changes when anything already published changes
  * meaning or place; a host refuses a plugin whose major differs from the
  * UG_PLUGIN_ABI_MAJOR it was built with. `abi_minor` grows when fields are
- * appended at the end of ug_plugin or ug_host, and only then. `size` is
+ * appended at the end of ug_plugin or ug_host, or of a struct an entry
+ * point takes (ug_claims, ug_decision), and only then. `size` is
  * sizeof the struct as its builder compiled it: before using a field added
  * in a later minor, the reader checks that `size` covers it (UG_HAS_FIELD).
  * So an old host runs a newer plugin and a newer host an older plugin, of
@@ -78,11 +79,13 @@ extern "C" {
  * Extending. Minor 1 appended handle2, finish, check, decide and control;
  * minor 2 appended flags and run_as to ug_host; minor 3 appended
  * control_by and reload_by, which say who asked (ug_caller) so that the
- * history names them. Later minors append after `reload_by`; every new
- * entry point takes a struct whose first member is its `size`, so it can
- * grow the same way. A host of minor 3 calls control_by and reload_by when
- * the plugin's size covers them, control and reload otherwise; a plugin
- * answers control and reload as asked by the host itself (UG_CALLER_HOST).
+ * history names them, and memo to ug_claims (a plugin of minor 2 or less
+ * ignores it: the caller's size covers a field the plugin does not read).
+ * Later minors append after `reload_by`; every new entry point takes a
+ * struct whose first member is its `size`, so it can grow the same way. A
+ * host of minor 3 calls control_by and reload_by when the plugin's size
+ * covers them, control and reload otherwise; a plugin answers control and
+ * reload as asked by the host itself (UG_CALLER_HOST).
  */
 
 #define UG_PLUGIN_ABI_MAJOR 1u
@@ -174,6 +177,30 @@ enum { UG_CLAIM_HELLO = 1, UG_CLAIM_REPORT = 5 };
 #define UG_DECIDE_ADDR_PROVED 2u /* the source address counts as proved (as if
                                     the HELLO carried a valid cookie) */
 
+/* A memo of one peer's percent buckets (ABI minor 3), for a caller that
+ * decides for the same uid many times (a simulator): a bucket is a BLAKE2b
+ * of the stage's salt and the uid (protocol.md), the same every time, and
+ * most of a decision's CPU when recomputed. The caller owns it and passes
+ * it in ug_claims.memo; decide() reads and fills it, and keeps no pointer.
+ * Rules for the caller:
+ *  - zero it before its first use (a zeroed memo is empty);
+ *  - one memo per uid: never hand one uid's memo with another uid (the
+ *    plugin mixes the uid into `mark` and empties a memo it does not
+ *    recognise, but that check is 32 bits, not a proof);
+ *  - one call at a time per memo (decide() writes it);
+ *  - do not interpret or write the fields: they are the plugin's.
+ * A memo follows reloads by itself: `mark` names the policy build
+ * (distinct per build among the instances of one loaded upgate.so) and
+ * the uid, and a memo of another build is emptied before use; a caller
+ * that loads two copies of the library keeps a memo per copy. With or
+ * without a memo, decide() answers the same. */
+#define UG_BUCKET_MEMO_SLOTS 3u
+typedef struct {
+    uint32_t mark;                   /* 0: empty */
+    uint16_t salt[UG_BUCKET_MEMO_SLOTS];    /* the plugin's number of a salt in the build; 0: slot empty */
+    uint16_t bucket[UG_BUCKET_MEMO_SLOTS];  /* that salt's bucket for the uid, 0..9999 */
+} ug_bucket_memo;
+
 typedef struct {
     uint32_t size; /* sizeof(ug_claims) as the caller compiled it */
     unsigned kind; /* UG_CLAIM_HELLO or UG_CLAIM_REPORT */
@@ -192,6 +219,8 @@ typedef struct {
      * (the `explain` of upgate-node --check and upgate-ctl). */
     ug_emit trace;
     void *trace_ctx;
+    /* ---- ABI minor 3 ---- */
+    ug_bucket_memo *memo; /* NULL: none; see ug_bucket_memo */
 } ug_claims;
 
 /* What decide() answered. Strings point into the plugin's policy and stay

@@ -77,6 +77,7 @@ typedef struct {
     uint8_t plat, chan; /* index + 1 into the weights' keys; 0: absent */
     uint8_t state;    /* SIM_P_* */
     uint8_t tries;    /* offers it acted on: a draw's counter */
+    ug_bucket_memo memo;     /* the plugin's percent buckets for uid (zeroed: empty), so each is hashed once */
 } sim_peer;
 
 enum { SIM_P_ASK, SIM_P_CHOICE, SIM_P_DOWN, SIM_P_INSTALLED, SIM_P_DONE };

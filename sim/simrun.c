@@ -364,7 +364,7 @@ static void upgraded(run *R, uint32_t t)
 
 /* ---- decisions -------------------------------------------------------------------- */
 
-static int decide(run *R, const sim_peer *q, unsigned kind, uint16_t ver, uint32_t net, uint8_t plat, uint8_t chan,
+static int decide(run *R, sim_peer *q, unsigned kind, uint16_t ver, uint32_t net, uint8_t plat, uint8_t chan,
                   unsigned res, uint32_t t, ug_decision *d)
 {
     sim_addr ss;
@@ -374,7 +374,7 @@ static int decide(run *R, const sim_peer *q, unsigned kind, uint16_t ver, uint32
         .size = sizeof c, .kind = kind, .flags = UG_DECIDE_SPEND | UG_DECIDE_ADDR_PROVED, .uid = q->uid,
         .ver = R->pop.vers[ver], .plat = plat ? R->pop.plats[plat - 1] : NULL,
         .chan = chan ? R->pop.chans[chan - 1] : NULL, .src = &ss.sa, .srclen = len,
-        .to = kind == UG_CLAIM_REPORT ? R->pop.vers[q->to] : NULL, .res = res,
+        .to = kind == UG_CLAIM_REPORT ? R->pop.vers[q->to] : NULL, .res = res, .memo = &q->memo,
     };
     *d = (ug_decision){.size = sizeof *d};
     step_at(R, t)->decisions++;

@@ -244,6 +244,75 @@ Test(runtime, a_ramp_nests_and_follows_the_formula)
     }
 }
 
+/* decide() for uid, with memo m (NULL: none), changing nothing. */
+static ug_decision decide_memo(uint64_t uid, ug_bucket_memo *m)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x0a000001)};
+    ug_claims c = {.size = sizeof c, .kind = UG_CLAIM_HELLO, .uid = uid, .ver = "1.4.0",
+                   .src = (struct sockaddr *)&sa, .srclen = sizeof sa, .memo = m};
+    ug_decision d = {.size = sizeof d};
+    cr_assert_eq(F.api->decide(F.inst, 0, &c, &d), 0);
+    return d;
+}
+
+/* The first stage of six whose percent holds uid (salts a b c d a e, or
+ * their permutation after the reload), by the formula. */
+static const char *memo_formula(uint64_t uid, const char *const salts[6])
+{
+    static const char *const names[6] = {"p1", "p2", "p3", "p4", "p5", "p6"};
+    static const uint32_t bp[6] = {300, 500, 700, 1100, 1300, 1700};
+    for (int k = 0; k < 6; k++)
+        if (ug_percent_bucket(salts[k], strlen(salts[k]), uid) < bp[k])
+            return names[k];
+    return NULL;
+}
+
+#define MEMO_POLICY(A, B, C, D, E)                                                                              \
+    "targets: [\"1.4.0\"]\nstages:\n  - {name: p1, percent: 3, salt: " A "}\n"                                 \
+    "  - {name: p2, percent: 5, salt: " B "}\n  - {name: p3, percent: 7, salt: " C "}\n"                          \
+    "  - {name: p4, percent: 11, salt: " D "}\n  - {name: p5, percent: 13, salt: " A "}\n"                        \
+    "  - {name: p6, percent: 17, salt: " E "}\n"
+
+/* ABI minor 3's percent-bucket memo changes no answer: over 20,000 uids and
+ * six percent stages on five salts (more than the memo's slots, one shared),
+ * a fresh memo, a filled one, the same memos after a reload that permutes
+ * the salts, and a memo handed to another uid all answer as no memo does,
+ * and as the formula says. */
+Test(runtime, a_bucket_memo_changes_no_answer)
+{
+    enum { N = 20000 };
+    static ug_bucket_memo memo[N + 1];
+    const char *const before[6] = {"sa", "sb", "sc", "sd", "sa", "se"}, *const after[6] = {"sc", "se", "sa", "sb", "sc", "sd"};
+    start(MEMO_POLICY("sa", "sb", "sc", "sd", "se"));
+    for (int round = 0; round < 2; round++) {
+        const char *const *salts = round == 0 ? before : after;
+        unsigned hinted = 0;
+        for (uint64_t uid = 1; uid <= N; uid++) {
+            ug_decision plain = decide_memo(uid, NULL);
+            const char *want = memo_formula(uid, salts);
+            cr_assert_eq(plain.answer == UG_ANSWER_HINT, want != NULL, "uid %lu round %d", (unsigned long)uid, round);
+            cr_assert(!want || strcmp(plain.stage, want) == 0, "uid %lu: %s, formula %s", (unsigned long)uid, plain.stage, want);
+            for (int again = 0; again < 2; again++) { /* round 0: fresh then filled; round 1: last build's memo */
+                ug_decision m = decide_memo(uid, &memo[uid]);
+                cr_assert_eq(m.answer, plain.answer, "uid %lu round %d pass %d", (unsigned long)uid, round, again);
+                cr_assert_eq(m.why, plain.why, "uid %lu", (unsigned long)uid);
+                cr_assert(m.stage == plain.stage || (m.stage && plain.stage && strcmp(m.stage, plain.stage) == 0),
+                          "uid %lu: memo %s, none %s", (unsigned long)uid, m.stage, plain.stage);
+            }
+            cr_assert_neq(memo[uid].mark, 0u, "uid %lu: the memo was filled", (unsigned long)uid);
+            hinted += plain.answer == UG_ANSWER_HINT;
+        }
+        cr_assert(hinted > N / 3 && hinted < 2 * N / 3, "about 46%% selected, got %u of %d", hinted, N);
+        if (round == 0)
+            reload(MEMO_POLICY("sc", "se", "sa", "sb", "sd"));
+    }
+    for (uint64_t uid = 1; uid < N; uid++) { /* uid + 1's memo for uid: misuse, still no other answer */
+        ug_decision plain = decide_memo(uid, NULL), m = decide_memo(uid, &memo[uid + 1]);
+        cr_assert_eq(m.answer, plain.answer, "uid %lu with another's memo", (unsigned long)uid);
+        cr_assert(m.stage == plain.stage || strcmp(m.stage, plain.stage) == 0, "uid %lu", (unsigned long)uid);
+    }
+}
+
 Test(runtime, a_layout_1_folder_is_upgraded_by_the_plugin)
 {
     fx_init(&F, 1);

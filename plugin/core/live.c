@@ -5,6 +5,7 @@
 
 #include "base/log.h"
 #include "core/live.h"
+#include "core/memo.h"
 #include "core/replies_v2.h"
 
 void ug_live_free(ug_live *l)
@@ -104,6 +105,7 @@ ug_live *ug_live_build(ug_inst *I, ug_policy *pol, char *err, size_t errcap)
     if (rc != 0)
         goto fail;
     publish(I, l);
+    ug_memo_number(l);
     l->gen = ++I->generations;
     return l;
 fail:

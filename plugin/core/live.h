@@ -8,6 +8,7 @@ typedef struct {
     const ug_stage *s;
     ug_stage_quota *q;  /* NULL only without a store (check, explain) */
     ug_stage_state *rt;
+    uint16_t salt_id;   /* percent stages: its salt's number for a ug_bucket_memo (core/memo.h); 0 none */
 } ug_live_stage;
 
 typedef struct {
@@ -24,6 +25,7 @@ struct ug_live {
     ug_policy *pol;
     ug_live_rollout *ro;
     uint64_t gen; /* distinct per build */
+    uint32_t memo_mark; /* distinct per build in the process: a ug_bucket_memo's (core/memo.h) */
     ug_v2_tokens *tok; /* the freshness token of a version 2 policy, else NULL */
 };
 

@@ -9,6 +9,7 @@
 #include "base/workers.h"
 #include "core/outcomes.h"
 #include "core/replies_v2.h"
+#include "core/memo.h"
 #include "core/rules.h"
 #include "util/mix.h"
 
@@ -229,7 +230,7 @@ static int try_stage(const ug_rule_input *c, const ug_live_rollout *lr, const ug
     if (ok && s->has_percent && ug_rollout_critical(lr->r)) {
         trace_set(t, "fast_lane", json_true()); /* urgency critical: every targeted uid */
     } else if (ok && s->has_percent) {
-        uint32_t bp = ug_live_percent(lr, s, c->now), b = ug_percent_bucket(s->salt, s->salt_len, c->uid);
+        uint32_t bp = ug_live_percent(lr, s, c->now), b = ug_memo_bucket(c->memo, c->l, ls, c->uid);
         ok = b < bp;
         trace_set(t, "percent", json_pack("{s:i, s:i, s:b}", "bucket", (json_int_t)b, "in_force", (json_int_t)bp,
                                           "holds", ok));
@@ -921,7 +922,8 @@ int ug_decide_in(ug_inst *I, const ug_live *l, unsigned worker, const ug_claims 
     ug_rule_input c = {.I = I, .w = w, .worker = worker, .l = l, .now = now, .uid = cl->uid, .ver = &ver,
                   .plat = cl->plat ? cl->plat : "", .chan = cl->chan ? cl->chan : "", .ts = cl->ts ? cl->ts : now,
                   .src = cl->src, .addr_proved = cl->flags & UG_DECIDE_ADDR_PROVED,
-                  .trace = cl->trace || trace_out ? json_array() : NULL};
+                  .trace = cl->trace || trace_out ? json_array() : NULL,
+                  .memo = UG_HAS_FIELD(ug_claims, cl->size, memo) ? cl->memo : NULL};
     ug_plan p = {.answer = UG_ANSWER_WAIT, .why = UG_WHY_NOT_TARGETED};
     const ug_live_rollout *lr = route(l, &ver, c.plat, c.chan);
     bool granted = false;

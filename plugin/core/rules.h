@@ -36,6 +36,7 @@ typedef struct {
      * found stays found; one not found may be granted meanwhile, which
      * the grant itself then finds (UG_GRANT_ALREADY). */
     const ug_grant_info *grant;
+    ug_bucket_memo *memo; /* the caller's percent-bucket memo (decide()), or NULL */
 } ug_rule_input;
 
 /* Runs rules 5 to 7 for c: dry (spend false: changes nothing, looks at the
