@@ -268,6 +268,29 @@ static void render_halt_when(const json_t *h, FILE *out, int64_t now)
     fputc('\n', out);
 }
 
+/* The reply's `failed` counts rollbacks too (the share halt_when judges);
+ * shown beside `rolled_back`, failed leaves them out, as the stage table's
+ * FAILED column does, so the line adds up to the outcomes known. */
+static void render_outcomes(const json_t *o, FILE *out)
+{
+    char a[CELL_MAX];
+    json_t *shown = json_is_object(o) ? json_deep_copy(o) : NULL;
+    if (!shown)
+        return;
+    json_int_t rb = 0, f = 0;
+    if (int_at(o, "rolled_back", &rb) && int_at(o, "failed", &f) && f >= rb)
+        json_object_set_new(shown, "failed", json_integer(f - rb));
+    fprintf(out, "  outcomes: %s", counts(shown, a, sizeof a));
+    json_t *by = json_object_get(shown, "failed_by");
+    if (json_is_object(by)) {
+        json_object_del(by, "rolled_back");
+        if (strcmp(counts(by, a, sizeof a), "none"))
+            fprintf(out, " (failed: %s)", a);
+    }
+    fputc('\n', out);
+    json_decref(shown);
+}
+
 static void render_rollout_head(const json_t *r, FILE *out, int64_t now)
 {
     char a[CELL_MAX], b[64], c[64];
@@ -294,13 +317,7 @@ static void render_rollout_head(const json_t *r, FILE *out, int64_t now)
     render_halt_when(get(r, "halt_when"), out, now);
     if (json_is_object(get(r, "waits")))
         fprintf(out, "  waits: %s\n", counts(get(r, "waits"), a, sizeof a));
-    const json_t *o = get(r, "outcomes");
-    if (json_is_object(o)) {
-        fprintf(out, "  outcomes: %s", counts(o, a, sizeof a));
-        if (json_is_object(get(o, "failed_by")) && strcmp(counts(get(o, "failed_by"), a, sizeof a), "none"))
-            fprintf(out, " (failed or rolled back: %s)", a);
-        fputc('\n', out);
-    }
+    render_outcomes(get(r, "outcomes"), out);
 }
 
 static const char *const outcome_keys[] = {"upgraded", "rolled_back", "failed", "declined", "pending", "not_taken"};

@@ -219,6 +219,7 @@ Test(journey, install_first_run_rollbacks_automatic_halt_resume_and_history)
     st = step("one-rollback");
     cr_assert(!strstr(st, "HALTED") && strstr(st, "halt_when: rolled back 20.0% of 5, halts at 30%"),
               "20%% is below 30%%: %s", st);
+    cr_assert(strstr(st, "  outcomes: upgraded 4, rolled_back 1\n"), "a rollback is not also a failure: %s", st);
 
     /* the second rollback reaches halt_when (2 of 5): the plugin halts the rollout itself */
     cr_assert_eq(peer("1002", "1.4.0"), 0, "%s", OUT);
