@@ -185,6 +185,21 @@ static bool known(const char *k, const char *const *names)
 
 /* Members of o not in names, as "name: value" lines: nothing the plugin
  * adds is hidden. */
+/* A non-empty object of integers only: a tally. */
+static bool all_counts(const json_t *v)
+{
+    const char *k;
+    const json_t *x;
+    if (!json_is_object(v) || !json_object_size(v))
+        return false;
+    json_object_foreach((json_t *)v, k, x)
+    {
+        if (!json_is_integer(x))
+            return false;
+    }
+    return true;
+}
+
 static void others(const json_t *o, const char *const *names, FILE *out, int indent, const char *prefix)
 {
     const char *k;
@@ -196,7 +211,11 @@ static void others(const json_t *o, const char *const *names, FILE *out, int ind
         fprintf(out, "%*s%s", indent, "", prefix);
         ug_render_text(k, strlen(k), out);
         fputs(": ", out);
-        ug_render_value_key(k, v, out);
+        char c[CELL_MAX];
+        if (all_counts(v)) /* a tally reads as waits and drops do: "quota 3", or "none" */
+            fputs(counts(v, c, sizeof c), out);
+        else
+            ug_render_value_key(k, v, out);
         fputc('\n', out);
     }
 }
