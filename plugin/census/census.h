@@ -60,6 +60,27 @@ void ug_census_free(ug_census *c);
  * HELLO (stats dropped). */
 void ug_census_note(ug_census *c, unsigned worker, const ug_census_key *k, uint64_t uid, uint64_t now);
 
+/* The same note in two halves, for a caller with work to do in between
+ * (the plugin: the HELLO's decision): begin hashes and announces the key
+ * and prefetches the filter's entry (a random one of 65536: on a busy
+ * machine it is out of every cache, and its load would stall the worker
+ * a memory latency); end, on the same worker, filters and stages. A begin
+ * without its end notes nothing. */
+/* A staged HELLO: the key's hash, and the uid's hash whose low 11 bits
+ * (below every bit an index or rank reads) carry the slot stamp. */
+typedef struct {
+    uint64_t kh, h;
+} ug_census_staged;
+
+typedef struct {
+    uint32_t *slot; /* the filter's entry; NULL: nothing to note (bad key) */
+    uint32_t mark;
+    ug_census_staged staged;
+} ug_census_pending;
+void ug_census_note_begin(ug_census *c, unsigned worker, const ug_census_key *k, uint64_t uid, uint64_t now,
+                          ug_census_pending *pd);
+void ug_census_note_end(ug_census *c, unsigned worker, const ug_census_pending *pd, uint64_t now);
+
 /* Everything below may run on any thread, alongside workers: each takes
  * the census's mutex. tick drains the rings into the sketches (300 to 800
  * instructions per staged HELLO), forgets hourly what left the week, evicts

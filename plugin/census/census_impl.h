@@ -124,12 +124,6 @@ typedef struct {
     ug_census_sketch sk;
 } ug_census_bucket;
 
-/* A staged HELLO: the key's hash, and the uid's hash whose low 11 bits
- * (below every bit an index or rank reads) carry the slot stamp. */
-typedef struct {
-    uint64_t kh, h;
-} ug_census_staged;
-
 typedef struct {
     uint64_t kh;
     ug_census_text key;
