@@ -96,8 +96,12 @@ int sim_census_parse(const char *text, size_t len, const char *name, unsigned wi
         return snprintf(err, errcap, "%s: no such window", name), -1;
     json_error_t je;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    if (!root)
+    if (!root) {
+        /* jansson's message may quote the input's bytes: one printable line */
+        for (char *q = je.text; *q; q++)
+            *q = *q >= 0x20 && *q <= 0x7e ? *q : '?';
         return snprintf(err, errcap, "%s: line %d: not JSON: %s", name, je.line, je.text), -1;
+    }
     const json_t *arr = json_object_get(root, "buckets");
     int rc = -1;
     if (!json_is_object(root))
