@@ -185,11 +185,16 @@ void ug_census_note_begin(ug_census *c, unsigned worker, const ug_census_key *k,
     uint64_t *seen = &w->seen[kh % UG_CENSUS_SEEN];
     if (*seen != kh && announce(w, kh, &f) == 0)
         *seen = kh;
-    uint64_t h = ug_mix64(uid + UID_SALT), fk = kh + (h >> (64 - UG_CENSUS_P)) * UID_SALT;
+    uint64_t h = ug_mix64(uid + UID_SALT);
     uint32_t stamp = ug_census_slot_of(now), rank = ug_census_hash_rank(h, UG_CENSUS_P);
-    pd->slot = &w->filter[fk >> 48];
+    if (stamp != w->filter_stamp) {
+        memset(w->filter, 0, sizeof *w->filter * UG_CENSUS_FILTER);
+        w->filter_stamp = stamp;
+    }
+    uint32_t j = (uint32_t)(h >> (64 - UG_CENSUS_P)) + (uint32_t)(kh >> (64 - UG_CENSUS_P));
+    pd->slot = &w->filter[j & (UG_CENSUS_FILTER - 1)];
     __builtin_prefetch(pd->slot, 1, 3);
-    pd->mark = (uint32_t)(fk >> 32) << 16 | stamp << 5 | rank;
+    pd->mark = (uint32_t)kh << 5 | rank; /* the tag: kh's low 27 bits, apart from the offset's top 15 */
     pd->staged = (ug_census_staged){.kh = kh, .h = (h & ~(uint64_t)UG_CENSUS_STAMP_MASK) | stamp};
 }
 
@@ -199,7 +204,7 @@ void ug_census_note_end(ug_census *c, unsigned worker, const ug_census_pending *
     uint32_t *seen_reg = pd->slot, mark = pd->mark, rank = mark & 31u;
     if (!seen_reg)
         return;
-    if ((*seen_reg ^ mark) >> 5 == 0 && (*seen_reg & 31u) >= rank) {
+    if ((*seen_reg ^ mark) >> 5 == 0 && (*seen_reg & 31u) >= rank) { /* 0: empty (rank is never 0) */
         bump(&w->filtered);
         return;
     }
@@ -272,6 +277,8 @@ ug_census *ug_census_create(const ug_census_opts *o, char *why, size_t whycap)
         if (!(c->w[i].ring = malloc(sizeof *c->w[i].ring * ring)) ||
             !(c->w[i].filter = calloc(UG_CENSUS_FILTER, sizeof *c->w[i].filter)))
             goto oom;
+    for (unsigned i = 0; i < c->nworkers; i++)
+        c->w[i].filter_stamp = UINT32_MAX;
     c->fixed = sizeof *c->b * c->nbmax + sizeof *c->index * ((size_t)c->index_mask + 1);
     c->bytes = c->fixed;
     c->b[0] = (ug_census_bucket){.used = true, .other = true, .sk = {.p = UG_CENSUS_P}};
