@@ -54,7 +54,7 @@ void ug_census_free(ug_census *c);
  * tracker, so a fleet counts a uid once) and stages them, unless this
  * worker staged as high a rank for the same register this slot (stats
  * filtered: exact); no allocation, no signature work, never waits for a
- * lock: about 400 instructions. When the ring is half full it tries the
+ * lock: about 270 instructions. When the ring is half full it tries the
  * census's mutex and, if free, drains every ring itself (tick comes once a
  * second; a busy worker fills 32768 slots sooner); a full ring drops the
  * HELLO (stats dropped). */
@@ -62,7 +62,7 @@ void ug_census_note(ug_census *c, unsigned worker, const ug_census_key *k, uint6
 
 /* The same note in two halves, for a caller with work to do in between
  * (the plugin: the HELLO's decision): begin hashes and announces the key
- * and prefetches the filter's entry (a random one of 65536: on a busy
+ * and prefetches the filter's entry (a random one of 32768: on a busy
  * machine it is out of every cache, and its load would stall the worker
  * a memory latency); end, on the same worker, filters and stages. A begin
  * without its end notes nothing. */
