@@ -918,3 +918,28 @@ Test(sim, a_bad_census_names_the_file_and_the_field)
     cr_expect_eq(sim(NULL, err, "--policy p.yaml --population c.json --versions 1.4.0"), 2, "%s", err);
     cr_expect_eq(sim(NULL, err, "--policy p.yaml --population c.json --replay x.cap"), 2, "%s", err);
 }
+
+/* A census's regions, with the policy's GeoIP database: each bucket's peers
+ * come from its region's networks, exactly its count (a stage per region
+ * offers to that bucket only); a bucket of no region matches no stage. */
+Test(sim, a_census_population_comes_from_its_regions)
+{
+    setup(1000, 1);
+    cr_assert_eq(nu_sh("perl %s/tests/mkgeo.pl %s/geo.mmdb", getenv("UG_ROOT") ? getenv("UG_ROOT") : ".", dir), 0);
+    policy_v2("p.yaml", 600, "geoip: geo.mmdb\n",
+              "    stages:\n      - {name: bj, regions: [CN-BJ]}\n      - {name: de, regions: [DE]}\n");
+    static const char census[] =
+        "{\"buckets\": [{\"ver\": \"1.4.0\", \"region\": \"CN-BJ\", \"week\": 70},"
+        " {\"ver\": \"1.4.0\", \"plat\": \"linux\", \"region\": \"DE\", \"week\": 30},"
+        " {\"ver\": \"1.4.0\", \"region\": \"DE\", \"week\": 20}, {\"ver\": \"1.4.0\", \"week\": 15}]}";
+    tu_write_file(path("census.json"), census, strlen(census));
+    char *out = buf(), err[4096];
+    cr_assert_eq(sim(out, err, "--policy p.yaml --population census.json --days 0.2 " EXACT " --csv out.csv"), 0, "%s",
+                 err);
+    csv c;
+    csv_load(&c, "out.csv");
+    cr_expect_eq(sum(&c, NULL, "offers:bj"), 70);
+    cr_expect_eq(sum(&c, NULL, "offers:de"), 50, "DE's two buckets");
+    csv_free(&c);
+    free(out);
+}
