@@ -132,7 +132,7 @@ $(eval $(call program,upgate-ctl,CTL,ctl))
 LIBS_SIM = $(LIBS_PROTO) $(shell pkg-config --libs yaml-0.1 libmaxminddb jansson 2>/dev/null) -ldl -lm
 $(eval $(call program,upgate-sim,SIM,sim,$$(POLICY_LIB)))
 # The sim's unit suite links its pure parts (the plugin's objects are in every test already).
-SIM_CORE_OBJ := $(OBJ)/sim/simspec.o $(OBJ)/sim/simgeo.o $(OBJ)/sim/simedit.o
+SIM_CORE_OBJ := $(OBJ)/sim/simspec.o $(OBJ)/sim/simgeo.o $(OBJ)/sim/simedit.o $(OBJ)/sim/simcensus.o
 # --plot FILE.png converts the SVG with rsvg-convert; the tests draw one too.
 DEB_PKGS += librsvg2-bin
 

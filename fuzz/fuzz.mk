@@ -19,7 +19,7 @@ FZ ?= build/fuzz
 SPEC ?= $(abspath ../shared/spec)
 FUZZ_SECONDS ?= 60
 SMOKE_SECONDS ?= 4
-FUZZ_TARGETS ?= dgram hello hint report policy plugin capture client control ctl fleet sim keyring cert manifest2 token dgram2 delta tzif census pstate opener
+FUZZ_TARGETS ?= dgram hello hint report policy plugin capture client control ctl fleet sim keyring cert manifest2 token dgram2 delta tzif census simcensus pstate opener
 FUZZ_CC ?= clang
 
 ifeq ($(V),1)
@@ -43,14 +43,14 @@ FZ_LIBS = $(shell pkg-config --libs libsodium msgpack yaml-0.1 lmdb libmaxminddb
 # values and its policy rewriter;
 # delta/*.c: the delta codec (patches from mirrors)
 LIB_SRC := $(wildcard proto/*.c) $(wildcard plugin/*.c plugin/*/*.c) $(wildcard common/*.c) \
-           $(filter-out client/example.c,$(wildcard client/*.c)) sim/simspec.c sim/simedit.c \
+           $(filter-out client/example.c,$(wildcard client/*.c)) sim/simspec.c sim/simedit.c sim/simcensus.c \
            $(wildcard delta/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(FZ)/obj/%.o)
 FZ_LIB := $(FZ)/libugfuzz.a
 # The oracle (the old msgpack-c decoders) is our own code, like the harnesses.
 ORACLE_OBJ := $(patsubst %.c,$(FZ)/obj/%.o,$(wildcard fuzz/oracle/*.c))
 COMMON_OBJ := $(FZ)/obj/fuzz/fuzz_common.o $(FZ)/obj/fuzz/v2common.o $(ORACLE_OBJ)
-HARNESSES := dgram hello hint report policy plugin capture client control ctl fleet sim keyring cert manifest2 token dgram2 delta tzif census pstate opener
+HARNESSES := dgram hello hint report policy plugin capture client control ctl fleet sim keyring cert manifest2 token dgram2 delta tzif census simcensus pstate opener
 BINS := $(HARNESSES:%=$(FZ)/fuzz_%)
 
 # Per harness: the largest input worth trying (a datagram, an object, a policy).
@@ -75,6 +75,8 @@ MAXLEN_dgram2 := 1300
 MAXLEN_delta := 16384
 MAXLEN_tzif := 8192
 MAXLEN_census := 65536
+# upgate-sim --population: a census file (its buckets, a few hundred bytes each)
+MAXLEN_simcensus := 65536
 # libupgate's version 2 state file (cap 8192)
 MAXLEN_pstate := 8300
 # the opener helper's requests, a few dozen in a row

@@ -192,6 +192,23 @@ static void print_bench(const sim_result *r, unsigned n)
     fprintf(stderr, "upgate-sim: %s decisions in %.2f s of CPU\n", d, cpu);
 }
 
+/* --population: the census's peers; o->peers becomes their number (the
+ * headline counts every one). Regions place peers only with a GeoIP
+ * database (--geoip, else the policy's). */
+static int census_pop(sim_pop *pop, sim_opts *o, const summary *s, uint64_t retry, char *err, size_t errcap)
+{
+    sim_census c;
+    if (sim_census_load(o->population, SIM_CENSUS_WEEK, &c, err, errcap) != 0)
+        return -1;
+    if (!o->geoip && s->geoip[0])
+        o->geoip = s->geoip;
+    int rc = sim_pop_census(pop, o, &c, retry, err, errcap);
+    sim_census_free(&c);
+    if (rc == 0)
+        o->peers = pop->npeers;
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     ug_prog = "upgate-sim";
@@ -213,7 +230,7 @@ int main(int argc, char **argv)
             ug_die(UG_EXIT_FAIL, "%s", err);
     summary sum;
     read_summary(&pl, o.policy[0], &sum);
-    if (o.peers && !o.have_versions) {
+    if (o.peers && !o.have_versions && !o.population) {
         if (!sum.targets.n)
             ug_usage_error("--versions is needed: the plugin's summary of %s names no exact target", o.policy[0]);
         o.versions = sum.targets;
@@ -227,7 +244,9 @@ int main(int argc, char **argv)
     sim_pop pop;
     if (o.nreplay)
         note_rotated(&o);
-    int rc = o.nreplay ? sim_pop_replay(&pop, &o, err, sizeof err) : sim_pop_synth(&pop, &o, retry[0], err, sizeof err);
+    int rc = o.nreplay      ? sim_pop_replay(&pop, &o, err, sizeof err)
+             : o.population ? census_pop(&pop, &o, &sum, retry[0], err, sizeof err)
+                            : sim_pop_synth(&pop, &o, retry[0], err, sizeof err);
     if (rc != 0)
         ug_die(sim_interrupted ? 130 : UG_EXIT_FAIL, "%s", err);
     settle(&o, &sum, &pop);

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "simcensus.h"
 #include "simgeo.h"
 #include "simspec.h"
 #include "upgate_plugin.h"
@@ -28,6 +29,7 @@ typedef struct {
     unsigned npolicies;
     const char *plugin;
     uint64_t peers;
+    const char *population; /* --population: a census file (upgate-ctl census --json) */
     const char *replay[SIM_REPLAY_FILES_MAX];
     unsigned nreplay;
     double time_scale;
@@ -110,6 +112,11 @@ typedef struct {
  * retry is the policy's WAIT retry (first HELLOs spread over it). 0, or -1
  * with err (a region the DB does not know, a DB fault, out of memory). */
 int sim_pop_synth(sim_pop *p, const sim_opts *o, uint64_t retry, char *err, size_t errcap);
+/* Peers drawn from a census (simcensus.h): each bucket's share of o->peers
+ * (0: its own count), with its version, plat and chan, from its region's
+ * networks when o->geoip is set (else one address outside every network). 0,
+ * or -1 with err. */
+int sim_pop_census(sim_pop *p, const sim_opts *o, const sim_census *c, uint64_t retry, char *err, size_t errcap);
 /* The recorded HELLOs of files (a rotated FILE.1 and FILE alike), merged in
  * time order and scaled. 0, or -1 with "FILE: why" in err. */
 int sim_pop_replay(sim_pop *p, const sim_opts *o, char *err, size_t errcap);

@@ -21,7 +21,8 @@ struct sim_flag {
 };
 
 static const char usage_head[] =
-    "usage: upgate-sim --policy FILE [--policy FILE2] (--peers N | --replay CAPTURE[,CAPTURE...]) [options]\n"
+    "usage: upgate-sim --policy FILE [--policy FILE2] (--peers N | --population CENSUS | --replay CAPTURE[,...])\n"
+    "                  [options]\n"
     "       upgate-sim --version | --help\n"
     "\n"
     "Forecasts a rollout: runs the policy in the real plugin (decide() on claimed fields, no crypto)\n"
@@ -260,6 +261,10 @@ static const sim_flag flags[] = {
     {"logins", "N", p_logins, 0, "logins per peer per day on a daily curve (default: always online)"},
     {"session", "DURATION", p_session, 0, "how long a login stays online and asks again (default 1h)"},
     {"peak-hour", "H", p_peak, 0, "the curve's peak, hour of the day UTC (0-23, default 20)"},
+    {NULL, NULL, NULL, 0, "Peers as a tracker counted them:"},
+    {"population", "CENSUS", set_str, FIELD(population),
+     "the output of upgate-ctl census --json: peers in each bucket's share of\nthe week (version, plat, chan; region "
+     "with --geoip or the policy's geoip),\nas many as it counted or --peers N"},
     {NULL, NULL, NULL, 0, "Recorded peers:"},
     {"replay", "FILE[,FILE]", p_replay, 0, "the HELLOs an upgate-node recorded in its capture file (FILE.1 too)"},
     {"time-scale", "X", p_time_scale, 0, "play the capture X times as fast (default 1)"},
@@ -366,10 +371,13 @@ static void check_together(const sim_opts *o, const seen *s)
 {
     if (!o->npolicies)
         ug_usage_error("--policy is required");
-    if (!o->peers && !o->nreplay)
-        ug_usage_error("no population: give --peers N or --replay CAPTURE");
-    if (o->peers && o->nreplay)
-        ug_usage_error("--peers and --replay: one population at a time");
+    if (!o->peers && !o->nreplay && !o->population)
+        ug_usage_error("no population: give --peers N, --population CENSUS or --replay CAPTURE");
+    if ((o->peers || o->population) && o->nreplay)
+        ug_usage_error("--peers or --population, and --replay: one population at a time");
+    if (o->population && (o->have_versions || o->have_plats || o->have_chans || was_given(s, "regions") ||
+                          was_given(s, "networks")))
+        ug_usage_error("--versions, --plat, --chan, --regions and --networks: the census gives them (--population)");
     if (o->nreplay && (o->have_versions || o->have_plats || o->have_chans || was_given(s, "regions") ||
                        was_given(s, "networks") || was_given(s, "logins")))
         ug_usage_error("--versions, --plat, --chan, --regions, --networks and --logins describe synthetic peers; "

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "capture.h"
+#include "policy/ugpolicy.h"
+#include "simcensus.h"
 #include "sim.h"
 
 /* Draw purposes: each attribute of a peer has its own stream. */
@@ -133,6 +135,20 @@ static int make_nets(sim_pop *p, const sim_opts *o, sim_netlist *lists, size_t *
     return 0;
 }
 
+/* What every synthetic peer draws alike: its host bits, speed, and first
+ * HELLO, somewhere in the first retry period (always online). */
+static void fill_peer(sim_peer *q, const sim_opts *o, uint64_t retry)
+{
+    uint64_t s = o->seed, uid = q->uid;
+    q->host = (uint32_t)sim_rand(s, uid, D_HOST);
+    double bps = o->speed_lo + (o->speed_hi - o->speed_lo) * sim_unit(sim_rand(s, uid, D_SPEED));
+    q->speed = (uint32_t)fmin(bps / 8, 4e9);
+    q->speed = q->speed ? q->speed : 1;
+    q->state = SIM_P_ASK;
+    q->until = UINT32_MAX;
+    q->next = (uint32_t)(sim_unit(sim_rand(s, uid, D_FIRST)) * (double)retry);
+}
+
 int sim_pop_synth(sim_pop *p, const sim_opts *o, uint64_t retry, char *err, size_t errcap)
 {
     memset(p, 0, sizeof *p);
@@ -174,19 +190,115 @@ int sim_pop_synth(sim_pop *p, const sim_opts *o, uint64_t retry, char *err, size
             }
             q->net = (uint32_t)(first[pl] + k);
         }
-        q->host = (uint32_t)sim_rand(s, uid, D_HOST);
-        double bps = o->speed_lo + (o->speed_hi - o->speed_lo) * sim_unit(sim_rand(s, uid, D_SPEED));
-        q->speed = (uint32_t)fmin(bps / 8, 4e9);
-        q->speed = q->speed ? q->speed : 1;
-        q->state = SIM_P_ASK;
-        q->until = UINT32_MAX;
-        /* always online: the first HELLO somewhere in the first retry period */
-        q->next = (uint32_t)(sim_unit(sim_rand(s, uid, D_FIRST)) * (double)retry);
+        fill_peer(q, o, retry);
     }
     rc = 0;
 out:
     for (unsigned i = 0; i < SIM_WEIGHTS_MAX; i++)
         sim_netlist_free(&lists[i]);
+    if (rc != 0)
+        sim_pop_free(p);
+    return rc;
+}
+
+/* ---- a census ------------------------------------------------------------------- */
+
+static int intern_name(char *tab, size_t w, unsigned *n, const char *s, uint8_t *out);
+
+/* The census's regions as places (o2->places: each region, then one address
+ * outside every network for peers of no region) when a GeoIP database is
+ * at hand; place[i]: bucket i's place. Without a database, every peer comes
+ * from that one address. */
+static int census_places(const sim_census *c, sim_opts *o2, unsigned *place, char *err, size_t errcap)
+{
+    sim_weights *w = &o2->places;
+    memset(w, 0, sizeof *w);
+    o2->nregions = 0;
+    if (!o2->geoip)
+        return 0;
+    for (size_t i = 0; i < c->n; i++) {
+        char r[UG_REGION_MAX + 1];
+        place[i] = SIM_WEIGHTS_MAX;
+        if (!c->b[i].region[0])
+            continue;
+        if (ug_parse_region(c->b[i].region, strlen(c->b[i].region), r) != 0)
+            return snprintf(err, errcap, "%s: region %s: not a region (DE, CN-BJ)", o2->population, c->b[i].region), -1;
+        unsigned k = 0;
+        while (k < w->n && strcmp(w->key[k], r) != 0)
+            k++;
+        if (k == w->n) {
+            if (w->n == SIM_WEIGHTS_MAX - 1)
+                return snprintf(err, errcap, "%s: more than %u regions", o2->population, SIM_WEIGHTS_MAX - 1), -1;
+            snprintf(w->key[w->n], sizeof w->key[0], "%s", r);
+            w->weight[w->n++] = 1;
+        }
+        place[i] = k;
+    }
+    o2->nregions = w->n;
+    unsigned none = w->n++;
+    snprintf(w->key[none], sizeof w->key[0], "192.0.2.1/32");
+    w->net[none] = (sim_net){.family = 4, .len = 32, .addr = {192, 0, 2, 1}};
+    w->weight[none] = 1;
+    w->total = w->n;
+    for (size_t i = 0; i < c->n; i++)
+        if (place[i] == SIM_WEIGHTS_MAX)
+            place[i] = none;
+    return 0;
+}
+
+/* Bucket i's peers: uids from *uid on, its version, plat and chan. */
+static int census_bucket(sim_pop *p, const sim_opts *o, const sim_cbucket *b, uint64_t count, uint32_t net0,
+                         const sim_netlist *nets, uint64_t retry, char *err, size_t errcap)
+{
+    int v = sim_pop_version(p, b->ver);
+    uint8_t plat, chan;
+    if (v < 0 || intern_name(&p->plats[0][0], sizeof p->plats[0], &p->nplats, b->plat, &plat) != 0 ||
+        intern_name(&p->chans[0][0], sizeof p->chans[0], &p->nchans, b->chan, &chan) != 0)
+        return snprintf(err, errcap, "%s: more than %u versions, %u platforms or %u channels", o->population,
+                        SIM_VERSIONS_MAX, SIM_WEIGHTS_MAX, SIM_WEIGHTS_MAX), -1;
+    for (uint64_t k = 0; k < count; k++) {
+        sim_peer *q = &p->peers[p->npeers];
+        q->uid = ++p->npeers;
+        q->ver = q->old = (uint16_t)v;
+        q->plat = plat, q->chan = chan;
+        q->net = net0;
+        if (nets && nets->n)
+            q->net += (uint32_t)(sim_netlist_pick(nets, sim_unit(sim_rand(o->seed, q->uid, D_NET))) - nets->v);
+        fill_peer(q, o, retry);
+    }
+    return 0;
+}
+
+int sim_pop_census(sim_pop *p, const sim_opts *o, const sim_census *c, uint64_t retry, char *err, size_t errcap)
+{
+    memset(p, 0, sizeof *p);
+    sim_opts o2 = *o;
+    sim_netlist lists[SIM_WEIGHTS_MAX] = {0};
+    size_t first[SIM_WEIGHTS_MAX] = {0};
+    unsigned *place = calloc(c->n ? c->n : 1, sizeof *place);
+    uint64_t *count = calloc(c->n ? c->n : 1, sizeof *count);
+    uint64_t total = o->peers ? o->peers : c->total;
+    int rc = -1;
+    if (!place || !count || !(p->peers = calloc(total, sizeof *p->peers))) {
+        snprintf(err, errcap, "out of memory for %llu peers", (unsigned long long)total);
+        goto out;
+    }
+    if (census_places(c, &o2, place, err, errcap) != 0 || make_nets(p, &o2, lists, first, err, errcap) != 0)
+        goto out;
+    sim_census_apportion(c, o->peers, count);
+    for (size_t i = 0; i < c->n; i++) {
+        bool geo = o2.places.n != 0;
+        uint32_t net0 = geo ? (uint32_t)first[place[i]] : 0;
+        const sim_netlist *nets = geo && place[i] < o2.nregions ? &lists[place[i]] : NULL;
+        if (census_bucket(p, o, &c->b[i], count[i], net0, nets, retry, err, errcap) != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    for (unsigned i = 0; i < SIM_WEIGHTS_MAX; i++)
+        sim_netlist_free(&lists[i]);
+    free(place);
+    free(count);
     if (rc != 0)
         sim_pop_free(p);
     return rc;

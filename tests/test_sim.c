@@ -844,3 +844,102 @@ Test(sim, offers_only_inside_the_window)
     csv_free(&c);
     free(out);
 }
+
+/* --population: a census (upgate-ctl census --json) as the peers. Its
+ * buckets' week counts give the peers, "other" left out: 1.4.0 (targeted,
+ * on two platforms) 900, 1.3.0 100. Everyone targeted is offered at 100%,
+ * nobody else; --peers scales every bucket alike. */
+#define CENSUS_JSON                                                                                              \
+    "{\"ok\": true, \"enabled\": true, \"windows\": {}, \"stats\": {\"noted\": 5},\n\"buckets\": ["              \
+    "{\"ver\": \"1.4.0\", \"plat\": \"linux-x86_64\", \"chan\": \"stable\", \"region\": \"\", \"other\": false, " \
+    "\"p\": 15, \"hour\": 60, \"day\": 300, \"week\": 600},\n"                                                   \
+    "{\"ver\": \"1.4\", \"plat\": \"windows\", \"chan\": \"\", \"region\": \"\", \"other\": false, \"p\": 15, "  \
+    "\"hour\": 30, \"day\": 100, \"week\": 300},\n"                                                             \
+    "{\"ver\": \"1.3.0\", \"plat\": \"linux-x86_64\", \"chan\": \"stable\", \"region\": \"\", \"other\": false, " \
+    "\"p\": 15, \"hour\": 10, \"day\": 50, \"week\": 100},\n"                                                    \
+    "{\"ver\": \"9.9.9\", \"plat\": \"\", \"chan\": \"\", \"region\": \"\", \"other\": true, \"p\": 15, "        \
+    "\"hour\": 5, \"day\": 20, \"week\": 50}]}\n"
+
+Test(sim, a_census_population_is_offered_by_its_targeted_versions)
+{
+    setup(1000, 1);
+    policy_v1("p.yaml", 600, "stages:\n  - {name: all, percent: 100}\n");
+    tu_write_file(path("census.json"), CENSUS_JSON, strlen(CENSUS_JSON));
+    static const unsigned peers[2] = {0, 2000};
+    for (int k = 0; k < 2; k++) {
+        char *out = buf(), err[4096], extra[32] = "";
+        if (peers[k])
+            snprintf(extra, sizeof extra, "--peers %u", peers[k]);
+        cr_assert_eq(sim(out, err, "--policy p.yaml --population census.json %s --start %lld --days 0.5 " EXACT
+                                   " --csv out.csv", extra, (long long)S),
+                     0, "%s", err);
+        unsigned tg = 0, ut = 0, scale = peers[k] ? peers[k] / 1000 : 1;
+        const char *p = strstr(out, "peers: ");
+        cr_assert(p, "%s", out);
+        char line[512];
+        size_t n = 0;
+        for (const char *q = p; *q && *q != '\n' && n + 1 < sizeof line; q++)
+            if (*q != ',' || q[1] < '0' || q[1] > '9')
+                line[n++] = *q; /* "1,800" as 1800 */
+        line[n] = 0;
+        cr_assert_eq(sscanf(line, "peers: %u targeted, %u not targeted", &tg, &ut), 2, "%s", line);
+        cr_expect_eq(tg, 900 * scale, "1.4.0's buckets (1.4 is 1.4.0): %.300s", p);
+        cr_expect_eq(ut, 100 * scale, "1.3.0's bucket; 'other' left out: %.300s", p);
+        csv c;
+        csv_load(&c, "out.csv");
+        cr_expect_eq(sum(&c, NULL, "offers:all"), 900 * scale, "offers to 1.4.0 only, every one");
+        csv_free(&c);
+        free(out);
+    }
+}
+
+Test(sim, a_bad_census_names_the_file_and_the_field)
+{
+    setup(1000, 1);
+    policy_v1("p.yaml", 600, "stages:\n  - {name: all}\n");
+    static const char *const bad[][2] = {
+        {"{\"buckets\": [{\"ver\": \"1.4.x\", \"week\": 3}]}", "c.json: buckets[0].ver: not a version"},
+        {"{\"buckets\": [{\"ver\": \"1.4.0\", \"week\": 3}, {\"ver\": \"1.4.0\", \"week\": -1}]}",
+         "c.json: buckets[1].week: not a count"},
+        {"{\"buckets\": [{\"ver\": \"1.4.0\", \"plat\": 7, \"week\": 3}]}", "c.json: buckets[0].plat: not a string"},
+        {"{\"buckets\": {}}", "c.json: buckets: missing, or not an array"},
+        {"{\"buckets\": [{\"ver\": \"1.4.0\", \"week\": 0}]}", "c.json: buckets: no uid counted over the week"},
+        {"[1, 2", "c.json: line 1: not JSON"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tu_write_file(path("c.json"), bad[i][0], strlen(bad[i][0]));
+        char err[4096];
+        int rc = sim(NULL, err, "--policy p.yaml --population c.json");
+        cr_expect_eq(rc, 1, "%s: exit %d (%s)", bad[i][0], rc, err);
+        cr_expect_eq(lines(err), 1, "%s: one line: %s", bad[i][0], err);
+        cr_expect(strstr(err, bad[i][1]), "%s: want '%s' in: %s", bad[i][0], bad[i][1], err);
+    }
+    char err[4096];
+    cr_expect_eq(sim(NULL, err, "--policy p.yaml --population c.json --versions 1.4.0"), 2, "%s", err);
+    cr_expect_eq(sim(NULL, err, "--policy p.yaml --population c.json --replay x.cap"), 2, "%s", err);
+}
+
+/* A census's regions, with the policy's GeoIP database: each bucket's peers
+ * come from its region's networks, exactly its count (a stage per region
+ * offers to that bucket only); a bucket of no region matches no stage. */
+Test(sim, a_census_population_comes_from_its_regions)
+{
+    setup(1000, 1);
+    cr_assert_eq(nu_sh("perl %s/tests/mkgeo.pl %s/geo.mmdb", getenv("UG_ROOT") ? getenv("UG_ROOT") : ".", dir), 0);
+    policy_v2("p.yaml", 600, "geoip: geo.mmdb\n",
+              "    stages:\n      - {name: bj, regions: [CN-BJ]}\n      - {name: de, regions: [DE]}\n");
+    static const char census[] =
+        "{\"buckets\": [{\"ver\": \"1.4.0\", \"region\": \"CN-BJ\", \"week\": 70},"
+        " {\"ver\": \"1.4.0\", \"plat\": \"linux\", \"region\": \"DE\", \"week\": 30},"
+        " {\"ver\": \"1.4.0\", \"region\": \"DE\", \"week\": 20}, {\"ver\": \"1.4.0\", \"week\": 15}]}";
+    tu_write_file(path("census.json"), census, strlen(census));
+    char *out = buf(), err[4096];
+    cr_assert_eq(sim(out, err, "--policy p.yaml --population census.json --days 0.2 " EXACT " --csv out.csv"), 0, "%s",
+                 err);
+    csv c;
+    csv_load(&c, "out.csv");
+    cr_expect_eq(sum(&c, NULL, "offers:bj"), 70);
+    cr_expect_eq(sum(&c, NULL, "offers:de"), 50, "DE's two buckets");
+    csv_free(&c);
+    free(out);
+}

@@ -39,16 +39,19 @@ static uint64_t mix_word(uint64_t h, uint64_t w)
 }
 
 /* Lengths and hash in one pass; -1 when a field is longer than the
- * protocol allows. */
+ * protocol allows. The version hashes by its parts as parsed (missing ones
+ * are 0, so 1.4 and 1.4.0 hash alike); canonical() is for its text only. An
+ * empty field (a HELLO without plat or chan, no GeoIP region) skips
+ * strnlen's call. */
 static int fields_of(const ug_census_key *k, fields *f)
 {
     static const size_t max[3] = {UG_PLAT_MAX, UG_CHAN_MAX, UG_CENSUS_REGION_MAX};
-    f->ver = canonical(&k->ver);
-    uint64_t h = mix_word(UID_SALT, f->ver.part[0] | (uint64_t)f->ver.part[1] << 32);
-    h = mix_word(h, f->ver.part[2] | (uint64_t)f->ver.part[3] << 32);
+    f->ver = k->ver;
+    uint64_t h = mix_word(UID_SALT, k->ver.part[0] | (uint64_t)k->ver.part[1] << 32);
+    h = mix_word(h, k->ver.part[2] | (uint64_t)k->ver.part[3] << 32);
     f->s[0] = k->plat, f->s[1] = k->chan, f->s[2] = k->region;
     for (int i = 0; i < 3; i++) {
-        f->n[i] = strnlen(f->s[i], max[i] + 1);
+        f->n[i] = f->s[i][0] ? strnlen(f->s[i], max[i] + 1) : 0;
         if (f->n[i] > max[i])
             return -1;
         h = absorb(h, f->s[i], f->n[i]);
@@ -95,7 +98,10 @@ uint64_t ug_census_key_hash(const ug_census_text *t)
 {
     fields f;
     ug_census_key k = {.plat = t->plat, .chan = t->chan, .region = t->region};
-    if (ug_version_parse(&k.ver, t->ver, strlen(t->ver)) != 0 || fields_of(&k, &f) != 0)
+    if (ug_version_parse(&k.ver, t->ver, strlen(t->ver)) != 0)
+        return 1;
+    k.ver = canonical(&k.ver);
+    if (fields_of(&k, &f) != 0)
         return 1;
     return f.kh;
 }
@@ -116,7 +122,8 @@ int ug_census_ver_text(char *ver, size_t cap)
 static int text_of(const fields *f, ug_census_text *t)
 {
     char *dst[3] = {t->plat, t->chan, t->region};
-    if (ug_version_format(&f->ver, t->ver, sizeof t->ver) != 0)
+    ug_version v = canonical(&f->ver);
+    if (ug_version_format(&v, t->ver, sizeof t->ver) != 0)
         return -1;
     for (int i = 0; i < 3; i++) {
         for (size_t k = 0; k < f->n[i]; k++)
@@ -160,10 +167,12 @@ static void bump(_Atomic uint64_t *v)
     atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + 1, memory_order_relaxed);
 }
 
-void ug_census_note(ug_census *c, unsigned worker, const ug_census_key *k, uint64_t uid, uint64_t now)
+void ug_census_note_begin(ug_census *c, unsigned worker, const ug_census_key *k, uint64_t uid, uint64_t now,
+                          ug_census_pending *pd)
 {
     ug_census_worker *w = &c->w[worker];
     fields f;
+    pd->slot = NULL;
     if (fields_of(k, &f) != 0) {
         bump(&w->bad_key);
         return;
@@ -176,10 +185,26 @@ void ug_census_note(ug_census *c, unsigned worker, const ug_census_key *k, uint6
     uint64_t *seen = &w->seen[kh % UG_CENSUS_SEEN];
     if (*seen != kh && announce(w, kh, &f) == 0)
         *seen = kh;
-    uint64_t h = ug_mix64(uid + UID_SALT), fk = kh + (h >> (64 - UG_CENSUS_P)) * UID_SALT;
+    uint64_t h = ug_mix64(uid + UID_SALT);
     uint32_t stamp = ug_census_slot_of(now), rank = ug_census_hash_rank(h, UG_CENSUS_P);
-    uint32_t *seen_reg = &w->filter[fk >> 48], mark = (uint32_t)(fk >> 32) << 16 | stamp << 5 | rank;
-    if ((*seen_reg ^ mark) >> 5 == 0 && (*seen_reg & 31u) >= rank) {
+    if (stamp != w->filter_stamp) {
+        memset(w->filter, 0, sizeof *w->filter * UG_CENSUS_FILTER);
+        w->filter_stamp = stamp;
+    }
+    uint32_t j = (uint32_t)(h >> (64 - UG_CENSUS_P)) + (uint32_t)(kh >> (64 - UG_CENSUS_P));
+    pd->slot = &w->filter[j & (UG_CENSUS_FILTER - 1)];
+    __builtin_prefetch(pd->slot, 1, 3);
+    pd->mark = (uint32_t)kh << 5 | rank; /* the tag: kh's low 27 bits, apart from the offset's top 15 */
+    pd->staged = (ug_census_staged){.kh = kh, .h = (h & ~(uint64_t)UG_CENSUS_STAMP_MASK) | stamp};
+}
+
+void ug_census_note_end(ug_census *c, unsigned worker, const ug_census_pending *pd, uint64_t now)
+{
+    ug_census_worker *w = &c->w[worker];
+    uint32_t *seen_reg = pd->slot, mark = pd->mark, rank = mark & 31u;
+    if (!seen_reg)
+        return;
+    if ((*seen_reg ^ mark) >> 5 == 0 && (*seen_reg & 31u) >= rank) { /* 0: empty (rank is never 0) */
         bump(&w->filtered);
         return;
     }
@@ -191,11 +216,18 @@ void ug_census_note(ug_census *c, unsigned worker, const ug_census_key *k, uint6
             return;
         }
     }
-    w->ring[head & c->ring_mask] = (ug_census_staged){.kh = kh, .h = (h & ~(uint64_t)UG_CENSUS_STAMP_MASK) | stamp};
+    w->ring[head & c->ring_mask] = pd->staged;
     atomic_store_explicit(&w->head, head + 1, memory_order_release);
     *seen_reg = mark;
     if (head + 1 - w->tail_seen > c->ring_mask / 2)
         assist(c, w, head + 1, now);
+}
+
+void ug_census_note(ug_census *c, unsigned worker, const ug_census_key *k, uint64_t uid, uint64_t now)
+{
+    ug_census_pending pd;
+    ug_census_note_begin(c, worker, k, uid, now, &pd);
+    ug_census_note_end(c, worker, &pd, now);
 }
 
 static int check_opts(const ug_census_opts *o, unsigned *nb, size_t *budget, unsigned *ring, char *why,
@@ -245,6 +277,8 @@ ug_census *ug_census_create(const ug_census_opts *o, char *why, size_t whycap)
         if (!(c->w[i].ring = malloc(sizeof *c->w[i].ring * ring)) ||
             !(c->w[i].filter = calloc(UG_CENSUS_FILTER, sizeof *c->w[i].filter)))
             goto oom;
+    for (unsigned i = 0; i < c->nworkers; i++)
+        c->w[i].filter_stamp = UINT32_MAX;
     c->fixed = sizeof *c->b * c->nbmax + sizeof *c->index * ((size_t)c->index_mask + 1);
     c->bytes = c->fixed;
     c->b[0] = (ug_census_bucket){.used = true, .other = true, .sk = {.p = UG_CENSUS_P}};

@@ -54,11 +54,32 @@ void ug_census_free(ug_census *c);
  * tracker, so a fleet counts a uid once) and stages them, unless this
  * worker staged as high a rank for the same register this slot (stats
  * filtered: exact); no allocation, no signature work, never waits for a
- * lock: about 400 instructions. When the ring is half full it tries the
+ * lock: about 270 instructions. When the ring is half full it tries the
  * census's mutex and, if free, drains every ring itself (tick comes once a
  * second; a busy worker fills 32768 slots sooner); a full ring drops the
  * HELLO (stats dropped). */
 void ug_census_note(ug_census *c, unsigned worker, const ug_census_key *k, uint64_t uid, uint64_t now);
+
+/* The same note in two halves, for a caller with work to do in between
+ * (the plugin: the HELLO's decision): begin hashes and announces the key
+ * and prefetches the filter's entry (a random one of 32768: on a busy
+ * machine it is out of every cache, and its load would stall the worker
+ * a memory latency); end, on the same worker, filters and stages. A begin
+ * without its end notes nothing. */
+/* A staged HELLO: the key's hash, and the uid's hash whose low 11 bits
+ * (below every bit an index or rank reads) carry the slot stamp. */
+typedef struct {
+    uint64_t kh, h;
+} ug_census_staged;
+
+typedef struct {
+    uint32_t *slot; /* the filter's entry; NULL: nothing to note (bad key) */
+    uint32_t mark;
+    ug_census_staged staged;
+} ug_census_pending;
+void ug_census_note_begin(ug_census *c, unsigned worker, const ug_census_key *k, uint64_t uid, uint64_t now,
+                          ug_census_pending *pd);
+void ug_census_note_end(ug_census *c, unsigned worker, const ug_census_pending *pd, uint64_t now);
 
 /* Everything below may run on any thread, alongside workers: each takes
  * the census's mutex. tick drains the rings into the sketches (300 to 800

@@ -124,19 +124,13 @@ typedef struct {
     ug_census_sketch sk;
 } ug_census_bucket;
 
-/* A staged HELLO: the key's hash, and the uid's hash whose low 11 bits
- * (below every bit an index or rank reads) carry the slot stamp. */
-typedef struct {
-    uint64_t kh, h;
-} ug_census_staged;
-
 typedef struct {
     uint64_t kh;
     ug_census_text key;
 } ug_census_announce;
 
 #define UG_CENSUS_SEEN 512u     /* keys a worker remembers having announced */
-#define UG_CENSUS_FILTER 65536u /* (key, register) pairs a worker remembers staging this slot */
+#define UG_CENSUS_FILTER (1u << UG_CENSUS_P) /* (key, register) pairs a worker remembers staging this slot */
 #define UG_CENSUS_ANNOUNCE 256u /* announcements a worker may have pending */
 
 /* Two single-producer rings (HELLOs, and keys new to the worker), the
@@ -146,11 +140,15 @@ typedef struct {
     _Atomic uint64_t dropped, bad_key, filtered;
     uint64_t tail_seen, epoch;
     ug_census_staged *ring;
-    /* Per (key, register): tag 16 | slot stamp 11 | rank 5 of the
-     * highest rank this worker staged in that slot. A HELLO of no higher
-     * rank, same slot, could change nothing (the register holds an entry at
-     * least as new and as high): it is not staged. */
+    /* Per (key, register) of the current slot: the key's tag (27 bits)
+     * and the highest rank (5 bits) this worker staged. A HELLO of no
+     * higher rank could change nothing (the register holds an entry at
+     * least as new and as high): it is not staged. Indexed by register,
+     * offset by the key: one key's 2^15 registers never evict each other,
+     * and 128 KiB stays in cache where 2^16 hashed entries did not. Cleared
+     * when the worker's slot changes (filter_stamp). */
     uint32_t *filter;
+    uint32_t filter_stamp; /* the slot stamp the filter holds, or UINT32_MAX: none yet */
     uint64_t seen[UG_CENSUS_SEEN];
     ug_census_announce ann[UG_CENSUS_ANNOUNCE];
     _Alignas(64) _Atomic uint64_t tail, atail;

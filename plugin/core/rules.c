@@ -758,10 +758,13 @@ static ug_verdict report_path(ug_inst *I, ug_worker *w, unsigned worker, const s
 
 /* The census's view of a HELLO: every one, targeted or not, before any
  * signature work (docs/policy-v2-extensions.md, "Version census"); the
- * region costs a GeoIP lookup only when the policy names a database. */
-static void census_note(const ug_hello_reply *x, const ug_hello *h)
+ * region costs a GeoIP lookup only when the policy names a database. Its
+ * first half: the filter entry is prefetched while the HELLO is decided,
+ * hello_in stages after (pd->slot NULL: nothing to note). */
+static void census_note(const ug_hello_reply *x, const ug_hello *h, ug_census_pending *pd)
 {
     const ug_policy *p = x->l->pol;
+    pd->slot = NULL;
     if (!p->census)
         return;
     char region[UG_CENSUS_REGION_MAX + 1] = "";
@@ -773,7 +776,7 @@ static void census_note(const ug_hello_reply *x, const ug_hello *h)
             snprintf(region, sizeof region, "%s", pl.country);
     }
     ug_census_key k = {.ver = h->ver, .plat = h->plat, .chan = h->chan, .region = region};
-    ug_census_note(x->I->census, x->worker, &k, h->uid, x->now);
+    ug_census_note_begin(x->I->census, x->worker, &k, h->uid, x->now, pd);
 }
 
 /* A HELLO of either version, parsed, through the rules. */
@@ -784,8 +787,11 @@ static ug_verdict hello_in(ug_inst *I, ug_worker *w, ug_hello_reply *x, ug_hello
         ug_count(w, ST_HELLOS_V2);
     x->l = ug_enter(I, w);
     x->now = ug_inst_now(I);
-    census_note(x, h);
+    ug_census_pending pd;
+    census_note(x, h, &pd);
     ug_verdict v = hello_path(x, h);
+    if (pd.slot)
+        ug_census_note_end(I->census, x->worker, &pd, x->now);
     ug_leave(w);
     return v;
 }
