@@ -4,6 +4,7 @@
 
 #include "base/log.h"
 #include "core/ctl_impl.h"
+#include "core/gates.h"
 #include "core/outcomes.h"
 
 uint64_t ug_ctl_sum(ug_inst *I, unsigned st)
@@ -97,8 +98,10 @@ static json_t *stage_json(ug_inst *I, const ug_live_rollout *lr, size_t j, const
                         ug_live_next_step(lr, s, now, &at, &bp)
                             ? json_pack("{s:I, s:f}", "at", (json_int_t)at, "percent", bp / 100.0)
                             : json_null());
-    if (o)
+    if (o) {
         json_object_set_new(o, "window", ug_windows_json(&s->win, (int64_t)now));
+        json_object_set_new(o, "gate", ug_gates_json(ls));
+    }
     const ug_ctl_ext *x = I->ctl_ext;
     if (x && x->status_stage && o)
         x->status_stage(x->ctx, o, lr, ls, outc);
