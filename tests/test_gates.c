@@ -295,3 +295,78 @@ Test(gates, promote_through_upgate_node_and_upgate_ctl)
     cr_expect_eq(nu_stop(&N, SIGTERM), 0);
     N.pid = 0;
 }
+
+/* One refusal each: one line naming the file, line and field. */
+Test(gates, the_keys_and_their_refusals)
+{
+    static const struct {
+        const char *gate, *want;
+    } bad[] = {
+        {"gate: automatic", ":13: rollouts[0].stages[0].percent[1].gate: expected manual or a mapping"},
+        {"gate: {}", ":13: rollouts[0].stages[0].percent[1].gate: names nothing to wait for"},
+        {"gate: {min_outcomes: 0}", ":13: rollouts[0].stages[0].percent[1].gate.min_outcomes:"},
+        {"gate: {failed: 2}", ":13: rollouts[0].stages[0].percent[1].gate.failed: expected a fraction 0..1"},
+        {"gate: {failed: 0.1, window: 6}", ":13: rollouts[0].stages[0].percent[1].gate.window: \"6\" is not a duration"},
+        {"gate: {failed: 0.1, last: 100001}", ":13: rollouts[0].stages[0].percent[1].gate.last:"},
+        {"gate: {baseline: 0}", ":13: rollouts[0].stages[0].percent[1].gate.baseline: expected a factor"},
+        {"gate: {manual: yes}", ":13: rollouts[0].stages[0].percent[1].gate.manual:"},
+        {"gate: {failed: 0.1, soak: 1h}", ":13: rollouts[0].stages[0].percent[1].gate.soak: unknown key"},
+        {"hold_after: 400d", ":13: rollouts[0].stages[0].percent[1].hold_after: \"400d\" is not a duration"},
+        {"hold_after: 1w", ":13: rollouts[0].stages[0].percent[1].hold_after: \"1w\" is not a duration"},
+    };
+    char err[512], text[2048];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        fx_init(&F, 1);
+        snprintf(text, sizeof text, RAMP("%s"), bad[i].gate);
+        fx_policy_bare(&F, text);
+        cr_expect_neq(fx_start(&F, err, sizeof err), 0, "%s: refused", bad[i].gate);
+        cr_expect(strstr(err, bad[i].want) && !strchr(err, '\n'), "%s: want [%s], got [%s]", bad[i].gate, bad[i].want,
+                  err);
+        fx_stop(&F);
+    }
+    fx_init(&F, 1);
+    fx_policy_bare(&F, "rollouts:\n  - name: beta\n    release: release.manifest\n    targets: [\"1.4.0\"]\n"
+                       "    halt_when: {failed: 0.1, min_outcomes: 5, window: 90m, lasts: 3}\n"
+                       "    stages:\n      - {name: all}\n");
+    cr_expect_neq(fx_start(&F, err, sizeof err), 0);
+    cr_expect(strstr(err, ":9: rollouts[0].halt_when.lasts: unknown key"), "%s", err);
+    fx_stop(&F);
+}
+
+/* --check shows each step's gate and soak, and halt_when's window. */
+Test(gates, check_shows_the_gates)
+{
+    char cmd[512], out[16384];
+    nu_init(&N, "stages:\n  - {name: all}\n");
+    nu_write(nu_path(&N, "policy.yaml"),
+             "keys: {hint: hint.key, issuers: [issuer.pub]}\nstate: state\nrollouts:\n"
+             "  - name: beta\n    release: release.manifest\n    targets: [\"1.4.0\"]\n"
+             "    halt_when: {failed: 0.1, min_outcomes: 5, last: 200}\n    stages:\n"
+             "      - name: ramp\n        percent:\n"
+             "          - {at: 2020-01-01T00:00:00Z, percent: 1, hold_after: 6h}\n"
+             "          - {at: 2020-01-02T00:00:00Z, percent: 5, gate: {min_outcomes: 40, failed: 0.02, window: 6h}}\n"
+             "          - {at: 2020-01-03T00:00:00Z, percent: 100, gate: manual}\n");
+    snprintf(cmd, sizeof cmd, "cd %s && %s/upgate-node --check --json --policy policy.yaml > check.out 2>check.err",
+             N.dir, tu_build_dir());
+    int rc = nu_sh("%s", cmd);
+    FILE *f = fopen(nu_path(&N, "check.out"), "r");
+    cr_assert_not_null(f);
+    size_t n = fread(out, 1, sizeof out - 1, f);
+    fclose(f);
+    out[n] = 0;
+    cr_assert(rc == 0 || rc == 3, "rc %d: %s", rc, out); /* 3: warnings (the fixture's manifest expires soon) */
+    json_t *j = json_loads(out, 0, NULL);
+    cr_assert_not_null(j, "%s", out);
+    json_t *r0 = json_array_get(json_object_get(j, "rollouts"), 0);
+    json_t *steps = json_object_get(json_object_get(json_array_get(json_object_get(r0, "stages"), 0), "percent"),
+                                    "steps");
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(steps, 0), "hold_after_s")), 6 * H);
+    json_t *g1 = json_object_get(json_array_get(steps, 1), "gate");
+    cr_expect_eq(json_integer_value(json_object_get(g1, "min_outcomes")), 40);
+    cr_expect_eq(json_integer_value(json_object_get(g1, "failed_ppm")), 20000);
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(g1, "judges"), "window_s")), 6 * H);
+    cr_expect(json_is_true(json_object_get(json_object_get(json_array_get(steps, 2), "gate"), "manual")));
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(json_object_get(r0, "halt_when"), "judges"), "last")),
+                 200);
+    json_decref(j);
+}

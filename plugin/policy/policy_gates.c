@@ -15,7 +15,7 @@ int ug_policy_duration(const ug_ylog *y, const ug_ynode *v, const char *key, uin
     const char *s;
     size_t n;
     char buf[UG_YAML_SHOW_MAX];
-    if (ug_yget_str(y, v, key, 2, 12, &s, &n) != 0)
+    if (ug_yget_str(y, v, key, 1, 12, &s, &n) != 0)
         return -1;
     static const char units[] = "smhd";
     static const uint64_t mult[] = {1, 60, 3600, 86400};
