@@ -345,7 +345,7 @@ Test(gates, check_shows_the_gates)
              "      - name: ramp\n        percent:\n"
              "          - {at: 2020-01-01T00:00:00Z, percent: 1, hold_after: 6h}\n"
              "          - {at: 2020-01-02T00:00:00Z, percent: 5, gate: {min_outcomes: 40, failed: 0.02, window: 6h}}\n"
-             "          - {at: 2020-01-03T00:00:00Z, percent: 100, gate: manual}\n");
+             "          - {at: 2020-01-03T00:00:00Z, percent: 100, gate: manual, hold_after: 1d}\n");
     snprintf(cmd, sizeof cmd, "cd %s && %s/upgate-node --check --json --policy policy.yaml > check.out 2>check.err",
              N.dir, tu_build_dir());
     int rc = nu_sh("%s", cmd);
@@ -369,4 +369,10 @@ Test(gates, check_shows_the_gates)
     cr_expect_eq(json_integer_value(json_object_get(json_object_get(json_object_get(r0, "halt_when"), "judges"), "last")),
                  200);
     json_decref(j);
+    f = fopen(nu_path(&N, "check.err"), "r");
+    cr_assert_not_null(f);
+    n = fread(out, 1, sizeof out - 1, f);
+    fclose(f);
+    out[n] = 0;
+    cr_expect(strstr(out, "policy.yaml:9: rollouts[0].stages[0]: hold_after on the last step"), "a warning: %s", out);
 }

@@ -17,6 +17,7 @@ typedef struct {
     uint64_t step_since, shift, due;
     char release[UG_VER_MAX + 1];
 } gate_rec;
+_Static_assert(sizeof(gate_rec) == 80, "docs/state.md gives this layout");
 
 static void rec_key(char *key, size_t cap, const ug_live_rollout *lr, const ug_live_stage *ls)
 {
