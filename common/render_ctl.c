@@ -265,6 +265,11 @@ static void render_halt_when(const json_t *h, FILE *out, int64_t now)
     if (int_at(h, "since", &since))
         fprintf(out, ", counted since the resume %s (%s)", ug_render_time(since, b, sizeof b),
                 relative(since, now, c, sizeof c));
+    json_int_t win = 0, last = 0;
+    if (int_at(h, "window_s", &win))
+        fprintf(out, ", over the last %s", duration(win, b, sizeof b));
+    if (int_at(h, "last", &last))
+        fprintf(out, ", of the last %" JSON_INTEGER_FORMAT " outcomes", last);
     fputc('\n', out);
 }
 

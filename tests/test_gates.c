@@ -249,6 +249,10 @@ Test(gates, a_windowed_halt_when_forgets_old_failures)
     json_t *r0 = json_array_get(json_object_get(st, "rollouts"), 0);
     cr_expect(!json_is_true(json_object_get(r0, "halted")), "not halted: %s",
               json_string_value(json_object_get(r0, "halted_why")));
+    json_t *hw = json_object_get(r0, "halt_when");
+    cr_expect_eq(json_integer_value(json_object_get(hw, "window_s")), H);
+    cr_expect_eq(json_integer_value(json_object_get(hw, "known")), 4, "the window's outcomes");
+    cr_expect_eq(json_integer_value(json_object_get(hw, "failed")), 0);
     json_decref(st);
     cr_expect_eq(fx_ask(&F, 0, "10.0.0.1", 20, "1.4.0", NULL).type, UG_TYPE_HINT, "still offering");
     for (uint64_t uid = 21; uid <= 23; uid++) { /* three fresh failures: 3 of 8 in the hour... */
