@@ -168,8 +168,10 @@ static int64_t rollout_clock(const ug_live_rollout *lr, uint64_t now, bool *held
     return (int64_t)(h ? h : now) - (int64_t)atomic_load(&lr->rt->shift);
 }
 
-/* One gated stage at tick; the caller holds g->mu. Whether to store it. */
-static bool stage_tick(ug_inst *I, const ug_live_rollout *lr, const ug_live_stage *ls, uint64_t now)
+/* One gated stage at tick (judge: also judge a due gate and release it
+ * when it holds; tick alone judges, as it alone reads the baseline); the
+ * caller holds g->mu. Whether to store it. */
+static bool stage_tick(ug_inst *I, const ug_live_rollout *lr, const ug_live_stage *ls, uint64_t now, bool judge)
 {
     ug_gate_state *g = &ls->rt->gate;
     const ug_percent *pc = &ls->s->percent;
@@ -192,6 +194,8 @@ static bool stage_tick(ug_inst *I, const ug_live_rollout *lr, const ug_live_stag
         g->held_since = due > 0 && (uint64_t)due < now ? (uint64_t)due : now;
         dirty = true;
     }
+    if (!judge)
+        return dirty;
     if (rheld) {
         snprintf(g->waits, sizeof g->waits, "the ramp is held: the rollout is unhealthy (hold_when_unhealthy)");
         return dirty;
@@ -209,7 +213,7 @@ void ug_gates_tick(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
         if (!ls->s->has_percent || !ls->s->percent.gated)
             continue;
         pthread_mutex_lock(&ls->rt->gate.mu);
-        if (stage_tick(I, lr, ls, now))
+        if (stage_tick(I, lr, ls, now, true))
             store_gate(I, lr, ls);
         pthread_mutex_unlock(&ls->rt->gate.mu);
     }
@@ -224,7 +228,10 @@ unsigned ug_gates_promote(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
         if (!ls->s->has_percent || !ls->s->percent.gated)
             continue;
         pthread_mutex_lock(&g->mu);
-        stage_tick(I, lr, ls, now); /* is a gate due now? */
+        char waits[sizeof g->waits];
+        memcpy(waits, g->waits, sizeof waits);
+        stage_tick(I, lr, ls, now, false); /* is a gate due now? */
+        memcpy(g->waits, waits, sizeof waits);
         uint32_t open = atomic_load(&g->open_to);
         if (open < ls->s->percent.nsteps && g->held_since) {
             release(I, lr, ls, open, now, "promoted by the operator");
