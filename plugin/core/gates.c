@@ -8,6 +8,8 @@
 #include "core/health.h"
 #include "policy/policy_gates.h"
 
+#define GATE_JUDGE_EVERY 10 /* seconds between two judgments of a gate's outcomes */
+
 /* The durable record under "gate:ROLLOUT:STAGE" (docs/state.md): version 1. */
 #define GATE_REC_V1 1u
 typedef struct {
@@ -109,12 +111,16 @@ static bool outcomes_hold(ug_inst *I, const ug_live_rollout *lr, const ug_gate *
     return true;
 }
 
-/* Does step k's gate hold now (it is due)? If not, why. */
+/* Does step k's gate hold now (it is due)? If not, why, in g->waits. Its
+ * outcomes are counted (a pass over the grants) at most every 10 s: in
+ * between, `was` (the last answer) stands. */
 static bool gate_holds(ug_inst *I, const ug_live_rollout *lr, const ug_live_stage *ls, uint32_t k, uint64_t now,
-                       char *why, size_t cap)
+                       const char *was)
 {
     const ug_pct_step *st = &ls->s->percent.steps[k];
-    const ug_gate_state *g = &ls->rt->gate;
+    ug_gate_state *g = &ls->rt->gate;
+    char *why = g->waits;
+    size_t cap = sizeof g->waits;
     if (k && st[-1].hold_after && g->step_since + st[-1].hold_after > now) {
         uint64_t left = g->step_since + st[-1].hold_after - now;
         return snprintf(why, cap, "hold_after: %llu s more at %u.%02u%%", (unsigned long long)left, st[-1].bp / 100,
@@ -123,6 +129,9 @@ static bool gate_holds(ug_inst *I, const ug_live_rollout *lr, const ug_live_stag
     if (!st->gate)
         return true;
     if (st->gate->min_outcomes || st->gate->has_upgraded || st->gate->has_failed || st->gate->has_baseline) {
+        if (was[0] && strncmp(was, "hold_after", 10) != 0 && now < g->judged_at + GATE_JUDGE_EVERY)
+            return snprintf(why, cap, "%s", was), false;
+        g->judged_at = now;
         ug_health_counts c;
         if (ug_health_judged(lr, &st->gate->hw, g->step >= 0 ? g->step_since : 0, now, &c) != 0)
             return snprintf(why, cap, "out of memory counting outcomes"), false;
@@ -186,6 +195,8 @@ static bool stage_tick(ug_inst *I, const ug_live_rollout *lr, const ug_live_stag
         g->step_since = in >= 0 && due > 0 && (uint64_t)due < now ? (uint64_t)due : now;
         dirty = true;
     }
+    char was[sizeof g->waits];
+    memcpy(was, g->waits, sizeof was);
     g->waits[0] = 0;
     if (open >= pc->nsteps || c < (long)open)
         return dirty; /* no gate due */
@@ -200,7 +211,7 @@ static bool stage_tick(ug_inst *I, const ug_live_rollout *lr, const ug_live_stag
         snprintf(g->waits, sizeof g->waits, "the ramp is held: the rollout is unhealthy (hold_when_unhealthy)");
         return dirty;
     }
-    if (!gate_holds(I, lr, ls, open, now, g->waits, sizeof g->waits))
+    if (!gate_holds(I, lr, ls, open, now, was))
         return dirty;
     release(I, lr, ls, open, now, "its gate holds");
     return false; /* stored */

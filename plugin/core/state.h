@@ -43,6 +43,7 @@ typedef struct {
     int32_t step;              /* the step in force at the last tick; -1: none */
     uint64_t step_since;       /* when it came into force */
     uint64_t held_since;       /* when the step at open_to was due; 0: not due yet */
+    uint64_t judged_at;        /* when tick last counted outcomes for the gate at open_to */
     char release[UG_VER_MAX + 1]; /* the release this state belongs to: another one starts afresh */
     pthread_mutex_t mu;        /* waits */
     char waits[200];           /* what the gate in the way waits for; "" none */
