@@ -257,7 +257,7 @@ void ug_render_explain(const json_t *ex, FILE *out, int indent)
 {
     static const char *const names[] = {"ok",    "rollout", "release", "answer",       "why",    "why_name",
                                         "stage", "granted", "grant",   "not_targeted", "trace",  "urgency",
-                                        "window", "window_opens", "census", NULL};
+                                        "window", "window_opens", "census", "gates", NULL};
     fprintf(out, "%*sanswer: ", indent, "");
     ug_render_value(json_object_get(ex, "answer") ? json_object_get(ex, "answer") : json_null(), out);
     const json_t *wn = json_object_get(ex, "why_name");
@@ -285,6 +285,12 @@ void ug_render_explain(const json_t *ex, FILE *out, int indent)
     ug_render_census_brief(json_object_get(ex, "census"), out, indent + 2);
     size_t i, j;
     const json_t *t, *c;
+    json_array_foreach(json_object_get(ex, "gates"), i, t)
+    {
+        char pre[96];
+        snprintf(pre, sizeof pre, "stage %.64s: ", json_string_value(json_object_get(t, "stage")));
+        ug_render_gate(json_object_get(t, "gate"), pre, out, indent + 2);
+    }
     json_array_foreach(json_object_get(ex, "trace"), i, t)
     {
         fprintf(out, "%*sstage ", indent + 2, "");

@@ -48,6 +48,9 @@ void ug_render_history(const json_t *reply, FILE *out);
 void ug_render_census_brief(const json_t *c, FILE *out, int indent);
 /* A rollout's or stage's off-peak windows ({"open", "next", "peer"}); nothing for null. */
 void ug_render_window(const json_t *w, FILE *out, int indent, int64_t now);
+/* A stage's gate state (status, explain): "PREFIXstep N in force; gate
+ * before step K waits for: ..."; nothing for null. */
+void ug_render_gate(const json_t *g, const char *prefix, FILE *out, int indent);
 /* The census reply: each window's total and top versions, then the buckets. */
 void ug_render_census(const json_t *reply, FILE *out);
 /* One row of grants: uid, stage and grant time. */

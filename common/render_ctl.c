@@ -284,6 +284,11 @@ static void render_halt_when(const json_t *h, FILE *out, int64_t now)
     if (int_at(h, "since", &since))
         fprintf(out, ", counted since the resume %s (%s)", ug_render_time(since, b, sizeof b),
                 relative(since, now, c, sizeof c));
+    json_int_t win = 0, last = 0;
+    if (int_at(h, "window_s", &win))
+        fprintf(out, ", over the last %s", duration(win, b, sizeof b));
+    if (int_at(h, "last", &last))
+        fprintf(out, ", of the last %" JSON_INTEGER_FORMAT " outcomes", last);
     fputc('\n', out);
 }
 
@@ -397,7 +402,7 @@ static void render_stages(const json_t *stages, FILE *out, int64_t now)
         table_free(&t);
     }
     static const char *const names[] = {"name", "granted", "quota", "percent", "rate", "offers", "waits",
-                                        "outcomes", "next_step", NULL};
+                                        "outcomes", "next_step", "gate", NULL};
     json_array_foreach(stages, i, s)
     {
         char a[CELL_MAX], prefix[CELL_MAX + 16], p[64], b[64], c[64];
@@ -407,6 +412,7 @@ static void render_stages(const json_t *stages, FILE *out, int64_t now)
         if (int_at(next, "at", &at))
             fprintf(out, "  %snext step %s at %s (%s)\n", prefix, ug_render_percent(get(next, "percent"), p, sizeof p),
                     ug_render_time(at, b, sizeof b), relative(at, now, c, sizeof c));
+        ug_render_gate(get(s, "gate"), prefix, out, 2);
         if (json_is_object(s))
             others(s, names, out, 2, prefix);
     }
@@ -690,4 +696,19 @@ void ug_render_members(const json_t *o, FILE *out, int indent)
             fputc('\n', out);
         }
     }
+}
+
+void ug_render_gate(const json_t *g, const char *prefix, FILE *out, int indent)
+{
+    char w[CELL_MAX];
+    json_int_t step = -1, next;
+    if (!json_is_object(g))
+        return;
+    (void)int_at(g, "step", &step);
+    fprintf(out, "%*s%sstep %lld in force", indent, "", prefix, (long long)step);
+    if (int_at(g, "next_gate", &next))
+        fprintf(out, "; gate before step %lld", (long long)next);
+    if (json_is_string(get(g, "waits_for")))
+        fprintf(out, " waits for: %s", text_at(g, "waits_for", w, sizeof w));
+    fputc('\n', out);
 }

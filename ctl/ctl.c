@@ -278,6 +278,29 @@ static int run_pause(const opts *o, const char *sock) { return run_flag(o, sock,
 static int run_resume(const opts *o, const char *sock) { return run_flag(o, sock, "resume"); }
 static int run_halt(const opts *o, const char *sock) { return run_flag(o, sock, "halt"); }
 
+static int run_promote(const opts *o, const char *sock)
+{
+    reply r;
+    int rc = ask(o, sock, json_pack("{s:s, s:s}", "cmd", "promote", "rollout", o->pos[1]), NULL, NULL, NULL, &r);
+    if (rc == 0 && !o->json) {
+        size_t i;
+        json_t *st;
+        json_array_foreach(json_object_get(r.members, "stages"), i, st) {
+            json_t *g = json_object_get(st, "gate");
+            fputs("stage ", stdout);
+            member(st, "stage", "?");
+            printf(": step %" JSON_INTEGER_FORMAT " in force", json_integer_value(json_object_get(g, "step")));
+            if (json_is_string(json_object_get(g, "waits_for"))) {
+                fputs("; the next gate waits for ", stdout);
+                member(g, "waits_for", "?");
+            }
+            fputc('\n', stdout);
+        }
+    }
+    reply_free(&r);
+    return finish(rc);
+}
+
 static int run_reload(const opts *o, const char *sock)
 {
     reply r;

@@ -38,7 +38,8 @@ static const char policy[] =
     "  - name: other\n"
     "    release: release.manifest\n"
     "    targets: [\"0.9\"]\n"
-    "    stages: [{name: all, rate: 3}]\n";
+    "    stages: [{name: all, rate: 3}, {name: gated, percent: [{at: 2020-01-01T00:00:00Z, percent: 1},\n"
+    "             {at: 2020-01-02T00:00:00Z, percent: 5, gate: manual}]}]\n";
 
 typedef struct {
     char *buf;

@@ -322,7 +322,7 @@ Test(percent, at_the_boundaries)
     ug_percent c = {.kind = UG_PCT_CONST, .bp = 150};
     cr_assert(ug_percent_at(&c, INT64_MIN) == 150 && ug_percent_at(&c, INT64_MAX) == 150);
 
-    ug_pct_step steps[3] = {{T_DEC1, 100}, {T_DEC1 + DAY, 500}, {T_DEC1 + 3 * DAY, 10000}};
+    ug_pct_step steps[3] = {{T_DEC1, 100, NULL, 0}, {T_DEC1 + DAY, 500, NULL, 0}, {T_DEC1 + 3 * DAY, 10000, NULL, 0}};
     ug_percent s = {.kind = UG_PCT_STEPS, .steps = steps, .nsteps = 3};
     cr_assert_eq(ug_percent_at(&s, INT64_MIN), 0);
     cr_assert_eq(ug_percent_at(&s, T_DEC1 - 1), 0, "0 before the first step");
@@ -362,7 +362,7 @@ Test(percent, at_the_boundaries)
 
 Test(percent, never_decreases)
 {
-    ug_pct_step steps[5] = {{-100, 0}, {0, 0}, {7, 1}, {1000, 9999}, {1001, 10000}};
+    ug_pct_step steps[5] = {{-100, 0, NULL, 0}, {0, 0, NULL, 0}, {7, 1, NULL, 0}, {1000, 9999, NULL, 0}, {1001, 10000, NULL, 0}};
     ug_percent all[] = {
         {.kind = UG_PCT_STEPS, .steps = steps, .nsteps = 5},
         linear(1, 10000, -5, 3),

@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "core/ctl_impl.h"
+#include "core/gates.h"
 #include "core/privileges.h"
 #include "core/rules.h"
 
@@ -134,6 +135,12 @@ int ug_ctl_explain(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
     uint64_t now = ug_inst_now(I);
     if (lr) /* the rollout's own windows (a stage's are in its trace) */
         json_object_set_new(o, "window", ug_windows_json(&lr->r->win, (int64_t)now));
+    json_t *gates = json_array(); /* what the gates in the way of its schedules wait for */
+    for (size_t j = 0; lr && j < lr->r->nstages; j++)
+        if (lr->stages[j].s->has_percent && lr->stages[j].s->percent.gated)
+            json_array_append_new(gates, json_pack("{s:s, s:o}", "stage", lr->stages[j].s->name, "gate",
+                                                   ug_gates_json(&lr->stages[j])));
+    json_object_set_new(o, "gates", gates);
     json_object_set_new(o, "census", ug_ctl_census_brief(I, l, now, 5));
     return ug_ctl_reply(emit, ctx, o, true);
 }

@@ -40,6 +40,9 @@ int ug_ctl_reload(ug_inst *I, json_t *req, ug_emit emit, void *ctx);
 int ug_ctl_grants(ug_inst *I, json_t *req, ug_emit emit, void *ctx);
 int ug_ctl_history(ug_inst *I, json_t *req, ug_emit emit, void *ctx);
 
+/* ---- ctl_gates.c ---- */
+int ug_ctl_promote(ug_inst *I, json_t *req, ug_emit emit, void *ctx);
+
 /* ---- ctl_metrics.c ---- */
 int ug_ctl_metrics(ug_inst *I, json_t *req, ug_emit emit, void *ctx);
 

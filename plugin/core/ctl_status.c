@@ -4,6 +4,7 @@
 
 #include "base/log.h"
 #include "core/ctl_impl.h"
+#include "core/gates.h"
 #include "core/outcomes.h"
 
 uint64_t ug_ctl_sum(ug_inst *I, unsigned st)
@@ -97,8 +98,10 @@ static json_t *stage_json(ug_inst *I, const ug_live_rollout *lr, size_t j, const
                         ug_live_next_step(lr, s, now, &at, &bp)
                             ? json_pack("{s:I, s:f}", "at", (json_int_t)at, "percent", bp / 100.0)
                             : json_null());
-    if (o)
+    if (o) {
         json_object_set_new(o, "window", ug_windows_json(&s->win, (int64_t)now));
+        json_object_set_new(o, "gate", ug_gates_json(ls));
+    }
     const ug_ctl_ext *x = I->ctl_ext;
     if (x && x->status_stage && o)
         x->status_stage(x->ctx, o, lr, ls, outc);
@@ -115,12 +118,14 @@ static json_t *halt_when_json(const ug_live_rollout *lr)
         return json_null();
     ug_halt_progress p;
     ug_outcome_progress(lr, &p);
-    return json_pack("{s:o, s:o, s:I, s:o, s:I, s:I, s:I}", "failed_pct",
+    return json_pack("{s:o, s:o, s:I, s:o, s:I, s:I, s:I, s:o, s:o}", "failed_pct",
                      r->halt_failed_ppm ? json_real(r->halt_failed_ppm / 10000.0) : json_null(), "rolled_back_pct",
                      r->halt_rolled_back_ppm ? json_real(r->halt_rolled_back_ppm / 10000.0) : json_null(),
                      "min_outcomes", (json_int_t)r->halt_min_outcomes, "since",
                      p.since ? json_integer((json_int_t)p.since) : json_null(), "known", (json_int_t)p.known, "failed",
-                     (json_int_t)p.failed, "rolled_back", (json_int_t)p.rolled_back);
+                     (json_int_t)p.failed, "rolled_back", (json_int_t)p.rolled_back, "window_s",
+                     r->halt_hw.window ? json_integer((json_int_t)r->halt_hw.window) : json_null(), "last",
+                     r->halt_hw.last ? json_integer(r->halt_hw.last) : json_null());
 }
 
 static json_t *rollout_json(ug_inst *I, const ug_live_rollout *lr, uint64_t now)

@@ -47,6 +47,7 @@ int ug_flags_count_since(ug_inst *I, ug_rollout_state *rt, const void *scope, ui
     for (unsigned o = 0; o < UG_OUT_COUNT_; o++)
         atomic_store(&rt->since_out[o], 0);
     atomic_store(&rt->since_not_taken, 0);
+    atomic_store(&rt->win_at, 0); /* a windowed halt_when waits for tick's count from here */
     atomic_store(&rt->since_scope, scope);
     return I->store ? ug_store_put(I->store, key, &now, sizeof now) : 0;
 }

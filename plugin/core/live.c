@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "core/gates.h"
 #include "core/live.h"
 #include "core/memo.h"
 #include "core/replies_v2.h"
@@ -45,6 +46,8 @@ static int bind_rollout(ug_inst *I, ug_live *l, ug_live_rollout *lr, char *err, 
         ug_state_stage_release(I, ls->rt, r->to);
         if (lr->sc && !(ls->q = ug_scope_quota(lr->sc, ls->s->name, why, sizeof why)))
             return fail_at(l, "stage", ls->s->line, ls->s->name, why, err, errcap), -1;
+        if (ls->s->has_percent && ls->s->percent.gated)
+            ug_gates_bind(I, lr, ls);
     }
     return 0;
 }
@@ -139,6 +142,13 @@ const ug_live_stage *ug_live_stage_by_id(const ug_live_rollout *lr, uint16_t id)
     return NULL;
 }
 
+/* The live stage of s, a stage of lr's policy rollout. */
+static const ug_live_stage *live_stage(const ug_live_rollout *lr, const ug_stage *s)
+{
+    size_t j = (size_t)(s - lr->r->stages);
+    return lr->stages && j < lr->r->nstages ? &lr->stages[j] : NULL;
+}
+
 uint32_t ug_live_percent(const ug_live_rollout *lr, const ug_stage *s, uint64_t now)
 {
     if (!s->has_percent)
@@ -146,6 +156,9 @@ uint32_t ug_live_percent(const ug_live_rollout *lr, const ug_stage *s, uint64_t 
     uint64_t shift = lr->rt ? atomic_load_explicit(&lr->rt->shift, memory_order_relaxed) : 0;
     uint64_t held = lr->rt ? atomic_load_explicit(&lr->rt->held_since, memory_order_relaxed) : 0;
     uint64_t t = held ? held : now;
+    const ug_live_stage *ls = live_stage(lr, s);
+    if (s->percent.gated && ls && ls->rt)
+        return ug_gates_percent(ls, (int64_t)t - (int64_t)shift);
     return ug_percent_at(&s->percent, (int64_t)t - (int64_t)shift);
 }
 
@@ -155,6 +168,12 @@ bool ug_live_next_step(const ug_live_rollout *lr, const ug_stage *s, uint64_t no
         return false;
     const ug_percent *pc = &s->percent;
     int64_t shift = lr->rt ? (int64_t)atomic_load_explicit(&lr->rt->shift, memory_order_relaxed) : 0;
+    const ug_live_stage *ls = live_stage(lr, s);
+    if (pc->gated && ls && ls->rt) { /* the next step waits for its gate once due: no time to tell */
+        shift += (int64_t)atomic_load_explicit(&ls->rt->gate.shift, memory_order_relaxed);
+        if (ug_percent_index(pc, (int64_t)now - shift) >= (long)atomic_load(&ls->rt->gate.open_to))
+            return false;
+    }
     int64_t t = (int64_t)now - shift, when = 0;
     if (pc->kind == UG_PCT_STEPS) {
         for (size_t i = 0; i < pc->nsteps && !when; i++)

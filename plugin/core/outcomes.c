@@ -4,6 +4,8 @@
 
 #include "base/log.h"
 #include "core/flags.h"
+#include "core/gates.h"
+#include "core/health.h"
 #include "core/outcomes.h"
 #include "core/sink.h"
 
@@ -26,11 +28,6 @@
 
 #define NOT_TAKEN_SCAN_EVERY 10 /* seconds between scans of pending offers */
 
-static bool is_failure(ug_outcome o)
-{
-    return o == UG_OUT_ROLLED_BACK || o == UG_OUT_DOWNLOAD_FAILED || o == UG_OUT_MISMATCH || o == UG_OUT_INSTALL_FAILED;
-}
-
 /* Moves a uid's latest outcome into now's minute: out of the minute of the
  * outcome it replaces (before), if that minute is still in the ring. */
 static void health_move(ug_health *h, const ug_grant_info *before, ug_outcome o, uint64_t now)
@@ -41,12 +38,12 @@ static void health_move(ug_health *h, const ug_grant_info *before, ug_outcome o,
     if (before && before->outcome != UG_OUT_PENDING && before->outcome_at && h->minute[ib] == mb &&
         h->known[ib] > 0) {
         h->known[ib]--;
-        h->failed[ib] -= is_failure(before->outcome) && h->failed[ib] > 0;
+        h->failed[ib] -= ug_outcome_failed(before->outcome) && h->failed[ib] > 0;
     }
     if (h->minute[i] != m)
         h->minute[i] = m, h->failed[i] = 0, h->known[i] = 0;
     h->known[i]++;
-    h->failed[i] += is_failure(o);
+    h->failed[i] += ug_outcome_failed(o);
     pthread_mutex_unlock(&h->mu);
 }
 
@@ -83,6 +80,13 @@ void ug_outcome_progress(const ug_live_rollout *lr, ug_halt_progress *p)
     ug_rollout_state *rt = lr->rt;
     *p = (ug_halt_progress){.since = atomic_load(&rt->since)};
     uint64_t c[UG_OUT_COUNT_] = {0}, nt;
+    if (lr->r->halt_hw.window || lr->r->halt_hw.last) { /* windowed: tick's last scan */
+        p->counting = atomic_load(&rt->win_at) != 0;
+        p->known = atomic_load(&rt->win_known);
+        p->failed = atomic_load(&rt->win_failed);
+        p->rolled_back = atomic_load(&rt->win_rolled_back);
+        return;
+    }
     if (p->since) {
         p->counting = lr->sc && atomic_load(&rt->since_scope) == lr->sc;
         for (unsigned o = 0; o < UG_OUT_COUNT_; o++)
@@ -98,7 +102,7 @@ void ug_outcome_progress(const ug_live_rollout *lr, ug_halt_progress *p)
     p->known = nt;
     for (unsigned o = 1; o < UG_OUT_COUNT_; o++) {
         p->known += c[o];
-        p->failed += is_failure((ug_outcome)o) ? c[o] : 0;
+        p->failed += ug_outcome_failed((ug_outcome)o) ? c[o] : 0;
     }
     p->rolled_back = c[UG_OUT_ROLLED_BACK];
 }
@@ -114,7 +118,9 @@ static bool should_halt(const ug_live_rollout *lr, char *why, size_t cap)
     ug_outcome_progress(lr, &p);
     if (!p.counting || p.known == 0 || p.known < r->halt_min_outcomes)
         return false;
-    const char *after = p.since ? " since the resume" : "";
+    const char *after = r->halt_hw.window || r->halt_hw.last ? " in halt_when's window"
+                        : p.since                                ? " since the resume"
+                                                                 : "";
     if (r->halt_failed_ppm && p.failed * 1000000 >= (uint64_t)r->halt_failed_ppm * p.known) {
         snprintf(why, cap, "failed share %.2f%% (%llu of %llu known outcomes%s) reached halt_when.failed %.4g%%",
                  100.0 * (double)p.failed / (double)p.known, (unsigned long long)p.failed,
@@ -288,6 +294,13 @@ static void scan_rollout(const ug_live_rollout *lr, uint64_t now)
                   .since = atomic_load(&rt->since)};
     ug_scope_foreach(lr->sc, count_not_taken, &c);
     atomic_store(&rt->not_taken, c.n);
+    ug_health_counts h;
+    if ((lr->r->halt_hw.window || lr->r->halt_hw.last) && ug_health_judged(lr, &lr->r->halt_hw, c.since, now, &h) == 0) {
+        atomic_store(&rt->win_known, h.known);
+        atomic_store(&rt->win_failed, h.failed);
+        atomic_store(&rt->win_rolled_back, h.rolled_back);
+        atomic_store(&rt->win_at, now);
+    }
     if (!c.since)
         return;
     atomic_store(&rt->since_scope, NULL);
@@ -350,5 +363,6 @@ void ug_outcome_tick(ug_inst *I, uint64_t now)
         if (ug_flags_store_raised(I, rt, now) && I->sink && I->sink->flag) /* everyone stops */
             I->sink->flag(I->sink->ctx, rt->name, UG_FLAG_HALT, rt->halted_why, rt->halted_at, 0);
         hold_tick(I, lr, now);
+        ug_gates_tick(I, lr, now);
     }
 }

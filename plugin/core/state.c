@@ -59,6 +59,8 @@ ug_stage_state *ug_state_stage(ug_inst *I, const char *rollout, const char *stag
     snprintf(st->rollout, sizeof st->rollout, "%s", rollout);
     snprintf(st->stage, sizeof st->stage, "%s", stage);
     (void)pthread_mutex_init(&st->rate.mu, NULL);
+    (void)pthread_mutex_init(&st->gate.mu, NULL);
+    st->gate.step = -1;
     st->marked = true;
     I->stage_states[I->nstage_states++] = st;
     return st;
@@ -94,6 +96,7 @@ static void rollout_state_free(ug_rollout_state *rt)
 static void stage_state_free(ug_stage_state *st)
 {
     pthread_mutex_destroy(&st->rate.mu);
+    pthread_mutex_destroy(&st->gate.mu);
     free(st->waits);
     free(st->tally);
     free(st);

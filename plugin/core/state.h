@@ -33,6 +33,22 @@ typedef struct {
     _Atomic uint64_t changes[UG_OUT_COUNT_];               /* outcome changes, by the outcome changed to */
 } ug_tally;
 
+/* A stage's promotion gates (core/gates.c, docs/policy-v2-extensions.md):
+ * workers read open_to and shift; tick writes them and the rest, and
+ * stores them under "gate:ROLLOUT:STAGE" (durable). */
+typedef struct {
+    _Atomic uint32_t open_to;  /* the first gated step not released: no step from it on is in force */
+    _Atomic uint64_t shift;    /* seconds gates held the schedule back (added to the rollout's) */
+    uint32_t released;         /* every gated step below it is released */
+    int32_t step;              /* the step in force at the last tick; -1: none */
+    uint64_t step_since;       /* when it came into force */
+    uint64_t held_since;       /* when the step at open_to was due; 0: not due yet */
+    uint64_t judged_at;        /* when tick last counted outcomes for the gate at open_to */
+    char release[UG_VER_MAX + 1]; /* the release this state belongs to: another one starts afresh */
+    pthread_mutex_t mu;        /* waits */
+    char waits[200];           /* what the gate in the way waits for; "" none */
+} ug_gate_state;
+
 /* Per (rollout name, stage name): what outlives a reload. The counters
  * (waits, tally) are those of `release`: a new release starts them at 0,
  * as new series. */
@@ -43,6 +59,7 @@ struct ug_stage_state {
     ug_rate rate;
     ug_waits *waits; /* [nworkers] */
     ug_tally *tally; /* [nworkers] */
+    ug_gate_state gate;
 };
 
 /* Outcomes per minute over the last hour, for hold_when_unhealthy: each
@@ -76,6 +93,11 @@ struct ug_rollout_state {
     _Atomic uint64_t since_out[UG_OUT_COUNT_];   /* uids whose outcome was set since, by outcome */
     _Atomic uint64_t since_not_taken;            /* offers made since, past the outcome window */
     _Atomic(const void *) since_scope;           /* the scope since_out counts; NULL: recount at tick */
+    /* halt_when.window / last: the counts of tick's last scan (0 at: none yet) */
+    _Atomic uint64_t win_at, win_known, win_failed, win_rolled_back;
+    /* a gate's baseline: the previous release's failed share, looked up once per release */
+    char base_for[UG_VER_MAX + 1], base_to[UG_VER_MAX + 1]; /* base_to "": none found */
+    uint64_t base_known, base_failed;
     ug_waits *waits; /* [nworkers] */
 };
 

@@ -15,6 +15,8 @@
  *   census: bool                 default true: count every HELLO in the version
  *                                census (docs/policy-v2-extensions.md)
  *   tz, windows (rollouts and stages): off-peak windows, policy_windows.c
+ *   percent[].gate, percent[].hold_after, halt_when.window, halt_when.last:
+ *                                promotion gates and windowed health, policy_gates.c
  *   keys.keyring, keys.hint_cert, keys.tracker, token_ttl, release_v2 (per rollout, or
  *                                top level in version 1 files): protocol version 2, in
  *                                policy_v2.c and docs/policy-v2-extensions.md; a rollout
@@ -60,6 +62,7 @@
 #include "policy/conds.h"
 #include "policy/ugpolicy.h"
 #include "policy/policy.h"
+#include "policy/policy_gates.h"
 #include "policy/policy_v2.h"
 #include "policy/policy_values.h"
 #include "policy/policy_windows.h"
@@ -238,14 +241,18 @@ static int percent_steps(ldr *L, const ug_ynode *v, const char *key, ug_percent 
         return FAIL(L, v, key, "out of memory");
     pc->kind = UG_PCT_STEPS;
     for (size_t i = 0; i < n; i++) {
-        char kp[UG_YAML_KEY_MAX], ka[UG_YAML_KEY_MAX], kb[UG_YAML_KEY_MAX];
-        ug_yfield f[2] = {{"at", true, NULL, NULL}, {"percent", true, NULL, NULL}};
+        char kp[UG_YAML_KEY_MAX], ka[UG_YAML_KEY_MAX], kb[UG_YAML_KEY_MAX], kc[UG_YAML_KEY_MAX];
+        ug_yfield f[4] = {{"at", true, NULL, NULL}, {"percent", true, NULL, NULL}, {"gate", false, NULL, NULL},
+                          {"hold_after", false, NULL, NULL}};
         ug_pct_step *st = &pc->steps[i];
         idx(kp, key, i);
-        if (ug_ycollect(&L->y, it[i], kp, f, 2) != 0 || get_time(L, f[0].val, sub(ka, kp, "at"), &st->at) != 0 ||
-            get_percent(L, f[1].val, sub(kb, kp, "percent"), &st->bp) != 0)
+        pc->nsteps = i + 1; /* freed with its gate from here on */
+        if (ug_ycollect(&L->y, it[i], kp, f, 4) != 0 || get_time(L, f[0].val, sub(ka, kp, "at"), &st->at) != 0 ||
+            get_percent(L, f[1].val, sub(kb, kp, "percent"), &st->bp) != 0 ||
+            (f[2].key && ug_policy_gate(&L->y, f[2].val, sub(kc, kp, "gate"), &st->gate) != 0) ||
+            (f[3].key && ug_policy_duration(&L->y, f[3].val, sub(kc, kp, "hold_after"), &st->hold_after) != 0))
             return -1;
-        pc->nsteps = i + 1;
+        pc->gated |= st->gate || st->hold_after;
         if (i && st->at <= st[-1].at)
             return FAIL(L, f[0].val, ka, "steps must be in time order: this one is not after step %zu", i - 1);
         if (i && st->bp < st[-1].bp)
@@ -527,10 +534,10 @@ static int load_fraction(ldr *L, const ug_ynode *v, const char *key, uint32_t *p
 
 static int load_halt(ldr *L, ug_rollout *r, const ug_ynode *v, const char *key)
 {
-    ug_yfield f[3] = {{"failed", false, NULL, NULL}, {"rolled_back", false, NULL, NULL},
-                      {"min_outcomes", true, NULL, NULL}};
+    ug_yfield f[5] = {{"failed", false, NULL, NULL}, {"rolled_back", false, NULL, NULL},
+                      {"min_outcomes", true, NULL, NULL}, {"window", false, NULL, NULL}, {"last", false, NULL, NULL}};
     char kp[UG_YAML_KEY_MAX];
-    if (ug_ycollect(&L->y, v, key, f, 3) != 0)
+    if (ug_ycollect(&L->y, v, key, f, 5) != 0 || ug_policy_health_window(&L->y, &f[3], &f[4], key, &r->halt_hw) != 0)
         return -1;
     if (!f[0].key && !f[1].key)
         return FAIL(L, v, key, "name failed, rolled_back or both: the share of outcomes that halts the rollout");
@@ -972,6 +979,8 @@ static void stage_free(ug_stage *s)
         if (s->conds[i].owns && s->conds[i].kind->free)
             s->conds[i].kind->free(s->conds[i].arg);
     free(s->conds);
+    for (size_t i = 0; s->percent.steps && i < s->percent.nsteps; i++)
+        free(s->percent.steps[i].gate);
     free(s->percent.steps);
     ug_windows_free(&s->win);
 }

@@ -87,9 +87,34 @@ typedef struct {
  * never decreasing), or linear from `from` at start to `to` at end (0
  * before start). Values are hundredths of a percent, 0..10000. */
 typedef enum { UG_PCT_CONST, UG_PCT_STEPS, UG_PCT_LINEAR } ug_pct_kind;
+
+/* Which outcomes health judges (docs/policy-v2-extensions.md "Gates and
+ * windowed health"): each uid's latest one, set within the last `window`
+ * seconds and/or among the `last` most recent; both 0: every one
+ * (cumulative). */
+typedef struct {
+    uint64_t window; /* seconds; 0: no time limit */
+    uint32_t last;   /* 0: no count limit */
+} ug_health_window;
+
+/* A promotion gate on a percent step: what must hold before the step comes
+ * into force, judged on the outcomes known since the step before it came
+ * into force (policy_gates.c). */
+typedef struct {
+    bool manual;            /* released only by `upgate-ctl promote` */
+    uint64_t min_outcomes;  /* 0: none asked */
+    bool has_upgraded, has_failed, has_baseline;
+    uint32_t upgraded_ppm;  /* upgraded share at least this */
+    uint32_t failed_ppm;    /* failed share at most this */
+    uint32_t baseline_milli; /* failed share at most this/1000 x the previous release's */
+    ug_health_window hw;
+} ug_gate;
+
 typedef struct {
     int64_t at;
     uint32_t bp;
+    ug_gate *gate;       /* NULL: none */
+    uint64_t hold_after; /* seconds this step is in force before any later one; 0: none */
 } ug_pct_step;
 typedef struct {
     ug_pct_kind kind;
@@ -98,11 +123,14 @@ typedef struct {
     size_t nsteps;
     uint32_t from_bp, to_bp; /* LINEAR */
     int64_t start, end;      /* LINEAR, start < end */
+    bool gated;              /* STEPS: some step waits for a gate or a hold_after */
 } ug_percent;
 
 /* The value in force at t, in whole hundredths of a percent rounded down,
  * computed in integers. Non-decreasing in t. */
 uint32_t ug_percent_at(const ug_percent *pc, int64_t t);
+/* Steps: the index of the last step whose `at` has passed at t; -1: none. */
+long ug_percent_index(const ug_percent *pc, int64_t t);
 
 /* Off-peak windows of a rollout or stage (docs/policy-v2-extensions.md):
  * the calendar built at load, NULL when the key is absent (always open). */
@@ -163,6 +191,7 @@ typedef struct {
     uint32_t halt_failed_ppm;      /* halt_when.failed, parts per million; 0: not set */
     uint32_t halt_rolled_back_ppm; /* halt_when.rolled_back, parts per million; 0: not set */
     uint64_t halt_min_outcomes;
+    ug_health_window halt_hw;   /* halt_when.window / halt_when.last */
     uint64_t outcome_window;    /* seconds; default 86400 */
     bool hold_when_unhealthy;
     bool deltas_off;            /* `deltas: off`: HINTs name the full package only */

@@ -198,17 +198,23 @@ uint32_t ug_percent_at(const ug_percent *pc, int64_t t)
     case UG_PCT_LINEAR:
         return linear_at(pc, t);
     case UG_PCT_STEPS: {
-        /* the last step whose `at` has passed: steps are in time order */
-        size_t lo = 0, hi = pc->nsteps; /* steps[0..lo) have passed, steps[hi..) have not */
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (pc->steps[mid].at <= t)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        return lo ? pc->steps[lo - 1].bp : 0;
+        long i = ug_percent_index(pc, t);
+        return i >= 0 ? pc->steps[i].bp : 0;
     }
     }
     return 0;
+}
+
+long ug_percent_index(const ug_percent *pc, int64_t t)
+{
+    /* steps are in time order: steps[0..lo) have passed, steps[hi..) have not */
+    size_t lo = 0, hi = pc->nsteps;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (pc->steps[mid].at <= t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (long)lo - 1;
 }

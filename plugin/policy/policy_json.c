@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "policy/policy.h"
+#include "policy/policy_gates.h"
 #include "policy/policy_values.h"
 
 /* jansson integers are signed: a larger count (a quota near 2^64) is a real. */
@@ -68,9 +69,12 @@ static json_t *jpercent(const ug_percent *pc)
                          (json_int_t)pc->start, "end", (json_int_t)pc->end);
     case UG_PCT_STEPS: {
         json_t *a = json_array();
-        for (size_t i = 0; i < pc->nsteps; i++)
-            json_array_append_new(a, json_pack("{s:I, s:o}", "at", (json_int_t)pc->steps[i].at, "percent",
-                                               jpct(pc->steps[i].bp)));
+        for (size_t i = 0; i < pc->nsteps; i++) {
+            json_t *st = ug_step_gate_json(&pc->steps[i]);
+            json_object_set_new(st, "at", json_integer((json_int_t)pc->steps[i].at));
+            json_object_set_new(st, "percent", jpct(pc->steps[i].bp));
+            json_array_append_new(a, st);
+        }
         return json_pack("{s:o}", "steps", a);
     }
     }
@@ -146,9 +150,10 @@ static json_t *jhalt(const ug_rollout *r)
 {
     if (!r->has_halt_when)
         return json_null();
-    return json_pack("{s:o, s:o, s:o}", "failed_ppm", r->halt_failed_ppm ? json_integer(r->halt_failed_ppm) : json_null(),
-                     "rolled_back_ppm", r->halt_rolled_back_ppm ? json_integer(r->halt_rolled_back_ppm) : json_null(),
-                     "min_outcomes", juint(r->halt_min_outcomes));
+    return json_pack("{s:o, s:o, s:o, s:o}", "failed_ppm",
+                     r->halt_failed_ppm ? json_integer(r->halt_failed_ppm) : json_null(), "rolled_back_ppm",
+                     r->halt_rolled_back_ppm ? json_integer(r->halt_rolled_back_ppm) : json_null(), "min_outcomes",
+                     juint(r->halt_min_outcomes), "judges", ug_health_window_json(&r->halt_hw));
 }
 
 static json_t *jrollout(const ug_policy *p, const ug_rollout *r, int64_t now)

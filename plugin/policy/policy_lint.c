@@ -114,6 +114,16 @@ static bool selects_all(const ug_stage *s)
            !s->has_start && !s->has_end;
 }
 
+/* A soak that cannot do what it says: on the last step, nothing follows. */
+static void lint_gates(const linter *l, const ug_stage *s, const char *key)
+{
+    const ug_percent *pc = &s->percent;
+    if (!s->has_percent || !pc->gated)
+        return;
+    if (pc->steps[pc->nsteps - 1].hold_after)
+        say(l, s->line, key, "hold_after on the last step of its percent schedule has no effect: no step follows");
+}
+
 static void lint_stages(const linter *l, size_t i)
 {
     const ug_rollout *r = &l->p->rollouts[i];
@@ -135,6 +145,7 @@ static void lint_stages(const linter *l, size_t i)
             say(l, s->line, key,
                 "fleet_rate without a fleet section: this tracker alone is the fleet, so it caps its offers as rate "
                 "would");
+        lint_gates(l, s, key);
     }
 }
 

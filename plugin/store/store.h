@@ -291,6 +291,13 @@ long ug_store_get(ug_store *s, const char *key, void *val, size_t cap);
 void ug_store_scan(ug_store *s, const char *prefix, void (*fn)(void *ctx, const char *key, const void *val, size_t len),
                    void *ctx);
 
+/* A rollout's releases as the store numbered them (every `to` it ever had,
+ * the one in force included): fn(ctx, to, scope id) each. 0 or -1. */
+int ug_store_past(ug_store *s, const char *rollout, void (*fn)(void *ctx, const char *to, uint32_t id), void *ctx);
+/* The grants of scope id on disk (after a checkpoint), by outcome, without
+ * loading the scope. 0 or -1. */
+int ug_store_past_outcomes(ug_store *s, uint32_t id, uint64_t counts[UG_OUT_COUNT_]);
+
 #define UG_HISTORY_MAX 1000u
 #define UG_HISTORY_LINE_MAX 1024u /* bytes of one entry's text, cut beyond */
 /* Appends one line (at most 512 bytes) stamped at; keeps the last 1,000. */
