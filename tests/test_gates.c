@@ -296,6 +296,10 @@ Test(gates, promote_through_upgate_node_and_upgate_ctl)
     rc = nu_upgate_ctl(&N, N.dir, out, sizeof out, err, sizeof err, "--socket state/upgate.ctl promote default");
     cr_expect_neq(rc, 0, "nothing left to promote");
     cr_expect(strstr(err, "no gate holds a step"), "%s", err);
+    rc = nu_upgate_ctl(&N, N.dir, out, sizeof out, err, sizeof err, "--socket state/upgate.ctl --json history");
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_expect(strstr(out, "\"action\":\"promote\"") && strstr(out, "\"kind\":\"control\""),
+              "the history names the promote and who sent it: %s", out);
     cr_expect_eq(nu_stop(&N, SIGTERM), 0);
     N.pid = 0;
 }

@@ -9,6 +9,7 @@
 #include "policy/policy_gates.h"
 
 #define GATE_JUDGE_EVERY 10 /* seconds between two judgments of a gate's outcomes */
+#define UG_GATE_PROMOTED "promoted by the operator" /* release()'s `how` when upgate-ctl promote asked */
 
 /* The durable record under "gate:ROLLOUT:STAGE" (docs/state.md): version 1. */
 #define GATE_REC_V1 1u
@@ -165,7 +166,10 @@ static void release(ug_inst *I, const ug_live_rollout *lr, const ug_live_stage *
              lr->r->name, ls->s->name, k, pc->steps[k].bp / 100, pc->steps[k].bp % 100, (unsigned long long)waited,
              how);
     ug_logf(I, UG_LOG_WARN, "%s", line);
-    ug_history(I, now, line);
+    bool promoted = !strcmp(how, UG_GATE_PROMOTED);
+    ug_event e = {.by = promoted ? I->caller : (ug_actor){.kind = UG_ACTOR_AUTOMATIC},
+                  .action = promoted ? "promote" : "gate", .rollout = lr->r->name, .what = line};
+    (void)ug_history(I, now, &e);
     store_gate(I, lr, ls);
 }
 
@@ -245,7 +249,7 @@ unsigned ug_gates_promote(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
         memcpy(g->waits, waits, sizeof waits);
         uint32_t open = atomic_load(&g->open_to);
         if (open < ls->s->percent.nsteps && g->held_since) {
-            release(I, lr, ls, open, now, "promoted by the operator");
+            release(I, lr, ls, open, now, UG_GATE_PROMOTED);
             n++;
         }
         pthread_mutex_unlock(&g->mu);
