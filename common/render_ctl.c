@@ -65,6 +65,8 @@ static const char *duration(int64_t s, char *buf, size_t cap)
 /* "in 6 days", "in 3 hours", "in 12 minutes", "in 5 seconds", "2 days ago". */
 static const char *relative(int64_t t, int64_t now, char *buf, size_t cap)
 {
+    if (t == now) /* not "in 0 seconds" */
+        return snprintf(buf, cap, "now"), buf;
     bool past = t < now;
     int64_t d;
     if (past ? __builtin_sub_overflow(now, t, &d) : __builtin_sub_overflow(t, now, &d))
