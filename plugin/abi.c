@@ -101,6 +101,11 @@ static int plugin_decide(void *inst, unsigned worker, const ug_claims *claims, u
     return ug_rules_decide(inst, worker, claims, out);
 }
 
+static void plugin_prefetch(void *inst, unsigned worker, uint64_t uid)
+{
+    ug_rules_prefetch(inst, worker, uid);
+}
+
 static int plugin_control_by(void *inst, const ug_caller *by, const char *req, size_t req_len, ug_emit emit,
                              void *ctx)
 {
@@ -136,4 +141,5 @@ __attribute__((visibility("default"))) const ug_plugin upgate_plugin = {
     .control = plugin_control,
     .control_by = plugin_control_by,
     .reload_by = plugin_reload_by,
+    .prefetch = plugin_prefetch,
 };

@@ -345,6 +345,14 @@ typedef struct ug_plugin {
      * the history records it with what changed. */
     int (*control_by)(void *inst, const ug_caller *by, const char *req, size_t req_len, ug_emit emit, void *ctx);
     int (*reload_by)(void *inst, const ug_caller *by, const char *policy_path, char *err, size_t errcap);
+
+    /* A hint that decide() (or a HELLO) for uid on worker comes soon: the
+     * plugin starts fetching what that decision reads first from memory
+     * (each rollout's grant slot of uid), so that a caller with many peers
+     * due (a simulator) overlaps their cache misses. Changes nothing and
+     * answers nothing; called like decide() (one call at a time per
+     * worker). Any number of peers ahead works; a few is best. */
+    void (*prefetch)(void *inst, unsigned worker, uint64_t uid);
 } ug_plugin;
 
 #ifdef __cplusplus

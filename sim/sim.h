@@ -68,7 +68,7 @@ int64_t sim_now_minute(void);
 /* One peer: what it is (fixed) and where it stands (per run). */
 typedef struct {
     uint64_t uid;
-    uint32_t next;    /* the time wheel's link */
+    uint32_t next;    /* its first HELLO, seconds from the start (simpop.c) */
     uint32_t until;   /* end of the online session, seconds from the start; UINT32_MAX: always online */
     uint32_t net;     /* index into sim_pop.nets */
     uint32_t host;    /* random host bits inside that network */

@@ -19,7 +19,7 @@
 
 /*
  * Time is a wheel of one-second buckets over the whole horizon; each peer
- * sits in at most one bucket (a FIFO linked through sim_peer.next), so a
+ * sits in at most one bucket (a stack of peer numbers: wheel_push), so a
  * simulated second costs nothing when no peer acts in it and one decide()
  * per HELLO or REPORT when some do. Per second with events the plugin gets
  * tick() (automatic halts, held ramps), per minute with events flush(0)
@@ -38,7 +38,6 @@
 
 volatile int sim_interrupted;
 
-#define NIL UINT32_MAX
 #define STATUS_MAX (64u << 20)
 
 /* sim_peer.state: SIM_P_* in the low bits, and flags */
@@ -61,7 +60,12 @@ typedef struct {
     uint64_t now;
     int64_t start;
     uint32_t horizon;
-    uint32_t *head;     /* per second: the first peer acting then (NIL: none) */
+    uint32_t **due;     /* per second: NULL, or a stack of the peers acting then (wheel_push) */
+    uint32_t *ndue;     /* per second: how many */
+    bool oom;           /* a due stack could not grow */
+    void (*prefetch)(void *, unsigned, uint64_t); /* the plugin's (ABI minor 3), or NULL */
+    uint32_t *spare[64]; /* drained stacks, for the next seconds to fill (no malloc per second) */
+    unsigned nspare;
     int32_t *inflight;  /* per second: +1 at a download's first second, -1 after its last */
     uint32_t *upgrade_at; /* seconds of each upgrade, in order */
     size_t nupgrades, cap_upgrades;
@@ -293,14 +297,43 @@ static unsigned stage_of(run *R, const char *rollout, const char *stage)
 
 /* Puts peer i in second t's bucket. Last in, first out: it touches no
  * other peer (a FIFO's tail would be one more cache miss per event). */
+/* ---- the wheel ---------------------------------------------------------------------- */
+
+/* A second's due peers: a stack of peer numbers (due[t], ndue[t] of them),
+ * taken from the top (last in, first out, as the linked list it replaces),
+ * so that the peers after the one deciding are known in advance and their
+ * lines can be fetched while it decides: a list linked through the peers
+ * made each one wait for the last one's cache miss. The counts sit in
+ * their own dense array (a push reads no cold line); a stack holds 16
+ * entries, then doubles when its count reaches a power of two. */
+#define WHEEL_FIRST 16u
+
+static int wheel_push(uint32_t **w, uint32_t *n, uint32_t i)
+{
+    uint32_t k = *n;
+    if (!*w || (k >= WHEEL_FIRST && (k & (k - 1)) == 0)) {
+        uint32_t *nv = realloc(*w, (size_t)(k ? 2 * k : WHEEL_FIRST) * sizeof **w);
+        if (!nv)
+            return -1;
+        *w = nv;
+    }
+    (*w)[k] = i;
+    *n = k + 1;
+    return 0;
+}
+
 static void at(run *R, uint32_t i, uint64_t t)
 {
     sim_peer *q = &R->pop.peers[i];
     if (t >= R->horizon || (q->state & F_QUEUED))
-        return; /* past the end: this peer does nothing more that we see; or already due (one link each) */
+        return; /* past the end: this peer does nothing more that we see; or already due (one entry each) */
+    if (!R->due[t] && R->nspare)
+        R->due[t] = R->spare[--R->nspare]; /* at least WHEEL_FIRST entries, as wheel_push assumes */
+    if (wheel_push(&R->due[t], &R->ndue[t], i) != 0) {
+        R->oom = true;
+        return;
+    }
     q->state |= F_QUEUED;
-    q->next = R->head[t];
-    R->head[t] = i;
 }
 
 /* The peer's next HELLO after a WAIT (or a failed install) at t; none in
@@ -567,6 +600,35 @@ static void replayed(run *R, const sim_rec *rec, uint32_t t)
 
 /* ---- the loop --------------------------------------------------------------------- */
 
+/* Runs second t's due peers, the top first. A peer due again at t (no
+ * think time) is pushed by its own event and so runs next, as before.
+ * Ahead of the one deciding, two kinds of cache misses are started: the
+ * sim_peer line of the peer AHEAD * 2 below, and (the plugin's prefetch(),
+ * which reads the uid from that line, fetched by now) the grant slots of
+ * the peer AHEAD below. */
+#define AHEAD 4u
+static void drain(run *R, uint32_t t)
+{
+    while (R->ndue[t]) {
+        const uint32_t *v = R->due[t];
+        uint32_t k = --R->ndue[t], i = v[k];
+        if (k >= 2 * AHEAD) {
+            const char *p = (const char *)&R->pop.peers[v[k - 2 * AHEAD]];
+            __builtin_prefetch(p);
+            __builtin_prefetch(p + sizeof(sim_peer) - 1);
+        }
+        if (k >= AHEAD && R->prefetch)
+            R->prefetch(R->inst, 0, R->pop.peers[v[k - AHEAD]].uid);
+        R->pop.peers[i].state &= (uint8_t)~F_QUEUED;
+        event(R, i, t);
+    }
+    if (R->due[t] && R->nspare < sizeof R->spare / sizeof *R->spare)
+        R->spare[R->nspare++] = R->due[t];
+    else
+        free(R->due[t]);
+    R->due[t] = NULL;
+}
+
 static int loop(run *R, char *err, size_t errcap)
 {
     const ug_plugin *api = R->pl->api;
@@ -574,7 +636,7 @@ static int loop(run *R, char *err, size_t errcap)
     const sim_rec *recs = R->pop.recs;
     for (uint32_t t = 0; t < R->horizon; t++) {
         bool records = recs && rec < R->pop.nrecs && recs[rec].at == t;
-        if (R->head[t] == NIL && !records)
+        if (!R->ndue[t] && !records)
             continue;
         if (sim_interrupted)
             return snprintf(err, errcap, "interrupted"), -1;
@@ -590,16 +652,9 @@ static int loop(run *R, char *err, size_t errcap)
         }
         for (; records && rec < R->pop.nrecs && recs[rec].at == t; rec++)
             replayed(R, &recs[rec], t);
-        for (uint32_t i; (i = R->head[t]) != NIL;) {
-            uint32_t n = R->pop.peers[i].next;
-            R->head[t] = n;
-            R->pop.peers[i].state &= (uint8_t)~F_QUEUED;
-            if (n != NIL) { /* the next peer is a cache miss: start it while this one decides */
-                __builtin_prefetch(&R->pop.peers[n]);
-                __builtin_prefetch((const char *)&R->pop.peers[n] + sizeof(sim_peer) - 1);
-            }
-            event(R, i, t);
-        }
+        drain(R, t);
+        if (R->oom)
+            return snprintf(err, errcap, "out of memory"), -1;
     }
     R->now = (uint64_t)R->start + R->horizon;
     if (api->flush(R->inst, 0) != 0)
@@ -628,15 +683,15 @@ static int alloc_run(run *R, const sim_opts *o, const sim_pop *pop, char *err, s
     r->nminutes = (unsigned)((o->horizon + 59) / 60);
     R->pop = *pop;
     R->pop.peers = big_alloc(pop->npeers * sizeof *pop->peers);
-    R->head = malloc(R->horizon * sizeof *R->head);
+    R->due = calloc(R->horizon, sizeof *R->due);
+    R->ndue = calloc(R->horizon, sizeof *R->ndue);
     R->inflight = calloc((size_t)R->horizon + 2, sizeof *R->inflight);
     r->steps = calloc(r->nsteps, sizeof *r->steps);
     r->offers = calloc((size_t)r->nsteps * (SIM_STAGES_MAX + 1), sizeof *r->offers);
     r->minute_bytes = calloc((size_t)r->nminutes * SIM_MIRRORS_MAX, sizeof *r->minute_bytes);
-    if (!R->pop.peers || !R->head || !R->inflight || !r->steps || !r->offers || !r->minute_bytes)
+    if (!R->pop.peers || !R->due || !R->ndue || !R->inflight || !r->steps || !r->offers || !r->minute_bytes)
         return snprintf(err, errcap, "out of memory"), -1;
     memcpy(R->pop.peers, pop->peers, pop->npeers * sizeof *pop->peers);
-    memset(R->head, 0xff, R->horizon * sizeof *R->head);
     if (!pop->recs)
         for (uint32_t i = 0; i < pop->npeers; i++) {
             sim_peer *q = &R->pop.peers[i];
@@ -645,7 +700,7 @@ static int alloc_run(run *R, const sim_opts *o, const sim_pop *pop, char *err, s
                 continue;
             at(R, i, first);
         }
-    return 0;
+    return R->oom ? (snprintf(err, errcap, "out of memory"), -1) : 0;
 }
 
 static void finish_counts(run *R)
@@ -683,6 +738,7 @@ int sim_run(const sim_plugin *pl, const sim_opts *o, const sim_pop *pop, const c
     if (!(R.inst = create(&R, policy, dir, sizeof dir, err, errcap)))
         goto out;
     R.retry = retry;
+    R.prefetch = UG_ENTRY(pl->api, prefetch);
     json_t *st = status(&R);
     if (!st) {
         snprintf(err, errcap, "%s: the plugin gave no status", policy);
@@ -713,7 +769,13 @@ drop:
     drop(&R, R.inst, dir);
 out:
     free(R.pop.peers);
-    free(R.head);
+    if (R.due)
+        for (uint32_t t = 0; t < R.horizon; t++)
+            free(R.due[t]);
+    free(R.due);
+    free(R.ndue);
+    for (unsigned k = 0; k < R.nspare; k++)
+        free(R.spare[k]);
     free(R.inflight);
     free(R.upgrade_at);
     R.r = NULL;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
+#include "plugin_entry.h"
 #include "guard/guard.h"
 #include "testutil.h"
 
@@ -310,6 +311,36 @@ Test(runtime, a_bucket_memo_changes_no_answer)
         ug_decision plain = decide_memo(uid, NULL), m = decide_memo(uid, &memo[uid + 1]);
         cr_assert_eq(m.answer, plain.answer, "uid %lu with another's memo", (unsigned long)uid);
         cr_assert(m.stage == plain.stage || strcmp(m.stage, plain.stage) == 0, "uid %lu", (unsigned long)uid);
+    }
+}
+
+/* ABI minor 3's prefetch() changes nothing: with it called a few uids
+ * ahead (as upgate-sim does), each of 2,000 uids gets the answer it got
+ * without it, fresh grants and sticky ones alike, and the quota holds;
+ * a worker out of range and uid 0 are ignored. */
+Test(runtime, prefetch_changes_no_answer)
+{
+    enum { N = 2000, AHEAD = 4 };
+    start("targets: [\"1.4.0\"]\nstages:\n  - {name: some, percent: 50, quota: 300, salt: some}\n");
+    void (*prefetch)(void *, unsigned, uint64_t) = UG_ENTRY(F.api, prefetch);
+    cr_assert_not_null(prefetch, "ABI minor 3 has prefetch()");
+    prefetch(F.inst, 99, 1);
+    prefetch(F.inst, 0, 0);
+    static ug_decision first[N + 1];
+    unsigned fresh = 0;
+    for (uint64_t uid = 1; uid <= N; uid++) {
+        prefetch(F.inst, 0, uid + AHEAD);
+        first[uid] = fx_decide(&F, uid, "1.4.0", "10.0.0.1", UG_DECIDE_SPEND | UG_DECIDE_ADDR_PROVED);
+        fresh += first[uid].fresh;
+        cr_assert_eq(first[uid].answer == UG_ANSWER_HINT, ug_percent_bucket("some", 4, uid) < 5000 && first[uid].fresh,
+                     "uid %lu: a HINT exactly for a fresh grant", (unsigned long)uid);
+    }
+    cr_assert_eq(fresh, 300u, "the quota, exactly");
+    for (uint64_t uid = 1; uid <= N; uid++) {
+        prefetch(F.inst, 0, uid + AHEAD);
+        ug_decision d = fx_decide(&F, uid, "1.4.0", "10.0.0.1", UG_DECIDE_SPEND | UG_DECIDE_ADDR_PROVED);
+        cr_assert_eq(d.answer, first[uid].answer, "uid %lu", (unsigned long)uid);
+        cr_assert_not(d.fresh, "uid %lu: sticky now", (unsigned long)uid);
     }
 }
 

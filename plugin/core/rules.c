@@ -973,3 +973,15 @@ int ug_rules_decide(ug_inst *I, unsigned worker, const ug_claims *cl, ug_decisio
     ug_leave(w);
     return rc;
 }
+
+void ug_rules_prefetch(ug_inst *I, unsigned worker, uint64_t uid)
+{
+    if (!I || worker >= I->nworkers || uid == 0)
+        return;
+    ug_worker *w = &I->workers[worker];
+    ug_live *l = ug_enter(I, w);
+    for (size_t i = 0; i < l->pol->nrollouts; i++)
+        if (l->ro[i].sc)
+            ug_scope_prefetch(l->ro[i].sc, uid);
+    ug_leave(w);
+}

@@ -54,5 +54,8 @@ ug_verdict ug_rules_handle(ug_inst *I, unsigned worker, const struct sockaddr *s
 int ug_decide_in(ug_inst *I, const ug_live *l, unsigned worker, const ug_claims *cl, ug_decision *d, void **trace_out);
 /* decide() for one claim. */
 int ug_rules_decide(ug_inst *I, unsigned worker, const ug_claims *cl, ug_decision *d);
+/* The plugin's prefetch(): each rollout's grant slot of uid is fetched
+ * from memory ahead of a decide() for it (ABI minor 3). */
+void ug_rules_prefetch(ug_inst *I, unsigned worker, uint64_t uid);
 
 #endif

@@ -231,6 +231,17 @@ bool ug_scope_lookup(ug_scope *sc, uint64_t uid, ug_grant_info *gi)
     return e != NULL;
 }
 
+void ug_scope_prefetch(ug_scope *sc, uint64_t uid)
+{
+    uint64_t h = ug_mix64(uid);
+    stripe *st = stripe_of(sc, h);
+    /* under the lock: the table may be resized by a grant meanwhile */
+    pthread_mutex_lock(&st->mu);
+    if (st->cap)
+        __builtin_prefetch(&st->tab[home_of(h, st->cap)]);
+    pthread_mutex_unlock(&st->mu);
+}
+
 /* Marks e as having a record waiting in worker's queue. */
 static void mark_queued(ug_scope *sc, grant_entry *e, unsigned worker)
 {

@@ -100,6 +100,9 @@ typedef enum {
 
 /* Looks uid up in the scope: granted (by any stage), durable or not. */
 bool ug_scope_lookup(ug_scope *sc, uint64_t uid, ug_grant_info *gi);
+/* Starts fetching uid's home slot from memory, for a lookup that comes
+ * soon (the plugin's prefetch()); changes nothing. */
+void ug_scope_prefetch(ug_scope *sc, uint64_t uid);
 
 /* Atomically: ALREADY if uid holds a grant in the scope; else NEW after
  * taking a slot from worker's shard (moving slots from other shards when it
