@@ -929,6 +929,34 @@ static bool only_burst(bench *b)
     return true;
 }
 
+/* UG_BENCH_ONLY=sticky: the in-process sticky re-offer phase alone, after
+ * the in-process warm-up, rounds times over a whole pool: CPU, signature checks and
+ * credential cache hits per HINT (the cache's hit rate at b->peers). */
+static bool only_sticky(bench *b)
+{
+    if (!only(b, "sticky"))
+        return false;
+    open_instance(b, I_B, &b->lib_new, "b-inproc", EVERYONE);
+    bench_stamp("upgate bench (in-process sticky re-offer phase only)");
+    warm(b);
+    for (unsigned r = 0; r < b->rounds; r++) {
+        build_known(b, &b->pools[P_ROLL], b->pool, 1001 + 2 * r, false);
+        uint64_t h0 = 0, h1 = 0;
+        bp_result res;
+        bool hits = bp_stat(&b->lib_new, b->inst[I_B], "credential_cache_hits", &h0) == 0;
+        bp_run(&b->lib_new, b->inst[I_B], &b->pools[P_ROLL], b->pools[P_ROLL].n, 0, &res); /* the whole pool */
+        hits = hits && bp_stat(&b->lib_new, b->inst[I_B], "credential_cache_hits", &h1) == 0;
+        double n = res.n ? (double)res.n : 1;
+        printf("round %u: %llu re-offers, %.2f us of CPU each, %.4f signature checks each, %llu credentials "
+               "from the cache (%.4f), %llu HINT\n",
+               r + 1, (unsigned long long)res.n, (double)res.cpu_ns / 1e3 / n, res.sigs_known ? (double)res.sigs / n : NAN,
+               (unsigned long long)(h1 - h0), hits ? (double)(h1 - h0) / n : NAN,
+               (unsigned long long)res.by_type[UG_TYPE_HINT]);
+    }
+    b->lib_new.api->destroy(b->inst[I_B]);
+    return true;
+}
+
 int main(void)
 {
     static bench b;
@@ -951,7 +979,7 @@ int main(void)
     for (int p = 0; p < P_COUNT; p++)
         if (lg_pool_init(&b.pools[p], p == P_UNT || p == P_GARB ? 4096 : b.pool) != 0)
             bench_die("out of memory");
-    if (only_burst(&b))
+    if (only_burst(&b) || only_sticky(&b))
         return 0;
     start(&b);
     bench_stamp("upgate bench");

@@ -240,8 +240,8 @@ Test(defences, a_copied_signature_gets_no_remembered_hint)
 Test(defences, replay_key_is_keyed_per_worker)
 {
     ug_guard a, b;
-    cr_assert_eq(ug_guard_init(&a), 0);
-    cr_assert_eq(ug_guard_init(&b), 0);
+    cr_assert_eq(ug_guard_init(&a, UG_CRED_SETS), 0);
+    cr_assert_eq(ug_guard_init(&b, UG_CRED_SETS), 0);
     struct sockaddr_in src = {.sin_family = AF_INET, .sin_port = htons(5000), .sin_addr.s_addr = htonl(0x0a000001)};
     uint8_t dg[UG_DGRAM_MAX];
     for (size_t i = 0; i < sizeof dg; i++)
@@ -424,7 +424,7 @@ Test(defences, a_report_flood_gets_little_while_hellos_are_served)
 Test(defences, budgets_refill_continuously)
 {
     ug_guard g;
-    cr_assert_eq(ug_guard_init(&g), 0);
+    cr_assert_eq(ug_guard_init(&g, UG_CRED_SETS), 0);
     struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x0a000001)};
     const uint64_t t = 5000000;
     unsigned ok = 0;
@@ -459,7 +459,7 @@ Test(defences, budgets_refill_continuously)
 Test(defences, the_budget_clock_follows_both_clocks)
 {
     ug_guard g;
-    cr_assert_eq(ug_guard_init(&g), 0);
+    cr_assert_eq(ug_guard_init(&g, UG_CRED_SETS), 0);
     uint64_t a = ug_guard_ms(&g, 1000);
     uint64_t b = ug_guard_ms(&g, 1000);
     cr_assert_geq(b, a);
@@ -478,7 +478,7 @@ Test(defences, the_budget_clock_follows_both_clocks)
 Test(defences, the_report_budget_shrinks_only_under_attack_while_hellos_are_busy)
 {
     ug_guard g;
-    cr_assert_eq(ug_guard_init(&g), 0);
+    cr_assert_eq(ug_guard_init(&g, UG_CRED_SETS), 0);
     const uint64_t t = 7000000;
     const unsigned busy_burst = UG_REPORT_BUDGET_BUSY * UG_REPORT_BURST_BUSY_MS / 1000;
     ug_guard_hello_work(&g, t, UG_HELLO_BUSY * UG_BUSY_WINDOW_MS / 1000);

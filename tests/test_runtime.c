@@ -888,7 +888,7 @@ Test(runtime, an_unhealthy_rollout_holds_its_ramp)
 Test(runtime, credential_cache_keeps_100k_peers)
 {
     ug_guard g;
-    cr_assert_eq(ug_guard_init(&g), 0);
+    cr_assert_eq(ug_guard_init(&g, UG_CRED_SETS), 0);
     uint8_t key[UG_KEY_LEN];
     for (int round = 0; round < 2; round++) {
         unsigned hits = 0;
@@ -910,10 +910,67 @@ Test(runtime, credential_cache_keeps_100k_peers)
     ug_guard_free(&g);
 }
 
+/* Workers with a socket each split the peers (SO_REUSEPORT sends a peer
+ * to one of them): they split the cache's sets too, and together keep as
+ * many peers as one worker with all of them (issue 27 §2). Workers that
+ * may each see any peer keep a whole cache each. */
+Test(runtime, workers_that_split_the_peers_split_the_credential_cache)
+{
+    cr_assert_eq(ug_guard_cred_sets(1, false), UG_CRED_SETS);
+    cr_assert_eq(ug_guard_cred_sets(2, true), UG_CRED_SETS, "roaming peers: each worker may see all");
+    cr_assert_eq(ug_guard_cred_sets(2, false), UG_CRED_SETS / 2);
+    cr_assert_eq(ug_guard_cred_sets(1000, false), UG_CRED_SETS_MIN);
+    ug_guard g[2];
+    for (int w = 0; w < 2; w++)
+        cr_assert_eq(ug_guard_init(&g[w], ug_guard_cred_sets(2, false)), 0);
+    uint8_t key[UG_KEY_LEN];
+    for (int round = 0; round < 2; round++) {
+        unsigned hits = 0;
+        for (uint32_t i = 0; i < 100000; i++) {
+            ug_signed s = {.raw = (const uint8_t *)&i, .raw_len = sizeof i};
+            if (ug_credcache_has(&g[i % 2], &s, 7, key))
+                hits++;
+            else
+                ug_credcache_put(&g[i % 2], key, 7);
+        }
+        if (round == 0)
+            cr_expect_eq(hits, 0);
+        else
+            cr_expect_geq(hits, 99000, "%u of 100000 credentials still cached", hits);
+    }
+    for (int w = 0; w < 2; w++)
+        ug_guard_free(&g[w]);
+}
+
+/* An entry keeps 12 bytes of the key's digest: another policy generation,
+ * or one byte more or less of the credential, misses. */
+Test(runtime, credential_cache_hits_only_the_same_bytes_and_generation)
+{
+    ug_guard g;
+    cr_assert_eq(ug_guard_init(&g, UG_CRED_SETS), 0);
+    uint8_t raw[96], key[UG_KEY_LEN];
+    for (size_t i = 0; i < sizeof raw; i++)
+        raw[i] = (uint8_t)(i * 13);
+    ug_signed s = {.raw = raw, .raw_len = sizeof raw};
+    cr_assert(!ug_credcache_has(&g, &s, 7, key));
+    ug_credcache_put(&g, key, 7);
+    cr_assert(ug_credcache_has(&g, &s, 7, key));
+    cr_assert(!ug_credcache_has(&g, &s, 8, key), "another generation");
+    cr_assert(!ug_credcache_has(&g, &s, 0, key), "generation 0 never hits");
+    raw[sizeof raw - 1] ^= 1;
+    cr_assert(!ug_credcache_has(&g, &s, 7, key), "one bit of the signature");
+    raw[sizeof raw - 1] ^= 1;
+    s.raw_len--;
+    cr_assert(!ug_credcache_has(&g, &s, 7, key), "one byte less");
+    s.raw_len++;
+    cr_assert(ug_credcache_has(&g, &s, 7, key), "still there");
+    ug_guard_free(&g);
+}
+
 Test(runtime, two_networks_sharing_a_slot_keep_their_budgets)
 {
     ug_guard g;
-    cr_assert_eq(ug_guard_init(&g), 0);
+    cr_assert_eq(ug_guard_init(&g, UG_CRED_SETS), 0);
     struct sockaddr_in6 a = {.sin6_family = AF_INET6}, b = a;
     inet_pton(AF_INET6, "2001:db8:0:100::1", &a.sin6_addr);
     inet_pton(AF_INET6, "2001:db8:0:200::1", &b.sin6_addr);

@@ -95,11 +95,13 @@ static ug_inst *inst_alloc(const ug_host *host, char *err, size_t errcap)
     if (ok)
         memset(I->workers, 0, sizeof *I->workers * I->nworkers);
     ok = ok && ug_cookiejar_init(&I->jar) == 0;
+    bool roaming = (ug_inst_host_flags(I) & UG_HF_ROAMING_PEERS) && I->nworkers > 1;
+    uint32_t cred_sets = ug_guard_cred_sets(I->nworkers, roaming);
     for (unsigned i = 0; ok && i < I->nworkers; i++)
-        ok = ug_guard_init(&I->workers[i].guard) == 0;
+        ok = ug_guard_init(&I->workers[i].guard, cred_sets) == 0;
     /* threads that share a socket: a retransmit may reach any worker, so
      * they remember answers together (rule 8 across workers) */
-    if (ok && (ug_inst_host_flags(I) & UG_HF_ROAMING_PEERS) && I->nworkers > 1) {
+    if (ok && roaming) {
         ok = (I->replay = ug_replay_new(UG_REPLAY_SETS * I->nworkers, true)) != NULL;
         for (unsigned i = 0; ok && i < I->nworkers; i++)
             ug_guard_share_replay(&I->workers[i].guard, I->replay);

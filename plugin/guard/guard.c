@@ -35,10 +35,16 @@ struct ug_replay {
     uint8_t secret[16];     /* keys ug_replay_key */
 };
 
+/* 16 bytes: 12 of the key's digest (its first 4 chose the set) and the
+ * use that tells the least recently used. The policy generation is in the
+ * digest (its salt), so an entry of an older policy matches nothing and
+ * ages out first: nothing touches it again. used == 0: empty. */
 struct ug_cred_entry {
-    uint8_t key[UG_KEY_LEN];
-    uint32_t gen, used;
+    uint8_t fp[UG_CRED_FP];
+    uint32_t used;
 };
+_Static_assert(sizeof(struct ug_cred_entry) == 16, "a credential cache entry is 16 bytes");
+_Static_assert(4 + UG_CRED_FP == UG_KEY_LEN, "the set's bytes and the entry's make the key");
 
 struct ug_budget_entry {
     uint64_t tag; /* 0: empty */
@@ -83,12 +89,21 @@ void ug_replay_free(ug_replay *r)
     free(r);
 }
 
-int ug_guard_init(ug_guard *g)
+uint32_t ug_guard_cred_sets(unsigned nworkers, bool roaming)
+{
+    if (roaming || nworkers <= 1)
+        return UG_CRED_SETS;
+    uint32_t sets = UG_CRED_SETS / nworkers;
+    return sets < UG_CRED_SETS_MIN ? UG_CRED_SETS_MIN : sets;
+}
+
+int ug_guard_init(ug_guard *g, uint32_t cred_sets)
 {
     memset(g, 0, sizeof *g);
     g->replay = ug_replay_new(UG_REPLAY_SETS, false);
     g->own_replay = true;
-    g->cred = calloc(UG_CRED_SETS * UG_CRED_WAYS, sizeof *g->cred);
+    g->cred_sets = cred_sets ? cred_sets : 1;
+    g->cred = calloc((size_t)g->cred_sets * UG_CRED_WAYS, sizeof *g->cred);
     g->budget = calloc(UG_BUDGET_SETS * UG_BUDGET_WAYS, sizeof *g->budget);
     g->report_net = calloc(UG_BUDGET_SETS * UG_BUDGET_WAYS, sizeof *g->report_net);
     randombytes_buf(g->budget_key, sizeof g->budget_key);
@@ -219,13 +234,30 @@ void ug_replay_store(ug_guard *g, const uint8_t key[UG_KEY_LEN], uint64_t now, u
     replay_leave(g->replay, key);
 }
 
+/* The next use of g's credential cache; never 0, which marks an empty way. */
+static uint32_t cred_tick(ug_guard *g)
+{
+    return ++g->cred_clock ? g->cred_clock : ++g->cred_clock;
+}
+
+/* A false hit would let an unverified credential pass: the key is a
+ * digest of every byte that was verified (body and signature, under the
+ * generation that named the issuers), and an entry matches on 4 + 12
+ * bytes of it, of which at least log2(UG_CRED_SETS_MIN) = 10 bits choose
+ * the set: 106 bits or more. A forgery that lands on one of a worker's
+ * 2^18 entries costs 2^88 BLAKE2b evaluations (a second preimage; the
+ * digest is unkeyed, so an attacker who reads the cache gains nothing). */
 bool ug_credcache_has(ug_guard *g, const ug_signed *cred, uint64_t gen, uint8_t key_out[UG_KEY_LEN])
 {
-    crypto_generichash(key_out, UG_KEY_LEN, cred->raw, cred->raw_len, NULL, 0);
-    ug_cred_entry *set = &g->cred[UG_CRED_WAYS * set_of(key_out, UG_CRED_SETS)];
-    for (unsigned way = 0; way < UG_CRED_WAYS; way++)
-        if (set[way].gen == (uint32_t)gen && gen != 0 && memcmp(set[way].key, key_out, UG_KEY_LEN) == 0) {
-            set[way].used = ++g->cred_clock;
+    uint8_t salt[crypto_generichash_blake2b_SALTBYTES] = {0};
+    for (unsigned i = 0; i < 8; i++)
+        salt[i] = (uint8_t)(gen >> (8 * i));
+    (void)crypto_generichash_blake2b_salt_personal(key_out, UG_KEY_LEN, cred->raw, cred->raw_len, NULL, 0, salt,
+                                                   NULL);
+    ug_cred_entry *set = &g->cred[UG_CRED_WAYS * set_of(key_out, g->cred_sets)];
+    for (unsigned way = 0; way < UG_CRED_WAYS && gen != 0; way++)
+        if (set[way].used != 0 && memcmp(set[way].fp, key_out + 4, UG_CRED_FP) == 0) {
+            set[way].used = cred_tick(g);
             return true;
         }
     return false;
@@ -233,13 +265,14 @@ bool ug_credcache_has(ug_guard *g, const ug_signed *cred, uint64_t gen, uint8_t 
 
 void ug_credcache_put(ug_guard *g, const uint8_t key[UG_KEY_LEN], uint64_t gen)
 {
-    ug_cred_entry *set = &g->cred[UG_CRED_WAYS * set_of(key, UG_CRED_SETS)], *e = &set[0];
-    for (unsigned way = 1; way < UG_CRED_WAYS && e->gen == (uint32_t)gen; way++)
-        if (set[way].gen != (uint32_t)gen || set[way].used < e->used)
-            e = &set[way]; /* an entry of an older policy first, else the least recently used */
-    memcpy(e->key, key, UG_KEY_LEN);
-    e->gen = (uint32_t)gen;
-    e->used = ++g->cred_clock;
+    if (gen == 0)
+        return; /* never hits: keep the room */
+    ug_cred_entry *set = &g->cred[UG_CRED_WAYS * set_of(key, g->cred_sets)], *e = &set[0];
+    for (unsigned way = 1; way < UG_CRED_WAYS; way++)
+        if (set[way].used < e->used)
+            e = &set[way]; /* an empty way (used 0) first, else the least recently used */
+    memcpy(e->fp, key + 4, UG_CRED_FP);
+    e->used = cred_tick(g);
 }
 
 /* IPv4 /24 or IPv6 /56; an IPv4-mapped source (a dual-stack socket) by its

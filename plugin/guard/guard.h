@@ -16,10 +16,12 @@
 #define UG_REPLAY_WAYS 4u    /* ... four, least recently used out first */
 #define UG_REPLAY_TTL 30u    /* seconds a retransmit is answered from memory */
 #define UG_REPLAY_INLINE 72u /* a WAIT or COOKIE fits inline; a HINT goes to the heap */
-#define UG_CRED_SETS 16384u  /* verified credentials per worker: sets of ... */
+#define UG_CRED_SETS 16384u  /* verified credentials of a worker that sees every peer: sets of ... */
 #define UG_CRED_WAYS 16u     /* ... sixteen: of 100,000 peers in flight, all but
                                 ~0.1% stay cached (an LRU set that overflows
                                 misses on every key that cycles through it) */
+#define UG_CRED_SETS_MIN 1024u /* ... and the least a worker gets when workers split the peers */
+#define UG_CRED_FP 12u         /* digest bytes an entry keeps, past the 4 that chose its set */
 #define UG_BUDGET_SETS 1024u /* source prefixes tracked per worker: sets of ... */
 #define UG_BUDGET_WAYS 4u    /* ... four, under a secret hash: no chosen collisions */
 #define UG_KEY_LEN 16u
@@ -41,6 +43,7 @@ typedef struct {
     ug_replay *replay;     /* its own, or the one all workers share */
     bool own_replay;
     ug_cred_entry *cred;
+    uint32_t cred_sets;
     uint32_t cred_clock;
     ug_budget_entry *budget;
     uint64_t budget_clock;
@@ -57,7 +60,15 @@ typedef struct {
     uint64_t report_wasted;    /* budget ms of the last REPORT verification that counted nothing; 0 none */
 } ug_guard;
 
-int ug_guard_init(ug_guard *g) UG_WUR;
+/* cred_sets: the credential cache's sets (ug_guard_cred_sets). */
+int ug_guard_init(ug_guard *g, uint32_t cred_sets) UG_WUR;
+/* Sets of each worker's credential cache. A worker that may see any peer
+ * (one worker, or peers that roam) gets UG_CRED_SETS; workers that split
+ * the peers between them (a socket each: SO_REUSEPORT sends a peer to the
+ * same worker every time) split them too, so the host's workers together
+ * hold as many credentials as one worker that sees all the peers, at one
+ * worker's memory (issue 27 §2). */
+uint32_t ug_guard_cred_sets(unsigned nworkers, bool roaming);
 void ug_guard_free(ug_guard *g);
 
 /* A retransmit cache of sets x UG_REPLAY_WAYS answers under a secret of
@@ -85,7 +96,8 @@ void ug_replay_store(ug_guard *g, const uint8_t key[UG_KEY_LEN], uint64_t now, u
                      size_t len, unsigned flags);
 
 /* Was this exact credential (bytes and signature) verified under the policy
- * generation gen? key_out gets its key for ug_credcache_put. */
+ * generation gen? key_out gets its key for ug_credcache_put: the BLAKE2b-128
+ * digest of the credential's raw bytes, salted with gen. */
 bool ug_credcache_has(ug_guard *g, const ug_signed *cred, uint64_t gen, uint8_t key_out[UG_KEY_LEN]);
 void ug_credcache_put(ug_guard *g, const uint8_t key[UG_KEY_LEN], uint64_t gen);
 
