@@ -84,6 +84,11 @@ Test(fleet_census, two_trackers_disjoint_uids_merge_to_the_union)
                 (long long)jint(fl, "hour", NULL));
         json_decref(c);
     }
+    char out[8192], err[512];
+    cr_assert_eq(nu_upgate_ctl(&F.node[0], F.node[0].dir, out, sizeof out, err, sizeof err, "--socket ctl.sock census"), 0,
+                 "%s", err);
+    cr_assert(strstr(out, "  fleet: ") && strstr(out, " uids in the last hour, ") && strstr(out, "(2 trackers merged; 0"),
+              "upgate-ctl census shows the fleet's: %s", out);
     /* A uid both saw counts once. */
     ask_range(1, 1, 1000);
     json_t *c = fleet_census(0, 2, 7600);

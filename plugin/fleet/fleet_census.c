@@ -114,8 +114,9 @@ static int read_one(ug_fleet *F, ug_census *fc, uint64_t now, const char *t, uin
             snprintf(why, sizeof why, "over %u bytes", CENSUS_PUB_MAX);
         else if (merge_blob(F, fc, now, t, (const uint8_t *)rep->str, rep->len, why, sizeof why) == 0)
             rc = 1;
-        if (rc == 0) {
-            (*refused)++;
+        int64_t ms = ug_mono_ms();
+        if (rc == 0 && (*refused)++ == 0 && ms >= F->census_quiet_ms) { /* counted each time, said once a minute */
+            F->census_quiet_ms = ms + 60000;
             fl_log(F, UG_LOG_WARN, "the census tracker %s published in %s is refused: %s", t, key, why);
         }
     }

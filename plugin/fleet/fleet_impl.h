@@ -157,6 +157,7 @@ struct ug_fleet {
     unsigned census_s;        /* seconds between census publishes (fleet_census.c) */
     int64_t census_next_ms;
     uint64_t census_cut;      /* buckets the last publish left out (over CENSUS_PUB_MAX) */
+    int64_t census_quiet_ms;  /* a refused census is logged again from then */
 };
 
 /* fleet.c: the thread and the doors into it */
