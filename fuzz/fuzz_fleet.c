@@ -226,7 +226,7 @@ static void census_blob(const uint8_t *b, size_t n)
     if (n >= UG_FLEET_CENSUS_HEAD) {
         static uint8_t copy[65536];
         memcpy(copy, b, n);
-        FZ_CHECK(!ug_fleet_census_open(key, "a", b, n) || memcmp(b, "UGC1", 4) == 0, "opened without its magic");
+        FZ_CHECK(!ug_fleet_census_open(key, "a", b, n) || memcmp(b, "UGF1", 4) == 0, "opened without its magic");
         ug_fleet_census_seal(key, "a", copy, n);
         FZ_CHECK(ug_fleet_census_open(key, "a", copy, n), "a sealed census does not open");
         FZ_CHECK(!ug_fleet_census_open(key, "b", copy, n), "a census opens as another tracker's");

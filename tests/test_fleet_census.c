@@ -106,7 +106,7 @@ Test(fleet_census, a_forged_census_is_refused_and_counted)
     char cmd[1024], out[256];
     snprintf(cmd, sizeof cmd,
              "redis-cli -s %s HSET 'ug:{_fleet}:trackers' z '9999999999|up|x pid 1|00' >/dev/null && "
-             "redis-cli -s %s SET 'ug:{_fleet}:census:z' 'UGC1not-a-census-at-all-0123456789abcdefgh' EX 60 2>&1",
+             "redis-cli -s %s SET 'ug:{_fleet}:census:z' 'UGF1not-a-census-at-all-0123456789abcdefgh' EX 60 2>&1",
              F.redis.sock, F.redis.sock);
     cr_assert_eq(tu_run(cmd, out, sizeof out), 0, "%s", out);
     json_t *c = NULL;

@@ -256,7 +256,7 @@ static void census_mac(const uint8_t *key, const char *tracker, const uint8_t *b
 
 void ug_fleet_census_seal(const uint8_t *key, const char *tracker, uint8_t *buf, size_t len)
 {
-    memcpy(buf, "UGC1", 4);
+    memcpy(buf, "UGF1", 4);
     memset(buf + 4, 0, 32);
     if (key)
         census_mac(key, tracker, buf + UG_FLEET_CENSUS_HEAD, len - UG_FLEET_CENSUS_HEAD, buf + 4);
@@ -264,7 +264,7 @@ void ug_fleet_census_seal(const uint8_t *key, const char *tracker, uint8_t *buf,
 
 bool ug_fleet_census_open(const uint8_t *key, const char *tracker, const uint8_t *buf, size_t len)
 {
-    if (len < UG_FLEET_CENSUS_HEAD || memcmp(buf, "UGC1", 4) != 0)
+    if (len < UG_FLEET_CENSUS_HEAD || memcmp(buf, "UGF1", 4) != 0)
         return false;
     if (!key)
         return true;

@@ -68,7 +68,7 @@ int ug_fleet_qkey_parse(const char *k, size_t n, char rollout[UG_NAME_MAX + 1], 
                         char stage[UG_NAME_MAX + 1]) UG_WUR;
 
 /* A tracker's published census (docs/fleet.md, "The fleet's census"): one
- * string, "UGC1", a 32-byte MAC (BLAKE2b keyed with the flags' key, over
+ * string, "UGF1", a 32-byte MAC (BLAKE2b keyed with the flags' key, over
  * the tracker's name and every byte after the MAC; zeros without a key),
  * then buckets, each a 4-byte big-endian length and ug_census_export's
  * bytes. */
