@@ -25,7 +25,7 @@ static size_t seal_own(ug_fleet *F, uint64_t now, uint8_t *buf, uint8_t *one, ui
     size_t off = UG_FLEET_CENSUS_HEAD, len;
     *cut = 0;
     for (size_t i = 0; ug_census_export(F->I->census, now, i, one, UG_CENSUS_EXPORT_MAX, &len) == 0; i++) {
-        if (len > CENSUS_PUB_MAX - off - 4) {
+        if (CENSUS_PUB_MAX - off < 4 || len > CENSUS_PUB_MAX - off - 4) { /* off <= CENSUS_PUB_MAX always */
             (*cut)++;
             continue;
         }
