@@ -629,6 +629,17 @@ void ug_render_census(const json_t *reply, FILE *out)
           out);
     for (size_t k = 0; k < 3; k++)
         census_window(get(get(reply, "windows"), windows[k]), windows[k], out);
+    const json_t *fl = get(reply, "fleet");
+    if (json_is_object(fl)) {
+        json_int_t n[3] = {0, 0, 0}, t = 0, r = 0;
+        for (size_t k = 0; k < 3; k++)
+            (void)int_at(fl, windows[k], &n[k]);
+        fprintf(out,
+                "  fleet: %" JSON_INTEGER_FORMAT " uids in the last hour, %" JSON_INTEGER_FORMAT " in the day, %"
+                JSON_INTEGER_FORMAT " in the week (%" JSON_INTEGER_FORMAT " trackers merged; %" JSON_INTEGER_FORMAT
+                " censuses refused)\n",
+                n[0], n[1], n[2], int_at(fl, "trackers", &t) ? t : 0, int_at(fl, "refused", &r) ? r : 0);
+    }
     size_t i;
     const json_t *b;
     const json_t *list = get(reply, "buckets");

@@ -64,7 +64,7 @@ MAXLEN_capture := 4096
 MAXLEN_control := 2048
 MAXLEN_client := 1300
 MAXLEN_ctl := 8192
-MAXLEN_fleet := 512
+MAXLEN_fleet := 4096
 MAXLEN_sim := 4096
 # version 2: a keyring document (cap 4096), objects (2048), datagrams
 MAXLEN_keyring := 4200

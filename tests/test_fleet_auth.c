@@ -201,6 +201,56 @@ Test(fleet_auth, forged_and_replayed_flags_are_ignored)
             times_logged(1, "not signed with this fleet's key"), times_logged(1, "older than those applied here"));
 }
 
+static json_t *census_fleet_of(unsigned t)
+{
+    json_t *c = fu_ctl(&F, t, "{\"cmd\":\"census\"}");
+    json_t *fl = json_incref(json_object_get(c, "fleet"));
+    json_decref(c);
+    return fl ? fl : json_object();
+}
+
+/* The fleet's census under the password: sealed censuses merge; a's real
+ * census passed off as another tracker's (z) is refused: the seal names
+ * its tracker. */
+Test(fleet_auth, the_census_merges_only_what_a_tracker_sealed)
+{
+    setenv("UG_FLEET_CENSUS_SECONDS", "1", 1);
+    start_acl(2, PASS "\n", "  - {name: all, quota: 20}\n");
+    unsetenv("UG_FLEET_CENSUS_SECONDS");
+    fu_wait_joined(&F);
+    for (uint64_t uid = 1; uid <= 30; uid++)
+        (void)fu_ask1(&F, uid % 2, uid);
+    json_t *fl = NULL;
+    for (long long end = fu_mono_ms() + 10000; fu_mono_ms() < end; nu_sleep_ms(100)) {
+        json_decref(fl);
+        fl = census_fleet_of(1);
+        if (json_integer_value(json_object_get(fl, "trackers")) == 2 && json_integer_value(json_object_get(fl, "hour")) >= 30)
+            break;
+    }
+    cr_assert_eq(json_integer_value(json_object_get(fl, "trackers")), 2, "both sealed censuses merge");
+    cr_assert_eq(json_integer_value(json_object_get(fl, "hour")), 30, "30 uids, exactly at this size");
+    cr_assert_eq(json_integer_value(json_object_get(fl, "refused")), 0);
+    json_decref(fl);
+    redisContext *c = ru_connect(&F.redis);
+    redisReply *a = redisCommand(c, "GET ug:{_fleet}:census:a");
+    cr_assert(a && a->type == REDIS_REPLY_STRING && a->len > 36, "a's census is published");
+    freeReplyObject(redisCommand(c, "HSET ug:{_fleet}:trackers z 9999999999|up|x|00"));
+    freeReplyObject(redisCommand(c, "SET ug:{_fleet}:census:z %b EX 60", a->str, a->len));
+    freeReplyObject(a);
+    redisFree(c);
+    fl = NULL;
+    for (long long end = fu_mono_ms() + 10000; fu_mono_ms() < end; nu_sleep_ms(100)) {
+        json_decref(fl);
+        fl = census_fleet_of(1);
+        if (json_integer_value(json_object_get(fl, "refused")) > 0)
+            break;
+    }
+    cr_assert_gt(json_integer_value(json_object_get(fl, "refused")), 0, "a census sealed for a is refused as z's");
+    cr_assert_eq(json_integer_value(json_object_get(fl, "trackers")), 2);
+    json_decref(fl);
+    cr_assert_geq(times_logged(1, "census:z is refused: not sealed with this fleet's key"), 1, "and logged");
+}
+
 /* A command run as the second Unix user (nobody); its output. */
 static void as_nobody(const char *cmd, char *out, size_t cap)
 {

@@ -66,6 +66,13 @@ typedef struct ug_inst {
     ug_opener *opener;            /* the host drops privileges: reloads read through it; else NULL */
     ug_replay *replay;            /* the retransmit cache all workers share (UG_HF_ROAMING_PEERS); else NULL */
     ug_census *census;            /* every HELLO's (version, plat, chan, region), distinct uids */
+    /* Fleet mode: every tracker's census merged (fleet_census.c), swapped
+     * whole under census_fleet_mu; NULL until the first merge. */
+    pthread_mutex_t census_fleet_mu;
+    ug_census *census_fleet;
+    uint64_t census_fleet_at;        /* when it was merged (ug_inst_now) */
+    unsigned census_fleet_trackers;  /* trackers whose census it holds, this one included */
+    uint64_t census_fleet_refused;   /* published censuses refused (bad MAC, format, sketch), ever */
     /* Who asked for the serialized call in flight (control, reload): the
      * history's actor of what it changes; the host itself otherwise. */
     ug_actor caller;

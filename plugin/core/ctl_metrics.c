@@ -116,6 +116,19 @@ static void metrics_census(ug_inst *I, mout *m, const ug_live *l, uint64_t now)
         for (size_t i = 0; i < n && i < 10; i++)
             mf(m, "upgate_census_version_uids{window=\"%s\",ver=\"%s\"} %" PRIu64 "\n", wn[w], top[i].ver, top[i].n);
     }
+    pthread_mutex_lock(&I->census_fleet_mu);
+    if (I->census_fleet) { /* fleet mode, once merged */
+        family(m, "upgate_census_fleet_uids", "gauge",
+               "Distinct uids seen by every tracker of the fleet over the window (merged HyperLogLog estimate).");
+        for (unsigned w = 0; w < UG_CENSUS_WINDOWS; w++)
+            mf(m, "upgate_census_fleet_uids{window=\"%s\"} %" PRIu64 "\n", wn[w], ug_census_total(I->census_fleet, now, w));
+        family(m, "upgate_census_fleet_trackers", "gauge", "Trackers whose census the fleet's census merged, this one included.");
+        mf(m, "upgate_census_fleet_trackers %u\n", I->census_fleet_trackers);
+        family(m, "upgate_census_fleet_refused_total", "counter",
+               "Censuses other trackers published that this tracker refused (seal, format or sketch).");
+        mf(m, "upgate_census_fleet_refused_total %" PRIu64 "\n", I->census_fleet_refused);
+    }
+    pthread_mutex_unlock(&I->census_fleet_mu);
     ug_census_stats st;
     ug_census_stats_get(I->census, &st);
     family(m, "upgate_census_buckets", "gauge", "Census buckets (version, plat, chan, region) held, \"other\" included.");

@@ -243,6 +243,25 @@ int ug_ctl_info(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
 
 /* The census: staged HELLOs drained first, so a reading includes the
  * HELLOs of the last second; `top` (1..100, default 10) versions per window. */
+/* Fleet mode: the fleet's census (every tracker's merged, fleet_census.c)
+ * as {"trackers", "at", "refused", "hour", "day", "week"}; NULL before
+ * the first merge, or outside fleet mode. */
+static json_t *census_fleet(ug_inst *I, uint64_t now)
+{
+    static const char *const wn[UG_CENSUS_WINDOWS] = {"hour", "day", "week"};
+    pthread_mutex_lock(&I->census_fleet_mu);
+    json_t *o = I->census_fleet ? json_object() : NULL;
+    if (o) {
+        json_object_set_new(o, "trackers", json_integer(I->census_fleet_trackers));
+        json_object_set_new(o, "at", json_integer((json_int_t)I->census_fleet_at));
+        json_object_set_new(o, "refused", json_integer((json_int_t)I->census_fleet_refused));
+        for (unsigned w = 0; w < UG_CENSUS_WINDOWS; w++)
+            json_object_set_new(o, wn[w], json_integer((json_int_t)ug_census_total(I->census_fleet, now, w)));
+    }
+    pthread_mutex_unlock(&I->census_fleet_mu);
+    return o;
+}
+
 int ug_ctl_census(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
 {
     json_t *t = json_object_get(req, "top");
@@ -255,5 +274,8 @@ int ug_ctl_census(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
     if (!o)
         return ug_ctl_refuse(emit, ctx, "out of memory");
     json_object_set_new(o, "enabled", json_boolean(atomic_load(&I->live)->pol->census));
+    json_t *f = census_fleet(I, now);
+    if (f)
+        json_object_set_new(o, "fleet", f);
     return ug_ctl_reply(emit, ctx, o, true);
 }

@@ -69,6 +69,8 @@ void ug_inst_free(ug_inst *I)
     pthread_mutex_destroy(&I->live_mu);
     free(I->workers);
     ug_census_free(I->census);
+    ug_census_free(I->census_fleet);
+    pthread_mutex_destroy(&I->census_fleet_mu);
     free(I);
 }
 
@@ -90,6 +92,7 @@ static ug_inst *inst_alloc(const ug_host *host, char *err, size_t errcap)
     I->caller = ug_actor_self();
     (void)pthread_mutex_init(&I->reg_mu, NULL);
     (void)pthread_mutex_init(&I->live_mu, NULL);
+    (void)pthread_mutex_init(&I->census_fleet_mu, NULL);
     I->workers = aligned_alloc(64, sizeof *I->workers * I->nworkers);
     bool ok = I->workers != NULL;
     if (ok)

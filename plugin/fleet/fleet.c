@@ -407,6 +407,8 @@ static void pass(ug_fleet *F)
         F->last_second_ms = now;
         fl_each_second(F, l);
     }
+    if (fl_up(F))
+        fl_census(F, l);
     serve_request(F, l);
     if (!fl_up(F))
         fl_lost(F);
@@ -577,6 +579,7 @@ ug_fleet *ug_fleet_new(ug_inst *I, const ug_fleet_conf *conf, char *err, size_t 
     snprintf(F->r.password_file, sizeof F->r.password_file, "%s", conf->password_file);
     snprintf(F->r.user, sizeof F->r.user, "%s", conf->user);
     F->r.timeout_ms = CMD_TIMEOUT_MS;
+    F->census_s = fl_census_interval();
     char host[64] = "?";
     if (gethostname(host, sizeof host) != 0)
         snprintf(host, sizeof host, "?");

@@ -241,6 +241,53 @@ int ug_fleet_qkey_parse(const char *k, size_t n, char rollout[UG_NAME_MAX + 1], 
     return word(q + 3, (size_t)(end - q - 3), stage_char, stage, UG_NAME_MAX + 1);
 }
 
+/* ---- a tracker's published census ------------------------------------------------ */
+
+static void census_mac(const uint8_t *key, const char *tracker, const uint8_t *body, size_t n, uint8_t out[32])
+{
+    static const char ctx[] = "upgate fleet census v1\n";
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, key, 32, 32);
+    crypto_generichash_update(&st, (const uint8_t *)ctx, sizeof ctx - 1);
+    crypto_generichash_update(&st, (const uint8_t *)tracker, strlen(tracker) + 1); /* its NUL ends the name */
+    crypto_generichash_update(&st, body, n);
+    crypto_generichash_final(&st, out, 32);
+}
+
+void ug_fleet_census_seal(const uint8_t *key, const char *tracker, uint8_t *buf, size_t len)
+{
+    memcpy(buf, "UGF1", 4);
+    memset(buf + 4, 0, 32);
+    if (key)
+        census_mac(key, tracker, buf + UG_FLEET_CENSUS_HEAD, len - UG_FLEET_CENSUS_HEAD, buf + 4);
+}
+
+bool ug_fleet_census_open(const uint8_t *key, const char *tracker, const uint8_t *buf, size_t len)
+{
+    if (len < UG_FLEET_CENSUS_HEAD || memcmp(buf, "UGF1", 4) != 0)
+        return false;
+    if (!key)
+        return true;
+    uint8_t want[32];
+    census_mac(key, tracker, buf + UG_FLEET_CENSUS_HEAD, len - UG_FLEET_CENSUS_HEAD, want);
+    return sodium_memcmp(want, buf + 4, 32) == 0;
+}
+
+int ug_fleet_census_next(const uint8_t *buf, size_t len, size_t *off, const uint8_t **rec, size_t *rlen)
+{
+    if (*off >= len)
+        return 0;
+    if (len - *off < 4)
+        return -1;
+    const uint8_t *p = buf + *off;
+    size_t n = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+    if (n == 0 || n > len - *off - 4)
+        return -1;
+    *rec = p + 4, *rlen = n;
+    *off += 4 + n;
+    return 1;
+}
+
 static int fit(int n)
 {
     return n > 0 && (size_t)n < UG_FLEET_KEY_MAX ? 0 : -1;

@@ -67,6 +67,23 @@ bool ug_fleet_flags_verify(const uint8_t *key, const char *rollout, const ug_fle
 int ug_fleet_qkey_parse(const char *k, size_t n, char rollout[UG_NAME_MAX + 1], char to[UG_VER_MAX + 1],
                         char stage[UG_NAME_MAX + 1]) UG_WUR;
 
+/* A tracker's published census (docs/fleet.md, "The fleet's census"): one
+ * string, "UGF1", a 32-byte MAC (BLAKE2b keyed with the flags' key, over
+ * the tracker's name and every byte after the MAC; zeros without a key),
+ * then buckets, each a 4-byte big-endian length and ug_census_export's
+ * bytes. */
+#define UG_FLEET_CENSUS_HEAD 36u
+/* Seals buf (len bytes, the head's room first, buckets after it): writes
+ * the magic and the MAC. */
+void ug_fleet_census_seal(const uint8_t *key, const char *tracker, uint8_t *buf, size_t len);
+/* Whether buf is a census tracker sealed under key (NULL: only its magic
+ * is checked), in constant time. */
+bool ug_fleet_census_open(const uint8_t *key, const char *tracker, const uint8_t *buf, size_t len) UG_WUR;
+/* The bucket at *off of an opened census (start at UG_FLEET_CENSUS_HEAD):
+ * 1 with rec/rlen set and *off past it, 0 at the end, -1 when a length
+ * runs past the end (the rest is refused). */
+int ug_fleet_census_next(const uint8_t *buf, size_t len, size_t *off, const uint8_t **rec, size_t *rlen) UG_WUR;
+
 /* Key names: 0, or -1 when they do not fit UG_FLEET_KEY_MAX. */
 int ug_fleet_key_scope(char *out, const char *rollout, const char *to, const char *what);
 int ug_fleet_key_stage(char *out, const char *rollout, const char *to, const char *stage);

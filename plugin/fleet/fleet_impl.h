@@ -154,6 +154,10 @@ struct ug_fleet {
     size_t nsc;
     flagged_rollout *ro;
     size_t nro;
+    unsigned census_s;        /* seconds between census publishes (fleet_census.c) */
+    int64_t census_next_ms;
+    uint64_t census_cut;      /* buckets the last publish left out (over CENSUS_PUB_MAX) */
+    int64_t census_quiet_ms;  /* a refused census is logged again from then */
 };
 
 /* fleet.c: the thread and the doors into it */
@@ -257,6 +261,13 @@ void fl_flags(ug_fleet *F, const ug_live *l);
 /* The flags' MAC key from the password file (NULL key without one); 0 or -1 with err. */
 int fl_flag_key(ug_fleet *F, char *err, size_t errcap);
 
+
+/* fleet_census.c */
+/* Seconds between census publishes: 60, or UG_FLEET_CENSUS_SECONDS (1..3600, for tests). */
+unsigned fl_census_interval(void);
+/* When due: publishes this tracker's census, reads every other tracker's,
+ * and makes their union the instance's census_fleet. */
+void fl_census(ug_fleet *F, const ug_live *l);
 
 /* fleet_ctl.c: the control command's two subcommands, on the fleet thread */
 json_t *fl_status_json(ug_fleet *F, const ug_live *l, char *err, size_t errcap);
