@@ -32,7 +32,7 @@ TestSuite(fleet_auth, .init = setup, .fini = teardown, .timeout = 120);
 /* contrib/redis/upgate.acl with PASS in place of its placeholder hash, the
  * default user off, and an "ops" user allowed everything (an operator's
  * account: it can write the fleet's keys, but has no password_file). */
-static void write_acl(const char *path)
+static void write_acl(const char *path, bool census)
 {
     char src[512], text[4096];
     const char *root = getenv("UG_ROOT");
@@ -44,6 +44,9 @@ static void write_acl(const char *path)
     text[n] = '\0';
     char *line = strstr(text, "\nuser upgate on #");
     cr_assert(line, "the example names user upgate");
+    char *cut = census ? NULL : strstr(line, " +set +getrange"); /* an ACL written before the census */
+    if (cut)
+        memmove(cut, cut + 15, strlen(cut + 15) + 1);
     char *hash = strchr(line + 1, '#'), out[4096];
     int k = snprintf(out, sizeof out, "user default off\nuser ops on >" OPS " ~* &* +@all\n%.*s>" PASS "%s",
                      (int)(hash - line - 1), line + 1, hash + 65);
@@ -53,19 +56,24 @@ static void write_acl(const char *path)
 
 /* n trackers on a TCP Redis that asks for the contrib ACL's user, with the
  * password file pw (the right one, unless told otherwise). */
-static void start_acl(unsigned n, const char *pw_text, const char *stages)
+static void start_acl_as(unsigned n, const char *pw_text, const char *stages, bool census)
 {
     fu_init(&F, n, "placeholder", NULL, stages);
     char *dir = (char *)tu_tmpdir(), acl[128], pw[128];
     snprintf(acl, sizeof acl, "%.100s/users.acl", dir);
     snprintf(pw, sizeof pw, "%.100s/redis.pass", dir);
-    write_acl(acl);
+    write_acl(acl, census);
     tu_write_file(pw, pw_text, strlen(pw_text));
     cr_assert_eq(chmod(pw, 0600), 0);
     ru_start_auth(&F.redis, tu_free_port(SOCK_STREAM), NULL, acl, "ops", OPS);
     snprintf(F.url, sizeof F.url, "%s", F.redis.url);
     snprintf(F.fleet_extra, sizeof F.fleet_extra, ", user: upgate, password_file: %s", pw);
     fu_start_all(&F);
+}
+
+static void start_acl(unsigned n, const char *pw_text, const char *stages)
+{
+    start_acl_as(n, pw_text, stages, true);
 }
 
 static const char *fleet_error(unsigned t, char *out, size_t cap)
@@ -249,6 +257,27 @@ Test(fleet_auth, the_census_merges_only_what_a_tracker_sealed)
     cr_assert_eq(json_integer_value(json_object_get(fl, "trackers")), 2);
     json_decref(fl);
     cr_assert_geq(times_logged(1, "census:z is refused: not sealed with this fleet's key"), 1, "and logged");
+}
+
+/* An ACL written before the census (no +set, +getrange): Redis refuses the
+ * census's commands; the tracker says so and keeps the connection its
+ * quota runs on (it used to close it on every refusal, every round). */
+Test(fleet_auth, an_acl_without_the_census_commands_leaves_only_the_census_out)
+{
+    setenv("UG_FLEET_CENSUS_SECONDS", "1", 1);
+    start_acl_as(1, PASS "\n", "  - {name: all, quota: 20}\n", false);
+    unsetenv("UG_FLEET_CENSUS_SECONDS");
+    fu_wait_joined(&F);
+    for (long long end = fu_mono_ms() + 5000; times_logged(0, "Redis refused the census") < 1 && fu_mono_ms() < end;)
+        nu_sleep_ms(50);
+    cr_assert_geq(times_logged(0, "Redis refused the census"), 1, "the refusal is said");
+    nu_sleep_ms(2500); /* two more census rounds */
+    uint64_t next = 1;
+    cr_assert_eq(offers(0, &next, 20), 20, "the quota is served");
+    char e[400] = "";
+    cr_assert_str_eq(fleet_error(0, e, sizeof e), "", "the fleet link is up");
+    cr_assert_eq(times_logged(0, "Redis refused a command"), 0, "no command the quota needs was refused");
+    cr_assert_eq(times_logged(0, "Redis refused the census"), 1, "said once a minute");
 }
 
 /* A command run as the second Unix user (nobody); its output. */
