@@ -95,11 +95,7 @@ static int publish(ug_fleet *F, const uint8_t *buf, size_t n)
 /* The other trackers' names from the registry (at most CENSUS_TRACKERS_MAX): their number, or -1. */
 static long others(ug_fleet *F, char (*name)[UG_TRACKER_MAX + 1])
 {
-    char key[UG_FLEET_KEY_MAX];
-    ug_fleet_key_fleet(key, "trackers", NULL);
-    fr_args_reset(&F->a);
-    fr_arg(&F->a, "HGETALL");
-    fr_arg(&F->a, key);
+    fl_args_registry(F);
     redisReply *rep = fl_command(F);
     if (!rep)
         return -1;

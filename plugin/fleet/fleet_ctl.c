@@ -48,11 +48,7 @@ static int redis_time(ug_fleet *F, uint64_t *now, char *err, size_t errcap)
 /* name -> {"address", "up", "heartbeat_age_s"} from the registry. */
 static json_t *trackers(ug_fleet *F, uint64_t now, char *err, size_t errcap)
 {
-    char key[UG_FLEET_KEY_MAX];
-    ug_fleet_key_fleet(key, "trackers", NULL);
-    fr_args_reset(&F->a);
-    fr_arg(&F->a, "HGETALL");
-    fr_arg(&F->a, key);
+    fl_args_registry(F);
     redisReply *rep = run(F, err, errcap);
     if (!rep)
         return NULL;

@@ -235,6 +235,8 @@ bool fl_fenced(ug_fleet *F);
  * logged and closes the connection: the next one looks everything over). */
 redisReply *fl_script(ug_fleet *F, int which, int nkeys);
 redisReply *fl_command(ug_fleet *F);
+/* F->a becomes HGETALL of the trackers' registry (name -> row). */
+void fl_args_registry(ug_fleet *F);
 /* SETTLE: this tracker's lease of t becomes exactly keep, of which parked
  * are parked (not spendable here); 0 or -1. */
 int fl_settle(ug_fleet *F, fstage *t, uint64_t keep, uint64_t parked);

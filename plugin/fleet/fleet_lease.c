@@ -391,11 +391,7 @@ static void second_stage(ug_fleet *F, fstage *t, const ug_live_rollout *lr)
 /* The registry: who is alive, and who leads ramp holds. */
 static int registry(ug_fleet *F)
 {
-    char key[UG_FLEET_KEY_MAX];
-    ug_fleet_key_fleet(key, "trackers", NULL);
-    fr_args_reset(&F->a);
-    fr_arg(&F->a, "HGETALL");
-    fr_arg(&F->a, key);
+    fl_args_registry(F);
     redisReply *rep = fl_command(F);
     if (!rep)
         return -1;

@@ -267,6 +267,15 @@ redisReply *fl_command(ug_fleet *F)
     return rep;
 }
 
+void fl_args_registry(ug_fleet *F)
+{
+    char key[UG_FLEET_KEY_MAX];
+    ug_fleet_key_fleet(key, "trackers", NULL);
+    fr_args_reset(&F->a);
+    fr_arg(&F->a, "HGETALL");
+    fr_arg(&F->a, key);
+}
+
 /* SETTLE: this tracker's lease of t becomes exactly keep, parked of it
  * parked; Redis's counts come back with it. */
 int fl_settle(ug_fleet *F, fstage *t, uint64_t keep, uint64_t parked)
