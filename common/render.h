@@ -44,7 +44,9 @@ void ug_render_watch(const json_t *st, FILE *out, int64_t now);
 /* history: one line per change, "TIME  WHO  WHAT" (WHO: "uid U pid P",
  * "host pid P", "signal", "automatic", "fleet"). */
 void ug_render_history(const json_t *reply, FILE *out);
-/* status' and explain's census: {"hour", "day", "week", "top_day"}; nothing for null. */
+/* status' and explain's census: {"hour", "day", "week", "top_day", "source",
+ * "trackers"}, printed "census (fleet, K trackers): ..." for the fleet's
+ * merged census; nothing for null. */
 void ug_render_census_brief(const json_t *c, FILE *out, int indent);
 /* A rollout's or stage's off-peak windows ({"open", "next", "peer"}); nothing for null. */
 void ug_render_window(const json_t *w, FILE *out, int indent, int64_t now);

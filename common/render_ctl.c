@@ -573,9 +573,12 @@ void ug_render_census_brief(const json_t *c, FILE *out, int indent)
         return;
     for (int i = 0; i < 3; i++)
         (void)int_at(c, w[i], &n[i]);
-    fprintf(out, "%*scensus: %" JSON_INTEGER_FORMAT " uids in the last hour, %" JSON_INTEGER_FORMAT
+    char src[64] = "";
+    if (!strcmp(text_at(c, "source", a, sizeof a), "fleet")) /* which census: the operator must know */
+        snprintf(src, sizeof src, " (fleet, %" JSON_INTEGER_FORMAT " trackers)", int_at(c, "trackers", &k) ? k : 0);
+    fprintf(out, "%*scensus%s: %" JSON_INTEGER_FORMAT " uids in the last hour, %" JSON_INTEGER_FORMAT
                  " in the day, %" JSON_INTEGER_FORMAT " in the week; top versions (day):",
-            indent, "", n[0], n[1], n[2]);
+            indent, "", src, n[0], n[1], n[2]);
     size_t i;
     const json_t *t;
     json_array_foreach(get(c, "top_day"), i, t)

@@ -100,6 +100,7 @@ Test(census_live, every_hello_counted_by_version_and_region)
     near(json_integer_value(json_object_get(cb, "week")), 550, "status: the census in brief");
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(cb, "top_day"), 0), "ver")),
                      "1.4.0");
+    cr_assert_str_eq(json_string_value(json_object_get(cb, "source")), "tracker", "a tracker alone: its own census");
     json_decref(st);
     json_t *ex = json_loads(
         fx_control(&F, "{\"cmd\":\"explain\",\"uid\":7,\"ver\":\"1.4.0\",\"src\":\"10.0.0.1\"}", &src), 0, NULL);

@@ -1,4 +1,4 @@
-/* Fleet mode's census (issue 25): two trackers on one Redis, each seeing its own uids, publish their sealed sketches; each shows its own count and the fleet's union, a forged census is refused and counted. */
+/* Fleet mode's census (issue 25): two trackers on one Redis, each seeing its own uids, publish their sealed sketches; each shows its own count and the fleet's union (census, status, explain), a forged census is refused and counted. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +94,47 @@ Test(fleet_census, two_trackers_disjoint_uids_merge_to_the_union)
     json_t *c = fleet_census(0, 2, 7600);
     near(jint(json_object_get(c, "fleet"), "hour", NULL), 8000, "the fleet's hour after overlap");
     json_decref(c);
+}
+
+/* The census brief of status (tracker.census) and explain (census): the
+ * fleet's merged census once there is one, saying so. */
+static void brief_is_the_fleets(json_t *b, const char *where)
+{
+    cr_assert(json_is_object(b), "%s: no census", where);
+    cr_assert_str_eq(json_string_value(json_object_get(b, "source")), "fleet", "%s", where);
+    cr_assert_eq(jint(b, "trackers", NULL), 2, "%s", where);
+    near(jint(b, "hour", NULL), 8000, where);
+    json_t *top = json_array_get(json_object_get(b, "top_day"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(top, "ver")), "1.4.0", "%s", where);
+    near(jint(top, "n", NULL), 8000, where);
+}
+
+/* Issue 25 §6 in fleet mode: status and explain show the fleet's top
+ * versions (each tracker saw only its part), this tracker's before the
+ * first merge or alone. */
+Test(fleet_census, status_and_explain_show_the_fleets_top_versions)
+{
+    fu_init(&F, 2, NULL, "", "  - {name: all, quota: 100}\n");
+    fu_start_all(&F);
+    fu_wait_joined(&F);
+    ask_range(0, 1, 3000);
+    ask_range(1, 100001, 5000);
+    json_decref(fleet_census(0, 2, 7600));
+    json_t *st = fu_ctl(&F, 0, "{\"cmd\":\"status\"}");
+    brief_is_the_fleets(json_object_get(json_object_get(st, "tracker"), "census"), "status");
+    json_decref(st);
+    json_t *ex = fu_ctl(&F, 0, "{\"cmd\":\"explain\",\"uid\":7,\"ver\":\"1.4.0\",\"src\":\"10.0.0.1\"}");
+    brief_is_the_fleets(json_object_get(ex, "census"), "explain");
+    json_decref(ex);
+    char out[16384], err[512];
+    cr_assert_eq(nu_upgate_ctl(&F.node[0], F.node[0].dir, out, sizeof out, err, sizeof err, "--socket ctl.sock status"),
+                 0, "%s", err);
+    cr_assert(strstr(out, "census (fleet, 2 trackers): ") && strstr(out, "top versions (day): 1.4.0 "),
+              "upgate-ctl status names the fleet's census: %s", out);
+    cr_assert_eq(nu_upgate_ctl(&F.node[0], F.node[0].dir, out, sizeof out, err, sizeof err,
+                               "--socket ctl.sock explain uid=7,ver=1.4.0,src=10.0.0.1"),
+                 0, "%s", err);
+    cr_assert(strstr(out, "census (fleet, 2 trackers): "), "upgate-ctl explain names the fleet's census: %s", out);
 }
 
 Test(fleet_census, a_forged_census_is_refused_and_counted)

@@ -29,7 +29,9 @@ int ug_ctl_status(ug_inst *I, json_t *req, ug_emit emit, void *ctx);
 int ug_ctl_info(ug_inst *I, json_t *req, ug_emit emit, void *ctx);
 int ug_ctl_census(ug_inst *I, json_t *req, ug_emit emit, void *ctx);
 /* {"hour", "day", "week": distinct uids, "top_day": [{"ver", "n"}] (at most
- * top)}, or JSON null while the policy says census: false. */
+ * top), "source": "fleet" (then "trackers", "at") or "tracker"}: the
+ * fleet's merged census once there is one, else this tracker's; JSON null
+ * while the policy says census: false. */
 json_t *ug_ctl_census_brief(ug_inst *I, const ug_live *l, uint64_t now, size_t top);
 
 /* ---- ctl_ops.c ---- */

@@ -206,21 +206,46 @@ static json_t *tracker_json(ug_inst *I, const ug_live *l, uint64_t now)
     return o;
 }
 
-/* The census in brief, for status and explain: each window's distinct
- * uids and the day's largest versions (at most top); null when it is off. */
+/* One census in brief: each window's distinct uids and the day's largest
+ * versions (at most top, at most 10). */
+static json_t *brief_of(ug_census *c, uint64_t now, size_t top)
+{
+    ug_census_top t[10];
+    size_t n = ug_census_top_versions(c, now, UG_CENSUS_DAY, t, top < 10 ? top : 10);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n && i < top && i < 10; i++)
+        json_array_append_new(a, json_pack("{s:s, s:I}", "ver", t[i].ver, "n", (json_int_t)t[i].n));
+    return json_pack("{s:I, s:I, s:I, s:o}", "hour", (json_int_t)ug_census_total(c, now, UG_CENSUS_HOUR), "day",
+                     (json_int_t)ug_census_total(c, now, UG_CENSUS_DAY), "week",
+                     (json_int_t)ug_census_total(c, now, UG_CENSUS_WEEK), "top_day", a);
+}
+
+/* The census in brief, for status and explain: the fleet's merged census
+ * once fleet mode has one (the operator asks about the network, not one
+ * tracker's share of its HELLOs), this tracker's otherwise; `source` says
+ * which. Null when it is off. */
 json_t *ug_ctl_census_brief(ug_inst *I, const ug_live *l, uint64_t now, size_t top)
 {
     if (!l->pol->census)
         return json_null();
     ug_census_tick(I->census, now);
-    ug_census_top t[10];
-    size_t n = ug_census_top_versions(I->census, now, UG_CENSUS_DAY, t, top < 10 ? top : 10);
-    json_t *a = json_array();
-    for (size_t i = 0; i < n && i < top && i < 10; i++)
-        json_array_append_new(a, json_pack("{s:s, s:I}", "ver", t[i].ver, "n", (json_int_t)t[i].n));
-    return json_pack("{s:I, s:I, s:I, s:o}", "hour", (json_int_t)ug_census_total(I->census, now, UG_CENSUS_HOUR), "day",
-                     (json_int_t)ug_census_total(I->census, now, UG_CENSUS_DAY), "week",
-                     (json_int_t)ug_census_total(I->census, now, UG_CENSUS_WEEK), "top_day", a);
+    pthread_mutex_lock(&I->census_fleet_mu); /* the fleet thread swaps it whole under this */
+    json_t *o = NULL;
+    if (I->census_fleet) {
+        o = brief_of(I->census_fleet, now, top);
+        if (o) {
+            json_object_set_new(o, "source", json_string("fleet"));
+            json_object_set_new(o, "trackers", json_integer(I->census_fleet_trackers));
+            json_object_set_new(o, "at", json_integer((json_int_t)I->census_fleet_at));
+        }
+    }
+    pthread_mutex_unlock(&I->census_fleet_mu);
+    if (o)
+        return o;
+    o = brief_of(I->census, now, top);
+    if (o)
+        json_object_set_new(o, "source", json_string("tracker"));
+    return o ? o : json_null();
 }
 
 int ug_ctl_status(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
