@@ -296,6 +296,11 @@ static int run_promote(const opts *o, const char *sock)
             }
             fputc('\n', stdout);
         }
+        if (json_is_string(json_object_get(r.members, "fleet"))) { /* fleet mode: the others release it too */
+            fputs("fleet: ", stdout);
+            member(r.members, "fleet", "?");
+            fputs(" (every tracker of the fleet releases the same gate once it is due there)\n", stdout);
+        }
     }
     reply_free(&r);
     return finish(rc);

@@ -209,6 +209,48 @@ Test(fleet_auth, forged_and_replayed_flags_are_ignored)
             times_logged(1, "not signed with this fleet's key"), times_logged(1, "older than those applied here"));
 }
 
+/* Tracker t's first stage's gate step (-1: none). */
+static long long gate_step(unsigned t)
+{
+    json_t *st = fu_ctl(&F, t, "{\"cmd\":\"status\"}");
+    json_t *s = json_array_get(json_object_get(json_array_get(json_object_get(st, "rollouts"), 0), "stages"), 0);
+    json_t *v = json_object_get(json_object_get(s, "gate"), "step");
+    long long n = json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+    json_decref(st);
+    return n;
+}
+
+/* Promote across the fleet under the password and the ACL (no command
+ * more): a promote written by hand (no gmac, or a genuine one moved to a
+ * later step) releases nothing; a tracker's promote releases b's gate. */
+Test(fleet_auth, only_a_trackers_promote_releases_a_gate)
+{
+    start_acl(2, PASS "\n",
+              "  - name: ramp\n    percent:\n      - {at: 2020-01-01T00:00:00Z, percent: 1}\n"
+              "      - {at: 2020-01-02T00:00:00Z, percent: 50, gate: manual}\n"
+              "      - {at: 2020-01-02T00:00:01Z, percent: 100, gate: manual}\n");
+    fu_wait_joined(&F);
+    for (long long end = fu_mono_ms() + 5000; ru_int(&F.redis, "HGET ug:{default}:flags ver") < 1 && fu_mono_ms() < end;)
+        nu_sleep_ms(50);
+    redisContext *c = ru_connect(&F.redis);
+    freeReplyObject(redisCommand(c, "HSET ug:{default}:flags gates ramp:1:5000:2.0.0"));
+    nu_sleep_ms(1500);
+    cr_assert_eq(gate_step(1), 0, "a promote without the fleet's seal releases nothing");
+    cr_assert_eq(times_logged(1, "are not signed with this fleet's key: ignored"), 1, "logged, once");
+    json_t *r = fu_ctl(&F, 0, "{\"cmd\":\"promote\",\"rollout\":\"default\"}");
+    cr_assert_str_eq(json_string_value(json_object_get(r, "fleet")), "written", "%s",
+                     json_string_value(json_object_get(r, "error")));
+    json_decref(r);
+    for (long long end = fu_mono_ms() + 5000; gate_step(1) != 1 && fu_mono_ms() < end;)
+        nu_sleep_ms(50);
+    cr_assert_eq(gate_step(1), 1, "a's promote releases b's gate");
+    nu_sleep_ms(1500); /* b's step 2 comes due */
+    freeReplyObject(redisCommand(c, "HSET ug:{default}:flags gates ramp:1:5000:2.0.0,ramp:2:10000:2.0.0"));
+    nu_sleep_ms(1500);
+    cr_assert_eq(gate_step(1), 1, "the sealed promote moved on by hand releases nothing more");
+    redisFree(c);
+}
+
 static json_t *census_fleet_of(unsigned t)
 {
     json_t *c = fu_ctl(&F, t, "{\"cmd\":\"census\"}");

@@ -233,6 +233,69 @@ Test(fleet_codec, grants_events_rows_and_keys)
     cr_assert_str_eq(key, "ug:{_fleet}:leases:a");
 }
 
+/* The flags hash's promoted gates (issue 25: promote across a fleet): one
+ * text per list, their own MAC, one release at a time. */
+Test(fleet_codec, promoted_gates_in_the_flags)
+{
+    static ug_fleet_flags st, back;
+    const char *f[] = {"ver", "3", "gates", "beta:2:2000:2.0.0,ramp:1:500:2.0.0,ramp:4:10000:2.0.0", "gmac", ""};
+    size_t l[6];
+    for (int i = 0; i < 6; i++)
+        l[i] = strlen(f[i]);
+    cr_assert_eq(ug_fleet_flags_parse(f, l, 6, &st), 0);
+    cr_assert_eq(st.ngates, 3);
+    cr_assert(!strcmp(st.gates[1].stage, "ramp") && st.gates[1].step == 1 && st.gates[1].bp == 500 &&
+              !strcmp(st.gates[1].to, "2.0.0"));
+    char text[UG_FLEET_GATES_TEXT];
+    ug_fleet_gates_format(&st, text);
+    cr_assert_str_eq(text, f[3]);
+    static const uint8_t key[32] = {7};
+    cr_assert_not(ug_fleet_gates_verify(key, "r", &st), "gates without their gmac");
+    ug_fleet_gates_mac(key, "r", &st, st.gmac);
+    cr_assert(ug_fleet_gates_verify(key, "r", &st));
+    cr_assert_not(ug_fleet_gates_verify(key, "q", &st), "sealed for one rollout only");
+    char mac[UG_FLEET_MAC_HEX + 1];
+    ug_fleet_flags_mac(key, "r", &st, mac);
+    back = st;
+    back.ngates = 0;
+    ug_fleet_flags_mac(key, "r", &back, back.mac);
+    cr_assert_str_eq(mac, back.mac, "the v1 MAC leaves the gates out: an older tracker still checks it");
+    st.ver = 4; /* a rewrite by a tracker that knows no gates keeps gates and gmac: still valid */
+    cr_assert(ug_fleet_gates_verify(key, "r", &st));
+    st.gates[1].step = 2; /* a forger moving the promote to a later step */
+    cr_assert_not(ug_fleet_gates_verify(key, "r", &st));
+    st.gates[1].step = 1;
+
+    ug_fleet_gate g = {.stage = "ramp", .to = "2.0.0", .step = 1, .bp = 500};
+    cr_assert_eq(ug_fleet_gates_add(&st, &g), 0, "known already");
+    g.bp = 600;
+    cr_assert_eq(ug_fleet_gates_add(&st, &g), -1, "one step, one percentage");
+    g = (ug_fleet_gate){.stage = "ramp", .to = "2.0.0", .step = 2, .bp = 1000};
+    cr_assert_eq(ug_fleet_gates_add(&st, &g), 1);
+    ug_fleet_gates_format(&st, text);
+    cr_assert_str_eq(text, "beta:2:2000:2.0.0,ramp:1:500:2.0.0,ramp:2:1000:2.0.0,ramp:4:10000:2.0.0");
+    g = (ug_fleet_gate){.stage = "ramp", .to = "2.1.0", .step = 1, .bp = 500};
+    cr_assert_eq(ug_fleet_gates_add(&st, &g), 1);
+    ug_fleet_gates_format(&st, text);
+    cr_assert_str_eq(text, "ramp:1:500:2.1.0", "a new release drops the older one's gates");
+    g.stage[0] = 'R';
+    cr_assert_eq(ug_fleet_gates_add(&st, &g), -1, "what is written must read back");
+
+    const char *bad[] = {"ramp:1:500:2.0.0,", ",ramp:1:500:2.0.0", "ramp:1:500", "ramp:1:10001:2.0.0",
+                         "ramp:01:500:2.0.0", "ramp:65536:500:2.0.0", "Ramp:1:500:2.0.0", "ramp:1:500:2.0.0:x",
+                         "ramp:2:500:2.0.0,ramp:1:500:2.0.0", "ramp:1:500:2.0.0,ramp:1:600:2.1.0", "ramp:1:500:"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        const char *fb[] = {"gates", bad[i]};
+        size_t lb[] = {5, strlen(bad[i])};
+        cr_assert_eq(ug_fleet_flags_parse(fb, lb, 2, &back), -1, "%s", bad[i]);
+    }
+    const char *fe[] = {"gates", "", "gmac", "xyz"};
+    size_t le[] = {5, 0, 4, 3};
+    cr_assert_eq(ug_fleet_flags_parse(fe, le, 2, &back), 0, "no gates");
+    cr_assert_eq(back.ngates, 0);
+    cr_assert_eq(ug_fleet_flags_parse(fe, le, 4, &back), -1, "a gmac that is not one");
+}
+
 /* ---- Redis's replies read by shape: a reply of another shape is refused, never read past ---- */
 
 /* One reply from RESP text, as hiredis makes it on a connection (the

@@ -10,6 +10,7 @@
 
 #define GATE_JUDGE_EVERY 10 /* seconds between two judgments of a gate's outcomes */
 #define UG_GATE_PROMOTED "promoted by the operator" /* release()'s `how` when upgate-ctl promote asked */
+#define UG_GATE_FLEET "promoted on another tracker of the fleet" /* ... when the fleet told of a promote */
 
 /* The durable record under "gate:ROLLOUT:STAGE" (docs/state.md): version 1. */
 #define GATE_REC_V1 1u
@@ -166,9 +167,9 @@ static void release(ug_inst *I, const ug_live_rollout *lr, const ug_live_stage *
              lr->r->name, ls->s->name, k, pc->steps[k].bp / 100, pc->steps[k].bp % 100, (unsigned long long)waited,
              how);
     ug_logf(I, UG_LOG_WARN, "%s", line);
-    bool promoted = !strcmp(how, UG_GATE_PROMOTED);
-    ug_event e = {.by = promoted ? I->caller : (ug_actor){.kind = UG_ACTOR_AUTOMATIC},
-                  .action = promoted ? "promote" : "gate", .rollout = lr->r->name, .what = line};
+    bool promoted = !strcmp(how, UG_GATE_PROMOTED), fleet = !strcmp(how, UG_GATE_FLEET);
+    ug_actor by = promoted ? I->caller : (ug_actor){.kind = fleet ? UG_ACTOR_FLEET : UG_ACTOR_AUTOMATIC};
+    ug_event e = {.by = by, .action = promoted || fleet ? "promote" : "gate", .rollout = lr->r->name, .what = line};
     (void)ug_history(I, now, &e);
     store_gate(I, lr, ls);
 }
@@ -234,27 +235,65 @@ void ug_gates_tick(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
     }
 }
 
-unsigned ug_gates_promote(ug_inst *I, const ug_live_rollout *lr, uint64_t now)
+/* The gate in the way of ls's schedule now, if one is due: its step
+ * (open_to), with the clock's step and due time brought up to now first
+ * (stored when they moved); the caller holds g->mu. */
+static bool due_gate(ug_inst *I, const ug_live_rollout *lr, const ug_live_stage *ls, uint64_t now, uint32_t *step)
+{
+    ug_gate_state *g = &ls->rt->gate;
+    char waits[sizeof g->waits];
+    memcpy(waits, g->waits, sizeof waits);
+    if (stage_tick(I, lr, ls, now, false)) /* is a gate due now? */
+        store_gate(I, lr, ls);
+    memcpy(g->waits, waits, sizeof waits);
+    *step = atomic_load(&g->open_to);
+    return *step < ls->s->percent.nsteps && g->held_since;
+}
+
+unsigned ug_gates_promote(ug_inst *I, const ug_live_rollout *lr, uint64_t now, ug_gates_released_fn done, void *ctx)
 {
     unsigned n = 0;
     for (size_t j = 0; j < lr->r->nstages; j++) {
         const ug_live_stage *ls = &lr->stages[j];
         ug_gate_state *g = &ls->rt->gate;
+        uint32_t open;
         if (!ls->s->has_percent || !ls->s->percent.gated)
             continue;
         pthread_mutex_lock(&g->mu);
-        char waits[sizeof g->waits];
-        memcpy(waits, g->waits, sizeof waits);
-        stage_tick(I, lr, ls, now, false); /* is a gate due now? */
-        memcpy(g->waits, waits, sizeof waits);
-        uint32_t open = atomic_load(&g->open_to);
-        if (open < ls->s->percent.nsteps && g->held_since) {
+        bool due = due_gate(I, lr, ls, now, &open);
+        if (due)
             release(I, lr, ls, open, now, UG_GATE_PROMOTED);
-            n++;
-        }
         pthread_mutex_unlock(&g->mu);
+        if (due && done)
+            done(ctx, ls, open);
+        n += due;
     }
     return n;
+}
+
+bool ug_gates_fleet_promote(ug_inst *I, const ug_live_rollout *lr, const char *stage, const char *to, uint32_t step,
+                            uint32_t bp, uint64_t now)
+{
+    const ug_live_stage *ls = NULL;
+    for (size_t j = 0; j < lr->r->nstages && !ls; j++)
+        if (!strcmp(lr->stages[j].s->name, stage))
+            ls = &lr->stages[j];
+    const ug_percent *pc = ls ? &ls->s->percent : NULL;
+    if (!ls || !ls->s->has_percent || !pc->gated || strcmp(lr->r->to, to) != 0 || step >= pc->nsteps ||
+        pc->steps[step].bp != bp || !ug_step_gated(pc, step))
+        return false; /* not the gate that was promoted: another schedule, release or step */
+    ug_gate_state *g = &ls->rt->gate;
+    uint32_t open;
+    bool due = false;
+    pthread_mutex_lock(&g->mu);
+    /* Released already (here or by an earlier word), or not yet due: a
+     * later pass looks again. Never a gate other than `step`. */
+    if (step >= g->released && strcmp(g->release, to) == 0 && atomic_load(&g->open_to) == step)
+        due = due_gate(I, lr, ls, now, &open) && open == step;
+    if (due)
+        release(I, lr, ls, step, now, UG_GATE_FLEET);
+    pthread_mutex_unlock(&g->mu);
+    return due;
 }
 
 json_t *ug_gates_json(const ug_live_stage *ls)

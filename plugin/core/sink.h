@@ -32,6 +32,12 @@ struct ug_sink {
     int (*flag)(void *ctx, const char *rollout, ug_flag_op op, const char *why, uint64_t at, int wait_ms);
     /* A ramp hold decided here (held_since 0: released), from was. */
     void (*hold)(void *ctx, const char *rollout, uint64_t was, uint64_t held_since, uint64_t shift);
+    /* upgate-ctl promote released here the gate before step `step`
+     * (percentage bp) of stage's schedule in release `to`: told to the
+     * others, which release that very gate; waits up to wait_ms for them
+     * to hold it. 1 they hold it, 0 queued. */
+    int (*promoted)(void *ctx, const char *rollout, const char *stage, const char *to, uint32_t step, uint32_t bp,
+                    int wait_ms);
 
     /* ---- questions ---- */
     /* Whether this instance decides ramp holds (NULL: it does); at tick. */

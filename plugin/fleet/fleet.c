@@ -103,6 +103,13 @@ void ug_fleet_hold(ug_fleet *F, const char *rollout, uint64_t was, uint64_t held
     push_flag(F, &f, 0);
 }
 
+int ug_fleet_promote(ug_fleet *F, const char *rollout, const ug_fleet_gate *g, int wait_ms)
+{
+    fflag f = {.op = FOP_PROMOTE, .gate = *g};
+    snprintf(f.rollout, sizeof f.rollout, "%s", rollout);
+    return push_flag(F, &f, wait_ms);
+}
+
 bool ug_fleet_leads(ug_fleet *F)
 {
     pthread_mutex_lock(&F->qmu);

@@ -148,14 +148,74 @@ int ug_fleet_row_parse(const char *v, size_t n, uint64_t *seconds, bool *up)
     return 0;
 }
 
+/* Lowercase hex of 64 digits, or nothing, into out. */
+static int mac_field(const char *v, size_t vn, char out[UG_FLEET_MAC_HEX + 1])
+{
+    for (size_t i = 0; i < vn; i++)
+        if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
+            return -1;
+    if (vn != 0 && vn != UG_FLEET_MAC_HEX)
+        return -1;
+    memcpy(out, v, vn);
+    out[vn] = '\0';
+    return 0;
+}
+
+static int gate_cmp(const ug_fleet_gate *a, const ug_fleet_gate *b)
+{
+    int c = strcmp(a->stage, b->stage);
+    return c ? c : a->step < b->step ? -1 : a->step > b->step;
+}
+
+/* One "STAGE:STEP:BP:TO" into g; 0 or -1. */
+static int gate_parse(const char *v, size_t vn, ug_fleet_gate *g)
+{
+    const char *end = v + vn, *p[3];
+    const char *at = v;
+    for (int i = 0; i < 3; i++) {
+        p[i] = memchr(at, ':', (size_t)(end - at));
+        if (!p[i])
+            return -1;
+        at = p[i] + 1;
+    }
+    uint64_t step, bp;
+    if (word(v, (size_t)(p[0] - v), stage_char, g->stage, sizeof g->stage) != 0 ||
+        decimal(p[0] + 1, (size_t)(p[1] - p[0] - 1), UG_FLEET_STEP_MAX, &step) != 0 ||
+        decimal(p[1] + 1, (size_t)(p[2] - p[1] - 1), 10000, &bp) != 0 ||
+        word(p[2] + 1, (size_t)(end - p[2] - 1), version_char, g->to, sizeof g->to) != 0)
+        return -1;
+    g->step = (uint32_t)step, g->bp = (uint32_t)bp;
+    return 0;
+}
+
+/* The `gates` field: entries in strictly ascending (stage, step) order, so
+ * that one list has one text (the gmac is over the text). */
+static int gates_field(const char *v, size_t vn, ug_fleet_flags *out)
+{
+    out->ngates = 0;
+    const char *at = v, *end = v + vn;
+    for (bool more = vn > 0; more;) {
+        const char *comma = memchr(at, ',', (size_t)(end - at));
+        const char *stop = comma ? comma : end;
+        if (out->ngates == UG_FLEET_GATES_MAX || gate_parse(at, (size_t)(stop - at), &out->gates[out->ngates]) != 0)
+            return -1;
+        if (out->ngates && gate_cmp(&out->gates[out->ngates - 1], &out->gates[out->ngates]) >= 0)
+            return -1;
+        out->ngates++;
+        more = comma != NULL;
+        at = more ? comma + 1 : end;
+    }
+    return 0;
+}
+
 /* One field of the flags hash into out; 0, or -1 when its value is bad. */
 static int flag_field(const char *k, size_t kn, const char *v, size_t vn, ug_fleet_flags *out, unsigned *seen)
 {
-    static const char *const names[] = {"paused", "halted", "why", "at", "held", "shift", "ver", "mac"};
+    static const char *const names[] = {"paused", "halted", "why", "at", "held", "shift", "ver", "mac", "gates", "gmac"};
     unsigned which = 0;
-    while (which < 8 && !(strlen(names[which]) == kn && memcmp(names[which], k, kn) == 0))
+    while (which < 10 && !(strlen(names[which]) == kn && memcmp(names[which], k, kn) == 0))
         which++;
-    if (which == 8)
+    if (which == 10)
         return 0; /* not ours: the MAC covers only what we read */
     if (*seen & (1u << which))
         return -1;
@@ -178,15 +238,9 @@ static int flag_field(const char *k, size_t kn, const char *v, size_t vn, ug_fle
     case 4: out->held = n; return 0;
     case 5: out->shift = n; return 0;
     case 6: out->ver = n; return 0;
-    default:
-        for (size_t i = 0; i < vn; i++)
-            if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
-                return -1;
-        if (vn != 0 && vn != UG_FLEET_MAC_HEX)
-            return -1;
-        memcpy(out->mac, v, vn);
-        out->mac[vn] = '\0';
-        return 0;
+    case 7: return mac_field(v, vn, out->mac);
+    case 8: return gates_field(v, vn, out);
+    default: return mac_field(v, vn, out->gmac);
     }
 }
 
@@ -222,6 +276,72 @@ bool ug_fleet_flags_verify(const uint8_t *key, const char *rollout, const ug_fle
         return false;
     ug_fleet_flags_mac(key, rollout, st, want);
     return sodium_memcmp(want, st->mac, UG_FLEET_MAC_HEX) == 0;
+}
+
+void ug_fleet_gates_format(const ug_fleet_flags *st, char *out)
+{
+    size_t at = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < st->ngates && i < UG_FLEET_GATES_MAX; i++) {
+        const ug_fleet_gate *g = &st->gates[i];
+        int n = snprintf(out + at, UG_FLEET_GATES_TEXT - at, "%s%s:%u:%u:%s", i ? "," : "", g->stage, g->step, g->bp,
+                         g->to);
+        if (n < 0 || (size_t)n >= UG_FLEET_GATES_TEXT - at)
+            return; /* cannot happen: the text's bound counts every entry's longest */
+        at += (size_t)n;
+    }
+}
+
+void ug_fleet_gates_mac(const uint8_t *key, const char *rollout, const ug_fleet_flags *st,
+                        char out[UG_FLEET_MAC_HEX + 1])
+{
+    static const char ctx[] = "upgate fleet gates v1\n";
+    char text[UG_FLEET_GATES_TEXT];
+    ug_fleet_gates_format(st, text);
+    crypto_generichash_state h;
+    uint8_t d[UG_FLEET_MAC_HEX / 2];
+    crypto_generichash_init(&h, key, 32, sizeof d);
+    crypto_generichash_update(&h, (const uint8_t *)ctx, sizeof ctx - 1);
+    crypto_generichash_update(&h, (const uint8_t *)rollout, strlen(rollout) + 1); /* its NUL ends it */
+    crypto_generichash_update(&h, (const uint8_t *)text, strlen(text));
+    crypto_generichash_final(&h, d, sizeof d);
+    sodium_bin2hex(out, UG_FLEET_MAC_HEX + 1, d, sizeof d);
+}
+
+bool ug_fleet_gates_verify(const uint8_t *key, const char *rollout, const ug_fleet_flags *st)
+{
+    char want[UG_FLEET_MAC_HEX + 1];
+    if (!st->ngates && !st->gmac[0])
+        return true;
+    if (strlen(st->gmac) != UG_FLEET_MAC_HEX)
+        return false;
+    ug_fleet_gates_mac(key, rollout, st, want);
+    return sodium_memcmp(want, st->gmac, UG_FLEET_MAC_HEX) == 0;
+}
+
+int ug_fleet_gates_add(ug_fleet_flags *st, const ug_fleet_gate *g)
+{
+    ug_fleet_gate chk = {0};
+    char text[UG_NAME_MAX + UG_VER_MAX + 32];
+    int n = snprintf(text, sizeof text, "%s:%u:%u:%s", g->stage, g->step, g->bp, g->to);
+    if (n < 0 || (size_t)n >= sizeof text || gate_parse(text, (size_t)n, &chk) != 0)
+        return -1; /* what we write must read back */
+    size_t k = 0;
+    for (size_t i = 0; i < st->ngates; i++) /* one release at a time: the older ones' gates are done with */
+        if (strcmp(st->gates[i].to, g->to) == 0)
+            st->gates[k++] = st->gates[i];
+    st->ngates = k;
+    size_t at = 0;
+    while (at < st->ngates && gate_cmp(&st->gates[at], &chk) < 0)
+        at++;
+    if (at < st->ngates && gate_cmp(&st->gates[at], &chk) == 0)
+        return st->gates[at].bp == chk.bp ? 0 : -1; /* one step, one percentage */
+    if (st->ngates == UG_FLEET_GATES_MAX)
+        return -1;
+    memmove(&st->gates[at + 1], &st->gates[at], (st->ngates - at) * sizeof *st->gates);
+    st->gates[at] = chk;
+    st->ngates++;
+    return 1;
 }
 
 int ug_fleet_qkey_parse(const char *k, size_t n, char rollout[UG_NAME_MAX + 1], char to[UG_VER_MAX + 1],

@@ -44,11 +44,25 @@ int ug_fleet_row_parse(const char *v, size_t n, uint64_t *seconds, bool *up) UG_
 /* The fleet's flags of a rollout, as its hash `ug:{R}:flags` holds them. */
 #define UG_FLEET_WHY_MAX 255u
 #define UG_FLEET_MAC_HEX 64u
+#define UG_FLEET_GATES_MAX 32u  /* gates promoted, kept per rollout (one release's) */
+#define UG_FLEET_STEP_MAX 65535u
+/* A gate promoted on some tracker: step `step` (percentage bp, hundredths)
+ * of stage's schedule, in release `to` (docs/fleet.md, "Gates"). */
+typedef struct {
+    char stage[UG_NAME_MAX + 1];
+    char to[UG_VER_MAX + 1];
+    uint32_t step, bp;
+} ug_fleet_gate;
 typedef struct {
     bool paused, halted;
     char why[UG_FLEET_WHY_MAX + 1];
     uint64_t at, held, shift, ver;
     char mac[UG_FLEET_MAC_HEX + 1]; /* lowercase hex; "" when none */
+    /* `gates` and `gmac`: sealed apart from mac, which stays the v1 MAC an
+     * older tracker checks (and keeps when it rewrites the hash). */
+    ug_fleet_gate gates[UG_FLEET_GATES_MAX]; /* ascending (stage, step), no two alike */
+    size_t ngates;
+    char gmac[UG_FLEET_MAC_HEX + 1];
 } ug_fleet_flags;
 
 /* HGETALL's name/value pairs (nf names and values, alternating): 0, or -1
@@ -62,6 +76,22 @@ void ug_fleet_flags_mac(const uint8_t *key, const char *rollout, const ug_fleet_
                         char out[UG_FLEET_MAC_HEX + 1]);
 /* Whether st->mac is that MAC (compared in constant time). */
 bool ug_fleet_flags_verify(const uint8_t *key, const char *rollout, const ug_fleet_flags *st);
+
+/* The `gates` field: "STAGE:STEP:BP:TO" entries in st's order, joined by
+ * ','; "" for none. out holds UG_FLEET_GATES_TEXT bytes. */
+#define UG_FLEET_GATES_TEXT (UG_FLEET_GATES_MAX * (UG_NAME_MAX + UG_VER_MAX + 16u) + 1u)
+void ug_fleet_gates_format(const ug_fleet_flags *st, char *out);
+/* gmac: BLAKE2b under the flags' key over the rollout's name and the
+ * `gates` text, in hex; without a version in it, so a rewrite by a tracker
+ * that knows no gates (it keeps both fields) leaves it valid. */
+void ug_fleet_gates_mac(const uint8_t *key, const char *rollout, const ug_fleet_flags *st,
+                        char out[UG_FLEET_MAC_HEX + 1]);
+/* Whether st->gmac is that MAC; true for no gates and no gmac at all. */
+bool ug_fleet_gates_verify(const uint8_t *key, const char *rollout, const ug_fleet_flags *st);
+/* Adds g to st's gates in order, first dropping every gate of another
+ * release (a rollout has one): 1 added, 0 there already, -1 full or g
+ * out of bounds. */
+int ug_fleet_gates_add(ug_fleet_flags *st, const ug_fleet_gate *g) UG_WUR;
 
 /* The names a stage's quota key holds, "ug:{ROLLOUT}:TO:q:STAGE"; 0 or -1. */
 int ug_fleet_qkey_parse(const char *k, size_t n, char rollout[UG_NAME_MAX + 1], char to[UG_VER_MAX + 1],

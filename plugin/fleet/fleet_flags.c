@@ -1,10 +1,11 @@
-/* Fleet mode's flags: pause, halt, resume and ramp holds, written to Redis under a MAC only the fleet's trackers can make, and read back by every tracker. */
+/* Fleet mode's flags: pause, halt, resume, ramp holds and promoted gates, written to Redis under a MAC only the fleet's trackers can make, and read back by every tracker. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
+#include "core/gates.h"
 #include "fleet/fleet_impl.h"
 
 /*
@@ -47,8 +48,9 @@ int fl_flag_key(ug_fleet *F, char *err, size_t errcap)
 /* ---- reading ------------------------------------------------------------------------ */
 
 /* The flags of f in Redis: 1 (st set; *valid when they parse and carry
- * our MAC), 0 none yet (no version), -1 Redis failed. */
-static int read_flags(ug_fleet *F, const flagged_rollout *f, ug_fleet_flags *st, bool *valid)
+ * our MAC, *gvalid when their gates carry our gmac too), 0 none yet (no
+ * version), -1 Redis failed. */
+static int read_flags(ug_fleet *F, const flagged_rollout *f, ug_fleet_flags *st, bool *valid, bool *gvalid)
 {
     fr_args_reset(&F->a);
     fr_arg(&F->a, "HGETALL");
@@ -66,6 +68,7 @@ static int read_flags(ug_fleet *F, const flagged_rollout *f, ug_fleet_flags *st,
         st->ver = fr_hash_int(rep, "ver", &v) && v > 0 ? (uint64_t)v : 0;
     freeReplyObject(rep);
     *valid = ok && (!F->flag_key || ug_fleet_flags_verify(F->flag_key, f->name, st));
+    *gvalid = *valid && (!F->flag_key || ug_fleet_gates_verify(F->flag_key, f->name, st));
     return st->ver ? 1 : 0;
 }
 
@@ -89,9 +92,13 @@ static void local_state(const ug_rollout_state *rt, ug_fleet_flags *st)
  * version expected. 1 written, 0 it moved on, -1 Redis failed. */
 static int cas(ug_fleet *F, const flagged_rollout *f, ug_fleet_flags *nw, uint64_t expected)
 {
-    nw->mac[0] = '\0';
+    char gates[UG_FLEET_GATES_TEXT];
+    nw->mac[0] = nw->gmac[0] = '\0';
     if (F->flag_key)
         ug_fleet_flags_mac(F->flag_key, f->name, nw, nw->mac);
+    if (F->flag_key && nw->ngates)
+        ug_fleet_gates_mac(F->flag_key, f->name, nw, nw->gmac);
+    ug_fleet_gates_format(nw, gates);
     fr_args *a = &F->a;
     fr_args_reset(a);
     fr_arg(a, f->fkey);
@@ -104,6 +111,8 @@ static int cas(ug_fleet *F, const flagged_rollout *f, ug_fleet_flags *nw, uint64
     fr_argu(a, nw->held);
     fr_argu(a, nw->shift);
     fr_arg(a, nw->mac);
+    fr_arg(a, gates);
+    fr_arg(a, nw->gmac);
     redisReply *rep = fl_script(F, FR_FLAGS, 1);
     long long done = 0;
     if (rep && !fr_int_at(rep, 1, &done))
@@ -120,13 +129,15 @@ static int cas(ug_fleet *F, const flagged_rollout *f, ug_fleet_flags *nw, uint64
 static int write_one(ug_fleet *F, const flagged_rollout *f, const ug_live_rollout *lr, const fflag *op)
 {
     ug_fleet_flags cur, nw;
-    bool valid;
-    int rc = read_flags(F, f, &cur, &valid);
+    bool valid, gvalid;
+    int rc = read_flags(F, f, &cur, &valid, &gvalid);
     if (rc < 0)
         return -1;
-    if (valid && rc == 1)
+    if (valid && rc == 1) {
         nw = cur;
-    else if (lr)
+        if (!gvalid) /* gates a tracker did not seal are not carried on */
+            nw.ngates = 0;
+    } else if (lr)
         local_state(lr->rt, &nw);
     else
         memset(&nw, 0, sizeof nw);
@@ -137,6 +148,15 @@ static int write_one(ug_fleet *F, const flagged_rollout *f, const ug_live_rollou
     } else if (op->op == FOP_HALT) {
         nw.halted = true, nw.at = op->at;
         snprintf(nw.why, sizeof nw.why, "%s", op->why);
+    } else if (op->op == FOP_PROMOTE) {
+        int added = ug_fleet_gates_add(&nw, &op->gate);
+        if (added < 0)
+            fl_log(F, UG_LOG_ERROR,
+                   "rollout %s: the promote of stage %s step %u cannot be told to the fleet (more than %u gates "
+                   "promoted in release %s): promote it on each tracker",
+                   f->name, op->gate.stage, op->gate.step, UG_FLEET_GATES_MAX, op->gate.to);
+        if (added <= 0)
+            return 1; /* the fleet knows it already, or never will */
     } else if (nw.held != op->was) {
         return 1; /* another hold decision came first: this one is moot */
     } else {
@@ -242,11 +262,40 @@ static void refuse(ug_fleet *F, flagged_rollout *f, const ug_fleet_flags *st, co
     f->bad_ver = st->ver;
 }
 
+/* The gates the fleet promoted, offered at every read of its flags: a gate
+ * of this tracker that is that very gate and due now is released (one not
+ * due yet is released at a later read, once it is). */
+static void promote_gates(ug_fleet *F, flagged_rollout *f, const ug_live_rollout *lr, const ug_fleet_flags *st,
+                          bool gvalid)
+{
+    if (!gvalid) {
+        if (st->ver != f->bad_gver)
+            fl_log(F, UG_LOG_WARN,
+                   "rollout %s: the gates promoted in the fleet's flags at version %llu are not signed with this "
+                   "fleet's key: ignored",
+                   f->name, (unsigned long long)st->ver);
+        f->bad_gver = st->ver;
+        return;
+    }
+    unsigned n = 0;
+    uint64_t now = ug_inst_now(F->I);
+    for (size_t i = 0; i < st->ngates; i++) {
+        const ug_fleet_gate *g = &st->gates[i];
+        if (strcmp(g->to, lr->r->to) == 0 && ug_gates_fleet_promote(F->I, lr, g->stage, g->to, g->step, g->bp, now)) {
+            fl_log(F, UG_LOG_INFO, "rollout %s stage %s: gate before step %u released, as the fleet says", f->name,
+                   g->stage, g->step);
+            n++;
+        }
+    }
+    if (n)
+        atomic_fetch_add(&F->I->epoch, 1); /* remembered answers no longer hold */
+}
+
 static int poll_flags(ug_fleet *F, flagged_rollout *f, const ug_live_rollout *lr)
 {
     ug_fleet_flags st;
-    bool valid;
-    int rc = read_flags(F, f, &st, &valid);
+    bool valid, gvalid;
+    int rc = read_flags(F, f, &st, &valid, &gvalid);
     if (rc < 0)
         return -1;
     if (rc == 0) { /* a fleet without flags for it yet starts from this tracker's */
@@ -259,8 +308,11 @@ static int poll_flags(ug_fleet *F, flagged_rollout *f, const ug_live_rollout *lr
         return 0; /* applied from the next poll, which reads what was written */
     }
     f->synced = true;
-    if (st.ver == f->ver)
+    if (st.ver == f->ver) {
+        if (valid && st.ngates)
+            promote_gates(F, f, lr, &st, gvalid);
         return 0;
+    }
     if (!valid)
         refuse(F, f, &st, F->flag_key ? "not signed with this fleet's key (written without its password_file?)"
                                       : "malformed");
@@ -269,6 +321,7 @@ static int poll_flags(ug_fleet *F, flagged_rollout *f, const ug_live_rollout *lr
     else {
         apply_flags(F, lr, &st);
         fl_keep_version(F, f, st.ver);
+        promote_gates(F, f, lr, &st, gvalid);
     }
     return 0;
 }

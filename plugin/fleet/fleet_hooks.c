@@ -21,6 +21,15 @@ static void on_hold(void *ctx, const char *rollout, uint64_t was, uint64_t held_
     ug_fleet_hold(ctx, rollout, was, held_since, shift);
 }
 
+static int on_promoted(void *ctx, const char *rollout, const char *stage, const char *to, uint32_t step, uint32_t bp,
+                       int wait_ms)
+{
+    ug_fleet_gate g = {.step = step, .bp = bp};
+    snprintf(g.stage, sizeof g.stage, "%s", stage);
+    snprintf(g.to, sizeof g.to, "%s", to);
+    return ug_fleet_promote(ctx, rollout, &g, wait_ms);
+}
+
 static bool leads(void *ctx)
 {
     return ug_fleet_leads(ctx);
@@ -110,7 +119,7 @@ static void stage_status(void *ctx, json_t *o, const ug_live_rollout *lr, const 
     json_object_set_new(o, "fleet", f ? f : json_null());
 }
 
-/* The others obey a pause, resume or halt once Redis holds it (docs/fleet.md). */
+/* The others obey a pause, resume, halt or promote once Redis holds it (docs/fleet.md). */
 static void flag_reply(void *ctx, json_t *reply, int told)
 {
     json_t *v = !ctx     ? json_null()
@@ -167,7 +176,7 @@ int ug_fleet_attach(ug_inst *I, const ug_policy *p, char *err, size_t errcap)
     if (!F)
         return -1;
     F->sink = (ug_sink){.ctx = F, .slots = &F->slots, .granted = fl_on_commit, .outcome = on_outcome,
-                        .flag = on_flag, .hold = on_hold, .decides_holds = leads, .policy_ok = same_fleet,
+                        .flag = on_flag, .hold = on_hold, .promoted = on_promoted, .decides_holds = leads, .policy_ok = same_fleet,
                         .start = start, .stop = stop, .destroy = destroy};
     F->ext = alone_ext;
     F->ext.ctx = F;

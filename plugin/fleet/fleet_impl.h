@@ -46,13 +46,14 @@ typedef struct {
     uint64_t uid;
 } queued_outcome;
 
-enum { FOP_PAUSE = UG_FLAG_PAUSE, FOP_RESUME = UG_FLAG_RESUME, FOP_HALT = UG_FLAG_HALT, FOP_HOLD };
+enum { FOP_PAUSE = UG_FLAG_PAUSE, FOP_RESUME = UG_FLAG_RESUME, FOP_HALT = UG_FLAG_HALT, FOP_HOLD, FOP_PROMOTE };
 
 typedef struct {
     char rollout[UG_NAME_MAX + 1];
     int op;
     char why[256];
     uint64_t at, was, held, shift;
+    ug_fleet_gate gate; /* FOP_PROMOTE: the gate released here */
     uint64_t seq;
 } fflag;
 
@@ -98,6 +99,7 @@ typedef struct {
     char fkey[UG_FLEET_KEY_MAX];
     uint64_t ver;          /* the flags' version last applied here (kept in the store: no rollback) */
     uint64_t bad_ver;      /* the last version refused (logged once) */
+    uint64_t bad_gver;     /* the last version whose gates were refused (logged once) */
     bool present, synced;
 } flagged_rollout;
 
@@ -192,6 +194,10 @@ int ug_fleet_flag(ug_fleet *F, const char *rollout, ug_flag_op op, const char *w
 bool ug_fleet_leads(ug_fleet *F);
 /* A ramp hold decided here (held_since 0: released), from `was`. */
 void ug_fleet_hold(ug_fleet *F, const char *rollout, uint64_t was, uint64_t held_since, uint64_t shift);
+/* upgate-ctl promote released gate g of rollout here: written to the
+ * fleet's flags, so every tracker releases that gate; waits up to wait_ms
+ * for Redis to hold it. 1 written, 0 queued. */
+int ug_fleet_promote(ug_fleet *F, const char *rollout, const ug_fleet_gate *g, int wait_ms);
 
 /* Status: the tracker's fleet object, and a stage's fleet counts (NULL
  * when none are known yet). New jansson references. */

@@ -148,14 +148,15 @@ static const char *const scripts[FR_NSCRIPTS] = {
                 "redis.call('HSET', KEYS[1], ARGV[1], now .. '|' .. ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[4])\n"
                 "return {was, now, 0}\n",
     /* FLAGS flags; expected version, new version, paused, halted, why, at,
-     * held, shift, mac -> {version, written}: a compare-and-set of the whole
-     * state, MACed by the writer (fleet_flags.c), so a reader can tell a
-     * tracker's word from anybody's HSET. */
+     * held, shift, mac, gates, gmac -> {version, written}: a compare-and-set
+     * of the whole state, MACed by the writer (fleet_flags.c), so a reader
+     * can tell a tracker's word from anybody's HSET. */
     [FR_FLAGS] = "local f = KEYS[1]\n"
                  "local cur = tonumber(redis.call('HGET', f, 'ver') or '0') or -1\n"
                  "if cur ~= tonumber(ARGV[1]) then return {cur, 0} end\n"
                  "redis.call('HSET', f, 'ver', ARGV[2], 'paused', ARGV[3], 'halted', ARGV[4], 'why', ARGV[5], "
-                 "'at', ARGV[6], 'held', ARGV[7], 'shift', ARGV[8], 'mac', ARGV[9])\n"
+                 "'at', ARGV[6], 'held', ARGV[7], 'shift', ARGV[8], 'mac', ARGV[9], 'gates', ARGV[10], "
+                 "'gmac', ARGV[11])\n"
                  "return {tonumber(ARGV[2]), 1}\n",
     /* RATE rate; tracker, demand, ttl, fleet_rate -> {share, trackers, demand}:
      * Doorman's proportional share, demand + 1 so an idle tracker keeps a
