@@ -361,6 +361,15 @@ long long fu_stage_int(fu_fleet *f, unsigned i, const char *key)
     return v;
 }
 
+long long fu_gate_int(fu_fleet *f, unsigned i, const char *key)
+{
+    json_t *j = fu_ctl(f, i, "{\"cmd\":\"status\"}");
+    json_t *v = json_object_get(json_object_get(first_stage(j), "gate"), key);
+    long long n = json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+    json_decref(j);
+    return n;
+}
+
 void fu_outlook(fu_fleet *f, unsigned i, char *out, size_t cap)
 {
     json_t *j = fu_ctl(f, i, "{\"cmd\":\"status\"}");

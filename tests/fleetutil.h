@@ -91,6 +91,9 @@ void fu_resend(fu_fleet *f, fu_req *r, size_t n);
 void fu_converse(fu_fleet *f, fu_req *r, size_t n);
 /* Tracker i's first stage: its status member key (an integer). */
 long long fu_stage_int(fu_fleet *f, unsigned i, const char *key);
+/* Tracker i's first stage's gate (status: stage.gate), its member key as an
+ * integer; -1 for null or no gate. */
+long long fu_gate_int(fu_fleet *f, unsigned i, const char *key);
 /* Tracker i's first stage's lease_outlook ("hold", "soon", "spent"), copied into out. */
 void fu_outlook(fu_fleet *f, unsigned i, char *out, size_t cap);
 /* An integer of tracker i's fleet status (tracker.fleet.KEY). */

@@ -209,15 +209,9 @@ Test(fleet_auth, forged_and_replayed_flags_are_ignored)
             times_logged(1, "not signed with this fleet's key"), times_logged(1, "older than those applied here"));
 }
 
-/* Tracker t's first stage's gate step (-1: none). */
 static long long gate_step(unsigned t)
 {
-    json_t *st = fu_ctl(&F, t, "{\"cmd\":\"status\"}");
-    json_t *s = json_array_get(json_object_get(json_array_get(json_object_get(st, "rollouts"), 0), "stages"), 0);
-    json_t *v = json_object_get(json_object_get(s, "gate"), "step");
-    long long n = json_is_integer(v) ? (long long)json_integer_value(v) : -1;
-    json_decref(st);
-    return n;
+    return fu_gate_int(&F, t, "step");
 }
 
 /* Promote across the fleet under the password and the ACL (no command

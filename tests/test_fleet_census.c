@@ -63,13 +63,19 @@ static void ask_range(unsigned i, uint64_t from, size_t n)
     free(out);
 }
 
-Test(fleet_census, two_trackers_disjoint_uids_merge_to_the_union)
+/* Two trackers, a seeing uids 1..3000, b 100001..105000. */
+static void two_trackers_seen(void)
 {
     fu_init(&F, 2, NULL, "", "  - {name: all, quota: 100}\n");
     fu_start_all(&F);
     fu_wait_joined(&F);
     ask_range(0, 1, 3000);
     ask_range(1, 100001, 5000);
+}
+
+Test(fleet_census, two_trackers_disjoint_uids_merge_to_the_union)
+{
+    two_trackers_seen();
     for (unsigned i = 0; i < 2; i++) {
         json_t *c = fleet_census(i, 2, 7600);
         json_t *fl = json_object_get(c, "fleet");
@@ -114,11 +120,7 @@ static void brief_is_the_fleets(json_t *b, const char *where)
  * first merge or alone. */
 Test(fleet_census, status_and_explain_show_the_fleets_top_versions)
 {
-    fu_init(&F, 2, NULL, "", "  - {name: all, quota: 100}\n");
-    fu_start_all(&F);
-    fu_wait_joined(&F);
-    ask_range(0, 1, 3000);
-    ask_range(1, 100001, 5000);
+    two_trackers_seen();
     json_decref(fleet_census(0, 2, 7600));
     json_t *st = fu_ctl(&F, 0, "{\"cmd\":\"status\"}");
     brief_is_the_fleets(json_object_get(json_object_get(st, "tracker"), "census"), "status");

@@ -33,15 +33,9 @@ static void ramp(const char *t1, int p1, const char *t2)
              t1, p1, t2);
 }
 
-/* Tracker i's first stage's gate, its member key as an integer (-1: null). */
 static long long gate_int(unsigned i, const char *key)
 {
-    json_t *st = fu_ctl(&F, i, "{\"cmd\":\"status\"}");
-    json_t *s = json_array_get(json_object_get(json_array_get(json_object_get(st, "rollouts"), 0), "stages"), 0);
-    json_t *v = json_object_get(json_object_get(s, "gate"), key);
-    long long n = json_is_integer(v) ? (long long)json_integer_value(v) : -1;
-    json_decref(st);
-    return n;
+    return fu_gate_int(&F, i, key);
 }
 
 /* Polls tracker i until its gate's due_since is set, or its step is `step` (ms at most); the step. */
@@ -54,6 +48,16 @@ static long long wait_step(unsigned i, long long step, long ms, bool due)
             break;
     }
     return got;
+}
+
+/* upgate-ctl promote on a, once its gate before step 1 is due; it moves a on. */
+static void promote_a(void)
+{
+    cr_assert_eq(wait_step(0, 0, 5000, true), 0, "a holds at step 0, the gate due");
+    json_t *r = fu_ctl(&F, 0, "{\"cmd\":\"promote\",\"rollout\":\"default\"}");
+    cr_assert(json_is_true(json_object_get(r, "ok")), "promote on a");
+    cr_assert_str_eq(json_string_value(json_object_get(r, "fleet")), "written", "Redis holds it when promote returns");
+    json_decref(r);
 }
 
 /* How many promote entries tracker i's history holds, and the actor kind of the last. */
@@ -83,12 +87,8 @@ Test(fleet_gates, promote_on_one_tracker_releases_the_gate_on_every_tracker)
     ramp("2020-01-02T00:00:00Z", 50, "2020-01-02T00:00:01Z");
     fu_start_all(&F);
     fu_wait_joined(&F);
-    for (unsigned i = 0; i < 2; i++)
-        cr_assert_eq(wait_step(i, 0, 5000, true), 0, "tracker %s holds at step 0, the gate due", F.name[i]);
-    json_t *r = fu_ctl(&F, 0, "{\"cmd\":\"promote\",\"rollout\":\"default\"}");
-    cr_assert(json_is_true(json_object_get(r, "ok")), "promote on a");
-    cr_assert_str_eq(json_string_value(json_object_get(r, "fleet")), "written", "Redis holds it when promote returns");
-    json_decref(r);
+    cr_assert_eq(wait_step(1, 0, 5000, true), 0, "b holds at step 0, the gate due");
+    promote_a();
     long long t0 = fu_mono_ms();
     cr_assert_eq(wait_step(1, 1, 5000, false), 1, "b releases the gate before step 1");
     fprintf(stderr, "fleet promote: b released the gate %lld ms after a's promote returned\n", fu_mono_ms() - t0);
@@ -123,10 +123,7 @@ Test(fleet_gates, a_promote_ahead_of_the_gate_waits_for_that_very_gate)
     ramp("2099-01-02T00:00:00Z", 50, "2099-01-03T00:00:00Z");
     fu_start(&F, 1);
     fu_wait_joined(&F);
-    cr_assert_eq(wait_step(0, 0, 5000, true), 0);
-    json_t *r = fu_ctl(&F, 0, "{\"cmd\":\"promote\",\"rollout\":\"default\"}");
-    cr_assert(json_is_true(json_object_get(r, "ok")));
-    json_decref(r);
+    promote_a();
     cr_assert_eq(wait_step(0, 1, 2000, false), 1);
     usleep(1500 * 1000);
     cr_assert_eq(gate_int(1, "step"), 0, "b's step 1 is not due: nothing to release yet");
@@ -160,11 +157,8 @@ Test(fleet_gates, a_promote_never_releases_a_later_gate)
              "      - {at: 2020-01-03T00:00:00Z, percent: 100, gate: manual}\n");
     fu_start(&F, 1);
     fu_wait_joined(&F);
-    cr_assert_eq(wait_step(0, 0, 5000, true), 0);
     cr_assert_eq(wait_step(1, 1, 5000, true), 1, "b holds at step 2");
-    json_t *r = fu_ctl(&F, 0, "{\"cmd\":\"promote\",\"rollout\":\"default\"}");
-    cr_assert(json_is_true(json_object_get(r, "ok")));
-    json_decref(r);
+    promote_a();
     cr_assert_eq(wait_step(0, 1, 2000, false), 1);
     usleep(1500 * 1000);
     cr_assert_eq(gate_int(1, "step"), 1, "b's step 2 stays held");
