@@ -77,6 +77,30 @@ static void row_and_key(const char *s, size_t n)
              "quota key does not write back: %.*s", (int)n, s);
 }
 
+/* The promoted gates of accepted flags: their text reads back to them,
+ * their gmac is theirs alone, and adding one they hold changes nothing. */
+static void gates(ug_fleet_flags *st, const uint8_t *key)
+{
+    static char text[UG_FLEET_GATES_TEXT];
+    static ug_fleet_flags back;
+    FZ_CHECK(st->ngates <= UG_FLEET_GATES_MAX && (!st->gmac[0] || strlen(st->gmac) == UG_FLEET_MAC_HEX),
+             "gates out of their bounds");
+    ug_fleet_gates_format(st, text);
+    const char *f[2] = {"gates", text};
+    size_t len[2] = {5, strlen(text)};
+    FZ_CHECK(ug_fleet_flags_parse(f, len, 2, &back) == 0 && back.ngates == st->ngates &&
+                 memcmp(back.gates, st->gates, st->ngates * sizeof *st->gates) == 0,
+             "gates do not read back: %s", text);
+    ug_fleet_gates_mac(key, "r", st, st->gmac);
+    FZ_CHECK(ug_fleet_gates_verify(key, "r", st), "a gates MAC does not verify");
+    FZ_CHECK(!st->ngates || !ug_fleet_gates_verify(key, "q", st), "a gates MAC verifies for another rollout");
+    if (st->ngates) {
+        ug_fleet_gate g = st->gates[st->ngates - 1];
+        size_t n0 = st->ngates;
+        FZ_CHECK(ug_fleet_gates_add(st, &g) == 0 && st->ngates <= n0, "a gate held already is added again");
+    }
+}
+
 /* The flags hash's fields, NUL-separated: accepted flags carry the MAC
  * they are given, and no other. */
 static void flags(const char *s, size_t n)
@@ -94,6 +118,7 @@ static void flags(const char *s, size_t n)
     FZ_CHECK(ug_fleet_flags_verify(key, "r", &st), "a flags MAC does not verify");
     FZ_CHECK(!ug_fleet_flags_verify(key, "q", &st), "a flags MAC verifies for another rollout");
     (void)given;
+    gates(&st, key);
 }
 
 /* A string reply's bytes lie inside it, as its len says. */
