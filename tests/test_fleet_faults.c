@@ -13,6 +13,7 @@
 static fu_fleet F;
 static rl_relay relay;
 static bool hinted[UIDS];
+static unsigned char unheard[UIDS]; /* load()'s uids with no answer yet: tracker + 1 */
 static unsigned nhinted, by[FU_MAX];
 static uint64_t next_uid;
 static unsigned QUOTA; /* the test's */
@@ -22,6 +23,7 @@ static void setup(void)
     if (!ru_available())
         cr_skip_test("redis-server is not installed (make deps installs it)");
     memset(hinted, 0, sizeof hinted);
+    memset(unheard, 0, sizeof unheard);
     nhinted = 0;
     memset(by, 0, sizeof by);
     next_uid = 0;
@@ -54,9 +56,25 @@ static void start(unsigned quota, const char *extra, rl_mode mode, unsigned knob
     }
 }
 
+/* The HINTs among n answered requests to t. Every HINT is checked against
+ * the quota over the whole test. */
+static unsigned count_hints(unsigned t, const fu_req *r, unsigned n)
+{
+    unsigned got = 0;
+    for (unsigned k = 0; k < n; k++) {
+        if (r[k].done)
+            unheard[r[k].uid] = 0;
+        if (r[k].done && r[k].a.type == UG_TYPE_HINT && !hinted[r[k].uid]) {
+            hinted[r[k].uid] = true;
+            nhinted++, by[t]++, got++;
+        }
+    }
+    cr_assert_leq(nhinted, QUOTA, "%u distinct uids hold a valid HINT, over the quota of %u", nhinted, QUOTA);
+    return got;
+}
+
 /* n new peers ask tracker t as the reference peer does (resends on
- * silence); the HINTs among them. Every HINT is checked against the
- * quota over the whole test. */
+ * silence); the HINTs among them. */
 static unsigned ask(unsigned t, unsigned n)
 {
     static fu_req r[64];
@@ -66,14 +84,29 @@ static unsigned ask(unsigned t, unsigned n)
     cr_assert_lt(next_uid, UIDS);
     fu_fire(&F, r, n);
     fu_converse(&F, r, n);
-    unsigned got = 0;
-    for (unsigned k = 0; k < n; k++)
-        if (r[k].done && r[k].a.type == UG_TYPE_HINT && !hinted[r[k].uid]) {
-            hinted[r[k].uid] = true;
-            nhinted++, by[t]++, got++;
+    return count_hints(t, r, n);
+}
+
+/* load() reads answers for a while without resending: on a busy machine a
+ * HINT can come later than that, and its uid would hold a grant the test
+ * never counted. Each such peer asks its tracker again as the reference
+ * peer does (a granted uid gets its HINT again), so the count compared
+ * with Redis is what the peers really hold. */
+static void reask_unheard(void)
+{
+    static fu_req r[64];
+    for (unsigned t = 0; t < 2; t++) {
+        unsigned n = 0;
+        for (uint64_t uid = 1; uid <= next_uid; uid++) {
+            if (unheard[uid] != t + 1)
+                continue;
+            r[n++] = (fu_req){.uid = uid, .tracker = t};
+            if (n == 64)
+                fu_fire(&F, r, n), fu_converse(&F, r, n), count_hints(t, r, n), n = 0;
         }
-    cr_assert_leq(nhinted, QUOTA, "%u distinct uids hold a valid HINT, over the quota of %u", nhinted, QUOTA);
-    return got;
+        if (n)
+            fu_fire(&F, r, n), fu_converse(&F, r, n), count_hints(t, r, n);
+    }
 }
 
 /* Load: n new peers fired at t, answers read for ms (no resend); the HINTs. */
@@ -88,12 +121,9 @@ static unsigned load(unsigned t, unsigned n, long ms)
     fu_collect(&F, r, n, ms);
     while (fu_mono_ms() - t0 < ms) /* a steady pace, whatever the answers */
         nu_sleep_ms(5);
-    unsigned got = 0;
     for (unsigned k = 0; k < n; k++)
-        if (r[k].done && r[k].a.type == UG_TYPE_HINT && !hinted[r[k].uid])
-            hinted[r[k].uid] = true, nhinted++, by[t]++, got++;
-    cr_assert_leq(nhinted, QUOTA, "%u distinct uids hold a valid HINT, over the quota of %u", nhinted, QUOTA);
-    return got;
+        unheard[r[k].uid] = (unsigned char)(t + 1);
+    return count_hints(t, r, n);
 }
 
 /* Asks t in rounds of 8 until the fleet has offered `total` or ms pass. */
@@ -112,6 +142,7 @@ static long long qfield(const char *field)
 static void check_counted(void)
 {
     long long n = -1;
+    reask_unheard();
     for (long long end = fu_mono_ms() + 10000; (n = qfield("n")) != nhinted && fu_mono_ms() < end;)
         nu_sleep_ms(50);
     cr_assert_eq(n, nhinted, "Redis counts %lld, %u uids hold a HINT", n, nhinted);
