@@ -483,10 +483,12 @@ void ug_scope_foreach(ug_scope *sc, ug_grant_fn fn, void *ctx)
 
 /* q's grants among those sc holds: one pass over the tables (at ten
  * million grants a start makes it once per stage, so it reads the entries
- * directly rather than through ug_scope_foreach). */
+ * directly rather than through ug_scope_foreach). Grants of one second
+ * (a burst, a fill) seed the offer ring once per run. */
 static void count_stage(ug_scope *sc, ug_stage_quota *q)
 {
     uint64_t n = 0, npub = 0;
+    uint32_t run_at = 0, run = 0;
     for (unsigned i = 0; i < NSTRIPES; i++) {
         stripe *st = &sc->stripes[i];
         pthread_mutex_lock(&st->mu);
@@ -495,10 +497,18 @@ static void count_stage(ug_scope *sc, ug_stage_quota *q)
                 continue;
             n++;
             npub += (e->state & GF_PUBLISHED) != 0;
-            ug_stage_quota_seed_offer(q, e->at); /* offers per minute and hour outlive a restart */
+            if (e->at != run_at || run == UINT32_MAX) {
+                if (run) /* offers per minute and hour outlive a restart */
+                    ug_stage_quota_seed_offer(q, run_at, run);
+                run_at = e->at;
+                run = 0;
+            }
+            run++;
         }
         pthread_mutex_unlock(&st->mu);
     }
+    if (run)
+        ug_stage_quota_seed_offer(q, run_at, run);
     atomic_store_explicit(&q->n, n, memory_order_relaxed); /* q is not shared yet */
     atomic_store_explicit(&q->npub, npub, memory_order_relaxed);
 }

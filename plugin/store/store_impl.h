@@ -340,10 +340,10 @@ int ug_queue_reserve(ug_store *s, unsigned worker);
 bool ug_stage_quota_take(ug_stage_quota *q, unsigned w);
 /* Counts a new offer at now (per second and per minute). */
 void ug_stage_quota_offered(ug_stage_quota *q, uint64_t now);
-/* Counts a grant made at `at` into a stage not yet shared (its load):
+/* Counts n grants made at `at` into a stage not yet shared (its load):
  * cells keep the newest second and minute they saw, so grants read in any
  * order leave the ring as live offers would have. */
-void ug_stage_quota_seed_offer(ug_stage_quota *q, uint64_t at);
+void ug_stage_quota_seed_offer(ug_stage_quota *q, uint64_t at, uint32_t n);
 
 /* ---- grants.c ----------------------------------------------------------------- */
 
