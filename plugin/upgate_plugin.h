@@ -40,12 +40,16 @@ extern "C" {
  *    control socket and metrics endpoint have threads of their own).
  *  - check() touches no instance and may be called from any thread at any
  *    time.
- *  - The plugin starts no threads, with one exception: a policy with a
+ *  - The plugin starts no threads, with two exceptions. A policy with a
  *    `fleet:` section makes create() start one thread for Redis I/O, which
  *    finish() stops and joins (destroy() does, for a host that does not
  *    call finish()); it lives no longer than the instance. It never calls a
  *    host callback other than log() and now(), and it never runs on, or
- *    blocks, a worker: workers only hand it what they made durable.
+ *    blocks, a worker: workers only hand it what they made durable. And
+ *    loading a release's grants from the state folder (create(), or a
+ *    reload() that names a release not loaded yet), when there are more
+ *    than 65,536 of them, fills half of its tables on one short-lived
+ *    thread, joined before that call returns; it calls no host callback.
  * Reload builds the new policy aside and swaps one pointer; a worker inside
  * handle() finishes with the policy it started with. reload() and the
  * control commands that change what a HELLO gets (pause, resume, halt)

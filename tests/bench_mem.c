@@ -9,7 +9,11 @@
  * holds. The 1M row then sends a HELLO of each of 300k granted uids (1..300000,
  * granted first by fill) through upgate-load --warm: 300k sticky re-offers,
  * whose credentials fill the node's caches; the RSS after them is the steady
- * state. */
+ * state. UG_BENCH_ONLY=1m or 10m runs that row alone (the 1M row's re-offers
+ * take minutes on a busy machine); the first argument names the build folder
+ * (its upgate-node, upgate.so, upgate-load and bench-state), so a folder
+ * holding an older upgate.so beside links to the rest compares two builds on
+ * the same states. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>

@@ -318,13 +318,13 @@ static void expect_image_grants(ug_stage_quota *q, uint64_t from, uint64_t to, c
     }
 }
 
-/* Three thousand grants of "r" with outcomes and ten of "s", closed: the image. */
-static void make_image(void)
+/* n grants of "r" with outcomes and ten of "s", closed: the image. */
+static void make_image_of(uint64_t n)
 {
     ug_store *s = xopen(1, NULL);
     ug_stage_quota *q = xstage(s, "r");
-    grant_range(q, 0, 1, 3000);
-    for (uint64_t u = 1; u <= 3000; u++) {
+    grant_range(q, 0, 1, n);
+    for (uint64_t u = 1; u <= n; u++) {
         ug_outcome_put p = {.o = (ug_outcome)(u % 7), .at = NOW + (uint32_t)u, .ts = NOW + (uint32_t)u};
         cr_assert_geq(ug_scope_put_outcome(ug_stage_quota_scope(q), 0, u, &p, NULL), 0);
     }
@@ -333,6 +333,24 @@ static void make_image(void)
     xclose(s);
     (void)img_inode();
 }
+
+/* Three thousand grants of "r": a scope one thread loads. */
+static void make_image(void)
+{
+    make_image_of(3000);
+}
+
+/* Each outcome's count in "r" (1..n, uid u has outcome u % 7). */
+static void expect_outcome_counts(ug_stage_quota *q, uint64_t n, const char *what)
+{
+    for (unsigned o = 0; o < 7; o++) {
+        uint64_t want = n / 7 + (o && o <= n % 7);
+        cr_expect_eq(ug_scope_outcomes(ug_stage_quota_scope(q), (ug_outcome)o), want, "%s: outcome %u", what, o);
+    }
+}
+
+/* Big enough to load on two threads (image.c, IMG_PAR_MIN). */
+#define BIG_IMAGE 100000u
 
 /* A close writes the image; the next start loads every grant, outcome and
  * stage from it, and a close that changed nothing keeps it. */
@@ -378,6 +396,37 @@ Test(store_log, a_damaged_image_is_dropped_for_data_mdb)
     ug_stage_quota *q = xstage(s, "r");
     expect_image_grants(q, 1, 3000, "from data.mdb");
     cr_expect_eq(ug_stage_quota_count(q), 3000, "each grant once");
+    cr_expect(strstr(b.all, "grants.img is damaged"), "log: %s", b.all);
+    xclose(s);
+}
+
+/* A scope big enough to load on two threads: every grant, outcome count
+ * and stage count as written; then a record damaged near the end, after
+ * both threads have inserted most of the scope: the load starts over from
+ * data.mdb, and holds each grant once with the same counts. */
+Test(store_log, a_big_image_loads_on_two_threads_and_a_damaged_one_starts_over)
+{
+    make_image_of(BIG_IMAGE);
+    ug_store *s = xopen(2, NULL);
+    ug_stage_quota *q = xstage(s, "r");
+    expect_image_grants(q, 1, BIG_IMAGE, "from the image");
+    expect_outcome_counts(q, BIG_IMAGE, "from the image");
+    cr_expect_eq(ug_stage_quota_count(q), BIG_IMAGE);
+    cr_expect_eq(ug_stage_quota_count(xstage(s, "s")), 10);
+    xclose(s);
+    char path[128];
+    img_path(path, sizeof path);
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f);
+    cr_assert_eq(fseek(f, 64 + 24 * (long)(BIG_IMAGE - 5) + 13, SEEK_SET), 0);
+    cr_assert_eq(fputc(0x5a, f), 0x5a);
+    cr_assert_eq(fclose(f), 0);
+    logbook b = {0};
+    s = xopen(2, &b);
+    q = xstage(s, "r");
+    expect_image_grants(q, 1, BIG_IMAGE, "from data.mdb");
+    expect_outcome_counts(q, BIG_IMAGE, "from data.mdb");
+    cr_expect_eq(ug_stage_quota_count(q), BIG_IMAGE, "each grant once");
     cr_expect(strstr(b.all, "grants.img is damaged"), "log: %s", b.all);
     xclose(s);
 }

@@ -160,46 +160,84 @@ void ug_scope_free(ug_scope *sc)
     free(sc);
 }
 
-int ug_scope_presize(ug_scope *sc, size_t n)
+int ug_scope_presize(ug_scope *sc, size_t n, unsigned lo, unsigned hi)
 {
     /* stripes fill unevenly (by about the root of their share): leave
      * each room for 1/16 more, and 64 */
     size_t per = n / NSTRIPES;
     per += per / 16 + 64;
-    for (unsigned i = 0; i < NSTRIPES; i++)
+    for (unsigned i = lo; i < hi && i < NSTRIPES; i++)
         if (stripe_resize(&sc->stripes[i], cap_for(per)) != 0)
             return -1;
     return 0;
 }
 
-/* The scope is not shared yet. Entries come in batches so that the table
- * slots of a batch are fetched from memory while the earlier ones are
- * inserted: at ten million grants, loading is bound by cache misses. */
-int ug_scope_insert_loaded(ug_scope *sc, const uint64_t *uids, const grant_record *recs, size_t n)
+void ug_scope_unload(ug_scope *sc)
 {
-    uint64_t h[UG_LOAD_BATCH], out[UG_OUT_COUNT_] = {0};
-    if (n > UG_LOAD_BATCH)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        h[i] = ug_mix64(uids[i]);
-        stripe *st = stripe_of(sc, h[i]);
-        if (st->cap)
-            __builtin_prefetch(&st->tab[home_of(h[i], st->cap)], 1);
-    }
-    for (size_t i = 0; i < n; i++) {
-        stripe *st = stripe_of(sc, h[i]);
-        if (stripe_reserve(st) != 0)
-            return -1;
-        uint8_t o = recs[i].outcome < UG_OUT_COUNT_ ? recs[i].outcome : UG_OUT_PENDING;
-        grant_entry e = {.uid = uids[i], .at = recs[i].at, .stage = recs[i].stage,
-                  .state = (uint8_t)(o | (recs[i].flags & GR_PUBLISHED ? GF_PUBLISHED : 0)),
-                  .out_at = recs[i].outcome_at, .out_ts = recs[i].outcome_at};
-        stripe_insert(st, &e, h[i]);
-        out[o]++;
+    for (unsigned i = 0; i < NSTRIPES; i++) {
+        free(sc->stripes[i].tab);
+        sc->stripes[i].tab = NULL;
+        sc->stripes[i].cap = sc->stripes[i].used = 0;
     }
     for (unsigned o = 0; o < UG_OUT_COUNT_; o++)
-        if (out[o])
-            atomic_fetch_add_explicit(&sc->out[o], out[o], memory_order_relaxed);
+        atomic_store_explicit(&sc->out[o], 0, memory_order_relaxed);
+}
+
+void ug_loader_init(ug_loader *l, ug_scope *sc, unsigned lo, unsigned hi)
+{
+    *l = (ug_loader){.sc = sc, .lo = lo, .hi = hi};
+}
+
+/* Inserts the record in ring slot i, whose table slot was prefetched
+ * UG_LOAD_AHEAD records ago. */
+static int loader_put(ug_loader *l, size_t i)
+{
+    stripe *st = stripe_of(l->sc, l->h[i]);
+    if (stripe_reserve(st) != 0)
+        return -1;
+    const grant_record *r = &l->rec[i];
+    uint8_t o = r->outcome < UG_OUT_COUNT_ ? r->outcome : UG_OUT_PENDING;
+    grant_entry e = {.uid = l->uid[i], .at = r->at, .stage = r->stage,
+                     .state = (uint8_t)(o | (r->flags & GR_PUBLISHED ? GF_PUBLISHED : 0)),
+                     .out_at = r->outcome_at, .out_ts = r->outcome_at};
+    stripe_insert(st, &e, l->h[i]);
+    l->out[o]++;
+    return 0;
+}
+
+/* At ten million grants a load is bound by cache misses on the tables:
+ * each record's slot is prefetched when it comes in and written
+ * UG_LOAD_AHEAD records later, so the fetches overlap. */
+int ug_loader_add(ug_loader *l, uint64_t uid, const grant_record *r)
+{
+    uint64_t h = ug_mix64(uid);
+    unsigned si = (unsigned)(h >> (64 - STRIPE_BITS));
+    if (si < l->lo || si >= l->hi)
+        return 0;
+    stripe *st = &l->sc->stripes[si];
+    if (st->cap) {
+        const grant_entry *e = &st->tab[home_of(h, st->cap)];
+        __builtin_prefetch(e, 1);
+        __builtin_prefetch((const uint8_t *)(e + 1) - 1, 1); /* a quarter of the entries straddle two lines */
+    }
+    size_t i = l->n++ % UG_LOAD_AHEAD;
+    if (l->n > UG_LOAD_AHEAD && loader_put(l, i) != 0)
+        return -1;
+    l->uid[i] = uid;
+    l->h[i] = h;
+    l->rec[i] = *r;
+    return 0;
+}
+
+int ug_loader_finish(ug_loader *l)
+{
+    for (uint64_t k = l->n > UG_LOAD_AHEAD ? l->n - UG_LOAD_AHEAD : 0; k < l->n; k++)
+        if (loader_put(l, (size_t)(k % UG_LOAD_AHEAD)) != 0)
+            return -1;
+    l->n = 0;
+    for (unsigned o = 0; o < UG_OUT_COUNT_; o++)
+        atomic_fetch_add_explicit(&l->sc->out[o], l->out[o], memory_order_relaxed);
+    memset(l->out, 0, sizeof l->out);
     return 0;
 }
 
@@ -443,15 +481,36 @@ void ug_scope_foreach(ug_scope *sc, ug_grant_fn fn, void *ctx)
     }
 }
 
-static void count_stage(void *ctx, uint64_t uid, const ug_grant_info *gi)
+/* q's grants among those sc holds: one pass over the tables (at ten
+ * million grants a start makes it once per stage, so it reads the entries
+ * directly rather than through ug_scope_foreach). Grants of one second
+ * (a burst, a fill) seed the offer ring once per run. */
+static void count_stage(ug_scope *sc, ug_stage_quota *q)
 {
-    (void)uid;
-    ug_stage_quota *q = ctx;
-    if (gi->stage == q->id && !gi->learned) {
-        q->n++;
-        q->npub += gi->published;
-        ug_stage_quota_seed_offer(q, gi->at); /* offers per minute and hour outlive a restart */
+    uint64_t n = 0, npub = 0;
+    uint32_t run_at = 0, run = 0;
+    for (unsigned i = 0; i < NSTRIPES; i++) {
+        stripe *st = &sc->stripes[i];
+        pthread_mutex_lock(&st->mu);
+        for (const grant_entry *e = st->tab, *end = st->tab + st->cap; e < end; e++) {
+            if (!e->uid || e->stage != q->id || (e->state & GF_LEARNED))
+                continue;
+            n++;
+            npub += (e->state & GF_PUBLISHED) != 0;
+            if (e->at != run_at || run == UINT32_MAX) {
+                if (run) /* offers per minute and hour outlive a restart */
+                    ug_stage_quota_seed_offer(q, run_at, run);
+                run_at = e->at;
+                run = 0;
+            }
+            run++;
+        }
+        pthread_mutex_unlock(&st->mu);
     }
+    if (run)
+        ug_stage_quota_seed_offer(q, run_at, run);
+    atomic_store_explicit(&q->n, n, memory_order_relaxed); /* q is not shared yet */
+    atomic_store_explicit(&q->npub, npub, memory_order_relaxed);
 }
 
 static ug_stage_quota *stage_quota_new(ug_scope *sc, uint16_t id)
@@ -473,7 +532,7 @@ static ug_stage_quota *stage_quota_new(ug_scope *sc, uint16_t id)
     atomic_init(&q->limit, 0);
     /* its grants are those the scope holds under its id: no grant of this
      * stage can run before the stage exists, so the count is exact */
-    ug_scope_foreach(sc, count_stage, q);
+    count_stage(sc, q);
     return q;
 }
 

@@ -83,7 +83,7 @@ void ug_stage_quota_offered(ug_stage_quota *q, uint64_t now)
     pthread_mutex_unlock(&q->ring_mu);
 }
 
-void ug_stage_quota_seed_offer(ug_stage_quota *q, uint64_t at)
+void ug_stage_quota_seed_offer(ug_stage_quota *q, uint64_t at, uint32_t n)
 {
     offer_ring *r = &q->offers;
     uint64_t m = at / 60;
@@ -92,8 +92,8 @@ void ug_stage_quota_seed_offer(ug_stage_quota *q, uint64_t at)
         r->sec_at[i] = at, r->sec[i] = 0;
     if (r->min_at[j] < m)
         r->min_at[j] = m, r->min[j] = 0;
-    r->sec[i] += r->sec_at[i] == at;
-    r->min[j] += r->min_at[j] == m;
+    r->sec[i] += r->sec_at[i] == at ? n : 0;
+    r->min[j] += r->min_at[j] == m ? n : 0;
 }
 
 void ug_stage_quota_offers(const ug_stage_quota *q, uint64_t now, uint64_t *last_minute, uint64_t *last_hour)

@@ -42,9 +42,8 @@ static int walk(ug_scope *sc, MDB_cursor *cur, bool ins, size_t *n)
     uint8_t first[12] = {0};
     be32(first, sc->id);
     const uint8_t *lo = NULL, *hi = NULL;
-    uint64_t uids[UG_LOAD_BATCH];
-    grant_record recs[UG_LOAD_BATCH];
-    size_t nb = 0;
+    ug_loader ld;
+    ug_loader_init(&ld, sc, 0, NSTRIPES);
     MDB_val k = {sizeof first, first}, v;
     int rc;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -61,19 +60,18 @@ static int walk(ug_scope *sc, MDB_cursor *cur, bool ins, size_t *n)
         }
         if (!ins)
             continue;
-        memcpy(&recs[nb], p, sizeof recs[nb]);
-        if ((uids[nb] = rd_be((const uint8_t *)k.mv_data + 4, 8)) == 0)
+        grant_record r;
+        memcpy(&r, p, sizeof r);
+        uint64_t uid = rd_be((const uint8_t *)k.mv_data + 4, 8);
+        if (uid == 0)
             return MDB_CORRUPTED;
-        if (++nb == UG_LOAD_BATCH) {
-            if (ug_scope_insert_loaded(sc, uids, recs, nb) != 0)
-                return ENOMEM;
-            nb = 0;
-        }
+        if (ug_loader_add(&ld, uid, &r) != 0)
+            return ENOMEM;
     }
     ug_store_drop_pages(lo, hi);
     if (rc != 0 && rc != MDB_NOTFOUND)
         return rc;
-    return nb && ug_scope_insert_loaded(sc, uids, recs, nb) != 0 ? ENOMEM : 0;
+    return ins && ug_loader_finish(&ld) != 0 ? ENOMEM : 0;
 }
 
 /* From the load image when it serves; else from data.mdb: count (unless
@@ -97,7 +95,7 @@ int ug_store_load_scope(ug_store *s, ug_scope *sc, char *err, size_t errcap)
     size_t n = sole_scope_count(s, txn, cur, sc->id), seen = 0;
     if (n == SIZE_MAX && (n = 0, rc = walk(sc, cur, false, &n)) != 0)
         goto fail;
-    if (ug_scope_presize(sc, n) != 0) {
+    if (ug_scope_presize(sc, n, 0, NSTRIPES) != 0) {
         rc = ENOMEM;
         goto fail;
     }

@@ -340,21 +340,35 @@ int ug_queue_reserve(ug_store *s, unsigned worker);
 bool ug_stage_quota_take(ug_stage_quota *q, unsigned w);
 /* Counts a new offer at now (per second and per minute). */
 void ug_stage_quota_offered(ug_stage_quota *q, uint64_t now);
-/* Counts a grant made at `at` into a stage not yet shared (its load):
+/* Counts n grants made at `at` into a stage not yet shared (its load):
  * cells keep the newest second and minute they saw, so grants read in any
  * order leave the ring as live offers would have. */
-void ug_stage_quota_seed_offer(ug_stage_quota *q, uint64_t at);
+void ug_stage_quota_seed_offer(ug_stage_quota *q, uint64_t at, uint32_t n);
 
 /* ---- grants.c ----------------------------------------------------------------- */
 
 ug_scope *ug_scope_new(ug_store *s, const char *rollout, const char *to);
 void ug_scope_free(ug_scope *sc);
-/* Inserts n <= UG_LOAD_BATCH loaded records (the scope is not shared yet);
- * -1 on out of memory. */
-#define UG_LOAD_BATCH 32
-int ug_scope_insert_loaded(ug_scope *sc, const uint64_t *uids, const grant_record *recs, size_t n);
-/* Presizes the scope's stripes for n grants. */
-int ug_scope_presize(ug_scope *sc, size_t n);
+/* Loading a scope not shared yet: records go in one by one, those whose
+ * stripe is in [lo, hi) only, so that two threads may fill one scope's
+ * two halves. ug_loader_finish inserts what is still in flight and adds
+ * the outcome counts; add and finish return -1 on out of memory. */
+#define UG_LOAD_AHEAD 32u
+typedef struct {
+    ug_scope *sc;
+    unsigned lo, hi;
+    uint64_t n;
+    uint64_t uid[UG_LOAD_AHEAD], h[UG_LOAD_AHEAD];
+    grant_record rec[UG_LOAD_AHEAD];
+    uint64_t out[UG_OUT_COUNT_];
+} ug_loader;
+void ug_loader_init(ug_loader *l, ug_scope *sc, unsigned lo, unsigned hi);
+int ug_loader_add(ug_loader *l, uint64_t uid, const grant_record *r);
+int ug_loader_finish(ug_loader *l);
+/* Presizes the scope's stripes [lo, hi) for a scope of n grants. */
+int ug_scope_presize(ug_scope *sc, size_t n, unsigned lo, unsigned hi);
+/* Empties a scope not shared yet (a load that must start over). */
+void ug_scope_unload(ug_scope *sc);
 /* Fills r from uid's entry (false if uid has no entry, or one learned). */
 bool ug_scope_record(ug_scope *sc, uint64_t uid, grant_record *r);
 /* The record written by worker's commit held uid's grant: it is durable. */
