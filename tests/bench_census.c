@@ -1,12 +1,16 @@
 /* make bench-census: what the version census costs a tracker's hot path.
- * In-process, one worker, interleaved round by round (the machine is shared:
- * ratios to a baseline of the same round hold where absolute numbers drift):
- * HELLOs through upgate.so to WAIT on a policy with `census: false` and on
- * the same policy with the census (the plugin notes every HELLO itself),
- * the HELLOs' uids seen this slot or each rewritten to a new one; the
- * census's note alone. As in upgate-node, tick runs on a thread of its own
- * (here every millisecond, through every phase): the drain of a census of
- * the bench's own, per staged HELLO, is a row. Then over UDP: a minimal host
+ * In-process, one worker: HELLOs through upgate.so to WAIT on a policy with
+ * `census: false` and on the same policy with the census (the plugin notes
+ * every HELLO itself), the HELLOs' uids seen this slot or each rewritten to
+ * a new one. The two sides of a pair take turns of TURN HELLOs each, in the
+ * order ABBA BAAB..., the same HELLOs for both, each side's thread CPU
+ * summed over its turns: the machine is shared, and what drifts between
+ * two turns a millisecond apart hits both sides alike. A round's ratio is
+ * the off side's CPU over the on side's for as many HELLOs; the row gives
+ * the median of the rounds. Then the census's note alone. As in
+ * upgate-node, tick runs on a thread of its own (here every millisecond,
+ * through every phase): the drain of a census of the bench's own, per
+ * staged HELLO, is a row. Then over UDP: a minimal host
  * (bench_census_host.c) on either policy, CPU per reply of its whole
  * process, drain included.
  *
@@ -35,7 +39,8 @@
 #define UNT_POOL 4096
 #define RET_POOL 40000     /* fresh returning HELLOs per round: each instance sees each once */
 #define CHUNK 16384        /* HELLOs between two reads of the CPU clock; at most 16384 in ir mode */
-#define CPU_BUDGET 0.2     /* seconds of this thread's CPU per cycled phase */
+#define TURN 2048          /* HELLOs per side per turn of an interleaved pair */
+#define CPU_BUDGET 0.2     /* seconds of this thread's CPU per side and round (the note alone: a quarter) */
 #define PERCENT_SALT "one-percent"
 #define ROLLOUT "  - {name: " PERCENT_SALT ", percent: 1, quota: 10000000}\n"
 #define ROLLOUT_OFF ROLLOUT "census: false\n"
@@ -75,11 +80,11 @@ static ug_census_key key_of(const lg_pool *p, size_t i, const char *ver)
     return k;
 }
 
-/* count HELLOs of p (cycling) through handle2 (inst set), each followed
- * by a note (census set). Returns ns of this thread's CPU per HELLO; stops
- * early past budget seconds (0: no limit). */
-static double run(ctx *x, void *inst, const lg_pool *p, const char *ver, ug_census *census, size_t count,
-                  double budget)
+/* count HELLOs of p (cycling, from item `from`) through handle2 (inst
+ * set), each followed by a note (census set). Returns ns of this thread's
+ * CPU per HELLO; stops early past budget seconds (0: no limit). */
+static double run(ctx *x, void *inst, const lg_pool *p, const char *ver, ug_census *census, size_t from,
+                  size_t count, double budget)
 {
     uint8_t out[UG_DGRAM_MAX];
     double cpu = 0;
@@ -89,7 +94,7 @@ static double run(ctx *x, void *inst, const lg_pool *p, const char *ver, ug_cens
         size_t end = done + CHUNK < count ? done + CHUNK : count;
         double t0 = thread_cpu();
         for (size_t i = done; i < end; i++) {
-            size_t k = i % p->n, out_len = 0;
+            size_t k = (from + i) % p->n, out_len = 0;
             unsigned flags = 0;
             if (inst && x->fresh && p == &x->unt)
                 ch_uid_set(p->buf + k * UG_DGRAM_MAX, x->uoff[k], x->next_uid++);
@@ -182,7 +187,7 @@ __attribute__((noinline)) static void ir_loop(ctx *x, int mode, size_t n)
     if (mode == IR_DRAIN)
         ug_census_tick(x->census, (uint64_t)time(NULL));
     else
-        (void)run(x, x->inst[mode != IR_WAIT], &x->unt, "0.9", NULL, n, 0);
+        (void)run(x, x->inst[mode != IR_WAIT], &x->unt, "0.9", NULL, 0, n, 0);
 }
 
 static int ir_main(const char *build_dir, const char *mode, const char *count)
@@ -198,13 +203,13 @@ static int ir_main(const char *build_dir, const char *mode, const char *count)
         bench_die("usage: bench-census ir wait|both|fresh|drain N (N up to %d: no tick inside)", CHUNK);
     setup(&x, build_dir);
     for (int i = 0; i < 2; i++)
-        (void)run(&x, x.inst[i], &x.unt, "0.9", NULL, UNT_POOL, 0); /* warm both */
-    (void)run(&x, NULL, &x.unt, "0.9", x.census, UNT_POOL, 0);
+        (void)run(&x, x.inst[i], &x.unt, "0.9", NULL, 0, UNT_POOL, 0); /* warm both */
+    (void)run(&x, NULL, &x.unt, "0.9", x.census, 0, UNT_POOL, 0);
     ug_census_tick(x.census, (uint64_t)time(NULL));
     x.lib.api->tick(x.inst[1]);
     x.fresh = m >= IR_FRESH;
     if (m == IR_DRAIN) /* n new uids staged for the drain */
-        (void)run(&x, NULL, &x.unt, "0.9", x.census, (size_t)n, 0);
+        (void)run(&x, NULL, &x.unt, "0.9", x.census, 0, (size_t)n, 0);
     ir_loop(&x, m, (size_t)n);
     return 0;
 }
@@ -268,24 +273,47 @@ static double median(double *v, unsigned n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* One round: each pair next to each other in time, the order reversed
- * every other round; the returning pool is fresh and goes once to each
- * instance (the one with the census alternates). */
+/* The pair (census: false, the census) on the same HELLOs of p from item
+ * 0, in turns of TURN HELLOs each, ABBA BAAB...: until each side had count
+ * HELLOs, or both together 2 * budget seconds of CPU (0: no limit). Each
+ * side's ns of CPU per HELLO in ns[0] (off) and ns[1] (on), over as many
+ * HELLOs. */
+static void pair(ctx *x, const lg_pool *p, const char *ver, size_t count, double budget, double ns[2])
+{
+    double cpu[2] = {0, 0};
+    size_t done = 0;
+    for (unsigned t = 0; done < count && (budget <= 0 || cpu[0] + cpu[1] < 2 * budget); t++) {
+        size_t n = count - done < TURN ? count - done : TURN;
+        for (unsigned k = 0; k < 2; k++) {
+            unsigned side = k ^ ((t ^ t >> 1) & 1); /* AB BA BA AB: each side first as often */
+            cpu[side] += run(x, x->inst[side], p, ver, NULL, done, n, 0) * (double)n / 1e9;
+        }
+        done += n;
+    }
+    for (int i = 0; i < 2; i++)
+        ns[i] = cpu[i] * 1e9 / (double)done;
+}
+
+/* One round: the in-process pairs interleaved (pair()), the note alone,
+ * then the UDP hosts, their order reversed every other round; the
+ * returning pool is fresh and goes once to each instance. */
 static void round_of(ctx *x, unsigned r, double m[M_COUNT])
 {
+    double ns[2];
     build(x, &x->ret, RET_POOL, "1.4.0", 1000 + r, true);
     bool rev = r % 2;
-    for (int k = 0; k < 2; k++) {
-        int on = (k == 0) == rev; /* the order flips every other round */
-        m[on ? M_UNT_NOTE : M_UNT] = run(x, x->inst[on], &x->unt, "0.9", NULL, SIZE_MAX, CPU_BUDGET);
-        x->fresh = true;
-        m[on ? M_FRESH_NOTE : M_FRESH] = run(x, x->inst[on], &x->unt, "0.9", NULL, SIZE_MAX, CPU_BUDGET);
-        x->fresh = false;
-        m[on ? M_RET_NOTE : M_RET] = run(x, x->inst[on], &x->ret, "1.4.0", NULL, x->ret.n, 0);
-    }
-    m[M_NOTE] = run(x, NULL, &x->unt, "0.9", x->census, SIZE_MAX, CPU_BUDGET / 4);
+    (void)run(x, x->inst[1], &x->unt, "0.9", NULL, 0, x->unt.n, 0); /* the pool's uids as they are now: seen */
+    pair(x, &x->unt, "0.9", SIZE_MAX, CPU_BUDGET, ns);
+    m[M_UNT] = ns[0], m[M_UNT_NOTE] = ns[1];
     x->fresh = true;
-    m[M_NOTE_FRESH] = run(x, NULL, &x->unt, "0.9", x->census, SIZE_MAX, CPU_BUDGET / 4);
+    pair(x, &x->unt, "0.9", SIZE_MAX, CPU_BUDGET, ns);
+    m[M_FRESH] = ns[0], m[M_FRESH_NOTE] = ns[1];
+    x->fresh = false;
+    pair(x, &x->ret, "1.4.0", x->ret.n, 0, ns);
+    m[M_RET] = ns[0], m[M_RET_NOTE] = ns[1];
+    m[M_NOTE] = run(x, NULL, &x->unt, "0.9", x->census, 0, SIZE_MAX, CPU_BUDGET / 4);
+    x->fresh = true;
+    m[M_NOTE_FRESH] = run(x, NULL, &x->unt, "0.9", x->census, 0, SIZE_MAX, CPU_BUDGET / 4);
     x->fresh = false;
     static const int slot[4] = {M_UDP, M_UDP_NOTE, M_UDP_D, M_UDP_FRESH};
     for (int k = 0; k < 4; k++) {
@@ -319,8 +347,8 @@ int main(int argc, char **argv)
     static double m[ROUNDS][M_COUNT], v[M_COUNT][ROUNDS], ru[ROUNDS], rr[ROUNDS], rn[ROUNDS], rf[ROUNDS],
         rw[ROUNDS];
     for (int i = 0; i < 2; i++)
-        (void)run(&x, x.inst[i], &x.unt, "0.9", NULL, UNT_POOL, 0);
-    (void)run(&x, NULL, &x.unt, "0.9", x.census, UNT_POOL, 0);
+        (void)run(&x, x.inst[i], &x.unt, "0.9", NULL, 0, UNT_POOL, 0);
+    (void)run(&x, NULL, &x.unt, "0.9", x.census, 0, UNT_POOL, 0);
     for (unsigned r = 0; r < ROUNDS; r++) {
         round_of(&x, r, m[r]);
         for (int k = 0; k < M_COUNT; k++)
@@ -337,9 +365,11 @@ int main(int argc, char **argv)
         med[k] = median(v[k], ROUNDS);
     printf("\n");
     bench_stamp("bench-census");
-    printf("census (plugin/census) in upgate.so, in-process, 1 worker, %d rounds: HELLOs per CPU-second; ratio = CPU "
-           "with census: false / CPU with the census (no kernel: the census's share at its largest)\n",
-           ROUNDS);
+    printf("census (plugin/census) in upgate.so, in-process, 1 worker, %d rounds; each pair interleaved in turns of "
+           "%d HELLOs a side (ABBA BAAB...), as many HELLOs a side, %.1f s of CPU a side per round (returning: %d "
+           "HELLOs a side), a tick thread throughout: HELLOs per CPU-second, medians; ratio = median over rounds "
+           "of CPU with census: false / CPU with the census (no kernel: the census's share at its largest)\n",
+           ROUNDS, TURN, CPU_BUDGET, RET_POOL);
     row("untargeted -> WAIT, census: false", med[M_UNT], 0, "", "", "");
     row("untargeted -> WAIT, census, uids seen this slot", med[M_UNT_NOTE], ratio_u, "census: false", ">= 0.95",
         ratio_u >= 0.95 ? "ok" : "MISS");

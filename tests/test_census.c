@@ -481,3 +481,50 @@ Test(census, filter_is_exact)
                      (unsigned long long)count(c, T0 + 120, w), (unsigned long long)plain);
     ug_census_free(c);
 }
+
+/* The worker's memo of its last key (census.c, memo_same): keys that
+ * differ from the last one in a single byte of one field, or in one
+ * version part, are told apart, HELLO after HELLO, while 1.4 and 1.4.0
+ * stay one bucket; every bucket's hash is the one its text gives (the
+ * fleet format carries it). */
+Test(census, memo_keeps_keys_apart)
+{
+    ug_census *c = mk(1, 0, 0);
+    const ug_census_key keys[] = {
+        {.ver = V("1.4.0"), .plat = "linux", .chan = "stable", .region = "DE"},
+        {.ver = V("1.4"), .plat = "linux", .chan = "stable", .region = "DE"}, /* the same bucket */
+        {.ver = V("1.4.0"), .plat = "linuy", .chan = "stable", .region = "DE"},
+        {.ver = V("1.4.0"), .plat = "linux", .chan = "stabld", .region = "DE"},
+        {.ver = V("1.4.0"), .plat = "linux", .chan = "stable", .region = "DF"},
+        {.ver = V("1.4.1"), .plat = "linux", .chan = "stable", .region = "DE"},
+        {.ver = V("1.4.0.1"), .plat = "linux", .chan = "stable", .region = "DE"},
+        {.ver = V("1.4.0"), .plat = "linux", .chan = "stable", .region = ""},
+    };
+    enum { K = sizeof keys / sizeof keys[0], N = 8000 };
+    for (uint64_t uid = 1; uid <= (uint64_t)K * N; uid++)
+        ug_census_note(c, 0, &keys[uid % K], uid, T0);
+    ug_census_tick(c, T0);
+    ug_census_row r[K + 1];
+    size_t n = ug_census_rows(c, T0, r, K + 1), keyed = 0;
+    cr_assert_leq(n, K + 1);
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].other) {
+            cr_expect_eq(r[i].n[UG_CENSUS_WEEK], 0, "other: %llu", (unsigned long long)r[i].n[UG_CENSUS_WEEK]);
+            continue;
+        }
+        keyed++;
+        uint64_t want = strcmp(r[i].ver, "1.4.0") || strcmp(r[i].plat, "linux") || strcmp(r[i].chan, "stable") ||
+                                strcmp(r[i].region, "DE")
+                            ? N
+                            : 2 * N;
+        cr_expect(fabs(err(r[i].n[UG_CENSUS_HOUR], want)) <= 2.5, "%s %s %s %s: %llu, want %llu", r[i].ver,
+                  r[i].plat, r[i].chan, r[i].region, (unsigned long long)r[i].n[UG_CENSUS_HOUR],
+                  (unsigned long long)want);
+    }
+    cr_expect_eq(keyed, K - 1, "keyed buckets %zu", keyed);
+    for (unsigned i = 0; i < c->nbmax; i++)
+        if (c->b[i].used && !c->b[i].other)
+            cr_expect_eq(c->b[i].kh, ug_census_key_hash(&c->b[i].key), "bucket %s %s %s %s", c->b[i].key.ver,
+                         c->b[i].key.plat, c->b[i].key.chan, c->b[i].key.region);
+    ug_census_free(c);
+}

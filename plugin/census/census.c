@@ -9,13 +9,14 @@
 
 #define UID_SALT UINT64_C(0x9e3779b97f4a7c15) /* splitmix64's increment: uid 0 does not hash to 0 */
 
-/* A key's fields, their lengths and its hash. */
+/* A key's fields and their lengths. */
 typedef struct {
-    ug_version ver; /* canonical */
     const char *s[3];
     size_t n[3];
-    uint64_t kh;
 } fields;
+
+static const size_t field_max[3] = {UG_PLAT_MAX, UG_CHAN_MAX, UG_CENSUS_REGION_MAX};
+_Static_assert(UG_PLAT_MAX >= UG_CHAN_MAX && UG_PLAT_MAX >= UG_CENSUS_REGION_MAX, "the memo holds any field");
 
 static inline uint64_t absorb(uint64_t h, const char *s, size_t n);
 
@@ -38,27 +39,47 @@ static uint64_t mix_word(uint64_t h, uint64_t w)
     return h ^ (h >> 32);
 }
 
-/* Lengths and hash in one pass; -1 when a field is longer than the
- * protocol allows. The version hashes by its parts as parsed (missing ones
- * are 0, so 1.4 and 1.4.0 hash alike); canonical() is for its text only. An
- * empty field (a HELLO without plat or chan, no GeoIP region) skips
- * strnlen's call. */
-static int fields_of(const ug_census_key *k, fields *f)
+/* A field's length, capped at max + 1 (too long); an empty field (a HELLO
+ * without plat or chan, no GeoIP region) skips strnlen's call. */
+static inline size_t field_len(const char *s, size_t max)
 {
-    static const size_t max[3] = {UG_PLAT_MAX, UG_CHAN_MAX, UG_CENSUS_REGION_MAX};
-    f->ver = k->ver;
-    uint64_t h = mix_word(UID_SALT, k->ver.part[0] | (uint64_t)k->ver.part[1] << 32);
-    h = mix_word(h, k->ver.part[2] | (uint64_t)k->ver.part[3] << 32);
+    return s[0] ? strnlen(s, max + 1) : 0;
+}
+
+/* The fields and their lengths; -1 when a field is longer than the
+ * protocol allows. */
+static inline int fields_of(const ug_census_key *k, fields *f)
+{
     f->s[0] = k->plat, f->s[1] = k->chan, f->s[2] = k->region;
     for (int i = 0; i < 3; i++) {
-        f->n[i] = f->s[i][0] ? strnlen(f->s[i], max[i] + 1) : 0;
-        if (f->n[i] > max[i])
+        f->n[i] = field_len(f->s[i], field_max[i]);
+        if (f->n[i] > field_max[i])
             return -1;
-        h = absorb(h, f->s[i], f->n[i]);
     }
-    h = ug_mix64(h);
-    f->kh = h ? h : 1;
     return 0;
+}
+
+/* The key's hash, never 0, the same on every tracker (the fleet format
+ * carries it). The version hashes by its parts as parsed (missing ones are
+ * 0, so 1.4 and 1.4.0 hash alike); canonical() is for its text only. */
+static uint64_t hash_of(const ug_version *v, const fields *f)
+{
+    uint64_t h = mix_word(UID_SALT, v->part[0] | (uint64_t)v->part[1] << 32);
+    h = mix_word(h, v->part[2] | (uint64_t)v->part[3] << 32);
+    for (int i = 0; i < 3; i++)
+        h = absorb(h, f->s[i], f->n[i]);
+    h = ug_mix64(h);
+    return h ? h : 1;
+}
+
+/* Whether k, of field lengths n, is the memo's key, announced in epoch
+ * ep: then its hash is the memo's, and seen[] holds it. */
+static inline bool memo_same(const ug_census_memo *m, const ug_census_key *k, uint32_t n, uint64_t ep)
+{
+    size_t n0 = n & 0xff, n1 = n >> 8 & 0xff, n2 = n >> 16;
+    return m->kh && m->n == n && m->epoch == ep && !memcmp(m->part, k->ver.part, sizeof m->part) &&
+           (!n0 || !memcmp(m->s[0], k->plat, n0)) && (!n1 || !memcmp(m->s[1], k->chan, n1)) &&
+           (!n2 || !memcmp(m->s[2], k->region, n2));
 }
 
 static uint64_t rd64(const char *p)
@@ -103,7 +124,7 @@ uint64_t ug_census_key_hash(const ug_census_text *t)
     k.ver = canonical(&k.ver);
     if (fields_of(&k, &f) != 0)
         return 1;
-    return f.kh;
+    return hash_of(&k.ver, &f);
 }
 
 int ug_census_ver_text(char *ver, size_t cap)
@@ -119,10 +140,10 @@ int ug_census_ver_text(char *ver, size_t cap)
  * printable ASCII become '?' (JSON and the fleet format carry ASCII; a
  * HELLO's plat and chan may be any UTF-8). -1 when the version's text
  * would not fit a HELLO (such keys count in "other"). */
-static int text_of(const fields *f, ug_census_text *t)
+static int text_of(const ug_version *ver, const fields *f, ug_census_text *t)
 {
     char *dst[3] = {t->plat, t->chan, t->region};
-    ug_version v = canonical(&f->ver);
+    ug_version v = canonical(ver);
     if (ug_version_format(&v, t->ver, sizeof t->ver) != 0)
         return -1;
     for (int i = 0; i < 3; i++) {
@@ -133,15 +154,20 @@ static int text_of(const fields *f, ug_census_text *t)
     return 0;
 }
 
-/* Tells tick a key is new to this worker; -1 when its ring is full. */
-static int announce(ug_census_worker *w, uint64_t kh, const fields *f)
+/* Tells tick a key is new to this worker; -1 when its ring is full. Off
+ * the hot path: once per key and worker, and again only when another key
+ * took its place in seen[]. */
+__attribute__((noinline)) static int announce(ug_census_worker *w, uint64_t kh, const ug_census_key *k)
 {
+    fields f;
+    if (fields_of(k, &f) != 0)
+        return 0; /* note_begin measured it: cannot happen */
     uint64_t a = atomic_load_explicit(&w->ahead, memory_order_relaxed);
     if (a - atomic_load_explicit(&w->atail, memory_order_acquire) >= UG_CENSUS_ANNOUNCE)
         return -1;
     ug_census_announce *an = &w->ann[a % UG_CENSUS_ANNOUNCE];
     an->kh = kh;
-    if (text_of(f, &an->key) != 0)
+    if (text_of(&k->ver, &f, &an->key) != 0)
         return 0; /* never a bucket of its own: its HELLOs go to "other" */
     atomic_store_explicit(&w->ahead, a + 1, memory_order_release);
     return 0;
@@ -167,35 +193,86 @@ static void bump(_Atomic uint64_t *v)
     atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + 1, memory_order_relaxed);
 }
 
-void ug_census_note_begin(ug_census *c, unsigned worker, const ug_census_key *k, uint64_t uid, uint64_t now,
-                          ug_census_pending *pd)
+/* note_begin's key when the memo missed: its hash (0: too long a field,
+ * stats bad_key), seen[] renewed when the epoch moved on, the key
+ * announced when new to seen[], and the memo holding the key (its epoch
+ * set once seen[] holds it: the next HELLO of the key skips all this). */
+__attribute__((noinline)) static uint64_t key_slow(ug_census_worker *w, const ug_census_key *k, uint32_t n,
+                                                   uint64_t ep)
 {
-    ug_census_worker *w = &c->w[worker];
-    fields f;
-    pd->slot = NULL;
-    if (fields_of(k, &f) != 0) {
-        bump(&w->bad_key);
-        return;
-    }
-    uint64_t kh = f.kh, ep = atomic_load_explicit(&c->epoch, memory_order_relaxed);
+    ug_census_memo *m = &w->memo;
+    fields f = {.s = {k->plat, k->chan, k->region}, .n = {n & 0xff, n >> 8 & 0xff, n >> 16}};
+    for (int i = 0; i < 3; i++)
+        if (f.n[i] > field_max[i]) {
+            bump(&w->bad_key);
+            return 0;
+        }
     if (ep != w->epoch) {
         memset(w->seen, 0, sizeof w->seen);
         w->epoch = ep;
     }
-    uint64_t *seen = &w->seen[kh % UG_CENSUS_SEEN];
-    if (*seen != kh && announce(w, kh, &f) == 0)
+    memcpy(m->part, k->ver.part, sizeof m->part);
+    m->n = n;
+    for (int i = 0; i < 3; i++)
+        memcpy(m->s[i], f.s[i], f.n[i]);
+    uint64_t kh = m->kh = hash_of(&k->ver, &f), *seen = &w->seen[kh % UG_CENSUS_SEEN];
+    m->epoch = ep + 1; /* no epoch: not yet in seen[] */
+    if (*seen != kh && announce(w, kh, k) == 0)
         *seen = kh;
+    if (*seen == kh)
+        m->epoch = ep;
+    return kh;
+}
+
+/* A new slot: the filter starts empty. */
+__attribute__((noinline)) static void filter_renew(ug_census_worker *w, uint32_t stamp)
+{
+    memset(w->filter, 0, sizeof *w->filter * UG_CENSUS_FILTER);
+    w->filter_stamp = stamp;
+}
+
+/* The hot path's common case costs what memo_same() compares, the uid's
+ * hash and the filter's index: the rest is out of line. */
+void ug_census_note_begin(ug_census *c, unsigned worker, const ug_census_key *k, uint64_t uid, uint64_t now,
+                          ug_census_pending *pd)
+{
+    ug_census_worker *w = &c->w[worker];
+    uint32_t n = (uint32_t)(field_len(k->plat, UG_PLAT_MAX) | field_len(k->chan, UG_CHAN_MAX) << 8 |
+                            field_len(k->region, UG_CENSUS_REGION_MAX) << 16);
+    uint64_t kh = w->memo.kh, ep = atomic_load_explicit(&c->epoch, memory_order_relaxed);
+    if (!memo_same(&w->memo, k, n, ep) && !(kh = key_slow(w, k, n, ep))) {
+        pd->slot = NULL;
+        return;
+    }
     uint64_t h = ug_mix64(uid + UID_SALT);
     uint32_t stamp = ug_census_slot_of(now), rank = ug_census_hash_rank(h, UG_CENSUS_P);
-    if (stamp != w->filter_stamp) {
-        memset(w->filter, 0, sizeof *w->filter * UG_CENSUS_FILTER);
-        w->filter_stamp = stamp;
-    }
+    if (stamp != w->filter_stamp)
+        filter_renew(w, stamp);
     uint32_t j = (uint32_t)(h >> (64 - UG_CENSUS_P)) + (uint32_t)(kh >> (64 - UG_CENSUS_P));
     pd->slot = &w->filter[j & (UG_CENSUS_FILTER - 1)];
     __builtin_prefetch(pd->slot, 1, 3);
     pd->mark = (uint32_t)kh << 5 | rank; /* the tag: kh's low 27 bits, apart from the offset's top 15 */
     pd->staged = (ug_census_staged){.kh = kh, .h = (h & ~(uint64_t)UG_CENSUS_STAMP_MASK) | stamp};
+}
+
+/* note_end past the filter: stages the HELLO (assisting tick when the
+ * ring is half full), or drops it when the ring is full. */
+__attribute__((noinline)) static void stage(ug_census *c, ug_census_worker *w, const ug_census_pending *pd,
+                                            uint64_t now)
+{
+    uint64_t head = atomic_load_explicit(&w->head, memory_order_relaxed);
+    if (head - w->tail_seen > c->ring_mask) {
+        assist(c, w, head, now);
+        if (head - w->tail_seen > c->ring_mask) {
+            bump(&w->dropped);
+            return;
+        }
+    }
+    w->ring[head & c->ring_mask] = pd->staged;
+    atomic_store_explicit(&w->head, head + 1, memory_order_release);
+    *pd->slot = pd->mark;
+    if (head + 1 - w->tail_seen > c->ring_mask / 2)
+        assist(c, w, head + 1, now);
 }
 
 void ug_census_note_end(ug_census *c, unsigned worker, const ug_census_pending *pd, uint64_t now)
@@ -208,19 +285,7 @@ void ug_census_note_end(ug_census *c, unsigned worker, const ug_census_pending *
         bump(&w->filtered);
         return;
     }
-    uint64_t head = atomic_load_explicit(&w->head, memory_order_relaxed);
-    if (head - w->tail_seen > c->ring_mask) {
-        assist(c, w, head, now);
-        if (head - w->tail_seen > c->ring_mask) {
-            bump(&w->dropped);
-            return;
-        }
-    }
-    w->ring[head & c->ring_mask] = pd->staged;
-    atomic_store_explicit(&w->head, head + 1, memory_order_release);
-    *seen_reg = mark;
-    if (head + 1 - w->tail_seen > c->ring_mask / 2)
-        assist(c, w, head + 1, now);
+    stage(c, w, pd, now);
 }
 
 void ug_census_note(ug_census *c, unsigned worker, const ug_census_key *k, uint64_t uid, uint64_t now)

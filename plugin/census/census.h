@@ -54,7 +54,10 @@ void ug_census_free(ug_census *c);
  * tracker, so a fleet counts a uid once) and stages them, unless this
  * worker staged as high a rank for the same register this slot (stats
  * filtered: exact); no allocation, no signature work, never waits for a
- * lock: about 270 instructions. When the ring is half full it tries the
+ * lock. A key equal to the worker's last one (its version's parts, its
+ * fields' bytes) reuses that key's hash: about 160 instructions with the
+ * plugin's call, plus a strnlen and a memcmp per non-empty field; a new
+ * key hashes its fields. When the ring is half full it tries the
  * census's mutex and, if free, drains every ring itself (tick comes once a
  * second; a busy worker fills 32768 slots sooner); a full ring drops the
  * HELLO (stats dropped). */

@@ -133,6 +133,17 @@ typedef struct {
 #define UG_CENSUS_FILTER (1u << UG_CENSUS_P) /* (key, register) pairs a worker remembers staging this slot */
 #define UG_CENSUS_ANNOUNCE 256u /* announcements a worker may have pending */
 
+/* The last key a worker hashed, and its hash (0: none yet): a network's
+ * HELLOs come from a handful of keys, and comparing a key's bytes with
+ * the last one's costs less than hashing them. Its version's parts as
+ * parsed (the hash reads them so), its fields' lengths and bytes. */
+typedef struct {
+    uint64_t kh, epoch;     /* epoch: the census's epoch in which seen[] holds kh (another: not known) */
+    uint32_t part[4];
+    uint32_t n;             /* plat's, chan's and region's lengths, a byte each from the low end */
+    char s[3][UG_PLAT_MAX]; /* their bytes, no NUL (the longest field fits) */
+} ug_census_memo;
+
 /* Two single-producer rings (HELLOs, and keys new to the worker), the
  * worker's half and tick's half on cache lines of their own. */
 typedef struct {
@@ -149,6 +160,7 @@ typedef struct {
      * when the worker's slot changes (filter_stamp). */
     uint32_t *filter;
     uint32_t filter_stamp; /* the slot stamp the filter holds, or UINT32_MAX: none yet */
+    ug_census_memo memo;
     uint64_t seen[UG_CENSUS_SEEN];
     ug_census_announce ann[UG_CENSUS_ANNOUNCE];
     _Alignas(64) _Atomic uint64_t tail, atail;
