@@ -63,9 +63,9 @@ extern "C" {
  * store silences nobody but the peers it would wrong. A host of ABI 1.0
  * calls handle() and treats every reply as flagged. Calling flush() once
  * per receive batch keeps disk writes to at most one per batch; flush()
- * calls of several workers that overlap share one write (a group commit),
- * and a worker that flushes after every datagram under a steady flow waits
- * for the disk at most once per 0.7 ms. A HINT for a grant still queued on
+ * calls of several workers that overlap share one write (a group commit):
+ * a flush waits up to 0.7 ms for other workers that have grants queued,
+ * never when no other worker has. A HINT for a grant still queued on
  * another worker is flagged too, and that grant is queued on this worker
  * as well, so that this worker's own flush() makes it durable.
  * In fleet mode a verified HELLO whose stage waits for a lease is held

@@ -404,7 +404,7 @@ static void run_paced(bench *b, const phase *ph, unsigned round, meas *out)
     if (!inst || sat <= 0)
         return;
     bp_paced r;
-    bp_run_paced(b->inst_lib[ph->where], inst, &b->pools[ph->pool], sat / 2, PACED_SECONDS, &r);
+    bp_run_paced(b->inst_lib[ph->where], inst, &b->pools[ph->pool], sat / 2, PACED_SECONDS, false, &r);
     if (!r.n || !r.cpu_ns || r.seconds <= 0)
         return;
     *out = (meas){.ok = true, .per_s = (double)r.n / r.seconds, .ns = (double)r.cpu_ns / (double)r.n, .sigs = NAN,
@@ -957,6 +957,47 @@ static bool only_sticky(bench *b)
     return true;
 }
 
+/* UG_BENCH_ONLY=half: per round, new grants at saturation, then at half
+ * that rate with the CPU split (handle2, flush, the runner's own: sleeps,
+ * clocks) and once without the split (its clock reads cost CPU too). */
+static bool only_half(bench *b)
+{
+    if (!only(b, "half"))
+        return false;
+    open_instance(b, I_B, &b->lib_new, "b-inproc", EVERYONE);
+    bench_stamp("upgate bench (new grants at saturation and half load only)");
+    for (unsigned r = 0; r < b->rounds; r++) {
+        uint64_t base = (UINT64_C(1) << 40) + (uint64_t)r * LG_POOL_MAX * 3;
+        build_burst(b, &b->pools[P_BURST], b->pool / 4, base);
+        bp_result s;
+        double t0 = lg_now();
+        bp_run(&b->lib_new, b->inst[I_B], &b->pools[P_BURST], b->pools[P_BURST].n, 0, &s);
+        double sat_ns = (double)s.cpu_ns / (double)s.n, rate = fmin(1e9 / sat_ns, (double)s.n / (lg_now() - t0)) / 2;
+        printf("round %u: saturation %.1f us/grant (flush %.1f us each, %.1f grants each); half load (%.0f/s):\n", r + 1,
+               sat_ns / 1e3, (double)s.flush_ns / 1e3 / (double)s.flushes, (double)s.n / (double)s.flushes, rate);
+        for (int d = 1; d >= 0; d--) {
+            build_burst(b, &b->pools[P_HALF], b->pool / 4, base + LG_POOL_MAX * (2 - (uint64_t)d));
+            bp_paced h;
+            struct rusage u0, u1;
+            getrusage(RUSAGE_SELF, &u0);
+            bp_run_paced(&b->lib_new, b->inst[I_B], &b->pools[P_HALF], rate, PACED_SECONDS, d, &h);
+            getrusage(RUSAGE_SELF, &u1);
+            double n = h.n ? (double)h.n : 1;
+            double sys = (double)(u1.ru_stime.tv_sec - u0.ru_stime.tv_sec) * 1e6 + (double)(u1.ru_stime.tv_usec - u0.ru_stime.tv_usec);
+            printf("  %s %.1f us/grant (%.2fx; %.1f in the kernel)", d ? "split:" : "plain:", (double)h.cpu_ns / 1e3 / n,
+                   (double)h.cpu_ns / n / sat_ns, sys / n);
+            if (d)
+                printf(" handle2 %.1f, flush %.1f (%.1f each), runner %.1f;", (double)h.handle_ns / 1e3 / n,
+                       (double)h.flush_ns / 1e3 / n, (double)h.flush_ns / 1e3 / (double)(h.flushes ? h.flushes : 1), (double)(h.cpu_ns - h.handle_ns - h.flush_ns) / 1e3 / n);
+            printf(" %.2f grants/flush, %.2f switches/grant, p50 %.2f ms p99 %.2f ms\n",
+                   h.flushes ? (double)h.hints / (double)h.flushes : 0,
+                   (double)(u1.ru_nvcsw - u0.ru_nvcsw + u1.ru_nivcsw - u0.ru_nivcsw) / n, h.p50_ms, h.p99_ms);
+        }
+    }
+    b->lib_new.api->destroy(b->inst[I_B]);
+    return true;
+}
+
 int main(void)
 {
     static bench b;
@@ -979,7 +1020,7 @@ int main(void)
     for (int p = 0; p < P_COUNT; p++)
         if (lg_pool_init(&b.pools[p], p == P_UNT || p == P_GARB ? 4096 : b.pool) != 0)
             bench_die("out of memory");
-    if (only_burst(&b) || only_sticky(&b))
+    if (only_burst(&b) || only_sticky(&b) || only_half(&b))
         return 0;
     start(&b);
     bench_stamp("upgate bench");

@@ -76,6 +76,7 @@ typedef struct {
     uint64_t n, by_type[LG_TYPES], sigs;
     bool sigs_known; /* the plugin has a signature_checks counter */
     uint64_t cpu_ns; /* this thread's CPU over the handle() and flush() calls */
+    uint64_t flush_ns, flushes; /* this thread's CPU in flush(), and how many */
 } bp_result;
 
 /* Feeds pool (cycling when count > pool) through handle() on worker 0 from
@@ -93,8 +94,10 @@ typedef struct {
     uint64_t cpu_ns;
     double p50_ms, p99_ms, max_ms, late_ms; /* late: how far past its arrival a datagram was first looked at (p99) */
     double seconds;
+    bool detail;                /* handle_ns, flush_ns: this thread's CPU in handle2() and flush() */
+    uint64_t handle_ns, flush_ns;
 } bp_paced;
-void bp_run_paced(bp_lib *l, void *inst, const lg_pool *p, double rate, double max_seconds, bp_paced *r);
+void bp_run_paced(bp_lib *l, void *inst, const lg_pool *p, double rate, double max_seconds, bool detail, bp_paced *r);
 double process_cpu(void);
 
 /* A counter from stats(); -1 when the plugin has none by that name. */

@@ -90,8 +90,11 @@ void bp_run(bp_lib *l, void *inst, const lg_pool *p, uint64_t count, double cpu_
                                      sizeof out, &out_len);
             r->by_type[out_len >= 6 && out[5] < LG_TYPES ? out[5] : LG_OTHER] += out_len > 0;
         }
+        double c = thread_cpu();
         if (l->api->flush(inst, 0) != 0)
             bench_die("flush() failed");
+        r->flush_ns += (uint64_t)((thread_cpu() - c) * 1e9);
+        r->flushes++;
         if (process_cpu() > stop)
             break;
     }
@@ -132,8 +135,11 @@ static double pct(double *v, size_t n, double q)
 /* Flushes worker 0 and lets every held reply go: their latencies. */
 static void paced_flush(bp_lib *l, void *inst, double *held, size_t *nheld, double *lat, size_t *nlat, bp_paced *r)
 {
+    double c = r->detail ? thread_cpu() : 0;
     if (l->api->flush(inst, 0) != 0)
         bench_die("flush() failed");
+    if (r->detail)
+        r->flush_ns += (uint64_t)((thread_cpu() - c) * 1e9);
     r->flushes++;
     double t = mono_s();
     for (size_t k = 0; k < *nheld; k++)
@@ -141,9 +147,10 @@ static void paced_flush(bp_lib *l, void *inst, double *held, size_t *nheld, doub
     *nheld = 0;
 }
 
-void bp_run_paced(bp_lib *l, void *inst, const lg_pool *p, double rate, double max_seconds, bp_paced *r)
+void bp_run_paced(bp_lib *l, void *inst, const lg_pool *p, double rate, double max_seconds, bool detail, bp_paced *r)
 {
     memset(r, 0, sizeof *r);
+    r->detail = detail;
     size_t n = p->n;
     double *at = malloc(n * sizeof *at), *lat = malloc(n * sizeof *lat), *late = malloc(n * sizeof *late);
     double held[FLUSH_EVERY];
@@ -168,8 +175,11 @@ void bp_run_paced(bp_lib *l, void *inst, const lg_pool *p, double rate, double m
             unsigned flags = 0;
             src.sin_port = htons((uint16_t)(20000 + lg_socket_of(p->uid[i], i, SOURCES)));
             late[i] = (now - at[i]) * 1e3;
+            double c = detail ? thread_cpu() : 0;
             ug_verdict v = l->api->handle2(inst, 0, (const struct sockaddr *)&src, sizeof src,
                                            p->buf + i * UG_DGRAM_MAX, p->len[i], out, sizeof out, &out_len, &flags);
+            if (detail)
+                r->handle_ns += (uint64_t)((thread_cpu() - c) * 1e9);
             r->hints += v == UG_VERDICT_REPLY && out_len >= 6 && out[5] == UG_TYPE_HINT;
             if (flags & UG_REPLY_AFTER_FLUSH)
                 held[nheld++] = at[i];

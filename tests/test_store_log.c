@@ -267,6 +267,93 @@ Test(store_log, workers_share_a_write)
     xclose(s);
 }
 
+/* Group writes so far (batches in the log's generation; no checkpoint
+ * runs in these tests). */
+static uint64_t writes(ug_store *s)
+{
+    pthread_mutex_lock(&s->wal.mu);
+    uint64_t n = s->wal.seq;
+    pthread_mutex_unlock(&s->wal.mu);
+    return n;
+}
+
+#define LONG_LINGER UINT64_C(30000000000) /* 30 s: a leader that waits it out fails the test */
+
+/* A leader waits only for company sure to come: with no other worker, or
+ * one with nothing queued, back-to-back commits are written at once, one
+ * write each, however long a linger the store would allow. */
+Test(store_log, a_leader_alone_does_not_linger, .timeout = 120)
+{
+    for (unsigned nworkers = 1; nworkers <= 2; nworkers++) {
+        ug_store *s = xopen(nworkers, NULL);
+        s->group.linger_ns = LONG_LINGER;
+        ug_stage_quota *q = xstage(s, "r");
+        uint64_t t0 = ug_mono_ns(), w0 = writes(s);
+        uint64_t base = nworkers * 100; /* the folder outlives each round */
+        for (uint64_t i = base + 1; i <= base + 3; i++) {
+            grant_range(q, 0, i, i);
+            cr_assert_eq(ug_store_commit(s, 0), 0);
+        }
+        cr_expect_eq(writes(s) - w0, 3, "%u workers: 3 commits, %llu writes", nworkers,
+                     (unsigned long long)(writes(s) - w0));
+        cr_expect_lt(ug_mono_ns() - t0, LONG_LINGER / 3, "%u workers: a commit waited for company", nworkers);
+        expect_durable(q, base + 1, base + 3, "alone");
+        xclose(s);
+    }
+}
+
+typedef struct {
+    ug_store *s;
+    int rc;
+} commit_arg;
+
+static void *commit_worker0(void *arg)
+{
+    commit_arg *a = arg;
+    a->rc = ug_store_commit(a->s, 0);
+    return NULL;
+}
+
+/* True once a leader lingers: it leads, and its group is still open. */
+static bool leader_lingers(ug_store *s)
+{
+    pthread_mutex_lock(&s->group.mu);
+    bool yes = s->group.leading && s->group.head != NULL;
+    pthread_mutex_unlock(&s->group.mu);
+    return yes;
+}
+
+/* A worker with records queued is company: the leader waits for it, and
+ * writes both parts in one write as soon as it joined, not at the end of
+ * the linger. */
+Test(store_log, a_leader_waits_for_a_worker_with_records_queued, .timeout = 120)
+{
+    ug_store *s = xopen(2, NULL);
+    s->group.linger_ns = LONG_LINGER;
+    ug_stage_quota *q = xstage(s, "r");
+    grant_range(q, 0, 1, 1);
+    cr_assert_eq(ug_store_commit(s, 0), 0); /* a lone flush: written at once, and the last group's start */
+    grant_range(q, 1, 1001, 1001);          /* worker 1 has a record queued */
+    grant_range(q, 0, 2, 2);
+    uint64_t t0 = ug_mono_ns(), w0 = writes(s);
+    commit_arg a = {s, -1};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, commit_worker0, &a), 0);
+    bool seen = false;
+    for (int i = 0; i < 10000 && !(seen = leader_lingers(s)); i++)
+        usleep(1000);
+    cr_expect(seen, "worker 0's commit did not wait for worker 1");
+    cr_expect_eq(writes(s), w0, "worker 0's group was written before worker 1 joined");
+    cr_assert_eq(ug_store_commit(s, 1), 0);
+    pthread_join(th, NULL);
+    cr_assert_eq(a.rc, 0);
+    cr_expect_eq(writes(s) - w0, 1, "two workers' commits took %llu writes", (unsigned long long)(writes(s) - w0));
+    cr_expect_lt(ug_mono_ns() - t0, LONG_LINGER / 3, "the leader waited out its linger after worker 1 joined");
+    expect_durable(q, 1, 2, "worker 0");
+    expect_durable(q, 1001, 1001, "worker 1");
+    xclose(s);
+}
+
 /* A folder whose log file went missing is refused, naming it and the
  * ways out; an empty file in its place is accepted. */
 Test(store_log, a_missing_log_file_is_refused)

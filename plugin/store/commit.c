@@ -14,12 +14,15 @@
  * meanwhile waits for that write to end and leads the next group, which
  * carries every part that joined in between: workers share a wait for the
  * disk instead of queueing for one each.
- * A leader lingers before its write, but only while commits come closer
- * together than LINGER_NS and its group has fewer than GROUP_FULL records:
- * under a steady flow of small flushes (a host that reads one datagram per
- * wake-up, at half load) the disk is then waited for at most once per
- * LINGER_NS, while the worker's socket gathers what the next group carries.
- * A lone flush, and any group of GROUP_FULL or more, is written at once.
+ * A leader lingers before its write, but only for company that is sure
+ * to come: while commits come closer together than LINGER_NS, its group
+ * has fewer than GROUP_FULL records, and another worker has queued
+ * records since it last joined (it flushes at the end of its batch). It
+ * writes as soon as every such worker joined, and at the latest LINGER_NS
+ * after the last group's write began. A worker alone never lingers: nobody could
+ * join, and its own next datagrams cannot be read while it waits, so a
+ * linger would only add to every reply's latency. A lone flush, and any
+ * group of GROUP_FULL or more, is written at once.
  * Nothing is promised early: a part is done only when the write that holds
  * its records returned.
  */
@@ -38,6 +41,7 @@ void ug_group_init(ug_store *s)
     (void)pthread_condattr_destroy(&ca);
     g->head = NULL;
     g->tail = &g->head;
+    g->linger_ns = LINGER_NS;
 }
 
 void ug_group_destroy(ug_store *s)
@@ -46,18 +50,29 @@ void ug_group_destroy(ug_store *s)
     pthread_cond_destroy(&s->group.cv);
 }
 
-/* The leader waits (g->mu held) while commits come close together and its
- * group is small; parts that join wake it to be counted. */
-static void linger(ug_group *g)
+/* True when a worker other than the leader's has queued records that are
+ * not in the open group: it will join once its batch ends. */
+static bool company_coming(const ug_store *s)
 {
-    uint64_t until = g->last_start + LINGER_NS;
-    while (g->n < GROUP_FULL) {
-        uint64_t now = ug_mono_ns();
+    for (unsigned w = 0; w < s->nworkers; w++)
+        if (atomic_load_explicit(&s->queues[w].coming, memory_order_relaxed))
+            return true;
+    return false;
+}
+
+/* The leader waits (g->mu held) while commits come close together, its
+ * group is small and another worker is about to join; parts that join
+ * wake it to be counted. */
+static void linger(ug_store *s, ug_group *g)
+{
+    uint64_t now = ug_mono_ns(), until = g->last_start + g->linger_ns;
+    while (g->n < GROUP_FULL && company_coming(s)) {
         if (now >= until)
             return;
         struct timespec ts = {.tv_sec = (time_t)(until / UINT64_C(1000000000)),
                               .tv_nsec = (long)(until % UINT64_C(1000000000))};
         (void)pthread_cond_timedwait(&g->cv, &g->mu, &ts);
+        now = ug_mono_ns();
     }
 }
 
@@ -105,6 +120,8 @@ static int group_commit(ug_store *s, ug_part *p)
     bool full = false;
     pthread_mutex_lock(&g->mu);
     *p = (ug_part){.v = p->v, .n = p->n, .worker = p->worker, .tell = p->tell};
+    if (p->worker != PART_NO_WORKER) /* under g->mu: a lingering leader sees it joined */
+        atomic_store_explicit(&s->queues[p->worker].coming, false, memory_order_relaxed);
     *g->tail = p;
     g->tail = &p->next;
     g->n += p->n;
@@ -115,7 +132,7 @@ static int group_commit(ug_store *s, ug_part *p)
             continue;
         }
         g->leading = true;
-        linger(g);
+        linger(s, g);
         ug_part *mine = g->head;
         g->head = NULL;
         g->tail = &g->head;

@@ -24,5 +24,7 @@ int ug_queue_push(ug_store *s, unsigned worker, ug_scope *sc, uint64_t uid)
     wqueue *q = &s->queues[worker];
     q->v[q->n++] = (pend){sc, uid};
     atomic_fetch_add_explicit(&sc->queued, 1, memory_order_relaxed);
+    if (!atomic_load_explicit(&q->coming, memory_order_relaxed))
+        atomic_store_explicit(&q->coming, true, memory_order_relaxed);
     return 0;
 }

@@ -119,7 +119,8 @@ typedef struct {
 typedef struct {
     alignas(UG_CACHELINE) pend *v;
     size_t n, cap;
-    bool failing; /* the last commit failed: log the recovery */
+    bool failing;        /* the last commit failed: log the recovery */
+    atomic_bool coming;  /* queued records since it last joined a group: a lingering leader waits for it */
 } wqueue;
 
 /* One caller's records in a group commit (commit.c): a worker's queue, or
@@ -146,6 +147,7 @@ typedef struct {
     size_t n;              /* records in it */
     bool leading;          /* a leader is writing a group */
     uint64_t last_start;   /* monotonic ns the last group's write began */
+    uint64_t linger_ns;    /* how long a leader may wait for company (LINGER_NS; tests lengthen it) */
 } ug_group;
 
 /* The log that makes grant records durable (wal.c): generation g is
