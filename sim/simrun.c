@@ -64,6 +64,8 @@ typedef struct {
     uint32_t *ndue;     /* per second: how many */
     bool oom;           /* a due stack could not grow */
     void (*prefetch)(void *, unsigned, uint64_t); /* the plugin's (ABI minor 3), or NULL */
+    void (*batch)(void *, unsigned, const ug_batch *); /* likewise */
+    uint32_t t;         /* the second being drained (drain_batch's) */
     uint32_t *spare[64]; /* drained stacks, for the next seconds to fill (no malloc per second) */
     unsigned nspare;
     int32_t *inflight;  /* per second: +1 at a download's first second, -1 after its last */
@@ -629,6 +631,25 @@ static void drain(run *R, uint32_t t)
     R->due[t] = NULL;
 }
 
+static void drain_batch(void *ctx)
+{
+    run *R = ctx;
+    drain(R, R->t);
+}
+
+/* A second's decisions in one batch() when the plugin has it: the policy
+ * is entered once for them all, not twice per decision (decide() and
+ * prefetch() each enter and leave it otherwise). */
+static void drain_second(run *R, uint32_t t)
+{
+    if (!R->batch) {
+        drain(R, t);
+        return;
+    }
+    R->t = t;
+    R->batch(R->inst, 0, &(ug_batch){.size = sizeof(ug_batch), .run = drain_batch, .ctx = R});
+}
+
 static int loop(run *R, char *err, size_t errcap)
 {
     const ug_plugin *api = R->pl->api;
@@ -652,7 +673,7 @@ static int loop(run *R, char *err, size_t errcap)
         }
         for (; records && rec < R->pop.nrecs && recs[rec].at == t; rec++)
             replayed(R, &recs[rec], t);
-        drain(R, t);
+        drain_second(R, t);
         if (R->oom)
             return snprintf(err, errcap, "out of memory"), -1;
     }
@@ -739,6 +760,7 @@ int sim_run(const sim_plugin *pl, const sim_opts *o, const sim_pop *pop, const c
         goto out;
     R.retry = retry;
     R.prefetch = UG_ENTRY(pl->api, prefetch);
+    R.batch = UG_ENTRY(pl->api, batch);
     json_t *st = status(&R);
     if (!st) {
         snprintf(err, errcap, "%s: the plugin gave no status", policy);
