@@ -66,6 +66,8 @@ typedef struct {
     void (*prefetch)(void *, unsigned, uint64_t); /* the plugin's (ABI minor 3), or NULL */
     void (*batch)(void *, unsigned, const ug_batch *); /* likewise */
     uint32_t t;         /* the second being drained (drain_batch's) */
+    ug_claims claims;   /* decide()'s, its constant fields set once (sim_run) */
+    sim_addr addr;      /* claims.src */
     uint32_t *spare[64]; /* drained stacks, for the next seconds to fill (no malloc per second) */
     unsigned nspare;
     int32_t *inflight;  /* per second: +1 at a download's first second, -1 after its last */
@@ -402,19 +404,22 @@ static void upgraded(run *R, uint32_t t)
 static int decide(run *R, sim_peer *q, unsigned kind, uint16_t ver, uint32_t net, uint8_t plat, uint8_t chan,
                   unsigned res, uint32_t t, ug_decision *d)
 {
-    sim_addr ss;
-    socklen_t len;
-    sim_pop_addr(&R->pop, q, net, &ss, &len);
-    ug_claims c = {
-        .size = sizeof c, .kind = kind, .flags = UG_DECIDE_SPEND | UG_DECIDE_ADDR_PROVED, .uid = q->uid,
-        .ver = R->pop.vers[ver], .plat = plat ? R->pop.plats[plat - 1] : NULL,
-        .chan = chan ? R->pop.chans[chan - 1] : NULL, .src = &ss.sa, .srclen = len,
-        .to = kind == UG_CLAIM_REPORT ? R->pop.vers[q->to] : NULL, .res = res, .memo = &q->memo,
-    };
+    /* the claims live in R (the plugin keeps no pointer to them): only
+     * what changes between decisions is written, nothing is zeroed again */
+    ug_claims *c = &R->claims;
+    sim_pop_addr(&R->pop, q, net, &R->addr, &c->srclen);
+    c->kind = kind;
+    c->uid = q->uid;
+    c->ver = R->pop.vers[ver];
+    c->plat = plat ? R->pop.plats[plat - 1] : NULL;
+    c->chan = chan ? R->pop.chans[chan - 1] : NULL;
+    c->to = kind == UG_CLAIM_REPORT ? R->pop.vers[q->to] : NULL;
+    c->res = res;
+    c->memo = &q->memo;
     *d = (ug_decision){.size = sizeof *d};
     step_at(R, t)->decisions++;
     R->r->decisions++;
-    if (R->pl->api->decide(R->inst, 0, &c, d) == 0)
+    if (R->pl->api->decide(R->inst, 0, c, d) == 0)
         return 0;
     R->r->errors++;
     return -1;
@@ -761,6 +766,7 @@ int sim_run(const sim_plugin *pl, const sim_opts *o, const sim_pop *pop, const c
     R.retry = retry;
     R.prefetch = UG_ENTRY(pl->api, prefetch);
     R.batch = UG_ENTRY(pl->api, batch);
+    R.claims = (ug_claims){.size = sizeof R.claims, .flags = UG_DECIDE_SPEND | UG_DECIDE_ADDR_PROVED, .src = &R.addr.sa};
     json_t *st = status(&R);
     if (!st) {
         snprintf(err, errcap, "%s: the plugin gave no status", policy);
