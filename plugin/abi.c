@@ -1,4 +1,5 @@
 /* The plugin's entry table: the one exported symbol, and the wiring of create, finish and destroy (where fleet mode is plugged in). */
+#include "base/workers.h"
 #include "core/control.h"
 #include "core/instance.h"
 #include "core/rules.h"
@@ -106,6 +107,18 @@ static void plugin_prefetch(void *inst, unsigned worker, uint64_t uid)
     ug_rules_prefetch(inst, worker, uid);
 }
 
+static void plugin_batch(void *inst, unsigned worker, const ug_batch *b)
+{
+    ug_inst *I = inst;
+    if (!b || !UG_HAS_FIELD(ug_batch, b->size, ctx) || !b->run)
+        return;
+    if (!I || worker >= I->nworkers) {
+        b->run(b->ctx); /* its calls answer as without a batch (decide() refuses the worker) */
+        return;
+    }
+    ug_enter_batch(I, &I->workers[worker], b->run, b->ctx);
+}
+
 static int plugin_control_by(void *inst, const ug_caller *by, const char *req, size_t req_len, ug_emit emit,
                              void *ctx)
 {
@@ -142,4 +155,5 @@ __attribute__((visibility("default"))) const ug_plugin upgate_plugin = {
     .control_by = plugin_control_by,
     .reload_by = plugin_reload_by,
     .prefetch = plugin_prefetch,
+    .batch = plugin_batch,
 };

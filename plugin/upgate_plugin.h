@@ -84,8 +84,9 @@ extern "C" {
  * minor 2 appended flags and run_as to ug_host; minor 3 appended
  * control_by and reload_by, which say who asked (ug_caller) so that the
  * history names them, and memo to ug_claims (a plugin of minor 2 or less
- * ignores it: the caller's size covers a field the plugin does not read).
- * Later minors append after `reload_by`; every new entry point takes a
+ * ignores it: the caller's size covers a field the plugin does not read),
+ * then prefetch and batch (ug_batch) to ug_plugin, which a host calls only
+ * when the plugin's size covers them. Later minors append after `batch`; every new entry point takes a
  * struct whose first member is its `size`, so it can grow the same way. A
  * host of minor 3 calls control_by and reload_by when the plugin's size
  * covers them, control and reload otherwise; a plugin answers control and
@@ -251,6 +252,13 @@ typedef struct {
     bool delta;          /* HINT: fetch_size is a delta's */
 } ug_decision;
 
+/* A run of calls on one worker that batch() enters the policy for once. */
+typedef struct {
+    uint32_t size; /* sizeof(ug_batch) as the caller compiled it */
+    void (*run)(void *ctx);
+    void *ctx;
+} ug_batch;
+
 /* Who asked for a control request or a reload (minor 3), as the history
  * records it (docs/control.md "history"). */
 enum {
@@ -357,6 +365,18 @@ typedef struct ug_plugin {
      * answers nothing; called like decide() (one call at a time per
      * worker). Any number of peers ahead works; a few is best. */
     void (*prefetch)(void *inst, unsigned worker, uint64_t uid);
+
+    /* Calls b->run(b->ctx) once, with worker inside the running policy for all
+     * of it: the decide(), prefetch(), handle() and handle2() calls that
+     * run makes on worker skip entering and leaving the policy (for a
+     * simulator, a tenth of a decision's CPU), and answer as they would
+     * outside. Called like decide() (one call at a time per worker); inside
+     * run, the thread calls nothing of the plugin's but those four, on that
+     * worker (a reload(), or a control() command that changes what a HELLO
+     * gets, waits for run to return). Keep a batch short, a reload waits
+     * for it as for one long decision. A nested batch is the outer one's;
+     * a worker out of range gets run(ctx) alone. */
+    void (*batch)(void *inst, unsigned worker, const ug_batch *b);
 } ug_plugin;
 
 #ifdef __cplusplus

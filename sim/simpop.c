@@ -29,18 +29,18 @@ void sim_pop_addr(const sim_pop *p, const sim_peer *peer, uint32_t net, sim_addr
     const sim_net *n = &p->nets[net];
     unsigned bits = n->family == 4 ? 32 : 128, host = bits - n->len < 32 ? bits - n->len : 32;
     uint32_t h = host == 32 ? peer->host : peer->host & ((UINT32_C(1) << host) - 1);
-    uint8_t a[16];
-    memcpy(a, n->addr, 16);
-    unsigned at = bits / 8 - 4; /* the host bits are the address's last 32 at most */
-    for (unsigned i = 0; i < 4; i++)
-        a[at + i] |= (uint8_t)(h >> (24 - 8 * i));
+    /* the host bits are the address's last 32 at most: ORed into its last
+     * 4 bytes as one big-endian word (once per decision: no byte loop) */
+    uint32_t last;
+    memcpy(&last, n->addr + bits / 8 - 4, 4);
+    last |= htonl(h);
     if (n->family == 4) {
-        out->in = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(40000)};
-        memcpy(&out->in.sin_addr, a, 4);
+        out->in = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(40000), .sin_addr.s_addr = last};
         *len = sizeof out->in;
     } else {
         out->in6 = (struct sockaddr_in6){.sin6_family = AF_INET6, .sin6_port = htons(40000)};
-        memcpy(&out->in6.sin6_addr, a, 16);
+        memcpy(&out->in6.sin6_addr, n->addr, 12);
+        memcpy((uint8_t *)&out->in6.sin6_addr + 12, &last, 4);
         *len = sizeof out->in6;
     }
 }

@@ -19,7 +19,7 @@
 
 /*
  * Time is a wheel of one-second buckets over the whole horizon; each peer
- * sits in at most one bucket (a stack of peer numbers: wheel_push), so a
+ * sits in at most one bucket (a stack of peers, or of their numbers: wheel_put), so a
  * simulated second costs nothing when no peer acts in it and one decide()
  * per HELLO or REPORT when some do. Per second with events the plugin gets
  * tick() (automatic halts, held ramps), per minute with events flush(0)
@@ -60,12 +60,17 @@ typedef struct {
     uint64_t now;
     int64_t start;
     uint32_t horizon;
-    uint32_t **due;     /* per second: NULL, or a stack of the peers acting then (wheel_push) */
+    struct chunk **due; /* per second: NULL, or the top chunk of a stack of the peers acting then */
     uint32_t *ndue;     /* per second: how many */
+    size_t esz;         /* a stack's entry: a sim_peer (synthetic), or its number in pop.peers (replay) */
+    uint64_t next_at;   /* synthetic: where the peer deciding goes once its event is over (at); NONE: nowhere */
     bool oom;           /* a due stack could not grow */
     void (*prefetch)(void *, unsigned, uint64_t); /* the plugin's (ABI minor 3), or NULL */
-    uint32_t *spare[64]; /* drained stacks, for the next seconds to fill (no malloc per second) */
-    unsigned nspare;
+    void (*batch)(void *, unsigned, const ug_batch *); /* likewise */
+    uint32_t t;         /* the second being drained (drain_batch's) */
+    ug_claims claims;   /* decide()'s, its constant fields set once (sim_run) */
+    sim_addr addr;      /* claims.src */
+    struct chunk *spare; /* chunks of drained stacks, for the next seconds to fill (no malloc per second) */
     int32_t *inflight;  /* per second: +1 at a download's first second, -1 after its last */
     uint32_t *upgrade_at; /* seconds of each upgrade, in order */
     size_t nupgrades, cap_upgrades;
@@ -293,54 +298,108 @@ static unsigned stage_of(run *R, const char *rollout, const char *stage)
     return idx;
 }
 
-/* ---- the wheel -------------------------------------------------------------------- */
-
-/* Puts peer i in second t's bucket. Last in, first out: it touches no
- * other peer (a FIFO's tail would be one more cache miss per event). */
 /* ---- the wheel ---------------------------------------------------------------------- */
 
-/* A second's due peers: a stack of peer numbers (due[t], ndue[t] of them),
- * taken from the top (last in, first out, as the linked list it replaces),
- * so that the peers after the one deciding are known in advance and their
- * lines can be fetched while it decides: a list linked through the peers
- * made each one wait for the last one's cache miss. The counts sit in
- * their own dense array (a push reads no cold line); a stack holds 16
- * entries, then doubles when its count reaches a power of two. */
-#define WHEEL_FIRST 16u
+/* A second's due peers: a stack (ndue[t] entries), taken from the top
+ * (last in, first out, as the linked list it replaces). A synthetic peer
+ * lives in its stack: the sim_peer itself is the entry, moved to the
+ * stack of its next event when it is done with this one, so a second's
+ * peers are read in a row, not from one random line (and page) of a peer
+ * array each: on this VM the page walk of that line was a fifth of a
+ * decision. A replay's peers stay in pop.peers (its records name them by
+ * number) and the entry is that number. The counts sit in their own dense
+ * array (a push reads no cold line). A stack is a chain of chunks of
+ * CHUNK entries, due[t] its top: a push copies one entry, never the stack
+ * (a stack of 56-byte peers grown by realloc copied each second's peers
+ * five times), and a drained chunk is kept for the next push (R->spare). */
+#define CHUNK 64u
+#define NONE UINT64_MAX
 
-static int wheel_push(uint32_t **w, uint32_t *n, uint32_t i)
+typedef struct chunk {
+    struct chunk *below;
+    _Alignas(16) unsigned char e[]; /* CHUNK entries of esz bytes */
+} chunk;
+
+/* Copies one entry: a constant size per case, so no call to memcpy. */
+static void entry_copy(run *R, void *to, const void *from)
 {
-    uint32_t k = *n;
-    if (!*w || (k >= WHEEL_FIRST && (k & (k - 1)) == 0)) {
-        uint32_t *nv = realloc(*w, (size_t)(k ? 2 * k : WHEEL_FIRST) * sizeof **w);
-        if (!nv)
-            return -1;
-        *w = nv;
-    }
-    (*w)[k] = i;
-    *n = k + 1;
-    return 0;
+    if (R->esz == sizeof(sim_peer))
+        memcpy(to, from, sizeof(sim_peer));
+    else
+        memcpy(to, from, sizeof(uint32_t));
 }
 
-static void at(run *R, uint32_t i, uint64_t t)
+/* Entry k (0: the bottom) of second t's stack. */
+static const void *wheel_at(const run *R, uint32_t t, uint32_t k)
 {
-    sim_peer *q = &R->pop.peers[i];
+    const chunk *c = R->due[t];
+    for (uint32_t base = (R->ndue[t] - 1) / CHUNK * CHUNK; k < base; base -= CHUNK)
+        c = c->below;
+    return c->e + (size_t)(k % CHUNK) * R->esz;
+}
+
+/* Puts e on second t's stack. */
+static void wheel_put(run *R, uint64_t t, const void *e)
+{
+    uint32_t n = R->ndue[t];
+    if (n % CHUNK == 0) {
+        chunk *c = R->spare;
+        if (c)
+            R->spare = c->below;
+        else if (!(c = malloc(sizeof *c + CHUNK * R->esz))) {
+            R->oom = true;
+            return;
+        }
+        c->below = R->due[t];
+        R->due[t] = c;
+    }
+    entry_copy(R, R->due[t]->e + (size_t)(n % CHUNK) * R->esz, e);
+    R->ndue[t] = n + 1;
+}
+
+static void chunks_free(chunk *c)
+{
+    while (c) {
+        chunk *below = c->below;
+        free(c);
+        c = below;
+    }
+}
+
+/* Takes the top of second t's stack into out; an emptied chunk is kept. */
+static void wheel_pop(run *R, uint32_t t, void *out)
+{
+    chunk *c = R->due[t];
+    uint32_t k = --R->ndue[t];
+    entry_copy(R, out, c->e + (size_t)(k % CHUNK) * R->esz);
+    if (k % CHUNK == 0) {
+        R->due[t] = c->below;
+        c->below = R->spare;
+        R->spare = c;
+    }
+}
+
+/* Peer q acts next at second t: a replay's peer goes on t's stack now, a
+ * synthetic one (the copy drain() is deciding) when its event is over. */
+static void at(run *R, sim_peer *q, uint64_t t)
+{
     if (t >= R->horizon || (q->state & F_QUEUED))
         return; /* past the end: this peer does nothing more that we see; or already due (one entry each) */
-    if (!R->due[t] && R->nspare)
-        R->due[t] = R->spare[--R->nspare]; /* at least WHEEL_FIRST entries, as wheel_push assumes */
-    if (wheel_push(&R->due[t], &R->ndue[t], i) != 0) {
-        R->oom = true;
-        return;
+    if (R->pop.recs) {
+        uint32_t i = (uint32_t)(q - R->pop.peers);
+        wheel_put(R, t, &i);
+        if (R->oom)
+            return;
+    } else {
+        R->next_at = t;
     }
     q->state |= F_QUEUED;
 }
 
 /* The peer's next HELLO after a WAIT (or a failed install) at t; none in
  * a replay, whose recording says when each peer came back. */
-static void again(run *R, uint32_t i, uint32_t t, uint64_t retry)
+static void again(run *R, sim_peer *q, uint32_t t, uint64_t retry)
 {
-    sim_peer *q = &R->pop.peers[i];
     if (R->pop.recs)
         return;
     uint64_t next = t + (retry ? retry : 1);
@@ -352,7 +411,7 @@ static void again(run *R, uint32_t i, uint32_t t, uint64_t retry)
         q->until = until;
         next = login;
     }
-    at(R, i, next);
+    at(R, q, next);
 }
 
 /* ---- counting --------------------------------------------------------------------- */
@@ -400,19 +459,22 @@ static void upgraded(run *R, uint32_t t)
 static int decide(run *R, sim_peer *q, unsigned kind, uint16_t ver, uint32_t net, uint8_t plat, uint8_t chan,
                   unsigned res, uint32_t t, ug_decision *d)
 {
-    sim_addr ss;
-    socklen_t len;
-    sim_pop_addr(&R->pop, q, net, &ss, &len);
-    ug_claims c = {
-        .size = sizeof c, .kind = kind, .flags = UG_DECIDE_SPEND | UG_DECIDE_ADDR_PROVED, .uid = q->uid,
-        .ver = R->pop.vers[ver], .plat = plat ? R->pop.plats[plat - 1] : NULL,
-        .chan = chan ? R->pop.chans[chan - 1] : NULL, .src = &ss.sa, .srclen = len,
-        .to = kind == UG_CLAIM_REPORT ? R->pop.vers[q->to] : NULL, .res = res, .memo = &q->memo,
-    };
+    /* the claims live in R (the plugin keeps no pointer to them): only
+     * what changes between decisions is written, nothing is zeroed again */
+    ug_claims *c = &R->claims;
+    sim_pop_addr(&R->pop, q, net, &R->addr, &c->srclen);
+    c->kind = kind;
+    c->uid = q->uid;
+    c->ver = R->pop.vers[ver];
+    c->plat = plat ? R->pop.plats[plat - 1] : NULL;
+    c->chan = chan ? R->pop.chans[chan - 1] : NULL;
+    c->to = kind == UG_CLAIM_REPORT ? R->pop.vers[q->to] : NULL;
+    c->res = res;
+    c->memo = &q->memo;
     *d = (ug_decision){.size = sizeof *d};
     step_at(R, t)->decisions++;
     R->r->decisions++;
-    if (R->pl->api->decide(R->inst, 0, &c, d) == 0)
+    if (R->pl->api->decide(R->inst, 0, c, d) == 0)
         return 0;
     R->r->errors++;
     return -1;
@@ -421,9 +483,8 @@ static int decide(run *R, sim_peer *q, unsigned kind, uint16_t ver, uint32_t net
 enum { D_ACCEPT = 32, D_THINK, D_FAIL, D_ROLLBACK }; /* draw purposes, per attempt */
 
 /* A HINT the peer acts on: the user's answer, then the download. */
-static void offered(run *R, uint32_t i, uint32_t t, const ug_decision *d)
+static void offered(run *R, sim_peer *q, uint32_t t, const ug_decision *d)
 {
-    sim_peer *q = &R->pop.peers[i];
     const sim_opts *o = R->o;
     sim_result *r = R->r;
     int to = d->to ? sim_pop_version(&R->pop, d->to) : -1;
@@ -437,7 +498,7 @@ static void offered(run *R, uint32_t i, uint32_t t, const ug_decision *d)
     double think = o->think ? 2.0 * (double)o->think * sim_unit(sim_rand(o->seed, q->uid, k | D_THINK)) : 0;
     if (sim_unit(sim_rand(o->seed, q->uid, k | D_ACCEPT)) >= o->accept) {
         SET_STATE(q, SIM_P_CHOICE);
-        at(R, i, t + (uint64_t)think);
+        at(R, q, t + (uint64_t)think);
         return;
     }
     unsigned mirror = d->nmirrors ? d->mirror % SIM_MIRRORS_MAX : 0;
@@ -455,13 +516,12 @@ static void offered(run *R, uint32_t i, uint32_t t, const ug_decision *d)
     double start = t + think, end = start + (double)bytes / q->speed;
     account(R, mirror, start, end, q->speed);
     SET_STATE(q, SIM_P_DOWN);
-    at(R, i, (uint64_t)ceil(end));
+    at(R, q, (uint64_t)ceil(end));
 }
 
 /* A HELLO and what the peer does with the answer (act: it is free to). */
-static void hello(run *R, uint32_t i, uint32_t t, uint16_t ver, uint32_t net, uint8_t plat, uint8_t chan, bool act)
+static void hello(run *R, sim_peer *q, uint32_t t, uint16_t ver, uint32_t net, uint8_t plat, uint8_t chan, bool act)
 {
-    sim_peer *q = &R->pop.peers[i];
     sim_result *r = R->r;
     ug_decision d;
     if (decide(R, q, UG_CLAIM_HELLO, ver, net, plat, chan, 0, t, &d) != 0) {
@@ -491,7 +551,7 @@ static void hello(run *R, uint32_t i, uint32_t t, uint16_t ver, uint32_t net, ui
             st->offers_sticky++;
         }
         if (act)
-            offered(R, i, t, &d);
+            offered(R, q, t, &d);
         return;
     }
     case UG_ANSWER_WAIT:
@@ -514,14 +574,14 @@ static void hello(run *R, uint32_t i, uint32_t t, uint16_t ver, uint32_t net, ui
             return;
         }
         if (act)
-            again(R, i, t, d.retry);
+            again(R, q, t, d.retry);
         return;
     case UG_ANSWER_COOKIE: /* with the address proved, the plugin should never ask */
     default:
         st->cookies++;
         r->cookies++;
         if (act)
-            again(R, i, t, 60);
+            again(R, q, t, 60);
         return;
     }
 }
@@ -529,58 +589,55 @@ static void hello(run *R, uint32_t i, uint32_t t, uint16_t ver, uint32_t net, ui
 /* A HELLO that only tells the plugin what became of an offer (at the new
  * version: upgraded; back at the old: rolled back); its answer is not the
  * peer's business and is not counted as an offer or a WAIT. */
-static void confirm(run *R, uint32_t i, uint32_t t)
+static void confirm(run *R, sim_peer *q, uint32_t t)
 {
-    sim_peer *q = &R->pop.peers[i];
     ug_decision d;
     (void)decide(R, q, UG_CLAIM_HELLO, q->ver, q->net, q->plat, q->chan, 0, t, &d);
 }
 
-static void report(run *R, uint32_t i, uint32_t t, ug_res res)
+static void report(run *R, sim_peer *q, uint32_t t, ug_res res)
 {
-    sim_peer *q = &R->pop.peers[i];
     ug_decision d;
     (void)decide(R, q, UG_CLAIM_REPORT, q->ver, q->net, q->plat, q->chan, res, t, &d);
 }
 
 /* The event a peer's bucket held. */
-static void event(run *R, uint32_t i, uint32_t t)
+static void event(run *R, sim_peer *q, uint32_t t)
 {
-    sim_peer *q = &R->pop.peers[i];
     const sim_opts *o = R->o;
     sim_result *r = R->r;
     sim_stepstat *st = step_at(R, t);
     uint64_t k = (uint64_t)(q->tries ? q->tries - 1 : 0) << 8;
     switch (STATE(q)) {
     case SIM_P_ASK:
-        hello(R, i, t, q->ver, q->net, q->plat, q->chan, true);
+        hello(R, q, t, q->ver, q->net, q->plat, q->chan, true);
         return;
     case SIM_P_CHOICE: /* the user said no */
-        report(R, i, t, UG_RES_DECLINED);
+        report(R, q, t, UG_RES_DECLINED);
         st->declined++, r->declined++;
         SET_STATE(q, SIM_P_DONE);
         return;
     case SIM_P_DOWN:
         if (sim_unit(sim_rand(o->seed, q->uid, k | D_FAIL)) < o->fail) {
-            report(R, i, t, UG_RES_INSTALL_FAILED);
+            report(R, q, t, UG_RES_INSTALL_FAILED);
             st->failed++, r->failed++;
             SET_STATE(q, SIM_P_ASK);
-            again(R, i, t, R->retry); /* and tries again later */
+            again(R, q, t, R->retry); /* and tries again later */
             return;
         }
         q->ver = q->to;
         SET_STATE(q, SIM_P_INSTALLED);
-        confirm(R, i, t); /* the plugin sees it upgraded */
+        confirm(R, q, t); /* the plugin sees it upgraded */
         st->upgraded++, r->upgraded++;
         upgraded(R, t);
         if (o->rollback > 0 && sim_unit(sim_rand(o->seed, q->uid, k | D_ROLLBACK)) < o->rollback)
-            at(R, i, (uint64_t)t + SIM_ROLLBACK_AFTER);
+            at(R, q, (uint64_t)t + SIM_ROLLBACK_AFTER);
         else if (!R->pop.recs)
             SET_STATE(q, SIM_P_DONE);
         return;
     case SIM_P_INSTALLED: /* rolled back: the old version asks again, once */
         q->ver = q->old;
-        confirm(R, i, t); /* the plugin sees it rolled back */
+        confirm(R, q, t); /* the plugin sees it rolled back */
         st->rolled_back++, r->rolled_back++;
         SET_STATE(q, SIM_P_DONE);
         return;
@@ -595,38 +652,78 @@ static void replayed(run *R, const sim_rec *rec, uint32_t t)
 {
     sim_peer *q = &R->pop.peers[rec->peer];
     bool moved = STATE(q) == SIM_P_INSTALLED || (STATE(q) == SIM_P_DONE && q->ver != q->old);
-    hello(R, rec->peer, t, moved ? q->ver : rec->ver, rec->net, rec->plat, rec->chan, STATE(q) == SIM_P_ASK);
+    hello(R, q, t, moved ? q->ver : rec->ver, rec->net, rec->plat, rec->chan, STATE(q) == SIM_P_ASK);
 }
 
 /* ---- the loop --------------------------------------------------------------------- */
 
 /* Runs second t's due peers, the top first. A peer due again at t (no
  * think time) is pushed by its own event and so runs next, as before.
- * Ahead of the one deciding, two kinds of cache misses are started: the
- * sim_peer line of the peer AHEAD * 2 below, and (the plugin's prefetch(),
- * which reads the uid from that line, fetched by now) the grant slots of
- * the peer AHEAD below. */
+ * Ahead of the one deciding, the plugin's prefetch() starts the grant
+ * slots of the peer AHEAD below; a replay's peers are also fetched from
+ * pop.peers, AHEAD * 2 below. */
 #define AHEAD 4u
-static void drain(run *R, uint32_t t)
+static void drain_replay(run *R, uint32_t t)
 {
     while (R->ndue[t]) {
-        const uint32_t *v = R->due[t];
-        uint32_t k = --R->ndue[t], i = v[k];
+        uint32_t k = R->ndue[t] - 1, i;
         if (k >= 2 * AHEAD) {
-            const char *p = (const char *)&R->pop.peers[v[k - 2 * AHEAD]];
+            const char *p = (const char *)&R->pop.peers[*(const uint32_t *)wheel_at(R, t, k - 2 * AHEAD)];
             __builtin_prefetch(p);
             __builtin_prefetch(p + sizeof(sim_peer) - 1);
         }
         if (k >= AHEAD && R->prefetch)
-            R->prefetch(R->inst, 0, R->pop.peers[v[k - AHEAD]].uid);
-        R->pop.peers[i].state &= (uint8_t)~F_QUEUED;
-        event(R, i, t);
+            R->prefetch(R->inst, 0, R->pop.peers[*(const uint32_t *)wheel_at(R, t, k - AHEAD)].uid);
+        wheel_pop(R, t, &i);
+        sim_peer *q = &R->pop.peers[i];
+        q->state &= (uint8_t)~F_QUEUED;
+        event(R, q, t);
     }
-    if (R->due[t] && R->nspare < sizeof R->spare / sizeof *R->spare)
-        R->spare[R->nspare++] = R->due[t];
+}
+
+/* A synthetic peer is taken off the stack (a copy: its chunk is free to
+ * be reused once popped), decided, and put on the stack at() named. */
+static void drain_synth(run *R, uint32_t t)
+{
+    while (R->ndue[t]) {
+        uint32_t k = R->ndue[t] - 1;
+        if (k >= AHEAD && R->prefetch)
+            R->prefetch(R->inst, 0, ((const sim_peer *)wheel_at(R, t, k - AHEAD))->uid);
+        sim_peer q;
+        wheel_pop(R, t, &q);
+        q.state &= (uint8_t)~F_QUEUED;
+        R->next_at = NONE;
+        event(R, &q, t);
+        if (R->next_at != NONE)
+            wheel_put(R, R->next_at, &q);
+    }
+}
+
+static void drain(run *R, uint32_t t)
+{
+    if (R->pop.recs)
+        drain_replay(R, t);
     else
-        free(R->due[t]);
-    R->due[t] = NULL;
+        drain_synth(R, t);
+}
+
+static void drain_batch(void *ctx)
+{
+    run *R = ctx;
+    drain(R, R->t);
+}
+
+/* A second's decisions in one batch() when the plugin has it: the policy
+ * is entered once for them all, not twice per decision (decide() and
+ * prefetch() each enter and leave it otherwise). */
+static void drain_second(run *R, uint32_t t)
+{
+    if (!R->batch) {
+        drain(R, t);
+        return;
+    }
+    R->t = t;
+    R->batch(R->inst, 0, &(ug_batch){.size = sizeof(ug_batch), .run = drain_batch, .ctx = R});
 }
 
 static int loop(run *R, char *err, size_t errcap)
@@ -652,7 +749,7 @@ static int loop(run *R, char *err, size_t errcap)
         }
         for (; records && rec < R->pop.nrecs && recs[rec].at == t; rec++)
             replayed(R, &recs[rec], t);
-        drain(R, t);
+        drain_second(R, t);
         if (R->oom)
             return snprintf(err, errcap, "out of memory"), -1;
     }
@@ -682,24 +779,32 @@ static int alloc_run(run *R, const sim_opts *o, const sim_pop *pop, char *err, s
     r->nsteps = (unsigned)((o->horizon + o->step - 1) / o->step);
     r->nminutes = (unsigned)((o->horizon + 59) / 60);
     R->pop = *pop;
-    R->pop.peers = big_alloc(pop->npeers * sizeof *pop->peers);
+    R->esz = pop->recs ? sizeof(uint32_t) : sizeof(sim_peer);
+    /* a replay's peers, changed as they run (a synthetic peer's copy is its stack entry) */
+    R->pop.peers = pop->recs ? big_alloc(pop->npeers * sizeof *pop->peers) : NULL;
     R->due = calloc(R->horizon, sizeof *R->due);
     R->ndue = calloc(R->horizon, sizeof *R->ndue);
     R->inflight = calloc((size_t)R->horizon + 2, sizeof *R->inflight);
     r->steps = calloc(r->nsteps, sizeof *r->steps);
     r->offers = calloc((size_t)r->nsteps * (SIM_STAGES_MAX + 1), sizeof *r->offers);
     r->minute_bytes = calloc((size_t)r->nminutes * SIM_MIRRORS_MAX, sizeof *r->minute_bytes);
-    if (!R->pop.peers || !R->due || !R->ndue || !R->inflight || !r->steps || !r->offers || !r->minute_bytes)
+    if ((pop->recs && !R->pop.peers) || !R->due || !R->ndue || !R->inflight || !r->steps || !r->offers ||
+        !r->minute_bytes)
         return snprintf(err, errcap, "out of memory"), -1;
-    memcpy(R->pop.peers, pop->peers, pop->npeers * sizeof *pop->peers);
-    if (!pop->recs)
-        for (uint32_t i = 0; i < pop->npeers; i++) {
-            sim_peer *q = &R->pop.peers[i];
-            uint32_t first = q->next;
-            if (o->logins > 0 && (first = sim_pop_next_login(o, q, 0, R->horizon, &q->until)) == UINT32_MAX)
-                continue;
-            at(R, i, first);
+    if (pop->recs) {
+        memcpy(R->pop.peers, pop->peers, pop->npeers * sizeof *pop->peers);
+        return 0;
+    }
+    for (uint32_t i = 0; i < pop->npeers && !R->oom; i++) {
+        sim_peer q = pop->peers[i];
+        uint32_t first = q.next;
+        if (o->logins > 0 && (first = sim_pop_next_login(o, &q, 0, R->horizon, &q.until)) == UINT32_MAX)
+            continue;
+        if (first < R->horizon) {
+            q.state |= F_QUEUED;
+            wheel_put(R, first, &q);
         }
+    }
     return R->oom ? (snprintf(err, errcap, "out of memory"), -1) : 0;
 }
 
@@ -739,6 +844,9 @@ int sim_run(const sim_plugin *pl, const sim_opts *o, const sim_pop *pop, const c
         goto out;
     R.retry = retry;
     R.prefetch = UG_ENTRY(pl->api, prefetch);
+    R.batch = UG_ENTRY(pl->api, batch);
+    R.claims = (ug_claims){.size = sizeof R.claims, .flags = UG_DECIDE_SPEND | UG_DECIDE_ADDR_PROVED,
+                           .src = &R.addr.sa};
     json_t *st = status(&R);
     if (!st) {
         snprintf(err, errcap, "%s: the plugin gave no status", policy);
@@ -771,11 +879,10 @@ out:
     free(R.pop.peers);
     if (R.due)
         for (uint32_t t = 0; t < R.horizon; t++)
-            free(R.due[t]);
+            chunks_free(R.due[t]);
     free(R.due);
     free(R.ndue);
-    for (unsigned k = 0; k < R.nspare; k++)
-        free(R.spare[k]);
+    chunks_free(R.spare);
     free(R.inflight);
     free(R.upgrade_at);
     R.r = NULL;

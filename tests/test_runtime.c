@@ -344,6 +344,61 @@ Test(runtime, prefetch_changes_no_answer)
     }
 }
 
+/* What batch_decides runs inside batch(): each uid of the range decided
+ * (prefetch() a few ahead, as upgate-sim does), and a nested batch. */
+typedef struct {
+    uint64_t from, to;
+    ug_decision *out;
+    bool nest;
+} batch_run;
+
+static void batch_body(void *ctx)
+{
+    batch_run *b = ctx;
+    if (b->nest) {
+        b->nest = false;
+        UG_ENTRY(F.api, batch)(F.inst, 0, &(ug_batch){.size = sizeof(ug_batch), .run = batch_body, .ctx = b});
+        return;
+    }
+    for (uint64_t uid = b->from; uid <= b->to; uid++) {
+        UG_ENTRY(F.api, prefetch)(F.inst, 0, uid + 4);
+        b->out[uid] = fx_decide(&F, uid, "1.4.0", "10.0.0.1", UG_DECIDE_SPEND | UG_DECIDE_ADDR_PROVED);
+    }
+}
+
+/* batch() changes no answer: 2,000 uids decided in batches of 100 (one
+ * nested, the first on a worker out of range, which runs the body alone)
+ * get what the same uids get one decide() at a time on a twin instance,
+ * fresh grants and the quota alike; and after the batches a pause returns
+ * (the batches left the policy) and takes effect. */
+Test(runtime, batch_changes_no_answer)
+{
+    enum { N = 2000 };
+    const char *pol = "targets: [\"1.4.0\"]\nstages:\n  - {name: some, percent: 50, quota: 300, salt: some}\n";
+    start(pol);
+    static ug_decision alone[N + 1], batched[N + 1];
+    for (uint64_t uid = 1; uid <= N; uid++)
+        alone[uid] = fx_decide(&F, uid, "1.4.0", "10.0.0.1", UG_DECIDE_SPEND | UG_DECIDE_ADDR_PROVED);
+    teardown();
+    start(pol);
+    void (*batch)(void *, unsigned, const ug_batch *) = UG_ENTRY(F.api, batch);
+    cr_assert_not_null(batch, "the plugin has batch()");
+    for (uint64_t from = 1; from <= N; from += 100) { /* worker 99 first: the body runs alone */
+        batch_run b = {.from = from, .to = from + 99, .out = batched, .nest = from == 101};
+        batch(F.inst, from == 1 ? 99 : 0, &(ug_batch){.size = sizeof(ug_batch), .run = batch_body, .ctx = &b});
+    }
+    unsigned fresh = 0;
+    for (uint64_t uid = 1; uid <= N; uid++) {
+        cr_assert_eq(batched[uid].answer, alone[uid].answer, "uid %lu", (unsigned long)uid);
+        cr_assert_eq(batched[uid].fresh, alone[uid].fresh, "uid %lu", (unsigned long)uid);
+        cr_assert_eq(batched[uid].why, alone[uid].why, "uid %lu", (unsigned long)uid);
+        fresh += batched[uid].fresh;
+    }
+    cr_assert_eq(fresh, 300u, "the quota, exactly");
+    json_decref(control("{\"cmd\":\"pause\",\"rollout\":\"default\"}", true));
+    cr_assert_eq(fx_decide(&F, 1, "1.4.0", "10.0.0.1", 0).why, UG_WHY_PAUSED);
+}
+
 Test(runtime, a_layout_1_folder_is_upgraded_by_the_plugin)
 {
     fx_init(&F, 1);

@@ -31,6 +31,7 @@ typedef struct {
     _Alignas(64) _Atomic uint64_t c[ST_COUNT];
     _Atomic(ug_live *) using; /* the policy this worker is inside, or NULL */
     _Atomic uint64_t left;    /* times it left the plugin: a quiescent point */
+    ug_live *held;            /* the policy a batch() entered (ug_enter_batch), or NULL: its own thread's */
     ug_guard guard;
 } ug_worker;
 

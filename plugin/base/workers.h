@@ -7,6 +7,10 @@
 /* Publishes which policy a worker reads; ug_leave ends it. */
 ug_live *ug_enter(ug_inst *I, ug_worker *w);
 void ug_leave(ug_worker *w);
+/* Runs run(ctx) with w entered once: ug_enter and ug_leave inside it are
+ * free (they return the batch's policy and do nothing). Only w's own
+ * thread calls it. */
+void ug_enter_batch(ug_inst *I, ug_worker *w, void (*run)(void *ctx), void *ctx);
 /* Returns once no worker still reads `old`; old NULL: once every worker
  * has left the datagram it was in (so it sees any change made before). */
 void ug_wait_workers(ug_inst *I, const ug_live *old);
