@@ -85,16 +85,17 @@ extern "C" {
  * control_by and reload_by, which say who asked (ug_caller) so that the
  * history names them, and memo to ug_claims (a plugin of minor 2 or less
  * ignores it: the caller's size covers a field the plugin does not read),
- * then prefetch and batch (ug_batch) to ug_plugin, which a host calls only
- * when the plugin's size covers them. Later minors append after `batch`; every new entry point takes a
- * struct whose first member is its `size`, so it can grow the same way. A
+ * then prefetch to ug_plugin; minor 4 appended batch (ug_batch). A host
+ * calls prefetch and batch only when the plugin's size covers them. Later
+ * minors append after `batch`; every new entry point takes a struct whose
+ * first member is its `size`, so it can grow the same way. A
  * host of minor 3 calls control_by and reload_by when the plugin's size
  * covers them, control and reload otherwise; a plugin answers control and
  * reload as asked by the host itself (UG_CALLER_HOST).
  */
 
 #define UG_PLUGIN_ABI_MAJOR 1u
-#define UG_PLUGIN_ABI_MINOR 3u
+#define UG_PLUGIN_ABI_MINOR 4u
 #define UG_PLUGIN_SYMBOL "upgate_plugin"
 
 /* Port sharing (protocol.md section 3). Every upgate datagram starts with
