@@ -579,6 +579,30 @@ Test(fleet, outcomes_halt_the_fleet)
     }
     cr_assert(both, "an automatic halt on the fleet's outcomes stops every tracker");
     cr_assert_eq(fu_ask1(&F, 0, 1).why, UG_WHY_PAUSED);
+
+    /* resume on a: b lifts its halt too, and its halt_when counts afresh
+     * from then on, as a's does; on the old counts (4 failed of 4), b's
+     * next outcome would raise the halt again, and the fleet with it.
+     * Outcome times are whole seconds: the resume comes in a later second
+     * than the failures, as an operator's does */
+    nu_sleep_ms(1100);
+    json_decref(fu_ctl(&F, 0, "{\"cmd\":\"resume\",\"rollout\":\"r\",\"why\":\"mirror fixed\"}"));
+    bool lifted = false;
+    for (t0 = fu_mono_ms(); !lifted && fu_mono_ms() - t0 < 10000; nu_sleep_ms(50)) {
+        json_t *b = rollout_of(1);
+        lifted = !json_is_true(json_object_get(b, "halted"));
+        json_decref(b);
+    }
+    cr_assert(lifted, "a's resume reaches b");
+    fu_report(&F, 1, 1, UG_RES_INSTALL_FAILED);
+    fu_report(&F, 1, 2, UG_RES_INSTALL_FAILED);
+    nu_sleep_ms(1500); /* past a tick and a flags round on both */
+    for (unsigned t = 0; t < 2; t++) {
+        json_t *ro = rollout_of(t);
+        cr_assert(!json_is_true(json_object_get(ro, "halted")), "tracker %u: 2 failures since the resume, below "
+                  "min_outcomes 4, halt nothing: %s", t, json_string_value(json_object_get(ro, "halted_why")));
+        json_decref(ro);
+    }
 }
 
 Test(fleet, a_held_ramp_is_held_everywhere)

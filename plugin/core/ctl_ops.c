@@ -42,19 +42,13 @@ static int resume_one(ug_inst *I, const ug_live_rollout *lr, uint64_t now, const
     /* a halt a worker raised since the last tick is stored (and in the
      * history) first: else tick() would store it after this resume */
     (void)ug_flags_store_raised(I, lr->rt, now);
-    bool was = atomic_load(&lr->rt->halted);
-    bool automatic = was && strncmp(lr->rt->halted_why, "automatic", 9) == 0;
-    int rc = 0;
-    /* halt_when starts afresh while the halt still holds: a worker that
-     * judged halt_when after the lift but before the fresh start would
-     * raise the halt again on the old counts */
-    if (automatic && lr->r->has_halt_when) {
-        rc |= ug_flags_count_since(I, lr->rt, lr->sc, now);
+    bool was = atomic_load(&lr->rt->halted), automatic;
+    int rc = ug_flags_resume_halt(I, lr->rt, lr->r->has_halt_when, lr->sc, now, &automatic) |
+             ug_flags_pause(I, lr->rt, false);
+    if (automatic)
         json_object_set_new(counts, lr->r->name,
                             json_pack("{s:I, s:I}", "since", (json_int_t)now, "min_outcomes",
                                       (json_int_t)lr->r->halt_min_outcomes));
-    }
-    rc |= ug_flags_pause(I, lr->rt, false) | ug_flags_lift_halt(I, lr->rt);
     snprintf(line, sizeof line, "resume rollout %s%s%s%s%s%s", lr->r->name, was ? " (lifts its halt)" : "",
              automatic ? "; halt_when now counts only the outcomes from here on" : "",
              lr->r->paused ? "; the policy file still says paused: true" : "", why ? ": " : "", why ? why : "");

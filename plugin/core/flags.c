@@ -104,6 +104,14 @@ int ug_flags_lift_halt(ug_inst *I, ug_rollout_state *rt)
     return rc;
 }
 
+int ug_flags_resume_halt(ug_inst *I, ug_rollout_state *rt, bool has_halt_when, const void *scope, uint64_t now,
+                         bool *afresh)
+{
+    *afresh = has_halt_when && atomic_load(&rt->halted) && strncmp(rt->halted_why, "automatic", 9) == 0;
+    int rc = *afresh ? ug_flags_count_since(I, rt, scope, now) : 0;
+    return rc | ug_flags_lift_halt(I, rt);
+}
+
 void ug_flags_store_hold(ug_inst *I, ug_rollout_state *rt)
 {
     char key[64];

@@ -16,6 +16,13 @@ int ug_flags_halt(ug_inst *I, ug_rollout_state *rt, const char *why, uint64_t no
 int ug_flags_pause(ug_inst *I, ug_rollout_state *rt, bool on);
 /* Lifts a halt, durably; 0 or -1. */
 int ug_flags_lift_halt(ug_inst *I, ug_rollout_state *rt);
+/* Lifts a halt as a resume does (control's, or the fleet's word): after
+ * an automatic halt of a rollout with halt_when, halt_when first counts
+ * afresh from now in scope (*afresh true), while the halt still holds; a
+ * worker judging halt_when between a lift and the fresh start would raise
+ * the halt again on the old counts. 0 or -1 (not stored). */
+int ug_flags_resume_halt(ug_inst *I, ug_rollout_state *rt, bool has_halt_when, const void *scope, uint64_t now,
+                         bool *afresh);
 /* A resume of an automatic halt: from now on halt_when counts only the
  * outcomes set from now (policy.md) in scope (the rollout's release),
  * durably; 0 or -1. */

@@ -230,8 +230,10 @@ static void apply_flags(ug_fleet *F, const ug_live_rollout *lr, const ug_fleet_f
         ug_flags_halt(I, rt, st->why[0] ? st->why : "(the fleet's word)", st->at ? st->at : now, e.by);
         changed = true;
     } else if (!st->halted && atomic_load(&rt->halted)) {
-        ug_flags_lift_halt(I, rt);
-        snprintf(line, sizeof line, "resume rollout %s: lifts its halt (the fleet's word)", rt->name);
+        bool afresh;
+        (void)ug_flags_resume_halt(I, rt, lr->r->has_halt_when, lr->sc, now, &afresh);
+        snprintf(line, sizeof line, "resume rollout %s: lifts its halt (the fleet's word)%s", rt->name,
+                 afresh ? "; halt_when now counts only the outcomes from here on" : "");
         e.action = "resume";
         (void)ug_history(I, now, &e);
         changed = true;
