@@ -905,6 +905,12 @@ static bool only_report_flood(bench *b)
     return true;
 }
 
+/* Microseconds this process spent in the kernel between two getrusage()s. */
+static double kernel_us(const struct rusage *u0, const struct rusage *u1)
+{
+    return (double)(u1->ru_stime.tv_sec - u0->ru_stime.tv_sec) * 1e6 + (double)(u1->ru_stime.tv_usec - u0->ru_stime.tv_usec);
+}
+
 /* UG_BENCH_ONLY=burst: the in-process new-grant phase alone, rounds times
  * a fresh pool, for a profiler (perf record build/bench). */
 static bool only_burst(bench *b)
@@ -920,7 +926,7 @@ static bool only_burst(bench *b)
         getrusage(RUSAGE_SELF, &u0);
         bp_run(&b->lib_new, b->inst[I_B], &b->pools[P_BURST], b->pools[P_BURST].n, 0, &res);
         getrusage(RUSAGE_SELF, &u1);
-        double sys = (double)(u1.ru_stime.tv_sec - u0.ru_stime.tv_sec) * 1e6 + (double)(u1.ru_stime.tv_usec - u0.ru_stime.tv_usec);
+        double sys = kernel_us(&u0, &u1);
         printf("round %u: %llu new grants, %.1f us of CPU each (%.2f us in the kernel, %ld page faults), %llu HINT\n",
                r + 1, (unsigned long long)res.n, res.n ? (double)res.cpu_ns / 1e3 / (double)res.n : 0,
                res.n ? sys / (double)res.n : 0, u1.ru_minflt - u0.ru_minflt, (unsigned long long)res.by_type[UG_TYPE_HINT]);
@@ -983,7 +989,7 @@ static bool only_half(bench *b)
             bp_run_paced(&b->lib_new, b->inst[I_B], &b->pools[P_HALF], rate, PACED_SECONDS, d, &h);
             getrusage(RUSAGE_SELF, &u1);
             double n = h.n ? (double)h.n : 1;
-            double sys = (double)(u1.ru_stime.tv_sec - u0.ru_stime.tv_sec) * 1e6 + (double)(u1.ru_stime.tv_usec - u0.ru_stime.tv_usec);
+            double sys = kernel_us(&u0, &u1);
             printf("  %s %.1f us/grant (%.2fx; %.1f in the kernel)", d ? "split:" : "plain:", (double)h.cpu_ns / 1e3 / n,
                    (double)h.cpu_ns / n / sat_ns, sys / n);
             if (d)
