@@ -17,6 +17,7 @@ typedef struct {
 
 static const size_t field_max[3] = {UG_PLAT_MAX, UG_CHAN_MAX, UG_CENSUS_REGION_MAX};
 _Static_assert(UG_PLAT_MAX >= UG_CHAN_MAX && UG_PLAT_MAX >= UG_CENSUS_REGION_MAX, "the memo holds any field");
+_Static_assert(UG_PLAT_MAX + 1 <= 0xff, "note_begin packs each field's length, capped at max + 1, in a byte");
 
 static inline uint64_t absorb(uint64_t h, const char *s, size_t n);
 
