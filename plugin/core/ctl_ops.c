@@ -226,9 +226,7 @@ int ug_ctl_grants(ug_inst *I, json_t *req, ug_emit emit, void *ctx)
         return grants_reply(I, lr, rel, stage, &g, emit, ctx);
     }
     if (stage) {
-        const ug_live_stage *ls = NULL;
-        for (size_t j = 0; j < lr->r->nstages && !ls; j++)
-            ls = strcmp(lr->stages[j].s->name, stage) == 0 ? &lr->stages[j] : NULL;
+        const ug_live_stage *ls = ug_live_stage_named(lr, stage);
         if (!ls)
             return ug_ctl_refuse(emit, ctx, "grants: rollout %s has no stage named %s", name, stage);
         g.want = ug_stage_quota_id(ls->q);

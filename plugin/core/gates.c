@@ -274,10 +274,7 @@ unsigned ug_gates_promote(ug_inst *I, const ug_live_rollout *lr, uint64_t now, u
 bool ug_gates_fleet_promote(ug_inst *I, const ug_live_rollout *lr, const char *stage, const char *to, uint32_t step,
                             uint32_t bp, uint64_t now)
 {
-    const ug_live_stage *ls = NULL;
-    for (size_t j = 0; j < lr->r->nstages && !ls; j++)
-        if (!strcmp(lr->stages[j].s->name, stage))
-            ls = &lr->stages[j];
+    const ug_live_stage *ls = ug_live_stage_named(lr, stage);
     const ug_percent *pc = ls ? &ls->s->percent : NULL;
     if (!ls || !ls->s->has_percent || !pc->gated || strcmp(lr->r->to, to) != 0 || step >= pc->nsteps ||
         pc->steps[step].bp != bp || !ug_step_gated(pc, step))

@@ -134,6 +134,14 @@ const ug_live_rollout *ug_live_find(const ug_live *l, const char *name)
     return NULL;
 }
 
+const ug_live_stage *ug_live_stage_named(const ug_live_rollout *lr, const char *name)
+{
+    for (size_t j = 0; j < lr->r->nstages; j++)
+        if (strcmp(lr->stages[j].s->name, name) == 0)
+            return &lr->stages[j];
+    return NULL;
+}
+
 const ug_live_stage *ug_live_stage_by_id(const ug_live_rollout *lr, uint16_t id)
 {
     for (size_t j = 0; j < lr->r->nstages; j++)

@@ -42,6 +42,8 @@ void ug_live_unlock(ug_inst *I);
 const ug_live_rollout *ug_live_find(const ug_live *l, const char *name);
 /* The stage of lr that granted under store id `id`, or NULL. */
 const ug_live_stage *ug_live_stage_by_id(const ug_live_rollout *lr, uint16_t id);
+/* The stage of lr named `name`, or NULL. */
+const ug_live_stage *ug_live_stage_named(const ug_live_rollout *lr, const char *name);
 /* The percentage in force now for s, hold_when_unhealthy included. */
 uint32_t ug_live_percent(const ug_live_rollout *lr, const ug_stage *s, uint64_t now);
 /* The stage's next change of percentage, on the host's clock: when, and

@@ -328,10 +328,7 @@ static uint64_t rate_waits(const ug_inst *I, const ug_live_stage *ls)
 
 static const ug_live_stage *lstage_of(const ug_live_rollout *lr, const fstage *t)
 {
-    for (size_t j = 0; j < lr->r->nstages; j++)
-        if (strcmp(lr->stages[j].s->name, t->name) == 0)
-            return &lr->stages[j];
-    return NULL;
+    return ug_live_stage_named(lr, t->name);
 }
 
 /* Doorman's proportional share of fleet_rate, by the demand of the last

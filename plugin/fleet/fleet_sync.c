@@ -163,10 +163,8 @@ const ug_live_rollout *fl_rollout_of(const ug_live *l, const fscope *s)
 
 ug_stage_quota *fl_stage_q(const ug_live_rollout *lr, const fstage *t)
 {
-    for (size_t j = 0; lr && j < lr->r->nstages; j++)
-        if (strcmp(lr->stages[j].s->name, t->name) == 0)
-            return lr->stages[j].q;
-    return NULL;
+    const ug_live_stage *ls = lr ? ug_live_stage_named(lr, t->name) : NULL;
+    return ls ? ls->q : NULL;
 }
 
 static fscope *scope_by_id(ug_fleet *F, uint32_t id)
@@ -464,10 +462,8 @@ static int outcome_items(ug_fleet *F, const fscope *s, const fitem *v, size_t n)
  * the release, as one of a stage gone from the policy does). */
 static void learn_grant(ug_fleet *F, const ug_live_rollout *lr, uint64_t uid, const ug_fleet_grant *g, bool live)
 {
-    uint16_t sid = 0;
-    for (size_t j = 0; j < lr->r->nstages && !sid; j++)
-        if (lr->stages[j].q && strcmp(lr->stages[j].s->name, g->stage) == 0)
-            sid = ug_stage_quota_id(lr->stages[j].q);
+    const ug_live_stage *ls = ug_live_stage_named(lr, g->stage);
+    uint16_t sid = ls && ls->q ? ug_stage_quota_id(ls->q) : 0;
     int rc = ug_scope_add_learned(lr->sc, uid, sid, g->at, g->outcome);
     if (rc < 0)
         fl_log(F, UG_LOG_ERROR, "rollout %s: out of memory for the fleet's grant of uid %llu", lr->r->name,
