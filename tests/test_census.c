@@ -482,6 +482,91 @@ Test(census, filter_is_exact)
     ug_census_free(c);
 }
 
+/* The plain HyperLogLog estimate of uids base+1 .. base+n (filter_is_exact's). */
+static uint64_t plain_hll(uint64_t base, uint64_t n)
+{
+    static uint8_t v[1u << UG_CENSUS_P];
+    memset(v, 0, sizeof v);
+    for (uint64_t uid = base + 1; uid <= base + n; uid++) {
+        uint64_t h = ug_mix64(uid + UINT64_C(0x9e3779b97f4a7c15));
+        unsigned j = (unsigned)(h >> (64 - UG_CENSUS_P)), r = ug_census_hash_rank(h, UG_CENSUS_P);
+        v[j] = r > v[j] ? (uint8_t)r : v[j];
+    }
+    return (uint64_t)llround(ug_census_est(v, UG_CENSUS_P));
+}
+
+/* filter_ids_run_out_exactly's keys: 12 big ones, then the pair. */
+enum { IDK_BIG = 12, IDK_N = IDK_BIG + 2 };
+
+/* Notes n new uids of key k (its uids are k + 1 << 40 | 1, 2, ...),
+ * alternating with key k2's when k2 >= 0. */
+static void note_new(ug_census *c, const ug_census_key *keys, uint64_t *next, int k, int k2, int n, uint64_t now)
+{
+    for (int i = 0; i < n; i++) {
+        ug_census_note(c, 0, &keys[k], ((uint64_t)k + 1) << 40 | ++next[k], now);
+        if (k2 >= 0)
+            ug_census_note(c, 0, &keys[k2], ((uint64_t)k2 + 1) << 40 | ++next[k2], now);
+    }
+    ug_census_tick(c, now);
+}
+
+/* The filter names keys by ids a worker gives per filter: a key that loses
+ * its place in the worker's table of ids gets a new one; when every id is
+ * given, or the slot changes, the filter starts over. Two keys sharing a
+ * place in that table, alternating HELLO by HELLO, give out 2040 ids after
+ * a key's 5000 uids; then new keys, each of 3000 uids, take the ids around
+ * the last (2047) and past it, and, in the next slot, the ids given after
+ * the last key of the first slot. An id naming two keys while the first's
+ * entries are in the filter would filter the second's uids: each key's
+ * uids are its own, and every bucket reads exactly its plain HyperLogLog. */
+Test(census, filter_ids_run_out_exactly)
+{
+    static char plat[IDK_N][8];
+    ug_census_key keys[IDK_N];
+    uint64_t next[IDK_N] = {0};
+    ug_census_text t = {.ver = "1.4.0", .chan = "stable", .region = "DE"};
+    uint64_t kh[64];
+    int a = -1, b = -1;
+    for (int i = 0; i < 64 && a < 0; i++) {
+        snprintf(t.plat, sizeof t.plat, "p%d", i);
+        kh[i] = ug_census_key_hash(&t);
+        for (int j = 0; j < i && a < 0; j++)
+            if (kh[j] % UG_CENSUS_IDS == kh[i] % UG_CENSUS_IDS)
+                a = j, b = i;
+    }
+    cr_assert(a >= 0, "two of 64 keys share a place among %u", UG_CENSUS_IDS);
+    for (int k = 0; k < IDK_N; k++) {
+        snprintf(plat[k], sizeof plat[k], k < IDK_BIG ? "k%d" : "p%d", k < IDK_BIG ? k : k == IDK_BIG ? a : b);
+        keys[k] = (ug_census_key){.ver = V("1.4.0"), .plat = plat[k], .chan = "stable", .region = "DE"};
+    }
+    ug_census *c = mk(1, 0, 0);
+    note_new(c, keys, next, 0, -1, 5000, T0);
+    note_new(c, keys, next, IDK_BIG, IDK_BIG + 1, 1020, T0);
+    for (int k = 1; k <= 8; k++)
+        note_new(c, keys, next, k, -1, 3000, T0);
+    for (int k = 8; k < IDK_BIG; k++)
+        note_new(c, keys, next, k, -1, 3000, T0 + UG_CENSUS_SLOT);
+    ug_census_row r[IDK_N + 1];
+    size_t n = ug_census_rows(c, T0 + UG_CENSUS_SLOT, r, IDK_N + 1);
+    cr_assert_eq(n, IDK_N + 1, "%d buckets and other: %zu", IDK_N, n);
+    for (size_t i = 0; i < n; i++) {
+        int k = 0;
+        if (r[i].other)
+            continue;
+        while (k < IDK_N && strcmp(r[i].plat, plat[k]) != 0)
+            k++;
+        cr_assert_lt(k, IDK_N, "bucket %s", r[i].plat);
+        uint64_t want = plain_hll((uint64_t)(k + 1) << 40, next[k]);
+        for (unsigned w = 0; w < UG_CENSUS_WINDOWS; w++)
+            cr_expect_eq(r[i].n[w], want, "%s, window %u: %llu, plain HLL %llu", plat[k], w,
+                         (unsigned long long)r[i].n[w], (unsigned long long)want);
+    }
+    ug_census_stats st;
+    ug_census_stats_get(c, &st);
+    cr_expect(st.filtered > 0 && st.dropped == 0, "filtered %llu", (unsigned long long)st.filtered);
+    ug_census_free(c);
+}
+
 /* The worker's memo of its last key (census.c, memo_same): keys that
  * differ from the last one in a single byte of one field, or in one
  * version part, are told apart, HELLO after HELLO, while 1.4 and 1.4.0

@@ -214,6 +214,7 @@ __attribute__((noinline)) static uint64_t key_slow(ug_census_worker *w, const ug
     }
     memcpy(m->part, k->ver.part, sizeof m->part);
     m->n = n;
+    m->id = 0;
     for (int i = 0; i < 3; i++)
         memcpy(m->s[i], f.s[i], f.n[i]);
     uint64_t kh = m->kh = hash_of(&k->ver, &f), *seen = &w->seen[kh % UG_CENSUS_SEEN];
@@ -225,11 +226,32 @@ __attribute__((noinline)) static uint64_t key_slow(ug_census_worker *w, const ug
     return kh;
 }
 
-/* A new slot: the filter starts empty. */
+/* A new slot, or every id given: the filter starts empty, and so do the
+ * ids (no entry is left to name a key by an old one). */
 __attribute__((noinline)) static void filter_renew(ug_census_worker *w, uint32_t stamp)
 {
     memset(w->filter, 0, sizeof *w->filter * UG_CENSUS_FILTER);
+    memset(w->id_kh, 0, sizeof w->id_kh);
+    w->ids = 0;
+    w->memo.id = 0;
     w->filter_stamp = stamp;
+}
+
+/* The memo's key's id in the filter: the one it was given since the
+ * filter was cleared, else the next (clearing the filter when none is
+ * left). Off the hot path: once per key and slot, and again when the key
+ * comes back after another one. */
+__attribute__((noinline)) static uint32_t key_id(ug_census_worker *w)
+{
+    uint64_t kh = w->memo.kh;
+    uint32_t i = (uint32_t)(kh % UG_CENSUS_IDS);
+    if (w->id_kh[i] != kh) {
+        if (w->ids == UG_CENSUS_ID_MAX)
+            filter_renew(w, w->filter_stamp);
+        w->id_kh[i] = kh;
+        w->id[i] = (uint16_t)++w->ids;
+    }
+    return w->memo.id = w->id[i];
 }
 
 /* The hot path's common case costs what memo_same() compares, the uid's
@@ -249,10 +271,11 @@ void ug_census_note_begin(ug_census *c, unsigned worker, const ug_census_key *k,
     uint32_t stamp = ug_census_slot_of(now), rank = ug_census_hash_rank(h, UG_CENSUS_P);
     if (stamp != w->filter_stamp)
         filter_renew(w, stamp);
+    uint32_t id = w->memo.id ? w->memo.id : key_id(w);
     uint32_t j = (uint32_t)(h >> (64 - UG_CENSUS_P)) + (uint32_t)(kh >> (64 - UG_CENSUS_P));
     pd->slot = &w->filter[j & (UG_CENSUS_FILTER - 1)];
     __builtin_prefetch(pd->slot, 1, 3);
-    pd->mark = (uint32_t)kh << 5 | rank; /* the tag: kh's low 27 bits, apart from the offset's top 15 */
+    pd->mark = (uint16_t)(id << 5 | rank);
     pd->staged = (ug_census_staged){.kh = kh, .h = (h & ~(uint64_t)UG_CENSUS_STAMP_MASK) | stamp};
 }
 
@@ -279,10 +302,11 @@ __attribute__((noinline)) static void stage(ug_census *c, ug_census_worker *w, c
 void ug_census_note_end(ug_census *c, unsigned worker, const ug_census_pending *pd, uint64_t now)
 {
     ug_census_worker *w = &c->w[worker];
-    uint32_t *seen_reg = pd->slot, mark = pd->mark, rank = mark & 31u;
+    const uint16_t *seen_reg = pd->slot;
+    uint32_t mark = pd->mark, rank = mark & 31u;
     if (!seen_reg)
         return;
-    if ((*seen_reg ^ mark) >> 5 == 0 && (*seen_reg & 31u) >= rank) { /* 0: empty (rank is never 0) */
+    if ((*seen_reg ^ mark) >> 5 == 0 && (*seen_reg & 31u) >= rank) { /* 0: empty (ids and ranks start at 1) */
         bump(&w->filtered);
         return;
     }

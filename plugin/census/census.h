@@ -76,8 +76,8 @@ typedef struct {
 } ug_census_staged;
 
 typedef struct {
-    uint32_t *slot; /* the filter's entry; NULL: nothing to note (bad key) */
-    uint32_t mark;
+    uint16_t *slot; /* the filter's entry; NULL: nothing to note (bad key) */
+    uint16_t mark;  /* what the entry holds once staged: the key's id << 5 | the rank */
     ug_census_staged staged;
 } ug_census_pending;
 void ug_census_note_begin(ug_census *c, unsigned worker, const ug_census_key *k, uint64_t uid, uint64_t now,

@@ -131,7 +131,10 @@ typedef struct {
 
 #define UG_CENSUS_SEEN 512u     /* keys a worker remembers having announced */
 #define UG_CENSUS_FILTER (1u << UG_CENSUS_P) /* (key, register) pairs a worker remembers staging this slot */
+#define UG_CENSUS_IDS 512u      /* keys a worker remembers the id of, this slot */
+#define UG_CENSUS_ID_MAX 2047u  /* key ids a worker gives per filter: 11 bits beside the 5 of a rank */
 #define UG_CENSUS_ANNOUNCE 256u /* announcements a worker may have pending */
+_Static_assert(UG_CENSUS_RANK_MAX < 32u && UG_CENSUS_ID_MAX << 5 <= 0xffe0u, "a filter entry packs id << 5 | rank");
 
 /* The last key a worker hashed, and its hash (0: none yet): a network's
  * HELLOs come from a handful of keys, and comparing a key's bytes with
@@ -139,6 +142,7 @@ typedef struct {
  * parsed (the hash reads them so), its fields' lengths and bytes. */
 typedef struct {
     uint64_t kh, epoch;     /* epoch: the census's epoch in which seen[] holds kh (another: not known) */
+    uint32_t id;            /* kh's id in the worker's filter, 0: none given since the filter was last cleared */
     uint32_t part[4];
     uint32_t n;             /* plat's, chan's and region's lengths, a byte each from the low end */
     char s[3][UG_PLAT_MAX]; /* their bytes, no NUL (the longest field fits) */
@@ -151,16 +155,22 @@ typedef struct {
     _Atomic uint64_t dropped, bad_key, filtered;
     uint64_t tail_seen, epoch;
     ug_census_staged *ring;
-    /* Per (key, register) of the current slot: the key's tag (27 bits)
+    /* Per (key, register) of the current slot: the key's id (11 bits)
      * and the highest rank (5 bits) this worker staged. A HELLO of no
      * higher rank could change nothing (the register holds an entry at
      * least as new and as high): it is not staged. Indexed by register,
      * offset by the key: one key's 2^15 registers never evict each other,
-     * and 128 KiB stays in cache where 2^16 hashed entries did not. Cleared
-     * when the worker's slot changes (filter_stamp). */
-    uint32_t *filter;
+     * in 64 KiB. Cleared when the worker's slot changes (filter_stamp) or
+     * its ids run out: an id names one key from the clearing on, so an
+     * entry's match is exact. */
+    uint16_t *filter;
     uint32_t filter_stamp; /* the slot stamp the filter holds, or UINT32_MAX: none yet */
+    uint32_t ids;          /* key ids given since the filter was cleared: 1..ids */
     ug_census_memo memo;
+    /* A key's id, found by its hash (direct-mapped; id_kh 0: empty): a
+     * key that lost its place gets a new id, which costs only filtering. */
+    uint64_t id_kh[UG_CENSUS_IDS];
+    uint16_t id[UG_CENSUS_IDS];
     uint64_t seen[UG_CENSUS_SEEN];
     ug_census_announce ann[UG_CENSUS_ANNOUNCE];
     _Alignas(64) _Atomic uint64_t tail, atail;
