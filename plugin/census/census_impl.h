@@ -76,6 +76,7 @@ typedef struct {
 } ug_census_sketch;
 
 size_t ug_census_sk_bytes(const ug_census_sketch *s);
+#define UG_CENSUS_BIG (64u << 10) /* bytes from which ug_census_big_alloc maps */
 /* Blocks of 64 KiB and more (dense sketches, a reading's buffers) are
  * mapped, smaller ones malloc'ed: the census allocates on any thread (a
  * worker's drain, upgate-node's control thread), and glibc's sliding mmap
@@ -160,9 +161,9 @@ typedef struct {
      * higher rank could change nothing (the register holds an entry at
      * least as new and as high): it is not staged. Indexed by register,
      * offset by the key: one key's 2^15 registers never evict each other,
-     * in 64 KiB. Cleared when the worker's slot changes (filter_stamp) or
-     * its ids run out: an id names one key from the clearing on, so an
-     * entry's match is exact. */
+     * in 64 KiB (a mapped block, census.c). Cleared when the worker's slot
+     * changes (filter_stamp) or its ids run out: an id names one key from
+     * the clearing on, so an entry's match is exact. */
     uint16_t *filter;
     uint32_t filter_stamp; /* the slot stamp the filter holds, or UINT32_MAX: none yet */
     uint32_t ids;          /* key ids given since the filter was cleared: 1..ids */

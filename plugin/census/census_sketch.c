@@ -51,11 +51,9 @@ unsigned ug_census_sk_get(const ug_census_sketch *s, uint32_t j, ug_census_entry
     return n;
 }
 
-#define BIG (64u << 10)
-
 void *ug_census_big_alloc(size_t n)
 {
-    if (n < BIG)
+    if (n < UG_CENSUS_BIG)
         return n ? calloc(1, n) : NULL;
     void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;
@@ -63,7 +61,7 @@ void *ug_census_big_alloc(size_t n)
 
 void ug_census_big_free(void *p, size_t n)
 {
-    if (p && n < BIG)
+    if (p && n < UG_CENSUS_BIG)
         free(p);
     else if (p)
         (void)munmap(p, n);
