@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "util/mix.h"
 #include "store/store_impl.h"
@@ -71,22 +72,44 @@ static size_t cap_for(size_t n)
 
 #define HUGE_PAGE ((size_t)2 << 20)
 
+/* The bytes a big table (of HUGE_PAGE or more) maps: whole small pages. */
+static size_t tab_map_len(size_t cap)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return (cap * sizeof(grant_entry) + page - 1) / page * page;
+}
+
 /* A zeroed table of cap entries. A big one (millions of grants) is probed
  * at random: on 2 MiB pages (where the kernel offers them) it costs a few
- * hundred TLB misses and page faults instead of tens of thousands. */
+ * hundred TLB misses and page faults instead of tens of thousands. It is
+ * mapped, not allocated: fresh pages are zero already, and a memset over
+ * them was a second pass over hundreds of MiB at ten million grants. */
 static grant_entry *tab_alloc(size_t cap)
 {
     size_t bytes = cap * sizeof(grant_entry);
     if (bytes < HUGE_PAGE)
         return calloc(cap, sizeof(grant_entry));
-    /* not rounded up to 2 MiB: the tail short of a huge page stays on
-     * small pages, so a table costs its size, not up to 2 MiB more */
-    void *tab = NULL;
-    if (posix_memalign(&tab, HUGE_PAGE, bytes) != 0)
+    /* aligned to 2 MiB but not rounded up to it: the tail short of a huge
+     * page stays on small pages, so a table costs its size, not up to
+     * 2 MiB more */
+    size_t len = tab_map_len(cap);
+    uint8_t *m = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
         return NULL;
-    (void)madvise(tab, bytes, MADV_HUGEPAGE);
-    memset(tab, 0, bytes);
-    return tab;
+    size_t head = (HUGE_PAGE - (uintptr_t)m % HUGE_PAGE) % HUGE_PAGE;
+    if (head)
+        (void)munmap(m, head);
+    (void)munmap(m + head + len, HUGE_PAGE - head);
+    (void)madvise(m + head, len, MADV_HUGEPAGE);
+    return (grant_entry *)(void *)(m + head);
+}
+
+static void tab_free(grant_entry *tab, size_t cap)
+{
+    if (tab && cap * sizeof(grant_entry) >= HUGE_PAGE)
+        (void)munmap(tab, tab_map_len(cap));
+    else
+        free(tab);
 }
 
 static int stripe_resize(stripe *st, size_t cap)
@@ -99,7 +122,7 @@ static int stripe_resize(stripe *st, size_t cap)
     for (size_t i = 0; i < st->cap; i++)
         if (st->tab[i].uid)
             tab_put(tab, cap, &st->tab[i], ug_mix64(st->tab[i].uid));
-    free(st->tab);
+    tab_free(st->tab, st->cap);
     st->tab = tab;
     st->cap = cap;
     return 0;
@@ -151,7 +174,7 @@ void ug_scope_free(ug_scope *sc)
         return;
     for (unsigned i = 0; i < NSTRIPES; i++) {
         pthread_mutex_destroy(&sc->stripes[i].mu);
-        free(sc->stripes[i].tab);
+        tab_free(sc->stripes[i].tab, sc->stripes[i].cap);
     }
     for (size_t i = 0; i < sc->nstages; i++)
         stage_quota_free(sc->stages[i]);
@@ -175,7 +198,7 @@ int ug_scope_presize(ug_scope *sc, size_t n, unsigned lo, unsigned hi)
 void ug_scope_unload(ug_scope *sc)
 {
     for (unsigned i = 0; i < NSTRIPES; i++) {
-        free(sc->stripes[i].tab);
+        tab_free(sc->stripes[i].tab, sc->stripes[i].cap);
         sc->stripes[i].tab = NULL;
         sc->stripes[i].cap = sc->stripes[i].used = 0;
     }

@@ -37,15 +37,15 @@
  * File (version 2): a header (64 bytes), the records (the log's: scope id,
  * uid, grant_record, native order), one entry per scope (40 bytes: scope
  * id, first record, count, index of its first chunk sum), then the chunk
- * sums: BLAKE2b-128 of each chunk of IMG_CHUNK_RECS records of a scope,
+ * sums (chunk_sum) of each chunk of IMG_CHUNK_RECS records of a scope,
  * counted from the scope's first record (its last chunk shorter). The
  * header's sum is a keyed BLAKE2b over the rest of the header, the entries
  * and the chunk sums. A sum per chunk rather than per scope lets the two
- * threads of a big load each verify half of the chunks: one sum over ten
- * million records was 0.4 s of CPU on one thread. A load checks its scope's
- * sums, scope ids and order while it inserts (the scope is not shared yet):
- * a mismatch empties the scope, drops the image (logged) and the scope
- * loads from data.mdb. An image of version 1 (one sum per scope) is
+ * threads of a big load each verify half of the chunks: version 1's one
+ * BLAKE2b over ten million records was 0.4 s of CPU on one thread. A load
+ * checks its scope's sums, scope ids and order while it inserts (the scope
+ * is not shared yet): a mismatch empties the scope, drops the image
+ * (logged) and the scope loads from data.mdb. An image of version 1 (one sum per scope) is
  * refused at open (logged) the same way, and the close writes version 2.
  */
 
@@ -56,6 +56,7 @@
 #define IMG_SCOPES_MAX (1u << 20)
 #define IMG_RECS_MAX ((uint64_t)1 << 36)
 #define IMG_SUM 16u
+_Static_assert(IMG_SUM == crypto_shorthash_siphashx24_BYTES, "a chunk sum is SipHash-2-4-128");
 
 typedef struct {
     uint64_t sum;
@@ -77,6 +78,16 @@ struct ug_img_scope {
 _Static_assert(sizeof(struct ug_img_scope) == 40, "image entry layout");
 
 static const unsigned char head_key[crypto_shorthash_KEYBYTES] = "upgate img sum";
+static const unsigned char chunk_key[crypto_shorthash_siphashx24_KEYBYTES] = "upgate img chunk";
+
+/* A chunk's sum: SipHash-2-4-128 under a fixed key, a checksum against
+ * damage (the token and transaction id say whether the image is current):
+ * 0.08 s of CPU over ten million records here, against 0.39 s for
+ * BLAKE2b-128. */
+static void chunk_sum(const uint8_t *recs, size_t n, uint8_t out[IMG_SUM])
+{
+    (void)crypto_shorthash_siphashx24(out, recs, n * UG_REC_LEN, chunk_key);
+}
 
 static void img_path(char *out, size_t cap, const ug_store *s, const char *suffix)
 {
@@ -257,7 +268,7 @@ static bool chunk_ok(const ug_image *im, const struct ug_img_scope *e, uint64_t 
                      uint64_t prev)
 {
     uint8_t sum[IMG_SUM];
-    (void)crypto_generichash(sum, sizeof sum, buf, n * UG_REC_LEN, NULL, 0);
+    chunk_sum(buf, n, sum);
     return sodium_memcmp(sum, im->sums + (e->sum0 + k) * IMG_SUM, sizeof sum) == 0 &&
            check_chunk(buf, n, e->scope, &prev) == 0;
 }
@@ -370,22 +381,19 @@ typedef struct {
     uint32_t nscopes, capscopes;
     uint8_t *sums; /* [capsums][IMG_SUM] */
     uint64_t nsums, capsums;
-    crypto_generichash_state hs; /* of the open chunk */
 } img_writer;
 
-static int flush_buf(img_writer *w)
+/* Ends the chunk in buf (the open one, if it has records): its sum, then
+ * its records written; 0 or -1. buf holds one chunk of one scope. */
+static int close_chunk(img_writer *w)
 {
+    if (!w->nbuf)
+        return 0;
+    chunk_sum(w->buf, w->nbuf, w->sums + w->nsums++ * IMG_SUM);
     uint64_t at = sizeof(img_head) + (w->nrecs - w->nbuf) * UG_REC_LEN;
     int rc = write_full(w->fd, w->buf, w->nbuf * UG_REC_LEN, at);
     w->nbuf = 0;
     return rc;
-}
-
-/* Ends the open chunk (if any records went into it) with its sum. */
-static void close_chunk(img_writer *w)
-{
-    if (w->nscopes && w->dir[w->nscopes - 1].sum0 + nchunks(w->dir[w->nscopes - 1].count) > w->nsums)
-        (void)crypto_generichash_final(&w->hs, w->sums + w->nsums++ * IMG_SUM, IMG_SUM);
 }
 
 /* Room for one more chunk sum and, for a new scope, one more entry; 0 or -1. */
@@ -417,20 +425,16 @@ static int writer_grow(img_writer *w, bool new_scope)
 static int add_rec(img_writer *w, uint32_t scope, uint64_t uid, const grant_record *r)
 {
     bool new_scope = !w->nscopes || w->dir[w->nscopes - 1].scope != scope;
-    if (new_scope || w->dir[w->nscopes - 1].count % IMG_CHUNK_RECS == 0) {
-        close_chunk(w);
-        if (writer_grow(w, new_scope) != 0)
+    if (new_scope || w->nbuf == IMG_CHUNK_RECS) {
+        if (close_chunk(w) != 0 || writer_grow(w, new_scope) != 0)
             return -1;
         if (new_scope)
             w->dir[w->nscopes++] = (struct ug_img_scope){.scope = scope, .first = w->nrecs, .sum0 = w->nsums};
-        (void)crypto_generichash_init(&w->hs, NULL, 0, IMG_SUM);
     }
-    uint8_t *p = w->buf + w->nbuf * UG_REC_LEN;
-    ug_rec_encode(p, scope, uid, r);
-    (void)crypto_generichash_update(&w->hs, p, UG_REC_LEN);
+    ug_rec_encode(w->buf + w->nbuf++ * UG_REC_LEN, scope, uid, r);
     w->dir[w->nscopes - 1].count++;
     w->nrecs++;
-    return ++w->nbuf == IMG_CHUNK_RECS ? flush_buf(w) : 0;
+    return 0;
 }
 
 /* Every grant record txn sees, then the entries and the header. */
@@ -460,8 +464,7 @@ static int write_body(ug_store *s, MDB_txn *txn, img_writer *w, img_head *h)
     }
     mdb_cursor_close(cur);
     ug_store_drop_pages(lo, hi);
-    close_chunk(w);
-    if (rc != 0 || (w->nbuf && flush_buf(w) != 0))
+    if (rc != 0 || close_chunk(w) != 0)
         return -1;
     h->nrecs = w->nrecs;
     h->nscopes = w->nscopes;
