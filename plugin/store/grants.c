@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include "util/mix.h"
 #include "store/store_impl.h"
@@ -72,27 +71,29 @@ static size_t cap_for(size_t n)
 
 #define HUGE_PAGE ((size_t)2 << 20)
 
-/* The bytes a big table (of HUGE_PAGE or more) maps: whole small pages. */
+/* The bytes a big table (of HUGE_PAGE or more) maps: whole huge pages.
+ * tab_alloc fills them (cap = len / entry), so this gives len back. */
 static size_t tab_map_len(size_t cap)
 {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    return (cap * sizeof(grant_entry) + page - 1) / page * page;
+    return (cap * sizeof(grant_entry) + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
 }
 
-/* A zeroed table of cap entries. A big one (millions of grants) is probed
- * at random: on 2 MiB pages (where the kernel offers them) it costs a few
- * hundred TLB misses and page faults instead of tens of thousands. It is
- * mapped, not allocated: fresh pages are zero already, and a memset over
- * them was a second pass over hundreds of MiB at ten million grants. */
-static grant_entry *tab_alloc(size_t cap)
+/* A zeroed table of at least *cap entries (*cap set to how many). A big
+ * one (millions of grants) is probed at random: on 2 MiB pages (where the
+ * kernel offers them) it costs a few hundred TLB misses and page faults
+ * instead of tens of thousands. It is mapped, not allocated: fresh pages
+ * are zero already, and a memset over them was a second pass over hundreds
+ * of MiB at ten million grants. */
+static grant_entry *tab_alloc(size_t *cap)
 {
-    size_t bytes = cap * sizeof(grant_entry);
+    size_t bytes = *cap * sizeof(grant_entry);
     if (bytes < HUGE_PAGE)
-        return calloc(cap, sizeof(grant_entry));
-    /* aligned to 2 MiB but not rounded up to it: the tail short of a huge
-     * page stays on small pages, so a table costs its size, not up to
-     * 2 MiB more */
-    size_t len = tab_map_len(cap);
+        return calloc(*cap, sizeof(grant_entry));
+    /* rounded up to whole huge pages, all of them entries: a tail left on
+     * small pages (a fifth of the entries at ten million grants) cost a
+     * page fault per 4 KiB and TLB misses on every probe there */
+    size_t len = tab_map_len(*cap);
+    *cap = len / sizeof(grant_entry);
     uint8_t *m = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
         return NULL;
@@ -116,7 +117,7 @@ static int stripe_resize(stripe *st, size_t cap)
 {
     if (cap <= st->cap)
         return 0;
-    grant_entry *tab = tab_alloc(cap);
+    grant_entry *tab = tab_alloc(&cap);
     if (!tab)
         return -1;
     for (size_t i = 0; i < st->cap; i++)
