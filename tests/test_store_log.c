@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "store/store.h"
 #include "store/store_impl.h"
 
@@ -515,6 +517,135 @@ Test(store_log, a_big_image_loads_on_two_threads_and_a_damaged_one_starts_over)
     expect_outcome_counts(q, BIG_IMAGE, "from data.mdb");
     cr_expect_eq(ug_stage_quota_count(q), BIG_IMAGE, "each grant once");
     cr_expect(strstr(b.all, "grants.img is damaged"), "log: %s", b.all);
+    xclose(s);
+}
+
+/* The image's layout (image.c, docs/state.md), version 2: a header of 64
+ * bytes, the records, the entries of 40 bytes, then the chunk sums of 16
+ * bytes, a chunk being IMG_CHUNK_RECS records of a scope. */
+#define IMG_CHUNK 43690u
+
+typedef struct {
+    uint8_t head[64], *tail; /* tail: the entries and chunk sums */
+    uint64_t nrecs, nsums, tail_at;
+    uint32_t nscopes;
+    size_t tail_len;
+} image_file;
+
+static void image_read(const char *path, image_file *im)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fread(im->head, 1, 64, f), 64);
+    memcpy(&im->nrecs, im->head + 40, 8);
+    memcpy(&im->nscopes, im->head + 48, 4);
+    memcpy(&im->nsums, im->head + 56, 8);
+    im->tail_at = 64 + 24 * im->nrecs;
+    im->tail_len = 40 * (size_t)im->nscopes + 16 * (size_t)im->nsums;
+    cr_assert_not_null(im->tail = malloc(im->tail_len));
+    cr_assert_eq(fseek(f, (long)im->tail_at, SEEK_SET), 0);
+    cr_assert_eq(fread(im->tail, 1, im->tail_len, f), im->tail_len);
+    cr_assert_eq(fclose(f), 0);
+}
+
+/* Writes im's header and tail back, the header's sum made over them again
+ * (the first 8 bytes of a keyed BLAKE2b-128, as image.c's head_sum), so
+ * that only what the test changed is wrong. */
+static void image_write(const char *path, image_file *im)
+{
+    static const unsigned char key[crypto_shorthash_KEYBYTES] = "upgate img sum";
+    crypto_generichash_state st;
+    uint8_t sum[crypto_generichash_BYTES_MIN];
+    cr_assert_eq(crypto_generichash_init(&st, key, sizeof key, sizeof sum), 0);
+    cr_assert_eq(crypto_generichash_update(&st, im->head + 8, 56), 0);
+    cr_assert_eq(crypto_generichash_update(&st, im->tail, im->tail_len), 0);
+    cr_assert_eq(crypto_generichash_final(&st, sum, sizeof sum), 0);
+    memcpy(im->head, sum, 8);
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(im->head, 1, 64, f), 64);
+    cr_assert_eq(fseek(f, (long)im->tail_at, SEEK_SET), 0);
+    cr_assert_eq(fwrite(im->tail, 1, im->tail_len, f), im->tail_len);
+    cr_assert_eq(fclose(f), 0);
+    free(im->tail);
+    im->tail = NULL;
+}
+
+/* Each scope's chunks have a sum: the big scope of "r" three (two threads
+ * verify them, the first and last chunk one thread, the middle one the
+ * other), "s" one. With the records intact, a wrong sum of the middle
+ * chunk (the header's sum made again) is refused while loading: the scope
+ * loads from data.mdb, each grant once, and the close writes a good image. */
+Test(store_log, a_chunk_with_a_bad_sum_is_refused_for_data_mdb)
+{
+    make_image_of(BIG_IMAGE);
+    char path[128];
+    img_path(path, sizeof path);
+    image_file im;
+    image_read(path, &im);
+    cr_assert_eq(im.nscopes, 2);
+    cr_assert_eq(im.nrecs, BIG_IMAGE + 10);
+    uint64_t chunks = (BIG_IMAGE + IMG_CHUNK - 1) / IMG_CHUNK;
+    cr_assert_eq(im.nsums, chunks + 1, "a sum per chunk of each scope");
+    uint8_t *big = im.tail, *sums = im.tail + 40 * 2;
+    uint64_t count, sum0;
+    memcpy(&count, big + 16, 8);
+    memcpy(&sum0, big + 24, 8);
+    cr_assert_eq(count, BIG_IMAGE, "\"r\" is the first scope (its id is lower)");
+    sums[(sum0 + 1) * 16 + 3] ^= 0x5a;
+    image_write(path, &im);
+    logbook b = {0};
+    ug_store *s = xopen(2, &b);
+    cr_assert_geq(s->img.fd, 0, "the header holds: the image is taken");
+    ug_stage_quota *q = xstage(s, "r");
+    expect_image_grants(q, 1, BIG_IMAGE, "from data.mdb");
+    expect_outcome_counts(q, BIG_IMAGE, "from data.mdb");
+    cr_expect_eq(ug_stage_quota_count(q), BIG_IMAGE, "each grant once");
+    cr_expect_eq(ug_stage_quota_count(xstage(s, "s")), 10);
+    cr_expect(strstr(b.all, "grants.img is damaged"), "log: %s", b.all);
+    xclose(s);
+    logbook b2 = {0};
+    s = xopen(2, &b2);
+    cr_assert_geq(s->img.fd, 0, "the close wrote a good image");
+    q = xstage(s, "r");
+    expect_image_grants(q, 1, BIG_IMAGE, "from the new image");
+    cr_expect_eq(ug_stage_quota_count(q), BIG_IMAGE);
+    cr_expect_eq(b2.n, 0, "log: %s", b2.all);
+    xclose(s);
+}
+
+/* An image of version 1 (one sum per scope, as the upgate before wrote
+ * it) is refused at open with a line saying so: the scopes load from
+ * data.mdb, each grant once, and the close writes version 2. */
+Test(store_log, an_image_of_the_old_version_is_refused_for_data_mdb)
+{
+    make_image_of(BIG_IMAGE);
+    char path[128];
+    img_path(path, sizeof path);
+    image_file im;
+    image_read(path, &im);
+    uint32_t version = 1;
+    memcpy(im.head + 12, &version, 4);
+    image_write(path, &im);
+    logbook b = {0};
+    ug_store *s = xopen(2, &b);
+    cr_expect_lt(s->img.fd, 0, "the image is not taken");
+    cr_expect(strstr(b.all, "grants.img is of format 1, not 2; loading from data.mdb"), "log: %s", b.all);
+    ug_stage_quota *q = xstage(s, "r");
+    expect_image_grants(q, 1, BIG_IMAGE, "from data.mdb");
+    expect_outcome_counts(q, BIG_IMAGE, "from data.mdb");
+    cr_expect_eq(ug_stage_quota_count(q), BIG_IMAGE, "each grant once");
+    cr_expect_eq(ug_stage_quota_count(xstage(s, "s")), 10);
+    xclose(s);
+    image_read(path, &im);
+    memcpy(&version, im.head + 12, 4);
+    free(im.tail);
+    cr_expect_eq(version, 2, "the close wrote the new version");
+    logbook b2 = {0};
+    s = xopen(2, &b2);
+    cr_assert_geq(s->img.fd, 0, "and the next start takes it");
+    expect_image_grants(xstage(s, "r"), 1, BIG_IMAGE, "from the new image");
+    cr_expect_eq(b2.n, 0, "log: %s", b2.all);
     xclose(s);
 }
 

@@ -71,35 +71,59 @@ static size_t cap_for(size_t n)
 
 #define HUGE_PAGE ((size_t)2 << 20)
 
-/* A zeroed table of cap entries. A big one (millions of grants) is probed
- * at random: on 2 MiB pages (where the kernel offers them) it costs a few
- * hundred TLB misses and page faults instead of tens of thousands. */
-static grant_entry *tab_alloc(size_t cap)
+/* The bytes a big table (of HUGE_PAGE or more) maps: whole huge pages.
+ * tab_alloc fills them (cap = len / entry), so this gives len back. */
+static size_t tab_map_len(size_t cap)
 {
-    size_t bytes = cap * sizeof(grant_entry);
+    return (cap * sizeof(grant_entry) + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+}
+
+/* A zeroed table of at least *cap entries (*cap set to how many). A big
+ * one (millions of grants) is probed at random: on 2 MiB pages (where the
+ * kernel offers them) it costs a few hundred TLB misses and page faults
+ * instead of tens of thousands. It is mapped, not allocated: fresh pages
+ * are zero already, and a memset over them was a second pass over hundreds
+ * of MiB at ten million grants. */
+static grant_entry *tab_alloc(size_t *cap)
+{
+    size_t bytes = *cap * sizeof(grant_entry);
     if (bytes < HUGE_PAGE)
-        return calloc(cap, sizeof(grant_entry));
-    /* not rounded up to 2 MiB: the tail short of a huge page stays on
-     * small pages, so a table costs its size, not up to 2 MiB more */
-    void *tab = NULL;
-    if (posix_memalign(&tab, HUGE_PAGE, bytes) != 0)
+        return calloc(*cap, sizeof(grant_entry));
+    /* rounded up to whole huge pages, all of them entries: a tail left on
+     * small pages (a fifth of the entries at ten million grants) cost a
+     * page fault per 4 KiB and TLB misses on every probe there */
+    size_t len = tab_map_len(*cap);
+    *cap = len / sizeof(grant_entry);
+    uint8_t *m = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
         return NULL;
-    (void)madvise(tab, bytes, MADV_HUGEPAGE);
-    memset(tab, 0, bytes);
-    return tab;
+    size_t head = (HUGE_PAGE - (uintptr_t)m % HUGE_PAGE) % HUGE_PAGE;
+    if (head)
+        (void)munmap(m, head);
+    (void)munmap(m + head + len, HUGE_PAGE - head);
+    (void)madvise(m + head, len, MADV_HUGEPAGE);
+    return (grant_entry *)(void *)(m + head);
+}
+
+static void tab_free(grant_entry *tab, size_t cap)
+{
+    if (tab && cap * sizeof(grant_entry) >= HUGE_PAGE)
+        (void)munmap(tab, tab_map_len(cap));
+    else
+        free(tab);
 }
 
 static int stripe_resize(stripe *st, size_t cap)
 {
     if (cap <= st->cap)
         return 0;
-    grant_entry *tab = tab_alloc(cap);
+    grant_entry *tab = tab_alloc(&cap);
     if (!tab)
         return -1;
     for (size_t i = 0; i < st->cap; i++)
         if (st->tab[i].uid)
             tab_put(tab, cap, &st->tab[i], ug_mix64(st->tab[i].uid));
-    free(st->tab);
+    tab_free(st->tab, st->cap);
     st->tab = tab;
     st->cap = cap;
     return 0;
@@ -151,7 +175,7 @@ void ug_scope_free(ug_scope *sc)
         return;
     for (unsigned i = 0; i < NSTRIPES; i++) {
         pthread_mutex_destroy(&sc->stripes[i].mu);
-        free(sc->stripes[i].tab);
+        tab_free(sc->stripes[i].tab, sc->stripes[i].cap);
     }
     for (size_t i = 0; i < sc->nstages; i++)
         stage_quota_free(sc->stages[i]);
@@ -175,7 +199,7 @@ int ug_scope_presize(ug_scope *sc, size_t n, unsigned lo, unsigned hi)
 void ug_scope_unload(ug_scope *sc)
 {
     for (unsigned i = 0; i < NSTRIPES; i++) {
-        free(sc->stripes[i].tab);
+        tab_free(sc->stripes[i].tab, sc->stripes[i].cap);
         sc->stripes[i].tab = NULL;
         sc->stripes[i].cap = sc->stripes[i].used = 0;
     }

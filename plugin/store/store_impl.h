@@ -172,7 +172,8 @@ typedef struct {
 struct ug_img_scope;
 typedef struct {
     int fd; /* -1: none (absent, stale, damaged, or data.mdb changed since) */
-    struct ug_img_scope *dir; /* [nscopes], scope ids ascending */
+    struct ug_img_scope *dir; /* [nscopes], scope ids ascending; the chunk sums follow in the same block */
+    const uint8_t *sums;      /* [nsums][16]: BLAKE2b-128 of each chunk of a scope's records */
     uint32_t nscopes;
     uint64_t txnid; /* data.mdb's last transaction the image reflects */
 } ug_image;
